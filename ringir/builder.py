@@ -1,0 +1,234 @@
+"""A builder for RingIR functions: append statements, open regions with ``with``.
+
+    fb = FunctionBuilder("saxpy", "kernel", [("a", F32), ("x", ArrayType(F32))])
+    a, x = fb.params
+    i = fb.thread_index("global_id", 0)
+    with fb.if_(fb.compare("lt", i, n)):
+        ...
+    with fb.else_():
+        ...
+    fn = fb.finish()
+
+The builder does no type checking beyond computing result types; the
+verifier checks the finished module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ringkernel.diagnostics import SourceLoc
+from ringkernel.ringir.nodes import (
+    AtomicCAS,
+    AtomicRMW,
+    Barrier,
+    Binary,
+    Break,
+    Call,
+    Cast,
+    Compare,
+    Const,
+    Continue,
+    ForRange,
+    Function,
+    If,
+    Load,
+    LoadVar,
+    LocalVar,
+    Loop,
+    MathCall,
+    Return,
+    SharedArray,
+    Stmt,
+    Store,
+    StoreVar,
+    ThreadIndex,
+    Unary,
+    Value,
+)
+from ringkernel.ringir.types import (
+    BOOL,
+    I32,
+    VOID,
+    AddressSpace,
+    ArrayType,
+    ScalarType,
+    Type,
+)
+
+
+class FunctionBuilder:
+    """Builds one :class:`Function`; ``loc`` is stamped on every new statement."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        params: list[tuple[str, Type]] | tuple[tuple[str, Type], ...] = (),
+        return_type: Type = VOID,
+        loc: SourceLoc | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.params = tuple(Value(n, t) for n, t in params)
+        self.return_type = return_type
+        self.fn_loc = loc
+        self.loc: SourceLoc | None = loc
+        self._regions: list[list[Stmt]] = [[]]
+        self._locals: dict[str, LocalVar] = {}
+        self._counter = 0
+
+    # --- values and locals ---
+
+    def fresh(self, ty: Type) -> Value:
+        value = Value(str(self._counter), ty)
+        self._counter += 1
+        return value
+
+    def local(self, name: str, ty: ScalarType) -> LocalVar:
+        """The local named ``name``, declared on first use."""
+        var = self._locals.get(name)
+        if var is None:
+            var = self._locals[name] = LocalVar(name, ty)
+        return var
+
+    def has_local(self, name: str) -> bool:
+        return name in self._locals
+
+    # --- statements ---
+
+    def emit(self, stmt: Stmt) -> Stmt:
+        self._regions[-1].append(stmt)
+        return stmt
+
+    def _define(self, cls: type, ty: Type, *args: object) -> Value:
+        result = self.fresh(ty)
+        self.emit(cls(result, *args, loc=self.loc))
+        return result
+
+    def const(self, value: bool | int | float, ty: ScalarType) -> Value:
+        return self._define(Const, ty, value)
+
+    def unary(self, op: str, operand: Value) -> Value:
+        return self._define(Unary, operand.type, op, operand)
+
+    def binary(self, op: str, lhs: Value, rhs: Value) -> Value:
+        return self._define(Binary, lhs.type, op, lhs, rhs)
+
+    def compare(self, op: str, lhs: Value, rhs: Value) -> Value:
+        return self._define(Compare, BOOL, op, lhs, rhs)
+
+    def cast(self, value: Value, ty: ScalarType) -> Value:
+        return self._define(Cast, ty, value)
+
+    def math(self, func: str, *args: Value) -> Value:
+        return self._define(MathCall, args[0].type, func, tuple(args))
+
+    def call(self, callee: str, args: tuple[Value, ...], return_type: Type) -> Value | None:
+        if return_type == VOID:
+            self.emit(Call(None, callee, tuple(args), loc=self.loc))
+            return None
+        return self._define(Call, return_type, callee, tuple(args))
+
+    def thread_index(self, kind: str, dim: int) -> Value:
+        return self._define(ThreadIndex, I32, kind, dim)
+
+    def shared_array(self, elem: ScalarType, size: int) -> Value:
+        return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size))
+
+    def load(self, array: Value, index: Value) -> Value:
+        assert isinstance(array.type, ArrayType)
+        return self._define(Load, array.type.elem, array, index)
+
+    def store(self, array: Value, index: Value, value: Value) -> None:
+        self.emit(Store(array, index, value, loc=self.loc))
+
+    def atomic(self, op: str, array: Value, index: Value, value: Value) -> Value:
+        assert isinstance(array.type, ArrayType)
+        return self._define(AtomicRMW, array.type.elem, op, array, index, value)
+
+    def atomic_cas(self, array: Value, index: Value, expected: Value, desired: Value) -> Value:
+        assert isinstance(array.type, ArrayType)
+        return self._define(AtomicCAS, array.type.elem, array, index, expected, desired)
+
+    def load_var(self, var: LocalVar) -> Value:
+        return self._define(LoadVar, var.type, var)
+
+    def store_var(self, var: LocalVar, value: Value) -> None:
+        self.emit(StoreVar(var, value, loc=self.loc))
+
+    def barrier(self) -> None:
+        self.emit(Barrier(loc=self.loc))
+
+    def break_(self) -> None:
+        self.emit(Break(loc=self.loc))
+
+    def continue_(self) -> None:
+        self.emit(Continue(loc=self.loc))
+
+    def return_(self, value: Value | None = None) -> None:
+        self.emit(Return(value, loc=self.loc))
+
+    # --- regions ---
+
+    @contextmanager
+    def _region(self) -> Iterator[list[Stmt]]:
+        self._regions.append([])
+        try:
+            yield self._regions[-1]
+        finally:
+            self._regions.pop()
+
+    @contextmanager
+    def if_(self, cond: Value) -> Iterator[None]:
+        loc = self.loc
+        with self._region() as body:
+            yield
+        self.emit(If(cond, tuple(body), (), loc=loc))
+
+    @contextmanager
+    def else_(self) -> Iterator[None]:
+        """Fills the else region of the ``If`` just closed in the current region."""
+        current = self._regions[-1]
+        if not current or not isinstance(current[-1], If) or current[-1].else_body:
+            raise ValueError("else_() must directly follow an if_() block")
+        node = current.pop()
+        with self._region() as body:
+            yield
+        current.append(If(node.cond, node.then_body, tuple(body), loc=node.loc))
+
+    @contextmanager
+    def loop(self) -> Iterator[None]:
+        loc = self.loc
+        with self._region() as body:
+            yield
+        self.emit(Loop(tuple(body), loc=loc))
+
+    @contextmanager
+    def for_range(
+        self, var: LocalVar, start: Value, stop: Value, step: Value
+    ) -> Iterator[None]:
+        loc = self.loc
+        with self._region() as body:
+            yield
+        self.emit(ForRange(var, start, stop, step, tuple(body), loc=loc))
+
+    @property
+    def block_is_terminated(self) -> bool:
+        """True when the current region already ends in break/continue/return."""
+        region = self._regions[-1]
+        return bool(region) and isinstance(region[-1], (Break, Continue, Return))
+
+    def finish(self) -> Function:
+        if len(self._regions) != 1:
+            raise ValueError("finish() called inside an open region")
+        return Function(
+            self.name,
+            self.kind,
+            self.params,
+            self.return_type,
+            tuple(self._locals.values()),
+            tuple(self._regions[0]),
+            loc=self.fn_loc,
+        )

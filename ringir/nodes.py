@@ -1,0 +1,385 @@
+"""RingIR nodes: SSA values, local variables, statements, functions, modules.
+
+Every node is a small frozen dataclass.  Expressions are SSA values, each
+defined once by an instruction statement (``result``); mutable locals are
+explicit ``LocalVar``s read with ``LoadVar`` and written with ``StoreVar``.
+Control flow is structured (``If``, ``Loop``, ``ForRange`` with ``Break``,
+``Continue`` and ``Return``) so that WGSL and MSL can print it directly.
+
+Source locations ride along in ``loc`` for diagnostics but take no part in
+equality, so ``parse(str(m)) == m`` holds although the text form has no
+locations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ringkernel.diagnostics import SourceLoc
+from ringkernel.ringir.types import ScalarType, StructType, Type
+
+
+def _loc() -> Any:
+    return field(default=None, compare=False, repr=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Value:
+    """An SSA value: printed ``%name``; its type is fixed at definition."""
+
+    name: str
+    type: Type
+
+    def __str__(self) -> str:
+        return f"%{self.name}"
+
+
+@dataclass(frozen=True)
+class LocalVar:
+    """A mutable function-local scalar variable: printed ``$name``."""
+
+    name: str
+    type: ScalarType
+
+    def __str__(self) -> str:
+        return f"${self.name}"
+
+
+class Stmt:
+    """Base of every statement in a block."""
+
+    __slots__ = ()
+
+
+Block = tuple  # tuple[Stmt, ...]; a region of structured control flow
+
+UNARY_OPS = ("neg", "not", "bitnot")
+BINARY_OPS = (
+    "add", "sub", "mul", "div", "rem", "floordiv", "floormod",
+    "and", "or", "xor", "shl", "shr", "min", "max",
+)
+COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
+MATH_FUNCS = {
+    # name: number of arguments
+    "sqrt": 1, "rsqrt": 1, "exp": 1, "log": 1, "sin": 1, "cos": 1, "tan": 1,
+    "tanh": 1, "floor": 1, "ceil": 1, "fabs": 1, "abs": 1, "pow": 2, "fma": 3,
+}
+THREAD_INDEX_KINDS = ("thread_id", "block_id", "block_dim", "grid_dim", "global_id")
+ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange")
+
+
+# --- instructions that define a value -------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Const(Stmt):
+    """A literal; floats compare by exact bit pattern (so NaN equals itself)."""
+
+    result: Value
+    value: bool | int | float
+    loc: SourceLoc | None = _loc()
+
+    def _key(self) -> tuple:
+        v = self.value
+        if isinstance(v, float):
+            return (self.result, "f", math.copysign(1.0, v), repr(v))
+        return (self.result, type(v).__name__, v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Const) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+@dataclass(frozen=True)
+class Unary(Stmt):
+    result: Value
+    op: str
+    operand: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Binary(Stmt):
+    """Arithmetic and bitwise ops; operands and result share one type.
+
+    ``div`` is true division for floats and truncating division for integers;
+    ``rem`` truncates likewise; ``floordiv``/``floormod`` follow Python.
+    """
+
+    result: Value
+    op: str
+    lhs: Value
+    rhs: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Compare(Stmt):
+    result: Value
+    op: str
+    lhs: Value
+    rhs: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Cast(Stmt):
+    """Numeric conversion to ``result.type`` (float→int truncates toward zero)."""
+
+    result: Value
+    value: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class MathCall(Stmt):
+    result: Value
+    func: str
+    args: tuple[Value, ...]
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Call(Stmt):
+    """A call to a ``func`` of the same module; ``result`` is None for void."""
+
+    result: Value | None
+    callee: str
+    args: tuple[Value, ...]
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class ThreadIndex(Stmt):
+    """``thread_id``/``block_id``/``block_dim``/``grid_dim``/``global_id`` of dim 0..2."""
+
+    result: Value
+    kind: str
+    dim: int
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class SharedArray(Stmt):
+    """Allocates a per-block array; its type (elem, size) is ``result.type``."""
+
+    result: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Load(Stmt):
+    result: Value
+    array: Value
+    index: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class AtomicRMW(Stmt):
+    """Atomic read-modify-write of ``array[index]``; the result is the old value."""
+
+    result: Value
+    op: str
+    array: Value
+    index: Value
+    value: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class AtomicCAS(Stmt):
+    """Compare-and-swap of ``array[index]``; the result is the old value."""
+
+    result: Value
+    array: Value
+    index: Value
+    expected: Value
+    desired: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class LoadVar(Stmt):
+    result: Value
+    var: LocalVar
+    loc: SourceLoc | None = _loc()
+
+
+# --- statements without a result ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Store(Stmt):
+    array: Value
+    index: Value
+    value: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class StoreVar(Stmt):
+    var: LocalVar
+    value: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Barrier(Stmt):
+    """Block-wide execution and shared-memory barrier."""
+
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class If(Stmt):
+    cond: Value
+    then_body: tuple[Stmt, ...]
+    else_body: tuple[Stmt, ...] = ()
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Loop(Stmt):
+    """Repeats ``body`` until a ``Break`` (or ``Return``) leaves it."""
+
+    body: tuple[Stmt, ...]
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class ForRange(Stmt):
+    """``for var in range(start, stop, step)`` with Python's semantics.
+
+    ``start``, ``stop`` and ``step`` are evaluated once, before the loop, and
+    share ``var``'s integer type.  The loop runs while ``var < stop`` if
+    ``step > 0`` and while ``var > stop`` if ``step < 0``; a zero step runs no
+    iteration.  ``Continue`` goes to the increment.
+    """
+
+    var: LocalVar
+    start: Value
+    stop: Value
+    step: Value
+    body: tuple[Stmt, ...]
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Break(Stmt):
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Continue(Stmt):
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Return(Stmt):
+    value: Value | None = None
+    loc: SourceLoc | None = _loc()
+
+
+Instruction = Union[
+    Const, Unary, Binary, Compare, Cast, MathCall, Call, ThreadIndex, SharedArray,
+    Load, AtomicRMW, AtomicCAS, LoadVar,
+]
+
+
+# --- functions and modules ------------------------------------------------------------
+
+FUNCTION_KINDS = ("kernel", "func")
+
+
+@dataclass(frozen=True)
+class Function:
+    """A ``kernel`` (entry point, returns void) or a device ``func``."""
+
+    name: str
+    kind: str
+    params: tuple[Value, ...]
+    return_type: Type
+    locals: tuple[LocalVar, ...]
+    body: tuple[Stmt, ...]
+    loc: SourceLoc | None = _loc()
+
+    @property
+    def is_kernel(self) -> bool:
+        return self.kind == "kernel"
+
+
+@dataclass(frozen=True)
+class Module:
+    """A compilation unit: struct types and functions, in a deterministic order."""
+
+    functions: tuple[Function, ...]
+    structs: tuple[StructType, ...] = ()
+
+    def get(self, name: str) -> Function:
+        for fn in self.functions:
+            if fn.name == name:
+                return fn
+        raise KeyError(name)
+
+    @property
+    def kernels(self) -> tuple[Function, ...]:
+        return tuple(f for f in self.functions if f.is_kernel)
+
+    def __str__(self) -> str:
+        from ringkernel.ringir.printer import print_module
+
+        return print_module(self)
+
+
+def result_of(stmt: Stmt) -> Value | None:
+    """The value a statement defines, if any."""
+    return getattr(stmt, "result", None)
+
+
+def child_blocks(stmt: Stmt) -> tuple[tuple[Stmt, ...], ...]:
+    """The nested regions of a control-flow statement, in program order."""
+    if isinstance(stmt, If):
+        return (stmt.then_body, stmt.else_body)
+    if isinstance(stmt, (Loop, ForRange)):
+        return (stmt.body,)
+    return ()
+
+
+def walk(body: tuple[Stmt, ...]):
+    """Yields every statement of ``body`` and its nested regions, in program order."""
+    for stmt in body:
+        yield stmt
+        for child in child_blocks(stmt):
+            yield from walk(child)
+
+
+class NodeVisitor:
+    """Dispatches ``visit(node)`` to ``visit_<ClassName>``, as Python's ``ast`` does."""
+
+    def visit(self, node: Any) -> Any:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            return self.generic_visit(node)
+        return method(node)
+
+    def generic_visit(self, node: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not handle {type(node).__name__}")
+
+    def visit_block(self, body: tuple[Stmt, ...]) -> None:
+        for stmt in body:
+            self.visit(stmt)
+
+
+__all__ = [
+    "Value", "LocalVar", "Stmt", "Block", "Const", "Unary", "Binary", "Compare", "Cast",
+    "MathCall", "Call", "ThreadIndex", "SharedArray", "Load", "AtomicRMW", "AtomicCAS",
+    "LoadVar", "Store", "StoreVar", "Barrier", "If", "Loop", "ForRange", "Break",
+    "Continue", "Return", "Function", "Module", "StructType", "NodeVisitor", "walk",
+    "child_blocks", "result_of", "UNARY_OPS", "BINARY_OPS", "COMPARE_OPS", "MATH_FUNCS",
+    "THREAD_INDEX_KINDS", "ATOMIC_OPS", "FUNCTION_KINDS", "Instruction",
+]

@@ -1,0 +1,488 @@
+"""The RingIR verifier: every module passes it before any lowering runs.
+
+It checks that types agree, that every value is defined once and before its
+use in an enclosing region, that ``break``/``continue`` sit inside loops, that
+barriers, shared arrays and thread indices appear only in kernels, that
+returns match signatures, and that calls name an existing ``func`` without
+recursion (no GPU target supports it).
+"""
+
+from __future__ import annotations
+
+from ringkernel.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.nodes import (
+    ATOMIC_OPS,
+    BINARY_OPS,
+    COMPARE_OPS,
+    FUNCTION_KINDS,
+    MATH_FUNCS,
+    THREAD_INDEX_KINDS,
+    UNARY_OPS,
+    AtomicCAS,
+    AtomicRMW,
+    Barrier,
+    Binary,
+    Break,
+    Call,
+    Cast,
+    Compare,
+    Const,
+    Continue,
+    ForRange,
+    Function,
+    If,
+    Load,
+    LoadVar,
+    LocalVar,
+    Loop,
+    MathCall,
+    Module,
+    NodeVisitor,
+    Return,
+    SharedArray,
+    Stmt,
+    Store,
+    StoreVar,
+    ThreadIndex,
+    Unary,
+    Value,
+    walk,
+)
+from ringkernel.ringir.types import (
+    BOOL,
+    I32,
+    VOID,
+    AddressSpace,
+    ArrayType,
+    ScalarType,
+    StructType,
+)
+
+_INT_RANGES = {
+    "i32": (-(2**31), 2**31 - 1),
+    "u32": (0, 2**32 - 1),
+    "i64": (-(2**63), 2**63 - 1),
+    "u64": (0, 2**64 - 1),
+}
+
+
+def verify(module: Module) -> Module:
+    """Checks ``module`` and returns it unchanged; raises :class:`CompileError`."""
+    _ModuleVerifier(module).run()
+    return module
+
+
+class _ModuleVerifier:
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.functions: dict[str, Function] = {}
+
+    def run(self) -> None:
+        seen_structs: set[str] = set()
+        for struct in self.module.structs:
+            if struct.name in seen_structs:
+                raise CompileError(f"struct '{struct.name}' is defined twice")
+            seen_structs.add(struct.name)
+            if not struct.fields:
+                raise CompileError(f"struct '{struct.name}' has no fields")
+            names = [n for n, _ in struct.fields]
+            if len(set(names)) != len(names):
+                raise CompileError(f"struct '{struct.name}' has a duplicate field")
+        for fn in self.module.functions:
+            if fn.name in self.functions:
+                raise CompileError.at(fn.loc, f"function '@{fn.name}' is defined twice")
+            self.functions[fn.name] = fn
+        for fn in self.module.functions:
+            _FunctionVerifier(self, fn).run()
+        self._check_no_recursion()
+
+    def _check_no_recursion(self) -> None:
+        callees = {
+            fn.name: [s for s in walk(fn.body) if isinstance(s, Call)]
+            for fn in self.module.functions
+        }
+        state: dict[str, int] = {}
+
+        def visit(name: str, path: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            state[name] = 1
+            for call in callees[name]:
+                if state.get(call.callee) == 1:
+                    cycle = " -> ".join([*path, call.callee])
+                    raise CompileError.at(
+                        call.loc, f"recursion is not supported on GPU targets ({cycle})"
+                    )
+                visit(call.callee, [*path, call.callee])
+            state[name] = 2
+
+        for fn in self.module.functions:
+            visit(fn.name, [fn.name])
+
+
+class _FunctionVerifier(NodeVisitor):
+    def __init__(self, parent: _ModuleVerifier, fn: Function) -> None:
+        self.parent = parent
+        self.fn = fn
+        self.scopes: list[set[str]] = [set()]
+        self.all_names: set[str] = set()
+        self.locals: dict[str, LocalVar] = {}
+        self.loop_depth = 0
+        self.loc: SourceLoc | None = fn.loc
+
+    def error(self, message: str) -> CompileError:
+        return CompileError.at(self.loc, f"in '@{self.fn.name}': {message}")
+
+    # --- scoping ---
+
+    def define(self, value: Value) -> None:
+        if value.name in self.all_names:
+            raise self.error(f"value '%{value.name}' is defined more than once")
+        self.all_names.add(value.name)
+        self.scopes[-1].add(value.name)
+
+    def use(self, value: Value) -> None:
+        if not any(value.name in scope for scope in self.scopes):
+            raise self.error(f"value '%{value.name}' is used before it is defined")
+
+    def region(self, body: tuple[Stmt, ...], in_loop: bool = False) -> None:
+        self.scopes.append(set())
+        self.loop_depth += in_loop
+        self.visit_block(body)
+        self.loop_depth -= in_loop
+        self.scopes.pop()
+
+    def visit(self, node: Stmt) -> None:
+        self.loc = getattr(node, "loc", None) or self.loc
+        super().visit(node)
+
+    def generic_visit(self, node: object) -> None:
+        raise self.error(f"unknown statement {type(node).__name__}")
+
+    # --- function ---
+
+    def run(self) -> None:
+        fn = self.fn
+        if fn.kind not in FUNCTION_KINDS:
+            raise self.error(f"unknown function kind '{fn.kind}'")
+        if fn.is_kernel and fn.return_type != VOID:
+            raise self.error("a kernel cannot return a value")
+        if not isinstance(fn.return_type, ScalarType) and fn.return_type != VOID:
+            raise self.error(f"functions return a scalar or void, not {fn.return_type}")
+        for p in fn.params:
+            self.check_param_type(p)
+            self.define(p)
+        for var in fn.locals:
+            if var.name in self.locals:
+                raise self.error(f"local '${var.name}' is declared twice")
+            if not isinstance(var.type, ScalarType):
+                raise self.error(f"local '${var.name}' must have a scalar type")
+            self.locals[var.name] = var
+        self.region(fn.body)
+        if fn.return_type != VOID and not _always_returns(fn.body):
+            self.loc = fn.loc
+            raise self.error("function may reach its end without returning a value")
+
+    def check_param_type(self, p: Value) -> None:
+        ty = p.type
+        if isinstance(ty, ScalarType):
+            return
+        if isinstance(ty, ArrayType) and ty.space == AddressSpace.GLOBAL and ty.size is None:
+            return
+        if isinstance(ty, ArrayType) and not self.fn.is_kernel:
+            return
+        raise self.error(f"parameter '%{p.name}' cannot have type {ty}")
+
+    # --- helpers ---
+
+    def scalar(self, v: Value, what: str) -> ScalarType:
+        self.use(v)
+        if not isinstance(v.type, ScalarType):
+            raise self.error(f"{what} must be a scalar, got {v.type}")
+        return v.type
+
+    def same_type(self, a: Value, b: Value, what: str) -> None:
+        if a.type != b.type:
+            raise self.error(f"{what}: operand types differ ({a.type} and {b.type})")
+
+    def integer(self, v: Value, what: str) -> ScalarType:
+        ty = self.scalar(v, what)
+        if not ty.is_int:
+            raise self.error(f"{what} must be an integer, got {ty}")
+        return ty
+
+    def array(self, v: Value) -> ArrayType:
+        self.use(v)
+        if not isinstance(v.type, ArrayType):
+            raise self.error(f"'%{v.name}' is not an array (type {v.type})")
+        return v.type
+
+    def kernel_only(self, what: str) -> None:
+        if not self.fn.is_kernel:
+            raise self.error(f"{what} is only allowed in kernels")
+
+    def var(self, var: LocalVar) -> None:
+        declared = self.locals.get(var.name)
+        if declared is None:
+            raise self.error(f"local '${var.name}' is not declared")
+        if declared != var:
+            raise self.error(f"local '${var.name}' used with type {var.type}, declared {declared.type}")
+
+    # --- instructions ---
+
+    def visit_Const(self, s: Const) -> None:
+        ty = s.result.type
+        v = s.value
+        if not isinstance(ty, ScalarType):
+            raise self.error(f"constant of non-scalar type {ty}")
+        if ty.is_bool:
+            ok = isinstance(v, bool)
+        elif ty.is_int:
+            lo, hi = _INT_RANGES[ty.name]
+            ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+        else:
+            ok = isinstance(v, float)
+        if not ok:
+            raise self.error(f"constant {v!r} does not fit type {ty}")
+        self.define(s.result)
+
+    def visit_Unary(self, s: Unary) -> None:
+        ty = self.scalar(s.operand, f"operand of '{s.op}'")
+        if s.op not in UNARY_OPS:
+            raise self.error(f"unknown unary operator '{s.op}'")
+        ok = {
+            "neg": not ty.is_bool,
+            "not": ty.is_bool,
+            "bitnot": ty.is_int,
+        }[s.op]
+        if not ok:
+            raise self.error(f"'{s.op}' does not apply to {ty}")
+        if s.result.type != ty:
+            raise self.error(f"'{s.op}' result must have type {ty}")
+        self.define(s.result)
+
+    def visit_Binary(self, s: Binary) -> None:
+        if s.op not in BINARY_OPS:
+            raise self.error(f"unknown binary operator '{s.op}'")
+        ty = self.scalar(s.lhs, f"left operand of '{s.op}'")
+        self.scalar(s.rhs, f"right operand of '{s.op}'")
+        self.same_type(s.lhs, s.rhs, f"'{s.op}'")
+        if s.op in ("and", "or", "xor"):
+            ok = ty.is_int or ty.is_bool
+        elif s.op in ("shl", "shr"):
+            ok = ty.is_int
+        else:
+            ok = not ty.is_bool
+        if not ok:
+            raise self.error(f"'{s.op}' does not apply to {ty}")
+        if s.result.type != ty:
+            raise self.error(f"'{s.op}' result must have type {ty}")
+        self.define(s.result)
+
+    def visit_Compare(self, s: Compare) -> None:
+        if s.op not in COMPARE_OPS:
+            raise self.error(f"unknown comparison '{s.op}'")
+        ty = self.scalar(s.lhs, f"left operand of '{s.op}'")
+        self.scalar(s.rhs, f"right operand of '{s.op}'")
+        self.same_type(s.lhs, s.rhs, f"'{s.op}'")
+        if ty.is_bool and s.op not in ("eq", "ne"):
+            raise self.error(f"'{s.op}' does not apply to bool")
+        if s.result.type != BOOL:
+            raise self.error("comparison result must be bool")
+        self.define(s.result)
+
+    def visit_Cast(self, s: Cast) -> None:
+        self.scalar(s.value, "cast operand")
+        if not isinstance(s.result.type, ScalarType):
+            raise self.error(f"cannot cast to {s.result.type}")
+        self.define(s.result)
+
+    def visit_MathCall(self, s: MathCall) -> None:
+        arity = MATH_FUNCS.get(s.func)
+        if arity is None:
+            raise self.error(f"unknown math function '{s.func}'")
+        if len(s.args) != arity:
+            raise self.error(f"'{s.func}' takes {arity} argument(s), got {len(s.args)}")
+        for a in s.args:
+            ty = self.scalar(a, f"argument of '{s.func}'")
+            if a.type != s.result.type:
+                raise self.error(f"'{s.func}' arguments and result must share one type")
+            if s.func == "abs":
+                if ty.is_bool:
+                    raise self.error("'abs' does not apply to bool")
+            elif not ty.is_float:
+                raise self.error(f"'{s.func}' needs a floating-point argument, got {ty}")
+        self.define(s.result)
+
+    def visit_Call(self, s: Call) -> None:
+        callee = self.parent.functions.get(s.callee)
+        if callee is None:
+            raise self.error(f"call to unknown function '@{s.callee}'")
+        if callee.is_kernel:
+            raise self.error(f"kernel '@{s.callee}' cannot be called; only funcs can")
+        if len(s.args) != len(callee.params):
+            raise self.error(
+                f"'@{s.callee}' takes {len(callee.params)} argument(s), got {len(s.args)}"
+            )
+        for arg, param in zip(s.args, callee.params):
+            self.use(arg)
+            if arg.type != param.type and not _array_compatible(arg.type, param.type):
+                raise self.error(
+                    f"argument '%{arg.name}' of '@{s.callee}' has type {arg.type}, "
+                    f"expected {param.type}"
+                )
+        if s.result is None:
+            if callee.return_type != VOID:
+                raise self.error(f"result of '@{s.callee}' must be named")
+        else:
+            if s.result.type != callee.return_type:
+                raise self.error(f"'@{s.callee}' returns {callee.return_type}, not {s.result.type}")
+            self.define(s.result)
+
+    def visit_ThreadIndex(self, s: ThreadIndex) -> None:
+        self.kernel_only(f"'{s.kind}'")
+        if s.kind not in THREAD_INDEX_KINDS:
+            raise self.error(f"unknown thread index '{s.kind}'")
+        if s.dim not in (0, 1, 2):
+            raise self.error(f"dimension must be 0, 1 or 2, got {s.dim}")
+        if s.result.type != I32:
+            raise self.error("thread indices have type i32")
+        self.define(s.result)
+
+    def visit_SharedArray(self, s: SharedArray) -> None:
+        self.kernel_only("a shared array")
+        ty = s.result.type
+        if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.SHARED):
+            raise self.error(f"shared_array must have a shared array type, not {ty}")
+        if ty.size is None or ty.size <= 0:
+            raise self.error("a shared array needs a positive constant size")
+        self.define(s.result)
+
+    def visit_Load(self, s: Load) -> None:
+        arr = self.array(s.array)
+        self.integer(s.index, "array index")
+        if s.result.type != arr.elem:
+            raise self.error(f"load from {arr} yields {arr.elem}, not {s.result.type}")
+        self.define(s.result)
+
+    def visit_Store(self, s: Store) -> None:
+        arr = self.array(s.array)
+        self.integer(s.index, "array index")
+        self.scalar(s.value, "stored value")
+        if s.value.type != arr.elem:
+            raise self.error(f"cannot store {s.value.type} into {arr}")
+
+    def visit_AtomicRMW(self, s: AtomicRMW) -> None:
+        if s.op not in ATOMIC_OPS:
+            raise self.error(f"unknown atomic operation '{s.op}'")
+        arr = self.array(s.array)
+        self.integer(s.index, "array index")
+        self.scalar(s.value, "atomic operand")
+        if arr.elem.is_bool or (arr.elem.is_float and s.op not in ("add", "sub", "exchange")):
+            raise self.error(f"atomic_{s.op} does not apply to {arr.elem} elements")
+        if s.value.type != arr.elem or s.result.type != arr.elem:
+            raise self.error(f"atomic_{s.op} on {arr} needs {arr.elem} operands")
+        self.define(s.result)
+
+    def visit_AtomicCAS(self, s: AtomicCAS) -> None:
+        arr = self.array(s.array)
+        self.integer(s.index, "array index")
+        self.scalar(s.expected, "expected value")
+        self.scalar(s.desired, "desired value")
+        if not arr.elem.is_int:
+            raise self.error(f"atomic_cas needs integer elements, not {arr.elem}")
+        for v in (s.expected, s.desired, s.result):
+            if v.type != arr.elem:
+                raise self.error(f"atomic_cas on {arr} needs {arr.elem} operands")
+        self.define(s.result)
+
+    def visit_LoadVar(self, s: LoadVar) -> None:
+        self.var(s.var)
+        if s.result.type != s.var.type:
+            raise self.error(f"load_var of ${s.var.name} yields {s.var.type}")
+        self.define(s.result)
+
+    def visit_StoreVar(self, s: StoreVar) -> None:
+        self.var(s.var)
+        self.scalar(s.value, "stored value")
+        if s.value.type != s.var.type:
+            raise self.error(f"cannot store {s.value.type} into ${s.var.name}: {s.var.type}")
+
+    def visit_Barrier(self, s: Barrier) -> None:
+        self.kernel_only("barrier")
+
+    # --- control flow ---
+
+    def visit_If(self, s: If) -> None:
+        if self.scalar(s.cond, "if condition") != BOOL:
+            raise self.error(f"if condition must be bool, got {s.cond.type}")
+        self.region(s.then_body)
+        self.region(s.else_body)
+
+    def visit_Loop(self, s: Loop) -> None:
+        self.region(s.body, in_loop=True)
+
+    def visit_ForRange(self, s: ForRange) -> None:
+        self.var(s.var)
+        if not s.var.type.is_int:
+            raise self.error(f"loop variable ${s.var.name} must be an integer")
+        for v, what in ((s.start, "start"), (s.stop, "stop"), (s.step, "step")):
+            self.scalar(v, f"range {what}")
+            if v.type != s.var.type:
+                raise self.error(f"range {what} has type {v.type}, loop variable {s.var.type}")
+        self.region(s.body, in_loop=True)
+
+    def visit_Break(self, s: Break) -> None:
+        if not self.loop_depth:
+            raise self.error("'break' outside a loop")
+
+    def visit_Continue(self, s: Continue) -> None:
+        if not self.loop_depth:
+            raise self.error("'continue' outside a loop")
+
+    def visit_Return(self, s: Return) -> None:
+        expected = self.fn.return_type
+        if s.value is None:
+            if expected != VOID:
+                raise self.error(f"return without a value in a function returning {expected}")
+            return
+        self.scalar(s.value, "returned value")
+        if s.value.type != expected:
+            raise self.error(f"returns {s.value.type}, but the function returns {expected}")
+
+
+def _array_compatible(arg: object, param: object) -> bool:
+    """Arrays pass to funcs by reference; a func's array parameter accepts any size."""
+    return (
+        isinstance(arg, ArrayType)
+        and isinstance(param, ArrayType)
+        and arg.elem == param.elem
+        and arg.space == param.space
+        and param.size is None
+    )
+
+
+def _always_returns(body: tuple[Stmt, ...]) -> bool:
+    for stmt in body:
+        if isinstance(stmt, Return):
+            return True
+        if isinstance(stmt, If) and _always_returns(stmt.then_body) and _always_returns(
+            stmt.else_body
+        ):
+            return True
+        if isinstance(stmt, Loop) and not _breaks_out(stmt.body):
+            return True
+    return False
+
+
+def _breaks_out(body: tuple[Stmt, ...]) -> bool:
+    """True if a ``break`` in ``body`` (outside nested loops) leaves the loop."""
+    for stmt in body:
+        if isinstance(stmt, Break):
+            return True
+        if isinstance(stmt, If) and (_breaks_out(stmt.then_body) or _breaks_out(stmt.else_body)):
+            return True
+    return False
+
+
+__all__ = ["verify", "StructType"]

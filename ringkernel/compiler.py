@@ -1,0 +1,71 @@
+"""The compile pipeline, top to bottom: verify, optimize, emit, cache.
+
+Every target's text is reachable without a GPU.  Emitters live in
+``ringkernel.lowering.<target>`` and are imported on first use, so importing
+``ringkernel`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from ringkernel.diagnostics import CompileError
+from ringkernel.ringir import Module, verify
+
+TARGETS = ("rir", "llvm", "ptx", "wgsl", "msl")
+
+# target -> (module, function) of its emitter: emit(module: Module, **options) -> str
+_EMITTERS = {
+    "llvm": ("ringkernel.lowering.llvm", "lower_module_to_llvm"),
+    "ptx": ("ringkernel.lowering.cuda", "lower_module_to_ptx"),
+    "wgsl": ("ringkernel.lowering.wgsl", "lower_module_to_wgsl"),
+    "msl": ("ringkernel.lowering.msl", "lower_module_to_msl"),
+}
+
+_memory_cache: dict[str, str] = {}
+
+
+def compile_module(module: Module, target: str, **options: Any) -> str:
+    """Verifies, optimizes and lowers ``module`` to ``target`` text."""
+    if target not in TARGETS:
+        raise CompileError(
+            f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}"
+        )
+    verify(module)
+    if target == "rir":
+        return str(module)
+    module = optimize(module)
+    key = _cache_key(module, target, options)
+    text = _memory_cache.get(key) if key else None
+    if text is None:
+        text = _emitter(target)(module, **options)
+        if key:
+            _memory_cache[key] = text
+    return text
+
+
+def optimize(module: Module) -> Module:
+    """Runs the standard pass pipeline (constant folding, dead-code elimination)."""
+    try:
+        from ringkernel.ringir.passes import run_default_pipeline
+    except ImportError:
+        return module
+    return run_default_pipeline(module)
+
+
+def _cache_key(module: Module, target: str, options: dict[str, Any]) -> str | None:
+    try:
+        from ringkernel.ringir.passes.fingerprint import fingerprint
+    except ImportError:
+        return None
+    return fingerprint(module, target, options)
+
+
+def _emitter(target: str) -> Callable[..., str]:
+    module_name, func_name = _EMITTERS[target]
+    try:
+        return getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError):
+        raise CompileError(f"target '{target}' is not available in this build") from None

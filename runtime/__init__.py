@@ -1,0 +1,76 @@
+"""Runtimes: each backend moves bytes to a device and launches compiled kernels.
+
+A backend is a class with ``name``, ``available() -> bool`` (classmethod;
+cheap, never raises) and ``launch(module, kernel_name, grid, block, args)``
+where ``grid``/``block`` are 3-tuples and ``args`` come from
+:func:`ringkernel.runtime.arguments.bind_arguments`.  Arrays are updated in
+place.  Backends are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+# name -> "module:Class", in default-preference order
+_BACKENDS = {
+    "cuda": "ringkernel.runtime.cuda:CudaBackend",
+    "metal": "ringkernel.runtime.metal:MetalBackend",
+    "wgpu": "ringkernel.runtime.wgpu:WgpuBackend",
+    "cpu": "ringkernel.runtime.cpu:CpuBackend",
+}
+_instances: dict[str, Any] = {}
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run on this machine; the message says why."""
+
+
+def _backend_class(name: str) -> Any:
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown backend '{name}'; choose one of: {', '.join(_BACKENDS)}")
+    module_name, class_name = _BACKENDS[name].split(":")
+    try:
+        return getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise BackendUnavailable(f"backend '{name}' is not available: {exc}") from None
+
+
+def _is_available(name: str) -> bool:
+    try:
+        return bool(_backend_class(name).available())
+    except BackendUnavailable:
+        return False
+
+
+def backends() -> list[str]:
+    """Names of the backends usable on this machine, in preference order."""
+    return [name for name in _BACKENDS if _is_available(name)]
+
+
+def default_backend() -> str:
+    """``RINGKERNEL_BACKEND`` if set, else cuda, then metal, then cpu.
+
+    wgpu is used only when asked for: on machines without a GPU it runs on a
+    software Vulkan driver, slower than the cpu backend.
+    """
+    chosen = os.environ.get("RINGKERNEL_BACKEND")
+    if chosen:
+        return chosen
+    for name in ("cuda", "metal"):
+        if _is_available(name):
+            return name
+    return "cpu"
+
+
+def get_backend(name: str | None = None) -> Any:
+    """The (shared) backend instance for ``name``; raises if it cannot run here."""
+    name = name or default_backend()
+    if name not in _instances:
+        cls = _backend_class(name)
+        if not cls.available():
+            reason = getattr(cls, "unavailable_reason", lambda: "")() or "not usable here"
+            raise BackendUnavailable(f"backend '{name}' is not available: {reason}")
+        _instances[name] = cls()
+    return _instances[name]

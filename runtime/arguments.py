@@ -1,0 +1,79 @@
+"""Launch-argument checking shared by every backend.
+
+Errors name the kernel parameter and say what was expected, before any byte
+moves to a device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ringkernel.ringir import ArrayType, Function, ScalarType
+
+Dim3 = tuple[int, int, int]
+
+
+class LaunchError(TypeError):
+    """A launch argument, grid or block that does not fit the kernel."""
+
+
+def normalize_dims(value: Any, what: str) -> Dim3:
+    """An int or a tuple of up to three positive ints, as ``(x, y, z)``."""
+    dims = (value,) if isinstance(value, (int, np.integer)) else value
+    if not isinstance(dims, (tuple, list)) or not all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims
+    ):
+        raise LaunchError(f"{what} must be an int or a tuple of up to 3 ints, got {value!r}")
+    if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
+        raise LaunchError(f"{what} must be 1 to 3 positive ints, got {value!r}")
+    return tuple(int(d) for d in (*dims, 1, 1)[:3])  # type: ignore[return-value]
+
+
+def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:
+    """Checks ``args`` against ``fn``'s parameters; returns arrays and numpy scalars."""
+    if len(args) != len(fn.params):
+        names = ", ".join(p.name for p in fn.params)
+        raise LaunchError(
+            f"kernel '{fn.name}' takes {len(fn.params)} argument(s) ({names}), got {len(args)}"
+        )
+    return [_bind_one(fn, p.name, p.type, a) for p, a in zip(fn.params, args)]
+
+
+def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
+    where = f"argument '{name}' of kernel '{fn.name}'"
+    if isinstance(ty, ArrayType):
+        if not isinstance(arg, np.ndarray):
+            raise LaunchError(f"{where} must be a numpy array of {ty.elem}, got {type(arg).__name__}")
+        expected = np.dtype(ty.elem.numpy_dtype)
+        if arg.dtype != expected:
+            raise LaunchError(f"{where} must have dtype {expected}, got {arg.dtype}")
+        if not arg.flags.c_contiguous:
+            raise LaunchError(f"{where} must be C-contiguous (use np.ascontiguousarray)")
+        if not arg.flags.writeable:
+            raise LaunchError(f"{where} must be writeable")
+        return arg
+    assert isinstance(ty, ScalarType)
+    return _scalar(where, ty, arg)
+
+
+def _scalar(where: str, ty: ScalarType, arg: Any) -> Any:
+    if isinstance(arg, np.ndarray) and arg.ndim == 0:
+        arg = arg[()]
+    if ty.is_bool:
+        if not isinstance(arg, (bool, np.bool_)):
+            raise LaunchError(f"{where} must be a bool, got {arg!r}")
+        return np.bool_(arg)
+    if isinstance(arg, (bool, np.bool_)) or not isinstance(arg, (int, float, np.number)):
+        raise LaunchError(f"{where} must be a number of type {ty}, got {arg!r}")
+    dtype = np.dtype(ty.numpy_dtype)
+    if ty.is_float:
+        return dtype.type(arg)
+    if isinstance(arg, (float, np.floating)):
+        raise LaunchError(f"{where} has integer type {ty}; got the float {arg!r} (cast it)")
+    info = np.iinfo(dtype)
+    if not info.min <= int(arg) <= info.max:
+        raise LaunchError(f"{where} = {int(arg)} is out of range for {ty} [{info.min}, {info.max}]")
+    return dtype.type(int(arg))

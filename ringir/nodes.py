@@ -75,7 +75,7 @@ ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange")
 
 @dataclass(frozen=True, eq=False)
 class Const(Stmt):
-    """A literal; floats compare by exact bit pattern (so NaN equals itself)."""
+    """A literal; floats compare by exact bit pattern, and every NaN equals every NaN."""
 
     result: Value
     value: bool | int | float
@@ -84,6 +84,8 @@ class Const(Stmt):
     def _key(self) -> tuple:
         v = self.value
         if isinstance(v, float):
+            if math.isnan(v):
+                return (self.result, "f", "nan")  # the text form has one NaN
             return (self.result, "f", math.copysign(1.0, v), repr(v))
         return (self.result, type(v).__name__, v)
 

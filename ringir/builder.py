@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ringkernel.diagnostics import SourceLoc
 from ringkernel.ringir.nodes import (
     AtomicCAS,
     AtomicRMW,
@@ -56,6 +55,8 @@ from ringkernel.ringir.types import (
     ScalarType,
     Type,
 )
+
+from ringkernel.diagnostics import SourceLoc
 
 
 class FunctionBuilder:
@@ -181,6 +182,14 @@ class FunctionBuilder:
             self._regions.pop()
 
     @contextmanager
+    def discarded(self) -> Iterator[None]:
+        """Builds into a scratch region that is thrown away (to learn an expression's type)."""
+        counter, declared = self._counter, dict(self._locals)
+        with self._region():
+            yield
+        self._counter, self._locals = counter, declared
+
+    @contextmanager
     def if_(self, cond: Value) -> Iterator[None]:
         loc = self.loc
         with self._region() as body:
@@ -206,9 +215,7 @@ class FunctionBuilder:
         self.emit(Loop(tuple(body), loc=loc))
 
     @contextmanager
-    def for_range(
-        self, var: LocalVar, start: Value, stop: Value, step: Value
-    ) -> Iterator[None]:
+    def for_range(self, var: LocalVar, start: Value, stop: Value, step: Value) -> Iterator[None]:
         loc = self.loc
         with self._region() as body:
             yield

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
+
+from ringkernel.ringir.types import ScalarType, StructType, Type
 
 from ringkernel.diagnostics import SourceLoc
-from ringkernel.ringir.types import ScalarType, StructType, Type
 
 
 def _loc() -> Any:
@@ -57,14 +58,38 @@ Block = tuple  # tuple[Stmt, ...]; a region of structured control flow
 
 UNARY_OPS = ("neg", "not", "bitnot")
 BINARY_OPS = (
-    "add", "sub", "mul", "div", "rem", "floordiv", "floormod",
-    "and", "or", "xor", "shl", "shr", "min", "max",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "rem",
+    "floordiv",
+    "floormod",
+    "and",
+    "or",
+    "xor",
+    "shl",
+    "shr",
+    "min",
+    "max",
 )
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 MATH_FUNCS = {
     # name: number of arguments
-    "sqrt": 1, "rsqrt": 1, "exp": 1, "log": 1, "sin": 1, "cos": 1, "tan": 1,
-    "tanh": 1, "floor": 1, "ceil": 1, "fabs": 1, "abs": 1, "pow": 2, "fma": 3,
+    "sqrt": 1,
+    "rsqrt": 1,
+    "exp": 1,
+    "log": 1,
+    "sin": 1,
+    "cos": 1,
+    "tan": 1,
+    "tanh": 1,
+    "floor": 1,
+    "ceil": 1,
+    "fabs": 1,
+    "abs": 1,
+    "pow": 2,
+    "fma": 3,
 }
 THREAD_INDEX_KINDS = ("thread_id", "block_id", "block_dim", "grid_dim", "global_id")
 ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange")
@@ -287,10 +312,10 @@ class Return(Stmt):
     loc: SourceLoc | None = _loc()
 
 
-Instruction = Union[
-    Const, Unary, Binary, Compare, Cast, MathCall, Call, ThreadIndex, SharedArray,
-    Load, AtomicRMW, AtomicCAS, LoadVar,
-]
+Instruction = (
+    Const | Unary | Binary | Compare | Cast | MathCall | Call | ThreadIndex | SharedArray
+    | Load | AtomicRMW | AtomicCAS | LoadVar
+)
 
 
 # --- functions and modules ------------------------------------------------------------
@@ -378,10 +403,45 @@ class NodeVisitor:
 
 
 __all__ = [
-    "Value", "LocalVar", "Stmt", "Block", "Const", "Unary", "Binary", "Compare", "Cast",
-    "MathCall", "Call", "ThreadIndex", "SharedArray", "Load", "AtomicRMW", "AtomicCAS",
-    "LoadVar", "Store", "StoreVar", "Barrier", "If", "Loop", "ForRange", "Break",
-    "Continue", "Return", "Function", "Module", "StructType", "NodeVisitor", "walk",
-    "child_blocks", "result_of", "UNARY_OPS", "BINARY_OPS", "COMPARE_OPS", "MATH_FUNCS",
-    "THREAD_INDEX_KINDS", "ATOMIC_OPS", "FUNCTION_KINDS", "Instruction",
+    "Value",
+    "LocalVar",
+    "Stmt",
+    "Block",
+    "Const",
+    "Unary",
+    "Binary",
+    "Compare",
+    "Cast",
+    "MathCall",
+    "Call",
+    "ThreadIndex",
+    "SharedArray",
+    "Load",
+    "AtomicRMW",
+    "AtomicCAS",
+    "LoadVar",
+    "Store",
+    "StoreVar",
+    "Barrier",
+    "If",
+    "Loop",
+    "ForRange",
+    "Break",
+    "Continue",
+    "Return",
+    "Function",
+    "Module",
+    "StructType",
+    "NodeVisitor",
+    "walk",
+    "child_blocks",
+    "result_of",
+    "UNARY_OPS",
+    "BINARY_OPS",
+    "COMPARE_OPS",
+    "MATH_FUNCS",
+    "THREAD_INDEX_KINDS",
+    "ATOMIC_OPS",
+    "FUNCTION_KINDS",
+    "Instruction",
 ]

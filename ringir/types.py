@@ -95,9 +95,7 @@ I64 = ScalarType("i64")
 U64 = ScalarType("u64")
 BOOL = ScalarType("bool")
 
-SCALAR_TYPES: dict[str, ScalarType] = {
-    t.name: t for t in (F32, F64, I32, U32, I64, U64, BOOL)
-}
+SCALAR_TYPES: dict[str, ScalarType] = {t.name: t for t in (F32, F64, I32, U32, I64, U64, BOOL)}
 
 
 class AddressSpace(str, Enum):

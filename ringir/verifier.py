@@ -9,7 +9,6 @@ recursion (no GPU target supports it).
 
 from __future__ import annotations
 
-from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -58,6 +57,8 @@ from ringkernel.ringir.types import (
     StructType,
 )
 
+from ringkernel.diagnostics import CompileError, SourceLoc
+
 _INT_RANGES = {
     "i32": (-(2**31), 2**31 - 1),
     "u32": (0, 2**32 - 1),
@@ -97,10 +98,7 @@ class _ModuleVerifier:
         self._check_no_recursion()
 
     def _check_no_recursion(self) -> None:
-        callees = {
-            fn.name: [s for s in walk(fn.body) if isinstance(s, Call)]
-            for fn in self.module.functions
-        }
+        callees = {fn.name: [s for s in walk(fn.body) if isinstance(s, Call)] for fn in self.module.functions}
         state: dict[str, int] = {}
 
         def visit(name: str, path: list[str]) -> None:
@@ -110,9 +108,7 @@ class _ModuleVerifier:
             for call in callees[name]:
                 if state.get(call.callee) == 1:
                     cycle = " -> ".join([*path, call.callee])
-                    raise CompileError.at(
-                        call.loc, f"recursion is not supported on GPU targets ({cycle})"
-                    )
+                    raise CompileError.at(call.loc, f"recursion is not supported on GPU targets ({cycle})")
                 visit(call.callee, [*path, call.callee])
             state[name] = 2
 
@@ -321,15 +317,12 @@ class _FunctionVerifier(NodeVisitor):
         if callee.is_kernel:
             raise self.error(f"kernel '@{s.callee}' cannot be called; only funcs can")
         if len(s.args) != len(callee.params):
-            raise self.error(
-                f"'@{s.callee}' takes {len(callee.params)} argument(s), got {len(s.args)}"
-            )
+            raise self.error(f"'@{s.callee}' takes {len(callee.params)} argument(s), got {len(s.args)}")
         for arg, param in zip(s.args, callee.params):
             self.use(arg)
             if arg.type != param.type and not _array_compatible(arg.type, param.type):
                 raise self.error(
-                    f"argument '%{arg.name}' of '@{s.callee}' has type {arg.type}, "
-                    f"expected {param.type}"
+                    f"argument '%{arg.name}' of '@{s.callee}' has type {arg.type}, expected {param.type}"
                 )
         if s.result is None:
             if callee.return_type != VOID:
@@ -466,9 +459,7 @@ def _always_returns(body: tuple[Stmt, ...]) -> bool:
     for stmt in body:
         if isinstance(stmt, Return):
             return True
-        if isinstance(stmt, If) and _always_returns(stmt.then_body) and _always_returns(
-            stmt.else_body
-        ):
+        if isinstance(stmt, If) and _always_returns(stmt.then_body) and _always_returns(stmt.else_body):
             return True
         if isinstance(stmt, Loop) and not _breaks_out(stmt.body):
             return True

@@ -30,9 +30,7 @@ _memory_cache: dict[str, str] = {}
 def compile_module(module: Module, target: str, **options: Any) -> str:
     """Verifies, optimizes and lowers ``module`` to ``target`` text."""
     if target not in TARGETS:
-        raise CompileError(
-            f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}"
-        )
+        raise CompileError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
     verify(module)
     if target == "rir":
         return str(module)

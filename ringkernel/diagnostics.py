@@ -62,9 +62,7 @@ class CompileError(Exception):
         if loc is None:
             return cls(message, **kwargs)
         end_col = loc.end_col if loc.end_line in (None, loc.line) else None
-        return cls(
-            message, filename=loc.filename, line=loc.line, col=loc.col, end_col=end_col, **kwargs
-        )
+        return cls(message, filename=loc.filename, line=loc.line, col=loc.col, end_col=end_col, **kwargs)
 
     def format(self) -> str:
         where = ""

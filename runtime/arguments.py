@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 from ringkernel.ringir import ArrayType, Function, ScalarType
 
 Dim3 = tuple[int, int, int]
@@ -36,9 +35,7 @@ def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:
     """Checks ``args`` against ``fn``'s parameters; returns arrays and numpy scalars."""
     if len(args) != len(fn.params):
         names = ", ".join(p.name for p in fn.params)
-        raise LaunchError(
-            f"kernel '{fn.name}' takes {len(fn.params)} argument(s) ({names}), got {len(args)}"
-        )
+        raise LaunchError(f"kernel '{fn.name}' takes {len(fn.params)} argument(s) ({names}), got {len(args)}")
     return [_bind_one(fn, p.name, p.type, a) for p, a in zip(fn.params, args)]
 
 

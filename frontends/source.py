@@ -1,0 +1,148 @@
+"""Finding a function's source and resolving the names it uses.
+
+The frontend reads a kernel from the *whole file's* syntax tree so line and
+column numbers are the file's own, also for nested and indented functions.
+Names are resolved through a :class:`Resolver`: the decorators resolve them
+against the live function's globals and closure; ``ringc`` resolves them
+statically without executing the file.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import linecache
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ringkernel.diagnostics import CompileError, SourceLoc
+
+
+class Resolver(Protocol):
+    """Maps a free name in a kernel to the Python object it denotes."""
+
+    def lookup(self, name: str) -> Any:
+        """Returns the object, or raises ``KeyError`` if the name is unknown."""
+        ...
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    """A Python function's syntax tree plus what is needed to report errors in it."""
+
+    name: str
+    filename: str
+    node: ast.FunctionDef
+    lines: tuple[str, ...]
+    resolver: Resolver = field(compare=False)
+
+    def loc(self, node: ast.AST) -> SourceLoc:
+        """The 1-based, character-based location of ``node`` in the file."""
+        line = getattr(node, "lineno", self.node.lineno)
+        end_line = getattr(node, "end_lineno", None)
+        col = _char_col(self.lines, line, getattr(node, "col_offset", 0))
+        end_col = None
+        if end_line is not None and getattr(node, "end_col_offset", None) is not None:
+            end_col = _char_col(self.lines, end_line, node.end_col_offset) + 1
+        return SourceLoc(self.filename, line, col + 1, end_line, end_col)
+
+    def error(self, node: ast.AST, message: str) -> CompileError:
+        loc = self.loc(node)
+        source_line = self.lines[loc.line - 1].rstrip("\r\n") if loc.line <= len(self.lines) else None
+        end_col = loc.end_col if loc.end_line in (None, loc.line) else None
+        return CompileError(
+            message,
+            filename=loc.filename,
+            line=loc.line,
+            col=loc.col,
+            end_col=end_col,
+            source_line=source_line,
+        )
+
+
+def _char_col(lines: tuple[str, ...], line: int, byte_col: int) -> int:
+    """ast columns count UTF-8 bytes; diagnostics count characters."""
+    if not 1 <= line <= len(lines):
+        return byte_col
+    return len(lines[line - 1].encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+
+class RuntimeResolver:
+    """Resolves names like Python would at call time: closure, globals, builtins."""
+
+    def __init__(self, pyfunc: Any) -> None:
+        self._closure: dict[str, Any] = {}
+        code = pyfunc.__code__
+        for name, cell in zip(code.co_freevars, pyfunc.__closure__ or ()):
+            try:
+                self._closure[name] = cell.cell_contents
+            except ValueError:
+                continue  # a cell not yet filled: treated as unknown
+        self._globals = pyfunc.__globals__
+
+    def lookup(self, name: str) -> Any:
+        if name in self._closure:
+            return self._closure[name]
+        if name in self._globals:
+            return self._globals[name]
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        raise KeyError(name)
+
+
+def source_of(pyfunc: Any) -> FunctionSource:
+    """The :class:`FunctionSource` of a live Python function."""
+    name = pyfunc.__name__
+    code = getattr(pyfunc, "__code__", None)
+    if code is None:
+        raise CompileError(f"'{name}' is not a Python function; only functions can be kernels")
+    filename = code.co_filename
+    lines = tuple(linecache.getlines(filename, pyfunc.__globals__))
+    node = _find_def(lines, name, code.co_firstlineno) if lines else None
+    if node is None:
+        try:
+            src_lines, start = inspect.getsourcelines(pyfunc)
+        except (OSError, TypeError):
+            raise CompileError(
+                f"cannot read the source of '{name}' (defined in {filename}); kernels must be "
+                "defined in a file or in source registered with linecache"
+            ) from None
+        lines = tuple([""] * (start - 1) + list(src_lines))
+        node = _find_def(lines, name, code.co_firstlineno)
+        if node is None:
+            raise CompileError(f"cannot find the definition of '{name}' in {filename}")
+    return FunctionSource(name, filename, node, lines, RuntimeResolver(pyfunc))
+
+
+def _find_def(lines: tuple[str, ...], name: str, first_line: int) -> ast.FunctionDef | None:
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        tree = _parse_indented(lines, first_line)
+        if tree is None:
+            return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            if first_line in (start, node.lineno):
+                return node  # type: ignore[return-value]
+    return None
+
+
+def _parse_indented(lines: tuple[str, ...], first_line: int) -> ast.AST | None:
+    """Parses just the block starting at ``first_line`` when the file as a whole does not parse."""
+    block = inspect.getblock(list(lines[first_line - 1 :]))
+    indent = len(block[0]) - len(block[0].lstrip())
+    body = "".join(line[indent:] if line[:indent].isspace() else line for line in block)
+    try:
+        tree = ast.parse(body)
+    except SyntaxError:
+        return None
+    ast.increment_lineno(tree, first_line - 1)
+    for node in ast.walk(tree):
+        if hasattr(node, "col_offset"):
+            node.col_offset += indent
+            if getattr(node, "end_col_offset", None) is not None:
+                node.end_col_offset += indent
+    return tree

@@ -1,0 +1,136 @@
+"""``@rk.kernel`` and ``@rk.func``: the objects the decorators return.
+
+A kernel builds its RingIR lazily (on first use, like Numba), compiles it for
+any target without a GPU, and launches it on a backend.  Calling a kernel
+like a plain Python function is an error: it would not run on a device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ringkernel.compiler import compile_module
+from ringkernel.diagnostics import CompileError, debug_tracebacks
+from ringkernel.frontends.module import build_module
+from ringkernel.frontends.source import FunctionSource, source_of
+from ringkernel.ringir import Module
+
+
+class _Decorated:
+    """Shared by kernels and device functions: the Python function and its source."""
+
+    ringkernel_kind = ""
+
+    def __init__(self, pyfunc: Callable[..., Any]) -> None:
+        self.py_func = pyfunc
+        self.__name__ = getattr(pyfunc, "__name__", "kernel")
+        self.__qualname__ = getattr(pyfunc, "__qualname__", self.__name__)
+        self.__doc__ = getattr(pyfunc, "__doc__", None)
+        self.__module__ = getattr(pyfunc, "__module__", None)  # type: ignore[assignment]
+        self._source: FunctionSource | None = None
+        self._ir: Module | None = None
+
+    @property
+    def ringkernel_source(self) -> FunctionSource:
+        if self._source is None:
+            self._source = source_of(self.py_func)
+        return self._source
+
+    @property
+    def ir(self) -> Module:
+        """The verified RingIR module: this function and every ``@rk.func`` it calls."""
+        if self._ir is None:
+            self._ir = _user_errors(lambda: build_module([self]))
+        return self._ir
+
+    def compile(self, target: str = "rir", **options: Any) -> str:
+        """Target text: ``"rir"``, ``"llvm"``, ``"ptx"``, ``"wgsl"`` or ``"msl"``; no GPU needed."""
+        module = self.ir
+        return _user_errors(lambda: compile_module(module, target, **options))
+
+
+class Kernel(_Decorated):
+    """A ``@rk.kernel``: launch with ``k[grid, block](*args)`` or ``k.launch(...)``."""
+
+    ringkernel_kind = "kernel"
+
+    def launch(
+        self,
+        grid: int | Sequence[int],
+        block: int | Sequence[int],
+        args: Sequence[Any] = (),
+        backend: str | None = None,
+    ) -> None:
+        """Runs the kernel on ``backend`` (default: ``rk.default_backend()``).
+
+        numpy arrays passed for ``Array`` parameters hold what the device wrote
+        when this returns.
+        """
+        from ringkernel.runtime import get_backend
+        from ringkernel.runtime.arguments import bind_arguments, normalize_dims
+
+        grid3 = normalize_dims(grid, "grid")
+        block3 = normalize_dims(block, "block")
+        module = self.ir
+        fn = module.get(module.kernels[-1].name) if module.kernels else None
+        assert fn is not None
+        bound = bind_arguments(fn, tuple(args))
+        get_backend(backend).launch(module, fn.name, grid3, block3, bound)
+
+    def __getitem__(self, config: Any) -> Callable[..., None]:
+        if not isinstance(config, tuple) or len(config) not in (2, 3):
+            raise TypeError(
+                f"launch '{self.__name__}' as {self.__name__}[grid, block](args...) "
+                f"or {self.__name__}[grid, block, backend](args...)"
+            )
+        grid, block, *rest = config
+        backend = rest[0] if rest else None
+
+        def launcher(*args: Any) -> None:
+            self.launch(grid, block, args, backend=backend)
+
+        return launcher
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"kernel '{self.__name__}' cannot be called like a Python function; launch it with "
+            f"{self.__name__}[grid, block](...) or {self.__name__}.launch(grid, block, args)"
+        )
+
+    def __repr__(self) -> str:
+        return f"<ringkernel kernel {self.__qualname__}>"
+
+
+class DeviceFunction(_Decorated):
+    """A ``@rk.func``: callable from kernels and other device functions."""
+
+    ringkernel_kind = "func"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"device function '{self.__name__}' can only be called from a @rk.kernel or another @rk.func"
+        )
+
+    def __repr__(self) -> str:
+        return f"<ringkernel func {self.__qualname__}>"
+
+
+def kernel(pyfunc: Callable[..., Any]) -> Kernel:
+    """Marks a Python function as a GPU kernel (translated lazily, on first use)."""
+    return Kernel(pyfunc)
+
+
+def func(pyfunc: Callable[..., Any]) -> DeviceFunction:
+    """Marks a fully annotated Python function as a device function callable from kernels."""
+    return DeviceFunction(pyfunc)
+
+
+def _user_errors(action: Callable[[], Any]) -> Any:
+    """Runs ``action``; a CompileError reaches the user without the compiler's traceback."""
+    try:
+        return action()
+    except CompileError as exc:
+        if debug_tracebacks():
+            raise
+        raise exc.with_traceback(None) from None

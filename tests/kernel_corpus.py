@@ -1,0 +1,524 @@
+"""Every test kernel, with inputs and a numpy reference.
+
+Backends run each case and compare with the reference (``run_case``);
+the PTX, WGSL and MSL checks compile every kernel here.  ``needs`` names
+features some targets lack (``"f64"``, ``"i64"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32, u32
+
+BLOCK = 64
+THRESHOLD = 0.5  # a module-level constant used inside a kernel
+
+
+@dataclass
+class KernelCase:
+    name: str
+    kernel: rk.Kernel
+    grid: Any
+    block: Any
+    make_args: Callable[[np.random.Generator], list[Any]]
+    reference: Callable[[list[Any]], list[Any]]
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    needs: tuple[str, ...] = field(default=())
+
+
+def run_case(case: KernelCase, backend: str, seed: int = 0) -> None:
+    """Launches ``case`` on ``backend`` and asserts every output matches numpy."""
+    rng = np.random.default_rng(seed)
+    args = case.make_args(rng)
+    originals = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    expected = case.reference(originals)
+    case.kernel.launch(case.grid, case.block, args, backend=backend)
+    for pos, want in enumerate(expected):
+        if want is None:
+            continue
+        got = args[pos]
+        if np.issubdtype(np.asarray(want).dtype, np.floating):
+            np.testing.assert_allclose(
+                got, want, rtol=case.rtol, atol=case.atol, err_msg=f"{case.name}: argument {pos}"
+            )
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=f"{case.name}: argument {pos}")
+
+
+CASES: list[KernelCase] = []
+
+
+def case(**kwargs: Any) -> Callable[[rk.Kernel], rk.Kernel]:
+    def register(kernel: rk.Kernel) -> rk.Kernel:
+        CASES.append(KernelCase(name=kernel.__name__, kernel=kernel, **kwargs))
+        return kernel
+
+    return register
+
+
+def f32s(rng: np.random.Generator, n: int, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
+    return rng.uniform(lo, hi, n).astype(np.float32)
+
+
+# --- elementwise --------------------------------------------------------------------------
+
+N = 1000
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [np.float32(2.5), f32s(r, N), f32s(r, N), N],
+    reference=lambda a: [None, None, a[0] * a[1] + a[2], None],
+)
+@rk.kernel
+def saxpy(a: f32, x: Array[f32], y: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        y[i] = a * x[i] + y[i]
+
+
+def _math_reference(a: list[Any]) -> list[Any]:
+    x = a[0].astype(np.float64)
+    out = np.stack(
+        [
+            np.sqrt(x + 2.0),
+            np.exp(x),
+            np.log(x + 2.0),
+            np.sin(x),
+            np.cos(x),
+            np.tan(x),
+            np.tanh(x),
+            np.power(x + 2.0, 1.5),
+            np.floor(x * 4.0),
+            np.ceil(x * 4.0),
+            np.fabs(x),
+            np.abs(x),
+            1.0 / np.sqrt(x + 2.0),
+            x * 2.0 + 1.0,
+            np.minimum(x, 0.25),
+            np.maximum(x, 0.25),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return [None, out.reshape(-1), None]
+
+
+@case(
+    grid=4,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, 256), np.zeros(256 * 16, np.float32), 256],
+    reference=_math_reference,
+    rtol=2e-5,
+    atol=2e-6,
+)
+@rk.kernel
+def math_functions(x: Array[f32], out: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i >= n:
+        return
+    v = x[i]
+    o = i * 16
+    out[o + 0] = math.sqrt(v + 2.0)
+    out[o + 1] = math.exp(v)
+    out[o + 2] = math.log(v + 2.0)
+    out[o + 3] = math.sin(v)
+    out[o + 4] = math.cos(v)
+    out[o + 5] = math.tan(v)
+    out[o + 6] = math.tanh(v)
+    out[o + 7] = math.pow(v + 2.0, 1.5)
+    out[o + 8] = math.floor(v * 4.0)
+    out[o + 9] = math.ceil(v * 4.0)
+    out[o + 10] = math.fabs(v)
+    out[o + 11] = abs(v)
+    out[o + 12] = rk.rsqrt(v + 2.0)
+    out[o + 13] = rk.fma(v, 2.0, 1.0)
+    out[o + 14] = min(v, 0.25)
+    out[o + 15] = max(v, 0.25)
+
+
+def _floor_reference(a: list[Any]) -> list[Any]:
+    x, y = a[0].astype(np.int64), a[1].astype(np.int64)
+    fx, fy = a[2], a[3]
+    ints = np.stack([x // y, x % y, np.trunc(x / y), x - np.trunc(x / y) * y], axis=1)
+    floats = np.stack([np.floor_divide(fx, fy), np.mod(fx, fy)], axis=1).astype(np.float32)
+    return [None, None, None, None, ints.astype(np.int32).reshape(-1), floats.reshape(-1), None]
+
+
+def _floor_args(r: np.random.Generator) -> list[Any]:
+    n = 256
+    x = r.integers(-50, 50, n).astype(np.int32)
+    y = r.integers(1, 9, n).astype(np.int32) * r.choice([-1, 1], n).astype(np.int32)
+    fx = f32s(r, n, -20, 20)
+    fy = (r.uniform(0.5, 4, n) * r.choice([-1, 1], n)).astype(np.float32)
+    return [x, y, fx, fy, np.zeros(n * 4, np.int32), np.zeros(n * 2, np.float32), n]
+
+
+@case(grid=4, block=BLOCK, make_args=_floor_args, reference=_floor_reference, rtol=1e-5, atol=1e-4)
+@rk.kernel
+def floor_division(
+    x: Array[i32], y: Array[i32], fx: Array[f32], fy: Array[f32], out: Array[i32], fout: Array[f32], n: i32
+):
+    i = rk.global_id(0)
+    if i < n:
+        a = x[i]
+        b = y[i]
+        out[4 * i] = a // b
+        out[4 * i + 1] = a % b
+        q = i32(f32(a) / f32(b))
+        out[4 * i + 2] = q
+        out[4 * i + 3] = a - q * b
+        fout[2 * i] = fx[i] // fy[i]
+        fout[2 * i + 1] = fx[i] % fy[i]
+
+
+def _casts_reference(a: list[Any]) -> list[Any]:
+    x = a[0]
+    as_int = np.trunc(x).astype(np.int32)
+    out = np.stack(
+        [as_int, (x > 0).astype(np.int32), (as_int.astype(np.uint32) >> np.uint32(1)).astype(np.int32)],
+        axis=1,
+    )
+    return [None, out.reshape(-1), a[0].astype(np.int32).astype(np.float32) * np.float32(0.5), None]
+
+
+@case(
+    grid=2,
+    block=BLOCK,
+    make_args=lambda r: [
+        f32s(r, 128, -100, 100),
+        np.zeros(128 * 3, np.int32),
+        np.zeros(128, np.float32),
+        128,
+    ],
+    reference=_casts_reference,
+)
+@rk.kernel
+def casts(x: Array[f32], out: Array[i32], half: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        v = x[i]
+        t = i32(v)
+        out[3 * i] = t
+        out[3 * i + 1] = i32(v > 0.0)
+        out[3 * i + 2] = i32(u32(t) >> u32(1))
+        half[i] = f32(t) * 0.5
+
+
+def _bits_reference(a: list[Any]) -> list[Any]:
+    x = a[0]
+    out = np.stack(
+        [
+            x << np.uint32(3),
+            x >> np.uint32(2),
+            x ^ np.uint32(0xFF),
+            x & np.uint32(0xF0),
+            x | np.uint32(1),
+            ~x,
+        ],
+        axis=1,
+    )
+    return [None, out.reshape(-1).astype(np.uint32), None]
+
+
+@case(
+    grid=2,
+    block=BLOCK,
+    make_args=lambda r: [r.integers(0, 2**32, 128, dtype=np.uint32), np.zeros(128 * 6, np.uint32), 128],
+    reference=_bits_reference,
+)
+@rk.kernel
+def bit_operations(x: Array[u32], out: Array[u32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        v = x[i]
+        o = i * 6
+        out[o] = v << 3
+        out[o + 1] = v >> 2
+        out[o + 2] = v ^ 0xFF
+        out[o + 3] = v & 0xF0
+        out[o + 4] = v | 1
+        out[o + 5] = ~v
+
+
+# --- control flow -------------------------------------------------------------------------
+
+
+def _control_reference(a: list[Any]) -> list[Any]:
+    x = a[0]
+    out = np.zeros_like(x)
+    for i, v in enumerate(x):
+        # while with break/continue: count odd numbers below v, stop at 20
+        count, k = 0, 0
+        while k < v:
+            k += 1
+            if k % 2 == 0:
+                continue
+            if count >= 20:
+                break
+            count += 1
+        # for with a negative step
+        down = 0
+        for j in range(v, 0, -3):
+            down += j
+        # conditional expression, and/or, chained comparison
+        sign = 1 if v > 10 else -1
+        both = 1 if (v > 5 and v < 40) or v == 0 else 0
+        chain = 1 if 3 < v <= 30 else 0
+        out[i] = count * 10000 + down * 10 + sign * 3 + both + chain * 7
+    return [None, out, None]
+
+
+@case(
+    grid=1,
+    block=BLOCK,
+    make_args=lambda r: [r.integers(0, 60, 64).astype(np.int32), np.zeros(64, np.int32), 64],
+    reference=_control_reference,
+)
+@rk.kernel
+def control_flow(x: Array[i32], out: Array[i32], n: i32):
+    i = rk.global_id(0)
+    if i >= n:
+        return
+    v = x[i]
+    count = 0
+    k = 0
+    while k < v:
+        k += 1
+        if k % 2 == 0:
+            continue
+        if count >= 20:
+            break
+        count += 1
+    down = 0
+    for j in range(v, 0, -3):
+        down += j
+    sign = 1 if v > 10 else -1
+    both = 1 if (v > 5 and v < 40) or v == 0 else 0
+    chain = 1 if 3 < v <= 30 else 0
+    out[i] = count * 10000 + down * 10 + sign * 3 + both + chain * 7
+
+
+@rk.func
+def clamp01(v: f32) -> f32:
+    if v < 0.0:
+        return 0.0
+    return min(v, 1.0)
+
+
+@rk.func
+def smooth(v: f32, k: f32) -> f32:
+    c = clamp01(v * k)
+    return c * c * (3.0 - 2.0 * c)
+
+
+@rk.func
+def add_into(out: Array[f32], i: i32, v: f32):
+    out[i] = out[i] + v
+
+
+@case(
+    grid=2,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, 100, -2, 2), np.ones(100, np.float32), 100],
+    reference=lambda a: [
+        None,
+        1.0 + (lambda c: c * c * (3 - 2 * c))(np.clip(a[0] * 0.75, 0, 1)).astype(np.float32),
+        None,
+    ],
+)
+@rk.kernel
+def device_functions(x: Array[f32], out: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        add_into(out, i, smooth(x[i], 0.75))
+
+
+@case(
+    grid=2,
+    block=32,
+    make_args=lambda r: [f32s(r, 5000), np.zeros(5000, np.float32), 5000],
+    reference=lambda a: [None, np.where(a[0] > THRESHOLD, a[0], 0).astype(np.float32), None],
+)
+@rk.kernel
+def grid_stride(x: Array[f32], out: Array[f32], n: i32):
+    start = rk.global_id(0)
+    stride = rk.grid_dim(0) * rk.block_dim(0)
+    for i in range(start, n, stride):
+        out[i] = x[i] if x[i] > THRESHOLD else 0.0
+
+
+W, H = 40, 24
+
+
+@case(
+    grid=((W + 7) // 8, (H + 7) // 8),
+    block=(8, 8),
+    make_args=lambda r: [f32s(r, W * H), np.zeros(W * H, np.float32), W, H],
+    reference=lambda a: [None, a[0].reshape(H, W).T.reshape(-1), None, None],
+)
+@rk.kernel
+def transpose_2d(src: Array[f32], dst: Array[f32], width: i32, height: i32):
+    col = rk.global_id(0)
+    row = rk.global_id(1)
+    if col < width and row < height:
+        dst[col * height + row] = src[row * width + col]
+
+
+def _index_reference(a: list[Any]) -> list[Any]:
+    out = np.zeros((4, 12, 8), np.int32)  # grid (3, 2) of blocks (4, 2): 12 x 4 threads
+    for gy in range(4):
+        for gx in range(12):
+            out[gy, gx] = [gx % 4, gy % 2, gx // 4, gy // 2, 4, 2, 3, 2]
+    return [out.reshape(-1)]
+
+
+@case(
+    grid=(3, 2),
+    block=(4, 2),
+    make_args=lambda r: [np.zeros(12 * 4 * 8, np.int32)],
+    reference=_index_reference,
+)
+@rk.kernel
+def thread_indices(out: Array[i32]):
+    gx = rk.global_id(0)
+    gy = rk.global_id(1)
+    base = (gy * rk.grid_dim(0) * rk.block_dim(0) + gx) * 8
+    out[base] = rk.thread_id(0)
+    out[base + 1] = rk.thread_id(1)
+    out[base + 2] = rk.block_id(0)
+    out[base + 3] = rk.block_id(1)
+    out[base + 4] = rk.block_dim(0)
+    out[base + 5] = rk.block_dim(1)
+    out[base + 6] = rk.grid_dim(0)
+    out[base + 7] = rk.grid_dim(1)
+
+
+# --- shared memory, barriers and atomics -------------------------------------------------
+
+RED = 64
+
+
+@case(
+    grid=8,
+    block=RED,
+    make_args=lambda r: [f32s(r, 8 * RED), np.zeros(8, np.float32)],
+    reference=lambda a: [None, a[0].reshape(8, RED).sum(axis=1, dtype=np.float64).astype(np.float32)],
+    rtol=1e-5,
+    atol=1e-5,
+)
+@rk.kernel
+def block_reduce(x: Array[f32], sums: Array[f32]):
+    buf = rk.shared_array(f32, RED)
+    t = rk.thread_id(0)
+    buf[t] = x[rk.global_id(0)]
+    rk.barrier()
+    stride = RED // 2
+    while stride > 0:
+        if t < stride:
+            buf[t] += buf[t + stride]
+        rk.barrier()
+        stride //= 2
+    if t == 0:
+        sums[rk.block_id(0)] = buf[0]
+
+
+@case(
+    grid=4,
+    block=RED,
+    make_args=lambda r: [r.integers(0, 10, 4 * RED).astype(np.int32), np.zeros(4 * RED, np.int32)],
+    reference=lambda a: [None, np.cumsum(a[0].reshape(4, RED), axis=1).reshape(-1).astype(np.int32)],
+)
+@rk.kernel
+def block_scan(x: Array[i32], out: Array[i32]):
+    buf = rk.shared_array(i32, RED)
+    t = rk.thread_id(0)
+    g = rk.global_id(0)
+    buf[t] = x[g]
+    rk.barrier()
+    offset = 1
+    while offset < RED:
+        v = 0
+        if t >= offset:
+            v = buf[t - offset]
+        rk.barrier()
+        buf[t] += v
+        rk.barrier()
+        offset *= 2
+    out[g] = buf[t]
+
+
+BINS = 16
+
+
+@case(
+    grid=8,
+    block=BLOCK,
+    make_args=lambda r: [r.integers(0, 1000, 500).astype(np.int32), np.zeros(BINS, np.int32), 500],
+    reference=lambda a: [None, np.bincount(a[0] % BINS, minlength=BINS).astype(np.int32), None],
+)
+@rk.kernel
+def histogram(values: Array[i32], bins: Array[i32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        rk.atomic_add(bins, values[i] % BINS, 1)
+
+
+def _atomics_args(r: np.random.Generator) -> list[Any]:
+    n = 256
+    return [
+        r.integers(-1000, 1000, n).astype(np.int32),
+        np.array([0, 0, 0, 0, 0, 0, 0, 0], np.int32),
+        np.zeros(1, np.float32),
+        np.zeros(n, np.int32),
+        n,
+    ]
+
+
+def _atomics_reference(a: list[Any]) -> list[Any]:
+    v = a[0]
+    acc = np.array(
+        [
+            v.sum(),
+            -v.sum(),
+            min(0, v.min()),
+            max(0, v.max()),
+            np.bitwise_or.reduce(v & 0xFF),
+            0,
+            np.bitwise_xor.reduce(v),
+            len(v),
+        ],
+        np.int32,
+    )
+    # exchange returns the old value (zero), which each thread then stores back
+    return [None, acc, np.array([len(v) * 0.5], np.float32), np.zeros_like(v), None]
+
+
+@case(grid=4, block=BLOCK, make_args=_atomics_args, reference=_atomics_reference)
+@rk.kernel
+def atomic_family(v: Array[i32], acc: Array[i32], fsum: Array[f32], old: Array[i32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        x = v[i]
+        rk.atomic_add(acc, 0, x)
+        rk.atomic_sub(acc, 1, x)
+        rk.atomic_min(acc, 2, x)
+        rk.atomic_max(acc, 3, x)
+        rk.atomic_or(acc, 4, x & 0xFF)
+        rk.atomic_and(acc, 5, x)
+        rk.atomic_xor(acc, 6, x)
+        # a CAS loop that increments acc[7]: exercises atomic_cas returning the old value
+        done = False
+        while not done:
+            seen = acc[7]
+            done = rk.atomic_cas(acc, 7, seen, seen + 1) == seen
+        rk.atomic_add(fsum, 0, 0.5)
+        old[i] = rk.atomic_exchange(old, i, x)

@@ -1,0 +1,354 @@
+"""RingIR -> LLVM IR (``llvmlite.ir``), one NodeVisitor per function.
+
+Structured regions become basic blocks; locals become allocas (promoted to
+registers by the optimizer) and are zero-initialized so that no read is ever
+undefined; SSA values map straight to LLVM values.  Everything that depends on
+the target goes through a :class:`~ringkernel.lowering.llvm.targets.LLVMTarget`.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from ringkernel.lowering.llvm import ops
+from ringkernel.lowering.llvm.targets import LLVMTarget
+from ringkernel.ringir import (
+    AtomicCAS,
+    AtomicRMW,
+    Barrier,
+    Binary,
+    Break,
+    Call,
+    Cast,
+    Compare,
+    Const,
+    Continue,
+    ForRange,
+    Function,
+    If,
+    Load,
+    LoadVar,
+    Loop,
+    MathCall,
+    Module,
+    NodeVisitor,
+    Return,
+    SharedArray,
+    Stmt,
+    Store,
+    StoreVar,
+    ThreadIndex,
+    Unary,
+    Value,
+)
+from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, Type
+
+
+def func_symbol(name: str) -> str:
+    """Device functions get a prefix so they cannot clash with runtime or libm symbols."""
+    return f"rk_func_{name}"
+
+
+def build_ir_module(module: Module, target: LLVMTarget, name: str = "ringkernel") -> ir.Module:
+    """Lowers every function of ``module`` into a fresh ``llvmlite.ir.Module``."""
+    llmod = ir.Module(name=name)
+    functions: dict[str, ir.Function] = {}
+    for fn in module.functions:
+        functions[fn.name] = _declare_function(llmod, target, fn)
+    for fn in module.functions:
+        FunctionLowerer(llmod, target, fn, functions).lower()
+        if fn.is_kernel:
+            target.finish_kernel(llmod, functions[fn.name])
+    target.finish_module(llmod)
+    return llmod
+
+
+def _declare_function(llmod: ir.Module, target: LLVMTarget, fn: Function) -> ir.Function:
+    params = [_param_type(target, p.type) for p in fn.params]
+    names = [p.name for p in fn.params]
+    if fn.is_kernel:
+        hidden = target.hidden_kernel_params(fn)
+        params += [ty for _, ty in hidden]
+        names += [name for name, _ in hidden]
+        symbol = target.kernel_symbol(fn)
+    else:
+        symbol = func_symbol(fn.name)
+    ret = ir.VoidType() if fn.return_type == VOID else ops.value_type(fn.return_type)
+    llfn = ir.Function(llmod, ir.FunctionType(ret, params), name=symbol)
+    if not fn.is_kernel:
+        llfn.linkage = "internal"
+    for arg, name in zip(llfn.args, names):
+        arg.name = name
+    return llfn
+
+
+def _param_type(target: LLVMTarget, ty: Type) -> ir.Type:
+    if isinstance(ty, ArrayType):
+        return ir.PointerType(addrspace=target.addrspace(ty.space))
+    assert isinstance(ty, ScalarType)
+    return ops.value_type(ty)
+
+
+class FunctionLowerer(NodeVisitor):
+    """Emits the body of one RingIR function into its declared LLVM function."""
+
+    def __init__(
+        self, module: ir.Module, target: LLVMTarget, fn: Function,
+        functions: dict[str, ir.Function],
+    ) -> None:
+        self.module = module
+        self.target = target
+        self.fn = fn
+        self.functions = functions
+        self.llfn = functions[fn.name]
+        self.builder = ir.IRBuilder(self.llfn.append_basic_block("entry"))
+        self.values: dict[str, ir.Value] = {}
+        self.slots: dict[str, ir.Value] = {}
+        # (continue target, break target) of each enclosing loop
+        self.loops: list[tuple[ir.Block, ir.Block]] = []
+
+    # --- helpers ---
+
+    def memory_type(self, ty: ScalarType) -> ir.Type:
+        """Array elements: as registers, except bool which is a byte (numpy's layout)."""
+        return ir.IntType(8) if ty.is_bool else ops.value_type(ty)
+
+    def value(self, v: Value) -> ir.Value:
+        return self.values[v.name]
+
+    def define(self, v: Value, llvalue: ir.Value) -> None:
+        self.values[v.name] = llvalue
+
+    def element(self, array: Value, index: Value) -> tuple[ir.Value, ScalarType]:
+        ty = array.type
+        assert isinstance(ty, ArrayType) and isinstance(index.type, ScalarType)
+        idx = ops.cast(self.builder, self.value(index), index.type, _index_type(index.type))
+        ptr = self.builder.gep(
+            self.value(array), [idx], inbounds=True, source_etype=self.memory_type(ty.elem)
+        )
+        return ptr, ty.elem
+
+    def new_block(self, name: str) -> ir.Block:
+        return self.llfn.append_basic_block(name)
+
+    def branch_to(self, block: ir.Block) -> None:
+        if not self.builder.block.is_terminated:
+            self.builder.branch(block)
+
+    # --- function ---
+
+    def lower(self) -> None:
+        for p, arg in zip(self.fn.params, self.llfn.args):
+            self.values[p.name] = arg
+        for var in self.fn.locals:
+            llty = ops.value_type(var.type)
+            slot = self.builder.alloca(llty, name=var.name)
+            self.builder.store(ir.Constant(llty, 0), slot)
+            self.slots[var.name] = slot
+        self.visit_block(self.fn.body)
+        if not self.builder.block.is_terminated:
+            if self.fn.return_type == VOID:
+                self.builder.ret_void()
+            else:
+                self.builder.unreachable()
+
+    def visit_block(self, body: tuple[Stmt, ...]) -> None:
+        for stmt in body:
+            if self.builder.block.is_terminated:
+                return  # the rest of a region after break/continue/return never runs
+            self.visit(stmt)
+
+    # --- instructions ---
+
+    def visit_Const(self, s: Const) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ScalarType)
+        value = int(s.value) if ty.is_bool else s.value
+        self.define(s.result, ir.Constant(ops.value_type(ty), value))
+
+    def visit_Unary(self, s: Unary) -> None:
+        self.define(s.result, ops.unary(self.builder, s.op, s.operand.type, self.value(s.operand)))
+
+    def visit_Binary(self, s: Binary) -> None:
+        self.define(
+            s.result,
+            ops.binary(self.builder, s.op, s.lhs.type, self.value(s.lhs), self.value(s.rhs)),
+        )
+
+    def visit_Compare(self, s: Compare) -> None:
+        self.define(
+            s.result,
+            ops.compare(self.builder, s.op, s.lhs.type, self.value(s.lhs), self.value(s.rhs)),
+        )
+
+    def visit_Cast(self, s: Cast) -> None:
+        self.define(
+            s.result, ops.cast(self.builder, self.value(s.value), s.value.type, s.result.type)
+        )
+
+    def visit_MathCall(self, s: MathCall) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ScalarType)
+        args = [self.value(a) for a in s.args]
+        if s.func == "abs" and not ty.is_float:
+            self.define(s.result, ops.int_abs(self.builder, ty, args[0]))
+            return
+        if s.func == "rsqrt" and self.target.name == "host":
+            sqrt = self.target.math_function(self.module, "sqrt", ty)
+            one = ir.Constant(ops.value_type(ty), 1.0)
+            self.define(s.result, self.builder.fdiv(one, self.builder.call(sqrt, args)))
+            return
+        fn = self.target.math_function(self.module, s.func, ty)
+        self.define(s.result, self.builder.call(fn, args))
+
+    def visit_Call(self, s: Call) -> None:
+        result = self.builder.call(self.functions[s.callee], [self.value(a) for a in s.args])
+        if s.result is not None:
+            self.define(s.result, result)
+
+    def visit_ThreadIndex(self, s: ThreadIndex) -> None:
+        if s.kind != "global_id":
+            self.define(s.result, self.target.thread_index(self, s.kind, s.dim))
+            return
+        b = self.builder
+        block = self.target.thread_index(self, "block_id", s.dim)
+        size = self.target.thread_index(self, "block_dim", s.dim)
+        thread = self.target.thread_index(self, "thread_id", s.dim)
+        self.define(s.result, b.add(b.mul(block, size), thread))
+
+    def visit_SharedArray(self, s: SharedArray) -> None:
+        self.define(s.result, self.target.shared_array(self, s))
+
+    def visit_Load(self, s: Load) -> None:
+        ptr, elem = self.element(s.array, s.index)
+        value = self.builder.load(ptr, typ=self.memory_type(elem))
+        if elem.is_bool:
+            value = self.builder.icmp_unsigned("!=", value, ir.Constant(ir.IntType(8), 0))
+        self.define(s.result, value)
+
+    def visit_Store(self, s: Store) -> None:
+        ptr, elem = self.element(s.array, s.index)
+        value = self.value(s.value)
+        if elem.is_bool:
+            value = self.builder.zext(value, ir.IntType(8))
+        self.builder.store(value, ptr)
+
+    def visit_AtomicRMW(self, s: AtomicRMW) -> None:
+        ptr, elem = self.element(s.array, s.index)
+        self.define(
+            s.result,
+            self.builder.atomic_rmw(
+                _atomic_op(s.op, elem), ptr, self.value(s.value), self.target.atomic_ordering
+            ),
+        )
+
+    def visit_AtomicCAS(self, s: AtomicCAS) -> None:
+        ptr, _ = self.element(s.array, s.index)
+        ordering = self.target.atomic_ordering
+        pair = self.builder.cmpxchg(
+            ptr, self.value(s.expected), self.value(s.desired), ordering, ordering
+        )
+        self.define(s.result, self.builder.extract_value(pair, 0))
+
+    def visit_LoadVar(self, s: LoadVar) -> None:
+        slot = self.slots[s.var.name]
+        self.define(s.result, self.builder.load(slot, typ=ops.value_type(s.var.type)))
+
+    # --- statements ---
+
+    def visit_StoreVar(self, s: StoreVar) -> None:
+        self.builder.store(self.value(s.value), self.slots[s.var.name])
+
+    def visit_Barrier(self, s: Barrier) -> None:
+        self.target.barrier(self)
+
+    def visit_If(self, s: If) -> None:
+        then_bb = self.new_block("if.then")
+        else_bb = self.new_block("if.else") if s.else_body else None
+        end_bb = self.new_block("if.end")
+        self.builder.cbranch(self.value(s.cond), then_bb, else_bb or end_bb)
+        self.builder.position_at_end(then_bb)
+        self.visit_block(s.then_body)
+        self.branch_to(end_bb)
+        if else_bb is not None:
+            self.builder.position_at_end(else_bb)
+            self.visit_block(s.else_body)
+            self.branch_to(end_bb)
+        self.builder.position_at_end(end_bb)
+
+    def visit_Loop(self, s: Loop) -> None:
+        body_bb = self.new_block("loop.body")
+        end_bb = self.new_block("loop.end")
+        self.builder.branch(body_bb)
+        self.builder.position_at_end(body_bb)
+        self.loops.append((body_bb, end_bb))
+        self.visit_block(s.body)
+        self.loops.pop()
+        self.branch_to(body_bb)
+        self.builder.position_at_end(end_bb)
+
+    def visit_ForRange(self, s: ForRange) -> None:
+        """Python's ``range``: a hidden counter, so assigning the loop variable
+        inside the body does not change the iteration."""
+        b = self.builder
+        ty = s.var.type
+        llty = ops.value_type(ty)
+        with b.goto_entry_block():
+            counter = b.alloca(llty, name=f"{s.var.name}.counter")
+        start, stop, step = self.value(s.start), self.value(s.stop), self.value(s.step)
+        b.store(start, counter)
+        zero = ir.Constant(llty, 0)
+        if ty.kind == "int":
+            up = b.icmp_signed(">", step, zero)
+            down = b.icmp_signed("<", step, zero)
+        else:
+            up = b.icmp_unsigned("!=", step, zero)
+            down = ir.Constant(ir.IntType(1), 0)
+        head_bb = self.new_block("for.head")
+        body_bb = self.new_block("for.body")
+        latch_bb = self.new_block("for.latch")
+        end_bb = self.new_block("for.end")
+        b.branch(head_bb)
+        b.position_at_end(head_bb)
+        current = b.load(counter, typ=llty)
+        below = ops.compare(b, "lt", ty, current, stop)
+        above = ops.compare(b, "gt", ty, current, stop)
+        keep_going = b.or_(b.and_(up, below), b.and_(down, above))
+        b.cbranch(keep_going, body_bb, end_bb)
+        b.position_at_end(body_bb)
+        b.store(current, self.slots[s.var.name])
+        self.loops.append((latch_bb, end_bb))
+        self.visit_block(s.body)
+        self.loops.pop()
+        self.branch_to(latch_bb)
+        b.position_at_end(latch_bb)
+        b.store(b.add(b.load(counter, typ=llty), step), counter)
+        b.branch(head_bb)
+        b.position_at_end(end_bb)
+
+    def visit_Break(self, s: Break) -> None:
+        self.builder.branch(self.loops[-1][1])
+
+    def visit_Continue(self, s: Continue) -> None:
+        self.builder.branch(self.loops[-1][0])
+
+    def visit_Return(self, s: Return) -> None:
+        if s.value is None:
+            self.builder.ret_void()
+        else:
+            self.builder.ret(self.value(s.value))
+
+
+def _index_type(ty: ScalarType) -> ScalarType:
+    """Indices widen to 64 bits, keeping their signedness."""
+    return I64 if ty.kind == "int" else U64
+
+
+_ATOMIC = {"and": "and", "or": "or", "xor": "xor", "exchange": "xchg"}
+
+
+def _atomic_op(op: str, elem: ScalarType) -> str:
+    if op in _ATOMIC:
+        return _ATOMIC[op]
+    if op in ("add", "sub"):
+        return ("f" + op) if elem.is_float else op
+    return ("u" + op) if elem.kind == "uint" else op

@@ -1,0 +1,230 @@
+"""Target hooks: the few places where the host build and the NVPTX build differ.
+
+The lowering in :mod:`ringkernel.lowering.llvm.lower` is target-neutral; it asks
+a :class:`LLVMTarget` for thread indices, the barrier, shared arrays, math
+functions, address spaces and how a kernel's entry is declared.  Adding a
+target means writing one subclass, not editing the lowering.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llvmlite import ir
+from ringkernel.ringir import AddressSpace, Function, SharedArray, walk
+from ringkernel.ringir.types import ArrayType, ScalarType
+
+if TYPE_CHECKING:
+    from ringkernel.lowering.llvm.lower import FunctionLowerer
+
+I32 = ir.IntType(32)
+PTR = ir.PointerType()
+
+# The order of the host kernel's hidden index parameters (after the user's).
+HOST_INDEX_PARAMS = ("thread_id", "block_id", "block_dim", "grid_dim")
+# Name of the barrier the cpu runtime defines (see ringkernel.runtime.cpu.threads).
+HOST_BARRIER_SYMBOL = "rk_cpu_barrier_wait"
+SHARED_ALIGN = 16
+
+
+def shared_layout(fn: Function) -> tuple[dict[str, int], int]:
+    """Byte offset of every shared array of ``fn`` in its block's shared area, and the total.
+
+    Each ``SharedArray`` statement is one static allocation (as CUDA's
+    ``__shared__``), even inside a loop.
+    """
+    offsets: dict[str, int] = {}
+    total = 0
+    for stmt in walk(fn.body):
+        if isinstance(stmt, SharedArray):
+            ty = stmt.result.type
+            assert isinstance(ty, ArrayType) and ty.size is not None
+            offsets[stmt.result.name] = total
+            size = ty.size * memory_type_size(ty.elem)
+            total += (size + SHARED_ALIGN - 1) // SHARED_ALIGN * SHARED_ALIGN
+    return offsets, total
+
+
+def memory_type_size(ty: ScalarType) -> int:
+    """Bytes one element takes in memory (bool is one byte, as in numpy)."""
+    return 1 if ty.is_bool else ty.bits // 8
+
+
+class LLVMTarget:
+    """Hooks the lowering calls for target-specific code; subclasses fill them in."""
+
+    name = ""
+    atomic_ordering = "seq_cst"
+
+    def addrspace(self, space: AddressSpace) -> int:
+        return 0
+
+    def kernel_symbol(self, fn: Function) -> str:
+        return fn.name
+
+    def hidden_kernel_params(self, fn: Function) -> list[tuple[str, ir.Type]]:
+        """Extra (name, type) parameters appended to a kernel's signature."""
+        return []
+
+    def finish_kernel(self, module: ir.Module, llfn: ir.Function) -> None:
+        """Marks ``llfn`` as an entry point."""
+
+    def finish_module(self, module: ir.Module) -> None:
+        """Adds module-level flags or metadata."""
+
+    def thread_index(self, fl: FunctionLowerer, kind: str, dim: int) -> ir.Value:
+        raise NotImplementedError
+
+    def barrier(self, fl: FunctionLowerer) -> None:
+        raise NotImplementedError
+
+    def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
+        raise NotImplementedError
+
+    def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
+        raise NotImplementedError
+
+
+def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    return ir.Function(module, ir.FunctionType(ret, args), name=name)
+
+
+def _float_type(ty: ScalarType) -> ir.Type:
+    return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
+
+
+# LLVM intrinsics the host uses; the rest come from the C math library.
+_HOST_INTRINSICS = {
+    "sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
+    "cos": "llvm.cos", "floor": "llvm.floor", "ceil": "llvm.ceil", "fabs": "llvm.fabs",
+    "abs": "llvm.fabs", "pow": "llvm.pow", "fma": "llvm.fma",
+}
+_LIBM = {"tan": "tan", "tanh": "tanh"}
+
+
+class HostTarget(LLVMTarget):
+    """The machine running Python; the cpu runtime JITs this build.
+
+    A kernel gets hidden parameters after the user's: twelve i32 indices
+    (thread_id, block_id, block_dim, grid_dim; x, y, z each), a pointer to the
+    block's shared area and a pointer to the block's barrier.  The runtime's
+    launch wrapper supplies them.
+    """
+
+    name = "host"
+
+    def __init__(self) -> None:
+        self.layouts: dict[str, dict[str, int]] = {}
+
+    def kernel_symbol(self, fn: Function) -> str:
+        return host_kernel_symbol(fn.name)
+
+    def hidden_kernel_params(self, fn: Function) -> list[tuple[str, ir.Type]]:
+        self.layouts[fn.name] = shared_layout(fn)[0]
+        names = [f"rk.{kind}.{axis}" for kind in HOST_INDEX_PARAMS for axis in "xyz"]
+        return [(n, I32) for n in names] + [("rk.shared", PTR), ("rk.barrier", PTR)]
+
+    def _hidden(self, fl: FunctionLowerer, index: int) -> ir.Value:
+        return fl.llfn.args[len(fl.fn.params) + index]
+
+    def thread_index(self, fl: FunctionLowerer, kind: str, dim: int) -> ir.Value:
+        return self._hidden(fl, HOST_INDEX_PARAMS.index(kind) * 3 + dim)
+
+    def barrier(self, fl: FunctionLowerer) -> None:
+        wait = _declare(fl.module, HOST_BARRIER_SYMBOL, ir.VoidType(), [PTR])
+        fl.builder.call(wait, [self._hidden(fl, 13)])
+
+    def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
+        offset = self.layouts[fl.fn.name][stmt.result.name]
+        base = self._hidden(fl, 12)
+        return fl.builder.gep(
+            base, [ir.Constant(ir.IntType(64), offset)], inbounds=True,
+            source_etype=ir.IntType(8),
+        )
+
+    def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
+        fty = _float_type(ty)
+        arity = 3 if func == "fma" else 2 if func == "pow" else 1
+        if func in _HOST_INTRINSICS:
+            name = f"{_HOST_INTRINSICS[func]}.{'f32' if ty.bits == 32 else 'f64'}"
+        else:
+            name = _LIBM[func] + ("f" if ty.bits == 32 else "")
+        return _declare(module, name, fty, [fty] * arity)
+
+
+def host_kernel_symbol(kernel_name: str) -> str:
+    """The host symbol of a kernel's body (its launch wrapper is the runtime's)."""
+    return f"rk_kernel_{kernel_name}"
+
+
+_SREG = {"thread_id": "tid", "block_id": "ctaid", "block_dim": "ntid", "grid_dim": "nctaid"}
+_FAST = {"exp", "log", "sin", "cos", "tan", "pow"}
+
+
+class NvptxTarget(LLVMTarget):
+    """NVIDIA GPUs through LLVM's NVPTX backend and libdevice.
+
+    Global arrays live in addrspace(1), shared arrays are addrspace(3)
+    module globals, kernels use the ``ptx_kernel`` calling convention, and
+    math calls go to libdevice's ``__nv_*`` functions (``__nv_fast_*`` with
+    ``fastmath``).
+    """
+
+    name = "nvptx"
+    atomic_ordering = "monotonic"
+
+    def __init__(self, fastmath: bool = False) -> None:
+        self.fastmath = fastmath
+
+    def addrspace(self, space: AddressSpace) -> int:
+        return 3 if space == AddressSpace.SHARED else 1
+
+    def finish_kernel(self, module: ir.Module, llfn: ir.Function) -> None:
+        llfn.calling_convention = "ptx_kernel"
+
+    def finish_module(self, module: ir.Module) -> None:
+        """libdevice asks ``__nvvm_reflect("__CUDA_FTZ")`` whether to flush denormals."""
+        flag = module.add_metadata([
+            ir.Constant(I32, 4), ir.MetaDataString(module, "nvvm-reflect-ftz"),
+            ir.Constant(I32, int(self.fastmath)),
+        ])
+        module.add_named_metadata("llvm.module.flags", flag)
+
+    def thread_index(self, fl: FunctionLowerer, kind: str, dim: int) -> ir.Value:
+        name = f"llvm.nvvm.read.ptx.sreg.{_SREG[kind]}.{'xyz'[dim]}"
+        return fl.builder.call(_declare(fl.module, name, I32, []), [])
+
+    def barrier(self, fl: FunctionLowerer) -> None:
+        fl.builder.call(_declare(fl.module, "llvm.nvvm.barrier0", ir.VoidType(), []), [])
+
+    def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
+        ty = stmt.result.type
+        assert isinstance(ty, ArrayType) and ty.size is not None
+        elem = fl.memory_type(ty.elem)
+        name = f"rk_shared_{fl.fn.name}_{stmt.result.name}"
+        gv = ir.GlobalVariable(fl.module, ir.ArrayType(elem, ty.size), name, addrspace=3)
+        gv.linkage = "internal"
+        gv.align = SHARED_ALIGN
+        gv.initializer = ir.Constant(gv.value_type, ir.Undefined)
+        return gv
+
+    def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
+        """libdevice, except where a PTX instruction is exact (sqrt.rn, floor, fma, ...).
+
+        libdevice's ``__nv_sqrtf`` is approximate unless NVVM's prec-sqrt
+        reflection is set, which LLVM's NVVMReflect does not offer.
+        """
+        fty = _float_type(ty)
+        arity = 3 if func == "fma" else 2 if func == "pow" else 1
+        base = "fabs" if func == "abs" else func
+        exact = base in ("floor", "ceil", "fabs", "fma") or (base == "sqrt" and not self.fastmath)
+        if exact:
+            name = f"llvm.{base}.{'f32' if ty.bits == 32 else 'f64'}"
+        elif self.fastmath and ty.bits == 32 and base in _FAST:
+            name = f"__nv_fast_{base}f"
+        else:
+            name = f"__nv_{base}{'f' if ty.bits == 32 else ''}"
+        return _declare(module, name, fty, [fty] * arity)

@@ -1,0 +1,146 @@
+"""The native launch wrapper of a kernel: one ctypes call runs a range of blocks.
+
+``int32 rk_launch(void **argv, int32 dims[6], int64 first_block, int64 end_block)``
+
+``argv[i]`` points at argument ``i`` (an array's data, or a scalar's bytes);
+``dims`` is grid x/y/z then block x/y/z.  Blocks are numbered x fastest.
+
+- Without ``barrier()`` the wrapper is a tight loop over blocks and over the
+  threads of each block (x innermost) calling the inlined kernel body, which
+  LLVM can vectorize.  Work-items of one block run one after another, which
+  is a valid schedule when they never wait for each other.
+- With ``barrier()`` every work-item of a block is its own OS thread meeting
+  at a real barrier (:mod:`ringkernel.runtime.cpu.threads`): simple and
+  correct for barriers anywhere, including inside loops.
+
+Shared arrays live in one stack area per call, reused by consecutive blocks
+(CUDA leaves shared memory uninitialized at block start too).
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from ringkernel.lowering.llvm import host_kernel_symbol, shared_layout
+from ringkernel.lowering.llvm.ops import value_type
+from ringkernel.ringir import Barrier, Function, walk
+from ringkernel.ringir.types import ArrayType, ScalarType
+from ringkernel.runtime.cpu.threads import CONTEXT_FIELDS, add_thread_support, field
+
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+
+
+def launch_symbol(kernel_name: str) -> str:
+    return f"rk_launch_{kernel_name}"
+
+
+def uses_barrier(fn: Function) -> bool:
+    return any(isinstance(s, Barrier) for s in walk(fn.body))
+
+
+def add_launch_wrapper(module: ir.Module, fn: Function) -> None:
+    """Defines ``rk_launch_<kernel>`` in ``module`` (which already holds the kernel)."""
+    kernel = module.globals[host_kernel_symbol(fn.name)]
+    wrapper = ir.Function(
+        module, ir.FunctionType(I32, [PTR, PTR, I64, I64]), name=launch_symbol(fn.name)
+    )
+    argv, dims, first, end = wrapper.args
+    b = ir.IRBuilder(wrapper.append_basic_block("entry"))
+    _, shared_bytes = shared_layout(fn)
+    shared = ir.Constant(PTR, None)
+    if shared_bytes:
+        shared = b.alloca(ir.ArrayType(I8, shared_bytes))
+        shared.align = 16
+    grid = [b.load(field(b, dims, 4 * d), typ=I32) for d in range(3)]
+    block = [b.load(field(b, dims, 4 * (3 + d)), typ=I32) for d in range(3)]
+    threaded = uses_barrier(fn)
+    if threaded:
+        run_block = add_thread_support(module)
+        thread_fn = _thread_function(module, fn, kernel)
+    else:
+        user_args = _load_args(b, fn, argv)
+    status = b.alloca(I32)
+    b.store(ir.Constant(I32, 0), status)
+
+    with _counted_loop(b, wrapper, first, end, "block") as linear:
+        gx, gy = b.zext(grid[0], I64), b.zext(grid[1], I64)
+        bidx = [
+            b.trunc(b.urem(linear, gx), I32),
+            b.trunc(b.urem(b.udiv(linear, gx), gy), I32),
+            b.trunc(b.udiv(linear, b.mul(gx, gy)), I32),
+        ]
+        if threaded:
+            rc = b.call(run_block, [thread_fn, argv, dims, *bidx, shared])
+            b.store(b.or_(b.load(status, typ=I32), rc), status)
+        else:
+            zero = ir.Constant(I32, 0)
+            with _counted_loop(b, wrapper, zero, block[2], "tz") as tz, \
+                    _counted_loop(b, wrapper, zero, block[1], "ty") as ty, \
+                    _counted_loop(b, wrapper, zero, block[0], "tx") as tx:
+                b.call(kernel, [*user_args, tx, ty, tz, *bidx, *block, *grid, shared,
+                                ir.Constant(PTR, None)])
+    b.ret(b.load(status, typ=I32))
+
+
+def _thread_function(module: ir.Module, fn: Function, kernel: ir.Function) -> ir.Function:
+    """``void *rk_thread_<kernel>(context *)``: runs one work-item, then leaves the barrier."""
+    thread = ir.Function(module, ir.FunctionType(PTR, [PTR]), name=f"rk_thread_{fn.name}")
+    thread.linkage = "internal"
+    (ctx,) = thread.args
+    b = ir.IRBuilder(thread.append_basic_block("entry"))
+    slot = {name: field(b, ctx, 8 * i) for i, name in enumerate(CONTEXT_FIELDS)}
+    argv, dims, shared, barrier = (b.load(slot[n], typ=PTR) for n in CONTEXT_FIELDS[:4])
+    grid = [b.load(field(b, dims, 4 * d), typ=I32) for d in range(3)]
+    block = [b.load(field(b, dims, 4 * (3 + d)), typ=I32) for d in range(3)]
+    ids = [b.trunc(b.load(slot[n], typ=I64), I32) for n in ("tx", "ty", "tz", "bx", "by", "bz")]
+    b.call(kernel, [*_load_args(b, fn, argv), *ids, *block, *grid, shared, barrier])
+    leave = module.globals["rk_cpu_barrier_leave"]
+    b.call(leave, [barrier, ir.Constant(I32, 1)])
+    b.ret(ir.Constant(PTR, None))
+    return thread
+
+
+def _load_args(b: ir.IRBuilder, fn: Function, argv: ir.Value) -> list[ir.Value]:
+    values = []
+    for i, p in enumerate(fn.params):
+        ptr = b.load(b.gep(argv, [ir.Constant(I64, i)], inbounds=True, source_etype=PTR), typ=PTR)
+        if isinstance(p.type, ArrayType):
+            values.append(ptr)
+            continue
+        assert isinstance(p.type, ScalarType)
+        if p.type.is_bool:
+            values.append(b.icmp_unsigned("!=", b.load(ptr, typ=I8), ir.Constant(I8, 0)))
+        else:
+            values.append(b.load(ptr, typ=value_type(p.type)))
+    return values
+
+
+class _counted_loop:
+    """``for i in range(start, stop)`` over LLVM integers, as a context manager."""
+
+    def __init__(self, b: ir.IRBuilder, fn: ir.Function, start: ir.Value, stop: ir.Value,
+                 name: str) -> None:
+        self.b, self.fn, self.start, self.stop, self.name = b, fn, start, stop, name
+
+    def __enter__(self) -> ir.Value:
+        b = self.b
+        pre = b.block
+        self.head = self.fn.append_basic_block(f"{self.name}.head")
+        self.body = self.fn.append_basic_block(f"{self.name}.body")
+        self.exit = self.fn.append_basic_block(f"{self.name}.exit")
+        b.branch(self.head)
+        b.position_at_end(self.head)
+        self.index = b.phi(self.start.type, name=self.name)
+        self.index.add_incoming(self.start, pre)
+        b.cbranch(b.icmp_signed("<", self.index, self.stop), self.body, self.exit)
+        b.position_at_end(self.body)
+        return self.index
+
+    def __exit__(self, *exc: object) -> None:
+        b = self.b
+        step = b.add(self.index, ir.Constant(self.index.type, 1))
+        self.index.add_incoming(step, b.block)
+        b.branch(self.head)
+        b.position_at_end(self.exit)

@@ -1,0 +1,103 @@
+"""JIT compilation of host kernels with llvmlite's MCJIT, cached per module and kernel.
+
+The cache key is the SHA-256 of the module's canonical RingIR text (which
+holds every callee) plus the kernel name, so editing one kernel never reuses
+another's machine code.  Engines live as long as the process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import threading
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
+from ringkernel.lowering.llvm.codegen import host_machine
+from ringkernel.ringir import Module, verify
+from ringkernel.runtime.cpu.entry import add_launch_wrapper, launch_symbol, uses_barrier
+
+LaunchFn = ctypes.CFUNCTYPE(
+    ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64
+)
+
+
+@dataclass
+class CompiledKernel:
+    """A kernel's launch wrapper in native code; ``engine`` keeps the code alive."""
+
+    engine: llvm.ExecutionEngine
+    launch: ctypes._CFuncPtr
+    threaded: bool
+
+
+_cache: dict[tuple[str, str], CompiledKernel] = {}
+# id(module) -> (module, fingerprint): launching the same module object again skips printing it
+_fingerprints: dict[int, tuple[Module, str]] = {}
+_lock = threading.Lock()
+
+
+def module_fingerprint(module: Module) -> str:
+    known = _fingerprints.get(id(module))
+    if known is not None and known[0] is module:
+        return known[1]
+    digest = hashlib.sha256(str(module).encode()).hexdigest()
+    _fingerprints[id(module)] = (module, digest)
+    return digest
+
+
+def compile_kernel(module: Module, kernel_name: str) -> CompiledKernel:
+    """The JIT-compiled launch wrapper of ``kernel_name``, built once per module text."""
+    with _lock:
+        key = (module_fingerprint(module), kernel_name)
+        compiled = _cache.get(key)
+        if compiled is None:
+            compiled = _cache[key] = _build(module, kernel_name)
+    return compiled
+
+
+def _build(module: Module, kernel_name: str) -> CompiledKernel:
+    """Verifies and optimizes the RingIR (as ``compile()`` does), then lowers and JITs it."""
+    from ringkernel.compiler import optimize as optimize_ir
+
+    module = optimize_ir(verify(module))
+    fn = module.get(kernel_name)
+    llmod = build_ir_module(module, HostTarget(), name=f"ringkernel.{kernel_name}")
+    add_launch_wrapper(llmod, fn)
+    machine = host_machine()
+    ref = optimize(prepare(llmod, machine), machine)
+    _resolve_external_symbols(ref)
+    engine = llvm.create_mcjit_compiler(ref, machine)
+    engine.finalize_object()
+    address = engine.get_function_address(launch_symbol(kernel_name))
+    return CompiledKernel(engine, LaunchFn(address), uses_barrier(fn))
+
+
+def _system_libraries() -> list[ctypes.CDLL]:
+    libs = [ctypes.CDLL(None)]
+    for name in ("m", "pthread", "c"):
+        path = ctypes.util.find_library(name)
+        if path:
+            try:
+                libs.append(ctypes.CDLL(path))
+            except OSError:
+                continue
+    return libs
+
+
+def _resolve_external_symbols(ref: llvm.ModuleRef) -> None:
+    """Makes libc/libm/pthread functions the module calls known to the JIT linker."""
+    libs = None
+    for fn in ref.functions:
+        if not fn.is_declaration or fn.name.startswith("llvm.") or llvm.address_of_symbol(fn.name):
+            continue
+        libs = libs or _system_libraries()
+        for lib in libs:
+            try:
+                address = ctypes.cast(getattr(lib, fn.name), ctypes.c_void_p).value
+            except AttributeError:
+                continue
+            llvm.add_symbol(fn.name, address)
+            break

@@ -1,0 +1,132 @@
+"""Which module-scope array each array value is, and which arrays are atomic.
+
+WGSL cannot pass storage or workgroup pointers to functions (naga rejects
+them), so a ``func`` that takes arrays is *specialized* per call site: one
+WGSL function per distinct tuple of module-scope arrays bound to its array
+parameters, referring to those arrays directly.  Every array a kernel can
+touch is a module-scope variable (a storage buffer for an ``Array``
+parameter, a ``var<workgroup>`` for a shared array), so the binding is known
+statically.  An array touched by an atomic anywhere (kernel or callee) is
+declared ``array<atomic<T>>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ringkernel.lowering.wgsl.names import Namer
+from ringkernel.ringir import (
+    ArrayType,
+    AtomicCAS,
+    AtomicRMW,
+    Call,
+    Function,
+    Module,
+    SharedArray,
+    walk,
+)
+
+
+@dataclass
+class GlobalArray:
+    """A module-scope array variable of the emitted shader."""
+
+    name: str
+    elem: str
+    space: str  # "storage" or "workgroup"
+    size: int | None
+    binding: int | None = None
+    atomic: bool = False
+
+
+@dataclass
+class Instance:
+    """One WGSL function: a kernel, a scalar-only func, or a func specialization."""
+
+    fn: Function
+    wgsl_name: str
+    arrays: dict[str, str]  # array value name -> GlobalArray name
+    kernel: str  # the kernel this instance was reached from (for shared-array names)
+    calls: dict[int, str] = field(default_factory=dict)  # id(Call stmt) -> callee wgsl name
+
+
+@dataclass
+class ModulePlan:
+    kernels: list[Instance]
+    funcs: list[Instance]
+    globals: dict[str, GlobalArray]
+
+
+def plan_module(
+    module: Module, kernels: tuple[Function, ...], namer: Namer, kernel_names: dict[str, str]
+) -> ModulePlan:
+    """Discovers function instances and global arrays, in program order."""
+    plan = ModulePlan([], [], {})
+    specializations: dict[tuple[str, tuple[str, ...]], Instance] = {}
+    scalar_funcs: dict[str, Instance] = {}
+    funcs = {f.name: f for f in module.functions if not f.is_kernel}
+
+    def instantiate(fn: Function, bound: tuple[str, ...], kernel: str) -> Instance:
+        if not bound:
+            inst = scalar_funcs.get(fn.name)
+            if inst is None:
+                inst = Instance(fn, namer.fresh("f_", fn.name), {}, kernel)
+                scalar_funcs[fn.name] = inst
+                scan(inst)
+            return inst
+        key = (fn.name, bound)
+        inst = specializations.get(key)
+        if inst is None:
+            array_params = [p for p in fn.params if isinstance(p.type, ArrayType)]
+            arrays = {p.name: g for p, g in zip(array_params, bound)}
+            inst = Instance(fn, namer.fresh("f_", fn.name), arrays, kernel)
+            specializations[key] = inst
+            scan(inst)
+        return inst
+
+    def scan(inst: Instance) -> None:
+        for stmt in walk(inst.fn.body):
+            if isinstance(stmt, SharedArray):
+                ty = stmt.result.type
+                name = namer.fresh("s_", f"{inst.kernel}_{stmt.result.name}")
+                plan.globals[name] = GlobalArray(name, ty.elem.name, "workgroup", ty.size)
+                inst.arrays[stmt.result.name] = name
+            elif isinstance(stmt, (AtomicRMW, AtomicCAS)):
+                plan.globals[inst.arrays[stmt.array.name]].atomic = True
+            elif isinstance(stmt, Call):
+                callee = funcs[stmt.callee]
+                bound = tuple(
+                    inst.arrays[a.name] for a in stmt.args if isinstance(a.type, ArrayType)
+                )
+                inst.calls[id(stmt)] = instantiate(callee, bound, inst.kernel).wgsl_name
+
+    for kernel in kernels:
+        arrays: dict[str, str] = {}
+        binding = 0
+        for p in kernel.params:
+            if isinstance(p.type, ArrayType):
+                name = namer.fresh("g_", f"{kernel.name}_{p.name}")
+                plan.globals[name] = GlobalArray(
+                    name, p.type.elem.name, "storage", None, binding=binding
+                )
+                arrays[p.name] = name
+                binding += 1
+        inst = Instance(kernel, kernel_names[kernel.name], arrays, kernel.name)
+        plan.kernels.append(inst)
+        scan(inst)
+
+    reached = list(scalar_funcs.values()) + list(specializations.values())
+    if len(kernels) == len(module.kernels):
+        # Whole-module output also carries scalar-only funcs no kernel calls.
+        for fn in module.functions:
+            if not fn.is_kernel and fn.name not in scalar_funcs and not any(
+                isinstance(p.type, ArrayType) for p in fn.params
+            ):
+                reached.append(instantiate(fn, (), fn.name))
+    order = {f.name: i for i, f in enumerate(module.functions)}
+    seen: set[str] = set()
+    for inst in sorted(reached, key=lambda i: order[i.fn.name]):
+        if inst.wgsl_name not in seen:
+            seen.add(inst.wgsl_name)
+            plan.funcs.append(inst)
+    return plan

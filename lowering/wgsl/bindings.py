@@ -1,0 +1,109 @@
+"""How a kernel's parameters reach the shader: the contract with the wgpu runtime.
+
+Array parameters become storage buffers at ``@group(0) @binding(i)``, numbered
+in parameter order.  Scalar parameters are packed, in parameter order, into
+one uniform struct at the next binding.  Every WGSL scalar we use is 4 bytes
+with 4-byte alignment (bool travels as u32), and a uniform buffer's size is
+rounded up to 16 bytes as WGSL's uniform layout rules require.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ringkernel.lowering.wgsl.names import kernel_entry_name
+from ringkernel.ringir import ArrayType, Function, ScalarType
+
+from ringkernel.diagnostics import CompileError
+
+# RingIR scalar -> (WGSL type in memory, size, alignment); 64-bit types are absent.
+HOST_SHAREABLE = {
+    "f32": ("f32", 4, 4),
+    "i32": ("i32", 4, 4),
+    "u32": ("u32", 4, 4),
+    "bool": ("u32", 4, 4),
+}
+
+UNIFORM_STRUCT_ALIGN = 16
+
+
+@dataclass(frozen=True)
+class ArrayBinding:
+    """A storage buffer: parameter ``param`` (index ``index``) at ``binding``."""
+
+    param: str
+    index: int
+    binding: int
+    elem: str
+    """RingIR element type; bool elements are stored as one u32 (0 or 1) each."""
+
+
+@dataclass(frozen=True)
+class ScalarField:
+    """A scalar parameter's place in the uniform struct."""
+
+    param: str
+    index: int
+    offset: int
+    type: str
+    """RingIR type; bool is stored as u32 (0 or 1)."""
+
+
+@dataclass(frozen=True)
+class KernelBindings:
+    """Everything the runtime needs to bind one kernel's arguments."""
+
+    kernel: str
+    entry_point: str
+    arrays: tuple[ArrayBinding, ...]
+    scalars: tuple[ScalarField, ...]
+    uniform_binding: int | None
+    uniform_size: int
+
+    @property
+    def binding_count(self) -> int:
+        return len(self.arrays) + (self.uniform_binding is not None)
+
+
+def _round_up(value: int, align: int) -> int:
+    return (value + align - 1) // align * align
+
+
+def storage_type(ty: ScalarType, where: str, loc=None) -> tuple[str, int, int]:
+    """``(wgsl_type, size, align)`` of ``ty`` in a buffer; 64-bit types are an error."""
+    info = HOST_SHAREABLE.get(ty.name)
+    if info is None:
+        raise CompileError.at(
+            loc,
+            f"{where} has type {ty}, which WGSL does not support "
+            "(WGSL has f32, i32, u32 and bool only)",
+        )
+    return info
+
+
+def plan_kernel_bindings(fn: Function) -> KernelBindings:
+    """The binding numbers and uniform layout of kernel ``fn``."""
+    arrays: list[ArrayBinding] = []
+    scalars: list[ScalarField] = []
+    offset = 0
+    array_params = [(i, p) for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)]
+    for binding, (index, p) in enumerate(array_params):
+        storage_type(p.type.elem, f"parameter '{p.name}' of kernel '{fn.name}'", fn.loc)
+        arrays.append(ArrayBinding(p.name, index, binding, p.type.elem.name))
+    for index, p in enumerate(fn.params):
+        if isinstance(p.type, ScalarType):
+            _, size, align = storage_type(
+                p.type, f"parameter '{p.name}' of kernel '{fn.name}'", fn.loc
+            )
+            offset = _round_up(offset, align)
+            scalars.append(ScalarField(p.name, index, offset, p.type.name))
+            offset += size
+    uniform_binding = len(arrays) if scalars else None
+    return KernelBindings(
+        kernel=fn.name,
+        entry_point=kernel_entry_name(fn.name),
+        arrays=tuple(arrays),
+        scalars=tuple(scalars),
+        uniform_binding=uniform_binding,
+        uniform_size=_round_up(offset, UNIFORM_STRUCT_ALIGN) if scalars else 0,
+    )

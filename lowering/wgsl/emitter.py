@@ -1,0 +1,540 @@
+"""RingIR -> WGSL: a visitor decides what each statement becomes; templates print it.
+
+Every SSA value becomes a ``let t<n>`` (named by the emitter, never by the
+user), every local a function-scope ``var v_<name>``.  Array values resolve
+to module-scope variables through :mod:`analysis`.  Expression syntax comes
+from ``templates/expressions.j2`` macros, statement and module syntax from
+``statements.j2``, ``helpers.j2`` and ``module.j2``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+from ringkernel.lowering.wgsl.analysis import GlobalArray, Instance, ModulePlan, plan_module
+from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, plan_kernel_bindings
+from ringkernel.lowering.wgsl.names import Namer, kernel_entry_name
+from ringkernel.ringir import I32 as _I32
+from ringkernel.ringir import VOID as _VOID
+from ringkernel.ringir import (
+    ArrayType,
+    AtomicCAS,
+    AtomicRMW,
+    Barrier,
+    Binary,
+    Break,
+    Call,
+    Cast,
+    Compare,
+    Const,
+    Continue,
+    ForRange,
+    Function,
+    If,
+    Load,
+    LoadVar,
+    Loop,
+    MathCall,
+    Module,
+    NodeVisitor,
+    Return,
+    ScalarType,
+    SharedArray,
+    Stmt,
+    Store,
+    StoreVar,
+    ThreadIndex,
+    Type,
+    Unary,
+    Value,
+    walk,
+)
+
+from ringkernel.diagnostics import CompileError, SourceLoc
+
+Dim3 = tuple[int, int, int]
+
+_TEMPLATES = Path(__file__).with_name("templates")
+# Order in which helper functions are printed (deterministic output).
+_HELPER_ORDER = tuple(
+    f"rk_{op}_{ty}"
+    for ty in ("i32", "u32", "f32")
+    for op in ("div", "rem", "floordiv", "floormod")
+)
+
+
+def _raise(message: str) -> None:
+    raise AssertionError(message)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+        lstrip_blocks=False,
+    )
+    env.globals["raise"] = _raise
+    return env
+
+
+_ENV: jinja2.Environment | None = None
+
+
+def environment() -> jinja2.Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    return _ENV
+
+
+def normalize_block(block: Any) -> Dim3:
+    """``block`` as a 3-tuple of positive ints, or a ``CompileError``."""
+    dims = (block,) if isinstance(block, (int, np.integer)) else block
+    ok = (
+        isinstance(dims, (tuple, list))
+        and 1 <= len(dims) <= 3
+        and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
+                for d in dims)
+    )
+    if not ok:
+        raise CompileError(f"block must be an int or a tuple of 1 to 3 positive ints, got {block!r}")
+    return tuple(int(d) for d in (*dims, 1, 1)[:3])  # type: ignore[return-value]
+
+
+def wgsl_scalar(ty: Type, what: str, loc: SourceLoc | None) -> str:
+    """The WGSL spelling of a scalar value type; 64-bit types are a ``CompileError``."""
+    if not isinstance(ty, ScalarType) or ty.name not in HOST_SHAREABLE:
+        raise CompileError.at(
+            loc,
+            f"{what} has type {ty}, which WGSL does not support "
+            "(the wgsl target has f32, i32, u32 and bool only)",
+            notes=("cast to a 32-bit type, or compile for another target",),
+        )
+    return ty.name
+
+
+def literal(expr: Any, value: bool | int | float, ty: ScalarType) -> str:
+    """A WGSL literal for ``value`` of RingIR type ``ty``."""
+    if ty.is_bool:
+        return "true" if value else "false"
+    if ty.name == "u32":
+        return f"{int(value)}u"
+    if ty.name == "i32":
+        return expr.int_min() if value == -(2**31) else f"{int(value)}i"
+    f = np.float32(value)
+    if not math.isfinite(float(f)):
+        return expr.float_bits(int(f.view(np.uint32)))
+    text = str(f)
+    return text + "f"
+
+
+class Lowering:
+    """Lowers a whole module (or selected kernels) for one workgroup size."""
+
+    def __init__(self, module: Module, block: Dim3, kernels: tuple[Function, ...]) -> None:
+        self.module = module
+        self.block = block
+        self.kernels = kernels
+        self.env = environment()
+        self.expr = self.env.get_template("expressions.j2").module
+        self.namer = Namer()
+        self.helpers: set[str] = set()
+
+    def run(self) -> str:
+        for fn in self.module.functions:
+            _check_types(fn)
+        kernel_names = {}
+        for k in self.kernels:
+            kernel_names[k.name] = kernel_entry_name(k.name)
+            self.namer.taken.add(kernel_names[k.name])
+        plan = plan_module(self.module, self.kernels, self.namer, kernel_names)
+        uniforms = []
+        kernels = []
+        for inst in plan.kernels:
+            uniform = self._uniform(inst)
+            if uniform is not None:
+                uniforms.append(uniform)
+            emitter = _FunctionEmitter(self, plan, inst, uniform)
+            kernels.append({"name": inst.wgsl_name, "body": emitter.run()})
+        functions = []
+        for inst in plan.funcs:
+            emitter = _FunctionEmitter(self, plan, inst, None)
+            body = emitter.run()
+            functions.append({
+                "name": inst.wgsl_name,
+                "params": emitter.params,
+                "return_type": emitter.return_type,
+                "body": body,
+            })
+        return self.env.get_template("module.j2").render(
+            helpers=[h for h in _HELPER_ORDER if h in self.helpers],
+            uniforms=uniforms,
+            globals=[_global_view(g) for g in plan.globals.values()],
+            functions=functions,
+            kernels=kernels,
+            block=self.block,
+        )
+
+    def _uniform(self, inst: Instance) -> dict | None:
+        bindings = plan_kernel_bindings(inst.fn)
+        if bindings.uniform_binding is None:
+            return None
+        return {
+            "struct": self.namer.fresh("P_", inst.fn.name),
+            "name": self.namer.fresh("u_", inst.fn.name),
+            "binding": bindings.uniform_binding,
+            "fields": [],  # filled by the kernel's emitter, which names the params
+        }
+
+
+def _global_view(g: GlobalArray) -> dict:
+    ty = HOST_SHAREABLE[g.elem][0]
+    if g.atomic:
+        ty = f"atomic<{'u32' if g.elem == 'f32' else ty}>"
+    return {"name": g.name, "space": g.space, "binding": g.binding, "size": g.size, "type": ty}
+
+
+def _check_types(fn: Function) -> None:
+    """Rejects 64-bit types up front, naming the user's variable where there is one."""
+    where = "kernel" if fn.is_kernel else "func"
+    for p in fn.params:
+        ty = p.type.elem if isinstance(p.type, ArrayType) else p.type
+        wgsl_scalar(ty, f"parameter '{p.name}' of {where} '{fn.name}'", fn.loc)
+    if fn.return_type != _VOID:
+        wgsl_scalar(fn.return_type, f"the return value of func '{fn.name}'", fn.loc)
+    for stmt in walk(fn.body):
+        loc = getattr(stmt, "loc", None) or fn.loc
+        var = getattr(stmt, "var", None)
+        if var is not None:
+            wgsl_scalar(var.type, f"variable '{var.name}'", loc)
+        result = getattr(stmt, "result", None)
+        if isinstance(result, Value):
+            ty = result.type.elem if isinstance(result.type, ArrayType) else result.type
+            wgsl_scalar(ty, _describe(stmt, result), loc)
+    for var in fn.locals:
+        wgsl_scalar(var.type, f"variable '{var.name}'", fn.loc)
+
+
+def _describe(stmt: Stmt, result: Value) -> str:
+    if isinstance(stmt, Const):
+        return f"the constant {stmt.value!r}"
+    if isinstance(stmt, Cast):
+        return "the result of this cast"
+    if isinstance(stmt, SharedArray):
+        return "this shared array's element"
+    return f"the value '%{result.name}' computed here"
+
+
+class _FunctionEmitter(NodeVisitor):
+    """Turns one function instance into statement dicts for ``statements.j2``."""
+
+    def __init__(
+        self, lowering: Lowering, plan: ModulePlan, inst: Instance, uniform: dict | None
+    ) -> None:
+        self.lowering = lowering
+        self.x = lowering.expr
+        self.plan = plan
+        self.inst = inst
+        self.fn = inst.fn
+        self.uniform = uniform
+        self.namer = Namer()
+        self.values: dict[str, str] = {}
+        self.consts: dict[str, bool | int | float] = {}
+        self.locals: dict[str, str] = {}
+        self.counter = 0
+        self.decls: list[dict] = []
+        self.blocks: list[list[dict]] = [[]]
+        self.loc: SourceLoc | None = self.fn.loc
+        self.params: list[dict] = []
+        self.return_type: str | None = None
+
+    # --- helpers ---
+
+    def temp(self) -> str:
+        name = f"t{self.counter}"
+        self.counter += 1
+        return name
+
+    def out(self, **stmt: Any) -> None:
+        self.blocks[-1].append(stmt)
+
+    def let(self, result: Value, expr: str) -> None:
+        name = self.temp()
+        self.values[result.name] = name
+        self.out(kind="let", name=name, type=self.scalar(result.type), expr=expr)
+
+    def scalar(self, ty: Type) -> str:
+        return wgsl_scalar(ty, "value", self.loc)
+
+    def val(self, v: Value) -> str:
+        return self.values[v.name]
+
+    def array(self, v: Value) -> GlobalArray:
+        return self.plan.globals[self.inst.arrays[v.name]]
+
+    def region(self, body: tuple[Stmt, ...]) -> list[dict]:
+        self.blocks.append([])
+        self.visit_block(body)
+        return self.blocks.pop()
+
+    def helper(self, op: str, ty: ScalarType) -> str:
+        name = f"rk_{op}_{ty.name}"
+        self.lowering.helpers.add(name)
+        return name
+
+    def zero(self, ty: ScalarType) -> str:
+        return literal(self.x, False if ty.is_bool else 0.0 if ty.is_float else 0, ty)
+
+    def visit(self, node: Stmt) -> None:
+        self.loc = getattr(node, "loc", None) or self.loc
+        super().visit(node)
+
+    def generic_visit(self, node: object) -> None:
+        raise CompileError.at(
+            self.loc, f"the wgsl target cannot lower {type(node).__name__} statements"
+        )
+
+    # --- function ---
+
+    def run(self) -> list[dict]:
+        fn = self.fn
+        prologue: list[dict] = []
+        for p in fn.params:
+            if isinstance(p.type, ArrayType):
+                continue
+            name = self.namer.fresh("v_", p.name)
+            self.values[p.name] = name
+            ty = self.scalar(p.type)
+            if fn.is_kernel:
+                assert self.uniform is not None
+                stored = HOST_SHAREABLE[p.type.name][0]
+                self.uniform["fields"].append({"name": name, "type": stored})
+                expr = self.x.field(self.uniform["name"], name)
+                if p.type.is_bool:
+                    expr = self.x.u32_to_bool(expr)
+                prologue.append({"kind": "let", "name": name, "type": ty, "expr": expr})
+            else:
+                self.params.append({"name": name, "type": ty})
+        if fn.return_type != _VOID:
+            self.return_type = self.scalar(fn.return_type)
+        for var in fn.locals:
+            name = self.namer.fresh("v_", var.name)
+            self.locals[var.name] = name
+            self.decls.append({"kind": "var", "name": name, "type": self.scalar(var.type)})
+        self.visit_block(fn.body)
+        body = self.blocks.pop()
+        if self.return_type is not None and not (body and body[-1]["kind"] == "return"):
+            # naga wants a final return even after a loop that always returns.
+            body.append({"kind": "return", "value": self.zero(fn.return_type)})
+        return prologue + self.decls + body
+
+    # --- instructions ---
+
+    def visit_Const(self, s: Const) -> None:
+        self.consts[s.result.name] = s.value
+        self.let(s.result, literal(self.x, s.value, s.result.type))
+
+    def visit_Unary(self, s: Unary) -> None:
+        a = self.val(s.operand)
+        if s.op == "neg" and s.operand.type.name == "u32":
+            self.let(s.result, self.x.negate_unsigned(a))
+        else:
+            self.let(s.result, self.x.unary(s.op, a))
+
+    def visit_Binary(self, s: Binary) -> None:
+        ty = s.lhs.type
+        a, b = self.val(s.lhs), self.val(s.rhs)
+        op = s.op
+        if ty.is_bool:
+            expr = self.x.bool_binary(op, a, b)
+        elif op in ("shl", "shr"):
+            expr = self.x.shift(op, a, b)
+        elif op in ("min", "max"):
+            expr = self.x.math(op, [a, b])
+        elif op in ("floordiv", "floormod") or (op in ("div", "rem") and ty.is_int):
+            expr = self.x.call(self.helper(op, ty), [a, b])
+        else:
+            expr = self.x.binary(op, a, b)
+        self.let(s.result, expr)
+
+    def visit_Compare(self, s: Compare) -> None:
+        self.let(s.result, self.x.compare(s.op, self.val(s.lhs), self.val(s.rhs)))
+
+    def visit_Cast(self, s: Cast) -> None:
+        a = self.val(s.value)
+        if s.value.type == s.result.type:
+            self.let(s.result, a)
+        else:
+            self.let(s.result, self.x.convert(self.scalar(s.result.type), a))
+
+    def visit_MathCall(self, s: MathCall) -> None:
+        self.let(s.result, self.x.math(s.func, [self.val(a) for a in s.args]))
+
+    def visit_Call(self, s: Call) -> None:
+        args = [self.val(a) for a in s.args if not isinstance(a.type, ArrayType)]
+        expr = self.x.call(self.inst.calls[id(s)], args)
+        if s.result is None:
+            self.out(kind="call", expr=expr)
+        else:
+            self.let(s.result, expr)
+
+    def visit_ThreadIndex(self, s: ThreadIndex) -> None:
+        size = literal(self.x, self.lowering.block[s.dim], _I32)
+        if s.kind == "block_dim":
+            self.let(s.result, size)
+        elif s.kind == "global_id":
+            self.let(s.result, self.x.global_id(s.dim, size))
+        else:
+            self.let(s.result, self.x.thread_index(s.kind, s.dim))
+
+    def visit_SharedArray(self, s: SharedArray) -> None:
+        """Hoisted to a module-scope ``var<workgroup>`` by the analysis."""
+
+    def visit_Load(self, s: Load) -> None:
+        g = self.array(s.array)
+        i = self.val(s.index)
+        if g.atomic:
+            expr = self.x.atomic_load(g.name, i)
+            if g.elem == "f32":
+                expr = self.x.bitcast("f32", expr)
+        else:
+            expr = self.x.index(g.name, i)
+            if g.elem == "bool":
+                expr = self.x.u32_to_bool(expr)
+        self.let(s.result, expr)
+
+    def visit_Store(self, s: Store) -> None:
+        g = self.array(s.array)
+        i, v = self.val(s.index), self.val(s.value)
+        if g.elem == "bool":
+            v = self.x.bool_to_u32(v)
+        if g.atomic:
+            if g.elem == "f32":
+                v = self.x.bitcast("u32", v)
+            self.out(kind="call", expr=self.x.atomic_store(g.name, i, v))
+        else:
+            self.out(kind="assign", target=self.x.index(g.name, i), expr=v)
+
+    def visit_AtomicRMW(self, s: AtomicRMW) -> None:
+        g = self.array(s.array)
+        i, v = self.val(s.index), self.val(s.value)
+        if g.elem != "f32":
+            self.let(s.result, self.x.atomic_rmw(s.op, g.name, i, v))
+        elif s.op == "exchange":
+            bits = self.x.atomic_rmw("exchange", g.name, i, self.x.bitcast("u32", v))
+            self.let(s.result, self.x.bitcast("f32", bits))
+        else:
+            name = self.temp()
+            self.values[s.result.name] = name
+            self.out(
+                kind="atomic_float", op=s.op, name=name, old=f"{name}_old",
+                swap=f"{name}_swap", ptr=self.x.pointer(g.name, i), value=v,
+            )
+
+    def visit_AtomicCAS(self, s: AtomicCAS) -> None:
+        g = self.array(s.array)
+        name = self.temp()
+        self.values[s.result.name] = name
+        self.out(
+            kind="atomic_cas", name=name, type=self.scalar(s.result.type), swap=f"{name}_swap",
+            ptr=self.x.pointer(g.name, self.val(s.index)),
+            expected=self.val(s.expected), desired=self.val(s.desired),
+        )
+
+    def visit_LoadVar(self, s: LoadVar) -> None:
+        self.let(s.result, self.locals[s.var.name])
+
+    # --- statements ---
+
+    def visit_StoreVar(self, s: StoreVar) -> None:
+        self.out(kind="assign", target=self.locals[s.var.name], expr=self.val(s.value))
+
+    def visit_Barrier(self, s: Barrier) -> None:
+        self.out(kind="barrier")
+
+    def visit_If(self, s: If) -> None:
+        cond = self.val(s.cond)
+        then = self.region(s.then_body)
+        else_ = self.region(s.else_body)
+        self.out(kind="if", cond=cond, then=then, else_=else_)
+
+    def visit_Loop(self, s: Loop) -> None:
+        self.out(kind="loop", body=self.region(s.body), continuing=[])
+
+    def visit_ForRange(self, s: ForRange) -> None:
+        ty = s.var.type
+        counter = self.temp()
+        self.decls.append({"kind": "var", "name": counter, "type": self.scalar(ty)})
+        start, stop, step = self.val(s.start), self.val(s.stop), self.val(s.step)
+        sign = self._static_sign(s.step)
+        if sign == 0:
+            return  # range(..., 0) runs no iteration
+        zero = self.zero(ty)
+        ascending = self.x.compare("lt", counter, stop)
+        descending = self.x.compare("gt", counter, stop)
+        if sign > 0:
+            cond = ascending
+        elif sign < 0:
+            cond = descending
+        elif ty.is_signed:
+            cond = self.x.any_of([
+                self.x.all_of([self.x.compare("gt", step, zero), ascending]),
+                self.x.all_of([self.x.compare("lt", step, zero), descending]),
+            ])
+        else:
+            cond = self.x.all_of([self.x.compare("gt", step, zero), ascending])
+        body = [
+            {"kind": "if", "cond": self.x.negation(cond), "then": [{"kind": "break"}], "else_": []},
+            {"kind": "assign", "target": self.locals[s.var.name], "expr": counter},
+            *self.region(s.body),
+        ]
+        self.out(kind="assign", target=counter, expr=start)
+        self.out(
+            kind="loop", body=body,
+            continuing=[{"kind": "assign", "target": counter,
+                         "expr": self.x.binary("add", counter, step)}],
+        )
+
+    def _static_sign(self, step: Value) -> int | None:
+        value = self.consts.get(step.name)
+        if value is None:
+            return None
+        return (value > 0) - (value < 0)
+
+    def visit_Break(self, s: Break) -> None:
+        self.out(kind="break")
+
+    def visit_Continue(self, s: Continue) -> None:
+        self.out(kind="continue")
+
+    def visit_Return(self, s: Return) -> None:
+        self.out(kind="return", value=self.val(s.value) if s.value is not None else "")
+
+
+def lower_module_to_wgsl(
+    module: Module, *, block: Any = (64, 1, 1), kernels: Any = None, **options: Any
+) -> str:
+    """WGSL text for ``module``: every kernel an ``@compute`` entry point of ``block`` size.
+
+    ``kernels`` (a name or a sequence of names) restricts the output to those
+    kernels and the funcs they call.  Other options are accepted and ignored,
+    so one option set can serve every target.
+    """
+    dims = normalize_block(block)
+    if kernels is None:
+        selected = module.kernels
+    else:
+        names = (kernels,) if isinstance(kernels, str) else tuple(kernels)
+        by_name = {k.name: k for k in module.kernels}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise CompileError(f"no kernel named '{missing[0]}' in this module")
+        selected = tuple(by_name[n] for n in names)
+    return Lowering(module, dims, selected).run()

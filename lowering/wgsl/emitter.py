@@ -479,9 +479,9 @@ class _FunctionEmitter(NodeVisitor):
         zero = self.zero(ty)
         ascending = self.x.compare("lt", counter, stop)
         descending = self.x.compare("gt", counter, stop)
-        if sign > 0:
+        if sign == 1:
             cond = ascending
-        elif sign < 0:
+        elif sign == -1:
             cond = descending
         elif ty.is_signed:
             cond = self.x.any_of([

@@ -1,0 +1,242 @@
+"""The wgpu backend: WGSL kernels dispatched through wgpu-py (Vulkan, Metal, DX12, GL).
+
+One device per process (shared with ``check_wgsl``).  Each launch uploads the
+arrays into storage buffers and the scalars into one uniform buffer, dispatches
+``grid`` workgroups and copies every array back into the caller's numpy array
+in place.  Pipelines are cached per (module fingerprint, kernel, block).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from ringkernel.lowering.wgsl import KernelBindings, plan_kernel_bindings
+from ringkernel.lowering.wgsl.naga import (
+    WgpuUnavailable,
+    create_shader_module,
+    describe_adapter,
+    get_adapter,
+    get_device,
+    naga_error,
+)
+from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.runtime.arguments import LaunchError
+
+from ringkernel.compiler import compile_module
+
+Dim3 = tuple[int, int, int]
+
+_PACK = {"f32": "<f", "i32": "<i", "u32": "<I", "bool": "<I"}
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    pipeline: Any
+    layout: Any
+    bindings: KernelBindings
+
+
+class WgpuBackend:
+    """Runs kernels as WGSL compute shaders on the selected wgpu adapter."""
+
+    name = "wgpu"
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            get_device()
+        except WgpuUnavailable:
+            return False
+        return True
+
+    @classmethod
+    def unavailable_reason(cls) -> str:
+        try:
+            get_device()
+        except WgpuUnavailable as exc:
+            return str(exc)
+        return ""
+
+    def __init__(self) -> None:
+        self.device = get_device()
+        self.adapter = get_adapter()
+        self.limits = dict(self.device.limits)
+        self._pipelines: dict[tuple[str, str, Dim3], _Pipeline] = {}
+        self._module_keys: dict[int, tuple[Module, str]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def adapter_name(self) -> str:
+        return describe_adapter(self.adapter)
+
+    def launch(
+        self,
+        module: Module,
+        kernel_name: str,
+        grid: Dim3,
+        block: Dim3,
+        args: Sequence[Any],
+    ) -> None:
+        """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
+        fn = module.get(kernel_name)
+        grid, block = tuple(grid), tuple(block)
+        self._check_dims(fn, grid, block)
+        with self._lock:
+            compiled = self._pipeline(module, fn, block)
+            self._run(compiled, fn, grid, args)
+
+    # --- limits ---
+
+    def _check_dims(self, fn: Function, grid: Dim3, block: Dim3) -> None:
+        lim = self.limits
+        where = f"kernel '{fn.name}' on wgpu ({self.adapter_name})"
+        for axis, size in zip("xyz", block):
+            top = lim[f"max-compute-workgroup-size-{axis}"]
+            if size > top:
+                raise LaunchError(f"block {block} is too large for {where}: {axis} <= {top}")
+        threads = block[0] * block[1] * block[2]
+        top = lim["max-compute-invocations-per-workgroup"]
+        if threads > top:
+            raise LaunchError(
+                f"block {block} has {threads} threads; {where} allows at most {top} per block"
+            )
+        top = lim["max-compute-workgroups-per-dimension"]
+        if any(g > top for g in grid):
+            raise LaunchError(
+                f"grid {grid} is too large for {where}: at most {top} blocks per dimension"
+            )
+        shared = sum(
+            s.result.type.size * 4 for s in walk(fn.body) if isinstance(s, SharedArray)
+        )
+        top = lim["max-compute-workgroup-storage-size"]
+        if shared > top:
+            raise LaunchError(
+                f"kernel '{fn.name}' uses {shared} bytes of shared memory; "
+                f"{where} allows {top}"
+            )
+
+    def _check_bindings(self, fn: Function, plan: KernelBindings) -> None:
+        top = self.limits["max-storage-buffers-per-shader-stage"]
+        if len(plan.arrays) > top:
+            raise LaunchError(
+                f"kernel '{fn.name}' has {len(plan.arrays)} array parameters; "
+                f"the wgpu adapter ({self.adapter_name}) binds at most {top}"
+            )
+        top = self.limits["max-bindings-per-bind-group"]
+        if plan.binding_count > top:
+            raise LaunchError(
+                f"kernel '{fn.name}' needs {plan.binding_count} bindings; at most {top} fit"
+            )
+
+    # --- compile ---
+
+    def _module_key(self, module: Module) -> str:
+        entry = self._module_keys.get(id(module))
+        if entry is None or entry[0] is not module:
+            digest = hashlib.sha256(str(module).encode("utf-8")).hexdigest()
+            entry = self._module_keys[id(module)] = (module, digest)
+        return entry[1]
+
+    def _pipeline(self, module: Module, fn: Function, block: Dim3) -> _Pipeline:
+        import wgpu
+
+        key = (self._module_key(module), fn.name, block)
+        cached = self._pipelines.get(key)
+        if cached is not None:
+            return cached
+        plan = plan_kernel_bindings(fn)
+        self._check_bindings(fn, plan)
+        text = compile_module(module, "wgsl", block=block, kernels=(fn.name,))
+        label = f"<wgsl:{fn.name}>"
+        shader = create_shader_module(self.device, text, label)
+        entries = [
+            {
+                "binding": a.binding,
+                "visibility": wgpu.ShaderStage.COMPUTE,
+                "buffer": {"type": wgpu.BufferBindingType.storage},
+            }
+            for a in plan.arrays
+        ]
+        if plan.uniform_binding is not None:
+            entries.append({
+                "binding": plan.uniform_binding,
+                "visibility": wgpu.ShaderStage.COMPUTE,
+                "buffer": {"type": wgpu.BufferBindingType.uniform},
+            })
+        try:
+            layout = self.device.create_bind_group_layout(entries=entries)
+            pipeline = self.device.create_compute_pipeline(
+                layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
+                compute={"module": shader, "entry_point": plan.entry_point},
+            )
+        except wgpu.GPUError as exc:
+            raise naga_error(exc, text, label) from None
+        compiled = self._pipelines[key] = _Pipeline(pipeline, layout, plan)
+        return compiled
+
+    # --- run ---
+
+    def _run(self, compiled: _Pipeline, fn: Function, grid: Dim3, args: Sequence[Any]) -> None:
+        import wgpu
+
+        device = self.device
+        plan = compiled.bindings
+        usage = wgpu.BufferUsage
+        buffers = []
+        entries = []
+        for a in plan.arrays:
+            host = args[a.index]
+            data = host.astype(np.uint32) if a.elem == "bool" else host
+            size = max((data.nbytes + 3) // 4 * 4, 4)
+            self._check_buffer(fn, a.param, size)
+            buf = device.create_buffer(
+                size=size, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
+            )
+            if data.nbytes:
+                device.queue.write_buffer(buf, 0, np.ascontiguousarray(data))
+            buffers.append((a, host, buf))
+            entries.append({"binding": a.binding, "resource": {"buffer": buf}})
+        if plan.uniform_binding is not None:
+            raw = bytearray(plan.uniform_size)
+            for f in plan.scalars:
+                value = args[f.index]
+                if f.type == "bool":
+                    value = int(bool(value))
+                elif f.type == "f32":
+                    value = float(value)
+                else:
+                    value = int(value)
+                struct.pack_into(_PACK[f.type], raw, f.offset, value)
+            ubuf = device.create_buffer_with_data(data=bytes(raw), usage=usage.UNIFORM)
+            entries.append({"binding": plan.uniform_binding, "resource": {"buffer": ubuf}})
+        bind_group = device.create_bind_group(layout=compiled.layout, entries=entries)
+        encoder = device.create_command_encoder()
+        compute = encoder.begin_compute_pass()
+        compute.set_pipeline(compiled.pipeline)
+        compute.set_bind_group(0, bind_group)
+        compute.dispatch_workgroups(*grid)
+        compute.end()
+        device.queue.submit([encoder.finish()])
+        for a, host, buf in buffers:
+            if host.size == 0:
+                continue
+            dtype = np.uint32 if a.elem == "bool" else host.dtype
+            raw = np.frombuffer(device.queue.read_buffer(buf), dtype=dtype)[: host.size]
+            if a.elem == "bool":
+                raw = raw != 0
+            np.copyto(host, raw.reshape(host.shape))
+            buf.destroy()
+
+    def _check_buffer(self, fn: Function, param: str, size: int) -> None:
+        top = min(self.limits["max-storage-buffer-binding-size"], self.limits["max-buffer-size"])
+        if size > top:
+            raise LaunchError(
+                f"argument '{param}' of kernel '{fn.name}' is {size} bytes; "
+                f"the wgpu adapter ({self.adapter_name}) binds at most {top} bytes per buffer"
+            )

@@ -209,6 +209,8 @@ class NvptxTarget(LLVMTarget):
         gv.linkage = "internal"
         gv.align = SHARED_ALIGN
         gv.initializer = ir.Constant(gv.value_type, ir.Undefined)
+        # llvmlite gives globals a typed pointer; the lowering uses opaque pointers.
+        gv.type = ir.PointerType(addrspace=3)
         return gv
 
     def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:

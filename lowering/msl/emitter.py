@@ -1,0 +1,509 @@
+"""RingIR -> Metal Shading Language.
+
+Python decides (types, helpers, atomic-ness, names); the jinja2 templates in
+``templates/`` hold every piece of MSL syntax.  Every user identifier is
+mangled by :mod:`ringkernel.lowering.msl.names` before it reaches a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from ringkernel.lowering.msl.analysis import atomic_arrays, check_supported
+from ringkernel.lowering.msl.names import Namer, value_name
+from ringkernel.ringir import (
+    VOID,
+    AddressSpace,
+    ArrayType,
+    AtomicCAS,
+    AtomicRMW,
+    Barrier,
+    Binary,
+    Break,
+    Call,
+    Cast,
+    Compare,
+    Const,
+    Continue,
+    ForRange,
+    Function,
+    If,
+    Load,
+    LoadVar,
+    Loop,
+    MathCall,
+    Module,
+    NodeVisitor,
+    Return,
+    ScalarType,
+    SharedArray,
+    Stmt,
+    Store,
+    StoreVar,
+    ThreadIndex,
+    Type,
+    Unary,
+    Value,
+    verify,
+    walk,
+)
+
+from ringkernel.diagnostics import CompileError
+
+MATH_MODES = ("precise", "fast", "default")
+_IGNORED_OPTIONS = ("arch",)
+
+_TYPE_NAMES = {
+    "f32": "float", "i32": "int", "u32": "uint", "i64": "long", "u64": "ulong", "bool": "bool",
+}
+_ATOMIC_TYPE_NAMES = {"f32": "atomic_float", "i32": "atomic_int", "u32": "atomic_uint"}
+_UNSIGNED_TWIN = {"i32": "u32", "i64": "u64", "u32": "u32", "u64": "u64"}
+_INT_SUFFIX = {"i32": "", "u32": "u", "i64": "L", "u64": "UL"}
+_INT_LIMITS = {
+    "i32": (-(2**31), 2**31 - 1),
+    "u32": (0, 2**32 - 1),
+    "i64": (-(2**63), 2**63 - 1),
+    "u64": (0, 2**64 - 1),
+}
+
+# Thread-index kinds in the order their builtin arguments follow the buffers.
+BUILTIN_ORDER = ("global_id", "thread_id", "block_id", "block_dim", "grid_dim")
+_BUILTIN_NAMES = {
+    "global_id": "rk_gid", "thread_id": "rk_tid", "block_id": "rk_bid",
+    "block_dim": "rk_bdim", "grid_dim": "rk_gdim",
+}
+_TRANSCENDENTAL = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "pow")
+_MATH_NAMESPACE = {"precise": "metal::precise::", "fast": "metal::fast::", "default": "metal::"}
+
+_ENV = Environment(
+    loader=PackageLoader("ringkernel.lowering.msl", "templates"),
+    autoescape=False,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def _macros(template: str) -> Any:
+    return _ENV.get_template(template).module
+
+
+@dataclass(frozen=True)
+class MslParam:
+    """One kernel parameter as the runtime binds it: ``[[buffer(index)]]``."""
+
+    name: str
+    msl_name: str
+    index: int
+    is_array: bool
+    type: ScalarType
+    atomic: bool = False
+
+
+@dataclass(frozen=True)
+class MslKernel:
+    """How to call one emitted kernel: its entry-point name and argument layout."""
+
+    name: str
+    entry: str
+    params: tuple[MslParam, ...]
+    builtins: tuple[str, ...]
+    uses_barrier: bool
+    uses_shared: bool
+
+
+@dataclass(frozen=True)
+class MslProgram:
+    text: str
+    kernels: dict[str, MslKernel]
+
+
+def lower(module: Module, **options: Any) -> MslProgram:
+    """Verifies ``module`` and emits MSL plus the per-kernel argument layout."""
+    math = options.pop("math", "precise")
+    for name in _IGNORED_OPTIONS:
+        options.pop(name, None)
+    if options:
+        raise CompileError(f"unknown MSL option(s): {', '.join(sorted(options))}")
+    if math not in MATH_MODES:
+        raise CompileError(f"MSL option math must be one of {', '.join(MATH_MODES)}, got {math!r}")
+    verify(module)
+    check_supported(module)
+    return _ModuleEmitter(module, math).emit()
+
+
+def type_name(ty: Type) -> str:
+    if ty == VOID:
+        return "void"
+    assert isinstance(ty, ScalarType)
+    return _TYPE_NAMES[ty.name]
+
+
+def _float_literal(value: float, expr: Any) -> str:
+    with np.errstate(over="ignore"):
+        f = np.float32(value)
+    if not np.isfinite(f):
+        return expr.bits_to_float(f"0x{int(f.view(np.uint32)):08x}")
+    magnitude = abs(float(f))
+    if 1.0 <= magnitude < 2.0**64 and float(f).is_integer():
+        text = f"{int(f)}.0"
+    elif magnitude == 0.0 or 1e-4 <= magnitude < 1e7:
+        text = np.format_float_positional(f, unique=True, trim="0")
+    else:
+        text = np.format_float_scientific(f, unique=True, trim="0")
+    return text + "f"
+
+
+def literal(value: bool | int | float, ty: ScalarType, expr: Any) -> str:
+    """The MSL spelling of a constant of type ``ty``, exact for every value."""
+    if ty.is_bool:
+        return "true" if value else "false"
+    if ty.is_float:
+        return _float_literal(float(value), expr)
+    suffix = _INT_SUFFIX[ty.name]
+    low, high = _INT_LIMITS[ty.name]
+    if ty.is_signed and value == low:
+        return expr.int_min(f"{high}{suffix}", f"1{suffix}")
+    return f"{int(value)}{suffix}"
+
+
+class _ModuleEmitter:
+    def __init__(self, module: Module, math: str) -> None:
+        self.module = module
+        self.math = math
+        self.expr = _macros("expressions.j2")
+        self.stmt = _macros("statements.j2")
+        self.helper_macros = _macros("helpers.j2")
+        self.function_macros = _macros("function.j2")
+        self.atomic = atomic_arrays(module)
+        self.helpers: dict[str, str] = {}
+        self.globals = Namer()
+        ordered = [f for f in module.functions if f.is_kernel] + [
+            f for f in module.functions if not f.is_kernel
+        ]
+        self.function_names = {f.name: self.globals.name("function", f.name) for f in ordered}
+        self.struct_names = {s.name: self.globals.name("struct", s.name) for s in module.structs}
+
+    def helper(self, name: str, macro: str, *args: str) -> str:
+        """Registers helper ``name`` (rendered by ``macro``) once; returns its name."""
+        if name not in self.helpers:
+            self.helpers[name] = getattr(self.helper_macros, macro)(*args).strip("\n")
+        return name
+
+    def emit(self) -> MslProgram:
+        prototypes: list[str] = []
+        functions: list[str] = []
+        kernels: dict[str, MslKernel] = {}
+        for fn in self.module.functions:
+            emitter = _FunctionEmitter(self, fn)
+            text, signature = emitter.emit()
+            functions.append(text)
+            if fn.is_kernel:
+                kernels[fn.name] = emitter.kernel_info()
+            else:
+                prototypes.append(signature)
+        module_macros = _macros("declarations.j2")
+        chunks: list[str] = []
+        for struct in self.module.structs:
+            fields = Namer()
+            chunks.append(_strip(module_macros.struct({
+                "name": self.struct_names[struct.name],
+                "fields": [
+                    {"type": type_name(ty), "name": fields.name("field", n)}
+                    for n, ty in struct.fields
+                ],
+            })))
+        chunks.extend(self.helpers[name] for name in sorted(self.helpers))
+        if prototypes:
+            chunks.append(_strip(module_macros.prototypes(prototypes)))
+        chunks.extend(functions)
+        text = _ENV.get_template("module.j2").render(chunks=chunks)
+        return MslProgram(text, kernels)
+
+
+def _strip(text: str) -> str:
+    return str(text).strip("\n")
+
+
+class _FunctionEmitter(NodeVisitor):
+    """Renders one function; statements become text blocks nested by templates."""
+
+    def __init__(self, parent: _ModuleEmitter, fn: Function) -> None:
+        self.parent = parent
+        self.fn = fn
+        self.expr = parent.expr
+        self.stmt = parent.stmt
+        self.names = Namer(parent.globals)
+        self.values: dict[str, str] = {}
+        for p in fn.params:
+            self.values[p.name] = self.names.name("param", p.name)
+        self.locals = {var.name: self.names.name("local", var.name) for var in fn.locals}
+        self.shared_decls: list[str] = []
+        self.loop_counter = 0
+        body = fn.body
+        used = {s.kind for s in walk(body) if isinstance(s, ThreadIndex)}
+        self.builtins = tuple(kind for kind in BUILTIN_ORDER if kind in used)
+
+    # --- names and types ---
+
+    def ref(self, value: Value) -> str:
+        return self.values[value.name]
+
+    def bind(self, value: Value) -> str:
+        ident = self.names.name("value", value_name(value.name))
+        self.values[value.name] = ident
+        return ident
+
+    def is_atomic(self, array: Value) -> bool:
+        return (self.fn.name, array.name) in self.parent.atomic
+
+    def element_type(self, array: Value) -> str:
+        ty = array.type
+        assert isinstance(ty, ArrayType)
+        if self.is_atomic(array):
+            return _ATOMIC_TYPE_NAMES[ty.elem.name]
+        return type_name(ty.elem)
+
+    def lit(self, value: bool | int | float, ty: ScalarType) -> str:
+        return literal(value, ty, self.expr)
+
+    # --- function ---
+
+    def params(self) -> list[dict[str, Any]]:
+        params: list[dict[str, Any]] = []
+        for index, p in enumerate(self.fn.params):
+            is_array = isinstance(p.type, ArrayType)
+            entry: dict[str, Any] = {
+                "name": self.ref(p),
+                "index": index,
+                "type": self.element_type(p) if is_array else type_name(p.type),
+                "space": p.type.space.value if is_array else "",
+            }
+            if self.fn.is_kernel:
+                entry["kind"] = "buffer_array" if is_array else "buffer_scalar"
+            else:
+                entry["kind"] = "array" if is_array else "scalar"
+            params.append(entry)
+        for kind in self.builtins:
+            params.append({
+                "kind": "builtin",
+                "name": _BUILTIN_NAMES[kind],
+                "attribute": self.expr.builtin_attribute(kind),
+            })
+        return params
+
+    def emit(self) -> tuple[str, str]:
+        body = self.visit_block(self.fn.body)
+        declarations = list(self.shared_decls)
+        for var in self.fn.locals:
+            declarations.append(
+                _strip(self.stmt.declare_local(type_name(var.type), self.locals[var.name],
+                                               self.lit(0, var.type)))
+            )
+        context = {
+            "is_kernel": self.fn.is_kernel,
+            "name": self.parent.function_names[self.fn.name],
+            "return_type": type_name(self.fn.return_type),
+            "params": self.params(),
+        }
+        macros = self.parent.function_macros
+        text = _strip(macros.definition(context, declarations, body))
+        return text, _strip(macros.signature(context))
+
+    def kernel_info(self) -> MslKernel:
+        params = tuple(
+            MslParam(
+                name=p.name,
+                msl_name=self.ref(p),
+                index=index,
+                is_array=isinstance(p.type, ArrayType),
+                type=p.type.elem if isinstance(p.type, ArrayType) else p.type,
+                atomic=isinstance(p.type, ArrayType) and self.is_atomic(p),
+            )
+            for index, p in enumerate(self.fn.params)
+        )
+        stmts = list(walk(self.fn.body))
+        return MslKernel(
+            name=self.fn.name,
+            entry=self.parent.function_names[self.fn.name],
+            params=params,
+            builtins=self.builtins,
+            uses_barrier=any(isinstance(s, Barrier) for s in stmts),
+            uses_shared=any(isinstance(s, SharedArray) for s in stmts),
+        )
+
+    def visit_block(self, body: tuple[Stmt, ...]) -> str:
+        parts = [self.visit(stmt) for stmt in body]
+        return "\n".join(_strip(p) for p in parts if p is not None)
+
+    def define(self, result: Value, expression: str) -> str:
+        return self.stmt.define(type_name(result.type), self.bind(result), expression)
+
+    # --- instructions ---
+
+    def visit_Const(self, s: Const) -> str:
+        assert isinstance(s.result.type, ScalarType)
+        return self.define(s.result, self.lit(s.value, s.result.type))
+
+    def visit_Unary(self, s: Unary) -> str:
+        return self.define(s.result, self.expr.prefix(s.op, self.ref(s.operand)))
+
+    def visit_Binary(self, s: Binary) -> str:
+        ty = s.lhs.type
+        assert isinstance(ty, ScalarType)
+        a, b = self.ref(s.lhs), self.ref(s.rhs)
+        return self.define(s.result, self.binary(s.op, ty, a, b))
+
+    def binary(self, op: str, ty: ScalarType, a: str, b: str) -> str:
+        t = type_name(ty)
+        if op in ("add", "sub", "mul") or (op == "div" and ty.is_float):
+            return self.expr.infix(op, a, b)
+        if op in ("div", "rem", "floordiv", "floormod"):
+            return self.expr.call(self.divmod_helper(op, ty), [a, b])
+        if op in ("and", "or", "xor"):
+            return self.expr.infix("l" + op if ty.is_bool else op, a, b)
+        if op in ("min", "max"):
+            return self.expr.call(f"metal::{op}", [a, b])
+        mask = self.lit(ty.bits - 1, ty)
+        if op == "shl":
+            twin = _UNSIGNED_TWIN[ty.name]
+            unsigned_mask = self.lit(ty.bits - 1, ScalarType(twin))
+            return self.expr.shift_left(t, _TYPE_NAMES[twin], a, b, unsigned_mask)
+        assert op == "shr"
+        return self.expr.shift_right(a, b, mask)
+
+    def divmod_helper(self, op: str, ty: ScalarType) -> str:
+        t = type_name(ty)
+        name = f"rk_{op}_{t}"
+        if ty.is_float:
+            macro = {"rem": "float_rem", "floordiv": "float_floordiv", "floormod": "float_floormod"}
+            return self.parent.helper(name, macro[op], t)
+        if ty.kind == "uint":
+            operator = "/" if op in ("div", "floordiv") else "%"
+            return self.parent.helper(name, "unsigned_divmod", op, t, operator)
+        twin = _TYPE_NAMES[_UNSIGNED_TWIN[ty.name]]
+        return self.parent.helper(name, f"signed_{op}", t, twin)
+
+    def visit_Compare(self, s: Compare) -> str:
+        return self.define(s.result, self.expr.infix(s.op, self.ref(s.lhs), self.ref(s.rhs)))
+
+    def visit_Cast(self, s: Cast) -> str:
+        src, dst = s.value.type, s.result.type
+        assert isinstance(src, ScalarType) and isinstance(dst, ScalarType)
+        a = self.ref(s.value)
+        if src == dst:
+            expression = a
+        elif dst.is_bool:
+            expression = self.expr.nonzero(a, self.lit(0, src))
+        elif src.is_float and dst.is_int:
+            expression = self.expr.call(self.float_to_int_helper(src, dst), [a])
+        else:
+            expression = self.expr.convert(type_name(dst), a)
+        return self.define(s.result, expression)
+
+    def float_to_int_helper(self, src: ScalarType, dst: ScalarType) -> str:
+        """Saturating conversion, NaN -> 0 (the cpu backend's semantics)."""
+        f, t = type_name(src), type_name(dst)
+        name = f"rk_cast_{f}_to_{t}"
+        low, high = _INT_LIMITS[dst.name]
+        upper = self.lit(float(high + 1), src)
+        if dst.is_signed:
+            return self.parent.helper(
+                name, "float_to_signed", f, t, self.lit(float(low), src), upper,
+                self.lit(low, dst), self.lit(high, dst),
+            )
+        return self.parent.helper(name, "float_to_unsigned", f, t, upper, self.lit(high, dst))
+
+    def visit_MathCall(self, s: MathCall) -> str:
+        ty = s.result.type
+        assert isinstance(ty, ScalarType)
+        func = s.func
+        if func == "abs" and ty.is_float:
+            func = "fabs"
+        namespace = _MATH_NAMESPACE[self.parent.math] if func in _TRANSCENDENTAL else "metal::"
+        args = [self.ref(a) for a in s.args]
+        return self.define(s.result, self.expr.call(namespace + func, args))
+
+    def visit_Call(self, s: Call) -> str:
+        callee = self.parent.function_names[s.callee]
+        expression = self.expr.call(callee, [self.ref(a) for a in s.args])
+        if s.result is None:
+            return self.stmt.expression(expression)
+        return self.define(s.result, expression)
+
+    def visit_ThreadIndex(self, s: ThreadIndex) -> str:
+        builtin = _BUILTIN_NAMES[s.kind]
+        return self.define(s.result, self.expr.thread_index(builtin, s.dim))
+
+    def visit_SharedArray(self, s: SharedArray) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.space == AddressSpace.SHARED
+        name = self.bind(s.result)
+        self.shared_decls.append(
+            _strip(self.stmt.declare_shared(self.element_type(s.result), name, str(ty.size)))
+        )
+
+    def visit_Load(self, s: Load) -> str:
+        array, index = self.ref(s.array), self.ref(s.index)
+        if self.is_atomic(s.array):
+            return self.define(s.result, self.expr.atomic_load(array, index))
+        return self.define(s.result, self.expr.element(array, index))
+
+    def visit_Store(self, s: Store) -> str:
+        array, index, value = self.ref(s.array), self.ref(s.index), self.ref(s.value)
+        if self.is_atomic(s.array):
+            return self.stmt.atomic_store(array, index, value)
+        return self.stmt.assign(self.expr.element(array, index), value)
+
+    def visit_AtomicRMW(self, s: AtomicRMW) -> str:
+        expression = self.expr.atomic_rmw(
+            s.op, self.ref(s.array), self.ref(s.index), self.ref(s.value)
+        )
+        return self.define(s.result, expression)
+
+    def visit_AtomicCAS(self, s: AtomicCAS) -> str:
+        return self.stmt.atomic_cas(
+            type_name(s.result.type), self.bind(s.result), self.ref(s.array), self.ref(s.index),
+            self.ref(s.expected), self.ref(s.desired),
+        )
+
+    def visit_LoadVar(self, s: LoadVar) -> str:
+        return self.define(s.result, self.locals[s.var.name])
+
+    # --- statements ---
+
+    def visit_StoreVar(self, s: StoreVar) -> str:
+        return self.stmt.assign(self.locals[s.var.name], self.ref(s.value))
+
+    def visit_Barrier(self, s: Barrier) -> str:
+        return self.stmt.barrier()
+
+    def visit_If(self, s: If) -> str:
+        then_body = self.visit_block(s.then_body)
+        else_body = self.visit_block(s.else_body)
+        return self.stmt.if_(self.ref(s.cond), then_body, else_body)
+
+    def visit_Loop(self, s: Loop) -> str:
+        return self.stmt.loop(self.visit_block(s.body))
+
+    def visit_ForRange(self, s: ForRange) -> str:
+        counter = f"rk_i{self.loop_counter}"
+        self.loop_counter += 1
+        body = self.visit_block(s.body)
+        return self.stmt.for_range(
+            type_name(s.var.type), counter, self.locals[s.var.name], self.ref(s.start),
+            self.ref(s.stop), self.ref(s.step), s.var.type.kind == "int", body,
+        )
+
+    def visit_Break(self, s: Break) -> str:
+        return self.stmt.break_()
+
+    def visit_Continue(self, s: Continue) -> str:
+        return self.stmt.continue_()
+
+    def visit_Return(self, s: Return) -> str:
+        return self.stmt.return_(self.ref(s.value) if s.value is not None else "")

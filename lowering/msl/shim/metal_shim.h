@@ -1,0 +1,259 @@
+// The slice of the Metal Shading Language standard library that RingKernel's
+// MSL emitter uses, for checking (and running) emitted MSL with a C++ compiler.
+//
+// Two modes:
+//  * check (default): address spaces are clang address-space attributes, so a
+//    device pointer passed where a threadgroup one is expected is an error;
+//    atomics are opaque (only the atomic_*_explicit functions touch them) and
+//    every function has strict overloads (deleted templates catch the rest), so
+//    MSL that is not type-correct fails `clang -fsyntax-only`.
+//  * exec (RK_SHIM_EXEC defined): qualifiers vanish and atomics are plain
+//    memory, so barrier-free kernels compile into a host shared library that a
+//    driver runs one thread after another.
+//
+// Identifiers the emitter generates start with rk_; user identifiers never do.
+#ifndef RK_METAL_SHIM_H
+#define RK_METAL_SHIM_H
+
+#ifdef RK_SHIM_EXEC
+#define device
+#define constant
+#define RK_TG_SPACE
+#else
+#define device __attribute__((address_space(1)))
+#define constant __attribute__((address_space(2)))
+// clang rejects address-space attributes on function-scope arrays, so
+// threadgroup memory is the generic space; device memory still cannot mix with it.
+#define RK_TG_SPACE
+#endif
+#define threadgroup RK_TG_SPACE
+#define thread
+#define kernel
+
+typedef unsigned int uint;
+typedef unsigned long ulong;
+static_assert(sizeof(long) == 8, "MSL long is 64-bit");
+
+struct uint3 {
+    uint x, y, z;
+};
+
+namespace metal {
+
+// --- reinterpretation -------------------------------------------------------
+
+template <typename T, typename U>
+inline T as_type(U value) {
+    static_assert(sizeof(T) == sizeof(U), "as_type needs equal sizes");
+    return __builtin_bit_cast(T, value);
+}
+
+// --- math: float only, except abs/min/max ----------------------------------
+
+#ifdef RK_SHIM_EXEC
+#define RK_MATH1(name, impl) \
+    inline float name(float x) { return impl(x); }
+#define RK_MATH2(name, impl) \
+    inline float name(float x, float y) { return impl(x, y); }
+#else
+#define RK_MATH1(name, impl) float name(float x);
+#define RK_MATH2(name, impl) float name(float x, float y);
+#endif
+
+#ifdef RK_SHIM_EXEC
+inline float rk_shim_rsqrt(float x) { return 1.0f / __builtin_sqrtf(x); }
+#endif
+
+#define RK_TRANSCENDENTALS                      \
+    RK_MATH2(fmod, __builtin_fmodf)             \
+    RK_MATH1(sqrt, __builtin_sqrtf)             \
+    RK_MATH1(rsqrt, rk_shim_rsqrt)              \
+    RK_MATH1(exp, __builtin_expf)               \
+    RK_MATH1(log, __builtin_logf)               \
+    RK_MATH1(sin, __builtin_sinf)               \
+    RK_MATH1(cos, __builtin_cosf)               \
+    RK_MATH1(tan, __builtin_tanf)               \
+    RK_MATH1(tanh, __builtin_tanhf)             \
+    RK_MATH2(pow, __builtin_powf)
+
+#define RK_DELETED_GENERICS                              \
+    template <typename T> T sqrt(T) = delete;            \
+    template <typename T> T rsqrt(T) = delete;           \
+    template <typename T> T exp(T) = delete;             \
+    template <typename T> T log(T) = delete;             \
+    template <typename T> T sin(T) = delete;             \
+    template <typename T> T cos(T) = delete;             \
+    template <typename T> T tan(T) = delete;             \
+    template <typename T> T tanh(T) = delete;            \
+    template <typename T, typename U> T pow(T, U) = delete;  \
+    template <typename T, typename U> T fmod(T, U) = delete;
+
+RK_TRANSCENDENTALS
+RK_DELETED_GENERICS
+
+namespace precise {
+RK_TRANSCENDENTALS
+RK_DELETED_GENERICS
+}  // namespace precise
+
+namespace fast {
+RK_TRANSCENDENTALS
+RK_DELETED_GENERICS
+}  // namespace fast
+
+RK_MATH1(floor, __builtin_floorf)
+RK_MATH1(ceil, __builtin_ceilf)
+RK_MATH1(fabs, __builtin_fabsf)
+template <typename T> T floor(T) = delete;
+template <typename T> T ceil(T) = delete;
+template <typename T> T fabs(T) = delete;
+
+#ifdef RK_SHIM_EXEC
+inline float fma(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+inline bool isnan(float x) { return __builtin_isnan(x); }
+inline float abs(float x) { return __builtin_fabsf(x); }
+inline int abs(int x) { return x < 0 ? int(0u - uint(x)) : x; }
+inline uint abs(uint x) { return x; }
+inline long abs(long x) { return x < 0 ? long(0ul - ulong(x)) : x; }
+inline ulong abs(ulong x) { return x; }
+#define RK_MINMAX(T)                                      \
+    inline T min(T a, T b) { return b < a ? b : a; }      \
+    inline T max(T a, T b) { return a < b ? b : a; }
+inline float min(float a, float b) { return __builtin_fminf(a, b); }
+inline float max(float a, float b) { return __builtin_fmaxf(a, b); }
+#else
+float fma(float a, float b, float c);
+bool isnan(float x);
+float abs(float x);
+int abs(int x);
+uint abs(uint x);
+long abs(long x);
+ulong abs(ulong x);
+#define RK_MINMAX(T) \
+    T min(T a, T b); \
+    T max(T a, T b);
+float min(float a, float b);
+float max(float a, float b);
+#endif
+RK_MINMAX(int)
+RK_MINMAX(uint)
+RK_MINMAX(long)
+RK_MINMAX(ulong)
+template <typename T> T fma(T, T, T) = delete;
+template <typename T> bool isnan(T) = delete;
+template <typename T> T abs(T) = delete;
+template <typename T, typename U> T min(T, U) = delete;
+template <typename T, typename U> T max(T, U) = delete;
+
+// --- barriers ---------------------------------------------------------------
+
+enum class mem_flags { mem_none = 0, mem_device = 1, mem_threadgroup = 2 };
+
+#ifdef RK_SHIM_EXEC
+inline void threadgroup_barrier(mem_flags) {}
+#else
+void threadgroup_barrier(mem_flags flags);
+#endif
+
+// --- atomics ----------------------------------------------------------------
+
+enum memory_order { memory_order_relaxed };
+
+template <typename T>
+struct atomic {
+#ifdef RK_SHIM_EXEC
+    T rk_value;
+#else
+    atomic() = default;
+    atomic(const atomic&) = delete;
+    atomic& operator=(const atomic&) = delete;
+
+   private:
+    T rk_value;
+#endif
+};
+
+typedef atomic<int> atomic_int;
+typedef atomic<uint> atomic_uint;
+typedef atomic<float> atomic_float;
+
+#ifdef RK_SHIM_EXEC
+#define RK_ATOMIC_RMW(SPACE, T, name, expr)                                   \
+    inline T name(SPACE atomic<T>* object, T operand, memory_order) {         \
+        T old = object->rk_value;                                             \
+        object->rk_value = (expr);                                            \
+        return old;                                                           \
+    }
+#define RK_ATOMIC_LOAD_STORE(SPACE, T)                                        \
+    inline T atomic_load_explicit(SPACE atomic<T>* object, memory_order) {    \
+        return object->rk_value;                                              \
+    }                                                                         \
+    inline void atomic_store_explicit(SPACE atomic<T>* object, T desired,     \
+                                      memory_order) {                         \
+        object->rk_value = desired;                                           \
+    }
+#define RK_ATOMIC_CAS(SPACE, T)                                               \
+    inline bool atomic_compare_exchange_weak_explicit(                        \
+        SPACE atomic<T>* object, thread T* expected, T desired, memory_order, \
+        memory_order) {                                                       \
+        if (object->rk_value == *expected) {                                  \
+            object->rk_value = desired;                                       \
+            return true;                                                      \
+        }                                                                     \
+        *expected = object->rk_value;                                         \
+        return false;                                                         \
+    }
+#else
+#define RK_ATOMIC_RMW(SPACE, T, name, expr) \
+    T name(SPACE atomic<T>* object, T operand, memory_order order);
+#define RK_ATOMIC_LOAD_STORE(SPACE, T)                                   \
+    T atomic_load_explicit(SPACE atomic<T>* object, memory_order order); \
+    void atomic_store_explicit(SPACE atomic<T>* object, T desired, memory_order order);
+#define RK_ATOMIC_CAS(SPACE, T)                                                   \
+    bool atomic_compare_exchange_weak_explicit(SPACE atomic<T>* object,           \
+                                               thread T* expected, T desired,     \
+                                               memory_order success,              \
+                                               memory_order failure);
+#endif
+
+#define RK_ATOMIC_COMMON(SPACE, T)                                                      \
+    RK_ATOMIC_LOAD_STORE(SPACE, T)                                                      \
+    RK_ATOMIC_RMW(SPACE, T, atomic_fetch_add_explicit, T(object->rk_value + operand))   \
+    RK_ATOMIC_RMW(SPACE, T, atomic_fetch_sub_explicit, T(object->rk_value - operand))   \
+    RK_ATOMIC_RMW(SPACE, T, atomic_exchange_explicit, operand)
+
+#define RK_ATOMIC_INTEGER(SPACE, T)                                                          \
+    RK_ATOMIC_COMMON(SPACE, T)                                                               \
+    RK_ATOMIC_CAS(SPACE, T)                                                                  \
+    RK_ATOMIC_RMW(SPACE, T, atomic_fetch_min_explicit, min(object->rk_value, operand))       \
+    RK_ATOMIC_RMW(SPACE, T, atomic_fetch_max_explicit, max(object->rk_value, operand))       \
+    RK_ATOMIC_RMW(SPACE, T, atomic_fetch_and_explicit, T(object->rk_value & operand))        \
+    RK_ATOMIC_RMW(SPACE, T, atomic_fetch_or_explicit, T(object->rk_value | operand))         \
+    RK_ATOMIC_RMW(SPACE, T, atomic_fetch_xor_explicit, T(object->rk_value ^ operand))
+
+#define RK_ATOMIC_SPACE(SPACE)     \
+    RK_ATOMIC_INTEGER(SPACE, int)  \
+    RK_ATOMIC_INTEGER(SPACE, uint) \
+    RK_ATOMIC_COMMON(SPACE, float)
+
+RK_ATOMIC_SPACE(device)
+#ifndef RK_SHIM_EXEC
+// In exec mode every space is the same, so one set of overloads serves all.
+RK_ATOMIC_SPACE(threadgroup)
+#endif
+
+#undef RK_ATOMIC_SPACE
+#undef RK_ATOMIC_INTEGER
+#undef RK_ATOMIC_COMMON
+#undef RK_ATOMIC_CAS
+#undef RK_ATOMIC_LOAD_STORE
+#undef RK_ATOMIC_RMW
+#undef RK_MINMAX
+#undef RK_DELETED_GENERICS
+#undef RK_TRANSCENDENTALS
+#undef RK_MATH2
+#undef RK_MATH1
+
+}  // namespace metal
+
+#endif  // RK_METAL_SHIM_H

@@ -1,0 +1,105 @@
+"""The cuda backend: PTX from ``compile("ptx")`` loaded and launched with pycuda.
+
+Needs the ``cuda`` extra (pycuda), an NVIDIA driver and a device;
+``available()`` is False otherwise and ``unavailable_reason()`` says which is
+missing.  One context on device 0 is created on first use; modules are cached
+per (module text, compute capability).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from ringkernel.ringir import Module
+from ringkernel.ringir.types import ArrayType
+
+_probe: tuple[bool, str] | None = None
+
+
+def _probe_cuda() -> tuple[bool, str]:
+    global _probe
+    if _probe is None:
+        try:
+            import pycuda.driver as drv
+        except ImportError:
+            _probe = (False, "pycuda is not installed (pip install 'ringkernel[cuda]')")
+            return _probe
+        try:
+            drv.init()
+            count = drv.Device.count()
+        except Exception as exc:  # the driver library is missing or refuses to start
+            _probe = (False, f"the CUDA driver is not usable: {exc}")
+            return _probe
+        _probe = (True, "") if count else (False, "no CUDA device found")
+    return _probe
+
+
+class CudaBackend:
+    """Runs kernels on an NVIDIA GPU (device 0)."""
+
+    name = "cuda"
+
+    @classmethod
+    def available(cls) -> bool:
+        return _probe_cuda()[0]
+
+    @classmethod
+    def unavailable_reason(cls) -> str:
+        return _probe_cuda()[1]
+
+    def __init__(self) -> None:
+        import pycuda.driver as drv
+
+        drv.init()
+        self._drv = drv
+        self._device = drv.Device(0)
+        self._context = self._device.make_context()
+        self._context.pop()
+        major, minor = self._device.compute_capability()
+        self.arch = f"sm_{major}{minor}"
+        self._modules: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _function(self, module: Module, kernel_name: str) -> Any:
+        from ringkernel.compiler import compile_module
+
+        key = hashlib.sha256(str(module).encode()).hexdigest()
+        cu_module = self._modules.get(key)
+        if cu_module is None:
+            ptx = compile_module(module, "ptx", arch=self.arch)
+            cu_module = self._modules[key] = self._drv.module_from_buffer(ptx.encode())
+        return cu_module.get_function(kernel_name)
+
+    def launch(
+        self,
+        module: Module,
+        kernel_name: str,
+        grid: tuple[int, int, int],
+        block: tuple[int, int, int],
+        args: Sequence[Any],
+    ) -> None:
+        """Copies arrays to the device, launches, and copies them back in place."""
+        fn = module.get(kernel_name)
+        with self._lock:
+            self._context.push()
+            try:
+                function = self._function(module, kernel_name)
+                launch_args = []
+                for param, value in zip(fn.params, args):
+                    if isinstance(param.type, ArrayType):
+                        launch_args.append(self._drv.InOut(value))
+                    elif param.type.is_bool:
+                        launch_args.append(np.uint8(value))
+                    else:
+                        launch_args.append(value)
+                function(*launch_args, block=tuple(block), grid=tuple(grid))
+                self._context.synchronize()
+            finally:
+                self._context.pop()
+
+
+__all__ = ["CudaBackend"]

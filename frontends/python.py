@@ -14,7 +14,7 @@ import ast
 import builtins
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ class Operand:
 
     value: Value | None = None
     literal: bool | int | float | None = None
+    node: ast.AST | None = field(default=None, compare=False)  # where it came from, for carets
 
     @property
     def is_literal(self) -> bool:
@@ -333,6 +334,8 @@ class FunctionTranslator(ast.NodeVisitor):
             self.node, self.b.loc = saved_node, saved_loc
         if result is VOID_RESULT and node is not self.void_ok:
             raise self.error(f"'{ast.unparse(node)}' returns no value", node)
+        if isinstance(result, Operand) and result.node is None:
+            result = replace(result, node=node)
         return result
 
     def generic_visit(self, node: ast.AST) -> Any:
@@ -404,6 +407,7 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def coerce(self, op: Operand, ty: Type, node: ast.AST, what: str = "value") -> Value:
         """``op`` as a value of type ``ty``: literals adopt it; ints promote to floats."""
+        node = op.node or node
         if op.is_literal:
             return self.b.const(self.literal_as(op.literal, ty, node, what), ty)  # type: ignore
         assert op.value is not None

@@ -49,8 +49,13 @@ _TERMINATORS = (Break, Continue, Return)
 
 def eliminate_dead_code(module: Module) -> Module:
     """Returns ``module`` without dead instructions, locals and functions."""
-    module = _drop_unreachable_functions(module)
-    return replace(module, functions=tuple(_clean_function(fn) for fn in module.functions))
+    while True:
+        # Cleaning a body can drop the last call to a func, so repeat both steps.
+        cleaned = replace(module, functions=tuple(_clean_function(fn) for fn in module.functions))
+        cleaned = _drop_unreachable_functions(cleaned)
+        if cleaned == module:
+            return cleaned
+        module = cleaned
 
 
 def _clean_function(fn: Function) -> Function:

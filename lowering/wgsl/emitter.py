@@ -64,7 +64,7 @@ _HELPER_ORDER = tuple(
     f"rk_{op}_{ty}"
     for ty in ("i32", "u32", "f32")
     for op in ("div", "rem", "floordiv", "floormod")
-)
+) + ("rk_cast_f32_i32", "rk_cast_f32_u32")
 
 
 def _raise(message: str) -> None:
@@ -369,8 +369,13 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_Cast(self, s: Cast) -> None:
         a = self.val(s.value)
-        if s.value.type == s.result.type:
+        src, dst = s.value.type, s.result.type
+        if src == dst:
             self.let(s.result, a)
+        elif src.is_float and dst.is_int:
+            # WGSL clamps in the float domain and leaves NaN open; match the cpu backend.
+            self.lowering.helpers.add(f"rk_cast_f32_{dst.name}")
+            self.let(s.result, self.x.call(f"rk_cast_f32_{dst.name}", [a]))
         else:
             self.let(s.result, self.x.convert(self.scalar(s.result.type), a))
 

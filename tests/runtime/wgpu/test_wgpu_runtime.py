@@ -344,3 +344,22 @@ def test_adapter_selection_by_environment(monkeypatch) -> None:
     best = select_adapter(adapters)
     assert all(ranks.get(best.info["adapter_type"], 3) <= ranks.get(a.info["adapter_type"], 3)
                for a in adapters)
+
+
+@rk.kernel
+def to_int(x: Array[f32], o: Array[i32], u: Array[u32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        o[i] = i32(x[i])
+        u[i] = u32(x[i])
+
+
+def test_float_to_int_casts_saturate_like_the_cpu_backend() -> None:
+    x = np.array([3e10, -3e10, np.nan, np.inf, -np.inf, -1.5, 2.7, 4e9, 2**31, -(2**31)],
+                 np.float32)
+    o = np.zeros(x.size, np.int32)
+    u = np.zeros(x.size, np.uint32)
+    launch(to_int, 1, 64, x, o, u, x.size)
+    top, bottom = 2**31 - 1, -(2**31)
+    np.testing.assert_array_equal(o, [top, bottom, 0, top, bottom, -1, 2, top, top, bottom])
+    np.testing.assert_array_equal(u, [2**32 - 1, 0, 0, 2**32 - 1, 0, 0, 2, 4000000000, 2**31, 0])

@@ -363,3 +363,22 @@ def test_float_to_int_casts_saturate_like_the_cpu_backend() -> None:
     top, bottom = 2**31 - 1, -(2**31)
     np.testing.assert_array_equal(o, [top, bottom, 0, top, bottom, -1, 2, top, top, bottom])
     np.testing.assert_array_equal(u, [2**32 - 1, 0, 0, 2**32 - 1, 0, 0, 2, 4000000000, 2**31, 0])
+
+
+@rk.kernel
+def reassign(out: Array[i32]):
+    if rk.global_id(0) == 0:
+        total = 0
+        j = -1
+        for j in range(5):
+            total += j
+            j = 100  # noqa: B007, PLW2901 - Python ignores this for the next iteration
+            total += j
+        out[0] = total
+        out[1] = j
+
+
+def test_assigning_the_loop_variable_does_not_change_iteration() -> None:
+    out = np.zeros(2, np.int32)
+    launch(reassign, 1, 1, out)
+    np.testing.assert_array_equal(out, [10 + 500, 100])

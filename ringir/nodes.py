@@ -237,7 +237,52 @@ class LoadVar(Stmt):
     loc: SourceLoc | None = _loc()
 
 
+@dataclass(frozen=True)
+class Bitcast(Stmt):
+    """Reinterprets the bits of ``value`` as ``result.type`` (same width, e.g. u32 <-> f32).
+
+    Actor queues and state are u32 words; typed fields are bitcast in and out.
+    """
+
+    result: Value
+    value: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Clock(Stmt):
+    """Wall-clock time in microseconds since the Unix epoch (u64); feeds actor HLCs.
+
+    Targets without a device clock (WGSL, MSL) never see it: the actor-lowering
+    pass reads host-written time from the control block for them.
+    """
+
+    result: Value
+    loc: SourceLoc | None = _loc()
+
+
 # --- statements without a result ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fence(Stmt):
+    """A sequentially consistent memory fence at system scope (host and device agree).
+
+    Orders a queue slot's payload before the index update that publishes it.
+    """
+
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Backoff(Stmt):
+    """A hint that this lane is idle: sleep about ``nanos`` (u32) nanoseconds, or yield.
+
+    cpu: ``usleep``; PTX: ``nanosleep`` (sm_70+); elsewhere it may do nothing.
+    """
+
+    nanos: Value
+    loc: SourceLoc | None = _loc()
 
 
 @dataclass(frozen=True)
@@ -314,7 +359,7 @@ class Return(Stmt):
 
 Instruction = (
     Const | Unary | Binary | Compare | Cast | MathCall | Call | ThreadIndex | SharedArray
-    | Load | AtomicRMW | AtomicCAS | LoadVar
+    | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock
 )
 
 
@@ -420,6 +465,10 @@ __all__ = [
     "AtomicRMW",
     "AtomicCAS",
     "LoadVar",
+    "Bitcast",
+    "Clock",
+    "Fence",
+    "Backoff",
     "Store",
     "StoreVar",
     "Barrier",

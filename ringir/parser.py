@@ -28,14 +28,18 @@ from ringkernel.ringir.nodes import (
     UNARY_OPS,
     AtomicCAS,
     AtomicRMW,
+    Backoff,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
+    Clock,
     Compare,
     Const,
     Continue,
+    Fence,
     ForRange,
     Function,
     If,
@@ -557,6 +561,12 @@ class _FunctionReader:
         if op == "cast":
             plain(1, "%x")
             return Cast(result, values[0], loc=loc)
+        if op == "bitcast":
+            plain(1, "%x")
+            return Bitcast(result, values[0], loc=loc)
+        if op == "clock":
+            self.expect(opcode, ops, (), "clock")
+            return Clock(result, loc=loc)
         if op in MATH_FUNCS:
             arity = MATH_FUNCS[op]
             plain(arity, ", ".join(f"%{c}" for c in "abc"[:arity]))
@@ -612,7 +622,10 @@ class _FunctionReader:
             if ops and tuple(o.kind for o in ops) != ("value",):
                 raise self.shape_error(opcode, "return' or 'return %value")
             return Return(values[0] if values else None, loc=loc)
-        simple = {"barrier": Barrier, "break": Break, "continue": Continue}
+        if op == "backoff":
+            self.expect(opcode, ops, ("value",), "backoff %nanos")
+            return Backoff(values[0], loc=loc)
+        simple = {"barrier": Barrier, "break": Break, "continue": Continue, "fence": Fence}
         if op in simple:
             self.expect(opcode, ops, (), op)
             return simple[op](loc=loc)
@@ -653,9 +666,11 @@ class _FunctionReader:
         return value
 
 
-_EFFECT_NAMES = ("store", "store_var", "barrier", "break", "continue", "return")
+_EFFECT_NAMES = (
+    "store", "store_var", "barrier", "break", "continue", "return", "fence", "backoff",
+)
 _VALUE_OPCODES = frozenset(
-    ("const", "cast", "call", "shared_array", "load", "load_var", "atomic_cas",
+    ("const", "cast", "bitcast", "clock", "call", "shared_array", "load", "load_var", "atomic_cas",
      *UNARY_OPS, *BINARY_OPS, *COMPARE_OPS, *MATH_FUNCS, *THREAD_INDEX_KINDS,
      *(f"atomic_{op}" for op in ATOMIC_OPS))
 )

@@ -12,14 +12,18 @@ import math
 from ringkernel.ringir.nodes import (
     AtomicCAS,
     AtomicRMW,
+    Backoff,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
+    Clock,
     Compare,
     Const,
     Continue,
+    Fence,
     ForRange,
     Function,
     If,
@@ -133,6 +137,18 @@ class _StmtPrinter(NodeVisitor):
 
     def visit_Barrier(self, s: Barrier) -> None:
         self.emit("barrier")
+
+    def visit_Bitcast(self, s: Bitcast) -> None:
+        self.define(s.result, f"bitcast {s.value}")
+
+    def visit_Clock(self, s: Clock) -> None:
+        self.define(s.result, "clock")
+
+    def visit_Fence(self, s: Fence) -> None:
+        self.emit("fence")
+
+    def visit_Backoff(self, s: Backoff) -> None:
+        self.emit(f"backoff {s.nanos}")
 
     def visit_If(self, s: If) -> None:
         self.emit(f"if {s.cond} {{")

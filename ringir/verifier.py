@@ -19,14 +19,18 @@ from ringkernel.ringir.nodes import (
     UNARY_OPS,
     AtomicCAS,
     AtomicRMW,
+    Backoff,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
+    Clock,
     Compare,
     Const,
     Continue,
+    Fence,
     ForRange,
     Function,
     If,
@@ -50,6 +54,8 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import (
     BOOL,
     I32,
+    U32,
+    U64,
     VOID,
     AddressSpace,
     ArrayType,
@@ -403,6 +409,25 @@ class _FunctionVerifier(NodeVisitor):
 
     def visit_Barrier(self, s: Barrier) -> None:
         self.kernel_only("barrier")
+
+    def visit_Bitcast(self, s: Bitcast) -> None:
+        src = self.scalar(s.value, "bitcast operand")
+        dst = s.result.type
+        if not isinstance(dst, ScalarType) or src.is_bool or dst.is_bool or src.bits != dst.bits:
+            raise self.error(f"bitcast needs two non-bool scalars of one width, not {src} -> {dst}")
+        self.define(s.result)
+
+    def visit_Clock(self, s: Clock) -> None:
+        if s.result.type != U64:
+            raise self.error("clock yields u64 microseconds")
+        self.define(s.result)
+
+    def visit_Fence(self, s: Fence) -> None:
+        return None
+
+    def visit_Backoff(self, s: Backoff) -> None:
+        if self.scalar(s.nanos, "backoff duration") != U32:
+            raise self.error("backoff takes a u32 number of nanoseconds")
 
     # --- control flow ---
 

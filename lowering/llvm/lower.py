@@ -14,14 +14,18 @@ from ringkernel.lowering.llvm.targets import LLVMTarget
 from ringkernel.ringir import (
     AtomicCAS,
     AtomicRMW,
+    Backoff,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
+    Clock,
     Compare,
     Const,
     Continue,
+    Fence,
     ForRange,
     Function,
     If,
@@ -260,6 +264,20 @@ class FunctionLowerer(NodeVisitor):
 
     def visit_Barrier(self, s: Barrier) -> None:
         self.target.barrier(self)
+
+    def visit_Bitcast(self, s: Bitcast) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ScalarType)
+        self.define(s.result, self.builder.bitcast(self.value(s.value), ops.value_type(ty)))
+
+    def visit_Clock(self, s: Clock) -> None:
+        self.define(s.result, self.target.clock_micros(self))
+
+    def visit_Fence(self, s: Fence) -> None:
+        self.builder.fence("seq_cst")
+
+    def visit_Backoff(self, s: Backoff) -> None:
+        self.target.backoff(self, self.value(s.nanos))
 
     def visit_If(self, s: If) -> None:
         then_bb = self.new_block("if.then")

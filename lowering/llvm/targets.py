@@ -84,6 +84,14 @@ class LLVMTarget:
     def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
         raise NotImplementedError
 
+    def clock_micros(self, fl: FunctionLowerer) -> ir.Value:
+        """Wall-clock microseconds since the Unix epoch, as i64 (actor HLCs)."""
+        raise NotImplementedError
+
+    def backoff(self, fl: FunctionLowerer, nanos: ir.Value) -> None:
+        """Lets an idle persistent loop sleep for about ``nanos`` (i32) nanoseconds."""
+        raise NotImplementedError
+
 
 def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
     existing = module.globals.get(name)
@@ -153,6 +161,25 @@ class HostTarget(LLVMTarget):
         else:
             name = _LIBM[func] + ("f" if ty.bits == 32 else "")
         return _declare(module, name, fty, [fty] * arity)
+
+
+    def clock_micros(self, fl: FunctionLowerer) -> ir.Value:
+        """``clock_gettime(CLOCK_REALTIME)``, the clock ``time.time_ns()`` reads."""
+        b = fl.builder
+        i64 = ir.IntType(64)
+        timespec = ir.LiteralStructType([i64, i64])
+        with b.goto_entry_block():
+            slot = b.alloca(timespec, name="rk.timespec")
+        gettime = _declare(fl.module, "clock_gettime", I32, [I32, PTR])
+        b.call(gettime, [ir.Constant(I32, 0), slot])
+        sec = b.load(b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, 0)], source_etype=timespec), typ=i64)
+        nsec = b.load(b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, 1)], source_etype=timespec), typ=i64)
+        return b.add(b.mul(sec, ir.Constant(i64, 1_000_000)), b.sdiv(nsec, ir.Constant(i64, 1000)))
+
+    def backoff(self, fl: FunctionLowerer, nanos: ir.Value) -> None:
+        """``usleep``: the native thread gives its core away while the actor idles."""
+        usleep = _declare(fl.module, "usleep", I32, [I32])
+        fl.builder.call(usleep, [fl.builder.udiv(nanos, ir.Constant(I32, 1000))])
 
 
 def host_kernel_symbol(kernel_name: str) -> str:
@@ -230,3 +257,14 @@ class NvptxTarget(LLVMTarget):
         else:
             name = f"__nv_{base}{'f' if ty.bits == 32 else ''}"
         return _declare(module, name, fty, [fty] * arity)
+
+    def clock_micros(self, fl: FunctionLowerer) -> ir.Value:
+        """``%globaltimer`` counts nanoseconds of wall time on the GPU."""
+        i64 = ir.IntType(64)
+        ns = fl.builder.call(_declare(fl.module, "llvm.nvvm.read.ptx.sreg.globaltimer", i64, []), [])
+        return fl.builder.udiv(ns, ir.Constant(i64, 1000))
+
+    def backoff(self, fl: FunctionLowerer, nanos: ir.Value) -> None:
+        """``nanosleep.u32`` (sm_70 and newer)."""
+        sleep = _declare(fl.module, "llvm.nvvm.nanosleep", ir.VoidType(), [I32])
+        fl.builder.call(sleep, [nanos])

@@ -15,7 +15,9 @@ from dataclasses import replace
 from ringkernel.ringir.nodes import (
     AtomicCAS,
     AtomicRMW,
+    Backoff,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
@@ -111,8 +113,10 @@ def _reads(stmt: Stmt) -> tuple[Value | None, ...]:
         return (stmt.operand,)
     if isinstance(stmt, (Binary, Compare)):
         return (stmt.lhs, stmt.rhs)
-    if isinstance(stmt, Cast):
+    if isinstance(stmt, (Cast, Bitcast)):
         return (stmt.value,)
+    if isinstance(stmt, Backoff):
+        return (stmt.nanos,)
     if isinstance(stmt, (MathCall, Call)):
         return stmt.args
     if isinstance(stmt, Load):

@@ -71,7 +71,7 @@ _INT_LIMITS = {
 
 # Thread-index kinds in the order their builtin arguments follow the buffers.
 BUILTIN_ORDER = ("global_id", "thread_id", "block_id", "block_dim", "grid_dim")
-_BUILTIN_NAMES = {
+BUILTIN_NAMES = {
     "global_id": "rk_gid", "thread_id": "rk_tid", "block_id": "rk_bid",
     "block_dim": "rk_bdim", "grid_dim": "rk_gdim",
 }
@@ -88,7 +88,7 @@ _ENV = Environment(
 )
 
 
-def _macros(template: str) -> Any:
+def template_macros(template: str) -> Any:
     return _ENV.get_template(template).module
 
 
@@ -143,6 +143,11 @@ def type_name(ty: Type) -> str:
     return _TYPE_NAMES[ty.name]
 
 
+def element_type_name(param: MslParam) -> str:
+    """The MSL element type of an array parameter (atomic if used atomically)."""
+    return _ATOMIC_TYPE_NAMES[param.type.name] if param.atomic else type_name(param.type)
+
+
 def _float_literal(value: float, expr: Any) -> str:
     with np.errstate(over="ignore"):
         f = np.float32(value)
@@ -175,10 +180,10 @@ class _ModuleEmitter:
     def __init__(self, module: Module, math: str) -> None:
         self.module = module
         self.math = math
-        self.expr = _macros("expressions.j2")
-        self.stmt = _macros("statements.j2")
-        self.helper_macros = _macros("helpers.j2")
-        self.function_macros = _macros("function.j2")
+        self.expr = template_macros("expressions.j2")
+        self.stmt = template_macros("statements.j2")
+        self.helper_macros = template_macros("helpers.j2")
+        self.function_macros = template_macros("function.j2")
         self.atomic = atomic_arrays(module)
         self.helpers: dict[str, str] = {}
         self.globals = Namer()
@@ -206,7 +211,7 @@ class _ModuleEmitter:
                 kernels[fn.name] = emitter.kernel_info()
             else:
                 prototypes.append(signature)
-        module_macros = _macros("declarations.j2")
+        module_macros = template_macros("declarations.j2")
         chunks: list[str] = []
         for struct in self.module.structs:
             fields = Namer()
@@ -291,7 +296,7 @@ class _FunctionEmitter(NodeVisitor):
         for kind in self.builtins:
             params.append({
                 "kind": "builtin",
-                "name": _BUILTIN_NAMES[kind],
+                "name": BUILTIN_NAMES[kind],
                 "attribute": self.expr.builtin_attribute(kind),
             })
         return params
@@ -436,7 +441,7 @@ class _FunctionEmitter(NodeVisitor):
         return self.define(s.result, expression)
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> str:
-        builtin = _BUILTIN_NAMES[s.kind]
+        builtin = BUILTIN_NAMES[s.kind]
         return self.define(s.result, self.expr.thread_index(builtin, s.dim))
 
     def visit_SharedArray(self, s: SharedArray) -> None:

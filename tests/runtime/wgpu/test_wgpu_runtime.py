@@ -382,3 +382,36 @@ def test_assigning_the_loop_variable_does_not_change_iteration() -> None:
     out = np.zeros(2, np.int32)
     launch(reassign, 1, 1, out)
     np.testing.assert_array_equal(out, [10 + 500, 100])
+
+
+@rk.func
+def count_into(bins: Array[i32], k: i32) -> i32:
+    return rk.atomic_add(bins, k, 1)
+
+
+@rk.func
+def tally(bins: Array[i32], scratch: Array[i32], k: i32, i: i32):
+    scratch[i] = min(count_into(bins, k), 0) + k
+
+
+@rk.kernel
+def nested_calls(values: Array[i32], bins: Array[i32], seen: Array[i32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        tally(bins, seen, values[i], i)
+        seen[i] = max(seen[i], bins[values[i]] * 0)
+
+
+def test_funcs_pass_arrays_on_and_atomics_reach_through_calls() -> None:
+    rng = np.random.default_rng(5)
+    n = 500
+    values = rng.integers(0, 8, n).astype(np.int32)
+    bins = np.zeros(8, np.int32)
+    seen = np.zeros(n, np.int32)
+    launch(nested_calls, (n + 63) // 64, 64, values, bins, seen, n)
+    np.testing.assert_array_equal(bins, np.bincount(values, minlength=8))
+    np.testing.assert_array_equal(seen, values)
+    text = nested_calls.compile("wgsl", block=64)
+    # bins is atomic because a func two calls down uses it atomically: every access follows
+    assert "g_nested_calls_bins: array<atomic<i32>>" in text
+    assert "atomicLoad(&g_nested_calls_bins[" in text

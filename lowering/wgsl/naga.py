@@ -75,6 +75,21 @@ def select_adapter(adapters: list[Any]) -> Any:
     return min(enumerate(adapters), key=rank)[1]
 
 
+def _restrict_backends() -> None:
+    """Honours ``WGPU_BACKEND_TYPE`` at instance level, so other backends are not probed."""
+    flag = {"Vulkan": "Vulkan", "Metal": "Metal", "D3D12": "DX12", "OpenGL": "GL"}.get(
+        os.environ.get("WGPU_BACKEND_TYPE", "")
+    )
+    if flag is None:
+        return
+    try:
+        from wgpu.backends.wgpu_native.extras import set_instance_extras
+
+        set_instance_extras(backends=[flag])
+    except Exception:  # an instance already exists, or an older wgpu: probe everything
+        return
+
+
 def get_device() -> Any:
     """The shared wgpu device (created once); raises :class:`WgpuUnavailable`."""
     global _device, _adapter, _failure
@@ -86,6 +101,7 @@ def get_device() -> Any:
         try:
             import wgpu
 
+            _restrict_backends()
             adapter = select_adapter(list(wgpu.gpu.enumerate_adapters_sync()))
             limits = {k: adapter.limits[k] for k in _RAISED_LIMITS if k in adapter.limits}
             _device = adapter.request_device_sync(

@@ -2,7 +2,8 @@
 
 Folding must give exactly what the target computes at run time, so it follows
 the IR's semantics bit for bit: integers wrap at their width, ``div``/``rem``
-truncate (C), ``floordiv``/``floormod`` floor (Python), ``f32`` arithmetic
+truncate (C), ``floordiv``/``floormod`` floor (Python; float ``floormod`` is
+``fmod`` shifted by the divisor when the signs differ), ``f32`` arithmetic
 rounds through numpy ``float32``.  Where targets disagree or the result is
 undefined (division by zero, ``INT_MIN / -1``, shifts by the width or more,
 float-to-int casts out of range, ``min``/``max`` of NaN or of zeros of
@@ -87,16 +88,15 @@ def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
     ty = operands[0].type
     if not isinstance(ty, ScalarType) or not isinstance(stmt.result.type, ScalarType):
         return None
-    with np.errstate(all="ignore"):
-        if isinstance(stmt, Unary):
-            return fold_unary(stmt.op, args[0], ty)
-        if isinstance(stmt, Binary):
-            return fold_binary(stmt.op, args[0], args[1], ty)
-        if isinstance(stmt, Compare):
-            return fold_compare(stmt.op, args[0], args[1], ty)
-        if isinstance(stmt, Cast):
-            return fold_cast(args[0], ty, stmt.result.type)
-        return fold_math(stmt.func, args, ty)
+    if isinstance(stmt, Unary):
+        return fold_unary(stmt.op, args[0], ty)
+    if isinstance(stmt, Binary):
+        return fold_binary(stmt.op, args[0], args[1], ty)
+    if isinstance(stmt, Compare):
+        return fold_compare(stmt.op, args[0], args[1], ty)
+    if isinstance(stmt, Cast):
+        return fold_cast(args[0], ty, stmt.result.type)
+    return fold_math(stmt.func, args, ty)
 
 
 def _operands(stmt: Stmt) -> tuple[Value, ...]:
@@ -130,6 +130,7 @@ def _fp(value: float, ty: ScalarType) -> np.floating:
     return np.float32(value) if ty.bits == 32 else np.float64(value)
 
 
+@np.errstate(all="ignore")
 def fold_unary(op: str, a: Scalar, ty: ScalarType) -> Scalar | None:
     if op == "not":
         return not a
@@ -140,6 +141,7 @@ def fold_unary(op: str, a: Scalar, ty: ScalarType) -> Scalar | None:
     return wrap(-a, ty)
 
 
+@np.errstate(all="ignore")
 def fold_binary(op: str, a: Scalar, b: Scalar, ty: ScalarType) -> Scalar | None:
     if ty.is_bool:
         return {"and": a and b, "or": a or b, "xor": a != b}.get(op)
@@ -189,7 +191,11 @@ def _fold_float_binary(op: str, a: np.floating, b: np.floating) -> float | None:
     if op == "floordiv":
         return float(np.floor(a / b))
     if op == "floormod":
-        return float(a - np.floor(a / b) * b)
+        # C fmod shifted by the divisor when the signs differ, as every target does.
+        r = np.fmod(a, b)
+        if (r != 0 or math.isnan(r)) and (r < 0) != (b < 0):
+            r = r + b
+        return float(r)
     result = {
         "add": lambda: a + b,
         "sub": lambda: a - b,
@@ -200,6 +206,7 @@ def _fold_float_binary(op: str, a: np.floating, b: np.floating) -> float | None:
     return None if result is None else float(result())
 
 
+@np.errstate(all="ignore")
 def fold_compare(op: str, a: Scalar, b: Scalar, ty: ScalarType) -> bool:
     if ty.is_float:
         a, b = to_float(a, ty), to_float(b, ty)
@@ -208,6 +215,7 @@ def fold_compare(op: str, a: Scalar, b: Scalar, ty: ScalarType) -> bool:
     }[op]
 
 
+@np.errstate(all="ignore")
 def fold_cast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:
     if src.is_float:
         a = to_float(a, src)
@@ -256,6 +264,7 @@ _EXACT_MATH = {
 }
 
 
+@np.errstate(all="ignore")
 def fold_math(func: str, args: list[Scalar], ty: ScalarType) -> Scalar | None:
     fn = _EXACT_MATH.get(func)
     if fn is None:

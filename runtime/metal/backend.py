@@ -1,0 +1,190 @@
+"""The metal backend: MSL kernels on Apple GPUs through pyobjc-framework-Metal.
+
+macOS only.  The MSL comes from the same pipeline as every target
+(``compile_module(module, "msl")``); it is compiled with fast math off so
+results follow IEEE like the other backends.  Each launch copies the arrays
+into shared-storage buffers, passes scalars with ``setBytes``, dispatches
+``grid`` threadgroups of ``block`` threads and copies every array back into
+the caller's numpy array in place.  Pipelines are cached per (module, kernel).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from ringkernel.lowering.msl import MslKernel, msl_kernel_info
+from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.runtime.arguments import LaunchError
+
+from ringkernel.compiler import compile_module
+from ringkernel.diagnostics import CompileError
+
+Dim3 = tuple[int, int, int]
+
+
+class _Unavailable(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=1)
+def _probe() -> tuple[Any, Any] | str:
+    """(Metal module, default device), or the reason Metal cannot run here."""
+    if sys.platform != "darwin":
+        return f"Metal exists only on macOS (this is {sys.platform})"
+    try:
+        import Metal  # type: ignore[import-not-found]
+    except ImportError:
+        return "pyobjc-framework-Metal is not installed (pip install 'ringkernel[metal]')"
+    try:
+        device = Metal.MTLCreateSystemDefaultDevice()
+    except Exception as exc:  # pyobjc bridges arbitrary ObjC failures
+        return f"creating the Metal device failed: {exc}"
+    if device is None:
+        return "this Mac reports no Metal device"
+    return Metal, device
+
+
+def _metal() -> tuple[Any, Any]:
+    probed = _probe()
+    if isinstance(probed, str):
+        raise _Unavailable(probed)
+    return probed
+
+
+class MetalBackend:
+    """Runs kernels as MSL compute pipelines on the system's default Metal device."""
+
+    name = "metal"
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            return not isinstance(_probe(), str)
+        except Exception:
+            return False
+
+    @classmethod
+    def unavailable_reason(cls) -> str:
+        probed = _probe()
+        return probed if isinstance(probed, str) else ""
+
+    def __init__(self) -> None:
+        self.Metal, self.device = _metal()
+        self.queue = self.device.newCommandQueue()
+        self._pipelines: dict[tuple[str, str], tuple[Any, MslKernel]] = {}
+        self._lock = threading.Lock()
+
+    def launch(
+        self,
+        module: Module,
+        kernel_name: str,
+        grid: Dim3,
+        block: Dim3,
+        args: Sequence[Any],
+    ) -> None:
+        """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
+        fn = module.get(kernel_name)
+        grid, block = tuple(grid), tuple(block)
+        with self._lock:
+            pipeline, info = self._pipeline(module, fn)
+            self._check_dims(fn, pipeline, block)
+            self._run(pipeline, info, grid, block, args)
+
+    def _check_dims(self, fn: Function, pipeline: Any, block: Dim3) -> None:
+        threads = block[0] * block[1] * block[2]
+        top = int(pipeline.maxTotalThreadsPerThreadgroup())
+        if threads > top:
+            raise LaunchError(
+                f"block {block} has {threads} threads; kernel '{fn.name}' on Metal allows {top}"
+            )
+        limit = self.device.maxThreadsPerThreadgroup()
+        for axis, size, top in zip("xyz", block, (limit.width, limit.height, limit.depth)):
+            if size > top:
+                raise LaunchError(f"block {block} is too large for Metal: {axis} <= {top}")
+        shared = sum(
+            s.result.type.size * s.result.type.elem.nbytes
+            for s in walk(fn.body)
+            if isinstance(s, SharedArray)
+        )
+        top = int(self.device.maxThreadgroupMemoryLength())
+        if shared > top:
+            raise LaunchError(
+                f"kernel '{fn.name}' uses {shared} bytes of shared memory; Metal allows {top}"
+            )
+
+    def _pipeline(self, module: Module, fn: Function) -> tuple[Any, MslKernel]:
+        key = (hashlib.sha256(str(module).encode("utf-8")).hexdigest(), fn.name)
+        cached = self._pipelines.get(key)
+        if cached is not None:
+            return cached
+        Metal = self.Metal
+        text = compile_module(module, "msl")
+        info = msl_kernel_info(module)[fn.name]
+        options = Metal.MTLCompileOptions.alloc().init()
+        options.setFastMathEnabled_(False)
+        version = getattr(Metal, "MTLLanguageVersion3_0", None)
+        if version is not None:
+            options.setLanguageVersion_(version)
+        library, error = self.device.newLibraryWithSource_options_error_(text, options, None)
+        if library is None:
+            raise CompileError(f"the Metal compiler rejected the MSL: {_describe(error)}")
+        function = library.newFunctionWithName_(info.entry)
+        if function is None:
+            raise CompileError(f"the Metal library has no function '{info.entry}'")
+        pipeline, error = self.device.newComputePipelineStateWithFunction_error_(function, None)
+        if pipeline is None:
+            raise CompileError(f"creating the Metal pipeline failed: {_describe(error)}")
+        self._pipelines[key] = (pipeline, info)
+        return pipeline, info
+
+    def _run(
+        self, pipeline: Any, info: MslKernel, grid: Dim3, block: Dim3, args: Sequence[Any]
+    ) -> None:
+        Metal = self.Metal
+        command = self.queue.commandBuffer()
+        encoder = command.computeCommandEncoder()
+        encoder.setComputePipelineState_(pipeline)
+        copies: list[tuple[np.ndarray, Any]] = []
+        for param, arg in zip(info.params, args):
+            if param.is_array:
+                buffer = self._buffer(arg)
+                encoder.setBuffer_offset_atIndex_(buffer, 0, param.index)
+                copies.append((arg, buffer))
+            else:
+                data = np.asarray(arg, dtype=param.type.numpy_dtype).tobytes()
+                encoder.setBytes_length_atIndex_(data, len(data), param.index)
+        encoder.dispatchThreadgroups_threadsPerThreadgroup_(
+            Metal.MTLSizeMake(*grid), Metal.MTLSizeMake(*block)
+        )
+        encoder.endEncoding()
+        command.commit()
+        command.waitUntilCompleted()
+        if command.status() == Metal.MTLCommandBufferStatusError:
+            raise RuntimeError(f"the Metal kernel failed: {_describe(command.error())}")
+        for array, buffer in copies:
+            if array.nbytes:
+                raw = buffer.contents().as_buffer(array.nbytes)
+                array.reshape(-1).view(np.uint8)[:] = np.frombuffer(raw, dtype=np.uint8)
+
+    def _buffer(self, array: np.ndarray) -> Any:
+        storage = self.Metal.MTLResourceStorageModeShared
+        if array.nbytes == 0:
+            return self.device.newBufferWithLength_options_(4, storage)
+        return self.device.newBufferWithBytes_length_options_(
+            array.tobytes(), array.nbytes, storage
+        )
+
+
+def _describe(error: Any) -> str:
+    if error is None:
+        return "no details"
+    try:
+        return str(error.localizedDescription())
+    except Exception:
+        return str(error)

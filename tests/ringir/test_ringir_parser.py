@@ -299,3 +299,13 @@ def test_parser_is_built_once():
     from ringkernel.ringir.parser import _lark
 
     assert _lark() is _lark()
+
+
+def test_negative_nan_round_trips():
+    # Regression: a NaN with its sign bit set printed as "nan" but compared unequal.
+    m = Module(())
+    text = kernel_text("%a: f64 = const nan")
+    negative = Const(Value("a", F64), -math.nan)
+    assert math.copysign(1, negative.value) == -1
+    assert parse(text).functions[0].body == (negative,)
+    assert m == parse("ringir 1\n")

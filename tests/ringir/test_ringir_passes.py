@@ -506,3 +506,21 @@ def test_compiler_uses_the_pipeline():
     m = parse(saxpy_text())
     assert optimize(m) == run_default_pipeline(m)
 
+
+
+def test_dce_drops_a_func_whose_only_call_was_dead():
+    # Regression (found by the property test): removing dead code can orphan a func.
+    text = """\
+ringir 1
+
+func @g() -> void {
+}
+
+kernel @k() -> void {
+  return
+  call @g()
+}
+"""
+    m = eliminate_dead_code(parse(text))
+    assert [f.name for f in m.functions] == ["k"]
+    assert eliminate_dead_code(m) == m

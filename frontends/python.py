@@ -995,6 +995,12 @@ class FunctionTranslator(ast.NodeVisitor):
             if isinstance(pty, ArrayType):
                 if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
                     raise self.error(f"argument '{pname}' must be an array of {pty.elem}", arg_node)
+                if op.type.space != pty.space:
+                    raise self.error(
+                        f"argument '{pname}' is a shared array; device functions take global "
+                        "arrays only (index the shared array in the kernel instead)",
+                        arg_node,
+                    )
                 args.append(op.value)
             else:
                 args.append(self.coerce(op, pty, arg_node, f"argument '{pname}'"))

@@ -422,3 +422,17 @@ def test_launch_argument_errors_name_the_parameter():
 
 def test_unused_imports_keep_ruff_quiet():
     assert i32 is rk.i32 and Array is rk.Array and f32 is rk.f32
+
+
+def test_shared_array_passed_to_func(tmp_path):
+    body = """
+    @rk.func
+    def fill(a: Array[f32], i: i32):
+        a[i] = 1.0
+
+    @rk.kernel
+    def k(x: Array[f32]):
+        s = rk.shared_array(f32, 64)
+        fill(s, rk.thread_id(0))
+    """
+    check(tmp_path, body, "s, rk", "is a shared array; device functions take global arrays only")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
+from ringkernel.diagnostics import CompileError
 from ringkernel.frontends import dsl
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
@@ -39,8 +41,6 @@ from ringkernel.ringir import (
     Type,
     Value,
 )
-
-from ringkernel.diagnostics import CompileError
 
 # --- operands ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ringkernel.diagnostics import SourceLoc
 from ringkernel.ringir.nodes import (
     AtomicCAS,
     AtomicRMW,
@@ -55,8 +56,6 @@ from ringkernel.ringir.types import (
     ScalarType,
     Type,
 )
-
-from ringkernel.diagnostics import SourceLoc
 
 
 class FunctionBuilder:

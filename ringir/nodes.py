@@ -17,9 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringkernel.ringir.types import ScalarType, StructType, Type
-
 from ringkernel.diagnostics import SourceLoc
+from ringkernel.ringir.types import ScalarType, StructType, Type
 
 
 def _loc() -> Any:

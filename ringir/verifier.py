@@ -9,6 +9,9 @@ recursion (no GPU target supports it).
 
 from __future__ import annotations
 
+import re
+
+from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -63,7 +66,10 @@ from ringkernel.ringir.types import (
     StructType,
 )
 
-from ringkernel.diagnostics import CompileError, SourceLoc
+# Names must be spellable in the text form (see grammar.lark), so "verifies" implies "round-trips".
+_VALUE_NAME = re.compile(r"[\w.]+")
+_FUNCTION_NAME = re.compile(r"[^\W\d][\w.]*")
+_PLAIN_NAME = re.compile(r"[^\W\d]\w*")
 
 _INT_RANGES = {
     "i32": (-(2**31), 2**31 - 1),
@@ -90,12 +96,17 @@ class _ModuleVerifier:
             if struct.name in seen_structs:
                 raise CompileError(f"struct '{struct.name}' is defined twice")
             seen_structs.add(struct.name)
+            for name in (struct.name, *(n for n, _ in struct.fields)):
+                if not _PLAIN_NAME.fullmatch(name):
+                    raise CompileError(f"struct '{struct.name}': '{name}' is not a valid name")
             if not struct.fields:
                 raise CompileError(f"struct '{struct.name}' has no fields")
             names = [n for n, _ in struct.fields]
             if len(set(names)) != len(names):
                 raise CompileError(f"struct '{struct.name}' has a duplicate field")
         for fn in self.module.functions:
+            if not _FUNCTION_NAME.fullmatch(fn.name):
+                raise CompileError.at(fn.loc, f"'{fn.name}' is not a valid function name")
             if fn.name in self.functions:
                 raise CompileError.at(fn.loc, f"function '@{fn.name}' is defined twice")
             self.functions[fn.name] = fn
@@ -138,6 +149,8 @@ class _FunctionVerifier(NodeVisitor):
     # --- scoping ---
 
     def define(self, value: Value) -> None:
+        if not _VALUE_NAME.fullmatch(value.name):
+            raise self.error(f"'%{value.name}' is not a valid value name")
         if value.name in self.all_names:
             raise self.error(f"value '%{value.name}' is defined more than once")
         self.all_names.add(value.name)
@@ -175,6 +188,8 @@ class _FunctionVerifier(NodeVisitor):
             self.check_param_type(p)
             self.define(p)
         for var in fn.locals:
+            if not _VALUE_NAME.fullmatch(var.name):
+                raise self.error(f"'${var.name}' is not a valid local name")
             if var.name in self.locals:
                 raise self.error(f"local '${var.name}' is declared twice")
             if not isinstance(var.type, ScalarType):

@@ -2,7 +2,8 @@
 
 Every target's text is reachable without a GPU.  Emitters live in
 ``ringkernel.lowering.<target>`` and are imported on first use, so importing
-``ringkernel`` stays cheap.
+``ringkernel`` stays cheap.  Compiled text is cached in memory and on disk
+(``ringkernel.cache``), keyed by the optimized module's fingerprint.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from ringkernel import cache as disk_cache
 from ringkernel.diagnostics import CompileError
 from ringkernel.ringir import Module, verify
 
@@ -27,20 +29,27 @@ _EMITTERS = {
 _memory_cache: dict[str, str] = {}
 
 
-def compile_module(module: Module, target: str, **options: Any) -> str:
-    """Verifies, optimizes and lowers ``module`` to ``target`` text."""
+def compile_module(module: Module, target: str, *, cache: bool = True, **options: Any) -> str:
+    """Verifies, optimizes and lowers ``module`` to ``target`` text.
+
+    ``cache=False`` skips both caches (the emitter always runs), as ``ringc --no-cache``.
+    """
     if target not in TARGETS:
         raise CompileError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
     verify(module)
     if target == "rir":
         return str(module)
     module = optimize(module)
-    key = _cache_key(module, target, options)
+    key = _cache_key(module, target, options) if cache else None
     text = _memory_cache.get(key) if key else None
+    if text is None and key:
+        text = disk_cache.load(key)
     if text is None:
         text = _emitter(target)(module, **options)
         if key:
-            _memory_cache[key] = text
+            disk_cache.store(key, text)  # only reached when the emitter succeeded
+    if key:
+        _memory_cache[key] = text
     return text
 
 

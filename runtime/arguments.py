@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from ringkernel.ringir import ArrayType, Function, ScalarType
 
 Dim3 = tuple[int, int, int]

@@ -9,6 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32, u32
 from ringkernel.ringir import (
     AtomicCAS,
     AtomicRMW,
@@ -34,9 +37,6 @@ from ringkernel.ringir import (
     verify,
     walk,
 )
-
-import ringkernel as rk
-from ringkernel import Array, f32, i32, u32
 
 SCALE = 3
 RATE = 0.5

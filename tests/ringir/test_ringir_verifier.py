@@ -330,3 +330,15 @@ def test_error_points_at_the_statement_loc():
     err = expect_error(kernel(Break(loc=LOC)), "'break' outside a loop")
     assert (err.filename, err.line, err.col, err.end_col) == ("k.py", 7, 5, 9)
     assert "in '@k'" in str(err)
+
+
+def test_names_that_the_text_form_cannot_spell_are_rejected():
+    import pytest
+
+    from ringkernel.diagnostics import CompileError
+    from ringkernel.ringir import I32, FunctionBuilder, Module, verify
+
+    with pytest.raises(CompileError, match="not a valid function name"):
+        verify(Module((FunctionBuilder("a b", "kernel").finish(),)))
+    with pytest.raises(CompileError, match="not a valid value name"):
+        verify(Module((FunctionBuilder("f", "func", [("x y", I32)]).finish(),)))

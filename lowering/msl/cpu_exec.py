@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl.check import find_clang, write_include_dir
 from ringkernel.lowering.msl.emitter import (
     BUILTIN_NAMES,
@@ -29,8 +31,6 @@ from ringkernel.lowering.msl.emitter import (
     type_name,
 )
 from ringkernel.ringir import Module
-
-from ringkernel.diagnostics import CompileError
 
 EXEC_FLAGS = (
     "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-fwrapv", "-ffp-contract=off",

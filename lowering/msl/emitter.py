@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl.analysis import atomic_arrays, check_supported
 from ringkernel.lowering.msl.names import Namer, value_name
 from ringkernel.ringir import (
@@ -50,8 +52,6 @@ from ringkernel.ringir import (
     verify,
     walk,
 )
-
-from ringkernel.diagnostics import CompileError
 
 MATH_MODES = ("precise", "fast", "default")
 _IGNORED_OPTIONS = ("arch",)

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from ringkernel.lowering.msl import MslKernel, msl_kernel_info
-from ringkernel.ringir import Function, Module, SharedArray, walk
-from ringkernel.runtime.arguments import LaunchError
 
 from ringkernel.compiler import compile_module
 from ringkernel.diagnostics import CompileError
+from ringkernel.lowering.msl import MslKernel, msl_kernel_info
+from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.runtime.arguments import LaunchError
 
 Dim3 = tuple[int, int, int]
 

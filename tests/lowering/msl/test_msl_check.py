@@ -8,9 +8,9 @@ from pathlib import Path
 import jinja2
 import kernel_corpus
 import pytest
-from ringkernel.lowering.msl import check_msl, emitter, lower_module_to_msl
 
 from ringkernel.diagnostics import CompileError
+from ringkernel.lowering.msl import check_msl, emitter, lower_module_to_msl
 
 
 def _rejected(text: str) -> CompileError:

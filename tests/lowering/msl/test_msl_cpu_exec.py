@@ -5,10 +5,10 @@ from __future__ import annotations
 import kernel_corpus
 import numpy as np
 import pytest
-from ringkernel.lowering.msl.cpu_exec import MslCpuProgram
-from ringkernel.ringir import F32, I32, U32, ArrayType, FunctionBuilder, Module
 
 from ringkernel.diagnostics import CompileError
+from ringkernel.lowering.msl.cpu_exec import MslCpuProgram
+from ringkernel.ringir import F32, I32, U32, ArrayType, FunctionBuilder, Module
 
 RUNNABLE = [
     c for c in kernel_corpus.CASES if c.name not in ("block_reduce", "block_scan")
@@ -136,3 +136,12 @@ def test_for_range_follows_python_semantics() -> None:
         for j in (range(start_, stop_, step_) if step_ else ()):
             want = want * 10 + j
         assert out_[0] == want
+
+
+def test_float_floormod_follows_the_ir_definition() -> None:
+    """fmod plus the divisor when signs differ (docs/ir.md), which is numpy's np.mod."""
+    a = np.array([5.5, -5.5, 5.5, -5.5, 6.0, -0.0, 1e-8], np.float32)
+    b = np.array([2.0, 2.0, -2.0, -2.0, 3.0, 2.0, -1.0], np.float32)
+    out = np.zeros(len(a), np.float32)
+    _run(_binary_kernel("floormod", F32), a, b, out)
+    np.testing.assert_array_equal(out, np.mod(a, b))

@@ -9,6 +9,10 @@ import sys
 
 import kernel_corpus
 import pytest
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32
+from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.lowering.msl import check_msl, lower_module_to_msl, msl_kernel_info
 from ringkernel.ringir import (
     F32,
@@ -21,10 +25,6 @@ from ringkernel.ringir import (
     FunctionBuilder,
     Module,
 )
-
-import ringkernel as rk
-from ringkernel import Array, f32, i32
-from ringkernel.diagnostics import CompileError, SourceLoc
 
 CASE_IDS = [c.name for c in kernel_corpus.CASES]
 

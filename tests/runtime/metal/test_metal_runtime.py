@@ -7,11 +7,11 @@ import sys
 import kernel_corpus
 import numpy as np
 import pytest
+
+import ringkernel as rk
 from ringkernel.runtime import BackendUnavailable, get_backend
 from ringkernel.runtime.arguments import LaunchError
 from ringkernel.runtime.metal import MetalBackend
-
-import ringkernel as rk
 
 AVAILABLE = MetalBackend.available()
 REASON = MetalBackend.unavailable_reason()

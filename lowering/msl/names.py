@@ -63,11 +63,9 @@ def sanitize(name: str) -> str:
     ident = _UNDERSCORES.sub("_", _INVALID.sub("_", name))
     if not ident or ident[0] == "_" or ident[0].isdigit():
         ident = "u" + ident
-    if (
-        ident in RESERVED
-        or ident.lower().startswith(GENERATED_PREFIX)
-        or _MACRO_LIKE.match(ident)
-    ):
+    if ident.lower().startswith(GENERATED_PREFIX):
+        ident = "u" + ident
+    if ident in RESERVED or _MACRO_LIKE.match(ident):
         ident = ident + "_u"
     return ident
 

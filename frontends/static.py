@@ -1,0 +1,610 @@
+"""Reading kernels from a Python file without running it, for ``ringc``.
+
+``ringc`` must be safe on untrusted files, so it never imports or executes
+them.  :func:`scan_source` parses the file with ``ast`` and walks its
+*top-level* statements in order, binding each module-level name the way
+Python would, but statically:
+
+- imports of ``ringkernel`` (any submodule, any alias), ``math`` and ``numpy``
+  bind the real objects: importing our own package and those two is safe;
+- ``N = 256`` or ``SCALE = 2.0 * N``: numeric constant expressions are
+  evaluated by a tiny arithmetic evaluator over the ``ast`` (never ``eval``);
+- functions decorated with ``@rk.kernel`` / ``@rk.func`` (under whatever alias
+  the file imported) become :class:`StaticFunction` stand-ins that the
+  frontend translates exactly like the decorators' objects;
+- anything else (a call's result, an import from another module, a plain
+  function, a name bound inside ``if``/``try``) is a :class:`RuntimeOnly`
+  marker.  A kernel that uses one gets a diagnostic at the use, saying that
+  ringc cannot know its value without running the file.
+
+Decorated functions nested inside other functions or classes are not found:
+their names and constants live in scopes that only exist at run time.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ringkernel.diagnostics import CompileError
+from ringkernel.frontends.source import FunctionSource
+
+ALLOWED_MODULES = ("ringkernel", "math", "numpy")
+"""Top-level packages whose real objects a scanned file may import."""
+
+SAFE_BUILTINS = ("range", "abs", "min", "max", "int", "float", "bool", "len", "print")
+"""Builtins that resolve to the real objects (the frontend knows them by identity)."""
+
+_MAX_INT_BITS = 4096  # constant arithmetic beyond this is a mistake (or an attack), not a kernel
+
+FUNCTION_KINDS = ("kernel", "func")
+CLASS_KINDS = ("actor", "message")
+
+
+@dataclass(frozen=True)
+class RuntimeOnly:
+    """A module-level name whose value only running the file would tell."""
+
+    name: str
+    why: str
+    line: int
+
+
+class StaticFunction:
+    """Stands in for the object ``@rk.kernel`` / ``@rk.func`` would have returned."""
+
+    def __init__(self, kind: str, source: FunctionSource) -> None:
+        self.__name__ = source.name
+        self.ringkernel_kind = kind
+        self.ringkernel_source = source
+        self.line = source.node.lineno
+
+    def __repr__(self) -> str:
+        return f"<ringc {self.ringkernel_kind} {self.__name__} at line {self.line}>"
+
+
+@dataclass
+class ScanResult:
+    """What :func:`scan_source` found: the decorated entries, in file order, and any errors."""
+
+    filename: str
+    entries: list[StaticFunction]
+    errors: list[CompileError]
+    scope: dict[str, Any]
+
+    def get(self, name: str) -> StaticFunction | None:
+        for entry in self.entries:
+            if entry.__name__ == name:
+                return entry
+        return None
+
+
+class StaticResolver:
+    """Resolves a function's free names against a file's statically known module scope.
+
+    One resolver per function, so a :class:`RuntimeOnly` name can be reported
+    at its first use inside that function.
+    """
+
+    def __init__(self, scope: dict[str, Any], star_imports: list[tuple[str, int]], source: _Located):
+        self.scope = scope
+        self.star_imports = star_imports
+        self.located = source
+
+    def lookup(self, name: str) -> Any:
+        if name in self.scope:
+            value = self.scope[name]
+            if isinstance(value, RuntimeOnly):
+                raise self.located.error_at_use(name, _runtime_message(value))
+            return value
+        if name in SAFE_BUILTINS:
+            return getattr(builtins, name)
+        if hasattr(builtins, name):
+            raise self.located.error_at_use(name, f"the Python builtin '{name}' is not available in kernels")
+        if self.star_imports:
+            module, line = self.star_imports[0]
+            raise self.located.error_at_use(
+                name,
+                f"'{name}' is not defined in this file; it may come from 'from {module} import *' "
+                f"(line {line}), which ringc cannot follow without running the file",
+            )
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A function's syntax tree and file text, to point at the first use of a name."""
+
+    filename: str
+    node: ast.FunctionDef
+    lines: tuple[str, ...]
+
+    def error_at_use(self, name: str, message: str) -> CompileError:
+        uses = [
+            n
+            for part in _searchable_parts(self.node)
+            for n in ast.walk(part)
+            if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+        ]
+        first = min(uses, key=lambda n: (n.lineno, n.col_offset)) if uses else self.node
+        return located_error(self.filename, self.lines, first, message)
+
+
+class _NoNames:
+    def lookup(self, name: str) -> Any:
+        raise KeyError(name)
+
+
+def located_error(filename: str, lines: tuple[str, ...], node: Any, message: str) -> CompileError:
+    """A CompileError at ``node`` of a file (character columns, source line, caret)."""
+    return FunctionSource("<module>", filename, node, lines, _NoNames()).error(node, message)
+
+
+def _searchable_parts(fn: ast.FunctionDef) -> list[ast.AST]:
+    """Everything in a function that the frontend resolves names in (not its decorators)."""
+    return [fn.args, *([fn.returns] if fn.returns else []), *fn.body]
+
+
+def _runtime_message(value: RuntimeOnly) -> str:
+    return f"ringc cannot know the value of '{value.name}' without running the file: {value.why}"
+
+
+# --- scanning -------------------------------------------------------------------------------
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """The file's lines as ``ast`` counts them (only \\n, \\r\\n and \\r end a line)."""
+    lines: list[str] = []
+    start = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "\r\n":
+            end = i + 2 if text.startswith("\r\n", i) else i + 1
+            lines.append(text[start:end])
+            start = i = end
+            continue
+        i += 1
+    if start < len(text):
+        lines.append(text[start:])
+    return tuple(lines)
+
+
+def scan_source(text: str, filename: str) -> ScanResult:
+    """Finds the ``@rk.kernel``/``@rk.func`` functions of a Python file, without running it.
+
+    A syntax error in the file is raised as :class:`CompileError` at its line and column.
+    """
+    tree = parse_python(text, filename)
+    return _Scanner(filename, split_lines(text)).scan(tree)
+
+
+def parse_python(text: str, filename: str) -> ast.Module:
+    """``ast.parse`` with Python's own errors turned into located ``CompileError``s."""
+    lines = split_lines(text)
+    try:
+        return ast.parse(text, filename=filename)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        source_line = lines[line - 1].rstrip("\r\n") if 0 < line <= len(lines) else None
+        end_col = exc.end_offset if getattr(exc, "end_lineno", None) in (None, line) else None
+        raise CompileError(
+            f"invalid Python syntax: {exc.msg}",
+            filename=filename,
+            line=line,
+            col=exc.offset or 1,
+            end_col=end_col,
+            source_line=source_line,
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise CompileError(f"cannot parse the file: {exc}", filename=filename) from None
+
+
+class _Scanner:
+    """Walks the top-level statements in order, binding names statically."""
+
+    def __init__(self, filename: str, lines: tuple[str, ...]) -> None:
+        self.filename = filename
+        self.lines = lines
+        self.scope: dict[str, Any] = {}
+        self.star_imports: list[tuple[str, int]] = []
+        self.entries: list[StaticFunction] = []
+        self.errors: list[CompileError] = []
+        self.kinds = _decorator_kinds()
+
+    def scan(self, tree: ast.Module) -> ScanResult:
+        for stmt in tree.body:
+            handler = getattr(self, f"stmt_{type(stmt).__name__}", self.stmt_other)
+            handler(stmt)
+        return ScanResult(self.filename, self.entries, self.errors, self.scope)
+
+    def error(self, node: ast.AST, message: str) -> CompileError:
+        return located_error(self.filename, self.lines, node, message)
+
+    def runtime_only(self, name: str, why: str, node: ast.AST) -> None:
+        self.scope[name] = RuntimeOnly(name, why, getattr(node, "lineno", 0))
+
+    # --- imports ---
+
+    def stmt_Import(self, stmt: ast.Import) -> None:
+        for alias in stmt.names:
+            root = alias.name.split(".")[0]
+            bound = alias.asname or root
+            target = alias.name if alias.asname else root
+            module = _import_allowed(target)
+            if module is None:
+                self.runtime_only(bound, f"it is the module '{alias.name}' (line {stmt.lineno}), "
+                                  f"and ringc only imports {_allowed_list()}", stmt)
+            else:
+                self.scope[bound] = module
+
+    def stmt_ImportFrom(self, stmt: ast.ImportFrom) -> None:
+        source = "." * stmt.level + (stmt.module or "")
+        module = _import_allowed(stmt.module) if stmt.level == 0 and stmt.module else None
+        for alias in stmt.names:
+            if alias.name == "*":
+                if module is None:
+                    self.star_imports.append((source, stmt.lineno))
+                else:
+                    self.scope.update(_public_names(module))
+                continue
+            bound = alias.asname or alias.name
+            if module is None:
+                self.runtime_only(bound, f"it is imported from '{source}' (line {stmt.lineno}), "
+                                  f"and ringc only imports {_allowed_list()}", stmt)
+                continue
+            value = _attribute_or_submodule(module, alias.name)
+            if value is None:
+                self.runtime_only(bound, f"'{source}' has no '{alias.name}' (line {stmt.lineno})", stmt)
+            else:
+                self.scope[bound] = value
+
+    # --- assignments ---
+
+    def stmt_Assign(self, stmt: ast.Assign) -> None:
+        self.assign([t for t in stmt.targets], stmt.value, stmt)
+
+    def stmt_AnnAssign(self, stmt: ast.AnnAssign) -> None:
+        if stmt.value is not None:
+            self.assign([stmt.target], stmt.value, stmt)
+
+    def stmt_AugAssign(self, stmt: ast.AugAssign) -> None:
+        self.assign([stmt.target], ast.BinOp(stmt.target, stmt.op, stmt.value), stmt)
+
+    def assign(self, targets: list[ast.expr], value: ast.expr, stmt: ast.stmt) -> None:
+        names = [t.id for t in targets if isinstance(t, ast.Name)]
+        others = [t for t in targets if not isinstance(t, ast.Name)]
+        for target in others:
+            for name in _bound_names(target):
+                self.runtime_only(name, f"it is unpacked or set indirectly at line {stmt.lineno}", stmt)
+        if not names:
+            return
+        try:
+            result: Any = ConstantEvaluator(self.scope).evaluate(value)
+        except NotConstant as exc:
+            result = None
+            why = f"line {stmt.lineno} sets it to {exc.reason}; write it as a constant expression"
+        for name in names:
+            if result is None:
+                self.runtime_only(name, why, stmt)
+            else:
+                self.scope[name] = result
+
+    # --- definitions ---
+
+    def stmt_FunctionDef(self, stmt: ast.FunctionDef) -> None:
+        kind, problem = self.decorator_kind(stmt)
+        if problem is not None:
+            self.errors.append(problem)
+        if kind is None or kind not in FUNCTION_KINDS:
+            why = (
+                f"it is a plain Python function (line {stmt.lineno}); kernels can only call "
+                "@rk.func device functions"
+                if not stmt.decorator_list
+                else f"it is decorated with '{ast.unparse(stmt.decorator_list[0])}' (line {stmt.lineno})"
+            )
+            if kind in CLASS_KINDS:
+                self.errors.append(self.error(stmt, f"@{kind} applies to classes, not functions"))
+            self.runtime_only(stmt.name, why, stmt)
+            return
+        resolver = StaticResolver(self.scope, self.star_imports, _Located(self.filename, stmt, self.lines))
+        source = FunctionSource(stmt.name, self.filename, stmt, self.lines, resolver)
+        entry = StaticFunction(kind, source)
+        self.entries = [e for e in self.entries if e.__name__ != stmt.name] + [entry]
+        self.scope[stmt.name] = entry
+
+    def stmt_AsyncFunctionDef(self, stmt: ast.AsyncFunctionDef) -> None:
+        kind, _ = self.decorator_kind(stmt)
+        if kind is not None:
+            self.errors.append(self.error(stmt, f"async functions cannot be @rk.{kind} functions"))
+        self.runtime_only(stmt.name, f"it is an async function (line {stmt.lineno})", stmt)
+
+    def stmt_ClassDef(self, stmt: ast.ClassDef) -> None:
+        kind, problem = self.decorator_kind(stmt)
+        if problem is not None:
+            self.errors.append(problem)
+        if kind in FUNCTION_KINDS:
+            self.errors.append(self.error(stmt, f"@rk.{kind} applies to functions, not classes"))
+        elif kind in CLASS_KINDS:
+            self.errors.append(self.error(stmt, f"ringc cannot compile @rk.{kind} classes yet"))
+        self.runtime_only(stmt.name, f"it is a class (line {stmt.lineno})", stmt)
+
+    def decorator_kind(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        """The RingKernel kind of ``stmt``'s decorator, and an error if ringc cannot honour it.
+
+        Decorators *above* RingKernel's are ignored: ringc assumes they hand the
+        kernel back (as a registry decorator does).  Decorators *below* it would
+        have to run first, so they are an error.
+        """
+        kinds = [self.kinds.get(id(self.static_object(d))) for d in stmt.decorator_list]
+        for pos, kind in enumerate(kinds):
+            if kind is None:
+                continue
+            inner = stmt.decorator_list[pos + 1 :]
+            if inner:
+                return kind, self.error(
+                    inner[0],
+                    f"ringc cannot apply '{ast.unparse(inner[0])}' without running the file; "
+                    f"put @{ast.unparse(stmt.decorator_list[pos])} directly above the definition",
+                )
+            return kind, None
+        return None, None
+
+    def static_object(self, node: ast.expr) -> Any:
+        """A name or attribute chain's object, or None when it is not statically known."""
+        if isinstance(node, ast.Name):
+            value = self.scope.get(node.id)
+            return None if isinstance(value, RuntimeOnly) else value
+        if isinstance(node, ast.Attribute):
+            base = self.static_object(node.value)
+            if base is None or isinstance(base, StaticFunction):
+                return None
+            return getattr(base, node.attr, None)
+        return None
+
+    # --- everything else ---
+
+    def stmt_Expr(self, stmt: ast.Expr) -> None:
+        """Docstrings and bare calls: their effects only happen at run time, and ringc ignores them."""
+
+    def stmt_other(self, stmt: ast.stmt) -> None:
+        what = type(stmt).__name__.lower()
+        for name in _bound_names(stmt):
+            self.runtime_only(
+                name,
+                f"it is bound inside the '{what}' statement at line {stmt.lineno}; ringc only "
+                "evaluates top-level assignments",
+                stmt,
+            )
+
+
+def _decorator_kinds() -> dict[int, str]:
+    """``id`` of each RingKernel decorator object -> the kind of thing it marks."""
+    import ringkernel
+
+    kinds = {}
+    for kind in (*FUNCTION_KINDS, *CLASS_KINDS):
+        obj = getattr(ringkernel, kind, None)
+        if obj is not None:
+            kinds[id(obj)] = kind
+    return kinds
+
+
+def _allowed_list() -> str:
+    return ", ".join(ALLOWED_MODULES[:-1]) + " and " + ALLOWED_MODULES[-1]
+
+
+def _import_allowed(name: str) -> Any:
+    """The real module ``name`` if it is on the allow-list (and exists), else None."""
+    if name.split(".")[0] not in ALLOWED_MODULES:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _attribute_or_submodule(module: Any, name: str) -> Any:
+    if hasattr(module, name):
+        return getattr(module, name)
+    return _import_allowed(f"{module.__name__}.{name}")
+
+
+def _public_names(module: Any) -> dict[str, Any]:
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in vars(module) if not n.startswith("_")]
+    return {n: getattr(module, n) for n in names if hasattr(module, n)}
+
+
+def _bound_names(node: ast.AST) -> list[str]:
+    """Names a statement binds in the scope it runs in (not inside nested functions/classes)."""
+    names: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Name) and isinstance(current.ctx, (ast.Store, ast.Del)):
+            names.append(current.id)
+        elif isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(current.name)
+            stack.extend(current.decorator_list)
+            continue
+        elif isinstance(current, (ast.Import, ast.ImportFrom)):
+            names.extend((a.asname or a.name).split(".")[0] for a in current.names if a.name != "*")
+        elif isinstance(current, ast.ExceptHandler) and current.name:
+            names.append(current.name)
+        elif isinstance(current, (ast.MatchAs, ast.MatchStar)) and current.name:
+            names.append(current.name)
+        elif isinstance(current, ast.MatchMapping) and current.rest:
+            names.append(current.rest)
+        if isinstance(current, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+    return sorted(set(names))
+
+
+# --- constant expressions -------------------------------------------------------------------
+
+
+class NotConstant(Exception):
+    """An expression ringc cannot evaluate without running the file; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_NUMPY_SCALAR_TYPES = (np.float32, np.float64, np.int32, np.uint32, np.int64, np.uint64, np.bool_)
+_CASTS = {builtins.int, builtins.float, builtins.bool, *_NUMPY_SCALAR_TYPES}
+
+
+class ConstantEvaluator:
+    """Evaluates numeric constant expressions over literals and known constants.
+
+    Only arithmetic on numbers: ``+ - * / // % ** << >> & | ^ ~``, unary
+    ``+ -`` and ``not``, names of known constants, attributes of allowed
+    modules (``math.pi``) and ``int``/``float``/``bool``/numpy scalar casts of a
+    constant.  Integers are capped at 4096 bits so ``10 ** 10 ** 10`` is refused
+    instead of hanging ringc.
+    """
+
+    _BINARY = {
+        ast.Add: lambda a, b: a + b,
+        ast.Sub: lambda a, b: a - b,
+        ast.Mult: lambda a, b: a * b,
+        ast.Div: lambda a, b: a / b,
+        ast.FloorDiv: lambda a, b: a // b,
+        ast.Mod: lambda a, b: a % b,
+        ast.Pow: lambda a, b: a**b,
+        ast.LShift: lambda a, b: a << b,
+        ast.RShift: lambda a, b: a >> b,
+        ast.BitAnd: lambda a, b: a & b,
+        ast.BitOr: lambda a, b: a | b,
+        ast.BitXor: lambda a, b: a ^ b,
+    }
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+
+    def evaluate(self, node: ast.expr) -> Any:
+        method = getattr(self, f"eval_{type(node).__name__}", None)
+        if method is None:
+            raise NotConstant(f"'{_short(node)}', which is not a constant expression")
+        return self.check(method(node), node)
+
+    def check(self, value: Any, node: ast.expr) -> Any:
+        if isinstance(value, (bool, float, np.generic)):
+            return value
+        if isinstance(value, int):
+            if value.bit_length() > _MAX_INT_BITS:
+                raise NotConstant(f"'{_short(node)}', whose value is too large")
+            return value
+        raise NotConstant(f"'{_short(node)}', which is not a number")
+
+    def eval_Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, (bool, int, float)):
+            return node.value
+        raise NotConstant(f"{_short(node)}, which is not a number")
+
+    def eval_Name(self, node: ast.Name) -> Any:
+        value = self.scope.get(node.id)
+        if value is None or isinstance(value, RuntimeOnly):
+            raise NotConstant(f"'{_short(node)}', which uses '{node.id}', itself not a known constant")
+        return value
+
+    def eval_Attribute(self, node: ast.Attribute) -> Any:
+        base = self.static_module(node.value)
+        if base is None or not hasattr(base, node.attr):
+            raise NotConstant(f"'{_short(node)}', which is not a constant expression")
+        return getattr(base, node.attr)
+
+    def static_module(self, node: ast.expr) -> Any:
+        if isinstance(node, ast.Name):
+            value = self.scope.get(node.id)
+            return value if isinstance(value, type(math)) else None
+        if isinstance(node, ast.Attribute):
+            base = self.static_module(node.value)
+            value = getattr(base, node.attr, None) if base is not None else None
+            return value if isinstance(value, type(math)) else None
+        return None
+
+    def eval_UnaryOp(self, node: ast.UnaryOp) -> Any:
+        operand = self.evaluate(node.operand)
+        if isinstance(node.op, ast.USub):
+            return -operand
+        if isinstance(node.op, ast.UAdd):
+            return +operand
+        if isinstance(node.op, ast.Not):
+            return not operand
+        if isinstance(node.op, ast.Invert) and isinstance(operand, int) and not isinstance(operand, bool):
+            return ~operand
+        raise NotConstant(f"'{_short(node)}', which is not a constant expression")
+
+    def eval_BinOp(self, node: ast.BinOp) -> Any:
+        a = self.evaluate(node.left)
+        b = self.evaluate(node.right)
+        op = self.check_size(node, a, b)
+        try:
+            with np.errstate(all="raise"):
+                return op(a, b)
+        except (ArithmeticError, ValueError, TypeError, FloatingPointError) as exc:
+            raise NotConstant(f"'{_short(node)}', which fails: {exc}") from None
+
+    def check_size(self, node: ast.BinOp, a: Any, b: Any) -> Any:
+        """Refuses integer powers and shifts whose result would not fit the 4096-bit cap."""
+        op = self._BINARY.get(type(node.op))
+        if op is None:
+            raise NotConstant(f"'{_short(node)}', which is not a constant expression")
+        ints = isinstance(a, int) and isinstance(b, int)
+        too_big = ints and (
+            (isinstance(node.op, ast.Pow) and b > 0 and abs(a) > 1 and a.bit_length() * b > _MAX_INT_BITS)
+            or (isinstance(node.op, ast.LShift) and b > _MAX_INT_BITS)
+        )
+        if too_big:
+            raise NotConstant(f"'{_short(node)}', whose value is too large")
+        return op
+
+    def eval_Call(self, node: ast.Call) -> Any:
+        func = self.static_callable(node.func)
+        if func is None or node.keywords or len(node.args) != 1:
+            raise NotConstant(f"the result of the call '{_short(node)}'")
+        arg = self.evaluate(node.args[0])
+        try:
+            return func(arg)
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise NotConstant(f"'{_short(node)}', which fails: {exc}") from None
+
+    def static_callable(self, node: ast.expr) -> Any:
+        if isinstance(node, ast.Name):
+            value = self.scope.get(node.id, getattr(builtins, node.id, None))
+        elif isinstance(node, ast.Attribute):
+            base = self.static_module(node.value)
+            value = getattr(base, node.attr, None) if base is not None else None
+        else:
+            return None
+        return value if any(value is cast for cast in _CASTS) else None
+
+
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+__all__ = [
+    "scan_source",
+    "parse_python",
+    "split_lines",
+    "ScanResult",
+    "StaticFunction",
+    "StaticResolver",
+    "RuntimeOnly",
+    "ConstantEvaluator",
+    "NotConstant",
+    "ALLOWED_MODULES",
+]

@@ -1,0 +1,7 @@
+"""``python -m ringkernel`` is ``ringc``."""
+
+import sys
+
+from ringkernel.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""RingKernel benchmarks: ``python -m bench`` from the repository root (see README.md)."""

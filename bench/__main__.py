@@ -1,0 +1,64 @@
+"""``python -m bench [--quick] [--only NAME] [--json OUT]``: run the benchmarks, print ratios."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+from bench import compile_time, cpu_numpy, overhead, wgpu_cpu
+from bench.caches import isolated_cache_root
+from bench.report import Row, Skipped, render_table, to_json
+from bench.settings import Settings
+
+# name -> run(settings) -> rows, in the order they run
+SUITES: dict[str, Callable[[Settings], list[Row]]] = {
+    "cpu": cpu_numpy.run,
+    "wgpu": wgpu_cpu.run,
+    "compile": compile_time.run,
+    "overhead": overhead.run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (~20 s)")
+    parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only this suite")
+    parser.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
+    options = parser.parse_args(argv)
+
+    settings = Settings.make(options.quick)
+    chosen = [name for name in SUITES if not options.only or name in options.only]
+    rows: list[Row] = []
+    start = time.perf_counter()
+    with isolated_cache_root():
+        for name in chosen:
+            suite_start = time.perf_counter()
+            try:
+                rows.extend(SUITES[name](settings))
+                status = f"{time.perf_counter() - suite_start:.1f} s"
+            except Skipped as exc:
+                status = f"skipped: {exc}"
+            print(f"[{name}: {status}]", file=sys.stderr, flush=True)
+    print(render_table(rows))
+    meta = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "python": platform.python_version(),
+        "quick": options.quick,
+        "suites": chosen,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    print(f"\nratio = ours / baseline time (below 1: ours faster). {meta['machine']}, {meta['date']}")
+    if options.json:
+        with open(options.json, "w") as out:
+            out.write(to_json(rows, meta) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Suite 1: kernels on the cpu backend against the equivalent numpy expression, same data."""
+
+from __future__ import annotations
+
+from bench.kernels import problems
+from bench.launches import problem_rows
+from bench.report import Row
+from bench.settings import Settings
+
+SUITE = "cpu vs numpy"
+
+
+def run(settings: Settings) -> list[Row]:
+    rows = []
+    seen: set[str] = set()
+    for problem in problems(settings.quick):
+        first = problem.kernel.__name__ not in seen
+        seen.add(problem.kernel.__name__)
+        rows += problem_rows(SUITE, problem, "cpu", problem.numpy_name, problem.numpy_op, settings, first)
+    return rows

@@ -11,6 +11,7 @@ def saxpy(a: f32, x: Array[f32], y: Array[f32], n: i32):
 """
 
 from ringkernel import ringir
+from ringkernel.actors import ActorRef, ActorSystem, ActorType, QueueFull, ReceiveTimeout, actor, message
 from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.frontends.dsl import (
     Array,
@@ -33,6 +34,7 @@ from ringkernel.frontends.dsl import (
     shared_array,
     thread_id,
 )
+from ringkernel.hlc import Hlc
 from ringkernel.kernel import DeviceFunction, Kernel, func, kernel
 from ringkernel.ringir.types import BOOL as bool_
 from ringkernel.ringir.types import F32 as f32
@@ -97,5 +99,13 @@ __all__ = [
     "atomic_cas",
     "backends",
     "default_backend",
+    "message",
+    "actor",
+    "ActorSystem",
+    "ActorRef",
+    "ActorType",
+    "QueueFull",
+    "ReceiveTimeout",
+    "Hlc",
     "__version__",
 ]

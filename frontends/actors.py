@@ -1,0 +1,519 @@
+"""``@rk.message`` / ``@rk.actor`` classes → RingIR handler functions.
+
+Each handler method becomes one RingIR ``func``::
+
+    func @Acc__on_Add(%state: array<u32>, %inq: array<u32>, %msg: u32,
+                      %out: array<u32>, %reply: u32) -> u32
+
+``self.field`` reads and writes words of the actor's state array,
+``msg.field`` reads the message's payload in its queue slot (word ``%msg``),
+and ``return Total(total=..., count=...)`` writes the reply payload into the
+output slot (word ``%reply``) and returns the reply's type id (0: no reply).
+The envelope, the HLC and the queue indices are the actor loop's business
+(``ringkernel.ringir.passes.actor_lowering``).  Helper methods become funcs
+taking the state array first.  Word offsets come from ``ringkernel.layout``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+from typing import Any
+
+from ringkernel import layout as L
+from ringkernel.diagnostics import CompileError
+from ringkernel.frontends.module import ModuleAssembler
+from ringkernel.frontends.python import (
+    UNREACHABLE,
+    VOID_RESULT,
+    FunctionTranslator,
+    Operand,
+    _assigned_names,
+    evaluate_static,
+    python_object_type,
+    resolve_type,
+)
+from ringkernel.frontends.source import FunctionSource
+from ringkernel.ringir import (
+    BOOL,
+    U32,
+    U64,
+    VOID,
+    ArrayType,
+    Bitcast,
+    FunctionBuilder,
+    Module,
+    ScalarType,
+    Type,
+    Value,
+    verify,
+)
+from ringkernel.ringir.passes.actor_lowering import HANDLER_PREFIX
+
+WORDS = ArrayType(U32)
+HANDLER_PARAMS = (("state", WORDS), ("inq", WORDS), ("msg", U32), ("out", WORDS), ("reply", U32))
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """What the compiler knows of a ``@rk.message`` class."""
+
+    cls: type
+    layout: L.RecordLayout
+    type_id: int
+
+    @property
+    def name(self) -> str:
+        return self.layout.name
+
+    @property
+    def slot_words(self) -> int:
+        return L.slot_words_for(self.layout.words)
+
+
+@dataclass
+class HandlerInfo:
+    message: MessageInfo
+    method: str
+    source: FunctionSource
+    replies: list[MessageInfo] = field(default_factory=list)
+
+
+@dataclass
+class ActorInfo:
+    """An actor class: its state layout, handlers (by message) and helper methods."""
+
+    name: str
+    state: L.RecordLayout
+    defaults: dict[str, Any]
+    handlers: dict[type, HandlerInfo]
+    helpers: dict[str, FunctionSource]
+
+    def handler_name(self, message: MessageInfo) -> str:
+        return f"{self.name}{HANDLER_PREFIX}{message.name}"
+
+    def helper_name(self, method: str) -> str:
+        return f"{self.name}__{method}"
+
+
+def message_info(cls: Any) -> MessageInfo | None:
+    return getattr(cls, "__rk_message__", None)
+
+
+def scalar_fields(cls: type, what: str) -> list[tuple[str, ScalarType]]:
+    """The annotated fields of a class body, as RingIR scalar types."""
+    fields = []
+    for name, annotation in _annotations(cls).items():
+        ty = python_object_type(_resolve_annotation(cls, annotation))
+        if not isinstance(ty, ScalarType):
+            raise CompileError(
+                f"{what} '{cls.__name__}': field '{name}' has unsupported type {annotation!r}; "
+                "use f32, f64, i32, u32, i64, u64 or bool"
+            )
+        fields.append((name, ty))
+    return fields
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    return dict(cls.__dict__.get("__annotations__", {}))
+
+
+def _resolve_annotation(cls: type, annotation: Any) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    import sys
+
+    namespace = dict(vars(builtins))
+    namespace.update(vars(sys.modules.get(cls.__module__, builtins)))
+    try:
+        return eval(annotation, namespace)  # noqa: S307 - a type annotation of the user's own class
+    except Exception:
+        return annotation
+
+
+def make_message_info(cls: type) -> MessageInfo:
+    fields = scalar_fields(cls, "message")
+    if not fields:
+        raise CompileError(f"message '{cls.__name__}' needs at least one annotated field, e.g. 'value: f32'")
+    layout = L.record_layout(cls.__name__, tuple(fields))
+    return MessageInfo(cls, layout, L.type_id_of(layout))
+
+
+def make_actor_info(cls: type) -> ActorInfo:
+    """Reads an actor class: state fields with defaults, handlers, helpers (no translation yet)."""
+    from ringkernel.frontends.source import source_of
+
+    state_fields = scalar_fields(cls, "actor")
+    defaults = {}
+    for name, _ in state_fields:
+        value = cls.__dict__.get(name, 0)
+        if not isinstance(value, (bool, int, float)):
+            raise CompileError(f"actor '{cls.__name__}': the default of '{name}' must be a number")
+        defaults[name] = value
+    handlers: dict[type, HandlerInfo] = {}
+    helpers: dict[str, FunctionSource] = {}
+    for attr, obj in cls.__dict__.items():
+        if not callable(obj) or not hasattr(obj, "__code__") or attr.startswith("__"):
+            continue
+        source = source_of(obj)
+        args = source.node.args.args
+        if not args or args[0].arg != "self":
+            raise source.error(source.node, f"actor method '{attr}' must take 'self' first")
+        message = None
+        if len(args) == 2 and args[1].annotation is not None:
+            annotated = evaluate_static(source, args[1].annotation)
+            message = message_info(annotated)
+        if message is None:
+            helpers[attr] = source
+            continue
+        if message.cls in handlers:
+            other = handlers[message.cls].method
+            raise source.error(
+                source.node,
+                f"actor '{cls.__name__}' has two handlers for message '{message.name}': "
+                f"'{other}' and '{attr}'; one message type has one handler",
+            )
+        handlers[message.cls] = HandlerInfo(message, attr, source)
+    if not handlers:
+        raise CompileError(
+            f"actor '{cls.__name__}' has no handler: write a method taking one message, "
+            "e.g. 'def add(self, msg: Add) -> Total:'"
+        )
+    ids: dict[int, str] = {}
+    for h in handlers.values():
+        if h.message.type_id in ids:
+            raise CompileError(f"messages '{ids[h.message.type_id]}' and '{h.message.name}' share a type id")
+        ids[h.message.type_id] = h.message.name
+    state = L.record_layout(cls.__name__, tuple(state_fields))
+    return ActorInfo(cls.__name__, state, defaults, handlers, helpers)
+
+
+# --- typed words ------------------------------------------------------------------------
+
+
+def load_field(b: FunctionBuilder, words: Value, index: Value, ty: ScalarType) -> Value:
+    """Reads a field of type ``ty`` stored at ``words[index]`` (two words if 64-bit)."""
+    lo = b.load(words, index)
+    if ty.bits == 64:
+        hi = b.load(words, b.binary("add", index, b.const(1, U32)))
+        wide = b.binary("or", b.cast(lo, U64), b.binary("shl", b.cast(hi, U64), b.const(32, U64)))
+        return wide if ty == U64 else bitcast(b, wide, ty)
+    if ty == U32:
+        return lo
+    if ty == BOOL:
+        return b.compare("ne", lo, b.const(0, U32))
+    return bitcast(b, lo, ty)
+
+
+def store_field(b: FunctionBuilder, words: Value, index: Value, value: Value) -> None:
+    ty = value.type
+    assert isinstance(ty, ScalarType)
+    if ty.bits == 64:
+        wide = value if ty == U64 else bitcast(b, value, U64)
+        lo = b.cast(b.binary("and", wide, b.const(0xFFFFFFFF, U64)), U32)
+        hi = b.cast(b.binary("shr", wide, b.const(32, U64)), U32)
+        b.store(words, index, lo)
+        b.store(words, b.binary("add", index, b.const(1, U32)), hi)
+        return
+    word = value if ty == U32 else b.cast(value, U32) if ty == BOOL else bitcast(b, value, U32)
+    b.store(words, index, word)
+
+
+def bitcast(b: FunctionBuilder, value: Value, ty: ScalarType) -> Value:
+    result = b.fresh(ty)
+    b.emit(Bitcast(result, value, loc=b.loc))
+    return result
+
+
+# --- method translation -----------------------------------------------------------------
+
+
+class MethodTranslator(FunctionTranslator):
+    """A ``FunctionTranslator`` that understands ``self.field``, ``msg.field`` and replies."""
+
+    def __init__(
+        self,
+        source: FunctionSource,
+        actor: ActorInfo,
+        ir_name: str,
+        assembler: ModuleAssembler,
+        handler: HandlerInfo | None,
+    ) -> None:
+        self.source = source
+        self.kind = "func"
+        self.callee = assembler.callee
+        self.actor = actor
+        self.handler = handler
+        fn = source.node
+        if handler is not None:
+            params: list[tuple[str, Type]] = list(HANDLER_PARAMS)
+            ret: Type = U32
+            self.msg_name = fn.args.args[1].arg
+            if fn.returns is not None:
+                self.check_handler_annotation(fn.returns)
+        else:
+            params = [("state", WORDS)]
+            for arg in fn.args.args[1:]:
+                if arg.annotation is None:
+                    raise source.error(
+                        arg, f"parameter '{arg.arg}' needs a type annotation, e.g. '{arg.arg}: f32'"
+                    )
+                ty = resolve_type(source, arg.annotation, f"parameter '{arg.arg}'")
+                if not isinstance(ty, ScalarType):
+                    raise source.error(arg.annotation, f"actor helper parameters are scalars, not {ty}")
+                params.append((arg.arg, ty))
+            ret = VOID
+            if fn.returns is not None:
+                annotated = evaluate_static(source, fn.returns)
+                if message_info(annotated) is not None:
+                    raise source.error(
+                        fn.returns, "only handlers (methods taking a message) can return a message"
+                    )
+                ret = resolve_type(source, fn.returns, "the return value")
+                if isinstance(ret, ArrayType):
+                    raise source.error(fn.returns, "helpers cannot return arrays")
+            self.msg_name = None
+        self.b = FunctionBuilder(ir_name, "func", params, ret, loc=source.loc(fn))
+        self.return_type = ret
+        self.node = fn
+        self.assigned_names = _assigned_names(fn)
+        self.arrays: dict[str, Value] = {}
+        self.scalar_params: dict[str, Value] = {}
+        self.vars = {}
+        self.assigned = set()
+        self.loop_depth = 0
+        self.temp_counter = 0
+        self.void_ok = None
+        self.words = {name: value for (name, _), value in zip(params, self.b.params)}
+        for (name, ty), value in zip(params[1:], self.b.params[1:]):
+            if handler is None:
+                if name in self.assigned_names:
+                    var = self.declare(name, ty, fn)
+                    self.b.store_var(var, value)
+                    self.mark_assigned(name)
+                else:
+                    self.scalar_params[name] = value
+
+    def check_handler_annotation(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Constant) and node.value is None:
+            return
+        obj = evaluate_static(self.source, node)
+        if obj is None or message_info(obj) is not None:
+            return
+        raise self.source.error(node, "a handler returns a message (e.g. '-> Total') or None")
+
+    def translate(self):
+        body = self.source.node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]
+        self.visit_body(body)
+        if self.assigned is not UNREACHABLE:
+            if self.handler is not None:
+                self.b.return_(self.b.const(0, U32))
+            elif self.return_type != VOID:
+                raise self.error(
+                    f"method '{self.source.name}' may end without returning a value", self.source.node
+                )
+        return self.b.finish()
+
+    # --- self and msg ---
+
+    def is_self(self, node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == "self"
+
+    def is_msg(self, node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and self.msg_name is not None and node.id == self.msg_name
+
+    def state_index(self, node: ast.Attribute) -> tuple[Value, ScalarType]:
+        try:
+            slot = self.actor.state.field(node.attr)
+        except KeyError:
+            if node.attr in self.actor.helpers:
+                raise self.error(
+                    f"'self.{node.attr}' is a method; call it: self.{node.attr}(...)", node
+                ) from None
+            fields = ", ".join(f.name for f in self.actor.state.fields) or "none"
+            raise self.error(
+                f"actor '{self.actor.name}' has no state field '{node.attr}' (fields: {fields}); "
+                "declare it in the class body, e.g. 'total: f32 = 0.0'",
+                node,
+            ) from None
+        return self.b.const(slot.word, U32), slot.type
+
+    def visit_Name(self, node: ast.Name) -> Operand:
+        if self.is_self(node):
+            raise self.error("'self' is not a value; read a state field like 'self.total'", node)
+        if self.is_msg(node):
+            raise self.error(f"a message is not a value; read its fields like '{node.id}.value'", node)
+        return super().visit_Name(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> Operand:
+        if self.is_self(node.value):
+            index, ty = self.state_index(node)
+            return Operand(load_field(self.b, self.words["state"], index, ty))
+        if self.is_msg(node.value):
+            assert self.handler is not None
+            layout = self.handler.message.layout
+            try:
+                slot = layout.field(node.attr)
+            except KeyError:
+                names = ", ".join(f.name for f in layout.fields)
+                raise self.error(
+                    f"message '{layout.name}' has no field '{node.attr}' (fields: {names})", node
+                ) from None
+            index = self.b.binary("add", self.words["msg"], self.b.const(L.ENVELOPE_WORDS + slot.word, U32))
+            return Operand(load_field(self.b, self.words["inq"], index, slot.type))
+        return super().visit_Attribute(node)
+
+    def assign(self, target: ast.expr, op: Operand, value_node: ast.AST) -> None:
+        if isinstance(target, ast.Attribute) and self.is_self(target.value):
+            index, ty = self.state_index(target)
+            value = self.coerce(op, ty, value_node, f"the value assigned to 'self.{target.attr}'")
+            store_field(self.b, self.words["state"], index, value)
+            return
+        if isinstance(target, ast.Attribute) and self.is_msg(target.value):
+            raise self.error("messages are read-only; copy the field into a local or the state", target)
+        super().assign(target, op, value_node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        target = node.target
+        if isinstance(target, ast.Attribute) and self.is_self(target.value):
+            current = self.visit_Attribute(target)
+            result = self.binary(node.op, current, self.visit(node.value), node)
+            self.assign(target, result, node)
+            return
+        super().visit_AugAssign(node)
+
+    # --- calls and replies ---
+
+    def visit_Call(self, node: ast.Call) -> Operand:
+        func = node.func
+        if isinstance(func, ast.Attribute) and self.is_self(func.value):
+            return self.helper_call(func.attr, node)
+        if isinstance(func, (ast.Name, ast.Attribute)) and not self.is_msg(func):
+            try:
+                obj = evaluate_static(self.source, func)
+            except CompileError:
+                obj = None
+            if message_info(obj) is not None:
+                raise self.error(
+                    "construct a message only as a handler's reply: 'return Msg(field=...)'", node
+                )
+        return super().visit_Call(node)
+
+    def helper_call(self, method: str, node: ast.Call) -> Operand:
+        helper = self.actor.helpers.get(method)
+        if helper is None:
+            raise self.error(f"actor '{self.actor.name}' has no helper method '{method}'", node.func)
+        if node.keywords:
+            raise self.error("keyword arguments are not supported in kernels", node.keywords[0])
+        params = helper.node.args.args[1:]
+        if len(node.args) != len(params):
+            raise self.error(f"'self.{method}' takes {len(params)} argument(s), got {len(node.args)}", node)
+        args = [self.words["state"]]
+        for param, arg in zip(params, node.args):
+            ty = (
+                resolve_type(helper, param.annotation, f"parameter '{param.arg}'")
+                if param.annotation
+                else None
+            )
+            if not isinstance(ty, ScalarType):
+                raise self.error(f"parameter '{param.arg}' of 'self.{method}' needs a scalar annotation", arg)
+            args.append(self.coerce(self.visit(arg), ty, arg, f"argument '{param.arg}'"))
+        ret = VOID
+        if helper.node.returns is not None:
+            ret = resolve_type(helper, helper.node.returns, "the return value")
+        result = self.b.call(self.actor.helper_name(method), tuple(args), ret)
+        return VOID_RESULT if result is None else Operand(result)
+
+    def visit_Return(self, node: ast.Return) -> None:
+        if self.handler is None:
+            super().visit_Return(node)
+            return
+        value = node.value
+        if value is None or (isinstance(value, ast.Constant) and value.value is None):
+            self.b.return_(self.b.const(0, U32))
+            self.assigned = UNREACHABLE
+            return
+        message = None
+        if isinstance(value, ast.Call) and isinstance(value.func, (ast.Name, ast.Attribute)):
+            try:
+                message = message_info(evaluate_static(self.source, value.func))
+            except CompileError:
+                message = None
+        if message is None:
+            raise self.error(
+                "a handler returns a reply message, e.g. 'return Total(total=self.total, count=self.count)', "
+                "or nothing",
+                value,
+            )
+        self.reply(message, value)
+        self.assigned = UNREACHABLE
+
+    def reply(self, message: MessageInfo, node: ast.Call) -> None:
+        if node.args:
+            raise self.error(
+                f"construct '{message.name}' with keywords, e.g. {message.name}(field=...)", node
+            )
+        given = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.error("'**' is not supported when constructing a message", kw)
+            if kw.arg in given:
+                raise self.error(f"field '{kw.arg}' given twice", kw)
+            given[kw.arg] = kw
+        names = [f.name for f in message.layout.fields]
+        unknown = [k for k in given if k not in names]
+        if unknown:
+            raise self.error(
+                f"message '{message.name}' has no field '{unknown[0]}' (fields: {', '.join(names)})",
+                given[unknown[0]],
+            )
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise self.error(f"reply '{message.name}' is missing field(s): {', '.join(missing)}", node)
+        values = []
+        for slot in message.layout.fields:
+            kw = given[slot.name]
+            values.append(
+                (slot, self.coerce(self.visit(kw.value), slot.type, kw.value, f"field '{slot.name}'"))
+            )
+        for slot, value in values:
+            index = self.b.binary("add", self.words["reply"], self.b.const(L.ENVELOPE_WORDS + slot.word, U32))
+            store_field(self.b, self.words["out"], index, value)
+        assert self.handler is not None
+        if message not in self.handler.replies:
+            self.handler.replies.append(message)
+        self.b.return_(self.b.const(message.type_id, U32))
+
+
+def build_actor_module(actor: ActorInfo) -> Module:
+    """The verified pre-lowering module: message/state structs, helpers, handlers, callees."""
+    assembler = ModuleAssembler()
+    functions = []
+    for method, source in sorted(actor.helpers.items()):
+        functions.append(
+            MethodTranslator(source, actor, actor.helper_name(method), assembler, None).translate()
+        )
+    for handler in actor.handlers.values():
+        handler.replies.clear()
+        translator = MethodTranslator(
+            handler.source, actor, actor.handler_name(handler.message), assembler, handler
+        )
+        functions.append(translator.translate())
+    while assembler.pending:
+        current = assembler.pending.pop(0)
+        fn = FunctionTranslator(
+            current.ringkernel_source, current.ringkernel_kind, assembler.names[id(current)], assembler.callee
+        ).translate()
+        assembler.functions[fn.name] = fn
+    callees = [assembler.functions[n] for n in assembler.functions]
+    structs = []
+    for h in actor.handlers.values():
+        for m in (h.message, *h.replies):
+            s = m.layout.struct_type()
+            if s not in structs:
+                structs.append(s)
+    structs.append(actor.state.struct_type())
+    return verify(Module(tuple(callees + functions), tuple(structs)))

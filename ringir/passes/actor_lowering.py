@@ -1,0 +1,281 @@
+"""Actor lowering: an actor's handler funcs → one persistent message-loop kernel.
+
+Every backend gets the same loop from here, built only from ordinary RingIR
+(u32 word arrays, loads/stores at computed offsets, atomics) plus ``fence``,
+``clock`` and ``backoff``.  The kernel is ``kernel @<Actor>(%ctrl, %state,
+%h2k, %k2k, %out)``, all ``array<u32, global>`` laid out as
+``ringkernel.layout`` (``docs/layout.md``) says.  Lane 0 (global id 0) runs
+the loop; every other lane returns at once, so exactly one lane consumes a
+message.  Each iteration:
+
+1. bumps the heartbeat; leaves if ``stop`` is set; notes ``drain``;
+2. polls ``h2k`` then ``k2k``: an index pair is read with atomic RMWs
+   (acquire/release on every target), the slot after a ``fence``;
+3. honours a producer's drop-oldest request, or (when the output queue has a
+   free slot) merges the message's HLC into the actor's (``max(t+1, m+1,
+   now)``), dispatches on the type id to its handler, writes the reply's
+   envelope, publishes it (``fence``, then the output tail), then frees the
+   input slot (``fence``, then the head) and counts it as processed;
+   unknown type ids count as errors;
+4. with nothing to do: leaves when draining, else backs off after a few spins.
+
+``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
+waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
+time from ``ctrl.now`` (the host writes it per dispatch; WGSL has no u64).
+The HLC lives in two u32 words everywhere, so no target needs 64-bit ints.
+"""
+
+from __future__ import annotations
+
+from ringkernel import layout as L
+from ringkernel.diagnostics import CompileError
+from ringkernel.ringir import (
+    BOOL,
+    I32,
+    U32,
+    U64,
+    ArrayType,
+    Backoff,
+    Clock,
+    Fence,
+    FunctionBuilder,
+    Module,
+    Value,
+    verify,
+)
+
+MODES = ("persistent", "batch")
+HANDLER_PREFIX = "__on_"
+KERNEL_PARAMS = ("ctrl", "state", "h2k", "k2k", "out")
+
+
+def lower_actor(module: Module, actor: str, mode: str = "persistent") -> Module:
+    """``module`` plus the actor's loop kernel ``@<actor>`` (the handlers stay as funcs)."""
+    if mode not in MODES:
+        raise CompileError(f"unknown actor loop mode '{mode}'; choose 'persistent' or 'batch'")
+    if any(fn.name == actor for fn in module.functions):
+        raise CompileError(f"module already has a function named '{actor}'")
+    kernel = _LoopBuilder(actor, handler_table(module, actor), mode).build()
+    return verify(Module((*module.functions, kernel), module.structs))
+
+
+def handler_table(module: Module, actor: str) -> list[tuple[int, str]]:
+    """(type id, handler func) pairs of ``actor`` in ``module``, found by name.
+
+    Handlers are funcs named ``<actor>__on_<Message>`` and each message is a
+    struct of the module, so the table can be read back from RingIR text.
+    """
+    structs = {s.name: s for s in module.structs}
+    table = []
+    prefix = f"{actor}{HANDLER_PREFIX}"
+    for fn in module.functions:
+        if fn.kind == "func" and fn.name.startswith(prefix):
+            struct = structs.get(fn.name[len(prefix) :])
+            if struct is None:
+                raise CompileError(f"handler '{fn.name}' has no message struct '{fn.name[len(prefix) :]}'")
+            table.append((L.type_id_of(L.record_layout(struct.name, struct.fields)), fn.name))
+    if not table:
+        raise CompileError(f"module has no handlers for actor '{actor}'")
+    return table
+
+
+class _LoopBuilder:
+    def __init__(self, actor: str, handlers: list[tuple[int, str]], mode: str) -> None:
+        self.handlers = handlers
+        self.mode = mode
+        params = [(name, ArrayType(U32)) for name in KERNEL_PARAMS]
+        self.b = FunctionBuilder(actor, "kernel", params)
+        self.ctrl, self.state, self.h2k, self.k2k, self.out = self.b.params
+        self.temps = 0
+
+    # --- small helpers ---
+
+    def c(self, value: int, ty=U32) -> Value:
+        return self.b.const(value, ty)
+
+    def word(self, base: Value | None, offset: int) -> Value:
+        return self.c(offset) if base is None else self.b.binary("add", base, self.c(offset))
+
+    def acquire(self, array: Value, index: int) -> Value:
+        """An atomic read (``atomic_or`` with 0): never cached or hoisted by any compiler."""
+        return self.b.atomic("or", array, self.c(index), self.c(0))
+
+    def release(self, array: Value, index: int, value: Value) -> None:
+        self.b.atomic("exchange", array, self.c(index), value)
+
+    def bump(self, array: Value, index: int) -> None:
+        old = self.b.load(array, self.c(index))
+        self.b.store(array, self.c(index), self.b.binary("add", old, self.c(1)))
+
+    def var(self, prefix: str, ty=U32):
+        self.temps += 1
+        return self.b.local(f"{prefix}.{self.temps}", ty)
+
+    def fence(self) -> None:
+        if self.mode == "persistent":
+            self.b.emit(Fence())
+
+    # --- HLC on (lo, hi) word pairs ---
+
+    def hlc_next(self, lo: Value, hi: Value) -> tuple[Value, Value]:
+        """The packed 64-bit value plus one (a full logical counter carries into physical)."""
+        b = self.b
+        lo1 = b.binary("add", lo, self.c(1))
+        carry = b.cast(b.compare("eq", lo1, self.c(0)), U32)
+        return lo1, b.binary("add", hi, carry)
+
+    def hlc_max(self, a: tuple[Value, Value], other: tuple[Value, Value]) -> tuple[Value, Value]:
+        b = self.b
+        rlo, rhi = self.var("hlc.lo"), self.var("hlc.hi")
+        b.store_var(rlo, other[0])
+        b.store_var(rhi, other[1])
+        higher = b.compare("gt", a[1], other[1])
+        same_hi = b.compare("eq", a[1], other[1])
+        lower_word = b.binary("and", same_hi, b.compare("gt", a[0], other[0]))
+        with b.if_(b.binary("or", higher, lower_word)):
+            b.store_var(rlo, a[0])
+            b.store_var(rhi, a[1])
+        return b.load_var(rlo), b.load_var(rhi)
+
+    def now(self) -> tuple[Value, Value]:
+        """Wall time as an HLC value (logical 0) in two words."""
+        b = self.b
+        if self.mode == "batch":
+            return self.acquire(self.ctrl, L.C["now_lo"]), self.acquire(self.ctrl, L.C["now_hi"])
+        micros = b.fresh(U64)
+        b.emit(Clock(micros))
+        epoch = self.c(L.HLC_EPOCH_US, U64)
+        since = b.binary("sub", b.binary("max", micros, epoch), epoch)
+        packed = b.binary(
+            "shl", b.binary("and", since, self.c(L.HLC_PHYSICAL_MASK, U64)), self.c(L.HLC_LOGICAL_BITS, U64)
+        )
+        lo = b.cast(b.binary("and", packed, self.c(0xFFFFFFFF, U64)), U32)
+        hi = b.cast(b.binary("shr", packed, self.c(32, U64)), U32)
+        return lo, hi
+
+    # --- the loop ---
+
+    def build(self):
+        b = self.b
+        with b.if_(b.compare("ne", b.thread_index("global_id", 0), b.const(0, I32))):
+            b.return_()
+        self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_RUNNING))
+        idle = b.local("idle", U32)
+        count = b.local("count", U32)
+        progressed = b.local("progressed", BOOL)
+        b.store_var(idle, self.c(0))
+        b.store_var(count, self.c(0))
+        with b.loop():
+            b.atomic("add", self.ctrl, self.c(L.C["heartbeat"]), self.c(1))
+            with b.if_(b.compare("ne", self.acquire(self.ctrl, L.C["stop"]), self.c(0))):
+                b.break_()
+            draining = b.compare("ne", self.acquire(self.ctrl, L.C["drain"]), self.c(0))
+            b.store_var(progressed, b.const(False, BOOL))
+            for queue in (self.h2k, self.k2k):
+                self.poll(queue, progressed)
+            with b.if_(b.load_var(progressed)):
+                b.store_var(idle, self.c(0))
+            with b.else_():
+                with b.if_(draining):
+                    b.break_()
+                if self.mode == "batch":
+                    b.break_()
+                else:
+                    spins = b.binary("add", b.load_var(idle), self.c(1))
+                    b.store_var(idle, spins)
+                    with b.if_(b.compare("gt", spins, self.c(L.IDLE_SPINS))):
+                        b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"])))
+            if self.mode == "batch":
+                done = b.binary("add", b.load_var(count), self.c(1))
+                b.store_var(count, done)
+                with b.if_(b.compare("ge", done, self.acquire(self.ctrl, L.C["batch"]))):
+                    b.break_()
+        if self.mode == "persistent":
+            self.fence()
+            self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_EXITED))
+        return b.finish()
+
+    def poll(self, q: Value, progressed) -> None:
+        b = self.b
+        head = self.acquire(q, L.Q_HEAD)
+        tail = self.acquire(q, L.Q_TAIL)
+        with b.if_(b.compare("ne", head, tail)):
+            self.fence()
+            requests = self.acquire(q, L.Q_DROP_REQUESTS)
+            done = b.load(q, self.c(L.Q_DROPS_DONE))
+            with b.if_(b.compare("ne", requests, done)):
+                b.store(q, self.c(L.Q_DROPS_DONE), b.binary("add", done, self.c(1)))
+                self.bump(q, L.Q_DROPPED)
+                self.fence()
+                self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
+                b.store_var(progressed, b.const(True, BOOL))
+            with b.else_():
+                out_head = self.acquire(self.out, L.Q_HEAD)
+                out_tail = self.acquire(self.out, L.Q_TAIL)
+                capacity = b.load(self.out, self.c(L.Q_CAPACITY))
+                with b.if_(b.compare("lt", b.binary("sub", out_tail, out_head), capacity)):
+                    self.handle(q, head, out_tail)
+                    b.store_var(progressed, b.const(True, BOOL))
+
+    def handle(self, q: Value, head: Value, out_tail: Value) -> None:
+        b = self.b
+        mask = b.load(q, self.c(L.Q_MASK))
+        slot_words = b.load(q, self.c(L.Q_SLOT_WORDS))
+        base = b.binary(
+            "add", self.c(L.QUEUE_HEADER_WORDS), b.binary("mul", b.binary("and", head, mask), slot_words)
+        )
+        type_id = b.load(q, self.word(base, L.ENV_TYPE_ID))
+        msg_time = (b.load(q, self.word(base, L.ENV_HLC_LO)), b.load(q, self.word(base, L.ENV_HLC_HI)))
+        mine = (b.load(self.ctrl, self.c(L.C["hlc_lo"])), b.load(self.ctrl, self.c(L.C["hlc_hi"])))
+        stamp = self.hlc_max(self.hlc_max(self.hlc_next(*mine), self.hlc_next(*msg_time)), self.now())
+        b.store(self.ctrl, self.c(L.C["hlc_lo"]), stamp[0])
+        b.store(self.ctrl, self.c(L.C["hlc_hi"]), stamp[1])
+        out_mask = b.load(self.out, self.c(L.Q_MASK))
+        out_words = b.load(self.out, self.c(L.Q_SLOT_WORDS))
+        out_base = b.binary(
+            "add",
+            self.c(L.QUEUE_HEADER_WORDS),
+            b.binary("mul", b.binary("and", out_tail, out_mask), out_words),
+        )
+        reply = self.var("reply")
+        b.store_var(reply, self.c(0))
+        self.dispatch(list(self.handlers), type_id, q, base, out_base, reply)
+        reply_id = b.load_var(reply)
+        with b.if_(b.compare("ne", reply_id, self.c(0))):
+            seq = b.load(self.ctrl, self.c(L.C["sequence"]))
+            b.store(self.ctrl, self.c(L.C["sequence"]), b.binary("add", seq, self.c(1)))
+            for offset, value in (
+                (L.ENV_TYPE_ID, reply_id),
+                (L.ENV_SOURCE, b.load(self.ctrl, self.c(L.C["actor_id"]))),
+                (L.ENV_TARGET, b.load(self.ctrl, self.c(L.C["out_target"]))),
+                (L.ENV_SEQUENCE, seq),
+                (L.ENV_HLC_LO, stamp[0]),
+                (L.ENV_HLC_HI, stamp[1]),
+            ):
+                b.store(self.out, self.word(out_base, offset), value)
+            self.fence()
+            self.release(self.out, L.Q_TAIL, b.binary("add", out_tail, self.c(1)))
+            self.bump(self.out, L.Q_ENQUEUED)
+        self.fence()
+        self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
+        self.bump(q, L.Q_DEQUEUED)
+        b.atomic("add", self.ctrl, self.c(L.C["processed"]), self.c(1))
+
+    def dispatch(
+        self, handlers: list[tuple[int, str]], type_id: Value, q: Value, base: Value, out_base: Value, reply
+    ) -> None:
+        b = self.b
+        if not handlers:
+            b.atomic("add", self.ctrl, self.c(L.C["errors"]), self.c(1))
+            b.store(self.ctrl, self.c(L.C["last_bad_type"]), type_id)
+            return
+        tid, func = handlers[0]
+        with b.if_(b.compare("eq", type_id, self.c(tid))):
+            result = b.call(func, (self.state, q, base, self.out, out_base), U32)
+            assert result is not None
+            b.store_var(reply, result)
+        with b.else_():
+            self.dispatch(handlers[1:], type_id, q, base, out_base, reply)
+
+
+__all__ = ["lower_actor", "MODES", "KERNEL_PARAMS"]

@@ -1,0 +1,451 @@
+"""``@rk.message``, ``@rk.actor`` and ``rk.ActorSystem``: persistent actors.
+
+An actor class compiles (``ringkernel.frontends.actors`` then the
+actor-lowering pass) into one persistent kernel; an :class:`ActorSystem`
+allocates its control block, state and queues (``ringkernel.layout``) and
+runs that kernel on a backend.  ``docs/actors.md`` is the user guide.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ringkernel import layout as L
+from ringkernel.diagnostics import CompileError
+from ringkernel.frontends.actors import (
+    ActorInfo,
+    MessageInfo,
+    build_actor_module,
+    make_actor_info,
+    make_message_info,
+    message_info,
+)
+from ringkernel.hlc import Hlc
+from ringkernel.kernel import _user_errors
+from ringkernel.queues import QueueFull, ReceiveTimeout, RingQueue, Waiter
+from ringkernel.ringir import Module
+from ringkernel.ringir.passes.actor_lowering import lower_actor
+from ringkernel.ringir.types import BOOL
+
+_INT_RANGES = {
+    "i32": (-(2**31), 2**31 - 1),
+    "u32": (0, 2**32 - 1),
+    "i64": (-(2**63), 2**63 - 1),
+    "u64": (0, 2**64 - 1),
+}
+
+
+class Envelope(NamedTuple):
+    """A received message's envelope (``docs/layout.md``)."""
+
+    type_id: int
+    source: int
+    target: int
+    sequence: int
+    hlc: int
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+def message(cls: type) -> type:
+    """Makes ``cls`` (annotated scalar fields) a message: keyword construction, fixed layout."""
+    info = _user_errors(lambda: make_message_info(cls))
+    names = tuple(f.name for f in info.layout.fields)
+
+    def __init__(self: Any, **fields: Any) -> None:
+        unknown = [k for k in fields if k not in names]
+        if unknown:
+            raise TypeError(
+                f"message {cls.__name__} has no field '{unknown[0]}' (fields: {', '.join(names)})"
+            )
+        for slot in info.layout.fields:
+            if slot.name not in fields:
+                default = cls.__dict__.get(f"_rk_default_{slot.name}", None)
+                if default is None:
+                    raise TypeError(f"message {cls.__name__} needs field '{slot.name}'")
+                fields[slot.name] = default
+            object.__setattr__(
+                self, slot.name, _convert(fields[slot.name], slot.type, cls.__name__, slot.name)
+            )
+        object.__setattr__(self, "envelope", None)
+
+    def __repr__(self: Any) -> str:
+        return f"{cls.__name__}(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in names) + ")"
+
+    def __eq__(self: Any, other: object) -> bool:
+        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in names)
+
+    for name in names:
+        if name in cls.__dict__:
+            setattr(cls, f"_rk_default_{name}", cls.__dict__[name])
+            delattr(cls, name)
+    cls.__init__ = __init__  # type: ignore[misc]
+    cls.__repr__ = __repr__  # type: ignore[method-assign]
+    cls.__eq__ = __eq__  # type: ignore[method-assign]
+    cls.__hash__ = None  # type: ignore[assignment]
+    cls.__rk_message__ = info  # type: ignore[attr-defined]
+    cls.type_id = info.type_id  # type: ignore[attr-defined]
+    cls.dtype = info.layout.dtype(L.ENVELOPE_WORDS)  # type: ignore[attr-defined]
+    return cls
+
+
+def _convert(value: Any, ty: Any, owner: str, name: str) -> Any:
+    if ty == BOOL:
+        return bool(value)
+    if ty.is_float:
+        if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
+            raise TypeError(f"{owner}.{name} must be a number, got {value!r}")
+        return float(np.dtype(ty.numpy_dtype).type(value))
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{owner}.{name} must be an integer, got {value!r}")
+    lo, hi = _INT_RANGES[ty.name]
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{owner}.{name} = {value} is out of range for {ty}")
+    return int(value)
+
+
+def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, int, int, int]) -> np.ndarray:
+    """The slot words of ``msg``: envelope (type id, source, target, sequence, hlc) + payload."""
+    words = np.zeros(slot_words, dtype=np.uint32)
+    source, target, sequence, hlc = envelope
+    words[: L.ENVELOPE_WORDS] = (info.type_id, source, target, sequence, hlc & 0xFFFFFFFF, hlc >> 32)
+    record = words.view(np.uint8)[: info.layout.dtype(L.ENVELOPE_WORDS).itemsize]
+    view = record.view(info.layout.dtype(L.ENVELOPE_WORDS))
+    for slot in info.layout.fields:
+        view[slot.name] = getattr(msg, slot.name)
+    return words
+
+
+def decode(words: np.ndarray, info: MessageInfo) -> Any:
+    dtype = info.layout.dtype(L.ENVELOPE_WORDS)
+    view = words.view(np.uint8)[: dtype.itemsize].view(dtype)[0]
+    fields = {
+        s.name: (bool(view[s.name]) if s.type == BOOL else view[s.name].item()) for s in info.layout.fields
+    }
+    msg = info.cls(**fields)
+    w = [int(x) for x in words[: L.ENVELOPE_WORDS]]
+    object.__setattr__(msg, "envelope", Envelope(w[0], w[1], w[2], w[3], w[4] | w[5] << 32))
+    return msg
+
+
+# --- actors -----------------------------------------------------------------------------
+
+
+class ActorType:
+    """What ``@rk.actor`` returns: compile it, or spawn it in an :class:`ActorSystem`."""
+
+    def __init__(self, cls: type) -> None:
+        self.py_class = cls
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__doc__ = cls.__doc__
+        self.info: ActorInfo = _user_errors(lambda: make_actor_info(cls))
+        self._modules: dict[str, Module] = {}
+
+    @property
+    def handlers(self) -> tuple[type, ...]:
+        """The message classes this actor handles."""
+        return tuple(self.info.handlers)
+
+    @property
+    def replies(self) -> tuple[type, ...]:
+        """The message classes its handlers reply with."""
+        self.ir  # noqa: B018 - translating the handlers finds the replies
+        out: list[type] = []
+        for h in self.info.handlers.values():
+            out += [m.cls for m in h.replies if m.cls not in out]
+        return tuple(out)
+
+    def module(self, mode: str = "persistent") -> Module:
+        """The lowered RingIR: handler funcs plus the loop kernel named after the actor."""
+        if mode not in self._modules:
+            self._modules[mode] = _user_errors(
+                lambda: lower_actor(build_actor_module(self.info), self.info.name, mode)
+            )
+        return self._modules[mode]
+
+    @property
+    def ir(self) -> Module:
+        return self.module("persistent")
+
+    def compile(self, target: str = "rir", **options: Any) -> str:
+        """The actor's persistent kernel as ``rir``, ``llvm``, ``ptx``, ``wgsl`` or ``msl`` text.
+
+        WGSL and MSL get the batch loop (one dispatch drains a batch), since
+        neither guarantees a resident kernel forward progress.
+        """
+        from ringkernel.compiler import compile_module
+
+        mode = "batch" if target in ("wgsl", "msl") else "persistent"
+        module = self.module(mode)
+        return _user_errors(lambda: compile_module(module, target, **options))
+
+    def message_info(self, msg: Any) -> MessageInfo:
+        info = message_info(type(msg))
+        if info is None:
+            raise TypeError(f"actor '{self.__name__}' takes messages (@rk.message instances), got {msg!r}")
+        if info.cls not in self.info.handlers:
+            handled = ", ".join(h.message.name for h in self.info.handlers.values())
+            raise TypeError(
+                f"actor '{self.__name__}' has no handler for message '{info.name}'; it handles: {handled}"
+            )
+        return info
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"actor '{self.__name__}' is spawned, not called: system.spawn({self.__name__})")
+
+    def __repr__(self) -> str:
+        return f"<ringkernel actor {self.__qualname__}>"
+
+
+def actor(cls: type) -> ActorType:
+    """Makes ``cls`` an actor: annotated state fields with defaults, one handler per message."""
+    return ActorType(cls)
+
+
+class ActorRef:
+    """A spawned actor: ``send`` messages, ``receive`` its replies, read its ``state``."""
+
+    def __init__(
+        self, system: ActorSystem, actor_type: ActorType, actor_id: int, capacity: int, policy: str
+    ) -> None:
+        self.system = system
+        self.type = actor_type
+        self.id = actor_id
+        self.capacity = capacity
+        self.name = f"{actor_type.__name__}#{actor_id}"
+        info = actor_type.info
+        in_words = max(h.message.slot_words for h in info.handlers.values())
+        replies = [m for h in info.handlers.values() for m in h.replies]
+        self.reply_info = {m.type_id: m for m in replies}
+        out_words = max([m.slot_words for m in replies], default=8)
+        self.ctrl = np.zeros(L.CONTROL_WORDS, dtype=np.uint32)
+        self.ctrl[L.C["actor_id"]] = actor_id
+        self.ctrl[L.C["idle_ns"]] = system.idle_ns
+        self.ctrl[L.C["batch"]] = 1024
+        self.state_words = np.zeros(max(info.state.words, 1), dtype=np.uint32)
+        view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
+        for name, value in info.defaults.items():
+            view[name] = value
+        self.h2k = RingQueue(capacity, in_words, policy, name=f"the input queue of {self.name}")
+        self.k2k = RingQueue(2, 8, name=f"the actor-to-actor queue of {self.name}")
+        self.k2h = RingQueue(capacity, out_words, name=f"the output queue of {self.name}")
+        self.out = self.k2h
+        self.upstream: ActorRef | None = None
+        self.downstream: ActorRef | None = None
+        self.backlog: list[np.ndarray] = []
+        self.sequence = 0
+        self.lock = threading.Lock()
+
+    # --- messages ---
+
+    def send(self, msg: Any, timeout: float | None = 1.0) -> int:
+        """Enqueues ``msg`` (waiting up to ``timeout`` s if full); returns its HLC timestamp.
+
+        Raises ``TypeError`` for a message this actor has no handler for and
+        :class:`QueueFull` when the queue stays full (see the queue policy).
+        """
+        info = self.type.message_info(msg)
+        self.system._check_open()
+        with self.lock:
+            stamp = self.system.hlc.tick()
+            words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
+            self.h2k.push(words, timeout)
+            self.sequence += 1
+        return stamp
+
+    def receive(self, timeout: float | None = None) -> Any:
+        """The next reply (a message instance with ``.envelope``); raises :class:`ReceiveTimeout`."""
+        with self.lock:
+            if self.backlog:
+                words = self.backlog.pop(0)
+            else:
+                try:
+                    words = self.k2h.pop(timeout)
+                except ReceiveTimeout:
+                    raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s") from None
+        info = self.reply_info.get(int(words[L.ENV_TYPE_ID]))
+        if info is None:
+            raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
+        msg = decode(words, info)
+        self.system.hlc.receive(msg.envelope.hlc)
+        return msg
+
+    def pending(self) -> int:
+        """Replies waiting to be received."""
+        return len(self.backlog) + len(self.k2h)
+
+    def _pump(self) -> None:
+        """Moves replies from the output queue to the host backlog (so the loop never blocks)."""
+        with self.lock:
+            while (words := self.k2h.try_pop()) is not None:
+                self.backlog.append(words)
+
+    # --- inspection ---
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A snapshot of the actor's state fields (consistent once its replies are received)."""
+        info = self.type.info.state
+        view = self.state_words.view(np.uint8)[: info.dtype().itemsize].view(info.dtype())[0]
+        return {f.name: (bool(view[f.name]) if f.type == BOOL else view[f.name].item()) for f in info.fields}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Loop counters (processed, errors, heartbeat, ...) and queue counters."""
+        c = self.ctrl
+        out = {k: int(c[L.C[k]]) for k in ("processed", "errors", "heartbeat", "sequence", "last_bad_type")}
+        out["hlc"] = int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32
+        out["input"] = self.h2k.stats()
+        out["output"] = self.k2h.stats()
+        return out
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self.name}>"
+
+
+class ActorSystem:
+    """Owns actors and their queues on one backend; a context manager.
+
+    Leaving the ``with`` block drains every queue (upstream actors first),
+    then stops every actor; replies still waiting stay receivable.
+    """
+
+    def __init__(self, backend: str = "cpu", idle_ns: int = 50_000, drain_timeout: float = 30.0) -> None:
+        if backend != "cpu":
+            raise ValueError(f"actor backend '{backend}' is not available in this build; use backend='cpu'")
+        self.backend = backend
+        self.idle_ns = idle_ns
+        self.drain_timeout = drain_timeout
+        self.hlc = Hlc()
+        self.actors: list[ActorRef] = []
+        self.hosts: dict[int, Any] = {}
+        self.closed = False
+        _live_systems.add(self)
+
+    def __enter__(self) -> ActorSystem:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.shutdown(drain=exc_type is None)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("this ActorSystem has shut down")
+
+    def spawn(
+        self, actor_type: ActorType, queue_capacity: int = 1024, policy: str = "block", lanes: int = 1
+    ) -> ActorRef:
+        """Starts ``actor_type``'s persistent loop with queues of ``queue_capacity`` slots."""
+        from ringkernel.runtime.cpu.actors import CpuActorThread
+
+        self._check_open()
+        if not isinstance(actor_type, ActorType):
+            raise TypeError(f"spawn() takes an @rk.actor class, got {actor_type!r}")
+        L.check_capacity(queue_capacity)
+        module = actor_type.ir
+        ref = ActorRef(self, actor_type, len(self.actors) + 1, queue_capacity, policy)
+        host = CpuActorThread(module, actor_type.info.name, lanes)
+        self.actors.append(ref)
+        self.hosts[ref.id] = host
+        self._launch(ref)
+        return ref
+
+    def _launch(self, ref: ActorRef) -> None:
+        self.hosts[ref.id].start(ref.ctrl, ref.state_words, ref.h2k.buffer, ref.k2k.buffer, ref.out.buffer)
+
+    def _halt(self, ref: ActorRef) -> None:
+        ref.ctrl[L.C["stop"]] = 1
+        host = self.hosts[ref.id]
+        while not host.join(0.01):
+            self._pump_all()
+
+    def connect(self, a: ActorRef, b: ActorRef) -> None:
+        """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue."""
+        self._check_open()
+        if a is b:
+            raise ValueError("an actor cannot be connected to itself")
+        if a.downstream is not None:
+            raise ValueError(f"{a.name} already sends its replies to {a.downstream.name}")
+        if b.upstream is not None:
+            raise ValueError(f"{b.name} already receives from {b.upstream.name}")
+        replies = a.type.replies
+        if not replies:
+            raise ValueError(f"{a.name} never replies, so there is nothing to connect")
+        for cls in replies:
+            if cls not in b.type.info.handlers:
+                raise TypeError(f"{b.name} has no handler for '{cls.__name__}', which {a.name} replies with")
+        self._halt(a)
+        self._halt(b)
+        slot_words = max(message_info(c).slot_words for c in replies)
+        b.k2k = RingQueue(b.capacity, slot_words, name=f"the queue from {a.name} to {b.name}")
+        a.out = b.k2k
+        a.ctrl[L.C["out_target"]] = b.id
+        a.downstream, b.upstream = b, a
+        self._launch(b)
+        self._launch(a)
+
+    def _pump_all(self) -> None:
+        for ref in self.actors:
+            ref._pump()
+
+    def shutdown(self, drain: bool = True) -> None:
+        """Drains (or, with ``drain=False``, just stops) every actor, upstream first."""
+        if self.closed:
+            return
+        self.closed = True
+        order = _upstream_first(self.actors)
+        for ref in order:
+            ref.ctrl[L.C["drain" if drain else "stop"]] = 1
+            host = self.hosts[ref.id]
+            waiter = Waiter(self.drain_timeout)
+            while not host.join(0.002):
+                self._pump_all()
+                if not waiter.wait():
+                    ref.ctrl[L.C["stop"]] = 1
+        self._pump_all()
+        _live_systems.discard(self)
+
+    def __repr__(self) -> str:
+        return f"<ActorSystem backend={self.backend} actors={len(self.actors)}>"
+
+
+def _upstream_first(actors: list[ActorRef]) -> list[ActorRef]:
+    order: list[ActorRef] = []
+    for ref in actors:
+        head = ref
+        while head.upstream is not None:
+            head = head.upstream
+        while head is not None and head not in order:
+            order.append(head)
+            head = head.downstream
+    return order
+
+
+_live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Native loops must leave before the interpreter frees their memory."""
+    for system in list(_live_systems):
+        system.shutdown(drain=False)
+
+
+__all__ = [
+    "message",
+    "actor",
+    "ActorType",
+    "ActorRef",
+    "ActorSystem",
+    "Envelope",
+    "QueueFull",
+    "ReceiveTimeout",
+    "CompileError",
+]

@@ -1,0 +1,238 @@
+"""The one description of actor memory: envelope, queue header, control block, payloads.
+
+``docs/layout.md`` is the normative prose; this module is its executable form.
+The host (numpy dtypes, word indices) and the actor-lowering pass (word
+offsets baked into RingIR) both read these tables, so they cannot drift.
+
+All actor memory is little-endian 32-bit words: queues, control blocks and
+actor state are ``uint32`` arrays.  64-bit quantities (the HLC, 64-bit
+fields) take two words, low word first, 8-byte aligned.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ringkernel.ringir.types import BOOL, U32, U64, ScalarType, StructType
+
+WORD = 4
+
+# --- message envelope -------------------------------------------------------------------
+
+# (name, type, word offset) -- 24 bytes, then the payload
+ENVELOPE = (
+    ("type_id", U32, 0),
+    ("source", U32, 1),
+    ("target", U32, 2),
+    ("sequence", U32, 3),
+    ("hlc", U64, 4),  # words 4 (low) and 5 (high)
+)
+ENVELOPE_WORDS = 6
+ENV_TYPE_ID, ENV_SOURCE, ENV_TARGET, ENV_SEQUENCE, ENV_HLC_LO, ENV_HLC_HI = 0, 1, 2, 3, 4, 5
+MIN_SLOT_BYTES = 32
+
+# --- queue ------------------------------------------------------------------------------
+
+# Consumer-owned words come first, producer-owned words start a new 64-byte line.
+QUEUE_HEADER = (
+    ("head", 0),  # consumer: messages taken so far (mod 2**32)
+    ("capacity", 1),  # slots, a power of two (written once, before use)
+    ("mask", 2),  # capacity - 1
+    ("slot_words", 3),  # words per slot, a power of two
+    ("dequeued", 4),  # consumer: messages taken (statistics)
+    ("drops_done", 5),  # consumer: drop-oldest requests honoured
+    ("tail", 16),  # producer: messages published so far (mod 2**32)
+    ("enqueued", 17),  # producer: messages published (statistics)
+    ("rejected", 18),  # producer: sends refused because the queue was full
+    ("dropped", 19),  # messages discarded by the drop-oldest policy
+    ("drop_requests", 20),  # producer: drop-oldest requests made
+)
+QUEUE_HEADER_WORDS = 32
+Q = {name: index for name, index in QUEUE_HEADER}
+Q_HEAD, Q_CAPACITY, Q_MASK, Q_SLOT_WORDS = Q["head"], Q["capacity"], Q["mask"], Q["slot_words"]
+Q_DEQUEUED, Q_DROPS_DONE, Q_TAIL, Q_ENQUEUED = Q["dequeued"], Q["drops_done"], Q["tail"], Q["enqueued"]
+Q_REJECTED, Q_DROPPED, Q_DROP_REQUESTS = Q["rejected"], Q["dropped"], Q["drop_requests"]
+
+# --- control block ----------------------------------------------------------------------
+
+CONTROL = (
+    ("state", 0),  # ACTOR_CREATED / ACTOR_RUNNING / ACTOR_EXITED, written by the kernel
+    ("stop", 1),  # host: 1 = leave the loop now
+    ("drain", 2),  # host: 1 = leave once every input queue is empty
+    ("errors", 3),  # kernel: messages with a type id no handler takes
+    ("heartbeat", 4),  # kernel: +1 per loop iteration
+    ("processed", 5),  # kernel: messages handled
+    ("hlc_lo", 6),  # kernel: the actor's hybrid logical clock (u64, words 6-7)
+    ("hlc_hi", 7),
+    ("now_lo", 8),  # host: wall clock as an HLC value, for targets without a clock
+    ("now_hi", 9),
+    ("actor_id", 10),  # host: this actor's id (envelope source of its replies)
+    ("out_target", 11),  # host: id of the actor (or 0 = host) its replies go to
+    ("sequence", 12),  # kernel: replies sent
+    ("last_bad_type", 13),  # kernel: type id of the last rejected message
+    ("batch", 14),  # host: messages per dispatch (non-persistent targets)
+    ("idle_ns", 15),  # host: backoff sleep when idle, in nanoseconds
+)
+CONTROL_WORDS = 32
+C = {name: index for name, index in CONTROL}
+ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
+IDLE_SPINS = 64  # empty polls before the loop starts backing off
+
+# --- hybrid logical clock ---------------------------------------------------------------
+
+HLC_LOGICAL_BITS = 16
+HLC_EPOCH_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z; 48 bits of µs last ~8.9 years
+HLC_PHYSICAL_MASK = (1 << 48) - 1
+
+
+def next_power_of_two(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def check_capacity(capacity: int) -> int:
+    """``capacity`` if it is a power of two >= 2; ``ValueError`` otherwise."""
+    if (
+        isinstance(capacity, bool)
+        or not isinstance(capacity, int)
+        or capacity < 2
+        or capacity & (capacity - 1)
+    ):
+        raise ValueError(f"queue capacity must be a power of two (2, 4, 8, ...), got {capacity!r}")
+    if capacity > 1 << 24:
+        raise ValueError(f"queue capacity {capacity} is too large (at most 2**24 slots)")
+    return capacity
+
+
+# --- records: message payloads and actor state ------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSlot:
+    """Where one scalar field lives: its first word; 64-bit fields take two words."""
+
+    name: str
+    type: ScalarType
+    word: int
+
+    @property
+    def words(self) -> int:
+        return 2 if self.type.bits == 64 else 1
+
+
+@dataclass(frozen=True)
+class RecordLayout:
+    """Word layout of a flat record of scalars (a message payload or an actor's state)."""
+
+    name: str
+    fields: tuple[FieldSlot, ...]
+    words: int
+
+    def field(self, name: str) -> FieldSlot:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def struct_type(self) -> StructType:
+        """The RingIR struct naming these fields (printed in the actor's module)."""
+        return StructType(self.name, tuple((f.name, f.type) for f in self.fields))
+
+    def dtype(self, base_word: int = 0) -> np.dtype:
+        """numpy structured dtype of the record, placed at ``base_word`` (bool as u32 0/1)."""
+        names = [f.name for f in self.fields]
+        formats = [np.uint32 if f.type == BOOL else np.dtype(f.type.numpy_dtype) for f in self.fields]
+        offsets = [(base_word + f.word) * WORD for f in self.fields]
+        return np.dtype(
+            {
+                "names": names,
+                "formats": formats,
+                "offsets": offsets,
+                "itemsize": (base_word + self.words) * WORD,
+            }
+        )
+
+
+def record_layout(name: str, fields: tuple[tuple[str, ScalarType], ...]) -> RecordLayout:
+    """Fields in declaration order, each naturally aligned (64-bit fields on even words)."""
+    slots = []
+    word = 0
+    for field_name, ty in fields:
+        if ty.bits == 64 and word % 2:
+            word += 1
+        slots.append(FieldSlot(field_name, ty, word))
+        word += 2 if ty.bits == 64 else 1
+    return RecordLayout(name, tuple(slots), word)
+
+
+def slot_words_for(payload_words: int) -> int:
+    """Words per queue slot: envelope + payload rounded up to a power of two (>= 32 bytes)."""
+    return max(MIN_SLOT_BYTES // WORD, next_power_of_two(ENVELOPE_WORDS + payload_words))
+
+
+def type_id_of(layout: RecordLayout) -> int:
+    """A message type's id: CRC-32 of its name and fields, never 0 (0 means 'no reply')."""
+    text = layout.name + "{" + ",".join(f"{f.name}:{f.type}" for f in layout.fields) + "}"
+    return zlib.crc32(text.encode()) or 1
+
+
+# --- numpy views of the headers ---------------------------------------------------------
+
+
+def _header_dtype(table: tuple[tuple[str, int], ...], words: int, wide: dict[str, str]) -> np.dtype:
+    names, formats, offsets = [], [], []
+    for name, index in table:
+        if name.endswith("_hi"):
+            continue
+        key = name[:-3] if name.endswith("_lo") else name
+        names.append(key)
+        formats.append(np.uint64 if key in wide else np.uint32)
+        offsets.append(index * WORD)
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": words * WORD})
+
+
+ENVELOPE_DTYPE = np.dtype(
+    {
+        "names": [n for n, _, _ in ENVELOPE],
+        "formats": [np.uint64 if t == U64 else np.uint32 for _, t, _ in ENVELOPE],
+        "offsets": [w * WORD for _, _, w in ENVELOPE],
+        "itemsize": ENVELOPE_WORDS * WORD,
+    }
+)
+QUEUE_HEADER_DTYPE = _header_dtype(QUEUE_HEADER, QUEUE_HEADER_WORDS, {})
+CONTROL_DTYPE = _header_dtype(CONTROL, CONTROL_WORDS, {"hlc": "", "now": ""})
+
+
+def queue_words(capacity: int, slot_words: int) -> int:
+    return QUEUE_HEADER_WORDS + check_capacity(capacity) * slot_words
+
+
+def envelope_struct() -> StructType:
+    return StructType("Envelope", tuple((n, t) for n, t, _ in ENVELOPE))
+
+
+__all__ = [
+    "ENVELOPE",
+    "ENVELOPE_WORDS",
+    "ENVELOPE_DTYPE",
+    "QUEUE_HEADER",
+    "QUEUE_HEADER_WORDS",
+    "QUEUE_HEADER_DTYPE",
+    "CONTROL",
+    "CONTROL_WORDS",
+    "CONTROL_DTYPE",
+    "RecordLayout",
+    "FieldSlot",
+    "record_layout",
+    "slot_words_for",
+    "type_id_of",
+    "check_capacity",
+    "queue_words",
+    "HLC_EPOCH_US",
+    "HLC_LOGICAL_BITS",
+    "ACTOR_CREATED",
+    "ACTOR_RUNNING",
+    "ACTOR_EXITED",
+]

@@ -1,0 +1,165 @@
+"""The host side of RingKernel's single-producer single-consumer ring queues.
+
+A queue is one ``uint32`` numpy array laid out as ``ringkernel.layout`` says:
+a header (head, tail, capacity, mask, slot size, counters) and
+``capacity`` slots.  ``head`` is written only by the consumer, ``tail`` only
+by the producer; both only grow (mod 2**32), so ``tail - head`` is the fill.
+
+Memory order (C11 terms).  The producer writes a slot, then publishes it
+with a *release* store of ``tail``; the consumer *acquire*-loads ``tail``
+before reading the slot, and releases the slot with a release store of
+``head``.  On the device side the actor loop uses atomic read-modify-writes
+(sequentially consistent on the host JIT) plus ``fence``.  On the Python side
+each numpy element access is one aligned 32-bit load or store, and
+:func:`fence` (a lock round trip, i.e. a full barrier on every CPU) sits
+between the slot access and the index update, so the protocol holds without
+relying on x86's strong ordering.
+
+Policies for a full queue (nothing is lost silently):
+
+- ``"block"`` (default): wait up to the timeout, then raise :class:`QueueFull`.
+- ``"reject"``: raise :class:`QueueFull` at once; the ``rejected`` counter grows.
+- ``"drop_oldest"``: ask the consumer to discard the oldest message (it bumps
+  ``dropped``), then enqueue; the consumer side does the discarding, so the
+  single-writer rule of ``head`` holds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from ringkernel import layout as L
+
+POLICIES = ("block", "reject", "drop_oldest")
+_MASK32 = 0xFFFFFFFF
+_barrier_lock = threading.Lock()
+
+
+class QueueFull(Exception):
+    """A message could not be enqueued: the queue stayed full (see the queue's policy)."""
+
+
+class ReceiveTimeout(TimeoutError):
+    """No message arrived before the timeout."""
+
+
+def fence() -> None:
+    """A full memory barrier from Python: taking and releasing a lock fences on every CPU."""
+    with _barrier_lock:
+        pass
+
+
+class Waiter:
+    """Polls politely: a few yields, then sleeps growing to 1 ms, until a deadline."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        self.rounds = 0
+
+    def wait(self) -> bool:
+        """Sleeps a little; False once the deadline has passed."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return False
+        self.rounds += 1
+        time.sleep(0 if self.rounds < 50 else min(1e-3, 20e-6 * (self.rounds - 49)))
+        return True
+
+
+class RingQueue:
+    """An SPSC ring over a ``uint32`` buffer shared with a device or a native thread."""
+
+    def __init__(self, capacity: int, slot_words: int, policy: str = "block", name: str = "queue") -> None:
+        L.check_capacity(capacity)
+        if slot_words < L.ENVELOPE_WORDS or slot_words & (slot_words - 1):
+            raise ValueError(f"slot size must be a power of two of at least {L.ENVELOPE_WORDS} words")
+        if policy not in POLICIES:
+            raise ValueError(f"unknown queue policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        self.capacity = capacity
+        self.slot_words = slot_words
+        self.policy = policy
+        self.name = name
+        self.buffer = np.zeros(L.queue_words(capacity, slot_words), dtype=np.uint32)
+        h = self.buffer
+        h[L.Q_CAPACITY], h[L.Q_MASK], h[L.Q_SLOT_WORDS] = capacity, capacity - 1, slot_words
+        self.slots = self.buffer[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+
+    # --- indices ---
+
+    def __len__(self) -> int:
+        return (int(self.buffer[L.Q_TAIL]) - int(self.buffer[L.Q_HEAD])) & _MASK32
+
+    def stats(self) -> dict[str, int]:
+        """The queue's counters: enqueued, dequeued, rejected, dropped."""
+        b = self.buffer
+        return {k: int(b[L.Q[k]]) for k in ("enqueued", "dequeued", "rejected", "dropped")}
+
+    # --- producer side ---
+
+    def try_push(self, words: np.ndarray) -> bool:
+        """Publishes one message (its words) if a slot is free; False when full."""
+        b = self.buffer
+        tail = int(b[L.Q_TAIL])
+        if (tail - int(b[L.Q_HEAD])) & _MASK32 >= self.capacity:
+            return False
+        fence()  # acquire: the consumer is done with the slot we are about to overwrite
+        self.slots[tail & (self.capacity - 1), : len(words)] = words
+        fence()  # release: the slot's words before the new tail
+        b[L.Q_TAIL] = (tail + 1) & _MASK32
+        b[L.Q_ENQUEUED] = (int(b[L.Q_ENQUEUED]) + 1) & _MASK32
+        return True
+
+    def push(self, words: np.ndarray, timeout: float | None = 1.0) -> None:
+        """Enqueues ``words`` following the queue's policy; raises :class:`QueueFull`."""
+        if self.try_push(words):
+            return
+        b = self.buffer
+        if self.policy == "reject":
+            b[L.Q_REJECTED] = (int(b[L.Q_REJECTED]) + 1) & _MASK32
+            raise QueueFull(f"{self.name} is full ({self.capacity} messages); the message was rejected")
+        if self.policy == "drop_oldest":
+            b[L.Q_DROP_REQUESTS] = (int(b[L.Q_DROP_REQUESTS]) + 1) & _MASK32
+        waiter = Waiter(timeout)
+        while not self.try_push(words):
+            if not waiter.wait():
+                b[L.Q_REJECTED] = (int(b[L.Q_REJECTED]) + 1) & _MASK32
+                raise QueueFull(
+                    f"{self.name} stayed full ({self.capacity} messages) for {timeout} s; "
+                    "the consumer is not keeping up (raise queue_capacity or the timeout)"
+                )
+
+    # --- consumer side ---
+
+    def try_pop(self) -> np.ndarray | None:
+        """A copy of the oldest message's words, or None when the queue is empty."""
+        b = self.buffer
+        while True:
+            head = int(b[L.Q_HEAD])
+            if int(b[L.Q_TAIL]) == head:
+                return None
+            fence()  # acquire: the slot's words after the tail that published them
+            if int(b[L.Q_DROP_REQUESTS]) != int(b[L.Q_DROPS_DONE]):
+                b[L.Q_DROPS_DONE] = (int(b[L.Q_DROPS_DONE]) + 1) & _MASK32
+                b[L.Q_DROPPED] = (int(b[L.Q_DROPPED]) + 1) & _MASK32
+                b[L.Q_HEAD] = (head + 1) & _MASK32
+                continue
+            words = self.slots[head & (self.capacity - 1)].copy()
+            fence()  # release: done reading before the producer may reuse the slot
+            b[L.Q_HEAD] = (head + 1) & _MASK32
+            b[L.Q_DEQUEUED] = (int(b[L.Q_DEQUEUED]) + 1) & _MASK32
+            return words
+
+    def pop(self, timeout: float | None = None) -> np.ndarray:
+        """Waits up to ``timeout`` seconds for a message; raises :class:`ReceiveTimeout`."""
+        waiter = Waiter(timeout)
+        while True:
+            words = self.try_pop()
+            if words is not None:
+                return words
+            if not waiter.wait():
+                raise ReceiveTimeout(f"no message on {self.name} within {timeout} s")
+
+
+__all__ = ["RingQueue", "QueueFull", "ReceiveTimeout", "POLICIES", "fence", "Waiter"]

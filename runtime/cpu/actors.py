@@ -1,0 +1,70 @@
+"""The cpu actor host: the JIT-compiled persistent loop on a native thread.
+
+The actor kernel (``ringkernel.ringir.passes.actor_lowering``) is compiled by
+the same LLVM lowering and JIT as every cpu kernel and launched once, as a
+grid of one block, from a Python thread; ctypes releases the GIL for the
+whole call, so the loop runs natively until the control block asks it to
+leave.  Its five arguments are numpy ``uint32`` arrays the host also reads
+and writes (queues, control block, state); ``ringkernel.queues`` documents
+the memory-order protocol.  Idle, the loop sleeps in ``usleep`` (``ctrl.idle_ns``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+from ringkernel.ringir import Module
+from ringkernel.runtime.cpu.jit import compile_kernel
+
+from ringkernel import layout as L
+
+
+class CpuActorThread:
+    """Runs one actor loop kernel over five shared word arrays on a native thread."""
+
+    def __init__(self, module: Module, kernel: str, lanes: int = 1) -> None:
+        self.compiled = compile_kernel(module, kernel)
+        self.kernel = kernel
+        self.lanes = lanes
+        self.thread: threading.Thread | None = None
+        self.status: int | None = None
+        self._args: tuple[np.ndarray, ...] = ()
+
+    def start(
+        self, ctrl: np.ndarray, state: np.ndarray, h2k: np.ndarray, k2k: np.ndarray, out: np.ndarray
+    ) -> None:
+        """Launches the loop; the arrays must stay alive (this object keeps them) until it exits."""
+        if self.running:
+            raise RuntimeError(f"actor loop '{self.kernel}' is already running")
+        arrays = (ctrl, state, h2k, k2k, out)
+        for a in arrays:
+            if a.dtype != np.uint32 or not a.flags.c_contiguous:
+                raise ValueError("actor memory must be contiguous uint32 arrays")
+        self._args = arrays
+        ctrl[L.C["stop"]] = 0
+        argv = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
+        dims = (ctypes.c_int32 * 6)(1, 1, 1, self.lanes, 1, 1)
+        launch = self.compiled.launch
+
+        def run() -> None:
+            self.status = launch(argv, dims, 0, 1)
+
+        self.status = None
+        self.thread = threading.Thread(target=run, name=f"ringkernel-actor-{self.kernel}", daemon=True)
+        self.thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Waits for the loop to leave; True once it has."""
+        if self.thread is None:
+            return True
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+
+__all__ = ["CpuActorThread"]

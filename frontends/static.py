@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.diagnostics import CompileError
+from ringkernel.frontends.dsl import Array
 from ringkernel.frontends.source import FunctionSource
 
 ALLOWED_MODULES = ("ringkernel", "math", "numpy")
@@ -54,6 +55,7 @@ class RuntimeOnly:
     name: str
     why: str
     line: int
+    message: str | None = None  # replaces the "cannot know without running" wording
 
 
 class StaticFunction:
@@ -152,6 +154,8 @@ def _searchable_parts(fn: ast.FunctionDef) -> list[ast.AST]:
 
 
 def _runtime_message(value: RuntimeOnly) -> str:
+    if value.message:
+        return value.message
     return f"ringc cannot know the value of '{value.name}' without running the file: {value.why}"
 
 
@@ -285,11 +289,13 @@ class _Scanner:
                 self.runtime_only(name, f"it is unpacked or set indirectly at line {stmt.lineno}", stmt)
         if not names:
             return
-        try:
-            result: Any = ConstantEvaluator(self.scope).evaluate(value)
-        except NotConstant as exc:
-            result = None
-            why = f"line {stmt.lineno} sets it to {exc.reason}; write it as a constant expression"
+        result: Any = self.static_object(value)  # an alias: K = rk.kernel, Vec = Array[f32]
+        if result is None or isinstance(result, (int, float)):
+            try:
+                result = ConstantEvaluator(self.scope).evaluate(value)
+            except NotConstant as exc:
+                result = None
+                why = f"line {stmt.lineno} sets it to {exc.reason}; write it as a constant expression"
         for name in names:
             if result is None:
                 self.runtime_only(name, why, stmt)
@@ -303,15 +309,15 @@ class _Scanner:
         if problem is not None:
             self.errors.append(problem)
         if kind is None or kind not in FUNCTION_KINDS:
-            why = (
-                f"it is a plain Python function (line {stmt.lineno}); kernels can only call "
-                "@rk.func device functions"
-                if not stmt.decorator_list
-                else f"it is decorated with '{ast.unparse(stmt.decorator_list[0])}' (line {stmt.lineno})"
-            )
             if kind in CLASS_KINDS:
                 self.errors.append(self.error(stmt, f"@{kind} applies to classes, not functions"))
-            self.runtime_only(stmt.name, why, stmt)
+            if stmt.decorator_list:
+                why = f"it is decorated with '{ast.unparse(stmt.decorator_list[0])}' (line {stmt.lineno})"
+                self.runtime_only(stmt.name, why, stmt)
+            else:
+                message = (f"'{stmt.name}' is a plain Python function (line {stmt.lineno}); kernels can "
+                           "only call @rk.func device functions")
+                self.scope[stmt.name] = RuntimeOnly(stmt.name, "", stmt.lineno, message)
             return
         resolver = StaticResolver(self.scope, self.star_imports, _Located(self.filename, stmt, self.lines))
         source = FunctionSource(stmt.name, self.filename, stmt, self.lines, resolver)
@@ -357,7 +363,11 @@ class _Scanner:
         return None, None
 
     def static_object(self, node: ast.expr) -> Any:
-        """A name or attribute chain's object, or None when it is not statically known."""
+        """The object of a name, an attribute chain or ``Array[T]``; None when not statically known.
+
+        Only attributes of the allowed modules' objects are read, and only
+        RingKernel's own ``Array`` is subscripted, so no user code can run.
+        """
         if isinstance(node, ast.Name):
             value = self.scope.get(node.id)
             return None if isinstance(value, RuntimeOnly) else value
@@ -366,6 +376,11 @@ class _Scanner:
             if base is None or isinstance(base, StaticFunction):
                 return None
             return getattr(base, node.attr, None)
+        if isinstance(node, ast.Subscript) and self.static_object(node.value) is Array:
+            try:
+                return Array[self.static_object(node.slice)]
+            except TypeError:
+                return None
         return None
 
     # --- everything else ---

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import compile_time, cpu_numpy, overhead, wgpu_cpu
+from bench import actors, compile_time, cpu_numpy, overhead, wgpu_cpu
 from bench.caches import isolated_cache_root
 from bench.report import Row, Skipped, render_table, to_json
 from bench.settings import Settings
@@ -21,6 +21,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "wgpu": wgpu_cpu.run,
     "compile": compile_time.run,
     "overhead": overhead.run,
+    "actors": actors.run,
 }
 
 

@@ -52,7 +52,7 @@ def format_rate(amount: float, seconds: float, unit: str) -> str:
 
 def render_table(rows: list[Row]) -> str:
     """A plain-text table grouped by suite; also valid Markdown."""
-    header = ["benchmark", "ours", "baseline", "baseline time", "ratio", "ours throughput"]
+    header = ["benchmark", "ours", "baseline", "baseline time", "ratio", "throughput / note"]
     body = [
         [
             f"{row.suite}: {row.name}",

@@ -295,7 +295,9 @@ class _Scanner:
                 result = ConstantEvaluator(self.scope).evaluate(value)
             except NotConstant as exc:
                 result = None
-                why = f"line {stmt.lineno} sets it to {exc.reason}; write it as a constant expression"
+                example = f"{names[0]} = 4 * 256"
+                why = (f"line {stmt.lineno} sets it to {exc.reason}; kernels can use module-level "
+                       f"numbers and arithmetic on them, e.g. '{example}'")
         for name in names:
             if result is None:
                 self.runtime_only(name, why, stmt)

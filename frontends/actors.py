@@ -515,5 +515,6 @@ def build_actor_module(actor: ActorInfo) -> Module:
             s = m.layout.struct_type()
             if s not in structs:
                 structs.append(s)
-    structs.append(actor.state.struct_type())
+    if actor.state.fields:
+        structs.append(actor.state.struct_type())
     return verify(Module(tuple(callees + functions), tuple(structs)))

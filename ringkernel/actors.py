@@ -230,9 +230,10 @@ class ActorRef:
         self.ctrl[L.C["idle_ns"]] = system.idle_ns
         self.ctrl[L.C["batch"]] = 1024
         self.state_words = np.zeros(max(info.state.words, 1), dtype=np.uint32)
-        view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
-        for name, value in info.defaults.items():
-            view[name] = value
+        if info.state.fields:
+            view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
+            for name, value in info.defaults.items():
+                view[name] = value
         self.h2k = RingQueue(capacity, in_words, policy, name=f"the input queue of {self.name}")
         self.k2k = RingQueue(2, 8, name=f"the actor-to-actor queue of {self.name}")
         self.k2h = RingQueue(capacity, out_words, name=f"the output queue of {self.name}")
@@ -241,7 +242,8 @@ class ActorRef:
         self.downstream: ActorRef | None = None
         self.backlog: list[np.ndarray] = []
         self.sequence = 0
-        self.lock = threading.Lock()
+        self.send_lock = threading.Lock()  # one producer of the input queue at a time
+        self.receive_lock = threading.Lock()  # one consumer of the output queue at a time
 
     # --- messages ---
 
@@ -253,7 +255,7 @@ class ActorRef:
         """
         info = self.type.message_info(msg)
         self.system._check_open()
-        with self.lock:
+        with self.send_lock:
             stamp = self.system.hlc.tick()
             words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
             self.h2k.push(words, timeout)
@@ -262,7 +264,7 @@ class ActorRef:
 
     def receive(self, timeout: float | None = None) -> Any:
         """The next reply (a message instance with ``.envelope``); raises :class:`ReceiveTimeout`."""
-        with self.lock:
+        with self.receive_lock:
             if self.backlog:
                 words = self.backlog.pop(0)
             else:
@@ -283,7 +285,7 @@ class ActorRef:
 
     def _pump(self) -> None:
         """Moves replies from the output queue to the host backlog (so the loop never blocks)."""
-        with self.lock:
+        with self.receive_lock:
             while (words := self.k2h.try_pop()) is not None:
                 self.backlog.append(words)
 
@@ -293,6 +295,8 @@ class ActorRef:
     def state(self) -> dict[str, Any]:
         """A snapshot of the actor's state fields (consistent once its replies are received)."""
         info = self.type.info.state
+        if not info.fields:
+            return {}
         view = self.state_words.view(np.uint8)[: info.dtype().itemsize].view(info.dtype())[0]
         return {f.name: (bool(view[f.name]) if f.type == BOOL else view[f.name].item()) for f in info.fields}
 

@@ -8,6 +8,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Callable
 
 from bench import actors, compile_time, cpu_numpy, overhead, wgpu_cpu
@@ -27,7 +28,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (~20 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (under 20 s)")
     parser.add_argument("--only", choices=sorted(SUITES), action="append", help="run only this suite")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     options = parser.parse_args(argv)
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.make(options.quick)
     chosen = [name for name in SUITES if not options.only or name in options.only]
     rows: list[Row] = []
+    failed: list[str] = []
     start = time.perf_counter()
     with isolated_cache_root():
         for name in chosen:
@@ -44,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
                 status = f"{time.perf_counter() - suite_start:.1f} s"
             except Skipped as exc:
                 status = f"skipped: {exc}"
+            except Exception:  # a broken suite must not hide the others' results
+                traceback.print_exc()
+                failed.append(name)
+                status = "FAILED (traceback above)"
             print(f"[{name}: {status}]", file=sys.stderr, flush=True)
     print(render_table(rows))
     meta = {
@@ -52,13 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "quick": options.quick,
         "suites": chosen,
+        "failed": failed,
         "seconds": round(time.perf_counter() - start, 1),
     }
     print(f"\nratio = ours / baseline time (below 1: ours faster). {meta['machine']}, {meta['date']}")
     if options.json:
         with open(options.json, "w") as out:
             out.write(to_json(rows, meta) + "\n")
-    return 0
+    if failed:
+        print(f"failed suites: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -59,13 +59,6 @@ def measure(
     return Timing(tuple(samples))
 
 
-def measure_once(fn: Callable[[], object]) -> float:
-    """Seconds taken by one call of ``fn`` (for costs paid once, like a first launch)."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def _calibrate(fn: Callable[[], object], min_time: float) -> int:
     """How many calls make one repeat last at least ``min_time`` seconds."""
     if min_time <= 0:

@@ -95,7 +95,7 @@ def test_with_exit_drains_every_queue():
         b = system.spawn(Summer, queue_capacity=512)
         system.connect(a, b)
         acc = system.spawn(Accumulator, queue_capacity=512)
-        for i in range(n):
+        for _ in range(n):
             a.send(Num(value=1.0), timeout=10.0)
             acc.send(Add(value=2.0), timeout=10.0)
     # nothing received inside the block: leaving it drained the queues into the host

@@ -26,6 +26,7 @@ from ringkernel.ringir import (
     AtomicRMW,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
@@ -378,6 +379,9 @@ class _FunctionEmitter(NodeVisitor):
             self.let(s.result, self.x.call(f"rk_cast_f32_{dst.name}", [a]))
         else:
             self.let(s.result, self.x.convert(self.scalar(s.result.type), a))
+
+    def visit_Bitcast(self, s: Bitcast) -> None:
+        self.let(s.result, self.x.bitcast(self.scalar(s.result.type), self.val(s.value)))
 
     def visit_MathCall(self, s: MathCall) -> None:
         self.let(s.result, self.x.math(s.func, [self.val(a) for a in s.args]))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from ringkernel.ringir import Module
 from ringkernel.ringir.types import ArrayType
 from ringkernel.runtime.arguments import LaunchError
@@ -27,9 +28,19 @@ _PARALLEL_THRESHOLD = 1 << 14
 
 
 class CpuBackend:
-    """Runs kernels on the host CPU through llvmlite's MCJIT."""
+    """Runs kernels on the host CPU through llvmlite's MCJIT.
+
+    ``workitem_loops`` (default: true unless ``RINGKERNEL_CPU_BARRIERS=threads``)
+    runs kernels with barriers as work-item loops when that is provably
+    correct; false always uses one OS thread per work-item for them.
+    """
 
     name = "cpu"
+
+    def __init__(self, workitem_loops: bool | None = None) -> None:
+        if workitem_loops is None:
+            workitem_loops = os.environ.get("RINGKERNEL_CPU_BARRIERS", "loops") != "threads"
+        self.workitem_loops = workitem_loops
 
     @classmethod
     def available(cls) -> bool:
@@ -50,7 +61,7 @@ class CpuBackend:
         """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
         fn = module.get(kernel_name)
         _check_dims(grid, block)
-        compiled = compile_kernel(module, kernel_name)
+        compiled = compile_kernel(module, kernel_name, self.workitem_loops)
         keep: list[Any] = []
         argv = (ctypes.c_void_p * max(len(args), 1))()
         for i, (param, value) in enumerate(zip(fn.params, args)):
@@ -68,11 +79,18 @@ class CpuBackend:
             status = [compiled.launch(argv, dims, 0, blocks)]
         else:
             status = _run_parallel(compiled.launch, argv, dims, blocks, workers)
+        if -2 in status:
+            raise MemoryError(f"cpu backend: no memory for the shared arrays of '{kernel_name}'")
         if any(status):
             raise RuntimeError(
                 f"cpu backend: the OS refused to start {block[0] * block[1] * block[2]} "
                 f"threads for a block of kernel '{kernel_name}'"
             )
+
+    def barrier_strategy(self, module: Module, kernel_name: str) -> tuple[str, str]:
+        """How ``kernel_name``'s work-items run: (``"plain"``/``"loops"``/``"threads"``, why)."""
+        compiled = compile_kernel(module, kernel_name, self.workitem_loops)
+        return compiled.mode, compiled.fallback_reason
 
 
 def _check_dims(grid: tuple[int, int, int], block: tuple[int, int, int]) -> None:

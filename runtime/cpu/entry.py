@@ -9,22 +9,31 @@
   threads of each block (x innermost) calling the inlined kernel body, which
   LLVM can vectorize.  Work-items of one block run one after another, which
   is a valid schedule when they never wait for each other.
-- With ``barrier()`` every work-item of a block is its own OS thread meeting
-  at a real barrier (:mod:`ringkernel.runtime.cpu.threads`): simple and
-  correct for barriers anywhere, including inside loops.
+- With ``barrier()``, when :mod:`ringkernel.runtime.cpu.workitem_loops`
+  could rewrite the kernel, one call of the rewritten kernel runs a whole
+  block (its work-item loops are inside it): the wrapper loops over blocks only.
+- Otherwise every work-item of a block is its own OS thread meeting at a real
+  barrier (:mod:`ringkernel.runtime.cpu.threads`): correct for barriers
+  anywhere, including under conditions that differ between work-items.
 
-Shared arrays live in one stack area per call, reused by consecutive blocks
-(CUDA leaves shared memory uninitialized at block start too).
+Shared arrays live in one ``malloc``'d area per call (work-item loops add
+per-work-item arrays to it, too large for a thread's stack), reused by
+consecutive blocks (CUDA leaves shared memory uninitialized at block start too).
+The wrapper returns 0, -1 if the OS refused a thread, -2 if ``malloc`` failed.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
+
 from ringkernel.lowering.llvm import host_kernel_symbol, shared_layout
 from ringkernel.lowering.llvm.ops import value_type
 from ringkernel.ringir import Barrier, Function, walk
 from ringkernel.ringir.types import ArrayType, ScalarType
-from ringkernel.runtime.cpu.threads import CONTEXT_FIELDS, add_thread_support, field
+from ringkernel.runtime.cpu.threads import CONTEXT_FIELDS, add_thread_support, declare, field
+
+# How a block's work-items run (see the module docstring).
+PLAIN, LOOPS, THREADS = "plain", "loops", "threads"
 
 I8 = ir.IntType(8)
 I32 = ir.IntType(32)
@@ -40,8 +49,12 @@ def uses_barrier(fn: Function) -> bool:
     return any(isinstance(s, Barrier) for s in walk(fn.body))
 
 
-def add_launch_wrapper(module: ir.Module, fn: Function) -> None:
-    """Defines ``rk_launch_<kernel>`` in ``module`` (which already holds the kernel)."""
+def add_launch_wrapper(module: ir.Module, fn: Function, mode: str) -> None:
+    """Defines ``rk_launch_<kernel>`` in ``module`` (which already holds the kernel).
+
+    ``mode`` is :data:`PLAIN` (no barrier), :data:`LOOPS` (``fn`` was rewritten
+    into work-item loops) or :data:`THREADS`.
+    """
     kernel = module.globals[host_kernel_symbol(fn.name)]
     wrapper = ir.Function(
         module, ir.FunctionType(I32, [PTR, PTR, I64, I64]), name=launch_symbol(fn.name)
@@ -51,12 +64,12 @@ def add_launch_wrapper(module: ir.Module, fn: Function) -> None:
     _, shared_bytes = shared_layout(fn)
     shared = ir.Constant(PTR, None)
     if shared_bytes:
-        shared = b.alloca(ir.ArrayType(I8, shared_bytes))
-        shared.align = 16
+        shared = b.call(declare(module, "malloc", PTR, [I64]), [ir.Constant(I64, shared_bytes)])
+        with b.if_then(b.icmp_unsigned("==", shared, ir.Constant(PTR, None)), likely=False):
+            b.ret(ir.Constant(I32, -2))
     grid = [b.load(field(b, dims, 4 * d), typ=I32) for d in range(3)]
     block = [b.load(field(b, dims, 4 * (3 + d)), typ=I32) for d in range(3)]
-    threaded = uses_barrier(fn)
-    if threaded:
+    if mode == THREADS:
         run_block = add_thread_support(module)
         thread_fn = _thread_function(module, fn, kernel)
     else:
@@ -71,16 +84,21 @@ def add_launch_wrapper(module: ir.Module, fn: Function) -> None:
             b.trunc(b.urem(b.udiv(linear, gx), gy), I32),
             b.trunc(b.udiv(linear, b.mul(gx, gy)), I32),
         ]
-        if threaded:
+        zero = ir.Constant(I32, 0)
+        if mode == THREADS:
             rc = b.call(run_block, [thread_fn, argv, dims, *bidx, shared])
             b.store(b.or_(b.load(status, typ=I32), rc), status)
+        elif mode == LOOPS:
+            b.call(kernel, [*user_args, zero, zero, zero, *bidx, *block, *grid, shared,
+                            ir.Constant(PTR, None)])
         else:
-            zero = ir.Constant(I32, 0)
             with _counted_loop(b, wrapper, zero, block[2], "tz") as tz, \
                     _counted_loop(b, wrapper, zero, block[1], "ty") as ty, \
                     _counted_loop(b, wrapper, zero, block[0], "tx") as tx:
                 b.call(kernel, [*user_args, tx, ty, tz, *bidx, *block, *grid, shared,
                                 ir.Constant(PTR, None)])
+    if shared_bytes:
+        b.call(declare(module, "free", ir.VoidType(), [PTR]), [shared])
     b.ret(b.load(status, typ=I32))
 
 

@@ -1,8 +1,14 @@
 """JIT compilation of host kernels with llvmlite's MCJIT, cached per module and kernel.
 
 The cache key is the SHA-256 of the module's canonical RingIR text (which
-holds every callee) plus the kernel name, so editing one kernel never reuses
-another's machine code.  Engines live as long as the process.
+holds every callee) plus the kernel name and the barrier strategy, so editing
+one kernel never reuses another's machine code.  Engines live as long as the
+process.
+
+A kernel with barriers is first offered to
+:func:`~ringkernel.runtime.cpu.workitem_loops.to_workitem_loops`; if that
+cannot prove the rewrite right it runs one thread per work-item, and
+``CompiledKernel.fallback_reason`` says why.
 """
 
 from __future__ import annotations
@@ -14,10 +20,19 @@ import threading
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
+
 from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
 from ringkernel.lowering.llvm.codegen import host_machine
 from ringkernel.ringir import Module, verify
-from ringkernel.runtime.cpu.entry import add_launch_wrapper, launch_symbol, uses_barrier
+from ringkernel.runtime.cpu.entry import (
+    LOOPS,
+    PLAIN,
+    THREADS,
+    add_launch_wrapper,
+    launch_symbol,
+    uses_barrier,
+)
+from ringkernel.runtime.cpu.workitem_loops import NotTransformable, to_workitem_loops
 
 LaunchFn = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64
@@ -26,14 +41,24 @@ LaunchFn = ctypes.CFUNCTYPE(
 
 @dataclass
 class CompiledKernel:
-    """A kernel's launch wrapper in native code; ``engine`` keeps the code alive."""
+    """A kernel's launch wrapper in native code; ``engine`` keeps the code alive.
+
+    ``mode`` is how a block's work-items run: ``"plain"`` (no barrier),
+    ``"loops"`` (work-item loops) or ``"threads"`` (one OS thread each);
+    ``fallback_reason`` says why a kernel with barriers got ``"threads"``.
+    """
 
     engine: llvm.ExecutionEngine
     launch: ctypes._CFuncPtr
-    threaded: bool
+    mode: str
+    fallback_reason: str = ""
+
+    @property
+    def threaded(self) -> bool:
+        return self.mode == THREADS
 
 
-_cache: dict[tuple[str, str], CompiledKernel] = {}
+_cache: dict[tuple[str, str, bool], CompiledKernel] = {}
 # id(module) -> (module, fingerprint): launching the same module object again skips printing it
 _fingerprints: dict[int, tuple[Module, str]] = {}
 _lock = threading.Lock()
@@ -48,31 +73,43 @@ def module_fingerprint(module: Module) -> str:
     return digest
 
 
-def compile_kernel(module: Module, kernel_name: str) -> CompiledKernel:
-    """The JIT-compiled launch wrapper of ``kernel_name``, built once per module text."""
+def compile_kernel(module: Module, kernel_name: str, workitem_loops: bool = True) -> CompiledKernel:
+    """The JIT-compiled launch wrapper of ``kernel_name``, built once per module text.
+
+    ``workitem_loops=False`` forces one thread per work-item for kernels with barriers.
+    """
     with _lock:
-        key = (module_fingerprint(module), kernel_name)
+        key = (module_fingerprint(module), kernel_name, workitem_loops)
         compiled = _cache.get(key)
         if compiled is None:
-            compiled = _cache[key] = _build(module, kernel_name)
+            compiled = _cache[key] = _build(module, kernel_name, workitem_loops)
     return compiled
 
 
-def _build(module: Module, kernel_name: str) -> CompiledKernel:
+def _build(module: Module, kernel_name: str, workitem_loops: bool) -> CompiledKernel:
     """Verifies and optimizes the RingIR (as ``compile()`` does), then lowers and JITs it."""
     from ringkernel.compiler import optimize as optimize_ir
 
     module = optimize_ir(verify(module))
+    mode, reason = PLAIN, ""
+    if uses_barrier(module.get(kernel_name)):
+        mode, reason = THREADS, "work-item loops were not requested"
+        if workitem_loops:
+            try:
+                module = verify(to_workitem_loops(module, kernel_name))
+                mode, reason = LOOPS, ""
+            except NotTransformable as exc:
+                reason = str(exc)
     fn = module.get(kernel_name)
     llmod = build_ir_module(module, HostTarget(), name=f"ringkernel.{kernel_name}")
-    add_launch_wrapper(llmod, fn)
+    add_launch_wrapper(llmod, fn, mode)
     machine = host_machine()
     ref = optimize(prepare(llmod, machine), machine)
     _resolve_external_symbols(ref)
     engine = llvm.create_mcjit_compiler(ref, machine)
     engine.finalize_object()
     address = engine.get_function_address(launch_symbol(kernel_name))
-    return CompiledKernel(engine, LaunchFn(address), uses_barrier(fn))
+    return CompiledKernel(engine, LaunchFn(address), mode, reason)
 
 
 def _system_libraries() -> list[ctypes.CDLL]:

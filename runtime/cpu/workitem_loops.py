@@ -1,0 +1,672 @@
+"""Work-item loops: a kernel with barriers rewritten so one call runs a whole block.
+
+PoCL's strategy, over RingIR's structured control flow.  The code between
+two barriers (a *region*) becomes a ``for`` loop over the block's work-items
+(z, y, then x innermost) calling the region, turned into a ``func``; control
+flow that contains a barrier (or a ``break``/``continue`` of a loop that
+does) stays one control structure around the regions, its condition taken
+from the work-items, which agree because it is uniform
+(:mod:`ringkernel.runtime.cpu.uniformity`).  Running work-items one after
+another between barriers is a valid schedule, and the barrier becomes the
+end of a loop: no threads, no waiting.
+
+What crosses a barrier is privatized per work-item, in extra shared arrays
+of :data:`SLOTS` entries indexed by the flat work-item id:
+
+- an SSA value defined in one region and used in another is stored after its
+  definition and loaded at the start of each region using it;
+- a local used in more than one region, or in a region inside a loop with a
+  barrier, is loaded at region start and stored back at region end (the
+  arrays start zeroed, as locals do);
+- a uniform value the block-level control flow needs (an ``if`` condition,
+  ``range`` bounds) is written by every work-item into a one-entry array.
+
+A ``return`` ends the region's function with ``true``: the work-item is
+marked done and skipped by later regions, and the block ends when no
+work-item is left — the cpu thread path's semantics, where a work-item that
+returns leaves the barrier.
+
+Kernels this cannot prove right (a barrier under a condition that differs
+between work-items, a loop with barriers whose trip count differs, ...)
+raise :class:`NotTransformable`; the runtime then keeps one thread per
+work-item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+
+from ringkernel.ringir import (
+    Barrier,
+    Binary,
+    Break,
+    Call,
+    Compare,
+    Const,
+    Continue,
+    ForRange,
+    Function,
+    If,
+    Load,
+    LoadVar,
+    LocalVar,
+    Loop,
+    Module,
+    NodeVisitor,
+    Return,
+    SharedArray,
+    Stmt,
+    Store,
+    StoreVar,
+    ThreadIndex,
+    Value,
+    result_of,
+    walk,
+)
+from ringkernel.ringir.types import BOOL, I32, VOID, AddressSpace, ArrayType, ScalarType
+from ringkernel.runtime.cpu.uniformity import Uniformity, analyze_uniformity
+
+# Entries of every per-work-item array: the most work-items a block may have.
+SLOTS = 1024
+
+
+class NotTransformable(Exception):
+    """Why a kernel keeps the thread-per-work-item path (the message says what was found)."""
+
+
+def to_workitem_loops(module: Module, kernel_name: str) -> Module:
+    """``module`` with ``kernel_name`` running one whole block per call, plus its region funcs.
+
+    Other kernels are dropped: the result is compiled for this kernel only.
+    The returned kernel uses no barrier and no ``thread_id``/``global_id``.
+    """
+    fn = module.get(kernel_name)
+    if not any(isinstance(s, Barrier) for s in walk(fn.body)):
+        raise NotTransformable(f"kernel '{kernel_name}' has no barrier")
+    return _Transformer(module, fn).run()
+
+
+def region_functions(module: Module, kernel_name: str) -> list[str]:
+    """Names of the region funcs :func:`to_workitem_loops` added for ``kernel_name``."""
+    return [f.name for f in module.functions if f.name.startswith(f"{kernel_name}.wi")]
+
+
+@dataclass(eq=False)
+class RegionStmt(Stmt):
+    """Placeholder in the block-level skeleton: a barrier-free run of statements."""
+
+    index: int
+    body: tuple[Stmt, ...]
+    loop_depth: int
+
+
+@dataclass
+class _RegionInfo:
+    defs: set[str] = field(default_factory=set)
+    uses: dict[str, Value] = field(default_factory=dict)
+    locals: dict[str, LocalVar] = field(default_factory=dict)
+    stored: set[str] = field(default_factory=set)
+    indices: set[tuple[str, int]] = field(default_factory=set)
+    returns: bool = False
+
+
+class _Names:
+    """Fresh names that collide with nothing in the kernel or the module."""
+
+    def __init__(self, module: Module, fn: Function) -> None:
+        self.used = {f.name for f in module.functions}
+        self.used.update(p.name for p in fn.params)
+        self.used.update(v.name for v in fn.locals)
+        for stmt in walk(fn.body):
+            r = result_of(stmt)
+            if r is not None:
+                self.used.add(r.name)
+
+    def fresh(self, stem: str) -> str:
+        n = 0
+        while f"{stem}{n}" in self.used:
+            n += 1
+        name = f"{stem}{n}"
+        self.used.add(name)
+        return name
+
+    def value(self, stem: str, ty: object) -> Value:
+        return Value(self.fresh(stem), ty)  # type: ignore[arg-type]
+
+
+def _operands(stmt: Stmt) -> list[Value]:
+    """The values a statement reads (not its nested regions')."""
+    found: list[Value] = []
+    for f in fields(stmt):  # type: ignore[arg-type]
+        if f.name in ("result", "loc"):
+            continue
+        v = getattr(stmt, f.name)
+        if isinstance(v, Value):
+            found.append(v)
+        elif isinstance(v, tuple):
+            found.extend(x for x in v if isinstance(x, Value))
+    return found
+
+
+def _map_stmt(stmt: Stmt, on_value: Callable[[Value], Value],
+              on_body: Callable[[tuple[Stmt, ...]], tuple[Stmt, ...]]) -> Stmt:
+    """``stmt`` with every operand passed through ``on_value`` and every region through ``on_body``."""
+    changes: dict[str, object] = {}
+    for f in fields(stmt):  # type: ignore[arg-type]
+        if f.name in ("result", "loc"):
+            continue
+        v = getattr(stmt, f.name)
+        if isinstance(v, Value):
+            changes[f.name] = on_value(v)
+        elif isinstance(v, tuple) and v and isinstance(v[0], Value):
+            changes[f.name] = tuple(on_value(x) for x in v)
+        elif isinstance(v, tuple) and v and isinstance(v[0], Stmt):
+            changes[f.name] = on_body(v)
+    return replace(stmt, **changes) if changes else stmt  # type: ignore[type-var]
+
+
+def _contains_barrier(stmt: Stmt) -> bool:
+    return any(isinstance(s, Barrier) for s in walk((stmt,)))
+
+
+def _block_level(stmt: Stmt, in_barrier_loop: bool) -> bool:
+    """Whether ``stmt`` must stay block-level control flow rather than run per work-item.
+
+    ``in_barrier_loop``: the innermost loop around ``stmt`` contains a barrier,
+    so a ``break``/``continue`` here leaves or restarts block-level control.
+    """
+    if isinstance(stmt, Barrier):
+        return True
+    if isinstance(stmt, (Break, Continue)):
+        return in_barrier_loop
+    if isinstance(stmt, If):
+        return any(_block_level(s, in_barrier_loop) for s in (*stmt.then_body, *stmt.else_body))
+    if isinstance(stmt, (Loop, ForRange)):
+        return _contains_barrier(stmt)
+    return False
+
+
+def _strip_shared(body: tuple[Stmt, ...], found: list[SharedArray]) -> tuple[Stmt, ...]:
+    """``body`` without its ``shared_array`` statements (one static allocation each), collected."""
+    out: list[Stmt] = []
+    for stmt in body:
+        if isinstance(stmt, SharedArray):
+            found.append(stmt)
+            continue
+        out.append(_map_stmt(stmt, lambda v: v, lambda b: _strip_shared(b, found)))
+    return tuple(out)
+
+
+class _Splitter(NodeVisitor):
+    """Cuts a kernel body into regions inside a skeleton of block-level control flow."""
+
+    def __init__(self, fn: Function, uniformity: Uniformity) -> None:
+        self.fn = fn
+        self.uniformity = uniformity
+        self.regions: list[RegionStmt] = []
+        self.block_uses: dict[str, Value] = {}
+        self.loop_vars: set[str] = set()
+        self.in_barrier_loop = False
+        self.depth = 0
+        self.params = {p.name for p in fn.params}
+        self.var_writers: dict[str, int] = {}
+        for stmt in walk(fn.body):
+            if isinstance(stmt, (StoreVar, ForRange)):
+                self.var_writers[stmt.var.name] = self.var_writers.get(stmt.var.name, 0) + 1
+
+    def split(self, body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+        out: list[Stmt] = []
+        run: list[Stmt] = []
+        for stmt in body:
+            if not _block_level(stmt, self.in_barrier_loop):
+                run.append(stmt)
+                continue
+            self.flush(run, out)
+            lowered = self.visit(stmt)
+            if lowered is not None:
+                out.append(lowered)
+        self.flush(run, out)
+        return tuple(out)
+
+    def flush(self, run: list[Stmt], out: list[Stmt]) -> None:
+        if run:
+            region = RegionStmt(len(self.regions), tuple(run), self.depth)
+            self.regions.append(region)
+            out.append(region)
+            run.clear()
+
+    def need_uniform(self, value: Value, what: str, stmt: Stmt) -> None:
+        if not self.uniformity.is_uniform(value):
+            where = f" (line {stmt.loc.line})" if getattr(stmt, "loc", None) else ""
+            raise NotTransformable(
+                f"{what} around a barrier may differ between work-items{where}"
+            )
+        if value.name not in self.params:
+            self.block_uses[value.name] = value
+
+    def loop_body(self, body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+        outer = self.in_barrier_loop
+        self.in_barrier_loop = True
+        self.depth += 1
+        try:
+            return self.split(body)
+        finally:
+            self.in_barrier_loop = outer
+            self.depth -= 1
+
+    def visit_Barrier(self, s: Barrier) -> None:
+        return None  # the end of the region before it is the barrier
+
+    def visit_Break(self, s: Break) -> Stmt:
+        return s
+
+    def visit_Continue(self, s: Continue) -> Stmt:
+        return s
+
+    def visit_If(self, s: If) -> Stmt:
+        self.need_uniform(s.cond, "the condition of an 'if'", s)
+        return If(s.cond, self.split(s.then_body), self.split(s.else_body), loc=s.loc)
+
+    def visit_Loop(self, s: Loop) -> Stmt:
+        return Loop(self.loop_body(s.body), loc=s.loc)
+
+    def visit_ForRange(self, s: ForRange) -> Stmt:
+        for v, what in ((s.start, "start"), (s.stop, "stop"), (s.step, "step")):
+            self.need_uniform(v, f"the {what} of a 'range' loop", s)
+        if self.var_writers.get(s.var.name, 0) != 1:
+            raise NotTransformable(
+                f"the variable ${s.var.name} of a 'range' loop with a barrier is assigned elsewhere"
+            )
+        self.loop_vars.add(s.var.name)
+        return ForRange(s.var, s.start, s.stop, s.step, self.loop_body(s.body), loc=s.loc)
+
+
+def _region_info(region: RegionStmt) -> _RegionInfo:
+    info = _RegionInfo()
+    for stmt in walk(region.body):
+        r = result_of(stmt)
+        if r is not None:
+            info.defs.add(r.name)
+        for v in _operands(stmt):
+            info.uses.setdefault(v.name, v)
+        if isinstance(stmt, (LoadVar, StoreVar, ForRange)):
+            info.locals[stmt.var.name] = stmt.var
+        if isinstance(stmt, (StoreVar, ForRange)):
+            info.stored.add(stmt.var.name)
+        if isinstance(stmt, ThreadIndex):
+            if stmt.kind == "global_id":
+                info.indices.update({("block_id", stmt.dim), ("block_dim", stmt.dim)})
+            elif stmt.kind != "thread_id":
+                info.indices.add((stmt.kind, stmt.dim))
+        if isinstance(stmt, Return):
+            info.returns = True
+    for name in info.defs:
+        info.uses.pop(name, None)
+    return info
+
+
+def _zero(ty: ScalarType) -> bool | int | float:
+    return False if ty.is_bool else 0.0 if ty.is_float else 0
+
+
+@dataclass
+class _Callee:
+    """A region's func and what to pass it: (kind, key) per parameter."""
+
+    fn: Function
+    args: list[tuple[str, object]]
+
+
+class _Transformer:
+    def __init__(self, module: Module, fn: Function) -> None:
+        self.module = module
+        self.fn = fn
+        self.names = _Names(module, fn)
+
+    # --- analysis ---
+
+    def run(self) -> Module:
+        fn = self.fn
+        self.shared: list[SharedArray] = []
+        body = _strip_shared(fn.body, self.shared)
+        splitter = _Splitter(fn, analyze_uniformity(fn))
+        skeleton = splitter.split(body)
+        self.regions = splitter.regions
+        self.loop_vars = splitter.loop_vars
+        self.infos = [_region_info(r) for r in self.regions]
+        self.kernel_values = {p.name: p for p in fn.params}
+        self.kernel_values.update({s.result.name: s.result for s in self.shared})
+        self.home: dict[str, int] = {}
+        self.const_defs: dict[str, Const] = {}
+        for region, info in zip(self.regions, self.infos):
+            for name in info.defs:
+                self.home[name] = region.index
+            for stmt in walk(region.body):
+                if isinstance(stmt, Const):
+                    self.const_defs[stmt.result.name] = stmt
+        self.crossing: dict[str, Value] = {}
+        for info in self.infos:
+            for name, v in info.uses.items():
+                if name in self.kernel_values:
+                    continue
+                if name not in self.home:
+                    raise NotTransformable(f"value %{name} has no definition in any region")
+                self.crossing[name] = v
+        self.ubuf_values = {
+            n: v for n, v in splitter.block_uses.items() if n not in self.const_defs
+        }
+        regions_of: dict[str, set[int]] = {}
+        for region, info in zip(self.regions, self.infos):
+            for name in info.locals:
+                regions_of.setdefault(name, set()).add(region.index)
+        self.private = {
+            name for name, where in regions_of.items()
+            if name not in self.loop_vars
+            and (len(where) > 1 or any(self.regions[i].loop_depth for i in where))
+        }
+        self.returns = any(info.returns for info in self.infos)
+        return self.build(skeleton)
+
+    # --- the new kernel ---
+
+    def build(self, skeleton: tuple[Stmt, ...]) -> Module:
+        fn, names = self.fn, self.names
+        top: list[Stmt] = list(self.shared)
+
+        def scratch(stem: str, ty: ScalarType, size: int) -> Value:
+            arr = names.value(stem, ArrayType(ty, AddressSpace.SHARED, size))
+            top.append(SharedArray(arr))
+            return arr
+
+        locals_by_name = {v.name: v for v in fn.locals}
+        self.private_arrays = {
+            n: scratch("wi.local.", locals_by_name[n].type, SLOTS) for n in sorted(self.private)
+        }
+        self.value_arrays = {
+            n: scratch("wi.value.", v.type, SLOTS)  # type: ignore[arg-type]
+            for n, v in sorted(self.crossing.items())
+        }
+        self.ubufs = {
+            n: scratch("wi.uniform.", v.type, 1)  # type: ignore[arg-type]
+            for n, v in sorted(self.ubuf_values.items())
+        }
+        self.done = scratch("wi.done.", BOOL, SLOTS) if self.returns else None
+
+        self.c0, self.c1 = names.value("wi.c", I32), names.value("wi.c", I32)
+        top += [Const(self.c0, 0), Const(self.c1, 1)]
+        self.bool_true = names.value("wi.true", BOOL)
+        top.append(Const(self.bool_true, True))
+        self.index_values: dict[tuple[str, int], Value] = {}
+        wanted = {("block_dim", d) for d in range(3)}
+        for info in self.infos:
+            wanted |= info.indices
+        for kind, dim in sorted(wanted):
+            v = names.value(f"wi.{kind}.", I32)
+            top.append(ThreadIndex(v, kind, dim))
+            self.index_values[(kind, dim)] = v
+        self.axes = [LocalVar(names.fresh(f"wi.t{a}."), I32) for a in "xyz"]
+        self.alive = LocalVar(names.fresh("wi.alive."), I32) if self.returns else None
+
+        zeros: dict[ScalarType, Value] = {}
+        for n in sorted(self.private):
+            ty = locals_by_name[n].type
+            if ty not in zeros:
+                zeros[ty] = names.value("wi.zero.", ty)
+                top.append(Const(zeros[ty], _zero(ty)))
+        if self.private or self.done is not None:
+            def clear(flat: Value) -> list[Stmt]:
+                stmts: list[Stmt] = [
+                    Store(self.private_arrays[n], flat, zeros[locals_by_name[n].type])
+                    for n in sorted(self.private)
+                ]
+                if self.done is not None:
+                    false = names.value("wi.false", BOOL)
+                    stmts += [Const(false, False), Store(self.done, flat, false)]
+                return stmts
+
+            top += self.workitem_loop(clear)
+        if self.alive is not None:
+            bd = [self.index_values[("block_dim", d)] for d in range(3)]
+            xy, xyz = names.value("wi.n", I32), names.value("wi.n", I32)
+            top += [Binary(xy, "mul", bd[0], bd[1]), Binary(xyz, "mul", xy, bd[2]),
+                    StoreVar(self.alive, xyz)]
+
+        self.callees = [self.region_function(r, i) for r, i in zip(self.regions, self.infos)]
+        body = top + _Emitter(self).emit(skeleton)
+        kernel_locals = [v for v in fn.locals if v.name in self.loop_vars] + self.axes
+        if self.alive is not None:
+            kernel_locals.append(self.alive)
+        kernel = Function(fn.name, fn.kind, fn.params, fn.return_type, tuple(kernel_locals),
+                          tuple(body), loc=fn.loc)
+        functions = [kernel if f is fn else f for f in self.module.functions
+                     if not f.is_kernel or f is fn]
+        functions += [c.fn for c in self.callees]
+        return Module(tuple(functions), self.module.structs)
+
+    def workitem_loop(self, make_body: Callable[[Value], list[Stmt]],
+                      axes_out: list[Value] | None = None) -> list[Stmt]:
+        """``for z, y, x over the block: body(flat id)`` with x innermost."""
+        names = self.names
+        bd = [self.index_values[("block_dim", d)] for d in range(3)]
+        t = [names.value("wi.t", I32) for _ in range(3)]
+        zy, zyx, flat_y, flat = (names.value("wi.f", I32) for _ in range(4))
+        inner: list[Stmt] = [LoadVar(t[d], self.axes[d]) for d in range(3)]
+        inner += [
+            Binary(zy, "mul", t[2], bd[1]), Binary(flat_y, "add", zy, t[1]),
+            Binary(zyx, "mul", flat_y, bd[0]), Binary(flat, "add", zyx, t[0]),
+        ]
+        if axes_out is not None:
+            axes_out[:] = t
+        inner += make_body(flat)
+        loop: Stmt = ForRange(self.axes[0], self.c0, bd[0], self.c1, tuple(inner))
+        loop = ForRange(self.axes[1], self.c0, bd[1], self.c1, (loop,))
+        return [ForRange(self.axes[2], self.c0, bd[2], self.c1, (loop,))]
+
+    # --- one region as a func ---
+
+    def region_function(self, region: RegionStmt, info: _RegionInfo) -> _Callee:
+        names = self.names
+        params: list[Value] = []
+        args: list[tuple[str, object]] = []
+
+        def param(v: Value, kind: str, key: object) -> Value:
+            params.append(v)
+            args.append((kind, key))
+            return v
+
+        for name in sorted(info.uses):
+            if name in self.kernel_values:
+                param(self.kernel_values[name], "value", self.kernel_values[name])
+        tid = [param(names.value(f"wi.tid{a}.", I32), "axis", d) for d, a in enumerate("xyz")]
+        flat = param(names.value("wi.flat.", I32), "flat", None)
+        index = {k: param(names.value(f"wi.{k[0]}.", I32), "value", self.index_values[k])
+                 for k in sorted(info.indices)}
+        exports: dict[str, list[tuple[Value, str]]] = {}
+        entry: list[Stmt] = []
+        need_c0 = False
+        for name in sorted(info.defs):
+            if name in self.crossing:
+                arr = self.value_arrays[name]
+                exports.setdefault(name, []).append((param(arr, "value", arr), "flat"))
+            if name in self.ubufs:
+                arr = self.ubufs[name]
+                exports.setdefault(name, []).append((param(arr, "value", arr), "c0"))
+                need_c0 = True
+        c0 = names.value("wi.c", I32)
+        if need_c0:
+            entry.append(Const(c0, 0))
+        for name in sorted(info.uses):
+            if name in self.crossing:
+                arr = param(self.value_arrays[name], "value", self.value_arrays[name])
+                entry.append(Load(info.uses[name], arr, flat))
+        private = sorted(n for n in info.locals if n in self.private)
+        arrays = {n: param(self.private_arrays[n], "value", self.private_arrays[n]) for n in private}
+        for n in private:
+            v = names.value("wi.l", info.locals[n].type)
+            entry += [Load(v, arrays[n], flat), StoreVar(info.locals[n], v)]
+        for n in sorted(n for n in info.locals if n in self.loop_vars):
+            v = param(names.value("wi.var.", info.locals[n].type), "var", info.locals[n])
+            entry.append(StoreVar(info.locals[n], v))
+        true = names.value("wi.true", BOOL)
+        if info.returns:
+            entry.append(Const(true, True))
+
+        rewriter = _RegionRewriter(names, tid, index, exports, flat, c0,
+                                   true if info.returns else None)
+        body = entry + list(rewriter.rewrite(region.body))
+        for n in private:
+            if n in info.stored:
+                v = names.value("wi.l", info.locals[n].type)
+                body += [LoadVar(v, info.locals[n]), Store(arrays[n], flat, v)]
+        if info.returns:
+            false = names.value("wi.false", BOOL)
+            body += [Const(false, False), Return(false)]
+        fn = Function(
+            names.fresh(f"{self.fn.name}.wi"), "func", tuple(params),
+            BOOL if info.returns else VOID,
+            tuple(info.locals[n] for n in sorted(info.locals)), tuple(body), loc=self.fn.loc,
+        )
+        return _Callee(fn, args)
+
+
+class _RegionRewriter:
+    """A region's statements as a func body: thread indices from parameters, exports stored."""
+
+    def __init__(self, names: _Names, tid: list[Value], index: dict[tuple[str, int], Value],
+                 exports: dict[str, list[tuple[Value, str]]], flat: Value, c0: Value,
+                 true: Value | None) -> None:
+        self.names = names
+        self.tid = tid
+        self.index = index
+        self.exports = exports
+        self.flat = flat
+        self.c0 = c0
+        self.true = true
+        self.renamed: dict[str, Value] = {}
+
+    def value(self, v: Value) -> Value:
+        return self.renamed.get(v.name, v)
+
+    def rewrite(self, body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+        out: list[Stmt] = []
+        for stmt in body:
+            if isinstance(stmt, ThreadIndex):
+                out += self.thread_index(stmt)
+            elif isinstance(stmt, Return):
+                assert self.true is not None
+                out.append(Return(self.true, loc=stmt.loc))
+            else:
+                out.append(_map_stmt(stmt, self.value, self.rewrite))
+            r = result_of(stmt)
+            if r is not None:
+                for arr, at in self.exports.get(r.name, ()):
+                    out.append(Store(arr, self.flat if at == "flat" else self.c0, r))
+        return tuple(out)
+
+    def thread_index(self, s: ThreadIndex) -> list[Stmt]:
+        if s.kind == "thread_id":
+            self.renamed[s.result.name] = self.tid[s.dim]
+            return []
+        if s.kind != "global_id":
+            self.renamed[s.result.name] = self.index[(s.kind, s.dim)]
+            return []
+        base = self.names.value("wi.g", I32)
+        return [
+            Binary(base, "mul", self.index[("block_id", s.dim)], self.index[("block_dim", s.dim)],
+                   loc=s.loc),
+            Binary(s.result, "add", base, self.tid[s.dim], loc=s.loc),
+        ]
+
+
+class _Emitter(NodeVisitor):
+    """The block-level skeleton as kernel statements: regions become work-item loops."""
+
+    def __init__(self, t: _Transformer) -> None:
+        self.t = t
+
+    def emit(self, body: tuple[Stmt, ...]) -> list[Stmt]:
+        out: list[Stmt] = []
+        for stmt in body:
+            out += self.visit(stmt)
+        return out
+
+    def block_value(self, v: Value, out: list[Stmt]) -> Value:
+        """``v`` at block level: a parameter, a re-emitted constant, or the work-items' copy."""
+        t = self.t
+        if v.name in t.kernel_values:
+            return v
+        fresh = t.names.value("wi.u", v.type)
+        const = t.const_defs.get(v.name)
+        if const is not None:
+            out.append(Const(fresh, const.value))
+        else:
+            out.append(Load(fresh, t.ubufs[v.name], t.c0))
+        return fresh
+
+    def visit_RegionStmt(self, r: RegionStmt) -> list[Stmt]:
+        t = self.t
+        callee = t.callees[r.index]
+        returns = callee.fn.return_type == BOOL
+        axes: list[Value] = []
+
+        def body(flat: Value) -> list[Stmt]:
+            stmts: list[Stmt] = []
+            if t.done is not None:
+                skip = t.names.value("wi.d", BOOL)
+                stmts += [Load(skip, t.done, flat), If(skip, (Continue(),))]
+            args: list[Value] = []
+            for kind, key in callee.args:
+                if kind == "value":
+                    args.append(key)  # type: ignore[arg-type]
+                elif kind == "axis":
+                    args.append(axes[key])  # type: ignore[index]
+                elif kind == "flat":
+                    args.append(flat)
+                else:
+                    assert isinstance(key, LocalVar)
+                    v = t.names.value("wi.v", key.type)
+                    stmts.append(LoadVar(v, key))
+                    args.append(v)
+            if not returns:
+                stmts.append(Call(None, callee.fn.name, tuple(args)))
+                return stmts
+            assert t.done is not None and t.alive is not None
+            ret = t.names.value("wi.r", BOOL)
+            left, less = t.names.value("wi.a", I32), t.names.value("wi.a", I32)
+            stmts += [
+                Call(ret, callee.fn.name, tuple(args)),
+                If(ret, (Store(t.done, flat, t.bool_true), LoadVar(left, t.alive),
+                         Binary(less, "sub", left, t.c1), StoreVar(t.alive, less))),
+            ]
+            return stmts
+
+        out = t.workitem_loop(body, axes)
+        if returns:
+            assert t.alive is not None
+            left, none = t.names.value("wi.a", I32), t.names.value("wi.e", BOOL)
+            out += [LoadVar(left, t.alive), Compare(none, "eq", left, t.c0),
+                    If(none, (Return(),))]
+        return out
+
+    def visit_If(self, s: If) -> list[Stmt]:
+        out: list[Stmt] = []
+        cond = self.block_value(s.cond, out)
+        out.append(If(cond, tuple(self.emit(s.then_body)), tuple(self.emit(s.else_body)),
+                      loc=s.loc))
+        return out
+
+    def visit_Loop(self, s: Loop) -> list[Stmt]:
+        return [Loop(tuple(self.emit(s.body)), loc=s.loc)]
+
+    def visit_ForRange(self, s: ForRange) -> list[Stmt]:
+        out: list[Stmt] = []
+        start, stop, step = (self.block_value(v, out) for v in (s.start, s.stop, s.step))
+        out.append(ForRange(s.var, start, stop, step, tuple(self.emit(s.body)), loc=s.loc))
+        return out
+
+    def visit_Break(self, s: Break) -> list[Stmt]:
+        return [s]
+
+    def visit_Continue(self, s: Continue) -> list[Stmt]:
+        return [s]

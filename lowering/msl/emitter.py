@@ -24,6 +24,7 @@ from ringkernel.ringir import (
     AtomicRMW,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
@@ -409,6 +410,11 @@ class _FunctionEmitter(NodeVisitor):
         else:
             expression = self.expr.convert(type_name(dst), a)
         return self.define(s.result, expression)
+
+    def visit_Bitcast(self, s: Bitcast) -> str:
+        dst = s.result.type
+        assert isinstance(dst, ScalarType)
+        return self.define(s.result, self.expr.bitcast(type_name(dst), self.ref(s.value)))
 
     def float_to_int_helper(self, src: ScalarType, dst: ScalarType) -> str:
         """Saturating conversion, NaN -> 0 (the cpu backend's semantics)."""

@@ -12,6 +12,10 @@ Python would, but statically:
 - functions decorated with ``@rk.kernel`` / ``@rk.func`` (under whatever alias
   the file imported) become :class:`StaticFunction` stand-ins that the
   frontend translates exactly like the decorators' objects;
+- ``@rk.message`` classes become real message classes, built by the real
+  decorator from the statically read fields (no class body runs), and
+  ``@rk.actor`` classes become :class:`StaticActor`, whose methods go through
+  the same actor frontend and actor-lowering pass as ``@rk.actor``;
 - anything else (a call's result, an import from another module, a plain
   function, a name bound inside ``if``/``try``) is a :class:`RuntimeOnly`
   marker.  A kernel that uses one gets a diagnostic at the use, saying that
@@ -35,6 +39,7 @@ import numpy as np
 from ringkernel.diagnostics import CompileError
 from ringkernel.frontends.dsl import Array
 from ringkernel.frontends.source import FunctionSource
+from ringkernel.ringir import Module
 
 ALLOWED_MODULES = ("ringkernel", "math", "numpy")
 """Top-level packages whose real objects a scanned file may import."""
@@ -67,8 +72,67 @@ class StaticFunction:
         self.ringkernel_source = source
         self.line = source.node.lineno
 
+    @property
+    def scope_value(self) -> Any:
+        return self
+
     def __repr__(self) -> str:
         return f"<ringc {self.ringkernel_kind} {self.__name__} at line {self.line}>"
+
+
+class StaticMessage:
+    """A ``@rk.message`` class of the file; kernels and handlers see the real message class."""
+
+    ringkernel_kind = "message"
+
+    def __init__(self, stmt: ast.ClassDef, cls: type) -> None:
+        self.__name__ = stmt.name
+        self.line = stmt.lineno
+        self.scope_value = cls
+
+    def fields(self) -> str:
+        from ringkernel.frontends.actors import message_info
+
+        return ", ".join(f"{f.name}: {f.type}" for f in message_info(self.scope_value).layout.fields)
+
+
+class StaticActor:
+    """A ``@rk.actor`` class of the file, compiled like ``ActorType`` but from the syntax tree.
+
+    Its handlers and helpers are read when it is first compiled, so messages
+    defined further down the file resolve (as they would for the decorator at
+    run time, in any order the file imports them).
+    """
+
+    ringkernel_kind = "actor"
+
+    def __init__(self, stmt: ast.ClassDef, fields: list[tuple[ast.AnnAssign, Any, Any]], method_source: Any):
+        self.__name__ = stmt.name
+        self.line = stmt.lineno
+        self.stmt = stmt
+        self.fields = fields
+        self.method_source = method_source
+        self._info: Any = None
+        self._modules: dict[str, Module] = {}
+
+    @property
+    def scope_value(self) -> Any:
+        return RuntimeOnly(self.__name__, "", self.line, f"actor '{self.__name__}' cannot be used in kernels")
+
+    @property
+    def info(self) -> Any:
+        if self._info is None:
+            self._info = static_actor_info(self)
+        return self._info
+
+    def module(self, mode: str = "persistent") -> Module:
+        """The lowered RingIR of the actor: handler funcs plus its loop kernel (``ActorType.module``)."""
+        from ringkernel.frontends.actors import build_actor_module
+        from ringkernel.ringir.passes.actor_lowering import lower_actor
+
+        if mode not in self._modules:
+            self._modules[mode] = lower_actor(build_actor_module(self.info), self.info.name, mode)
+        return self._modules[mode]
 
 
 @dataclass
@@ -321,11 +385,7 @@ class _Scanner:
                            "only call @rk.func device functions")
                 self.scope[stmt.name] = RuntimeOnly(stmt.name, "", stmt.lineno, message)
             return
-        resolver = StaticResolver(self.scope, self.star_imports, _Located(self.filename, stmt, self.lines))
-        source = FunctionSource(stmt.name, self.filename, stmt, self.lines, resolver)
-        entry = StaticFunction(kind, source)
-        self.entries = [e for e in self.entries if e.__name__ != stmt.name] + [entry]
-        self.scope[stmt.name] = entry
+        self.add_entry(StaticFunction(kind, self.method_source(stmt)))
 
     def stmt_AsyncFunctionDef(self, stmt: ast.AsyncFunctionDef) -> None:
         kind, _ = self.decorator_kind(stmt)
@@ -339,9 +399,66 @@ class _Scanner:
             self.errors.append(problem)
         if kind in FUNCTION_KINDS:
             self.errors.append(self.error(stmt, f"@rk.{kind} applies to functions, not classes"))
-        elif kind in CLASS_KINDS:
-            self.errors.append(self.error(stmt, f"ringc cannot compile @rk.{kind} classes yet"))
+        if kind == "message" and problem is None:
+            try:
+                self.add_entry(StaticMessage(stmt, self.message_class(stmt)))
+                return
+            except CompileError as exc:
+                self.errors.append(exc)
+        elif kind == "actor" and problem is None:
+            self.add_entry(StaticActor(stmt, self.class_fields(stmt), self.method_source))
+            return
         self.runtime_only(stmt.name, f"it is a class (line {stmt.lineno})", stmt)
+
+    def add_entry(self, entry: Any) -> None:
+        self.entries = [e for e in self.entries if e.__name__ != entry.__name__] + [entry]
+        self.scope[entry.__name__] = entry.scope_value
+
+    def class_fields(self, stmt: ast.ClassDef) -> list[tuple[ast.AnnAssign, Any, Any]]:
+        """``(statement, annotation object, default)`` for each ``name: T [= default]`` of a class body.
+
+        Nothing here raises: a field ringc cannot read is reported when the
+        class is compiled, at the field.
+        """
+        fields = []
+        for item in stmt.body:
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                annotation = self.static_object(_unquote(item.annotation))
+                default: Any = None
+                if item.value is not None:
+                    try:
+                        default = ConstantEvaluator(self.scope).evaluate(item.value)
+                    except NotConstant as exc:
+                        default = NotConstant(exc.reason)
+                fields.append((item, annotation, default))
+        return fields
+
+    def message_class(self, stmt: ast.ClassDef) -> type:
+        """The real message class, made by ``rk.message`` from the fields read statically."""
+        import ringkernel
+
+        annotations: dict[str, Any] = {}
+        namespace: dict[str, Any] = {"__module__": "ringc", "__qualname__": stmt.name}
+        for item, annotation, default in self.class_fields(stmt):
+            name = item.target.id  # type: ignore[union-attr]
+            if annotation is None:
+                raise self.error(item.annotation, f"ringc cannot tell the type of field '{name}' statically")
+            if isinstance(default, NotConstant):
+                raise self.error(item.value, f"the default of '{name}' must be a number ({default.reason})")
+            annotations[name] = annotation
+            if default is not None:
+                namespace[name] = default
+        namespace["__annotations__"] = annotations
+        try:
+            return ringkernel.message(type(stmt.name, (), namespace))
+        except CompileError as exc:
+            if exc.line is not None:
+                raise
+            raise self.error(stmt, exc.message) from None
+
+    def method_source(self, item: ast.FunctionDef) -> FunctionSource:
+        resolver = StaticResolver(self.scope, self.star_imports, _Located(self.filename, item, self.lines))
+        return FunctionSource(item.name, self.filename, item, self.lines, resolver)
 
     def decorator_kind(self, stmt: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         """The RingKernel kind of ``stmt``'s decorator, and an error if ringc cannot honour it.
@@ -371,7 +488,10 @@ class _Scanner:
         RingKernel's own ``Array`` is subscripted, so no user code can run.
         """
         if isinstance(node, ast.Name):
-            value = self.scope.get(node.id)
+            if node.id not in self.scope:
+                builtin = getattr(builtins, node.id, None)
+                return builtin if isinstance(builtin, type) else None  # int, float, bool, ...
+            value = self.scope[node.id]
             return None if isinstance(value, RuntimeOnly) else value
         if isinstance(node, ast.Attribute):
             base = self.static_object(node.value)
@@ -464,6 +584,80 @@ def _bound_names(node: ast.AST) -> list[str]:
             continue
         stack.extend(ast.iter_child_nodes(current))
     return sorted(set(names))
+
+
+def static_actor_info(actor: StaticActor) -> Any:
+    """The ``ActorInfo`` of an actor class read from its syntax tree.
+
+    Mirrors ``ringkernel.frontends.actors.make_actor_info`` (which reads a live
+    class) rule for rule: scalar state fields with numeric defaults, a handler
+    per method taking ``self`` and one message, every other method a helper.
+    """
+    from ringkernel import layout as L
+    from ringkernel.frontends.actors import ActorInfo, HandlerInfo, message_info
+    from ringkernel.frontends.python import evaluate_static, python_object_type
+    from ringkernel.ringir import ScalarType
+
+    filename, lines = actor.method_source(actor.stmt).filename, actor.method_source(actor.stmt).lines
+    state_fields, defaults = [], {}
+    for item, annotation, default in actor.fields:
+        name = item.target.id  # type: ignore[union-attr]
+        ty = python_object_type(annotation) if annotation is not None else None
+        if not isinstance(ty, ScalarType):
+            raise located_error(filename, lines, item.annotation,
+                                f"actor '{actor.__name__}': field '{name}' has unsupported type "
+                                f"'{ast.unparse(item.annotation)}'; use f32, f64, i32, u32, i64, u64 or bool")
+        if isinstance(default, NotConstant) or isinstance(default, np.generic):
+            raise located_error(filename, lines, item.value,
+                                f"actor '{actor.__name__}': the default of '{name}' must be a number")
+        state_fields.append((name, ty))
+        defaults[name] = 0 if default is None else default
+    handlers: dict[type, Any] = {}
+    helpers: dict[str, FunctionSource] = {}
+    for item in actor.stmt.body:
+        if not isinstance(item, ast.FunctionDef) or item.name.startswith("__"):
+            continue
+        source = actor.method_source(item)
+        if item.decorator_list:
+            raise source.error(item.decorator_list[0], "actor methods cannot be decorated")
+        args = item.args.args
+        if not args or args[0].arg != "self":
+            raise source.error(item, f"actor method '{item.name}' must take 'self' first")
+        message = None
+        if len(args) == 2 and args[1].annotation is not None:
+            message = message_info(evaluate_static(source, args[1].annotation))
+        if message is None:
+            helpers[item.name] = source
+            continue
+        if message.cls in handlers:
+            raise source.error(
+                item,
+                f"actor '{actor.__name__}' has two handlers for message '{message.name}': "
+                f"'{handlers[message.cls].method}' and '{item.name}'; one message type has one handler",
+            )
+        handlers[message.cls] = HandlerInfo(message, item.name, source)
+    if not handlers:
+        raise located_error(filename, lines, actor.stmt,
+                            f"actor '{actor.__name__}' has no handler: write a method taking one message, "
+                            "e.g. 'def add(self, msg: Add) -> Total:'")
+    ids: dict[int, str] = {}
+    for h in handlers.values():
+        if h.message.type_id in ids:
+            raise located_error(filename, lines, actor.stmt,
+                                f"messages '{ids[h.message.type_id]}' and '{h.message.name}' share a type id")
+        ids[h.message.type_id] = h.message.name
+    state = L.record_layout(actor.__name__, tuple(state_fields))
+    return ActorInfo(actor.__name__, state, defaults, handlers, helpers)
+
+
+def _unquote(node: ast.expr) -> ast.expr:
+    """A string annotation (``x: "f32"``) as the expression it spells."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            return ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return node
+    return node
 
 
 # --- constant expressions -------------------------------------------------------------------
@@ -619,6 +813,8 @@ __all__ = [
     "split_lines",
     "ScanResult",
     "StaticFunction",
+    "StaticMessage",
+    "StaticActor",
     "StaticResolver",
     "RuntimeOnly",
     "ConstantEvaluator",

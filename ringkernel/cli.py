@@ -25,7 +25,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -177,7 +177,7 @@ class Ringc:
 
     args: argparse.Namespace
     options: dict[str, Any]
-    errors: list[CompileError] = field(default_factory=list)
+    listing: list[str] | None = None
 
     def run(self, stdout: TextIO) -> int:
         text = read_input(self.args.input)
@@ -186,7 +186,8 @@ class Ringc:
         else:
             module = self.ringir_module(text)
         if self.args.list:
-            stdout.write("".join(f"{signature(fn)}\n" for fn in module.functions))
+            listing = self.listing if self.listing is not None else [signature(f) for f in module.functions]
+            stdout.write("".join(f"{line}\n" for line in listing))
             return EXIT_OK
         output = self.guard(lambda: compile_module(module, self.args.target, cache=not self.args.no_cache,
                                                    **self.options))
@@ -203,7 +204,6 @@ class Ringc:
 
     def python_module(self, text: str) -> Module:
         """Translates the file's entries one by one (collecting every error), then together."""
-        from ringkernel.frontends.module import build_module
         from ringkernel.frontends.static import scan_source
 
         scan = self.guard(lambda: scan_source(text, self.args.input))
@@ -212,26 +212,33 @@ class Ringc:
         missing = [n for n in names if scan.get(n) is None]
         if missing:
             found = ", ".join(e.__name__ for e in scan.entries) or "none"
-            raise Failed([f"no @rk.kernel or @rk.func named '{n}' (found: {found})" for n in missing])
+            raise Failed([f"no kernel, func or actor named '{n}' (found: {found})" for n in missing])
+        messages = [n for n in names if scan.get(n).ringkernel_kind == "message"]
+        if messages:
+            raise Failed([f"'{n}' is a message; name the actor that handles it" for n in messages])
+        compilable = [e for e in scan.entries if e.ringkernel_kind != "message"]
         if names:
             selected = [scan.get(n) for n in dict.fromkeys(names)]
         elif self.args.list:
             selected = list(scan.entries)
         else:
-            selected = [e for e in scan.entries if e.ringkernel_kind == "kernel"]
+            selected = [e for e in compilable if e.ringkernel_kind in ("kernel", "actor")]
             if not selected and not errors:
-                raise Failed(["no @rk.kernel functions found (ringc reads only top-level definitions)"])
-        checked = selected if names else scan.entries
-        for entry in checked:
+                raise Failed(["no @rk.kernel functions or @rk.actor classes found "
+                              "(ringc reads only top-level definitions)"])
+        mode = "batch" if self.args.target in ("wgsl", "msl") else "persistent"
+        modules: dict[str, Module] = {}
+        for entry in selected if names else compilable:
             try:
-                build_module([entry])
+                modules[entry.__name__] = entry_module(entry, mode)
             except CompileError as exc:
                 errors.append(exc)
         if errors:
             raise Failed(_unique(errors))
         if self.args.list:
-            return Module(tuple(build_module([e]).get(e.__name__) for e in selected))
-        return self.guard(lambda: build_module(selected))
+            self.listing = [_listing(e, modules.get(e.__name__)) for e in selected]
+            return Module(())
+        return self.guard(lambda: combined_module(selected, mode))
 
     def ringir_module(self, text: str) -> Module:
         from ringkernel.ringir import parse
@@ -240,6 +247,50 @@ class Ringc:
         if not self.args.kernel:
             return module
         return select_functions(module, self.args.kernel)
+
+
+def entry_module(entry: Any, mode: str) -> Module:
+    """The verified module of one kernel/func (with callees) or one actor (lowered for ``mode``)."""
+    from ringkernel.frontends.module import build_module
+
+    if entry.ringkernel_kind == "actor":
+        return entry.module(mode)
+    return build_module([entry])
+
+
+def combined_module(entries: Sequence[Any], mode: str) -> Module:
+    """One module for every selected entry: kernels/funcs built together, actors merged in."""
+    from ringkernel.frontends.module import build_module
+
+    functions = [e for e in entries if e.ringkernel_kind in ("kernel", "func")]
+    parts = [build_module(functions)] if functions else []
+    parts += [e.module(mode) for e in entries if e.ringkernel_kind == "actor"]
+    return merge_modules(parts)
+
+
+def merge_modules(parts: Sequence[Module]) -> Module:
+    """The union of ``parts``: a function or struct they share appears once; a clash is an error."""
+    functions: dict[str, Function] = {}
+    structs: dict[str, Any] = {}
+    for part in parts:
+        for fn in part.functions:
+            if functions.setdefault(fn.name, fn) != fn:
+                raise CompileError(f"two different functions are named '{fn.name}'; rename one of them")
+        for struct in part.structs:
+            if structs.setdefault(struct.name, struct) != struct:
+                raise CompileError(f"two different types are named '{struct.name}'; rename one of them")
+    return Module(tuple(functions.values()), tuple(structs.values()))
+
+
+def _listing(entry: Any, module: Module | None) -> str:
+    if entry.ringkernel_kind == "message":
+        return f"message {entry.__name__}({entry.fields()})"
+    assert module is not None
+    line = signature(module.get(entry.__name__))
+    if entry.ringkernel_kind == "actor":
+        handled = ", ".join(h.message.name for h in entry.info.handlers.values())
+        return f"actor {line.removeprefix('kernel ')}  # handles {handled}"
+    return line
 
 
 def select_functions(module: Module, names: Sequence[str]) -> Module:

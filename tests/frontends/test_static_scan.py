@@ -475,3 +475,87 @@ def test_scanning_never_executes_anything(tmp_path):
 def test_intrinsic_identity_is_preserved():
     result = scan("from ringkernel import global_id as gid\nimport ringkernel.frontends.dsl as d\n")
     assert result.scope["gid"] is dsl.global_id is result.scope["d"].global_id
+
+
+# --- messages and actors ------------------------------------------------------------------------
+
+
+def test_message_classes_are_real_message_classes_built_statically():
+    from ringkernel.frontends.actors import message_info
+
+    result = scan("""\
+        import ringkernel as rk
+        from ringkernel import f32, u32
+        SIZE = 3
+
+        @rk.message
+        class Reading:
+            value: "f32"
+            count: u32 = SIZE * 2
+            print("never runs")
+        """)
+    (entry,) = result.entries
+    cls = result.scope["Reading"]
+    info = message_info(cls)
+    assert entry.ringkernel_kind == "message" and info.name == "Reading"
+    assert [(f.name, str(f.type)) for f in info.layout.fields] == [("value", "f32"), ("count", "u32")]
+    assert cls(value=1.5) == cls(value=1.5, count=6)
+
+
+@pytest.mark.parametrize(
+    "field, message, col",
+    [
+        ("value: Unknown", "ringc cannot tell the type of field 'value' statically", 12),
+        ("value: f32 = compute()", "the default of 'value' must be a number", 18),
+        ("value: str", "message 'M': field 'value' has unsupported type", 5),
+    ],
+)
+def test_bad_message_fields(field, message, col):
+    result = scan(f"import ringkernel as rk\nfrom ringkernel import f32\n@rk.message\nclass M:\n    {field}")
+    (error,) = result.errors
+    assert message in error.message
+    assert (error.line, error.col) == (5 if col != 5 else 4, col if col != 5 else 1)
+
+
+def test_actor_uses_messages_defined_later_and_reads_no_live_class():
+    result = scan("""\
+        import ringkernel as rk
+        from ringkernel import f32
+
+        @rk.actor
+        class Echo:
+            def on(self, msg: "Ping") -> "Ping":
+                return Ping(value=msg.value + OFFSET)
+
+        OFFSET = 0.5
+
+        @rk.message
+        class Ping:
+            value: f32
+        """)
+    actor = result.get("Echo")
+    assert actor.ringkernel_kind == "actor"
+    text = str(actor.module("persistent"))
+    assert "kernel @Echo(" in text and "func @Echo__on_Ping(" in text and "const 0.5" in text
+
+
+def test_actor_name_in_a_kernel_is_rejected_at_the_use():
+    error = error_of("""\
+        import ringkernel as rk
+        from ringkernel import f32, Array
+
+        @rk.message
+        class Ping:
+            value: f32
+
+        @rk.actor
+        class Echo:
+            def on(self, msg: Ping) -> None:
+                pass
+
+        @rk.kernel
+        def k(x: Array[f32]):
+            x[0] = Echo
+        """, "k")
+    assert error.message == "actor 'Echo' cannot be used in kernels"
+    assert (error.line, error.col) == (15, 12)

@@ -154,7 +154,7 @@ def test_kernel_is_repeatable(capsys, kernels):
 def test_unknown_kernel_name(capsys, kernels):
     code, out, err = run(capsys, kernels, "-t", "ptx", "--kernel", "nope")
     assert code == 1 and out == ""
-    assert "no @rk.kernel or @rk.func named 'nope' (found: scaled, saxpy, scale)" in err
+    assert "no kernel, func or actor named 'nope' (found: scaled, saxpy, scale)" in err
 
 
 def test_list_prints_signatures(capsys, kernels):
@@ -178,7 +178,7 @@ def test_file_without_kernels(capsys, tmp_path):
     empty = write(tmp_path, "empty.py", "import ringkernel as rk\nX = 1\n")
     code, _, err = run(capsys, empty, "-t", "ptx")
     assert code == 1
-    assert "empty.py: error: no @rk.kernel functions found" in err
+    assert "empty.py: error: no @rk.kernel functions or @rk.actor classes found" in err
 
 
 # --- .rir input -----------------------------------------------------------------------------
@@ -467,6 +467,122 @@ def test_kernel_corpus_compiles_statically(capsys):
     assert names == {c.name for c in kernel_corpus.CASES}
     for case in kernel_corpus.CASES:  # the static reader builds what the decorators build
         assert str(parse(out).get(case.name)) == str(case.kernel.ir.get(case.name))
+
+
+# --- actors ---------------------------------------------------------------------------------------
+
+ACTORS = textwrap.dedent(
+    """\
+    import ringkernel as rk
+    from ringkernel import Array, f32, u32
+
+    @rk.message
+    class Add:
+        value: f32
+
+    @rk.actor
+    class Accumulator:
+        total: f32 = 0.0
+        count: u32 = 0
+
+        def add(self, msg: Add) -> "Total":
+            self.total += msg.value
+            self.count += 1
+            return Total(total=self.total, count=self.count)
+
+    @rk.message
+    class Total:
+        total: f32
+        count: u32
+
+    @rk.kernel
+    def fill(x: Array[f32]):
+        x[rk.global_id(0)] = 1.0
+    """
+)
+
+
+@pytest.fixture
+def actors(tmp_path: Path) -> Path:
+    path = tmp_path / "actors.py"
+    path.write_text(ACTORS)
+    return path
+
+
+def test_list_shows_messages_and_actors(capsys, actors):
+    code, out, err = run(capsys, actors, "--list")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "message Add(value: f32)"
+    assert lines[1].startswith("actor Accumulator(ctrl: array<u32, global>, state: array<u32, global>,")
+    assert lines[1].endswith("# handles Add")
+    assert lines[2:] == ["message Total(total: f32, count: u32)", "kernel fill(x: array<f32, global>)"]
+
+
+@pytest.mark.parametrize("target", ["rir", "llvm", "ptx", "wgsl", "msl"])
+def test_actor_and_kernel_in_one_output(capsys, actors, target):
+    code, out, err = run(capsys, actors, "-t", target, "--check")
+    assert (code, err) == (0, "")
+    assert "Accumulator" in out and "fill" in out
+
+
+@pytest.mark.parametrize("target", ["rir", "ptx", "wgsl", "msl"])
+def test_actor_output_matches_the_decorator(capsys, actors, target):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ringc_live_actors", actors)
+    live = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(live)  # the decorators, for comparison: this test does run the file
+    code, out, _ = run(capsys, actors, "-t", target, "-k", "Accumulator")
+    assert code == 0
+    assert out == live.Accumulator.compile(target)
+
+
+def test_kernel_naming_a_message_is_an_error(capsys, actors):
+    code, _, err = run(capsys, actors, "-t", "ptx", "-k", "Add")
+    assert code == 1
+    assert "'Add' is a message; name the actor that handles it" in err
+
+
+def test_actor_errors_are_located(capsys, tmp_path):
+    src = write(tmp_path, "bad_actor.py", """\
+        import ringkernel as rk
+        from ringkernel import Array, f32
+
+        @rk.message
+        class Ping:
+            value: f32
+
+        @rk.actor
+        class Twice:
+            state: Array[f32]
+
+            def one(self, msg: Ping) -> None:
+                pass
+
+        @rk.actor
+        class Dup:
+            def one(self, msg: Ping) -> None:
+                pass
+
+            def two(self, m: Ping) -> None:
+                pass
+        """)
+    code, _, err = run(capsys, src, "-t", "ptx")
+    assert code == 1
+    assert re.findall(r"bad_actor\.py:(\d+):(\d+): error: (.*)", err) == [
+        ("10", "12", "actor 'Twice': field 'state' has unsupported type 'Array[f32]'; "
+         "use f32, f64, i32, u32, i64, u64 or bool"),
+        ("20", "5", "actor 'Dup' has two handlers for message 'Ping': 'one' and 'two'; "
+         "one message type has one handler"),
+    ]
+
+
+def test_actor_definitions_of_the_actor_tests_compile(capsys):
+    defs = Path(__file__).parents[1] / "actors" / "actor_defs.py"
+    code, out, err = run(capsys, defs, "-t", "ptx", "--check")
+    assert (code, err) == (0, "")
+    assert len(re.findall(r"\.visible \.entry (\w+)\(", out)) == 5
 
 
 # --- the installed entry points ----------------------------------------------------------------

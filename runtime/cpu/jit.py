@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
+from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
 from ringkernel.lowering.llvm.codegen import host_machine
 from ringkernel.ringir import Module, verify
@@ -100,6 +101,8 @@ def _build(module: Module, kernel_name: str, workitem_loops: bool) -> CompiledKe
                 mode, reason = LOOPS, ""
             except NotTransformable as exc:
                 reason = str(exc)
+            except CompileError as exc:  # a bug in the rewrite must not cost correctness
+                reason = f"internal error in the work-item loop rewrite: {exc}"
     fn = module.get(kernel_name)
     llmod = build_ir_module(module, HostTarget(), name=f"ringkernel.{kernel_name}")
     add_launch_wrapper(llmod, fn, mode)

@@ -561,7 +561,7 @@ class _RegionRewriter:
             r = result_of(stmt)
             if r is not None:
                 for arr, at in self.exports.get(r.name, ()):
-                    out.append(Store(arr, self.flat if at == "flat" else self.c0, r))
+                    out.append(Store(arr, self.flat if at == "flat" else self.c0, self.value(r)))
         return tuple(out)
 
     def thread_index(self, s: ThreadIndex) -> list[Stmt]:

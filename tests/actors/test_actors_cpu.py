@@ -203,3 +203,16 @@ def test_silent_handlers_64_bit_fields_and_none_replies():
         with pytest.raises(rk.ReceiveTimeout):
             c.receive(timeout=0.05)
     assert c.state == {"seen": 10, "wide": 22.5}
+
+
+def test_an_idle_actor_does_not_burn_a_core():
+    with rk.ActorSystem(backend="cpu") as system:
+        acc = system.spawn(Accumulator, queue_capacity=16)
+        acc.send(Add(value=1.0))
+        acc.receive(timeout=5.0)
+        beats = acc.stats["heartbeat"]
+        cpu, wall = time.process_time(), time.monotonic()
+        time.sleep(0.5)
+        used = (time.process_time() - cpu) / (time.monotonic() - wall)
+        assert acc.stats["heartbeat"] > beats  # still polling
+    assert used < 0.3, f"idle actor used {used:.0%} of a core"

@@ -60,8 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         "suites": chosen,
         "failed": failed,
         "seconds": round(time.perf_counter() - start, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
-    print(f"\nratio = ours / baseline time (below 1: ours faster). {meta['machine']}, {meta['date']}")
+    print(
+        f"\nratio = ours / baseline time (below 1: ours faster). {meta['machine']}, {meta['date']}, "
+        f"load average {meta['load_average_1min']} (other processes skew results)"
+    )
     if options.json:
         with open(options.json, "w") as out:
             out.write(to_json(rows, meta) + "\n")

@@ -9,7 +9,7 @@ from bench.caches import cold_start
 from bench.kernels import Problem
 from bench.report import Row, format_rate
 from bench.settings import Settings
-from bench.timing import measure
+from bench.timing import measure, measure_pair
 
 
 def problem_rows(
@@ -23,8 +23,9 @@ def problem_rows(
 ) -> list[Row]:
     """Checks ``problem`` on ``backend``, then times it warm (and cold if ``first_launch``)."""
     problem.check(backend)
-    warm = measure(lambda: problem.launch(backend), settings.repeats, settings.min_time)
-    baseline = measure(baseline_op, settings.repeats, settings.min_time)
+    warm, baseline = measure_pair(
+        lambda: problem.launch(backend), baseline_op, settings.repeats, settings.min_time
+    )
     rate = format_rate(problem.amount, warm.median, problem.unit)
     rows = [Row(suite, problem.name, warm.median, baseline_name, baseline.median, rate=rate)]
     if first_launch:

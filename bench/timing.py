@@ -3,7 +3,8 @@
 A repeat calls the function ``inner`` times back to back and records the mean
 per call, so calls far shorter than the clock's noise (a one-element numpy add)
 are still timed meaningfully; ``inner`` is calibrated once per benchmark so a
-repeat lasts about ``min_time`` seconds.
+repeat lasts about ``min_time`` seconds.  ``measure_pair`` interleaves the
+repeats of ours and a baseline so both see the same background load.
 """
 
 from __future__ import annotations
@@ -48,15 +49,32 @@ def measure(
             setup()
         fn()
     inner = 1 if setup is not None else _calibrate(fn, min_time)
-    samples = []
-    for _ in range(repeats):
-        if setup is not None:
-            setup()
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - start) / inner)
-    return Timing(tuple(samples))
+    return Timing(tuple(_repeat(fn, inner, setup) for _ in range(repeats)))
+
+
+def measure_pair(
+    ours: Callable[[], object], baseline: Callable[[], object], repeats: int, min_time: float = 0.0
+) -> tuple[Timing, Timing]:
+    """Times two functions with their repeats interleaved (ours, baseline, ours, ...).
+
+    Load from other processes then drifts over both alike, which keeps the
+    ratio of the medians meaningful on a shared machine.
+    """
+    ours()
+    baseline()
+    inner = (_calibrate(ours, min_time), _calibrate(baseline, min_time))
+    pairs = [(_repeat(ours, inner[0], None), _repeat(baseline, inner[1], None)) for _ in range(repeats)]
+    return Timing(tuple(p[0] for p in pairs)), Timing(tuple(p[1] for p in pairs))
+
+
+def _repeat(fn: Callable[[], object], inner: int, setup: Callable[[], object] | None) -> float:
+    """Seconds per call over one repeat of ``inner`` back-to-back calls."""
+    if setup is not None:
+        setup()
+    start = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - start) / inner
 
 
 def _calibrate(fn: Callable[[], object], min_time: float) -> int:
@@ -65,10 +83,7 @@ def _calibrate(fn: Callable[[], object], min_time: float) -> int:
         return 1
     inner = 1
     while True:
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        elapsed = time.perf_counter() - start
+        elapsed = _repeat(fn, inner, None) * inner
         if elapsed >= min_time or inner >= 1_000_000:
             return inner
         inner = max(inner * 2, int(inner * min_time / max(elapsed, 1e-9) * 1.1))

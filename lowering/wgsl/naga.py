@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import threading
 from typing import Any
 
@@ -90,6 +91,14 @@ def _restrict_backends() -> None:
         return
 
 
+def _quiet_window_system_probe() -> None:
+    """Mesa's Vulkan drivers probe Wayland while enumerating adapters and print an "error:"
+    line when ``XDG_RUNTIME_DIR`` is unset (headless machines, CI). Compute needs no window
+    system, so a private empty runtime dir is enough to keep stderr clean."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="ringkernel-xdg-")
+
+
 def get_device() -> Any:
     """The shared wgpu device (created once); raises :class:`WgpuUnavailable`."""
     global _device, _adapter, _failure
@@ -102,6 +111,7 @@ def get_device() -> Any:
             import wgpu
 
             _restrict_backends()
+            _quiet_window_system_probe()
             adapter = select_adapter(list(wgpu.gpu.enumerate_adapters_sync()))
             limits = {k: adapter.limits[k] for k in _RAISED_LIMITS if k in adapter.limits}
             _device = adapter.request_device_sync(

@@ -29,7 +29,9 @@ returns leaves the barrier.
 Kernels this cannot prove right (a barrier under a condition that differs
 between work-items, a loop with barriers whose trip count differs, ...)
 raise :class:`NotTransformable`; the runtime then keeps one thread per
-work-item.
+work-item.  So do kernels that idle with ``backoff()``: they may wait for
+another work-item of their block between barriers, which only concurrent
+threads can satisfy.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 from ringkernel.ringir import (
+    Backoff,
     Barrier,
     Binary,
     Break,
@@ -84,7 +87,24 @@ def to_workitem_loops(module: Module, kernel_name: str) -> Module:
     fn = module.get(kernel_name)
     if not any(isinstance(s, Barrier) for s in walk(fn.body)):
         raise NotTransformable(f"kernel '{kernel_name}' has no barrier")
+    if any(isinstance(s, Backoff) for s in _reachable_statements(module, fn)):
+        raise NotTransformable(
+            "the kernel idles with backoff(): its work-items may wait for each other, "
+            "which needs them to run concurrently"
+        )
     return _Transformer(module, fn).run()
+
+
+def _reachable_statements(module: Module, fn: Function) -> list[Stmt]:
+    """Every statement of ``fn`` and of the funcs it calls, directly or not."""
+    seen, todo, found = {fn.name}, [fn], []
+    while todo:
+        for stmt in walk(todo.pop().body):
+            found.append(stmt)
+            if isinstance(stmt, Call) and stmt.callee not in seen:
+                seen.add(stmt.callee)
+                todo.append(module.get(stmt.callee))
+    return found
 
 
 def region_functions(module: Module, kernel_name: str) -> list[str]:

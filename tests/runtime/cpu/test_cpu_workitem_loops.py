@@ -422,3 +422,29 @@ def test_barrier_free_kernels_are_not_rewritten() -> None:
     assert LOOPS.barrier_strategy(saxpy.kernel.ir, "saxpy") == ("plain", "")
     with pytest.raises(NotTransformable):
         to_workitem_loops(saxpy.kernel.ir, "saxpy")
+
+
+BACKOFF = """ringir 1
+
+kernel @idles(%out: array<i32, global>) -> void {
+  %t: i32 = thread_id 0
+  %ns: u32 = const 1000
+  backoff %ns
+  barrier
+  store %out[%t], %t
+}
+"""
+
+
+def test_kernels_that_idle_with_backoff_keep_their_threads() -> None:
+    module = verify(parse(BACKOFF))
+    check_both(module, 1, 4, lambda: [np.zeros(4, np.int32)], {0: np.arange(4)},
+               expect="threads")
+    assert "backoff" in LOOPS.barrier_strategy(module, "idles")[1]
+
+
+def test_timing_helper_runs_both_paths() -> None:
+    from ringkernel.runtime.cpu.timing import block_reduce_timings
+
+    times = block_reduce_timings(blocks=4, block=64, repeats=1)
+    assert set(times) == {"loops", "threads"} and all(t > 0 for t in times.values())

@@ -1,0 +1,73 @@
+"""Launch timings of the cpu backend's two ways to run kernels with barriers.
+
+``time_barrier_paths`` is what the benchmarks call; ``python -m
+ringkernel.runtime.cpu.timing`` prints the numbers for the corpus-style
+``block_reduce`` (256 blocks of 64 work-items).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import ringkernel as rk
+from ringkernel import Array, f32
+from ringkernel.ringir import Module
+from ringkernel.runtime.arguments import bind_arguments, normalize_dims
+from ringkernel.runtime.cpu import CpuBackend
+
+
+def time_barrier_paths(module: Module, kernel_name: str, grid: Any, block: Any,
+                       args: Sequence[Any], repeats: int = 5) -> dict[str, float]:
+    """Seconds per launch (best of ``repeats``, after one warm-up that also compiles).
+
+    Keys: ``"loops"`` (work-item loops, or the thread path if the kernel
+    falls back: see ``CpuBackend.barrier_strategy``) and ``"threads"``.
+    ``args`` are updated in place by every launch.
+    """
+    grid3, block3 = normalize_dims(grid, "grid"), normalize_dims(block, "block")
+    bound = bind_arguments(module.get(kernel_name), list(args))
+    times = {}
+    for name, loops in (("loops", True), ("threads", False)):
+        backend = CpuBackend(workitem_loops=loops)
+        backend.launch(module, kernel_name, grid3, block3, bound)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            backend.launch(module, kernel_name, grid3, block3, bound)
+            best = min(best, time.perf_counter() - start)
+        times[name] = best
+    return times
+
+
+@rk.kernel
+def block_reduce(x: Array[f32], sums: Array[f32]):
+    buf = rk.shared_array(f32, 1024)
+    t = rk.thread_id(0)
+    buf[t] = x[rk.global_id(0)]
+    rk.barrier()
+    stride = rk.block_dim(0) // 2
+    while stride > 0:
+        if t < stride:
+            buf[t] += buf[t + stride]
+        rk.barrier()
+        stride //= 2
+    if t == 0:
+        sums[rk.block_id(0)] = buf[0]
+
+
+def block_reduce_timings(blocks: int = 256, block: int = 64, repeats: int = 5) -> dict[str, float]:
+    """:func:`time_barrier_paths` for a shared-memory tree reduction with 7 barriers per block."""
+    x = np.random.default_rng(0).uniform(-1, 1, blocks * block).astype(np.float32)
+    sums = np.zeros(blocks, np.float32)
+    times = time_barrier_paths(block_reduce.ir, "block_reduce", blocks, block, [x, sums], repeats)
+    np.testing.assert_allclose(sums, x.reshape(blocks, block).sum(axis=1), rtol=1e-4, atol=1e-4)
+    return times
+
+
+if __name__ == "__main__":
+    for path, seconds in block_reduce_timings().items():
+        print(f"block_reduce 256 x 64, {path}: {seconds * 1e3:.3f} ms per launch")

@@ -137,17 +137,33 @@ class StaticActor:
 
 @dataclass
 class ScanResult:
-    """What :func:`scan_source` found: the decorated entries, in file order, and any errors."""
+    """What :func:`scan_source` found, in file order, and the errors of the definitions themselves.
+
+    ``entries`` are the kernels and funcs (what ``build_module`` takes);
+    ``definitions`` also holds the message and actor classes.
+    """
 
     filename: str
-    entries: list[StaticFunction]
+    definitions: list[Any]
     errors: list[CompileError]
     scope: dict[str, Any]
 
-    def get(self, name: str) -> StaticFunction | None:
-        for entry in self.entries:
-            if entry.__name__ == name:
-                return entry
+    @property
+    def entries(self) -> list[StaticFunction]:
+        return [d for d in self.definitions if isinstance(d, StaticFunction)]
+
+    @property
+    def actors(self) -> list[StaticActor]:
+        return [d for d in self.definitions if isinstance(d, StaticActor)]
+
+    @property
+    def messages(self) -> list[StaticMessage]:
+        return [d for d in self.definitions if isinstance(d, StaticMessage)]
+
+    def get(self, name: str) -> Any:
+        for definition in self.definitions:
+            if definition.__name__ == name:
+                return definition
         return None
 
 
@@ -282,7 +298,7 @@ class _Scanner:
         self.lines = lines
         self.scope: dict[str, Any] = {}
         self.star_imports: list[tuple[str, int]] = []
-        self.entries: list[StaticFunction] = []
+        self.definitions: list[Any] = []
         self.errors: list[CompileError] = []
         self.kinds = _decorator_kinds()
 
@@ -290,7 +306,7 @@ class _Scanner:
         for stmt in tree.body:
             handler = getattr(self, f"stmt_{type(stmt).__name__}", self.stmt_other)
             handler(stmt)
-        return ScanResult(self.filename, self.entries, self.errors, self.scope)
+        return ScanResult(self.filename, self.definitions, self.errors, self.scope)
 
     def error(self, node: ast.AST, message: str) -> CompileError:
         return located_error(self.filename, self.lines, node, message)
@@ -411,7 +427,7 @@ class _Scanner:
         self.runtime_only(stmt.name, f"it is a class (line {stmt.lineno})", stmt)
 
     def add_entry(self, entry: Any) -> None:
-        self.entries = [e for e in self.entries if e.__name__ != entry.__name__] + [entry]
+        self.definitions = [d for d in self.definitions if d.__name__ != entry.__name__] + [entry]
         self.scope[entry.__name__] = entry.scope_value
 
     def class_fields(self, stmt: ast.ClassDef) -> list[tuple[ast.AnnAssign, Any, Any]]:

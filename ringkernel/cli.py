@@ -211,16 +211,16 @@ class Ringc:
         names = self.args.kernel
         missing = [n for n in names if scan.get(n) is None]
         if missing:
-            found = ", ".join(e.__name__ for e in scan.entries) or "none"
+            found = ", ".join(e.__name__ for e in scan.definitions) or "none"
             raise Failed([f"no kernel, func or actor named '{n}' (found: {found})" for n in missing])
         messages = [n for n in names if scan.get(n).ringkernel_kind == "message"]
         if messages:
             raise Failed([f"'{n}' is a message; name the actor that handles it" for n in messages])
-        compilable = [e for e in scan.entries if e.ringkernel_kind != "message"]
+        compilable = [d for d in scan.definitions if d.ringkernel_kind != "message"]
         if names:
             selected = [scan.get(n) for n in dict.fromkeys(names)]
         elif self.args.list:
-            selected = list(scan.entries)
+            selected = list(scan.definitions)
         else:
             selected = [e for e in compilable if e.ringkernel_kind in ("kernel", "actor")]
             if not selected and not errors:

@@ -494,7 +494,7 @@ def test_message_classes_are_real_message_classes_built_statically():
             count: u32 = SIZE * 2
             print("never runs")
         """)
-    (entry,) = result.entries
+    (entry,) = result.messages
     cls = result.scope["Reading"]
     info = message_info(cls)
     assert entry.ringkernel_kind == "message" and info.name == "Reading"

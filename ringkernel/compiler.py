@@ -3,7 +3,7 @@
 Every target's text is reachable without a GPU.  Emitters live in
 ``ringkernel.lowering.<target>`` and are imported on first use, so importing
 ``ringkernel`` stays cheap.  Compiled text is cached in memory and on disk
-(``ringkernel.cache``), keyed by the optimized module's fingerprint.
+(``ringkernel.cache``), keyed by the input module's fingerprint.
 """
 
 from __future__ import annotations
@@ -32,25 +32,44 @@ _memory_cache: dict[str, str] = {}
 def compile_module(module: Module, target: str, *, cache: bool = True, **options: Any) -> str:
     """Verifies, optimizes and lowers ``module`` to ``target`` text.
 
-    ``cache=False`` skips both caches (the emitter always runs), as ``ringc --no-cache``.
+    The cache key is the fingerprint of the module as given (the passes are a
+    pure function of it, and the disk cache's build id covers their code), so
+    a hit skips the optimizer as well as the emitter.  ``cache=False`` skips
+    both caches (the emitter always runs), as ``ringc --no-cache``.
     """
     if target not in TARGETS:
         raise CompileError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
     verify(module)
     if target == "rir":
         return str(module)
-    module = optimize(module)
     key = _cache_key(module, target, options) if cache else None
-    text = _memory_cache.get(key) if key else None
-    if text is None and key:
-        text = disk_cache.load(key)
+    text = _lookup(key)
     if text is None:
-        text = _emitter(target)(module, **options)
-        if key:
-            disk_cache.store(key, text)  # only reached when the emitter succeeded
-    if key:
-        _memory_cache[key] = text
+        text = _emitter(target)(optimize(module), **options)
+        _store(key, text)  # only reached when the emitter succeeded
     return text
+
+
+def clear_memory_cache() -> None:
+    """Forgets every compiled text held in memory (the disk cache is left alone)."""
+    _memory_cache.clear()
+
+
+def _lookup(key: str | None) -> str | None:
+    if key is None:
+        return None
+    text = _memory_cache.get(key)
+    if text is None:
+        text = disk_cache.load(key)
+        if text is not None:
+            _memory_cache[key] = text
+    return text
+
+
+def _store(key: str | None, text: str) -> None:
+    if key is not None:
+        disk_cache.store(key, text)
+        _memory_cache[key] = text
 
 
 def optimize(module: Module) -> Module:

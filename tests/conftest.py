@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+import ringkernel  # noqa: F401  (bound first: tests/ringkernel/ must not shadow the package)
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 os.environ.setdefault("WGPU_BACKEND_TYPE", "Vulkan")
@@ -25,6 +27,18 @@ def _available(name: str) -> tuple[bool, str]:
         return True, ""
     reason = getattr(cls, "unavailable_reason", lambda: "")()
     return False, f"backend '{name}' unavailable here: {reason}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_compile_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The suite never reads or fills the user's ~/.cache/ringkernel."""
+    saved = os.environ.get("RINGKERNEL_CACHE_DIR")
+    os.environ["RINGKERNEL_CACHE_DIR"] = str(tmp_path_factory.mktemp("ringkernel-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("RINGKERNEL_CACHE_DIR", None)
+    else:
+        os.environ["RINGKERNEL_CACHE_DIR"] = saved
 
 
 @pytest.fixture(params=BACKENDS)

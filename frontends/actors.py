@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,7 +142,7 @@ def make_message_info(cls: type) -> MessageInfo:
 
 
 def make_actor_info(cls: type) -> ActorInfo:
-    """Reads an actor class: state fields with defaults, handlers, helpers (no translation yet)."""
+    """Reads a live actor class: state fields with defaults, handlers, helpers (no translation yet)."""
     from ringkernel.frontends.source import source_of
 
     state_fields = scalar_fields(cls, "actor")
@@ -151,42 +152,64 @@ def make_actor_info(cls: type) -> ActorInfo:
         if not isinstance(value, (bool, int, float)):
             raise CompileError(f"actor '{cls.__name__}': the default of '{name}' must be a number")
         defaults[name] = value
+    methods = [
+        source_of(obj)
+        for attr, obj in cls.__dict__.items()
+        if callable(obj) and hasattr(obj, "__code__") and not attr.startswith("__")
+    ]
+    return build_actor_info(cls.__name__, state_fields, defaults, methods, CompileError)
+
+
+def build_actor_info(
+    name: str,
+    state_fields: list[tuple[str, ScalarType]],
+    defaults: dict[str, bool | int | float],
+    methods: list[FunctionSource],
+    class_error: Callable[[str], CompileError],
+) -> ActorInfo:
+    """The rules shared by live classes and ``ringc``'s static reading of the same class.
+
+    A method taking ``self`` and one message-typed argument is the handler for that
+    message; every other method is a helper.  ``class_error`` builds errors that
+    belong to the class as a whole (no handler, clashing type ids).
+    """
     handlers: dict[type, HandlerInfo] = {}
     helpers: dict[str, FunctionSource] = {}
-    for attr, obj in cls.__dict__.items():
-        if not callable(obj) or not hasattr(obj, "__code__") or attr.startswith("__"):
-            continue
-        source = source_of(obj)
-        args = source.node.args.args
+    for source in methods:
+        node = source.node
+        if node.decorator_list:
+            raise source.error(node.decorator_list[0], "actor methods cannot be decorated")
+        args = node.args.args
         if not args or args[0].arg != "self":
-            raise source.error(source.node, f"actor method '{attr}' must take 'self' first")
+            raise source.error(node, f"actor method '{node.name}' must take 'self' first")
         message = None
         if len(args) == 2 and args[1].annotation is not None:
-            annotated = evaluate_static(source, args[1].annotation)
-            message = message_info(annotated)
+            message = message_info(evaluate_static(source, args[1].annotation))
         if message is None:
-            helpers[attr] = source
+            helpers[node.name] = source
             continue
         if message.cls in handlers:
             other = handlers[message.cls].method
             raise source.error(
-                source.node,
-                f"actor '{cls.__name__}' has two handlers for message '{message.name}': "
-                f"'{other}' and '{attr}'; one message type has one handler",
+                node,
+                f"actor '{name}' has two handlers for message '{message.name}': "
+                f"'{other}' and '{node.name}'; one message type has one handler",
             )
-        handlers[message.cls] = HandlerInfo(message, attr, source)
+        handlers[message.cls] = HandlerInfo(message, node.name, source)
     if not handlers:
-        raise CompileError(
-            f"actor '{cls.__name__}' has no handler: write a method taking one message, "
+        raise class_error(
+            f"actor '{name}' has no handler: write a method taking one message, "
             "e.g. 'def add(self, msg: Add) -> Total:'"
         )
     ids: dict[int, str] = {}
     for h in handlers.values():
         if h.message.type_id in ids:
-            raise CompileError(f"messages '{ids[h.message.type_id]}' and '{h.message.name}' share a type id")
+            raise class_error(
+                f"messages '{ids[h.message.type_id]}' and '{h.message.name}' share a type id"
+            )
         ids[h.message.type_id] = h.message.name
-    state = L.record_layout(cls.__name__, tuple(state_fields))
-    return ActorInfo(cls.__name__, state, defaults, handlers, helpers)
+    state = L.record_layout(name, tuple(state_fields))
+    return ActorInfo(name, state, defaults, handlers, helpers)
 
 
 # --- typed words ------------------------------------------------------------------------

@@ -605,13 +605,11 @@ def _bound_names(node: ast.AST) -> list[str]:
 def static_actor_info(actor: StaticActor) -> Any:
     """The ``ActorInfo`` of an actor class read from its syntax tree.
 
-    Mirrors ``ringkernel.frontends.actors.make_actor_info`` (which reads a live
-    class) rule for rule: scalar state fields with numeric defaults, a handler
-    per method taking ``self`` and one message, every other method a helper.
+    Reads the state fields (with located errors) and the method sources, then applies
+    the same rules as a live class through ``build_actor_info``.
     """
-    from ringkernel import layout as L
-    from ringkernel.frontends.actors import ActorInfo, HandlerInfo, message_info
-    from ringkernel.frontends.python import evaluate_static, python_object_type
+    from ringkernel.frontends.actors import build_actor_info
+    from ringkernel.frontends.python import python_object_type
     from ringkernel.ringir import ScalarType
 
     filename, lines = actor.method_source(actor.stmt).filename, actor.method_source(actor.stmt).lines
@@ -628,42 +626,15 @@ def static_actor_info(actor: StaticActor) -> Any:
                                 f"actor '{actor.__name__}': the default of '{name}' must be a number")
         state_fields.append((name, ty))
         defaults[name] = 0 if default is None else default
-    handlers: dict[type, Any] = {}
-    helpers: dict[str, FunctionSource] = {}
-    for item in actor.stmt.body:
-        if not isinstance(item, ast.FunctionDef) or item.name.startswith("__"):
-            continue
-        source = actor.method_source(item)
-        if item.decorator_list:
-            raise source.error(item.decorator_list[0], "actor methods cannot be decorated")
-        args = item.args.args
-        if not args or args[0].arg != "self":
-            raise source.error(item, f"actor method '{item.name}' must take 'self' first")
-        message = None
-        if len(args) == 2 and args[1].annotation is not None:
-            message = message_info(evaluate_static(source, args[1].annotation))
-        if message is None:
-            helpers[item.name] = source
-            continue
-        if message.cls in handlers:
-            raise source.error(
-                item,
-                f"actor '{actor.__name__}' has two handlers for message '{message.name}': "
-                f"'{handlers[message.cls].method}' and '{item.name}'; one message type has one handler",
-            )
-        handlers[message.cls] = HandlerInfo(message, item.name, source)
-    if not handlers:
-        raise located_error(filename, lines, actor.stmt,
-                            f"actor '{actor.__name__}' has no handler: write a method taking one message, "
-                            "e.g. 'def add(self, msg: Add) -> Total:'")
-    ids: dict[int, str] = {}
-    for h in handlers.values():
-        if h.message.type_id in ids:
-            raise located_error(filename, lines, actor.stmt,
-                                f"messages '{ids[h.message.type_id]}' and '{h.message.name}' share a type id")
-        ids[h.message.type_id] = h.message.name
-    state = L.record_layout(actor.__name__, tuple(state_fields))
-    return ActorInfo(actor.__name__, state, defaults, handlers, helpers)
+    methods = [
+        actor.method_source(item)
+        for item in actor.stmt.body
+        if isinstance(item, ast.FunctionDef) and not item.name.startswith("__")
+    ]
+    return build_actor_info(
+        actor.__name__, state_fields, defaults, methods,
+        lambda message: located_error(filename, lines, actor.stmt, message),
+    )
 
 
 def _unquote(node: ast.expr) -> ast.expr:

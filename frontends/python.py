@@ -441,7 +441,10 @@ class FunctionTranslator(ast.NodeVisitor):
             if not lo <= lit <= hi:
                 raise self.error(f"the integer {lit} does not fit in {ty}", node)
             return int(lit)
-        value = float(lit)
+        try:
+            value = float(lit)
+        except OverflowError:
+            raise self.error(f"the integer {lit} is too large for {ty}", node) from None
         if ty == F32:
             with np.errstate(over="ignore"):
                 rounded = float(np.float32(value))

@@ -65,7 +65,7 @@ _HELPER_ORDER = tuple(
     f"rk_{op}_{ty}"
     for ty in ("i32", "u32", "f32")
     for op in ("div", "rem", "floordiv", "floormod")
-) + ("rk_cast_f32_i32", "rk_cast_f32_u32")
+) + ("rk_cast_f32_i32", "rk_cast_f32_u32", "rk_index_i32", "rk_index_u32")
 
 
 def _raise(message: str) -> None:
@@ -280,6 +280,18 @@ class _FunctionEmitter(NodeVisitor):
     def array(self, v: Value) -> GlobalArray:
         return self.plan.globals[self.inst.arrays[v.name]]
 
+    def index(self, g: GlobalArray, index: Value) -> str:
+        """The index expression; a constant out of bounds goes through an opaque helper.
+
+        naga rejects a shader that indexes with a constant it can prove out of
+        bounds, but the access may sit on a path that never runs; hiding the
+        constant keeps the run-time (bounds-checked) behaviour instead.
+        """
+        value = self.consts.get(index.name)
+        if isinstance(value, int) and (value < 0 or (g.size is not None and value >= g.size)):
+            return self.x.call(self.helper("index", index.type), [self.val(index)])
+        return self.val(index)
+
     def region(self, body: tuple[Stmt, ...]) -> list[dict]:
         self.blocks.append([])
         self.visit_block(body)
@@ -408,7 +420,7 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_Load(self, s: Load) -> None:
         g = self.array(s.array)
-        i = self.val(s.index)
+        i = self.index(g, s.index)
         if g.atomic:
             expr = self.x.atomic_load(g.name, i)
             if g.elem == "f32":
@@ -421,7 +433,7 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_Store(self, s: Store) -> None:
         g = self.array(s.array)
-        i, v = self.val(s.index), self.val(s.value)
+        i, v = self.index(g, s.index), self.val(s.value)
         if g.elem == "bool":
             v = self.x.bool_to_u32(v)
         if g.atomic:
@@ -433,7 +445,7 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         g = self.array(s.array)
-        i, v = self.val(s.index), self.val(s.value)
+        i, v = self.index(g, s.index), self.val(s.value)
         if g.elem != "f32":
             self.let(s.result, self.x.atomic_rmw(s.op, g.name, i, v))
         elif s.op == "exchange":
@@ -453,7 +465,7 @@ class _FunctionEmitter(NodeVisitor):
         self.values[s.result.name] = name
         self.out(
             kind="atomic_cas", name=name, type=self.scalar(s.result.type), swap=f"{name}_swap",
-            ptr=self.x.pointer(g.name, self.val(s.index)),
+            ptr=self.x.pointer(g.name, self.index(g, s.index)),
             expected=self.val(s.expected), desired=self.val(s.desired),
         )
 

@@ -1,0 +1,44 @@
+import math
+
+import numpy as np
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32, u32
+
+BLOCK = 64
+THRESHOLD = 0.5
+N = 1000
+RED = 64
+BINS = 16
+
+
+@rk.func
+def clamp01(v: f32) -> f32:
+    if v < 0.0:
+        return 0.0
+    return min(v, 1.0)
+
+
+@rk.func
+def smooth(v: f32, k: f32) -> f32:
+    c = clamp01(v * k)
+    return c * c * (3.0 - 2.0 * c)
+
+
+@rk.func
+def add_into(out: Array[f32], i: i32, v: f32):
+    out[i] = out[i] + v
+
+
+@rk.kernel
+def bit_operations(x: Array[u32], out: Array[u32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        v = x[i]
+        o = i * 6
+        out[o] = v << 3
+        out[o + 1] = v >> 2
+        out[o + 2] = v ^ 0xFF
+        out[o + 3] = v & 0xF0
+        out[o + 4] = v | 1
+        out[o + 5] = ~v

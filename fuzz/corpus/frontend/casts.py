@@ -1,0 +1,42 @@
+import math
+
+import numpy as np
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32, u32
+
+BLOCK = 64
+THRESHOLD = 0.5
+N = 1000
+RED = 64
+BINS = 16
+
+
+@rk.func
+def clamp01(v: f32) -> f32:
+    if v < 0.0:
+        return 0.0
+    return min(v, 1.0)
+
+
+@rk.func
+def smooth(v: f32, k: f32) -> f32:
+    c = clamp01(v * k)
+    return c * c * (3.0 - 2.0 * c)
+
+
+@rk.func
+def add_into(out: Array[f32], i: i32, v: f32):
+    out[i] = out[i] + v
+
+
+@rk.kernel
+def casts(x: Array[f32], out: Array[i32], half: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        v = x[i]
+        t = i32(v)
+        out[3 * i] = t
+        out[3 * i + 1] = i32(v > 0.0)
+        out[3 * i + 2] = i32(u32(t) >> u32(1))
+        half[i] = f32(t) * 0.5

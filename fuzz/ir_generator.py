@@ -1,0 +1,460 @@
+"""Random *valid* RingIR modules built from a fuzzer's bytes.
+
+``generate(data, profile)`` turns bytes into a module that passes ``verify``:
+every choice (statement kind, type, operand, constant, name) is drawn from
+an ``atheris.FuzzedDataProvider`` over ``data``, so libFuzzer's coverage
+feedback steers the *shape* of the program and no input is wasted on
+modules the verifier would reject.  The ideas come from the hypothesis
+strategy in ``tests/ringir/ir_strategies.py``: values are tracked by scope,
+callees are defined before their callers (no recursion), loops hold
+``break``/``continue``, and non-void functions end in a ``return``.
+
+A :class:`Profile` limits the generator to what a target can express (WGSL
+has no 64-bit types, only the cpu/PTX path has a device clock), so the
+validator behind each target sees programs it must accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ringkernel.ringir import (
+    ATOMIC_OPS,
+    BINARY_OPS,
+    BOOL,
+    COMPARE_OPS,
+    F32,
+    F64,
+    I32,
+    I64,
+    THREAD_INDEX_KINDS,
+    U32,
+    U64,
+    VOID,
+    AddressSpace,
+    ArrayType,
+    AtomicCAS,
+    AtomicRMW,
+    Backoff,
+    Barrier,
+    Binary,
+    Bitcast,
+    Break,
+    Call,
+    Cast,
+    Clock,
+    Compare,
+    Const,
+    Continue,
+    Fence,
+    ForRange,
+    Function,
+    If,
+    Load,
+    LoadVar,
+    LocalVar,
+    Loop,
+    MathCall,
+    Module,
+    Return,
+    ScalarType,
+    SharedArray,
+    Store,
+    StoreVar,
+    StructType,
+    ThreadIndex,
+    Unary,
+    Value,
+)
+
+T = TypeVar("T")
+
+MATH_FLOAT = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "floor", "ceil", "fabs")
+UNARY_FOR: dict[str, Callable[[ScalarType], bool]] = {
+    "neg": lambda t: not t.is_bool,
+    "not": lambda t: t.is_bool,
+    "bitnot": lambda t: t.is_int,
+}
+_INT_BITS = {"i32": 31, "u32": 32, "i64": 63, "u64": 64}
+_FLOAT_EDGES = (0.0, -0.0, 1.0, -1.0, 0.5, float("inf"), float("-inf"), float("nan"),
+                5e-324, 1e-45, 3.4028234663852886e38, 1e16, 1.7976931348623157e308)
+
+# Names that collide with keywords, builtins or types of some target language, and
+# non-ASCII ones: each emitter must mangle them into valid, distinct identifiers.
+HOSTILE_NAMES = (
+    "x", "tmp.", "a_b", "v.1.", "fn", "let", "var", "loop", "main", "kernel", "float", "int",
+    "uint", "bool", "half", "device", "thread", "metal", "struct", "return", "select", "min",
+    "max", "abs", "sqrt", "atomic", "ptr", "array", "f32", "i32", "u32", "_", "__x", "é", "变量",
+    "ß.ü", "gl_Position", "threadgroup", "constant", "static", "this", "template", "NULL",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a target can express; the generator draws only from it."""
+
+    scalars: tuple[ScalarType, ...] = (BOOL, F32, F64, I32, U32, I64, U64)
+    clock: bool = True
+    bitcast: bool = True
+    fence: bool = True
+    backoff: bool = True
+    max_funcs: int = 3
+    max_kernels: int = 2
+    max_depth: int = 3
+    max_block: int = 5
+
+    @property
+    def ints(self) -> tuple[ScalarType, ...]:
+        return tuple(t for t in self.scalars if t.is_int)
+
+    @property
+    def floats(self) -> tuple[ScalarType, ...]:
+        return tuple(t for t in self.scalars if t.is_float)
+
+    @property
+    def numeric(self) -> tuple[ScalarType, ...]:
+        return tuple(t for t in self.scalars if not t.is_bool)
+
+
+FULL = Profile()
+# WGSL: 32-bit types only, no device clock.
+WGSL = Profile(scalars=(BOOL, F32, I32, U32), clock=False)
+# MSL: no f64 on Metal, no device clock.
+MSL = Profile(scalars=(BOOL, F32, I32, U32, I64, U64), clock=False)
+
+
+class Draw:
+    """The fuzzer's choices: every decision of the generator is one call here."""
+
+    def __init__(self, provider: Any) -> None:
+        self.fdp = provider
+
+    def int(self, lo: int, hi: int) -> int:
+        return self.fdp.ConsumeIntInRange(lo, hi)
+
+    def bool(self) -> bool:
+        return self.fdp.ConsumeBool()
+
+    def pick(self, options: Sequence[T]) -> T:
+        return options[self.fdp.ConsumeIntInRange(0, len(options) - 1)]
+
+    def literal(self, ty: ScalarType) -> bool | int | float:
+        """A constant of ``ty``: edge cases often, arbitrary bits otherwise."""
+        if ty.is_bool:
+            return self.bool()
+        if ty.is_int:
+            bits = _INT_BITS[ty.name]
+            lo, hi = (-(2**bits), 2**bits - 1) if ty.kind == "int" else (0, 2**bits - 1)
+            if self.bool():
+                return self.pick((lo, hi, 0, 1, -1 if lo < 0 else 2, 31, 32, 63, 64))
+            return self.int(lo, hi)
+        if self.bool():
+            value = self.pick(_FLOAT_EDGES)
+        else:
+            value = self.fdp.ConsumeRegularFloat() if self.bool() else float(self.int(-1000, 1000))
+        if ty.bits == 32:
+            value = _to_f32(value)
+        return value
+
+
+def _to_f32(value: float) -> float:
+    import struct
+
+    try:
+        return struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+class _FunctionGen:
+    """Draws one function's statements, tracking which values are in scope."""
+
+    def __init__(self, draw: Draw, profile: Profile, kind: str, callees: list[Function]) -> None:
+        self.d = draw
+        self.p = profile
+        self.kernel = kind == "kernel"
+        self.callees = callees
+        self.scopes: list[list[Value]] = [[]]
+        self.counter = 0
+        self.locals: list[LocalVar] = []
+        self.sinking = False
+
+    # --- values ---
+
+    def fresh(self, ty: Any) -> Value:
+        self.counter += 1
+        stem = self.d.pick(HOSTILE_NAMES) if self.d.int(0, 3) == 0 else ""
+        return Value(f"{stem}{self.counter}", ty)
+
+    def visible(self, pred: Callable[[Any], bool]) -> list[Value]:
+        return [v for scope in self.scopes for v in scope if pred(v.type)]
+
+    def define(self, out: list, stmt: Any) -> Value:
+        out.append(stmt)
+        self.scopes[-1].append(stmt.result)
+        self.sink(out, stmt.result)
+        return stmt.result
+
+    def sink(self, out: list, value: Value) -> None:
+        """Often stores ``value`` (cast if needed) to a global array, so DCE keeps it."""
+        ty = value.type
+        if self.sinking or not isinstance(ty, ScalarType):
+            return
+        arrays = self.visible(lambda t: isinstance(t, ArrayType) and t.space == AddressSpace.GLOBAL)
+        if not arrays or self.d.int(0, 2) == 0:
+            return
+        self.sinking = True
+        target = self.d.pick(arrays)
+        if target.type.elem != ty:
+            value = self.define(out, Cast(self.fresh(target.type.elem), value))
+        index = self.define(out, Const(self.fresh(I32), self.d.int(0, 3)))
+        out.append(Store(target, index, value))
+        self.sinking = False
+
+    def value(self, out: list, ty: ScalarType) -> Value:
+        """A visible value of ``ty``, or a new constant."""
+        candidates = self.visible(lambda t: t == ty)
+        if candidates and self.d.bool():
+            return self.d.pick(candidates)
+        return self.define(out, Const(self.fresh(ty), self.d.literal(ty)))
+
+    def array(self, pred: Callable[[ArrayType], bool] = lambda t: True) -> Value | None:
+        arrays = self.visible(lambda t: isinstance(t, ArrayType) and pred(t))
+        return self.d.pick(arrays) if arrays else None
+
+    def local(self, ty: ScalarType | None = None) -> LocalVar:
+        fitting = [v for v in self.locals if ty is None or v.type == ty]
+        if fitting and self.d.bool():
+            return self.d.pick(fitting)
+        stem = self.d.pick(HOSTILE_NAMES) if self.d.int(0, 3) == 0 else "l"
+        var = LocalVar(f"{stem}{len(self.locals)}", ty or self.d.pick(self.p.scalars))
+        self.locals.append(var)
+        return var
+
+    # --- statements ---
+
+    def block(self, depth: int, in_loop: bool, return_type: Any) -> tuple:
+        out: list = []
+        self.scopes.append([])
+        for _ in range(self.d.int(0, self.p.max_block)):
+            self.stmt(out, depth, in_loop, return_type)
+        self.scopes.pop()
+        return tuple(out)
+
+    def stmt(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
+        kinds = ["const", "unary", "binary", "compare", "cast", "math", "load_var", "store_var",
+                 "array", "array"]
+        if self.p.bitcast:
+            kinds.append("bitcast")
+        if self.p.fence:
+            kinds.append("fence")
+        if self.callees:
+            kinds += ["call", "call"]
+        if self.kernel:
+            kinds += ["thread", "shared", "barrier"]
+        if self.p.clock:
+            kinds.append("clock")
+        if self.p.backoff:
+            kinds.append("backoff")
+        if depth < self.p.max_depth:
+            kinds += ["if", "loop", "for"]
+        if in_loop:
+            kinds += ["break", "continue"]
+        kinds.append("return")
+        getattr(self, "s_" + self.d.pick(kinds))(out, depth, in_loop, return_type)
+
+    def s_const(self, out: list, *_: Any) -> None:
+        ty = self.d.pick(self.p.scalars)
+        self.define(out, Const(self.fresh(ty), self.d.literal(ty)))
+
+    def s_unary(self, out: list, *_: Any) -> None:
+        op = self.d.pick(sorted(UNARY_FOR))
+        ty = self.d.pick([t for t in self.p.scalars if UNARY_FOR[op](t)])
+        self.define(out, Unary(self.fresh(ty), op, self.value(out, ty)))
+
+    def s_binary(self, out: list, *_: Any) -> None:
+        op = self.d.pick(BINARY_OPS)
+        if op in ("and", "or", "xor"):
+            types = (*self.p.ints, BOOL)
+        elif op in ("shl", "shr"):
+            types = self.p.ints
+        else:
+            types = self.p.numeric
+        ty = self.d.pick(types)
+        self.define(out, Binary(self.fresh(ty), op, self.value(out, ty), self.value(out, ty)))
+
+    def s_compare(self, out: list, *_: Any) -> None:
+        op = self.d.pick(COMPARE_OPS)
+        ty = self.d.pick(self.p.scalars if op in ("eq", "ne") else self.p.numeric)
+        self.define(out, Compare(self.fresh(BOOL), op, self.value(out, ty), self.value(out, ty)))
+
+    def s_cast(self, out: list, *_: Any) -> None:
+        src, dst = self.d.pick(self.p.scalars), self.d.pick(self.p.scalars)
+        self.define(out, Cast(self.fresh(dst), self.value(out, src)))
+
+    def s_bitcast(self, out: list, *_: Any) -> None:
+        src = self.d.pick(self.p.numeric)
+        same_width = [t for t in self.p.numeric if t.bits == src.bits]
+        self.define(out, Bitcast(self.fresh(self.d.pick(same_width)), self.value(out, src)))
+
+    def s_math(self, out: list, *_: Any) -> None:
+        func = self.d.pick((*MATH_FLOAT, "abs", "pow", "fma"))
+        ty = self.d.pick(self.p.numeric if func == "abs" else self.p.floats)
+        n = {"pow": 2, "fma": 3}.get(func, 1)
+        args = tuple(self.value(out, ty) for _ in range(n))
+        self.define(out, MathCall(self.fresh(ty), func, args))
+
+    def s_load_var(self, out: list, *_: Any) -> None:
+        var = self.local()
+        self.define(out, LoadVar(self.fresh(var.type), var))
+
+    def s_store_var(self, out: list, *_: Any) -> None:
+        var = self.local()
+        out.append(StoreVar(var, self.value(out, var.type)))
+
+    def s_array(self, out: list, *_: Any) -> None:
+        arr = self.array()
+        if arr is None:
+            return self.s_const(out)
+        elem = arr.type.elem
+        index = self.value(out, self.d.pick(self.p.ints))
+        ops = ["load", "store"]
+        if not elem.is_bool:
+            ops.append("atomic")
+        if elem.is_int:
+            ops.append("cas")
+        what = self.d.pick(ops)
+        if what == "load":
+            self.define(out, Load(self.fresh(elem), arr, index))
+        elif what == "store":
+            out.append(Store(arr, index, self.value(out, elem)))
+        elif what == "atomic":
+            op = self.d.pick(ATOMIC_OPS if elem.is_int else ("add", "sub", "exchange"))
+            self.define(out, AtomicRMW(self.fresh(elem), op, arr, index, self.value(out, elem)))
+        else:
+            self.define(out, AtomicCAS(
+                self.fresh(elem), arr, index, self.value(out, elem), self.value(out, elem)
+            ))
+        return None
+
+    def s_call(self, out: list, *_: Any) -> None:
+        callee = self.d.pick(self.callees)
+        args = []
+        for p in callee.params:
+            if isinstance(p.type, ArrayType):
+                arr = self.array(lambda t, p=p: t.elem == p.type.elem and t.space == p.type.space)
+                if arr is None:
+                    return self.s_const(out)
+                args.append(arr)
+            else:
+                args.append(self.value(out, p.type))
+        if callee.return_type == VOID:
+            out.append(Call(None, callee.name, tuple(args)))
+        else:
+            self.define(out, Call(self.fresh(callee.return_type), callee.name, tuple(args)))
+        return None
+
+    def s_thread(self, out: list, *_: Any) -> None:
+        kind = self.d.pick(THREAD_INDEX_KINDS)
+        self.define(out, ThreadIndex(self.fresh(I32), kind, self.d.int(0, 2)))
+
+    def s_shared(self, out: list, *_: Any) -> None:
+        elem = self.d.pick(self.p.scalars)
+        size = self.d.int(1, 256)
+        self.define(out, SharedArray(self.fresh(ArrayType(elem, AddressSpace.SHARED, size))))
+
+    def s_barrier(self, out: list, *_: Any) -> None:
+        out.append(Barrier())
+
+    def s_fence(self, out: list, *_: Any) -> None:
+        out.append(Fence())
+
+    def s_clock(self, out: list, *_: Any) -> None:
+        self.define(out, Clock(self.fresh(U64)))
+
+    def s_backoff(self, out: list, *_: Any) -> None:
+        out.append(Backoff(self.value(out, U32)))
+
+    def s_if(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
+        cond = self.value(out, BOOL)
+        then_body = self.block(depth + 1, in_loop, return_type)
+        else_body = self.block(depth + 1, in_loop, return_type) if self.d.bool() else ()
+        out.append(If(cond, then_body, else_body))
+
+    def s_loop(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
+        out.append(Loop(self.block(depth + 1, True, return_type)))
+
+    def s_for(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
+        var = self.local(self.d.pick(self.p.ints))
+        start, stop, step = (self.value(out, var.type) for _ in range(3))
+        out.append(ForRange(var, start, stop, step, self.block(depth + 1, True, return_type)))
+
+    def s_break(self, out: list, *_: Any) -> None:
+        out.append(Break())
+
+    def s_continue(self, out: list, *_: Any) -> None:
+        out.append(Continue())
+
+    def s_return(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
+        out.append(Return() if return_type == VOID else Return(self.value(out, return_type)))
+
+
+def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[Function]) -> Function:
+    gen = _FunctionGen(draw, profile, kind, callees)
+    types: list[Any] = []
+    for i in range(draw.int(1 if kind == "kernel" else 0, 4)):
+        elem = draw.pick(profile.scalars)
+        if draw.bool() and not (kind == "kernel" and i == 0):
+            types.append(elem)
+        else:
+            shared = kind != "kernel" and draw.int(0, 3) == 0
+            types.append(ArrayType(elem, AddressSpace.SHARED if shared else AddressSpace.GLOBAL))
+    params = tuple(gen.fresh(ty) for ty in types)
+    gen.scopes[0].extend(params)
+    return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.scalars))
+    body = gen.block(0, False, return_type)
+    if return_type != VOID:
+        tail: list = []
+        value = gen.value(tail, return_type)
+        body = (*body, *tail, Return(value))
+    return Function(name, kind, params, return_type, tuple(gen.locals), body)
+
+
+def _function_name(draw: Draw, prefix: str, index: int) -> str:
+    """A distinct name; sometimes one a target language reserves."""
+    if draw.int(0, 2) == 0:
+        stem = draw.pick(HOSTILE_NAMES).lstrip("_.0123456789") or "f"
+        return f"{stem}{prefix}{index}" if draw.bool() else f"{stem}.{prefix}{index}"
+    return f"{prefix}{index}"
+
+
+def generate_module(draw: Draw, profile: Profile = FULL) -> Module:
+    """A valid module: structs, funcs (each calling only earlier ones), kernels, shuffled."""
+    structs = []
+    for i in range(draw.int(0, 2)):
+        names = [n for n in ("a", "b", "value", "id", "count") if draw.bool()] or ["a"]
+        structs.append(StructType(f"S{i}", tuple((n, draw.pick(profile.scalars)) for n in names)))
+    funcs: list[Function] = []
+    for i in range(draw.int(0, profile.max_funcs)):
+        funcs.append(_function(draw, profile, _function_name(draw, "f", i), "func", list(funcs)))
+    kernels = [
+        _function(draw, profile, _function_name(draw, "k", i), "kernel", list(funcs))
+        for i in range(draw.int(1, profile.max_kernels))
+    ]
+    order = funcs + kernels
+    for i in range(len(order) - 1, 0, -1):  # Fisher-Yates, drawn from the input
+        j = draw.int(0, i)
+        order[i], order[j] = order[j], order[i]
+    return Module(tuple(order), tuple(structs))
+
+
+def generate(data: bytes, profile: Profile = FULL) -> Module:
+    """The module ``data`` encodes under ``profile`` (deterministic in ``data``)."""
+    import atheris
+
+    return generate_module(Draw(atheris.FuzzedDataProvider(data)), profile)
+
+
+__all__ = ["Profile", "FULL", "WGSL", "MSL", "Draw", "generate_module", "generate", "HOSTILE_NAMES"]

@@ -14,7 +14,7 @@ from ringkernel.lowering.cuda.ptxas import check_ptx
 from ringkernel.lowering.cuda.toolkit import find_libdevice, find_ptxas
 from ringkernel.lowering.llvm.codegen import nvptx_machine, optimize, prepare
 from ringkernel.lowering.llvm.lower import build_ir_module
-from ringkernel.lowering.llvm.targets import NvptxTarget
+from ringkernel.lowering.llvm.targets import NvptxTarget, ptx_kernel_symbol
 from ringkernel.ringir import Module
 
 from ringkernel.diagnostics import CompileError
@@ -49,4 +49,5 @@ def lower_module_to_ptx(
 
 __all__ = [
     "lower_module_to_ptx", "build_nvptx", "check_ptx", "find_libdevice", "find_ptxas",
+    "ptx_kernel_symbol",
 ]

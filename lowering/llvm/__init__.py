@@ -21,6 +21,7 @@ from ringkernel.lowering.llvm.targets import (
     LLVMTarget,
     NvptxTarget,
     host_kernel_symbol,
+    ptx_kernel_symbol,
     shared_layout,
 )
 from ringkernel.ringir import Module
@@ -50,6 +51,6 @@ def build_llvm(
 
 __all__ = [
     "lower_module_to_llvm", "build_llvm", "build_ir_module", "FunctionLowerer", "LLVMTarget",
-    "HostTarget", "NvptxTarget", "host_kernel_symbol", "func_symbol", "shared_layout",
+    "HostTarget", "NvptxTarget", "host_kernel_symbol", "ptx_kernel_symbol", "func_symbol", "shared_layout",
     "prepare", "optimize",
 ]

@@ -8,6 +8,8 @@ target means writing one subclass, not editing the lowering.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -182,6 +184,23 @@ class HostTarget(LLVMTarget):
         fl.builder.call(usleep, [fl.builder.udiv(nanos, ir.Constant(I32, 1000))])
 
 
+_PTX_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_$]*|[_$%][A-Za-z0-9_$]+")
+
+
+def ptx_kernel_symbol(kernel_name: str) -> str:
+    """A kernel's PTX entry name: its own name when PTX can spell it, else a mangled one.
+
+    PTX identifiers are ASCII letters, digits, ``_`` and ``$``; RingIR names may
+    hold dots (ptxas rejects them) and any Unicode letter (LLVM's NVPTX printer
+    aborts the whole process on those).  The hash keeps mangled names distinct.
+    """
+    if _PTX_IDENTIFIER.fullmatch(kernel_name):
+        return kernel_name
+    safe = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in kernel_name)
+    digest = hashlib.sha256(kernel_name.encode("utf-8")).hexdigest()[:8]
+    return f"rk_entry_{safe}_{digest}"
+
+
 def host_kernel_symbol(kernel_name: str) -> str:
     """The host symbol of a kernel's body (its launch wrapper is the runtime's)."""
     return f"rk_kernel_{kernel_name}"
@@ -208,6 +227,9 @@ class NvptxTarget(LLVMTarget):
 
     def addrspace(self, space: AddressSpace) -> int:
         return 3 if space == AddressSpace.SHARED else 1
+
+    def kernel_symbol(self, fn: Function) -> str:
+        return ptx_kernel_symbol(fn.name)
 
     def finish_kernel(self, module: ir.Module, llfn: ir.Function) -> None:
         llfn.calling_convention = "ptx_kernel"

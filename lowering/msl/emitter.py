@@ -254,6 +254,12 @@ class _FunctionEmitter(NodeVisitor):
         used = {s.kind for s in walk(body) if isinstance(s, ThreadIndex)}
         self.builtins = tuple(kind for kind in BUILTIN_ORDER if kind in used)
 
+    def generic_visit(self, node: object) -> str:
+        """A statement this target has no lowering for is a user-facing error, not a crash."""
+        raise CompileError.at(
+            getattr(node, "loc", None), f"the msl target cannot lower {type(node).__name__} statements"
+        )
+
     # --- names and types ---
 
     def ref(self, value: Value) -> str:

@@ -72,7 +72,9 @@ class CudaBackend:
         if cu_module is None:
             ptx = compile_module(module, "ptx", arch=self.arch)
             cu_module = self._modules[key] = self._drv.module_from_buffer(ptx.encode())
-        return cu_module.get_function(kernel_name)
+        from ringkernel.lowering.cuda import ptx_kernel_symbol
+
+        return cu_module.get_function(ptx_kernel_symbol(kernel_name))
 
     def launch(
         self,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32
 from ringkernel.runtime import get_backend
 from ringkernel.runtime.arguments import LaunchError, bind_arguments
 from ringkernel.runtime.cpu import CpuBackend
 from ringkernel.runtime.cpu.jit import _cache
-
-import ringkernel as rk
-from ringkernel import Array, f32, i32
 
 
 @rk.kernel

@@ -448,3 +448,52 @@ def test_timing_helper_runs_both_paths() -> None:
 
     times = block_reduce_timings(blocks=4, block=64, repeats=1)
     assert set(times) == {"loops", "threads"} and all(t > 0 for t in times.values())
+
+
+@rk.kernel
+def branchy(x: Array[i32], out: Array[i32], mode: i32):
+    buf = rk.shared_array(i32, 32)
+    t = rk.thread_id(0)
+    acc = 0
+    if mode > 0:
+        for i in range(mode):
+            buf[t] = x[rk.global_id(0)] + i
+            rk.barrier()
+            acc += buf[(t + i) % rk.block_dim(0)]
+            rk.barrier()
+    else:
+        buf[t] = -x[rk.global_id(0)]
+        rk.barrier()
+        acc = buf[rk.block_dim(0) - 1 - t]
+    out[rk.global_id(0)] = acc
+
+
+@pytest.mark.parametrize("mode", [3, 0])
+def test_uniform_if_else_with_barriers_in_both_branches(mode: int) -> None:
+    x = np.random.default_rng(8).integers(-100, 100, 48).astype(np.int32)
+    rows = x.reshape(2, 24)
+    want = np.zeros((2, 24), np.int32)
+    t = np.arange(24)
+    for b in range(2):
+        if mode > 0:
+            want[b] = sum(rows[b][(t + i) % 24] + i for i in range(mode))
+        else:
+            want[b] = -rows[b][23 - t]
+    check_both(branchy, 2, 24, lambda: [x, np.zeros(48, np.int32), mode], {1: want.reshape(-1)})
+
+
+@rk.kernel
+def demoted_counter(out: Array[i32]):
+    t = rk.thread_id(0)
+    s = 3
+    if t == 0:
+        s = 1  # s now differs between work-items: the loop below is not uniform
+    while s > 0:
+        rk.barrier()
+        s -= 1
+    out[rk.global_id(0)] = s + t
+
+
+def test_local_assigned_under_a_varying_condition_is_not_uniform() -> None:
+    check_both(demoted_counter, 1, 8, lambda: [np.zeros(8, np.int32)], {0: np.arange(8)},
+               expect="threads")

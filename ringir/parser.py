@@ -18,6 +18,8 @@ from pathlib import Path
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -69,8 +71,6 @@ from ringkernel.ringir.types import (
     Type,
 )
 from ringkernel.ringir.verifier import verify
-
-from ringkernel.diagnostics import CompileError, SourceLoc
 
 GRAMMAR_PATH = Path(__file__).parent / "grammar.lark"
 

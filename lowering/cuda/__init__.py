@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import llvmlite.binding as llvm
+
+from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.cuda.libdevice import link_libdevice, needs_libdevice
 from ringkernel.lowering.cuda.ptxas import check_ptx
 from ringkernel.lowering.cuda.toolkit import find_libdevice, find_ptxas
@@ -16,8 +18,6 @@ from ringkernel.lowering.llvm.codegen import nvptx_machine, optimize, prepare
 from ringkernel.lowering.llvm.lower import build_ir_module
 from ringkernel.lowering.llvm.targets import NvptxTarget, ptx_kernel_symbol
 from ringkernel.ringir import Module
-
-from ringkernel.diagnostics import CompileError
 
 
 def _check_arch(arch: str) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 
 import llvmlite.binding as llvm
-from ringkernel.lowering.cuda.toolkit import find_libdevice
 
 from ringkernel.diagnostics import CompileError
+from ringkernel.lowering.cuda.toolkit import find_libdevice
 
 
 @functools.lru_cache(maxsize=1)

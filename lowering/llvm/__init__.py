@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import llvmlite.binding as llvm
+
+from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.llvm.codegen import (
     generic_host_machine,
     optimize,
@@ -25,8 +27,6 @@ from ringkernel.lowering.llvm.targets import (
     shared_layout,
 )
 from ringkernel.ringir import Module
-
-from ringkernel.diagnostics import CompileError
 
 
 def lower_module_to_llvm(module: Module, *, triple: str = "host", **options: Any) -> str:

@@ -9,6 +9,7 @@ the target goes through a :class:`~ringkernel.lowering.llvm.targets.LLVMTarget`.
 from __future__ import annotations
 
 from llvmlite import ir
+
 from ringkernel.lowering.llvm import ops
 from ringkernel.lowering.llvm.targets import LLVMTarget
 from ringkernel.ringir import (

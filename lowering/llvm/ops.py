@@ -15,6 +15,7 @@ hit LLVM poison:
 from __future__ import annotations
 
 from llvmlite import ir
+
 from ringkernel.ringir.types import ScalarType
 
 BOOL_TRUE = ir.Constant(ir.IntType(1), 1)

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
+
 from ringkernel.ringir import AddressSpace, Function, SharedArray, walk
 from ringkernel.ringir.types import ArrayType, ScalarType
 

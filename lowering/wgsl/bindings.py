@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.wgsl.names import kernel_entry_name
 from ringkernel.ringir import ArrayType, Function, ScalarType
-
-from ringkernel.diagnostics import CompileError
 
 # RingIR scalar -> (WGSL type in memory, size, alignment); 64-bit types are absent.
 HOST_SHAREABLE = {

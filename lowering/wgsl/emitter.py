@@ -15,6 +15,8 @@ from typing import Any
 
 import jinja2
 import numpy as np
+
+from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.lowering.wgsl.analysis import GlobalArray, Instance, ModulePlan, plan_module
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, plan_kernel_bindings
 from ringkernel.lowering.wgsl.names import Namer, kernel_entry_name
@@ -54,8 +56,6 @@ from ringkernel.ringir import (
     Value,
     walk,
 )
-
-from ringkernel.diagnostics import CompileError, SourceLoc
 
 Dim3 = tuple[int, int, int]
 

@@ -18,6 +18,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+
 from ringkernel.ringir.nodes import (
     Binary,
     Cast,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from ringkernel.ringir import Module
 from ringkernel.ringir.types import ArrayType
 

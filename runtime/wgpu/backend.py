@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ringkernel.compiler import compile_module
 from ringkernel.lowering.wgsl import KernelBindings, plan_kernel_bindings
 from ringkernel.lowering.wgsl.naga import (
     WgpuUnavailable,
@@ -27,8 +29,6 @@ from ringkernel.lowering.wgsl.naga import (
 )
 from ringkernel.ringir import Function, Module, SharedArray, walk
 from ringkernel.runtime.arguments import LaunchError
-
-from ringkernel.compiler import compile_module
 
 Dim3 = tuple[int, int, int]
 

@@ -10,6 +10,7 @@ defined before it, so there is no recursion).  Every module it yields passes
 from __future__ import annotations
 
 from hypothesis import strategies as st
+
 from ringkernel.ringir import (
     ATOMIC_OPS,
     BINARY_OPS,

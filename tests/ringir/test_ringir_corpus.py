@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import kernel_corpus
 import pytest
+
 from ringkernel.ringir import parse, verify
 from ringkernel.ringir.passes import eliminate_dead_code, fold_constants, run_default_pipeline
 

@@ -10,6 +10,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from test_ringir_verifier import SAXPY_TEXT, saxpy  # noqa: E402
+
+from ringkernel.diagnostics import CompileError  # noqa: E402
 from ringkernel.ringir import (  # noqa: E402
     F32,
     F64,
@@ -22,9 +25,6 @@ from ringkernel.ringir import (  # noqa: E402
     parse,
 )
 from ringkernel.ringir.parser import parse_module  # noqa: E402
-from test_ringir_verifier import SAXPY_TEXT, saxpy  # noqa: E402
-
-from ringkernel.diagnostics import CompileError  # noqa: E402
 
 H = "ringir 1\n\n"
 

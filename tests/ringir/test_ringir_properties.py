@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 sys.path.insert(0, os.path.dirname(__file__))
 
 from ir_strategies import modules  # noqa: E402
+
 from ringkernel.ringir import parse, verify  # noqa: E402
 from ringkernel.ringir.passes import (  # noqa: E402
     eliminate_dead_code,

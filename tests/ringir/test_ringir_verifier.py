@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir import (
     BOOL,
     F32,
@@ -37,8 +39,6 @@ from ringkernel.ringir import (
     Value,
     verify,
 )
-
-from ringkernel.diagnostics import CompileError, SourceLoc
 
 
 def saxpy() -> Module:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import kernel_corpus
 import pytest
-from ringkernel.lowering.cuda import check_ptx, find_libdevice, find_ptxas, lower_module_to_ptx
-from ringkernel.lowering.llvm import lower_module_to_llvm
 
 from ringkernel.diagnostics import CompileError
+from ringkernel.lowering.cuda import check_ptx, find_libdevice, find_ptxas, lower_module_to_ptx
+from ringkernel.lowering.llvm import lower_module_to_llvm
 
 
 def _need(tool: object, what: str) -> None:

@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 import pytest
-from ringkernel.lowering.llvm import HostTarget, NvptxTarget, build_ir_module, lower_module_to_llvm
 
 import ringkernel as rk
 from ringkernel import Array, f32, f64, i32, i64, u32
+from ringkernel.lowering.llvm import HostTarget, NvptxTarget, build_ir_module, lower_module_to_llvm
 
 
 def run(kernel: rk.Kernel, *args: object, grid: int = 1, block: int = 32) -> None:

@@ -8,6 +8,9 @@ import sys
 import textwrap
 
 import pytest
+
+import ringkernel as rk
+from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.lowering.wgsl import check_wgsl, lower_module_to_wgsl, plan_kernel_bindings
 from ringkernel.lowering.wgsl.naga import WgpuUnavailable, get_device
 from ringkernel.ringir import (
@@ -23,9 +26,6 @@ from ringkernel.ringir import (
     Module,
     verify,
 )
-
-import ringkernel as rk
-from ringkernel.diagnostics import CompileError, SourceLoc
 
 
 def _naga_or_skip() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import kernel_corpus
 import pytest
-from ringkernel.runtime import BackendUnavailable, get_backend
-from ringkernel.runtime.cuda import CudaBackend
 
 import ringkernel as rk
+from ringkernel.runtime import BackendUnavailable, get_backend
+from ringkernel.runtime.cuda import CudaBackend
 
 
 def test_unavailable_backend_explains_itself() -> None:

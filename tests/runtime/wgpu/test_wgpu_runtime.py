@@ -5,6 +5,10 @@ from __future__ import annotations
 import kernel_corpus
 import numpy as np
 import pytest
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32, u32
+from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.wgsl.naga import (
     ADAPTER_ENV,
     WgpuUnavailable,
@@ -15,10 +19,6 @@ from ringkernel.ringir import F32, ArrayType, FunctionBuilder, Module, verify
 from ringkernel.runtime import get_backend
 from ringkernel.runtime.arguments import LaunchError
 from ringkernel.runtime.wgpu import WgpuBackend
-
-import ringkernel as rk
-from ringkernel import Array, f32, i32, u32
-from ringkernel.diagnostics import CompileError
 
 pytestmark = pytest.mark.skipif(
     not WgpuBackend.available(), reason=f"wgpu unavailable: {WgpuBackend.unavailable_reason()}"

@@ -16,6 +16,7 @@ type checks; one mutation in four is libFuzzer's byte-level one.
 from __future__ import annotations
 
 import ast
+import copy
 import random
 
 from fuzz.harness import Finding
@@ -107,7 +108,7 @@ def _replace_expression(tree: ast.Module, nodes: list, rng: random.Random) -> No
         return
     parent, name = rng.choice(parents)
     if rng.randrange(2) and exprs:
-        replacement = rng.choice(exprs)
+        replacement = copy.deepcopy(rng.choice(exprs))  # a copy: an ancestor would make a cycle
     else:
         replacement = _expr(rng.choice(_NAMES))
     setattr(parent, name, replacement)
@@ -126,7 +127,7 @@ def _mutate_statements(nodes: list, rng: random.Random) -> None:
     if action == 0 and len(body) > 1:
         del body[i]
     elif action == 1:
-        body.insert(rng.randrange(len(body) + 1), body[i])
+        body.insert(rng.randrange(len(body) + 1), copy.deepcopy(body[i]))
     elif action == 2:
         j = rng.randrange(len(body))
         body[i], body[j] = body[j], body[i]

@@ -11,7 +11,7 @@ ALLOWED: tuple[str, ...] = (
     r"Metal has no portable 64-bit atomics",
     r"cannot lower (Fence|Backoff|Clock) statements",
 )
-SMOKE_RUNS = 40
+SMOKE_RUNS = 150
 PROFILE = probe_profile("msl", MSL)
 
 

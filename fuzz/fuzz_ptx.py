@@ -8,7 +8,7 @@ from ringkernel.lowering.cuda import check_ptx
 
 # CompileError messages the PTX lowering documents for valid modules.
 ALLOWED: tuple[str, ...] = ()
-SMOKE_RUNS = 40
+SMOKE_RUNS = 150
 PROFILE = probe_profile("ptx", FULL)
 
 

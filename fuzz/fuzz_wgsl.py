@@ -8,7 +8,7 @@ from ringkernel.lowering.wgsl import check_wgsl
 
 # CompileError messages the WGSL lowering documents for valid modules.
 ALLOWED: tuple[str, ...] = (r"cannot lower (Fence|Backoff|Clock) statements",)
-SMOKE_RUNS = 40
+SMOKE_RUNS = 150
 PROFILE = probe_profile("wgsl", WGSL)
 
 

@@ -84,7 +84,7 @@ def write_seeds() -> None:
         (frontend / f"example_{example.name}").write_text(example.read_text())
 
     rng = random.Random(7)
-    for target in ("ptx", "wgsl", "msl"):
+    for target in ("ptx", "wgsl", "msl", "queues", "hlc"):
         directory = FUZZ_DIR / "corpus" / target
         directory.mkdir(parents=True, exist_ok=True)
         for i, size in enumerate((16, 200, 1000, 3000)):

@@ -4,9 +4,10 @@ The source text goes through ringc's static path (``frontends/static.py``):
 it is parsed with ``ast`` and never executed, so a mutated file cannot do
 anything but exercise the compiler.  Invalid Python is the input's fault, and
 the static path reports it as a ``CompileError`` like every other user error;
-so the contract is simply: every entry either translates to a module that
-verifies and round-trips through the RingIR text form, or raises
-``CompileError``.  Any other exception is a finding.
+so the contract is simply: every entry (kernel, func, or actor with its
+message loop) either translates to a module that verifies and round-trips
+through the RingIR text form, or raises ``CompileError``.  Any other
+exception is a finding.
 
 The custom mutator edits the syntax tree (operators, constants, names, types,
 whole statements) so most mutants stay valid Python and reach the frontend's
@@ -39,9 +40,11 @@ def test_one_input(data: bytes) -> None:
         scan = scan_source(text, "<fuzz>.py")
     except CompileError:
         return
-    for entry in scan.entries:
+    builds = [lambda e=entry: build_module([e]) for entry in scan.entries]
+    builds += [actor.module for actor in getattr(scan, "actors", ())]
+    for build in builds:
         try:
-            module = build_module([entry])
+            module = build()
         except CompileError:
             continue
         verify(module)

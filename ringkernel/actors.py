@@ -4,6 +4,13 @@ An actor class compiles (``ringkernel.frontends.actors`` then the
 actor-lowering pass) into one persistent kernel; an :class:`ActorSystem`
 allocates its control block, state and queues (``ringkernel.layout``) and
 runs that kernel on a backend.  ``docs/actors.md`` is the user guide.
+
+Everything here is backend-neutral: message packing, HLC stamping, the
+host ends of the queues, and the drain/stop protocol.  A backend supplies an
+:class:`ActorRuntime` (``ringkernel.runtime.<backend>.actors``) that
+allocates memory both sides see and an :class:`ActorHost` per actor that
+runs the loop over that memory: a native thread (cpu), a re-dispatching
+pump (wgpu, metal) or one resident kernel (cuda).
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -27,7 +35,7 @@ from ringkernel.frontends.actors import (
 )
 from ringkernel.hlc import Hlc
 from ringkernel.kernel import _user_errors
-from ringkernel.queues import QueueFull, ReceiveTimeout, RingQueue, Waiter
+from ringkernel.queues import QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
 from ringkernel.ringir import Module
 from ringkernel.ringir.passes.actor_lowering import lower_actor
 from ringkernel.ringir.types import BOOL
@@ -48,6 +56,90 @@ class Envelope(NamedTuple):
     target: int
     sequence: int
     hlc: int
+
+
+# --- the backend interface --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActorMemory:
+    """The five word arrays of one actor's loop (``docs/layout.md``), as the kernel takes them.
+
+    ``out_to_host`` says whether ``out`` is the actor's K2H queue (the host
+    consumes it) or a downstream actor's K2K queue (only loops touch it).
+    """
+
+    ctrl: np.ndarray
+    state: np.ndarray
+    h2k: np.ndarray
+    k2k: np.ndarray
+    out: np.ndarray
+    out_to_host: bool
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.ctrl, self.state, self.h2k, self.k2k, self.out)
+
+
+class ActorHost(Protocol):
+    """Runs one actor's loop; the control block's ``stop``/``drain`` words ask it to leave."""
+
+    def start(self, memory: ActorMemory) -> None:
+        """Starts the loop over ``memory`` (again, after it left)."""
+
+    def wake(self) -> None:
+        """New input, output room or a control flag: hosts that poll may look now."""
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Waits up to ``timeout`` s for the loop to leave; True once it has."""
+
+
+class ActorRuntime(Protocol):
+    """One backend's actor support for one :class:`ActorSystem`."""
+
+    mode: str  # the loop it runs: "persistent" or "batch" (``lower_actor``)
+
+    def alloc(self, words: int) -> np.ndarray:
+        """Zeroed ``uint32`` words that the host and the actor loops both see."""
+
+    def host(self, module: Module, kernel: str, lanes: int) -> ActorHost:
+        """A host for the loop kernel ``kernel`` of ``module`` (lowered in ``mode``)."""
+
+    def close(self) -> None:
+        """Releases what the runtime holds (threads, devices) once every actor has left."""
+
+
+_RUNTIMES = {
+    "cpu": "ringkernel.runtime.cpu.actors:CpuActorRuntime",
+    "wgpu": "ringkernel.runtime.wgpu.actors:WgpuActorRuntime",
+    "cuda": "ringkernel.runtime.cuda.actors:CudaActorRuntime",
+    "metal": "ringkernel.runtime.metal.actors:MetalActorRuntime",
+}
+
+
+def open_runtime(backend: str, idle_ns: int) -> ActorRuntime:
+    """The actor runtime of ``backend``; ``BackendUnavailable`` says why it cannot run here."""
+    import importlib
+
+    from ringkernel.runtime import get_backend
+
+    if backend not in _RUNTIMES:
+        raise ValueError(f"unknown actor backend '{backend}'; choose one of: {', '.join(_RUNTIMES)}")
+    get_backend(backend)  # raises BackendUnavailable with the reason
+    module_name, class_name = _RUNTIMES[backend].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(idle_ns=idle_ns)
+
+
+def _queue(
+    runtime: ActorRuntime, capacity: int, slot_words: int, policy: str = "block", name: str = ""
+) -> RingQueue:
+    """A :class:`RingQueue` whose words live in the runtime's shared memory."""
+    queue = RingQueue(capacity, slot_words, policy, name=name)
+    shared = runtime.alloc(queue.buffer.size)
+    shared[:] = queue.buffer
+    queue.buffer = shared
+    queue.slots = shared[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+    return queue
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -225,18 +317,19 @@ class ActorRef:
         replies = [m for h in info.handlers.values() for m in h.replies]
         self.reply_info = {m.type_id: m for m in replies}
         out_words = max([m.slot_words for m in replies], default=8)
-        self.ctrl = np.zeros(L.CONTROL_WORDS, dtype=np.uint32)
+        runtime = system.runtime
+        self.ctrl = runtime.alloc(L.CONTROL_WORDS)
         self.ctrl[L.C["actor_id"]] = actor_id
         self.ctrl[L.C["idle_ns"]] = system.idle_ns
-        self.ctrl[L.C["batch"]] = 1024
-        self.state_words = np.zeros(max(info.state.words, 1), dtype=np.uint32)
+        self.ctrl[L.C["batch"]] = system.batch
+        self.state_words = runtime.alloc(max(info.state.words, 1))
         if info.state.fields:
             view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
             for name, value in info.defaults.items():
                 view[name] = value
-        self.h2k = RingQueue(capacity, in_words, policy, name=f"the input queue of {self.name}")
-        self.k2k = RingQueue(2, 8, name=f"the actor-to-actor queue of {self.name}")
-        self.k2h = RingQueue(capacity, out_words, name=f"the output queue of {self.name}")
+        self.h2k = _queue(runtime, capacity, in_words, policy, name=f"the input queue of {self.name}")
+        self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
+        self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
         self.out = self.k2h
         self.upstream: ActorRef | None = None
         self.downstream: ActorRef | None = None
@@ -260,6 +353,7 @@ class ActorRef:
             words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
             self.h2k.push(words, timeout)
             self.sequence += 1
+        self.system._wake(self)
         return stamp
 
     def receive(self, timeout: float | None = None) -> Any:
@@ -272,6 +366,7 @@ class ActorRef:
                     words = self.k2h.pop(timeout)
                 except ReceiveTimeout:
                     raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s") from None
+                self.system._wake(self)  # its output queue has room again
         info = self.reply_info.get(int(words[L.ENV_TYPE_ID]))
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
@@ -290,6 +385,22 @@ class ActorRef:
                 self.backlog.append(words)
 
     # --- inspection ---
+
+    @property
+    def memory(self) -> ActorMemory:
+        """What the backend's loop runs over."""
+        return ActorMemory(
+            self.ctrl,
+            self.state_words,
+            self.h2k.buffer,
+            self.k2k.buffer,
+            self.out.buffer,
+            out_to_host=self.out is self.k2h,
+        )
+
+    def inputs_pending(self) -> int:
+        """Messages waiting in its input queues (host-to-kernel and kernel-to-kernel)."""
+        return len(self.h2k) + len(self.k2k)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -319,17 +430,27 @@ class ActorSystem:
 
     Leaving the ``with`` block drains every queue (upstream actors first),
     then stops every actor; replies still waiting stay receivable.
+    ``batch`` is how many messages a batch-loop dispatch (wgpu, metal) may
+    handle per input queue.
     """
 
-    def __init__(self, backend: str = "cpu", idle_ns: int = 50_000, drain_timeout: float = 30.0) -> None:
-        if backend != "cpu":
-            raise ValueError(f"actor backend '{backend}' is not available in this build; use backend='cpu'")
+    def __init__(
+        self,
+        backend: str = "cpu",
+        idle_ns: int = 50_000,
+        drain_timeout: float = 30.0,
+        batch: int = 1024,
+    ) -> None:
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        self.runtime: ActorRuntime = open_runtime(backend, idle_ns)
         self.backend = backend
         self.idle_ns = idle_ns
+        self.batch = batch
         self.drain_timeout = drain_timeout
         self.hlc = Hlc()
         self.actors: list[ActorRef] = []
-        self.hosts: dict[int, Any] = {}
+        self.hosts: dict[int, ActorHost] = {}
         self.closed = False
         _live_systems.add(self)
 
@@ -343,30 +464,34 @@ class ActorSystem:
         if self.closed:
             raise RuntimeError("this ActorSystem has shut down")
 
+    def _wake(self, ref: ActorRef) -> None:
+        self.hosts[ref.id].wake()
+
     def spawn(
         self, actor_type: ActorType, queue_capacity: int = 1024, policy: str = "block", lanes: int = 1
     ) -> ActorRef:
         """Starts ``actor_type``'s persistent loop with queues of ``queue_capacity`` slots."""
-        from ringkernel.runtime.cpu.actors import CpuActorThread
-
         self._check_open()
         if not isinstance(actor_type, ActorType):
             raise TypeError(f"spawn() takes an @rk.actor class, got {actor_type!r}")
         L.check_capacity(queue_capacity)
-        module = actor_type.ir
+        module = actor_type.module(self.runtime.mode)
         ref = ActorRef(self, actor_type, len(self.actors) + 1, queue_capacity, policy)
-        host = CpuActorThread(module, actor_type.info.name, lanes)
+        host = self.runtime.host(module, actor_type.info.name, lanes)
         self.actors.append(ref)
         self.hosts[ref.id] = host
         self._launch(ref)
         return ref
 
     def _launch(self, ref: ActorRef) -> None:
-        self.hosts[ref.id].start(ref.ctrl, ref.state_words, ref.h2k.buffer, ref.k2k.buffer, ref.out.buffer)
+        ref.ctrl[L.C["stop"]] = 0
+        fence()
+        self.hosts[ref.id].start(ref.memory)
 
     def _halt(self, ref: ActorRef) -> None:
         ref.ctrl[L.C["stop"]] = 1
         host = self.hosts[ref.id]
+        host.wake()
         while not host.join(0.01):
             self._pump_all()
 
@@ -388,7 +513,7 @@ class ActorSystem:
         self._halt(a)
         self._halt(b)
         slot_words = max(message_info(c).slot_words for c in replies)
-        b.k2k = RingQueue(b.capacity, slot_words, name=f"the queue from {a.name} to {b.name}")
+        b.k2k = _queue(self.runtime, b.capacity, slot_words, name=f"the queue from {a.name} to {b.name}")
         a.out = b.k2k
         a.ctrl[L.C["out_target"]] = b.id
         a.downstream, b.upstream = b, a
@@ -399,21 +524,41 @@ class ActorSystem:
         for ref in self.actors:
             ref._pump()
 
+    def _finish(self, ref: ActorRef, drain: bool) -> None:
+        """Asks ``ref``'s loop to drain (or stop) and waits until it has left.
+
+        A loop may leave a drain early while its output queue is full; it is
+        started again until both its input queues are empty, so a drain loses
+        nothing.  After ``drain_timeout`` s it is stopped instead.
+        """
+        host = self.hosts[ref.id]
+        word = "drain" if drain else "stop"
+        waiter = Waiter(self.drain_timeout)
+        while True:
+            ref.ctrl[L.C[word]] = 1
+            host.wake()
+            while not host.join(0.002):
+                self._pump_all()
+                if not waiter.wait():
+                    word = "stop"
+                    ref.ctrl[L.C["stop"]] = 1
+                    host.wake()
+            fence()
+            if word == "stop" or not ref.inputs_pending():
+                return
+            self._pump_all()
+            waiter.wait()
+            host.start(ref.memory)
+
     def shutdown(self, drain: bool = True) -> None:
         """Drains (or, with ``drain=False``, just stops) every actor, upstream first."""
         if self.closed:
             return
         self.closed = True
-        order = _upstream_first(self.actors)
-        for ref in order:
-            ref.ctrl[L.C["drain" if drain else "stop"]] = 1
-            host = self.hosts[ref.id]
-            waiter = Waiter(self.drain_timeout)
-            while not host.join(0.002):
-                self._pump_all()
-                if not waiter.wait():
-                    ref.ctrl[L.C["stop"]] = 1
+        for ref in _upstream_first(self.actors):
+            self._finish(ref, drain)
         self._pump_all()
+        self.runtime.close()
         _live_systems.discard(self)
 
     def __repr__(self) -> str:
@@ -448,6 +593,9 @@ __all__ = [
     "ActorType",
     "ActorRef",
     "ActorSystem",
+    "ActorHost",
+    "ActorMemory",
+    "ActorRuntime",
     "Envelope",
     "QueueFull",
     "ReceiveTimeout",

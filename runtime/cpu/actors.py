@@ -15,10 +15,10 @@ import ctypes
 import threading
 
 import numpy as np
+
+from ringkernel.actors import ActorMemory
 from ringkernel.ringir import Module
 from ringkernel.runtime.cpu.jit import compile_kernel
-
-from ringkernel import layout as L
 
 
 class CpuActorThread:
@@ -30,20 +30,17 @@ class CpuActorThread:
         self.lanes = lanes
         self.thread: threading.Thread | None = None
         self.status: int | None = None
-        self._args: tuple[np.ndarray, ...] = ()
+        self._memory: ActorMemory | None = None
 
-    def start(
-        self, ctrl: np.ndarray, state: np.ndarray, h2k: np.ndarray, k2k: np.ndarray, out: np.ndarray
-    ) -> None:
+    def start(self, memory: ActorMemory) -> None:
         """Launches the loop; the arrays must stay alive (this object keeps them) until it exits."""
         if self.running:
             raise RuntimeError(f"actor loop '{self.kernel}' is already running")
-        arrays = (ctrl, state, h2k, k2k, out)
+        arrays = memory.arrays
         for a in arrays:
             if a.dtype != np.uint32 or not a.flags.c_contiguous:
                 raise ValueError("actor memory must be contiguous uint32 arrays")
-        self._args = arrays
-        ctrl[L.C["stop"]] = 0
+        self._memory = memory
         argv = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
         dims = (ctypes.c_int32 * 6)(1, 1, 1, self.lanes, 1, 1)
         launch = self.compiled.launch
@@ -54,6 +51,9 @@ class CpuActorThread:
         self.status = None
         self.thread = threading.Thread(target=run, name=f"ringkernel-actor-{self.kernel}", daemon=True)
         self.thread.start()
+
+    def wake(self) -> None:
+        """The native loop polls its queues itself."""
 
     @property
     def running(self) -> bool:
@@ -67,4 +67,22 @@ class CpuActorThread:
         return not self.thread.is_alive()
 
 
-__all__ = ["CpuActorThread"]
+class CpuActorRuntime:
+    """Actors on the cpu: plain numpy memory, one native thread per actor."""
+
+    mode = "persistent"
+
+    def __init__(self, idle_ns: int = 50_000) -> None:
+        self.idle_ns = idle_ns
+
+    def alloc(self, words: int) -> np.ndarray:
+        return np.zeros(words, dtype=np.uint32)
+
+    def host(self, module: Module, kernel: str, lanes: int) -> CpuActorThread:
+        return CpuActorThread(module, kernel, lanes)
+
+    def close(self) -> None:
+        """Each thread has left by the time the system closes."""
+
+
+__all__ = ["CpuActorThread", "CpuActorRuntime"]

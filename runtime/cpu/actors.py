@@ -85,4 +85,34 @@ class CpuActorRuntime:
         """Each thread has left by the time the system closes."""
 
 
-__all__ = ["CpuActorThread", "CpuActorRuntime"]
+class CpuBatchDevice:
+    """The batch loop on the cpu JIT, as a ``BatchDevice`` (``ringkernel.runtime.wgpu.actors``).
+
+    Buffers are numpy arrays the host never sees directly and a dispatch is
+    a synchronous JIT launch, so the re-dispatch pump that wgpu and Metal
+    use can be run and tested on any machine.
+    """
+
+    def buffer(self, words: int) -> np.ndarray:
+        return np.zeros(max(words, 1), dtype=np.uint32)
+
+    def write(self, buf: np.ndarray, word: int, data: np.ndarray) -> None:
+        buf[word : word + data.size] = data
+
+    def kernel(self, module: Module, name: str, lanes: int) -> tuple:
+        return compile_kernel(module, name), lanes
+
+    def bind(self, kernel: tuple, buffers: tuple) -> tuple:
+        compiled, lanes = kernel
+        argv = (ctypes.c_void_p * len(buffers))(*(b.ctypes.data for b in buffers))
+        dims = (ctypes.c_int32 * 6)(1, 1, 1, lanes, 1, 1)
+        return compiled, argv, dims, buffers
+
+    def run(self, dispatches: list, reads: list) -> np.ndarray:
+        for compiled, argv, dims, _ in dispatches:
+            compiled.launch(argv, dims, 0, 1)
+        parts = [buf[word : word + n] for buf, word, n in reads]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+
+
+__all__ = ["CpuActorThread", "CpuActorRuntime", "CpuBatchDevice"]

@@ -80,3 +80,26 @@ class Counter:
         if msg.value < 0.0:
             return None
         return Wide(big=self.wide, small=i32(self.seen))
+
+
+@rk.message
+class Narrow:
+    big: f32
+    small: i32
+
+
+@rk.actor
+class Counter32:
+    """Counter without 64-bit fields, for targets that have none (WGSL)."""
+
+    seen: u32 = 0
+    wide: f32 = 0.0
+
+    def add(self, msg: Add):
+        self.seen += 1
+        self.wide += msg.value
+
+    def ask(self, msg: Num) -> Narrow:
+        if msg.value < 0.0:
+            return None
+        return Narrow(big=self.wide, small=i32(self.seen))

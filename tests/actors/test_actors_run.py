@@ -1,4 +1,8 @@
-"""The cpu actor runtime: the JIT-compiled loop on a native thread, end to end."""
+"""Actor systems end to end, on every actor backend (``actor_backend`` in conftest.py).
+
+cpu runs the persistent loop on a native thread; wgpu (and cpu-batch, the
+same host pump over the cpu JIT) re-dispatch the batch loop.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,31 @@ import ringkernel as rk
 from ringkernel import layout as L
 
 sys.path.insert(0, os.path.dirname(__file__))
-from actor_defs import Accumulator, Add, Counter, Doubler, Incrementer, Num, Summer, Total, Wide  # noqa: E402
+from actor_defs import (  # noqa: E402
+    Accumulator,
+    Add,
+    Counter,
+    Counter32,
+    Doubler,
+    Incrementer,
+    Narrow,
+    Num,
+    Summer,
+    Total,
+    Wide,
+)
 
 
-def test_reply_matches_the_design_example():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_reply_matches_the_design_example(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=1024)
         acc.send(Add(value=1.5))
         assert acc.receive(timeout=5.0) == Total(total=1.5, count=1)
         assert acc.state == {"total": 1.5, "count": 1}
 
 
-def test_replies_come_in_order():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_replies_come_in_order(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=64)
         for i in range(50):
             acc.send(Add(value=float(i)))
@@ -37,9 +53,14 @@ def test_replies_come_in_order():
     assert all(r.envelope.source == acc.id and r.envelope.target == 0 for r in replies)
 
 
-def test_100k_messages_through_capacity_16_none_lost_or_duplicated():
-    n = 100_000
-    with rk.ActorSystem(backend="cpu") as system:
+# wgpu over lavapipe pays a submit and a read-back per round (~0.3 ms), and through
+# capacity 16 a round moves at most 16 messages: 5,000 keep the test short there.
+MESSAGES = {"cpu": 100_000, "cpu-batch": 20_000, "wgpu": 5_000}
+
+
+def test_100k_messages_through_capacity_16_none_lost_or_duplicated(actor_backend):
+    n = MESSAGES.get(actor_backend, 100_000)
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=16)
         failure: list[BaseException] = []
 
@@ -66,8 +87,8 @@ def test_100k_messages_through_capacity_16_none_lost_or_duplicated():
     assert elapsed < 60, elapsed
 
 
-def test_three_actor_k2k_pipeline():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_three_actor_k2k_pipeline(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         doubler = system.spawn(Doubler, queue_capacity=16)
         inc = system.spawn(Incrementer, queue_capacity=16)
         summer = system.spawn(Summer, queue_capacity=16)
@@ -88,9 +109,9 @@ def test_three_actor_k2k_pipeline():
         doubler.receive(timeout=0.01)  # its replies went to inc, device to device
 
 
-def test_with_exit_drains_every_queue():
+def test_with_exit_drains_every_queue(actor_backend):
     n = 300
-    with rk.ActorSystem(backend="cpu") as system:
+    with rk.ActorSystem(backend=actor_backend) as system:
         a = system.spawn(Doubler, queue_capacity=512)
         b = system.spawn(Summer, queue_capacity=512)
         system.connect(a, b)
@@ -109,8 +130,8 @@ def test_with_exit_drains_every_queue():
         acc.send(Add(value=1.0))
 
 
-def test_receive_timeout():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_receive_timeout(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=16)
         start = time.monotonic()
         with pytest.raises(rk.ReceiveTimeout) as info:
@@ -119,8 +140,8 @@ def test_receive_timeout():
         assert isinstance(info.value, TimeoutError)
 
 
-def test_wrong_message_type_is_rejected_clearly():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_wrong_message_type_is_rejected_clearly(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=16)
         with pytest.raises(TypeError, match="has no handler for message 'Total'; it handles: Add"):
             acc.send(Total(total=1.0, count=1))
@@ -131,8 +152,8 @@ def test_wrong_message_type_is_rejected_clearly():
             system.connect(doubler, acc)
 
 
-def test_unknown_type_id_on_the_device_counts_an_error():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_unknown_type_id_on_the_device_counts_an_error(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=16)
         words = np.zeros(acc.h2k.slot_words, dtype=np.uint32)
         words[0] = 12345
@@ -143,8 +164,8 @@ def test_unknown_type_id_on_the_device_counts_an_error():
         assert acc.stats["processed"] == 2
 
 
-def test_reply_hlcs_increase_strictly_and_follow_their_send():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_reply_hlcs_increase_strictly_and_follow_their_send(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=256)
         stamps = [acc.send(Add(value=1.0)) for _ in range(200)]
         replies = [acc.receive(timeout=5.0) for _ in range(200)]
@@ -155,8 +176,8 @@ def test_reply_hlcs_increase_strictly_and_follow_their_send():
     assert acc.stats["hlc"] == hlcs[-1]
 
 
-def test_full_queue_blocks_then_raises_or_rejects():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_full_queue_blocks_then_raises_or_rejects(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=2, policy="reject")
         sent = 0
         with pytest.raises(rk.QueueFull, match="rejected"):
@@ -179,8 +200,8 @@ def test_capacity_must_be_a_power_of_two():
             system.spawn(Accumulator, queue_capacity=10)
 
 
-def test_exactly_one_lane_consumes_each_message():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_exactly_one_lane_consumes_each_message(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=128, lanes=4)
         for _ in range(100):
             acc.send(Add(value=1.0))
@@ -191,22 +212,34 @@ def test_exactly_one_lane_consumes_each_message():
     assert acc.stats["processed"] == 100
 
 
-def test_silent_handlers_64_bit_fields_and_none_replies():
-    with rk.ActorSystem(backend="cpu") as system:
-        c = system.spawn(Counter, queue_capacity=16)
+def test_silent_handlers_64_bit_fields_and_none_replies(actor_backend):
+    no_64_bit = actor_backend == "wgpu"  # WGSL has no 64-bit types
+    counter, reply_type = (Counter32, Narrow) if no_64_bit else (Counter, Wide)
+    with rk.ActorSystem(backend=actor_backend) as system:
+        c = system.spawn(counter, queue_capacity=16)
         for i in range(10):
             c.send(Add(value=0.5 * i))
         c.send(Num(value=-1.0))  # replies None: nothing comes back
         c.send(Num(value=1.0))
         reply = c.receive(timeout=5.0)
-        assert reply == Wide(big=sum(0.5 * i for i in range(10)), small=10)
+        assert reply == reply_type(big=sum(0.5 * i for i in range(10)), small=10)
         with pytest.raises(rk.ReceiveTimeout):
             c.receive(timeout=0.05)
     assert c.state == {"seen": 10, "wide": 22.5}
 
 
-def test_an_idle_actor_does_not_burn_a_core():
-    with rk.ActorSystem(backend="cpu") as system:
+def test_64_bit_state_is_a_compile_error_on_wgpu(actor_backend):
+    if actor_backend != "wgpu":
+        pytest.skip("only WGSL lacks 64-bit types")
+    with rk.ActorSystem(backend=actor_backend) as system:
+        with pytest.raises(rk.CompileError, match="WGSL does not support") as info:
+            system.spawn(Counter, queue_capacity=16)
+        assert "actor_defs.py" in str(info.value)
+        assert system.actors == []
+
+
+def test_an_idle_actor_does_not_burn_a_core(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
         acc = system.spawn(Accumulator, queue_capacity=16)
         acc.send(Add(value=1.0))
         acc.receive(timeout=5.0)
@@ -216,3 +249,33 @@ def test_an_idle_actor_does_not_burn_a_core():
         used = (time.process_time() - cpu) / (time.monotonic() - wall)
         assert acc.stats["heartbeat"] > beats  # still polling
     assert used < 0.3, f"idle actor used {used:.0%} of a core"
+
+
+def test_with_exit_drains_under_backpressure(actor_backend):
+    """Full K2K and K2H queues at exit: the drain still processes every message."""
+    n = 12
+    with rk.ActorSystem(backend=actor_backend) as system:
+        a = system.spawn(Doubler, queue_capacity=4)
+        b = system.spawn(Summer, queue_capacity=4)
+        system.connect(a, b)
+        for _ in range(n):  # 4 in a's input, 4 between a and b, 4 replies of b: all full
+            a.send(Num(value=1.0), timeout=10.0)
+    assert a.stats["processed"] == b.stats["processed"] == n
+    assert b.state == {"total": 2.0 * n, "count": n}
+    assert [b.receive(timeout=0).count for _ in range(n)] == list(range(1, n + 1))
+
+
+def test_drop_oldest_discards_one_message_and_counts_it(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
+        acc = system.spawn(Accumulator, queue_capacity=2, policy="drop_oldest")
+        for _ in range(2):  # answered at once: the output queue fills up
+            acc.send(Add(value=1.0))
+        deadline = time.monotonic() + 5.0
+        while acc.stats["processed"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        for value in (10.0, 100.0, 1000.0):  # 10 waits, 100 waits, 1000 evicts 10
+            acc.send(Add(value=value), timeout=5.0)
+        totals = [acc.receive(timeout=5.0).total for _ in range(4)]
+    assert totals == [1.0, 2.0, 102.0, 1102.0]
+    assert acc.stats["input"]["dropped"] == 1
+    assert acc.stats["input"]["enqueued"] == 5

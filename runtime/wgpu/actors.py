@@ -439,7 +439,7 @@ class WgpuBatchDevice:
         if total > self.gather_words:
             self.gather_words = max(total, 2 * self.gather_words, 1024)
             self.gather = self.device.create_buffer(
-                size=self.gather_words * L.WORD, usage=wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+                size=self.gather_words * L.WORD, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
             )
         encoder = self.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
@@ -456,7 +456,12 @@ class WgpuBatchDevice:
         self.device.queue.submit([encoder.finish()])
         if not total:
             return np.zeros(0, dtype=np.uint32)
-        data = self.device.queue.read_buffer(self.gather, 0, total * L.WORD)
+        # one mappable buffer, mapped in place: no staging copy, no extra submit
+        self.gather.map_sync(wgpu.MapMode.READ, 0, total * L.WORD)
+        try:
+            data = self.gather.read_mapped(0, total * L.WORD)
+        finally:
+            self.gather.unmap()
         return np.frombuffer(data, dtype=np.uint32).copy()
 
 

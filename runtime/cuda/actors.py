@@ -1,0 +1,157 @@
+"""The cuda actor host: the persistent PTX loop, launched once, over mapped pinned memory.
+
+Every word of actor memory (control blocks, state, queues) is page-locked
+host memory mapped into the device's address space
+(``cuMemHostAlloc(DEVICEMAP)`` through pycuda), so the host's numpy arrays
+*are* the memory the kernel polls: ``ringkernel.queues`` runs unchanged on
+the host side and the loop uses atomics and ``fence.sc.sys`` on the device
+side.  Each actor's kernel is launched once, one block of ``lanes`` threads,
+on its own stream, and stays resident until the control block's ``stop`` or
+``drain`` asks it to leave; idle, it backs off with ``nanosleep``.
+
+Needs pycuda and an NVIDIA device: ``ActorSystem(backend="cuda")`` raises
+``BackendUnavailable`` (with the reason) otherwise.  The launch arguments
+(:func:`launch_arguments`) are plain functions so they are tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ringkernel import layout as L
+from ringkernel.actors import ActorMemory
+from ringkernel.ringir import Module
+from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
+
+
+def launch_arguments(memory: ActorMemory, device_pointer: Callable[[np.ndarray], int]) -> list[np.intp]:
+    """The kernel's five pointer arguments, in ``KERNEL_PARAMS`` order."""
+    arrays = memory.arrays
+    assert len(arrays) == len(KERNEL_PARAMS)
+    for name, a in zip(KERNEL_PARAMS, arrays):
+        if a.dtype != np.uint32 or not a.flags.c_contiguous or a.ndim != 1:
+            raise ValueError(f"actor memory '{name}' must be a contiguous 1-D uint32 array")
+    return [np.intp(device_pointer(a)) for a in arrays]
+
+
+def launch_config(lanes: int) -> dict[str, tuple[int, int, int]]:
+    """One resident block: lane 0 runs the loop, the other lanes leave at once."""
+    if not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"lanes must be a positive int, got {lanes!r}")
+    return {"block": (lanes, 1, 1), "grid": (1, 1, 1)}
+
+
+class CudaActorKernel:
+    """One actor's resident loop on its own stream (an ``ActorHost``)."""
+
+    def __init__(self, runtime: CudaActorRuntime, function: Any, name: str, lanes: int) -> None:
+        self.runtime = runtime
+        self.function = function
+        self.name = name
+        self.config = launch_config(lanes)
+        self.stream: Any = None
+        self.memory: ActorMemory | None = None
+
+    def start(self, memory: ActorMemory) -> None:
+        if not self.join(0):
+            raise RuntimeError(f"actor loop '{self.name}' is already running")
+        args = launch_arguments(memory, self.runtime.device_pointer)
+        self.memory = memory
+        with self.runtime.current():
+            self.stream = self.runtime.drv.Stream()
+            self.function(*args, stream=self.stream, **self.config)
+
+    def wake(self) -> None:
+        """The resident loop polls its queues itself."""
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self.stream is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self.runtime.current():
+                done = self.stream.is_done()
+            if done:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0005)
+
+
+class CudaActorRuntime:
+    """Actors on an NVIDIA GPU: persistent kernels over mapped pinned memory."""
+
+    mode = "persistent"
+
+    def __init__(self, idle_ns: int = 50_000) -> None:
+        import pycuda.driver as drv
+
+        drv.init()
+        self.drv = drv
+        device = drv.Device(0)
+        self.context = device.make_context(flags=drv.ctx_flags.MAP_HOST | drv.ctx_flags.SCHED_YIELD)
+        self.context.pop()
+        major, minor = device.compute_capability()
+        self.arch = f"sm_{major}{minor}"
+        self.allocations: list[np.ndarray] = []
+        self.pointers: dict[int, int] = {}  # host address -> device address of each allocation
+        self.kernels: list[CudaActorKernel] = []
+        self._modules: dict[str, Any] = {}
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[None]:
+        """This runtime's context, current on the calling thread for the ``with`` block."""
+        self.context.push()
+        try:
+            yield
+        finally:
+            self.context.pop()
+
+    def alloc(self, words: int) -> np.ndarray:
+        flags = self.drv.host_alloc_flags.DEVICEMAP | self.drv.host_alloc_flags.PORTABLE
+        with self.current():
+            array = self.drv.pagelocked_zeros((words,), np.uint32, mem_flags=flags)
+            self.pointers[array.ctypes.data] = int(array.base.get_device_pointer())
+        self.allocations.append(array)  # freed only after every loop has left (close)
+        return array
+
+    def device_pointer(self, array: np.ndarray) -> int:
+        """The device address of an array from :meth:`alloc`."""
+        pointer = self.pointers.get(array.ctypes.data)
+        if pointer is None:
+            raise ValueError("actor memory on cuda must come from CudaActorRuntime.alloc (mapped, pinned)")
+        return pointer
+
+    def host(self, module: Module, kernel: str, lanes: int) -> CudaActorKernel:
+        from ringkernel.compiler import compile_module
+        from ringkernel.lowering.cuda import ptx_kernel_symbol
+
+        ptx = compile_module(module, "ptx", arch=self.arch)
+        with self.current():
+            cu_module = self._modules.get(ptx)
+            if cu_module is None:
+                cu_module = self._modules[ptx] = self.drv.module_from_buffer(ptx.encode())
+            function = cu_module.get_function(ptx_kernel_symbol(kernel))
+        host = CudaActorKernel(self, function, kernel, lanes)
+        self.kernels.append(host)
+        return host
+
+    def close(self) -> None:
+        if any(not k.join(0) for k in self.kernels):
+            for k in self.kernels:
+                if k.memory is not None:
+                    k.memory.ctrl[L.C["stop"]] = 1
+            for k in self.kernels:
+                k.join()
+        self.allocations.clear()
+        self.pointers.clear()
+        self._modules.clear()
+        self.context.detach()
+
+
+__all__ = ["CudaActorRuntime", "CudaActorKernel", "launch_arguments", "launch_config"]

@@ -527,9 +527,10 @@ class ActorSystem:
     def _finish(self, ref: ActorRef, drain: bool) -> None:
         """Asks ``ref``'s loop to drain (or stop) and waits until it has left.
 
-        A loop may leave a drain early while its output queue is full; it is
-        started again until both its input queues are empty, so a drain loses
-        nothing.  After ``drain_timeout`` s it is stopped instead.
+        The loop itself leaves a drain only once both its inputs are empty; should
+        it ever leave with input pending (a kernel built by an older compiler), it
+        is started again, so a drain loses nothing.  After ``drain_timeout`` s it
+        is stopped instead.
         """
         host = self.hosts[ref.id]
         word = "drain" if drain else "stop"

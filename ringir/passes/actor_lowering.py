@@ -17,7 +17,8 @@ message.  Each iteration:
    envelope, publishes it (``fence``, then the output tail), then frees the
    input slot (``fence``, then the head) and counts it as processed;
    unknown type ids count as errors;
-4. with nothing to do: leaves when draining, else backs off after a few spins.
+4. with nothing to do: leaves when draining and both inputs are empty (a full
+   output queue only makes it wait), else backs off after a few spins.
 
 ``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
@@ -163,6 +164,7 @@ class _LoopBuilder:
         idle = b.local("idle", U32)
         count = b.local("count", U32)
         progressed = b.local("progressed", BOOL)
+        pending = b.local("pending", BOOL)
         b.store_var(idle, self.c(0))
         b.store_var(count, self.c(0))
         with b.loop():
@@ -171,12 +173,14 @@ class _LoopBuilder:
                 b.break_()
             draining = b.compare("ne", self.acquire(self.ctrl, L.C["drain"]), self.c(0))
             b.store_var(progressed, b.const(False, BOOL))
+            b.store_var(pending, b.const(False, BOOL))
             for queue in (self.h2k, self.k2k):
-                self.poll(queue, progressed)
+                self.poll(queue, progressed, pending)
             with b.if_(b.load_var(progressed)):
                 b.store_var(idle, self.c(0))
             with b.else_():
-                with b.if_(draining):
+                # a drain ends only when both inputs are empty: a full output merely waits
+                with b.if_(b.binary("and", draining, b.unary("not", b.load_var(pending)))):
                     b.break_()
                 if self.mode == "batch":
                     b.break_()
@@ -195,11 +199,12 @@ class _LoopBuilder:
             self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_EXITED))
         return b.finish()
 
-    def poll(self, q: Value, progressed) -> None:
+    def poll(self, q: Value, progressed, pending) -> None:
         b = self.b
         head = self.acquire(q, L.Q_HEAD)
         tail = self.acquire(q, L.Q_TAIL)
         with b.if_(b.compare("ne", head, tail)):
+            b.store_var(pending, b.const(True, BOOL))
             self.fence()
             requests = self.acquire(q, L.Q_DROP_REQUESTS)
             done = b.load(q, self.c(L.Q_DROPS_DONE))

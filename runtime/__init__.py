@@ -44,6 +44,18 @@ def _is_available(name: str) -> bool:
         return False
 
 
+def backend_status(name: str) -> tuple[bool, str]:
+    """Whether backend ``name`` can run here, and if not, why (for skips and error messages)."""
+    try:
+        cls = _backend_class(name)
+    except BackendUnavailable as exc:
+        return False, str(exc)
+    if cls.available():
+        return True, ""
+    reason = getattr(cls, "unavailable_reason", lambda: "")() or "not usable here"
+    return False, f"backend '{name}' unavailable here: {reason}"
+
+
 def backends() -> list[str]:
     """Names of the backends usable on this machine, in preference order."""
     return [name for name in _BACKENDS if _is_available(name)]

@@ -16,19 +16,6 @@ os.environ.setdefault("WGPU_BACKEND_TYPE", "Vulkan")
 BACKENDS = ["cpu", "wgpu"]
 
 
-def _available(name: str) -> tuple[bool, str]:
-    from ringkernel.runtime import BackendUnavailable, _backend_class
-
-    try:
-        cls = _backend_class(name)
-    except BackendUnavailable as exc:
-        return False, str(exc)
-    if cls.available():
-        return True, ""
-    reason = getattr(cls, "unavailable_reason", lambda: "")()
-    return False, f"backend '{name}' unavailable here: {reason}"
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _private_compile_cache(tmp_path_factory: pytest.TempPathFactory):
     """The suite never reads or fills the user's ~/.cache/ringkernel."""
@@ -44,7 +31,9 @@ def _private_compile_cache(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Every end-to-end kernel test runs once per backend that exists on this machine."""
-    ok, reason = _available(request.param)
+    from ringkernel.runtime import backend_status
+
+    ok, reason = backend_status(request.param)
     if not ok:
         if os.environ.get("CI") and request.param in ("cpu", "wgpu"):
             pytest.fail(f"{request.param} must run in CI: {reason}")

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-import ringkernel as rk
 import ringkernel.actors as rk_actors
+from ringkernel.runtime import backend_status
 
 ACTOR_BACKENDS = ["cpu", "cpu-batch", "wgpu", "cuda", "metal"]
 
@@ -30,14 +30,9 @@ def actor_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     if name == "cpu-batch":
         monkeypatch.setattr(rk_actors, "open_runtime", _cpu_batch_runtime)
         return name
-    if name not in rk.backends():
-        from ringkernel.runtime import BackendUnavailable, _backend_class
-
-        try:
-            reason = _backend_class(name).unavailable_reason()
-        except BackendUnavailable as exc:
-            reason = str(exc)
+    ok, reason = backend_status(name)
+    if not ok:
         if os.environ.get("CI") and name in ("cpu", "wgpu"):
             pytest.fail(f"{name} must run in CI: {reason}")
-        pytest.skip(f"backend '{name}' unavailable here: {reason}")
+        pytest.skip(reason)
     return name

@@ -808,12 +808,18 @@ class FunctionTranslator(ast.NodeVisitor):
         return Operand(self.b.math("pow", self.coerce(a, ty, node), self.coerce(b, ty, node)))
 
     def fold_literals(self, op_node: ast.operator, a: Any, b: Any, node: ast.AST) -> Operand:
+        if _huge_int_result(op_node, a, b):
+            raise self.error("this constant expression is too large for any integer type", node)
         try:
             result = _PY_BINOPS[type(op_node)](a, b)
         except ZeroDivisionError:
             raise self.error("division by zero in a constant expression", node) from None
         except (OverflowError, ValueError) as exc:
             raise self.error(f"invalid constant expression: {exc}", node) from None
+        except TypeError:
+            raise self.error(
+                "invalid constant expression: bitwise operators and shifts need integer operands", node
+            ) from None
         if isinstance(result, complex) or not isinstance(result, (bool, int, float)):
             raise self.error("this constant expression has no real value", node)
         return Operand(literal=result)
@@ -1190,6 +1196,20 @@ _PY_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.LShift: lambda a, b: a << b,
     ast.RShift: lambda a, b: a >> b,
 }
+_MAX_CONSTANT_BITS = 4096  # far beyond u64; stops 2 ** 10 ** 9 from stalling the compiler
+
+
+def _huge_int_result(op_node: ast.operator, a: Any, b: Any) -> bool:
+    """Would folding ``a ** b`` or ``a << b`` build an integer of absurd size?"""
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b)):
+        return False
+    if isinstance(op_node, ast.LShift):
+        return a != 0 and b > _MAX_CONSTANT_BITS
+    if isinstance(op_node, ast.Pow):
+        return abs(a) > 1 and b > 0 and b * a.bit_length() > _MAX_CONSTANT_BITS
+    return False
+
+
 _PY_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
     "ne": lambda a, b: a != b,

@@ -25,8 +25,8 @@ import numpy as np
 from ringkernel import layout as L
 from ringkernel.ringir import Module
 from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
+from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
 from ringkernel.runtime.arguments import LaunchError
-from ringkernel.runtime.wgpu.actors import Read, RedispatchRuntime
 
 
 def buffer_indices(module: Module, kernel: str) -> tuple[int, ...]:
@@ -70,7 +70,7 @@ class MetalBatchDevice:
         buf.words[word : word + data.size] = data  # no command buffer is running: the pump is serial
 
     def kernel(self, module: Module, name: str, lanes: int) -> tuple[Any, tuple[int, ...], int]:
-        pipeline, _ = self.backend._pipeline(module, module.get(name))
+        pipeline, _ = self.backend.pipeline(module, module.get(name))
         top = int(pipeline.maxTotalThreadsPerThreadgroup())
         if lanes > top:
             raise LaunchError(f"actor '{name}' asks for {lanes} lanes; Metal allows {top} per threadgroup")

@@ -92,7 +92,7 @@ class MetalBackend:
         fn = module.get(kernel_name)
         grid, block = tuple(grid), tuple(block)
         with self._lock:
-            pipeline, info = self._pipeline(module, fn)
+            pipeline, info = self.pipeline(module, fn)
             self._check_dims(fn, pipeline, block)
             self._run(pipeline, info, grid, block, args)
 
@@ -118,7 +118,7 @@ class MetalBackend:
                 f"kernel '{fn.name}' uses {shared} bytes of shared memory; Metal allows {top}"
             )
 
-    def _pipeline(self, module: Module, fn: Function) -> tuple[Any, MslKernel]:
+    def pipeline(self, module: Module, fn: Function) -> tuple[Any, MslKernel]:
         key = (hashlib.sha256(str(module).encode("utf-8")).hexdigest(), fn.name)
         cached = self._pipelines.get(key)
         if cached is not None:

@@ -18,8 +18,8 @@ ACTOR_BACKENDS = ["cpu", "cpu-batch", "wgpu", "cuda", "metal"]
 
 
 def _cpu_batch_runtime(backend: str, idle_ns: int):
+    from ringkernel.runtime.actor_pump import RedispatchRuntime
     from ringkernel.runtime.cpu.actors import CpuBatchDevice
-    from ringkernel.runtime.wgpu.actors import RedispatchRuntime
 
     return RedispatchRuntime(CpuBatchDevice(), idle_ns)
 

@@ -22,7 +22,7 @@ from ringkernel import layout as L
 from ringkernel.actors import ActorMemory
 from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
 from ringkernel.runtime import BackendUnavailable
-from ringkernel.runtime.wgpu.actors import ring_ranges
+from ringkernel.runtime.actor_pump import ring_ranges
 
 sys.path.insert(0, os.path.dirname(__file__))
 from actor_defs import Accumulator, Add, Counter, Doubler, Incrementer, Num, Summer  # noqa: E402

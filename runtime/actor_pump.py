@@ -1,0 +1,369 @@
+"""The host pump that re-dispatches an actor's batch loop (wgpu, Metal).
+
+WebGPU promises no forward progress to a kernel that waits, so an actor
+cannot stay resident.  Instead each actor's memory (control block, state,
+input queues, output queue) lives in storage buffers, and one pump thread
+per :class:`~ringkernel.ActorSystem` runs *rounds*:
+
+1. for every actor with input (or a keepalive due), upload what the host
+   produced since the last round: ``ctrl`` (with ``now``, the wall clock as
+   an HLC value, since WGSL has no clock), the new input slots and the input
+   queue's producer words, and the output queue's consumer words;
+2. record one dispatch per such actor, upstream actors first, in one
+   command buffer — each dispatch drains up to ``ctrl.batch`` messages;
+3. copy back, in the same submission, what the loops wrote: ``ctrl``'s
+   kernel words, the state, the input queues' consumer words, and the output
+   queue's header and the slots a dispatch can have filled; one map reads
+   them all;
+4. merge those words into the host's arrays, following the queue protocol
+   (slots before ``tail``, consumer counters before ``head``).
+
+The host's numpy arrays are the *mirror* of the device buffers: every word
+has one writer, and the pump copies each word only in its writer's
+direction, so ``ringkernel.queues`` works on the mirror unchanged.
+
+K2K queues stay on the device: the upstream's ``out`` and the downstream's
+``k2k`` bind the same storage buffer, and since a round dispatches upstream
+first, a message crosses a whole pipeline in one submission.  The host reads
+only their header back (for statistics and to know the downstream has work).
+
+Idle, the pump sleeps on an event that ``send``, ``receive`` and the control
+flags set, waking at most every ``keepalive`` seconds for a dispatch that
+keeps the heartbeat moving; an idle system costs neither GPU nor CPU.
+
+:class:`RedispatchRuntime` is API-neutral (the Metal host reuses it); a
+:class:`BatchDevice` adapts one GPU API.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ringkernel import layout as L
+from ringkernel.actors import ActorMemory
+from ringkernel.hlc import physical_now
+from ringkernel.queues import fence
+from ringkernel.ringir import Module
+
+_MASK32 = 0xFFFFFFFF
+_KERNEL_CTRL = ("state", "errors", "heartbeat", "processed", "hlc_lo", "hlc_hi", "sequence", "last_bad_type")
+KERNEL_CTRL_WORDS = tuple(L.C[k] for k in _KERNEL_CTRL)
+PRODUCER_LINE = slice(16, L.QUEUE_HEADER_WORDS)  # tail, enqueued, rejected, dropped, drop_requests
+CONSUMER_LINE = slice(0, 16)  # head, capacity, mask, slot_words, dequeued, drops_done
+
+Read = tuple[Any, int, int]  # (device buffer, first word, words)
+
+
+class BatchDevice(Protocol):
+    """What the pump needs from a GPU API: buffers, ordered writes, dispatches, one read-back."""
+
+    def buffer(self, words: int) -> Any:
+        """A device buffer of ``words`` u32 words."""
+
+    def write(self, buf: Any, word: int, data: np.ndarray) -> None:
+        """Copies ``data`` (u32) to ``buf`` at ``word``; lands before the next :meth:`run`."""
+
+    def kernel(self, module: Module, name: str, lanes: int) -> Any:
+        """The compiled batch-loop kernel ``name`` with ``lanes`` threads."""
+
+    def bind(self, kernel: Any, buffers: Sequence[Any]) -> Any:
+        """A dispatch of ``kernel`` over the five buffers (ctrl, state, h2k, k2k, out)."""
+
+    def run(self, dispatches: Sequence[Any], reads: Sequence[Read]) -> np.ndarray:
+        """Runs ``dispatches`` in order (each sees the previous one's writes), then returns
+        the words of ``reads``, concatenated, as they are after the last dispatch."""
+
+
+@dataclass
+class _Shared:
+    """One array of actor memory and its device buffer."""
+
+    array: np.ndarray
+    buffer: Any
+    sent_tail: int = 0  # input queues: the tail the device has seen
+
+
+class _Plan:
+    """What one actor's dispatch in a round reads back, and where it starts in the result."""
+
+    def __init__(self, actor: PumpedActor) -> None:
+        self.actor = actor
+        self.reads: list[Read] = []
+        self.spans: list[int] = []
+        m, b = actor.memory, actor.buffers
+        self.add(b[0], 0, L.CONTROL_WORDS)
+        self.add(b[1], 0, m.state.size)
+        self.add(b[2], 0, L.QUEUE_HEADER_WORDS)
+        self.add(b[3], 0, L.QUEUE_HEADER_WORDS)
+        self.add(b[4], 0, L.QUEUE_HEADER_WORDS)
+        self.out_slots: list[tuple[int, int]] = []
+        if m.out_to_host:
+            capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
+            tail = int(m.out[L.Q_TAIL])
+            budget = min(capacity, 2 * max(int(m.ctrl[L.C["batch"]]), 1))
+            for first, count in ring_ranges(tail & (capacity - 1), budget, capacity):
+                self.out_slots.append((first, count))
+                self.add(b[4], L.QUEUE_HEADER_WORDS + first * slot_words, count * slot_words)
+
+    def add(self, buf: Any, word: int, words: int) -> None:
+        self.reads.append((buf, word, words))
+
+
+def ring_ranges(first: int, count: int, capacity: int) -> list[tuple[int, int]]:
+    """Slots ``first, first+1, ...`` (``count`` of them) of a ring as at most two runs."""
+    count = min(count, capacity)
+    head = min(count, capacity - first)
+    runs = [(first, head)] if head else []
+    if count > head:
+        runs.append((0, count - head))
+    return runs
+
+
+class PumpedActor:
+    """One actor's batch loop, dispatched by its runtime's pump (an :class:`ActorHost`)."""
+
+    def __init__(self, runtime: RedispatchRuntime, kernel: Any, name: str) -> None:
+        self.runtime = runtime
+        self.kernel = kernel
+        self.name = name
+        self.memory: ActorMemory | None = None
+        self.buffers: tuple[Any, ...] = ()
+        self.dispatch: Any = None
+        self.running = False
+        self.left = threading.Event()
+        self.left.set()
+        self.last_dispatch = 0.0
+
+    def start(self, memory: ActorMemory) -> None:
+        if self.running:
+            raise RuntimeError(f"actor loop '{self.name}' is already running")
+        self.runtime.attach(self, memory)
+
+    def wake(self) -> None:
+        self.runtime.wake()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.left.wait(timeout)
+
+
+class RedispatchRuntime:
+    """Actors whose batch loop a host pump re-dispatches (``mode = "batch"``)."""
+
+    mode = "batch"
+
+    def __init__(self, device: BatchDevice, idle_ns: int = 50_000, keepalive: float = 0.05) -> None:
+        self.device = device
+        self.idle = max(idle_ns, 1000) * 1e-9
+        self.keepalive = keepalive
+        self.shared: dict[int, _Shared] = {}
+        self.actors: list[PumpedActor] = []  # upstream first
+        self.lock = threading.Lock()
+        self.event = threading.Event()
+        self.closing = False
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        self.rounds = 0
+
+    # --- ActorRuntime ---
+
+    def alloc(self, words: int) -> np.ndarray:
+        return np.zeros(words, dtype=np.uint32)
+
+    def host(self, module: Module, kernel: str, lanes: int) -> PumpedActor:
+        return PumpedActor(self, self.device.kernel(module, kernel, lanes), kernel)
+
+    def close(self) -> None:
+        self.closing = True
+        self.event.set()
+        if self.thread is not None:
+            self.thread.join()
+        self._check_failure()
+
+    def wake(self) -> None:
+        self._check_failure()
+        self.event.set()
+
+    # --- actors ---
+
+    def attach(self, actor: PumpedActor, memory: ActorMemory) -> None:
+        """Gives ``actor`` device buffers (shared by array identity, so K2K stays on the device)."""
+        self._check_failure()
+        with self.lock:
+            actor.memory = memory
+            actor.buffers = tuple(self._shared(a).buffer for a in memory.arrays)
+            actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
+            self.device.write(actor.buffers[0], 0, memory.ctrl.copy())
+            actor.running = True
+            actor.left.clear()
+            if actor not in self.actors:
+                self.actors.append(actor)
+            self.actors = upstream_first(self.actors)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._pump, name="ringkernel-actor-pump", daemon=True)
+                self.thread.start()
+        self.event.set()
+
+    def _shared(self, array: np.ndarray) -> _Shared:
+        entry = self.shared.get(id(array))
+        if entry is None or entry.array is not array:
+            tail = int(array[L.Q_TAIL]) if array.size >= L.QUEUE_HEADER_WORDS else 0
+            fence()
+            data = array.copy()
+            if array.size >= L.QUEUE_HEADER_WORDS:
+                data[L.Q_TAIL] = tail
+            entry = _Shared(array, self.device.buffer(array.size), tail)
+            self.device.write(entry.buffer, 0, data)
+            self.shared[id(array)] = entry
+        return entry
+
+    def _check_failure(self) -> None:
+        if self.failure is not None:
+            raise RuntimeError(f"the actor pump failed: {self.failure!r}") from self.failure
+
+    # --- the pump ---
+
+    def _pump(self) -> None:
+        backoff = self.idle
+        try:
+            while not self.closing:
+                self.event.clear()
+                if self.pump_round():
+                    backoff = self.idle
+                    continue
+                if self.event.wait(backoff):
+                    backoff = self.idle
+                else:
+                    backoff = min(backoff * 2, self.keepalive)
+        except BaseException as exc:  # surfaced to the user thread by wake/attach/close
+            self.failure = exc
+            with self.lock:
+                for actor in self.actors:
+                    self._retire(actor)
+
+    def pump_round(self) -> bool:
+        """One round (upload, dispatch, read back, merge); True if any actor made progress."""
+        with self.lock:
+            actors = [a for a in self.actors if a.running]
+            clock = time.monotonic()
+            progressed = False
+            plans: list[_Plan] = []
+            busy_outputs: set[int] = set()
+            for actor in actors:
+                m = actor.memory
+                assert m is not None
+                if m.ctrl[L.C["stop"]] or (m.ctrl[L.C["drain"]] and not _inputs(m)):
+                    self._retire(actor)
+                    progressed = True
+                    continue
+                fed = id(m.k2k) in busy_outputs
+                if not (_inputs(m) or fed or clock - actor.last_dispatch >= self.keepalive):
+                    continue
+                self._upload(actor)
+                plans.append(_Plan(actor))
+                busy_outputs.add(id(m.out))
+                actor.last_dispatch = clock
+            if not plans:
+                return progressed
+            reads = [r for p in plans for r in p.reads]
+            words = self.device.run([p.actor.dispatch for p in plans], reads)
+            self.rounds += 1
+            at = 0
+            for plan in plans:
+                at, moved = self._merge(plan, words, at)
+                progressed |= moved
+            return progressed
+
+    def _retire(self, actor: PumpedActor) -> None:
+        if actor.memory is not None:
+            actor.memory.ctrl[L.C["state"]] = L.ACTOR_EXITED
+        actor.running = False
+        actor.left.set()
+
+    def _upload(self, actor: PumpedActor) -> None:
+        m, (ctrl, _, h2k, _, out) = actor.memory, actor.buffers
+        assert m is not None
+        now = physical_now()
+        m.ctrl[L.C["now_lo"]], m.ctrl[L.C["now_hi"]] = now & _MASK32, now >> 32
+        self.device.write(ctrl, 0, m.ctrl.copy())
+        entry = self.shared[id(m.h2k)]
+        tail = int(m.h2k[L.Q_TAIL])
+        fence()  # acquire: the slots up to ``tail`` are written
+        capacity, slot_words = int(m.h2k[L.Q_CAPACITY]), int(m.h2k[L.Q_SLOT_WORDS])
+        fresh = (tail - entry.sent_tail) & _MASK32
+        for first, count in ring_ranges(entry.sent_tail & (capacity - 1), fresh, capacity):
+            lo = L.QUEUE_HEADER_WORDS + first * slot_words
+            self.device.write(h2k, lo, m.h2k[lo : lo + count * slot_words].copy())
+        line = m.h2k[PRODUCER_LINE].copy()
+        line[L.Q_TAIL - PRODUCER_LINE.start] = tail
+        self.device.write(h2k, PRODUCER_LINE.start, line)
+        entry.sent_tail = tail
+        if m.out_to_host:
+            self.device.write(out, CONSUMER_LINE.start, m.out[CONSUMER_LINE].copy())
+
+    def _merge(self, plan: _Plan, words: np.ndarray, at: int) -> tuple[int, bool]:
+        m = plan.actor.memory
+        assert m is not None
+        parts = []
+        for _, _, n in plan.reads:
+            parts.append(words[at : at + n])
+            at += n
+        ctrl, state, h2k_head, k2k_head, out_head = parts[:5]
+        before = int(m.ctrl[L.C["processed"]]), int(m.h2k[L.Q_DROPPED]), int(m.k2k[L.Q_DROPPED])
+        for w in KERNEL_CTRL_WORDS:
+            m.ctrl[w] = ctrl[w]
+        m.state[:] = state
+        _take_consumer_words(m.h2k, h2k_head)
+        m.k2k[: L.QUEUE_HEADER_WORDS] = k2k_head  # device-only: the header, for stats and fill
+        if m.out_to_host:
+            capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
+            slots = m.out[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+            for (first, count), run in zip(plan.out_slots, parts[5:]):
+                slots[first : first + count] = run.reshape(count, slot_words)
+            fence()  # release: the slots before the tail that publishes them
+            m.out[L.Q_ENQUEUED] = out_head[L.Q_ENQUEUED]
+            m.out[L.Q_TAIL] = out_head[L.Q_TAIL]
+        else:
+            m.out[: L.QUEUE_HEADER_WORDS] = out_head
+        after = int(m.ctrl[L.C["processed"]]), int(m.h2k[L.Q_DROPPED]), int(m.k2k[L.Q_DROPPED])
+        return at, after != before
+
+
+def _inputs(m: ActorMemory) -> bool:
+    return bool(_fill(m.h2k) or _fill(m.k2k))
+
+
+def _fill(queue: np.ndarray) -> int:
+    return (int(queue[L.Q_TAIL]) - int(queue[L.Q_HEAD])) & _MASK32
+
+
+def _take_consumer_words(queue: np.ndarray, header: np.ndarray) -> None:
+    """The device consumer's words of an input queue into the host mirror, ``head`` last."""
+    for w in (L.Q_DEQUEUED, L.Q_DROPS_DONE, L.Q_DROPPED):
+        queue[w] = header[w]
+    fence()  # release: the slot is free only after the consumer is done with it
+    queue[L.Q_HEAD] = header[L.Q_HEAD]
+
+
+def upstream_first(actors: list[PumpedActor]) -> list[PumpedActor]:
+    """Orders actors so each K2K producer comes before its consumer."""
+    by_out = {id(a.memory.out): a for a in actors if a.memory is not None}
+    order: list[PumpedActor] = []
+
+    def visit(actor: PumpedActor) -> None:
+        if actor in order:
+            return
+        assert actor.memory is not None
+        upstream = by_out.get(id(actor.memory.k2k))
+        if upstream is not None and upstream is not actor:
+            visit(upstream)
+        order.append(actor)
+
+    for actor in actors:
+        visit(actor)
+    return order

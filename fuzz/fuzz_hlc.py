@@ -85,14 +85,14 @@ def test_one_input(data: bytes) -> None:
             try:
                 ts = clocks[i].receive(remote)
             except ValueError:
-                if 0 <= remote < MAX_TIMESTAMP:
+                if 0 <= remote <= MAX_TIMESTAMP:
                     raise Finding(f"receive({remote:#x}) raised ValueError for a valid timestamp") from None
                 continue
             except OverflowError:
                 if max(last[i], remote) + 1 <= MAX_TIMESTAMP:
                     raise Finding(f"receive({remote:#x}) overflowed with room left") from None
                 return  # the clock is exhausted, as documented; nothing more to check
-            if not 0 <= remote < MAX_TIMESTAMP:
+            if not 0 <= remote <= MAX_TIMESTAMP:
                 raise Finding(f"receive accepted the out-of-range timestamp {remote}")
             issued(i, ts, "receive")
             if not remote < ts:

@@ -80,8 +80,12 @@ class Hlc:
             return self._last
 
     def receive(self, remote: int) -> int:
-        """Merges a received timestamp; the result is greater than it and than ``last``."""
-        if not 0 <= remote < MAX_TIMESTAMP:
+        """Merges a received timestamp; the result is greater than it and than ``last``.
+
+        Any 64-bit timestamp is accepted, since ``tick`` may issue the largest
+        one; merging that one exhausts this clock too (``OverflowError``).
+        """
+        if not 0 <= remote <= MAX_TIMESTAMP:
             raise ValueError(f"HLC timestamp out of range: {remote}")
         with self._lock:
             self._last = self._advance(max(self._last, remote) + 1)

@@ -276,6 +276,8 @@ class ActorType:
 
         mode = "batch" if target in ("wgsl", "msl") else "persistent"
         module = self.module(mode)
+        if target == "ptx":  # the host polls the queues: atomics need system scope
+            options.setdefault("system_scope_atomics", True)
         return _user_errors(lambda: compile_module(module, target, **options))
 
     def message_info(self, msg: Any) -> MessageInfo:

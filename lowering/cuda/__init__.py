@@ -26,24 +26,44 @@ def _check_arch(arch: str) -> str:
     return arch
 
 
+def _check_system_scope(arch: str) -> None:
+    """``atom.sys`` needs sm_60; LLVM aborts the whole process on older targets."""
+    if int(arch[3:].rstrip("af")) < 60:
+        raise CompileError(
+            f"system-scope atomics (persistent actors on CUDA) need sm_60 or newer, not '{arch}'"
+        )
+
+
 def build_nvptx(
-    module: Module, *, arch: str = "sm_80", fastmath: bool = False, **options: Any
+    module: Module, *, arch: str = "sm_80", fastmath: bool = False,
+    system_scope_atomics: bool = False, **options: Any,
 ) -> llvm.ModuleRef:
-    """The optimized NVPTX LLVM module (libdevice linked in when needed)."""
+    """The optimized NVPTX LLVM module (libdevice linked in when needed).
+
+    ``system_scope_atomics`` makes every atomic ``atom.sys`` (relaxed), as
+    needed when the host CPU polls the same words through mapped memory.
+    """
     if options:
         raise CompileError(f"unknown option(s) for target 'ptx': {', '.join(sorted(options))}")
     machine = nvptx_machine(_check_arch(arch))
-    ref = prepare(build_ir_module(module, NvptxTarget(fastmath=fastmath)), machine)
+    if system_scope_atomics:
+        _check_system_scope(arch)
+    target = NvptxTarget(fastmath=fastmath, system_scope_atomics=system_scope_atomics)
+    ref = prepare(build_ir_module(module, target), machine)
     if needs_libdevice(ref):
         link_libdevice(ref)
     return optimize(ref, machine)
 
 
 def lower_module_to_ptx(
-    module: Module, *, arch: str = "sm_80", fastmath: bool = False, **options: Any
+    module: Module, *, arch: str = "sm_80", fastmath: bool = False,
+    system_scope_atomics: bool = False, **options: Any,
 ) -> str:
     """PTX text of every kernel of ``module`` for ``arch``."""
-    ref = build_nvptx(module, arch=arch, fastmath=fastmath, **options)
+    ref = build_nvptx(
+        module, arch=arch, fastmath=fastmath, system_scope_atomics=system_scope_atomics,
+        **options,
+    )
     return nvptx_machine(arch).emit_assembly(ref)
 
 

@@ -239,20 +239,14 @@ class FunctionLowerer(NodeVisitor):
 
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         ptr, elem = self.element(s.array, s.index)
-        self.define(
-            s.result,
-            self.builder.atomic_rmw(
-                _atomic_op(s.op, elem), ptr, self.value(s.value), self.target.atomic_ordering
-            ),
-        )
+        self.define(s.result, self.target.atomic_rmw(self, s.op, ptr, self.value(s.value), elem))
 
     def visit_AtomicCAS(self, s: AtomicCAS) -> None:
-        ptr, _ = self.element(s.array, s.index)
-        ordering = self.target.atomic_ordering
-        pair = self.builder.cmpxchg(
-            ptr, self.value(s.expected), self.value(s.desired), ordering, ordering
+        ptr, elem = self.element(s.array, s.index)
+        self.define(
+            s.result,
+            self.target.cmpxchg(self, ptr, self.value(s.expected), self.value(s.desired), elem),
         )
-        self.define(s.result, self.builder.extract_value(pair, 0))
 
     def visit_LoadVar(self, s: LoadVar) -> None:
         slot = self.slots[s.var.name]
@@ -361,13 +355,3 @@ def _index_type(ty: ScalarType) -> ScalarType:
     """Indices widen to 64 bits, keeping their signedness."""
     return I64 if ty.kind == "int" else U64
 
-
-_ATOMIC = {"and": "and", "or": "or", "xor": "xor", "exchange": "xchg"}
-
-
-def _atomic_op(op: str, elem: ScalarType) -> str:
-    if op in _ATOMIC:
-        return _ATOMIC[op]
-    if op in ("add", "sub"):
-        return ("f" + op) if elem.is_float else op
-    return ("u" + op) if elem.kind == "uint" else op

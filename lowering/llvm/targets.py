@@ -95,6 +95,33 @@ class LLVMTarget:
         """Lets an idle persistent loop sleep for about ``nanos`` (i32) nanoseconds."""
         raise NotImplementedError
 
+    def atomic_rmw(
+        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType
+    ) -> ir.Value:
+        """The old value of ``*ptr`` after the RingIR atomic ``op``: an ``atomicrmw``."""
+        return fl.builder.atomic_rmw(atomic_rmw_op(op, elem), ptr, value, self.atomic_ordering)
+
+    def cmpxchg(
+        self, fl: FunctionLowerer, ptr: ir.Value, expected: ir.Value, desired: ir.Value,
+        elem: ScalarType,
+    ) -> ir.Value:
+        """The old value of ``*ptr`` after a compare-and-swap: a ``cmpxchg``."""
+        ordering = self.atomic_ordering
+        pair = fl.builder.cmpxchg(ptr, expected, desired, ordering, ordering)
+        return fl.builder.extract_value(pair, 0)
+
+
+_ATOMIC = {"and": "and", "or": "or", "xor": "xor", "exchange": "xchg"}
+
+
+def atomic_rmw_op(op: str, elem: ScalarType) -> str:
+    """The ``atomicrmw`` operation of a RingIR atomic ``op`` on ``elem``."""
+    if op in _ATOMIC:
+        return _ATOMIC[op]
+    if op in ("add", "sub"):
+        return ("f" + op) if elem.is_float else op
+    return ("u" + op) if elem.kind == "uint" else op
+
 
 def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
     existing = module.globals.get(name)
@@ -223,8 +250,11 @@ class NvptxTarget(LLVMTarget):
     name = "nvptx"
     atomic_ordering = "monotonic"
 
-    def __init__(self, fastmath: bool = False) -> None:
+    def __init__(self, fastmath: bool = False, system_scope_atomics: bool = False) -> None:
         self.fastmath = fastmath
+        # Persistent actors share queue words with the host CPU through mapped
+        # memory; PTX only orders atomics against the host at system scope.
+        self.system_scope_atomics = system_scope_atomics
 
     def addrspace(self, space: AddressSpace) -> int:
         return 3 if space == AddressSpace.SHARED else 1
@@ -291,3 +321,78 @@ class NvptxTarget(LLVMTarget):
         """``nanosleep.u32`` (sm_70 and newer)."""
         sleep = _declare(fl.module, "llvm.nvvm.nanosleep", ir.VoidType(), [I32])
         fl.builder.call(sleep, [nanos])
+
+    def atomic_rmw(
+        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType
+    ) -> ir.Value:
+        """Default (GPU) scope ``atomicrmw``, or relaxed ``atom.sys`` through NVVM intrinsics.
+
+        LLVM's NVPTX backend never gives an ``atomicrmw`` system scope, so the
+        system-scope build calls ``llvm.nvvm.atomic.*.gen.*.sys``.  Unsigned
+        min/max have no such intrinsic and become a system-scope CAS loop.
+        """
+        if not self.system_scope_atomics:
+            return super().atomic_rmw(fl, op, ptr, value, elem)
+        b = fl.builder
+        gptr = b.addrspacecast(ptr, PTR)
+        if op == "sub":
+            op, value = "add", (b.fneg(value) if elem.is_float else b.neg(value))
+        if op == "exchange" and elem.is_float:
+            ity = ir.IntType(elem.bits)
+            old = _sys_atomic(fl, "exch", gptr, [b.bitcast(value, ity)], ity)
+            return b.bitcast(old, value.type)
+        if op == "add" or (not elem.is_float and op in ("and", "or", "xor", "exchange")):
+            name = "exch" if op == "exchange" else op
+            return _sys_atomic(fl, name, gptr, [value], value.type, elem.is_float)
+        if elem.kind == "int":
+            return _sys_atomic(fl, op, gptr, [value], value.type)
+        return self._unsigned_cas_loop(fl, op, gptr, value)
+
+    def cmpxchg(
+        self, fl: FunctionLowerer, ptr: ir.Value, expected: ir.Value, desired: ir.Value,
+        elem: ScalarType,
+    ) -> ir.Value:
+        if not self.system_scope_atomics:
+            return super().cmpxchg(fl, ptr, expected, desired, elem)
+        gptr = fl.builder.addrspacecast(ptr, PTR)
+        return _sys_atomic(fl, "cas", gptr, [expected, desired], expected.type)
+
+    def _unsigned_cas_loop(
+        self, fl: FunctionLowerer, op: str, gptr: ir.Value, value: ir.Value
+    ) -> ir.Value:
+        """Unsigned ``min``/``max`` have no system-scope instruction: retry ``atom.sys.cas``."""
+        b = fl.builder
+        start = b.block
+        # a relaxed read: the word may change under it, the CAS below catches that
+        first = b.load_atomic(gptr, "monotonic", value.type.width // 8, typ=value.type)
+        retry = fl.new_block("rk.cas.retry")
+        done = fl.new_block("rk.cas.done")
+        b.branch(retry)
+        b.position_at_end(retry)
+        old = b.phi(value.type)
+        old.add_incoming(first, start)
+        keep = b.icmp_unsigned("<=" if op == "min" else ">=", old, value)
+        seen = _sys_atomic(fl, "cas", gptr, [old, b.select(keep, old, value)], value.type)
+        same = b.icmp_unsigned("==", seen, old)
+        old.add_incoming(seen, b.block)
+        b.cbranch(same, done, retry)
+        b.position_at_end(done)
+        return seen
+
+
+def _type_suffix(ty: ir.Type) -> str:
+    if isinstance(ty, ir.FloatType):
+        return "f32"
+    if isinstance(ty, ir.DoubleType):
+        return "f64"
+    return f"i{ty.width}"
+
+
+def _sys_atomic(
+    fl: FunctionLowerer, op: str, gptr: ir.Value, args: list[ir.Value], ty: ir.Type,
+    is_float: bool = False,
+) -> ir.Value:
+    """Calls ``llvm.nvvm.atomic.<op>.gen.<i|f>.sys`` (relaxed, ``atom.sys``) on a generic pointer."""
+    name = f"llvm.nvvm.atomic.{op}.gen.{'f' if is_float else 'i'}.sys.{_type_suffix(ty)}.p0"
+    fn = _declare(fl.module, name, ty, [PTR] + [ty] * len(args))
+    return fl.builder.call(fn, [gptr, *args])

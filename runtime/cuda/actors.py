@@ -131,7 +131,8 @@ class CudaActorRuntime:
         from ringkernel.compiler import compile_module
         from ringkernel.lowering.cuda import ptx_kernel_symbol
 
-        ptx = compile_module(module, "ptx", arch=self.arch)
+        # The host reads and writes the queue words through mapped memory.
+        ptx = compile_module(module, "ptx", arch=self.arch, system_scope_atomics=True)
         with self.current():
             cu_module = self._modules.get(ptx)
             if cu_module is None:

@@ -33,12 +33,16 @@ from ringkernel.frontends.actors import (
     make_message_info,
     message_info,
 )
-from ringkernel.hlc import Hlc
+from ringkernel.hlc import Hlc, HlcDriftError
 from ringkernel.kernel import _user_errors
 from ringkernel.queues import QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
 from ringkernel.ringir import Module
 from ringkernel.ringir.passes.actor_lowering import lower_actor
 from ringkernel.ringir.types import BOOL
+
+# A reply stamped further ahead of the host's wall clock than this is not merged
+# into the system's clock (one corrupt stamp must not exhaust it for good).
+MAX_CLOCK_DRIFT_US = 60_000_000
 
 _INT_RANGES = {
     "i32": (-(2**31), 2**31 - 1),
@@ -373,7 +377,10 @@ class ActorRef:
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
         msg = decode(words, info)
-        self.system.hlc.receive(msg.envelope.hlc)
+        try:
+            self.system.hlc.receive(msg.envelope.hlc)
+        except HlcDriftError:
+            self.system.clock_drift_refused += 1  # the reply is kept; its stamp is not merged
         return msg
 
     def pending(self) -> int:
@@ -450,7 +457,8 @@ class ActorSystem:
         self.idle_ns = idle_ns
         self.batch = batch
         self.drain_timeout = drain_timeout
-        self.hlc = Hlc()
+        self.hlc = Hlc(max_drift_us=MAX_CLOCK_DRIFT_US)
+        self.clock_drift_refused = 0
         self.actors: list[ActorRef] = []
         self.hosts: dict[int, ActorHost] = {}
         self.closed = False

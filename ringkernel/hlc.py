@@ -60,13 +60,26 @@ def physical_now(clock: Callable[[], int] = wall_clock_us) -> int:
     return us << HLC_LOGICAL_BITS
 
 
-class Hlc:
-    """A thread-safe hybrid logical clock; ``clock`` returns Unix microseconds."""
+class HlcDriftError(ValueError):
+    """A received timestamp is further ahead of this clock's wall time than allowed."""
 
-    def __init__(self, clock: Callable[[], int] = wall_clock_us, start: int = 0) -> None:
+
+class Hlc:
+    """A thread-safe hybrid logical clock; ``clock`` returns Unix microseconds.
+
+    ``max_drift_us`` bounds how far a received timestamp's physical part may run
+    ahead of the local wall clock (Kulkarni et al.'s epsilon).  Without it one
+    corrupt timestamp near 2**64 would exhaust the clock for good; with it such a
+    timestamp is refused (:class:`HlcDriftError`) and the clock is unchanged.
+    """
+
+    def __init__(
+        self, clock: Callable[[], int] = wall_clock_us, start: int = 0, max_drift_us: int | None = None
+    ) -> None:
         self._clock = clock
         self._last = start
         self._lock = threading.Lock()
+        self.max_drift_us = max_drift_us
 
     @property
     def last(self) -> int:
@@ -82,11 +95,19 @@ class Hlc:
     def receive(self, remote: int) -> int:
         """Merges a received timestamp; the result is greater than it and than ``last``.
 
-        Any 64-bit timestamp is accepted, since ``tick`` may issue the largest
-        one; merging that one exhausts this clock too (``OverflowError``).
+        Any 64-bit timestamp is accepted unless ``max_drift_us`` refuses it, since
+        ``tick`` may issue the largest one; merging that one exhausts this clock
+        too (``OverflowError``).
         """
         if not 0 <= remote <= MAX_TIMESTAMP:
             raise ValueError(f"HLC timestamp out of range: {remote}")
+        if self.max_drift_us is not None:
+            ahead = (remote >> HLC_LOGICAL_BITS) - (physical_now(self._clock) >> HLC_LOGICAL_BITS)
+            if ahead > self.max_drift_us:
+                raise HlcDriftError(
+                    f"HLC timestamp {remote} is {ahead} µs ahead of the wall clock "
+                    f"(allowed: {self.max_drift_us} µs)"
+                )
         with self._lock:
             self._last = self._advance(max(self._last, remote) + 1)
             return self._last
@@ -97,4 +118,4 @@ class Hlc:
         return max(candidate, physical_now(self._clock))
 
 
-__all__ = ["Hlc", "HlcTimestamp", "pack", "unpack", "physical_now", "wall_clock_us"]
+__all__ = ["Hlc", "HlcDriftError", "HlcTimestamp", "pack", "unpack", "physical_now", "wall_clock_us"]

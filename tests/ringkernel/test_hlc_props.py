@@ -80,3 +80,22 @@ def test_pack_unpack_round_trip(physical, logical):
 def test_physical_now_is_microseconds_since_the_epoch():
     assert unpack(physical_now(lambda: HLC_EPOCH_US + 123)) == (123, 0)
     assert physical_now(lambda: 0) == 0  # before the epoch clamps
+
+
+def test_max_drift_refuses_far_future_stamps_and_keeps_the_clock():
+    import pytest
+
+    from ringkernel.hlc import MAX_TIMESTAMP, Hlc, HlcDriftError, physical_now
+    from ringkernel.layout import HLC_EPOCH_US
+
+    now_us = [HLC_EPOCH_US + 10**12]
+    clock = Hlc(clock=lambda: now_us[0], max_drift_us=1_000_000)
+    before = clock.tick()
+    with pytest.raises(HlcDriftError, match="ahead of the wall clock"):
+        clock.receive(MAX_TIMESTAMP)
+    assert clock.last == before
+    near = physical_now(lambda: now_us[0] + 500_000)
+    assert clock.receive(near) == near + 1  # within the bound: merged as usual
+    unbounded = Hlc(clock=lambda: now_us[0])
+    with pytest.raises(OverflowError):
+        unbounded.receive(MAX_TIMESTAMP)

@@ -238,6 +238,9 @@ class Ringc:
         if self.args.list:
             self.listing = [_listing(e, modules.get(e.__name__)) for e in selected]
             return Module(())
+        if self.args.target == "ptx" and any(e.ringkernel_kind == "actor" for e in selected):
+            # as ActorType.compile: the host polls actor queues, so atomics need system scope
+            self.options.setdefault("system_scope_atomics", True)
         return self.guard(lambda: combined_module(selected, mode))
 
     def ringir_module(self, text: str) -> Module:

@@ -19,16 +19,28 @@ from ringkernel.lowering.llvm.lower import build_ir_module
 from ringkernel.lowering.llvm.targets import NvptxTarget, ptx_kernel_symbol
 from ringkernel.ringir import Module
 
+# Compute capabilities LLVM's NVPTX backend knows (an 'a'/'f' suffix is allowed on
+# 90 and newer).  LLVM emits PTX for any other name with only a warning on stderr,
+# which ptxas then rejects; naming the choices here is kinder.
+KNOWN_ARCHS = (
+    20, 21, 30, 32, 35, 37, 50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90,
+    100, 101, 103, 110, 120, 121,
+)
 
-def _check_arch(arch: str) -> str:
-    if not (arch.startswith("sm_") and arch[3:].rstrip("af").isdigit()):
-        raise CompileError(f"invalid CUDA architecture '{arch}'; expected e.g. 'sm_80'")
-    return arch
+
+def arch_number(arch: str) -> int:
+    """``sm_80`` → 80, after checking the name; a ``CompileError`` lists the choices."""
+    digits = arch[3:].rstrip("af") if arch.startswith("sm_") else ""
+    suffix = arch[3 + len(digits):] if digits else ""
+    if not digits.isdigit() or int(digits) not in KNOWN_ARCHS or (suffix and int(digits) < 90):
+        choices = ", ".join(f"sm_{n}" for n in KNOWN_ARCHS)
+        raise CompileError(f"invalid CUDA architecture '{arch}'; choose one of: {choices}")
+    return int(digits)
 
 
 def _check_system_scope(arch: str) -> None:
     """``atom.sys`` needs sm_60; LLVM aborts the whole process on older targets."""
-    if int(arch[3:].rstrip("af")) < 60:
+    if arch_number(arch) < 60:
         raise CompileError(
             f"system-scope atomics (persistent actors on CUDA) need sm_60 or newer, not '{arch}'"
         )
@@ -45,10 +57,13 @@ def build_nvptx(
     """
     if options:
         raise CompileError(f"unknown option(s) for target 'ptx': {', '.join(sorted(options))}")
-    machine = nvptx_machine(_check_arch(arch))
+    number = arch_number(arch)
+    machine = nvptx_machine(arch)
     if system_scope_atomics:
         _check_system_scope(arch)
-    target = NvptxTarget(fastmath=fastmath, system_scope_atomics=system_scope_atomics)
+    target = NvptxTarget(
+        fastmath=fastmath, system_scope_atomics=system_scope_atomics, arch_number=number
+    )
     ref = prepare(build_ir_module(module, target), machine)
     if needs_libdevice(ref):
         link_libdevice(ref)

@@ -250,8 +250,11 @@ class NvptxTarget(LLVMTarget):
     name = "nvptx"
     atomic_ordering = "monotonic"
 
-    def __init__(self, fastmath: bool = False, system_scope_atomics: bool = False) -> None:
+    def __init__(
+        self, fastmath: bool = False, system_scope_atomics: bool = False, arch_number: int = 80
+    ) -> None:
         self.fastmath = fastmath
+        self.arch_number = arch_number
         # Persistent actors share queue words with the host CPU through mapped
         # memory; PTX only orders atomics against the host at system scope.
         self.system_scope_atomics = system_scope_atomics
@@ -318,7 +321,12 @@ class NvptxTarget(LLVMTarget):
         return fl.builder.udiv(ns, ir.Constant(i64, 1000))
 
     def backoff(self, fl: FunctionLowerer, nanos: ir.Value) -> None:
-        """``nanosleep.u32`` (sm_70 and newer)."""
+        """``nanosleep.u32`` on sm_70 and newer; older GPUs have no sleep, so they poll.
+
+        (LLVM aborts the whole process when asked for nanosleep below sm_70.)
+        """
+        if self.arch_number < 70:
+            return
         sleep = _declare(fl.module, "llvm.nvvm.nanosleep", ir.VoidType(), [I32])
         fl.builder.call(sleep, [nanos])
 

@@ -58,7 +58,7 @@ def clear_memory_caches() -> None:
     from ringkernel import runtime
 
     for backend in getattr(runtime, "_instances", {}).values():
-        for attribute in ("_pipelines", "_module_keys"):
+        for attribute in ("_pipelines",):
             cache = getattr(backend, attribute, None)
             if isinstance(cache, dict):
                 cache.clear()

@@ -9,8 +9,10 @@ place.  Backends are imported on first use.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
+import threading
 from typing import Any
 
 # name -> "module:Class", in default-preference order
@@ -21,6 +23,26 @@ _BACKENDS = {
     "cpu": "ringkernel.runtime.cpu:CpuBackend",
 }
 _instances: dict[str, Any] = {}
+
+
+_digests: dict[int, tuple[Any, str]] = {}  # id(module) -> (module, digest)
+_digest_lock = threading.Lock()
+
+
+def module_digest(module: Any) -> str:
+    """sha256 of ``module``'s RingIR text: the key runtimes cache compiled code under.
+
+    Printing a module costs far more than a launch, so the digest is remembered
+    per module object (kernels launch the same object again and again).
+    """
+    with _digest_lock:
+        known = _digests.get(id(module))
+        if known is not None and known[0] is module:
+            return known[1]
+    digest = hashlib.sha256(str(module).encode("utf-8")).hexdigest()
+    with _digest_lock:
+        _digests[id(module)] = (module, digest)
+    return digest
 
 
 class BackendUnavailable(RuntimeError):

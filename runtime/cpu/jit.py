@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import threading
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
 from ringkernel.lowering.llvm.codegen import host_machine
 from ringkernel.ringir import Module, verify
+from ringkernel.runtime import module_digest
 from ringkernel.runtime.cpu.entry import (
     LOOPS,
     PLAIN,
@@ -60,18 +60,8 @@ class CompiledKernel:
 
 
 _cache: dict[tuple[str, str, bool], CompiledKernel] = {}
-# id(module) -> (module, fingerprint): launching the same module object again skips printing it
-_fingerprints: dict[int, tuple[Module, str]] = {}
 _lock = threading.Lock()
 
-
-def module_fingerprint(module: Module) -> str:
-    known = _fingerprints.get(id(module))
-    if known is not None and known[0] is module:
-        return known[1]
-    digest = hashlib.sha256(str(module).encode()).hexdigest()
-    _fingerprints[id(module)] = (module, digest)
-    return digest
 
 
 def compile_kernel(module: Module, kernel_name: str, workitem_loops: bool = True) -> CompiledKernel:
@@ -80,7 +70,7 @@ def compile_kernel(module: Module, kernel_name: str, workitem_loops: bool = True
     ``workitem_loops=False`` forces one thread per work-item for kernels with barriers.
     """
     with _lock:
-        key = (module_fingerprint(module), kernel_name, workitem_loops)
+        key = (module_digest(module), kernel_name, workitem_loops)
         compiled = _cache.get(key)
         if compiled is None:
             compiled = _cache[key] = _build(module, kernel_name, workitem_loops)

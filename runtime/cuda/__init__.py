@@ -8,7 +8,6 @@ per (module text, compute capability).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 
 from ringkernel.ringir import Module
 from ringkernel.ringir.types import ArrayType
+from ringkernel.runtime import module_digest
 
 _probe: tuple[bool, str] | None = None
 
@@ -68,7 +68,7 @@ class CudaBackend:
     def _function(self, module: Module, kernel_name: str) -> Any:
         from ringkernel.compiler import compile_module
 
-        key = hashlib.sha256(str(module).encode()).hexdigest()
+        key = module_digest(module)
         cu_module = self._modules.get(key)
         if cu_module is None:
             ptx = compile_module(module, "ptx", arch=self.arch)

@@ -11,7 +11,6 @@ the caller's numpy array in place.  Pipelines are cached per (module, kernel).
 from __future__ import annotations
 
 import functools
-import hashlib
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from ringkernel.compiler import compile_module
 from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl import MslKernel, msl_kernel_info
 from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.runtime import module_digest
 from ringkernel.runtime.arguments import LaunchError
 
 Dim3 = tuple[int, int, int]
@@ -119,7 +119,7 @@ class MetalBackend:
             )
 
     def pipeline(self, module: Module, fn: Function) -> tuple[Any, MslKernel]:
-        key = (hashlib.sha256(str(module).encode("utf-8")).hexdigest(), fn.name)
+        key = (module_digest(module), fn.name)
         cached = self._pipelines.get(key)
         if cached is not None:
             return cached

@@ -8,7 +8,6 @@ in place.  Pipelines are cached per (module fingerprint, kernel, block).
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import threading
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from ringkernel.lowering.wgsl.naga import (
     naga_error,
 )
 from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.runtime import module_digest
 from ringkernel.runtime.arguments import LaunchError
 
 Dim3 = tuple[int, int, int]
@@ -68,7 +68,6 @@ class WgpuBackend:
         self.adapter = get_adapter()
         self.limits = dict(self.device.limits)
         self._pipelines: dict[tuple[str, str, Dim3], _Pipeline] = {}
-        self._module_keys: dict[int, tuple[Module, str]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -136,17 +135,10 @@ class WgpuBackend:
 
     # --- compile ---
 
-    def _module_key(self, module: Module) -> str:
-        entry = self._module_keys.get(id(module))
-        if entry is None or entry[0] is not module:
-            digest = hashlib.sha256(str(module).encode("utf-8")).hexdigest()
-            entry = self._module_keys[id(module)] = (module, digest)
-        return entry[1]
-
     def _pipeline(self, module: Module, fn: Function, block: Dim3) -> _Pipeline:
         import wgpu
 
-        key = (self._module_key(module), fn.name, block)
+        key = (module_digest(module), fn.name, block)
         cached = self._pipelines.get(key)
         if cached is not None:
             return cached

@@ -43,7 +43,7 @@ from ringkernel.ringir.types import I32 as i32
 from ringkernel.ringir.types import I64 as i64
 from ringkernel.ringir.types import U32 as u32
 from ringkernel.ringir.types import U64 as u64
-from ringkernel.runtime.arguments import LaunchError
+from ringkernel.runtime.arguments import BoundsError, LaunchError
 
 __version__ = "0.1.0"
 
@@ -67,6 +67,7 @@ __all__ = [
     "CompileError",
     "SourceLoc",
     "LaunchError",
+    "BoundsError",
     "Array",
     "kernel",
     "func",

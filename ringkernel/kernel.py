@@ -61,11 +61,15 @@ class Kernel(_Decorated):
         block: int | Sequence[int],
         args: Sequence[Any] = (),
         backend: str | None = None,
+        *,
+        checked: bool | None = None,
     ) -> None:
         """Runs the kernel on ``backend`` (default: ``rk.default_backend()``).
 
         numpy arrays passed for ``Array`` parameters hold what the device wrote
-        when this returns.
+        when this returns.  ``checked`` turns array bounds checking on or off
+        (``None``: the backend's default); an out-of-bounds index then raises
+        :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
         from ringkernel.runtime import get_backend
         from ringkernel.runtime.arguments import bind_arguments, normalize_dims
@@ -76,7 +80,7 @@ class Kernel(_Decorated):
         fn = module.get(module.kernels[-1].name) if module.kernels else None
         assert fn is not None
         bound = bind_arguments(fn, tuple(args))
-        get_backend(backend).launch(module, fn.name, grid3, block3, bound)
+        get_backend(backend).launch(module, fn.name, grid3, block3, bound, checked=checked)
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
         if not isinstance(config, tuple) or len(config) not in (2, 3):

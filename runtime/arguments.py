@@ -20,6 +20,14 @@ class LaunchError(TypeError):
     """A launch argument, grid or block that does not fit the kernel."""
 
 
+class BoundsError(IndexError):
+    """A kernel indexed an array outside its bounds (found by a checked launch).
+
+    The message names the kernel, the array parameter, the index and the
+    array's length; no byte outside the array was read or written.
+    """
+
+
 def normalize_dims(value: Any, what: str) -> Dim3:
     """An int or a tuple of up to three positive ints, as ``(x, y, z)``."""
     dims = (value,) if isinstance(value, (int, np.integer)) else value

@@ -57,6 +57,8 @@ class CpuBackend:
         grid: tuple[int, int, int],
         block: tuple[int, int, int],
         args: Sequence[Any],
+        *,
+        checked: bool | None = None,
     ) -> None:
         """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
         fn = module.get(kernel_name)

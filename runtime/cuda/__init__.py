@@ -84,6 +84,8 @@ class CudaBackend:
         grid: tuple[int, int, int],
         block: tuple[int, int, int],
         args: Sequence[Any],
+        *,
+        checked: bool | None = None,
     ) -> None:
         """Copies arrays to the device, launches, and copies them back in place."""
         fn = module.get(kernel_name)

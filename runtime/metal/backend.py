@@ -87,6 +87,8 @@ class MetalBackend:
         grid: Dim3,
         block: Dim3,
         args: Sequence[Any],
+        *,
+        checked: bool | None = None,
     ) -> None:
         """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
         fn = module.get(kernel_name)

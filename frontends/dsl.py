@@ -6,9 +6,12 @@ recognizes them by identity (under any alias) while translating a kernel.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from ringkernel.ringir.types import AddressSpace, ArrayType, ScalarType
+import numpy as np
+
+from ringkernel.ringir.types import BOOL, F32, I32, SCALAR_TYPES, AddressSpace, ArrayType, ScalarType
 
 
 class Intrinsic:
@@ -62,6 +65,9 @@ atomic_exchange = _intrinsic("atomic_exchange", "atomic_exchange(a, i, v): a[i] 
 atomic_cas = _intrinsic(
     "atomic_cas", "atomic_cas(a, i, expected, desired): compare-and-swap; returns the old a[i]."
 )
+bitcast = _intrinsic(
+    "bitcast", "bitcast(v, T): the bits of v read as the same-sized scalar type T (f32 <-> u32/i32)."
+)
 
 INTRINSICS: dict[str, Intrinsic] = {
     obj.name: obj
@@ -84,17 +90,69 @@ INTRINSICS: dict[str, Intrinsic] = {
         atomic_xor,
         atomic_exchange,
         atomic_cas,
+        bitcast,
     )
 }
+
+_PYTHON_SCALARS: dict[Any, ScalarType] = {builtins.int: I32, builtins.float: F32, builtins.bool: BOOL}
+# numpy's spellings of the IR scalars, by dtype name (np.float32, np.dtype("float32"), ...).
+_NUMPY_NAMES = {t.numpy_dtype: t for t in SCALAR_TYPES.values()}
+SUPPORTED_SCALARS = "f32, f64, i32, u32, i64, u64, bool (or int, float, np.float32, np.int32, ...)"
+
+
+def scalar_type_of(obj: Any) -> ScalarType | None:
+    """The RingIR scalar an annotation object denotes, or None.
+
+    Accepts the IR's own types (``rk.f32``), Python's ``int``/``float``/``bool``
+    (i32, f32, bool, as Numba does for ``int``/``float`` literals), numpy
+    scalar types (``np.float32``, ``np.bool_``) and dtypes (``np.dtype("f4")``).
+    """
+    if isinstance(obj, ScalarType):
+        return obj
+    if _hashable(obj) and obj in _PYTHON_SCALARS:
+        return _PYTHON_SCALARS[obj]
+    dtype = _numpy_dtype(obj)
+    return None if dtype is None else _NUMPY_NAMES.get(dtype.name)
+
+
+def unsupported_scalar_reason(obj: Any) -> str | None:
+    """Why a numpy type that is a scalar type is still refused (``np.float16``), else None."""
+    dtype = _numpy_dtype(obj)
+    if dtype is None or dtype.name in _NUMPY_NAMES:
+        return None
+    return f"numpy dtype {dtype.name} has no RingIR type; use one of {SUPPORTED_SCALARS}"
+
+
+def _numpy_dtype(obj: Any) -> np.dtype | None:
+    if isinstance(obj, np.dtype):
+        return obj
+    if isinstance(obj, type) and issubclass(obj, np.generic):
+        try:
+            return np.dtype(obj)
+        except TypeError:
+            return None
+    return None
+
+
+def _hashable(obj: Any) -> bool:
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
 
 
 class Array:
     """``Array[T]``: a global (storage) buffer parameter; pass a numpy array of dtype T."""
 
     def __class_getitem__(cls, elem: Any) -> ArrayType:
-        if not isinstance(elem, ScalarType):
-            raise TypeError(f"Array[...] takes a scalar type such as f32, got {elem!r}")
-        return ArrayType(elem, AddressSpace.GLOBAL)
+        ty = scalar_type_of(elem)
+        if ty is None:
+            reason = unsupported_scalar_reason(elem)
+            raise TypeError(
+                reason or f"Array[...] takes a scalar element type ({SUPPORTED_SCALARS}), got {elem!r}"
+            )
+        return ArrayType(ty, AddressSpace.GLOBAL)
 
     def __init__(self) -> None:
         raise TypeError("Array[T] is a type annotation; pass a numpy array to the kernel")

@@ -40,6 +40,7 @@ from ringkernel.ringir import (
     ScalarType,
     Type,
     Value,
+    atomic_applies,
 )
 
 # --- operands ---------------------------------------------------------------------------
@@ -185,22 +186,30 @@ UNREACHABLE = _Unreachable()
 # --- signatures ---------------------------------------------------------------------------
 
 
-def evaluate_static(source: FunctionSource, node: ast.expr) -> Any:
-    """Evaluates a name, attribute chain or subscript of names with the source's resolver."""
+def evaluate_static(source: FunctionSource, node: ast.expr, annotation: bool = False) -> Any:
+    """Evaluates a name, attribute chain or subscript of names with the source's resolver.
+
+    With ``annotation``, names resolve as in an annotation: also against the
+    enclosing function's locals (see :mod:`ringkernel.frontends.source`).  No
+    ``eval``: only these node forms are walked, so nothing of the user's runs.
+    """
     if isinstance(node, ast.Name):
+        lookup = source.resolver.lookup
+        if annotation:
+            lookup = getattr(source.resolver, "lookup_annotation_name", lookup)
         try:
-            return source.resolver.lookup(node.id)
+            return lookup(node.id)
         except KeyError:
             raise source.error(node, f"name '{node.id}' is not defined") from None
     if isinstance(node, ast.Attribute):
-        base = evaluate_static(source, node.value)
+        base = evaluate_static(source, node.value, annotation)
         try:
             return getattr(base, node.attr)
         except AttributeError:
             raise source.error(node, f"'{_describe(base)}' has no attribute '{node.attr}'") from None
     if isinstance(node, ast.Subscript):
-        base = evaluate_static(source, node.value)
-        index = evaluate_static(source, node.slice)
+        base = evaluate_static(source, node.value, annotation)
+        index = evaluate_static(source, node.slice, annotation)
         try:
             return base[index]
         except (TypeError, KeyError, IndexError) as exc:
@@ -214,39 +223,53 @@ def evaluate_static(source: FunctionSource, node: ast.expr) -> Any:
             ast.copy_location(inner, node)
             for child in ast.walk(inner):
                 ast.copy_location(child, node)
-            return evaluate_static(source, inner)
+            return evaluate_static(source, inner, annotation)
         return node.value
     raise source.error(node, "expected a name here (a type, a module attribute or a constant)")
 
 
 def resolve_type(source: FunctionSource, node: ast.expr, what: str) -> Type:
-    """A parameter/return annotation as a RingIR type."""
-    obj = evaluate_static(source, node)
+    """An annotation (parameter, return or variable) as a RingIR type."""
+    obj = evaluate_static(source, node, annotation=True)
+    return annotation_type(source, node, obj, what)
+
+
+def _signature_type(source: FunctionSource, key: str, node: ast.expr, what: str) -> Type:
+    """A signature annotation: the object Python evaluated, else the annotation's syntax.
+
+    Python evaluated a nested function's annotations in the enclosing scope;
+    using that object is exact even for forms this module cannot walk.
+    """
+    evaluated = getattr(source.resolver, "annotation", None)
+    if evaluated is not None:
+        try:
+            return annotation_type(source, node, evaluated(key), what)
+        except KeyError:
+            pass
+    return resolve_type(source, node, what)
+
+
+def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str) -> Type:
+    """The RingIR type of the annotation object ``obj`` written at ``node``."""
     ty = python_object_type(obj)
     if ty is None:
+        reason = dsl.unsupported_scalar_reason(obj)
         raise source.error(
             node,
+            f"{what}: {reason}" if reason else
             f"{what} has an unsupported type annotation {_describe(obj)}; use f32, f64, i32, "
-            "u32, i64, u64, bool or Array[T]",
+            "u32, i64, u64, bool (or int, float, np.float32, ...) or Array[T]",
         )
     return ty
 
 
 def python_object_type(obj: Any) -> Type | None:
     """The RingIR type an annotation object denotes, or None."""
-    if isinstance(obj, (ScalarType, ArrayType)):
+    if isinstance(obj, ArrayType):
         return obj
-    if obj is builtins.int:
-        return I32
-    if obj is builtins.float:
-        return F32
-    if obj is builtins.bool:
-        return BOOL
     if obj is None or obj is type(None):
         return VOID
-    if isinstance(obj, type) and obj in _NUMPY_SCALARS:
-        return _NUMPY_SCALARS[obj]
-    return None
+    return dsl.scalar_type_of(obj)
 
 
 def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Type]], Type]:
@@ -274,13 +297,13 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
                 f"parameter '{arg.arg}' of {kind} '{fn.name}' needs a type annotation, "
                 f"e.g. '{arg.arg}: f32' or '{arg.arg}: Array[f32]'",
             )
-        ty = resolve_type(source, arg.annotation, f"parameter '{arg.arg}'")
+        ty = _signature_type(source, arg.arg, arg.annotation, f"parameter '{arg.arg}'")
         if ty == VOID:
             raise source.error(arg.annotation, f"parameter '{arg.arg}' cannot be None")
         params.append((arg.arg, ty))
     ret: Type = VOID
     if fn.returns is not None:
-        ret = resolve_type(source, fn.returns, "the return value")
+        ret = _signature_type(source, "return", fn.returns, "the return value")
         if kind == "kernel" and ret != VOID:
             raise source.error(fn.returns, "kernels cannot return a value; write into an Array")
         if isinstance(ret, ArrayType):
@@ -1111,11 +1134,16 @@ class FunctionTranslator(ast.NodeVisitor):
         values = [self.coerce(self.visit(a), elem, a, f"the operand of {name}()") for a in node.args[2:]]
         if name == "atomic_cas":
             if not elem.is_int:
-                raise self.error(f"atomic_cas() needs an integer array, not {elem}", node)
+                raise self.error(
+                    f"atomic_cas() needs an integer array, not {elem}; keep the bits in a "
+                    f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
+                    node,
+                )
             return Operand(self.b.atomic_cas(array.value, index, values[0], values[1]))  # type: ignore
         op = dsl.ATOMIC_INTRINSICS[name]
-        if elem.is_bool or (elem.is_float and op not in ("add", "sub", "exchange")):
-            raise self.error(f"{name}() does not apply to {elem} arrays", node)
+        if not atomic_applies(op, elem):
+            hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""
+            raise self.error(f"{name}() does not apply to {elem} arrays{hint}", node)
         return Operand(self.b.atomic(op, array.value, index, values[0]))  # type: ignore
 
     def thread_index(self, kind: str, node: ast.Call) -> Operand:
@@ -1158,6 +1186,46 @@ class FunctionTranslator(ast.NodeVisitor):
         if size <= 0:
             raise self.error(f"the shared array size must be positive, got {size}", node.args[1])
         return Operand(self.b.shared_array(ty, size))
+
+    def intrinsic_bitcast(self, node: ast.Call) -> Operand:
+        """``rk.bitcast(v, T)``: ``v``'s bits as ``T``; both scalar types have one size."""
+        if len(node.args) != 2:
+            raise self.error("bitcast() takes a value and a type, e.g. rk.bitcast(x, u32)", node)
+        type_node = node.args[1]
+        named = isinstance(type_node, (ast.Name, ast.Attribute))
+        target = python_object_type(self.static_callee(type_node)) if named else None
+        if not isinstance(target, ScalarType) or target.is_bool:
+            raise self.error(
+                "the second argument of bitcast() must be a non-bool scalar type such as u32 or f32",
+                node.args[1],
+            )
+        op = self.visit(node.args[0])
+        src = self.bitcast_source_type(op, target, node.args[0])
+        if src.bits != target.bits:
+            raise self.error(
+                f"bitcast() needs types of one size: {src} has {src.bits} bits, {target} has "
+                f"{target.bits}; convert with {target}(...) instead to change the value",
+                node,
+            )
+        value = self.coerce(op, src, node.args[0], "the argument of bitcast()")
+        return Operand(value if src == target else self.b.bitcast(value, target))
+
+    def bitcast_source_type(self, op: Operand, target: ScalarType, node: ast.AST) -> ScalarType:
+        """The type of bitcast's operand; a literal takes the target's size (a float → f32/f64)."""
+        if not op.is_literal:
+            ty = self.scalar_type(op, node)
+        elif isinstance(op.literal, bool):
+            ty = BOOL
+        elif isinstance(op.literal, float):
+            ty = F32 if target.bits == 32 else F64
+        else:
+            unsigned = op.literal >= 0  # type: ignore[operator]
+            ty = {(32, True): U32, (32, False): I32, (64, True): U64, (64, False): I64}[
+                (target.bits, unsigned)
+            ]
+        if ty.is_bool:
+            raise self.error("bitcast() does not apply to bool values", node)
+        return ty
 
     def intrinsic_barrier(self, node: ast.Call) -> Operand:
         if self.kind != "kernel":

@@ -5,6 +5,16 @@ column numbers are the file's own, also for nested and indented functions.
 Names are resolved through a :class:`Resolver`: the decorators resolve them
 against the live function's globals and closure; ``ringc`` resolves them
 statically without executing the file.
+
+Annotations follow Python's own rules, which differ from the body's: Python
+evaluates a nested function's annotations at ``def`` time *in the enclosing
+scope*, so ``def k(x: Array[f64])`` inside ``outer`` sees ``outer``'s locals
+without making them closure cells.  Evaluated annotations are taken as they
+are from ``__annotations__``; string annotations (``from __future__ import
+annotations``) and annotations of body variables are resolved against the
+closure, then the enclosing scope's locals captured when the decorator ran
+(as TorchScript's ``createResolutionCallbackFromFrame`` does), then globals
+and builtins.
 """
 
 from __future__ import annotations
@@ -13,10 +23,15 @@ import ast
 import builtins
 import inspect
 import linecache
+import sys
+import types
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from ringkernel.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.types import Type
 
 
 class Resolver(Protocol):
@@ -69,9 +84,9 @@ def _char_col(lines: tuple[str, ...], line: int, byte_col: int) -> int:
 
 
 class RuntimeResolver:
-    """Resolves names like Python would at call time: closure, globals, builtins."""
+    """Resolves body names like Python would at call time: closure, globals, builtins."""
 
-    def __init__(self, pyfunc: Any) -> None:
+    def __init__(self, pyfunc: Any, enclosing: dict[str, Any] | None = None) -> None:
         self._closure: dict[str, Any] = {}
         code = pyfunc.__code__
         for name, cell in zip(code.co_freevars, pyfunc.__closure__ or ()):
@@ -80,6 +95,8 @@ class RuntimeResolver:
             except ValueError:
                 continue  # a cell not yet filled: treated as unknown
         self._globals = pyfunc.__globals__
+        self._enclosing = enclosing or {}
+        self._annotations: dict[str, Any] = dict(getattr(pyfunc, "__annotations__", None) or {})
 
     def lookup(self, name: str) -> Any:
         if name in self._closure:
@@ -90,9 +107,60 @@ class RuntimeResolver:
             return getattr(builtins, name)
         raise KeyError(name)
 
+    def annotation(self, name: str) -> Any:
+        """The evaluated annotation of parameter ``name`` (``"return"`` for the result).
 
-def source_of(pyfunc: Any) -> FunctionSource:
-    """The :class:`FunctionSource` of a live Python function."""
+        Raises ``KeyError`` when there is none or it is a string still to be resolved.
+        """
+        value = self._annotations[name]
+        if isinstance(value, str):
+            raise KeyError(name)
+        return value
+
+    def lookup_annotation_name(self, name: str) -> Any:
+        """A name inside a string or body annotation: closure, enclosing locals, globals, builtins."""
+        if name in self._closure:
+            return self._closure[name]
+        if name in self._enclosing:
+            return self._enclosing[name]
+        return self.lookup(name)
+
+
+def enclosing_scope(pyfunc: Any, max_depth: int = 16) -> dict[str, Any] | None:
+    """The type-like locals of the scope that is defining ``pyfunc`` right now, if any.
+
+    Called by a decorator: walks up the stack to the frame of the function (or
+    class body) named by ``pyfunc``'s qualified name.  Only values that can
+    appear in a type annotation are kept (types, modules, RingIR types, numpy
+    dtypes), so a kernel does not keep the enclosing function's arrays alive.
+    Module-level functions need none: their scope is their globals.
+    """
+    qualname = getattr(pyfunc, "__qualname__", "")
+    parent = qualname.rpartition(".")[0]
+    if not parent:
+        return None
+    if parent.endswith(".<locals>"):
+        parent = parent[: -len(".<locals>")]
+    frame = sys._getframe(1)
+    for _ in range(max_depth):
+        if frame is None:
+            return None
+        if getattr(frame.f_code, "co_qualname", frame.f_code.co_name) == parent:
+            return {k: v for k, v in frame.f_locals.items() if _type_like(v)}
+        frame = frame.f_back
+    return None
+
+
+def _type_like(value: Any) -> bool:
+    return isinstance(value, (type, types.ModuleType, Type, np.dtype))
+
+
+def source_of(pyfunc: Any, enclosing: dict[str, Any] | None = None) -> FunctionSource:
+    """The :class:`FunctionSource` of a live Python function.
+
+    ``enclosing`` holds the defining scope's locals (see :func:`enclosing_scope`)
+    for annotations that Python left as strings.
+    """
     name = pyfunc.__name__
     code = getattr(pyfunc, "__code__", None)
     if code is None:
@@ -112,7 +180,7 @@ def source_of(pyfunc: Any) -> FunctionSource:
         node = _find_def(lines, name, code.co_firstlineno)
         if node is None:
             raise CompileError(f"cannot find the definition of '{name}' in {filename}")
-    return FunctionSource(name, filename, node, lines, RuntimeResolver(pyfunc))
+    return FunctionSource(name, filename, node, lines, RuntimeResolver(pyfunc, enclosing))
 
 
 def _find_def(lines: tuple[str, ...], name: str, first_line: int) -> ast.FunctionDef | None:

@@ -27,6 +27,7 @@ from ringkernel.ringir import (
     COMPARE_OPS,
     F32,
     F64,
+    FLOAT_ATOMIC_OPS,
     I32,
     I64,
     THREAD_INDEX_KINDS,
@@ -331,7 +332,7 @@ class _FunctionGen:
         elif what == "store":
             out.append(Store(arr, index, self.value(out, elem)))
         elif what == "atomic":
-            op = self.d.pick(ATOMIC_OPS if elem.is_int else ("add", "sub", "exchange"))
+            op = self.d.pick(ATOMIC_OPS if elem.is_int else FLOAT_ATOMIC_OPS)
             self.define(out, AtomicRMW(self.fresh(elem), op, arr, index, self.value(out, elem)))
         else:
             self.define(out, AtomicCAS(

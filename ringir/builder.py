@@ -24,6 +24,7 @@ from ringkernel.ringir.nodes import (
     AtomicRMW,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
@@ -121,6 +122,9 @@ class FunctionBuilder:
 
     def cast(self, value: Value, ty: ScalarType) -> Value:
         return self._define(Cast, ty, value)
+
+    def bitcast(self, value: Value, ty: ScalarType) -> Value:
+        return self._define(Bitcast, ty, value)
 
     def math(self, func: str, *args: Value) -> Value:
         return self._define(MathCall, args[0].type, func, tuple(args))

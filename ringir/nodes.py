@@ -92,6 +92,15 @@ MATH_FUNCS = {
 }
 THREAD_INDEX_KINDS = ("thread_id", "block_id", "block_dim", "grid_dim", "global_id")
 ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange")
+# Float elements: min/max treat NaN as missing data (IEEE maxNum, as CUDA's fmaxf).
+FLOAT_ATOMIC_OPS = ("add", "sub", "min", "max", "exchange")
+
+
+def atomic_applies(op: str, elem: ScalarType) -> bool:
+    """Whether the atomic read-modify-write ``op`` is defined on ``elem`` elements."""
+    if elem.is_bool:
+        return False
+    return op in (FLOAT_ATOMIC_OPS if elem.is_float else ATOMIC_OPS)
 
 
 # --- instructions that define a value -------------------------------------------------
@@ -490,6 +499,8 @@ __all__ = [
     "MATH_FUNCS",
     "THREAD_INDEX_KINDS",
     "ATOMIC_OPS",
+    "FLOAT_ATOMIC_OPS",
+    "atomic_applies",
     "FUNCTION_KINDS",
     "Instruction",
 ]

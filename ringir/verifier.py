@@ -52,6 +52,7 @@ from ringkernel.ringir.nodes import (
     ThreadIndex,
     Unary,
     Value,
+    atomic_applies,
     walk,
 )
 from ringkernel.ringir.types import (
@@ -392,7 +393,7 @@ class _FunctionVerifier(NodeVisitor):
         arr = self.array(s.array)
         self.integer(s.index, "array index")
         self.scalar(s.value, "atomic operand")
-        if arr.elem.is_bool or (arr.elem.is_float and s.op not in ("add", "sub", "exchange")):
+        if not atomic_applies(s.op, arr.elem):
             raise self.error(f"atomic_{s.op} does not apply to {arr.elem} elements")
         if s.value.type != arr.elem or s.result.type != arr.elem:
             raise self.error(f"atomic_{s.op} on {arr} needs {arr.elem} operands")

@@ -13,7 +13,7 @@ from typing import Any
 from ringkernel.compiler import compile_module
 from ringkernel.diagnostics import CompileError, debug_tracebacks
 from ringkernel.frontends.module import build_module
-from ringkernel.frontends.source import FunctionSource, source_of
+from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
 from ringkernel.ringir import Module
 
 
@@ -30,11 +30,13 @@ class _Decorated:
         self.__module__ = getattr(pyfunc, "__module__", None)  # type: ignore[assignment]
         self._source: FunctionSource | None = None
         self._ir: Module | None = None
+        # String annotations may name the defining function's locals, gone after it returns.
+        self._enclosing = enclosing_scope(pyfunc)
 
     @property
     def ringkernel_source(self) -> FunctionSource:
         if self._source is None:
-            self._source = source_of(self.py_func)
+            self._source = source_of(self.py_func, self._enclosing)
         return self._source
 
     @property

@@ -118,8 +118,10 @@ def atomic_rmw_op(op: str, elem: ScalarType) -> str:
     """The ``atomicrmw`` operation of a RingIR atomic ``op`` on ``elem``."""
     if op in _ATOMIC:
         return _ATOMIC[op]
+    if elem.is_float:
+        return "f" + op  # fadd, fsub, fmin, fmax (maxnum: NaN is missing data)
     if op in ("add", "sub"):
-        return ("f" + op) if elem.is_float else op
+        return op
     return ("u" + op) if elem.kind == "uint" else op
 
 
@@ -339,7 +341,9 @@ class NvptxTarget(LLVMTarget):
         system-scope build calls ``llvm.nvvm.atomic.*.gen.*.sys``.  Unsigned
         min/max have no such intrinsic and become a system-scope CAS loop.
         """
-        if not self.system_scope_atomics:
+        if not self.system_scope_atomics or (elem.is_float and op in ("min", "max")):
+            # PTX has no f32 min/max atomic; LLVM expands ``atomicrmw
+            # fmin/fmax`` into an ``atom.sys`` CAS loop: system scope either way.
             return super().atomic_rmw(fl, op, ptr, value, elem)
         b = fl.builder
         gptr = b.addrspacecast(ptr, PTR)

@@ -34,7 +34,7 @@ from ringkernel.ringir import Module
 
 EXEC_FLAGS = (
     "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-fwrapv", "-ffp-contract=off",
-    "-fno-math-errno", "-DRK_SHIM_EXEC", "-Wno-unknown-attributes", "-w",
+    "-fno-math-errno", "-fno-strict-aliasing", "-DRK_SHIM_EXEC", "-Wno-unknown-attributes", "-w",
 )
 
 Dims = int | Sequence[int]

@@ -477,6 +477,15 @@ class _FunctionEmitter(NodeVisitor):
         return self.stmt.assign(self.expr.element(array, index), value)
 
     def visit_AtomicRMW(self, s: AtomicRMW) -> str:
+        array_type = s.array.type
+        assert isinstance(array_type, ArrayType)
+        if array_type.elem.is_float and s.op in ("min", "max"):
+            space = "threadgroup" if array_type.space == AddressSpace.SHARED else "device"
+            name = self.bind(s.result)  # unique, never rk_-prefixed: rk_<name>_* are free
+            return self.stmt.atomic_float_minmax(
+                s.op, name, f"rk_{name}", space, self.ref(s.array), self.ref(s.index),
+                self.ref(s.value),
+            )
         expression = self.expr.atomic_rmw(
             s.op, self.ref(s.array), self.ref(s.index), self.ref(s.value)
         )

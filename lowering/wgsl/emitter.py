@@ -452,10 +452,12 @@ class _FunctionEmitter(NodeVisitor):
             bits = self.x.atomic_rmw("exchange", g.name, i, self.x.bitcast("u32", v))
             self.let(s.result, self.x.bitcast("f32", bits))
         else:
+            # f32 has no WGSL atomics: a compare-exchange loop on the u32 bits.
             name = self.temp()
             self.values[s.result.name] = name
             self.out(
-                kind="atomic_float", op=s.op, name=name, old=f"{name}_old",
+                kind="atomic_float_minmax" if s.op in ("min", "max") else "atomic_float",
+                op=s.op, name=name, old=f"{name}_old", bits=f"{name}_bits",
                 swap=f"{name}_swap", ptr=self.x.pointer(g.name, i), value=v,
             )
 

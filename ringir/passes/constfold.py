@@ -8,7 +8,8 @@ rounds through numpy ``float32``.  Where targets disagree or the result is
 undefined (division by zero, ``INT_MIN / -1``, shifts by the width or more,
 float-to-int casts out of range, ``min``/``max`` of NaN or of zeros of
 different sign, transcendental math functions whose GPU versions are not
-correctly rounded) the instruction is left for the target.  An ``If`` on a
+correctly rounded, a ``bitcast`` from or to a NaN, whose payload a constant
+does not keep) the instruction is left for the target.  An ``If`` on a
 constant condition is replaced by the statements of the branch taken.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from ringkernel.ringir.nodes import (
     Binary,
+    Bitcast,
     Cast,
     Compare,
     Const,
@@ -80,7 +82,7 @@ def _fold_block(body: tuple[Stmt, ...], consts: dict[str, Scalar]) -> tuple[Stmt
 
 def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
     """The constant ``stmt`` computes, or None when it cannot (or must not) fold."""
-    if not isinstance(stmt, (Unary, Binary, Compare, Cast, MathCall)):
+    if not isinstance(stmt, (Unary, Binary, Compare, Cast, Bitcast, MathCall)):
         return None
     operands = _operands(stmt)
     if any(v.name not in consts for v in operands):
@@ -97,6 +99,8 @@ def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
         return fold_compare(stmt.op, args[0], args[1], ty)
     if isinstance(stmt, Cast):
         return fold_cast(args[0], ty, stmt.result.type)
+    if isinstance(stmt, Bitcast):
+        return fold_bitcast(args[0], ty, stmt.result.type)
     return fold_math(stmt.func, args, ty)
 
 
@@ -105,7 +109,7 @@ def _operands(stmt: Stmt) -> tuple[Value, ...]:
         return (stmt.operand,)
     if isinstance(stmt, (Binary, Compare)):
         return (stmt.lhs, stmt.rhs)
-    if isinstance(stmt, Cast):
+    if isinstance(stmt, (Cast, Bitcast)):
         return (stmt.value,)
     return stmt.args
 
@@ -239,6 +243,22 @@ def fold_cast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:
             return None  # undefined in C and LLVM; GPUs saturate
         return a
     return wrap(int(a), dst)
+
+
+_BITS_DTYPE = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "u32": np.uint32,
+               "i64": np.int64, "u64": np.uint64}
+
+
+def fold_bitcast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:
+    """The bits of ``a`` (of ``src``) read as ``dst``; None when a NaN is involved."""
+    if src.is_bool or dst.is_bool or src.bits != dst.bits:
+        return None
+    if src.is_float and math.isnan(a):
+        return None
+    raw = np.array([a], dtype=_BITS_DTYPE[src.name]).view(_BITS_DTYPE[dst.name])[0]
+    if dst.is_float:
+        return None if math.isnan(raw) else float(raw)
+    return int(raw)
 
 
 def _int_to_f32(n: int) -> float:

@@ -18,6 +18,7 @@ from ringkernel.ringir import (
     COMPARE_OPS,
     F32,
     F64,
+    FLOAT_ATOMIC_OPS,
     I32,
     I64,
     SCALAR_TYPES,
@@ -31,6 +32,7 @@ from ringkernel.ringir import (
     AtomicRMW,
     Barrier,
     Binary,
+    Bitcast,
     Break,
     Call,
     Cast,
@@ -139,7 +141,7 @@ class _Gen:
         return tuple(out)
 
     def stmt(self, out: list, depth: int, in_loop: bool, return_type) -> None:
-        kinds = ["const", "unary", "binary", "compare", "cast", "math", "load_var",
+        kinds = ["const", "unary", "binary", "compare", "cast", "bitcast", "math", "load_var",
                  "store_var", "array"]
         if self.callees:
             kinds.append("call")
@@ -181,6 +183,11 @@ class _Gen:
         src, dst = self.draw(st.sampled_from(SCALARS)), self.draw(st.sampled_from(SCALARS))
         self.define(out, Cast(self.fresh(dst), self.value(out, src)))
 
+    def s_bitcast(self, out, *_):
+        src = self.draw(st.sampled_from(NUMERIC))
+        same_width = [t for t in NUMERIC if t.bits == src.bits]
+        self.define(out, Bitcast(self.fresh(self.draw(st.sampled_from(same_width))), self.value(out, src)))
+
     def s_math(self, out, *_):
         func = self.draw(st.sampled_from([*MATH_FLOAT, "abs", "pow", "fma"]))
         ty = self.draw(st.sampled_from(NUMERIC if func == "abs" else FLOATS))
@@ -213,7 +220,7 @@ class _Gen:
         elif what == "store":
             out.append(Store(arr, index, self.value(out, elem)))
         elif what == "atomic":
-            allowed = ATOMIC_OPS if elem.is_int else ("add", "sub", "exchange")
+            allowed = ATOMIC_OPS if elem.is_int else FLOAT_ATOMIC_OPS
             op = self.draw(st.sampled_from(allowed))
             self.define(out, AtomicRMW(self.fresh(elem), op, arr, index, self.value(out, elem)))
         else:

@@ -292,8 +292,8 @@ def test_array_access_checked():
     )
     expect_error(
         kernel(c("i", 1, I32), c("x", 1.0, F32),
-               AtomicRMW(v("r", F32), "min", arr, v("i"), v("x", F32)), params=(arr,)),
-        "atomic_min does not apply to f32",
+               AtomicRMW(v("r", F32), "xor", arr, v("i"), v("x", F32)), params=(arr,)),
+        "atomic_xor does not apply to f32",
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.lowering.llvm.bounds import RECORD_WORDS, BoundsSite
+from ringkernel.lowering.llvm.targets import memory_type_size
 from ringkernel.ringir import Function
 from ringkernel.ringir.types import ArrayType
 from ringkernel.runtime.arguments import BoundsError
@@ -23,9 +24,13 @@ class BoundsRecord:
     """Lengths and violation record of one checked launch (kept alive during it)."""
 
     def __init__(self, fn: Function, args: Sequence[Any]) -> None:
+        # elements of the parameter's type that fit in the buffer: safe even
+        # if a direct backend caller passed an array of another dtype
         self.lengths = np.array(
-            [a.size if isinstance(p.type, ArrayType) else 0 for p, a in zip(fn.params, args)]
-            or [0],
+            [
+                a.nbytes // memory_type_size(p.type.elem) if isinstance(p.type, ArrayType) else 0
+                for p, a in zip(fn.params, args)
+            ] or [0],
             dtype=np.int64,
         )
         self.record = np.zeros(RECORD_WORDS, dtype=np.int64)

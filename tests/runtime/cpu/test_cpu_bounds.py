@@ -216,3 +216,11 @@ def test_unchecked_llvm_and_ptx_carry_no_checks() -> None:
     assert "rk_bounds" not in compile_module(shift_left.ir, "ptx", cache=False)
     with pytest.raises(CompileError, match="only for the host"):
         compile_module(shift_left.ir, "llvm", cache=False, triple="nvptx", checked=True)
+
+
+def test_lengths_count_bytes_when_the_backend_is_called_with_another_dtype() -> None:
+    """Direct backend callers skip bind_arguments: a 4-byte int8 buffer holds one f32."""
+    out = np.zeros(4, np.int8)
+    with pytest.raises(rk.BoundsError, match="index 1 out of bounds for array 'out' of length 1"):
+        CpuBackend().launch(scatter.ir, "scatter", (1, 1, 1), (2, 1, 1),
+                            [np.array([0, 1], np.int32), out])

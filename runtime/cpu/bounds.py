@@ -8,10 +8,9 @@ module makes both for a launch and turns a filled record into
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from ringkernel.lowering.llvm.bounds import RECORD_WORDS, BoundsSite
 from ringkernel.lowering.llvm.targets import memory_type_size
@@ -21,27 +20,28 @@ from ringkernel.runtime.arguments import BoundsError
 
 
 class BoundsRecord:
-    """Lengths and violation record of one checked launch (kept alive during it)."""
+    """Lengths and violation record of one checked launch (kept alive during it).
+
+    Plain ctypes arrays: a launch pays microseconds for them, numpy's would cost more.
+    """
 
     def __init__(self, fn: Function, args: Sequence[Any]) -> None:
         # elements of the parameter's type that fit in the buffer: safe even
         # if a direct backend caller passed an array of another dtype
-        self.lengths = np.array(
-            [
-                a.nbytes // memory_type_size(p.type.elem) if isinstance(p.type, ArrayType) else 0
-                for p, a in zip(fn.params, args)
-            ] or [0],
-            dtype=np.int64,
-        )
-        self.record = np.zeros(RECORD_WORDS, dtype=np.int64)
+        lengths = [
+            a.nbytes // memory_type_size(p.type.elem) if isinstance(p.type, ArrayType) else 0
+            for p, a in zip(fn.params, args)
+        ]
+        self.lengths = (ctypes.c_int64 * max(len(lengths), 1))(*lengths)
+        self.record = (ctypes.c_int64 * RECORD_WORDS)()
 
     @property
     def pointers(self) -> tuple[int, int]:
         """What ``argv`` holds after the arguments: lengths, then the record."""
-        return self.lengths.ctypes.data, self.record.ctypes.data
+        return ctypes.addressof(self.lengths), ctypes.addressof(self.record)
 
     def raise_if_violated(self, kernel_name: str, sites: Sequence[BoundsSite]) -> None:
-        site1, index, length = (int(w) for w in self.record)
+        site1, index, length = self.record
         if site1 == 0:
             return
         raise BoundsError(describe(kernel_name, sites[site1 - 1], index, length))

@@ -1,7 +1,8 @@
-"""Suite 1: kernels on the cpu backend against the equivalent numpy expression, same data."""
+"""Suite 1: kernels on the cpu backend against numpy on the same data, then bounds-check costs."""
 
 from __future__ import annotations
 
+from bench import bounds_checks
 from bench.kernels import problems
 from bench.launches import problem_rows
 from bench.report import Row
@@ -17,4 +18,4 @@ def run(settings: Settings) -> list[Row]:
         first = problem.kernel.__name__ not in seen
         seen.add(problem.kernel.__name__)
         rows += problem_rows(SUITE, problem, "cpu", problem.numpy_name, problem.numpy_op, settings, first)
-    return rows
+    return rows + bounds_checks.rows(settings)

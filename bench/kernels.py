@@ -95,11 +95,18 @@ class Problem:
     reset: Callable[[], None] | None = None  # before every launch (accumulating outputs)
     rtol: float = 1e-5
 
-    def launch(self, backend: str, kernel: rk.Kernel | None = None) -> None:
-        """One launch of ``kernel`` (default: the problem's own) on the problem's data."""
+    def launch(
+        self, backend: str, kernel: rk.Kernel | None = None, checked: bool | None = None
+    ) -> None:
+        """One launch of ``kernel`` (default: the problem's own) on the problem's data.
+
+        ``checked`` is passed on to ``Kernel.launch`` (None: the backend's default).
+        """
         if self.reset is not None:
             self.reset()
-        (kernel or self.kernel).launch(self.grid, self.block, self.args, backend=backend)
+        (kernel or self.kernel).launch(
+            self.grid, self.block, self.args, backend=backend, checked=checked
+        )
 
     def check(self, backend: str) -> None:
         """Launches once from the initial data and compares with numpy; a wrong kernel is no benchmark."""

@@ -74,15 +74,19 @@ class Kernel(_Decorated):
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
         from ringkernel.runtime import get_backend
-        from ringkernel.runtime.arguments import bind_arguments, normalize_dims
+        from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
 
-        grid3 = normalize_dims(grid, "grid")
-        block3 = normalize_dims(block, "block")
+        grid3, block3 = launch_dims(grid, block)
         module = self.ir
         fn = module.get(module.kernels[-1].name) if module.kernels else None
         assert fn is not None
         bound = bind_arguments(fn, tuple(args))
-        get_backend(backend).launch(module, fn.name, grid3, block3, bound, checked=checked)
+        try:
+            get_backend(backend).launch(module, fn.name, grid3, block3, bound, checked=checked)
+        except BoundsError as exc:  # a bug in the kernel, not in the runtime: no runtime frames
+            if debug_tracebacks():
+                raise
+            raise exc.with_traceback(None) from None
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
         if not isinstance(config, tuple) or len(config) not in (2, 3):

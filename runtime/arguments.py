@@ -15,6 +15,12 @@ from ringkernel.ringir import ArrayType, Function, ScalarType
 
 Dim3 = tuple[int, int, int]
 
+# CUDA's launch limits, enforced on every backend: a launch that runs on one
+# backend runs on all, and no grid is so large that it never finishes.
+MAX_GRID: Dim3 = (2**31 - 1, 65535, 65535)
+MAX_BLOCK: Dim3 = (1024, 1024, 64)
+MAX_BLOCK_THREADS = 1024
+
 
 class LaunchError(TypeError):
     """A launch argument, grid or block that does not fit the kernel."""
@@ -38,6 +44,35 @@ def normalize_dims(value: Any, what: str) -> Dim3:
     if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
         raise LaunchError(f"{what} must be 1 to 3 positive ints, got {value!r}")
     return tuple(int(d) for d in (*dims, 1, 1)[:3])  # type: ignore[return-value]
+
+
+def check_dims(grid: Dim3, block: Dim3) -> None:
+    """Raises :class:`LaunchError` naming the limit when ``grid``/``block`` exceed CUDA's.
+
+    Every backend calls it (and ``Kernel.launch`` before any of them), so the
+    limits hold however a launch arrives; a backend with smaller limits of its
+    own (wgpu, metal) checks those as well.
+    """
+    for what, dims, limits in (("grid", grid, MAX_GRID), ("block", block, MAX_BLOCK)):
+        for axis, size, top in zip("xyz", dims, limits):
+            if size > top:
+                raise LaunchError(
+                    f"{what} {tuple(dims)} is too large: {what} {axis} may be at most {top} "
+                    f"(CUDA's limit, enforced on every backend)"
+                )
+    threads = block[0] * block[1] * block[2]
+    if threads > MAX_BLOCK_THREADS:
+        raise LaunchError(
+            f"block {tuple(block)} has {threads} threads; at most {MAX_BLOCK_THREADS} "
+            f"threads per block (CUDA's limit, enforced on every backend)"
+        )
+
+
+def launch_dims(grid: Any, block: Any) -> tuple[Dim3, Dim3]:
+    """``grid`` and ``block`` as checked 3-tuples: :func:`normalize_dims`, then :func:`check_dims`."""
+    grid3, block3 = normalize_dims(grid, "grid"), normalize_dims(block, "block")
+    check_dims(grid3, block3)
+    return grid3, block3
 
 
 def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:

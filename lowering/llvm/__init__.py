@@ -29,12 +29,21 @@ from ringkernel.lowering.llvm.targets import (
 from ringkernel.ringir import Module
 
 
-def lower_module_to_llvm(module: Module, *, triple: str = "host", **options: Any) -> str:
-    """Optimized (O3) LLVM IR text of ``module`` for ``triple`` ``"host"`` or ``"nvptx"``."""
+def lower_module_to_llvm(
+    module: Module, *, triple: str = "host", checked: bool = False, **options: Any
+) -> str:
+    """Optimized (O3) LLVM IR text of ``module`` for ``triple`` ``"host"`` or ``"nvptx"``.
+
+    ``checked=True`` (host only) is the build the cpu backend's checked
+    launches run: every array access bounds-checked.
+    """
     if triple == "host":
         if options:
             raise CompileError(f"unknown option(s) for target 'llvm': {', '.join(sorted(options))}")
-        return str(build_llvm(module, HostTarget(), generic_host_machine()))
+        target = HostTarget(bounds_checks=bool(checked))
+        return str(build_llvm(module, target, generic_host_machine()))
+    if checked:
+        raise CompileError("bounds checking ('checked') exists only for the host triple, not nvptx")
     if triple == "nvptx":
         from ringkernel.lowering.cuda import build_nvptx
 

@@ -8,9 +8,13 @@ the target goes through a :class:`~ringkernel.lowering.llvm.targets.LLVMTarget`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llvmlite import ir
 
+from ringkernel.diagnostics import SourceLoc
 from ringkernel.lowering.llvm import ops
+from ringkernel.lowering.llvm.bounds import BoundsChecker, bounds_params
 from ringkernel.lowering.llvm.targets import LLVMTarget
 from ringkernel.ringir import (
     AtomicCAS,
@@ -77,6 +81,10 @@ def _declare_function(llmod: ir.Module, target: LLVMTarget, fn: Function) -> ir.
         symbol = target.kernel_symbol(fn)
     else:
         symbol = func_symbol(fn.name)
+        if target.bounds_checks:
+            hidden = bounds_params(fn)
+            params += [ty for _, ty in hidden]
+            names += [name for name, _ in hidden]
     ret = ir.VoidType() if fn.return_type == VOID else ops.value_type(fn.return_type)
     llfn = ir.Function(llmod, ir.FunctionType(ret, params), name=symbol)
     if not fn.is_kernel:
@@ -110,6 +118,7 @@ class FunctionLowerer(NodeVisitor):
         self.slots: dict[str, ir.Value] = {}
         # (continue target, break target) of each enclosing loop
         self.loops: list[tuple[ir.Block, ir.Block]] = []
+        self.bounds: BoundsChecker | None = None
 
     # --- helpers ---
 
@@ -132,6 +141,15 @@ class FunctionLowerer(NodeVisitor):
         )
         return ptr, ty.elem
 
+    def access(
+        self, array: Value, index: Value, loc: SourceLoc | None,
+        emit: Callable[[], ir.Value | None],
+    ) -> ir.Value | None:
+        """``emit()`` (an access of ``array[index]``), bounds-checked if the target asks."""
+        if self.bounds is None:
+            return emit()
+        return self.bounds.guard(array, index, loc, emit)
+
     def new_block(self, name: str) -> ir.Block:
         return self.llfn.append_basic_block(name)
 
@@ -144,6 +162,8 @@ class FunctionLowerer(NodeVisitor):
     def lower(self) -> None:
         for p, arg in zip(self.fn.params, self.llfn.args):
             self.values[p.name] = arg
+        if self.target.bounds_checks:
+            self.bounds = BoundsChecker(self, self.target.bounds_sites)
         for var in self.fn.locals:
             llty = ops.value_type(var.type)
             slot = self.builder.alloca(llty, name=var.name)
@@ -206,7 +226,10 @@ class FunctionLowerer(NodeVisitor):
         self.define(s.result, self.builder.call(fn, args))
 
     def visit_Call(self, s: Call) -> None:
-        result = self.builder.call(self.functions[s.callee], [self.value(a) for a in s.args])
+        args = [self.value(a) for a in s.args]
+        if self.bounds is not None:
+            args += self.bounds.call_args(s.args)
+        result = self.builder.call(self.functions[s.callee], args)
         if s.result is not None:
             self.define(s.result, result)
 
@@ -224,29 +247,39 @@ class FunctionLowerer(NodeVisitor):
         self.define(s.result, self.target.shared_array(self, s))
 
     def visit_Load(self, s: Load) -> None:
-        ptr, elem = self.element(s.array, s.index)
-        value = self.builder.load(ptr, typ=self.memory_type(elem))
-        if elem.is_bool:
-            value = self.builder.icmp_unsigned("!=", value, ir.Constant(ir.IntType(8), 0))
-        self.define(s.result, value)
+        def emit() -> ir.Value:
+            ptr, elem = self.element(s.array, s.index)
+            value = self.builder.load(ptr, typ=self.memory_type(elem))
+            if elem.is_bool:
+                value = self.builder.icmp_unsigned("!=", value, ir.Constant(ir.IntType(8), 0))
+            return value
+
+        self.define(s.result, self.access(s.array, s.index, s.loc, emit))
 
     def visit_Store(self, s: Store) -> None:
-        ptr, elem = self.element(s.array, s.index)
-        value = self.value(s.value)
-        if elem.is_bool:
-            value = self.builder.zext(value, ir.IntType(8))
-        self.builder.store(value, ptr)
+        def emit() -> None:
+            ptr, elem = self.element(s.array, s.index)
+            value = self.value(s.value)
+            if elem.is_bool:
+                value = self.builder.zext(value, ir.IntType(8))
+            self.builder.store(value, ptr)
+
+        self.access(s.array, s.index, s.loc, emit)
 
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
-        ptr, elem = self.element(s.array, s.index)
-        self.define(s.result, self.target.atomic_rmw(self, s.op, ptr, self.value(s.value), elem))
+        def emit() -> ir.Value:
+            ptr, elem = self.element(s.array, s.index)
+            return self.target.atomic_rmw(self, s.op, ptr, self.value(s.value), elem)
+
+        self.define(s.result, self.access(s.array, s.index, s.loc, emit))
 
     def visit_AtomicCAS(self, s: AtomicCAS) -> None:
-        ptr, elem = self.element(s.array, s.index)
-        self.define(
-            s.result,
-            self.target.cmpxchg(self, ptr, self.value(s.expected), self.value(s.desired), elem),
-        )
+        def emit() -> ir.Value:
+            ptr, elem = self.element(s.array, s.index)
+            expected, desired = self.value(s.expected), self.value(s.desired)
+            return self.target.cmpxchg(self, ptr, expected, desired, elem)
+
+        self.define(s.result, self.access(s.array, s.index, s.loc, emit))
 
     def visit_LoadVar(self, s: LoadVar) -> None:
         slot = self.slots[s.var.name]

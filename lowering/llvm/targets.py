@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
+from ringkernel.lowering.llvm.bounds import BoundsSite, bounds_params
 from ringkernel.ringir import AddressSpace, Function, SharedArray, walk
 from ringkernel.ringir.types import ArrayType, ScalarType
 
@@ -58,6 +59,8 @@ class LLVMTarget:
 
     name = ""
     atomic_ordering = "seq_cst"
+    # Guard every array access (see ringkernel.lowering.llvm.bounds); host only.
+    bounds_checks = False
 
     def addrspace(self, space: AddressSpace) -> int:
         return 0
@@ -152,12 +155,18 @@ class HostTarget(LLVMTarget):
     (thread_id, block_id, block_dim, grid_dim; x, y, z each), a pointer to the
     block's shared area and a pointer to the block's barrier.  The runtime's
     launch wrapper supplies them.
+
+    ``bounds_checks=True`` guards every array access and adds the hidden
+    parameters :func:`~ringkernel.lowering.llvm.bounds.bounds_params` names;
+    ``bounds_sites`` then lists the checked accesses in site order.
     """
 
     name = "host"
 
-    def __init__(self) -> None:
+    def __init__(self, bounds_checks: bool = False) -> None:
         self.layouts: dict[str, dict[str, int]] = {}
+        self.bounds_checks = bounds_checks
+        self.bounds_sites: list[BoundsSite] = []
 
     def kernel_symbol(self, fn: Function) -> str:
         return host_kernel_symbol(fn.name)
@@ -165,7 +174,8 @@ class HostTarget(LLVMTarget):
     def hidden_kernel_params(self, fn: Function) -> list[tuple[str, ir.Type]]:
         self.layouts[fn.name] = shared_layout(fn)[0]
         names = [f"rk.{kind}.{axis}" for kind in HOST_INDEX_PARAMS for axis in "xyz"]
-        return [(n, I32) for n in names] + [("rk.shared", PTR), ("rk.barrier", PTR)]
+        hidden = [(n, I32) for n in names] + [("rk.shared", PTR), ("rk.barrier", PTR)]
+        return hidden + (bounds_params(fn) if self.bounds_checks else [])
 
     def _hidden(self, fl: FunctionLowerer, index: int) -> ir.Value:
         return fl.llfn.args[len(fl.fn.params) + index]

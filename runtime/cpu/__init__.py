@@ -19,12 +19,14 @@ import numpy as np
 
 from ringkernel.ringir import Module
 from ringkernel.ringir.types import ArrayType
-from ringkernel.runtime.arguments import LaunchError
-from ringkernel.runtime.cpu.jit import compile_kernel
+from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, check_dims
+from ringkernel.runtime.cpu.bounds import BoundsRecord
+from ringkernel.runtime.cpu.jit import CompiledKernel, compile_kernel
 
-MAX_BLOCK_THREADS = 1024
 # Below this many work-items a launch runs on the calling thread only.
 _PARALLEL_THRESHOLD = 1 << 14
+# Seconds between the waiting thread's looks at pending signals (Ctrl-C).
+_WAIT_SLICE = 0.05
 
 
 class CpuBackend:
@@ -60,12 +62,18 @@ class CpuBackend:
         *,
         checked: bool | None = None,
     ) -> None:
-        """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
+        """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place.
+
+        ``checked`` (default: on) bounds-checks every array access and raises
+        :class:`~ringkernel.runtime.arguments.BoundsError` after the launch
+        if one was out of bounds; ``checked=False`` runs the unchecked build.
+        """
         fn = module.get(kernel_name)
-        _check_dims(grid, block)
-        compiled = compile_kernel(module, kernel_name, self.workitem_loops)
-        keep: list[Any] = []
-        argv = (ctypes.c_void_p * max(len(args), 1))()
+        check_dims(grid, block)
+        checked = True if checked is None else bool(checked)
+        compiled = compile_kernel(module, kernel_name, self.workitem_loops, checked=checked)
+        keep: list[Any] = [args]
+        argv = (ctypes.c_void_p * (len(args) + 2))()
         for i, (param, value) in enumerate(zip(fn.params, args)):
             if isinstance(param.type, ArrayType):
                 argv[i] = value.ctypes.data
@@ -73,14 +81,18 @@ class CpuBackend:
                 cell = np.array(value, dtype=np.uint8 if param.type.is_bool else value.dtype)
                 keep.append(cell)
                 argv[i] = cell.ctypes.data
+        bounds = BoundsRecord(fn, args) if checked else None
+        if bounds is not None:
+            argv[len(args)], argv[len(args) + 1] = bounds.pointers
+        keep += [argv, bounds]
         dims = (ctypes.c_int32 * 6)(*grid, *block)
         blocks = grid[0] * grid[1] * grid[2]
         work = blocks * block[0] * block[1] * block[2]
-        workers = min(os.cpu_count() or 1, blocks)
-        if workers == 1 or (work < _PARALLEL_THRESHOLD and not compiled.threaded):
+        if work < _PARALLEL_THRESHOLD and not compiled.threaded:
             status = [compiled.launch(argv, dims, 0, blocks)]
         else:
-            status = _run_parallel(compiled.launch, argv, dims, blocks, workers)
+            workers = min(os.cpu_count() or 1, blocks)
+            status = _run_interruptible(compiled, argv, dims, blocks, workers, keep)
         if -2 in status:
             raise MemoryError(f"cpu backend: no memory for the shared arrays of '{kernel_name}'")
         if any(status):
@@ -88,6 +100,8 @@ class CpuBackend:
                 f"cpu backend: the OS refused to start {block[0] * block[1] * block[2]} "
                 f"threads for a block of kernel '{kernel_name}'"
             )
+        if bounds is not None:
+            bounds.raise_if_violated(kernel_name, compiled.bounds_sites)
 
     def barrier_strategy(self, module: Module, kernel_name: str) -> tuple[str, str]:
         """How ``kernel_name``'s work-items run: (``"plain"``/``"loops"``/``"threads"``, why)."""
@@ -95,30 +109,40 @@ class CpuBackend:
         return compiled.mode, compiled.fallback_reason
 
 
-def _check_dims(grid: tuple[int, int, int], block: tuple[int, int, int]) -> None:
-    threads = block[0] * block[1] * block[2]
-    if threads > MAX_BLOCK_THREADS:
-        raise LaunchError(
-            f"a block has at most {MAX_BLOCK_THREADS} threads, got {block} = {threads}"
-        )
-    if any(d >= 2**31 for d in grid):
-        raise LaunchError(f"grid dimensions must be below 2**31, got {grid}")
+def _run_interruptible(
+    compiled: CompiledKernel, argv: Any, dims: Any, blocks: int, workers: int, keep: list[Any]
+) -> list[int]:
+    """Runs the blocks on ``workers`` native threads while this thread waits for them.
 
-
-def _run_parallel(launch: Any, argv: Any, dims: Any, blocks: int, workers: int) -> list[int]:
+    The calling thread waits in Python with a timeout, so Ctrl-C reaches it:
+    it then sets the cancel flag, which stops every worker before its next
+    block, waits for them (at most one block each) and re-raises.  A second
+    Ctrl-C stops waiting; the workers hold ``keep`` (the argument memory)
+    until they end, so nothing they touch is freed under them.
+    """
     status = [0] * workers
     bounds = [blocks * w // workers for w in range(workers + 1)]
+    cancel = ctypes.c_int32(0)
 
-    def run(w: int) -> None:
-        status[w] = launch(argv, dims, bounds[w], bounds[w + 1])
+    def run(w: int, _keep: list[Any] = keep, _cancel: ctypes.c_int32 = cancel) -> None:
+        status[w] = compiled.launch(argv, dims, bounds[w], bounds[w + 1], _cancel)
 
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(1, workers)]
+    threads = [threading.Thread(target=run, args=(w,), daemon=True) for w in range(workers)]
     for t in threads:
         t.start()
-    run(0)
-    for t in threads:
-        t.join()
+    try:
+        _join(threads)
+    except KeyboardInterrupt:
+        cancel.value = 1
+        _join(threads)
+        raise
     return status
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    for t in threads:
+        while t.is_alive():
+            t.join(_WAIT_SLICE)
 
 
 __all__ = ["CpuBackend", "MAX_BLOCK_THREADS"]

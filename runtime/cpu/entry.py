@@ -1,9 +1,15 @@
 """The native launch wrapper of a kernel: one ctypes call runs a range of blocks.
 
-``int32 rk_launch(void **argv, int32 dims[6], int64 first_block, int64 end_block)``
+``int32 rk_launch(void **argv, int32 dims[6], int64 first_block, int64 end_block,
+int32 *cancel)``
 
 ``argv[i]`` points at argument ``i`` (an array's data, or a scalar's bytes);
-``dims`` is grid x/y/z then block x/y/z.  Blocks are numbered x fastest.
+a bounds-checked build (``checked``) reads two more entries after the
+arguments: the arrays' lengths (one int64 per parameter) and the violation
+record (see :mod:`ringkernel.lowering.llvm.bounds`).  ``dims`` is grid x/y/z
+then block x/y/z.  Blocks are numbered x fastest.  Before each block the
+wrapper reads ``*cancel``; once the host sets it (Ctrl-C) no further block
+starts, so a huge launch can be interrupted.
 
 - Without ``barrier()`` the wrapper is a tight loop over blocks and over the
   threads of each block (x innermost) calling the inlined kernel body, which
@@ -49,17 +55,18 @@ def uses_barrier(fn: Function) -> bool:
     return any(isinstance(s, Barrier) for s in walk(fn.body))
 
 
-def add_launch_wrapper(module: ir.Module, fn: Function, mode: str) -> None:
+def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool = False) -> None:
     """Defines ``rk_launch_<kernel>`` in ``module`` (which already holds the kernel).
 
     ``mode`` is :data:`PLAIN` (no barrier), :data:`LOOPS` (``fn`` was rewritten
-    into work-item loops) or :data:`THREADS`.
+    into work-item loops) or :data:`THREADS`; ``checked`` says the kernel was
+    built with bounds checks (it takes their hidden parameters).
     """
     kernel = module.globals[host_kernel_symbol(fn.name)]
     wrapper = ir.Function(
-        module, ir.FunctionType(I32, [PTR, PTR, I64, I64]), name=launch_symbol(fn.name)
+        module, ir.FunctionType(I32, [PTR, PTR, I64, I64, PTR]), name=launch_symbol(fn.name)
     )
-    argv, dims, first, end = wrapper.args
+    argv, dims, first, end, cancel = wrapper.args
     b = ir.IRBuilder(wrapper.append_basic_block("entry"))
     _, shared_bytes = shared_layout(fn)
     shared = ir.Constant(PTR, None)
@@ -71,13 +78,14 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str) -> None:
     block = [b.load(field(b, dims, 4 * (3 + d)), typ=I32) for d in range(3)]
     if mode == THREADS:
         run_block = add_thread_support(module)
-        thread_fn = _thread_function(module, fn, kernel)
+        thread_fn = _thread_function(module, fn, kernel, checked)
     else:
         user_args = _load_args(b, fn, argv)
+        checks = _check_args(b, fn, argv, checked)
     status = b.alloca(I32)
     b.store(ir.Constant(I32, 0), status)
 
-    with _counted_loop(b, wrapper, first, end, "block") as linear:
+    with _counted_loop(b, wrapper, first, end, "block", cancel) as linear:
         gx, gy = b.zext(grid[0], I64), b.zext(grid[1], I64)
         bidx = [
             b.trunc(b.urem(linear, gx), I32),
@@ -90,19 +98,21 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str) -> None:
             b.store(b.or_(b.load(status, typ=I32), rc), status)
         elif mode == LOOPS:
             b.call(kernel, [*user_args, zero, zero, zero, *bidx, *block, *grid, shared,
-                            ir.Constant(PTR, None)])
+                            ir.Constant(PTR, None), *checks])
         else:
             with _counted_loop(b, wrapper, zero, block[2], "tz") as tz, \
                     _counted_loop(b, wrapper, zero, block[1], "ty") as ty, \
                     _counted_loop(b, wrapper, zero, block[0], "tx") as tx:
                 b.call(kernel, [*user_args, tx, ty, tz, *bidx, *block, *grid, shared,
-                                ir.Constant(PTR, None)])
+                                ir.Constant(PTR, None), *checks])
     if shared_bytes:
         b.call(declare(module, "free", ir.VoidType(), [PTR]), [shared])
     b.ret(b.load(status, typ=I32))
 
 
-def _thread_function(module: ir.Module, fn: Function, kernel: ir.Function) -> ir.Function:
+def _thread_function(
+    module: ir.Module, fn: Function, kernel: ir.Function, checked: bool
+) -> ir.Function:
     """``void *rk_thread_<kernel>(context *)``: runs one work-item, then leaves the barrier."""
     thread = ir.Function(module, ir.FunctionType(PTR, [PTR]), name=f"rk_thread_{fn.name}")
     thread.linkage = "internal"
@@ -113,7 +123,8 @@ def _thread_function(module: ir.Module, fn: Function, kernel: ir.Function) -> ir
     grid = [b.load(field(b, dims, 4 * d), typ=I32) for d in range(3)]
     block = [b.load(field(b, dims, 4 * (3 + d)), typ=I32) for d in range(3)]
     ids = [b.trunc(b.load(slot[n], typ=I64), I32) for n in ("tx", "ty", "tz", "bx", "by", "bz")]
-    b.call(kernel, [*_load_args(b, fn, argv), *ids, *block, *grid, shared, barrier])
+    checks = _check_args(b, fn, argv, checked)
+    b.call(kernel, [*_load_args(b, fn, argv), *ids, *block, *grid, shared, barrier, *checks])
     leave = module.globals["rk_cpu_barrier_leave"]
     b.call(leave, [barrier, ir.Constant(I32, 1)])
     b.ret(ir.Constant(PTR, None))
@@ -135,12 +146,27 @@ def _load_args(b: ir.IRBuilder, fn: Function, argv: ir.Value) -> list[ir.Value]:
     return values
 
 
+def _check_args(b: ir.IRBuilder, fn: Function, argv: ir.Value, checked: bool) -> list[ir.Value]:
+    """The bounds-check pointers (lengths, record) after the arguments in ``argv``, if checked."""
+    if not checked:
+        return []
+    n = len(fn.params)
+    return [
+        b.load(b.gep(argv, [ir.Constant(I64, n + k)], inbounds=True, source_etype=PTR), typ=PTR)
+        for k in range(2)
+    ]
+
+
 class _counted_loop:
-    """``for i in range(start, stop)`` over LLVM integers, as a context manager."""
+    """``for i in range(start, stop)`` over LLVM integers, as a context manager.
+
+    With ``cancel`` (an ``int32 *``), the loop also ends once ``*cancel`` is non-zero.
+    """
 
     def __init__(self, b: ir.IRBuilder, fn: ir.Function, start: ir.Value, stop: ir.Value,
-                 name: str) -> None:
+                 name: str, cancel: ir.Value | None = None) -> None:
         self.b, self.fn, self.start, self.stop, self.name = b, fn, start, stop, name
+        self.cancel = cancel
 
     def __enter__(self) -> ir.Value:
         b = self.b
@@ -152,7 +178,11 @@ class _counted_loop:
         b.position_at_end(self.head)
         self.index = b.phi(self.start.type, name=self.name)
         self.index.add_incoming(self.start, pre)
-        b.cbranch(b.icmp_signed("<", self.index, self.stop), self.body, self.exit)
+        go = b.icmp_signed("<", self.index, self.stop)
+        if self.cancel is not None:
+            flag = b.load_atomic(self.cancel, "monotonic", 4, typ=I32)
+            go = b.and_(go, b.icmp_unsigned("==", flag, ir.Constant(I32, 0)))
+        b.cbranch(go, self.body, self.exit)
         b.position_at_end(self.body)
         return self.index
 

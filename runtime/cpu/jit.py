@@ -1,9 +1,9 @@
 """JIT compilation of host kernels with llvmlite's MCJIT, cached per module and kernel.
 
 The cache key is the SHA-256 of the module's canonical RingIR text (which
-holds every callee) plus the kernel name and the barrier strategy, so editing
-one kernel never reuses another's machine code.  Engines live as long as the
-process.
+holds every callee) plus the kernel name, the barrier strategy and whether
+array accesses are bounds-checked (a different build), so editing one kernel
+never reuses another's machine code.  Engines live as long as the process.
 
 A kernel with barriers is first offered to
 :func:`~ringkernel.runtime.cpu.workitem_loops.to_workitem_loops`; if that
@@ -22,6 +22,7 @@ import llvmlite.binding as llvm
 
 from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
+from ringkernel.lowering.llvm.bounds import BoundsSite
 from ringkernel.lowering.llvm.codegen import host_machine
 from ringkernel.ringir import Module, verify
 from ringkernel.runtime import module_digest
@@ -36,8 +37,10 @@ from ringkernel.runtime.cpu.entry import (
 from ringkernel.runtime.cpu.workitem_loops import NotTransformable, to_workitem_loops
 
 LaunchFn = ctypes.CFUNCTYPE(
-    ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64
+    ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+    ctypes.c_void_p,
 )
+_NEVER_CANCELLED = ctypes.c_int32(0)
 
 
 @dataclass
@@ -47,37 +50,50 @@ class CompiledKernel:
     ``mode`` is how a block's work-items run: ``"plain"`` (no barrier),
     ``"loops"`` (work-item loops) or ``"threads"`` (one OS thread each);
     ``fallback_reason`` says why a kernel with barriers got ``"threads"``.
+    A bounds-checked build (``checked``) lists its checked accesses in
+    ``bounds_sites``, indexed by the violation record's site number.
     """
 
     engine: llvm.ExecutionEngine
-    launch: ctypes._CFuncPtr
+    native: ctypes._CFuncPtr
     mode: str
     fallback_reason: str = ""
+    checked: bool = False
+    bounds_sites: tuple[BoundsSite, ...] = ()
 
     @property
     def threaded(self) -> bool:
         return self.mode == THREADS
 
+    def launch(self, argv: object, dims: object, first: int, end: int,
+               cancel: object = None) -> int:
+        """Runs blocks ``first .. end-1``; ``cancel`` (a ``c_int32``) stops it between blocks."""
+        flag = _NEVER_CANCELLED if cancel is None else cancel
+        return self.native(argv, dims, first, end, ctypes.byref(flag))
 
-_cache: dict[tuple[str, str, bool], CompiledKernel] = {}
+
+_cache: dict[tuple[str, str, bool, bool], CompiledKernel] = {}
 _lock = threading.Lock()
 
 
 
-def compile_kernel(module: Module, kernel_name: str, workitem_loops: bool = True) -> CompiledKernel:
+def compile_kernel(
+    module: Module, kernel_name: str, workitem_loops: bool = True, *, checked: bool = False
+) -> CompiledKernel:
     """The JIT-compiled launch wrapper of ``kernel_name``, built once per module text.
 
-    ``workitem_loops=False`` forces one thread per work-item for kernels with barriers.
+    ``workitem_loops=False`` forces one thread per work-item for kernels with
+    barriers; ``checked=True`` bounds-checks every array access.
     """
     with _lock:
-        key = (module_digest(module), kernel_name, workitem_loops)
+        key = (module_digest(module), kernel_name, workitem_loops, checked)
         compiled = _cache.get(key)
         if compiled is None:
-            compiled = _cache[key] = _build(module, kernel_name, workitem_loops)
+            compiled = _cache[key] = _build(module, kernel_name, workitem_loops, checked)
     return compiled
 
 
-def _build(module: Module, kernel_name: str, workitem_loops: bool) -> CompiledKernel:
+def _build(module: Module, kernel_name: str, workitem_loops: bool, checked: bool) -> CompiledKernel:
     """Verifies and optimizes the RingIR (as ``compile()`` does), then lowers and JITs it."""
     from ringkernel.compiler import optimize as optimize_ir
 
@@ -94,15 +110,18 @@ def _build(module: Module, kernel_name: str, workitem_loops: bool) -> CompiledKe
             except CompileError as exc:  # a bug in the rewrite must not cost correctness
                 reason = f"internal error in the work-item loop rewrite: {exc}"
     fn = module.get(kernel_name)
-    llmod = build_ir_module(module, HostTarget(), name=f"ringkernel.{kernel_name}")
-    add_launch_wrapper(llmod, fn, mode)
+    target = HostTarget(bounds_checks=checked)
+    llmod = build_ir_module(module, target, name=f"ringkernel.{kernel_name}")
+    add_launch_wrapper(llmod, fn, mode, checked)
     machine = host_machine()
     ref = optimize(prepare(llmod, machine), machine)
     _resolve_external_symbols(ref)
     engine = llvm.create_mcjit_compiler(ref, machine)
     engine.finalize_object()
     address = engine.get_function_address(launch_symbol(kernel_name))
-    return CompiledKernel(engine, LaunchFn(address), mode, reason)
+    return CompiledKernel(
+        engine, LaunchFn(address), mode, reason, checked, tuple(target.bounds_sites)
+    )
 
 
 def _system_libraries() -> list[ctypes.CDLL]:

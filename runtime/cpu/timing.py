@@ -16,7 +16,7 @@ import numpy as np
 import ringkernel as rk
 from ringkernel import Array, f32
 from ringkernel.ringir import Module
-from ringkernel.runtime.arguments import bind_arguments, normalize_dims
+from ringkernel.runtime.arguments import bind_arguments, launch_dims
 from ringkernel.runtime.cpu import CpuBackend
 
 
@@ -28,7 +28,7 @@ def time_barrier_paths(module: Module, kernel_name: str, grid: Any, block: Any,
     falls back: see ``CpuBackend.barrier_strategy``) and ``"threads"``.
     ``args`` are updated in place by every launch.
     """
-    grid3, block3 = normalize_dims(grid, "grid"), normalize_dims(block, "block")
+    grid3, block3 = launch_dims(grid, block)
     bound = bind_arguments(module.get(kernel_name), list(args))
     times = {}
     for name, loops in (("loops", True), ("threads", False)):

@@ -17,6 +17,7 @@ import numpy as np
 from ringkernel.ringir import Module
 from ringkernel.ringir.types import ArrayType
 from ringkernel.runtime import module_digest
+from ringkernel.runtime.arguments import check_dims
 
 _probe: tuple[bool, str] | None = None
 
@@ -89,6 +90,7 @@ class CudaBackend:
     ) -> None:
         """Copies arrays to the device, launches, and copies them back in place."""
         fn = module.get(kernel_name)
+        check_dims(grid, block)
         with self._lock:
             self._context.push()
             try:

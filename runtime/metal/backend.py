@@ -23,7 +23,7 @@ from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl import MslKernel, msl_kernel_info
 from ringkernel.ringir import Function, Module, SharedArray, walk
 from ringkernel.runtime import module_digest
-from ringkernel.runtime.arguments import LaunchError
+from ringkernel.runtime.arguments import LaunchError, check_dims
 
 Dim3 = tuple[int, int, int]
 
@@ -93,6 +93,7 @@ class MetalBackend:
         """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
         fn = module.get(kernel_name)
         grid, block = tuple(grid), tuple(block)
+        check_dims(grid, block)
         with self._lock:
             pipeline, info = self.pipeline(module, fn)
             self._check_dims(fn, pipeline, block)

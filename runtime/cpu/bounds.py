@@ -1,0 +1,62 @@
+"""The host side of checked launches: array lengths in, a clear BoundsError out.
+
+A checked build (:mod:`ringkernel.lowering.llvm.bounds`) reads one int64
+length per kernel parameter and fills a three-word violation record; this
+module makes both for a launch and turns a filled record into
+:class:`~ringkernel.runtime.arguments.BoundsError`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from typing import Any
+
+from ringkernel.lowering.llvm.bounds import RECORD_WORDS, BoundsSite
+from ringkernel.lowering.llvm.targets import memory_type_size
+from ringkernel.ringir import Function
+from ringkernel.ringir.types import ArrayType
+from ringkernel.runtime.arguments import BoundsError
+
+
+class BoundsRecord:
+    """Lengths and violation record of one checked launch (kept alive during it).
+
+    Plain ctypes arrays: a launch pays microseconds for them, numpy's would cost more.
+    """
+
+    def __init__(self, fn: Function, args: Sequence[Any]) -> None:
+        # elements of the parameter's type that fit in the buffer: safe even
+        # if a direct backend caller passed an array of another dtype
+        lengths = [
+            a.nbytes // memory_type_size(p.type.elem) if isinstance(p.type, ArrayType) else 0
+            for p, a in zip(fn.params, args)
+        ]
+        self.lengths = (ctypes.c_int64 * max(len(lengths), 1))(*lengths)
+        self.record = (ctypes.c_int64 * RECORD_WORDS)()
+
+    @property
+    def pointers(self) -> tuple[int, int]:
+        """What ``argv`` holds after the arguments: lengths, then the record."""
+        return ctypes.addressof(self.lengths), ctypes.addressof(self.record)
+
+    def raise_if_violated(self, kernel_name: str, sites: Sequence[BoundsSite]) -> None:
+        site1, index, length = self.record
+        if site1 == 0:
+            return
+        raise BoundsError(describe(kernel_name, sites[site1 - 1], index, length))
+
+
+def describe(kernel_name: str, site: BoundsSite, index: int, length: int) -> str:
+    """``kernel 'k': index 10 out of bounds for array 'x' of length 4 (at file:line:col)``."""
+    if not site.signed_index:
+        index &= (1 << 64) - 1
+    what = "a shared array" if site.shared else f"array '{site.array}'"
+    # region functions of work-item loops are named "<kernel>.wi..."; user functions have no dot
+    if site.function != kernel_name and "." not in site.function:
+        what += f" in device function '{site.function}'"
+    where = f" at {site.loc}" if site.loc is not None else ""
+    return (
+        f"kernel '{kernel_name}': index {index} out of bounds for {what} of length {length}"
+        f"{where}"
+    )

@@ -110,7 +110,7 @@ def bounds_error(
     index = int(np.uint32(bits).view(np.int32)) if signed else bits
     if ident >= SHARED_ARRAY_ID:
         k, labels = ident - SHARED_ARRAY_ID, shared()
-        name = f"shared array '{labels[k]}'" if k < len(labels) else "a shared array"
+        name = f"the shared array {labels[k]}" if k < len(labels) else "a shared array"
     else:
         name = f"array parameter {storage.get(ident, f'#{ident}')}"
     return BoundsError(

@@ -193,12 +193,15 @@ class WgpuBackend:
                 f"{where} allows {top}"
             )
 
-    def _check_bindings(self, fn: Function, plan: KernelBindings) -> None:
+    def _check_bindings(self, fn: Function, plan: KernelBindings, variant: _Variant) -> None:
         top = self.limits["max-storage-buffers-per-shader-stage"]
-        if len(plan.arrays) > top:
+        # The status buffer, and the lengths when checked, are storage buffers too.
+        extra = (1 + variant.checked) if variant.status else 0
+        if len(plan.arrays) + extra > top:
             raise LaunchError(
-                f"kernel '{fn.name}' has {len(plan.arrays)} array parameters; "
-                f"the wgpu adapter ({self.adapter_name}) binds at most {top}"
+                f"kernel '{fn.name}' has {len(plan.arrays)} array parameters"
+                + (f" and needs {extra} more storage buffers for its checks" if extra else "")
+                + f"; the wgpu adapter ({self.adapter_name}) binds at most {top}"
             )
         top = self.limits["max-bindings-per-bind-group"]
         if plan.binding_count > top:
@@ -218,7 +221,7 @@ class WgpuBackend:
         if cached is not None:
             return cached
         plan = plan_kernel_bindings(fn, variant.aliases)
-        self._check_bindings(fn, plan)
+        self._check_bindings(fn, plan, variant)
         text = compile_module(
             module, "wgsl", block=block, kernels=(fn.name,), **variant.options
         )

@@ -7,13 +7,16 @@ parameters, referring to those arrays directly.  Every array a kernel can
 touch is a module-scope variable (a storage buffer for an ``Array``
 parameter, a ``var<workgroup>`` for a shared array), so the binding is known
 statically.  An array touched by an atomic anywhere (kernel or callee) is
-declared ``array<atomic<T>>``.
+declared ``array<atomic<T>>``.  A kernel parameter aliased to an earlier
+one (the launch passes one array for both) *is* the earlier one's variable,
+so a write through either is seen through the other, as on CUDA.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ringkernel.lowering.wgsl.bindings import Aliases, kernel_aliases
 from ringkernel.lowering.wgsl.names import Namer
 from ringkernel.ringir import (
     ArrayType,
@@ -37,6 +40,8 @@ class GlobalArray:
     size: int | None
     binding: int | None = None
     atomic: bool = False
+    label: str = ""
+    """What a user calls it (a parameter or shared-array name), for error messages."""
 
 
 @dataclass
@@ -58,7 +63,11 @@ class ModulePlan:
 
 
 def plan_module(
-    module: Module, kernels: tuple[Function, ...], namer: Namer, kernel_names: dict[str, str]
+    module: Module,
+    kernels: tuple[Function, ...],
+    namer: Namer,
+    kernel_names: dict[str, str],
+    aliases: Aliases = (),
 ) -> ModulePlan:
     """Discovers function instances and global arrays, in program order."""
     plan = ModulePlan([], [], {})
@@ -89,7 +98,11 @@ def plan_module(
             if isinstance(stmt, SharedArray):
                 ty = stmt.result.type
                 name = namer.fresh("s_", f"{inst.kernel}_{stmt.result.name}")
-                plan.globals[name] = GlobalArray(name, ty.elem.name, "workgroup", ty.size)
+                where = getattr(stmt, "loc", None) or inst.fn.loc
+                label = f"{ty.elem}[{ty.size}]" + (f" (created at {where})" if where else "")
+                plan.globals[name] = GlobalArray(
+                    name, ty.elem.name, "workgroup", ty.size, label=label
+                )
                 inst.arrays[stmt.result.name] = name
             elif isinstance(stmt, (AtomicRMW, AtomicCAS)):
                 plan.globals[inst.arrays[stmt.array.name]].atomic = True
@@ -102,14 +115,18 @@ def plan_module(
 
     for kernel in kernels:
         arrays: dict[str, str] = {}
+        shared = kernel_aliases(kernel, aliases)
         binding = 0
         for p in kernel.params:
             if isinstance(p.type, ArrayType):
-                name = namer.fresh("g_", f"{kernel.name}_{p.name}")
-                plan.globals[name] = GlobalArray(
-                    name, p.type.elem.name, "storage", None, binding=binding
-                )
-                arrays[p.name] = name
+                if p.name in shared:
+                    arrays[p.name] = arrays[shared[p.name]]
+                else:
+                    name = namer.fresh("g_", f"{kernel.name}_{p.name}")
+                    plan.globals[name] = GlobalArray(
+                        name, p.type.elem.name, "storage", None, binding=binding, label=p.name
+                    )
+                    arrays[p.name] = name
                 binding += 1
         inst = Instance(kernel, kernel_names[kernel.name], arrays, kernel.name)
         plan.kernels.append(inst)

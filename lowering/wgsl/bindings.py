@@ -1,10 +1,13 @@
 """How a kernel's parameters reach the shader: the contract with the wgpu runtime.
 
 Array parameters become storage buffers at ``@group(0) @binding(i)``, numbered
-in parameter order.  Scalar parameters are packed, in parameter order, into
-one uniform struct at the next binding.  Every WGSL scalar we use is 4 bytes
-with 4-byte alignment (bool travels as u32), and a uniform buffer's size is
-rounded up to 16 bytes as WGSL's uniform layout rules require.
+in parameter order.  An array parameter *aliased* to an earlier one (the
+launch passes one array for both) has no binding of its own: it reads and
+writes the earlier parameter's buffer, as it would share memory on CUDA.
+Scalar parameters are packed, in parameter order, into one uniform struct at
+the next binding.  Every WGSL scalar we use is 4 bytes with 4-byte alignment
+(bool travels as u32), and a uniform buffer's size is rounded up to 16 bytes
+as WGSL's uniform layout rules require.
 """
 
 from __future__ import annotations
@@ -61,7 +64,10 @@ class KernelBindings:
 
     @property
     def binding_count(self) -> int:
-        return len(self.arrays) + (self.uniform_binding is not None)
+        """One more than the highest binding number (aliased arrays leave gaps)."""
+        if self.uniform_binding is not None:
+            return self.uniform_binding + 1
+        return max((a.binding + 1 for a in self.arrays), default=0)
 
 
 def _round_up(value: int, align: int) -> int:
@@ -80,15 +86,42 @@ def storage_type(ty: ScalarType, where: str, loc=None) -> tuple[str, int, int]:
     return info
 
 
-def plan_kernel_bindings(fn: Function) -> KernelBindings:
+Aliases = tuple[tuple[str, str, str], ...]
+"""``(kernel, param, earlier_param)`` triples: ``param`` uses ``earlier_param``'s buffer."""
+
+
+def kernel_aliases(fn: Function, aliases: Aliases = ()) -> dict[str, str]:
+    """``param -> representative`` for kernel ``fn``; checks each alias names two arrays."""
+    arrays = {p.name: (i, p.type) for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)}
+    result: dict[str, str] = {}
+    for kernel, param, rep in aliases:
+        if kernel != fn.name:
+            continue
+        if param not in arrays or rep not in arrays or arrays[rep][0] >= arrays[param][0]:
+            raise CompileError(
+                f"alias {param!r} -> {rep!r} of kernel '{fn.name}' must name two array "
+                "parameters, the representative first"
+            )
+        if arrays[param][1].elem != arrays[rep][1].elem:
+            raise CompileError(
+                f"array parameters '{param}' and '{rep}' of kernel '{fn.name}' have different "
+                "element types and cannot share one buffer"
+            )
+        result[param] = result.get(rep, rep)
+    return result
+
+
+def plan_kernel_bindings(fn: Function, aliases: Aliases = ()) -> KernelBindings:
     """The binding numbers and uniform layout of kernel ``fn``."""
     arrays: list[ArrayBinding] = []
     scalars: list[ScalarField] = []
     offset = 0
+    shared = kernel_aliases(fn, aliases)
     array_params = [(i, p) for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)]
     for binding, (index, p) in enumerate(array_params):
         storage_type(p.type.elem, f"parameter '{p.name}' of kernel '{fn.name}'", fn.loc)
-        arrays.append(ArrayBinding(p.name, index, binding, p.type.elem.name))
+        if p.name not in shared:
+            arrays.append(ArrayBinding(p.name, index, binding, p.type.elem.name))
     for index, p in enumerate(fn.params):
         if isinstance(p.type, ScalarType):
             _, size, align = storage_type(
@@ -97,7 +130,7 @@ def plan_kernel_bindings(fn: Function) -> KernelBindings:
             offset = _round_up(offset, align)
             scalars.append(ScalarField(p.name, index, offset, p.type.name))
             offset += size
-    uniform_binding = len(arrays) if scalars else None
+    uniform_binding = len(array_params) if scalars else None
     return KernelBindings(
         kernel=fn.name,
         entry_point=kernel_entry_name(fn.name),

@@ -5,6 +5,22 @@ user), every local a function-scope ``var v_<name>``.  Array values resolve
 to module-scope variables through :mod:`analysis`.  Expression syntax comes
 from ``templates/expressions.j2`` macros, statement and module syntax from
 ``statements.j2``, ``helpers.j2`` and ``module.j2``.
+
+Two options add run-time checks whose findings the shader reports in a small
+status buffer at ``@group(1) @binding(0)`` (layout: :data:`STATUS_WORDS`):
+
+- ``checked=True``: every array access is tested against the array's length
+  (storage arrays: ``rk_lengths`` at ``@group(1) @binding(1)``, filled by the
+  host; shared arrays: their constant size).  A bad access is skipped (a read
+  yields 0) and the first one is recorded, so the host can raise
+  ``BoundsError``.
+- ``loop_guard=True``: every loop notes when it leaves through its own exit
+  (the condition or a ``break``); a loop that ends any other way was stopped
+  by the driver (Mesa's llvmpipe/lavapipe ends shader loops after 65,535
+  iterations in total), and the shader flags it so the host can raise
+  instead of returning a truncated result.
+
+Without them the output is exactly the unchecked WGSL.
 """
 
 from __future__ import annotations
@@ -18,7 +34,7 @@ import numpy as np
 
 from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.lowering.wgsl.analysis import GlobalArray, Instance, ModulePlan, plan_module
-from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, plan_kernel_bindings
+from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.names import Namer, kernel_entry_name
 from ringkernel.ringir import I32 as _I32
 from ringkernel.ringir import VOID as _VOID
@@ -65,7 +81,17 @@ _HELPER_ORDER = tuple(
     f"rk_{op}_{ty}"
     for ty in ("i32", "u32", "f32")
     for op in ("div", "rem", "floordiv", "floormod")
-) + ("rk_cast_f32_i32", "rk_cast_f32_u32", "rk_index_i32", "rk_index_u32")
+) + ("rk_cast_f32_i32", "rk_cast_f32_u32", "rk_index_i32", "rk_index_u32",
+     "rk_loop_cut", "rk_oob")
+
+STATUS_WORDS = 8
+"""Words of the status buffer: [0] flags (:data:`STATUS_LOOP_CUT`, :data:`STATUS_OUT_OF_BOUNDS`),
+[1] claim of the first bad access, then its [2] array id, [3] index bits,
+[4] length and [5] 1 if the index is signed."""
+STATUS_LOOP_CUT = 1
+STATUS_OUT_OF_BOUNDS = 2
+SHARED_ARRAY_ID = 0x10000
+"""Array ids below this are storage-buffer binding numbers; shared arrays count up from it."""
 
 
 def _raise(message: str) -> None:
@@ -139,10 +165,22 @@ def literal(expr: Any, value: bool | int | float, ty: ScalarType) -> str:
 class Lowering:
     """Lowers a whole module (or selected kernels) for one workgroup size."""
 
-    def __init__(self, module: Module, block: Dim3, kernels: tuple[Function, ...]) -> None:
+    def __init__(
+        self,
+        module: Module,
+        block: Dim3,
+        kernels: tuple[Function, ...],
+        *,
+        aliases: Aliases = (),
+        checked: bool = False,
+        loop_guard: bool = False,
+    ) -> None:
         self.module = module
         self.block = block
         self.kernels = kernels
+        self.aliases = aliases
+        self.checked = checked
+        self.loop_guard = loop_guard
         self.env = environment()
         self.expr = self.env.get_template("expressions.j2").module
         self.namer = Namer()
@@ -155,7 +193,7 @@ class Lowering:
         for k in self.kernels:
             kernel_names[k.name] = kernel_entry_name(k.name)
             self.namer.taken.add(kernel_names[k.name])
-        plan = plan_module(self.module, self.kernels, self.namer, kernel_names)
+        plan = plan_module(self.module, self.kernels, self.namer, kernel_names, self.aliases)
         uniforms = []
         kernels = []
         for inst in plan.kernels:
@@ -181,10 +219,12 @@ class Lowering:
             functions=functions,
             kernels=kernels,
             block=self.block,
+            status=self.checked or self.loop_guard,
+            lengths=self.checked,
         )
 
     def _uniform(self, inst: Instance) -> dict | None:
-        bindings = plan_kernel_bindings(inst.fn)
+        bindings = plan_kernel_bindings(inst.fn, self.aliases)
         if bindings.uniform_binding is None:
             return None
         return {
@@ -255,6 +295,7 @@ class _FunctionEmitter(NodeVisitor):
         self.loc: SourceLoc | None = self.fn.loc
         self.params: list[dict] = []
         self.return_type: str | None = None
+        self.loop_exits: list[str] = []  # per enclosing loop: its "left normally" flag
 
     # --- helpers ---
 
@@ -291,6 +332,66 @@ class _FunctionEmitter(NodeVisitor):
         if isinstance(value, int) and (value < 0 or (g.size is not None and value >= g.size)):
             return self.x.call(self.helper("index", index.type), [self.val(index)])
         return self.val(index)
+
+    def guarded(self, g: GlobalArray, index: Value, i: str, stmts: list[dict]) -> None:
+        """Emits ``stmts`` (an access of ``g`` at ``i``), bounds-checked when asked."""
+        if not self.lowering.checked:
+            self.blocks[-1].extend(stmts)
+            return
+        if g.space == "storage":
+            length = self.x.index("rk_lengths", f"{g.binding}u")
+            ident = g.binding
+        else:
+            length = f"{g.size}u"
+            shared = [n for n, a in self.plan.globals.items() if a.space == "workgroup"]
+            ident = SHARED_ARRAY_ID + shared.index(g.name)
+        signed = index.type.is_signed
+        bits = self.x.bitcast("u32", i) if signed else i
+        report = self.x.call(
+            self.helper_named("rk_oob"), [f"{ident}u", bits, length, "1u" if signed else "0u"]
+        )
+        self.out(
+            kind="if", cond=self.x.compare("lt", bits, length), then=stmts,
+            else_=[{"kind": "call", "expr": report}],
+        )
+
+    def guarded_value(self, result: Value, g: GlobalArray, index: Value, i: str,
+                      expr: str) -> None:
+        """``result = expr`` (an access of ``g`` at ``i``); 0 when the check fails."""
+        if not self.lowering.checked:
+            self.let(result, expr)
+            return
+        name = self.temp()
+        self.values[result.name] = name
+        self.out(kind="var", name=name, type=self.scalar(result.type))
+        self.guarded(g, index, i, [{"kind": "assign", "target": name, "expr": expr}])
+
+    def helper_named(self, name: str) -> str:
+        self.lowering.helpers.add(name)
+        return name
+
+    def loop(self, body: list[dict], continuing: list[dict], flag: str | None) -> None:
+        """A ``loop``; with the loop guard, one that reports leaving it without its exit."""
+        self.out(kind="loop", body=body, continuing=continuing)
+        if flag is not None:
+            report = {"kind": "call", "expr": self.x.call(self.helper_named("rk_loop_cut"), [])}
+            self.out(kind="if", cond=self.x.negation(flag), then=[report], else_=[])
+
+    def enter_loop(self) -> str | None:
+        """The new loop's exit flag (set false here), or None without the loop guard."""
+        if not self.lowering.loop_guard:
+            return None
+        flag = self.temp()
+        self.decls.append({"kind": "var", "name": flag, "type": "bool"})
+        self.out(kind="assign", target=flag, expr="false")
+        return flag
+
+    def leave(self) -> list[dict]:
+        """A ``break`` out of the innermost loop, noting that the loop ended by itself."""
+        if self.loop_exits and self.loop_exits[-1] is not None:
+            return [{"kind": "assign", "target": self.loop_exits[-1], "expr": "true"},
+                    {"kind": "break"}]
+        return [{"kind": "break"}]
 
     def region(self, body: tuple[Stmt, ...]) -> list[dict]:
         self.blocks.append([])
@@ -429,7 +530,7 @@ class _FunctionEmitter(NodeVisitor):
             expr = self.x.index(g.name, i)
             if g.elem == "bool":
                 expr = self.x.u32_to_bool(expr)
-        self.let(s.result, expr)
+        self.guarded_value(s.result, g, s.index, i, expr)
 
     def visit_Store(self, s: Store) -> None:
         g = self.array(s.array)
@@ -439,37 +540,50 @@ class _FunctionEmitter(NodeVisitor):
         if g.atomic:
             if g.elem == "f32":
                 v = self.x.bitcast("u32", v)
-            self.out(kind="call", expr=self.x.atomic_store(g.name, i, v))
+            stmt = {"kind": "call", "expr": self.x.atomic_store(g.name, i, v)}
         else:
-            self.out(kind="assign", target=self.x.index(g.name, i), expr=v)
+            stmt = {"kind": "assign", "target": self.x.index(g.name, i), "expr": v}
+        self.guarded(g, s.index, i, [stmt])
 
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         g = self.array(s.array)
         i, v = self.index(g, s.index), self.val(s.value)
         if g.elem != "f32":
-            self.let(s.result, self.x.atomic_rmw(s.op, g.name, i, v))
+            self.guarded_value(s.result, g, s.index, i, self.x.atomic_rmw(s.op, g.name, i, v))
         elif s.op == "exchange":
             bits = self.x.atomic_rmw("exchange", g.name, i, self.x.bitcast("u32", v))
-            self.let(s.result, self.x.bitcast("f32", bits))
+            self.guarded_value(s.result, g, s.index, i, self.x.bitcast("f32", bits))
         else:
             # f32 has no WGSL atomics: a compare-exchange loop on the u32 bits.
             name = self.temp()
             self.values[s.result.name] = name
-            self.out(
+            stmt = dict(
                 kind="atomic_float_minmax" if s.op in ("min", "max") else "atomic_float",
                 op=s.op, name=name, old=f"{name}_old", bits=f"{name}_bits",
                 swap=f"{name}_swap", ptr=self.x.pointer(g.name, i), value=v,
             )
+            self.declare_guarded(stmt, "f32", g, s.index, i)
 
     def visit_AtomicCAS(self, s: AtomicCAS) -> None:
         g = self.array(s.array)
         name = self.temp()
         self.values[s.result.name] = name
-        self.out(
-            kind="atomic_cas", name=name, type=self.scalar(s.result.type), swap=f"{name}_swap",
-            ptr=self.x.pointer(g.name, self.index(g, s.index)),
+        i = self.index(g, s.index)
+        ty = self.scalar(s.result.type)
+        stmt = dict(
+            kind="atomic_cas", name=name, type=ty, swap=f"{name}_swap",
+            ptr=self.x.pointer(g.name, i),
             expected=self.val(s.expected), desired=self.val(s.desired),
         )
+        self.declare_guarded(stmt, ty, g, s.index, i)
+
+    def declare_guarded(self, stmt: dict, ty: str, g: GlobalArray, index: Value, i: str) -> None:
+        """A statement that declares its own result ``var``; checked, the var moves out."""
+        if not self.lowering.checked:
+            self.blocks[-1].append(stmt)
+            return
+        self.out(kind="var", name=stmt["name"], type=ty)
+        self.guarded(g, index, i, [{**stmt, "declared": True}])
 
     def visit_LoadVar(self, s: LoadVar) -> None:
         self.let(s.result, self.locals[s.var.name])
@@ -489,7 +603,11 @@ class _FunctionEmitter(NodeVisitor):
         self.out(kind="if", cond=cond, then=then, else_=else_)
 
     def visit_Loop(self, s: Loop) -> None:
-        self.out(kind="loop", body=self.region(s.body), continuing=[])
+        flag = self.enter_loop()
+        self.loop_exits.append(flag)
+        body = self.region(s.body)
+        self.loop_exits.pop()
+        self.loop(body, [], flag)
 
     def visit_ForRange(self, s: ForRange) -> None:
         ty = s.var.type
@@ -513,16 +631,19 @@ class _FunctionEmitter(NodeVisitor):
             ])
         else:
             cond = self.x.all_of([self.x.compare("gt", step, zero), ascending])
+        self.out(kind="assign", target=counter, expr=start)
+        flag = self.enter_loop()
+        self.loop_exits.append(flag)
         body = [
-            {"kind": "if", "cond": self.x.negation(cond), "then": [{"kind": "break"}], "else_": []},
+            {"kind": "if", "cond": self.x.negation(cond), "then": self.leave(), "else_": []},
             {"kind": "assign", "target": self.locals[s.var.name], "expr": counter},
             *self.region(s.body),
         ]
-        self.out(kind="assign", target=counter, expr=start)
-        self.out(
-            kind="loop", body=body,
-            continuing=[{"kind": "assign", "target": counter,
-                         "expr": self.x.binary("add", counter, step)}],
+        self.loop_exits.pop()
+        self.loop(
+            body,
+            [{"kind": "assign", "target": counter, "expr": self.x.binary("add", counter, step)}],
+            flag,
         )
 
     def _static_sign(self, step: Value) -> int | None:
@@ -532,7 +653,7 @@ class _FunctionEmitter(NodeVisitor):
         return (value > 0) - (value < 0)
 
     def visit_Break(self, s: Break) -> None:
-        self.out(kind="break")
+        self.blocks[-1].extend(self.leave())
 
     def visit_Continue(self, s: Continue) -> None:
         self.out(kind="continue")
@@ -541,14 +662,31 @@ class _FunctionEmitter(NodeVisitor):
         self.out(kind="return", value=self.val(s.value) if s.value is not None else "")
 
 
+def shared_array_labels(module: Module, kernel: str) -> tuple[str, ...]:
+    """The names of ``kernel``'s shared arrays, in the order checked WGSL numbers them."""
+    fn = module.get(kernel)
+    plan = plan_module(module, (fn,), Namer(), {kernel: kernel_entry_name(kernel)})
+    return tuple(g.label for g in plan.globals.values() if g.space == "workgroup")
+
+
 def lower_module_to_wgsl(
-    module: Module, *, block: Any = (64, 1, 1), kernels: Any = None, **options: Any
+    module: Module,
+    *,
+    block: Any = (64, 1, 1),
+    kernels: Any = None,
+    aliases: Aliases = (),
+    checked: bool = False,
+    loop_guard: bool = False,
+    **options: Any,
 ) -> str:
     """WGSL text for ``module``: every kernel an ``@compute`` entry point of ``block`` size.
 
     ``kernels`` (a name or a sequence of names) restricts the output to those
-    kernels and the funcs they call.  Other options are accepted and ignored,
-    so one option set can serve every target.
+    kernels and the funcs they call.  ``aliases`` (``(kernel, param,
+    earlier_param)`` triples) makes array parameters share one buffer;
+    ``checked`` and ``loop_guard`` add the run-time checks described in this
+    module's docstring.  Other options are accepted and ignored, so one option
+    set can serve every target.
     """
     dims = normalize_block(block)
     if kernels is None:
@@ -560,4 +698,7 @@ def lower_module_to_wgsl(
         if missing:
             raise CompileError(f"no kernel named '{missing[0]}' in this module")
         selected = tuple(by_name[n] for n in names)
-    return Lowering(module, dims, selected).run()
+    return Lowering(
+        module, dims, selected, aliases=tuple(aliases), checked=bool(checked),
+        loop_guard=bool(loop_guard),
+    ).run()

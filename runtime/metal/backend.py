@@ -6,6 +6,11 @@ results follow IEEE like the other backends.  Each launch copies the arrays
 into shared-storage buffers, passes scalars with ``setBytes``, dispatches
 ``grid`` threadgroups of ``block`` threads and copies every array back into
 the caller's numpy array in place.  Pipelines are cached per (module, kernel).
+
+Arguments that share memory (``k(x, x)``, overlapping views) share one Metal
+buffer: each group of overlapping arrays (:mod:`ringkernel.runtime.aliasing`)
+is copied in once as one span, every member is bound at its byte offset in
+it, and the span is copied back once, so aliased parameters behave as on CUDA.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl import MslKernel, msl_kernel_info
 from ringkernel.ringir import Function, Module, SharedArray, walk
 from ringkernel.runtime import module_digest
+from ringkernel.runtime.aliasing import memory_groups
 from ringkernel.runtime.arguments import LaunchError, check_dims
 
 Dim3 = tuple[int, int, int]
@@ -153,13 +159,13 @@ class MetalBackend:
         command = self.queue.commandBuffer()
         encoder = command.computeCommandEncoder()
         encoder.setComputePipelineState_(pipeline)
-        copies: list[tuple[np.ndarray, Any]] = []
+        spans = array_spans(info, args)
+        copies = [(span, self._buffer(span)) for span, _ in spans]
+        for (_, members), (_, buffer) in zip(spans, copies):
+            for index, offset in members:
+                encoder.setBuffer_offset_atIndex_(buffer, offset, index)
         for param, arg in zip(info.params, args):
-            if param.is_array:
-                buffer = self._buffer(arg)
-                encoder.setBuffer_offset_atIndex_(buffer, 0, param.index)
-                copies.append((arg, buffer))
-            else:
+            if not param.is_array:
                 data = np.asarray(arg, dtype=param.type.numpy_dtype).tobytes()
                 encoder.setBytes_length_atIndex_(data, len(data), param.index)
         encoder.dispatchThreadgroups_threadsPerThreadgroup_(
@@ -170,18 +176,40 @@ class MetalBackend:
         command.waitUntilCompleted()
         if command.status() == Metal.MTLCommandBufferStatusError:
             raise RuntimeError(f"the Metal kernel failed: {_describe(command.error())}")
-        for array, buffer in copies:
-            if array.nbytes:
-                raw = buffer.contents().as_buffer(array.nbytes)
-                array.reshape(-1).view(np.uint8)[:] = np.frombuffer(raw, dtype=np.uint8)
+        for span, buffer in copies:
+            if span.nbytes:
+                raw = buffer.contents().as_buffer(span.nbytes)
+                span[:] = np.frombuffer(raw, dtype=np.uint8)
 
     def _buffer(self, array: np.ndarray) -> Any:
+        """A shared-storage buffer holding a copy of ``array``'s bytes (4 bytes if empty)."""
         storage = self.Metal.MTLResourceStorageModeShared
         if array.nbytes == 0:
             return self.device.newBufferWithLength_options_(4, storage)
         return self.device.newBufferWithBytes_length_options_(
             array.tobytes(), array.nbytes, storage
         )
+
+
+def array_spans(
+    info: MslKernel, args: Sequence[Any]
+) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+    """One uint8 span per group of arrays sharing memory, with ``(buffer index, byte
+    offset)`` of each array parameter in it; a misaligned member is a LaunchError."""
+    positions = [k for k, p in enumerate(info.params) if p.is_array]
+    result = []
+    for group in memory_groups(args, positions):
+        members = []
+        for k, offset in zip(group.members, group.offsets):
+            param = info.params[k]
+            if offset % args[k].itemsize:
+                raise LaunchError(
+                    f"argument '{param.name}' of kernel '{info.name}' overlaps another array "
+                    f"at byte offset {offset}, which is not a multiple of its element size"
+                )
+            members.append((param.index, offset))
+        result.append((group.span(args), members))
+    return result
 
 
 def _describe(error: Any) -> str:

@@ -1,6 +1,12 @@
 """Actors on wgpu: the :class:`~ringkernel.runtime.actor_pump.RedispatchRuntime`
 pump over the shared wgpu device.  ``ringkernel.runtime.actor_pump`` explains the
 rounds; this module only adapts wgpu's buffers and dispatches.
+
+On llvmpipe (lavapipe) the batch loop is compiled with the loop guard
+(:mod:`ringkernel.runtime.wgpu.status`): a handler loop the driver stopped
+early makes the round raise :class:`LoopLimitError`, which fails the pump and
+reaches the user at the next ``send``/``receive``, instead of a reply computed
+from a truncated loop.
 """
 
 from __future__ import annotations
@@ -13,15 +19,24 @@ import numpy as np
 from ringkernel import layout as L
 from ringkernel.ringir import Module
 from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
+from ringkernel.runtime.wgpu.status import (
+    STATUS_WORDS,
+    has_loop_limit,
+    loop_limit_error,
+    status_bind_group,
+    status_layout_entries,
+)
 
 
 class WgpuBatchDevice:
     """:class:`BatchDevice` on the shared wgpu device (``ringkernel.lowering.wgsl.naga``)."""
 
     def __init__(self) -> None:
-        from ringkernel.lowering.wgsl.naga import get_device
+        from ringkernel.lowering.wgsl.naga import describe_adapter, get_adapter, get_device
 
         self.device = get_device()
+        self.adapter_name = describe_adapter(get_adapter())
+        self.loop_guard = has_loop_limit(get_adapter().info)
         self.gather: Any = None
         self.gather_words = 0
         self._kernels: dict[tuple[str, str, int], Any] = {}
@@ -48,7 +63,8 @@ class WgpuBatchDevice:
         if key in self._kernels:
             return self._kernels[key]
         plan = plan_kernel_bindings(module.get(name))
-        text = compile_module(module, "wgsl", block=(lanes, 1, 1), kernels=(name,))
+        guard = {"loop_guard": True} if self.loop_guard else {}
+        text = compile_module(module, "wgsl", block=(lanes, 1, 1), kernels=(name,), **guard)
         label = f"<wgsl:actor {name}>"
         shader = create_shader_module(self.device, text, label)
         entries = [
@@ -61,23 +77,36 @@ class WgpuBatchDevice:
         ]
         try:
             layout = self.device.create_bind_group_layout(entries=entries)
+            layouts = [layout]
+            if self.loop_guard:
+                layouts.append(self.device.create_bind_group_layout(
+                    entries=status_layout_entries(checked=False)
+                ))
             pipeline = self.device.create_compute_pipeline(
-                layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
+                layout=self.device.create_pipeline_layout(bind_group_layouts=layouts),
                 compute={"module": shader, "entry_point": plan.entry_point},
             )
         except wgpu.GPUError as exc:
             raise naga_error(exc, text, label) from None
-        self._kernels[key] = (pipeline, layout)
+        self._kernels[key] = (pipeline, layouts, name)
         return self._kernels[key]
 
     def bind(self, kernel: Any, buffers: Sequence[Any]) -> Any:
-        pipeline, layout = kernel
+        """``(pipeline, bind groups, status buffer or None, kernel name)``."""
+        pipeline, layouts, name = kernel
         entries = [{"binding": i, "resource": {"buffer": b}} for i, b in enumerate(buffers)]
-        return pipeline, self.device.create_bind_group(layout=layout, entries=entries)
+        groups = [self.device.create_bind_group(layout=layouts[0], entries=entries)]
+        status = None
+        if len(layouts) > 1:
+            group, status = status_bind_group(self.device, layouts[1], None)
+            groups.append(group)
+        return pipeline, groups, status, name
 
     def run(self, dispatches: Sequence[Any], reads: Sequence[Read]) -> np.ndarray:
         import wgpu
 
+        statuses = [(d[2], d[3]) for d in dispatches if d[2] is not None]
+        reads = [*reads, *((buf, 0, STATUS_WORDS) for buf, _ in statuses)]
         total = sum(n for _, _, n in reads)
         if total > self.gather_words:
             self.gather_words = max(total, 2 * self.gather_words, 1024)
@@ -86,9 +115,10 @@ class WgpuBatchDevice:
             )
         encoder = self.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
-        for pipeline, bind_group in dispatches:
+        for pipeline, bind_groups, _, _ in dispatches:
             compute.set_pipeline(pipeline)
-            compute.set_bind_group(0, bind_group)
+            for index, group in enumerate(bind_groups):
+                compute.set_bind_group(index, group)
             compute.dispatch_workgroups(1, 1, 1)
         compute.end()
         at = 0
@@ -105,7 +135,15 @@ class WgpuBatchDevice:
             data = self.gather.read_mapped(0, total * L.WORD)
         finally:
             self.gather.unmap()
-        return np.frombuffer(data, dtype=np.uint32).copy()
+        words = np.frombuffer(data, dtype=np.uint32).copy()
+        if statuses:
+            tail = words[total - STATUS_WORDS * len(statuses):].reshape(len(statuses), -1)
+            for (_, name), status in zip(statuses, tail):
+                error = loop_limit_error(status, f"actor kernel '{name}'", self.adapter_name)
+                if error is not None:
+                    raise error
+            words = words[: total - STATUS_WORDS * len(statuses)]
+        return words
 
 
 class WgpuActorRuntime(RedispatchRuntime):

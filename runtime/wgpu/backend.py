@@ -3,7 +3,19 @@
 One device per process (shared with ``check_wgsl``).  Each launch uploads the
 arrays into storage buffers and the scalars into one uniform buffer, dispatches
 ``grid`` workgroups and copies every array back into the caller's numpy array
-in place.  Pipelines are cached per (module fingerprint, kernel, block).
+in place.  Pipelines are cached per (module fingerprint, kernel, block, and
+the variant options below).
+
+- Aliasing: an array passed for several parameters (``k(x, x)``) is one
+  buffer, and the kernel is compiled with those parameters mapped to one WGSL
+  variable, so a write through one is seen through the other, as on CUDA.
+  Views that overlap only in part cannot be one WGSL binding: a LaunchError.
+- ``checked=True`` compiles the bounds-checked variant and raises
+  :class:`~ringkernel.runtime.arguments.BoundsError` after the launch (the
+  in-bounds writes are copied back first).
+- On llvmpipe/lavapipe, kernels carry the loop guard (see :mod:`.status`); a
+  loop the driver stopped raises :class:`~.status.LoopLimitError` and nothing
+  is copied back.
 """
 
 from __future__ import annotations
@@ -16,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.compiler import compile_module
+from ringkernel.compiler import compile_module, optimize
 from ringkernel.lowering.wgsl import KernelBindings, plan_kernel_bindings
+from ringkernel.lowering.wgsl.emitter import shared_array_labels
 from ringkernel.lowering.wgsl.naga import (
     WgpuUnavailable,
     create_shader_module,
@@ -26,9 +39,18 @@ from ringkernel.lowering.wgsl.naga import (
     get_device,
     naga_error,
 )
-from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.ringir import ArrayType, Function, Module, SharedArray, walk
 from ringkernel.runtime import module_digest
+from ringkernel.runtime.aliasing import MemoryGroup, memory_groups
 from ringkernel.runtime.arguments import LaunchError
+from ringkernel.runtime.wgpu.status import (
+    bounds_error,
+    has_loop_limit,
+    loop_limit_error,
+    read_status,
+    status_bind_group,
+    status_layout_entries,
+)
 
 Dim3 = tuple[int, int, int]
 
@@ -36,10 +58,37 @@ _PACK = {"f32": "<f", "i32": "<i", "u32": "<I", "bool": "<I"}
 
 
 @dataclass(frozen=True)
+class _Variant:
+    """What, besides module, kernel and block, selects the compiled shader."""
+
+    aliases: tuple[tuple[str, str, str], ...] = ()
+    checked: bool = False
+    loop_guard: bool = False
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Compile options; the plain variant passes none, so its WGSL and cache key stay."""
+        opts: dict[str, Any] = {}
+        if self.aliases:
+            opts["aliases"] = self.aliases
+        if self.checked:
+            opts["checked"] = True
+        if self.loop_guard:
+            opts["loop_guard"] = True
+        return opts
+
+    @property
+    def status(self) -> bool:
+        return self.checked or self.loop_guard
+
+
+@dataclass(frozen=True)
 class _Pipeline:
     pipeline: Any
     layout: Any
+    status_layout: Any
     bindings: KernelBindings
+    variant: _Variant
 
 
 class WgpuBackend:
@@ -67,7 +116,8 @@ class WgpuBackend:
         self.device = get_device()
         self.adapter = get_adapter()
         self.limits = dict(self.device.limits)
-        self._pipelines: dict[tuple[str, str, Dim3], _Pipeline] = {}
+        self.loop_limited = has_loop_limit(self.adapter.info)
+        self._pipelines: dict[tuple[str, str, Dim3, _Variant], _Pipeline] = {}
         self._lock = threading.Lock()
 
     @property
@@ -88,9 +138,30 @@ class WgpuBackend:
         fn = module.get(kernel_name)
         grid, block = tuple(grid), tuple(block)
         self._check_dims(fn, grid, block)
+        groups = self._memory_groups(fn, args)
+        aliases = tuple(
+            (fn.name, fn.params[i].name, fn.params[g.members[0]].name)
+            for g in groups for i in g.members[1:]
+        )
+        variant = _Variant(aliases, bool(checked), self.loop_limited)
         with self._lock:
-            compiled = self._pipeline(module, fn, block)
-            self._run(compiled, fn, grid, args)
+            compiled = self._pipeline(module, fn, block, variant)
+            self._run(compiled, module, fn, grid, args, groups)
+
+    def _memory_groups(self, fn: Function, args: Sequence[Any]) -> list[MemoryGroup]:
+        """Array arguments by shared memory; a partial overlap is a LaunchError."""
+        indices = [i for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)]
+        groups = memory_groups(args, indices)
+        for g in groups:
+            if not g.identical:
+                names = ", ".join(f"'{fn.params[i].name}'" for i in g.members)
+                raise LaunchError(
+                    f"arguments {names} of kernel '{fn.name}' overlap in memory but are not "
+                    "the same array; the wgpu backend can pass one array for several "
+                    "parameters, not overlapping views of different extent, offset or dtype "
+                    "(pass the same array, or copies)"
+                )
+        return groups
 
     # --- limits ---
 
@@ -122,12 +193,15 @@ class WgpuBackend:
                 f"{where} allows {top}"
             )
 
-    def _check_bindings(self, fn: Function, plan: KernelBindings) -> None:
+    def _check_bindings(self, fn: Function, plan: KernelBindings, variant: _Variant) -> None:
         top = self.limits["max-storage-buffers-per-shader-stage"]
-        if len(plan.arrays) > top:
+        # The status buffer, and the lengths when checked, are storage buffers too.
+        extra = (1 + variant.checked) if variant.status else 0
+        if len(plan.arrays) + extra > top:
             raise LaunchError(
-                f"kernel '{fn.name}' has {len(plan.arrays)} array parameters; "
-                f"the wgpu adapter ({self.adapter_name}) binds at most {top}"
+                f"kernel '{fn.name}' has {len(plan.arrays)} array parameters"
+                + (f" and needs {extra} more storage buffers for its checks" if extra else "")
+                + f"; the wgpu adapter ({self.adapter_name}) binds at most {top}"
             )
         top = self.limits["max-bindings-per-bind-group"]
         if plan.binding_count > top:
@@ -137,16 +211,20 @@ class WgpuBackend:
 
     # --- compile ---
 
-    def _pipeline(self, module: Module, fn: Function, block: Dim3) -> _Pipeline:
+    def _pipeline(
+        self, module: Module, fn: Function, block: Dim3, variant: _Variant
+    ) -> _Pipeline:
         import wgpu
 
-        key = (module_digest(module), fn.name, block)
+        key = (module_digest(module), fn.name, block, variant)
         cached = self._pipelines.get(key)
         if cached is not None:
             return cached
-        plan = plan_kernel_bindings(fn)
-        self._check_bindings(fn, plan)
-        text = compile_module(module, "wgsl", block=block, kernels=(fn.name,))
+        plan = plan_kernel_bindings(fn, variant.aliases)
+        self._check_bindings(fn, plan, variant)
+        text = compile_module(
+            module, "wgsl", block=block, kernels=(fn.name,), **variant.options
+        )
         label = f"<wgsl:{fn.name}>"
         shader = create_shader_module(self.device, text, label)
         entries = [
@@ -165,22 +243,40 @@ class WgpuBackend:
             })
         try:
             layout = self.device.create_bind_group_layout(entries=entries)
+            layouts = [layout]
+            status_layout = None
+            if variant.status:
+                status_layout = self.device.create_bind_group_layout(
+                    entries=status_layout_entries(variant.checked)
+                )
+                layouts.append(status_layout)
             pipeline = self.device.create_compute_pipeline(
-                layout=self.device.create_pipeline_layout(bind_group_layouts=[layout]),
+                layout=self.device.create_pipeline_layout(bind_group_layouts=layouts),
                 compute={"module": shader, "entry_point": plan.entry_point},
             )
         except wgpu.GPUError as exc:
             raise naga_error(exc, text, label) from None
-        compiled = self._pipelines[key] = _Pipeline(pipeline, layout, plan)
+        compiled = self._pipelines[key] = _Pipeline(
+            pipeline, layout, status_layout, plan, variant
+        )
         return compiled
 
     # --- run ---
 
-    def _run(self, compiled: _Pipeline, fn: Function, grid: Dim3, args: Sequence[Any]) -> None:
+    def _run(
+        self,
+        compiled: _Pipeline,
+        module: Module,
+        fn: Function,
+        grid: Dim3,
+        args: Sequence[Any],
+        groups: list[MemoryGroup],
+    ) -> None:
         import wgpu
 
         device = self.device
         plan = compiled.bindings
+        variant = compiled.variant
         usage = wgpu.BufferUsage
         buffers = []
         entries = []
@@ -210,22 +306,60 @@ class WgpuBackend:
             ubuf = device.create_buffer_with_data(data=bytes(raw), usage=usage.UNIFORM)
             entries.append({"binding": plan.uniform_binding, "resource": {"buffer": ubuf}})
         bind_group = device.create_bind_group(layout=compiled.layout, entries=entries)
+        status = None
+        if variant.status:
+            lengths = None
+            if variant.checked:
+                lengths = [
+                    args[i].size for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)
+                ]
+            status_group, status = status_bind_group(device, compiled.status_layout, lengths)
         encoder = device.create_command_encoder()
         compute = encoder.begin_compute_pass()
         compute.set_pipeline(compiled.pipeline)
         compute.set_bind_group(0, bind_group)
+        if status is not None:
+            compute.set_bind_group(1, status_group)
         compute.dispatch_workgroups(*grid)
         compute.end()
         device.queue.submit([encoder.finish()])
-        for a, host, buf in buffers:
-            if host.size == 0:
-                continue
-            dtype = np.uint32 if a.elem == "bool" else host.dtype
-            raw = np.frombuffer(device.queue.read_buffer(buf), dtype=dtype)[: host.size]
-            if a.elem == "bool":
-                raw = raw != 0
-            np.copyto(host, raw.reshape(host.shape))
-            buf.destroy()
+        words = read_status(device, status) if status is not None else None
+        try:
+            if words is not None:
+                cut = loop_limit_error(
+                    words, f"kernel '{fn.name}'", f"the adapter ({self.adapter_name})"
+                )
+                if cut is not None:
+                    raise cut
+            for a, host, buf in buffers:
+                if host.size == 0:
+                    continue
+                dtype = np.uint32 if a.elem == "bool" else host.dtype
+                raw = np.frombuffer(device.queue.read_buffer(buf), dtype=dtype)[: host.size]
+                if a.elem == "bool":
+                    raw = raw != 0
+                np.copyto(host, raw.reshape(host.shape))
+        finally:
+            for _, _, buf in buffers:
+                buf.destroy()
+        if words is not None:
+            error = bounds_error(
+                words, fn.name, self._storage_names(fn, groups),
+                lambda: shared_array_labels(optimize(module), fn.name),
+            )
+            if error is not None:
+                raise error
+
+    @staticmethod
+    def _storage_names(fn: Function, groups: list[MemoryGroup]) -> dict[int, str]:
+        """Binding number -> the parameter whose array it holds (and its aliases)."""
+        arrays = [i for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)]
+        names = {}
+        for g in groups:
+            head, *rest = (f"'{fn.params[i].name}'" for i in g.members)
+            label = f"{head} (also passed as {', '.join(rest)})" if rest else head
+            names[arrays.index(g.members[0])] = label
+        return names
 
     def _check_buffer(self, fn: Function, param: str, size: int) -> None:
         top = min(self.limits["max-storage-buffer-binding-size"], self.limits["max-buffer-size"])

@@ -1,0 +1,96 @@
+"""Which array arguments of a launch share memory, for the backends that copy.
+
+CUDA and the cpu backend hand the kernel raw pointers, so an array passed
+twice (``k(x, x)``) or two overlapping views are one memory: a write through
+one parameter is seen through the other.  Backends that copy arguments into
+device buffers (wgpu, Metal) must reproduce that, or the copy-back of an
+unchanged duplicate overwrites what the kernel wrote.  This module finds the
+groups of arguments whose bytes overlap, so such a backend can give each
+group one device buffer.  Arguments are C-contiguous (``bind_arguments``
+enforces it), so each is exactly the byte interval ``[address, address +
+nbytes)``, and two arguments share memory exactly when their intervals meet.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MemoryGroup:
+    """Array arguments whose memory overlaps, with their place in the common span."""
+
+    members: tuple[int, ...]
+    """Argument positions, in order; ``members[0]`` starts lowest (ties: first passed)."""
+    offsets: tuple[int, ...]
+    """Byte offset of each member from the start of the span."""
+    start: int
+    """Address of the span's first byte."""
+    nbytes: int
+    """Bytes from the lowest start to the highest end of the members."""
+    identical: bool
+    """Every member is the same memory with the same dtype and size."""
+
+    def span(self, args: Sequence[np.ndarray]) -> np.ndarray:
+        """A writable uint8 view of the whole span (the members' memory, once)."""
+        first = args[self.members[0]]
+        if len(self.members) == 1 or self.identical:
+            return first.reshape(-1).view(np.uint8)
+        # Overlapping contiguous views lie in one allocation, whose bytes
+        # [start, start + nbytes) the members cover without a gap.
+        raw = (ctypes.c_ubyte * self.nbytes).from_address(self.start)
+        return np.ctypeslib.as_array(raw)
+
+
+def _address(array: np.ndarray) -> int:
+    return int(array.__array_interface__["data"][0])
+
+
+def memory_groups(args: Sequence[object], indices: Sequence[int]) -> list[MemoryGroup]:
+    """The arrays ``args[i]`` (``i`` in ``indices``) grouped by shared memory.
+
+    Groups come in the order of their first member in ``indices``; an empty
+    array shares memory with nothing.
+    """
+    spans = []
+    for i in indices:
+        array = args[i]
+        assert isinstance(array, np.ndarray)
+        start = _address(array)
+        spans.append((start, start + array.nbytes, i))
+    # Sweep by start address: an interval that starts before the reach of the
+    # group so far joins it (intervals are half-open; empty ones join nothing).
+    group_of: dict[int, int] = {}
+    reach, current = -1, -1
+    for start, end, i in sorted((s for s in spans if s[1] > s[0]), key=lambda s: (s[0], s[2])):
+        if start >= reach:
+            current = i
+        group_of[i] = current
+        reach = max(reach, end)
+    groups: dict[int, list[int]] = {}
+    for i in indices:
+        groups.setdefault(group_of.get(i, i), []).append(i)
+    where = {i: (s, e) for s, e, i in spans}
+    result = []
+    for members in groups.values():
+        first = min(members, key=lambda i: (where[i][0], members.index(i)))
+        members = [first] + [i for i in members if i != first]
+        start = where[first][0]
+        end = max(where[i][1] for i in members)
+        head = args[first]
+        identical = all(
+            where[i] == where[first] and args[i].dtype == head.dtype  # type: ignore[union-attr]
+            for i in members
+        )
+        result.append(MemoryGroup(
+            members=tuple(members),
+            offsets=tuple(where[i][0] - start for i in members),
+            start=start,
+            nbytes=end - start,
+            identical=identical,
+        ))
+    return result

@@ -155,7 +155,7 @@ def message(cls: type) -> type:
     info = _user_errors(lambda: make_message_info(cls))
     names = tuple(f.name for f in info.layout.fields)
 
-    def __init__(self: Any, **fields: Any) -> None:
+    def __init__(self: Any, /, **fields: Any) -> None:  # positional-only: a field may be called 'self'
         unknown = [k for k in fields if k not in names]
         if unknown:
             raise TypeError(

@@ -39,12 +39,14 @@ from ringkernel.ringir import (
     U64,
     ArrayType,
     Backoff,
+    Call,
     Clock,
     Fence,
     FunctionBuilder,
     Module,
     Value,
     verify,
+    walk,
 )
 
 Pair = tuple[Value, Value]  # a 64-bit HLC value as (low word, high word)
@@ -67,14 +69,16 @@ def lower_actor(module: Module, actor: str, mode: str = "persistent") -> Module:
 def handler_table(module: Module, actor: str) -> list[tuple[int, str]]:
     """(type id, handler func) pairs of ``actor`` in ``module``, found by name.
 
-    Handlers are funcs named ``<actor>__on_<Message>`` and each message is a
-    struct of the module, so the table can be read back from RingIR text.
+    Handlers are funcs named ``<actor>__on_<Message>`` that nothing calls, and
+    each message is a struct of the module, so the table can be read back
+    from RingIR text.  (A called func is a device function, whatever its name.)
     """
     structs = {s.name: s for s in module.structs}
+    called = {s.callee for fn in module.functions for s in walk(fn.body) if isinstance(s, Call)}
     table = []
     prefix = f"{actor}{HANDLER_PREFIX}"
     for fn in module.functions:
-        if fn.kind == "func" and fn.name.startswith(prefix):
+        if fn.kind == "func" and fn.name.startswith(prefix) and fn.name not in called:
             struct = structs.get(fn.name[len(prefix) :])
             if struct is None:
                 raise CompileError(f"handler '{fn.name}' has no message struct '{fn.name[len(prefix) :]}'")

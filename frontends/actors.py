@@ -47,6 +47,7 @@ from ringkernel.ringir import (
     FunctionBuilder,
     Module,
     ScalarType,
+    StructType,
     Type,
     Value,
     verify,
@@ -639,12 +640,31 @@ def build_actor_module(actor: ActorInfo) -> Module:
         ).translate()
         assembler.functions[fn.name] = fn
     callees = [assembler.functions[n] for n in assembler.functions]
-    structs = []
+    return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
+
+
+def _structs(actor: ActorInfo) -> list[StructType]:
+    """The message structs (handled and replied) and the state struct, each name once.
+
+    RingIR names a struct after its class, and a handler after its message, so
+    two different classes of one name (or a message named like the actor,
+    whose state struct takes the actor's name) are an error at the handler.
+    """
+    state = actor.state.struct_type() if actor.state.fields else None
+    structs: list[StructType] = []
     for h in actor.handlers.values():
         for m in (h.message, *h.replies):
             s = m.layout.struct_type()
+            clash = [other for other in (*structs, state) if other and other.name == s.name and other != s]
+            if clash:
+                problem = (
+                    f"message '{s.name}' has the name of actor '{actor.name}'"
+                    if clash[0] is state
+                    else f"two different messages of actor '{actor.name}' are named '{s.name}'"
+                )
+                raise h.source.error(
+                    h.source.node, f"{problem}; an actor and its messages need distinct class names"
+                )
             if s not in structs:
                 structs.append(s)
-    if actor.state.fields:
-        structs.append(actor.state.struct_type())
-    return verify(Module(tuple(callees + functions), tuple(structs)))
+    return structs + ([state] if state else [])

@@ -245,7 +245,7 @@ def _load(path: str, source: str, namespace: dict) -> dict:
     import linecache
 
     linecache.cache[path] = (len(source), None, source.splitlines(True), path)
-    exec(compile(source, path, "exec"), namespace)  # noqa: S102 - the test's own source
+    exec(compile(source, path, "exec", dont_inherit=True), namespace)  # noqa: S102 - the test's source
     return namespace
 
 
@@ -291,3 +291,44 @@ def test_ringc_reports_reserved_state_fields_and_helpers_like_the_decorator():
     with pytest.raises(CompileError, match="state field 'group_size' of 'A' is a reserved name") as info:
         result.get("A").module()
     assert (info.value.filename, info.value.line, info.value.col) == ("a.py", 10, 5)
+
+
+# --- class names -----------------------------------------------------------------------------
+
+
+def test_a_message_named_like_its_actor_is_a_located_error():
+    source = textwrap.dedent("""\
+        @rk.message
+        class Same:
+            n: u32
+
+        Msg = Same
+
+        @rk.actor
+        class Same:
+            total: u32 = 0
+
+            def on(self, msg: Msg) -> Msg:
+                self.total += msg.n
+                return Msg(n=self.total)
+        """)
+    actor = _load("<same-name>", source, {"rk": rk, "u32": u32})["Same"]
+    with pytest.raises(CompileError, match="message 'Same' has the name of actor 'Same'") as info:
+        actor.compile("wgsl")
+    assert info.value.line == 11 and "def on(self, msg: Msg)" in info.value.source_line
+
+
+def test_two_messages_of_one_name_are_a_located_error():
+    source = textwrap.dedent("""\
+        @rk.message
+        class Ping:
+            other: f32
+
+        @rk.actor
+        class Both:
+            def a(self, msg: Ping) -> PingB:
+                return PingB(n=u32(1))
+        """)
+    namespace = _load("<two-pings>", source, {"rk": rk, "u32": u32, "f32": f32, "PingB": Ping})
+    with pytest.raises(CompileError, match="two different messages of actor 'Both' are named 'Ping'"):
+        namespace["Both"].compile("rir")

@@ -179,7 +179,11 @@ class _LoopBuilder:
         return self.hlc_pick(refused, local, merged)
 
     def now(self) -> Pair:
-        """Wall time as an HLC value (logical 0) in two words."""
+        """Wall time as an HLC value (logical 0) in two words, clamped into 48 bits as on the host.
+
+        (Masking instead would wrap the device's wall clock to 0 in late 2033
+        and make it refuse every stamp the host sends.)
+        """
         b = self.b
         if self.mode == "batch":
             return self.acquire(self.ctrl, L.C["now_lo"]), self.acquire(self.ctrl, L.C["now_hi"])
@@ -188,7 +192,7 @@ class _LoopBuilder:
         epoch = self.c(L.HLC_EPOCH_US, U64)
         since = b.binary("sub", b.binary("max", micros, epoch), epoch)
         packed = b.binary(
-            "shl", b.binary("and", since, self.c(L.HLC_PHYSICAL_MASK, U64)), self.c(L.HLC_LOGICAL_BITS, U64)
+            "shl", b.binary("min", since, self.c(L.HLC_PHYSICAL_MASK, U64)), self.c(L.HLC_LOGICAL_BITS, U64)
         )
         lo = b.cast(b.binary("and", packed, self.c(0xFFFFFFFF, U64)), U32)
         hi = b.cast(b.binary("shr", packed, self.c(32, U64)), U32)

@@ -97,3 +97,13 @@ def test_host_sequence_numbers_wrap_like_the_envelope_word(actor_backend):
         assert [acc.receive(timeout=10.0).count for _ in range(2)] == [1, 2]
     assert acc.sequence == 1
 
+
+
+def test_the_persistent_loop_clamps_its_wall_clock_into_48_bits_like_the_host():
+    from ringkernel.ringir import Binary, Const, walk
+
+    body = Accumulator.ir.get("Accumulator").body
+    consts = {s.result: s.value for s in walk(body) if isinstance(s, Const)}
+    ops = {(s.op, consts.get(s.rhs)) for s in walk(body) if isinstance(s, Binary)}
+    assert ("min", L.HLC_PHYSICAL_MASK) in ops
+    assert ("and", L.HLC_PHYSICAL_MASK) not in ops  # masking wraps to 0 after 2**48 µs

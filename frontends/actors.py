@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ from ringkernel.ringir import (
     FunctionBuilder,
     Module,
     ScalarType,
+    StructType,
     Type,
     Value,
     verify,
@@ -95,25 +97,125 @@ class ActorInfo:
         return f"{self.name}{HANDLER_PREFIX}{message.name}"
 
     def helper_name(self, method: str) -> str:
-        return f"{self.name}__{method}"
+        """Never starts like a handler's name (``<actor>__on_``), whatever the method is called."""
+        return f"{self.name}{HELPER_PREFIX}{method}"
+
+    def generated_names(self) -> set[str]:
+        """The RingIR names this actor's module gives its own functions (the loop kernel too)."""
+        return {
+            self.name,
+            *(self.handler_name(h.message) for h in self.handlers.values()),
+            *(self.helper_name(m) for m in self.helpers),
+        }
 
 
 def message_info(cls: Any) -> MessageInfo | None:
     return getattr(cls, "__rk_message__", None)
 
 
+# --- names ------------------------------------------------------------------------------
+
+HELPER_PREFIX = "__h_"
+GENERATED_PREFIX = "_rk_"  # attributes the message decorator adds to the class
+
+# Names the generated message class (and its instances) already use.
+MESSAGE_ATTRIBUTES = {
+    "envelope": "a received message's '.envelope' holds its type id, source, target, sequence and HLC",
+    "type_id": "'Msg.type_id' is the message's wire id",
+    "dtype": "'Msg.dtype' is the numpy layout of the message's queue slot",
+}
+
+# Names ``self`` gives actors in groups (docs/actors.md): no state field or method may take them.
+ACTOR_ATTRIBUTES = {
+    "index": "'self.index' is an actor's index in its group",
+    "group_size": "'self.group_size' is the size of an actor's group",
+    "send_to": "'self.send_to(i, msg)' sends to instance i of the group",
+    "schedule": "'self.schedule(delay_us, msg)' delivers a message to the actor later",
+}
+
+
+def name_problem(name: str, owner: str, what: str) -> str | None:
+    """Why ``name`` cannot be a ``what`` of class ``owner``, or None if it can.
+
+    ``what`` is ``"message field"``, ``"state field"``, ``"helper"`` or
+    ``"handler"`` (never called through ``self``, so free to be ``schedule``).  The one
+    rule set for the decorators and for ``ringc``'s static reading of a class.
+    Target languages need no rule here: their emitters mangle every name.
+    """
+    spelled = unmangled(name, owner)
+    if spelled.startswith("__"):
+        return (
+            f"{what} '{spelled}' of '{owner}': names starting with '__' are reserved "
+            "(Python's special names, and the private names it mangles inside a class)"
+        )
+    if spelled.startswith(GENERATED_PREFIX):
+        return (
+            f"{what} '{spelled}' of '{owner}': names starting with '{GENERATED_PREFIX}' "
+            "are reserved for RingKernel"
+        )
+    reserved = {"message field": MESSAGE_ATTRIBUTES, "handler": {}}.get(what, ACTOR_ATTRIBUTES)
+    if spelled in reserved:
+        return f"{what} '{spelled}' of '{owner}' is a reserved name: {reserved[spelled]}; rename it"
+    return None
+
+
+def unmangled(name: str, owner: str) -> str:
+    """``name`` as written in the class body (Python stores ``__x`` of class ``C`` as ``_C__x``)."""
+    mangled = f"_{owner.lstrip('_')}__"
+    return name[len(mangled) - 2 :] if owner.strip("_") and name.startswith(mangled) else name
+
+
 def scalar_fields(cls: type, what: str) -> list[tuple[str, ScalarType]]:
-    """The annotated fields of a class body, as RingIR scalar types."""
+    """The annotated fields of a class body, as RingIR scalar types (names checked)."""
     fields = []
     for name, annotation in _annotations(cls).items():
+        problem = name_problem(name, cls.__name__, f"{'message' if what == 'message' else 'state'} field")
+        if problem is not None:
+            raise field_error(cls, unmangled(name, cls.__name__), problem)
         ty = python_object_type(_resolve_annotation(cls, annotation))
         if not isinstance(ty, ScalarType):
-            raise CompileError(
+            raise field_error(
+                cls,
+                name,
                 f"{what} '{cls.__name__}': field '{name}' has unsupported type {annotation!r}; "
-                "use f32, f64, i32, u32, i64, u64 or bool"
+                "use f32, f64, i32, u32, i64, u64 or bool",
             )
         fields.append((name, ty))
     return fields
+
+
+def field_error(cls: type, name: str, message: str) -> CompileError:
+    """A CompileError at the line declaring field ``name`` of a live class (unlocated if unreadable)."""
+    found = _class_source(cls)
+    if found is not None:
+        source, node = found
+        for item in node.body:
+            target = getattr(item, "target", None)
+            if isinstance(item, ast.AnnAssign) and isinstance(target, ast.Name) and target.id == name:
+                return source.error(target, message)
+    return CompileError(message)
+
+
+def _class_source(cls: type) -> tuple[FunctionSource, ast.ClassDef] | None:
+    """The syntax tree of a live class in its whole file, for located errors."""
+    try:
+        lines, start = inspect.findsource(cls)
+        filename = inspect.getsourcefile(cls) or inspect.getfile(cls)
+        tree = ast.parse("".join(lines))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            if start + 1 in (first, node.lineno):
+                source = FunctionSource(cls.__name__, filename, node, tuple(lines), _NoNames())  # type: ignore[arg-type]
+                return source, node
+    return None
+
+
+class _NoNames:
+    def lookup(self, name: str) -> Any:
+        raise KeyError(name)
 
 
 def _annotations(cls: type) -> dict[str, Any]:
@@ -175,6 +277,7 @@ def build_actor_info(
     """
     handlers: dict[type, HandlerInfo] = {}
     helpers: dict[str, FunctionSource] = {}
+    fields = {field_name for field_name, _ in state_fields}
     for source in methods:
         node = source.node
         if node.decorator_list:
@@ -185,6 +288,11 @@ def build_actor_info(
         message = None
         if len(args) == 2 and args[1].annotation is not None:
             message = message_info(evaluate_static(source, args[1].annotation))
+        problem = name_problem(node.name, name, "helper" if message is None else "handler")
+        if problem is None and node.name in fields:
+            problem = f"'{node.name}' of '{name}' is both a state field and a method; rename one"
+        if problem is not None:
+            raise source.error(node, problem)
         if message is None:
             helpers[node.name] = source
             continue
@@ -513,7 +621,7 @@ class MethodTranslator(FunctionTranslator):
 
 def build_actor_module(actor: ActorInfo) -> Module:
     """The verified pre-lowering module: message/state structs, helpers, handlers, callees."""
-    assembler = ModuleAssembler()
+    assembler = ModuleAssembler(frozenset(actor.generated_names()))
     functions = []
     for method, source in sorted(actor.helpers.items()):
         functions.append(
@@ -532,12 +640,31 @@ def build_actor_module(actor: ActorInfo) -> Module:
         ).translate()
         assembler.functions[fn.name] = fn
     callees = [assembler.functions[n] for n in assembler.functions]
-    structs = []
+    return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
+
+
+def _structs(actor: ActorInfo) -> list[StructType]:
+    """The message structs (handled and replied) and the state struct, each name once.
+
+    RingIR names a struct after its class, and a handler after its message, so
+    two different classes of one name (or a message named like the actor,
+    whose state struct takes the actor's name) are an error at the handler.
+    """
+    state = actor.state.struct_type() if actor.state.fields else None
+    structs: list[StructType] = []
     for h in actor.handlers.values():
         for m in (h.message, *h.replies):
             s = m.layout.struct_type()
+            clash = [other for other in (*structs, state) if other and other.name == s.name and other != s]
+            if clash:
+                problem = (
+                    f"message '{s.name}' has the name of actor '{actor.name}'"
+                    if clash[0] is state
+                    else f"two different messages of actor '{actor.name}' are named '{s.name}'"
+                )
+                raise h.source.error(
+                    h.source.node, f"{problem}; an actor and its messages need distinct class names"
+                )
             if s not in structs:
                 structs.append(s)
-    if actor.state.fields:
-        structs.append(actor.state.struct_type())
-    return verify(Module(tuple(callees + functions), tuple(structs)))
+    return structs + ([state] if state else [])

@@ -18,7 +18,8 @@ from ringkernel.ringir import Call, Function, Module, Type, verify, walk
 class ModuleAssembler:
     """Translates an entry point and, transitively, every ``@rk.func`` it calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
+        self.reserved = reserved  # names the caller's own functions take (an actor's handlers)
         self.names: dict[int, str] = {}
         self.objects: dict[int, Any] = {}
         self.functions: dict[str, Function] = {}
@@ -28,7 +29,7 @@ class ModuleAssembler:
         key = id(obj)
         if key not in self.names:
             base = _ir_identifier(obj.ringkernel_source.name)
-            taken = set(self.names.values())
+            taken = set(self.names.values()) | self.reserved
             name, n = base, 1
             while name in taken:
                 n += 1

@@ -452,11 +452,14 @@ class _Scanner:
     def message_class(self, stmt: ast.ClassDef) -> type:
         """The real message class, made by ``rk.message`` from the fields read statically."""
         import ringkernel
+        from ringkernel.frontends.actors import name_problem
 
         annotations: dict[str, Any] = {}
         namespace: dict[str, Any] = {"__module__": "ringc", "__qualname__": stmt.name}
         for item, annotation, default in self.class_fields(stmt):
             name = item.target.id  # type: ignore[union-attr]
+            if problem := name_problem(name, stmt.name, "message field"):
+                raise self.error(item.target, problem)
             if annotation is None:
                 raise self.error(item.annotation, f"ringc cannot tell the type of field '{name}' statically")
             if isinstance(default, NotConstant):
@@ -608,7 +611,7 @@ def static_actor_info(actor: StaticActor) -> Any:
     Reads the state fields (with located errors) and the method sources, then applies
     the same rules as a live class through ``build_actor_info``.
     """
-    from ringkernel.frontends.actors import build_actor_info
+    from ringkernel.frontends.actors import build_actor_info, name_problem
     from ringkernel.frontends.python import python_object_type
     from ringkernel.ringir import ScalarType
 
@@ -616,6 +619,8 @@ def static_actor_info(actor: StaticActor) -> Any:
     state_fields, defaults = [], {}
     for item, annotation, default in actor.fields:
         name = item.target.id  # type: ignore[union-attr]
+        if problem := name_problem(name, actor.__name__, "state field"):
+            raise located_error(filename, lines, item.target, problem)
         ty = python_object_type(annotation) if annotation is not None else None
         if not isinstance(ty, ScalarType):
             raise located_error(filename, lines, item.annotation,

@@ -41,8 +41,9 @@ from ringkernel.ringir.passes.actor_lowering import lower_actor
 from ringkernel.ringir.types import BOOL
 
 # A reply stamped further ahead of the host's wall clock than this is not merged
-# into the system's clock (one corrupt stamp must not exhaust it for good).
-MAX_CLOCK_DRIFT_US = 60_000_000
+# into the system's clock (one corrupt stamp must not exhaust it for good); the
+# actor loops apply the same bound to the messages they receive.
+MAX_CLOCK_DRIFT_US = L.MAX_CLOCK_DRIFT_US
 
 _INT_RANGES = {
     "i32": (-(2**31), 2**31 - 1),
@@ -154,7 +155,7 @@ def message(cls: type) -> type:
     info = _user_errors(lambda: make_message_info(cls))
     names = tuple(f.name for f in info.layout.fields)
 
-    def __init__(self: Any, **fields: Any) -> None:
+    def __init__(self: Any, /, **fields: Any) -> None:  # positional-only: a field may be called 'self'
         unknown = [k for k in fields if k not in names]
         if unknown:
             raise TypeError(
@@ -341,6 +342,7 @@ class ActorRef:
         self.downstream: ActorRef | None = None
         self.backlog: list[np.ndarray] = []
         self.sequence = 0
+        self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue at a time
 
@@ -358,7 +360,7 @@ class ActorRef:
             stamp = self.system.hlc.tick()
             words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
             self.h2k.push(words, timeout)
-            self.sequence += 1
+            self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
         self.system._wake(self)
         return stamp
 
@@ -377,11 +379,20 @@ class ActorRef:
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
         msg = decode(words, info)
-        try:
-            self.system.hlc.receive(msg.envelope.hlc)
-        except HlcDriftError:
-            self.system.clock_drift_refused += 1  # the reply is kept; its stamp is not merged
+        self._merge_clock(msg.envelope.hlc)
         return msg
+
+    def _merge_clock(self, stamp: int) -> None:
+        """Merges a reply's stamp into the system clock; an absurd one is counted, never fatal.
+
+        The reply is already off the queue, so no clock error may cost it: a stamp
+        too far ahead (or one that would exhaust the clock) is simply not merged.
+        """
+        try:
+            self.system.hlc.receive(stamp)
+        except (HlcDriftError, OverflowError):
+            self.clock_refused += 1
+            self.system.clock_drift_refused += 1
 
     def pending(self) -> int:
         """Replies waiting to be received."""
@@ -422,9 +433,16 @@ class ActorRef:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Loop counters (processed, errors, heartbeat, ...) and queue counters."""
+        """Loop counters (processed, errors, heartbeat, ...) and queue counters.
+
+        ``clock_refused`` counts messages whose stamp the actor's loop would not
+        merge (too far ahead of its clock), ``host_clock_refused`` replies whose
+        stamp the host clock would not merge; both messages were still delivered.
+        """
         c = self.ctrl
-        out = {k: int(c[L.C[k]]) for k in ("processed", "errors", "heartbeat", "sequence", "last_bad_type")}
+        names = ("processed", "errors", "heartbeat", "sequence", "last_bad_type", "clock_refused")
+        out: dict[str, Any] = {k: int(c[L.C[k]]) for k in names}
+        out["host_clock_refused"] = self.clock_refused
         out["hlc"] = int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32
         out["input"] = self.h2k.stats()
         out["output"] = self.k2h.stats()

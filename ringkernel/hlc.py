@@ -12,7 +12,9 @@ counter; equal physical times bump the larger counter), keeps ``t`` strictly
 increasing when the wall clock steps back, and lets a full logical counter
 carry into the physical part (the clock runs 1 µs ahead instead of wrapping).
 The device loop (``ringkernel.ringir.passes.actor_lowering``) applies the
-same two formulas on two 32-bit words.
+same two formulas on two 32-bit words, with the drift bound of
+:data:`~ringkernel.layout.MAX_CLOCK_DRIFT_US` and saturating at 2**64 - 1
+(``docs/layout.md``).
 """
 
 from __future__ import annotations

@@ -75,9 +75,22 @@ CONTROL = (
     ("last_bad_type", 13),  # kernel: type id of the last rejected message
     ("batch", 14),  # host: messages per dispatch (non-persistent targets)
     ("idle_ns", 15),  # host: backoff sleep when idle, in nanoseconds
+    ("clock_refused", 16),  # kernel: messages whose HLC stamp was too far ahead to merge
 )
 CONTROL_WORDS = 32
 C = {name: index for name, index in CONTROL}
+# the words only the loop writes: a host that mirrors device memory copies these back
+CONTROL_KERNEL_WORDS = (
+    "state",
+    "errors",
+    "heartbeat",
+    "processed",
+    "hlc_lo",
+    "hlc_hi",
+    "sequence",
+    "last_bad_type",
+    "clock_refused",
+)
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
 IDLE_SPINS = 64  # empty polls before the loop starts backing off
 
@@ -86,6 +99,11 @@ IDLE_SPINS = 64  # empty polls before the loop starts backing off
 HLC_LOGICAL_BITS = 16
 HLC_EPOCH_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z; 48 bits of µs last ~8.9 years
 HLC_PHYSICAL_MASK = (1 << 48) - 1
+HLC_MAX = (1 << 64) - 1  # clocks saturate here instead of wrapping to 0
+# A received stamp whose physical part runs further ahead of the receiver's wall
+# clock than this is handled but not merged (Kulkarni et al.'s epsilon): one
+# corrupt stamp near 2**64 must not exhaust a clock.  Host and device use it.
+MAX_CLOCK_DRIFT_US = 60_000_000
 
 
 def next_power_of_two(n: int) -> int:
@@ -223,6 +241,7 @@ __all__ = [
     "CONTROL",
     "CONTROL_WORDS",
     "CONTROL_DTYPE",
+    "CONTROL_KERNEL_WORDS",
     "RecordLayout",
     "FieldSlot",
     "record_layout",
@@ -232,6 +251,8 @@ __all__ = [
     "queue_words",
     "HLC_EPOCH_US",
     "HLC_LOGICAL_BITS",
+    "HLC_MAX",
+    "MAX_CLOCK_DRIFT_US",
     "ACTOR_CREATED",
     "ACTOR_RUNNING",
     "ACTOR_EXITED",

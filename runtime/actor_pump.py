@@ -52,8 +52,7 @@ from ringkernel.queues import fence
 from ringkernel.ringir import Module
 
 _MASK32 = 0xFFFFFFFF
-_KERNEL_CTRL = ("state", "errors", "heartbeat", "processed", "hlc_lo", "hlc_hi", "sequence", "last_bad_type")
-KERNEL_CTRL_WORDS = tuple(L.C[k] for k in _KERNEL_CTRL)
+KERNEL_CTRL_WORDS = tuple(L.C[k] for k in L.CONTROL_KERNEL_WORDS)
 PRODUCER_LINE = slice(16, L.QUEUE_HEADER_WORDS)  # tail, enqueued, rejected, dropped, drop_requests
 CONSUMER_LINE = slice(0, 16)  # head, capacity, mask, slot_words, dequeued, drops_done
 

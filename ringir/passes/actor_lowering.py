@@ -13,7 +13,9 @@ message.  Each iteration:
    (acquire/release on every target), the slot after a ``fence``;
 3. honours a producer's drop-oldest request, or (when the output queue has a
    free slot) merges the message's HLC into the actor's (``max(t+1, m+1,
-   now)``), dispatches on the type id to its handler, writes the reply's
+   now)``; a stamp more than ``MAX_CLOCK_DRIFT_US`` ahead of ``now`` is not
+   merged but counted, and the clock saturates at 2**64 - 1 rather than
+   wrap), dispatches on the type id to its handler, writes the reply's
    envelope, publishes it (``fence``, then the output tail), then frees the
    input slot (``fence``, then the head) and counts it as processed;
    unknown type ids count as errors;
@@ -37,13 +39,17 @@ from ringkernel.ringir import (
     U64,
     ArrayType,
     Backoff,
+    Call,
     Clock,
     Fence,
     FunctionBuilder,
     Module,
     Value,
     verify,
+    walk,
 )
+
+Pair = tuple[Value, Value]  # a 64-bit HLC value as (low word, high word)
 
 MODES = ("persistent", "batch")
 HANDLER_PREFIX = "__on_"
@@ -63,14 +69,16 @@ def lower_actor(module: Module, actor: str, mode: str = "persistent") -> Module:
 def handler_table(module: Module, actor: str) -> list[tuple[int, str]]:
     """(type id, handler func) pairs of ``actor`` in ``module``, found by name.
 
-    Handlers are funcs named ``<actor>__on_<Message>`` and each message is a
-    struct of the module, so the table can be read back from RingIR text.
+    Handlers are funcs named ``<actor>__on_<Message>`` that nothing calls, and
+    each message is a struct of the module, so the table can be read back
+    from RingIR text.  (A called func is a device function, whatever its name.)
     """
     structs = {s.name: s for s in module.structs}
+    called = {s.callee for fn in module.functions for s in walk(fn.body) if isinstance(s, Call)}
     table = []
     prefix = f"{actor}{HANDLER_PREFIX}"
     for fn in module.functions:
-        if fn.kind == "func" and fn.name.startswith(prefix):
+        if fn.kind == "func" and fn.name.startswith(prefix) and fn.name not in called:
             struct = structs.get(fn.name[len(prefix) :])
             if struct is None:
                 raise CompileError(f"handler '{fn.name}' has no message struct '{fn.name[len(prefix) :]}'")
@@ -118,28 +126,64 @@ class _LoopBuilder:
 
     # --- HLC on (lo, hi) word pairs ---
 
-    def hlc_next(self, lo: Value, hi: Value) -> tuple[Value, Value]:
-        """The packed 64-bit value plus one (a full logical counter carries into physical)."""
-        b = self.b
-        lo1 = b.binary("add", lo, self.c(1))
-        carry = b.cast(b.compare("eq", lo1, self.c(0)), U32)
-        return lo1, b.binary("add", hi, carry)
-
-    def hlc_max(self, a: tuple[Value, Value], other: tuple[Value, Value]) -> tuple[Value, Value]:
+    def hlc_pick(self, cond: Value, a: Pair, other: Pair) -> Pair:
+        """``a`` where ``cond`` holds, else ``other``."""
         b = self.b
         rlo, rhi = self.var("hlc.lo"), self.var("hlc.hi")
         b.store_var(rlo, other[0])
         b.store_var(rhi, other[1])
-        higher = b.compare("gt", a[1], other[1])
-        same_hi = b.compare("eq", a[1], other[1])
-        lower_word = b.binary("and", same_hi, b.compare("gt", a[0], other[0]))
-        with b.if_(b.binary("or", higher, lower_word)):
+        with b.if_(cond):
             b.store_var(rlo, a[0])
             b.store_var(rhi, a[1])
         return b.load_var(rlo), b.load_var(rhi)
 
-    def now(self) -> tuple[Value, Value]:
-        """Wall time as an HLC value (logical 0) in two words."""
+    def hlc_gt(self, a: Pair, other: Pair) -> Value:
+        b = self.b
+        higher = b.compare("gt", a[1], other[1])
+        lower_word = b.binary("and", b.compare("eq", a[1], other[1]), b.compare("gt", a[0], other[0]))
+        return b.binary("or", higher, lower_word)
+
+    def hlc_max(self, a: Pair, other: Pair) -> Pair:
+        return self.hlc_pick(self.hlc_gt(a, other), a, other)
+
+    def hlc_add(self, a: Pair, addend: int) -> Pair:
+        """``a + addend``, saturating at ``HLC_MAX`` instead of wrapping to a time long past.
+
+        A full logical counter carries into the physical part, as on the host.
+        With ``addend`` below 2**64 - 2**32 the high word grows by at most
+        2**32 - 1, so the sum wrapped exactly when that word came out smaller.
+        """
+        assert 0 <= addend >> 32 < 0xFFFFFFFF
+        b = self.b
+        lo = b.binary("add", a[0], self.c(addend & 0xFFFFFFFF))
+        carry = b.cast(b.compare("lt", lo, a[0]), U32)
+        hi = b.binary("add", b.binary("add", a[1], self.c(addend >> 32)), carry)
+        top = self.c(0xFFFFFFFF)
+        return self.hlc_pick(b.compare("lt", hi, a[1]), (top, top), (lo, hi))
+
+    def hlc_merge(self, mine: Pair, received: Pair) -> Pair:
+        """The clock after receiving a message stamped ``received``: never behind ``mine``.
+
+        ``max(t+1, m+1, now)``, except that a stamp more than
+        ``MAX_CLOCK_DRIFT_US`` ahead of ``now`` is not merged (the message is
+        still handled) and is counted in ``ctrl.clock_refused``.
+        """
+        b = self.b
+        now = self.now()
+        local = self.hlc_max(self.hlc_add(mine, 1), now)
+        limit = self.hlc_add(now, L.MAX_CLOCK_DRIFT_US << L.HLC_LOGICAL_BITS | (1 << L.HLC_LOGICAL_BITS) - 1)
+        refused = self.hlc_gt(received, limit)
+        with b.if_(refused):
+            b.atomic("add", self.ctrl, self.c(L.C["clock_refused"]), self.c(1))
+        merged = self.hlc_max(local, self.hlc_add(received, 1))
+        return self.hlc_pick(refused, local, merged)
+
+    def now(self) -> Pair:
+        """Wall time as an HLC value (logical 0) in two words, clamped into 48 bits as on the host.
+
+        (Masking instead would wrap the device's wall clock to 0 in late 2033
+        and make it refuse every stamp the host sends.)
+        """
         b = self.b
         if self.mode == "batch":
             return self.acquire(self.ctrl, L.C["now_lo"]), self.acquire(self.ctrl, L.C["now_hi"])
@@ -148,7 +192,7 @@ class _LoopBuilder:
         epoch = self.c(L.HLC_EPOCH_US, U64)
         since = b.binary("sub", b.binary("max", micros, epoch), epoch)
         packed = b.binary(
-            "shl", b.binary("and", since, self.c(L.HLC_PHYSICAL_MASK, U64)), self.c(L.HLC_LOGICAL_BITS, U64)
+            "shl", b.binary("min", since, self.c(L.HLC_PHYSICAL_MASK, U64)), self.c(L.HLC_LOGICAL_BITS, U64)
         )
         lo = b.cast(b.binary("and", packed, self.c(0xFFFFFFFF, U64)), U32)
         hi = b.cast(b.binary("shr", packed, self.c(32, U64)), U32)
@@ -232,7 +276,7 @@ class _LoopBuilder:
         type_id = b.load(q, self.word(base, L.ENV_TYPE_ID))
         msg_time = (b.load(q, self.word(base, L.ENV_HLC_LO)), b.load(q, self.word(base, L.ENV_HLC_HI)))
         mine = (b.load(self.ctrl, self.c(L.C["hlc_lo"])), b.load(self.ctrl, self.c(L.C["hlc_hi"])))
-        stamp = self.hlc_max(self.hlc_max(self.hlc_next(*mine), self.hlc_next(*msg_time)), self.now())
+        stamp = self.hlc_merge(mine, msg_time)
         b.store(self.ctrl, self.c(L.C["hlc_lo"]), stamp[0])
         b.store(self.ctrl, self.c(L.C["hlc_hi"]), stamp[1])
         out_mask = b.load(self.out, self.c(L.Q_MASK))

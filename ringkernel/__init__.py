@@ -11,7 +11,17 @@ def saxpy(a: f32, x: Array[f32], y: Array[f32], n: i32):
 """
 
 from ringkernel import ringir
-from ringkernel.actors import ActorRef, ActorSystem, ActorType, QueueFull, ReceiveTimeout, actor, message
+from ringkernel.actors import (
+    ActorAbandonedWarning,
+    ActorRef,
+    ActorSystem,
+    ActorSystemStopped,
+    ActorType,
+    QueueFull,
+    ReceiveTimeout,
+    actor,
+    message,
+)
 from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.frontends.dsl import (
     Array,
@@ -107,6 +117,8 @@ __all__ = [
     "ActorSystem",
     "ActorRef",
     "ActorType",
+    "ActorSystemStopped",
+    "ActorAbandonedWarning",
     "QueueFull",
     "ReceiveTimeout",
     "Hlc",

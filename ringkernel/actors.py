@@ -16,8 +16,13 @@ pump (wgpu, metal) or one resident kernel (cuda).
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
+import math
 import threading
+import warnings
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -35,7 +40,7 @@ from ringkernel.frontends.actors import (
 )
 from ringkernel.hlc import Hlc, HlcDriftError
 from ringkernel.kernel import _user_errors
-from ringkernel.queues import QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
+from ringkernel.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
 from ringkernel.ringir import Module
 from ringkernel.ringir.passes.actor_lowering import lower_actor
 from ringkernel.ringir.types import BOOL
@@ -51,6 +56,26 @@ _INT_RANGES = {
     "i64": (-(2**63), 2**63 - 1),
     "u64": (0, 2**64 - 1),
 }
+
+
+# Settings: each limit is the range the control block word or the backend accepts.
+IDLE_NS_MAX = 100_000_000  # an idle loop notices a message or a stop within 0.1 s
+BATCH_MAX = 2**32 - 1  # ctrl.batch is a u32 word
+LANES_MAX = 1024  # the largest block any backend runs (CUDA, Metal, lavapipe)
+STOP_GRACE = 1.0  # s a loop asked to stop gets to leave before shutdown abandons it
+
+
+class ActorSystemStopped(ReceiveTimeout, RuntimeError):
+    """The :class:`ActorSystem` has shut down: nothing more can be sent or spawned.
+
+    ``receive`` raises it once the replies still deliverable are taken.  It is
+    a :class:`ReceiveTimeout` (no reply will ever come, so loops that stop on a
+    timeout stop here too) and a ``RuntimeError`` (the system is closed).
+    """
+
+
+class ActorAbandonedWarning(RuntimeWarning):
+    """Shutdown gave up on an actor whose loop did not leave in time (a handler never returned)."""
 
 
 class Envelope(NamedTuple):
@@ -103,6 +128,7 @@ class ActorRuntime(Protocol):
     """One backend's actor support for one :class:`ActorSystem`."""
 
     mode: str  # the loop it runs: "persistent" or "batch" (``lower_actor``)
+    max_buffer_words: int | None  # the largest array a loop can bind (None: no limit but memory)
 
     def alloc(self, words: int) -> np.ndarray:
         """Zeroed ``uint32`` words that the host and the actor loops both see."""
@@ -110,8 +136,11 @@ class ActorRuntime(Protocol):
     def host(self, module: Module, kernel: str, lanes: int) -> ActorHost:
         """A host for the loop kernel ``kernel`` of ``module`` (lowered in ``mode``)."""
 
-    def close(self) -> None:
-        """Releases what the runtime holds (threads, devices) once every actor has left."""
+    def close(self, timeout: float) -> bool:
+        """Releases what the runtime holds (threads, devices) once every loop has left.
+
+        Waits at most ``timeout`` s; False (keeping everything) if something still runs on it.
+        """
 
 
 _RUNTIMES = {
@@ -145,6 +174,59 @@ def _queue(
     queue.buffer = shared
     queue.slots = shared[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
     return queue
+
+
+def check_queue_fits(runtime: ActorRuntime, capacity: int, slot_words: int, what: str) -> None:
+    """``ValueError`` (with the largest capacity that fits) if the backend cannot hold the queue."""
+    limit = getattr(runtime, "max_buffer_words", None)
+    words = L.queue_words(capacity, slot_words)
+    if limit is None or words <= limit:
+        return
+    fits = 2
+    while L.queue_words(fits * 2, slot_words) <= limit:
+        fits *= 2
+    raise ValueError(
+        f"queue_capacity={capacity} needs {words * L.WORD} bytes for {what} ({slot_words}-word slots), "
+        f"but this device allows at most {limit * L.WORD} bytes per buffer; "
+        f"use queue_capacity <= {fits}"
+    )
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def check_setting(
+    name: str, value: Any, lo: float, hi: float = math.inf, *, integer: bool = True, none_means: str = ""
+) -> Any:
+    """``value`` as an ``int`` (numpy integers too) or, with ``integer=False``, as float seconds.
+
+    Every ``ActorSystem``/``spawn``/``send``/``receive``/``shutdown`` number
+    passes here, so a bad one fails at the call with the allowed range
+    (``TypeError`` for the wrong kind, ``ValueError`` out of range) instead of
+    as an ``OverflowError`` in a control word later.  ``none_means`` (what
+    ``None`` stands for) allows ``None``.
+    """
+    if value is None and none_means:
+        return None
+    kinds: tuple[type, ...] = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    wanted = "an integer" if integer else "a number of seconds"
+    allowed = f" or None ({none_means})" if none_means else ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be {wanted}{allowed}, got {value!r}")
+    number = int(value) if integer else float(value)
+    if not (lo <= number <= hi and math.isfinite(number)):
+        span = f">= {lo}" if hi == math.inf else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {wanted} {span}{allowed}, got {value!r}")
+    return number
+
+
+def check_capacity(capacity: Any) -> int:
+    """A queue capacity: an integer power of two in [2, 2**24] (numpy integers too)."""
+    if isinstance(capacity, np.integer) and not isinstance(capacity, np.bool_):
+        capacity = int(capacity)
+    if isinstance(capacity, bool) or not isinstance(capacity, int):
+        raise TypeError(f"queue_capacity must be an integer power of two (2, 4, ... 2**24), got {capacity!r}")
+    return L.check_capacity(capacity)
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -325,6 +407,8 @@ class ActorRef:
         self.reply_info = {m.type_id: m for m in replies}
         out_words = max([m.slot_words for m in replies], default=8)
         runtime = system.runtime
+        check_queue_fits(runtime, capacity, in_words, f"the input queue of {self.name}")
+        check_queue_fits(runtime, capacity, out_words, f"the output queue of {self.name}")
         self.ctrl = runtime.alloc(L.CONTROL_WORDS)
         self.ctrl[L.C["actor_id"]] = actor_id
         self.ctrl[L.C["idle_ns"]] = system.idle_ns
@@ -343,38 +427,51 @@ class ActorRef:
         self.backlog: list[np.ndarray] = []
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
+        self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
-        self.receive_lock = threading.Lock()  # one consumer of the output queue at a time
+        self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
 
     # --- messages ---
 
     def send(self, msg: Any, timeout: float | None = 1.0) -> int:
-        """Enqueues ``msg`` (waiting up to ``timeout`` s if full); returns its HLC timestamp.
+        """Enqueues ``msg`` (waiting up to ``timeout`` s if full, ``None``: no limit); returns its HLC stamp.
 
-        Raises ``TypeError`` for a message this actor has no handler for and
-        :class:`QueueFull` when the queue stays full (see the queue policy).
+        Raises ``TypeError`` for a message this actor has no handler for,
+        :class:`QueueFull` when the queue stays full (see the queue policy) and
+        :class:`ActorSystemStopped` once the system shuts down (also to a send
+        still waiting for room then: that message was not sent).
         """
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
         info = self.type.message_info(msg)
         self.system._check_open()
         with self.send_lock:
+            self.system._check_open()  # shutdown waits for this lock: no send slips in after it
             stamp = self.system.hlc.tick()
             words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
-            self.h2k.push(words, timeout)
+            self.h2k.push(words, timeout, interrupt=self.system._check_open)
             self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
         self.system._wake(self)
         return stamp
 
     def receive(self, timeout: float | None = None) -> Any:
-        """The next reply (a message instance with ``.envelope``); raises :class:`ReceiveTimeout`."""
-        with self.receive_lock:
-            if self.backlog:
-                words = self.backlog.pop(0)
-            else:
-                try:
-                    words = self.k2h.pop(timeout)
-                except ReceiveTimeout:
-                    raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s") from None
-                self.system._wake(self)  # its output queue has room again
+        """The next reply (a message instance with ``.envelope``).
+
+        Raises :class:`ReceiveTimeout` after ``timeout`` s (``None``: no limit)
+        and :class:`ActorSystemStopped` once the system has shut down and every
+        reply it left has been received, so a receiver waiting without a limit
+        wakes up when the system stops.
+        """
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        waiter = Waiter(timeout)
+        while True:
+            stopped = self.system.stopped  # read first: a reply published before the stop is still taken
+            words = self._take()
+            if words is not None:
+                break
+            if stopped:
+                raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
+            if not waiter.wait():
+                raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
         info = self.reply_info.get(int(words[L.ENV_TYPE_ID]))
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
@@ -393,6 +490,15 @@ class ActorRef:
         except (HlcDriftError, OverflowError):
             self.clock_refused += 1
             self.system.clock_drift_refused += 1
+    def _take(self) -> np.ndarray | None:
+        """The oldest reply's words, or None; holds the receive lock only this long."""
+        with self.receive_lock:
+            if self.backlog:
+                return self.backlog.pop(0)
+            words = self.k2h.try_pop()
+        if words is not None and not self.system.stopped:
+            self.system._wake(self)  # its output queue has room again
+        return words
 
     def pending(self) -> int:
         """Replies waiting to be received."""
@@ -455,10 +561,11 @@ class ActorRef:
 class ActorSystem:
     """Owns actors and their queues on one backend; a context manager.
 
-    Leaving the ``with`` block drains every queue (upstream actors first),
-    then stops every actor; replies still waiting stay receivable.
-    ``batch`` is how many messages a batch-loop dispatch (wgpu, metal) may
-    handle per input queue.
+    Leaving the ``with`` block is :meth:`shutdown`: it drains every queue
+    (upstream actors first), then stops every actor; replies still waiting
+    stay receivable.  ``batch`` is how many messages a batch-loop dispatch
+    (wgpu, metal) may handle per input queue.  Every setting is checked here,
+    with its range in the error (``docs/actors.md`` lists them).
     """
 
     def __init__(
@@ -468,8 +575,11 @@ class ActorSystem:
         drain_timeout: float = 30.0,
         batch: int = 1024,
     ) -> None:
-        if not isinstance(batch, int) or batch < 1:
-            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        if not isinstance(backend, str):
+            raise TypeError(f"backend must be a name such as 'cpu' or 'wgpu', got {backend!r}")
+        idle_ns = check_setting("idle_ns", idle_ns, 0, IDLE_NS_MAX)
+        batch = check_setting("batch", batch, 1, BATCH_MAX)
+        drain_timeout = check_setting("drain_timeout", drain_timeout, 0, integer=False)
         self.runtime: ActorRuntime = open_runtime(backend, idle_ns)
         self.backend = backend
         self.idle_ns = idle_ns
@@ -479,7 +589,14 @@ class ActorSystem:
         self.clock_drift_refused = 0
         self.actors: list[ActorRef] = []
         self.hosts: dict[int, ActorHost] = {}
+        self.abandoned: list[ActorRef] = []
         self.closed = False
+        self._lock = threading.RLock()  # spawn, connect and shutdown change the actors one at a time
+        self._stopped = threading.Event()
+        self._loops: list[tuple[np.ndarray, ActorHost]] = []
+        # collected without a shutdown: its loops are still told to leave (at exit, _stop_all does it)
+        self._finalizer = weakref.finalize(self, _ask_to_stop, self._loops, self.runtime)
+        self._finalizer.atexit = False
         _live_systems.add(self)
 
     def __enter__(self) -> ActorSystem:
@@ -488,9 +605,14 @@ class ActorSystem:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.shutdown(drain=exc_type is None)
 
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`shutdown` has finished: every loop has left or was abandoned."""
+        return self._stopped.is_set()
+
     def _check_open(self) -> None:
         if self.closed:
-            raise RuntimeError("this ActorSystem has shut down")
+            raise ActorSystemStopped("this ActorSystem has shut down")
 
     def _wake(self, ref: ActorRef) -> None:
         self.hosts[ref.id].wake()
@@ -498,17 +620,22 @@ class ActorSystem:
     def spawn(
         self, actor_type: ActorType, queue_capacity: int = 1024, policy: str = "block", lanes: int = 1
     ) -> ActorRef:
-        """Starts ``actor_type``'s persistent loop with queues of ``queue_capacity`` slots."""
-        self._check_open()
+        """Starts ``actor_type``'s loop with queues of ``queue_capacity`` slots (2, 4, ..., 2**24)."""
         if not isinstance(actor_type, ActorType):
             raise TypeError(f"spawn() takes an @rk.actor class, got {actor_type!r}")
-        L.check_capacity(queue_capacity)
-        module = actor_type.module(self.runtime.mode)
-        ref = ActorRef(self, actor_type, len(self.actors) + 1, queue_capacity, policy)
-        host = self.runtime.host(module, actor_type.info.name, lanes)
-        self.actors.append(ref)
-        self.hosts[ref.id] = host
-        self._launch(ref)
+        queue_capacity = check_capacity(queue_capacity)
+        if not isinstance(policy, str) or policy not in POLICIES:
+            raise ValueError(f"unknown queue policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        lanes = check_setting("lanes", lanes, 1, LANES_MAX)
+        with self._lock:
+            self._check_open()
+            module = actor_type.module(self.runtime.mode)
+            ref = ActorRef(self, actor_type, len(self.actors) + 1, queue_capacity, policy)
+            host = self.runtime.host(module, actor_type.info.name, lanes)
+            self.actors.append(ref)
+            self.hosts[ref.id] = host
+            self._loops.append((ref.ctrl, host))
+            self._launch(ref)
         return ref
 
     def _launch(self, ref: ActorRef) -> None:
@@ -516,94 +643,204 @@ class ActorSystem:
         fence()
         self.hosts[ref.id].start(ref.memory)
 
-    def _halt(self, ref: ActorRef) -> None:
-        ref.ctrl[L.C["stop"]] = 1
+    def _wait_left(self, ref: ActorRef, waiter: Waiter) -> bool:
+        """Waits until ``ref``'s loop has left or ``waiter``'s deadline; True if it left."""
         host = self.hosts[ref.id]
-        host.wake()
-        while not host.join(0.01):
-            self._pump_all()
+        while not host.join(0.002):
+            self._pump_all()  # a loop waiting for room in its output queue gets it
+            if not waiter.wait():
+                return host.join(0)
+        return True
+
+    def _pause(self, refs: Sequence[ActorRef]) -> None:
+        """Stops the loops of ``refs`` for a rewiring; ``TimeoutError`` (all running on) if one will not."""
+        for ref in refs:
+            ref.ctrl[L.C["stop"]] = 1
+            self.hosts[ref.id].wake()
+        waiter = Waiter(self.drain_timeout)
+        stuck = [ref for ref in refs if not self._wait_left(ref, waiter)]
+        if not stuck:
+            return
+        for ref in refs:
+            ref.ctrl[L.C["stop"]] = 0
+            fence()
+            if self.hosts[ref.id].join(0.01):  # it left (now or just before the flag went back)
+                self._launch(ref)
+        names = ", ".join(ref.name for ref in stuck)
+        raise TimeoutError(
+            f"cannot connect: {names} did not stop within drain_timeout={self.drain_timeout} s "
+            "(a handler has not returned); nothing was changed"
+        )
 
     def connect(self, a: ActorRef, b: ActorRef) -> None:
-        """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue."""
-        self._check_open()
-        if a is b:
-            raise ValueError("an actor cannot be connected to itself")
-        if a.downstream is not None:
-            raise ValueError(f"{a.name} already sends its replies to {a.downstream.name}")
-        if b.upstream is not None:
-            raise ValueError(f"{b.name} already receives from {b.upstream.name}")
-        replies = a.type.replies
-        if not replies:
-            raise ValueError(f"{a.name} never replies, so there is nothing to connect")
-        for cls in replies:
-            if cls not in b.type.info.handlers:
-                raise TypeError(f"{b.name} has no handler for '{cls.__name__}', which {a.name} replies with")
-        self._halt(a)
-        self._halt(b)
-        slot_words = max(message_info(c).slot_words for c in replies)
-        b.k2k = _queue(self.runtime, b.capacity, slot_words, name=f"the queue from {a.name} to {b.name}")
-        a.out = b.k2k
-        a.ctrl[L.C["out_target"]] = b.id
-        a.downstream, b.upstream = b, a
-        self._launch(b)
-        self._launch(a)
+        """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue.
+
+        Actors may form a cycle (:meth:`shutdown` says how it drains).  Both
+        loops stop while the queue is rewired; if one does not stop within
+        ``drain_timeout`` (a handler that never returns), ``TimeoutError``.
+        """
+        for label, ref in (("first", a), ("second", b)):
+            if not isinstance(ref, ActorRef) or ref.system is not self:
+                raise TypeError(f"connect() takes two actors spawned by this system; the {label} is {ref!r}")
+        with self._lock:
+            self._check_open()
+            if a is b:
+                raise ValueError("an actor cannot be connected to itself")
+            if a.downstream is not None:
+                raise ValueError(f"{a.name} already sends its replies to {a.downstream.name}")
+            if b.upstream is not None:
+                raise ValueError(f"{b.name} already receives from {b.upstream.name}")
+            replies = a.type.replies
+            if not replies:
+                raise ValueError(f"{a.name} never replies, so there is nothing to connect")
+            for cls in replies:
+                if cls not in b.type.info.handlers:
+                    raise TypeError(
+                        f"{b.name} has no handler for '{cls.__name__}', which {a.name} replies with"
+                    )
+            slot_words = max(message_info(c).slot_words for c in replies)
+            what = f"the queue from {a.name} to {b.name}"
+            check_queue_fits(self.runtime, b.capacity, slot_words, what)
+            self._pause((a, b))
+            b.k2k = _queue(self.runtime, b.capacity, slot_words, name=what)
+            a.out = b.k2k
+            a.ctrl[L.C["out_target"]] = b.id
+            a.downstream, b.upstream = b, a
+            self._launch(b)
+            self._launch(a)
 
     def _pump_all(self) -> None:
         for ref in self.actors:
             ref._pump()
 
-    def _finish(self, ref: ActorRef, drain: bool) -> None:
-        """Asks ``ref``'s loop to drain (or stop) and waits until it has left.
-
-        The loop itself leaves a drain only once both its inputs are empty; should
-        it ever leave with input pending (a kernel built by an older compiler), it
-        is started again, so a drain loses nothing.  After ``drain_timeout`` s it
-        is stopped instead.
-        """
-        host = self.hosts[ref.id]
-        word = "drain" if drain else "stop"
-        waiter = Waiter(self.drain_timeout)
-        while True:
-            ref.ctrl[L.C[word]] = 1
-            host.wake()
-            while not host.join(0.002):
-                self._pump_all()
-                if not waiter.wait():
-                    word = "stop"
-                    ref.ctrl[L.C["stop"]] = 1
-                    host.wake()
-            fence()
-            if word == "stop" or not ref.inputs_pending():
+    def _drain(self, order: list[ActorRef], waiter: Waiter) -> None:
+        """Asks each loop, upstream first, to leave once its inputs are empty; then starts
+        again every loop that input reached after it left, until none is left or the deadline."""
+        for ref in order:
+            ref.ctrl[L.C["drain"]] = 1
+            self.hosts[ref.id].wake()
+            if not self._wait_left(ref, waiter):
                 return
-            self._pump_all()
-            waiter.wait()
-            host.start(ref.memory)
+        while waiter.wait():
+            fence()
+            waiting = [ref for ref in order if ref.inputs_pending()]
+            if not waiting:
+                return
+            for ref in waiting:
+                if self.hosts[ref.id].join(0):
+                    self.hosts[ref.id].start(ref.memory)  # its drain flag is still set
+            for ref in waiting:
+                if not self._wait_left(ref, waiter):
+                    return
 
-    def shutdown(self, drain: bool = True) -> None:
-        """Drains (or, with ``drain=False``, just stops) every actor, upstream first."""
-        if self.closed:
+    def _stop(self, order: list[ActorRef]) -> list[ActorRef]:
+        """Tells every loop to leave now; returns those still running after :data:`STOP_GRACE` s."""
+        for ref in order:
+            ref.ctrl[L.C["stop"]] = 1
+            self.hosts[ref.id].wake()
+        waiter = Waiter(STOP_GRACE)
+        return [ref for ref in order if not self._wait_left(ref, waiter)]
+
+    def _abandon(self, stuck: list[ActorRef]) -> None:
+        if not stuck:
             return
-        self.closed = True
-        for ref in _upstream_first(self.actors):
-            self._finish(ref, drain)
-        self._pump_all()
-        self.runtime.close()
-        _live_systems.discard(self)
+        for ref in stuck:
+            ref.abandoned = True
+            _keep_forever(ref)  # its loop may still write its memory; a native thread cannot be killed
+        self.abandoned.extend(stuck)
+        names = ", ".join(ref.name for ref in stuck)
+        warnings.warn(
+            f"ActorSystem.shutdown abandoned {names}: told to stop, its loop did not leave within "
+            f"{STOP_GRACE} s (a handler has not returned); it runs on until the process exits, "
+            "its memory kept alive",
+            ActorAbandonedWarning,
+            stacklevel=3,
+        )
+
+    def shutdown(self, drain: bool = True, drain_timeout: float | None = None) -> list[ActorRef]:
+        """Drains (or, with ``drain=False``, just stops) every actor; returns those it abandoned.
+
+        The drain asks every loop, upstream first, to leave once both its
+        inputs are empty, and starts a loop again when input reached it after
+        it left (a full output queue, actors connected in a cycle), until no
+        input is left anywhere or ``drain_timeout`` s (default: the system's)
+        have passed; a cycle whose handlers always reply never empties, so it
+        is drained until the timeout.  Then every loop still running is told
+        to stop and gets :data:`STOP_GRACE` s to leave.  A loop that does not
+        (its handler never returns) is *abandoned*: ``ref.abandoned`` is set,
+        the ref is listed in ``system.abandoned`` and an
+        :class:`ActorAbandonedWarning`, and its memory is kept alive for good
+        (its thread cannot be killed).  So shutdown returns within
+        ``drain_timeout + STOP_GRACE`` s.
+
+        A second call, from any thread, waits for the first and returns the
+        same list.  Afterwards ``send``, ``spawn`` and ``connect`` raise
+        :class:`ActorSystemStopped` (a send waiting for room gives up as
+        shutdown starts), and ``receive`` returns the replies left, then
+        raises it.
+        """
+        if not isinstance(drain, (bool, np.bool_)):
+            raise TypeError(f"drain must be True or False, got {drain!r}")
+        if drain_timeout is None:
+            drain_timeout = self.drain_timeout
+        drain_timeout = check_setting("drain_timeout", drain_timeout, 0, integer=False)
+        with self._lock:
+            first, self.closed = not self.closed, True
+        if not first:
+            self._stopped.wait()
+            return list(self.abandoned)
+        try:
+            for ref in self.actors:
+                with ref.send_lock:
+                    pass  # a send in flight has finished, or given up on seeing `closed`
+            order = _upstream_first(self.actors)
+            if drain:
+                self._drain(order, Waiter(drain_timeout))
+            self._abandon(self._stop(order))
+            self._pump_all()
+            if not self.runtime.close(0 if self.abandoned else STOP_GRACE):
+                _keep_forever(self.runtime)  # a loop may still run on what it holds
+        finally:
+            self._finalizer.detach()
+            _live_systems.discard(self)
+            self._stopped.set()
+        return list(self.abandoned)
 
     def __repr__(self) -> str:
         return f"<ActorSystem backend={self.backend} actors={len(self.actors)}>"
 
 
 def _upstream_first(actors: list[ActorRef]) -> list[ActorRef]:
+    """Each pipeline from its head downstream; a cycle from wherever walking upstream closes it."""
     order: list[ActorRef] = []
     for ref in actors:
-        head = ref
-        while head.upstream is not None:
+        head, seen = ref, {ref.id}
+        while head.upstream is not None and head.upstream.id not in seen:
             head = head.upstream
+            seen.add(head.id)
         while head is not None and head not in order:
             order.append(head)
             head = head.downstream
     return order
+
+
+def _keep_forever(obj: object) -> None:
+    """Leaks one reference to ``obj`` on purpose, so what it holds outlives even interpreter
+    shutdown: a native loop that cannot be stopped may still use that memory."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def _ask_to_stop(loops: list[tuple[np.ndarray, ActorHost]], runtime: ActorRuntime) -> None:
+    """An :class:`ActorSystem` was collected without a shutdown: tell its loops to leave.
+
+    Runs from the garbage collector, so it only sets the flags and never waits.
+    """
+    for ctrl, host in loops:
+        ctrl[L.C["stop"]] = 1
+        with contextlib.suppress(Exception):  # a failed pump has nothing left to wake
+            host.wake()
+    with contextlib.suppress(Exception):
+        runtime.close(0)
 
 
 _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
@@ -611,7 +848,7 @@ _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()
 
 @atexit.register
 def _stop_all() -> None:
-    """Native loops must leave before the interpreter frees their memory."""
+    """Native loops must leave before the interpreter frees their memory (bounded by STOP_GRACE)."""
     for system in list(_live_systems):
         system.shutdown(drain=False)
 
@@ -626,6 +863,8 @@ __all__ = [
     "ActorMemory",
     "ActorRuntime",
     "Envelope",
+    "ActorSystemStopped",
+    "ActorAbandonedWarning",
     "QueueFull",
     "ReceiveTimeout",
     "CompileError",

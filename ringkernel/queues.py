@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -111,8 +112,14 @@ class RingQueue:
         b[L.Q_ENQUEUED] = (int(b[L.Q_ENQUEUED]) + 1) & _MASK32
         return True
 
-    def push(self, words: np.ndarray, timeout: float | None = 1.0) -> None:
-        """Enqueues ``words`` following the queue's policy; raises :class:`QueueFull`."""
+    def push(
+        self, words: np.ndarray, timeout: float | None = 1.0, interrupt: Callable[[], None] | None = None
+    ) -> None:
+        """Enqueues ``words`` following the queue's policy; raises :class:`QueueFull`.
+
+        ``interrupt`` is called between attempts and raises to give up early
+        (the actor system stops): a blocked producer never outlives its consumer.
+        """
         if self.try_push(words):
             return
         b = self.buffer
@@ -123,6 +130,8 @@ class RingQueue:
             b[L.Q_DROP_REQUESTS] = (int(b[L.Q_DROP_REQUESTS]) + 1) & _MASK32
         waiter = Waiter(timeout)
         while not self.try_push(words):
+            if interrupt is not None:
+                interrupt()
             if not waiter.wait():
                 b[L.Q_REJECTED] = (int(b[L.Q_REJECTED]) + 1) & _MASK32
                 raise QueueFull(

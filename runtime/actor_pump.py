@@ -158,6 +158,7 @@ class RedispatchRuntime:
 
     def __init__(self, device: BatchDevice, idle_ns: int = 50_000, keepalive: float = 0.05) -> None:
         self.device = device
+        self.max_buffer_words: int | None = getattr(device, "max_buffer_words", None)
         self.idle = max(idle_ns, 1000) * 1e-9
         self.keepalive = keepalive
         self.shared: dict[int, _Shared] = {}
@@ -177,12 +178,20 @@ class RedispatchRuntime:
     def host(self, module: Module, kernel: str, lanes: int) -> PumpedActor:
         return PumpedActor(self, self.device.kernel(module, kernel, lanes), kernel)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> bool:
+        """Ends the pump; False if it is still inside a dispatch after ``timeout`` s.
+
+        A dispatch whose handler never returns cannot be cut short: the pump
+        thread (a daemon) is left in it, and the caller keeps this runtime alive.
+        """
         self.closing = True
         self.event.set()
         if self.thread is not None:
-            self.thread.join()
+            self.thread.join(timeout)
+            if self.thread.is_alive():
+                return False
         self._check_failure()
+        return True
 
     def wake(self) -> None:
         self._check_failure()
@@ -241,9 +250,9 @@ class RedispatchRuntime:
                     backoff = min(backoff * 2, self.keepalive)
         except BaseException as exc:  # surfaced to the user thread by wake/attach/close
             self.failure = exc
-            with self.lock:
-                for actor in self.actors:
-                    self._retire(actor)
+        with self.lock:  # no loop runs without the pump
+            for actor in self.actors:
+                self._retire(actor)
 
     def pump_round(self) -> bool:
         """One round (upload, dispatch, read back, merge); True if any actor made progress."""
@@ -350,19 +359,17 @@ def _take_consumer_words(queue: np.ndarray, header: np.ndarray) -> None:
 
 
 def upstream_first(actors: list[PumpedActor]) -> list[PumpedActor]:
-    """Orders actors so each K2K producer comes before its consumer."""
+    """Orders actors so each K2K producer comes before its consumer (a cycle is cut anywhere)."""
     by_out = {id(a.memory.out): a for a in actors if a.memory is not None}
     order: list[PumpedActor] = []
-
-    def visit(actor: PumpedActor) -> None:
-        if actor in order:
-            return
-        assert actor.memory is not None
-        upstream = by_out.get(id(actor.memory.k2k))
-        if upstream is not None and upstream is not actor:
-            visit(upstream)
-        order.append(actor)
-
     for actor in actors:
-        visit(actor)
+        chain = [actor]
+        while True:
+            memory = chain[-1].memory
+            assert memory is not None
+            upstream = by_out.get(id(memory.k2k))
+            if upstream is None or upstream in chain or upstream in order:
+                break
+            chain.append(upstream)
+        order += [a for a in reversed(chain) if a not in order]
     return order

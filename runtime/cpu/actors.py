@@ -71,6 +71,7 @@ class CpuActorRuntime:
     """Actors on the cpu: plain numpy memory, one native thread per actor."""
 
     mode = "persistent"
+    max_buffer_words = None
 
     def __init__(self, idle_ns: int = 50_000) -> None:
         self.idle_ns = idle_ns
@@ -81,8 +82,9 @@ class CpuActorRuntime:
     def host(self, module: Module, kernel: str, lanes: int) -> CpuActorThread:
         return CpuActorThread(module, kernel, lanes)
 
-    def close(self) -> None:
-        """Each thread has left by the time the system closes."""
+    def close(self, timeout: float = 0.0) -> bool:
+        """Nothing to release: each thread has left, or was abandoned with its memory kept alive."""
+        return True
 
 
 class CpuBatchDevice:

@@ -87,6 +87,7 @@ class CudaActorRuntime:
     """Actors on an NVIDIA GPU: persistent kernels over mapped pinned memory."""
 
     mode = "persistent"
+    max_buffer_words = None
 
     def __init__(self, idle_ns: int = 50_000) -> None:
         import pycuda.driver as drv
@@ -142,17 +143,23 @@ class CudaActorRuntime:
         self.kernels.append(host)
         return host
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> bool:
+        """Frees the mapped memory and the context once every kernel has left (within ``timeout`` s).
+
+        A kernel still running keeps everything: it reads and writes that memory.
+        """
         if any(not k.join(0) for k in self.kernels):
             for k in self.kernels:
                 if k.memory is not None:
                     k.memory.ctrl[L.C["stop"]] = 1
-            for k in self.kernels:
-                k.join()
+            deadline = time.monotonic() + timeout
+            if not all(k.join(max(deadline - time.monotonic(), 0.0)) for k in self.kernels):
+                return False
         self.allocations.clear()
         self.pointers.clear()
         self._modules.clear()
         self.context.detach()
+        return True
 
 
 __all__ = ["CudaActorRuntime", "CudaActorKernel", "launch_arguments", "launch_config"]

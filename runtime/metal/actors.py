@@ -58,6 +58,7 @@ class MetalBatchDevice:
         self.Metal = self.backend.Metal
         self.device = self.backend.device
         self.queue = self.device.newCommandQueue()
+        self.max_buffer_words = int(self.device.maxBufferLength()) // L.WORD  # checked at spawn
 
     def buffer(self, words: int) -> _Buffer:
         nbytes = max(words, 1) * L.WORD

@@ -19,6 +19,7 @@ import numpy as np
 from ringkernel import layout as L
 from ringkernel.ringir import Module
 from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
+from ringkernel.runtime.arguments import LaunchError
 from ringkernel.runtime.wgpu.status import (
     STATUS_WORDS,
     has_loop_limit,
@@ -37,9 +38,20 @@ class WgpuBatchDevice:
         self.device = get_device()
         self.adapter_name = describe_adapter(get_adapter())
         self.loop_guard = has_loop_limit(get_adapter().info)
+        # one queue is one storage buffer: the pump's runtime rejects a larger one at spawn
+        binding = min(self._limit("max_storage_buffer_binding_size"), self._limit("max_buffer_size"))
+        self.max_buffer_words = binding // L.WORD
+        self.max_lanes = min(
+            self._limit("max_compute_workgroup_size_x"), self._limit("max_compute_invocations_per_workgroup")
+        )
         self.gather: Any = None
         self.gather_words = 0
         self._kernels: dict[tuple[str, str, int], Any] = {}
+
+    def _limit(self, name: str) -> int:
+        """One of the device's limits (wgpu spells their keys with '-' or '_', by version)."""
+        limits = self.device.limits
+        return int(limits[name] if name in limits else limits[name.replace("_", "-")])
 
     def buffer(self, words: int) -> Any:
         import wgpu
@@ -59,6 +71,10 @@ class WgpuBatchDevice:
         from ringkernel.lowering.wgsl.naga import create_shader_module, naga_error
         from ringkernel.ringir.passes.fingerprint import fingerprint
 
+        if lanes > self.max_lanes:
+            raise LaunchError(
+                f"actor '{name}' asks for {lanes} lanes; this wgpu device allows {self.max_lanes}"
+            )
         key = (fingerprint(module, "wgsl", {}), name, lanes)
         if key in self._kernels:
             return self._kernels[key]

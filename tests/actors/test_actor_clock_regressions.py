@@ -57,7 +57,7 @@ def test_stamps_within_the_drift_bound_are_merged(actor_backend):
 
 def _exhaust(ref: rk.ActorRef) -> None:
     """Sets the actor's clock to 2**64 - 1 (as if restored from one that ran out), loop halted."""
-    ref.system._halt(ref)
+    ref.system._pause([ref])
     ref.ctrl[L.C["hlc_lo"]] = ref.ctrl[L.C["hlc_hi"]] = 0xFFFFFFFF
     ref.system._launch(ref)
 

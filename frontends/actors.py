@@ -11,7 +11,7 @@ and ``return Total(total=..., count=...)`` writes the reply payload into the
 output slot (word ``%reply``) and returns the reply's type id (0: no reply).
 The envelope, the HLC and the queue indices are the actor loop's business
 (``ringkernel.ringir.passes.actor_lowering``).  Helper methods become funcs
-taking the state array first.  Word offsets come from ``ringkernel.layout``.
+taking the state array first.  Word offsets come from ``ringkernel.ringir.layout``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringkernel import layout as L
-from ringkernel.diagnostics import CompileError
 from ringkernel.frontends.module import ModuleAssembler
 from ringkernel.frontends.python import (
     UNREACHABLE,
@@ -52,6 +50,8 @@ from ringkernel.ringir import (
     Value,
     verify,
 )
+from ringkernel.ringir import layout as L
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.actor_lowering import HANDLER_PREFIX
 
 WORDS = ArrayType(U32)

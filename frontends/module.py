@@ -81,5 +81,12 @@ def build_module(entries: list[Any]) -> Module:
     return verify(assembler.module(roots))
 
 
+def build_entry_module(entry: Any) -> tuple[Module, str]:
+    """The verified module of one kernel or func and its callees, and the entry's IR name."""
+    assembler = ModuleAssembler()
+    name = assembler.add(entry)
+    return verify(assembler.module([name])), name
+
+
 def _ir_identifier(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name) or "fn"

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.frontends import dsl
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
@@ -42,6 +41,7 @@ from ringkernel.ringir import (
     Value,
     atomic_applies,
 )
+from ringkernel.ringir.diagnostics import CompileError
 
 # --- operands ---------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ringkernel.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import Type
 
 

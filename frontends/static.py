@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.frontends.dsl import Array
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import Module
+from ringkernel.ringir.diagnostics import CompileError
 
 ALLOWED_MODULES = ("ringkernel", "math", "numpy")
 """Top-level packages whose real objects a scanned file may import."""

@@ -21,10 +21,10 @@ import copy
 import random
 
 from fuzz.harness import Finding
-from ringkernel.diagnostics import CompileError
 from ringkernel.frontends.module import build_module
 from ringkernel.frontends.static import scan_source
 from ringkernel.ringir import verify
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.parser import parse_module
 
 SMOKE_RUNS = 400

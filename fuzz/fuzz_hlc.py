@@ -22,8 +22,8 @@ every step:
 from __future__ import annotations
 
 from fuzz.harness import Finding
-from ringkernel.hlc import MAX_TIMESTAMP, Hlc, pack, physical_now, unpack
-from ringkernel.layout import HLC_EPOCH_US, HLC_LOGICAL_BITS, HLC_PHYSICAL_MASK
+from ringkernel.ringir.layout import HLC_EPOCH_US, HLC_LOGICAL_BITS, HLC_PHYSICAL_MASK
+from ringkernel.runtime.hlc import MAX_TIMESTAMP, Hlc, pack, physical_now, unpack
 
 SMOKE_RUNS = 3000
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from fuzz.harness import Finding
 from ringkernel.compiler import optimize
-from ringkernel.diagnostics import CompileError
 from ringkernel.ringir import verify
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.parser import parse_module as parse
 
 SMOKE_RUNS = 3000

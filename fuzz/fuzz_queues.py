@@ -5,7 +5,7 @@ head = tail, often just below 2**32 so the indices wrap) and a sequence of
 producer and consumer operations, interleaved as one thread would run them:
 ``try_push``, ``push`` (never waiting: timeout 0), ``try_pop``, ``pop``
 (timeout 0), and reads of ``len`` and ``stats``.  The model is a deque plus
-the counters the docstring of ``ringkernel.queues`` promises:
+the counters the docstring of ``ringkernel.runtime.queues`` promises:
 
 - a push that fits is enqueued (``enqueued`` + 1);
 - ``reject`` on a full queue raises ``QueueFull`` (``rejected`` + 1);
@@ -26,8 +26,8 @@ from collections import deque
 import numpy as np
 
 from fuzz.harness import Finding
-from ringkernel import layout as L
-from ringkernel.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue
+from ringkernel.ringir import layout as L
+from ringkernel.runtime.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue
 
 SMOKE_RUNS = 2000
 _MASK32 = 0xFFFFFFFF

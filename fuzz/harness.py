@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from fuzz.ir_generator import Profile, generate
 from ringkernel.compiler import compile_module
-from ringkernel.diagnostics import CompileError
 from ringkernel.ringir import (
     F32,
     U32,
@@ -31,6 +30,7 @@ from ringkernel.ringir import (
     Module,
     Value,
 )
+from ringkernel.ringir.diagnostics import CompileError
 
 
 class Finding(AssertionError):

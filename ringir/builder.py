@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ringkernel.diagnostics import SourceLoc
+from ringkernel.ringir.diagnostics import SourceLoc
 from ringkernel.ringir.nodes import (
     AtomicCAS,
     AtomicRMW,

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringkernel.diagnostics import SourceLoc
+from ringkernel.ringir.diagnostics import SourceLoc
 from ringkernel.ringir.types import ScalarType, StructType, Type
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from ringkernel.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,

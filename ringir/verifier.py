@@ -10,8 +10,9 @@ recursion (no GPU target supports it).
 from __future__ import annotations
 
 import re
+import weakref
 
-from ringkernel.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -80,9 +81,19 @@ _INT_RANGES = {
 }
 
 
+_verified: weakref.WeakValueDictionary[int, Module] = weakref.WeakValueDictionary()
+
+
 def verify(module: Module) -> Module:
-    """Checks ``module`` and returns it unchanged; raises :class:`CompileError`."""
+    """Checks ``module`` and returns it unchanged; raises :class:`CompileError`.
+
+    Modules are immutable, so each module object is checked once however many
+    stages (frontend, driver, passes) hand it on.
+    """
+    if _verified.get(id(module)) is module:
+        return module
     _ModuleVerifier(module).run()
+    _verified[id(module)] = module
     return module
 
 

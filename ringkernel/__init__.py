@@ -10,43 +10,11 @@ def saxpy(a: f32, x: Array[f32], y: Array[f32], n: i32):
         y[i] = a * x[i] + y[i]
 """
 
+import importlib
+from typing import Any
+
 from ringkernel import ringir
-from ringkernel.actors import (
-    ActorAbandonedWarning,
-    ActorRef,
-    ActorSystem,
-    ActorSystemStopped,
-    ActorType,
-    QueueFull,
-    ReceiveTimeout,
-    actor,
-    message,
-)
-from ringkernel.diagnostics import CompileError, SourceLoc
-from ringkernel.frontends.dsl import (
-    Array,
-    atomic_add,
-    atomic_and,
-    atomic_cas,
-    atomic_exchange,
-    atomic_max,
-    atomic_min,
-    atomic_or,
-    atomic_sub,
-    atomic_xor,
-    barrier,
-    bitcast,
-    block_dim,
-    block_id,
-    fma,
-    global_id,
-    grid_dim,
-    rsqrt,
-    shared_array,
-    thread_id,
-)
-from ringkernel.hlc import Hlc
-from ringkernel.kernel import DeviceFunction, Kernel, func, kernel
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import BOOL as bool_
 from ringkernel.ringir.types import F32 as f32
 from ringkernel.ringir.types import F64 as f64
@@ -54,9 +22,60 @@ from ringkernel.ringir.types import I32 as i32
 from ringkernel.ringir.types import I64 as i64
 from ringkernel.ringir.types import U32 as u32
 from ringkernel.ringir.types import U64 as u64
-from ringkernel.runtime.arguments import BoundsError, LaunchError
+from ringkernel.ringir.version import __version__
 
-__version__ = "0.1.0"
+_LAZY = {  # public name -> the module that defines it, imported on first use (PEP 562)
+    "ActorAbandonedWarning": "ringkernel.actors",
+    "ActorRef": "ringkernel.actors",
+    "ActorSystem": "ringkernel.actors",
+    "ActorSystemStopped": "ringkernel.actors",
+    "ActorType": "ringkernel.actors",
+    "QueueFull": "ringkernel.runtime.queues",
+    "ReceiveTimeout": "ringkernel.runtime.queues",
+    "actor": "ringkernel.actors",
+    "message": "ringkernel.actors",
+    "Array": "ringkernel.frontends.dsl",
+    "atomic_add": "ringkernel.frontends.dsl",
+    "atomic_and": "ringkernel.frontends.dsl",
+    "atomic_cas": "ringkernel.frontends.dsl",
+    "atomic_exchange": "ringkernel.frontends.dsl",
+    "atomic_max": "ringkernel.frontends.dsl",
+    "atomic_min": "ringkernel.frontends.dsl",
+    "atomic_or": "ringkernel.frontends.dsl",
+    "atomic_sub": "ringkernel.frontends.dsl",
+    "atomic_xor": "ringkernel.frontends.dsl",
+    "barrier": "ringkernel.frontends.dsl",
+    "bitcast": "ringkernel.frontends.dsl",
+    "block_dim": "ringkernel.frontends.dsl",
+    "block_id": "ringkernel.frontends.dsl",
+    "fma": "ringkernel.frontends.dsl",
+    "global_id": "ringkernel.frontends.dsl",
+    "grid_dim": "ringkernel.frontends.dsl",
+    "rsqrt": "ringkernel.frontends.dsl",
+    "shared_array": "ringkernel.frontends.dsl",
+    "thread_id": "ringkernel.frontends.dsl",
+    "DeviceFunction": "ringkernel.kernels",
+    "Kernel": "ringkernel.kernels",
+    "func": "ringkernel.kernels",
+    "kernel": "ringkernel.kernels",
+    "BoundsError": "ringkernel.runtime.arguments",
+    "LaunchError": "ringkernel.runtime.arguments",
+    "Hlc": "ringkernel.runtime.hlc",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Loads the frontend, actor system and runtimes on first use, so ``import ringkernel`` stays cheap."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ringkernel' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def backends() -> list[str]:

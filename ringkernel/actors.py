@@ -2,7 +2,7 @@
 
 An actor class compiles (``ringkernel.frontends.actors`` then the
 actor-lowering pass) into one persistent kernel; an :class:`ActorSystem`
-allocates its control block, state and queues (``ringkernel.layout``) and
+allocates its control block, state and queues (``ringkernel.ringir.layout``) and
 runs that kernel on a backend.  ``docs/actors.md`` is the user guide.
 
 Everything here is backend-neutral: message packing, HLC stamping, the
@@ -23,13 +23,10 @@ import threading
 import warnings
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ringkernel import layout as L
-from ringkernel.diagnostics import CompileError
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
@@ -38,12 +35,15 @@ from ringkernel.frontends.actors import (
     make_message_info,
     message_info,
 )
-from ringkernel.hlc import Hlc, HlcDriftError
-from ringkernel.kernel import _user_errors
-from ringkernel.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
+from ringkernel.kernels import _user_errors
 from ringkernel.ringir import Module
+from ringkernel.ringir import layout as L
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.actor_lowering import lower_actor
 from ringkernel.ringir.types import BOOL
+from ringkernel.runtime.actor_host import ActorHost, ActorMemory, ActorRuntime, open_runtime
+from ringkernel.runtime.hlc import Hlc, HlcDriftError
+from ringkernel.runtime.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
 
 # A reply stamped further ahead of the host's wall clock than this is not merged
 # into the system's clock (one corrupt stamp must not exhaust it for good); the
@@ -86,82 +86,6 @@ class Envelope(NamedTuple):
     target: int
     sequence: int
     hlc: int
-
-
-# --- the backend interface --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ActorMemory:
-    """The five word arrays of one actor's loop (``docs/layout.md``), as the kernel takes them.
-
-    ``out_to_host`` says whether ``out`` is the actor's K2H queue (the host
-    consumes it) or a downstream actor's K2K queue (only loops touch it).
-    """
-
-    ctrl: np.ndarray
-    state: np.ndarray
-    h2k: np.ndarray
-    k2k: np.ndarray
-    out: np.ndarray
-    out_to_host: bool
-
-    @property
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.ctrl, self.state, self.h2k, self.k2k, self.out)
-
-
-class ActorHost(Protocol):
-    """Runs one actor's loop; the control block's ``stop``/``drain`` words ask it to leave."""
-
-    def start(self, memory: ActorMemory) -> None:
-        """Starts the loop over ``memory`` (again, after it left)."""
-
-    def wake(self) -> None:
-        """New input, output room or a control flag: hosts that poll may look now."""
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Waits up to ``timeout`` s for the loop to leave; True once it has."""
-
-
-class ActorRuntime(Protocol):
-    """One backend's actor support for one :class:`ActorSystem`."""
-
-    mode: str  # the loop it runs: "persistent" or "batch" (``lower_actor``)
-    max_buffer_words: int | None  # the largest array a loop can bind (None: no limit but memory)
-
-    def alloc(self, words: int) -> np.ndarray:
-        """Zeroed ``uint32`` words that the host and the actor loops both see."""
-
-    def host(self, module: Module, kernel: str, lanes: int) -> ActorHost:
-        """A host for the loop kernel ``kernel`` of ``module`` (lowered in ``mode``)."""
-
-    def close(self, timeout: float) -> bool:
-        """Releases what the runtime holds (threads, devices) once every loop has left.
-
-        Waits at most ``timeout`` s; False (keeping everything) if something still runs on it.
-        """
-
-
-_RUNTIMES = {
-    "cpu": "ringkernel.runtime.cpu.actors:CpuActorRuntime",
-    "wgpu": "ringkernel.runtime.wgpu.actors:WgpuActorRuntime",
-    "cuda": "ringkernel.runtime.cuda.actors:CudaActorRuntime",
-    "metal": "ringkernel.runtime.metal.actors:MetalActorRuntime",
-}
-
-
-def open_runtime(backend: str, idle_ns: int) -> ActorRuntime:
-    """The actor runtime of ``backend``; ``BackendUnavailable`` says why it cannot run here."""
-    import importlib
-
-    from ringkernel.runtime import get_backend
-
-    if backend not in _RUNTIMES:
-        raise ValueError(f"unknown actor backend '{backend}'; choose one of: {', '.join(_RUNTIMES)}")
-    get_backend(backend)  # raises BackendUnavailable with the reason
-    module_name, class_name = _RUNTIMES[backend].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(idle_ns=idle_ns)
 
 
 def _queue(

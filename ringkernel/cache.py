@@ -182,7 +182,7 @@ def _compute_build_id() -> str:
 
 
 def _version() -> str:
-    from ringkernel import __version__
+    from ringkernel.ringir.version import __version__
 
     return __version__
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ringkernel.compiler import TARGETS, compile_module
-from ringkernel.diagnostics import CompileError, debug_tracebacks
 from ringkernel.ringir import Call, Function, Module, walk
+from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -51,8 +51,8 @@ class Failed(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ringkernel import __version__
     from ringkernel.ringir import TEXT_VERSION
+    from ringkernel.ringir.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="ringc",

@@ -13,14 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 from ringkernel import cache as disk_cache
-from ringkernel.diagnostics import CompileError
 from ringkernel.ringir import Module, verify
+from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.passes import run_default_pipeline
+from ringkernel.ringir.passes.fingerprint import fingerprint
 
 TARGETS = ("rir", "llvm", "ptx", "wgsl", "msl")
 
 # target -> (module, function) of its emitter: emit(module: Module, **options) -> str
 _EMITTERS = {
     "llvm": ("ringkernel.lowering.llvm", "lower_module_to_llvm"),
+    "llvm/nvptx": ("ringkernel.lowering.cuda", "lower_module_to_nvptx_llvm"),
     "ptx": ("ringkernel.lowering.cuda", "lower_module_to_ptx"),
     "wgsl": ("ringkernel.lowering.wgsl", "lower_module_to_wgsl"),
     "msl": ("ringkernel.lowering.msl", "lower_module_to_msl"),
@@ -45,7 +48,8 @@ def compile_module(module: Module, target: str, *, cache: bool = True, **options
     key = _cache_key(module, target, options) if cache else None
     text = _lookup(key)
     if text is None:
-        text = _emitter(target)(optimize(module), **options)
+        emitter, emit_options = _route(target, options)
+        text = _emitter(emitter)(optimize(module), **emit_options)
         _store(key, text)  # only reached when the emitter succeeded
     return text
 
@@ -74,24 +78,20 @@ def _store(key: str | None, text: str) -> None:
 
 def optimize(module: Module) -> Module:
     """Runs the standard pass pipeline (constant folding, dead-code elimination)."""
-    try:
-        from ringkernel.ringir.passes import run_default_pipeline
-    except ImportError:
-        return module
     return run_default_pipeline(module)
 
 
-def _cache_key(module: Module, target: str, options: dict[str, Any]) -> str | None:
-    try:
-        from ringkernel.ringir.passes.fingerprint import fingerprint
-    except ImportError:
-        return None
+def _cache_key(module: Module, target: str, options: dict[str, Any]) -> str:
     return fingerprint(module, target, options)
+
+
+def _route(target: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The emitter that makes ``target`` text: LLVM for the ``nvptx`` triple comes from the CUDA lowering."""
+    if target == "llvm" and options.get("triple") == "nvptx":
+        return "llvm/nvptx", {k: v for k, v in options.items() if k != "triple"}
+    return target, options
 
 
 def _emitter(target: str) -> Callable[..., str]:
     module_name, func_name = _EMITTERS[target]
-    try:
-        return getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError):
-        raise CompileError(f"target '{target}' is not available in this build") from None
+    return getattr(importlib.import_module(module_name), func_name)

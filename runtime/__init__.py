@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import os
 import threading
+import weakref
 from typing import Any
 
 # name -> "module:Class", in default-preference order
@@ -25,7 +26,7 @@ _BACKENDS = {
 _instances: dict[str, Any] = {}
 
 
-_digests: dict[int, tuple[Any, str]] = {}  # id(module) -> (module, digest)
+_digests: dict[int, tuple[weakref.ref[Any], str]] = {}  # id(module) -> (module, digest)
 _digest_lock = threading.Lock()
 
 
@@ -33,15 +34,17 @@ def module_digest(module: Any) -> str:
     """sha256 of ``module``'s RingIR text: the key runtimes cache compiled code under.
 
     Printing a module costs far more than a launch, so the digest is remembered
-    per module object (kernels launch the same object again and again).
+    per module object (kernels launch the same object again and again), for as
+    long as that object lives.
     """
+    key = id(module)
     with _digest_lock:
-        known = _digests.get(id(module))
-        if known is not None and known[0] is module:
+        known = _digests.get(key)
+        if known is not None and known[0]() is module:
             return known[1]
     digest = hashlib.sha256(str(module).encode("utf-8")).hexdigest()
     with _digest_lock:
-        _digests[id(module)] = (module, digest)
+        _digests[key] = (weakref.ref(module, lambda _ref: _digests.pop(key, None)), digest)
     return digest
 
 

@@ -20,7 +20,7 @@ per :class:`~ringkernel.ActorSystem` runs *rounds*:
 
 The host's numpy arrays are the *mirror* of the device buffers: every word
 has one writer, and the pump copies each word only in its writer's
-direction, so ``ringkernel.queues`` works on the mirror unchanged.
+direction, so ``ringkernel.runtime.queues`` works on the mirror unchanged.
 
 K2K queues stay on the device: the upstream's ``out`` and the downstream's
 ``k2k`` bind the same storage buffer, and since a round dispatches upstream
@@ -45,11 +45,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ringkernel import layout as L
-from ringkernel.actors import ActorMemory
-from ringkernel.hlc import physical_now
-from ringkernel.queues import fence
 from ringkernel.ringir import Module
+from ringkernel.ringir import layout as L
+from ringkernel.runtime.actor_host import ActorMemory
+from ringkernel.runtime.hlc import physical_now
+from ringkernel.runtime.queues import fence
 
 _MASK32 = 0xFFFFFFFF
 KERNEL_CTRL_WORDS = tuple(L.C[k] for k in L.CONTROL_KERNEL_WORDS)

@@ -10,7 +10,6 @@ from typing import Any
 
 import llvmlite.binding as llvm
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.cuda.libdevice import link_libdevice, needs_libdevice
 from ringkernel.lowering.cuda.ptxas import check_ptx
 from ringkernel.lowering.cuda.toolkit import find_libdevice, find_ptxas
@@ -18,6 +17,7 @@ from ringkernel.lowering.llvm.codegen import nvptx_machine, optimize, prepare
 from ringkernel.lowering.llvm.lower import build_ir_module
 from ringkernel.lowering.llvm.targets import NvptxTarget, ptx_kernel_symbol
 from ringkernel.ringir import Module
+from ringkernel.ringir.diagnostics import CompileError
 
 # Compute capabilities LLVM's NVPTX backend knows (an 'a'/'f' suffix is allowed on
 # 90 and newer).  LLVM emits PTX for any other name with only a warning on stderr,
@@ -70,6 +70,13 @@ def build_nvptx(
     return optimize(ref, machine)
 
 
+def lower_module_to_nvptx_llvm(module: Module, *, checked: bool = False, **options: Any) -> str:
+    """The ``compile("llvm", triple="nvptx")`` text: the optimized NVPTX LLVM module."""
+    if checked:
+        raise CompileError("bounds checking ('checked') exists only for the host triple, not nvptx")
+    return str(build_nvptx(module, **options))
+
+
 def lower_module_to_ptx(
     module: Module, *, arch: str = "sm_80", fastmath: bool = False,
     system_scope_atomics: bool = False, **options: Any,
@@ -83,6 +90,6 @@ def lower_module_to_ptx(
 
 
 __all__ = [
-    "lower_module_to_ptx", "build_nvptx", "check_ptx", "find_libdevice", "find_ptxas",
-    "ptx_kernel_symbol",
+    "lower_module_to_ptx", "lower_module_to_nvptx_llvm", "build_nvptx", "check_ptx",
+    "find_libdevice", "find_ptxas", "ptx_kernel_symbol",
 ]

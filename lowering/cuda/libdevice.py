@@ -10,8 +10,8 @@ import functools
 
 import llvmlite.binding as llvm
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.cuda.toolkit import find_libdevice
+from ringkernel.ringir.diagnostics import CompileError
 
 
 @functools.lru_cache(maxsize=1)

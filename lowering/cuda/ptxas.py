@@ -6,8 +6,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.cuda.toolkit import find_ptxas
+from ringkernel.ringir.diagnostics import CompileError
 
 
 def check_ptx(text: str, arch: str = "sm_80") -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import llvmlite.binding as llvm
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.llvm.codegen import (
     generic_host_machine,
     optimize,
@@ -27,28 +26,25 @@ from ringkernel.lowering.llvm.targets import (
     shared_layout,
 )
 from ringkernel.ringir import Module
+from ringkernel.ringir.diagnostics import CompileError
 
 
 def lower_module_to_llvm(
     module: Module, *, triple: str = "host", checked: bool = False, **options: Any
 ) -> str:
-    """Optimized (O3) LLVM IR text of ``module`` for ``triple`` ``"host"`` or ``"nvptx"``.
+    """Optimized (O3) LLVM IR text of ``module`` for the host.
 
-    ``checked=True`` (host only) is the build the cpu backend's checked
-    launches run: every array access bounds-checked.
+    ``checked=True`` is the build the cpu backend's checked launches run:
+    every array access bounds-checked.  The ``"nvptx"`` triple is
+    ``ringkernel.lowering.cuda.lower_module_to_nvptx_llvm`` (the compiler
+    driver picks it), so this package never imports the CUDA one.
     """
-    if triple == "host":
-        if options:
-            raise CompileError(f"unknown option(s) for target 'llvm': {', '.join(sorted(options))}")
-        target = HostTarget(bounds_checks=bool(checked))
-        return str(build_llvm(module, target, generic_host_machine()))
-    if checked:
-        raise CompileError("bounds checking ('checked') exists only for the host triple, not nvptx")
-    if triple == "nvptx":
-        from ringkernel.lowering.cuda import build_nvptx
-
-        return str(build_nvptx(module, **options))
-    raise CompileError(f"unknown LLVM triple '{triple}'; choose 'host' or 'nvptx'")
+    if triple != "host":
+        raise CompileError(f"unknown LLVM triple '{triple}'; choose 'host' or 'nvptx'")
+    if options:
+        raise CompileError(f"unknown option(s) for target 'llvm': {', '.join(sorted(options))}")
+    target = HostTarget(bounds_checks=bool(checked))
+    return str(build_llvm(module, target, generic_host_machine()))
 
 
 def build_llvm(

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 
 from llvmlite import ir
 
-from ringkernel.diagnostics import SourceLoc
 from ringkernel.lowering.llvm import ops
 from ringkernel.ringir import Function, Value
+from ringkernel.ringir.diagnostics import SourceLoc
 from ringkernel.ringir.types import I64, U64, ArrayType, ScalarType
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from ringkernel.diagnostics import SourceLoc
 from ringkernel.lowering.llvm import ops
 from ringkernel.lowering.llvm.bounds import BoundsChecker, bounds_params
 from ringkernel.lowering.llvm.targets import LLVMTarget
@@ -49,6 +48,7 @@ from ringkernel.ringir import (
     Unary,
     Value,
 )
+from ringkernel.ringir.diagnostics import SourceLoc
 from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, Type
 
 

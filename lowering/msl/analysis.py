@@ -8,7 +8,6 @@ atomic-ness is propagated over the call graph with a union-find.
 
 from __future__ import annotations
 
-from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir import (
     F64,
     ArrayType,
@@ -21,6 +20,7 @@ from ringkernel.ringir import (
     Type,
     walk,
 )
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 ArrayKey = tuple[str, str]  # (function name, value name)
 

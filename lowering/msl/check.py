@@ -17,7 +17,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from ringkernel.diagnostics import CompileError
+from ringkernel.ringir.diagnostics import CompileError
 
 _CANDIDATES = ("clang", *(f"clang-{v}" for v in range(30, 12, -1)), "clang++")
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl.check import find_clang, write_include_dir
 from ringkernel.lowering.msl.emitter import (
     BUILTIN_NAMES,
@@ -31,6 +30,7 @@ from ringkernel.lowering.msl.emitter import (
     type_name,
 )
 from ringkernel.ringir import Module
+from ringkernel.ringir.diagnostics import CompileError
 
 EXEC_FLAGS = (
     "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-shared", "-fwrapv", "-ffp-contract=off",

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl.analysis import atomic_arrays, check_supported
 from ringkernel.lowering.msl.names import Namer, value_name
 from ringkernel.ringir import (
@@ -50,9 +49,9 @@ from ringkernel.ringir import (
     Type,
     Unary,
     Value,
-    verify,
     walk,
 )
+from ringkernel.ringir.diagnostics import CompileError
 
 MATH_MODES = ("precise", "fast", "default")
 _IGNORED_OPTIONS = ("arch",)
@@ -124,7 +123,7 @@ class MslProgram:
 
 
 def lower(module: Module, **options: Any) -> MslProgram:
-    """Verifies ``module`` and emits MSL plus the per-kernel argument layout."""
+    """Emits MSL plus the per-kernel argument layout of a verified ``module``."""
     math = options.pop("math", "precise")
     for name in _IGNORED_OPTIONS:
         options.pop(name, None)
@@ -132,7 +131,6 @@ def lower(module: Module, **options: Any) -> MslProgram:
         raise CompileError(f"unknown MSL option(s): {', '.join(sorted(options))}")
     if math not in MATH_MODES:
         raise CompileError(f"MSL option math must be one of {', '.join(MATH_MODES)}, got {math!r}")
-    verify(module)
     check_supported(module)
     return _ModuleEmitter(module, math).emit()
 

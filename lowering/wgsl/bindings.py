@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.wgsl.names import kernel_entry_name
 from ringkernel.ringir import ArrayType, Function, ScalarType
+from ringkernel.ringir.diagnostics import CompileError
 
 # RingIR scalar -> (WGSL type in memory, size, alignment); 64-bit types are absent.
 HOST_SHAREABLE = {

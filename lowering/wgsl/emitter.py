@@ -32,7 +32,6 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.lowering.wgsl.analysis import GlobalArray, Instance, ModulePlan, plan_module
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.names import Namer, kernel_entry_name
@@ -72,6 +71,7 @@ from ringkernel.ringir import (
     Value,
     walk,
 )
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 Dim3 = tuple[int, int, int]
 

@@ -14,7 +14,7 @@ import tempfile
 import threading
 from typing import Any
 
-from ringkernel.diagnostics import CompileError
+from ringkernel.ringir.diagnostics import CompileError
 
 ADAPTER_ENV = "RINGKERNEL_WGPU_ADAPTER"
 

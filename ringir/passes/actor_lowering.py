@@ -4,7 +4,7 @@ Every backend gets the same loop from here, built only from ordinary RingIR
 (u32 word arrays, loads/stores at computed offsets, atomics) plus ``fence``,
 ``clock`` and ``backoff``.  The kernel is ``kernel @<Actor>(%ctrl, %state,
 %h2k, %k2k, %out)``, all ``array<u32, global>`` laid out as
-``ringkernel.layout`` (``docs/layout.md``) says.  Lane 0 (global id 0) runs
+``ringkernel.ringir.layout`` (``docs/layout.md``) says.  Lane 0 (global id 0) runs
 the loop; every other lane returns at once, so exactly one lane consumes a
 message.  Each iteration:
 
@@ -30,8 +30,6 @@ The HLC lives in two u32 words everywhere, so no target needs 64-bit ints.
 
 from __future__ import annotations
 
-from ringkernel import layout as L
-from ringkernel.diagnostics import CompileError
 from ringkernel.ringir import (
     BOOL,
     I32,
@@ -48,6 +46,8 @@ from ringkernel.ringir import (
     verify,
     walk,
 )
+from ringkernel.ringir import layout as L
+from ringkernel.ringir.diagnostics import CompileError
 
 Pair = tuple[Value, Value]  # a 64-bit HLC value as (low word, high word)
 

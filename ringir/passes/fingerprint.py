@@ -13,19 +13,19 @@ import hashlib
 import os
 from typing import Any
 
+from ringkernel.ringir import version
 from ringkernel.ringir.nodes import Module
 from ringkernel.ringir.printer import TEXT_VERSION
 
-CODEGEN_ENV_VARS = ("RINGKERNEL_FASTMATH",)
-"""Environment variables whose value changes the code a backend emits."""
+CODEGEN_ENV_VARS: tuple[str, ...] = ()
+"""Environment variables whose value changes the code a backend emits (none today: every
+code-generation choice is an explicit option).  A variable added here joins every key."""
 
 
 def fingerprint(module: Module, target: str, options: dict[str, Any] | None = None) -> str:
     """The hex sha256 cache key of compiling ``module`` for ``target`` with ``options``."""
-    from ringkernel import __version__  # late: ringkernel imports the IR at start-up
-
     parts = [
-        f"ringkernel {__version__}",
+        f"ringkernel {version.__version__}",
         f"ringir {TEXT_VERSION}",
         f"target {target}",
         "options " + repr(sorted((str(k), repr(v)) for k, v in (options or {}).items())),

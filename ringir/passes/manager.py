@@ -69,12 +69,14 @@ class PassManager:
 
 
 DEFAULT_PASSES = (
-    Pass("verify", verify),
     Pass("constfold", fold_constants),
     Pass("dce", eliminate_dead_code),
     Pass("verify-final", verify),
 )
-"""The standard pipeline every compile runs before lowering."""
+"""The standard pipeline every compile runs before lowering.
+
+The driver verifies its input; the final verify checks what the passes made.
+"""
 
 
 def run_default_pipeline(module: Module, stream: TextIO | None = None) -> Module:

@@ -5,7 +5,7 @@ the same LLVM lowering and JIT as every cpu kernel and launched once, as a
 grid of one block, from a Python thread; ctypes releases the GIL for the
 whole call, so the loop runs natively until the control block asks it to
 leave.  Its five arguments are numpy ``uint32`` arrays the host also reads
-and writes (queues, control block, state); ``ringkernel.queues`` documents
+and writes (queues, control block, state); ``ringkernel.runtime.queues`` documents
 the memory-order protocol.  Idle, the loop sleeps in ``usleep`` (``ctrl.idle_ns``).
 """
 
@@ -16,8 +16,8 @@ import threading
 
 import numpy as np
 
-from ringkernel.actors import ActorMemory
 from ringkernel.ringir import Module
+from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.cpu.jit import compile_kernel
 
 

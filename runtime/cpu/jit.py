@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
 from ringkernel.lowering.llvm.bounds import BoundsSite
 from ringkernel.lowering.llvm.codegen import host_machine
 from ringkernel.ringir import Module, verify
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.runtime import module_digest
 from ringkernel.runtime.cpu.entry import (
     LOOPS,

@@ -3,7 +3,7 @@
 Every word of actor memory (control blocks, state, queues) is page-locked
 host memory mapped into the device's address space
 (``cuMemHostAlloc(DEVICEMAP)`` through pycuda), so the host's numpy arrays
-*are* the memory the kernel polls: ``ringkernel.queues`` runs unchanged on
+*are* the memory the kernel polls: ``ringkernel.runtime.queues`` runs unchanged on
 the host side and the loop uses atomics and ``fence.sc.sys`` on the device
 side.  Each actor's kernel is launched once, one block of ``lanes`` threads,
 on its own stream, and stays resident until the control block's ``stop`` or
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel import layout as L
-from ringkernel.actors import ActorMemory
 from ringkernel.ringir import Module
+from ringkernel.ringir import layout as L
 from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
+from ringkernel.runtime.actor_host import ActorMemory
 
 
 def launch_arguments(memory: ActorMemory, device_pointer: Callable[[np.ndarray], int]) -> list[np.intp]:

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel import layout as L
 from ringkernel.ringir import Module
+from ringkernel.ringir import layout as L
 from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
 from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
 from ringkernel.runtime.arguments import LaunchError

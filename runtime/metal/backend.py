@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from ringkernel.compiler import compile_module
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl import MslKernel, msl_kernel_info
 from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.runtime import module_digest
 from ringkernel.runtime.aliasing import memory_groups
 from ringkernel.runtime.arguments import LaunchError, check_dims

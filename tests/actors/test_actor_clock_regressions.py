@@ -11,9 +11,9 @@ import os
 import sys
 
 import ringkernel as rk
-from ringkernel import layout as L
 from ringkernel.actors import encode
-from ringkernel.hlc import MAX_TIMESTAMP, Hlc, physical_now
+from ringkernel.ringir import layout as L
+from ringkernel.runtime.hlc import MAX_TIMESTAMP, Hlc, physical_now
 
 sys.path.insert(0, os.path.dirname(__file__))
 from actor_defs import Accumulator, Add  # noqa: E402

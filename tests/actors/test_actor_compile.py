@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.ringir import Clock, Fence, ThreadIndex, parse, walk
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.actor_lowering import lower_actor
 
 sys.path.insert(0, os.path.dirname(__file__))

@@ -6,7 +6,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, u32
-from ringkernel.diagnostics import CompileError
+from ringkernel.ringir.diagnostics import CompileError
 
 
 @rk.message

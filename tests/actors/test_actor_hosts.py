@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import ringkernel as rk
-from ringkernel import layout as L
-from ringkernel.actors import ActorMemory
+from ringkernel.ringir import layout as L
 from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
 from ringkernel.runtime import BackendUnavailable
+from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.actor_pump import ring_ranges
 
 sys.path.insert(0, os.path.dirname(__file__))

@@ -17,8 +17,8 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import f32, u32
-from ringkernel.diagnostics import CompileError
 from ringkernel.frontends.static import scan_source
+from ringkernel.ringir.diagnostics import CompileError
 
 sys.path.insert(0, os.path.dirname(__file__))
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ringkernel as rk
-from ringkernel import layout as L
+from ringkernel.ringir import layout as L
 
 sys.path.insert(0, os.path.dirname(__file__))
 from actor_defs import (  # noqa: E402

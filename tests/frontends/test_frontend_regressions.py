@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.frontends.module import build_module
 from ringkernel.frontends.static import scan_source
+from ringkernel.ringir.diagnostics import CompileError
 
 HEADER = "import ringkernel as rk\nfrom ringkernel import Array, f32, i32\n\n"
 

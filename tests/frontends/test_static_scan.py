@@ -112,7 +112,7 @@ def test_star_import_from_elsewhere_is_named_in_the_error():
 def test_decorator_found_through_any_alias():
     result = scan("""\
         import ringkernel as rk
-        import ringkernel.kernel as kmod
+        import ringkernel.kernels as kmod
         from ringkernel import func as device
         K = rk.kernel
 

@@ -39,8 +39,8 @@ def _skip_reason(target: str) -> str | None:
         if find_ptxas() is None:
             return "ptxas is not installed (pip install nvidia-cuda-nvcc)"
     if target == "msl":
-        from ringkernel.diagnostics import CompileError
         from ringkernel.lowering.msl import find_clang
+        from ringkernel.ringir.diagnostics import CompileError
 
         try:
             find_clang()

@@ -11,12 +11,12 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32, u32
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.cuda import check_ptx, find_ptxas
 from ringkernel.lowering.msl.check import check_msl, find_clang
 from ringkernel.lowering.msl.cpu_exec import MslCpuProgram
 from ringkernel.lowering.wgsl import check_wgsl
 from ringkernel.lowering.wgsl.naga import WgpuUnavailable, get_device
+from ringkernel.ringir.diagnostics import CompileError
 
 
 @rk.kernel

@@ -12,7 +12,6 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from test_ringir_verifier import SAXPY_TEXT, saxpy  # noqa: E402
 
-from ringkernel.diagnostics import CompileError  # noqa: E402
 from ringkernel.ringir import (  # noqa: E402
     F32,
     F64,
@@ -24,6 +23,7 @@ from ringkernel.ringir import (  # noqa: E402
     Value,
     parse,
 )
+from ringkernel.ringir.diagnostics import CompileError  # noqa: E402
 from ringkernel.ringir.parser import parse_module  # noqa: E402
 
 H = "ringir 1\n\n"

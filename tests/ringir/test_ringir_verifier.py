@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir import (
     BOOL,
     F32,
@@ -39,6 +38,7 @@ from ringkernel.ringir import (
     Value,
     verify,
 )
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 
 def saxpy() -> Module:
@@ -335,8 +335,8 @@ def test_error_points_at_the_statement_loc():
 def test_names_that_the_text_form_cannot_spell_are_rejected():
     import pytest
 
-    from ringkernel.diagnostics import CompileError
     from ringkernel.ringir import I32, FunctionBuilder, Module, verify
+    from ringkernel.ringir.diagnostics import CompileError
 
     with pytest.raises(CompileError, match="not a valid function name"):
         verify(Module((FunctionBuilder("a b", "kernel").finish(),)))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringkernel.hlc import Hlc, pack, physical_now, unpack
-from ringkernel.layout import HLC_EPOCH_US
+from ringkernel.ringir.layout import HLC_EPOCH_US
+from ringkernel.runtime.hlc import Hlc, pack, physical_now, unpack
 
 BASE = HLC_EPOCH_US + 10**12
 
@@ -85,8 +85,8 @@ def test_physical_now_is_microseconds_since_the_epoch():
 def test_max_drift_refuses_far_future_stamps_and_keeps_the_clock():
     import pytest
 
-    from ringkernel.hlc import MAX_TIMESTAMP, Hlc, HlcDriftError, physical_now
-    from ringkernel.layout import HLC_EPOCH_US
+    from ringkernel.ringir.layout import HLC_EPOCH_US
+    from ringkernel.runtime.hlc import MAX_TIMESTAMP, Hlc, HlcDriftError, physical_now
 
     now_us = [HLC_EPOCH_US + 10**12]
     clock = Hlc(clock=lambda: now_us[0], max_drift_us=1_000_000)

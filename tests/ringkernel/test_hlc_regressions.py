@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ringkernel.hlc import MAX_TIMESTAMP, Hlc
+from ringkernel.runtime.hlc import MAX_TIMESTAMP, Hlc
 
 
 def test_a_clock_can_receive_every_timestamp_a_clock_can_issue() -> None:

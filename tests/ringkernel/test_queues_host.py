@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from ringkernel import layout as L
-from ringkernel.queues import QueueFull, ReceiveTimeout, RingQueue
+from ringkernel.ringir import layout as L
+from ringkernel.runtime.queues import QueueFull, ReceiveTimeout, RingQueue
 
 
 def msg(i: int, words: int = 8) -> np.ndarray:

@@ -433,7 +433,7 @@ def test_runtime_value_used_in_a_kernel_says_ringc_cannot_know_it(capsys, tmp_pa
         ("import ringkernel", "ringkernel.kernel", "ringkernel.func", "ringkernel.global_id"),
         ("from ringkernel import kernel, func, global_id", "kernel", "func", "global_id"),
         ("from ringkernel import kernel as k, func as f, global_id as gid", "k", "f", "gid"),
-        ("import ringkernel.kernel as rkk\nfrom ringkernel.frontends import dsl", "rkk.kernel", "rkk.func",
+        ("import ringkernel.kernels as rkk\nfrom ringkernel.frontends import dsl", "rkk.kernel", "rkk.func",
          "dsl.global_id"),
         ("from ringkernel import *", "kernel", "func", "global_id"),
     ],

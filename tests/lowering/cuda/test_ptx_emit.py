@@ -11,9 +11,15 @@ from pathlib import Path
 import kernel_corpus
 import pytest
 
-from ringkernel.diagnostics import CompileError
-from ringkernel.lowering.cuda import check_ptx, find_libdevice, find_ptxas, lower_module_to_ptx
+from ringkernel.lowering.cuda import (
+    check_ptx,
+    find_libdevice,
+    find_ptxas,
+    lower_module_to_nvptx_llvm,
+    lower_module_to_ptx,
+)
 from ringkernel.lowering.llvm import lower_module_to_llvm
+from ringkernel.ringir.diagnostics import CompileError
 
 
 def _need(tool: object, what: str) -> None:
@@ -102,7 +108,7 @@ def test_missing_ptxas_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_nvptx_llvm_text_has_entry_and_address_spaces() -> None:
-    text = lower_module_to_llvm(_named("block_reduce").kernel.ir, triple="nvptx")
+    text = lower_module_to_nvptx_llvm(_named("block_reduce").kernel.ir)
     assert 'target triple = "nvptx64-nvidia-cuda"' in text
     assert "ptx_kernel void @block_reduce(ptr addrspace(1)" in text
     assert "addrspace(3) global [64 x float]" in text

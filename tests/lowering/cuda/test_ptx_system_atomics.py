@@ -10,9 +10,9 @@ from pathlib import Path
 import kernel_corpus
 import pytest
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.cuda import check_ptx, find_libdevice, find_ptxas, lower_module_to_ptx
 from ringkernel.ringir import ArrayType, FunctionBuilder, Module
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.types import F32, F64, I32, I64, U32, U64, ScalarType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "actors"))

@@ -9,8 +9,8 @@ import jinja2
 import kernel_corpus
 import pytest
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl import check_msl, emitter, lower_module_to_msl
+from ringkernel.ringir.diagnostics import CompileError
 
 
 def _rejected(text: str) -> CompileError:

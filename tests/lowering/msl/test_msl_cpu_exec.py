@@ -6,9 +6,9 @@ import kernel_corpus
 import numpy as np
 import pytest
 
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl.cpu_exec import MslCpuProgram
 from ringkernel.ringir import F32, I32, U32, ArrayType, FunctionBuilder, Module
+from ringkernel.ringir.diagnostics import CompileError
 
 RUNNABLE = [
     c for c in kernel_corpus.CASES if c.name not in ("block_reduce", "block_scan")

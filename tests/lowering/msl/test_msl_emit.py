@@ -12,7 +12,6 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32
-from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.lowering.msl import check_msl, lower_module_to_msl, msl_kernel_info
 from ringkernel.lowering.msl.names import RESERVED, sanitize
 from ringkernel.ringir import (
@@ -26,6 +25,7 @@ from ringkernel.ringir import (
     FunctionBuilder,
     Module,
 )
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 CASE_IDS = [c.name for c in kernel_corpus.CASES]
 

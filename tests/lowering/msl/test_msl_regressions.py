@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ringkernel.compiler import compile_module
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl import lower
 from ringkernel.ringir import VOID, Function, Module, Return, Stmt, parse
+from ringkernel.ringir.diagnostics import CompileError
 
 
 @pytest.mark.parametrize("stmt", ["fence", "%n: u32 = const 10\n  backoff %n"])

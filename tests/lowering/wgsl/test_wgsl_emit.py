@@ -10,7 +10,6 @@ import textwrap
 import pytest
 
 import ringkernel as rk
-from ringkernel.diagnostics import CompileError, SourceLoc
 from ringkernel.lowering.wgsl import check_wgsl, lower_module_to_wgsl, plan_kernel_bindings
 from ringkernel.lowering.wgsl.naga import WgpuUnavailable, get_device
 from ringkernel.ringir import (
@@ -26,6 +25,7 @@ from ringkernel.ringir import (
     Module,
     verify,
 )
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 
 def _naga_or_skip() -> None:

@@ -6,9 +6,9 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32, u32
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.wgsl import lower_module_to_wgsl
 from ringkernel.lowering.wgsl.naga import WgpuUnavailable, check_wgsl
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.fingerprint import fingerprint
 
 

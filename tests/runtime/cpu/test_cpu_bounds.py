@@ -18,7 +18,7 @@ import pytest
 import ringkernel as rk
 from ringkernel import Array, f32, i32, u32
 from ringkernel.compiler import compile_module
-from ringkernel.diagnostics import CompileError
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.runtime.cpu import CpuBackend
 from ringkernel.runtime.cpu.jit import compile_kernel
 

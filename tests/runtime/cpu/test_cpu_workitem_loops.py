@@ -444,7 +444,7 @@ def test_kernels_that_idle_with_backoff_keep_their_threads() -> None:
 
 
 def test_timing_helper_runs_both_paths() -> None:
-    from ringkernel.runtime.cpu.timing import block_reduce_timings
+    from bench.cpu_barriers import block_reduce_timings
 
     times = block_reduce_timings(blocks=4, block=64, repeats=1)
     assert set(times) == {"loops", "threads"} and all(t > 0 for t in times.values())

@@ -8,7 +8,6 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32, u32
-from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.wgsl.naga import (
     ADAPTER_ENV,
     WgpuUnavailable,
@@ -16,6 +15,7 @@ from ringkernel.lowering.wgsl.naga import (
     select_adapter,
 )
 from ringkernel.ringir import F32, ArrayType, FunctionBuilder, Module, verify
+from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.runtime import get_backend
 from ringkernel.runtime.arguments import LaunchError
 from ringkernel.runtime.wgpu import WgpuBackend

@@ -1,7 +1,7 @@
 """Launch timings of the cpu backend's two ways to run kernels with barriers.
 
 ``time_barrier_paths`` is what the benchmarks call; ``python -m
-ringkernel.runtime.cpu.timing`` prints the numbers for the corpus-style
+bench.cpu_barriers`` prints the numbers for the corpus-style
 ``block_reduce`` (256 blocks of 64 work-items).
 """
 

@@ -1,7 +1,7 @@
 """Hybrid logical clock (Kulkarni et al.), packed into 64 bits as in RingKernel.
 
 A timestamp is ``physical << 16 | logical``: 48 bits of microseconds since
-:data:`~ringkernel.layout.HLC_EPOCH_US` and a 16-bit logical counter.  On the
+:data:`~ringkernel.ringir.layout.HLC_EPOCH_US` and a 16-bit logical counter.  On the
 packed value both HLC rules collapse to one ``max``:
 
 - local or send event: ``t = max(t + 1, now << 16)``
@@ -13,7 +13,7 @@ increasing when the wall clock steps back, and lets a full logical counter
 carry into the physical part (the clock runs 1 µs ahead instead of wrapping).
 The device loop (``ringkernel.ringir.passes.actor_lowering``) applies the
 same two formulas on two 32-bit words, with the drift bound of
-:data:`~ringkernel.layout.MAX_CLOCK_DRIFT_US` and saturating at 2**64 - 1
+:data:`~ringkernel.ringir.layout.MAX_CLOCK_DRIFT_US` and saturating at 2**64 - 1
 (``docs/layout.md``).
 """
 
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ringkernel.layout import HLC_EPOCH_US, HLC_LOGICAL_BITS, HLC_PHYSICAL_MASK
+from ringkernel.ringir.layout import HLC_EPOCH_US, HLC_LOGICAL_BITS, HLC_PHYSICAL_MASK
 
 LOGICAL_MASK = (1 << HLC_LOGICAL_BITS) - 1
 MAX_TIMESTAMP = (1 << 64) - 1

@@ -1,6 +1,6 @@
 """The host side of RingKernel's single-producer single-consumer ring queues.
 
-A queue is one ``uint32`` numpy array laid out as ``ringkernel.layout`` says:
+A queue is one ``uint32`` numpy array laid out as ``ringkernel.ringir.layout`` says:
 a header (head, tail, capacity, mask, slot size, counters) and
 ``capacity`` slots.  ``head`` is written only by the consumer, ``tail`` only
 by the producer; both only grow (mod 2**32), so ``tail - head`` is the fill.
@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ringkernel import layout as L
+from ringkernel.ringir import layout as L
 
 POLICIES = ("block", "reject", "drop_oldest")
 _MASK32 = 0xFFFFFFFF

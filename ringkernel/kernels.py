@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ringkernel.compiler import compile_module
-from ringkernel.diagnostics import CompileError, debug_tracebacks
-from ringkernel.frontends.module import build_module
+from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
 from ringkernel.ringir import Module
+from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
 
 class _Decorated:
@@ -30,6 +30,7 @@ class _Decorated:
         self.__module__ = getattr(pyfunc, "__module__", None)  # type: ignore[assignment]
         self._source: FunctionSource | None = None
         self._ir: Module | None = None
+        self._ir_name = ""  # this function's name inside its module (callees may be renamed)
         # String annotations may name the defining function's locals, gone after it returns.
         self._enclosing = enclosing_scope(pyfunc)
 
@@ -43,7 +44,7 @@ class _Decorated:
     def ir(self) -> Module:
         """The verified RingIR module: this function and every ``@rk.func`` it calls."""
         if self._ir is None:
-            self._ir = _user_errors(lambda: build_module([self]))
+            self._ir, self._ir_name = _user_errors(lambda: build_entry_module(self))
         return self._ir
 
     def compile(self, target: str = "rir", **options: Any) -> str:
@@ -78,8 +79,7 @@ class Kernel(_Decorated):
 
         grid3, block3 = launch_dims(grid, block)
         module = self.ir
-        fn = module.get(module.kernels[-1].name) if module.kernels else None
-        assert fn is not None
+        fn = module.get(self._ir_name)
         bound = bind_arguments(fn, tuple(args))
         try:
             get_backend(backend).launch(module, fn.name, grid3, block3, bound, checked=checked)

@@ -2,7 +2,8 @@
 
 Python decides (types, helpers, atomic-ness, names); the jinja2 templates in
 ``templates/`` hold every piece of MSL syntax.  Every user identifier is
-mangled by :mod:`ringkernel.lowering.msl.names` before it reaches a template.
+mangled by a :class:`~ringkernel.lowering.common.Namer` fed
+:mod:`ringkernel.lowering.msl.target`'s reserved words before it reaches a template.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ringkernel.lowering.msl.analysis import atomic_arrays, check_supported
-from ringkernel.lowering.msl.names import Namer, value_name
+from ringkernel.lowering.common import Namer, atomic_arrays, check_module, macros, render
+from ringkernel.lowering.msl.target import CAPABILITIES, NAMES, value_name
 from ringkernel.ringir import (
     VOID,
     AddressSpace,
@@ -78,18 +78,12 @@ BUILTIN_NAMES = {
 _TRANSCENDENTAL = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "pow")
 _MATH_NAMESPACE = {"precise": "metal::precise::", "fast": "metal::fast::", "default": "metal::"}
 
-_ENV = Environment(
-    loader=PackageLoader("ringkernel.lowering.msl", "templates"),
-    autoescape=False,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_PACKAGE = "ringkernel.lowering.msl"
 
 
 def template_macros(template: str) -> Any:
-    return _ENV.get_template(template).module
+    """The macros of one MSL template."""
+    return macros(_PACKAGE, template)
 
 
 @dataclass(frozen=True)
@@ -131,7 +125,7 @@ def lower(module: Module, **options: Any) -> MslProgram:
         raise CompileError(f"unknown MSL option(s): {', '.join(sorted(options))}")
     if math not in MATH_MODES:
         raise CompileError(f"MSL option math must be one of {', '.join(MATH_MODES)}, got {math!r}")
-    check_supported(module)
+    check_module(module, CAPABILITIES)
     return _ModuleEmitter(module, math).emit()
 
 
@@ -185,7 +179,7 @@ class _ModuleEmitter:
         self.function_macros = template_macros("function.j2")
         self.atomic = atomic_arrays(module)
         self.helpers: dict[str, str] = {}
-        self.globals = Namer()
+        self.globals = Namer(NAMES)
         ordered = [f for f in module.functions if f.is_kernel] + [
             f for f in module.functions if not f.is_kernel
         ]
@@ -213,7 +207,7 @@ class _ModuleEmitter:
         module_macros = template_macros("declarations.j2")
         chunks: list[str] = []
         for struct in self.module.structs:
-            fields = Namer()
+            fields = Namer(NAMES)
             chunks.append(_strip(module_macros.struct({
                 "name": self.struct_names[struct.name],
                 "fields": [
@@ -225,7 +219,7 @@ class _ModuleEmitter:
         if prototypes:
             chunks.append(_strip(module_macros.prototypes(prototypes)))
         chunks.extend(functions)
-        text = _ENV.get_template("module.j2").render(chunks=chunks)
+        text = render(_PACKAGE, "module.j2", chunks=chunks)
         return MslProgram(text, kernels)
 
 
@@ -241,7 +235,7 @@ class _FunctionEmitter(NodeVisitor):
         self.fn = fn
         self.expr = parent.expr
         self.stmt = parent.stmt
-        self.names = Namer(parent.globals)
+        self.names = parent.globals.scope()
         self.values: dict[str, str] = {}
         for p in fn.params:
             self.values[p.name] = self.names.name("param", p.name)

@@ -28,6 +28,9 @@ from typing import Any
 
 import jinja2
 
+Statement = dict[str, Any]
+"""A statement for a target's ``statements.j2``: its ``kind`` picks the form."""
+
 
 def _raise(message: str) -> None:
     raise AssertionError(message)

@@ -31,7 +31,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from ringkernel.lowering.common import Namer, check_module
+from ringkernel.lowering.common import Namer, Statement, check_module
 from ringkernel.lowering.common import environment as template_environment
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
@@ -235,10 +235,10 @@ class _FunctionEmitter(NodeVisitor):
         self.consts: dict[str, bool | int | float] = {}
         self.locals: dict[str, str] = {}
         self.counter = 0
-        self.decls: list[dict] = []
-        self.blocks: list[list[dict]] = [[]]
+        self.decls: list[Statement] = []
+        self.blocks: list[list[Statement]] = [[]]
         self.loc: SourceLoc | None = self.fn.loc
-        self.params: list[dict] = []
+        self.params: list[Statement] = []
         self.return_type: str | None = None
         self.loop_exits: list[str] = []  # per enclosing loop: its "left normally" flag
 
@@ -278,7 +278,7 @@ class _FunctionEmitter(NodeVisitor):
             return self.x.call(self.helper("index", index.type), [self.val(index)])
         return self.val(index)
 
-    def guarded(self, g: GlobalArray, index: Value, i: str, stmts: list[dict]) -> None:
+    def guarded(self, g: GlobalArray, index: Value, i: str, stmts: list[Statement]) -> None:
         """Emits ``stmts`` (an access of ``g`` at ``i``), bounds-checked when asked."""
         if not self.lowering.checked:
             self.blocks[-1].extend(stmts)
@@ -315,7 +315,7 @@ class _FunctionEmitter(NodeVisitor):
         self.lowering.helpers.add(name)
         return name
 
-    def loop(self, body: list[dict], continuing: list[dict], flag: str | None) -> None:
+    def loop(self, body: list[Statement], continuing: list[Statement], flag: str | None) -> None:
         """A ``loop``; with the loop guard, one that reports leaving it without its exit."""
         self.out(kind="loop", body=body, continuing=continuing)
         if flag is not None:
@@ -331,14 +331,14 @@ class _FunctionEmitter(NodeVisitor):
         self.out(kind="assign", target=flag, expr="false")
         return flag
 
-    def leave(self) -> list[dict]:
+    def leave(self) -> list[Statement]:
         """A ``break`` out of the innermost loop, noting that the loop ended by itself."""
         if self.loop_exits and self.loop_exits[-1] is not None:
             return [{"kind": "assign", "target": self.loop_exits[-1], "expr": "true"},
                     {"kind": "break"}]
         return [{"kind": "break"}]
 
-    def region(self, body: tuple[Stmt, ...]) -> list[dict]:
+    def region(self, body: tuple[Stmt, ...]) -> list[Statement]:
         self.blocks.append([])
         self.visit_block(body)
         return self.blocks.pop()
@@ -362,9 +362,9 @@ class _FunctionEmitter(NodeVisitor):
 
     # --- function ---
 
-    def run(self) -> list[dict]:
+    def run(self) -> list[Statement]:
         fn = self.fn
-        prologue: list[dict] = []
+        prologue: list[Statement] = []
         for p in fn.params:
             if isinstance(p.type, ArrayType):
                 continue

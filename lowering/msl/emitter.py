@@ -2,7 +2,8 @@
 
 Python decides (types, helpers, atomic-ness, names); the jinja2 templates in
 ``templates/`` hold every piece of MSL syntax.  Every user identifier is
-mangled by :mod:`ringkernel.lowering.msl.names` before it reaches a template.
+mangled by a :class:`~ringkernel.lowering.common.Namer` fed
+:mod:`ringkernel.lowering.msl.target`'s reserved words before it reaches a template.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ringkernel.lowering.msl.analysis import atomic_arrays, check_supported
-from ringkernel.lowering.msl.names import Namer, value_name
+from ringkernel.lowering.common import Namer, Statement, atomic_arrays, check_module, macros, render
+from ringkernel.lowering.msl.target import CAPABILITIES, NAMES, value_name
 from ringkernel.ringir import (
     VOID,
     AddressSpace,
@@ -78,18 +78,12 @@ BUILTIN_NAMES = {
 _TRANSCENDENTAL = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "pow")
 _MATH_NAMESPACE = {"precise": "metal::precise::", "fast": "metal::fast::", "default": "metal::"}
 
-_ENV = Environment(
-    loader=PackageLoader("ringkernel.lowering.msl", "templates"),
-    autoescape=False,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+_PACKAGE = "ringkernel.lowering.msl"
 
 
 def template_macros(template: str) -> Any:
-    return _ENV.get_template(template).module
+    """The macros of one MSL template."""
+    return macros(_PACKAGE, template)
 
 
 @dataclass(frozen=True)
@@ -131,7 +125,7 @@ def lower(module: Module, **options: Any) -> MslProgram:
         raise CompileError(f"unknown MSL option(s): {', '.join(sorted(options))}")
     if math not in MATH_MODES:
         raise CompileError(f"MSL option math must be one of {', '.join(MATH_MODES)}, got {math!r}")
-    check_supported(module)
+    check_module(module, CAPABILITIES)
     return _ModuleEmitter(module, math).emit()
 
 
@@ -185,7 +179,7 @@ class _ModuleEmitter:
         self.function_macros = template_macros("function.j2")
         self.atomic = atomic_arrays(module)
         self.helpers: dict[str, str] = {}
-        self.globals = Namer()
+        self.globals = Namer(NAMES)
         ordered = [f for f in module.functions if f.is_kernel] + [
             f for f in module.functions if not f.is_kernel
         ]
@@ -213,7 +207,7 @@ class _ModuleEmitter:
         module_macros = template_macros("declarations.j2")
         chunks: list[str] = []
         for struct in self.module.structs:
-            fields = Namer()
+            fields = Namer(NAMES)
             chunks.append(_strip(module_macros.struct({
                 "name": self.struct_names[struct.name],
                 "fields": [
@@ -225,7 +219,7 @@ class _ModuleEmitter:
         if prototypes:
             chunks.append(_strip(module_macros.prototypes(prototypes)))
         chunks.extend(functions)
-        text = _ENV.get_template("module.j2").render(chunks=chunks)
+        text = render(_PACKAGE, "module.j2", chunks=chunks)
         return MslProgram(text, kernels)
 
 
@@ -234,25 +228,25 @@ def _strip(text: str) -> str:
 
 
 class _FunctionEmitter(NodeVisitor):
-    """Renders one function; statements become text blocks nested by templates."""
+    """Renders one function; statements become ``kind``-tagged dicts that ``statements.j2`` prints."""
 
     def __init__(self, parent: _ModuleEmitter, fn: Function) -> None:
         self.parent = parent
         self.fn = fn
         self.expr = parent.expr
         self.stmt = parent.stmt
-        self.names = Namer(parent.globals)
+        self.names = parent.globals.scope()
         self.values: dict[str, str] = {}
         for p in fn.params:
             self.values[p.name] = self.names.name("param", p.name)
         self.locals = {var.name: self.names.name("local", var.name) for var in fn.locals}
-        self.shared_decls: list[str] = []
+        self.shared_decls: list[Statement] = []
         self.loop_counter = 0
         body = fn.body
         used = {s.kind for s in walk(body) if isinstance(s, ThreadIndex)}
         self.builtins = tuple(kind for kind in BUILTIN_ORDER if kind in used)
 
-    def generic_visit(self, node: object) -> str:
+    def generic_visit(self, node: object) -> Statement:
         """A statement this target has no lowering for is a user-facing error, not a crash."""
         raise CompileError.at(
             getattr(node, "loc", None), f"the msl target cannot lower {type(node).__name__} statements"
@@ -307,13 +301,12 @@ class _FunctionEmitter(NodeVisitor):
         return params
 
     def emit(self) -> tuple[str, str]:
-        body = self.visit_block(self.fn.body)
+        body = self.stmt.block(self.visit_block(self.fn.body))
         declarations = list(self.shared_decls)
         for var in self.fn.locals:
-            declarations.append(
-                _strip(self.stmt.declare_local(type_name(var.type), self.locals[var.name],
-                                               self.lit(0, var.type)))
-            )
+            declarations.append({"kind": "declare_local", "type": type_name(var.type),
+                                 "name": self.locals[var.name], "zero": self.lit(0, var.type)})
+        declarations = [_strip(self.stmt.stmt(d)) for d in declarations]
         context = {
             "is_kernel": self.fn.is_kernel,
             "name": self.parent.function_names[self.fn.name],
@@ -346,23 +339,23 @@ class _FunctionEmitter(NodeVisitor):
             uses_shared=any(isinstance(s, SharedArray) for s in stmts),
         )
 
-    def visit_block(self, body: tuple[Stmt, ...]) -> str:
-        parts = [self.visit(stmt) for stmt in body]
-        return "\n".join(_strip(p) for p in parts if p is not None)
+    def visit_block(self, body: tuple[Stmt, ...]) -> list[Statement]:
+        return [s for s in (self.visit(stmt) for stmt in body) if s is not None]
 
-    def define(self, result: Value, expression: str) -> str:
-        return self.stmt.define(type_name(result.type), self.bind(result), expression)
+    def define(self, result: Value, expression: str) -> Statement:
+        return {"kind": "define", "type": type_name(result.type), "name": self.bind(result),
+                "expr": expression}
 
     # --- instructions ---
 
-    def visit_Const(self, s: Const) -> str:
+    def visit_Const(self, s: Const) -> Statement:
         assert isinstance(s.result.type, ScalarType)
         return self.define(s.result, self.lit(s.value, s.result.type))
 
-    def visit_Unary(self, s: Unary) -> str:
+    def visit_Unary(self, s: Unary) -> Statement:
         return self.define(s.result, self.expr.prefix(s.op, self.ref(s.operand)))
 
-    def visit_Binary(self, s: Binary) -> str:
+    def visit_Binary(self, s: Binary) -> Statement:
         ty = s.lhs.type
         assert isinstance(ty, ScalarType)
         a, b = self.ref(s.lhs), self.ref(s.rhs)
@@ -398,10 +391,10 @@ class _FunctionEmitter(NodeVisitor):
         twin = _TYPE_NAMES[_UNSIGNED_TWIN[ty.name]]
         return self.parent.helper(name, f"signed_{op}", t, twin)
 
-    def visit_Compare(self, s: Compare) -> str:
+    def visit_Compare(self, s: Compare) -> Statement:
         return self.define(s.result, self.expr.infix(s.op, self.ref(s.lhs), self.ref(s.rhs)))
 
-    def visit_Cast(self, s: Cast) -> str:
+    def visit_Cast(self, s: Cast) -> Statement:
         src, dst = s.value.type, s.result.type
         assert isinstance(src, ScalarType) and isinstance(dst, ScalarType)
         a = self.ref(s.value)
@@ -415,7 +408,7 @@ class _FunctionEmitter(NodeVisitor):
             expression = self.expr.convert(type_name(dst), a)
         return self.define(s.result, expression)
 
-    def visit_Bitcast(self, s: Bitcast) -> str:
+    def visit_Bitcast(self, s: Bitcast) -> Statement:
         dst = s.result.type
         assert isinstance(dst, ScalarType)
         return self.define(s.result, self.expr.bitcast(type_name(dst), self.ref(s.value)))
@@ -433,7 +426,7 @@ class _FunctionEmitter(NodeVisitor):
             )
         return self.parent.helper(name, "float_to_unsigned", f, t, upper, self.lit(high, dst))
 
-    def visit_MathCall(self, s: MathCall) -> str:
+    def visit_MathCall(self, s: MathCall) -> Statement:
         ty = s.result.type
         assert isinstance(ty, ScalarType)
         func = s.func
@@ -443,14 +436,14 @@ class _FunctionEmitter(NodeVisitor):
         args = [self.ref(a) for a in s.args]
         return self.define(s.result, self.expr.call(namespace + func, args))
 
-    def visit_Call(self, s: Call) -> str:
+    def visit_Call(self, s: Call) -> Statement:
         callee = self.parent.function_names[s.callee]
         expression = self.expr.call(callee, [self.ref(a) for a in s.args])
         if s.result is None:
-            return self.stmt.expression(expression)
+            return {"kind": "expression", "expr": expression}
         return self.define(s.result, expression)
 
-    def visit_ThreadIndex(self, s: ThreadIndex) -> str:
+    def visit_ThreadIndex(self, s: ThreadIndex) -> Statement:
         builtin = BUILTIN_NAMES[s.kind]
         return self.define(s.result, self.expr.thread_index(builtin, s.dim))
 
@@ -458,76 +451,71 @@ class _FunctionEmitter(NodeVisitor):
         ty = s.result.type
         assert isinstance(ty, ArrayType) and ty.space == AddressSpace.SHARED
         name = self.bind(s.result)
-        self.shared_decls.append(
-            _strip(self.stmt.declare_shared(self.element_type(s.result), name, str(ty.size)))
-        )
+        self.shared_decls.append({"kind": "declare_shared", "type": self.element_type(s.result),
+                                  "name": name, "size": str(ty.size)})
 
-    def visit_Load(self, s: Load) -> str:
+    def visit_Load(self, s: Load) -> Statement:
         array, index = self.ref(s.array), self.ref(s.index)
         if self.is_atomic(s.array):
             return self.define(s.result, self.expr.atomic_load(array, index))
         return self.define(s.result, self.expr.element(array, index))
 
-    def visit_Store(self, s: Store) -> str:
+    def visit_Store(self, s: Store) -> Statement:
         array, index, value = self.ref(s.array), self.ref(s.index), self.ref(s.value)
         if self.is_atomic(s.array):
-            return self.stmt.atomic_store(array, index, value)
-        return self.stmt.assign(self.expr.element(array, index), value)
+            return {"kind": "atomic_store", "array": array, "index": index, "value": value}
+        return {"kind": "assign", "target": self.expr.element(array, index), "expr": value}
 
-    def visit_AtomicRMW(self, s: AtomicRMW) -> str:
+    def visit_AtomicRMW(self, s: AtomicRMW) -> Statement:
         array_type = s.array.type
         assert isinstance(array_type, ArrayType)
         if array_type.elem.is_float and s.op in ("min", "max"):
             space = "threadgroup" if array_type.space == AddressSpace.SHARED else "device"
             name = self.bind(s.result)  # unique, never rk_-prefixed: rk_<name>_* are free
-            return self.stmt.atomic_float_minmax(
-                s.op, name, f"rk_{name}", space, self.ref(s.array), self.ref(s.index),
-                self.ref(s.value),
-            )
+            return {"kind": "atomic_float_minmax", "op": s.op, "name": name, "tmp": f"rk_{name}",
+                    "space": space, "array": self.ref(s.array), "index": self.ref(s.index),
+                    "value": self.ref(s.value)}
         expression = self.expr.atomic_rmw(
             s.op, self.ref(s.array), self.ref(s.index), self.ref(s.value)
         )
         return self.define(s.result, expression)
 
-    def visit_AtomicCAS(self, s: AtomicCAS) -> str:
-        return self.stmt.atomic_cas(
-            type_name(s.result.type), self.bind(s.result), self.ref(s.array), self.ref(s.index),
-            self.ref(s.expected), self.ref(s.desired),
-        )
+    def visit_AtomicCAS(self, s: AtomicCAS) -> Statement:
+        return {"kind": "atomic_cas", "type": type_name(s.result.type), "name": self.bind(s.result),
+                "array": self.ref(s.array), "index": self.ref(s.index),
+                "expected": self.ref(s.expected), "desired": self.ref(s.desired)}
 
-    def visit_LoadVar(self, s: LoadVar) -> str:
+    def visit_LoadVar(self, s: LoadVar) -> Statement:
         return self.define(s.result, self.locals[s.var.name])
 
     # --- statements ---
 
-    def visit_StoreVar(self, s: StoreVar) -> str:
-        return self.stmt.assign(self.locals[s.var.name], self.ref(s.value))
+    def visit_StoreVar(self, s: StoreVar) -> Statement:
+        return {"kind": "assign", "target": self.locals[s.var.name], "expr": self.ref(s.value)}
 
-    def visit_Barrier(self, s: Barrier) -> str:
-        return self.stmt.barrier()
+    def visit_Barrier(self, s: Barrier) -> Statement:
+        return {"kind": "barrier"}
 
-    def visit_If(self, s: If) -> str:
-        then_body = self.visit_block(s.then_body)
-        else_body = self.visit_block(s.else_body)
-        return self.stmt.if_(self.ref(s.cond), then_body, else_body)
+    def visit_If(self, s: If) -> Statement:
+        return {"kind": "if", "cond": self.ref(s.cond), "then": self.visit_block(s.then_body),
+                "else_": self.visit_block(s.else_body)}
 
-    def visit_Loop(self, s: Loop) -> str:
-        return self.stmt.loop(self.visit_block(s.body))
+    def visit_Loop(self, s: Loop) -> Statement:
+        return {"kind": "loop", "body": self.visit_block(s.body)}
 
-    def visit_ForRange(self, s: ForRange) -> str:
+    def visit_ForRange(self, s: ForRange) -> Statement:
         counter = f"rk_i{self.loop_counter}"
         self.loop_counter += 1
-        body = self.visit_block(s.body)
-        return self.stmt.for_range(
-            type_name(s.var.type), counter, self.locals[s.var.name], self.ref(s.start),
-            self.ref(s.stop), self.ref(s.step), s.var.type.kind == "int", body,
-        )
+        return {"kind": "for_range", "type": type_name(s.var.type), "counter": counter,
+                "var": self.locals[s.var.name], "start": self.ref(s.start), "stop": self.ref(s.stop),
+                "step": self.ref(s.step), "signed": s.var.type.kind == "int",
+                "body": self.visit_block(s.body)}
 
-    def visit_Break(self, s: Break) -> str:
-        return self.stmt.break_()
+    def visit_Break(self, s: Break) -> Statement:
+        return {"kind": "break"}
 
-    def visit_Continue(self, s: Continue) -> str:
-        return self.stmt.continue_()
+    def visit_Continue(self, s: Continue) -> Statement:
+        return {"kind": "continue"}
 
-    def visit_Return(self, s: Return) -> str:
-        return self.stmt.return_(self.ref(s.value) if s.value is not None else "")
+    def visit_Return(self, s: Return) -> Statement:
+        return {"kind": "return", "value": self.ref(s.value) if s.value is not None else ""}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ringkernel.lowering.wgsl.names import kernel_entry_name
+from ringkernel.lowering.wgsl.target import kernel_entry_name
 from ringkernel.ringir import ArrayType, Function, ScalarType
 from ringkernel.ringir.diagnostics import CompileError
 

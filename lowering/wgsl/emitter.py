@@ -2,7 +2,7 @@
 
 Every SSA value becomes a ``let t<n>`` (named by the emitter, never by the
 user), every local a function-scope ``var v_<name>``.  Array values resolve
-to module-scope variables through :mod:`analysis`.  Expression syntax comes
+to module-scope variables through :mod:`plan`.  Expression syntax comes
 from ``templates/expressions.j2`` macros, statement and module syntax from
 ``statements.j2``, ``helpers.j2`` and ``module.j2``.
 
@@ -26,15 +26,16 @@ Without them the output is exactly the unchecked WGSL.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import jinja2
 import numpy as np
 
-from ringkernel.lowering.wgsl.analysis import GlobalArray, Instance, ModulePlan, plan_module
+from ringkernel.lowering.common import Namer, Statement, check_module
+from ringkernel.lowering.common import environment as template_environment
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kernel_bindings
-from ringkernel.lowering.wgsl.names import Namer, kernel_entry_name
+from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
+from ringkernel.lowering.wgsl.target import CAPABILITIES, NAMES, SCALARS, kernel_entry_name
 from ringkernel.ringir import I32 as _I32
 from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir import (
@@ -69,13 +70,11 @@ from ringkernel.ringir import (
     Type,
     Unary,
     Value,
-    walk,
 )
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 Dim3 = tuple[int, int, int]
 
-_TEMPLATES = Path(__file__).with_name("templates")
 # Order in which helper functions are printed (deterministic output).
 _HELPER_ORDER = tuple(
     f"rk_{op}_{ty}"
@@ -94,31 +93,9 @@ SHARED_ARRAY_ID = 0x10000
 """Array ids below this are storage-buffer binding numbers; shared arrays count up from it."""
 
 
-def _raise(message: str) -> None:
-    raise AssertionError(message)
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=False,
-        lstrip_blocks=False,
-    )
-    env.globals["raise"] = _raise
-    return env
-
-
-_ENV: jinja2.Environment | None = None
-
-
 def environment() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
-    return _ENV
+    """The jinja2 environment of the WGSL templates."""
+    return template_environment("ringkernel.lowering.wgsl")
 
 
 def normalize_block(block: Any) -> Dim3:
@@ -137,7 +114,7 @@ def normalize_block(block: Any) -> Dim3:
 
 def wgsl_scalar(ty: Type, what: str, loc: SourceLoc | None) -> str:
     """The WGSL spelling of a scalar value type; 64-bit types are a ``CompileError``."""
-    if not isinstance(ty, ScalarType) or ty.name not in HOST_SHAREABLE:
+    if not isinstance(ty, ScalarType) or ty.name not in SCALARS:
         raise CompileError.at(
             loc,
             f"{what} has type {ty}, which WGSL does not support "
@@ -147,7 +124,7 @@ def wgsl_scalar(ty: Type, what: str, loc: SourceLoc | None) -> str:
     return ty.name
 
 
-def literal(expr: Any, value: bool | int | float, ty: ScalarType) -> str:
+def literal(value: bool | int | float, ty: ScalarType, expr: Any) -> str:
     """A WGSL literal for ``value`` of RingIR type ``ty``."""
     if ty.is_bool:
         return "true" if value else "false"
@@ -183,16 +160,15 @@ class Lowering:
         self.loop_guard = loop_guard
         self.env = environment()
         self.expr = self.env.get_template("expressions.j2").module
-        self.namer = Namer()
+        self.namer = Namer(NAMES)
         self.helpers: set[str] = set()
 
     def run(self) -> str:
-        for fn in self.module.functions:
-            _check_types(fn)
+        check_module(self.module, CAPABILITIES)
         kernel_names = {}
         for k in self.kernels:
             kernel_names[k.name] = kernel_entry_name(k.name)
-            self.namer.taken.add(kernel_names[k.name])
+            self.namer.reserve(kernel_names[k.name])
         plan = plan_module(self.module, self.kernels, self.namer, kernel_names, self.aliases)
         uniforms = []
         kernels = []
@@ -228,8 +204,8 @@ class Lowering:
         if bindings.uniform_binding is None:
             return None
         return {
-            "struct": self.namer.fresh("P_", inst.fn.name),
-            "name": self.namer.fresh("u_", inst.fn.name),
+            "struct": self.namer.fresh(inst.fn.name, "P_"),
+            "name": self.namer.fresh(inst.fn.name, "u_"),
             "binding": bindings.uniform_binding,
             "fields": [],  # filled by the kernel's emitter, which names the params
         }
@@ -240,37 +216,6 @@ def _global_view(g: GlobalArray) -> dict:
     if g.atomic:
         ty = f"atomic<{'u32' if g.elem == 'f32' else ty}>"
     return {"name": g.name, "space": g.space, "binding": g.binding, "size": g.size, "type": ty}
-
-
-def _check_types(fn: Function) -> None:
-    """Rejects 64-bit types up front, naming the user's variable where there is one."""
-    where = "kernel" if fn.is_kernel else "func"
-    for p in fn.params:
-        ty = p.type.elem if isinstance(p.type, ArrayType) else p.type
-        wgsl_scalar(ty, f"parameter '{p.name}' of {where} '{fn.name}'", fn.loc)
-    if fn.return_type != _VOID:
-        wgsl_scalar(fn.return_type, f"the return value of func '{fn.name}'", fn.loc)
-    for stmt in walk(fn.body):
-        loc = getattr(stmt, "loc", None) or fn.loc
-        var = getattr(stmt, "var", None)
-        if var is not None:
-            wgsl_scalar(var.type, f"variable '{var.name}'", loc)
-        result = getattr(stmt, "result", None)
-        if isinstance(result, Value):
-            ty = result.type.elem if isinstance(result.type, ArrayType) else result.type
-            wgsl_scalar(ty, _describe(stmt, result), loc)
-    for var in fn.locals:
-        wgsl_scalar(var.type, f"variable '{var.name}'", fn.loc)
-
-
-def _describe(stmt: Stmt, result: Value) -> str:
-    if isinstance(stmt, Const):
-        return f"the constant {stmt.value!r}"
-    if isinstance(stmt, Cast):
-        return "the result of this cast"
-    if isinstance(stmt, SharedArray):
-        return "this shared array's element"
-    return f"the value '%{result.name}' computed here"
 
 
 class _FunctionEmitter(NodeVisitor):
@@ -285,15 +230,15 @@ class _FunctionEmitter(NodeVisitor):
         self.inst = inst
         self.fn = inst.fn
         self.uniform = uniform
-        self.namer = Namer()
+        self.namer = Namer(NAMES)
         self.values: dict[str, str] = {}
         self.consts: dict[str, bool | int | float] = {}
         self.locals: dict[str, str] = {}
         self.counter = 0
-        self.decls: list[dict] = []
-        self.blocks: list[list[dict]] = [[]]
+        self.decls: list[Statement] = []
+        self.blocks: list[list[Statement]] = [[]]
         self.loc: SourceLoc | None = self.fn.loc
-        self.params: list[dict] = []
+        self.params: list[Statement] = []
         self.return_type: str | None = None
         self.loop_exits: list[str] = []  # per enclosing loop: its "left normally" flag
 
@@ -333,7 +278,7 @@ class _FunctionEmitter(NodeVisitor):
             return self.x.call(self.helper("index", index.type), [self.val(index)])
         return self.val(index)
 
-    def guarded(self, g: GlobalArray, index: Value, i: str, stmts: list[dict]) -> None:
+    def guarded(self, g: GlobalArray, index: Value, i: str, stmts: list[Statement]) -> None:
         """Emits ``stmts`` (an access of ``g`` at ``i``), bounds-checked when asked."""
         if not self.lowering.checked:
             self.blocks[-1].extend(stmts)
@@ -370,7 +315,7 @@ class _FunctionEmitter(NodeVisitor):
         self.lowering.helpers.add(name)
         return name
 
-    def loop(self, body: list[dict], continuing: list[dict], flag: str | None) -> None:
+    def loop(self, body: list[Statement], continuing: list[Statement], flag: str | None) -> None:
         """A ``loop``; with the loop guard, one that reports leaving it without its exit."""
         self.out(kind="loop", body=body, continuing=continuing)
         if flag is not None:
@@ -386,14 +331,14 @@ class _FunctionEmitter(NodeVisitor):
         self.out(kind="assign", target=flag, expr="false")
         return flag
 
-    def leave(self) -> list[dict]:
+    def leave(self) -> list[Statement]:
         """A ``break`` out of the innermost loop, noting that the loop ended by itself."""
         if self.loop_exits and self.loop_exits[-1] is not None:
             return [{"kind": "assign", "target": self.loop_exits[-1], "expr": "true"},
                     {"kind": "break"}]
         return [{"kind": "break"}]
 
-    def region(self, body: tuple[Stmt, ...]) -> list[dict]:
+    def region(self, body: tuple[Stmt, ...]) -> list[Statement]:
         self.blocks.append([])
         self.visit_block(body)
         return self.blocks.pop()
@@ -404,7 +349,7 @@ class _FunctionEmitter(NodeVisitor):
         return name
 
     def zero(self, ty: ScalarType) -> str:
-        return literal(self.x, False if ty.is_bool else 0.0 if ty.is_float else 0, ty)
+        return literal(False if ty.is_bool else 0.0 if ty.is_float else 0, ty, self.x)
 
     def visit(self, node: Stmt) -> None:
         self.loc = getattr(node, "loc", None) or self.loc
@@ -417,13 +362,13 @@ class _FunctionEmitter(NodeVisitor):
 
     # --- function ---
 
-    def run(self) -> list[dict]:
+    def run(self) -> list[Statement]:
         fn = self.fn
-        prologue: list[dict] = []
+        prologue: list[Statement] = []
         for p in fn.params:
             if isinstance(p.type, ArrayType):
                 continue
-            name = self.namer.fresh("v_", p.name)
+            name = self.namer.fresh(p.name, "v_")
             self.values[p.name] = name
             ty = self.scalar(p.type)
             if fn.is_kernel:
@@ -439,7 +384,7 @@ class _FunctionEmitter(NodeVisitor):
         if fn.return_type != _VOID:
             self.return_type = self.scalar(fn.return_type)
         for var in fn.locals:
-            name = self.namer.fresh("v_", var.name)
+            name = self.namer.fresh(var.name, "v_")
             self.locals[var.name] = name
             self.decls.append({"kind": "var", "name": name, "type": self.scalar(var.type)})
         self.visit_block(fn.body)
@@ -453,7 +398,7 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_Const(self, s: Const) -> None:
         self.consts[s.result.name] = s.value
-        self.let(s.result, literal(self.x, s.value, s.result.type))
+        self.let(s.result, literal(s.value, s.result.type, self.x))
 
     def visit_Unary(self, s: Unary) -> None:
         a = self.val(s.operand)
@@ -508,7 +453,7 @@ class _FunctionEmitter(NodeVisitor):
             self.let(s.result, expr)
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> None:
-        size = literal(self.x, self.lowering.block[s.dim], _I32)
+        size = literal(self.lowering.block[s.dim], _I32, self.x)
         if s.kind == "block_dim":
             self.let(s.result, size)
         elif s.kind == "global_id":
@@ -665,7 +610,7 @@ class _FunctionEmitter(NodeVisitor):
 def shared_array_labels(module: Module, kernel: str) -> tuple[str, ...]:
     """The names of ``kernel``'s shared arrays, in the order checked WGSL numbers them."""
     fn = module.get(kernel)
-    plan = plan_module(module, (fn,), Namer(), {kernel: kernel_entry_name(kernel)})
+    plan = plan_module(module, (fn,), Namer(NAMES), {kernel: kernel_entry_name(kernel)})
     return tuple(g.label for g in plan.globals.values() if g.space == "workgroup")
 
 

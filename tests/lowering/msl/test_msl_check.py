@@ -9,6 +9,7 @@ import jinja2
 import kernel_corpus
 import pytest
 
+from ringkernel.lowering.common import templates
 from ringkernel.lowering.msl import check_msl, emitter, lower_module_to_msl
 from ringkernel.ringir.diagnostics import CompileError
 
@@ -79,15 +80,8 @@ def test_broken_template_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     wrong = original.replace("int({{ builtin }}.", "uint({{ builtin }}.")
     assert wrong != original
     expressions.write_text(wrong)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(patched)),
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    monkeypatch.setattr(emitter, "_ENV", env)
+    env = templates.make_environment(jinja2.FileSystemLoader(str(patched)))
+    monkeypatch.setattr(templates, "environment", lambda package: env)
     text = lower_module_to_msl(kernel_corpus.saxpy.ir)
     assert "= uint(rk_gid.x);" in text
     err = _rejected(text)

@@ -13,7 +13,7 @@ import pytest
 import ringkernel as rk
 from ringkernel import Array, f32, i32
 from ringkernel.lowering.msl import check_msl, lower_module_to_msl, msl_kernel_info
-from ringkernel.lowering.msl.names import RESERVED, sanitize
+from ringkernel.lowering.msl.target import RESERVED, sanitize
 from ringkernel.ringir import (
     F32,
     F64,

@@ -7,7 +7,9 @@ parameters, referring to those arrays directly.  Every array a kernel can
 touch is a module-scope variable (a storage buffer for an ``Array``
 parameter, a ``var<workgroup>`` for a shared array), so the binding is known
 statically.  An array touched by an atomic anywhere (kernel or callee) is
-declared ``array<atomic<T>>``.  A kernel parameter aliased to an earlier
+declared ``array<atomic<T>>``; since every specialization names its arrays
+directly, this needs no call-graph propagation (unlike MSL's
+:func:`~ringkernel.lowering.common.atomic_arrays`).  A kernel parameter aliased to an earlier
 one (the launch passes one array for both) *is* the earlier one's variable,
 so a write through either is seen through the other, as on CUDA.
 """
@@ -16,12 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ringkernel.lowering.common import Namer, atomic_array
 from ringkernel.lowering.wgsl.bindings import Aliases, kernel_aliases
-from ringkernel.lowering.wgsl.names import Namer
 from ringkernel.ringir import (
     ArrayType,
-    AtomicCAS,
-    AtomicRMW,
     Call,
     Function,
     Module,
@@ -79,7 +79,7 @@ def plan_module(
         if not bound:
             inst = scalar_funcs.get(fn.name)
             if inst is None:
-                inst = Instance(fn, namer.fresh("f_", fn.name), {}, kernel)
+                inst = Instance(fn, namer.fresh(fn.name, "f_"), {}, kernel)
                 scalar_funcs[fn.name] = inst
                 scan(inst)
             return inst
@@ -88,7 +88,7 @@ def plan_module(
         if inst is None:
             array_params = [p for p in fn.params if isinstance(p.type, ArrayType)]
             arrays = {p.name: g for p, g in zip(array_params, bound)}
-            inst = Instance(fn, namer.fresh("f_", fn.name), arrays, kernel)
+            inst = Instance(fn, namer.fresh(fn.name, "f_"), arrays, kernel)
             specializations[key] = inst
             scan(inst)
         return inst
@@ -97,15 +97,15 @@ def plan_module(
         for stmt in walk(inst.fn.body):
             if isinstance(stmt, SharedArray):
                 ty = stmt.result.type
-                name = namer.fresh("s_", f"{inst.kernel}_{stmt.result.name}")
+                name = namer.fresh(f"{inst.kernel}_{stmt.result.name}", "s_")
                 where = getattr(stmt, "loc", None) or inst.fn.loc
                 label = f"{ty.elem}[{ty.size}]" + (f" (created at {where})" if where else "")
                 plan.globals[name] = GlobalArray(
                     name, ty.elem.name, "workgroup", ty.size, label=label
                 )
                 inst.arrays[stmt.result.name] = name
-            elif isinstance(stmt, (AtomicRMW, AtomicCAS)):
-                plan.globals[inst.arrays[stmt.array.name]].atomic = True
+            elif (array := atomic_array(stmt)) is not None:
+                plan.globals[inst.arrays[array.name]].atomic = True
             elif isinstance(stmt, Call):
                 callee = funcs[stmt.callee]
                 bound = tuple(
@@ -122,7 +122,7 @@ def plan_module(
                 if p.name in shared:
                     arrays[p.name] = arrays[shared[p.name]]
                 else:
-                    name = namer.fresh("g_", f"{kernel.name}_{p.name}")
+                    name = namer.fresh(f"{kernel.name}_{p.name}", "g_")
                     plan.globals[name] = GlobalArray(
                         name, p.type.elem.name, "storage", None, binding=binding, label=p.name
                     )

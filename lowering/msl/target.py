@@ -1,16 +1,17 @@
-"""Identifier mangling for MSL: user names become safe, unique C++ identifiers.
+"""What the MSL target forbids and supports: its reserved words and capability table.
 
-Every user string (function, parameter, local, value and struct names) goes
-through :class:`Namer` before it reaches a template, so it can neither inject
-code nor collide with a keyword, a Metal library name, a macro, or a name the
-emitter generates (those all start with ``rk_``).
+Every user string (function, parameter, local, value and struct names) is
+escaped against this list before it reaches a template, so it can neither
+inject code nor collide with a keyword, a Metal library name, a macro, or a
+name the emitter generates (those all start with ``rk_``).  Metal has no
+``double`` and no portable 64-bit atomics.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 
-GENERATED_PREFIX = "rk_"
+from ringkernel.lowering.common import Capabilities, NamingRules, TypeUse, escaped_identifier
 
 _CXX_KEYWORDS = """
 alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t
@@ -53,45 +54,43 @@ RESERVED: frozenset[str] = frozenset(
     + [f"{b}{r}x{c}" for b in ("half", "float") for r in (2, 3, 4) for c in (2, 3, 4)]
 )
 
-_INVALID = re.compile(r"[^A-Za-z0-9_]")
-_UNDERSCORES = re.compile(r"__+")
-_MACRO_LIKE = re.compile(r"^[A-Z][A-Z0-9]*_[A-Z0-9_]*$")
+NAMES = NamingRules("msl", RESERVED, functools.partial(escaped_identifier, reserved=RESERVED))
 
 
 def sanitize(name: str) -> str:
     """A valid, non-reserved C++ identifier derived from ``name`` (not yet unique)."""
-    ident = _UNDERSCORES.sub("_", _INVALID.sub("_", name))
-    if not ident or ident[0] == "_" or ident[0].isdigit():
-        ident = "u" + ident
-    if ident.lower().startswith(GENERATED_PREFIX):
-        ident = "u" + ident
-    if ident in RESERVED or _MACRO_LIKE.match(ident):
-        ident = ident + "_u"
-    return ident
-
-
-class Namer:
-    """Hands out unique identifiers within one scope (a parent's names stay taken)."""
-
-    def __init__(self, parent: Namer | None = None) -> None:
-        self._taken: set[str] = set(parent._taken) if parent else set()
-        self._given: dict[tuple[str, str], str] = {}
-
-    def name(self, kind: str, original: str) -> str:
-        """The identifier for ``original`` of ``kind`` (same answer on every call)."""
-        key = (kind, original)
-        ident = self._given.get(key)
-        if ident is None:
-            base = sanitize(original)
-            ident, n = base, 0
-            while ident in self._taken:
-                n += 1
-                ident = f"{base}_{n}"
-            self._taken.add(ident)
-            self._given[key] = ident
-        return ident
+    return NAMES.sanitize(name)
 
 
 def value_name(original: str) -> str:
     """The pre-mangling spelling of an SSA value: ``%0`` reads as ``v0``."""
     return f"v{original}" if original[:1].isdigit() else f"v_{original}"
+
+
+_NO_F64 = "Metal has no 64-bit float (double); use f32"
+
+
+def _refusal(use: TypeUse) -> str:
+    fn = use.owner
+    if use.role == "atomic":
+        return f"Metal has no portable 64-bit atomics ({use.ty.elem}); use i32, u32 or f32"
+    if use.role == "field":
+        return f"field '{use.name}' of struct '{use.struct}' has type f64: {_NO_F64}"
+    if use.role == "param":
+        assert fn is not None
+        return f"parameter '{use.name}' of '{fn.name}' is f64: {_NO_F64}"
+    if use.role == "return":
+        assert fn is not None
+        return f"'{fn.name}' returns f64: {_NO_F64}"
+    if use.role == "local":
+        return f"variable '{use.name}' is f64: {_NO_F64}"
+    return f"this expression has type f64: {_NO_F64}"
+
+
+CAPABILITIES = Capabilities(
+    target="msl",
+    scalars=frozenset({"bool", "i32", "u32", "i64", "u64", "f32"}),
+    atomic_elements=frozenset({"bool", "i32", "u32", "f32"}),
+    emits_structs=True,
+    refusal=_refusal,
+)

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ringkernel.diagnostics import CompileError
 from ringkernel.lowering.msl.analysis import atomic_arrays, check_supported
+from ringkernel.lowering.msl.limits import check_threadgroup_memory
 from ringkernel.lowering.msl.names import Namer, value_name
 from ringkernel.ringir import (
     VOID,
@@ -134,6 +135,7 @@ def lower(module: Module, **options: Any) -> MslProgram:
         raise CompileError(f"MSL option math must be one of {', '.join(MATH_MODES)}, got {math!r}")
     verify(module)
     check_supported(module)
+    check_threadgroup_memory(module)
     return _ModuleEmitter(module, math).emit()
 
 

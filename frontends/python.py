@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.frontends import dsl
+from ringkernel.frontends.limits import check_nesting
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
     BOOL,
@@ -32,6 +33,7 @@ from ringkernel.ringir import (
     U32,
     U64,
     VOID,
+    AddressSpace,
     ArrayType,
     Function,
     FunctionBuilder,
@@ -42,6 +44,7 @@ from ringkernel.ringir import (
     atomic_applies,
 )
 from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.limits import array_size_problem
 
 # --- operands ---------------------------------------------------------------------------
 
@@ -340,6 +343,7 @@ class FunctionTranslator(ast.NodeVisitor):
         self.loop_depth = 0
         self.temp_counter = 0
         self.void_ok: ast.AST | None = None  # the one call whose missing value is fine
+        self.probed: dict[int, tuple[ast.AST, Operand]] = {}  # see probe()
 
     # --- infrastructure ---
 
@@ -386,6 +390,7 @@ class FunctionTranslator(ast.NodeVisitor):
             and isinstance(body[0].value.value, str)
         ):
             body = body[1:]  # the docstring
+        check_nesting(self.source)
         self.visit_body(body)
         if self.return_type != VOID and self.assigned is not UNREACHABLE:
             raise self.error(
@@ -939,11 +944,19 @@ class FunctionTranslator(ast.NodeVisitor):
         return Operand(self.b.load_var(tmp))
 
     def probe(self, node: ast.expr) -> Operand:
-        """Translates ``node`` into a discarded region just to learn its type."""
+        """Translates ``node`` into a discarded region just to learn its type.
+
+        Remembered per node: nested conditional expressions probe their
+        branches again at every level, which without it takes 2**depth time.
+        """
+        known = self.probed.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1]
         saved_counter = self.temp_counter
         with self.b.discarded():
             op = self.visit(node)
         self.temp_counter = saved_counter
+        self.probed[id(node)] = (node, op)
         return op
 
     def visit_Subscript(self, node: ast.Subscript) -> Operand:
@@ -1185,6 +1198,9 @@ class FunctionTranslator(ast.NodeVisitor):
         size = self.static_int(node.args[1], "the shared array size")
         if size <= 0:
             raise self.error(f"the shared array size must be positive, got {size}", node.args[1])
+        problem = array_size_problem(ArrayType(ty, AddressSpace.SHARED, size))
+        if problem is not None:
+            raise self.error(f"shared_array(): {problem}", node)
         return Operand(self.b.shared_array(ty, size))
 
     def intrinsic_bitcast(self, node: ast.Call) -> Operand:

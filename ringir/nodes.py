@@ -431,11 +431,18 @@ def child_blocks(stmt: Stmt) -> tuple[tuple[Stmt, ...], ...]:
 
 
 def walk(body: tuple[Stmt, ...]):
-    """Yields every statement of ``body`` and its nested regions, in program order."""
-    for stmt in body:
+    """Yields every statement of ``body`` and its nested regions, in program order.
+
+    Iterative (an explicit stack of pending regions), so any depth is fine.
+    """
+    stack = [iter(body)]
+    while stack:
+        stmt = next(stack[-1], None)
+        if stmt is None:
+            stack.pop()
+            continue
         yield stmt
-        for child in child_blocks(stmt):
-            yield from walk(child)
+        stack.extend(iter(child) for child in reversed(child_blocks(stmt)))
 
 
 class NodeVisitor:

@@ -20,6 +20,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.limits import MAX_NESTING, array_size_problem
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -62,6 +63,7 @@ from ringkernel.ringir.nodes import (
 )
 from ringkernel.ringir.printer import TEXT_VERSION
 from ringkernel.ringir.types import (
+    INT_RANGES,
     SCALAR_TYPES,
     VOID,
     AddressSpace,
@@ -69,17 +71,16 @@ from ringkernel.ringir.types import (
     ScalarType,
     StructType,
     Type,
+    float_overflows,
 )
 from ringkernel.ringir.verifier import verify
 
 GRAMMAR_PATH = Path(__file__).parent / "grammar.lark"
 
-_INT_RANGES = {
-    "i32": (-(2**31), 2**31 - 1),
-    "u32": (0, 2**32 - 1),
-    "i64": (-(2**63), 2**63 - 1),
-    "u64": (0, 2**64 - 1),
-}
+# More digits than any 64-bit integer has: out of range without converting
+# (Python refuses int() of more than 4300 digits).
+_MAX_INT_DIGITS = 20
+_FLOAT_MAX = {"f32": "3.4028234663852886e+38", "f64": "1.7976931348623157e+308"}
 
 # How each terminal is named in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -106,9 +107,10 @@ def _lark() -> Lark:
     )
 
 
-def parse_module(text: str, filename: str = "<ringir>") -> Module:
-    """Parses and verifies RingIR text; any problem raises :class:`CompileError`."""
-    lines = text.splitlines()
+def parse_module(text: str | bytes, filename: str = "<ringir>") -> Module:
+    """Parses and verifies RingIR text (``str``, or UTF-8 ``bytes``); problems raise :class:`CompileError`."""
+    text = _as_text(text, filename)
+    lines = source_lines(text)
     _check_header(lines, filename)
     if not text.endswith("\n"):
         text += "\n"
@@ -120,7 +122,9 @@ def parse_module(text: str, filename: str = "<ringir>") -> Module:
     try:
         return verify(module)
     except CompileError as exc:
-        if exc.line is None or exc.source_line is not None or exc.filename != filename:
+        if exc.line is None:  # every parsed node has a place; keep the promise regardless
+            raise _error(lines, filename, 1, 1, exc.message) from None
+        if exc.source_line is not None or exc.filename != filename:
             raise
         raise CompileError(
             exc.message,
@@ -133,11 +137,53 @@ def parse_module(text: str, filename: str = "<ringir>") -> Module:
         ) from None
 
 
-# --- errors -------------------------------------------------------------------------
+# --- text and errors ----------------------------------------------------------------
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines as the grammar counts them: only ``\\n`` (or ``\\r\\n``) ends a line.
+
+    ``str.splitlines`` would also break at form feeds, U+2028 and the like,
+    and every later line number would disagree with lark's.
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _as_text(text: object, filename: str) -> str:
+    """``text`` as ``str``: UTF-8 bytes are decoded; anything else is a CompileError."""
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        data = bytes(text)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            start = data.rfind(b"\n", 0, exc.start) + 1
+            prefix = data[start:exc.start].decode("utf-8", errors="replace")
+            shown = data[start:].split(b"\n", 1)[0].decode("utf-8", errors="replace")
+            raise CompileError(
+                f"RingIR text is not valid UTF-8: {exc.reason} (byte 0x{data[exc.start]:02x})",
+                filename=filename, line=line, col=len(prefix) + 1,
+                source_line=_printable(shown),
+            ) from None
+    raise CompileError(
+        f"RingIR text must be a str (or UTF-8 bytes), not {type(text).__name__}",
+        filename=filename, line=1, col=1, source_line="",
+    )
+
+
+def _printable(line: str) -> str:
+    """The line for display: control and separator characters become spaces (columns stay)."""
+    return "".join(c if c.isprintable() or c == "\t" else " " for c in line)
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _line(lines: list[str], number: int) -> str:
-    return lines[number - 1] if 0 < number <= len(lines) else ""
+    return _printable(lines[number - 1]) if 0 < number <= len(lines) else ""
 
 
 def _error(
@@ -248,7 +294,7 @@ def _syntax_error(exc: UnexpectedInput, lines: list[str], filename: str) -> Comp
             end_col = col + len(token.value)
         return _error(lines, filename, line, col, message, end_col=end_col)
     if isinstance(exc, UnexpectedCharacters):
-        char = exc.char if exc.char not in "\r\t" else repr(exc.char)
+        char = exc.char if exc.char.isprintable() else repr(exc.char)[1:-1]
         message = f"unexpected character '{char}'"
         expected = _expected_words(set(exc.allowed or ()))
         if expected:
@@ -316,6 +362,8 @@ class _ModuleReader:
 
     def read_struct(self, tree: Tree) -> StructType:
         name, *fields = tree.children
+        if not fields:
+            raise self.error(name, f"struct '{name.value}' has no fields; give it at least one")
         seen: set[str] = set()
         out = []
         for field in fields:
@@ -327,7 +375,7 @@ class _ModuleReader:
             if not isinstance(ty, ScalarType):
                 raise self.error(fname, f"struct fields must have a scalar type, not {ty}")
             out.append((fname.value, ty))
-        return StructType(name.value, tuple(out))
+        return StructType(name.value, tuple(out), loc=self.loc(tree))
 
     def type(self, tree: Tree) -> Type:
         if tree.data == "named_type":
@@ -360,12 +408,20 @@ class _ModuleReader:
             raise self.error(
                 space, f"unknown address space '{space.value}'; expected {' or '.join(spaces)}"
             )
-        size_value = None
-        if size is not None:
-            if not re.fullmatch(r"\+?\d+", size.value) or int(size.value) <= 0:
-                raise self.error(size, f"array size must be a positive integer, not {size.value}")
-            size_value = int(size.value)
-        return ArrayType(elem_ty, AddressSpace(space.value), size_value)
+        if size is None:
+            return ArrayType(elem_ty, AddressSpace(space.value))
+        digits = size.value.lstrip("+0")
+        if not re.fullmatch(r"\+?\d+", size.value) or not digits:
+            raise self.error(
+                size, f"array size must be a positive integer, not {_shorten(size.value)}"
+            )
+        if len(digits) > _MAX_INT_DIGITS:
+            raise self.error(size, f"array size {_shorten(digits)} is larger than any target can hold")
+        ty = ArrayType(elem_ty, AddressSpace(space.value), int(digits))
+        problem = array_size_problem(ty)
+        if problem is not None:
+            raise self.error(size, problem)
+        return ty
 
 
 class _FunctionReader:
@@ -482,6 +538,13 @@ class _FunctionReader:
             return self.define_stmt(tree, loc)
         if tree.data == "effect":
             return self.effect_stmt(tree, loc)
+        if len(self.scopes) - 2 >= MAX_NESTING:  # scopes: parameters, body, then one per region
+            raise _error(
+                self.parent.lines, self.parent.filename, loc.line, loc.col,
+                f"control flow nested too deeply (limit {MAX_NESTING} levels); "
+                "move inner parts into a func or flatten elif chains",
+                end_col=loc.end_col,
+            )
         if tree.data == "if_stmt":
             cond_token, *rest = tree.children
             cond = self.use(cond_token)
@@ -644,14 +707,13 @@ class _FunctionReader:
             return text == "true"
         if ty.is_int:
             if not re.fullmatch(r"[-+]?\d+", text):
-                raise self.error(token, f"bad {ty} literal '{text}'; expected an integer")
-            value = int(text)
-            lo, hi = _INT_RANGES[ty.name]
-            if not lo <= value <= hi:
+                raise self.error(token, f"bad {ty} literal '{_shorten(text)}'; expected an integer")
+            lo, hi = INT_RANGES[ty.name]
+            if len(text.lstrip("+-0")) > _MAX_INT_DIGITS or not lo <= int(text) <= hi:
                 raise self.error(
-                    token, f"integer {value} is out of range for {ty} ({lo} to {hi})"
+                    token, f"integer {_shorten(text)} is out of range for {ty} ({lo} to {hi})"
                 )
-            return value
+            return int(text)
         if text in ("inf", "+inf"):
             return math.inf
         if text == "-inf":
@@ -659,10 +721,15 @@ class _FunctionReader:
         if text in ("nan", "+nan", "-nan"):
             return math.nan
         if operand.kind != "number":
-            raise self.error(token, f"bad {ty} literal '{text}'; expected a number, inf or nan")
+            raise self.error(
+                token, f"bad {ty} literal '{_shorten(text)}'; expected a number, inf or nan"
+            )
         value = float(text)
-        if math.isinf(value):
-            raise self.error(token, f"float literal '{text}' is out of range for {ty}")
+        if math.isinf(value) or float_overflows(value, ty):
+            raise self.error(
+                token, f"float literal '{_shorten(text)}' is out of range for {ty} "
+                f"(largest finite {ty} is {_FLOAT_MAX[ty.name]}); write inf for infinity"
+            )
         return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ringkernel.ringir.limits import check_nesting
 from ringkernel.ringir.nodes import (
     AtomicCAS,
     AtomicRMW,
@@ -184,6 +185,8 @@ def print_struct(struct: StructType) -> str:
 
 
 def print_function(fn: Function) -> str:
+    """The function's text; a module nested past the limit raises ``CompileError``, not ``RecursionError``."""
+    check_nesting(fn)
     params = ", ".join(f"{p}: {p.type}" for p in fn.params)
     header = f"{fn.kind} @{fn.name}({params}) -> {fn.return_type} {{"
     printer = _StmtPrinter()

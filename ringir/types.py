@@ -6,8 +6,11 @@ spelling in the RingIR text form.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from enum import Enum
+
+from ringkernel.ringir.diagnostics import SourceLoc
 
 
 class Type:
@@ -87,6 +90,29 @@ _NUMPY_DTYPE = {
     "bool": "bool",
 }
 
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "i32": (-(2**31), 2**31 - 1),
+    "u32": (0, 2**32 - 1),
+    "i64": (-(2**63), 2**63 - 1),
+    "u64": (0, 2**64 - 1),
+}
+
+
+def float_overflows(value: float, ty: ScalarType) -> bool:
+    """True if a finite ``value`` becomes infinite when rounded to ``ty`` (f32 or f64).
+
+    Rounding is to nearest even, as every target converts an f32 constant, so
+    values a little above the largest f32 that round down to it still fit.
+    """
+    if ty.bits != 32 or value != value or value in (float("inf"), float("-inf")):
+        return False
+    try:
+        struct.pack("<f", value)
+    except OverflowError:
+        return True
+    return False
+
+
 F32 = ScalarType("f32")
 F64 = ScalarType("f64")
 I32 = ScalarType("i32")
@@ -132,6 +158,7 @@ class StructType(Type):
 
     name: str
     fields: tuple[tuple[str, ScalarType], ...]
+    loc: SourceLoc | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def field_type(self, field: str) -> ScalarType:
         for name, ty in self.fields:

@@ -13,6 +13,7 @@ import re
 import weakref
 
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.limits import MAX_NESTING, array_size_problem, check_nesting
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -59,6 +60,7 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import (
     BOOL,
     I32,
+    INT_RANGES,
     U32,
     U64,
     VOID,
@@ -66,6 +68,7 @@ from ringkernel.ringir.types import (
     ArrayType,
     ScalarType,
     StructType,
+    float_overflows,
 )
 
 # Names must be spellable in the text form (see grammar.lark), so "verifies" implies "round-trips".
@@ -73,12 +76,9 @@ _VALUE_NAME = re.compile(r"[\w.]+")
 _FUNCTION_NAME = re.compile(r"[^\W\d][\w.]*")
 _PLAIN_NAME = re.compile(r"[^\W\d]\w*")
 
-_INT_RANGES = {
-    "i32": (-(2**31), 2**31 - 1),
-    "u32": (0, 2**32 - 1),
-    "i64": (-(2**63), 2**63 - 1),
-    "u64": (0, 2**64 - 1),
-}
+# A chain of calls deeper than this is rejected: the verifier's and emitters'
+# call-graph walks recurse once per call level, as regions do.
+MAX_CALL_DEPTH = MAX_NESTING
 
 
 _verified: weakref.WeakValueDictionary[int, Module] = weakref.WeakValueDictionary()
@@ -106,16 +106,18 @@ class _ModuleVerifier:
         seen_structs: set[str] = set()
         for struct in self.module.structs:
             if struct.name in seen_structs:
-                raise CompileError(f"struct '{struct.name}' is defined twice")
+                raise CompileError.at(struct.loc, f"struct '{struct.name}' is defined twice")
             seen_structs.add(struct.name)
             for name in (struct.name, *(n for n, _ in struct.fields)):
                 if not _PLAIN_NAME.fullmatch(name):
-                    raise CompileError(f"struct '{struct.name}': '{name}' is not a valid name")
+                    raise CompileError.at(
+                        struct.loc, f"struct '{struct.name}': '{name}' is not a valid name"
+                    )
             if not struct.fields:
-                raise CompileError(f"struct '{struct.name}' has no fields")
+                raise CompileError.at(struct.loc, f"struct '{struct.name}' has no fields")
             names = [n for n, _ in struct.fields]
             if len(set(names)) != len(names):
-                raise CompileError(f"struct '{struct.name}' has a duplicate field")
+                raise CompileError.at(struct.loc, f"struct '{struct.name}' has a duplicate field")
         for fn in self.module.functions:
             if not _FUNCTION_NAME.fullmatch(fn.name):
                 raise CompileError.at(fn.loc, f"'{fn.name}' is not a valid function name")
@@ -127,22 +129,32 @@ class _ModuleVerifier:
         self._check_no_recursion()
 
     def _check_no_recursion(self) -> None:
+        """No call cycles, and no call chain deeper than :data:`MAX_CALL_DEPTH` (iteratively)."""
         callees = {fn.name: [s for s in walk(fn.body) if isinstance(s, Call)] for fn in self.module.functions}
-        state: dict[str, int] = {}
-
-        def visit(name: str, path: list[str]) -> None:
-            if state.get(name) == 2:
-                return
-            state[name] = 1
-            for call in callees[name]:
-                if state.get(call.callee) == 1:
-                    cycle = " -> ".join([*path, call.callee])
-                    raise CompileError.at(call.loc, f"recursion is not supported on GPU targets ({cycle})")
-                visit(call.callee, [*path, call.callee])
-            state[name] = 2
-
+        done: set[str] = set()
         for fn in self.module.functions:
-            visit(fn.name, [fn.name])
+            if fn.name in done:
+                continue
+            path = [fn.name]  # the chain of calls being followed
+            pending = [iter(callees[fn.name])]
+            while pending:
+                call = next(pending[-1], None)
+                if call is None:
+                    done.add(path.pop())
+                    pending.pop()
+                    continue
+                if call.callee in done:
+                    continue
+                if call.callee in path:
+                    cycle = " -> ".join([*path[path.index(call.callee):], call.callee])
+                    raise CompileError.at(call.loc, f"recursion is not supported on GPU targets ({cycle})")
+                if len(path) > MAX_CALL_DEPTH:
+                    raise CompileError.at(
+                        call.loc, f"calls nested too deeply (limit {MAX_CALL_DEPTH} levels): "
+                        f"{' -> '.join(path[:3])} -> ... -> {call.callee}"
+                    )
+                path.append(call.callee)
+                pending.append(iter(callees[call.callee]))
 
 
 class _FunctionVerifier(NodeVisitor):
@@ -196,6 +208,7 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error("a kernel cannot return a value")
         if not isinstance(fn.return_type, ScalarType) and fn.return_type != VOID:
             raise self.error(f"functions return a scalar or void, not {fn.return_type}")
+        check_nesting(fn)
         for p in fn.params:
             self.check_param_type(p)
             self.define(p)
@@ -214,6 +227,9 @@ class _FunctionVerifier(NodeVisitor):
 
     def check_param_type(self, p: Value) -> None:
         ty = p.type
+        problem = array_size_problem(ty) if isinstance(ty, ArrayType) else None
+        if problem is not None:
+            raise self.error(f"parameter '%{p.name}': {problem}")
         if isinstance(ty, ScalarType):
             return
         if isinstance(ty, ArrayType) and ty.space == AddressSpace.GLOBAL and ty.size is None:
@@ -267,12 +283,12 @@ class _FunctionVerifier(NodeVisitor):
         if ty.is_bool:
             ok = isinstance(v, bool)
         elif ty.is_int:
-            lo, hi = _INT_RANGES[ty.name]
+            lo, hi = INT_RANGES[ty.name]
             ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
         else:
-            ok = isinstance(v, float)
+            ok = isinstance(v, float) and not float_overflows(v, ty)
         if not ok:
-            raise self.error(f"constant {v!r} does not fit type {ty}")
+            raise self.error(f"constant {_show(v)} does not fit type {ty}")
         self.define(s.result)
 
     def visit_Unary(self, s: Unary) -> None:
@@ -380,8 +396,11 @@ class _FunctionVerifier(NodeVisitor):
         ty = s.result.type
         if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.SHARED):
             raise self.error(f"shared_array must have a shared array type, not {ty}")
-        if ty.size is None or ty.size <= 0:
+        if ty.size is None:
             raise self.error("a shared array needs a positive constant size")
+        problem = array_size_problem(ty)
+        if problem is not None:
+            raise self.error(f"shared array '%{s.result.name}': {problem}")
         self.define(s.result)
 
     def visit_Load(self, s: Load) -> None:
@@ -494,6 +513,14 @@ class _FunctionVerifier(NodeVisitor):
         self.scalar(s.value, "returned value")
         if s.value.type != expected:
             raise self.error(f"returns {s.value.type}, but the function returns {expected}")
+
+
+def _show(value: object) -> str:
+    """A constant for a message; huge integers by size (``repr`` refuses 4300+ digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"{'-' if value < 0 else ''}(an integer of {value.bit_length()} bits)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _array_compatible(arg: object, param: object) -> bool:

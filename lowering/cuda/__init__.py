@@ -11,6 +11,7 @@ from typing import Any
 import llvmlite.binding as llvm
 
 from ringkernel.lowering.cuda.libdevice import link_libdevice, needs_libdevice
+from ringkernel.lowering.cuda.limits import check_static_shared
 from ringkernel.lowering.cuda.ptxas import check_ptx
 from ringkernel.lowering.cuda.toolkit import find_libdevice, find_ptxas
 from ringkernel.lowering.llvm.codegen import nvptx_machine, optimize, prepare
@@ -58,6 +59,7 @@ def build_nvptx(
     if options:
         raise CompileError(f"unknown option(s) for target 'ptx': {', '.join(sorted(options))}")
     number = arch_number(arch)
+    check_static_shared(module)
     machine = nvptx_machine(arch)
     if system_scope_atomics:
         _check_system_scope(arch)

@@ -14,6 +14,7 @@ import tempfile
 import threading
 from typing import Any
 
+from ringkernel.lowering.wgsl.limits import check_workgroup_storage
 from ringkernel.ringir.diagnostics import CompileError
 
 ADAPTER_ENV = "RINGKERNEL_WGPU_ADAPTER"
@@ -183,5 +184,8 @@ def check_wgsl(text: str, label: str = "<wgsl>") -> None:
     """Validates WGSL with naga; raises ``CompileError`` pointing at the bad line.
 
     Raises :class:`WgpuUnavailable` when no wgpu device can be created here.
+    Workgroup memory above WebGPU's guaranteed 16 KiB is an error too (naga
+    does not count it; see ``limits.py``).
     """
     create_shader_module(get_device(), text, label)
+    check_workgroup_storage(text, label)

@@ -1,0 +1,87 @@
+"""Hard limits on RingIR shapes, and the checks that enforce them without recursion.
+
+The compiler's walkers (printer, passes, emitters, their jinja2 templates)
+recurse once per nested region, so a module nested deeper than Python's
+stack allows would fail with ``RecursionError`` deep inside a backend.  The
+verifier (and the printer, which may run on unverified modules) call
+:func:`check_nesting` first; it walks iteratively and reports the first
+statement past the limit as a located :class:`CompileError`.  Sizes have a
+ceiling too: no target holds an array of 2**31 bytes or more, and sizes past
+it overflow 32-bit offsets in the emitted code.
+"""
+
+from __future__ import annotations
+
+from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.nodes import Function, SharedArray, Stmt, child_blocks, walk
+from ringkernel.ringir.types import ArrayType
+
+# Regions (if/else, loop, for bodies) may nest this deep.  An elif chain is one
+# level per elif.  The deepest consumer, the WGSL templates, needs about 12
+# Python frames a level, so 64 levels stay well inside the default limit of 1000.
+MAX_NESTING = 64
+
+# The largest array any target can hold, in bytes (offsets are 32-bit signed).
+MAX_ARRAY_BYTES = 2**31 - 1
+
+
+def check_nesting(fn: Function) -> None:
+    """Raises ``CompileError`` at the first compound statement nested past :data:`MAX_NESTING`."""
+    stack: list[tuple[tuple[Stmt, ...], int]] = [(fn.body, 0)]
+    while stack:
+        body, depth = stack.pop()
+        for stmt in body:
+            blocks = child_blocks(stmt)
+            if not blocks:
+                continue
+            if depth >= MAX_NESTING:
+                raise CompileError.at(
+                    getattr(stmt, "loc", None) or fn.loc,
+                    f"in '@{fn.name}': control flow nested too deeply (limit {MAX_NESTING} levels); "
+                    "move inner parts into a func or flatten elif chains",
+                )
+            stack.extend((block, depth + 1) for block in blocks)
+
+
+def array_bytes(ty: ArrayType) -> int | None:
+    """Bytes a sized array takes (bool counts 4, as in :attr:`ScalarType.nbytes`)."""
+    return None if ty.size is None else ty.size * ty.elem.nbytes
+
+
+def array_size_problem(ty: ArrayType) -> str | None:
+    """Why a sized array type can exist on no target, or None if it can."""
+    if ty.size is None:
+        return None
+    if isinstance(ty.size, bool) or not isinstance(ty.size, int) or ty.size <= 0:
+        return f"array size must be a positive integer, not {ty.size!r}"
+    nbytes = array_bytes(ty)
+    if nbytes is not None and nbytes > MAX_ARRAY_BYTES:
+        return (
+            f"array of {ty.size} x {ty.elem} ({nbytes} bytes) is larger than any target can hold "
+            f"(at most {MAX_ARRAY_BYTES} bytes)"
+        )
+    return None
+
+
+def check_shared_memory(
+    fn: Function, limit: int, target: str, elem_bytes=None, align: int = 1, hint: str = ""
+) -> None:
+    """Raises ``CompileError`` at the shared array that takes ``fn`` past ``limit`` bytes.
+
+    Each array takes ``size * elem_bytes(elem)`` bytes rounded up to ``align``,
+    as the target lays it out; the message names the total and the limit.
+    """
+    total = 0
+    for stmt in walk(fn.body):
+        if not isinstance(stmt, SharedArray) or not isinstance(stmt.result.type, ArrayType):
+            continue
+        ty = stmt.result.type
+        size = ty.size or 0
+        nbytes = size * (elem_bytes(ty.elem) if elem_bytes else ty.elem.nbytes)
+        total += -(-nbytes // align) * align
+        if total > limit:
+            raise CompileError.at(
+                stmt.loc or fn.loc,
+                f"kernel '{fn.name}' needs {total} bytes of shared memory; {target} allows at most "
+                f"{limit} bytes per block{hint}",
+            )

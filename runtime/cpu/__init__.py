@@ -3,7 +3,7 @@
 Blocks are split over one Python thread per core; each calls the kernel's
 native launch wrapper through ctypes, which releases the GIL, so blocks run
 in parallel.  How work-items and barriers run inside a block is described in
-:mod:`ringkernel.runtime.cpu.entry`; ``docs/backends-cpu.md`` has the whole
+:mod:`ringkernel.lowering.llvm.host_entry`; ``docs/backends-cpu.md`` has the whole
 story.
 """
 

@@ -6,7 +6,7 @@ array accesses are bounds-checked (a different build), so editing one kernel
 never reuses another's machine code.  Engines live as long as the process.
 
 A kernel with barriers is first offered to
-:func:`~ringkernel.runtime.cpu.workitem_loops.to_workitem_loops`; if that
+:func:`~ringkernel.ringir.passes.workitem_loops.to_workitem_loops`; if that
 cannot prove the rewrite right it runs one thread per work-item, and
 ``CompiledKernel.fallback_reason`` says why.
 """
@@ -23,10 +23,7 @@ import llvmlite.binding as llvm
 from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
 from ringkernel.lowering.llvm.bounds import BoundsSite
 from ringkernel.lowering.llvm.codegen import host_machine
-from ringkernel.ringir import Module, verify
-from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.runtime import module_digest
-from ringkernel.runtime.cpu.entry import (
+from ringkernel.lowering.llvm.host_entry import (
     LOOPS,
     PLAIN,
     THREADS,
@@ -34,7 +31,10 @@ from ringkernel.runtime.cpu.entry import (
     launch_symbol,
     uses_barrier,
 )
-from ringkernel.runtime.cpu.workitem_loops import NotTransformable, to_workitem_loops
+from ringkernel.ringir import Module, verify
+from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.passes.workitem_loops import NotTransformable, to_workitem_loops
+from ringkernel.runtime import module_digest
 
 LaunchFn = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,

@@ -20,13 +20,13 @@ import pytest
 import ringkernel as rk
 from ringkernel import Array, f64, i32
 from ringkernel.ringir import Module, parse, verify
-from ringkernel.runtime.arguments import bind_arguments, normalize_dims
-from ringkernel.runtime.cpu import CpuBackend
-from ringkernel.runtime.cpu.workitem_loops import (
+from ringkernel.ringir.passes.workitem_loops import (
     NotTransformable,
     region_functions,
     to_workitem_loops,
 )
+from ringkernel.runtime.arguments import bind_arguments, normalize_dims
+from ringkernel.runtime.cpu import CpuBackend
 
 LOOPS = CpuBackend(workitem_loops=True)
 THREADS = CpuBackend(workitem_loops=False)

@@ -6,7 +6,7 @@ two barriers (a *region*) becomes a ``for`` loop over the block's work-items
 flow that contains a barrier (or a ``break``/``continue`` of a loop that
 does) stays one control structure around the regions, its condition taken
 from the work-items, which agree because it is uniform
-(:mod:`ringkernel.runtime.cpu.uniformity`).  Running work-items one after
+(:mod:`ringkernel.ringir.passes.uniformity`).  Running work-items one after
 another between barriers is a valid schedule, and the barrier becomes the
 end of a loop: no threads, no waiting.
 
@@ -67,8 +67,8 @@ from ringkernel.ringir import (
     result_of,
     walk,
 )
+from ringkernel.ringir.passes.uniformity import Uniformity, analyze_uniformity
 from ringkernel.ringir.types import BOOL, I32, VOID, AddressSpace, ArrayType, ScalarType
-from ringkernel.runtime.cpu.uniformity import Uniformity, analyze_uniformity
 
 # Entries of every per-work-item array: the most work-items a block may have.
 SLOTS = 1024
@@ -113,7 +113,7 @@ def region_functions(module: Module, kernel_name: str) -> list[str]:
 
 
 @dataclass(eq=False)
-class RegionStmt(Stmt):
+class _RegionStmt(Stmt):
     """Placeholder in the block-level skeleton: a barrier-free run of statements."""
 
     index: int
@@ -224,7 +224,7 @@ class _Splitter(NodeVisitor):
     def __init__(self, fn: Function, uniformity: Uniformity) -> None:
         self.fn = fn
         self.uniformity = uniformity
-        self.regions: list[RegionStmt] = []
+        self.regions: list[_RegionStmt] = []
         self.block_uses: dict[str, Value] = {}
         self.loop_vars: set[str] = set()
         self.in_barrier_loop = False
@@ -251,7 +251,7 @@ class _Splitter(NodeVisitor):
 
     def flush(self, run: list[Stmt], out: list[Stmt]) -> None:
         if run:
-            region = RegionStmt(len(self.regions), tuple(run), self.depth)
+            region = _RegionStmt(len(self.regions), tuple(run), self.depth)
             self.regions.append(region)
             out.append(region)
             run.clear()
@@ -302,7 +302,7 @@ class _Splitter(NodeVisitor):
         return ForRange(s.var, s.start, s.stop, s.step, self.loop_body(s.body), loc=s.loc)
 
 
-def _region_info(region: RegionStmt) -> _RegionInfo:
+def _region_info(region: _RegionStmt) -> _RegionInfo:
     info = _RegionInfo()
     for stmt in walk(region.body):
         r = result_of(stmt)
@@ -485,7 +485,7 @@ class _Transformer:
 
     # --- one region as a func ---
 
-    def region_function(self, region: RegionStmt, info: _RegionInfo) -> _Callee:
+    def region_function(self, region: _RegionStmt, info: _RegionInfo) -> _Callee:
         names = self.names
         params: list[Value] = []
         args: list[tuple[str, object]] = []
@@ -624,7 +624,7 @@ class _Emitter(NodeVisitor):
             out.append(Load(fresh, t.ubufs[v.name], t.c0))
         return fresh
 
-    def visit_RegionStmt(self, r: RegionStmt) -> list[Stmt]:
+    def visit__RegionStmt(self, r: _RegionStmt) -> list[Stmt]:
         t = self.t
         callee = t.callees[r.index]
         returns = callee.fn.return_type == BOOL

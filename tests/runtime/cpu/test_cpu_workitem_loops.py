@@ -19,6 +19,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f64, i32
+from ringkernel.kernels import launch_module
 from ringkernel.ringir import Module, parse, verify
 from ringkernel.ringir.passes.workitem_loops import (
     NotTransformable,
@@ -50,8 +51,8 @@ def run_both(kernel: Any, grid: Any, block: Any, make_args: Callable[[], list[An
     results = []
     for backend in (LOOPS, THREADS):
         args = bind_arguments(module.get(name), make_args())
-        backend.launch(module, name, normalize_dims(grid, "grid"), normalize_dims(block, "block"),
-                       args)
+        launch_module(module, name, normalize_dims(grid, "grid"), normalize_dims(block, "block"),
+                      args, backend)
         results.append(args)
     return results
 

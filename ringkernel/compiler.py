@@ -97,24 +97,25 @@ _keys_lock = threading.Lock()
 
 
 def _cache_key(module: Module, target: str, options: dict[str, Any]) -> str:
-    """``fingerprint(module, target, options)``, remembered per module object."""
+    """``fingerprint(module, target, options)``, remembered per module object.
+
+    The memo is keyed by the options as given (unsorted: a caller passes them
+    in one order, and another order only costs one more fingerprint); the
+    read takes no lock (one dict lookup is atomic).
+    """
+    env = _fingerprint_module.CODEGEN_ENV_VARS
+    memo_key = (target, tuple(options.items()), tuple(map(os.environ.get, env)) if env else ())
+    known = _keys.get(id(module))
     try:
-        memo_key = (
-            target,
-            tuple(sorted(options.items())),
-            tuple(os.environ.get(name, "") for name in _fingerprint_module.CODEGEN_ENV_VARS),
-        )
-        hash(memo_key)
-    except TypeError:  # an unhashable option value: no memo, still correct
-        return fingerprint(module, target, options)
-    mid = id(module)
-    with _keys_lock:
-        known = _keys.get(mid)
         if known is not None and known[0]() is module:
             key = known[1].get(memo_key)
             if key is not None:
                 return key
+        hash(memo_key)
+    except TypeError:  # an unhashable option value: no memo, still correct
+        return fingerprint(module, target, options)
     key = fingerprint(module, target, options)
+    mid = id(module)
     with _keys_lock:
         known = _keys.get(mid)
         if known is None or known[0]() is not module:

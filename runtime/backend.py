@@ -17,21 +17,20 @@ So no runtime calls back into the compiler; the actor runtimes
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ringkernel.ringir import Module
 
 Dim3 = tuple[int, int, int]
 
 
-@dataclass(frozen=True)
-class KernelBuild:
+class KernelBuild(NamedTuple):
     """A compiled kernel as the facade hands it over: target text and what it was made from.
 
     ``module`` is the verified RingIR the text was compiled from (its
     parameters describe the arguments), ``options`` the compile options the
-    backend asked for.
+    backend asked for.  A named tuple: one is made per launch, and that must
+    cost next to nothing.
     """
 
     module: Module

@@ -49,6 +49,7 @@ class CpuBackend:
             workitem_loops = os.environ.get("RINGKERNEL_CPU_BARRIERS", "loops") != "threads"
         self.workitem_loops = workitem_loops
         self.cpu, self.features = host_cpu()
+        self._options: dict[tuple[str, bool], dict[str, Any]] = {}
 
     @classmethod
     def available(cls) -> bool:
@@ -76,11 +77,14 @@ class CpuBackend:
         return self.kernel_options(kernel_name, True if checked is None else bool(checked))
 
     def kernel_options(self, kernel_name: str, checked: bool = False) -> dict[str, Any]:
-        """``host`` options for ``kernel_name`` (also what the actor runtimes compile with)."""
-        return {
-            "kernel": kernel_name, "workitem_loops": self.workitem_loops, "checked": checked,
-            "cpu": self.cpu, "features": self.features,
-        }
+        """``host`` options for ``kernel_name``: made once per kernel and setting (read-only)."""
+        options = self._options.get((kernel_name, checked))
+        if options is None:
+            options = self._options[(kernel_name, checked)] = {
+                "kernel": kernel_name, "workitem_loops": self.workitem_loops, "checked": checked,
+                "cpu": self.cpu, "features": self.features,
+            }
+        return options
 
     def launch(
         self,

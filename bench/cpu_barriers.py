@@ -15,6 +15,7 @@ import numpy as np
 
 import ringkernel as rk
 from ringkernel import Array, f32
+from ringkernel.kernels import launch_module
 from ringkernel.ringir import Module
 from ringkernel.runtime.arguments import bind_arguments, launch_dims
 from ringkernel.runtime.cpu import CpuBackend
@@ -33,11 +34,11 @@ def time_barrier_paths(module: Module, kernel_name: str, grid: Any, block: Any,
     times = {}
     for name, loops in (("loops", True), ("threads", False)):
         backend = CpuBackend(workitem_loops=loops)
-        backend.launch(module, kernel_name, grid3, block3, bound)
+        launch_module(module, kernel_name, grid3, block3, bound, backend)
         best = float("inf")
         for _ in range(repeats):
             start = time.perf_counter()
-            backend.launch(module, kernel_name, grid3, block3, bound)
+            launch_module(module, kernel_name, grid3, block3, bound, backend)
             best = min(best, time.perf_counter() - start)
         times[name] = best
     return times

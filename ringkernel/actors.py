@@ -42,6 +42,7 @@ from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.actor_lowering import lower_actor
 from ringkernel.ringir.types import BOOL
 from ringkernel.runtime.actor_host import ActorHost, ActorMemory, ActorRuntime, open_runtime
+from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.hlc import Hlc, HlcDriftError
 from ringkernel.runtime.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
 
@@ -553,14 +554,25 @@ class ActorSystem:
         lanes = check_setting("lanes", lanes, 1, LANES_MAX)
         with self._lock:
             self._check_open()
-            module = actor_type.module(self.runtime.mode)
+            build = self._build(actor_type, lanes)
             ref = ActorRef(self, actor_type, len(self.actors) + 1, queue_capacity, policy)
-            host = self.runtime.host(module, actor_type.info.name, lanes)
+            host = self.runtime.host(build, lanes)
             self.actors.append(ref)
             self.hosts[ref.id] = host
             self._loops.append((ref.ctrl, host))
             self._launch(ref)
         return ref
+
+    def _build(self, actor_type: ActorType, lanes: int) -> KernelBuild:
+        """The loop kernel compiled for this system's runtime (its target, its options)."""
+        from ringkernel.compiler import compile_module
+
+        runtime = self.runtime
+        module = actor_type.module(runtime.mode)
+        name = actor_type.info.name
+        options = runtime.compile_options(module, name, lanes)
+        text = _user_errors(lambda: compile_module(module, runtime.target, **options))
+        return KernelBuild(module, name, runtime.target, options, text)
 
     def _launch(self, ref: ActorRef) -> None:
         ref.ctrl[L.C["stop"]] = 0

@@ -9,6 +9,9 @@ Every target's text is reachable without a GPU.  Emitters live in
 from __future__ import annotations
 
 import importlib
+import os
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +22,8 @@ from ringkernel.ringir.passes import run_default_pipeline
 from ringkernel.ringir.passes.fingerprint import fingerprint
 
 TARGETS = ("rir", "llvm", "ptx", "wgsl", "msl")
+# Targets only runtimes ask for (through the facade): not offered by ringc or compile().
+INTERNAL_TARGETS = ("host",)
 
 # target -> (module, function) of its emitter: emit(module: Module, **options) -> str
 _EMITTERS = {
@@ -27,9 +32,12 @@ _EMITTERS = {
     "ptx": ("ringkernel.lowering.cuda", "lower_module_to_ptx"),
     "wgsl": ("ringkernel.lowering.wgsl", "lower_module_to_wgsl"),
     "msl": ("ringkernel.lowering.msl", "lower_module_to_msl"),
+    "host": ("ringkernel.lowering.llvm.host", "lower_module_to_host"),
 }
 
 _memory_cache: dict[str, str] = {}
+# read at each call: the variables that join a key may change (tests patch them)
+_fingerprint_module = importlib.import_module("ringkernel.ringir.passes.fingerprint")
 
 
 def compile_module(module: Module, target: str, *, cache: bool = True, **options: Any) -> str:
@@ -40,7 +48,7 @@ def compile_module(module: Module, target: str, *, cache: bool = True, **options
     a hit skips the optimizer as well as the emitter.  ``cache=False`` skips
     both caches (the emitter always runs), as ``ringc --no-cache``.
     """
-    if target not in TARGETS:
+    if target not in TARGETS and target not in INTERNAL_TARGETS:
         raise CompileError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
     verify(module)
     if target == "rir":
@@ -81,8 +89,39 @@ def optimize(module: Module) -> Module:
     return run_default_pipeline(module)
 
 
+# id(module) -> (module, {(target, options, env): key}): printing a module for
+# its fingerprint costs far more than a warm launch, which asks for the same
+# module object again and again.
+_keys: dict[int, tuple[weakref.ref[Module], dict[tuple[Any, ...], str]]] = {}
+_keys_lock = threading.Lock()
+
+
 def _cache_key(module: Module, target: str, options: dict[str, Any]) -> str:
-    return fingerprint(module, target, options)
+    """``fingerprint(module, target, options)``, remembered per module object.
+
+    The memo is keyed by the options as given (unsorted: a caller passes them
+    in one order, and another order only costs one more fingerprint); the
+    read takes no lock (one dict lookup is atomic).
+    """
+    env = _fingerprint_module.CODEGEN_ENV_VARS
+    memo_key = (target, tuple(options.items()), tuple(map(os.environ.get, env)) if env else ())
+    known = _keys.get(id(module))
+    try:
+        if known is not None and known[0]() is module:
+            key = known[1].get(memo_key)
+            if key is not None:
+                return key
+        hash(memo_key)
+    except TypeError:  # an unhashable option value: no memo, still correct
+        return fingerprint(module, target, options)
+    key = fingerprint(module, target, options)
+    mid = id(module)
+    with _keys_lock:
+        known = _keys.get(mid)
+        if known is None or known[0]() is not module:
+            known = _keys[mid] = (weakref.ref(module, lambda _ref: _keys.pop(mid, None)), {})
+        known[1][memo_key] = key
+    return key
 
 
 def _route(target: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

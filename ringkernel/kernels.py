@@ -74,7 +74,6 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
-        from ringkernel.runtime import get_backend
         from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
 
         grid3, block3 = launch_dims(grid, block)
@@ -82,7 +81,7 @@ class Kernel(_Decorated):
         fn = module.get(self._ir_name)
         bound = bind_arguments(fn, tuple(args))
         try:
-            get_backend(backend).launch(module, fn.name, grid3, block3, bound, checked=checked)
+            launch_module(module, fn.name, grid3, block3, bound, backend, checked=checked)
         except BoundsError as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise
@@ -124,6 +123,32 @@ class DeviceFunction(_Decorated):
 
     def __repr__(self) -> str:
         return f"<ringkernel func {self.__qualname__}>"
+
+
+def launch_module(
+    module: Module,
+    kernel_name: str,
+    grid: tuple[int, int, int],
+    block: tuple[int, int, int],
+    args: Sequence[Any],
+    backend: Any = None,
+    *,
+    checked: bool | None = None,
+) -> None:
+    """Launches ``kernel_name`` of ``module`` on ``backend`` (a name, an instance or None).
+
+    The backend names its compile target and options (checking the launch);
+    the compile goes through the one driver (verify, caches); the backend runs
+    the result.  ``grid``/``block`` are 3-tuples, ``args`` from ``bind_arguments``.
+    """
+    from ringkernel.runtime import get_backend
+    from ringkernel.runtime.backend import KernelBuild
+
+    device = get_backend(backend) if backend is None or isinstance(backend, str) else backend
+    options = device.compile_options(module, kernel_name, grid, block, args, checked=checked)
+    text = compile_module(module, device.target, **options)
+    build = KernelBuild(module, kernel_name, device.target, options, text)
+    device.launch(build, grid, block, args, checked=checked)
 
 
 def kernel(pyfunc: Callable[..., Any]) -> Kernel:

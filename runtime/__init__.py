@@ -1,10 +1,9 @@
 """Runtimes: each backend moves bytes to a device and launches compiled kernels.
 
-A backend is a class with ``name``, ``available() -> bool`` (classmethod;
-cheap, never raises) and ``launch(module, kernel_name, grid, block, args)``
-where ``grid``/``block`` are 3-tuples and ``args`` come from
-:func:`ringkernel.runtime.arguments.bind_arguments`.  Arrays are updated in
-place.  Backends are imported on first use.
+A backend follows :class:`ringkernel.runtime.backend.Backend`: it names the
+compile target it runs and the options its device needs, and launches the
+compiled text the facade hands it; it never calls the compiler itself.
+Backends are imported on first use.
 """
 
 from __future__ import annotations

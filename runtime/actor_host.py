@@ -4,18 +4,20 @@ An :class:`ActorRuntime` allocates word memory that host and device both see
 and builds an :class:`ActorHost` per actor that runs the loop kernel over an
 :class:`ActorMemory`: a native thread (cpu), a re-dispatching pump (wgpu,
 metal) or one resident kernel (cuda).  The actor system (``ringkernel.actors``)
-speaks only to this interface.
+speaks only to this interface, and compiles the loop kernel itself (target
+and options from the runtime), as kernel launches do (:mod:`.backend`).
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ringkernel.ringir import Module
+from ringkernel.runtime.backend import KernelBuild
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,17 @@ class ActorRuntime(Protocol):
     """One backend's actor support for one :class:`ActorSystem`."""
 
     mode: str  # the loop it runs: "persistent" or "batch" (``lower_actor``)
+    target: str  # the compile target whose text it runs
     max_buffer_words: int | None  # the largest array a loop can bind (None: no limit but memory)
 
     def alloc(self, words: int) -> np.ndarray:
         """Zeroed ``uint32`` words that the host and the actor loops both see."""
 
-    def host(self, module: Module, kernel: str, lanes: int) -> ActorHost:
-        """A host for the loop kernel ``kernel`` of ``module`` (lowered in ``mode``)."""
+    def compile_options(self, module: Module, kernel: str, lanes: int) -> dict[str, Any]:
+        """The options to compile the loop kernel ``kernel`` of ``module`` (lowered in ``mode``) with."""
+
+    def host(self, build: KernelBuild, lanes: int) -> ActorHost:
+        """A host for the loop kernel the facade compiled with :meth:`compile_options`."""
 
     def close(self, timeout: float) -> bool:
         """Releases what the runtime holds (threads, devices) once every loop has left.

@@ -48,6 +48,7 @@ import numpy as np
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
+from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.hlc import physical_now
 from ringkernel.runtime.queues import fence
 
@@ -68,8 +69,14 @@ class BatchDevice(Protocol):
     def write(self, buf: Any, word: int, data: np.ndarray) -> None:
         """Copies ``data`` (u32) to ``buf`` at ``word``; lands before the next :meth:`run`."""
 
-    def kernel(self, module: Module, name: str, lanes: int) -> Any:
-        """The compiled batch-loop kernel ``name`` with ``lanes`` threads."""
+    target: str  # the compile target whose text it runs
+
+    def compile_options(self, module: Module, name: str, lanes: int) -> dict[str, Any]:
+        """The options to compile the batch loop ``name`` with, for ``lanes`` threads
+        (a ``LaunchError`` if the device cannot run that many)."""
+
+    def kernel(self, build: KernelBuild, lanes: int) -> Any:
+        """The batch-loop kernel of ``build`` (compiled by the facade) with ``lanes`` threads."""
 
     def bind(self, kernel: Any, buffers: Sequence[Any]) -> Any:
         """A dispatch of ``kernel`` over the five buffers (ctrl, state, h2k, k2k, out)."""
@@ -175,8 +182,15 @@ class RedispatchRuntime:
     def alloc(self, words: int) -> np.ndarray:
         return np.zeros(words, dtype=np.uint32)
 
-    def host(self, module: Module, kernel: str, lanes: int) -> PumpedActor:
-        return PumpedActor(self, self.device.kernel(module, kernel, lanes), kernel)
+    @property
+    def target(self) -> str:
+        return self.device.target
+
+    def compile_options(self, module: Module, kernel: str, lanes: int) -> dict[str, Any]:
+        return self.device.compile_options(module, kernel, lanes)
+
+    def host(self, build: KernelBuild, lanes: int) -> PumpedActor:
+        return PumpedActor(self, self.device.kernel(build, lanes), build.kernel_name)
 
     def close(self, timeout: float = 0.0) -> bool:
         """Ends the pump; False if it is still inside a dispatch after ``timeout`` s.

@@ -6,6 +6,7 @@ moves to a device.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,37 +85,53 @@ def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:
 
 
 def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
-    where = f"argument '{name}' of kernel '{fn.name}'"
     if isinstance(ty, ArrayType):
         if not isinstance(arg, np.ndarray):
-            raise LaunchError(f"{where} must be a numpy array of {ty.elem}, got {type(arg).__name__}")
-        expected = np.dtype(ty.elem.numpy_dtype)
+            got = type(arg).__name__
+            raise LaunchError(f"{_where(fn, name)} must be a numpy array of {ty.elem}, got {got}")
+        expected = _dtype(ty.elem.numpy_dtype)
         if arg.dtype != expected:
-            raise LaunchError(f"{where} must have dtype {expected}, got {arg.dtype}")
+            raise LaunchError(f"{_where(fn, name)} must have dtype {expected}, got {arg.dtype}")
         if not arg.flags.c_contiguous:
-            raise LaunchError(f"{where} must be C-contiguous (use np.ascontiguousarray)")
+            raise LaunchError(f"{_where(fn, name)} must be C-contiguous (use np.ascontiguousarray)")
         if not arg.flags.writeable:
-            raise LaunchError(f"{where} must be writeable")
+            raise LaunchError(f"{_where(fn, name)} must be writeable")
         return arg
     assert isinstance(ty, ScalarType)
-    return _scalar(where, ty, arg)
+    return _scalar(fn, name, ty, arg)
 
 
-def _scalar(where: str, ty: ScalarType, arg: Any) -> Any:
+def _where(fn: Function, name: str) -> str:
+    """The argument named in an error (built only when there is one: launches are hot)."""
+    return f"argument '{name}' of kernel '{fn.name}'"
+
+
+@functools.cache
+def _dtype(numpy_dtype: Any) -> np.dtype:
+    return np.dtype(numpy_dtype)
+
+
+@functools.cache
+def _int_range(dtype: np.dtype) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _scalar(fn: Function, name: str, ty: ScalarType, arg: Any) -> Any:
     if isinstance(arg, np.ndarray) and arg.ndim == 0:
         arg = arg[()]
     if ty.is_bool:
         if not isinstance(arg, (bool, np.bool_)):
-            raise LaunchError(f"{where} must be a bool, got {arg!r}")
+            raise LaunchError(f"{_where(fn, name)} must be a bool, got {arg!r}")
         return np.bool_(arg)
     if isinstance(arg, (bool, np.bool_)) or not isinstance(arg, (int, float, np.number)):
-        raise LaunchError(f"{where} must be a number of type {ty}, got {arg!r}")
-    dtype = np.dtype(ty.numpy_dtype)
+        raise LaunchError(f"{_where(fn, name)} must be a number of type {ty}, got {arg!r}")
+    dtype = _dtype(ty.numpy_dtype)
     if ty.is_float:
         return dtype.type(arg)
     if isinstance(arg, (float, np.floating)):
-        raise LaunchError(f"{where} has integer type {ty}; got the float {arg!r} (cast it)")
-    info = np.iinfo(dtype)
-    if not info.min <= int(arg) <= info.max:
-        raise LaunchError(f"{where} = {int(arg)} is out of range for {ty} [{info.min}, {info.max}]")
+        raise LaunchError(f"{_where(fn, name)} has integer type {ty}; got the float {arg!r} (cast it)")
+    low, high = _int_range(dtype)
+    if not low <= int(arg) <= high:
+        raise LaunchError(f"{_where(fn, name)} = {int(arg)} is out of range for {ty} [{low}, {high}]")
     return dtype.type(int(arg))

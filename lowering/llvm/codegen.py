@@ -35,16 +35,19 @@ def generic_host_machine() -> llvm.TargetMachine:
     return target.create_target_machine(opt=3, codemodel="default")
 
 
-def host_machine() -> llvm.TargetMachine:
-    """A JIT target machine tuned for the CPU running this process."""
+def host_cpu() -> tuple[str, str]:
+    """(name, features) of the CPU running this process: what :func:`host_machine` tunes for."""
     init_llvm()
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def host_machine(cpu: str | None = None, features: str | None = None) -> llvm.TargetMachine:
+    """A JIT target machine tuned for ``cpu`` with ``features`` (default: this process's CPU)."""
+    init_llvm()
+    if cpu is None or features is None:
+        cpu, features = host_cpu()
     target = llvm.Target.from_default_triple()
-    return target.create_target_machine(
-        cpu=llvm.get_host_cpu_name(),
-        features=llvm.get_host_cpu_features().flatten(),
-        opt=3,
-        jit=True,
-    )
+    return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
 
 
 def nvptx_machine(arch: str) -> llvm.TargetMachine:

@@ -26,7 +26,7 @@ PTR = ir.PointerType()
 
 # The order of the host kernel's hidden index parameters (after the user's).
 HOST_INDEX_PARAMS = ("thread_id", "block_id", "block_dim", "grid_dim")
-# Name of the barrier the cpu runtime defines (see ringkernel.runtime.cpu.threads).
+# Name of the barrier the cpu runtime defines (see ringkernel.lowering.llvm.host_threads).
 HOST_BARRIER_SYMBOL = "rk_cpu_barrier_wait"
 SHARED_ALIGN = 16
 

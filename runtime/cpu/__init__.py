@@ -2,9 +2,11 @@
 
 Blocks are split over one Python thread per core; each calls the kernel's
 native launch wrapper through ctypes, which releases the GIL, so blocks run
-in parallel.  How work-items and barriers run inside a block is described in
-:mod:`ringkernel.runtime.cpu.entry`; ``docs/backends-cpu.md`` has the whole
-story.
+in parallel.  The kernel arrives compiled for the ``host`` target
+(:mod:`ringkernel.lowering.llvm.host`: LLVM IR text tuned for this CPU); this
+backend JITs and runs it.  How work-items and barriers run inside a block is
+described in :mod:`ringkernel.lowering.llvm.host_entry`;
+``docs/backends-cpu.md`` has the whole story.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from ringkernel.lowering.llvm.codegen import host_cpu
 from ringkernel.ringir import Module
 from ringkernel.ringir.types import ArrayType
 from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, check_dims
+from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.bounds import BoundsRecord
-from ringkernel.runtime.cpu.jit import CompiledKernel, compile_kernel
+from ringkernel.runtime.cpu.jit import CompiledKernel, block_plan, jit_kernel
 
 # Below this many work-items a launch runs on the calling thread only.
 _PARALLEL_THRESHOLD = 1 << 14
@@ -38,11 +42,14 @@ class CpuBackend:
     """
 
     name = "cpu"
+    target = "host"
 
     def __init__(self, workitem_loops: bool | None = None) -> None:
         if workitem_loops is None:
             workitem_loops = os.environ.get("RINGKERNEL_CPU_BARRIERS", "loops") != "threads"
         self.workitem_loops = workitem_loops
+        self.cpu, self.features = host_cpu()
+        self._options: dict[tuple[str, bool], dict[str, Any]] = {}
 
     @classmethod
     def available(cls) -> bool:
@@ -52,7 +59,7 @@ class CpuBackend:
     def unavailable_reason(cls) -> str:
         return ""
 
-    def launch(
+    def compile_options(
         self,
         module: Module,
         kernel_name: str,
@@ -61,17 +68,42 @@ class CpuBackend:
         args: Sequence[Any],
         *,
         checked: bool | None = None,
-    ) -> None:
-        """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place.
+    ) -> dict[str, Any]:
+        """The ``host`` options: this kernel, the barrier strategy, checks, and this CPU.
 
-        ``checked`` (default: on) bounds-checks every array access and raises
-        :class:`~ringkernel.runtime.arguments.BoundsError` after the launch
-        if one was out of bounds; ``checked=False`` runs the unchecked build.
+        ``checked`` (default: on) bounds-checks every array access.
         """
-        fn = module.get(kernel_name)
         check_dims(grid, block)
-        checked = True if checked is None else bool(checked)
-        compiled = compile_kernel(module, kernel_name, self.workitem_loops, checked=checked)
+        return self.kernel_options(kernel_name, True if checked is None else bool(checked))
+
+    def kernel_options(self, kernel_name: str, checked: bool = False) -> dict[str, Any]:
+        """``host`` options for ``kernel_name``: made once per kernel and setting (read-only)."""
+        options = self._options.get((kernel_name, checked))
+        if options is None:
+            options = self._options[(kernel_name, checked)] = {
+                "kernel": kernel_name, "workitem_loops": self.workitem_loops, "checked": checked,
+                "cpu": self.cpu, "features": self.features,
+            }
+        return options
+
+    def launch(
+        self,
+        build: KernelBuild,
+        grid: tuple[int, int, int],
+        block: tuple[int, int, int],
+        args: Sequence[Any],
+        *,
+        checked: bool | None = None,
+    ) -> None:
+        """Runs the build over ``grid`` x ``block``; arrays in ``args`` are updated in place.
+
+        A checked build raises :class:`~ringkernel.runtime.arguments.BoundsError`
+        after the launch if an access was out of bounds.
+        """
+        kernel_name = build.kernel_name
+        fn = build.module.get(kernel_name)
+        compiled = jit_kernel(build)
+        checked = compiled.checked
         keep: list[Any] = [args]
         argv = (ctypes.c_void_p * (len(args) + 2))()
         for i, (param, value) in enumerate(zip(fn.params, args)):
@@ -105,8 +137,7 @@ class CpuBackend:
 
     def barrier_strategy(self, module: Module, kernel_name: str) -> tuple[str, str]:
         """How ``kernel_name``'s work-items run: (``"plain"``/``"loops"``/``"threads"``, why)."""
-        compiled = compile_kernel(module, kernel_name, self.workitem_loops)
-        return compiled.mode, compiled.fallback_reason
+        return block_plan(module, kernel_name, self.workitem_loops)
 
 
 def _run_interruptible(

@@ -1,7 +1,8 @@
 """The cpu actor host: the JIT-compiled persistent loop on a native thread.
 
 The actor kernel (``ringkernel.ringir.passes.actor_lowering``) is compiled by
-the same LLVM lowering and JIT as every cpu kernel and launched once, as a
+the facade for the same ``host`` target as every cpu kernel, JIT-compiled
+like them and launched once, as a
 grid of one block, from a Python thread; ctypes releases the GIL for the
 whole call, so the loop runs natively until the control block asks it to
 leave.  Its five arguments are numpy ``uint32`` arrays the host also reads
@@ -13,20 +14,29 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from typing import Any
 
 import numpy as np
 
+from ringkernel.lowering.llvm.codegen import host_cpu
 from ringkernel.ringir import Module
 from ringkernel.runtime.actor_host import ActorMemory
-from ringkernel.runtime.cpu.jit import compile_kernel
+from ringkernel.runtime.backend import KernelBuild
+from ringkernel.runtime.cpu.jit import jit_kernel
+
+
+def host_options(kernel: str) -> dict[str, Any]:
+    """What an actor loop is compiled with: the ``host`` target for this CPU, unchecked."""
+    cpu, features = host_cpu()
+    return {"kernel": kernel, "workitem_loops": True, "checked": False, "cpu": cpu, "features": features}
 
 
 class CpuActorThread:
     """Runs one actor loop kernel over five shared word arrays on a native thread."""
 
-    def __init__(self, module: Module, kernel: str, lanes: int = 1) -> None:
-        self.compiled = compile_kernel(module, kernel)
-        self.kernel = kernel
+    def __init__(self, build: KernelBuild, lanes: int = 1) -> None:
+        self.compiled = jit_kernel(build)
+        self.kernel = build.kernel_name
         self.lanes = lanes
         self.thread: threading.Thread | None = None
         self.status: int | None = None
@@ -71,6 +81,7 @@ class CpuActorRuntime:
     """Actors on the cpu: plain numpy memory, one native thread per actor."""
 
     mode = "persistent"
+    target = "host"
     max_buffer_words = None
 
     def __init__(self, idle_ns: int = 50_000) -> None:
@@ -79,8 +90,11 @@ class CpuActorRuntime:
     def alloc(self, words: int) -> np.ndarray:
         return np.zeros(words, dtype=np.uint32)
 
-    def host(self, module: Module, kernel: str, lanes: int) -> CpuActorThread:
-        return CpuActorThread(module, kernel, lanes)
+    def compile_options(self, module: Module, kernel: str, lanes: int) -> dict[str, Any]:
+        return host_options(kernel)
+
+    def host(self, build: KernelBuild, lanes: int) -> CpuActorThread:
+        return CpuActorThread(build, lanes)
 
     def close(self, timeout: float = 0.0) -> bool:
         """Nothing to release: each thread has left, or was abandoned with its memory kept alive."""
@@ -95,14 +109,19 @@ class CpuBatchDevice:
     use can be run and tested on any machine.
     """
 
+    target = "host"
+
     def buffer(self, words: int) -> np.ndarray:
         return np.zeros(max(words, 1), dtype=np.uint32)
 
     def write(self, buf: np.ndarray, word: int, data: np.ndarray) -> None:
         buf[word : word + data.size] = data
 
-    def kernel(self, module: Module, name: str, lanes: int) -> tuple:
-        return compile_kernel(module, name), lanes
+    def compile_options(self, module: Module, name: str, lanes: int) -> dict[str, Any]:
+        return host_options(name)
+
+    def kernel(self, build: KernelBuild, lanes: int) -> tuple:
+        return jit_kernel(build), lanes
 
     def bind(self, kernel: tuple, buffers: tuple) -> tuple:
         compiled, lanes = kernel

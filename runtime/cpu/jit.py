@@ -1,40 +1,37 @@
-"""JIT compilation of host kernels with llvmlite's MCJIT, cached per module and kernel.
+"""JIT compilation of host kernels with llvmlite's MCJIT, cached per compiled text.
 
-The cache key is the SHA-256 of the module's canonical RingIR text (which
-holds every callee) plus the kernel name, the barrier strategy and whether
-array accesses are bounds-checked (a different build), so editing one kernel
-never reuses another's machine code.  Engines live as long as the process.
+The text is the ``host`` target's (:mod:`ringkernel.lowering.llvm.host`),
+compiled by the facade: this module only parses and JITs it.  Its cache is
+keyed by that text (one string object per compile-cache entry, so a warm
+lookup hashes nothing) and the kernel name.  Engines live as long as the
+process.
 
-A kernel with barriers is first offered to
-:func:`~ringkernel.runtime.cpu.workitem_loops.to_workitem_loops`; if that
-cannot prove the rewrite right it runs one thread per work-item, and
-``CompiledKernel.fallback_reason`` says why.
+How a block's work-items run (``CompiledKernel.mode``) is recomputed from the
+module by the same deterministic plan the lowering used
+(:func:`~ringkernel.ringir.passes.workitem_loops.plan_block`), and the
+bounds-check sites of a checked build are recomputed only when a launch needs
+them for an error message.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
 
-from ringkernel.lowering.llvm import HostTarget, build_ir_module, optimize, prepare
 from ringkernel.lowering.llvm.bounds import BoundsSite
 from ringkernel.lowering.llvm.codegen import host_machine
+from ringkernel.lowering.llvm.host import host_bounds_sites
+from ringkernel.lowering.llvm.host_entry import launch_symbol
 from ringkernel.ringir import Module, verify
-from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.runtime import module_digest
-from ringkernel.runtime.cpu.entry import (
-    LOOPS,
-    PLAIN,
-    THREADS,
-    add_launch_wrapper,
-    launch_symbol,
-    uses_barrier,
-)
-from ringkernel.runtime.cpu.workitem_loops import NotTransformable, to_workitem_loops
+from ringkernel.ringir.passes import run_default_pipeline
+from ringkernel.ringir.passes.workitem_loops import THREADS, plan_block
+from ringkernel.runtime.backend import KernelBuild
 
 LaunchFn = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
@@ -59,11 +56,15 @@ class CompiledKernel:
     mode: str
     fallback_reason: str = ""
     checked: bool = False
-    bounds_sites: tuple[BoundsSite, ...] = ()
+    _sites: Callable[[], tuple[BoundsSite, ...]] | None = field(default=None, repr=False)
 
     @property
     def threaded(self) -> bool:
         return self.mode == THREADS
+
+    @functools.cached_property
+    def bounds_sites(self) -> tuple[BoundsSite, ...]:
+        return self._sites() if self.checked and self._sites is not None else ()
 
     def launch(self, argv: object, dims: object, first: int, end: int,
                cancel: object = None) -> int:
@@ -72,56 +73,45 @@ class CompiledKernel:
         return self.native(argv, dims, first, end, ctypes.byref(flag))
 
 
-_cache: dict[tuple[str, str, bool, bool], CompiledKernel] = {}
+_cache: dict[tuple[str, str], CompiledKernel] = {}
 _lock = threading.Lock()
 
 
-
-def compile_kernel(
-    module: Module, kernel_name: str, workitem_loops: bool = True, *, checked: bool = False
-) -> CompiledKernel:
-    """The JIT-compiled launch wrapper of ``kernel_name``, built once per module text.
-
-    ``workitem_loops=False`` forces one thread per work-item for kernels with
-    barriers; ``checked=True`` bounds-checks every array access.
-    """
-    with _lock:
-        key = (module_digest(module), kernel_name, workitem_loops, checked)
-        compiled = _cache.get(key)
-        if compiled is None:
-            compiled = _cache[key] = _build(module, kernel_name, workitem_loops, checked)
+def jit_kernel(build: KernelBuild) -> CompiledKernel:
+    """The JIT-compiled launch wrapper of a ``host`` build, made once per text."""
+    key = (build.text, build.kernel_name)
+    compiled = _cache.get(key)
+    if compiled is None:
+        with _lock:
+            compiled = _cache.get(key)
+            if compiled is None:
+                compiled = _cache[key] = _build(build)
     return compiled
 
 
-def _build(module: Module, kernel_name: str, workitem_loops: bool, checked: bool) -> CompiledKernel:
-    """Verifies and optimizes the RingIR (as ``compile()`` does), then lowers and JITs it."""
-    from ringkernel.compiler import optimize as optimize_ir
+def block_plan(module: Module, kernel_name: str, workitem_loops: bool) -> tuple[str, str]:
+    """(mode, reason) of ``kernel_name``, as the ``host`` lowering decided it."""
+    plan = plan_block(run_default_pipeline(verify(module)), kernel_name, workitem_loops)
+    return plan.mode, plan.reason
 
-    module = optimize_ir(verify(module))
-    mode, reason = PLAIN, ""
-    if uses_barrier(module.get(kernel_name)):
-        mode, reason = THREADS, "work-item loops were not requested"
-        if workitem_loops:
-            try:
-                module = verify(to_workitem_loops(module, kernel_name))
-                mode, reason = LOOPS, ""
-            except NotTransformable as exc:
-                reason = str(exc)
-            except CompileError as exc:  # a bug in the rewrite must not cost correctness
-                reason = f"internal error in the work-item loop rewrite: {exc}"
-    fn = module.get(kernel_name)
-    target = HostTarget(bounds_checks=checked)
-    llmod = build_ir_module(module, target, name=f"ringkernel.{kernel_name}")
-    add_launch_wrapper(llmod, fn, mode, checked)
-    machine = host_machine()
-    ref = optimize(prepare(llmod, machine), machine)
+
+def _build(build: KernelBuild) -> CompiledKernel:
+    name = build.kernel_name
+    loops = bool(build.options.get("workitem_loops", True))
+    checked = bool(build.options.get("checked", False))
+    mode, reason = block_plan(build.module, name, loops)
+    machine = host_machine(build.options.get("cpu"), build.options.get("features"))
+    ref = llvm.parse_assembly(build.text)
+    ref.verify()
     _resolve_external_symbols(ref)
     engine = llvm.create_mcjit_compiler(ref, machine)
     engine.finalize_object()
-    address = engine.get_function_address(launch_symbol(kernel_name))
-    return CompiledKernel(
-        engine, LaunchFn(address), mode, reason, checked, tuple(target.bounds_sites)
-    )
+    address = engine.get_function_address(launch_symbol(name))
+
+    def sites() -> tuple[BoundsSite, ...]:
+        return host_bounds_sites(run_default_pipeline(verify(build.module)), name, loops)
+
+    return CompiledKernel(engine, LaunchFn(address), mode, reason, checked, sites)
 
 
 def _system_libraries() -> list[ctypes.CDLL]:

@@ -3,7 +3,7 @@
 Needs the ``cuda`` extra (pycuda), an NVIDIA driver and a device;
 ``available()`` is False otherwise and ``unavailable_reason()`` says which is
 missing.  One context on device 0 is created on first use; modules are cached
-per (module text, compute capability).
+per PTX text (compiled by the facade for this device's compute capability).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 
 from ringkernel.ringir import Module
 from ringkernel.ringir.types import ArrayType
-from ringkernel.runtime import module_digest
 from ringkernel.runtime.arguments import check_dims
+from ringkernel.runtime.backend import KernelBuild
 
 _probe: tuple[bool, str] | None = None
 
@@ -44,6 +44,7 @@ class CudaBackend:
     """Runs kernels on an NVIDIA GPU (device 0)."""
 
     name = "cuda"
+    target = "ptx"
 
     @classmethod
     def available(cls) -> bool:
@@ -66,19 +67,15 @@ class CudaBackend:
         self._modules: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _function(self, module: Module, kernel_name: str) -> Any:
-        from ringkernel.compiler import compile_module
-
-        key = module_digest(module)
-        cu_module = self._modules.get(key)
-        if cu_module is None:
-            ptx = compile_module(module, "ptx", arch=self.arch)
-            cu_module = self._modules[key] = self._drv.module_from_buffer(ptx.encode())
+    def _function(self, build: KernelBuild) -> Any:
         from ringkernel.lowering.cuda import ptx_kernel_symbol
 
-        return cu_module.get_function(ptx_kernel_symbol(kernel_name))
+        cu_module = self._modules.get(build.text)
+        if cu_module is None:
+            cu_module = self._modules[build.text] = self._drv.module_from_buffer(build.text.encode())
+        return cu_module.get_function(ptx_kernel_symbol(build.kernel_name))
 
-    def launch(
+    def compile_options(
         self,
         module: Module,
         kernel_name: str,
@@ -87,14 +84,26 @@ class CudaBackend:
         args: Sequence[Any],
         *,
         checked: bool | None = None,
+    ) -> dict[str, Any]:
+        """PTX for this device's architecture."""
+        check_dims(grid, block)
+        return {"arch": self.arch}
+
+    def launch(
+        self,
+        build: KernelBuild,
+        grid: tuple[int, int, int],
+        block: tuple[int, int, int],
+        args: Sequence[Any],
+        *,
+        checked: bool | None = None,
     ) -> None:
         """Copies arrays to the device, launches, and copies them back in place."""
-        fn = module.get(kernel_name)
-        check_dims(grid, block)
+        fn = build.module.get(build.kernel_name)
         with self._lock:
             self._context.push()
             try:
-                function = self._function(module, kernel_name)
+                function = self._function(build)
                 launch_args = []
                 for param, value in zip(fn.params, args):
                     if isinstance(param.type, ArrayType):

@@ -27,6 +27,7 @@ from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
 from ringkernel.runtime.actor_host import ActorMemory
+from ringkernel.runtime.backend import KernelBuild
 
 
 def launch_arguments(memory: ActorMemory, device_pointer: Callable[[np.ndarray], int]) -> list[np.intp]:
@@ -87,6 +88,7 @@ class CudaActorRuntime:
     """Actors on an NVIDIA GPU: persistent kernels over mapped pinned memory."""
 
     mode = "persistent"
+    target = "ptx"
     max_buffer_words = None
 
     def __init__(self, idle_ns: int = 50_000) -> None:
@@ -128,12 +130,14 @@ class CudaActorRuntime:
             raise ValueError("actor memory on cuda must come from CudaActorRuntime.alloc (mapped, pinned)")
         return pointer
 
-    def host(self, module: Module, kernel: str, lanes: int) -> CudaActorKernel:
-        from ringkernel.compiler import compile_module
+    def compile_options(self, module: Module, kernel: str, lanes: int) -> dict[str, Any]:
+        # The host reads and writes the queue words through mapped memory.
+        return {"arch": self.arch, "system_scope_atomics": True}
+
+    def host(self, build: KernelBuild, lanes: int) -> CudaActorKernel:
         from ringkernel.lowering.cuda import ptx_kernel_symbol
 
-        # The host reads and writes the queue words through mapped memory.
-        ptx = compile_module(module, "ptx", arch=self.arch, system_scope_atomics=True)
+        ptx, kernel = build.text, build.kernel_name
         with self.current():
             cu_module = self._modules.get(ptx)
             if cu_module is None:

@@ -27,6 +27,7 @@ from ringkernel.ringir import layout as L
 from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
 from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
 from ringkernel.runtime.arguments import LaunchError
+from ringkernel.runtime.backend import KernelBuild
 
 
 def buffer_indices(module: Module, kernel: str) -> tuple[int, ...]:
@@ -70,8 +71,14 @@ class MetalBatchDevice:
     def write(self, buf: _Buffer, word: int, data: np.ndarray) -> None:
         buf.words[word : word + data.size] = data  # no command buffer is running: the pump is serial
 
-    def kernel(self, module: Module, name: str, lanes: int) -> tuple[Any, tuple[int, ...], int]:
-        pipeline, _ = self.backend.pipeline(module, module.get(name))
+    target = "msl"
+
+    def compile_options(self, module: Module, name: str, lanes: int) -> dict[str, Any]:
+        return {}
+
+    def kernel(self, build: KernelBuild, lanes: int) -> tuple[Any, tuple[int, ...], int]:
+        module, name = build.module, build.kernel_name
+        pipeline, _ = self.backend.pipeline(build)
         top = int(pipeline.maxTotalThreadsPerThreadgroup())
         if lanes > top:
             raise LaunchError(f"actor '{name}' asks for {lanes} lanes; Metal allows {top} per threadgroup")

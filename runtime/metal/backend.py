@@ -1,7 +1,7 @@
 """The metal backend: MSL kernels on Apple GPUs through pyobjc-framework-Metal.
 
-macOS only.  The MSL comes from the same pipeline as every target
-(``compile_module(module, "msl")``); it is compiled with fast math off so
+macOS only.  The MSL comes from the same pipeline as every target (the
+facade compiles it for the ``msl`` target); it is compiled with fast math off so
 results follow IEEE like the other backends.  Each launch copies the arrays
 into shared-storage buffers, passes scalars with ``setBytes``, dispatches
 ``grid`` threadgroups of ``block`` threads and copies every array back into
@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.compiler import compile_module
 from ringkernel.lowering.msl import MslKernel, msl_kernel_info
 from ringkernel.ringir import Function, Module, SharedArray, walk
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.runtime import module_digest
 from ringkernel.runtime.aliasing import memory_groups
 from ringkernel.runtime.arguments import LaunchError, check_dims
+from ringkernel.runtime.backend import KernelBuild
 
 Dim3 = tuple[int, int, int]
 
@@ -67,6 +67,7 @@ class MetalBackend:
     """Runs kernels as MSL compute pipelines on the system's default Metal device."""
 
     name = "metal"
+    target = "msl"
 
     @classmethod
     def available(cls) -> bool:
@@ -86,7 +87,7 @@ class MetalBackend:
         self._pipelines: dict[tuple[str, str], tuple[Any, MslKernel]] = {}
         self._lock = threading.Lock()
 
-    def launch(
+    def compile_options(
         self,
         module: Module,
         kernel_name: str,
@@ -95,13 +96,25 @@ class MetalBackend:
         args: Sequence[Any],
         *,
         checked: bool | None = None,
+    ) -> dict[str, Any]:
+        """MSL needs no options: every variant is decided at launch."""
+        check_dims(tuple(grid), tuple(block))
+        return {}
+
+    def launch(
+        self,
+        build: KernelBuild,
+        grid: Dim3,
+        block: Dim3,
+        args: Sequence[Any],
+        *,
+        checked: bool | None = None,
     ) -> None:
-        """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
-        fn = module.get(kernel_name)
+        """Runs the build over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
+        fn = build.module.get(build.kernel_name)
         grid, block = tuple(grid), tuple(block)
-        check_dims(grid, block)
         with self._lock:
-            pipeline, info = self.pipeline(module, fn)
+            pipeline, info = self.pipeline(build)
             self._check_dims(fn, pipeline, block)
             self._run(pipeline, info, grid, block, args)
 
@@ -127,14 +140,14 @@ class MetalBackend:
                 f"kernel '{fn.name}' uses {shared} bytes of shared memory; Metal allows {top}"
             )
 
-    def pipeline(self, module: Module, fn: Function) -> tuple[Any, MslKernel]:
-        key = (module_digest(module), fn.name)
+    def pipeline(self, build: KernelBuild) -> tuple[Any, MslKernel]:
+        key = (module_digest(build.module), build.kernel_name)
         cached = self._pipelines.get(key)
         if cached is not None:
             return cached
         Metal = self.Metal
-        text = compile_module(module, "msl")
-        info = msl_kernel_info(module)[fn.name]
+        text = build.text
+        info = msl_kernel_info(build.module)[build.kernel_name]
         options = Metal.MTLCompileOptions.alloc().init()
         options.setFastMathEnabled_(False)
         version = getattr(Metal, "MTLLanguageVersion3_0", None)

@@ -20,6 +20,7 @@ from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
 from ringkernel.runtime.arguments import LaunchError
+from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.wgpu.status import (
     STATUS_WORDS,
     has_loop_limit,
@@ -63,24 +64,27 @@ class WgpuBatchDevice:
         if data.size:
             self.device.queue.write_buffer(buf, word * L.WORD, np.ascontiguousarray(data, dtype=np.uint32))
 
-    def kernel(self, module: Module, name: str, lanes: int) -> Any:
-        import wgpu
+    target = "wgsl"
 
-        from ringkernel.compiler import compile_module
-        from ringkernel.lowering.wgsl import plan_kernel_bindings
-        from ringkernel.lowering.wgsl.naga import create_shader_module, naga_error
-        from ringkernel.ringir.passes.fingerprint import fingerprint
-
+    def compile_options(self, module: Module, name: str, lanes: int) -> dict[str, Any]:
         if lanes > self.max_lanes:
             raise LaunchError(
                 f"actor '{name}' asks for {lanes} lanes; this wgpu device allows {self.max_lanes}"
             )
-        key = (fingerprint(module, "wgsl", {}), name, lanes)
+        guard = {"loop_guard": True} if self.loop_guard else {}
+        return {"block": (lanes, 1, 1), "kernels": (name,), **guard}
+
+    def kernel(self, build: KernelBuild, lanes: int) -> Any:
+        import wgpu
+
+        from ringkernel.lowering.wgsl import plan_kernel_bindings
+        from ringkernel.lowering.wgsl.naga import create_shader_module, naga_error
+
+        name, text = build.kernel_name, build.text
+        key = (text, name, lanes)
         if key in self._kernels:
             return self._kernels[key]
-        plan = plan_kernel_bindings(module.get(name))
-        guard = {"loop_guard": True} if self.loop_guard else {}
-        text = compile_module(module, "wgsl", block=(lanes, 1, 1), kernels=(name,), **guard)
+        plan = plan_kernel_bindings(build.module.get(name))
         label = f"<wgsl:actor {name}>"
         shader = create_shader_module(self.device, text, label)
         entries = [

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.compiler import compile_module, optimize
 from ringkernel.lowering.wgsl import KernelBindings, plan_kernel_bindings
 from ringkernel.lowering.wgsl.emitter import shared_array_labels
 from ringkernel.lowering.wgsl.naga import (
@@ -40,9 +39,11 @@ from ringkernel.lowering.wgsl.naga import (
     naga_error,
 )
 from ringkernel.ringir import ArrayType, Function, Module, SharedArray, walk
+from ringkernel.ringir.passes import run_default_pipeline
 from ringkernel.runtime import module_digest
 from ringkernel.runtime.aliasing import MemoryGroup, memory_groups
 from ringkernel.runtime.arguments import LaunchError
+from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.wgpu.status import (
     bounds_error,
     has_loop_limit,
@@ -95,6 +96,7 @@ class WgpuBackend:
     """Runs kernels as WGSL compute shaders on the selected wgpu adapter."""
 
     name = "wgpu"
+    target = "wgsl"
 
     @classmethod
     def available(cls) -> bool:
@@ -124,7 +126,7 @@ class WgpuBackend:
     def adapter_name(self) -> str:
         return describe_adapter(self.adapter)
 
-    def launch(
+    def compile_options(
         self,
         module: Module,
         kernel_name: str,
@@ -133,20 +135,42 @@ class WgpuBackend:
         args: Sequence[Any],
         *,
         checked: bool | None = None,
-    ) -> None:
-        """Runs ``kernel_name`` over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
+    ) -> dict[str, Any]:
+        """WGSL for this block and kernel, with the aliasing map, checks and loop guard it needs.
+
+        Checks the launch against the adapter's limits first (a ``LaunchError``).
+        """
         fn = module.get(kernel_name)
         grid, block = tuple(grid), tuple(block)
         self._check_dims(fn, grid, block)
+        variant = self._variant(fn, self._memory_groups(fn, args), checked)
+        return {"block": block, "kernels": (fn.name,), **variant.options}
+
+    def launch(
+        self,
+        build: KernelBuild,
+        grid: Dim3,
+        block: Dim3,
+        args: Sequence[Any],
+        *,
+        checked: bool | None = None,
+    ) -> None:
+        """Runs the build over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
+        module = build.module
+        fn = module.get(build.kernel_name)
+        grid, block = tuple(grid), tuple(block)
         groups = self._memory_groups(fn, args)
+        variant = self._variant(fn, groups, checked)
+        with self._lock:
+            compiled = self._pipeline(build, fn, block, variant)
+            self._run(compiled, module, fn, grid, args, groups)
+
+    def _variant(self, fn: Function, groups: list[MemoryGroup], checked: bool | None) -> _Variant:
         aliases = tuple(
             (fn.name, fn.params[i].name, fn.params[g.members[0]].name)
             for g in groups for i in g.members[1:]
         )
-        variant = _Variant(aliases, bool(checked), self.loop_limited)
-        with self._lock:
-            compiled = self._pipeline(module, fn, block, variant)
-            self._run(compiled, module, fn, grid, args, groups)
+        return _Variant(aliases, bool(checked), self.loop_limited)
 
     def _memory_groups(self, fn: Function, args: Sequence[Any]) -> list[MemoryGroup]:
         """Array arguments by shared memory; a partial overlap is a LaunchError."""
@@ -212,19 +236,17 @@ class WgpuBackend:
     # --- compile ---
 
     def _pipeline(
-        self, module: Module, fn: Function, block: Dim3, variant: _Variant
+        self, build: KernelBuild, fn: Function, block: Dim3, variant: _Variant
     ) -> _Pipeline:
         import wgpu
 
-        key = (module_digest(module), fn.name, block, variant)
+        key = (module_digest(build.module), fn.name, block, variant)
         cached = self._pipelines.get(key)
         if cached is not None:
             return cached
         plan = plan_kernel_bindings(fn, variant.aliases)
         self._check_bindings(fn, plan, variant)
-        text = compile_module(
-            module, "wgsl", block=block, kernels=(fn.name,), **variant.options
-        )
+        text = build.text
         label = f"<wgsl:{fn.name}>"
         shader = create_shader_module(self.device, text, label)
         entries = [
@@ -345,7 +367,7 @@ class WgpuBackend:
         if words is not None:
             error = bounds_error(
                 words, fn.name, self._storage_names(fn, groups),
-                lambda: shared_array_labels(optimize(module), fn.name),
+                lambda: shared_array_labels(run_default_pipeline(module), fn.name),
             )
             if error is not None:
                 raise error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ringkernel.kernels import launch_module
 from ringkernel.ringir import (
     F32,
     F64,
@@ -31,7 +32,6 @@ FLOAT_VALUES = [0.0, -0.0, 1.0, -1.5, 7.25, -7.0, 2.0, 0.1, 3.4e38, 1e-45, np.in
 
 def _run(ty, ops, a_vals, b_vals):
     """Runs ``out[k*n + i] = ops[k](a[i], b[i])`` on the cpu backend."""
-    from ringkernel.runtime import get_backend
 
     arr = ArrayType(ty)
     fb = FunctionBuilder("k", "kernel", [("a", arr), ("b", arr), ("out", arr)])
@@ -47,7 +47,7 @@ def _run(ty, ops, a_vals, b_vals):
     a_arr = np.array(a_vals, dtype=dtype)
     b_arr = np.array(b_vals, dtype=dtype)
     out_arr = np.zeros(len(ops) * n, dtype=dtype)
-    get_backend("cpu").launch(module, "k", (1, 1, 1), (n, 1, 1), [a_arr, b_arr, out_arr])
+    launch_module(module, "k", (1, 1, 1), (n, 1, 1), [a_arr, b_arr, out_arr], "cpu")
     return out_arr.reshape(len(ops), n)
 
 
@@ -80,7 +80,6 @@ def test_float_folding_matches_the_cpu_backend(ty):
 
 @pytest.mark.parametrize("src, dst", [(F64, I32), (F32, U32), (I64, F32), (U64, F32), (I32, U32)])
 def test_cast_folding_matches_the_cpu_backend(src, dst):
-    from ringkernel.runtime import get_backend
 
     values = {
         F64: [-2.7, 2.7, 0.0, -0.0, 2147483647.0, -2147483648.0, 1e9],
@@ -97,6 +96,6 @@ def test_cast_folding_matches_the_cpu_backend(src, dst):
     module = Module((fb.finish(),))
     a_arr = np.array(values, dtype=src.numpy_dtype)
     out_arr = np.zeros(len(values), dtype=dst.numpy_dtype)
-    get_backend("cpu").launch(module, "k", (1, 1, 1), (len(values), 1, 1), [a_arr, out_arr])
+    launch_module(module, "k", (1, 1, 1), (len(values), 1, 1), [a_arr, out_arr], "cpu")
     for v, got in zip(values, out_arr):
         assert fold_cast(v, src, dst) == got.item(), (v, got)

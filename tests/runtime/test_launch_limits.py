@@ -15,6 +15,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, i32
+from ringkernel.kernels import launch_module
 from ringkernel.runtime import get_backend
 from ringkernel.runtime.arguments import LaunchError, check_dims, launch_dims
 
@@ -52,8 +53,8 @@ def test_launch_beyond_cuda_limits_is_a_launch_error(backend, grid, block, messa
 def test_backends_check_limits_when_called_directly(backend) -> None:
     x = np.zeros(4, np.int32)
     with pytest.raises(LaunchError, match="65535"):
-        get_backend(backend).launch(touch.ir, "touch", (2**20,) * 3, (1, 1, 1),
-                                    [x, np.int32(4)])
+        launch_module(touch.ir, "touch", (2**20,) * 3, (1, 1, 1), [x, np.int32(4)],
+                      get_backend(backend))
 
 
 def test_largest_legal_dims_pass_the_check() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32
+from ringkernel.kernels import launch_module
 from ringkernel.runtime import get_backend
 from ringkernel.runtime.arguments import LaunchError, bind_arguments
 from ringkernel.runtime.cpu import CpuBackend
@@ -79,7 +80,7 @@ def test_direct_backend_protocol_and_engine_cache() -> None:
     fn = fill.ir.get("fill")
     before = len(_cache)
     for _ in range(2):
-        backend.launch(fill.ir, "fill", (400, 1, 1), (256, 1, 1), bind_arguments(fn, (out, n)))
+        launch_module(fill.ir, "fill", (400, 1, 1), (256, 1, 1), bind_arguments(fn, (out, n)), backend)
     assert len(_cache) - before <= 1
     np.testing.assert_array_equal(out, np.arange(n) * 2)
 

@@ -18,9 +18,11 @@ import pytest
 import ringkernel as rk
 from ringkernel import Array, f32, i32, u32
 from ringkernel.compiler import compile_module
+from ringkernel.kernels import launch_module
 from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu import CpuBackend
-from ringkernel.runtime.cpu.jit import compile_kernel
+from ringkernel.runtime.cpu.jit import jit_kernel
 
 
 @rk.kernel
@@ -127,14 +129,21 @@ def test_negative_and_huge_unsigned_indices_are_caught() -> None:
     np.testing.assert_array_equal(out, 0)
 
 
+def _jit(module, name: str, checked: bool):
+    """The cpu backend's JIT of ``name`` compiled for the ``host`` target, as a launch does."""
+    options = CpuBackend().kernel_options(name, checked)
+    text = compile_module(module, "host", **options)
+    return jit_kernel(KernelBuild(module, name, "host", options, text))
+
+
 def test_checked_false_runs_the_unchecked_build() -> None:
     x = np.arange(9, dtype=np.float32)
     out = np.zeros(8, np.float32)
     shift_left.launch(1, 8, (x, out, 8), backend="cpu", checked=False)  # in bounds: no error
     np.testing.assert_array_equal(out, x[1:])
     module = shift_left.ir
-    checked = compile_kernel(module, "shift_left", checked=True)
-    unchecked = compile_kernel(module, "shift_left", checked=False)
+    checked = _jit(module, "shift_left", checked=True)
+    unchecked = _jit(module, "shift_left", checked=False)
     assert checked is not unchecked
     assert len(checked.bounds_sites) == 2 and unchecked.bounds_sites == ()
 
@@ -181,8 +190,8 @@ def test_shared_arrays_are_checked_on_both_barrier_paths(loops: bool) -> None:
     )
     out = np.zeros(64, np.float32)
     with pytest.raises(rk.BoundsError, match="index 64 out of bounds for a shared array of length 64"):
-        backend.launch(shared_overrun.ir, "shared_overrun", (1, 1, 1), (64, 1, 1), [out],
-                       checked=True)
+        launch_module(shared_overrun.ir, "shared_overrun", (1, 1, 1), (64, 1, 1), [out], backend,
+                      checked=True)
     np.testing.assert_array_equal(out[:63], np.arange(1, 64))
     assert out[63] == 0.0
 
@@ -194,8 +203,8 @@ def test_shared_array_on_the_thread_path_chosen_by_analysis() -> None:
     assert mode == "threads"
     out = np.zeros(64, np.float32)
     with pytest.raises(rk.BoundsError, match="shared array of length 64"):
-        backend.launch(shared_overrun_varying_barrier.ir, "shared_overrun_varying_barrier",
-                       (1, 1, 1), (64, 1, 1), [out])
+        launch_module(shared_overrun_varying_barrier.ir, "shared_overrun_varying_barrier",
+                      (1, 1, 1), (64, 1, 1), [out], backend)
 
 
 def test_parallel_blocks_report_one_violation() -> None:
@@ -222,5 +231,5 @@ def test_lengths_count_bytes_when_the_backend_is_called_with_another_dtype() -> 
     """Direct backend callers skip bind_arguments: a 4-byte int8 buffer holds one f32."""
     out = np.zeros(4, np.int8)
     with pytest.raises(rk.BoundsError, match="index 1 out of bounds for array 'out' of length 1"):
-        CpuBackend().launch(scatter.ir, "scatter", (1, 1, 1), (2, 1, 1),
-                            [np.array([0, 1], np.int32), out])
+        launch_module(scatter.ir, "scatter", (1, 1, 1), (2, 1, 1),
+                      [np.array([0, 1], np.int32), out], CpuBackend())

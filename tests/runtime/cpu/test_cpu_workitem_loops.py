@@ -19,14 +19,15 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f64, i32
+from ringkernel.kernels import launch_module
 from ringkernel.ringir import Module, parse, verify
-from ringkernel.runtime.arguments import bind_arguments, normalize_dims
-from ringkernel.runtime.cpu import CpuBackend
-from ringkernel.runtime.cpu.workitem_loops import (
+from ringkernel.ringir.passes.workitem_loops import (
     NotTransformable,
     region_functions,
     to_workitem_loops,
 )
+from ringkernel.runtime.arguments import bind_arguments, normalize_dims
+from ringkernel.runtime.cpu import CpuBackend
 
 LOOPS = CpuBackend(workitem_loops=True)
 THREADS = CpuBackend(workitem_loops=False)
@@ -50,8 +51,8 @@ def run_both(kernel: Any, grid: Any, block: Any, make_args: Callable[[], list[An
     results = []
     for backend in (LOOPS, THREADS):
         args = bind_arguments(module.get(name), make_args())
-        backend.launch(module, name, normalize_dims(grid, "grid"), normalize_dims(block, "block"),
-                       args)
+        launch_module(module, name, normalize_dims(grid, "grid"), normalize_dims(block, "block"),
+                      args, backend)
         results.append(args)
     return results
 

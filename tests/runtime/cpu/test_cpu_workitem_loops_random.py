@@ -14,6 +14,7 @@ import random
 import numpy as np
 import pytest
 
+from ringkernel.kernels import launch_module
 from ringkernel.runtime.arguments import bind_arguments
 from ringkernel.runtime.cpu import CpuBackend
 
@@ -116,6 +117,6 @@ def test_random_barrier_kernel_matches_the_thread_path(seed: int, tmp_path) -> N
     results = []
     for backend in (loops, threads):
         args = bind_arguments(ir.get("randomized"), [x.copy(), np.zeros(72, np.int32), seed])
-        backend.launch(ir, "randomized", (3, 1, 1), (8, 3, 1), args)
+        launch_module(ir, "randomized", (3, 1, 1), (8, 3, 1), args, backend)
         results.append(args[1])
     np.testing.assert_array_equal(results[0], results[1], err_msg=path.read_text())

@@ -8,6 +8,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32, u32
+from ringkernel.kernels import launch_module
 from ringkernel.lowering.wgsl.naga import (
     ADAPTER_ENV,
     WgpuUnavailable,
@@ -306,12 +307,12 @@ def test_limits_give_launch_errors() -> None:
     small = WgpuBackend()
     small.limits["max-storage-buffer-binding-size"] = 128
     with pytest.raises(LaunchError, match="argument 'x' of kernel 'saxpy' is 256 bytes"):
-        small.launch(saxpy.ir, "saxpy", (1, 1, 1), (64, 1, 1),
-                     [np.float32(1.0), x, x.copy(), np.int32(64)])
+        launch_module(saxpy.ir, "saxpy", (1, 1, 1), (64, 1, 1),
+                      [np.float32(1.0), x, x.copy(), np.int32(64)], small)
     small.limits["max-storage-buffers-per-shader-stage"] = 1
     with pytest.raises(LaunchError, match="binds at most 1"):
-        small.launch(saxpy.ir, "saxpy", (1, 1, 1), (32, 1, 1),
-                     [np.float32(1.0), x, x.copy(), np.int32(64)])
+        launch_module(saxpy.ir, "saxpy", (1, 1, 1), (32, 1, 1),
+                      [np.float32(1.0), x, x.copy(), np.int32(64)], small)
 
 
 def test_too_much_shared_memory_is_a_launch_error() -> None:
@@ -319,7 +320,7 @@ def test_too_much_shared_memory_is_a_launch_error() -> None:
     fb.shared_array(F32, 1 << 20)
     module = verify(Module((fb.finish(),)))
     with pytest.raises(LaunchError, match="shared memory"):
-        get_backend("wgpu").launch(module, "big", (1, 1, 1), (1, 1, 1), [np.zeros(1, np.float32)])
+        launch_module(module, "big", (1, 1, 1), (1, 1, 1), [np.zeros(1, np.float32)], "wgpu")
 
 
 def test_naga_rejection_is_a_compile_error_with_the_line() -> None:

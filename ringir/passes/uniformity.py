@@ -1,6 +1,6 @@
 """Which values and locals of a kernel hold the same value in every work-item of a block.
 
-Work-item loops (:mod:`ringkernel.runtime.cpu.workitem_loops`) may keep a
+Work-item loops (:mod:`ringkernel.ringir.passes.workitem_loops`) may keep a
 barrier inside an ``if`` or a loop only when every work-item takes the same
 path there, so they ask this analysis whether a condition is *uniform*.
 

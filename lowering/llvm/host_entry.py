@@ -15,11 +15,11 @@ starts, so a huge launch can be interrupted.
   threads of each block (x innermost) calling the inlined kernel body, which
   LLVM can vectorize.  Work-items of one block run one after another, which
   is a valid schedule when they never wait for each other.
-- With ``barrier()``, when :mod:`ringkernel.runtime.cpu.workitem_loops`
+- With ``barrier()``, when :mod:`ringkernel.ringir.passes.workitem_loops`
   could rewrite the kernel, one call of the rewritten kernel runs a whole
   block (its work-item loops are inside it): the wrapper loops over blocks only.
 - Otherwise every work-item of a block is its own OS thread meeting at a real
-  barrier (:mod:`ringkernel.runtime.cpu.threads`): correct for barriers
+  barrier (:mod:`ringkernel.lowering.llvm.host_threads`): correct for barriers
   anywhere, including under conditions that differ between work-items.
 
 Shared arrays live in one ``malloc``'d area per call (work-item loops add
@@ -33,13 +33,11 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ringkernel.lowering.llvm import host_kernel_symbol, shared_layout
+from ringkernel.lowering.llvm.host_threads import CONTEXT_FIELDS, add_thread_support, declare, field
 from ringkernel.lowering.llvm.ops import value_type
-from ringkernel.ringir import Barrier, Function, walk
+from ringkernel.ringir import Function
+from ringkernel.ringir.passes.workitem_loops import LOOPS, THREADS
 from ringkernel.ringir.types import ArrayType, ScalarType
-from ringkernel.runtime.cpu.threads import CONTEXT_FIELDS, add_thread_support, declare, field
-
-# How a block's work-items run (see the module docstring).
-PLAIN, LOOPS, THREADS = "plain", "loops", "threads"
 
 I8 = ir.IntType(8)
 I32 = ir.IntType(32)
@@ -51,16 +49,13 @@ def launch_symbol(kernel_name: str) -> str:
     return f"rk_launch_{kernel_name}"
 
 
-def uses_barrier(fn: Function) -> bool:
-    return any(isinstance(s, Barrier) for s in walk(fn.body))
-
-
 def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool = False) -> None:
     """Defines ``rk_launch_<kernel>`` in ``module`` (which already holds the kernel).
 
-    ``mode`` is :data:`PLAIN` (no barrier), :data:`LOOPS` (``fn`` was rewritten
-    into work-item loops) or :data:`THREADS`; ``checked`` says the kernel was
-    built with bounds checks (it takes their hidden parameters).
+    ``mode`` (:mod:`ringkernel.ringir.passes.workitem_loops`) is ``"plain"``
+    (no barrier), ``"loops"`` (``fn`` was rewritten into work-item loops) or
+    ``"threads"``; ``checked`` says the kernel was built with bounds checks
+    (it takes their hidden parameters).
     """
     kernel = module.globals[host_kernel_symbol(fn.name)]
     wrapper = ir.Function(

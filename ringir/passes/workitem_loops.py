@@ -6,7 +6,7 @@ two barriers (a *region*) becomes a ``for`` loop over the block's work-items
 flow that contains a barrier (or a ``break``/``continue`` of a loop that
 does) stays one control structure around the regions, its condition taken
 from the work-items, which agree because it is uniform
-(:mod:`ringkernel.runtime.cpu.uniformity`).  Running work-items one after
+(:mod:`ringkernel.ringir.passes.uniformity`).  Running work-items one after
 another between barriers is a valid schedule, and the barrier becomes the
 end of a loop: no threads, no waiting.
 
@@ -28,8 +28,8 @@ returns leaves the barrier.
 
 Kernels this cannot prove right (a barrier under a condition that differs
 between work-items, a loop with barriers whose trip count differs, ...)
-raise :class:`NotTransformable`; the runtime then keeps one thread per
-work-item.  So do kernels that idle with ``backoff()``: they may wait for
+raise :class:`NotTransformable`; :func:`plan_block` then keeps one thread
+per work-item.  So do kernels that idle with ``backoff()``: they may wait for
 another work-item of their block between barriers, which only concurrent
 threads can satisfy.
 """
@@ -67,15 +67,58 @@ from ringkernel.ringir import (
     result_of,
     walk,
 )
+from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.passes.uniformity import Uniformity, analyze_uniformity
 from ringkernel.ringir.types import BOOL, I32, VOID, AddressSpace, ArrayType, ScalarType
-from ringkernel.runtime.cpu.uniformity import Uniformity, analyze_uniformity
+from ringkernel.ringir.verifier import verify
 
 # Entries of every per-work-item array: the most work-items a block may have.
 SLOTS = 1024
 
 
+# How a block's work-items run on a host: one after another (no barrier), as
+# work-item loops, or one OS thread each.
+PLAIN, LOOPS, THREADS = "plain", "loops", "threads"
+
+
 class NotTransformable(Exception):
     """Why a kernel keeps the thread-per-work-item path (the message says what was found)."""
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """How one kernel's block runs on a host, and the module to lower for it.
+
+    ``module`` is the rewritten one when ``mode`` is :data:`LOOPS`, else the
+    input; ``reason`` says why a kernel with barriers got :data:`THREADS`.
+    """
+
+    module: Module
+    mode: str
+    reason: str = ""
+
+
+def uses_barrier(fn: Function) -> bool:
+    return any(isinstance(s, Barrier) for s in walk(fn.body))
+
+
+def plan_block(module: Module, kernel_name: str, workitem_loops: bool = True) -> BlockPlan:
+    """The block strategy of ``kernel_name`` (``workitem_loops=False`` forbids the rewrite).
+
+    A deterministic function of its arguments: the LLVM host lowering and the
+    cpu runtime (which only needs the mode) both ask it and agree.
+    """
+    if not uses_barrier(module.get(kernel_name)):
+        return BlockPlan(module, PLAIN)
+    if not workitem_loops:
+        return BlockPlan(module, THREADS, "work-item loops were not requested")
+    try:
+        return BlockPlan(verify(to_workitem_loops(module, kernel_name)), LOOPS)
+    except NotTransformable as exc:
+        reason = str(exc)
+    except CompileError as exc:  # a bug in the rewrite must not cost correctness
+        reason = f"internal error in the work-item loop rewrite: {exc}"
+    return BlockPlan(module, THREADS, reason)
 
 
 def to_workitem_loops(module: Module, kernel_name: str) -> Module:
@@ -85,7 +128,7 @@ def to_workitem_loops(module: Module, kernel_name: str) -> Module:
     The returned kernel uses no barrier and no ``thread_id``/``global_id``.
     """
     fn = module.get(kernel_name)
-    if not any(isinstance(s, Barrier) for s in walk(fn.body)):
+    if not uses_barrier(fn):
         raise NotTransformable(f"kernel '{kernel_name}' has no barrier")
     if any(isinstance(s, Backoff) for s in _reachable_statements(module, fn)):
         raise NotTransformable(
@@ -113,7 +156,7 @@ def region_functions(module: Module, kernel_name: str) -> list[str]:
 
 
 @dataclass(eq=False)
-class RegionStmt(Stmt):
+class _RegionStmt(Stmt):
     """Placeholder in the block-level skeleton: a barrier-free run of statements."""
 
     index: int
@@ -224,7 +267,7 @@ class _Splitter(NodeVisitor):
     def __init__(self, fn: Function, uniformity: Uniformity) -> None:
         self.fn = fn
         self.uniformity = uniformity
-        self.regions: list[RegionStmt] = []
+        self.regions: list[_RegionStmt] = []
         self.block_uses: dict[str, Value] = {}
         self.loop_vars: set[str] = set()
         self.in_barrier_loop = False
@@ -251,7 +294,7 @@ class _Splitter(NodeVisitor):
 
     def flush(self, run: list[Stmt], out: list[Stmt]) -> None:
         if run:
-            region = RegionStmt(len(self.regions), tuple(run), self.depth)
+            region = _RegionStmt(len(self.regions), tuple(run), self.depth)
             self.regions.append(region)
             out.append(region)
             run.clear()
@@ -302,7 +345,7 @@ class _Splitter(NodeVisitor):
         return ForRange(s.var, s.start, s.stop, s.step, self.loop_body(s.body), loc=s.loc)
 
 
-def _region_info(region: RegionStmt) -> _RegionInfo:
+def _region_info(region: _RegionStmt) -> _RegionInfo:
     info = _RegionInfo()
     for stmt in walk(region.body):
         r = result_of(stmt)
@@ -485,7 +528,7 @@ class _Transformer:
 
     # --- one region as a func ---
 
-    def region_function(self, region: RegionStmt, info: _RegionInfo) -> _Callee:
+    def region_function(self, region: _RegionStmt, info: _RegionInfo) -> _Callee:
         names = self.names
         params: list[Value] = []
         args: list[tuple[str, object]] = []
@@ -624,7 +667,7 @@ class _Emitter(NodeVisitor):
             out.append(Load(fresh, t.ubufs[v.name], t.c0))
         return fresh
 
-    def visit_RegionStmt(self, r: RegionStmt) -> list[Stmt]:
+    def visit__RegionStmt(self, r: _RegionStmt) -> list[Stmt]:
         t = self.t
         callee = t.callees[r.index]
         returns = callee.fn.return_type == BOOL

@@ -1,0 +1,65 @@
+"""The ``host`` target: one kernel's launch wrapper as O3 LLVM IR text, ready to JIT.
+
+The cpu runtime asks the compiler driver for this target (it is not one of
+the public ``compile()`` targets) and only parses and JITs the text.  Unlike
+``compile("llvm")``, which is the same on every machine of one
+architecture, the text is tuned for the CPU named in the options (the cpu
+runtime passes its own), and holds ``rk_launch_<kernel>``
+(:mod:`ringkernel.lowering.llvm.host_entry`): the kernel's block strategy
+(:func:`~ringkernel.ringir.passes.workitem_loops.plan_block`) decides how its
+work-items run.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ringkernel.lowering.llvm.bounds import BoundsSite
+from ringkernel.lowering.llvm.codegen import host_machine, optimize, prepare
+from ringkernel.lowering.llvm.host_entry import add_launch_wrapper
+from ringkernel.lowering.llvm.lower import build_ir_module
+from ringkernel.lowering.llvm.targets import HostTarget
+from ringkernel.ringir import Module
+from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.passes.workitem_loops import plan_block
+
+
+def lower_module_to_host(
+    module: Module,
+    *,
+    kernel: str = "",
+    workitem_loops: bool = True,
+    checked: bool = False,
+    cpu: str | None = None,
+    features: str | None = None,
+) -> str:
+    """Optimized LLVM IR text of ``kernel`` and its launch wrapper, for ``cpu`` with ``features``.
+
+    ``workitem_loops=False`` keeps one thread per work-item for kernels with
+    barriers; ``checked=True`` bounds-checks every array access.
+    """
+    if not kernel:
+        raise CompileError("target 'host' compiles one kernel: pass kernel=<name>")
+    llmod, _ = build_host_module(module, kernel, workitem_loops, checked)
+    machine = host_machine(cpu, features)
+    return str(optimize(prepare(llmod, machine), machine))
+
+
+def build_host_module(
+    module: Module, kernel: str, workitem_loops: bool, checked: bool
+) -> tuple[ir.Module, tuple[BoundsSite, ...]]:
+    """The unoptimized LLVM module of the host target, and its bounds-check sites in order."""
+    plan = plan_block(module, kernel, workitem_loops)
+    target = HostTarget(bounds_checks=checked)
+    llmod = build_ir_module(plan.module, target, name=f"ringkernel.{kernel}")
+    add_launch_wrapper(llmod, plan.module.get(kernel), plan.mode, checked)
+    return llmod, tuple(target.bounds_sites)
+
+
+def host_bounds_sites(module: Module, kernel: str, workitem_loops: bool) -> tuple[BoundsSite, ...]:
+    """The checked build's sites (what a violation record's site number means), without LLVM.
+
+    ``module`` is what the driver lowered (the optimized module); lowering is
+    deterministic, so these are the sites of the text the runtime runs.
+    """
+    return build_host_module(module, kernel, workitem_loops, True)[1]

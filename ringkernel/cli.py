@@ -211,7 +211,7 @@ class Ringc:
     list_errors: list[CompileError] = field(default_factory=list)
     scan: Any = None
 
-    def run(self, stdout: TextIO) -> int:
+    def run(self, stdout: TextIO | None) -> int:
         language = SUFFIXES[Path(self.args.input).suffix]
         text = read_input(self.args.input, language)
         if language == "python":
@@ -220,8 +220,7 @@ class Ringc:
             module = self.ringir_module(text)
         if self.args.list:  # what translated is listed even when other entries failed
             listing = self.listing if self.listing is not None else [signature(f) for f in module.functions]
-            stdout.write("".join(f"{line}\n" for line in listing))
-            stdout.flush()
+            write_stdout("".join(f"{line}\n" for line in listing), stdout)
             if self.list_errors:
                 raise Failed(self.list_errors)
             return EXIT_OK
@@ -474,7 +473,7 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
-def write_output(text: str, path: str, stdout: TextIO) -> None:
+def write_output(text: str, path: str, stdout: TextIO | None) -> None:
     """Writes to stdout, to a stream (``/dev/stdout``, a FIFO), or atomically to a regular file.
 
     A regular file is replaced with ``os.replace`` (a failed run never leaves half a file) and
@@ -483,8 +482,7 @@ def write_output(text: str, path: str, stdout: TextIO) -> None:
     Directories, sockets and block devices are refused, never replaced.
     """
     if path == "-":
-        stdout.write(text)
-        stdout.flush()
+        write_stdout(text, stdout)
         return
     data = text.encode("utf-8")
     try:
@@ -500,6 +498,18 @@ def write_output(text: str, path: str, stdout: TextIO) -> None:
     else:
         mode = stat.S_IMODE(info.st_mode) & 0o777 if info is not None else 0o666 & ~_umask()
         replace_file(data, Path(os.path.realpath(path)), mode, path)
+
+
+def write_stdout(text: str, stdout: TextIO | None) -> None:
+    """Writes to stdout; a closed, full or broken stdout is the user's error (exit 1), not a crash."""
+    if stdout is None:
+        raise Failed(["cannot write the output: stdout is closed (use -o FILE)"])
+    try:
+        stdout.write(text)
+        stdout.flush()
+    except (OSError, ValueError) as exc:  # ValueError: writing to a closed file object
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise Failed([f"cannot write to stdout: {reason}"]) from None
 
 
 def write_stream(data: bytes, path: str) -> None:

@@ -8,6 +8,7 @@ with a reader thread or O_NONBLOCK so a regression fails instead of hanging the 
 from __future__ import annotations
 
 import builtins
+import errno
 import json
 import os
 import resource
@@ -396,3 +397,25 @@ def test_undecodable_inputs_are_located(capsys, tmp_path, data, where):
     src.write_bytes(data)
     code, _, err = run(capsys, src, "-t", "ptx")
     assert_user_error(code, err, f"{src}{where}")
+
+
+class _FullStream:
+    """A stdout on a full disk (``> /dev/full``)."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("flag", ["-t", "--list"])
+@pytest.mark.parametrize(("stdout", "message"), [
+    (None, "stdout is closed"),
+    (_FullStream(), "cannot write to stdout: No space left on device"),
+], ids=["closed", "full"])
+def test_unwritable_stdout_is_a_user_error(capsys, kernel, monkeypatch, flag, stdout, message):
+    monkeypatch.setattr(sys, "stdout", stdout)
+    argv = ["-t", "rir"] if flag == "-t" else ["--list"]
+    code = main([str(kernel), *argv])
+    assert_user_error(code, capsys.readouterr().err, message)

@@ -269,7 +269,10 @@ class Ringc:
             except CompileError as exc:
                 errors.append(exc)
             except RecursionError as exc:
-                errors.append(self.nesting_error(exc, [entry]) or _reraise(exc))
+                error = self.nesting_error(exc, [entry])
+                if error is None:
+                    raise
+                errors.append(error)
         if self.args.list:
             self.listing = [_listing(e, modules.get(e.__name__)) for e in selected
                             if e.ringkernel_kind == "message" or e.__name__ in modules]
@@ -372,10 +375,6 @@ def signature(fn: Function) -> str:
     params = ", ".join(f"{p.name}: {p.type}" for p in fn.params)
     ret = "" if fn.is_kernel or str(fn.return_type) == "void" else f" -> {fn.return_type}"
     return f"{fn.kind} {fn.name}({params}){ret}"
-
-
-def _reraise(exc: BaseException) -> Any:
-    raise exc
 
 
 def _unique(errors: list[CompileError]) -> list[CompileError]:

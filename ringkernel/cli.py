@@ -41,9 +41,9 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 SUFFIXES = {".py": "python", ".rir": "ringir"}
 _ARCH = re.compile(r"sm_\d+[af]?")
 
-MAX_INPUT_BYTES = {"python": 1 << 20, "ringir": 4 << 20}
+MAX_INPUT_BYTES = {"python": 1 << 20, "ringir": 2 << 20}
 """Input size limits: parsing costs a few hundred bytes of memory per byte of input, so a
-1 MiB Python file peaks near 500 MB; kernel files are kilobytes."""
+1 MiB Python file peaks near 400 MB and a 2 MiB RingIR file near 500 MB; kernel files are kilobytes."""
 
 NESTING_BUG_DEPTH = 64
 """A RecursionError on syntax shallower than this is a compiler bug, not the input's nesting."""

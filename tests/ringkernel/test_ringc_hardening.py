@@ -338,6 +338,15 @@ def test_oversized_input_is_refused_before_parsing(tmp_path):
                       "too large for ringc (48.0 MiB; the limit for Python input is 1 MiB)")
 
 
+def test_oversized_ringir_input_is_refused(capsys, tmp_path):
+    src = tmp_path / "huge.rir"
+    with src.open("wb") as f:
+        f.write(b"ringir 1\n")
+        f.truncate(3 << 20)
+    code, _, err = run(capsys, src, "-t", "ptx")
+    assert_user_error(code, err, "too large for ringc (3.0 MiB; the limit for RingIR input is 2 MiB)")
+
+
 # --- 4. --list lists what translates --------------------------------------------------------
 
 

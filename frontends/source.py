@@ -186,7 +186,7 @@ def source_of(pyfunc: Any, enclosing: dict[str, Any] | None = None) -> FunctionS
 def _find_def(lines: tuple[str, ...], name: str, first_line: int) -> ast.FunctionDef | None:
     try:
         tree = ast.parse("".join(lines))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # too deep elsewhere in the file
         tree = _parse_indented(lines, first_line)
         if tree is None:
             return None
@@ -205,7 +205,7 @@ def _parse_indented(lines: tuple[str, ...], first_line: int) -> ast.AST | None:
     body = "".join(line[indent:] if line[:indent].isspace() else line for line in block)
     try:
         tree = ast.parse(body)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     ast.increment_lineno(tree, first_line - 1)
     for node in ast.walk(tree):

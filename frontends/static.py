@@ -5,8 +5,10 @@ them.  :func:`scan_source` parses the file with ``ast`` and walks its
 *top-level* statements in order, binding each module-level name the way
 Python would, but statically:
 
-- imports of ``ringkernel`` (any submodule, any alias), ``math`` and ``numpy``
-  bind the real objects: importing our own package and those two is safe;
+- imports of ``ringkernel`` (and the submodules a kernel file uses), ``math``
+  and ``numpy`` bind :class:`StaticModule` tables of the objects ringc itself
+  already imported: ringc never imports anything a file names (importing
+  ``numpy.f2py.__main__`` or ``ringkernel.__main__`` runs a program);
 - ``N = 256`` or ``SCALE = 2.0 * N``: numeric constant expressions are
   evaluated by a tiny arithmetic evaluator over the ``ast`` (never ``eval``);
 - functions decorated with ``@rk.kernel`` / ``@rk.func`` (under whatever alias
@@ -29,8 +31,12 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib
+import functools
+import io
 import math
+import sys
+import tokenize
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +48,18 @@ from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
 
 ALLOWED_MODULES = ("ringkernel", "math", "numpy")
-"""Top-level packages whose real objects a scanned file may import."""
+"""Top-level packages whose names a scanned file may import (from :data:`STATIC_MODULES`)."""
+
+STATIC_MODULES = (
+    "math",
+    "numpy",
+    "ringkernel",
+    "ringkernel.kernels",
+    "ringkernel.actors",
+    "ringkernel.frontends.dsl",
+    "ringkernel.ringir.types",
+)
+"""The modules whose names ringc knows: each is a table of objects ringc had already imported."""
 
 SAFE_BUILTINS = ("range", "abs", "min", "max", "int", "float", "bool", "len", "print")
 """Builtins that resolve to the real objects (the frontend knows them by identity)."""
@@ -71,6 +88,7 @@ class StaticFunction:
         self.ringkernel_kind = kind
         self.ringkernel_source = source
         self.line = source.node.lineno
+        self.syntax = source.node
 
     @property
     def scope_value(self) -> Any:
@@ -88,6 +106,7 @@ class StaticMessage:
     def __init__(self, stmt: ast.ClassDef, cls: type) -> None:
         self.__name__ = stmt.name
         self.line = stmt.lineno
+        self.syntax = stmt
         self.scope_value = cls
 
     def fields(self) -> str:
@@ -109,7 +128,7 @@ class StaticActor:
     def __init__(self, stmt: ast.ClassDef, fields: list[tuple[ast.AnnAssign, Any, Any]], method_source: Any):
         self.__name__ = stmt.name
         self.line = stmt.lineno
-        self.stmt = stmt
+        self.stmt = self.syntax = stmt
         self.fields = fields
         self.method_source = method_source
         self._info: Any = None
@@ -147,6 +166,13 @@ class ScanResult:
     definitions: list[Any]
     errors: list[CompileError]
     scope: dict[str, Any]
+    lines: tuple[str, ...] = ()
+
+    def nesting_error(self, definition: Any) -> tuple[int, CompileError]:
+        """How deeply ``definition``'s syntax nests, and the error at its deepest statement."""
+        depth, statement = nesting_depth(definition.syntax)
+        message = _TOO_DEEP(depth=f" ({depth} levels)")
+        return depth, located_error(self.filename, self.lines, statement, message)
 
     @property
     def entries(self) -> list[StaticFunction]:
@@ -286,8 +312,69 @@ def parse_python(text: str, filename: str) -> ast.Module:
             end_col=end_col,
             source_line=source_line,
         ) from None
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except (RecursionError, MemoryError):  # the parser's MemoryError is its own stack running out
+        line, col = _densest_logical_line(text)
+        byte_col = len(lines[line - 1][:col].encode("utf-8")) if line <= len(lines) else 0
+        raise located_error(filename, lines, _Place(line, byte_col), _TOO_DEEP(depth="")) from None
+    except ValueError as exc:
         raise CompileError(f"cannot parse the file: {exc}", filename=filename) from None
+
+
+_TOO_DEEP = ("this expression is nested too deeply for ringc{depth}; split it into smaller steps "
+             "with temporary variables").format
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A line and 0-based column, for errors found without a syntax tree."""
+
+    lineno: int
+    col_offset: int
+
+
+def _densest_logical_line(text: str) -> tuple[int, int]:
+    """Where the parser most likely ran out of depth: the logical line with the most operators.
+
+    Python's parser gives no place when it recurses too deeply; the tokenizer
+    does not recurse, and a nested expression is made of operators and brackets.
+    """
+    best, place, count, start = -1, (1, 0), 0, None
+    skip = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                if start is not None and count > best:
+                    best, place = count, start
+                count, start = 0, None
+            elif token.type not in skip:
+                start = start or token.start
+                count += token.type == tokenize.OP
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return place
+
+
+def nesting_error(filename: str, lines: tuple[str, ...], root: ast.AST) -> CompileError:
+    """The error for a RecursionError while compiling ``root``: at its most deeply nested statement."""
+    depth, statement = nesting_depth(root)
+    return located_error(filename, lines, statement, _TOO_DEEP(depth=f" ({depth} levels)"))
+
+
+def nesting_depth(root: ast.AST) -> tuple[int, ast.AST]:
+    """The depth of ``root``'s syntax tree and the statement holding its deepest node.
+
+    Measured without recursion, so it works where the compiler ran out of stack.
+    """
+    depth, statement = 0, root
+    stack: list[tuple[ast.AST, int, ast.AST]] = [(root, 0, root)]
+    while stack:
+        node, level, owner = stack.pop()
+        if isinstance(node, ast.stmt):
+            owner = node
+        if level > depth:
+            depth, statement = level, owner
+        stack.extend((child, level + 1, owner) for child in ast.iter_child_nodes(node))
+    return depth, statement
 
 
 class _Scanner:
@@ -305,8 +392,13 @@ class _Scanner:
     def scan(self, tree: ast.Module) -> ScanResult:
         for stmt in tree.body:
             handler = getattr(self, f"stmt_{type(stmt).__name__}", self.stmt_other)
-            handler(stmt)
-        return ScanResult(self.filename, self.definitions, self.errors, self.scope)
+            try:
+                handler(stmt)
+            except RecursionError:
+                self.errors.append(nesting_error(self.filename, self.lines, stmt))
+                for name in _bound_names(stmt):
+                    self.runtime_only(name, f"line {stmt.lineno} is nested too deeply to evaluate", stmt)
+        return ScanResult(self.filename, self.definitions, self.errors, self.scope, self.lines)
 
     def error(self, node: ast.AST, message: str) -> CompileError:
         return located_error(self.filename, self.lines, node, message)
@@ -317,20 +409,20 @@ class _Scanner:
     # --- imports ---
 
     def stmt_Import(self, stmt: ast.Import) -> None:
+        """``import a.b`` binds ``a``, ``import a.b as c`` binds ``a.b``: both from ringc's tables."""
         for alias in stmt.names:
             root = alias.name.split(".")[0]
             bound = alias.asname or root
-            target = alias.name if alias.asname else root
-            module = _import_allowed(target)
+            module = _known_module(alias.name if alias.asname else root)
             if module is None:
                 self.runtime_only(bound, f"it is the module '{alias.name}' (line {stmt.lineno}), "
-                                  f"and ringc only imports {_allowed_list()}", stmt)
+                                  f"{_unknown_module(alias.name)}", stmt)
             else:
                 self.scope[bound] = module
 
     def stmt_ImportFrom(self, stmt: ast.ImportFrom) -> None:
         source = "." * stmt.level + (stmt.module or "")
-        module = _import_allowed(stmt.module) if stmt.level == 0 and stmt.module else None
+        module = _known_module(stmt.module) if stmt.level == 0 and stmt.module else None
         for alias in stmt.names:
             if alias.name == "*":
                 if module is None:
@@ -341,11 +433,12 @@ class _Scanner:
             bound = alias.asname or alias.name
             if module is None:
                 self.runtime_only(bound, f"it is imported from '{source}' (line {stmt.lineno}), "
-                                  f"and ringc only imports {_allowed_list()}", stmt)
+                                  f"{_unknown_module(source)}", stmt)
                 continue
-            value = _attribute_or_submodule(module, alias.name)
+            value = _member(module, alias.name)
             if value is None:
-                self.runtime_only(bound, f"'{source}' has no '{alias.name}' (line {stmt.lineno})", stmt)
+                self.runtime_only(bound, f"'{source}' has no '{alias.name}' that ringc knows "
+                                  f"(line {stmt.lineno})", stmt)
             else:
                 self.scope[bound] = value
 
@@ -460,7 +553,7 @@ class _Scanner:
             name = item.target.id  # type: ignore[union-attr]
             if problem := name_problem(name, stmt.name, "message field"):
                 raise self.error(item.target, problem)
-            if annotation is None:
+            if annotation is None or isinstance(annotation, str):
                 raise self.error(item.annotation, f"ringc cannot tell the type of field '{name}' statically")
             if isinstance(default, NotConstant):
                 raise self.error(item.value, f"the default of '{name}' must be a number ({default.reason})")
@@ -503,8 +596,8 @@ class _Scanner:
     def static_object(self, node: ast.expr) -> Any:
         """The object of a name, an attribute chain or ``Array[T]``; None when not statically known.
 
-        Only attributes of the allowed modules' objects are read, and only
-        RingKernel's own ``Array`` is subscripted, so no user code can run.
+        Only attributes of :class:`StaticModule` tables are read, and only
+        RingKernel's own ``Array`` is subscripted, so no code can run.
         """
         if isinstance(node, ast.Name):
             if node.id not in self.scope:
@@ -514,7 +607,7 @@ class _Scanner:
             return None if isinstance(value, RuntimeOnly) else value
         if isinstance(node, ast.Attribute):
             base = self.static_object(node.value)
-            if base is None or isinstance(base, StaticFunction):
+            if not isinstance(base, StaticModule):
                 return None
             return getattr(base, node.attr, None)
         if isinstance(node, ast.Subscript) and self.static_object(node.value) is Array:
@@ -540,6 +633,12 @@ class _Scanner:
             )
 
 
+def _unknown_module(name: str) -> str:
+    if name.split(".")[0] in ALLOWED_MODULES:
+        return f"and ringc does not import '{name}' (it knows {', '.join(STATIC_MODULES)})"
+    return f"and ringc only follows imports of {_allowed_list()}"
+
+
 def _decorator_kinds() -> dict[int, str]:
     """``id`` of each RingKernel decorator object -> the kind of thing it marks."""
     import ringkernel
@@ -552,31 +651,85 @@ def _decorator_kinds() -> dict[int, str]:
     return kinds
 
 
+class StaticModule(types.ModuleType):
+    """A module as ringc knows it: a fixed table of names, never the live module.
+
+    Reading an attribute is a dictionary lookup, so nothing a file names can
+    make ringc import a module or run code (a live module's ``__getattr__``,
+    numpy's for one, imports submodules on first use).
+    """
+
+    def __init__(self, name: str, names: dict[str, Any], public: list[str] | None = None) -> None:
+        super().__init__(name)
+        self.__dict__.update(names)
+        self.__all__ = public if public is not None else sorted(names)
+
+    def __repr__(self) -> str:
+        return f"<module '{self.__name__}' as ringc knows it>"
+
+
+@functools.cache
+def static_modules() -> dict[str, StaticModule]:
+    """Every dotted module name ringc knows -> its table (parents hold their known submodules).
+
+    Built from the modules ringc itself had already imported (``sys.modules``);
+    a module it did not import stays unknown rather than being imported.
+    """
+    tables: dict[str, StaticModule] = {}
+    for name in STATIC_MODULES:
+        live = sys.modules.get(name)
+        if live is not None:
+            names = _table_values(name, live)
+            public = [n for n in getattr(live, "__all__", sorted(names)) if n in names]
+            tables[name] = StaticModule(name, names, public)
+    for name in list(tables):
+        parts = name.split(".")
+        paths = [".".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+        for parent_path, child_path, attr in zip(paths, paths[1:], parts[1:]):
+            parent = tables.setdefault(parent_path, StaticModule(parent_path, {}))
+            child = tables.setdefault(child_path, StaticModule(child_path, {}))
+            if attr not in vars(parent):  # ringkernel.kernel (the function) hides the submodule
+                setattr(parent, attr, child)
+    return tables
+
+
+def _table_values(name: str, live: types.ModuleType) -> dict[str, Any]:
+    """The public, non-module names of ``live``; of numpy only what kernels can use."""
+    values = {}
+    for attr, value in vars(live).items():
+        if attr.startswith("_") or isinstance(value, types.ModuleType):
+            continue
+        if name == "numpy" and not _numpy_kernel_value(value):
+            continue
+        values[attr] = value
+    return values
+
+
+def _numpy_kernel_value(value: Any) -> bool:
+    """Scalar types (``np.float32``), ufuncs (``np.sqrt``) and numbers (``np.pi``)."""
+    if isinstance(value, type):
+        return issubclass(value, np.generic)
+    return isinstance(value, (np.ufunc, float, int))
+
+
 def _allowed_list() -> str:
     return ", ".join(ALLOWED_MODULES[:-1]) + " and " + ALLOWED_MODULES[-1]
 
 
-def _import_allowed(name: str) -> Any:
-    """The real module ``name`` if it is on the allow-list (and exists), else None."""
-    if name.split(".")[0] not in ALLOWED_MODULES:
-        return None
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+def _known_module(name: str) -> StaticModule | None:
+    """ringc's table for the module ``name``, or None if ringc does not know it."""
+    return static_modules().get(name)
 
 
-def _attribute_or_submodule(module: Any, name: str) -> Any:
-    if hasattr(module, name):
-        return getattr(module, name)
-    return _import_allowed(f"{module.__name__}.{name}")
+def _member(module: StaticModule, name: str) -> Any:
+    """``from module import name``: a name of the table, else a known submodule, else None."""
+    if not name.startswith("_") and name in vars(module):
+        return vars(module)[name]
+    return _known_module(f"{module.__name__}.{name}")
 
 
-def _public_names(module: Any) -> dict[str, Any]:
-    names = getattr(module, "__all__", None)
-    if names is None:
-        names = [n for n in vars(module) if not n.startswith("_")]
-    return {n: getattr(module, n) for n in names if hasattr(module, n)}
+def _public_names(module: StaticModule) -> dict[str, Any]:
+    return {n: vars(module)[n] for n in module.__all__}
 
 
 def _bound_names(node: ast.AST) -> list[str]:

@@ -8,11 +8,21 @@ optimization that must never change an answer, so:
   place with ``os.replace``: readers (other processes included) see either
   the old entry or the complete new one, never half of one;
 - every entry starts with a header (magic, format, compiler version, build
-  id, key, payload length and sha256); an entry that is truncated, garbled,
-  written by another compiler build or filed under the wrong key is ignored
-  (and overwritten by the next successful compile), never trusted;
+  id, key, payload length and a sha256 over those header lines *and* the
+  payload); an entry that is truncated, garbled, written by another compiler
+  build, or filed or renamed under another key is ignored (and overwritten by
+  the next successful compile), never trusted;
 - only successful compiles are stored (the caller stores after the emitter
   returned);
+- the cache is used only where no one else can write: the cache directory and
+  its subdirectories must be owned by the user and writable by no one else,
+  and every directory above them owned by the user or root and not writable by
+  others unless sticky (as ssh and pip check).  Otherwise another user could
+  plant an entry with a valid checksum, so the disk cache is off for the
+  process, with one warning;
+- only regular files of at most :data:`MAX_ENTRY_BYTES` are read, opened
+  without following symlinks and without blocking (a FIFO in the cache must
+  not hang every compile, a huge file must not be read into memory);
 - a cache directory that cannot be created or written turns the disk cache
   off for this process, with one warning on the ``ringkernel.cache`` logger.
 
@@ -29,14 +39,17 @@ import hashlib
 import importlib.util
 import logging
 import os
+import stat
 import tempfile
 import threading
 from pathlib import Path
 
 MAGIC = b"RINGKERNEL-CACHE"
-FORMAT = 1
+FORMAT = 2  # 2: the sha256 covers the header lines (the key among them), not just the payload
 _HEADER_FIELDS = ("format", "version", "build", "key", "length", "sha256")
 _MAX_HEADER = 1024
+MAX_ENTRY_BYTES = 64 << 20
+"""Larger entries are neither written nor read: no kernel's text comes near this."""
 
 ENV_DIR = "RINGKERNEL_CACHE_DIR"
 ENV_DISABLE = "RINGKERNEL_NO_CACHE"
@@ -66,15 +79,15 @@ def disk_cache_enabled() -> bool:
 
 
 def load(key: str) -> str | None:
-    """The cached text for ``key``, or None (disabled, missing, or not a valid entry)."""
+    """The cached text for ``key``, or None (disabled, untrusted, missing, or not a valid entry)."""
     if not disk_cache_enabled():
         return None
-    path = _entry_path(cache_dir(), key)
-    try:
-        data = path.read_bytes()
-    except OSError:
+    directory = cache_dir()
+    path = _entry_path(directory, key)
+    if not path.parent.is_dir() or _untrusted_warned(directory, path.parent):
         return None
-    return decode_entry(data, key)
+    data = _read_regular(path)
+    return None if data is None else decode_entry(data, key)
 
 
 def store(key: str, text: str) -> None:
@@ -85,22 +98,98 @@ def store(key: str, text: str) -> None:
     if str(directory) in _warned:
         return
     path = _entry_path(directory, key)
+    entry = encode_entry(key, text)
+    if len(entry) > MAX_ENTRY_BYTES:
+        return
     tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_dirs(path.parent)
+        if _untrusted_warned(directory, path.parent):
+            return
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".entry", dir=path.parent)
         with os.fdopen(fd, "wb") as tmp:
-            tmp.write(encode_entry(key, text))
+            tmp.write(entry)
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as exc:
-        _warn_once(directory, exc)
+        _warn_once(directory, f"cannot write to {directory} ({exc.strerror or exc})")
     finally:
         if tmp_name is not None:
             try:
                 os.unlink(tmp_name)
             except OSError:
                 pass
+
+
+def _make_private_dirs(path: Path) -> None:
+    """Creates ``path`` and its missing parents as 0700 (``mkdir(parents=True)`` would use the umask)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (not a symlink) of sane size, else None."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+                return None
+            data = stream.read(MAX_ENTRY_BYTES + 1)
+    except OSError:
+        return None
+    return data if len(data) <= MAX_ENTRY_BYTES else None
+
+
+def untrusted_reason(directory: Path, shard: Path | None = None) -> str | None:
+    """Why others could write to the cache at ``directory`` (and its ``shard`` subdirectory), or None.
+
+    The cache directory and the shard must be the user's own and writable by no one else;
+    the directories above must belong to the user or root and be writable by others only
+    if sticky.  Does nothing where there are no POSIX owners (Windows).
+    """
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return None
+    me = geteuid()
+    try:
+        real = Path(os.path.realpath(directory))
+        for own in (real, *([real / shard.name] if shard is not None else [])):
+            info = os.lstat(own)
+            if not stat.S_ISDIR(info.st_mode):
+                return f"{own} is not a directory"
+            if info.st_uid != me:
+                return f"{own} belongs to another user (uid {info.st_uid})"
+            if info.st_mode & 0o022:
+                return f"{own} is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+        for parent in real.parents:
+            info = os.stat(parent)
+            if info.st_uid not in (me, 0):
+                return f"{parent} belongs to another user (uid {info.st_uid})"
+            if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+                return f"{parent} is writable by others and not sticky"
+    except OSError as exc:
+        return f"cannot check {directory}: {exc.strerror or exc}"
+    return None
+
+
+def _untrusted_warned(directory: Path, shard: Path) -> bool:
+    """True (after one warning) if the cache at ``directory`` must not be used."""
+    if str(directory) in _warned:
+        return True
+    reason = untrusted_reason(directory, shard)
+    if reason is None:
+        return False
+    _warn_once(directory, f"others could write to it: {reason}")
+    return True
 
 
 def encode_entry(key: str, text: str) -> bytes:
@@ -112,8 +201,8 @@ def encode_entry(key: str, text: str) -> bytes:
         "build": build_id(),
         "key": key,
         "length": str(len(payload)),
-        "sha256": hashlib.sha256(payload).hexdigest(),
     }
+    values["sha256"] = _digest(values, payload)
     header = MAGIC + b"\n" + b"".join(f"{k} {values[k]}\n".encode() for k in _HEADER_FIELDS)
     return header + b"\n" + payload
 
@@ -136,12 +225,21 @@ def decode_entry(data: bytes, key: str) -> str | None:
     expected = {"format": str(FORMAT), "version": _version(), "build": build_id(), "key": key}
     if any(header[k] != v for k, v in expected.items()):
         return None
-    if header["length"] != str(len(payload)) or header["sha256"] != hashlib.sha256(payload).hexdigest():
+    if header["length"] != str(len(payload)) or header["sha256"] != _digest(header, payload):
         return None
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def _digest(header: dict[str, str], payload: bytes) -> str:
+    """sha256 of the header lines before it (the key among them) and the payload."""
+    digest = hashlib.sha256()
+    for name in _HEADER_FIELDS[:-1]:
+        digest.update(f"{name} {header[name]}\n".encode())
+    digest.update(payload)
+    return digest.hexdigest()
 
 
 def build_id() -> str:
@@ -193,13 +291,12 @@ def _entry_path(directory: Path, key: str) -> Path:
     return directory / key[:2] / f"{key}.entry"
 
 
-def _warn_once(directory: Path, exc: OSError) -> None:
+def _warn_once(directory: Path, reason: str) -> None:
     with _lock:
         if str(directory) in _warned:
             return
         _warned.add(str(directory))
-    reason = exc.strerror or exc
-    _log.warning("ringkernel: compile cache disabled: cannot write to %s (%s)", directory, reason)
+    _log.warning("ringkernel: compile cache disabled: %s", reason)
 
 
 __all__ = [
@@ -210,6 +307,8 @@ __all__ = [
     "encode_entry",
     "decode_entry",
     "build_id",
+    "untrusted_reason",
+    "MAX_ENTRY_BYTES",
     "ENV_DIR",
     "ENV_DISABLE",
 ]

@@ -18,14 +18,17 @@ report it; ``RINGKERNEL_DEBUG=1`` shows the traceback).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
-import importlib.util
+import io
 import os
 import re
+import stat
 import sys
 import tempfile
+import tokenize
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,6 +40,13 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 SUFFIXES = {".py": "python", ".rir": "ringir"}
 _ARCH = re.compile(r"sm_\d+[af]?")
+
+MAX_INPUT_BYTES = {"python": 1 << 20, "ringir": 2 << 20}
+"""Input size limits: parsing costs a few hundred bytes of memory per byte of input, so a
+1 MiB Python file peaks near 400 MB and a 2 MiB RingIR file near 500 MB; kernel files are kilobytes."""
+
+NESTING_BUG_DEPTH = 64
+"""A RecursionError on syntax shallower than this is a compiler bug, not the input's nesting."""
 
 
 class Failed(Exception):
@@ -133,17 +143,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = target_options(args, parser) if args.target else {}
         if Path(args.input).suffix not in SUFFIXES:
             parser.error(f"cannot tell the language of '{args.input}': name it *.py or *.rir")
+        check_paths(args, parser)
     except SystemExit as exc:  # argparse: --help/--version (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    ringc = Ringc(args, options)
     try:
-        return Ringc(args, options).run(sys.stdout)
+        return ringc.run(sys.stdout)
     except Failed as exc:
         report(exc.errors, args.input)
         return EXIT_ERROR
-    except RecursionError:
-        report(["the input is nested too deeply for ringc to compile"], args.input)
-        return EXIT_ERROR
     except Exception as exc:  # a compiler bug, not the user's fault: say so, briefly
+        error = ringc.nesting_error(exc)
+        if error is not None:
+            report([error], args.input)
+            return EXIT_ERROR
         if debug_tracebacks():
             raise
         print(
@@ -152,6 +165,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def check_paths(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Flag values that can never work are usage errors (exit 2), found before anything is read."""
+    if any(not name for name in args.kernel):
+        parser.error("--kernel needs a name")
+    if not args.output:
+        parser.error("-o needs a file name, or '-' for stdout")
+    if args.output != "-" and not args.list and _same_file(args.input, args.output):
+        parser.error(f"-o '{args.output}' is the input file; ringc does not overwrite its input")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 def report(errors: Sequence[CompileError | str], filename: str, stream: TextIO | None = None) -> None:
@@ -178,16 +208,21 @@ class Ringc:
     args: argparse.Namespace
     options: dict[str, Any]
     listing: list[str] | None = None
+    list_errors: list[CompileError] = field(default_factory=list)
+    scan: Any = None
 
-    def run(self, stdout: TextIO) -> int:
-        text = read_input(self.args.input)
-        if SUFFIXES[Path(self.args.input).suffix] == "python":
+    def run(self, stdout: TextIO | None) -> int:
+        language = SUFFIXES[Path(self.args.input).suffix]
+        text = read_input(self.args.input, language)
+        if language == "python":
             module = self.python_module(text)
         else:
             module = self.ringir_module(text)
-        if self.args.list:
+        if self.args.list:  # what translated is listed even when other entries failed
             listing = self.listing if self.listing is not None else [signature(f) for f in module.functions]
-            stdout.write("".join(f"{line}\n" for line in listing))
+            write_stdout("".join(f"{line}\n" for line in listing), stdout)
+            if self.list_errors:
+                raise Failed(self.list_errors)
             return EXIT_OK
         output = self.guard(lambda: compile_module(module, self.args.target, cache=not self.args.no_cache,
                                                    **self.options))
@@ -206,7 +241,7 @@ class Ringc:
         """Translates the file's entries one by one (collecting every error), then together."""
         from ringkernel.frontends.static import scan_source
 
-        scan = self.guard(lambda: scan_source(text, self.args.input))
+        scan = self.scan = self.guard(lambda: scan_source(text, self.args.input))
         errors: list[CompileError] = list(scan.errors)
         names = self.args.kernel
         missing = [n for n in names if scan.get(n) is None]
@@ -233,15 +268,37 @@ class Ringc:
                 modules[entry.__name__] = entry_module(entry, mode)
             except CompileError as exc:
                 errors.append(exc)
+            except RecursionError as exc:
+                error = self.nesting_error(exc, [entry])
+                if error is None:
+                    raise
+                errors.append(error)
+        if self.args.list:
+            self.listing = [_listing(e, modules.get(e.__name__)) for e in selected
+                            if e.ringkernel_kind == "message" or e.__name__ in modules]
+            self.list_errors = _unique(errors)
+            return Module(())
         if errors:
             raise Failed(_unique(errors))
-        if self.args.list:
-            self.listing = [_listing(e, modules.get(e.__name__)) for e in selected]
-            return Module(())
         if self.args.target == "ptx" and any(e.ringkernel_kind == "actor" for e in selected):
             # as ActorType.compile: the host polls actor queues, so atomics need system scope
             self.options.setdefault("system_scope_atomics", True)
+        if len(selected) == 1 and selected[0].__name__ in modules:
+            return modules[selected[0].__name__]  # already built: translating twice doubles time and memory
         return self.guard(lambda: combined_module(selected, mode))
+
+    def nesting_error(self, exc: BaseException, entries: Sequence[Any] | None = None) -> CompileError | None:
+        """A RecursionError caused by deeply nested input, as a located error at the deepest statement.
+
+        None when ``exc`` is something else or the input is too shallow to be the cause (a bug).
+        """
+        if not isinstance(exc, RecursionError) or self.scan is None:
+            return None
+        deepest = max((self.scan.nesting_error(e) for e in entries or self.scan.definitions),
+                      key=lambda found: found[0], default=None)
+        if deepest is None or deepest[0] < NESTING_BUG_DEPTH:
+            return None
+        return deepest[1]
 
     def ringir_module(self, text: str) -> Module:
         from ringkernel.ringir import parse
@@ -331,45 +388,166 @@ def _unique(errors: list[CompileError]) -> list[CompileError]:
 # --- files ----------------------------------------------------------------------------------
 
 
-def read_input(path: str) -> str:
-    """The input's text: Python files honour their coding cookie; RingIR is UTF-8."""
+def read_input(path: str, language: str) -> str:
+    """The input's text: Python files honour their coding cookie; RingIR is UTF-8.
+
+    Only a regular file of at most :data:`MAX_INPUT_BYTES` is read: a FIFO or a
+    device would block or never end, and a huge file would exhaust memory in the parser.
+    """
+    limit = MAX_INPUT_BYTES[language]
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise Failed([f"cannot read '{path}': it is {_file_kind(info.st_mode)}, not a regular file"])
+        with os.fdopen(fd, "rb") as stream:
+            data = stream.read(limit + 1) if info.st_size <= limit else b""
     except OSError as exc:
         raise Failed([f"cannot read '{path}': {exc.strerror or exc}"]) from None
+    if info.st_size > limit or len(data) > limit:
+        size = max(info.st_size, len(data))
+        raise Failed([f"the file is too large for ringc ({size / (1 << 20):.1f} MiB; the limit for "
+                      f"{'Python' if language == 'python' else 'RingIR'} input is {limit >> 20} MiB)"])
+    if language == "python":
+        return decode_python(data, path)
+    return _decode(data, "utf-8", path).replace("\r\n", "\n")
+
+
+def decode_python(data: bytes, path: str) -> str:
+    """Python source bytes as text, as the interpreter reads them (coding cookie, BOM, newlines).
+
+    Every failure is a located CompileError: an unknown cookie, a codec that is not a text
+    encoding (``rot13``, ``zlib``) or that fails on the bytes (``punycode``), invalid bytes.
+    """
     try:
-        if path.endswith(".py"):
-            return importlib.util.decode_source(data)
-        return data.decode("utf-8").replace("\r\n", "\n")
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:  # an unknown cookie, one that contradicts a BOM, or invalid UTF-8
+        if _cookie_line(data) is None:
+            _decode(data, "utf-8", path)  # no cookie: the bytes are not UTF-8; say where
+        raise Failed([_cookie_error(data, path, str(exc.msg or exc))]) from None
+    try:
+        text = _decode(data, encoding, path)
+    except LookupError:
+        raise Failed([_cookie_error(data, path, f"'{encoding}' is not a text encoding")]) from None
+    except ValueError:  # a codec that fails its own way (punycode)
+        raise Failed([_cookie_error(data, path, f"the '{encoding}' codec cannot decode it")]) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode(data: bytes, encoding: str, path: str) -> str:
+    """``data.decode(encoding)``, with bytes invalid in the encoding reported at their line and column."""
+    try:
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise Failed([CompileError(f"the file is not valid text: {exc.reason} (byte 0x{data[exc.start]:02x})",
+        raise Failed([CompileError(f"the file is not valid text: {exc.reason} "
+                                   f"(byte 0x{data[exc.start]:02x} in {encoding})",
                                    filename=path, line=line, col=col, source_line="")]) from None
-    except SyntaxError as exc:  # an unknown coding cookie
-        error = CompileError(f"cannot read the file: {exc.msg}", filename=path, line=exc.lineno)
-        raise Failed([error]) from None
 
 
-def write_output(text: str, path: str, stdout: TextIO) -> None:
-    """Writes to stdout, or atomically to ``path`` (a failed run never leaves half a file)."""
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
+
+
+def _cookie_line(data: bytes) -> int | None:
+    """The line (1 or 2) of the file's coding cookie, if it has one."""
+    lines = data.split(b"\n", 2)[:2]
+    return next((n for n, text in enumerate(lines, 1) if _COOKIE.match(text)), None)
+
+
+def _cookie_error(data: bytes, path: str, message: str) -> CompileError:
+    """An encoding problem, at the coding cookie if there is one."""
+    line = _cookie_line(data)
+    source = ""
+    if line is not None:
+        source = data.split(b"\n", 2)[line - 1].decode("utf-8", errors="replace").rstrip("\r")
+    return CompileError(f"cannot read the file: {message}", filename=path, line=line or 1, col=1,
+                        source_line=source)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def write_output(text: str, path: str, stdout: TextIO | None) -> None:
+    """Writes to stdout, to a stream (``/dev/stdout``, a FIFO), or atomically to a regular file.
+
+    A regular file is replaced with ``os.replace`` (a failed run never leaves half a file) and
+    gets the mode ``open()`` would give it: an existing file's own, else 0666 minus the umask.
+    A symlink is followed, as ``open()`` does, so the file it points to is replaced, not the link.
+    Directories, sockets and block devices are refused, never replaced.
+    """
     if path == "-":
+        write_stdout(text, stdout)
+        return
+    data = text.encode("utf-8")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None  # a new file (or a dangling symlink, whose target open() would create)
+    except OSError as exc:
+        raise Failed([f"cannot write '{path}': {exc.strerror or exc}"]) from None
+    if info is not None and (stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        write_stream(data, path)
+    elif info is not None and not stat.S_ISREG(info.st_mode):
+        raise Failed([f"cannot write '{path}': it is {_file_kind(info.st_mode)}, not a regular file"])
+    else:
+        mode = stat.S_IMODE(info.st_mode) & 0o777 if info is not None else 0o666 & ~_umask()
+        replace_file(data, Path(os.path.realpath(path)), mode, path)
+
+
+def write_stdout(text: str, stdout: TextIO | None) -> None:
+    """Writes to stdout; a closed, full or broken stdout is the user's error (exit 1), not a crash."""
+    if stdout is None:
+        raise Failed(["cannot write the output: stdout is closed (use -o FILE)"])
+    try:
         stdout.write(text)
         stdout.flush()
-        return
-    target = Path(path)
+    except (OSError, ValueError) as exc:  # ValueError: writing to a closed file object
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise Failed([f"cannot write to stdout: {reason}"]) from None
+
+
+def write_stream(data: bytes, path: str) -> None:
+    """Writes to a character device or FIFO in place; a FIFO nobody reads is an error, not a hang."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        reason = "no process is reading the FIFO" if exc.errno == errno.ENXIO else exc.strerror or exc
+        raise Failed([f"cannot write '{path}': {reason}"]) from None
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except OSError as exc:
+        raise Failed([f"cannot write '{path}': {exc.strerror or exc}"]) from None
+
+
+def replace_file(data: bytes, target: Path, mode: int, shown: str) -> None:
+    """Writes a temporary file next to ``target`` with ``mode``, then moves it over ``target``."""
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            out.write(data)
         os.replace(tmp_name, target)
         tmp_name = None
     except OSError as exc:
-        raise Failed([f"cannot write '{path}': {exc.strerror or exc}"]) from None
+        raise Failed([f"cannot write '{shown}': {exc.strerror or exc}"]) from None
     finally:
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; ringc is single-threaded here)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # --- --check --------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def swap_key(data: bytes) -> bytes:
         lambda d: b"",  # empty file
         garble_payload,  # bit rot: sha256 mismatch
         lambda d: d.replace(b"RINGKERNEL-CACHE", b"SOMETHING-ELSE!!"),  # foreign file
-        lambda d: d.replace(b"format 1", b"format 9"),  # future format
+        lambda d: d.replace(f"format {disk_cache.FORMAT}".encode(), b"format 9"),  # future format
         lambda d: d.replace(b"version ", b"version 99"),  # another release
         swap_key,  # an entry filed under the wrong key
         lambda d: os.urandom(len(d)),  # noise

@@ -688,7 +688,7 @@ def static_modules() -> dict[str, StaticModule]:
         for parent_path, child_path, attr in zip(paths, paths[1:], parts[1:]):
             parent = tables.setdefault(parent_path, StaticModule(parent_path, {}))
             child = tables.setdefault(child_path, StaticModule(child_path, {}))
-            if attr not in vars(parent):  # ringkernel.kernel (the function) hides the submodule
+            if attr not in vars(parent):  # ringkernel.kernel (the function) is not a submodule
                 setattr(parent, attr, child)
     return tables
 
@@ -696,7 +696,12 @@ def static_modules() -> dict[str, StaticModule]:
 def _table_values(name: str, live: types.ModuleType) -> dict[str, Any]:
     """The public, non-module names of ``live``; of numpy only what kernels can use."""
     values = {}
-    for attr, value in vars(live).items():
+    public = dict(vars(live))
+    lazy = getattr(live, "__all__", ()) if name == "ringkernel" else ()
+    for attr in lazy:  # the facade loads its names on first use; numpy's would import submodules
+        if attr not in public:
+            public[attr] = getattr(live, attr)
+    for attr, value in public.items():
         if attr.startswith("_") or isinstance(value, types.ModuleType):
             continue
         if name == "numpy" and not _numpy_kernel_value(value):

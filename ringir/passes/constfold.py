@@ -159,7 +159,7 @@ def _fold_int_binary(op: str, a: int, b: int, ty: ScalarType) -> int | None:
     if op in ("div", "rem", "floordiv", "floormod"):
         if b == 0:
             return None
-        if ty.kind == "int" and b == -1 and a == -(1 << (ty.bits - 1)):
+        if ty.kind == "int" and b == -1 and a == ty.min_value:
             return None  # overflows; targets disagree
         if op == "floordiv":
             return a // b
@@ -237,9 +237,7 @@ def fold_cast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:
         if not math.isfinite(a):
             return None
         a = math.trunc(a)
-        lo = -(1 << (dst.bits - 1)) if dst.kind == "int" else 0
-        hi = (1 << (dst.bits - 1 if dst.kind == "int" else dst.bits)) - 1
-        if not lo <= a <= hi:
+        if not dst.min_value <= a <= dst.max_value:
             return None  # undefined in C and LLVM; GPUs saturate
         return a
     return wrap(int(a), dst)

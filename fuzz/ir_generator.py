@@ -1,13 +1,18 @@
-"""Random *valid* RingIR modules built from a fuzzer's bytes.
+"""Random *valid* RingIR modules, the one generator behind fuzzing and property tests.
 
 ``generate(data, profile)`` turns bytes into a module that passes ``verify``:
 every choice (statement kind, type, operand, constant, name) is drawn from
 an ``atheris.FuzzedDataProvider`` over ``data``, so libFuzzer's coverage
 feedback steers the *shape* of the program and no input is wasted on
-modules the verifier would reject.  The ideas come from the hypothesis
-strategy in ``tests/ringir/ir_strategies.py``: values are tracked by scope,
-callees are defined before their callers (no recursion), loops hold
-``break``/``continue``, and non-void functions end in a ``return``.
+modules the verifier would reject.  Values are tracked by scope, callees are
+defined before their callers (no recursion), loops hold ``break``/``continue``,
+and non-void functions end in a ``return``.
+
+Every choice goes through a :class:`Draw`; the hypothesis strategy in
+``tests/ringir/ir_strategies.py`` supplies one that draws from hypothesis, so
+both explore the same statements, ops and types, and a new node is added
+here only (``tests/fuzz/test_ir_generator_coverage.py`` checks that every
+statement class comes out).
 
 A :class:`Profile` limits the generator to what a target can express (WGSL
 has no 64-bit types, only the cpu/PTX path has a device clock), so the
@@ -78,7 +83,6 @@ UNARY_FOR: dict[str, Callable[[ScalarType], bool]] = {
     "not": lambda t: t.is_bool,
     "bitnot": lambda t: t.is_int,
 }
-_INT_BITS = {"i32": 31, "u32": 32, "i64": 63, "u64": 64}
 _FLOAT_EDGES = (0.0, -0.0, 1.0, -1.0, 0.5, float("inf"), float("-inf"), float("nan"),
                 5e-324, 1e-45, 3.4028234663852886e38, 1e16, 1.7976931348623157e308)
 
@@ -102,6 +106,7 @@ class Profile:
     fence: bool = True
     backoff: bool = True
     max_funcs: int = 3
+    min_kernels: int = 1
     max_kernels: int = 2
     max_depth: int = 3
     max_block: int = 5
@@ -141,20 +146,22 @@ class Draw:
     def pick(self, options: Sequence[T]) -> T:
         return options[self.fdp.ConsumeIntInRange(0, len(options) - 1)]
 
+    def float(self) -> float:
+        return self.fdp.ConsumeRegularFloat()
+
     def literal(self, ty: ScalarType) -> bool | int | float:
         """A constant of ``ty``: edge cases often, arbitrary bits otherwise."""
         if ty.is_bool:
             return self.bool()
         if ty.is_int:
-            bits = _INT_BITS[ty.name]
-            lo, hi = (-(2**bits), 2**bits - 1) if ty.kind == "int" else (0, 2**bits - 1)
+            lo, hi = ty.min_value, ty.max_value
             if self.bool():
                 return self.pick((lo, hi, 0, 1, -1 if lo < 0 else 2, 31, 32, 63, 64))
             return self.int(lo, hi)
         if self.bool():
             value = self.pick(_FLOAT_EDGES)
         else:
-            value = self.fdp.ConsumeRegularFloat() if self.bool() else float(self.int(-1000, 1000))
+            value = self.float() if self.bool() else float(self.int(-1000, 1000))
         if ty.bits == 32:
             value = _to_f32(value)
         return value
@@ -442,7 +449,7 @@ def generate_module(draw: Draw, profile: Profile = FULL) -> Module:
         funcs.append(_function(draw, profile, _function_name(draw, "f", i), "func", list(funcs)))
     kernels = [
         _function(draw, profile, _function_name(draw, "k", i), "kernel", list(funcs))
-        for i in range(draw.int(1, profile.max_kernels))
+        for i in range(draw.int(profile.min_kernels, profile.max_kernels))
     ]
     order = funcs + kernels
     for i in range(len(order) - 1, 0, -1):  # Fisher-Yates, drawn from the input

@@ -94,6 +94,13 @@ CONTROL_KERNEL_WORDS = (
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
 IDLE_SPINS = 64  # empty polls before the loop starts backing off
 
+# --- the loop kernel's arguments --------------------------------------------------------
+
+# The word arrays an actor's loop kernel takes, in parameter order: the
+# actor-lowering pass declares the kernel's params from this, and every host
+# passes its ActorMemory in this order.
+KERNEL_PARAMS = ("ctrl", "state", "h2k", "k2k", "out")
+
 # --- hybrid logical clock ---------------------------------------------------------------
 
 HLC_LOGICAL_BITS = 16

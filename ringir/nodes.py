@@ -421,6 +421,55 @@ def result_of(stmt: Stmt) -> Value | None:
     return getattr(stmt, "result", None)
 
 
+# The fields of each statement that hold the values it reads, in field order.
+# Every statement class is listed (an unlisted one is an error, not "reads
+# nothing"), so a new node cannot be silently invisible to DCE and the passes.
+_OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
+    Const: (),
+    Unary: ("operand",),
+    Binary: ("lhs", "rhs"),
+    Compare: ("lhs", "rhs"),
+    Cast: ("value",),
+    MathCall: ("args",),
+    Call: ("args",),
+    ThreadIndex: (),
+    SharedArray: (),
+    Load: ("array", "index"),
+    AtomicRMW: ("array", "index", "value"),
+    AtomicCAS: ("array", "index", "expected", "desired"),
+    LoadVar: (),
+    Bitcast: ("value",),
+    Clock: (),
+    Fence: (),
+    Backoff: ("nanos",),
+    Store: ("array", "index", "value"),
+    StoreVar: ("value",),
+    Barrier: (),
+    If: ("cond",),
+    Loop: (),
+    ForRange: ("start", "stop", "step"),
+    Break: (),
+    Continue: (),
+    Return: ("value",),
+}
+
+
+def operands(stmt: Stmt) -> tuple[Value, ...]:
+    """The SSA values ``stmt`` reads, in field order (not those of its nested regions)."""
+    try:
+        names = _OPERAND_FIELDS[type(stmt)]
+    except KeyError:
+        raise TypeError(f"{type(stmt).__name__} is not a RingIR statement") from None
+    found: list[Value] = []
+    for name in names:
+        v = getattr(stmt, name)
+        if isinstance(v, tuple):
+            found.extend(v)
+        elif v is not None:
+            found.append(v)
+    return tuple(found)
+
+
 def child_blocks(stmt: Stmt) -> tuple[tuple[Stmt, ...], ...]:
     """The nested regions of a control-flow statement, in program order."""
     if isinstance(stmt, If):
@@ -500,6 +549,7 @@ __all__ = [
     "walk",
     "child_blocks",
     "result_of",
+    "operands",
     "UNARY_OPS",
     "BINARY_OPS",
     "COMPARE_OPS",

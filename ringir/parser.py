@@ -63,7 +63,6 @@ from ringkernel.ringir.nodes import (
 )
 from ringkernel.ringir.printer import TEXT_VERSION
 from ringkernel.ringir.types import (
-    INT_RANGES,
     SCALAR_TYPES,
     VOID,
     AddressSpace,
@@ -708,7 +707,7 @@ class _FunctionReader:
         if ty.is_int:
             if not re.fullmatch(r"[-+]?\d+", text):
                 raise self.error(token, f"bad {ty} literal '{_shorten(text)}'; expected an integer")
-            lo, hi = INT_RANGES[ty.name]
+            lo, hi = ty.min_value, ty.max_value
             if len(text.lstrip("+-0")) > _MAX_INT_DIGITS or not lo <= int(text) <= hi:
                 raise self.error(
                     token, f"integer {_shorten(text)} is out of range for {ty} ({lo} to {hi})"

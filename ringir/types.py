@@ -60,6 +60,22 @@ class ScalarType(Type):
         return 4 if self.kind == "bool" else self.bits // 8
 
     @property
+    def min_value(self) -> int:
+        """The smallest value of an integer type: every range check derives from this."""
+        self._require_int()
+        return -(1 << (self.bits - 1)) if self.kind == "int" else 0
+
+    @property
+    def max_value(self) -> int:
+        """The largest value of an integer type."""
+        self._require_int()
+        return (1 << (self.bits - 1 if self.kind == "int" else self.bits)) - 1
+
+    def _require_int(self) -> None:
+        if not self.is_int:
+            raise TypeError(f"{self.name} is not an integer type and has no integer range")
+
+    @property
     def numpy_dtype(self) -> str:
         return _NUMPY_DTYPE[self.name]
 
@@ -89,14 +105,6 @@ _NUMPY_DTYPE = {
     "u64": "uint64",
     "bool": "bool",
 }
-
-INT_RANGES: dict[str, tuple[int, int]] = {
-    "i32": (-(2**31), 2**31 - 1),
-    "u32": (0, 2**32 - 1),
-    "i64": (-(2**63), 2**63 - 1),
-    "u64": (0, 2**64 - 1),
-}
-
 
 def float_overflows(value: float, ty: ScalarType) -> bool:
     """True if a finite ``value`` becomes infinite when rounded to ``ty`` (f32 or f64).

@@ -60,7 +60,6 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import (
     BOOL,
     I32,
-    INT_RANGES,
     U32,
     U64,
     VOID,
@@ -283,7 +282,7 @@ class _FunctionVerifier(NodeVisitor):
         if ty.is_bool:
             ok = isinstance(v, bool)
         elif ty.is_int:
-            lo, hi = INT_RANGES[ty.name]
+            lo, hi = ty.min_value, ty.max_value
             ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
         else:
             ok = isinstance(v, float) and not float_overflows(v, ty)

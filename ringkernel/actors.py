@@ -51,13 +51,6 @@ from ringkernel.runtime.queues import POLICIES, QueueFull, ReceiveTimeout, RingQ
 # actor loops apply the same bound to the messages they receive.
 MAX_CLOCK_DRIFT_US = L.MAX_CLOCK_DRIFT_US
 
-_INT_RANGES = {
-    "i32": (-(2**31), 2**31 - 1),
-    "u32": (0, 2**32 - 1),
-    "i64": (-(2**63), 2**63 - 1),
-    "u64": (0, 2**64 - 1),
-}
-
 
 # Settings: each limit is the range the control block word or the backend accepts.
 IDLE_NS_MAX = 100_000_000  # an idle loop notices a message or a stop within 0.1 s
@@ -208,7 +201,7 @@ def _convert(value: Any, ty: Any, owner: str, name: str) -> Any:
         return float(np.dtype(ty.numpy_dtype).type(value))
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
         raise TypeError(f"{owner}.{name} must be an integer, got {value!r}")
-    lo, hi = _INT_RANGES[ty.name]
+    lo, hi = ty.min_value, ty.max_value
     if not lo <= int(value) <= hi:
         raise ValueError(f"{owner}.{name} = {value} is out of range for {ty}")
     return int(value)

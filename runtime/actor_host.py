@@ -17,12 +17,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from ringkernel.ringir import Module
+from ringkernel.ringir.layout import KERNEL_PARAMS
 from ringkernel.runtime.backend import KernelBuild
 
 
 @dataclass(frozen=True)
 class ActorMemory:
     """The five word arrays of one actor's loop (``docs/layout.md``), as the kernel takes them.
+
+    The array fields are named after the kernel's parameters
+    (:data:`~ringkernel.ringir.layout.KERNEL_PARAMS`), which fix their order.
 
     ``out_to_host`` says whether ``out`` is the actor's K2H queue (the host
     consumes it) or a downstream actor's K2K queue (only loops touch it).
@@ -37,7 +41,8 @@ class ActorMemory:
 
     @property
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.ctrl, self.state, self.h2k, self.k2k, self.out)
+        """The arrays in the loop kernel's parameter order."""
+        return tuple(getattr(self, name) for name in KERNEL_PARAMS)
 
 
 class ActorHost(Protocol):

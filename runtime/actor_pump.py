@@ -79,7 +79,7 @@ class BatchDevice(Protocol):
         """The batch-loop kernel of ``build`` (compiled by the facade) with ``lanes`` threads."""
 
     def bind(self, kernel: Any, buffers: Sequence[Any]) -> Any:
-        """A dispatch of ``kernel`` over the five buffers (ctrl, state, h2k, k2k, out)."""
+        """A dispatch of ``kernel`` over the five buffers, in ``KERNEL_PARAMS`` order."""
 
     def run(self, dispatches: Sequence[Any], reads: Sequence[Read]) -> np.ndarray:
         """Runs ``dispatches`` in order (each sees the previous one's writes), then returns
@@ -102,12 +102,12 @@ class _Plan:
         self.actor = actor
         self.reads: list[Read] = []
         self.spans: list[int] = []
-        m, b = actor.memory, actor.buffers
-        self.add(b[0], 0, L.CONTROL_WORDS)
-        self.add(b[1], 0, m.state.size)
-        self.add(b[2], 0, L.QUEUE_HEADER_WORDS)
-        self.add(b[3], 0, L.QUEUE_HEADER_WORDS)
-        self.add(b[4], 0, L.QUEUE_HEADER_WORDS)
+        m, b = actor.memory, actor.buffer
+        self.add(b("ctrl"), 0, L.CONTROL_WORDS)
+        self.add(b("state"), 0, m.state.size)
+        self.add(b("h2k"), 0, L.QUEUE_HEADER_WORDS)
+        self.add(b("k2k"), 0, L.QUEUE_HEADER_WORDS)
+        self.add(b("out"), 0, L.QUEUE_HEADER_WORDS)
         self.out_slots: list[tuple[int, int]] = []
         if m.out_to_host:
             capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
@@ -115,7 +115,7 @@ class _Plan:
             budget = min(capacity, 2 * max(int(m.ctrl[L.C["batch"]]), 1))
             for first, count in ring_ranges(tail & (capacity - 1), budget, capacity):
                 self.out_slots.append((first, count))
-                self.add(b[4], L.QUEUE_HEADER_WORDS + first * slot_words, count * slot_words)
+                self.add(b("out"), L.QUEUE_HEADER_WORDS + first * slot_words, count * slot_words)
 
     def add(self, buf: Any, word: int, words: int) -> None:
         self.reads.append((buf, word, words))
@@ -139,12 +139,16 @@ class PumpedActor:
         self.kernel = kernel
         self.name = name
         self.memory: ActorMemory | None = None
-        self.buffers: tuple[Any, ...] = ()
+        self.buffers: tuple[Any, ...] = ()  # in the loop kernel's parameter order
         self.dispatch: Any = None
         self.running = False
         self.left = threading.Event()
         self.left.set()
         self.last_dispatch = 0.0
+
+    def buffer(self, name: str) -> Any:
+        """The device buffer of the memory array ``name`` (one of ``KERNEL_PARAMS``)."""
+        return self.buffers[L.KERNEL_PARAMS.index(name)]
 
     def start(self, memory: ActorMemory) -> None:
         if self.running:
@@ -220,7 +224,7 @@ class RedispatchRuntime:
             actor.memory = memory
             actor.buffers = tuple(self._shared(a).buffer for a in memory.arrays)
             actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
-            self.device.write(actor.buffers[0], 0, memory.ctrl.copy())
+            self.device.write(actor.buffer("ctrl"), 0, memory.ctrl.copy())
             actor.running = True
             actor.left.clear()
             if actor not in self.actors:
@@ -308,7 +312,8 @@ class RedispatchRuntime:
         actor.left.set()
 
     def _upload(self, actor: PumpedActor) -> None:
-        m, (ctrl, _, h2k, _, out) = actor.memory, actor.buffers
+        m = actor.memory
+        ctrl, h2k, out = actor.buffer("ctrl"), actor.buffer("h2k"), actor.buffer("out")
         assert m is not None
         now = physical_now()
         m.ctrl[L.C["now_lo"]], m.ctrl[L.C["now_hi"]] = now & _MASK32, now >> 32

@@ -111,12 +111,6 @@ def _dtype(numpy_dtype: Any) -> np.dtype:
     return np.dtype(numpy_dtype)
 
 
-@functools.cache
-def _int_range(dtype: np.dtype) -> tuple[int, int]:
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
-
-
 def _scalar(fn: Function, name: str, ty: ScalarType, arg: Any) -> Any:
     if isinstance(arg, np.ndarray) and arg.ndim == 0:
         arg = arg[()]
@@ -131,7 +125,7 @@ def _scalar(fn: Function, name: str, ty: ScalarType, arg: Any) -> Any:
         return dtype.type(arg)
     if isinstance(arg, (float, np.floating)):
         raise LaunchError(f"{_where(fn, name)} has integer type {ty}; got the float {arg!r} (cast it)")
-    low, high = _int_range(dtype)
+    low, high = ty.min_value, ty.max_value
     if not low <= int(arg) <= high:
         raise LaunchError(f"{_where(fn, name)} = {int(arg)} is out of range for {ty} [{low}, {high}]")
     return dtype.type(int(arg))

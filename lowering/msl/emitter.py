@@ -63,12 +63,6 @@ _TYPE_NAMES = {
 _ATOMIC_TYPE_NAMES = {"f32": "atomic_float", "i32": "atomic_int", "u32": "atomic_uint"}
 _UNSIGNED_TWIN = {"i32": "u32", "i64": "u64", "u32": "u32", "u64": "u64"}
 _INT_SUFFIX = {"i32": "", "u32": "u", "i64": "L", "u64": "UL"}
-_INT_LIMITS = {
-    "i32": (-(2**31), 2**31 - 1),
-    "u32": (0, 2**32 - 1),
-    "i64": (-(2**63), 2**63 - 1),
-    "u64": (0, 2**64 - 1),
-}
 
 # Thread-index kinds in the order their builtin arguments follow the buffers.
 BUILTIN_ORDER = ("global_id", "thread_id", "block_id", "block_dim", "grid_dim")
@@ -165,7 +159,7 @@ def literal(value: bool | int | float, ty: ScalarType, expr: Any) -> str:
     if ty.is_float:
         return _float_literal(float(value), expr)
     suffix = _INT_SUFFIX[ty.name]
-    low, high = _INT_LIMITS[ty.name]
+    low, high = ty.min_value, ty.max_value
     if ty.is_signed and value == low:
         return expr.int_min(f"{high}{suffix}", f"1{suffix}")
     return f"{int(value)}{suffix}"
@@ -419,7 +413,7 @@ class _FunctionEmitter(NodeVisitor):
         """Saturating conversion, NaN -> 0 (the cpu backend's semantics)."""
         f, t = type_name(src), type_name(dst)
         name = f"rk_cast_{f}_to_{t}"
-        low, high = _INT_LIMITS[dst.name]
+        low, high = dst.min_value, dst.max_value
         upper = self.lit(float(high + 1), src)
         if dst.is_signed:
             return self.parent.helper(

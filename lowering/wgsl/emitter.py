@@ -131,7 +131,7 @@ def literal(value: bool | int | float, ty: ScalarType, expr: Any) -> str:
     if ty.name == "u32":
         return f"{int(value)}u"
     if ty.name == "i32":
-        return expr.int_min() if value == -(2**31) else f"{int(value)}i"
+        return expr.int_min() if value == ty.min_value else f"{int(value)}i"
     f = np.float32(value)
     if not math.isfinite(float(f)):
         return expr.float_bits(int(f.view(np.uint32)))

@@ -48,12 +48,12 @@ from ringkernel.ringir import (
 )
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.layout import KERNEL_PARAMS
 
 Pair = tuple[Value, Value]  # a 64-bit HLC value as (low word, high word)
 
 MODES = ("persistent", "batch")
 HANDLER_PREFIX = "__on_"
-KERNEL_PARAMS = ("ctrl", "state", "h2k", "k2k", "out")
 
 
 def lower_actor(module: Module, actor: str, mode: str = "persistent") -> Module:

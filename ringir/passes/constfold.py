@@ -34,7 +34,7 @@ from ringkernel.ringir.nodes import (
     Module,
     Stmt,
     Unary,
-    Value,
+    operands,
 )
 from ringkernel.ringir.types import ScalarType
 
@@ -84,11 +84,11 @@ def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
     """The constant ``stmt`` computes, or None when it cannot (or must not) fold."""
     if not isinstance(stmt, (Unary, Binary, Compare, Cast, Bitcast, MathCall)):
         return None
-    operands = _operands(stmt)
-    if any(v.name not in consts for v in operands):
+    reads = operands(stmt)
+    if any(v.name not in consts for v in reads):
         return None
-    args = [consts[v.name] for v in operands]
-    ty = operands[0].type
+    args = [consts[v.name] for v in reads]
+    ty = reads[0].type
     if not isinstance(ty, ScalarType) or not isinstance(stmt.result.type, ScalarType):
         return None
     if isinstance(stmt, Unary):
@@ -102,16 +102,6 @@ def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
     if isinstance(stmt, Bitcast):
         return fold_bitcast(args[0], ty, stmt.result.type)
     return fold_math(stmt.func, args, ty)
-
-
-def _operands(stmt: Stmt) -> tuple[Value, ...]:
-    if isinstance(stmt, Unary):
-        return (stmt.operand,)
-    if isinstance(stmt, (Binary, Compare)):
-        return (stmt.lhs, stmt.rhs)
-    if isinstance(stmt, (Cast, Bitcast)):
-        return (stmt.value,)
-    return stmt.args
 
 
 # --- scalar semantics -------------------------------------------------------------------
@@ -159,7 +149,7 @@ def _fold_int_binary(op: str, a: int, b: int, ty: ScalarType) -> int | None:
     if op in ("div", "rem", "floordiv", "floormod"):
         if b == 0:
             return None
-        if ty.kind == "int" and b == -1 and a == -(1 << (ty.bits - 1)):
+        if ty.kind == "int" and b == -1 and a == ty.min_value:
             return None  # overflows; targets disagree
         if op == "floordiv":
             return a // b
@@ -237,9 +227,7 @@ def fold_cast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:
         if not math.isfinite(a):
             return None
         a = math.trunc(a)
-        lo = -(1 << (dst.bits - 1)) if dst.kind == "int" else 0
-        hi = (1 << (dst.bits - 1 if dst.kind == "int" else dst.bits)) - 1
-        if not lo <= a <= hi:
+        if not dst.min_value <= a <= dst.max_value:
             return None  # undefined in C and LLVM; GPUs saturate
         return a
     return wrap(int(a), dst)

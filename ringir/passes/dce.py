@@ -13,11 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ringkernel.ringir.nodes import (
-    AtomicCAS,
-    AtomicRMW,
-    Backoff,
     Binary,
-    Bitcast,
     Break,
     Call,
     Cast,
@@ -35,11 +31,10 @@ from ringkernel.ringir.nodes import (
     Return,
     SharedArray,
     Stmt,
-    Store,
     StoreVar,
     ThreadIndex,
     Unary,
-    Value,
+    operands,
     walk,
 )
 
@@ -104,36 +99,8 @@ def _used_values(body: tuple[Stmt, ...]) -> set[str]:
     """Names of every value some statement reads."""
     used: set[str] = set()
     for stmt in walk(body):
-        used.update(v.name for v in _reads(stmt))
+        used.update(v.name for v in operands(stmt))
     return used
-
-
-def _reads(stmt: Stmt) -> tuple[Value | None, ...]:
-    if isinstance(stmt, Unary):
-        return (stmt.operand,)
-    if isinstance(stmt, (Binary, Compare)):
-        return (stmt.lhs, stmt.rhs)
-    if isinstance(stmt, (Cast, Bitcast)):
-        return (stmt.value,)
-    if isinstance(stmt, Backoff):
-        return (stmt.nanos,)
-    if isinstance(stmt, (MathCall, Call)):
-        return stmt.args
-    if isinstance(stmt, Load):
-        return (stmt.array, stmt.index)
-    if isinstance(stmt, (Store, AtomicRMW)):
-        return (stmt.array, stmt.index, stmt.value)
-    if isinstance(stmt, AtomicCAS):
-        return (stmt.array, stmt.index, stmt.expected, stmt.desired)
-    if isinstance(stmt, StoreVar):
-        return (stmt.value,)
-    if isinstance(stmt, If):
-        return (stmt.cond,)
-    if isinstance(stmt, ForRange):
-        return (stmt.start, stmt.stop, stmt.step)
-    if isinstance(stmt, Return):
-        return () if stmt.value is None else (stmt.value,)
-    return ()
 
 
 def _drop_unreachable_functions(module: Module) -> Module:

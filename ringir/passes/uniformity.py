@@ -44,6 +44,7 @@ from ringkernel.ringir import (
     ThreadIndex,
     Unary,
     Value,
+    operands,
     walk,
 )
 from ringkernel.ringir.nodes import Stmt
@@ -90,9 +91,12 @@ class _ValuePass(NodeVisitor):
     def generic_visit(self, node: object) -> None:
         return None  # loads, atomics, calls, clock: may differ between work-items
 
-    def pure(self, result: Value, operands: tuple[Value, ...]) -> None:
-        if all(o.name in self.uniform for o in operands):
-            self.uniform.add(result.name)
+    def pure(self, s: Unary | Binary | Compare | Cast | MathCall | Bitcast) -> None:
+        """A pure instruction is uniform when every value it reads is."""
+        if all(o.name in self.uniform for o in operands(s)):
+            self.uniform.add(s.result.name)
+
+    visit_Unary = visit_Binary = visit_Compare = visit_Cast = visit_MathCall = visit_Bitcast = pure
 
     def visit_Const(self, s: Const) -> None:
         self.uniform.add(s.result.name)
@@ -104,24 +108,6 @@ class _ValuePass(NodeVisitor):
     def visit_LoadVar(self, s: LoadVar) -> None:
         if s.var.name in self.locals:
             self.uniform.add(s.result.name)
-
-    def visit_Unary(self, s: Unary) -> None:
-        self.pure(s.result, (s.operand,))
-
-    def visit_Binary(self, s: Binary) -> None:
-        self.pure(s.result, (s.lhs, s.rhs))
-
-    def visit_Compare(self, s: Compare) -> None:
-        self.pure(s.result, (s.lhs, s.rhs))
-
-    def visit_Cast(self, s: Cast) -> None:
-        self.pure(s.result, (s.value,))
-
-    def visit_MathCall(self, s: MathCall) -> None:
-        self.pure(s.result, s.args)
-
-    def visit_Bitcast(self, s: Bitcast) -> None:
-        self.pure(s.result, (s.value,))
 
 
 class _StorePass(NodeVisitor):

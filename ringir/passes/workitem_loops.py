@@ -64,6 +64,7 @@ from ringkernel.ringir import (
     StoreVar,
     ThreadIndex,
     Value,
+    operands,
     result_of,
     walk,
 )
@@ -196,20 +197,6 @@ class _Names:
 
     def value(self, stem: str, ty: object) -> Value:
         return Value(self.fresh(stem), ty)  # type: ignore[arg-type]
-
-
-def _operands(stmt: Stmt) -> list[Value]:
-    """The values a statement reads (not its nested regions')."""
-    found: list[Value] = []
-    for f in fields(stmt):  # type: ignore[arg-type]
-        if f.name in ("result", "loc"):
-            continue
-        v = getattr(stmt, f.name)
-        if isinstance(v, Value):
-            found.append(v)
-        elif isinstance(v, tuple):
-            found.extend(x for x in v if isinstance(x, Value))
-    return found
 
 
 def _map_stmt(stmt: Stmt, on_value: Callable[[Value], Value],
@@ -351,7 +338,7 @@ def _region_info(region: _RegionStmt) -> _RegionInfo:
         r = result_of(stmt)
         if r is not None:
             info.defs.add(r.name)
-        for v in _operands(stmt):
+        for v in operands(stmt):
             info.uses.setdefault(v.name, v)
         if isinstance(stmt, (LoadVar, StoreVar, ForRange)):
             info.locals[stmt.var.name] = stmt.var

@@ -24,7 +24,7 @@ import numpy as np
 
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
-from ringkernel.ringir.passes.actor_lowering import KERNEL_PARAMS
+from ringkernel.ringir.layout import KERNEL_PARAMS
 from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
 from ringkernel.runtime.arguments import LaunchError
 from ringkernel.runtime.backend import KernelBuild

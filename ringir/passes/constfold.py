@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import ScalarType
 
 Scalar = bool | int | float
+_Foldable = Unary | Binary | Compare | Cast | Bitcast | MathCall
 
 
 def fold_constants(module: Module) -> Module:
@@ -71,19 +73,18 @@ def _fold_block(body: tuple[Stmt, ...], consts: dict[str, Scalar]) -> tuple[Stmt
         elif isinstance(stmt, (Loop, ForRange)):
             out.append(replace(stmt, body=_fold_block(stmt.body, consts)))
         else:
-            folded = _fold_instruction(stmt, consts)
-            if folded is not None:
-                stmt = Const(stmt.result, folded, loc=stmt.loc)
+            if isinstance(stmt, _Foldable):
+                folded = _fold_instruction(stmt, consts)
+                if folded is not None:
+                    stmt = Const(stmt.result, folded, loc=stmt.loc)
             if isinstance(stmt, Const):
                 consts[stmt.result.name] = stmt.value
             out.append(stmt)
     return tuple(out)
 
 
-def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
+def _fold_instruction(stmt: _Foldable, consts: dict[str, Scalar]) -> Scalar | None:
     """The constant ``stmt`` computes, or None when it cannot (or must not) fold."""
-    if not isinstance(stmt, (Unary, Binary, Compare, Cast, Bitcast, MathCall)):
-        return None
     operands = _operands(stmt)
     if any(v.name not in consts for v in operands):
         return None
@@ -104,7 +105,7 @@ def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
     return fold_math(stmt.func, args, ty)
 
 
-def _operands(stmt: Stmt) -> tuple[Value, ...]:
+def _operands(stmt: _Foldable) -> tuple[Value, ...]:
     if isinstance(stmt, Unary):
         return (stmt.operand,)
     if isinstance(stmt, (Binary, Compare)):
@@ -131,8 +132,16 @@ def to_float(value: float, ty: ScalarType) -> float:
     return float(np.float32(value)) if ty.bits == 32 else float(value)
 
 
-def _fp(value: float, ty: ScalarType) -> np.floating:
-    return np.float32(value) if ty.bits == 32 else np.float64(value)
+def _fp(value: float, ty: ScalarType) -> np.floating[Any]:
+    result: np.floating[Any] = np.float32(value) if ty.bits == 32 else np.float64(value)
+    return result
+
+
+def _int(value: Scalar) -> int:
+    """An operand of an integer operation (the verifier gives those integer operands)."""
+    if isinstance(value, float):
+        raise TypeError(f"integer operation on the float constant {value!r}")
+    return value
 
 
 @np.errstate(all="ignore")
@@ -140,10 +149,10 @@ def fold_unary(op: str, a: Scalar, ty: ScalarType) -> Scalar | None:
     if op == "not":
         return not a
     if op == "bitnot":
-        return wrap(~a, ty)
+        return wrap(~_int(a), ty)
     if ty.is_float:
         return float(-_fp(a, ty))
-    return wrap(-a, ty)
+    return wrap(-_int(a), ty)
 
 
 @np.errstate(all="ignore")
@@ -152,7 +161,7 @@ def fold_binary(op: str, a: Scalar, b: Scalar, ty: ScalarType) -> Scalar | None:
         return {"and": a and b, "or": a or b, "xor": a != b}.get(op)
     if ty.is_float:
         return _fold_float_binary(op, _fp(a, ty), _fp(b, ty))
-    return _fold_int_binary(op, a, b, ty)
+    return _fold_int_binary(op, _int(a), _int(b), ty)
 
 
 def _fold_int_binary(op: str, a: int, b: int, ty: ScalarType) -> int | None:
@@ -291,5 +300,5 @@ def fold_math(func: str, args: list[Scalar], ty: ScalarType) -> Scalar | None:
     if fn is None:
         return None
     if ty.is_int:
-        return wrap(abs(args[0]), ty) if func == "abs" else None
+        return wrap(abs(_int(args[0])), ty) if func == "abs" else None
     return float(fn(_fp(args[0], ty)))

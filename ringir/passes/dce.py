@@ -108,7 +108,7 @@ def _used_values(body: tuple[Stmt, ...]) -> set[str]:
     return used
 
 
-def _reads(stmt: Stmt) -> tuple[Value | None, ...]:
+def _reads(stmt: Stmt) -> tuple[Value, ...]:
     if isinstance(stmt, Unary):
         return (stmt.operand,)
     if isinstance(stmt, (Binary, Compare)):

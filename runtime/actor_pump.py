@@ -103,6 +103,7 @@ class _Plan:
         self.reads: list[Read] = []
         self.spans: list[int] = []
         m, b = actor.memory, actor.buffers
+        assert m is not None  # only an attached actor is dispatched
         self.add(b[0], 0, L.CONTROL_WORDS)
         self.add(b[1], 0, m.state.size)
         self.add(b[2], 0, L.QUEUE_HEADER_WORDS)

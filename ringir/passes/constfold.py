@@ -16,6 +16,7 @@ constant condition is replaced by the statements of the branch taken.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -210,13 +211,14 @@ def _fold_float_binary(op: str, a: np.floating, b: np.floating) -> float | None:
         if (r != 0 or math.isnan(r)) and (r < 0) != (b < 0):
             r = r + b
         return float(r)
-    result = {
+    operations: dict[str, Callable[[], np.floating[Any]]] = {
         "add": lambda: a + b,
         "sub": lambda: a - b,
         "mul": lambda: a * b,
         "div": lambda: a / b,
         "rem": lambda: np.fmod(a, b),
-    }.get(op)
+    }
+    result = operations.get(op)
     return None if result is None else float(result())
 
 

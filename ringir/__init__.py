@@ -28,7 +28,7 @@ from ringkernel.ringir.types import (
 from ringkernel.ringir.verifier import verify
 
 
-def parse(text: str, filename: str = "<ringir>"):
+def parse(text: str, filename: str = "<ringir>") -> Module:  # noqa: F405
     """Parses RingIR text into a :class:`Module`; malformed text raises ``CompileError``."""
     from ringkernel.ringir.parser import parse_module
 

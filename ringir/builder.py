@@ -15,7 +15,7 @@ verifier checks the finished module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ringkernel.ringir.diagnostics import SourceLoc
@@ -66,7 +66,7 @@ class FunctionBuilder:
         self,
         name: str,
         kind: str,
-        params: list[tuple[str, Type]] | tuple[tuple[str, Type], ...] = (),
+        params: Sequence[tuple[str, Type]] = (),
         return_type: Type = VOID,
         loc: SourceLoc | None = None,
     ) -> None:
@@ -203,9 +203,10 @@ class FunctionBuilder:
     def else_(self) -> Iterator[None]:
         """Fills the else region of the ``If`` just closed in the current region."""
         current = self._regions[-1]
-        if not current or not isinstance(current[-1], If) or current[-1].else_body:
+        node = current[-1] if current else None
+        if not isinstance(node, If) or node.else_body:
             raise ValueError("else_() must directly follow an if_() block")
-        node = current.pop()
+        current.pop()
         with self._region() as body:
             yield
         current.append(If(node.cond, node.then_body, tuple(body), loc=node.loc))

@@ -57,12 +57,12 @@ class CompileError(Exception):
         super().__init__(self.format())
 
     @classmethod
-    def at(cls, loc: SourceLoc | None, message: str, **kwargs) -> CompileError:
+    def at(cls, loc: SourceLoc | None, message: str, *, notes: tuple[str, ...] = ()) -> CompileError:
         """An error at ``loc`` (or without position when ``loc`` is None)."""
         if loc is None:
-            return cls(message, **kwargs)
+            return cls(message, notes=notes)
         end_col = loc.end_col if loc.end_line in (None, loc.line) else None
-        return cls(message, filename=loc.filename, line=loc.line, col=loc.col, end_col=end_col, **kwargs)
+        return cls(message, filename=loc.filename, line=loc.line, col=loc.col, end_col=end_col, notes=notes)
 
     def format(self) -> str:
         where = ""

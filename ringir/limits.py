@@ -12,9 +12,11 @@ it overflow 32-bit offsets in the emitted code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.nodes import Function, SharedArray, Stmt, child_blocks, walk
-from ringkernel.ringir.types import ArrayType
+from ringkernel.ringir.types import ArrayType, ScalarType
 
 # Regions (if/else, loop, for bodies) may nest this deep.  An elif chain is one
 # level per elif.  The deepest consumer, the WGSL templates, needs about 12
@@ -64,7 +66,12 @@ def array_size_problem(ty: ArrayType) -> str | None:
 
 
 def check_shared_memory(
-    fn: Function, limit: int, target: str, elem_bytes=None, align: int = 1, hint: str = ""
+    fn: Function,
+    limit: int,
+    target: str,
+    elem_bytes: Callable[[ScalarType], int] | None = None,
+    align: int = 1,
+    hint: str = "",
 ) -> None:
     """Raises ``CompileError`` at the shared array that takes ``fn`` past ``limit`` bytes.
 

@@ -14,6 +14,7 @@ locations.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +54,7 @@ class Stmt:
     __slots__ = ()
 
 
-Block = tuple  # tuple[Stmt, ...]; a region of structured control flow
+Block = tuple[Stmt, ...]  # a region of structured control flow
 
 UNARY_OPS = ("neg", "not", "bitnot")
 BINARY_OPS = (
@@ -114,7 +115,7 @@ class Const(Stmt):
     value: bool | int | float
     loc: SourceLoc | None = _loc()
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[object, ...]:
         v = self.value
         if isinstance(v, float):
             if math.isnan(v):
@@ -479,7 +480,7 @@ def child_blocks(stmt: Stmt) -> tuple[tuple[Stmt, ...], ...]:
     return ()
 
 
-def walk(body: tuple[Stmt, ...]):
+def walk(body: tuple[Stmt, ...]) -> Iterator[Stmt]:
     """Yields every statement of ``body`` and its nested regions, in program order.
 
     Iterative (an explicit stack of pending regions), so any depth is fine.

@@ -265,7 +265,7 @@ def _expected_words(expected: set[str]) -> str:
 def _accepted(exc: UnexpectedToken) -> set[str]:
     """Terminals the parser would take here (more complete than ``exc.expected``)."""
     try:
-        return set(exc.interactive_parser.accepts())
+        return set(exc.interactive_parser.accepts())  # type: ignore[no-untyped-call]  # lark: unannotated
     except Exception:  # lark versions differ here; fall back to its own list
         return set(exc.expected)
 
@@ -303,6 +303,39 @@ def _syntax_error(exc: UnexpectedInput, lines: list[str], filename: str) -> Comp
 
 
 # --- tree -> nodes ------------------------------------------------------------------
+#
+# lark types every child of a tree as ``Tree | Token`` (and placeholders for
+# absent optional parts are None); the grammar fixes which one each position
+# holds, and these say so where a child is read.
+
+
+def _token(child: object) -> Token:
+    if not isinstance(child, Token):
+        raise TypeError(f"parse tree: expected a token, got {child!r}")
+    return child
+
+
+def _opt_token(child: object) -> Token | None:
+    return None if child is None else _token(child)
+
+
+def _tree(child: object) -> Tree[Token]:
+    if not isinstance(child, Tree):
+        raise TypeError(f"parse tree: expected a subtree, got {child!r}")
+    return child
+
+
+def _opt_tree(child: object) -> Tree[Token] | None:
+    return None if child is None else _tree(child)
+
+
+def _trees(children: list[Tree[Token] | Token]) -> list[Tree[Token]]:
+    return [_tree(child) for child in children]
+
+
+def _position(token: Token) -> tuple[int, int]:
+    """Where ``token`` starts; lark types it optional, but every lexed token has one."""
+    return token.line or 1, token.column or 1
 
 
 @dataclass
@@ -315,6 +348,12 @@ class _Operand:
     local: LocalVar | None = None
     text: str = ""
 
+    def var(self) -> LocalVar:
+        """The local of a "local" operand (the caller checked the kind)."""
+        if self.local is None:
+            raise TypeError(f"'{self.token.value}' is a {self.kind} operand, not a local")
+        return self.local
+
 
 class _ModuleReader:
     def __init__(self, lines: list[str], filename: str) -> None:
@@ -323,29 +362,27 @@ class _ModuleReader:
         self.structs: dict[str, StructType] = {}
 
     def error(self, token: Token, message: str) -> CompileError:
-        return _error(
-            self.lines, self.filename, token.line, token.column, message,
-            end_col=token.column + len(token.value),
-        )
+        line, col = _position(token)
+        return _error(self.lines, self.filename, line, col, message, end_col=col + len(token.value))
 
-    def loc(self, tree: Tree) -> SourceLoc:
+    def loc(self, tree: Tree[Token]) -> SourceLoc:
         """The statement's span on its first line (a compound statement's header)."""
         line, col = tree.meta.line, tree.meta.column
         content = _line(self.lines, line).split("#", 1)[0].rstrip()
         end_col = max(len(content) + 1, col + 1)
         return SourceLoc(self.filename, line, col, line, end_col)
 
-    def read(self, tree: Tree) -> Module:
-        items = tree.children[1:]
+    def read(self, tree: Tree[Token]) -> Module:
+        items = _trees(tree.children[1:])
         struct_trees = [t for t in items if t.data == "struct"]
         for st in struct_trees:
-            name = st.children[0]
+            name = _token(st.children[0])
             if name.value in self.structs:
                 raise self.error(name, f"struct '{name.value}' is defined twice")
             # Fields are filled in below; a placeholder lets fields name no structs.
             self.structs[name.value] = StructType(name.value, ())
         for st in struct_trees:
-            self.structs[st.children[0].value] = self.read_struct(st)
+            self.structs[_token(st.children[0]).value] = self.read_struct(st)
         functions: list[Function] = []
         seen: set[str] = set()
         for ft in items:
@@ -353,20 +390,20 @@ class _ModuleReader:
                 continue
             fn = _FunctionReader(self, ft).read()
             if fn.name in seen:
-                raise self.error(ft.children[1], f"function '@{fn.name}' is defined twice")
+                raise self.error(_token(ft.children[1]), f"function '@{fn.name}' is defined twice")
             seen.add(fn.name)
             functions.append(fn)
-        return Module(tuple(functions), tuple(self.structs[st.children[0].value]
+        return Module(tuple(functions), tuple(self.structs[_token(st.children[0]).value]
                                               for st in struct_trees))
 
-    def read_struct(self, tree: Tree) -> StructType:
-        name, *fields = tree.children
+    def read_struct(self, tree: Tree[Token]) -> StructType:
+        name, fields = _token(tree.children[0]), _trees(tree.children[1:])
         if not fields:
             raise self.error(name, f"struct '{name.value}' has no fields; give it at least one")
         seen: set[str] = set()
         out = []
         for field in fields:
-            fname, ftype = field.children
+            fname, ftype = _token(field.children[0]), _tree(field.children[1])
             if fname.value in seen:
                 raise self.error(fname, f"struct '{name.value}' has field '{fname.value}' twice")
             seen.add(fname.value)
@@ -376,9 +413,9 @@ class _ModuleReader:
             out.append((fname.value, ty))
         return StructType(name.value, tuple(out), loc=self.loc(tree))
 
-    def type(self, tree: Tree) -> Type:
+    def type(self, tree: Tree[Token]) -> Type:
         if tree.data == "named_type":
-            (name,) = tree.children
+            name = _token(tree.children[0])
             if name.value == "void":
                 return VOID
             ty = SCALAR_TYPES.get(name.value)
@@ -390,12 +427,13 @@ class _ModuleReader:
                 )
             return ty
         if tree.data == "struct_type":
-            (name,) = tree.children
+            name = _token(tree.children[0])
             struct = self.structs.get(name.value)
             if struct is None:
                 raise self.error(name, f"unknown struct '{name.value}'")
             return struct
-        elem, space, size = tree.children
+        elem, space = _token(tree.children[0]), _token(tree.children[1])
+        size = _opt_token(tree.children[2])
         elem_ty = SCALAR_TYPES.get(elem.value)
         if elem_ty is None:
             raise self.error(
@@ -416,17 +454,17 @@ class _ModuleReader:
             )
         if len(digits) > _MAX_INT_DIGITS:
             raise self.error(size, f"array size {_shorten(digits)} is larger than any target can hold")
-        ty = ArrayType(elem_ty, AddressSpace(space.value), int(digits))
-        problem = array_size_problem(ty)
+        array = ArrayType(elem_ty, AddressSpace(space.value), int(digits))
+        problem = array_size_problem(array)
         if problem is not None:
             raise self.error(size, problem)
-        return ty
+        return array
 
 
 class _FunctionReader:
     """Reads one function: resolves names under region scoping."""
 
-    def __init__(self, parent: _ModuleReader, tree: Tree) -> None:
+    def __init__(self, parent: _ModuleReader, tree: Tree[Token]) -> None:
         self.parent = parent
         self.tree = tree
         self.scopes: list[dict[str, Value]] = [{}]
@@ -434,19 +472,21 @@ class _FunctionReader:
         self.locals: dict[str, LocalVar] = {}
         self.statements_seen = False
 
-    error = property(lambda self: self.parent.error)
+    def error(self, token: Token, message: str) -> CompileError:
+        return self.parent.error(token, message)
 
     # --- function ---
 
     def read(self) -> Function:
-        kind, name, *rest = self.tree.children
+        children = self.tree.children
+        kind, name, rest = _token(children[0]), _token(children[1]), children[2:]
         # Children after the name: params (or a None placeholder), the return type,
         # then the body's statements.
         n = 0
-        while n < len(rest) and (rest[n] is None or rest[n].data == "param"):
+        while n < len(rest) and (rest[n] is None or _tree(rest[n]).data == "param"):
             n += 1
-        param_trees = [t for t in rest[:n] if t is not None]
-        ret_tree, body_trees = rest[n], rest[n + 1:]
+        param_trees = [_tree(t) for t in rest[:n] if t is not None]
+        ret_tree, body_trees = _tree(rest[n]), _trees(rest[n + 1:])
         if kind.value not in FUNCTION_KINDS:
             raise self.error(
                 kind, f"unknown function kind '{kind.value}'; expected "
@@ -454,7 +494,7 @@ class _FunctionReader:
             )
         params = []
         for pt in param_trees:
-            token, ty_tree = pt.children
+            token, ty_tree = _token(pt.children[0]), _tree(pt.children[1])
             value = Value(token.value[1:], self.value_type(ty_tree, token))
             self.define(token, value)
             params.append(value)
@@ -465,7 +505,7 @@ class _FunctionReader:
             tuple(self.locals.values()), body, loc=self.parent.loc(self.tree),
         )
 
-    def value_type(self, tree: Tree, token: Token) -> Type:
+    def value_type(self, tree: Tree[Token], token: Token) -> Type:
         ty = self.parent.type(tree)
         if ty == VOID:
             raise self.error(token, f"value '{token.value}' cannot have type void")
@@ -479,7 +519,7 @@ class _FunctionReader:
                 token, f"value '%{value.name}' is defined twice (first on line "
                 f"{self.defined[value.name]})"
             )
-        self.defined[value.name] = token.line
+        self.defined[value.name] = _position(token)[0]
         self.scopes[-1][value.name] = value
 
     def use(self, token: Token) -> Value:
@@ -503,7 +543,7 @@ class _FunctionReader:
             )
         return var
 
-    def block(self, trees: list, top: bool = False) -> tuple[Stmt, ...]:
+    def block(self, trees: list[Tree[Token]], top: bool = False) -> tuple[Stmt, ...]:
         self.scopes.append({})
         out = []
         for tree in trees:
@@ -515,8 +555,8 @@ class _FunctionReader:
         self.scopes.pop()
         return tuple(out)
 
-    def var_decl(self, tree: Tree, top: bool) -> None:
-        token, ty_tree = tree.children
+    def var_decl(self, tree: Tree[Token], top: bool) -> None:
+        token, ty_tree = _token(tree.children[0]), _tree(tree.children[1])
         if not top or self.statements_seen:
             raise self.error(
                 token, "local declarations ('var') must come first in the function body"
@@ -531,7 +571,7 @@ class _FunctionReader:
 
     # --- statements ---
 
-    def stmt(self, tree: Tree) -> Stmt:
+    def stmt(self, tree: Tree[Token]) -> Stmt:
         loc = self.parent.loc(tree)
         if tree.data == "define":
             return self.define_stmt(tree, loc)
@@ -545,32 +585,32 @@ class _FunctionReader:
                 end_col=loc.end_col,
             )
         if tree.data == "if_stmt":
-            cond_token, *rest = tree.children
-            cond = self.use(cond_token)
-            else_tree = rest.pop()  # an else_body tree or the None placeholder
-            then_body = self.block(rest)
-            else_body = self.block(else_tree.children) if else_tree is not None else ()
+            cond = self.use(_token(tree.children[0]))
+            # The last child is an else_body tree or the None placeholder.
+            then_trees, else_tree = _trees(tree.children[1:-1]), _opt_tree(tree.children[-1])
+            then_body = self.block(then_trees)
+            else_body = self.block(_trees(else_tree.children)) if else_tree is not None else ()
             return If(cond, then_body, else_body, loc=loc)
         if tree.data == "loop_stmt":
-            return Loop(self.block(tree.children), loc=loc)
-        var_token, start, stop, step, *body = tree.children
+            return Loop(self.block(_trees(tree.children)), loc=loc)
+        var_token, start, stop, step = (_token(t) for t in tree.children[:4])
         var = self.local(var_token)
-        bounds = [self.use(t) for t in (start, stop, step)]
-        return ForRange(var, *bounds, self.block(body), loc=loc)
+        first, last, stride = (self.use(t) for t in (start, stop, step))
+        return ForRange(var, first, last, stride, self.block(_trees(tree.children[4:])), loc=loc)
 
-    def operands(self, tree: Tree | None) -> list[_Operand]:
+    def operands(self, tree: Tree[Token] | None) -> list[_Operand]:
         if tree is None:
             return []
         out = []
-        for op in tree.children:
+        for op in _trees(tree.children):
             kind = op.data.removesuffix("_operand")
-            first = op.children[0]
+            first = _token(op.children[0])
             if kind in ("value", "index"):
-                out.append(_Operand(kind, first, tuple(self.use(t) for t in op.children)))
+                out.append(_Operand(kind, first, tuple(self.use(_token(t)) for t in op.children)))
             elif kind == "local":
                 out.append(_Operand(kind, first, local=self.local(first)))
             elif kind == "call":
-                args = tuple(self.use(t) for t in op.children[1:] if t is not None)
+                args = tuple(self.use(_token(t)) for t in op.children[1:] if t is not None)
                 out.append(_Operand(kind, first, args, text=first.value[1:]))
             else:
                 out.append(_Operand(kind, first, text=first.value))
@@ -584,8 +624,9 @@ class _FunctionReader:
         if tuple(o.kind for o in ops) != kinds:
             raise self.shape_error(opcode, spelling)
 
-    def define_stmt(self, tree: Tree, loc: SourceLoc) -> Stmt:
-        result_token, ty_tree, opcode, operand_tree = tree.children
+    def define_stmt(self, tree: Tree[Token], loc: SourceLoc) -> Stmt:
+        result_token, ty_tree = _token(tree.children[0]), _tree(tree.children[1])
+        opcode, operand_tree = _token(tree.children[2]), _opt_tree(tree.children[3])
         ty = self.value_type(ty_tree, result_token)
         result = Value(result_token.value[1:], ty)
         if opcode.value in _EFFECT_NAMES:
@@ -616,10 +657,10 @@ class _FunctionReader:
             return Unary(result, op, values[0], loc=loc)
         if op in BINARY_OPS:
             plain(2, "%a, %b")
-            return Binary(result, op, *values, loc=loc)
+            return Binary(result, op, values[0], values[1], loc=loc)
         if op in COMPARE_OPS:
             plain(2, "%a, %b")
-            return Compare(result, op, *values, loc=loc)
+            return Compare(result, op, values[0], values[1], loc=loc)
         if op == "cast":
             plain(1, "%x")
             return Cast(result, values[0], loc=loc)
@@ -645,21 +686,21 @@ class _FunctionReader:
             return SharedArray(result, loc=loc)
         if op == "load":
             self.expect(opcode, ops, ("index",), "load %array[%index]")
-            return Load(result, *values, loc=loc)
+            return Load(result, values[0], values[1], loc=loc)
         if op == "load_var":
             self.expect(opcode, ops, ("local",), "load_var $x")
-            return LoadVar(result, ops[0].local, loc=loc)
+            return LoadVar(result, ops[0].var(), loc=loc)
         if op == "atomic_cas":
             self.expect(opcode, ops, ("index", "value", "value"),
                         "atomic_cas %array[%index], %expected, %desired")
-            return AtomicCAS(result, *values, loc=loc)
+            return AtomicCAS(result, values[0], values[1], values[2], values[3], loc=loc)
         if op.startswith("atomic_") and op[len("atomic_"):] in ATOMIC_OPS:
             self.expect(opcode, ops, ("index", "value"), f"{op} %array[%index], %value")
-            return AtomicRMW(result, op[len("atomic_"):], *values, loc=loc)
+            return AtomicRMW(result, op[len("atomic_"):], values[0], values[1], values[2], loc=loc)
         raise AssertionError(op)  # unreachable: define_stmt checked the opcode
 
-    def effect_stmt(self, tree: Tree, loc: SourceLoc) -> Stmt:
-        opcode, operand_tree = tree.children
+    def effect_stmt(self, tree: Tree[Token], loc: SourceLoc) -> Stmt:
+        opcode, operand_tree = _token(tree.children[0]), _opt_tree(tree.children[1])
         op = opcode.value
         if op not in _EFFECT_NAMES and op != "call":
             if op in _VALUE_OPCODES:
@@ -673,10 +714,10 @@ class _FunctionReader:
         values = tuple(v for o in ops for v in o.values)
         if op == "store":
             self.expect(opcode, ops, ("index", "value"), "store %array[%index], %value")
-            return Store(*values, loc=loc)
+            return Store(values[0], values[1], values[2], loc=loc)
         if op == "store_var":
             self.expect(opcode, ops, ("local", "value"), "store_var $x, %value")
-            return StoreVar(ops[0].local, values[0], loc=loc)
+            return StoreVar(ops[0].var(), values[0], loc=loc)
         if op == "call":
             self.expect(opcode, ops, ("call",), "call @f(%a, ...)")
             return Call(None, ops[0].text, values, loc=loc)

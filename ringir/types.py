@@ -187,3 +187,11 @@ class VoidType(Type):
 
 
 VOID = VoidType()
+
+
+def as_scalar(ty: Type) -> ScalarType:
+    """``ty`` where the verifier already requires a scalar (operands of arithmetic,
+    casts, indices, ...); anything else there is a compiler bug."""
+    if not isinstance(ty, ScalarType):
+        raise TypeError(f"expected a scalar type, got {ty}")
+    return ty

@@ -126,10 +126,13 @@ def check_setting(
     """
     if value is None and none_means:
         return None
-    kinds: tuple[type, ...] = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     wanted = "an integer" if integer else "a number of seconds"
     allowed = f" or None ({none_means})" if none_means else ""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or (integer and not isinstance(value, (int, np.integer)))
+    ):
         raise TypeError(f"{name} must be {wanted}{allowed}, got {value!r}")
     number = int(value) if integer else float(value)
     if not (lo <= number <= hi and math.isfinite(number)):
@@ -183,8 +186,8 @@ def message(cls: type) -> type:
             setattr(cls, f"_rk_default_{name}", cls.__dict__[name])
             delattr(cls, name)
     cls.__init__ = __init__  # type: ignore[misc]
-    cls.__repr__ = __repr__  # type: ignore[method-assign]
-    cls.__eq__ = __eq__  # type: ignore[method-assign]
+    cls.__repr__ = __repr__  # type: ignore[method-assign, assignment]
+    cls.__eq__ = __eq__  # type: ignore[method-assign, assignment]
     cls.__hash__ = None  # type: ignore[assignment]
     cls.__rk_message__ = info  # type: ignore[attr-defined]
     cls.type_id = info.type_id  # type: ignore[attr-defined]
@@ -627,7 +630,8 @@ class ActorSystem:
                     raise TypeError(
                         f"{b.name} has no handler for '{cls.__name__}', which {a.name} replies with"
                     )
-            slot_words = max(message_info(c).slot_words for c in replies)
+            infos = [message_info(c) for c in replies]  # replies are message classes: never None
+            slot_words = max(info.slot_words for info in infos if info is not None)
             what = f"the queue from {a.name} to {b.name}"
             check_queue_fits(self.runtime, b.capacity, slot_words, what)
             self._pause((a, b))
@@ -747,9 +751,10 @@ def _upstream_first(actors: list[ActorRef]) -> list[ActorRef]:
         while head.upstream is not None and head.upstream.id not in seen:
             head = head.upstream
             seen.add(head.id)
-        while head is not None and head not in order:
-            order.append(head)
-            head = head.downstream
+        node: ActorRef | None = head
+        while node is not None and node not in order:
+            order.append(node)
+            node = node.downstream
     return order
 
 

@@ -103,6 +103,7 @@ class _Plan:
         self.reads: list[Read] = []
         self.spans: list[int] = []
         m, b = actor.memory, actor.buffer
+        assert m is not None  # only an attached actor is dispatched
         self.add(b("ctrl"), 0, L.CONTROL_WORDS)
         self.add(b("state"), 0, m.state.size)
         self.add(b("h2k"), 0, L.QUEUE_HEADER_WORDS)

@@ -57,9 +57,11 @@ def memory_groups(args: Sequence[object], indices: Sequence[int]) -> list[Memory
     array shares memory with nothing.
     """
     spans = []
+    arrays: dict[int, np.ndarray] = {}
     for i in indices:
         array = args[i]
         assert isinstance(array, np.ndarray)
+        arrays[i] = array
         start = _address(array)
         spans.append((start, start + array.nbytes, i))
     # Sweep by start address: an interval that starts before the reach of the
@@ -81,9 +83,9 @@ def memory_groups(args: Sequence[object], indices: Sequence[int]) -> list[Memory
         members = [first] + [i for i in members if i != first]
         start = where[first][0]
         end = max(where[i][1] for i in members)
-        head = args[first]
+        head = arrays[first]
         identical = all(
-            where[i] == where[first] and args[i].dtype == head.dtype  # type: ignore[union-attr]
+            where[i] == where[first] and arrays[i].dtype == head.dtype
             for i in members
         )
         result.append(MemoryGroup(

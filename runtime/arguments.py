@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -45,6 +45,11 @@ def normalize_dims(value: Any, what: str) -> Dim3:
     if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
         raise LaunchError(f"{what} must be 1 to 3 positive ints, got {value!r}")
     return tuple(int(d) for d in (*dims, 1, 1)[:3])  # type: ignore[return-value]
+
+
+def as_tuple(dims: Sequence[int]) -> Dim3:
+    """Launch dimensions as a tuple (a caller may hand over a list): hashable, printed as one."""
+    return cast(Dim3, tuple(dims))
 
 
 def check_dims(grid: Dim3, block: Dim3) -> None:

@@ -15,11 +15,18 @@ from ringkernel.lowering.common.names import (
     escaped_identifier,
     hashed_identifier,
 )
-from ringkernel.lowering.common.templates import Statement, environment, macros, make_environment, render
+from ringkernel.lowering.common.templates import (
+    Macros,
+    Statement,
+    environment,
+    macros,
+    make_environment,
+    render,
+)
 
 __all__ = [
     "ArrayKey", "atomic_array", "atomic_arrays",
     "Capabilities", "TypeUse", "check_module", "type_uses",
     "GENERATED_PREFIX", "Namer", "NamingRules", "escaped_identifier", "hashed_identifier",
-    "Statement", "environment", "macros", "make_environment", "render",
+    "Macros", "Statement", "environment", "macros", "make_environment", "render",
 ]

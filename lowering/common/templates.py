@@ -24,12 +24,19 @@ A template reaching a case the emitter should never produce calls
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import jinja2
 
 Statement = dict[str, Any]
 """A statement for a target's ``statements.j2``: its ``kind`` picks the form."""
+
+
+class Macros(Protocol):
+    """A template's macros as Python callables; each returns the text it renders."""
+
+    def __getattr__(self, name: str) -> Callable[..., str]: ...
 
 
 def _raise(message: str) -> None:
@@ -56,9 +63,10 @@ def make_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
     return env
 
 
-def macros(package: str, template: str) -> Any:
+def macros(package: str, template: str) -> Macros:
     """The macros of one template of ``package``, callable from Python."""
-    return environment(package).get_template(template).module
+    # jinja2 adds a template's macros to its module as attributes at run time.
+    return cast(Macros, environment(package).get_template(template).module)
 
 
 def render(package: str, template: str, **context: Any) -> str:

@@ -88,7 +88,8 @@ def lower_module_to_ptx(
         module, arch=arch, fastmath=fastmath, system_scope_atomics=system_scope_atomics,
         **options,
     )
-    return nvptx_machine(arch).emit_assembly(ref)
+    ptx: str = nvptx_machine(arch).emit_assembly(ref)
+    return ptx
 
 
 __all__ = [

@@ -49,7 +49,7 @@ from ringkernel.ringir import (
     Value,
 )
 from ringkernel.ringir.diagnostics import SourceLoc
-from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, Type
+from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, Type, as_scalar
 
 
 def func_symbol(name: str) -> str:
@@ -85,7 +85,7 @@ def _declare_function(llmod: ir.Module, target: LLVMTarget, fn: Function) -> ir.
             hidden = bounds_params(fn)
             params += [ty for _, ty in hidden]
             names += [name for name, _ in hidden]
-    ret = ir.VoidType() if fn.return_type == VOID else ops.value_type(fn.return_type)
+    ret = ir.VoidType() if fn.return_type == VOID else ops.value_type(as_scalar(fn.return_type))
     llfn = ir.Function(llmod, ir.FunctionType(ret, params), name=symbol)
     if not fn.is_kernel:
         llfn.linkage = "internal"
@@ -191,23 +191,24 @@ class FunctionLowerer(NodeVisitor):
         self.define(s.result, ir.Constant(ops.value_type(ty), value))
 
     def visit_Unary(self, s: Unary) -> None:
-        self.define(s.result, ops.unary(self.builder, s.op, s.operand.type, self.value(s.operand)))
+        self.define(s.result, ops.unary(self.builder, s.op, as_scalar(s.operand.type), self.value(s.operand)))
 
     def visit_Binary(self, s: Binary) -> None:
         self.define(
             s.result,
-            ops.binary(self.builder, s.op, s.lhs.type, self.value(s.lhs), self.value(s.rhs)),
+            ops.binary(self.builder, s.op, as_scalar(s.lhs.type), self.value(s.lhs), self.value(s.rhs)),
         )
 
     def visit_Compare(self, s: Compare) -> None:
         self.define(
             s.result,
-            ops.compare(self.builder, s.op, s.lhs.type, self.value(s.lhs), self.value(s.rhs)),
+            ops.compare(self.builder, s.op, as_scalar(s.lhs.type), self.value(s.lhs), self.value(s.rhs)),
         )
 
     def visit_Cast(self, s: Cast) -> None:
         self.define(
-            s.result, ops.cast(self.builder, self.value(s.value), s.value.type, s.result.type)
+            s.result,
+            ops.cast(self.builder, self.value(s.value), as_scalar(s.value.type), as_scalar(s.result.type)),
         )
 
     def visit_MathCall(self, s: MathCall) -> None:

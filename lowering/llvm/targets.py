@@ -61,6 +61,8 @@ class LLVMTarget:
     atomic_ordering = "seq_cst"
     # Guard every array access (see ringkernel.lowering.llvm.bounds); host only.
     bounds_checks = False
+    # With bounds_checks: the checked accesses, in site order (set by the target).
+    bounds_sites: list[BoundsSite]
 
     def addrspace(self, space: AddressSpace) -> int:
         return 0

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.lowering.common import Namer, Statement, atomic_arrays, check_module, macros, render
+from ringkernel.lowering.common import Macros, Namer, Statement, atomic_arrays, check_module, macros, render
 from ringkernel.lowering.msl.limits import check_threadgroup_memory
 from ringkernel.lowering.msl.target import CAPABILITIES, NAMES, value_name
 from ringkernel.ringir import (
@@ -53,6 +53,7 @@ from ringkernel.ringir import (
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.types import as_scalar
 
 MATH_MODES = ("precise", "fast", "default")
 _IGNORED_OPTIONS = ("arch",)
@@ -76,7 +77,7 @@ _MATH_NAMESPACE = {"precise": "metal::precise::", "fast": "metal::fast::", "defa
 _PACKAGE = "ringkernel.lowering.msl"
 
 
-def template_macros(template: str) -> Any:
+def template_macros(template: str) -> Macros:
     """The macros of one MSL template."""
     return macros(_PACKAGE, template)
 
@@ -137,7 +138,7 @@ def element_type_name(param: MslParam) -> str:
     return _ATOMIC_TYPE_NAMES[param.type.name] if param.atomic else type_name(param.type)
 
 
-def _float_literal(value: float, expr: Any) -> str:
+def _float_literal(value: float, expr: Macros) -> str:
     with np.errstate(over="ignore"):
         f = np.float32(value)
     if not np.isfinite(f):
@@ -152,7 +153,7 @@ def _float_literal(value: float, expr: Any) -> str:
     return text + "f"
 
 
-def literal(value: bool | int | float, ty: ScalarType, expr: Any) -> str:
+def literal(value: bool | int | float, ty: ScalarType, expr: Macros) -> str:
     """The MSL spelling of a constant of type ``ty``, exact for every value."""
     if ty.is_bool:
         return "true" if value else "false"
@@ -281,7 +282,7 @@ class _FunctionEmitter(NodeVisitor):
                 "name": self.ref(p),
                 "index": index,
                 "type": self.element_type(p) if is_array else type_name(p.type),
-                "space": p.type.space.value if is_array else "",
+                "space": p.type.space.value if isinstance(p.type, ArrayType) else "",
             }
             if self.fn.is_kernel:
                 entry["kind"] = "buffer_array" if is_array else "buffer_scalar"
@@ -297,12 +298,12 @@ class _FunctionEmitter(NodeVisitor):
         return params
 
     def emit(self) -> tuple[str, str]:
-        body = self.stmt.block(self.visit_block(self.fn.body))
+        body = self.stmt.block(self.region(self.fn.body))
         declarations = list(self.shared_decls)
         for var in self.fn.locals:
             declarations.append({"kind": "declare_local", "type": type_name(var.type),
                                  "name": self.locals[var.name], "zero": self.lit(0, var.type)})
-        declarations = [_strip(self.stmt.stmt(d)) for d in declarations]
+        declared = [_strip(self.stmt.stmt(d)) for d in declarations]
         context = {
             "is_kernel": self.fn.is_kernel,
             "name": self.parent.function_names[self.fn.name],
@@ -310,7 +311,7 @@ class _FunctionEmitter(NodeVisitor):
             "params": self.params(),
         }
         macros = self.parent.function_macros
-        text = _strip(macros.definition(context, declarations, body))
+        text = _strip(macros.definition(context, declared, body))
         return text, _strip(macros.signature(context))
 
     def kernel_info(self) -> MslKernel:
@@ -320,7 +321,7 @@ class _FunctionEmitter(NodeVisitor):
                 msl_name=self.ref(p),
                 index=index,
                 is_array=isinstance(p.type, ArrayType),
-                type=p.type.elem if isinstance(p.type, ArrayType) else p.type,
+                type=p.type.elem if isinstance(p.type, ArrayType) else as_scalar(p.type),
                 atomic=isinstance(p.type, ArrayType) and self.is_atomic(p),
             )
             for index, p in enumerate(self.fn.params)
@@ -335,7 +336,8 @@ class _FunctionEmitter(NodeVisitor):
             uses_shared=any(isinstance(s, SharedArray) for s in stmts),
         )
 
-    def visit_block(self, body: tuple[Stmt, ...]) -> list[Statement]:
+    def region(self, body: tuple[Stmt, ...]) -> list[Statement]:
+        """The statements of ``body`` (each visit returns its statement, or None)."""
         return [s for s in (self.visit(stmt) for stmt in body) if s is not None]
 
     def define(self, result: Value, expression: str) -> Statement:
@@ -493,11 +495,11 @@ class _FunctionEmitter(NodeVisitor):
         return {"kind": "barrier"}
 
     def visit_If(self, s: If) -> Statement:
-        return {"kind": "if", "cond": self.ref(s.cond), "then": self.visit_block(s.then_body),
-                "else_": self.visit_block(s.else_body)}
+        return {"kind": "if", "cond": self.ref(s.cond), "then": self.region(s.then_body),
+                "else_": self.region(s.else_body)}
 
     def visit_Loop(self, s: Loop) -> Statement:
-        return {"kind": "loop", "body": self.visit_block(s.body)}
+        return {"kind": "loop", "body": self.region(s.body)}
 
     def visit_ForRange(self, s: ForRange) -> Statement:
         counter = f"rk_i{self.loop_counter}"
@@ -505,7 +507,7 @@ class _FunctionEmitter(NodeVisitor):
         return {"kind": "for_range", "type": type_name(s.var.type), "counter": counter,
                 "var": self.locals[s.var.name], "start": self.ref(s.start), "stop": self.ref(s.stop),
                 "step": self.ref(s.step), "signed": s.var.type.kind == "int",
-                "body": self.visit_block(s.body)}
+                "body": self.region(s.body)}
 
     def visit_Break(self, s: Break) -> Statement:
         return {"kind": "break"}

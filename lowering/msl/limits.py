@@ -9,7 +9,7 @@ allocates threadgroup memory in 16-byte units; ``bool`` takes one byte.
 
 from __future__ import annotations
 
-from ringkernel.ringir import Module
+from ringkernel.ringir import Module, ScalarType
 from ringkernel.ringir.limits import check_shared_memory
 
 THREADGROUP_MEMORY_BYTES = 32 * 1024
@@ -24,5 +24,5 @@ def check_threadgroup_memory(module: Module) -> None:
         )
 
 
-def _msl_bytes(elem) -> int:
+def _msl_bytes(elem: ScalarType) -> int:
     return 1 if elem.is_bool else elem.bits // 8

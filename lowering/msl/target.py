@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from ringkernel.lowering.common import Capabilities, NamingRules, TypeUse, escaped_identifier
+from ringkernel.lowering.common.capabilities import element
 
 _CXX_KEYWORDS = """
 alignas alignof and and_eq asm auto bitand bitor bool break case catch char char8_t
@@ -73,7 +74,7 @@ _NO_F64 = "Metal has no 64-bit float (double); use f32"
 def _refusal(use: TypeUse) -> str:
     fn = use.owner
     if use.role == "atomic":
-        return f"Metal has no portable 64-bit atomics ({use.ty.elem}); use i32, u32 or f32"
+        return f"Metal has no portable 64-bit atomics ({element(use.ty)}); use i32, u32 or f32"
     if use.role == "field":
         return f"field '{use.name}' of struct '{use.struct}' has type f64: {_NO_F64}"
     if use.role == "param":

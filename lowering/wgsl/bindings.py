@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ringkernel.lowering.wgsl.target import kernel_entry_name
 from ringkernel.ringir import ArrayType, Function, ScalarType
-from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 # RingIR scalar -> (WGSL type in memory, size, alignment); 64-bit types are absent.
 HOST_SHAREABLE = {
@@ -74,7 +74,7 @@ def _round_up(value: int, align: int) -> int:
     return (value + align - 1) // align * align
 
 
-def storage_type(ty: ScalarType, where: str, loc=None) -> tuple[str, int, int]:
+def storage_type(ty: ScalarType, where: str, loc: SourceLoc | None = None) -> tuple[str, int, int]:
     """``(wgsl_type, size, align)`` of ``ty`` in a buffer; 64-bit types are an error."""
     info = HOST_SHAREABLE.get(ty.name)
     if info is None:
@@ -117,11 +117,11 @@ def plan_kernel_bindings(fn: Function, aliases: Aliases = ()) -> KernelBindings:
     scalars: list[ScalarField] = []
     offset = 0
     shared = kernel_aliases(fn, aliases)
-    array_params = [(i, p) for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)]
-    for binding, (index, p) in enumerate(array_params):
-        storage_type(p.type.elem, f"parameter '{p.name}' of kernel '{fn.name}'", fn.loc)
-        if p.name not in shared:
-            arrays.append(ArrayBinding(p.name, index, binding, p.type.elem.name))
+    array_params = [(i, p.name, p.type) for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)]
+    for binding, (index, name, ty) in enumerate(array_params):
+        storage_type(ty.elem, f"parameter '{name}' of kernel '{fn.name}'", fn.loc)
+        if name not in shared:
+            arrays.append(ArrayBinding(name, index, binding, ty.elem.name))
     for index, p in enumerate(fn.params):
         if isinstance(p.type, ScalarType):
             _, size, align = storage_type(

@@ -31,7 +31,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from ringkernel.lowering.common import Namer, Statement, check_module
+from ringkernel.lowering.common import Macros, Namer, Statement, check_module, macros
 from ringkernel.lowering.common import environment as template_environment
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
@@ -72,6 +72,7 @@ from ringkernel.ringir import (
     Value,
 )
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.types import as_scalar
 
 Dim3 = tuple[int, int, int]
 
@@ -124,7 +125,7 @@ def wgsl_scalar(ty: Type, what: str, loc: SourceLoc | None) -> str:
     return ty.name
 
 
-def literal(value: bool | int | float, ty: ScalarType, expr: Any) -> str:
+def literal(value: bool | int | float, ty: ScalarType, expr: Macros) -> str:
     """A WGSL literal for ``value`` of RingIR type ``ty``."""
     if ty.is_bool:
         return "true" if value else "false"
@@ -159,7 +160,7 @@ class Lowering:
         self.checked = checked
         self.loop_guard = loop_guard
         self.env = environment()
-        self.expr = self.env.get_template("expressions.j2").module
+        self.expr = macros("ringkernel.lowering.wgsl", "expressions.j2")
         self.namer = Namer(NAMES)
         self.helpers: set[str] = set()
 
@@ -199,7 +200,7 @@ class Lowering:
             lengths=self.checked,
         )
 
-    def _uniform(self, inst: Instance) -> dict | None:
+    def _uniform(self, inst: Instance) -> dict[str, Any] | None:
         bindings = plan_kernel_bindings(inst.fn, self.aliases)
         if bindings.uniform_binding is None:
             return None
@@ -211,7 +212,7 @@ class Lowering:
         }
 
 
-def _global_view(g: GlobalArray) -> dict:
+def _global_view(g: GlobalArray) -> dict[str, Any]:
     ty = HOST_SHAREABLE[g.elem][0]
     if g.atomic:
         ty = f"atomic<{'u32' if g.elem == 'f32' else ty}>"
@@ -222,7 +223,7 @@ class _FunctionEmitter(NodeVisitor):
     """Turns one function instance into statement dicts for ``statements.j2``."""
 
     def __init__(
-        self, lowering: Lowering, plan: ModulePlan, inst: Instance, uniform: dict | None
+        self, lowering: Lowering, plan: ModulePlan, inst: Instance, uniform: dict[str, Any] | None
     ) -> None:
         self.lowering = lowering
         self.x = lowering.expr
@@ -240,7 +241,8 @@ class _FunctionEmitter(NodeVisitor):
         self.loc: SourceLoc | None = self.fn.loc
         self.params: list[Statement] = []
         self.return_type: str | None = None
-        self.loop_exits: list[str] = []  # per enclosing loop: its "left normally" flag
+        # Per enclosing loop: its "left normally" flag (None without the loop guard).
+        self.loop_exits: list[str | None] = []
 
     # --- helpers ---
 
@@ -275,7 +277,7 @@ class _FunctionEmitter(NodeVisitor):
         """
         value = self.consts.get(index.name)
         if isinstance(value, int) and (value < 0 or (g.size is not None and value >= g.size)):
-            return self.x.call(self.helper("index", index.type), [self.val(index)])
+            return self.x.call(self.helper("index", as_scalar(index.type)), [self.val(index)])
         return self.val(index)
 
     def guarded(self, g: GlobalArray, index: Value, i: str, stmts: list[Statement]) -> None:
@@ -290,7 +292,7 @@ class _FunctionEmitter(NodeVisitor):
             length = f"{g.size}u"
             shared = [n for n, a in self.plan.globals.items() if a.space == "workgroup"]
             ident = SHARED_ARRAY_ID + shared.index(g.name)
-        signed = index.type.is_signed
+        signed = as_scalar(index.type).is_signed
         bits = self.x.bitcast("u32", i) if signed else i
         report = self.x.call(
             self.helper_named("rk_oob"), [f"{ident}u", bits, length, "1u" if signed else "0u"]
@@ -373,10 +375,10 @@ class _FunctionEmitter(NodeVisitor):
             ty = self.scalar(p.type)
             if fn.is_kernel:
                 assert self.uniform is not None
-                stored = HOST_SHAREABLE[p.type.name][0]
+                stored = HOST_SHAREABLE[ty][0]
                 self.uniform["fields"].append({"name": name, "type": stored})
                 expr = self.x.field(self.uniform["name"], name)
-                if p.type.is_bool:
+                if ty == "bool":
                     expr = self.x.u32_to_bool(expr)
                 prologue.append({"kind": "let", "name": name, "type": ty, "expr": expr})
             else:
@@ -391,24 +393,24 @@ class _FunctionEmitter(NodeVisitor):
         body = self.blocks.pop()
         if self.return_type is not None and not (body and body[-1]["kind"] == "return"):
             # naga wants a final return even after a loop that always returns.
-            body.append({"kind": "return", "value": self.zero(fn.return_type)})
+            body.append({"kind": "return", "value": self.zero(as_scalar(fn.return_type))})
         return prologue + self.decls + body
 
     # --- instructions ---
 
     def visit_Const(self, s: Const) -> None:
         self.consts[s.result.name] = s.value
-        self.let(s.result, literal(s.value, s.result.type, self.x))
+        self.let(s.result, literal(s.value, as_scalar(s.result.type), self.x))
 
     def visit_Unary(self, s: Unary) -> None:
         a = self.val(s.operand)
-        if s.op == "neg" and s.operand.type.name == "u32":
+        if s.op == "neg" and as_scalar(s.operand.type).name == "u32":
             self.let(s.result, self.x.negate_unsigned(a))
         else:
             self.let(s.result, self.x.unary(s.op, a))
 
     def visit_Binary(self, s: Binary) -> None:
-        ty = s.lhs.type
+        ty = as_scalar(s.lhs.type)
         a, b = self.val(s.lhs), self.val(s.rhs)
         op = s.op
         if ty.is_bool:
@@ -428,7 +430,7 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_Cast(self, s: Cast) -> None:
         a = self.val(s.value)
-        src, dst = s.value.type, s.result.type
+        src, dst = as_scalar(s.value.type), as_scalar(s.result.type)
         if src == dst:
             self.let(s.result, a)
         elif src.is_float and dst.is_int:
@@ -522,7 +524,7 @@ class _FunctionEmitter(NodeVisitor):
         )
         self.declare_guarded(stmt, ty, g, s.index, i)
 
-    def declare_guarded(self, stmt: dict, ty: str, g: GlobalArray, index: Value, i: str) -> None:
+    def declare_guarded(self, stmt: Statement, ty: str, g: GlobalArray, index: Value, i: str) -> None:
         """A statement that declares its own result ``var``; checked, the var moves out."""
         if not self.lowering.checked:
             self.blocks[-1].append(stmt)
@@ -579,7 +581,7 @@ class _FunctionEmitter(NodeVisitor):
         self.out(kind="assign", target=counter, expr=start)
         flag = self.enter_loop()
         self.loop_exits.append(flag)
-        body = [
+        body: list[Statement] = [
             {"kind": "if", "cond": self.x.negation(cond), "then": self.leave(), "else_": []},
             {"kind": "assign", "target": self.locals[s.var.name], "expr": counter},
             *self.region(s.body),

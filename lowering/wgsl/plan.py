@@ -97,6 +97,7 @@ def plan_module(
         for stmt in walk(inst.fn.body):
             if isinstance(stmt, SharedArray):
                 ty = stmt.result.type
+                assert isinstance(ty, ArrayType)  # the verifier requires it
                 name = namer.fresh(f"{inst.kernel}_{stmt.result.name}", "s_")
                 where = getattr(stmt, "loc", None) or inst.fn.loc
                 label = f"{ty.elem}[{ty.size}]" + (f" (created at {where})" if where else "")

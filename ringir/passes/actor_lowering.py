@@ -40,8 +40,11 @@ from ringkernel.ringir import (
     Call,
     Clock,
     Fence,
+    Function,
     FunctionBuilder,
+    LocalVar,
     Module,
+    ScalarType,
     Value,
     verify,
     walk,
@@ -99,7 +102,7 @@ class _LoopBuilder:
 
     # --- small helpers ---
 
-    def c(self, value: int, ty=U32) -> Value:
+    def c(self, value: int, ty: ScalarType = U32) -> Value:
         return self.b.const(value, ty)
 
     def word(self, base: Value | None, offset: int) -> Value:
@@ -116,7 +119,7 @@ class _LoopBuilder:
         old = self.b.load(array, self.c(index))
         self.b.store(array, self.c(index), self.b.binary("add", old, self.c(1)))
 
-    def var(self, prefix: str, ty=U32):
+    def var(self, prefix: str, ty: ScalarType = U32) -> LocalVar:
         self.temps += 1
         return self.b.local(f"{prefix}.{self.temps}", ty)
 
@@ -200,7 +203,7 @@ class _LoopBuilder:
 
     # --- the loop ---
 
-    def build(self):
+    def build(self) -> Function:
         b = self.b
         with b.if_(b.compare("ne", b.thread_index("global_id", 0), b.const(0, I32))):
             b.return_()
@@ -243,7 +246,7 @@ class _LoopBuilder:
             self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_EXITED))
         return b.finish()
 
-    def poll(self, q: Value, progressed, pending) -> None:
+    def poll(self, q: Value, progressed: LocalVar, pending: LocalVar) -> None:
         b = self.b
         head = self.acquire(q, L.Q_HEAD)
         tail = self.acquire(q, L.Q_TAIL)
@@ -311,7 +314,8 @@ class _LoopBuilder:
         b.atomic("add", self.ctrl, self.c(L.C["processed"]), self.c(1))
 
     def dispatch(
-        self, handlers: list[tuple[int, str]], type_id: Value, q: Value, base: Value, out_base: Value, reply
+        self, handlers: list[tuple[int, str]], type_id: Value, q: Value, base: Value, out_base: Value,
+        reply: LocalVar,
     ) -> None:
         b = self.b
         if not handlers:

@@ -16,7 +16,9 @@ constant condition is replaced by the statements of the branch taken.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import ScalarType
 
 Scalar = bool | int | float
+_Foldable = Unary | Binary | Compare | Cast | Bitcast | MathCall
 
 
 def fold_constants(module: Module) -> Module:
@@ -71,16 +74,17 @@ def _fold_block(body: tuple[Stmt, ...], consts: dict[str, Scalar]) -> tuple[Stmt
         elif isinstance(stmt, (Loop, ForRange)):
             out.append(replace(stmt, body=_fold_block(stmt.body, consts)))
         else:
-            folded = _fold_instruction(stmt, consts)
-            if folded is not None:
-                stmt = Const(stmt.result, folded, loc=stmt.loc)
+            if isinstance(stmt, _Foldable):
+                folded = _fold_instruction(stmt, consts)
+                if folded is not None:
+                    stmt = Const(stmt.result, folded, loc=stmt.loc)
             if isinstance(stmt, Const):
                 consts[stmt.result.name] = stmt.value
             out.append(stmt)
     return tuple(out)
 
 
-def _fold_instruction(stmt: Stmt, consts: dict[str, Scalar]) -> Scalar | None:
+def _fold_instruction(stmt: _Foldable, consts: dict[str, Scalar]) -> Scalar | None:
     """The constant ``stmt`` computes, or None when it cannot (or must not) fold."""
     if not isinstance(stmt, (Unary, Binary, Compare, Cast, Bitcast, MathCall)):
         return None
@@ -121,8 +125,16 @@ def to_float(value: float, ty: ScalarType) -> float:
     return float(np.float32(value)) if ty.bits == 32 else float(value)
 
 
-def _fp(value: float, ty: ScalarType) -> np.floating:
-    return np.float32(value) if ty.bits == 32 else np.float64(value)
+def _fp(value: float, ty: ScalarType) -> np.floating[Any]:
+    result: np.floating[Any] = np.float32(value) if ty.bits == 32 else np.float64(value)
+    return result
+
+
+def _int(value: Scalar) -> int:
+    """An operand of an integer operation (the verifier gives those integer operands)."""
+    if isinstance(value, float):
+        raise TypeError(f"integer operation on the float constant {value!r}")
+    return value
 
 
 @np.errstate(all="ignore")
@@ -130,10 +142,10 @@ def fold_unary(op: str, a: Scalar, ty: ScalarType) -> Scalar | None:
     if op == "not":
         return not a
     if op == "bitnot":
-        return wrap(~a, ty)
+        return wrap(~_int(a), ty)
     if ty.is_float:
         return float(-_fp(a, ty))
-    return wrap(-a, ty)
+    return wrap(-_int(a), ty)
 
 
 @np.errstate(all="ignore")
@@ -142,7 +154,7 @@ def fold_binary(op: str, a: Scalar, b: Scalar, ty: ScalarType) -> Scalar | None:
         return {"and": a and b, "or": a or b, "xor": a != b}.get(op)
     if ty.is_float:
         return _fold_float_binary(op, _fp(a, ty), _fp(b, ty))
-    return _fold_int_binary(op, a, b, ty)
+    return _fold_int_binary(op, _int(a), _int(b), ty)
 
 
 def _fold_int_binary(op: str, a: int, b: int, ty: ScalarType) -> int | None:
@@ -191,13 +203,14 @@ def _fold_float_binary(op: str, a: np.floating, b: np.floating) -> float | None:
         if (r != 0 or math.isnan(r)) and (r < 0) != (b < 0):
             r = r + b
         return float(r)
-    result = {
+    operations: dict[str, Callable[[], np.floating[Any]]] = {
         "add": lambda: a + b,
         "sub": lambda: a - b,
         "mul": lambda: a * b,
         "div": lambda: a / b,
         "rem": lambda: np.fmod(a, b),
-    }.get(op)
+    }
+    result = operations.get(op)
     return None if result is None else float(result())
 
 
@@ -279,5 +292,5 @@ def fold_math(func: str, args: list[Scalar], ty: ScalarType) -> Scalar | None:
     if fn is None:
         return None
     if ty.is_int:
-        return wrap(abs(args[0]), ty) if func == "abs" else None
+        return wrap(abs(_int(args[0])), ty) if func == "abs" else None
     return float(fn(_fp(args[0], ty)))

@@ -288,7 +288,8 @@ class _Splitter(NodeVisitor):
 
     def need_uniform(self, value: Value, what: str, stmt: Stmt) -> None:
         if not self.uniformity.is_uniform(value):
-            where = f" (line {stmt.loc.line})" if getattr(stmt, "loc", None) else ""
+            loc = getattr(stmt, "loc", None)
+            where = f" (line {loc.line})" if loc else ""
             raise NotTransformable(
                 f"{what} around a barrier may differ between work-items{where}"
             )
@@ -360,12 +361,18 @@ def _zero(ty: ScalarType) -> bool | int | float:
     return False if ty.is_bool else 0.0 if ty.is_float else 0
 
 
+# What a region func's parameter receives: a kernel value ("value"), the
+# work-item index on an axis ("axis"), the flat index ("flat", None) or a
+# local's current value ("var").
+_ArgKey = Value | int | LocalVar | None
+
+
 @dataclass
 class _Callee:
     """A region's func and what to pass it: (kind, key) per parameter."""
 
     fn: Function
-    args: list[tuple[str, object]]
+    args: list[tuple[str, _ArgKey]]
 
 
 class _Transformer:
@@ -518,9 +525,9 @@ class _Transformer:
     def region_function(self, region: _RegionStmt, info: _RegionInfo) -> _Callee:
         names = self.names
         params: list[Value] = []
-        args: list[tuple[str, object]] = []
+        args: list[tuple[str, _ArgKey]] = []
 
-        def param(v: Value, kind: str, key: object) -> Value:
+        def param(v: Value, kind: str, key: _ArgKey) -> Value:
             params.append(v)
             args.append((kind, key))
             return v
@@ -667,10 +674,10 @@ class _Emitter(NodeVisitor):
                 stmts += [Load(skip, t.done, flat), If(skip, (Continue(),))]
             args: list[Value] = []
             for kind, key in callee.args:
-                if kind == "value":
-                    args.append(key)  # type: ignore[arg-type]
-                elif kind == "axis":
-                    args.append(axes[key])  # type: ignore[index]
+                if kind == "value" and isinstance(key, Value):
+                    args.append(key)
+                elif kind == "axis" and isinstance(key, int):
+                    args.append(axes[key])
                 elif kind == "flat":
                     args.append(flat)
                 else:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ringkernel.lowering.llvm.codegen import host_cpu
 from ringkernel.ringir import Module
-from ringkernel.ringir.types import ArrayType
+from ringkernel.ringir.types import ArrayType, as_scalar
 from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, check_dims
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.bounds import BoundsRecord
@@ -110,7 +110,7 @@ class CpuBackend:
             if isinstance(param.type, ArrayType):
                 argv[i] = value.ctypes.data
             else:
-                cell = np.array(value, dtype=np.uint8 if param.type.is_bool else value.dtype)
+                cell = np.array(value, dtype=np.uint8 if as_scalar(param.type).is_bool else value.dtype)
                 keep.append(cell)
                 argv[i] = cell.ctypes.data
         bounds = BoundsRecord(fn, args) if checked else None

@@ -52,7 +52,7 @@ class CompiledKernel:
     """
 
     engine: llvm.ExecutionEngine
-    native: ctypes._CFuncPtr
+    native: Callable[..., int]  # a ctypes function pointer
     mode: str
     fallback_reason: str = ""
     checked: bool = False
@@ -67,7 +67,7 @@ class CompiledKernel:
         return self._sites() if self.checked and self._sites is not None else ()
 
     def launch(self, argv: object, dims: object, first: int, end: int,
-               cancel: object = None) -> int:
+               cancel: ctypes.c_int32 | None = None) -> int:
         """Runs blocks ``first .. end-1``; ``cancel`` (a ``c_int32``) stops it between blocks."""
         flag = _NEVER_CANCELLED if cancel is None else cancel
         return self.native(argv, dims, first, end, ctypes.byref(flag))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.ringir import Module
-from ringkernel.ringir.types import ArrayType
+from ringkernel.ringir.types import ArrayType, as_scalar
 from ringkernel.runtime.arguments import check_dims
 from ringkernel.runtime.backend import KernelBuild
 
@@ -108,7 +108,7 @@ class CudaBackend:
                 for param, value in zip(fn.params, args):
                     if isinstance(param.type, ArrayType):
                         launch_args.append(self._drv.InOut(value))
-                    elif param.type.is_bool:
+                    elif as_scalar(param.type).is_bool:
                         launch_args.append(np.uint8(value))
                     else:
                         launch_args.append(value)

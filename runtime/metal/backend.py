@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from ringkernel.lowering.msl import MslKernel, msl_kernel_info
-from ringkernel.ringir import Function, Module, SharedArray, walk
+from ringkernel.ringir import ArrayType, Function, Module, SharedArray, walk
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.runtime import module_digest
 from ringkernel.runtime.aliasing import memory_groups
-from ringkernel.runtime.arguments import LaunchError, check_dims
+from ringkernel.runtime.arguments import LaunchError, as_tuple, check_dims
 from ringkernel.runtime.backend import KernelBuild
 
 Dim3 = tuple[int, int, int]
@@ -44,7 +44,7 @@ def _probe() -> tuple[Any, Any] | str:
     if sys.platform != "darwin":
         return f"Metal exists only on macOS (this is {sys.platform})"
     try:
-        import Metal  # type: ignore[import-not-found]
+        import Metal
     except ImportError:
         return "pyobjc-framework-Metal is not installed (pip install 'ringkernel[metal]')"
     try:
@@ -98,7 +98,7 @@ class MetalBackend:
         checked: bool | None = None,
     ) -> dict[str, Any]:
         """MSL needs no options: every variant is decided at launch."""
-        check_dims(tuple(grid), tuple(block))
+        check_dims(as_tuple(grid), as_tuple(block))
         return {}
 
     def launch(
@@ -112,7 +112,7 @@ class MetalBackend:
     ) -> None:
         """Runs the build over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
         fn = build.module.get(build.kernel_name)
-        grid, block = tuple(grid), tuple(block)
+        grid, block = as_tuple(grid), as_tuple(block)
         with self._lock:
             pipeline, info = self.pipeline(build)
             self._check_dims(fn, pipeline, block)
@@ -130,9 +130,9 @@ class MetalBackend:
             if size > top:
                 raise LaunchError(f"block {block} is too large for Metal: {axis} <= {top}")
         shared = sum(
-            s.result.type.size * s.result.type.elem.nbytes
+            (s.result.type.size or 0) * s.result.type.elem.nbytes
             for s in walk(fn.body)
-            if isinstance(s, SharedArray)
+            if isinstance(s, SharedArray) and isinstance(s.result.type, ArrayType)
         )
         top = int(self.device.maxThreadgroupMemoryLength())
         if shared > top:

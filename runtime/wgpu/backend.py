@@ -42,7 +42,7 @@ from ringkernel.ringir import ArrayType, Function, Module, SharedArray, walk
 from ringkernel.ringir.passes import run_default_pipeline
 from ringkernel.runtime import module_digest
 from ringkernel.runtime.aliasing import MemoryGroup, memory_groups
-from ringkernel.runtime.arguments import LaunchError
+from ringkernel.runtime.arguments import LaunchError, as_tuple
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.wgpu.status import (
     bounds_error,
@@ -141,7 +141,7 @@ class WgpuBackend:
         Checks the launch against the adapter's limits first (a ``LaunchError``).
         """
         fn = module.get(kernel_name)
-        grid, block = tuple(grid), tuple(block)
+        grid, block = as_tuple(grid), as_tuple(block)
         self._check_dims(fn, grid, block)
         variant = self._variant(fn, self._memory_groups(fn, args), checked)
         return {"block": block, "kernels": (fn.name,), **variant.options}
@@ -158,7 +158,7 @@ class WgpuBackend:
         """Runs the build over ``grid`` x ``block``; arrays in ``args`` are updated in place."""
         module = build.module
         fn = module.get(build.kernel_name)
-        grid, block = tuple(grid), tuple(block)
+        grid, block = as_tuple(grid), as_tuple(block)
         groups = self._memory_groups(fn, args)
         variant = self._variant(fn, groups, checked)
         with self._lock:
@@ -208,7 +208,9 @@ class WgpuBackend:
                 f"grid {grid} is too large for {where}: at most {top} blocks per dimension"
             )
         shared = sum(
-            s.result.type.size * 4 for s in walk(fn.body) if isinstance(s, SharedArray)
+            (s.result.type.size or 0) * 4
+            for s in walk(fn.body)
+            if isinstance(s, SharedArray) and isinstance(s.result.type, ArrayType)
         )
         top = lim["max-compute-workgroup-storage-size"]
         if shared > top:
@@ -315,7 +317,7 @@ class WgpuBackend:
             buffers.append((a, host, buf))
             entries.append({"binding": a.binding, "resource": {"buffer": buf}})
         if plan.uniform_binding is not None:
-            raw = bytearray(plan.uniform_size)
+            uniform = bytearray(plan.uniform_size)
             for f in plan.scalars:
                 value = args[f.index]
                 if f.type == "bool":
@@ -324,8 +326,8 @@ class WgpuBackend:
                     value = float(value)
                 else:
                     value = int(value)
-                struct.pack_into(_PACK[f.type], raw, f.offset, value)
-            ubuf = device.create_buffer_with_data(data=bytes(raw), usage=usage.UNIFORM)
+                struct.pack_into(_PACK[f.type], uniform, f.offset, value)
+            ubuf = device.create_buffer_with_data(data=bytes(uniform), usage=usage.UNIFORM)
             entries.append({"binding": plan.uniform_binding, "resource": {"buffer": ubuf}})
         bind_group = device.create_bind_group(layout=compiled.layout, entries=entries)
         status = None

@@ -223,6 +223,11 @@ def _annotations(cls: type) -> dict[str, Any]:
 
 
 def _resolve_annotation(cls: type, annotation: Any) -> Any:
+    """A string annotation (``from __future__ import annotations``) as the object it names.
+
+    Only names, attributes, subscripts and constants are walked against the
+    class's module and the builtins: nothing of the user's is evaluated.
+    """
     if not isinstance(annotation, str):
         return annotation
     import sys
@@ -230,9 +235,23 @@ def _resolve_annotation(cls: type, annotation: Any) -> Any:
     namespace = dict(vars(builtins))
     namespace.update(vars(sys.modules.get(cls.__module__, builtins)))
     try:
-        return eval(annotation, namespace)  # noqa: S307 - a type annotation of the user's own class
-    except Exception:
+        return _annotation_value(ast.parse(annotation, mode="eval").body, namespace)
+    except (SyntaxError, KeyError, AttributeError, TypeError, IndexError):
         return annotation
+
+
+def _annotation_value(node: ast.expr, namespace: dict[str, Any]) -> Any:
+    if isinstance(node, ast.Name):
+        return namespace[node.id]
+    if isinstance(node, ast.Attribute):
+        return getattr(_annotation_value(node.value, namespace), node.attr)
+    if isinstance(node, ast.Subscript):
+        return _annotation_value(node.value, namespace)[_annotation_value(node.slice, namespace)]
+    if isinstance(node, ast.Tuple):
+        return tuple(_annotation_value(e, namespace) for e in node.elts)
+    if isinstance(node, ast.Constant):
+        return node.value
+    raise TypeError(f"not a type expression: {ast.dump(node)}")
 
 
 def make_message_info(cls: type) -> MessageInfo:

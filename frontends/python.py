@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.frontends import dsl
+from ringkernel.frontends import consteval, dsl
 from ringkernel.frontends.limits import check_nesting
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
@@ -73,13 +73,6 @@ def literal_default_type(lit: bool | int | float) -> ScalarType:
         return I32
     return F32
 
-
-_INT_BOUNDS = {
-    "i32": (-(2**31), 2**31 - 1),
-    "u32": (0, 2**32 - 1),
-    "i64": (-(2**63), 2**63 - 1),
-    "u64": (0, 2**64 - 1),
-}
 
 _NUMPY_SCALARS = {
     np.float32: F32,
@@ -465,7 +458,7 @@ class FunctionTranslator(ast.NodeVisitor):
                 raise self.error(
                     f"the float {lit!r} cannot be used as {ty}; write {ty}({lit!r}) to truncate", node
                 )
-            lo, hi = _INT_BOUNDS[ty.name]
+            lo, hi = ty.min_value, ty.max_value
             if not lo <= lit <= hi:
                 raise self.error(f"the integer {lit} does not fit in {ty}", node)
             return int(lit)
@@ -836,10 +829,10 @@ class FunctionTranslator(ast.NodeVisitor):
         return Operand(self.b.math("pow", self.coerce(a, ty, node), self.coerce(b, ty, node)))
 
     def fold_literals(self, op_node: ast.operator, a: Any, b: Any, node: ast.AST) -> Operand:
-        if _huge_int_result(op_node, a, b):
-            raise self.error("this constant expression is too large for any integer type", node)
         try:
-            result = _PY_BINOPS[type(op_node)](a, b)
+            result = consteval.fold_binary(op_node, a, b)
+        except consteval.ConstantTooLarge:
+            raise self.error("this constant expression is too large for any integer type", node) from None
         except ZeroDivisionError:
             raise self.error("division by zero in a constant expression", node) from None
         except (OverflowError, ValueError) as exc:
@@ -923,7 +916,7 @@ class FunctionTranslator(ast.NodeVisitor):
         if op is None:
             raise self.error(f"the comparison '{_op_symbol(op_node)}' is not supported", node)
         if a.is_literal and b.is_literal:
-            return Operand(literal=bool(_PY_COMPARE[op](a.literal, b.literal)))
+            return Operand(literal=bool(consteval.COMPARE_OPS[op](a.literal, b.literal)))
         ty = self.unify(a, b, node)
         if ty.is_bool and op not in ("eq", "ne"):
             raise self.error("bool values can only be compared with == and !=", node)
@@ -1266,44 +1259,6 @@ _BUILTIN_CALLS: dict[Any, str] = {
     builtins.print: "builtin_print",
 }
 
-_PY_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.FloorDiv: lambda a, b: a // b,
-    ast.Mod: lambda a, b: a % b,
-    ast.Pow: lambda a, b: a**b,
-    ast.BitAnd: lambda a, b: a & b,
-    ast.BitOr: lambda a, b: a | b,
-    ast.BitXor: lambda a, b: a ^ b,
-    ast.LShift: lambda a, b: a << b,
-    ast.RShift: lambda a, b: a >> b,
-}
-_MAX_CONSTANT_BITS = 4096  # far beyond u64; stops 2 ** 10 ** 9 from stalling the compiler
-
-
-def _huge_int_result(op_node: ast.operator, a: Any, b: Any) -> bool:
-    """Would folding ``a ** b`` or ``a << b`` build an integer of absurd size?"""
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b)):
-        return False
-    if isinstance(op_node, ast.LShift):
-        return a != 0 and b > _MAX_CONSTANT_BITS
-    if isinstance(op_node, ast.Pow):
-        return abs(a) > 1 and b > 0 and b * a.bit_length() > _MAX_CONSTANT_BITS
-    return False
-
-
-_PY_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-}
-
-
 def _cast_literal(t: FunctionTranslator, lit: Any, ty: ScalarType, node: ast.AST) -> Any:
     if ty.is_float:
         return t.literal_as(float(lit), ty, node, "value")
@@ -1311,7 +1266,7 @@ def _cast_literal(t: FunctionTranslator, lit: Any, ty: ScalarType, node: ast.AST
         if math.isnan(lit) or math.isinf(lit):
             raise t.error(f"{lit} cannot be converted to {ty}", node)
         lit = int(lit)
-    lo, hi = _INT_BOUNDS[ty.name]
+    lo, hi = ty.min_value, ty.max_value
     return ((int(lit) - lo) % (hi - lo + 1)) + lo  # wraps like the hardware
 
 

@@ -37,6 +37,7 @@ import io
 import sys
 import tokenize
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,13 +287,41 @@ def split_lines(text: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def scan_source(text: str, filename: str) -> ScanResult:
+@dataclass(frozen=True)
+class ScanContext:
+    """What the reader needs of RingKernel's facade, handed in so this module imports no facade.
+
+    ``decorators`` maps ``id`` of each decorator object (``rk.kernel``,
+    ``rk.func``, ``rk.actor``, ``rk.message``) to the kind it marks;
+    ``make_message`` is ``rk.message``, which builds a real message class
+    from the fields read statically.
+    """
+
+    decorators: dict[int, str]
+    make_message: Callable[[type], type]
+
+    @classmethod
+    def from_facade(cls, facade: Any) -> ScanContext:
+        """The context of a module-like ``facade`` holding the decorators by their kind names."""
+        decorators = {}
+        for kind in (*FUNCTION_KINDS, *CLASS_KINDS):
+            obj = getattr(facade, kind, None)
+            if obj is not None:
+                decorators[id(obj)] = kind
+        return cls(decorators, facade.message)
+
+
+def scan_source(text: str, filename: str, context: ScanContext | None = None) -> ScanResult:
     """Finds the ``@rk.kernel``/``@rk.func`` functions of a Python file, without running it.
 
+    ``context`` defaults to the decorators of ringc's own table of ``ringkernel``
+    (:func:`static_modules`): the objects a scanned file's imports resolve to.
     A syntax error in the file is raised as :class:`CompileError` at its line and column.
     """
     tree = parse_python(text, filename)
-    return _Scanner(filename, split_lines(text)).scan(tree)
+    if context is None:
+        context = ScanContext.from_facade(static_modules()["ringkernel"])
+    return _Scanner(filename, split_lines(text), context).scan(tree)
 
 
 def parse_python(text: str, filename: str) -> ast.Module:
@@ -380,14 +409,15 @@ def nesting_depth(root: ast.AST) -> tuple[int, ast.AST]:
 class _Scanner:
     """Walks the top-level statements in order, binding names statically."""
 
-    def __init__(self, filename: str, lines: tuple[str, ...]) -> None:
+    def __init__(self, filename: str, lines: tuple[str, ...], context: ScanContext) -> None:
         self.filename = filename
         self.lines = lines
         self.scope: dict[str, Any] = {}
         self.star_imports: list[tuple[str, int]] = []
         self.definitions: list[Any] = []
         self.errors: list[CompileError] = []
-        self.kinds = _decorator_kinds()
+        self.kinds = context.decorators
+        self.make_message = context.make_message
 
     def scan(self, tree: ast.Module) -> ScanResult:
         for stmt in tree.body:
@@ -544,7 +574,6 @@ class _Scanner:
 
     def message_class(self, stmt: ast.ClassDef) -> type:
         """The real message class, made by ``rk.message`` from the fields read statically."""
-        import ringkernel
         from ringkernel.frontends.actors import name_problem
 
         annotations: dict[str, Any] = {}
@@ -562,7 +591,7 @@ class _Scanner:
                 namespace[name] = default
         namespace["__annotations__"] = annotations
         try:
-            return ringkernel.message(type(stmt.name, (), namespace))
+            return self.make_message(type(stmt.name, (), namespace))
         except CompileError as exc:
             if exc.line is not None:
                 raise
@@ -637,18 +666,6 @@ def _unknown_module(name: str) -> str:
     if name.split(".")[0] in ALLOWED_MODULES:
         return f"and ringc does not import '{name}' (it knows {', '.join(STATIC_MODULES)})"
     return f"and ringc only follows imports of {_allowed_list()}"
-
-
-def _decorator_kinds() -> dict[int, str]:
-    """``id`` of each RingKernel decorator object -> the kind of thing it marks."""
-    import ringkernel
-
-    kinds = {}
-    for kind in (*FUNCTION_KINDS, *CLASS_KINDS):
-        obj = getattr(ringkernel, kind, None)
-        if obj is not None:
-            kinds[id(obj)] = kind
-    return kinds
 
 
 class StaticModule(types.ModuleType):
@@ -828,6 +845,7 @@ __all__ = [
     "StaticMessage",
     "StaticActor",
     "StaticResolver",
+    "ScanContext",
     "RuntimeOnly",
     "ConstantEvaluator",
     "NotConstant",

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from ringkernel.frontends import builtins as table
 from ringkernel.frontends import dsl
+from ringkernel.frontends.builtins import Builtin
 from ringkernel.frontends.limits import check_nesting
 from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
@@ -29,7 +31,6 @@ from ringkernel.ringir import (
     F64,
     I32,
     I64,
-    MATH_FUNCS,
     SCALAR_TYPES,
     U32,
     U64,
@@ -60,33 +61,6 @@ _NUMPY_SCALARS = {
     np.bool_: BOOL,
 }
 
-_MATH_FUNCTIONS: dict[Any, str] = {
-    math.sqrt: "sqrt",
-    math.exp: "exp",
-    math.log: "log",
-    math.sin: "sin",
-    math.cos: "cos",
-    math.tan: "tan",
-    math.tanh: "tanh",
-    math.pow: "pow",
-    math.floor: "floor",
-    math.ceil: "ceil",
-    math.fabs: "fabs",
-    np.sqrt: "sqrt",
-    np.exp: "exp",
-    np.log: "log",
-    np.sin: "sin",
-    np.cos: "cos",
-    np.tan: "tan",
-    np.tanh: "tanh",
-    np.power: "pow",
-    np.floor: "floor",
-    np.ceil: "ceil",
-    np.fabs: "fabs",
-    np.abs: "abs",
-    dsl.rsqrt: "rsqrt",
-    dsl.fma: "fma",
-}
 
 _UNSUPPORTED = {
     "ListComp": "list comprehensions",
@@ -748,20 +722,15 @@ class FunctionTranslator(ast.NodeVisitor):
             if isinstance(arg, ast.Starred):
                 raise self.error("*args in calls are not supported in kernels", arg)
         if isinstance(callee, dsl.Intrinsic):
-            if callee in _MATH_FUNCTIONS:
-                return self.math_call(_MATH_FUNCTIONS[callee], node)
-            if callee.name in dsl.ATOMIC_INTRINSICS or callee.name == "atomic_cas":
-                return self.atomic_call(callee.name, node)
-            return getattr(self, f"intrinsic_{callee.name}")(node)
+            entry = table.BY_NAME[callee.name]
+            return getattr(self, f"call_{entry.rule}")(entry, node)
         if isinstance(callee, ScalarType):
             return self.cast_call(callee, node)
         if isinstance(callee, type) and callee in _NUMPY_SCALARS:
             return self.cast_call(_NUMPY_SCALARS[callee], node)
-        if _is_hashable(callee) and callee in _MATH_FUNCTIONS:
-            return self.math_call(_MATH_FUNCTIONS[callee], node)
-        builtin = _BUILTIN_CALLS.get(callee) if _is_hashable(callee) else None
+        builtin = table.builtin_of(callee)
         if builtin is not None:
-            return getattr(self, builtin)(node)
+            return getattr(self, f"call_{builtin.rule}")(builtin, node)
         kind = getattr(callee, "ringkernel_kind", None)
         if kind == "func":
             return self.func_call(callee, node)
@@ -775,7 +744,7 @@ class FunctionTranslator(ast.NodeVisitor):
             f"'{ast.unparse(node.func)}' ({_describe(callee)}) cannot be called in kernels", node.func
         )
 
-    def args_of(self, node: ast.Call, count: int | tuple[int, int], name: str) -> list[Operand]:
+    def args_of(self, node: ast.Call, count: table.Arity, name: str) -> list[Operand]:
         lo, hi = (count, count) if isinstance(count, int) else count
         if not lo <= len(node.args) <= hi:
             expected = str(lo) if lo == hi else f"{lo} to {hi}"
@@ -817,47 +786,29 @@ class FunctionTranslator(ast.NodeVisitor):
         (op,) = self.args_of(node, 1, str(ty))
         return self.sem.cast(op, ty, node, node.args[0])
 
-    def builtin_int(self, node: ast.Call) -> Operand:
-        return self.cast_call(I32, node)
-
-    def builtin_float(self, node: ast.Call) -> Operand:
-        return self.cast_call(F32, node)
-
-    def builtin_bool(self, node: ast.Call) -> Operand:
-        return self.cast_call(BOOL, node)
-
-    def builtin_abs(self, node: ast.Call) -> Operand:
-        (op,) = self.args_of(node, 1, "abs")
+    def call_abs(self, entry: Builtin, node: ast.Call) -> Operand:
+        (op,) = self.args_of(node, entry.arity, entry.name)
         return self.sem.abs(op, node)
 
-    def builtin_min(self, node: ast.Call) -> Operand:
-        return self.min_max("min", node)
+    def call_cast(self, entry: Builtin, node: ast.Call) -> Operand:
+        return self.cast_call(SCALAR_TYPES[entry.op], node)  # type: ignore[index]
 
-    def builtin_max(self, node: ast.Call) -> Operand:
-        return self.min_max("max", node)
+    def call_refused(self, entry: Builtin, node: ast.Call) -> Operand:
+        raise self.error(entry.op, node)  # type: ignore[arg-type]
 
-    def min_max(self, op: str, node: ast.Call) -> Operand:
+    def call_min_max(self, entry: Builtin, node: ast.Call) -> Operand:
+        op = entry.name
         if len(node.args) < 2:
             raise self.error(f"{op}() in kernels takes at least 2 arguments", node)
         return self.sem.min_max(op, [self.visit(a) for a in node.args], node)
 
-    def builtin_range(self, node: ast.Call) -> Operand:
-        raise self.error("range() can only be used as 'for i in range(...)'", node)
+    def call_math(self, entry: Builtin, node: ast.Call) -> Operand:
+        func = entry.op
+        assert func is not None
+        return self.sem.math(func, self.args_of(node, entry.arity, func), node)
 
-    def builtin_len(self, node: ast.Call) -> Operand:
-        raise self.error("arrays carry no length on the device; pass the length as a parameter", node)
-
-    def builtin_print(self, node: ast.Call) -> Operand:
-        raise self.error("print() is not supported in kernels; write values into an Array", node)
-
-    def math_call(self, func: str, node: ast.Call) -> Operand:
-        ops = self.args_of(node, MATH_FUNCS[func], func)
-        if func == "abs":
-            return self.builtin_abs(node)
-        return self.sem.math(func, ops, node)
-
-    def atomic_call(self, name: str, node: ast.Call) -> Operand:
-        count = 4 if name == "atomic_cas" else 3
+    def call_atomic(self, entry: Builtin, node: ast.Call) -> Operand:
+        name, count = entry.name, entry.arity
         if len(node.args) != count:
             raise self.error(f"{name}() takes {count} arguments, got {len(node.args)}", node)
         array = self.visit(node.args[0])
@@ -878,13 +829,15 @@ class FunctionTranslator(ast.NodeVisitor):
                     node,
                 )
             return Operand(self.b.atomic_cas(array.value, index, values[0], values[1]))  # type: ignore
-        op = dsl.ATOMIC_INTRINSICS[name]
+        op = entry.op
+        assert op is not None
         if not atomic_applies(op, elem):
             hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""
             raise self.error(f"{name}() does not apply to {elem} arrays{hint}", node)
         return Operand(self.b.atomic(op, array.value, index, values[0]))  # type: ignore
 
-    def thread_index(self, kind: str, node: ast.Call) -> Operand:
+    def call_thread_index(self, entry: Builtin, node: ast.Call) -> Operand:
+        kind = entry.name
         if self.kind != "kernel":
             raise self.error(
                 f"rk.{kind}() is only available in kernels; pass the index to the function",
@@ -897,22 +850,7 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"the dimension must be 0, 1 or 2, got {dim}", node.args[0])
         return Operand(self.b.thread_index(kind, dim))
 
-    def intrinsic_thread_id(self, node: ast.Call) -> Operand:
-        return self.thread_index("thread_id", node)
-
-    def intrinsic_block_id(self, node: ast.Call) -> Operand:
-        return self.thread_index("block_id", node)
-
-    def intrinsic_block_dim(self, node: ast.Call) -> Operand:
-        return self.thread_index("block_dim", node)
-
-    def intrinsic_grid_dim(self, node: ast.Call) -> Operand:
-        return self.thread_index("grid_dim", node)
-
-    def intrinsic_global_id(self, node: ast.Call) -> Operand:
-        return self.thread_index("global_id", node)
-
-    def intrinsic_shared_array(self, node: ast.Call) -> Operand:
+    def call_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
         if self.kind != "kernel":
             raise self.error("shared arrays can only be created in kernels", node)
         if len(node.args) != 2:
@@ -928,7 +866,7 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"shared_array(): {problem}", node)
         return Operand(self.b.shared_array(ty, size))
 
-    def intrinsic_bitcast(self, node: ast.Call) -> Operand:
+    def call_bitcast(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.bitcast(v, T)``: ``v``'s bits as ``T``; both scalar types have one size."""
         if len(node.args) != 2:
             raise self.error("bitcast() takes a value and a type, e.g. rk.bitcast(x, u32)", node)
@@ -951,7 +889,7 @@ class FunctionTranslator(ast.NodeVisitor):
         value = self.sem.coerce(op, src, node.args[0], "the argument of bitcast()")
         return Operand(value if src == target else self.b.bitcast(value, target))
 
-    def intrinsic_barrier(self, node: ast.Call) -> Operand:
+    def call_barrier(self, entry: Builtin, node: ast.Call) -> Operand:
         if self.kind != "kernel":
             raise self.error("barrier() can only be used in kernels", node)
         if node.args:
@@ -962,17 +900,6 @@ class FunctionTranslator(ast.NodeVisitor):
 
 VOID_RESULT = Operand(literal=None)  # what a call to a void function evaluates to
 
-_BUILTIN_CALLS: dict[Any, str] = {
-    builtins.int: "builtin_int",
-    builtins.float: "builtin_float",
-    builtins.bool: "builtin_bool",
-    builtins.abs: "builtin_abs",
-    builtins.min: "builtin_min",
-    builtins.max: "builtin_max",
-    builtins.range: "builtin_range",
-    builtins.len: "builtin_len",
-    builtins.print: "builtin_print",
-}
 
 def _meet(a: set[str] | _Unreachable, b: set[str] | _Unreachable) -> set[str] | _Unreachable:
     if a is UNREACHABLE:

@@ -28,12 +28,12 @@ from ringkernel.frontends.python import (
     UNREACHABLE,
     VOID_RESULT,
     FunctionTranslator,
-    Operand,
     _assigned_names,
     evaluate_static,
     python_object_type,
     resolve_type,
 )
+from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
     BOOL,
@@ -425,6 +425,7 @@ class MethodTranslator(FunctionTranslator):
                     raise source.error(fn.returns, "helpers cannot return arrays")
             self.msg_name = None
         self.b = FunctionBuilder(ir_name, "func", params, ret, loc=source.loc(fn))
+        self.sem = Semantic(source, self.b)
         self.return_type = ret
         self.node = fn
         self.assigned_names = _assigned_names(fn)
@@ -519,7 +520,7 @@ class MethodTranslator(FunctionTranslator):
     def assign(self, target: ast.expr, op: Operand, value_node: ast.AST) -> None:
         if isinstance(target, ast.Attribute) and self.is_self(target.value):
             index, ty = self.state_index(target)
-            value = self.coerce(op, ty, value_node, f"the value assigned to 'self.{target.attr}'")
+            value = self.sem.coerce(op, ty, value_node, f"the value assigned to 'self.{target.attr}'")
             store_field(self.b, self.words["state"], index, value)
             return
         if isinstance(target, ast.Attribute) and self.is_msg(target.value):
@@ -530,7 +531,7 @@ class MethodTranslator(FunctionTranslator):
         target = node.target
         if isinstance(target, ast.Attribute) and self.is_self(target.value):
             current = self.visit_Attribute(target)
-            result = self.binary(node.op, current, self.visit(node.value), node)
+            result = self.sem.binary(node.op, current, self.visit(node.value), node)
             self.assign(target, result, node)
             return
         super().visit_AugAssign(node)
@@ -570,7 +571,7 @@ class MethodTranslator(FunctionTranslator):
             )
             if not isinstance(ty, ScalarType):
                 raise self.error(f"parameter '{param.arg}' of 'self.{method}' needs a scalar annotation", arg)
-            args.append(self.coerce(self.visit(arg), ty, arg, f"argument '{param.arg}'"))
+            args.append(self.sem.coerce(self.visit(arg), ty, arg, f"argument '{param.arg}'"))
         ret = VOID
         if helper.node.returns is not None:
             ret = resolve_type(helper, helper.node.returns, "the return value")
@@ -627,7 +628,7 @@ class MethodTranslator(FunctionTranslator):
         for slot in message.layout.fields:
             kw = given[slot.name]
             values.append(
-                (slot, self.coerce(self.visit(kw.value), slot.type, kw.value, f"field '{slot.name}'"))
+                (slot, self.sem.coerce(self.visit(kw.value), slot.type, kw.value, f"field '{slot.name}'"))
             )
         for slot, value in values:
             index = self.b.binary("add", self.words["reply"], self.b.const(L.ENVELOPE_WORDS + slot.word, U32))

@@ -2,6 +2,8 @@
 
 These objects do nothing when called from ordinary Python; the frontend
 recognizes them by identity (under any alias) while translating a kernel.
+The ``rk.<name>`` builtins are stubs of the entries of
+:mod:`ringkernel.frontends.builtins`, which carry their rules and docs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ringkernel.frontends.builtins import BY_NAME
 from ringkernel.ringir.types import BOOL, F32, I32, SCALAR_TYPES, AddressSpace, ArrayType, ScalarType
 
 
@@ -30,44 +33,30 @@ class Intrinsic:
         return f"<ringkernel intrinsic {self.name}>"
 
 
-def _intrinsic(name: str, doc: str) -> Intrinsic:
-    return Intrinsic(name, doc)
+def _intrinsic(name: str) -> Intrinsic:
+    """The ``rk.<name>`` stub of the builtin table's entry ``name``, documented by its doc line."""
+    return Intrinsic(name, BY_NAME[name].doc)
 
 
-thread_id = _intrinsic("thread_id", "Index of the thread within its block along dim 0..2.")
-block_id = _intrinsic("block_id", "Index of the block within the grid along dim 0..2.")
-block_dim = _intrinsic("block_dim", "Threads per block along dim 0..2.")
-grid_dim = _intrinsic("grid_dim", "Blocks in the grid along dim 0..2.")
-global_id = _intrinsic("global_id", "block_id(d) * block_dim(d) + thread_id(d).")
-shared_array = _intrinsic("shared_array", "shared_array(T, n): a per-block array of n T's.")
-barrier = _intrinsic("barrier", "Waits for every thread of the block; orders shared memory.")
-rsqrt = _intrinsic("rsqrt", "1 / sqrt(x).")
-fma = _intrinsic("fma", "fma(a, b, c) = a * b + c with one rounding.")
-
-ATOMIC_INTRINSICS = {
-    "atomic_add": "add",
-    "atomic_sub": "sub",
-    "atomic_min": "min",
-    "atomic_max": "max",
-    "atomic_and": "and",
-    "atomic_or": "or",
-    "atomic_xor": "xor",
-    "atomic_exchange": "exchange",
-}
-atomic_add = _intrinsic("atomic_add", "atomic_add(a, i, v): a[i] += v atomically; returns the old a[i].")
-atomic_sub = _intrinsic("atomic_sub", "atomic_sub(a, i, v): a[i] -= v atomically; returns the old a[i].")
-atomic_min = _intrinsic("atomic_min", "atomic_min(a, i, v): a[i] = min(a[i], v); returns the old a[i].")
-atomic_max = _intrinsic("atomic_max", "atomic_max(a, i, v): a[i] = max(a[i], v); returns the old a[i].")
-atomic_and = _intrinsic("atomic_and", "atomic_and(a, i, v): a[i] &= v; returns the old a[i].")
-atomic_or = _intrinsic("atomic_or", "atomic_or(a, i, v): a[i] |= v; returns the old a[i].")
-atomic_xor = _intrinsic("atomic_xor", "atomic_xor(a, i, v): a[i] ^= v; returns the old a[i].")
-atomic_exchange = _intrinsic("atomic_exchange", "atomic_exchange(a, i, v): a[i] = v; returns the old a[i].")
-atomic_cas = _intrinsic(
-    "atomic_cas", "atomic_cas(a, i, expected, desired): compare-and-swap; returns the old a[i]."
-)
-bitcast = _intrinsic(
-    "bitcast", "bitcast(v, T): the bits of v read as the same-sized scalar type T (f32 <-> u32/i32)."
-)
+thread_id = _intrinsic("thread_id")
+block_id = _intrinsic("block_id")
+block_dim = _intrinsic("block_dim")
+grid_dim = _intrinsic("grid_dim")
+global_id = _intrinsic("global_id")
+shared_array = _intrinsic("shared_array")
+barrier = _intrinsic("barrier")
+rsqrt = _intrinsic("rsqrt")
+fma = _intrinsic("fma")
+atomic_add = _intrinsic("atomic_add")
+atomic_sub = _intrinsic("atomic_sub")
+atomic_min = _intrinsic("atomic_min")
+atomic_max = _intrinsic("atomic_max")
+atomic_and = _intrinsic("atomic_and")
+atomic_or = _intrinsic("atomic_or")
+atomic_xor = _intrinsic("atomic_xor")
+atomic_exchange = _intrinsic("atomic_exchange")
+atomic_cas = _intrinsic("atomic_cas")
+bitcast = _intrinsic("bitcast")
 
 INTRINSICS: dict[str, Intrinsic] = {
     obj.name: obj
@@ -93,6 +82,10 @@ INTRINSICS: dict[str, Intrinsic] = {
         bitcast,
     )
 }
+"""Every ``rk.<name>`` stub; tests check it holds exactly the table's ``stub`` entries."""
+
+ATOMIC_INTRINSICS = {b.name: b.op for b in BY_NAME.values() if b.rule == "atomic" and b.op is not None}
+"""``rk.atomic_<op>`` name -> its AtomicRMW op (atomic_cas is its own node)."""
 
 _PYTHON_SCALARS: dict[Any, ScalarType] = {builtins.int: I32, builtins.float: F32, builtins.bool: BOOL}
 # numpy's spellings of the IR scalars, by dtype name (np.float32, np.dtype("float32"), ...).

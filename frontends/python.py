@@ -14,13 +14,16 @@ import ast
 import builtins
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from ringkernel.frontends import builtins as table
 from ringkernel.frontends import dsl
+from ringkernel.frontends.builtins import Builtin
 from ringkernel.frontends.limits import check_nesting
+from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
     BOOL,
@@ -28,7 +31,6 @@ from ringkernel.ringir import (
     F64,
     I32,
     I64,
-    MATH_FUNCS,
     SCALAR_TYPES,
     U32,
     U64,
@@ -49,38 +51,6 @@ from ringkernel.ringir.limits import array_size_problem
 # --- operands ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Operand:
-    """An expression's result: an SSA value, or a literal still waiting for its type."""
-
-    value: Value | None = None
-    literal: bool | int | float | None = None
-    node: ast.AST | None = field(default=None, compare=False)  # where it came from, for carets
-
-    @property
-    def is_literal(self) -> bool:
-        return self.value is None
-
-    @property
-    def type(self) -> Type | None:
-        return None if self.value is None else self.value.type
-
-
-def literal_default_type(lit: bool | int | float) -> ScalarType:
-    if isinstance(lit, bool):
-        return BOOL
-    if isinstance(lit, int):
-        return I32
-    return F32
-
-
-_INT_BOUNDS = {
-    "i32": (-(2**31), 2**31 - 1),
-    "u32": (0, 2**32 - 1),
-    "i64": (-(2**63), 2**63 - 1),
-    "u64": (0, 2**64 - 1),
-}
-
 _NUMPY_SCALARS = {
     np.float32: F32,
     np.float64: F64,
@@ -91,56 +61,6 @@ _NUMPY_SCALARS = {
     np.bool_: BOOL,
 }
 
-_MATH_FUNCTIONS: dict[Any, str] = {
-    math.sqrt: "sqrt",
-    math.exp: "exp",
-    math.log: "log",
-    math.sin: "sin",
-    math.cos: "cos",
-    math.tan: "tan",
-    math.tanh: "tanh",
-    math.pow: "pow",
-    math.floor: "floor",
-    math.ceil: "ceil",
-    math.fabs: "fabs",
-    np.sqrt: "sqrt",
-    np.exp: "exp",
-    np.log: "log",
-    np.sin: "sin",
-    np.cos: "cos",
-    np.tan: "tan",
-    np.tanh: "tanh",
-    np.power: "pow",
-    np.floor: "floor",
-    np.ceil: "ceil",
-    np.fabs: "fabs",
-    np.abs: "abs",
-    dsl.rsqrt: "rsqrt",
-    dsl.fma: "fma",
-}
-
-_BINARY_OPS = {
-    ast.Add: "add",
-    ast.Sub: "sub",
-    ast.Mult: "mul",
-    ast.Div: "div",
-    ast.FloorDiv: "floordiv",
-    ast.Mod: "floormod",
-    ast.BitAnd: "and",
-    ast.BitOr: "or",
-    ast.BitXor: "xor",
-    ast.LShift: "shl",
-    ast.RShift: "shr",
-    ast.Pow: "pow",
-}
-_COMPARE_OPS = {
-    ast.Eq: "eq",
-    ast.NotEq: "ne",
-    ast.Lt: "lt",
-    ast.LtE: "le",
-    ast.Gt: "gt",
-    ast.GtE: "ge",
-}
 
 _UNSUPPORTED = {
     "ListComp": "list comprehensions",
@@ -333,6 +253,7 @@ class FunctionTranslator(ast.NodeVisitor):
         self.callee = callee
         params, ret = signature_of(source, kind)
         self.b = FunctionBuilder(ir_name, kind, params, ret, loc=source.loc(source.node))
+        self.sem = Semantic(source, self.b)
         self.return_type = ret
         self.node: ast.AST = source.node
         self.assigned_names = _assigned_names(source.node)
@@ -433,100 +354,6 @@ class FunctionTranslator(ast.NodeVisitor):
 
     # --- materializing operands ---
 
-    def coerce(self, op: Operand, ty: Type, node: ast.AST, what: str = "value") -> Value:
-        """``op`` as a value of type ``ty``: literals adopt it; ints promote to floats."""
-        node = op.node or node
-        if op.is_literal:
-            return self.b.const(self.literal_as(op.literal, ty, node, what), ty)  # type: ignore
-        assert op.value is not None
-        if op.value.type == ty:
-            return op.value
-        src = op.value.type
-        if isinstance(src, ScalarType) and isinstance(ty, ScalarType) and src.is_int and ty.is_float:
-            return self.b.cast(op.value, ty)
-        raise self.error(
-            f"{what} has type {src} but {ty} is needed here; convert it explicitly with {ty}(...)"
-            if isinstance(ty, ScalarType)
-            else f"{what} has type {src}, expected {ty}",
-            node,
-        )
-
-    def literal_as(self, lit: bool | int | float, ty: Type, node: ast.AST, what: str) -> Any:
-        if not isinstance(ty, ScalarType):
-            raise self.error(f"a number cannot be used where {ty} is needed", node)
-        if ty.is_bool:
-            if isinstance(lit, bool):
-                return lit
-            raise self.error(f"{what} {lit!r} is not a bool; write a comparison such as x != 0", node)
-        if isinstance(lit, bool):
-            raise self.error(f"the bool {lit} cannot be used as {ty}; write {ty}({lit})", node)
-        if ty.is_int:
-            if isinstance(lit, float):
-                raise self.error(
-                    f"the float {lit!r} cannot be used as {ty}; write {ty}({lit!r}) to truncate", node
-                )
-            lo, hi = _INT_BOUNDS[ty.name]
-            if not lo <= lit <= hi:
-                raise self.error(f"the integer {lit} does not fit in {ty}", node)
-            return int(lit)
-        try:
-            value = float(lit)
-        except OverflowError:
-            raise self.error(f"the integer {lit} is too large for {ty}", node) from None
-        if ty == F32:
-            with np.errstate(over="ignore"):
-                rounded = float(np.float32(value))
-            if math.isinf(rounded) and not math.isinf(value):
-                raise self.error(f"{lit!r} is too large for f32", node)
-            return rounded
-        return value
-
-    def value_of(self, op: Operand, node: ast.AST) -> Value:
-        """A literal materialized with its default type (int→i32, float→f32)."""
-        if op.is_literal:
-            return self.coerce(op, literal_default_type(op.literal), node, "literal")  # type: ignore
-        assert op.value is not None
-        return op.value
-
-    def scalar_type(self, op: Operand, node: ast.AST) -> ScalarType:
-        ty = op.type if not op.is_literal else literal_default_type(op.literal)  # type: ignore
-        if not isinstance(ty, ScalarType):
-            raise self.error(f"an array cannot be used as a number here (it has type {ty})", node)
-        return ty
-
-    def unify(self, a: Operand, b: Operand, node: ast.AST) -> ScalarType:
-        """The common type of two operands for arithmetic and comparison."""
-        if a.is_literal and b.is_literal:
-            ta, tb = literal_default_type(a.literal), literal_default_type(b.literal)  # type: ignore
-            return ta if ta == tb or tb.is_bool else tb if ta.is_bool else F32
-        if a.is_literal or b.is_literal:
-            typed, lit = (b, a) if a.is_literal else (a, b)
-            ty = self.scalar_type(typed, node)
-            if isinstance(lit.literal, float) and not isinstance(lit.literal, bool) and ty.is_int:
-                return F32
-            return ty
-        ta, tb = self.scalar_type(a, node), self.scalar_type(b, node)
-        if ta == tb:
-            return ta
-        if ta.is_int and tb.is_float:
-            return tb
-        if tb.is_int and ta.is_float:
-            return ta
-        raise self.error(
-            f"operands have different types {ta} and {tb}; convert one of them, e.g. {ta}(...)",
-            node,
-        )
-
-    def truth(self, op: Operand, node: ast.AST) -> Operand:
-        """Python truthiness as a bool operand."""
-        if op.is_literal:
-            return Operand(literal=bool(op.literal))
-        ty = self.scalar_type(op, node)
-        if ty.is_bool:
-            return op
-        zero = self.b.const(0.0 if ty.is_float else 0, ty)
-        return Operand(self.b.compare("ne", op.value, zero))  # type: ignore[arg-type]
-
     # --- statements ---
 
     def visit_Pass(self, node: ast.Pass) -> None:
@@ -576,7 +403,7 @@ class FunctionTranslator(ast.NodeVisitor):
         elif isinstance(target, ast.Subscript):
             array, index = self.subscript_parts(target)
             assert isinstance(array.type, ArrayType)
-            self.b.store(array, index, self.coerce(op, array.type.elem, value_node))
+            self.b.store(array, index, self.sem.coerce(op, array.type.elem, value_node))
         elif isinstance(target, ast.Attribute):
             raise self.error("assigning to attributes is not supported in kernels", target)
         else:
@@ -593,28 +420,28 @@ class FunctionTranslator(ast.NodeVisitor):
             return
         var = self.vars.get(name)
         if var is None:
-            ty = self.scalar_type(op, value_node)
+            ty = self.sem.scalar_type(op, value_node)
             var = self.declare(name, ty, target)
-        self.b.store_var(var, self.coerce(op, var.type, value_node, f"the value assigned to '{name}'"))
+        self.b.store_var(var, self.sem.coerce(op, var.type, value_node, f"the value assigned to '{name}'"))
         self.mark_assigned(name)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         target = node.target
         if isinstance(target, ast.Name):
             current = self.visit(ast.copy_location(ast.Name(target.id, ast.Load()), target))
-            result = self.binary(node.op, current, self.visit(node.value), node)
+            result = self.sem.binary(node.op, current, self.visit(node.value), node)
             self.assign_name(target, result, node)
         elif isinstance(target, ast.Subscript):
             array, index = self.subscript_parts(target)
             current = Operand(self.b.load(array, index))
-            result = self.binary(node.op, current, self.visit(node.value), node)
+            result = self.sem.binary(node.op, current, self.visit(node.value), node)
             assert isinstance(array.type, ArrayType)
-            self.b.store(array, index, self.coerce(result, array.type.elem, node))
+            self.b.store(array, index, self.sem.coerce(result, array.type.elem, node))
         else:
             raise self.error("cannot assign to this expression", target)
 
     def visit_If(self, node: ast.If) -> None:
-        cond = self.truth(self.visit(node.test), node.test)
+        cond = self.sem.truth(self.visit(node.test), node.test)
         if cond.is_literal:  # `if DEBUG:` on a constant: translate one side only
             self.visit_body(node.body if cond.literal else node.orelse)
             return
@@ -632,7 +459,7 @@ class FunctionTranslator(ast.NodeVisitor):
         before = self.assigned
 
         def body() -> None:
-            cond = self.truth(self.visit(node.test), node.test)
+            cond = self.sem.truth(self.visit(node.test), node.test)
             if cond.is_literal and not cond.literal:
                 self.b.break_()
                 return
@@ -679,7 +506,7 @@ class FunctionTranslator(ast.NodeVisitor):
                     f"range() arguments must share the loop variable's type {ty}, got {op.type}",
                     arg,
                 )
-        start, stop, step = (self.coerce(op, ty, call, "range() argument") for op in ops)
+        start, stop, step = (self.sem.coerce(op, ty, call, "range() argument") for op in ops)
         user_var = self.declare(name, ty, node.target)
         counter = self.temp("for", ty)
         before = self.assigned
@@ -721,7 +548,7 @@ class FunctionTranslator(ast.NodeVisitor):
                     node,
                 )
             op = self.visit(node.value)
-            self.b.return_(self.coerce(op, self.return_type, node.value, "the returned value"))
+            self.b.return_(self.sem.coerce(op, self.return_type, node.value, "the returned value"))
         self.assigned = UNREACHABLE
 
     # --- expressions ---
@@ -771,7 +598,7 @@ class FunctionTranslator(ast.NodeVisitor):
             return Operand(literal=obj)
         if isinstance(obj, np.generic) and type(obj) in _NUMPY_SCALARS:
             ty = _NUMPY_SCALARS[type(obj)]
-            return Operand(self.b.const(self.literal_as(obj.item(), ty, node, "constant"), ty))
+            return Operand(self.b.const(self.sem.literal_as(obj.item(), ty, node, "constant"), ty))
         if isinstance(obj, np.ndarray):
             raise self.error(
                 "kernels cannot capture numpy arrays; pass the array as an Array[T] parameter",
@@ -793,93 +620,14 @@ class FunctionTranslator(ast.NodeVisitor):
         raise self.error("expected a function name here", node)
 
     def visit_BinOp(self, node: ast.BinOp) -> Operand:
-        return self.binary(node.op, self.visit(node.left), self.visit(node.right), node)
-
-    def binary(self, op_node: ast.operator, a: Operand, b: Operand, node: ast.AST) -> Operand:
-        op = _BINARY_OPS.get(type(op_node))
-        if op is None:
-            raise self.error(f"the operator '{_op_symbol(op_node)}' is not supported", node)
-        if a.is_literal and b.is_literal:
-            return self.fold_literals(op_node, a.literal, b.literal, node)
-        if op == "pow":
-            return self.power(a, b, node)
-        ty = self.unify(a, b, node)
-        if op == "div" and ty.is_int:
-            ty = F32  # Python's / is true division
-        if op in ("and", "or", "xor") and not (ty.is_int or ty.is_bool):
-            raise self.error(f"'{_op_symbol(op_node)}' needs integer or bool operands, not {ty}", node)
-        if op in ("shl", "shr") and not ty.is_int:
-            raise self.error(f"'{_op_symbol(op_node)}' needs integer operands, not {ty}", node)
-        if ty.is_bool and op not in ("and", "or", "xor"):
-            raise self.error(f"'{_op_symbol(op_node)}' does not apply to bool values", node)
-        lhs = self.coerce(a, ty, node, "the left operand")
-        rhs = self.coerce(b, ty, node, "the right operand")
-        return Operand(self.b.binary(op, lhs, rhs))
-
-    def power(self, a: Operand, b: Operand, node: ast.AST) -> Operand:
-        if (
-            b.is_literal
-            and isinstance(b.literal, int)
-            and not isinstance(b.literal, bool)
-            and 0 <= b.literal <= 8
-            and not a.is_literal
-        ):
-            ty = self.scalar_type(a, node)
-            base = self.coerce(a, ty, node)
-            result = self.b.const(1.0 if ty.is_float else 1, ty)
-            for _ in range(b.literal):
-                result = self.b.binary("mul", result, base)
-            return Operand(result)
-        ty = self.unify(a, b, node)
-        if not ty.is_float:
-            ty = F32
-        return Operand(self.b.math("pow", self.coerce(a, ty, node), self.coerce(b, ty, node)))
-
-    def fold_literals(self, op_node: ast.operator, a: Any, b: Any, node: ast.AST) -> Operand:
-        if _huge_int_result(op_node, a, b):
-            raise self.error("this constant expression is too large for any integer type", node)
-        try:
-            result = _PY_BINOPS[type(op_node)](a, b)
-        except ZeroDivisionError:
-            raise self.error("division by zero in a constant expression", node) from None
-        except (OverflowError, ValueError) as exc:
-            raise self.error(f"invalid constant expression: {exc}", node) from None
-        except TypeError:
-            raise self.error(
-                "invalid constant expression: bitwise operators and shifts need integer operands", node
-            ) from None
-        if isinstance(result, complex) or not isinstance(result, (bool, int, float)):
-            raise self.error("this constant expression has no real value", node)
-        return Operand(literal=result)
+        return self.sem.binary(node.op, self.visit(node.left), self.visit(node.right), node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Operand:
-        operand = self.visit(node.operand)
-        if isinstance(node.op, ast.Not):
-            t = self.truth(operand, node.operand)
-            if t.is_literal:
-                return Operand(literal=not t.literal)
-            return Operand(self.b.unary("not", t.value))  # type: ignore[arg-type]
-        if isinstance(node.op, ast.UAdd):
-            return operand
-        if operand.is_literal:
-            lit = operand.literal
-            if isinstance(node.op, ast.USub):
-                return Operand(literal=-lit)  # type: ignore[operator]
-            if isinstance(lit, float):
-                raise self.error("'~' needs an integer operand", node)
-            return Operand(literal=~lit)  # type: ignore[operator]
-        ty = self.scalar_type(operand, node)
-        if isinstance(node.op, ast.USub):
-            if ty.is_bool:
-                raise self.error("'-' does not apply to bool values", node)
-            return Operand(self.b.unary("neg", operand.value))  # type: ignore[arg-type]
-        if not ty.is_int:
-            raise self.error(f"'~' needs an integer operand, not {ty}", node)
-        return Operand(self.b.unary("bitnot", operand.value))  # type: ignore[arg-type]
+        return self.sem.unary(node, self.visit(node.operand))
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Operand:
         is_and = isinstance(node.op, ast.And)
-        result = self.truth(self.visit(node.values[0]), node.values[0])
+        result = self.sem.truth(self.visit(node.values[0]), node.values[0])
         for value_node in node.values[1:]:
             result = self.short_circuit(result, value_node, is_and)
         return result
@@ -889,19 +637,19 @@ class FunctionTranslator(ast.NodeVisitor):
         if lhs.is_literal:
             if bool(lhs.literal) != is_and:
                 return lhs
-            return self.truth(self.visit(rhs_node), rhs_node)
+            return self.sem.truth(self.visit(rhs_node), rhs_node)
         tmp = self.temp("and" if is_and else "or", BOOL)
         self.b.store_var(tmp, lhs.value)  # type: ignore[arg-type]
         cond = lhs.value if is_and else self.b.unary("not", lhs.value)  # type: ignore[arg-type]
         with self.b.if_(cond):
-            rhs = self.truth(self.visit(rhs_node), rhs_node)
-            self.b.store_var(tmp, self.coerce(rhs, BOOL, rhs_node))
+            rhs = self.sem.truth(self.visit(rhs_node), rhs_node)
+            self.b.store_var(tmp, self.sem.coerce(rhs, BOOL, rhs_node))
         return Operand(self.b.load_var(tmp))
 
     def visit_Compare(self, node: ast.Compare) -> Operand:
         left = self.visit(node.left)
         if len(node.ops) == 1:
-            return self.compare(node.ops[0], left, self.visit(node.comparators[0]), node)
+            return self.sem.compare(node.ops[0], left, self.visit(node.comparators[0]), node)
         tmp = self.temp("cmp", BOOL)
         self.chain_compare(tmp, left, list(zip(node.ops, node.comparators)), node)
         return Operand(self.b.load_var(tmp))
@@ -912,35 +660,22 @@ class FunctionTranslator(ast.NodeVisitor):
         """``a < b < c``: each link is evaluated only if the previous one held."""
         op_node, right_node = pairs[0]
         right = self.visit(right_node)
-        current = self.coerce(self.compare(op_node, left, right, node), BOOL, node)
+        current = self.sem.coerce(self.sem.compare(op_node, left, right, node), BOOL, node)
         self.b.store_var(tmp, current)
         if len(pairs) > 1:
             with self.b.if_(current):
                 self.chain_compare(tmp, right, pairs[1:], node)
 
-    def compare(self, op_node: ast.cmpop, a: Operand, b: Operand, node: ast.AST) -> Operand:
-        op = _COMPARE_OPS.get(type(op_node))
-        if op is None:
-            raise self.error(f"the comparison '{_op_symbol(op_node)}' is not supported", node)
-        if a.is_literal and b.is_literal:
-            return Operand(literal=bool(_PY_COMPARE[op](a.literal, b.literal)))
-        ty = self.unify(a, b, node)
-        if ty.is_bool and op not in ("eq", "ne"):
-            raise self.error("bool values can only be compared with == and !=", node)
-        lhs = self.coerce(a, ty, node, "the left operand")
-        rhs = self.coerce(b, ty, node, "the right operand")
-        return Operand(self.b.compare(op, lhs, rhs))
-
     def visit_IfExp(self, node: ast.IfExp) -> Operand:
-        cond = self.truth(self.visit(node.test), node.test)
+        cond = self.sem.truth(self.visit(node.test), node.test)
         if cond.is_literal:
             return self.visit(node.body if cond.literal else node.orelse)
-        ty = self.unify(self.probe(node.body), self.probe(node.orelse), node)
+        ty = self.sem.unify(self.probe(node.body), self.probe(node.orelse), node)
         tmp = self.temp("sel", ty)
         with self.b.if_(cond.value):  # type: ignore[arg-type]
-            self.b.store_var(tmp, self.coerce(self.visit(node.body), ty, node.body))
+            self.b.store_var(tmp, self.sem.coerce(self.visit(node.body), ty, node.body))
         with self.b.else_():
-            self.b.store_var(tmp, self.coerce(self.visit(node.orelse), ty, node.orelse))
+            self.b.store_var(tmp, self.sem.coerce(self.visit(node.orelse), ty, node.orelse))
         return Operand(self.b.load_var(tmp))
 
     def probe(self, node: ast.expr) -> Operand:
@@ -972,10 +707,10 @@ class FunctionTranslator(ast.NodeVisitor):
         if isinstance(node.slice, ast.Tuple):
             raise self.error("arrays are one-dimensional; index 2-D data as a[row * width + col]", node.slice)
         index = self.visit(node.slice)
-        ty = self.scalar_type(index, node.slice)
+        ty = self.sem.scalar_type(index, node.slice)
         if not ty.is_int:
             raise self.error(f"array indices must be integers, not {ty}", node.slice)
-        return base.value, self.coerce(index, ty, node.slice, "the index")  # type: ignore
+        return base.value, self.sem.coerce(index, ty, node.slice, "the index")  # type: ignore
 
     # --- calls ---
 
@@ -987,20 +722,15 @@ class FunctionTranslator(ast.NodeVisitor):
             if isinstance(arg, ast.Starred):
                 raise self.error("*args in calls are not supported in kernels", arg)
         if isinstance(callee, dsl.Intrinsic):
-            if callee in _MATH_FUNCTIONS:
-                return self.math_call(_MATH_FUNCTIONS[callee], node)
-            if callee.name in dsl.ATOMIC_INTRINSICS or callee.name == "atomic_cas":
-                return self.atomic_call(callee.name, node)
-            return getattr(self, f"intrinsic_{callee.name}")(node)
+            entry = table.BY_NAME[callee.name]
+            return getattr(self, f"call_{entry.rule}")(entry, node)
         if isinstance(callee, ScalarType):
             return self.cast_call(callee, node)
         if isinstance(callee, type) and callee in _NUMPY_SCALARS:
             return self.cast_call(_NUMPY_SCALARS[callee], node)
-        if _is_hashable(callee) and callee in _MATH_FUNCTIONS:
-            return self.math_call(_MATH_FUNCTIONS[callee], node)
-        builtin = _BUILTIN_CALLS.get(callee) if _is_hashable(callee) else None
+        builtin = table.builtin_of(callee)
         if builtin is not None:
-            return getattr(self, builtin)(node)
+            return getattr(self, f"call_{builtin.rule}")(builtin, node)
         kind = getattr(callee, "ringkernel_kind", None)
         if kind == "func":
             return self.func_call(callee, node)
@@ -1014,7 +744,7 @@ class FunctionTranslator(ast.NodeVisitor):
             f"'{ast.unparse(node.func)}' ({_describe(callee)}) cannot be called in kernels", node.func
         )
 
-    def args_of(self, node: ast.Call, count: int | tuple[int, int], name: str) -> list[Operand]:
+    def args_of(self, node: ast.Call, count: table.Arity, name: str) -> list[Operand]:
         lo, hi = (count, count) if isinstance(count, int) else count
         if not lo <= len(node.args) <= hi:
             expected = str(lo) if lo == hi else f"{lo} to {hi}"
@@ -1048,91 +778,37 @@ class FunctionTranslator(ast.NodeVisitor):
                     )
                 args.append(op.value)
             else:
-                args.append(self.coerce(op, pty, arg_node, f"argument '{pname}'"))
+                args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
         result = self.b.call(ir_name, tuple(args), ret)  # type: ignore[arg-type]
         return VOID_RESULT if result is None else Operand(result)
 
     def cast_call(self, ty: ScalarType, node: ast.Call) -> Operand:
         (op,) = self.args_of(node, 1, str(ty))
-        if ty.is_bool:
-            return self.truth(op, node.args[0])
-        if op.is_literal:
-            return Operand(self.b.const(_cast_literal(self, op.literal, ty, node), ty))
-        src = self.scalar_type(op, node.args[0])
-        if src == ty:
-            return op
-        return Operand(self.b.cast(op.value, ty))  # type: ignore[arg-type]
+        return self.sem.cast(op, ty, node, node.args[0])
 
-    def builtin_int(self, node: ast.Call) -> Operand:
-        return self.cast_call(I32, node)
+    def call_abs(self, entry: Builtin, node: ast.Call) -> Operand:
+        (op,) = self.args_of(node, entry.arity, entry.name)
+        return self.sem.abs(op, node)
 
-    def builtin_float(self, node: ast.Call) -> Operand:
-        return self.cast_call(F32, node)
+    def call_cast(self, entry: Builtin, node: ast.Call) -> Operand:
+        return self.cast_call(SCALAR_TYPES[entry.op], node)  # type: ignore[index]
 
-    def builtin_bool(self, node: ast.Call) -> Operand:
-        return self.cast_call(BOOL, node)
+    def call_refused(self, entry: Builtin, node: ast.Call) -> Operand:
+        raise self.error(entry.op, node)  # type: ignore[arg-type]
 
-    def builtin_abs(self, node: ast.Call) -> Operand:
-        (op,) = self.args_of(node, 1, "abs")
-        if op.is_literal:
-            return Operand(literal=abs(op.literal))  # type: ignore[arg-type]
-        ty = self.scalar_type(op, node)
-        if ty.is_bool:
-            raise self.error("abs() does not apply to bool", node)
-        if ty.kind == "uint":
-            return op
-        return Operand(self.b.math("abs", op.value))  # type: ignore[arg-type]
-
-    def builtin_min(self, node: ast.Call) -> Operand:
-        return self.min_max("min", node)
-
-    def builtin_max(self, node: ast.Call) -> Operand:
-        return self.min_max("max", node)
-
-    def min_max(self, op: str, node: ast.Call) -> Operand:
+    def call_min_max(self, entry: Builtin, node: ast.Call) -> Operand:
+        op = entry.name
         if len(node.args) < 2:
             raise self.error(f"{op}() in kernels takes at least 2 arguments", node)
-        ops = [self.visit(a) for a in node.args]
-        result = ops[0]
-        for other in ops[1:]:
-            if result.is_literal and other.is_literal:
-                result = Operand(literal=(min if op == "min" else max)(result.literal, other.literal))
-                continue
-            ty = self.unify(result, other, node)
-            if ty.is_bool:
-                raise self.error(f"{op}() does not apply to bool", node)
-            result = Operand(self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node)))
-        return result
+        return self.sem.min_max(op, [self.visit(a) for a in node.args], node)
 
-    def builtin_range(self, node: ast.Call) -> Operand:
-        raise self.error("range() can only be used as 'for i in range(...)'", node)
+    def call_math(self, entry: Builtin, node: ast.Call) -> Operand:
+        func = entry.op
+        assert func is not None
+        return self.sem.math(func, self.args_of(node, entry.arity, func), node)
 
-    def builtin_len(self, node: ast.Call) -> Operand:
-        raise self.error("arrays carry no length on the device; pass the length as a parameter", node)
-
-    def builtin_print(self, node: ast.Call) -> Operand:
-        raise self.error("print() is not supported in kernels; write values into an Array", node)
-
-    def math_call(self, func: str, node: ast.Call) -> Operand:
-        ops = self.args_of(node, MATH_FUNCS[func], func)
-        if func == "abs":
-            return self.builtin_abs(node)
-        ty: ScalarType | None = None
-        for op in ops:
-            if not op.is_literal:
-                t = self.scalar_type(op, node)
-                if t.is_bool:
-                    raise self.error(f"{func}() needs numbers, not bool", node)
-                if t.is_float:
-                    if ty is not None and ty != t:
-                        raise self.error(f"{func}() arguments have different types {ty} and {t}", node)
-                    ty = t
-        ty = ty or F32
-        args = [self.coerce(op, ty, a, f"argument of {func}()") for op, a in zip(ops, node.args)]
-        return Operand(self.b.math(func, *args))
-
-    def atomic_call(self, name: str, node: ast.Call) -> Operand:
-        count = 4 if name == "atomic_cas" else 3
+    def call_atomic(self, entry: Builtin, node: ast.Call) -> Operand:
+        name, count = entry.name, entry.arity
         if len(node.args) != count:
             raise self.error(f"{name}() takes {count} arguments, got {len(node.args)}", node)
         array = self.visit(node.args[0])
@@ -1140,11 +816,11 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
         elem = array.type.elem
         index_op = self.visit(node.args[1])
-        ity = self.scalar_type(index_op, node.args[1])
+        ity = self.sem.scalar_type(index_op, node.args[1])
         if not ity.is_int:
             raise self.error(f"array indices must be integers, not {ity}", node.args[1])
-        index = self.coerce(index_op, ity, node.args[1])
-        values = [self.coerce(self.visit(a), elem, a, f"the operand of {name}()") for a in node.args[2:]]
+        index = self.sem.coerce(index_op, ity, node.args[1])
+        values = [self.sem.coerce(self.visit(a), elem, a, f"the operand of {name}()") for a in node.args[2:]]
         if name == "atomic_cas":
             if not elem.is_int:
                 raise self.error(
@@ -1153,13 +829,15 @@ class FunctionTranslator(ast.NodeVisitor):
                     node,
                 )
             return Operand(self.b.atomic_cas(array.value, index, values[0], values[1]))  # type: ignore
-        op = dsl.ATOMIC_INTRINSICS[name]
+        op = entry.op
+        assert op is not None
         if not atomic_applies(op, elem):
             hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""
             raise self.error(f"{name}() does not apply to {elem} arrays{hint}", node)
         return Operand(self.b.atomic(op, array.value, index, values[0]))  # type: ignore
 
-    def thread_index(self, kind: str, node: ast.Call) -> Operand:
+    def call_thread_index(self, entry: Builtin, node: ast.Call) -> Operand:
+        kind = entry.name
         if self.kind != "kernel":
             raise self.error(
                 f"rk.{kind}() is only available in kernels; pass the index to the function",
@@ -1172,22 +850,7 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"the dimension must be 0, 1 or 2, got {dim}", node.args[0])
         return Operand(self.b.thread_index(kind, dim))
 
-    def intrinsic_thread_id(self, node: ast.Call) -> Operand:
-        return self.thread_index("thread_id", node)
-
-    def intrinsic_block_id(self, node: ast.Call) -> Operand:
-        return self.thread_index("block_id", node)
-
-    def intrinsic_block_dim(self, node: ast.Call) -> Operand:
-        return self.thread_index("block_dim", node)
-
-    def intrinsic_grid_dim(self, node: ast.Call) -> Operand:
-        return self.thread_index("grid_dim", node)
-
-    def intrinsic_global_id(self, node: ast.Call) -> Operand:
-        return self.thread_index("global_id", node)
-
-    def intrinsic_shared_array(self, node: ast.Call) -> Operand:
+    def call_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
         if self.kind != "kernel":
             raise self.error("shared arrays can only be created in kernels", node)
         if len(node.args) != 2:
@@ -1203,7 +866,7 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"shared_array(): {problem}", node)
         return Operand(self.b.shared_array(ty, size))
 
-    def intrinsic_bitcast(self, node: ast.Call) -> Operand:
+    def call_bitcast(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.bitcast(v, T)``: ``v``'s bits as ``T``; both scalar types have one size."""
         if len(node.args) != 2:
             raise self.error("bitcast() takes a value and a type, e.g. rk.bitcast(x, u32)", node)
@@ -1216,34 +879,17 @@ class FunctionTranslator(ast.NodeVisitor):
                 node.args[1],
             )
         op = self.visit(node.args[0])
-        src = self.bitcast_source_type(op, target, node.args[0])
+        src = self.sem.bitcast_source_type(op, target, node.args[0])
         if src.bits != target.bits:
             raise self.error(
                 f"bitcast() needs types of one size: {src} has {src.bits} bits, {target} has "
                 f"{target.bits}; convert with {target}(...) instead to change the value",
                 node,
             )
-        value = self.coerce(op, src, node.args[0], "the argument of bitcast()")
+        value = self.sem.coerce(op, src, node.args[0], "the argument of bitcast()")
         return Operand(value if src == target else self.b.bitcast(value, target))
 
-    def bitcast_source_type(self, op: Operand, target: ScalarType, node: ast.AST) -> ScalarType:
-        """The type of bitcast's operand; a literal takes the target's size (a float → f32/f64)."""
-        if not op.is_literal:
-            ty = self.scalar_type(op, node)
-        elif isinstance(op.literal, bool):
-            ty = BOOL
-        elif isinstance(op.literal, float):
-            ty = F32 if target.bits == 32 else F64
-        else:
-            unsigned = op.literal >= 0  # type: ignore[operator]
-            ty = {(32, True): U32, (32, False): I32, (64, True): U64, (64, False): I64}[
-                (target.bits, unsigned)
-            ]
-        if ty.is_bool:
-            raise self.error("bitcast() does not apply to bool values", node)
-        return ty
-
-    def intrinsic_barrier(self, node: ast.Call) -> Operand:
+    def call_barrier(self, entry: Builtin, node: ast.Call) -> Operand:
         if self.kind != "kernel":
             raise self.error("barrier() can only be used in kernels", node)
         if node.args:
@@ -1253,66 +899,6 @@ class FunctionTranslator(ast.NodeVisitor):
 
 
 VOID_RESULT = Operand(literal=None)  # what a call to a void function evaluates to
-
-_BUILTIN_CALLS: dict[Any, str] = {
-    builtins.int: "builtin_int",
-    builtins.float: "builtin_float",
-    builtins.bool: "builtin_bool",
-    builtins.abs: "builtin_abs",
-    builtins.min: "builtin_min",
-    builtins.max: "builtin_max",
-    builtins.range: "builtin_range",
-    builtins.len: "builtin_len",
-    builtins.print: "builtin_print",
-}
-
-_PY_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.FloorDiv: lambda a, b: a // b,
-    ast.Mod: lambda a, b: a % b,
-    ast.Pow: lambda a, b: a**b,
-    ast.BitAnd: lambda a, b: a & b,
-    ast.BitOr: lambda a, b: a | b,
-    ast.BitXor: lambda a, b: a ^ b,
-    ast.LShift: lambda a, b: a << b,
-    ast.RShift: lambda a, b: a >> b,
-}
-_MAX_CONSTANT_BITS = 4096  # far beyond u64; stops 2 ** 10 ** 9 from stalling the compiler
-
-
-def _huge_int_result(op_node: ast.operator, a: Any, b: Any) -> bool:
-    """Would folding ``a ** b`` or ``a << b`` build an integer of absurd size?"""
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b)):
-        return False
-    if isinstance(op_node, ast.LShift):
-        return a != 0 and b > _MAX_CONSTANT_BITS
-    if isinstance(op_node, ast.Pow):
-        return abs(a) > 1 and b > 0 and b * a.bit_length() > _MAX_CONSTANT_BITS
-    return False
-
-
-_PY_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-}
-
-
-def _cast_literal(t: FunctionTranslator, lit: Any, ty: ScalarType, node: ast.AST) -> Any:
-    if ty.is_float:
-        return t.literal_as(float(lit), ty, node, "value")
-    if isinstance(lit, float):
-        if math.isnan(lit) or math.isinf(lit):
-            raise t.error(f"{lit} cannot be converted to {ty}", node)
-        lit = int(lit)
-    lo, hi = _INT_BOUNDS[ty.name]
-    return ((int(lit) - lo) % (hi - lo + 1)) + lo  # wraps like the hardware
 
 
 def _meet(a: set[str] | _Unreachable, b: set[str] | _Unreachable) -> set[str] | _Unreachable:
@@ -1346,16 +932,6 @@ def _describe(obj: Any) -> str:
     if callable(obj):
         return f"the function '{getattr(obj, '__name__', repr(obj))}'"
     return f"a value of type {type(obj).__name__}"
-
-
-def _op_symbol(op: ast.AST) -> str:
-    return {
-        "MatMult": "@",
-        "Is": "is",
-        "IsNot": "is not",
-        "In": "in",
-        "NotIn": "not in",
-    }.get(type(op).__name__, type(op).__name__)
 
 
 __all__ = ["FunctionTranslator", "signature_of", "evaluate_static", "python_object_type", "SCALAR_TYPES"]

@@ -10,7 +10,8 @@ Python would, but statically:
   already imported: ringc never imports anything a file names (importing
   ``numpy.f2py.__main__`` or ``ringkernel.__main__`` runs a program);
 - ``N = 256`` or ``SCALE = 2.0 * N``: numeric constant expressions are
-  evaluated by a tiny arithmetic evaluator over the ``ast`` (never ``eval``);
+  evaluated by the arithmetic evaluator over the ``ast`` that the kernel
+  translator folds with too (:mod:`ringkernel.frontends.consteval`, never ``eval``);
 - functions decorated with ``@rk.kernel`` / ``@rk.func`` (under whatever alias
   the file imported) become :class:`StaticFunction` stand-ins that the
   frontend translates exactly like the decorators' objects;
@@ -33,15 +34,17 @@ import ast
 import builtins
 import functools
 import io
-import math
 import sys
 import tokenize
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ringkernel.frontends import consteval
+from ringkernel.frontends.consteval import NotConstant
 from ringkernel.frontends.dsl import Array
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import Module
@@ -63,8 +66,6 @@ STATIC_MODULES = (
 
 SAFE_BUILTINS = ("range", "abs", "min", "max", "int", "float", "bool", "len", "print")
 """Builtins that resolve to the real objects (the frontend knows them by identity)."""
-
-_MAX_INT_BITS = 4096  # constant arithmetic beyond this is a mistake (or an attack), not a kernel
 
 FUNCTION_KINDS = ("kernel", "func")
 CLASS_KINDS = ("actor", "message")
@@ -286,13 +287,41 @@ def split_lines(text: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def scan_source(text: str, filename: str) -> ScanResult:
+@dataclass(frozen=True)
+class ScanContext:
+    """What the reader needs of RingKernel's facade, handed in so this module imports no facade.
+
+    ``decorators`` maps ``id`` of each decorator object (``rk.kernel``,
+    ``rk.func``, ``rk.actor``, ``rk.message``) to the kind it marks;
+    ``make_message`` is ``rk.message``, which builds a real message class
+    from the fields read statically.
+    """
+
+    decorators: dict[int, str]
+    make_message: Callable[[type], type]
+
+    @classmethod
+    def from_facade(cls, facade: Any) -> ScanContext:
+        """The context of a module-like ``facade`` holding the decorators by their kind names."""
+        decorators = {}
+        for kind in (*FUNCTION_KINDS, *CLASS_KINDS):
+            obj = getattr(facade, kind, None)
+            if obj is not None:
+                decorators[id(obj)] = kind
+        return cls(decorators, facade.message)
+
+
+def scan_source(text: str, filename: str, context: ScanContext | None = None) -> ScanResult:
     """Finds the ``@rk.kernel``/``@rk.func`` functions of a Python file, without running it.
 
+    ``context`` defaults to the decorators of ringc's own table of ``ringkernel``
+    (:func:`static_modules`): the objects a scanned file's imports resolve to.
     A syntax error in the file is raised as :class:`CompileError` at its line and column.
     """
     tree = parse_python(text, filename)
-    return _Scanner(filename, split_lines(text)).scan(tree)
+    if context is None:
+        context = ScanContext.from_facade(static_modules()["ringkernel"])
+    return _Scanner(filename, split_lines(text), context).scan(tree)
 
 
 def parse_python(text: str, filename: str) -> ast.Module:
@@ -380,14 +409,15 @@ def nesting_depth(root: ast.AST) -> tuple[int, ast.AST]:
 class _Scanner:
     """Walks the top-level statements in order, binding names statically."""
 
-    def __init__(self, filename: str, lines: tuple[str, ...]) -> None:
+    def __init__(self, filename: str, lines: tuple[str, ...], context: ScanContext) -> None:
         self.filename = filename
         self.lines = lines
         self.scope: dict[str, Any] = {}
         self.star_imports: list[tuple[str, int]] = []
         self.definitions: list[Any] = []
         self.errors: list[CompileError] = []
-        self.kinds = _decorator_kinds()
+        self.kinds = context.decorators
+        self.make_message = context.make_message
 
     def scan(self, tree: ast.Module) -> ScanResult:
         for stmt in tree.body:
@@ -544,7 +574,6 @@ class _Scanner:
 
     def message_class(self, stmt: ast.ClassDef) -> type:
         """The real message class, made by ``rk.message`` from the fields read statically."""
-        import ringkernel
         from ringkernel.frontends.actors import name_problem
 
         annotations: dict[str, Any] = {}
@@ -562,7 +591,7 @@ class _Scanner:
                 namespace[name] = default
         namespace["__annotations__"] = annotations
         try:
-            return ringkernel.message(type(stmt.name, (), namespace))
+            return self.make_message(type(stmt.name, (), namespace))
         except CompileError as exc:
             if exc.line is not None:
                 raise
@@ -637,18 +666,6 @@ def _unknown_module(name: str) -> str:
     if name.split(".")[0] in ALLOWED_MODULES:
         return f"and ringc does not import '{name}' (it knows {', '.join(STATIC_MODULES)})"
     return f"and ringc only follows imports of {_allowed_list()}"
-
-
-def _decorator_kinds() -> dict[int, str]:
-    """``id`` of each RingKernel decorator object -> the kind of thing it marks."""
-    import ringkernel
-
-    kinds = {}
-    for kind in (*FUNCTION_KINDS, *CLASS_KINDS):
-        obj = getattr(ringkernel, kind, None)
-        if obj is not None:
-            kinds[id(obj)] = kind
-    return kinds
 
 
 class StaticModule(types.ModuleType):
@@ -813,148 +830,10 @@ def _unquote(node: ast.expr) -> ast.expr:
 # --- constant expressions -------------------------------------------------------------------
 
 
-class NotConstant(Exception):
-    """An expression ringc cannot evaluate without running the file; ``reason`` says why."""
+class ConstantEvaluator(consteval.ConstantEvaluator):
+    """The shared evaluator, where a name bound only at run time is not a known constant."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-_NUMPY_SCALAR_TYPES = (np.float32, np.float64, np.int32, np.uint32, np.int64, np.uint64, np.bool_)
-_CASTS = {builtins.int, builtins.float, builtins.bool, *_NUMPY_SCALAR_TYPES}
-
-
-class ConstantEvaluator:
-    """Evaluates numeric constant expressions over literals and known constants.
-
-    Only arithmetic on numbers: ``+ - * / // % ** << >> & | ^ ~``, unary
-    ``+ -`` and ``not``, names of known constants, attributes of allowed
-    modules (``math.pi``) and ``int``/``float``/``bool``/numpy scalar casts of a
-    constant.  Integers are capped at 4096 bits so ``10 ** 10 ** 10`` is refused
-    instead of hanging ringc.
-    """
-
-    _BINARY = {
-        ast.Add: lambda a, b: a + b,
-        ast.Sub: lambda a, b: a - b,
-        ast.Mult: lambda a, b: a * b,
-        ast.Div: lambda a, b: a / b,
-        ast.FloorDiv: lambda a, b: a // b,
-        ast.Mod: lambda a, b: a % b,
-        ast.Pow: lambda a, b: a**b,
-        ast.LShift: lambda a, b: a << b,
-        ast.RShift: lambda a, b: a >> b,
-        ast.BitAnd: lambda a, b: a & b,
-        ast.BitOr: lambda a, b: a | b,
-        ast.BitXor: lambda a, b: a ^ b,
-    }
-
-    def __init__(self, scope: dict[str, Any]) -> None:
-        self.scope = scope
-
-    def evaluate(self, node: ast.expr) -> Any:
-        method = getattr(self, f"eval_{type(node).__name__}", None)
-        if method is None:
-            raise NotConstant(f"'{_short(node)}', which is not a constant expression")
-        return self.check(method(node), node)
-
-    def check(self, value: Any, node: ast.expr) -> Any:
-        if isinstance(value, (bool, float, np.generic)):
-            return value
-        if isinstance(value, int):
-            if value.bit_length() > _MAX_INT_BITS:
-                raise NotConstant(f"'{_short(node)}', whose value is too large")
-            return value
-        raise NotConstant(f"'{_short(node)}', which is not a number")
-
-    def eval_Constant(self, node: ast.Constant) -> Any:
-        if isinstance(node.value, (bool, int, float)):
-            return node.value
-        raise NotConstant(f"{_short(node)}, which is not a number")
-
-    def eval_Name(self, node: ast.Name) -> Any:
-        value = self.scope.get(node.id)
-        if value is None or isinstance(value, RuntimeOnly):
-            raise NotConstant(f"'{_short(node)}', which uses '{node.id}', itself not a known constant")
-        return value
-
-    def eval_Attribute(self, node: ast.Attribute) -> Any:
-        base = self.static_module(node.value)
-        if base is None or not hasattr(base, node.attr):
-            raise NotConstant(f"'{_short(node)}', which is not a constant expression")
-        return getattr(base, node.attr)
-
-    def static_module(self, node: ast.expr) -> Any:
-        if isinstance(node, ast.Name):
-            value = self.scope.get(node.id)
-            return value if isinstance(value, type(math)) else None
-        if isinstance(node, ast.Attribute):
-            base = self.static_module(node.value)
-            value = getattr(base, node.attr, None) if base is not None else None
-            return value if isinstance(value, type(math)) else None
-        return None
-
-    def eval_UnaryOp(self, node: ast.UnaryOp) -> Any:
-        operand = self.evaluate(node.operand)
-        if isinstance(node.op, ast.USub):
-            return -operand
-        if isinstance(node.op, ast.UAdd):
-            return +operand
-        if isinstance(node.op, ast.Not):
-            return not operand
-        if isinstance(node.op, ast.Invert) and isinstance(operand, int) and not isinstance(operand, bool):
-            return ~operand
-        raise NotConstant(f"'{_short(node)}', which is not a constant expression")
-
-    def eval_BinOp(self, node: ast.BinOp) -> Any:
-        a = self.evaluate(node.left)
-        b = self.evaluate(node.right)
-        op = self.check_size(node, a, b)
-        try:
-            with np.errstate(all="raise"):
-                return op(a, b)
-        except (ArithmeticError, ValueError, TypeError, FloatingPointError) as exc:
-            raise NotConstant(f"'{_short(node)}', which fails: {exc}") from None
-
-    def check_size(self, node: ast.BinOp, a: Any, b: Any) -> Any:
-        """Refuses integer powers and shifts whose result would not fit the 4096-bit cap."""
-        op = self._BINARY.get(type(node.op))
-        if op is None:
-            raise NotConstant(f"'{_short(node)}', which is not a constant expression")
-        ints = isinstance(a, int) and isinstance(b, int)
-        too_big = ints and (
-            (isinstance(node.op, ast.Pow) and b > 0 and abs(a) > 1 and a.bit_length() * b > _MAX_INT_BITS)
-            or (isinstance(node.op, ast.LShift) and b > _MAX_INT_BITS)
-        )
-        if too_big:
-            raise NotConstant(f"'{_short(node)}', whose value is too large")
-        return op
-
-    def eval_Call(self, node: ast.Call) -> Any:
-        func = self.static_callable(node.func)
-        if func is None or node.keywords or len(node.args) != 1:
-            raise NotConstant(f"the result of the call '{_short(node)}'")
-        arg = self.evaluate(node.args[0])
-        try:
-            return func(arg)
-        except (ArithmeticError, ValueError, TypeError) as exc:
-            raise NotConstant(f"'{_short(node)}', which fails: {exc}") from None
-
-    def static_callable(self, node: ast.expr) -> Any:
-        if isinstance(node, ast.Name):
-            value = self.scope.get(node.id, getattr(builtins, node.id, None))
-        elif isinstance(node, ast.Attribute):
-            base = self.static_module(node.value)
-            value = getattr(base, node.attr, None) if base is not None else None
-        else:
-            return None
-        return value if any(value is cast for cast in _CASTS) else None
-
-
-def _short(node: ast.AST) -> str:
-    text = ast.unparse(node)
-    return text if len(text) <= 60 else text[:57] + "..."
+    unknown = (RuntimeOnly,)
 
 
 __all__ = [
@@ -966,6 +845,7 @@ __all__ = [
     "StaticMessage",
     "StaticActor",
     "StaticResolver",
+    "ScanContext",
     "RuntimeOnly",
     "ConstantEvaluator",
     "NotConstant",

@@ -239,9 +239,11 @@ class Ringc:
 
     def python_module(self, text: str) -> Module:
         """Translates the file's entries one by one (collecting every error), then together."""
-        from ringkernel.frontends.static import scan_source
+        import ringkernel
+        from ringkernel.frontends.static import ScanContext, scan_source
 
-        scan = self.scan = self.guard(lambda: scan_source(text, self.args.input))
+        context = ScanContext.from_facade(ringkernel)
+        scan = self.scan = self.guard(lambda: scan_source(text, self.args.input, context))
         errors: list[CompileError] = list(scan.errors)
         names = self.args.kernel
         missing = [n for n in names if scan.get(n) is None]

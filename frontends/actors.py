@@ -399,7 +399,7 @@ class MethodTranslator(FunctionTranslator):
         if handler is not None:
             params: list[tuple[str, Type]] = list(HANDLER_PARAMS)
             ret: Type = U32
-            self.msg_name = fn.args.args[1].arg
+            self.msg_name: str | None = fn.args.args[1].arg
             if fn.returns is not None:
                 self.check_handler_annotation(fn.returns)
         else:
@@ -572,7 +572,7 @@ class MethodTranslator(FunctionTranslator):
             if not isinstance(ty, ScalarType):
                 raise self.error(f"parameter '{param.arg}' of 'self.{method}' needs a scalar annotation", arg)
             args.append(self.sem.coerce(self.visit(arg), ty, arg, f"argument '{param.arg}'"))
-        ret = VOID
+        ret: Type = VOID
         if helper.node.returns is not None:
             ret = resolve_type(helper, helper.node.returns, "the return value")
         result = self.b.call(self.actor.helper_name(method), tuple(args), ret)
@@ -593,7 +593,7 @@ class MethodTranslator(FunctionTranslator):
                 message = message_info(evaluate_static(self.source, value.func))
             except CompileError:
                 message = None
-        if message is None:
+        if message is None or not isinstance(value, ast.Call):
             raise self.error(
                 "a handler returns a reply message, e.g. 'return Total(total=self.total, count=self.count)', "
                 "or nothing",

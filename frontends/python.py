@@ -209,9 +209,8 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
         node = (args.posonlyargs or args.kwonlyargs)[0]
         raise source.error(node, "positional-only and keyword-only parameters are not supported")
     if args.defaults or args.kw_defaults:
-        raise source.error(
-            (args.defaults or args.kw_defaults)[0], "default parameter values are not supported"
-        )
+        first = next(d for d in (*args.defaults, *args.kw_defaults) if d is not None)
+        raise source.error(first, "default parameter values are not supported")
     params: list[tuple[str, Type]] = []
     for arg in args.args:
         if arg.annotation is None:
@@ -336,7 +335,7 @@ class FunctionTranslator(ast.NodeVisitor):
         return var
 
     def mark_assigned(self, name: str) -> None:
-        if self.assigned is not UNREACHABLE:
+        if not isinstance(self.assigned, _Unreachable):
             self.assigned.add(name)
 
     def temp(self, prefix: str, ty: ScalarType) -> LocalVar:
@@ -346,7 +345,7 @@ class FunctionTranslator(ast.NodeVisitor):
     def branch(self, body: Callable[[], None]) -> set[str] | _Unreachable:
         """Runs ``body`` on a copy of the assignment state; returns the state after it."""
         saved = self.assigned
-        self.assigned = set(saved) if saved is not UNREACHABLE else UNREACHABLE
+        self.assigned = UNREACHABLE if isinstance(saved, _Unreachable) else set(saved)
         body()
         after = self.assigned
         self.assigned = saved
@@ -570,7 +569,8 @@ class FunctionTranslator(ast.NodeVisitor):
         if name in self.scalar_params:
             return Operand(self.scalar_params[name])
         if name in self.assigned_names:
-            if name not in self.vars or (self.assigned is not UNREACHABLE and name not in self.assigned):
+            maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
+            if name not in self.vars or maybe_unset:
                 raise self.error(
                     f"'{name}' may be used before it is assigned; give it a value first "
                     f"(e.g. '{name} = 0' before the loop or branch)",
@@ -639,8 +639,9 @@ class FunctionTranslator(ast.NodeVisitor):
                 return lhs
             return self.sem.truth(self.visit(rhs_node), rhs_node)
         tmp = self.temp("and" if is_and else "or", BOOL)
-        self.b.store_var(tmp, lhs.value)  # type: ignore[arg-type]
-        cond = lhs.value if is_and else self.b.unary("not", lhs.value)  # type: ignore[arg-type]
+        assert lhs.value is not None  # a literal left operand was decided above
+        self.b.store_var(tmp, lhs.value)
+        cond = lhs.value if is_and else self.b.unary("not", lhs.value)
         with self.b.if_(cond):
             rhs = self.sem.truth(self.visit(rhs_node), rhs_node)
             self.b.store_var(tmp, self.sem.coerce(rhs, BOOL, rhs_node))
@@ -710,7 +711,7 @@ class FunctionTranslator(ast.NodeVisitor):
         ty = self.sem.scalar_type(index, node.slice)
         if not ty.is_int:
             raise self.error(f"array indices must be integers, not {ty}", node.slice)
-        return base.value, self.sem.coerce(index, ty, node.slice, "the index")  # type: ignore
+        return base.value, self.sem.coerce(index, ty, node.slice, "the index")
 
     # --- calls ---
 
@@ -746,7 +747,7 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def args_of(self, node: ast.Call, count: table.Arity, name: str) -> list[Operand]:
         lo, hi = (count, count) if isinstance(count, int) else count
-        if not lo <= len(node.args) <= hi:
+        if not lo <= len(node.args) <= (len(node.args) if hi is None else hi):
             expected = str(lo) if lo == hi else f"{lo} to {hi}"
             raise self.error(f"{name}() takes {expected} argument(s), got {len(node.args)}", node)
         return [self.visit(a) for a in node.args]
@@ -755,7 +756,7 @@ class FunctionTranslator(ast.NodeVisitor):
         op = self.visit(node)
         if not op.is_literal or isinstance(op.literal, (bool, float)):
             raise self.error(f"{what} must be a constant integer", node)
-        return op.literal  # type: ignore[return-value]
+        return op.literal
 
     def func_call(self, callee: Any, node: ast.Call) -> Operand:
         ir_name, params, ret = self.callee(callee, node)
@@ -779,7 +780,7 @@ class FunctionTranslator(ast.NodeVisitor):
                 args.append(op.value)
             else:
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
-        result = self.b.call(ir_name, tuple(args), ret)  # type: ignore[arg-type]
+        result = self.b.call(ir_name, tuple(args), ret)
         return VOID_RESULT if result is None else Operand(result)
 
     def cast_call(self, ty: ScalarType, node: ast.Call) -> Operand:
@@ -828,13 +829,13 @@ class FunctionTranslator(ast.NodeVisitor):
                     f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
                     node,
                 )
-            return Operand(self.b.atomic_cas(array.value, index, values[0], values[1]))  # type: ignore
+            return Operand(self.b.atomic_cas(array.value, index, values[0], values[1]))
         op = entry.op
         assert op is not None
         if not atomic_applies(op, elem):
             hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""
             raise self.error(f"{name}() does not apply to {elem} arrays{hint}", node)
-        return Operand(self.b.atomic(op, array.value, index, values[0]))  # type: ignore
+        return Operand(self.b.atomic(op, array.value, index, values[0]))
 
     def call_thread_index(self, entry: Builtin, node: ast.Call) -> Operand:
         kind = entry.name

@@ -351,7 +351,8 @@ class Semantic:
         result = ops[0]
         for other in ops[1:]:
             if result.is_literal and other.is_literal:
-                result = Operand(literal=(min if op == "min" else max)(result.literal, other.literal))
+                pair = (result.literal, other.literal)
+                result = Operand(literal=min(pair) if op == "min" else max(pair))  # type: ignore[type-var]
                 continue
             ty = self.unify(result, other, node)
             if ty.is_bool:

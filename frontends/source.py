@@ -58,8 +58,9 @@ class FunctionSource:
         end_line = getattr(node, "end_lineno", None)
         col = _char_col(self.lines, line, getattr(node, "col_offset", 0))
         end_col = None
-        if end_line is not None and getattr(node, "end_col_offset", None) is not None:
-            end_col = _char_col(self.lines, end_line, node.end_col_offset) + 1
+        end_offset = getattr(node, "end_col_offset", None)
+        if end_line is not None and end_offset is not None:
+            end_col = _char_col(self.lines, end_line, end_offset) + 1
         return SourceLoc(self.filename, line, col + 1, end_line, end_col)
 
     def error(self, node: ast.AST, message: str) -> CompileError:
@@ -141,7 +142,7 @@ def enclosing_scope(pyfunc: Any, max_depth: int = 16) -> dict[str, Any] | None:
         return None
     if parent.endswith(".<locals>"):
         parent = parent[: -len(".<locals>")]
-    frame = sys._getframe(1)
+    frame: types.FrameType | None = sys._getframe(1)
     for _ in range(max_depth):
         if frame is None:
             return None
@@ -184,12 +185,13 @@ def source_of(pyfunc: Any, enclosing: dict[str, Any] | None = None) -> FunctionS
 
 
 def _find_def(lines: tuple[str, ...], name: str, first_line: int) -> ast.FunctionDef | None:
+    tree: ast.AST | None
     try:
         tree = ast.parse("".join(lines))
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # too deep elsewhere in the file
         tree = _parse_indented(lines, first_line)
-        if tree is None:
-            return None
+    if tree is None:
+        return None
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
             start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
@@ -211,6 +213,7 @@ def _parse_indented(lines: tuple[str, ...], first_line: int) -> ast.AST | None:
     for node in ast.walk(tree):
         if hasattr(node, "col_offset"):
             node.col_offset += indent
-            if getattr(node, "end_col_offset", None) is not None:
-                node.end_col_offset += indent
+            end_offset = getattr(node, "end_col_offset", None)
+            if end_offset is not None:
+                node.end_col_offset = end_offset + indent  # type: ignore[attr-defined]
     return tree

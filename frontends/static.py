@@ -113,7 +113,9 @@ class StaticMessage:
     def fields(self) -> str:
         from ringkernel.frontends.actors import message_info
 
-        return ", ".join(f"{f.name}: {f.type}" for f in message_info(self.scope_value).layout.fields)
+        info = message_info(self.scope_value)
+        assert info is not None  # a StaticMessage wraps a message class
+        return ", ".join(f"{f.name}: {f.type}" for f in info.layout.fields)
 
 
 class StaticActor:
@@ -585,6 +587,7 @@ class _Scanner:
             if annotation is None or isinstance(annotation, str):
                 raise self.error(item.annotation, f"ringc cannot tell the type of field '{name}' statically")
             if isinstance(default, NotConstant):
+                assert item.value is not None  # a default that was read
                 raise self.error(item.value, f"the default of '{name}' must be a number ({default.reason})")
             annotations[name] = annotation
             if default is not None:
@@ -641,7 +644,7 @@ class _Scanner:
             return getattr(base, node.attr, None)
         if isinstance(node, ast.Subscript) and self.static_object(node.value) is Array:
             try:
-                return Array[self.static_object(node.slice)]
+                return Array[self.static_object(node.slice)]  # type: ignore[misc]
             except TypeError:
                 return None
         return None

@@ -12,21 +12,21 @@ from ringkernel import Array, f32, i32
 
 
 @rk.kernel
-def saxpy(a: f32, x: Array[f32], y: Array[f32], n: i32):
+def dev_saxpy(a: f32, x: Array[f32], y: Array[f32], n: i32):
     i = rk.global_id(0)
     if i < n:
         y[i] = a * x[i] + y[i]
 
 
 @rk.kernel
-def add_into(x: Array[f32], y: Array[f32], n: i32):
+def dev_add(x: Array[f32], y: Array[f32], n: i32):
     i = rk.global_id(0)
     if i < n:
         y[i] = x[i] + y[i]
 
 
 @rk.kernel
-def flag_odd(x: Array[i32], out: Array[rk.bool_], n: i32):
+def dev_flag_odd(x: Array[i32], out: Array[rk.bool_], n: i32):
     i = rk.global_id(0)
     if i < n:
         out[i] = x[i] % 2 == 1
@@ -41,9 +41,9 @@ def test_results_match_numpy_argument_launches(backend: str) -> None:
     rng = np.random.default_rng(1)
     x, y = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
     expected = y.copy()
-    saxpy[_blocks(n), 64, backend](2.5, x, expected, n)
+    dev_saxpy[_blocks(n), 64, backend](2.5, x, expected, n)
     dx, dy = rk.to_device(x, backend), rk.to_device(y, backend)
-    saxpy[_blocks(n), 64, backend](2.5, dx, dy, n)
+    dev_saxpy[_blocks(n), 64, backend](2.5, dx, dy, n)
     assert np.array_equal(dy.numpy(), expected)
     assert np.array_equal(dx.numpy(), x)
     assert (dy.shape, dy.dtype, dy.backend) == ((n,), np.dtype(np.float32), backend)
@@ -52,7 +52,7 @@ def test_results_match_numpy_argument_launches(backend: str) -> None:
 def test_launches_with_device_arrays_leave_host_arrays_alone(backend: str) -> None:
     x = np.ones(64, np.float32)
     dx = rk.to_device(x, backend)
-    saxpy[1, 64, backend](3.0, dx, dx, 64)
+    dev_saxpy[1, 64, backend](3.0, dx, dx, 64)
     assert (x == 1).all()  # the device copy changed, not the array it came from
     assert (dx.numpy() == 4).all()
 
@@ -61,7 +61,7 @@ def test_the_same_device_array_twice_aliases(backend: str) -> None:
     n = 256
     x = np.arange(n, dtype=np.float32)
     dx = rk.to_device(x, backend)
-    add_into[_blocks(n), 64, backend](dx, dx, n)
+    dev_add[_blocks(n), 64, backend](dx, dx, n)
     assert np.array_equal(dx.numpy(), 2 * x)
 
 
@@ -70,10 +70,10 @@ def test_mixing_device_and_numpy_arguments(backend: str) -> None:
     x = np.arange(n, dtype=np.float32)
     y = np.ones(n, np.float32)
     dx = rk.to_device(x, backend)
-    add_into[_blocks(n), 64, backend](dx, y, n)  # numpy y: copied back
+    dev_add[_blocks(n), 64, backend](dx, y, n)  # numpy y: copied back
     assert np.array_equal(y, x + 1)
     dy = rk.to_device(np.full(n, 5, np.float32), backend)
-    add_into[_blocks(n), 64, backend](x, dy, n)  # numpy x: read only, device y written
+    dev_add[_blocks(n), 64, backend](x, dy, n)  # numpy x: read only, device y written
     assert np.array_equal(dy.numpy(), x + 5)
 
 
@@ -82,7 +82,7 @@ def test_numpy_sees_every_write_of_a_chain_of_launches(backend: str) -> None:
     dx = rk.to_device(np.ones(n, np.float32), backend)
     dy = rk.to_device(np.zeros(n, np.float32), backend)
     for _ in range(50):
-        add_into[_blocks(n), 64, backend](dx, dy, n)
+        dev_add[_blocks(n), 64, backend](dx, dy, n)
     assert (dy.numpy() == 50).all()
     rk.synchronize()
     rk.synchronize(backend)
@@ -92,10 +92,10 @@ def test_leading_dimension_views_share_memory(backend: str) -> None:
     base = rk.to_device(np.zeros((8, 16), np.float32), backend)
     ones = rk.to_device(np.ones(16, np.float32), backend)
     for row in (0, 3):  # row 3 starts 192 bytes in: off the binding alignment on most adapters
-        add_into[1, 16, backend](ones, base[row], 16)
+        dev_add[1, 16, backend](ones, base[row], 16)
     tail = base[6:]
     assert tail.shape == (2, 16)
-    saxpy[1, 32, backend](1.0, rk.to_device(np.full(32, 7, np.float32), backend), tail.__getitem__(slice(None)), 0)
+    dev_saxpy[1, 32, backend](1.0, rk.to_device(np.full(32, 7, np.float32), backend), tail.__getitem__(slice(None)), 0)
     got = base.numpy()
     assert (got[0] == 1).all() and (got[3] == 1).all()
     assert got[[1, 2, 4, 5, 6, 7]].sum() == 0
@@ -105,7 +105,7 @@ def test_leading_dimension_views_share_memory(backend: str) -> None:
 def test_bool_device_arrays(backend: str) -> None:
     x = np.arange(10, dtype=np.int32)
     out = rk.device_array(10, np.bool_, backend)
-    flag_odd[1, 16, backend](rk.to_device(x, backend), out, 10)
+    dev_flag_odd[1, 16, backend](rk.to_device(x, backend), out, 10)
     assert np.array_equal(out.numpy(), x % 2 == 1)
 
 
@@ -125,19 +125,19 @@ def test_a_device_array_on_another_backend_is_a_clear_error() -> None:
     if not backend_status("wgpu")[0]:
         pytest.skip("needs the wgpu backend as well as cpu")
     dx = rk.to_device(np.ones(4, np.float32), "cpu")
-    with pytest.raises(rk.LaunchError, match=r"argument 'x' of kernel 'saxpy' is a device array on the 'cpu' backend, but the launch runs on 'wgpu'"):
-        saxpy[1, 4, "wgpu"](1.0, dx, np.ones(4, np.float32), 4)
+    with pytest.raises(rk.LaunchError, match=r"argument 'x' of kernel 'dev_saxpy' is a device array on the 'cpu' backend, but the launch runs on 'wgpu'"):
+        dev_saxpy[1, 4, "wgpu"](1.0, dx, np.ones(4, np.float32), 4)
 
 
 def test_a_device_array_of_the_wrong_dtype_is_a_clear_error() -> None:
     dx = rk.to_device(np.ones(4, np.int32), "cpu")
-    with pytest.raises(rk.LaunchError, match="argument 'x' of kernel 'saxpy' must have dtype float32"):
-        saxpy[1, 4, "cpu"](1.0, dx, dx, 4)
+    with pytest.raises(rk.LaunchError, match="argument 'x' of kernel 'dev_saxpy' must have dtype float32"):
+        dev_saxpy[1, 4, "cpu"](1.0, dx, dx, 4)
 
 
 def test_no_backend_named_runs_where_the_device_arrays_live() -> None:
     dx = rk.to_device(np.ones(4, np.float32), "cpu")
-    saxpy[1, 4](1.0, dx, dx, 4)
+    dev_saxpy[1, 4](1.0, dx, dx, 4)
     assert (dx.numpy() == 2).all()
 
 
@@ -148,7 +148,7 @@ def test_a_loop_of_launches_does_not_allocate_and_memory_returns_to_the_pool(bac
     rk.synchronize(backend)
     before = rk.memory_info(backend)
     for _ in range(20):
-        add_into[_blocks(n), 64, backend](dx, dy, n)
+        dev_add[_blocks(n), 64, backend](dx, dy, n)
     rk.synchronize(backend)
     assert rk.memory_info(backend)["allocations"] == before["allocations"]
     del dx, dy

@@ -47,7 +47,8 @@ def _rows(backend: str, n: int, settings: Settings) -> list[Row]:
     )
     name = f"{LAUNCHES} saxpy launches, {n >> 20}M f32, device arrays"
     rate = format_rate(LAUNCHES * 3 * 4 * n, ours.median, "B")
-    return [Row(f"device arrays [{backend}]", name, ours.median, "numpy arguments", baseline.median, rate=rate)]
+    suite = f"device arrays [{backend}]"
+    return [Row(suite, name, ours.median, "numpy arguments", baseline.median, rate=rate)]
 
 
 def run(settings: Settings) -> list[Row]:

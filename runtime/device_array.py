@@ -164,9 +164,11 @@ class DeviceArray:
         """The cpu backend's memory as a numpy array (no copy); other backends: an error."""
         if self.backend != "cpu":
             raise TypeError(f"a device array on '{self.backend}' has no host view; use .numpy()")
-        return self._allocation.memory.view(self.buffer, self._offset, self.shape, self.dtype)  # type: ignore[attr-defined,no-any-return]
+        return self._allocation.memory.view(self.buffer, self._offset, self.shape, self.dtype)  # type: ignore[attr-defined]
 
-    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: Any = None) -> Any:
+    def __dlpack__(
+        self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: Any = None
+    ) -> Any:
         """Exports the memory (cpu backend, zero copy); it never returns to the pool after."""
         if self.backend != "cpu":
             raise BufferError(f"DLPack export is implemented for the cpu backend only, not '{self.backend}'")
@@ -198,7 +200,7 @@ def _memory(backend: str | None) -> DeviceMemory:
             f"device arrays are not implemented on the '{device.name}' backend yet; "
             "pass numpy arrays (copied in and out at each launch) or use cpu or wgpu"
         )
-    return memory  # type: ignore[no-any-return]
+    return memory
 
 
 def _check_dtype(dtype: Any) -> np.dtype:
@@ -216,7 +218,9 @@ def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def device_array(shape: int | Sequence[int], dtype: Any = np.float32, backend: str | None = None) -> DeviceArray:
+def device_array(
+    shape: int | Sequence[int], dtype: Any = np.float32, backend: str | None = None
+) -> DeviceArray:
     """An uninitialised array of ``shape`` and ``dtype`` on ``backend`` (default: the default backend)."""
     memory = _memory(backend)
     dt, dims = _check_dtype(dtype), _shape(shape)
@@ -253,7 +257,8 @@ def from_dlpack(obj: Any) -> DeviceArray:
         raise BufferError("from_dlpack needs C-contiguous memory (make the tensor contiguous first)")
     dt = _check_dtype(host.dtype)
     memory = _memory("cpu")
-    return DeviceArray(_Allocation(memory, host.nbytes, buffer=host.reshape(-1).view(np.uint8)), host.shape, dt)
+    shared = _Allocation(memory, host.nbytes, buffer=host.reshape(-1).view(np.uint8))
+    return DeviceArray(shared, host.shape, dt)
 
 
 def synchronize(backend: str | None = None) -> None:

@@ -1,9 +1,11 @@
 """The wgpu backend: WGSL kernels dispatched through wgpu-py (Vulkan, Metal, DX12, GL).
 
 One device per process (shared with ``check_wgsl``).  Each launch uploads the
-arrays into storage buffers and the scalars into one uniform buffer, dispatches
-``grid`` workgroups and copies every array back into the caller's numpy array
-in place.  Pipelines are cached per (module fingerprint, kernel, block, and
+numpy arrays into storage buffers and the scalars into one uniform buffer,
+dispatches ``grid`` workgroups and copies every numpy array back in place.
+Device arrays (:mod:`.memory`) are bound where they live and copied nowhere;
+a launch whose arrays are all device arrays is recorded into the open batch
+and returns before it runs.  Pipelines are cached per (module fingerprint, kernel, block, and
 the variant options below).
 
 - Aliasing: an array passed for several parameters (``k(x, x)``) is one

@@ -95,10 +95,11 @@ def test_leading_dimension_views_share_memory(backend: str) -> None:
         dev_add[1, 16, backend](ones, base[row], 16)
     tail = base[6:]
     assert tail.shape == (2, 16)
-    dev_saxpy[1, 32, backend](1.0, rk.to_device(np.full(32, 7, np.float32), backend), tail.__getitem__(slice(None)), 0)
+    sevens = rk.to_device(np.full(32, 7, np.float32), backend)
+    dev_saxpy[1, 32, backend](1.0, sevens, tail, 32)  # a 2-d view, written through its rows
     got = base.numpy()
-    assert (got[0] == 1).all() and (got[3] == 1).all()
-    assert got[[1, 2, 4, 5, 6, 7]].sum() == 0
+    assert (got[0] == 1).all() and (got[3] == 1).all() and (got[6:] == 7).all()
+    assert got[[1, 2, 4, 5]].sum() == 0
     assert np.array_equal(base[3].numpy(), np.ones(16, np.float32))
 
 
@@ -125,7 +126,11 @@ def test_a_device_array_on_another_backend_is_a_clear_error() -> None:
     if not backend_status("wgpu")[0]:
         pytest.skip("needs the wgpu backend as well as cpu")
     dx = rk.to_device(np.ones(4, np.float32), "cpu")
-    with pytest.raises(rk.LaunchError, match=r"argument 'x' of kernel 'dev_saxpy' is a device array on the 'cpu' backend, but the launch runs on 'wgpu'"):
+    message = (
+        r"argument 'x' of kernel 'dev_saxpy' is a device array on the 'cpu' backend, "
+        r"but the launch runs on 'wgpu'"
+    )
+    with pytest.raises(rk.LaunchError, match=message):
         dev_saxpy[1, 4, "wgpu"](1.0, dx, np.ones(4, np.float32), 4)
 
 
@@ -172,3 +177,14 @@ def test_bad_shapes_dtypes_and_indices() -> None:
         a[::2]
     with pytest.raises(IndexError, match="leading dimension"):
         a[:, 1]
+
+
+def test_views_off_the_binding_alignment_are_written_back(backend: str) -> None:
+    base = rk.to_device(np.zeros((8, 3), np.float32), backend)  # rows start every 12 bytes
+    ones = rk.to_device(np.ones(6, np.float32), backend)
+    dev_add[1, 8, backend](ones, base[1], 3)
+    dev_add[1, 8, backend](ones, base[5:7], 6)
+    dev_add[1, 8, backend](base[1], base[2], 3)  # reads a view that was just written
+    got = base.numpy()
+    assert (got[1] == 1).all() and (got[2] == 1).all() and (got[5:7] == 1).all()
+    assert got[[0, 3, 4, 7]].sum() == 0

@@ -83,8 +83,6 @@ class DeviceArray:
     same memory, without a copy.
     """
 
-    __array_priority__ = 1000  # numpy defers to us rather than treating us as a scalar
-
     def __init__(
         self, allocation: _Allocation, shape: tuple[int, ...], dtype: np.dtype, offset: int = 0
     ) -> None:
@@ -155,6 +153,9 @@ class DeviceArray:
         return self._allocation.memory.download(self.buffer, self._offset, self.shape, self.dtype)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(a)``: always a copy (``np.from_dlpack`` shares a cpu array's memory)."""
+        if copy is False:
+            raise ValueError("a device array becomes a numpy array only by a copy (np.from_dlpack on cpu)")
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
 

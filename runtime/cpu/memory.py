@@ -21,7 +21,8 @@ class CpuMemory:
 
     def __init__(self) -> None:
         self._pool = Pool()
-        self._lock = threading.Lock()
+        # re-entrant: a garbage collection inside a locked section may release an array
+        self._lock = threading.RLock()
 
     def itemsize(self, dtype: np.dtype) -> int:
         return int(dtype.itemsize)

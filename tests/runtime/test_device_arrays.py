@@ -188,3 +188,22 @@ def test_views_off_the_binding_alignment_are_written_back(backend: str) -> None:
     got = base.numpy()
     assert (got[1] == 1).all() and (got[2] == 1).all() and (got[5:7] == 1).all()
     assert got[[0, 3, 4, 7]].sum() == 0
+
+
+def test_partly_overlapping_views_on_wgpu_are_a_clear_error() -> None:
+    from ringkernel.runtime import backend_status
+
+    if not backend_status("wgpu")[0]:
+        pytest.skip("wgpu is not available")
+    base = rk.to_device(np.zeros(64, np.float32), "wgpu")
+    with pytest.raises(rk.LaunchError, match="overlap in memory but are not the same array"):
+        dev_add[1, 32, "wgpu"](base[0:32], base[16:48], 32)
+
+
+def test_asarray_copies() -> None:
+    dev = rk.to_device(np.arange(3, dtype=np.int32), "cpu")
+    host = np.asarray(dev)
+    host[0] = 9
+    assert dev.numpy()[0] == 0
+    with pytest.raises(ValueError, match="only by a copy"):
+        np.asarray(dev, copy=False)

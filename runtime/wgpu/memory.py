@@ -8,7 +8,8 @@ launch with numpy arguments, or when it grows long.  The batch holds every
 object its commands use, so no buffer returns to the pool while a recorded
 command still reads it.  Errors a batched launch can only report after it ran
 (the loop guard's "loop stopped early" on llvmpipe) are raised by the next
-``.numpy()`` or ``rk.synchronize()``, as CUDA reports asynchronous errors.
+``.numpy()`` or ``rk.synchronize()`` (or, once 256 such launches wait to be
+checked, by the launch that checks them), as CUDA reports asynchronous errors.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ class WgpuMemory:
         self._passes += 1
         if self._passes >= MAX_BATCH:
             self.flush()
+        if len(self._checks) >= MAX_BATCH:  # bound what waits to be checked: wait for it now
+            self._raise_deferred()
 
     def flush(self) -> None:
         """Submits the batch (one command submission); it runs in queue order."""
@@ -145,6 +148,8 @@ class WgpuMemory:
         return self._fence_buffer
 
     def _raise_deferred(self) -> None:
+        """Reads the statuses of launches that ran (submitting the batch first) and raises the first error."""
+        self.flush()
         checks, self._checks = self._checks, []
         for check in checks:
             error = check()

@@ -78,3 +78,16 @@ def test_checked_launches_on_device_arrays_raise_at_once() -> None:
     out = rk.device_array(4, np.float32, "wgpu")
     with pytest.raises(rk.BoundsError, match="out of bounds"):
         wdev_add.launch(1, 64, [out, out, 64], backend="wgpu", checked=True)
+
+
+def test_many_unchecked_launches_are_checked_in_bounded_rounds() -> None:
+    if not get_backend("wgpu").loop_limited:
+        pytest.skip("the adapter has no loop limit")
+    from ringkernel.runtime.wgpu.memory import MAX_BATCH
+
+    out = rk.device_array(64, np.int32, "wgpu")
+    wdev_count[1, 64, "wgpu"](out, 70_000)  # a loop the driver cuts short
+    with pytest.raises(LoopLimitError):
+        for _ in range(MAX_BATCH):  # the round of checks happens at a launch, not only at a read
+            wdev_count[1, 64, "wgpu"](out, 10)
+    assert len(get_backend("wgpu").memory._checks) == 0

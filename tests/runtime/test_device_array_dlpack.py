@@ -91,3 +91,18 @@ def test_dlpack_export_on_wgpu_is_a_clear_error() -> None:
     dev = rk.to_device(np.zeros(3, np.float32), "wgpu")
     with pytest.raises(BufferError, match="cpu backend only"):
         np.from_dlpack(dev)
+
+
+def test_torch_sees_kernel_writes_after_the_device_array_is_gone() -> None:
+    torch = pytest.importorskip("torch", reason="torch is not installed here")
+    dev = rk.to_device(np.zeros(5, np.float32), "cpu")
+    t = torch.from_dlpack(dev)
+    dl_scale[1, 8, "cpu"](rk.from_dlpack(t), 2.0, 5)
+    t += 1
+    dl_scale[1, 8, "cpu"](dev, 4.0, 5)
+    del dev
+    gc.collect()
+    rk.device_array(5, np.float32, "cpu")  # the exported memory is not handed out again
+    assert t.tolist() == [4.0] * 5
+    with pytest.raises(BufferError, match="C-contiguous"):
+        rk.from_dlpack(torch.zeros(4, 4)[:, 1])

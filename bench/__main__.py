@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import actors, compile_time, cpu_numpy, overhead, wgpu_cpu
+from bench import actors, compile_time, cpu_numpy, device_arrays, overhead, wgpu_cpu
 from bench.caches import isolated_cache_root
 from bench.report import Row, Skipped, render_table, to_json
 from bench.settings import Settings
@@ -20,6 +20,7 @@ from bench.settings import Settings
 SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "cpu": cpu_numpy.run,
     "wgpu": wgpu_cpu.run,
+    "devarrays": device_arrays.run,
     "compile": compile_time.run,
     "overhead": overhead.run,
     "actors": actors.run,

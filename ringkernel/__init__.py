@@ -61,6 +61,13 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "BoundsError": "ringkernel.runtime.arguments",
     "LaunchError": "ringkernel.runtime.arguments",
     "Hlc": "ringkernel.runtime.hlc",
+    "DeviceArray": "ringkernel.runtime.device_array",
+    "to_device": "ringkernel.runtime.device_array",
+    "device_array": "ringkernel.runtime.device_array",
+    "device_array_like": "ringkernel.runtime.device_array",
+    "from_dlpack": "ringkernel.runtime.device_array",
+    "synchronize": "ringkernel.runtime.device_array",
+    "memory_info": "ringkernel.runtime.device_array",
 }
 
 
@@ -141,5 +148,12 @@ __all__ = [
     "QueueFull",
     "ReceiveTimeout",
     "Hlc",
+    "DeviceArray",
+    "to_device",
+    "device_array",
+    "device_array_like",
+    "from_dlpack",
+    "synchronize",
+    "memory_info",
     "__version__",
 ]

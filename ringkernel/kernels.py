@@ -70,7 +70,10 @@ class Kernel(_Decorated):
         """Runs the kernel on ``backend`` (default: ``rk.default_backend()``).
 
         numpy arrays passed for ``Array`` parameters hold what the device wrote
-        when this returns.  ``checked`` turns array bounds checking on or off
+        when this returns; :class:`ringkernel.DeviceArray` arguments are used in
+        place (no copies), and when every array argument is one the launch may
+        return before the device finishes (``.numpy()`` and ``rk.synchronize()``
+        wait).  ``checked`` turns array bounds checking on or off
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
@@ -140,11 +143,16 @@ def launch_module(
     The backend names its compile target and options (checking the launch);
     the compile goes through the one driver (verify, caches); the backend runs
     the result.  ``grid``/``block`` are 3-tuples, ``args`` from ``bind_arguments``.
+    With no backend named, a launch runs where its device arrays live.
     """
     from ringkernel.runtime import get_backend
+    from ringkernel.runtime.arguments import check_device_arrays, device_arrays_backend
     from ringkernel.runtime.backend import KernelBuild
 
+    if backend is None:  # device arrays say where they live
+        backend = device_arrays_backend(args)
     device = get_backend(backend) if backend is None or isinstance(backend, str) else backend
+    check_device_arrays(module.get(kernel_name), args, device.name)
     options = device.compile_options(module, kernel_name, grid, block, args, checked=checked)
     text = compile_module(module, device.target, **options)
     build = KernelBuild(module, kernel_name, device.target, options, text)

@@ -9,6 +9,9 @@ groups of arguments whose bytes overlap, so such a backend can give each
 group one device buffer.  Arguments are C-contiguous (``bind_arguments``
 enforces it), so each is exactly the byte interval ``[address, address +
 nbytes)``, and two arguments share memory exactly when their intervals meet.
+A device array (:mod:`ringkernel.runtime.device_array`) is the interval
+``[offset, offset + nbytes)`` of its buffer: it shares memory only with
+device arrays in the same buffer.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +54,13 @@ def _address(array: np.ndarray) -> int:
     return int(array.__array_interface__["data"][0])
 
 
+def _place(array: object) -> tuple[int, int]:
+    """``(memory space, start)``: space 0 is host memory, else the device buffer's id."""
+    if isinstance(array, np.ndarray):
+        return 0, _address(array)
+    return id(array.buffer), int(array.offset)  # type: ignore[attr-defined]
+
+
 def memory_groups(args: Sequence[object], indices: Sequence[int]) -> list[MemoryGroup]:
     """The arrays ``args[i]`` (``i`` in ``indices``) grouped by shared memory.
 
@@ -57,18 +68,21 @@ def memory_groups(args: Sequence[object], indices: Sequence[int]) -> list[Memory
     array shares memory with nothing.
     """
     spans = []
-    arrays: dict[int, np.ndarray] = {}
+    arrays: dict[int, Any] = {}
+    space_of: dict[int, int] = {}
     for i in indices:
         array = args[i]
-        assert isinstance(array, np.ndarray)
         arrays[i] = array
-        start = _address(array)
-        spans.append((start, start + array.nbytes, i))
-    # Sweep by start address: an interval that starts before the reach of the
-    # group so far joins it (intervals are half-open; empty ones join nothing).
+        space_of[i], start = _place(array)
+        spans.append((start, start + int(array.nbytes), i))  # type: ignore[attr-defined]
+    # Sweep by memory space and start: an interval that starts before the reach
+    # of the group so far joins it (intervals are half-open; empty ones join nothing).
     group_of: dict[int, int] = {}
-    reach, current = -1, -1
-    for start, end, i in sorted((s for s in spans if s[1] > s[0]), key=lambda s: (s[0], s[2])):
+    reach, current, space = -1, -1, None
+    live = sorted((s for s in spans if s[1] > s[0]), key=lambda s: (space_of[s[2]], s[0], s[2]))
+    for start, end, i in live:
+        if space_of[i] != space:
+            space, reach = space_of[i], -1
         if start >= reach:
             current = i
         group_of[i] = current

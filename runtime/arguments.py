@@ -92,8 +92,7 @@ def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:
 def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
     if isinstance(ty, ArrayType):
         if not isinstance(arg, np.ndarray):
-            got = type(arg).__name__
-            raise LaunchError(f"{_where(fn, name)} must be a numpy array of {ty.elem}, got {got}")
+            return _bind_device_array(fn, name, ty, arg)
         expected = _dtype(ty.elem.numpy_dtype)
         if arg.dtype != expected:
             raise LaunchError(f"{_where(fn, name)} must have dtype {expected}, got {arg.dtype}")
@@ -104,6 +103,41 @@ def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
         return arg
     assert isinstance(ty, ScalarType)
     return _scalar(fn, name, ty, arg)
+
+
+def _bind_device_array(fn: Function, name: str, ty: ArrayType, arg: Any) -> Any:
+    from ringkernel.runtime.device_array import DeviceArray
+
+    if not isinstance(arg, DeviceArray):
+        got = type(arg).__name__
+        raise LaunchError(
+            f"{_where(fn, name)} must be a numpy array or an rk.DeviceArray of {ty.elem}, got {got}"
+        )
+    expected = _dtype(ty.elem.numpy_dtype)
+    if arg.dtype != expected:
+        raise LaunchError(f"{_where(fn, name)} must have dtype {expected}, got a device array of {arg.dtype}")
+    return arg
+
+
+def check_device_arrays(fn: Function, args: Sequence[Any], backend: str) -> None:
+    """Raises :class:`LaunchError` naming the parameter when a device array lives on another backend."""
+    for param, arg in zip(fn.params, args):
+        where = getattr(arg, "backend", backend)
+        if where != backend:
+            raise LaunchError(
+                f"{_where(fn, param.name)} is a device array on the '{where}' backend, but the "
+                f"launch runs on '{backend}'; move it with rk.to_device(a.numpy(), '{backend}') "
+                f"or launch on '{where}'"
+            )
+
+
+def device_arrays_backend(args: Sequence[Any]) -> str | None:
+    """The backend of the first device array among ``args`` (where a launch with none named runs)."""
+    for arg in args:
+        where = getattr(arg, "backend", None)
+        if isinstance(where, str):
+            return where
+    return None
 
 
 def _where(fn: Function, name: str) -> str:

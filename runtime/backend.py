@@ -12,6 +12,11 @@ A launch is three steps, and only the last is the runtime's:
 
 So no runtime calls back into the compiler; the actor runtimes
 (:mod:`ringkernel.runtime.actor_host`) follow the same split.
+
+A backend that supports device arrays also has a ``memory`` attribute (a
+:class:`~ringkernel.runtime.device_array.DeviceMemory`: its pool, copies and
+waits); ``launch`` then receives :class:`~ringkernel.runtime.device_array.DeviceArray`
+arguments of its own backend (the facade checks) and uses them in place.
 """
 
 from __future__ import annotations
@@ -77,5 +82,7 @@ class Backend(Protocol):
     ) -> None:
         """Runs ``build`` (compiled with this launch's options) over ``grid`` x ``block``.
 
-        Arrays in ``args`` (from ``bind_arguments``) are updated in place.
+        numpy arrays in ``args`` (from ``bind_arguments``) are updated in
+        place; device arrays are used where they live, and a launch whose
+        arrays are all device arrays may return before the device finishes.
         """

@@ -26,11 +26,15 @@ from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, check_dims
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.bounds import BoundsRecord
 from ringkernel.runtime.cpu.jit import CompiledKernel, block_plan, jit_kernel
+from ringkernel.runtime.cpu.memory import CpuMemory
+from ringkernel.runtime.device_array import DeviceArray
 
 # Below this many work-items a launch runs on the calling thread only.
 _PARALLEL_THRESHOLD = 1 << 14
 # Seconds between the waiting thread's looks at pending signals (Ctrl-C).
 _WAIT_SLICE = 0.05
+# Device-array memory: one pool for every CpuBackend instance (it is all host memory).
+_MEMORY = CpuMemory()
 
 
 class CpuBackend:
@@ -49,6 +53,7 @@ class CpuBackend:
             workitem_loops = os.environ.get("RINGKERNEL_CPU_BARRIERS", "loops") != "threads"
         self.workitem_loops = workitem_loops
         self.cpu, self.features = host_cpu()
+        self.memory = _MEMORY
         self._options: dict[tuple[str, bool], dict[str, Any]] = {}
 
     @classmethod
@@ -98,8 +103,10 @@ class CpuBackend:
         """Runs the build over ``grid`` x ``block``; arrays in ``args`` are updated in place.
 
         A checked build raises :class:`~ringkernel.runtime.arguments.BoundsError`
-        after the launch if an access was out of bounds.
+        after the launch if an access was out of bounds.  Device arrays are
+        host memory: the kernel gets a pointer into it, nothing is copied.
         """
+        args = [a.host_view() if isinstance(a, DeviceArray) else a for a in args]
         kernel_name = build.kernel_name
         fn = build.module.get(kernel_name)
         compiled = jit_kernel(build)

@@ -1,9 +1,11 @@
 """The wgpu backend: WGSL kernels dispatched through wgpu-py (Vulkan, Metal, DX12, GL).
 
 One device per process (shared with ``check_wgsl``).  Each launch uploads the
-arrays into storage buffers and the scalars into one uniform buffer, dispatches
-``grid`` workgroups and copies every array back into the caller's numpy array
-in place.  Pipelines are cached per (module fingerprint, kernel, block, and
+numpy arrays into storage buffers and the scalars into one uniform buffer,
+dispatches ``grid`` workgroups and copies every numpy array back in place.
+Device arrays (:mod:`.memory`) are bound where they live and copied nowhere;
+a launch whose arrays are all device arrays is recorded into the open batch
+and returns before it runs.  Pipelines are cached per (module fingerprint, kernel, block, and
 the variant options below).
 
 - Aliasing: an array passed for several parameters (``k(x, x)``) is one
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,8 @@ from ringkernel.runtime import module_digest
 from ringkernel.runtime.aliasing import MemoryGroup, memory_groups
 from ringkernel.runtime.arguments import LaunchError, as_tuple
 from ringkernel.runtime.backend import KernelBuild
+from ringkernel.runtime.device_array import DeviceArray
+from ringkernel.runtime.wgpu.memory import WgpuMemory
 from ringkernel.runtime.wgpu.status import (
     bounds_error,
     has_loop_limit,
@@ -121,6 +125,7 @@ class WgpuBackend:
         self.loop_limited = has_loop_limit(self.adapter.info)
         self._pipelines: dict[tuple[str, str, Dim3, _Variant], _Pipeline] = {}
         self._lock = threading.Lock()
+        self.memory = _memory(self.device, self.limits, self.adapter_name)
 
     @property
     def adapter_name(self) -> str:
@@ -296,58 +301,52 @@ class WgpuBackend:
         args: Sequence[Any],
         groups: list[MemoryGroup],
     ) -> None:
-        import wgpu
-
         device = self.device
         plan = compiled.bindings
         variant = compiled.variant
-        usage = wgpu.BufferUsage
-        buffers = []
-        entries = []
-        for a in plan.arrays:
-            host = args[a.index]
-            data = host.astype(np.uint32) if a.elem == "bool" else host
-            size = max((data.nbytes + 3) // 4 * 4, 4)
-            self._check_buffer(fn, a.param, size)
-            buf = device.create_buffer(
-                size=size, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
-            )
-            if data.nbytes:
-                device.queue.write_buffer(buf, 0, np.ascontiguousarray(data))
-            buffers.append((a, host, buf))
-            entries.append({"binding": a.binding, "resource": {"buffer": buf}})
-        if plan.uniform_binding is not None:
-            uniform = bytearray(plan.uniform_size)
-            for f in plan.scalars:
-                value = args[f.index]
-                if f.type == "bool":
-                    value = int(bool(value))
-                elif f.type == "f32":
-                    value = float(value)
-                else:
-                    value = int(value)
-                struct.pack_into(_PACK[f.type], uniform, f.offset, value)
-            ubuf = device.create_buffer_with_data(data=bytes(uniform), usage=usage.UNIFORM)
-            entries.append({"binding": plan.uniform_binding, "resource": {"buffer": ubuf}})
-        bind_group = device.create_bind_group(layout=compiled.layout, entries=entries)
-        status = None
-        if variant.status:
-            lengths = None
-            if variant.checked:
-                lengths = [
-                    args[i].size for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)
-                ]
-            status_group, status = status_bind_group(device, compiled.status_layout, lengths)
-        encoder = device.create_command_encoder()
-        compute = encoder.begin_compute_pass()
-        compute.set_pipeline(compiled.pipeline)
-        compute.set_bind_group(0, bind_group)
-        if status is not None:
-            compute.set_bind_group(1, status_group)
-        compute.dispatch_workgroups(*grid)
-        compute.end()
-        device.queue.submit([encoder.finish()])
-        words = read_status(device, status) if status is not None else None
+        memory = self.memory
+        arrays = [args[a.index] for a in plan.arrays]
+        batched = all(isinstance(x, DeviceArray) for x in arrays) and not variant.checked
+        with memory.lock:
+            if not batched:
+                memory.flush()  # launches recorded earlier run first
+            encoder = memory.encoder() if batched else device.create_command_encoder()
+            keep: list[Any] = [arrays]
+            entries, copies, staged = self._bind_arrays(fn, plan, args, encoder, keep)
+            if plan.uniform_binding is not None:
+                ubuf = device.create_buffer_with_data(
+                    data=self._uniform(plan, args), usage=wgpu_usage().UNIFORM
+                )
+                keep.append(ubuf)
+                entries.append({"binding": plan.uniform_binding, "resource": {"buffer": ubuf}})
+            bind_group = device.create_bind_group(layout=compiled.layout, entries=entries)
+            status = None
+            if variant.status:
+                lengths = None
+                if variant.checked:
+                    lengths = [
+                        args[i].size for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)
+                    ]
+                status_group, status = status_bind_group(device, compiled.status_layout, lengths)
+                keep.append(status_group)
+            compute = encoder.begin_compute_pass()
+            compute.set_pipeline(compiled.pipeline)
+            compute.set_bind_group(0, bind_group)
+            if status is not None:
+                compute.set_bind_group(1, status_group)
+            compute.dispatch_workgroups(*grid)
+            compute.end()
+            for src, src_offset, dst, dst_offset, size in copies:
+                encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, size)
+            keep.append(bind_group)
+            if batched:
+                check = None
+                if status is not None:
+                    check = self._deferred_check(fn, status)
+                memory.recorded(keep, check)
+                return
+            device.queue.submit([encoder.finish()])
+            words = read_status(device, status) if status is not None else None
         try:
             if words is not None:
                 cut = loop_limit_error(
@@ -355,7 +354,7 @@ class WgpuBackend:
                 )
                 if cut is not None:
                     raise cut
-            for a, host, buf in buffers:
+            for a, host, buf in staged:
                 if host.size == 0:
                     continue
                 dtype = np.uint32 if a.elem == "bool" else host.dtype
@@ -364,7 +363,7 @@ class WgpuBackend:
                     raw = raw != 0
                 np.copyto(host, raw.reshape(host.shape))
         finally:
-            for _, _, buf in buffers:
+            for _, _, buf in staged:
                 buf.destroy()
         if words is not None:
             error = bounds_error(
@@ -373,6 +372,76 @@ class WgpuBackend:
             )
             if error is not None:
                 raise error
+
+    def _bind_arrays(
+        self, fn: Function, plan: KernelBindings, args: Sequence[Any], encoder: Any, keep: list[Any]
+    ) -> tuple[list[dict[str, Any]], list[tuple[Any, int, Any, int, int]], list[tuple[Any, Any, Any]]]:
+        """Bind-group entries for the arrays, device copies to make after the pass, numpy staging.
+
+        A device array binds its own buffer (no copy); one whose offset the
+        adapter cannot bind (a slice not on the offset alignment) is copied to
+        a scratch buffer on the device, and back after the pass.  A numpy
+        array is uploaded into a new buffer and read back after the launch.
+        """
+        device = self.device
+        usage = wgpu_usage()
+        entries: list[dict[str, Any]] = []
+        copies: list[tuple[Any, int, Any, int, int]] = []
+        staged: list[tuple[Any, Any, Any]] = []
+        align = self.limits["min-storage-buffer-offset-alignment"]
+        for a in plan.arrays:
+            host = args[a.index]
+            if isinstance(host, DeviceArray):
+                size = max(host.nbytes, 4)
+                buf, offset = host.buffer, host.offset
+                if offset % align:
+                    scratch = device.create_buffer(
+                        size=size, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
+                    )
+                    keep.append(scratch)
+                    if host.nbytes:
+                        encoder.copy_buffer_to_buffer(buf, offset, scratch, 0, host.nbytes)
+                        copies.append((scratch, 0, buf, offset, host.nbytes))
+                    buf, offset = scratch, 0
+                entries.append({
+                    "binding": a.binding,
+                    "resource": {"buffer": buf, "offset": offset, "size": size},
+                })
+                continue
+            data = host.astype(np.uint32) if a.elem == "bool" else host
+            size = max((data.nbytes + 3) // 4 * 4, 4)
+            self._check_buffer(fn, a.param, size)
+            buf = device.create_buffer(
+                size=size, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
+            )
+            if data.nbytes:
+                device.queue.write_buffer(buf, 0, np.ascontiguousarray(data))
+            staged.append((a, host, buf))
+            entries.append({"binding": a.binding, "resource": {"buffer": buf}})
+        return entries, copies, staged
+
+    @staticmethod
+    def _uniform(plan: KernelBindings, args: Sequence[Any]) -> bytes:
+        uniform = bytearray(plan.uniform_size)
+        for f in plan.scalars:
+            value = args[f.index]
+            if f.type == "bool":
+                value = int(bool(value))
+            elif f.type == "f32":
+                value = float(value)
+            else:
+                value = int(value)
+            struct.pack_into(_PACK[f.type], uniform, f.offset, value)
+        return bytes(uniform)
+
+    def _deferred_check(self, fn: Function, status: Any) -> Callable[[], Exception | None]:
+        """The loop-guard check of a batched launch, run when its batch is waited for."""
+        device, adapter = self.device, f"the adapter ({self.adapter_name})"
+
+        def check() -> Exception | None:
+            return loop_limit_error(read_status(device, status), f"kernel '{fn.name}'", adapter)
+
+        return check
 
     @staticmethod
     def _storage_names(fn: Function, groups: list[MemoryGroup]) -> dict[int, str]:
@@ -392,3 +461,21 @@ class WgpuBackend:
                 f"argument '{param}' of kernel '{fn.name}' is {size} bytes; "
                 f"the wgpu adapter ({self.adapter_name}) binds at most {top} bytes per buffer"
             )
+
+
+def wgpu_usage() -> Any:
+    import wgpu
+
+    return wgpu.BufferUsage
+
+
+_MEMORIES: dict[int, WgpuMemory] = {}
+
+
+def _memory(device: Any, limits: dict[str, Any], adapter_name: str) -> WgpuMemory:
+    """The device's one device-array memory, shared by every WgpuBackend on it."""
+    memory = _MEMORIES.get(id(device))
+    if memory is None:
+        top = min(limits["max-storage-buffer-binding-size"], limits["max-buffer-size"])
+        memory = _MEMORIES[id(device)] = WgpuMemory(device, top, adapter_name)
+    return memory

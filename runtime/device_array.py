@@ -1,0 +1,318 @@
+"""Device arrays: memory that stays on a backend between launches.
+
+A launch with numpy arguments copies every array to the device and back; a
+:class:`DeviceArray` lives on its backend (cpu: host memory the JIT uses
+directly; wgpu: a storage buffer), so launches that take one copy nothing.
+Each backend that supports them has a ``memory`` attribute following
+:class:`DeviceMemory`: a per-backend pool, so a loop of launches does not
+allocate, and an allocation returns to the pool when the last array (or view)
+using it goes.  Launches whose array arguments are all device arrays may run
+asynchronously; :meth:`DeviceArray.numpy` and :func:`synchronize` wait.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from ringkernel.runtime.arguments import LaunchError
+
+# numpy dtypes a kernel Array parameter can have (ringir's scalar types).
+_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int32", "int64", "uint32", "uint64", "bool")}
+_DLPACK_CPU = 1  # DLDeviceType kDLCPU
+
+
+class DeviceMemory(Protocol):
+    """What a backend provides for device arrays (its ``memory`` attribute)."""
+
+    name: str
+
+    def itemsize(self, dtype: np.dtype) -> int:
+        """Bytes one element of ``dtype`` takes on the device."""
+
+    def allocate(self, nbytes: int) -> Any:
+        """A buffer of at least ``nbytes`` (from the pool when one fits)."""
+
+    def release(self, buffer: Any) -> None:
+        """Returns ``buffer`` to the pool (its last user is gone)."""
+
+    def forget(self, buffer: Any) -> None:
+        """``buffer`` leaves the pool's books for good (exported memory)."""
+
+    def upload(self, buffer: Any, offset: int, host: np.ndarray) -> None:
+        """Copies the C-contiguous ``host`` into ``buffer`` at byte ``offset``."""
+
+    def download(self, buffer: Any, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A new host array with the elements at byte ``offset``, after every earlier launch."""
+
+    def synchronize(self) -> None:
+        """Returns once every launch submitted so far has finished."""
+
+    def info(self) -> dict[str, int]:
+        """``in_use``, ``pooled`` (bytes) and ``allocations`` (device allocations made)."""
+
+
+class _Allocation:
+    """One device buffer shared by an array and its views; back to the pool when all are gone."""
+
+    __slots__ = ("memory", "buffer", "nbytes", "_finalizer", "__weakref__")
+
+    def __init__(self, memory: DeviceMemory, nbytes: int, buffer: Any = None) -> None:
+        self.memory = memory
+        self.nbytes = nbytes
+        self._finalizer: weakref.finalize | None = None
+        if buffer is None:
+            self.buffer = memory.allocate(nbytes)
+            self._finalizer = weakref.finalize(self, memory.release, self.buffer)
+        else:
+            self.buffer = buffer
+
+    def export(self) -> None:
+        """Others may hold the memory now (DLPack): it never returns to the pool."""
+        if self._finalizer is not None and self._finalizer.detach() is not None:
+            self.memory.forget(self.buffer)
+
+
+class DeviceArray:
+    """An array on one backend: ``.shape``, ``.dtype``, ``.backend``, ``.numpy()``.
+
+    Indexing the leading dimension (``a[i]``, ``a[i:j]``) gives a view of the
+    same memory, without a copy.
+    """
+
+    def __init__(
+        self, allocation: _Allocation, shape: tuple[int, ...], dtype: np.dtype, offset: int = 0
+    ) -> None:
+        self._allocation = allocation
+        self._offset = offset
+        self.shape = shape
+        self.dtype = dtype
+
+    @property
+    def backend(self) -> str:
+        return self._allocation.memory.name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes on the device (a bool takes a 32-bit word on wgpu)."""
+        return self.size * self._allocation.memory.itemsize(self.dtype)
+
+    @property
+    def buffer(self) -> Any:
+        """The backend's buffer this array lives in (at :attr:`offset`)."""
+        return self._allocation.buffer
+
+    @property
+    def offset(self) -> int:
+        """Byte offset of the first element in :attr:`buffer`."""
+        return self._offset
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d device array")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"DeviceArray(shape={self.shape}, dtype={self.dtype}, backend='{self.backend}')"
+
+    def __getitem__(self, key: Any) -> DeviceArray:
+        if not self.shape:
+            raise IndexError("a 0-d device array cannot be indexed")
+        n = self.shape[0]
+        row = self.nbytes // n if n else 0
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            i = int(key) + n if key < 0 else int(key)
+            if not 0 <= i < n:
+                raise IndexError(f"index {int(key)} is out of range for a leading dimension of {n}")
+            return DeviceArray(self._allocation, self.shape[1:], self.dtype, self._offset + i * row)
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            if step != 1:
+                raise IndexError("device arrays slice only contiguous ranges (step 1); copy with .numpy()")
+            count = max(stop - start, 0)
+            return DeviceArray(
+                self._allocation, (count, *self.shape[1:]), self.dtype, self._offset + start * row
+            )
+        raise IndexError(
+            f"device arrays index only their leading dimension with an int or a slice, got {key!r}"
+        )
+
+    def numpy(self) -> np.ndarray:
+        """A new numpy array with the contents, after every launch that writes them."""
+        return self._allocation.memory.download(self.buffer, self._offset, self.shape, self.dtype)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(a)``: always a copy (``np.from_dlpack`` shares a cpu array's memory)."""
+        if copy is False:
+            raise ValueError("a device array becomes a numpy array only by a copy (np.from_dlpack on cpu)")
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    # --- DLPack (cpu backend) ---
+
+    def host_view(self) -> np.ndarray:
+        """The cpu backend's memory as a numpy array (no copy); other backends: an error."""
+        if self.backend != "cpu":
+            raise TypeError(f"a device array on '{self.backend}' has no host view; use .numpy()")
+        return self._allocation.memory.view(self.buffer, self._offset, self.shape, self.dtype)  # type: ignore[attr-defined]
+
+    def __dlpack__(
+        self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: Any = None
+    ) -> Any:
+        """Exports the memory (cpu backend, zero copy); it never returns to the pool after."""
+        if self.backend != "cpu":
+            raise BufferError(f"DLPack export is implemented for the cpu backend only, not '{self.backend}'")
+        self._allocation.export()
+        view = self.host_view()
+        kwargs: dict[str, Any] = {}
+        if max_version is not None:
+            kwargs["max_version"] = max_version
+        if copy is not None:
+            kwargs["copy"] = copy
+        return view.__dlpack__(stream=stream, **kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        if self.backend != "cpu":
+            raise BufferError(f"DLPack export is implemented for the cpu backend only, not '{self.backend}'")
+        return (_DLPACK_CPU, 0)
+
+
+# --- the public functions ---
+
+
+def _memory(backend: str | None) -> DeviceMemory:
+    from ringkernel.runtime import get_backend
+
+    device = get_backend(backend)
+    memory = getattr(device, "memory", None)
+    if memory is None:
+        raise LaunchError(
+            f"device arrays are not implemented on the '{device.name}' backend yet; "
+            "pass numpy arrays (copied in and out at each launch) or use cpu or wgpu"
+        )
+    return memory
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in _DTYPES:
+        allowed = ", ".join(sorted(str(d) for d in _DTYPES))
+        raise TypeError(f"device arrays hold {allowed}; got dtype {dt}")
+    return dt
+
+
+def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in dims):
+        raise ValueError(f"a shape is non-negative ints, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+def device_array(
+    shape: int | Sequence[int], dtype: Any = np.float32, backend: str | None = None
+) -> DeviceArray:
+    """An uninitialised array of ``shape`` and ``dtype`` on ``backend`` (default: the default backend)."""
+    memory = _memory(backend)
+    dt, dims = _check_dtype(dtype), _shape(shape)
+    nbytes = int(np.prod(dims, dtype=np.int64)) * memory.itemsize(dt)
+    return DeviceArray(_Allocation(memory, nbytes), dims, dt)
+
+
+def to_device(array: Any, backend: str | None = None) -> DeviceArray:
+    """A copy of ``array`` (anything ``np.asarray`` takes) on ``backend``."""
+    host = np.ascontiguousarray(array)
+    out = device_array(host.shape, host.dtype, backend)
+    if host.size:
+        out._allocation.memory.upload(out.buffer, 0, host)
+    return out
+
+
+def device_array_like(a: Any, backend: str | None = None) -> DeviceArray:
+    """An uninitialised array with ``a``'s shape and dtype, on ``a``'s backend (or ``backend``)."""
+    if backend is None and isinstance(a, DeviceArray):
+        backend = a.backend
+    return device_array(a.shape, a.dtype, backend)
+
+
+def from_dlpack(obj: Any) -> DeviceArray:
+    """A cpu device array sharing ``obj``'s memory (a numpy array, a torch CPU tensor, ...)."""
+    device = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else None
+    if device is not None and int(device[0]) != _DLPACK_CPU:
+        raise BufferError(
+            f"from_dlpack takes host (CPU) memory for the cpu backend; this object lives on "
+            f"DLPack device {tuple(device)}"
+        )
+    host = np.from_dlpack(obj)
+    if not host.flags.c_contiguous:
+        raise BufferError("from_dlpack needs C-contiguous memory (make the tensor contiguous first)")
+    dt = _check_dtype(host.dtype)
+    memory = _memory("cpu")
+    shared = _Allocation(memory, host.nbytes, buffer=host.reshape(-1).view(np.uint8))
+    return DeviceArray(shared, host.shape, dt)
+
+
+def synchronize(backend: str | None = None) -> None:
+    """Waits until every launch on ``backend`` (default: every backend in use) has finished."""
+    from ringkernel.runtime import _instances
+
+    names = [backend] if backend is not None else list(_instances)
+    for name in names:
+        memory = getattr(_instances.get(name), "memory", None)
+        if memory is not None:
+            memory.synchronize()
+
+
+def memory_info(backend: str | None = None) -> dict[str, int]:
+    """Device-array memory of ``backend``: ``in_use`` and ``pooled`` bytes, ``allocations`` made."""
+    return _memory(backend).info()
+
+
+def bucket(nbytes: int) -> int:
+    """The pool size class of an allocation: powers of two up to 1 MiB, then whole MiB."""
+    if nbytes <= 256:
+        return 256
+    if nbytes <= 1 << 20:
+        return 1 << (nbytes - 1).bit_length()
+    return (nbytes + (1 << 20) - 1) >> 20 << 20
+
+
+class Pool:
+    """Free buffers by size class, and the counts :func:`memory_info` reports."""
+
+    def __init__(self) -> None:
+        self.free: dict[int, list[Any]] = {}
+        self.in_use = 0
+        self.pooled = 0
+        self.allocations = 0
+
+    def take(self, size: int) -> Any | None:
+        free = self.free.get(size)
+        self.in_use += size
+        if free:
+            self.pooled -= size
+            return free.pop()
+        self.allocations += 1
+        return None
+
+    def give(self, size: int, buffer: Any) -> None:
+        self.in_use -= size
+        self.pooled += size
+        self.free.setdefault(size, []).append(buffer)
+
+    def forget(self, size: int) -> None:
+        """A buffer in use that will never come back (exported through DLPack)."""
+        self.in_use -= size
+
+    def info(self) -> dict[str, int]:
+        return {"in_use": self.in_use, "pooled": self.pooled, "allocations": self.allocations}

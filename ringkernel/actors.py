@@ -15,6 +15,7 @@ pump (wgpu, metal) or one resident kernel (cuda).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
@@ -22,6 +23,7 @@ import math
 import threading
 import warnings
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -234,6 +236,52 @@ def decode(words: np.ndarray, info: MessageInfo) -> Any:
     return msg
 
 
+def slot_dtype(info: MessageInfo, slot_words: int) -> np.dtype:
+    """``Msg.dtype``'s fields over a whole slot of ``slot_words`` words (one row per slot)."""
+    base = info.layout.dtype(L.ENVELOPE_WORDS)
+    fields = base.fields or {}
+    names = list(base.names or ())
+    return np.dtype(
+        {
+            "names": names,
+            "formats": [fields[n][0] for n in names],
+            "offsets": [fields[n][1] for n in names],
+            "itemsize": slot_words * L.WORD,
+        }
+    )
+
+
+def encode_many(
+    batch: Any, info: MessageInfo, slot_words: int, source: int, target: int, sequence: int, first_hlc: int
+) -> np.ndarray:
+    """The ``(n, slot_words)`` slot words of a structured array of ``Msg.dtype`` (vectorised).
+
+    Message i gets sequence ``sequence + i`` and stamp ``first_hlc + i``.
+    """
+    n = len(batch)
+    rows = np.zeros((n, slot_words), dtype=np.uint32)
+    index = np.arange(n, dtype=np.uint64)
+    stamps = np.uint64(first_hlc) + index
+    rows[:, L.ENV_TYPE_ID] = info.type_id
+    rows[:, L.ENV_SOURCE] = source
+    rows[:, L.ENV_TARGET] = target
+    rows[:, L.ENV_SEQUENCE] = ((np.uint64(sequence) + index) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    rows[:, L.ENV_HLC_LO] = (stamps & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    rows[:, L.ENV_HLC_HI] = (stamps >> np.uint64(32)).astype(np.uint32)
+    view = rows.view(slot_dtype(info, slot_words)).reshape(n)
+    for slot in info.layout.fields:
+        view[slot.name] = batch[slot.name]
+    return rows
+
+
+def as_records(msgs: Sequence[Any], info: MessageInfo) -> np.ndarray:
+    """A list of messages of one class as a structured array of ``Msg.dtype``."""
+    names = [f.name for f in info.layout.fields]
+    return np.array(
+        [tuple(getattr(m, n) for n in names) for m in msgs], dtype=info.layout.dtype(L.ENVELOPE_WORDS)
+    )
+
+
 # --- actors -----------------------------------------------------------------------------
 
 
@@ -345,7 +393,9 @@ class ActorRef:
         self.out = self.k2h
         self.upstream: ActorRef | None = None
         self.downstream: ActorRef | None = None
-        self.backlog: list[np.ndarray] = []
+        self.backlog: deque[np.ndarray] = deque()  # (k, slot_words) chunks of replies taken off the queue
+        self._asked: dict[int, np.ndarray | None] = {}  # sequence -> its reply, for ask()
+        self._forsaken: set[int] = set()  # asks that timed out: their late reply is discarded
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
@@ -383,22 +433,221 @@ class ActorRef:
         wakes up when the system stops.
         """
         timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
-        waiter = Waiter(timeout)
-        while True:
-            stopped = self.system.stopped  # read first: a reply published before the stop is still taken
-            words = self._take()
-            if words is not None:
-                break
-            if stopped:
-                raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
-            if not waiter.wait():
-                raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+        return self._decode(self._wait_rows(1, timeout)[0])
+
+    def receive_many(
+        self, max_count: int = 1024, timeout: float | None = None, as_array: bool = False
+    ) -> Any:
+        """Up to ``max_count`` replies, oldest first: waits up to ``timeout`` s for the first,
+        then takes what has arrived (one batch copy off the queue).
+
+        A list of messages, or with ``as_array=True`` a structured array of
+        the reply's ``Msg.dtype`` (the actor must have one reply type; the
+        envelope is in each record's first 24 bytes).  Raises like :meth:`receive`.
+        """
+        max_count = check_setting("max_count", max_count, 1)
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        if as_array and len(self.reply_info) != 1:
+            names = ", ".join(m.name for m in self.reply_info.values()) or "none"
+            raise ValueError(
+                f"as_array=True needs an actor with one reply type; {self.name} replies: {names}"
+            )
+        rows = self._wait_rows(max_count, timeout)
+        if not as_array:
+            return [self._decode(row) for row in rows]
+        info = next(iter(self.reply_info.values()))
+        if np.any(rows[:, L.ENV_TYPE_ID] != info.type_id):
+            raise RuntimeError(f"{self.name} sent an unknown message type")
+        self._merge_clocks(rows)
+        dtype = info.layout.dtype(L.ENVELOPE_WORDS)
+        data = np.ascontiguousarray(rows.view(np.uint8)[:, : dtype.itemsize])
+        return data.view(dtype).reshape(len(rows))
+
+    def _decode(self, words: np.ndarray) -> Any:
         info = self.reply_info.get(int(words[L.ENV_TYPE_ID]))
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
         msg = decode(words, info)
         self._merge_clock(msg.envelope.hlc)
         return msg
+
+    def _merge_clocks(self, rows: np.ndarray) -> None:
+        """Merges a batch's stamps: the newest one, or each one if the clock refuses that."""
+        stamps = rows[:, L.ENV_HLC_LO].astype(np.uint64) | rows[:, L.ENV_HLC_HI].astype(
+            np.uint64
+        ) << np.uint64(32)
+        refused = self.clock_refused
+        self._merge_clock(int(stamps.max()))
+        if self.clock_refused != refused:
+            self.clock_refused, self.system.clock_drift_refused = refused, self.system.clock_drift_refused - 1
+            for stamp in stamps:
+                self._merge_clock(int(stamp))
+
+    def _wait_rows(self, max_count: int, timeout: float | None) -> np.ndarray:
+        """At least one and at most ``max_count`` reply rows, waiting up to ``timeout`` s."""
+        waiter = Waiter(timeout)
+        while True:
+            stopped = self.system.stopped  # read first: a reply published before the stop is still taken
+            rows = self._take(max_count)
+            if len(rows):
+                return rows
+            if stopped:
+                raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
+            if not waiter.wait():
+                raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+
+    # --- batches and requests ---
+
+    def send_many(self, batch: Any, timeout: float | None = 1.0) -> np.ndarray:
+        """Enqueues a batch in order with one copy per run of slots; returns the HLC stamps (u64).
+
+        ``batch`` is a list of messages (any of the handled types) or a numpy
+        structured array of one handled message's ``Msg.dtype``.  A full queue
+        follows the policy as :meth:`send` does; ``timeout`` bounds each
+        stretch without room.  If it raises :class:`QueueFull`, its ``sent``
+        says how many leading messages were enqueued (the rest were not).
+        """
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        runs = self._batch_runs(batch)
+        count = sum(len(records) for _, records in runs)
+        self.system._check_open()
+        if count == 0:
+            return np.zeros(0, dtype=np.uint64)
+        with self.send_lock:
+            self.system._check_open()
+            first = self.system.hlc.tick_many(count)
+            rows = self._encode_runs(runs, self.sequence, first)
+            tail = int(self.h2k.buffer[L.Q_TAIL])  # we are its only producer: the tail counts our sends
+            try:
+                self.h2k.push_many(rows, timeout, interrupt=self.system._check_open)
+            finally:  # a partial batch (QueueFull, the system stopping) keeps the sequence exact
+                sent = (int(self.h2k.buffer[L.Q_TAIL]) - tail) & 0xFFFFFFFF
+                self.sequence = (self.sequence + sent) & 0xFFFFFFFF
+        self.system._wake(self)
+        return np.uint64(first) + np.arange(count, dtype=np.uint64)
+
+    def _batch_runs(self, batch: Any) -> list[tuple[MessageInfo, np.ndarray]]:
+        """The batch as runs of one message type each, as structured arrays of ``Msg.dtype``."""
+        if isinstance(batch, np.ndarray):
+            for cls in self.type.info.handlers:
+                if batch.dtype == cls.dtype:  # type: ignore[attr-defined]
+                    info = message_info(cls)
+                    assert info is not None
+                    return [(info, batch.reshape(-1))]
+            handled = ", ".join(f"{c.__name__}.dtype" for c in self.type.info.handlers)
+            raise TypeError(f"{self.name} takes structured arrays of {handled}; got dtype {batch.dtype}")
+        if not isinstance(batch, (list, tuple)):
+            raise TypeError(
+                f"send_many takes a list of messages or a structured array, got {type(batch).__name__}"
+            )
+        runs: list[tuple[MessageInfo, np.ndarray]] = []
+        start = 0
+        infos = [self.type.message_info(m) for m in batch]
+        for i in range(1, len(batch) + 1):
+            if i == len(batch) or infos[i] is not infos[start]:
+                runs.append((infos[start], as_records(batch[start:i], infos[start])))
+                start = i
+        return runs
+
+    def _encode_runs(
+        self, runs: list[tuple[MessageInfo, np.ndarray]], sequence: int, first: int
+    ) -> np.ndarray:
+        parts, at = [], 0
+        for info, records in runs:
+            parts.append(
+                encode_many(records, info, self.h2k.slot_words, 0, self.id, sequence + at, first + at)
+            )
+            at += len(records)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def ask(self, msg: Any, timeout: float | None = 1.0) -> Any:
+        """Sends ``msg`` and returns the reply to that very message (matched by sequence number).
+
+        Safe with several threads asking (and receiving) at once: a reply
+        someone asked for never reaches :meth:`receive`.  ``timeout`` bounds
+        the send and the wait; a handler that does not reply makes it raise
+        :class:`ReceiveTimeout` (a reply arriving after that is discarded).
+        """
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        sequence = self._send_asked(msg, timeout)
+        waiter = Waiter(timeout)
+        while True:
+            stopped = self.system.stopped
+            row = self._claim(sequence)
+            if row is not None:
+                return self._decode(row)
+            if stopped or not waiter.wait():
+                self._forsake(sequence)
+                if stopped:
+                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
+                raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
+
+    async def ask_async(self, msg: Any, timeout: float | None = 1.0) -> Any:
+        """:meth:`ask` for asyncio: waits without blocking the event loop (polling with growing sleeps)."""
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        waiter = Waiter(timeout)
+        while True:
+            try:
+                sequence = self._send_asked(msg, 0.0 if self.h2k.policy == "block" else timeout, count=False)
+                break
+            except QueueFull:
+                if self.h2k.policy != "block" or waiter.expired():
+                    raise
+                await asyncio.sleep(waiter.pause())
+        waiter = Waiter(timeout)
+        while True:
+            stopped = self.system.stopped
+            row = self._claim(sequence)
+            if row is not None:
+                return self._decode(row)
+            if stopped or waiter.expired():
+                self._forsake(sequence)
+                if stopped:
+                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
+                raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
+            await asyncio.sleep(waiter.pause())
+
+    def _send_asked(self, msg: Any, timeout: float | None, count: bool = True) -> int:
+        """Sends ``msg`` with its sequence registered for :meth:`ask` first; returns the sequence."""
+        if self.downstream is not None:
+            raise ValueError(
+                f"{self.name} sends its replies to {self.downstream.name}: nothing comes back to ask"
+            )
+        info = self.type.message_info(msg)
+        self.system._check_open()
+        with self.send_lock:
+            self.system._check_open()
+            sequence = self.sequence
+            self._asked[sequence] = None  # before the send: the reply may come back at once
+            try:
+                words = encode(msg, info, self.h2k.slot_words, (0, self.id, sequence, self.system.hlc.tick()))
+                if count:
+                    self.h2k.push(words, timeout, interrupt=self.system._check_open)
+                elif not self.h2k.try_push(words):
+                    raise QueueFull(f"{self.name}'s input queue is full")
+            except BaseException:
+                self._asked.pop(sequence, None)
+                raise
+            self.sequence = (sequence + 1) & 0xFFFFFFFF
+        self.system._wake(self)
+        return sequence
+
+    def _claim(self, sequence: int) -> np.ndarray | None:
+        """The reply to ``sequence`` if it has come (removing the claim), else None."""
+        with self.receive_lock:
+            if self._asked.get(sequence) is None:
+                self._collect(self.k2h.capacity)
+            row = self._asked.get(sequence)
+            if row is not None:
+                del self._asked[sequence]
+        if row is not None and not self.system.stopped:
+            self.system._wake(self)
+        return row
+
+    def _forsake(self, sequence: int) -> None:
+        with self.receive_lock:
+            if self._asked.pop(sequence, None) is None:
+                self._forsaken.add(sequence)
 
     def _merge_clock(self, stamp: int) -> None:
         """Merges a reply's stamp into the system clock; an absurd one is counted, never fatal.
@@ -411,25 +660,61 @@ class ActorRef:
         except (HlcDriftError, OverflowError):
             self.clock_refused += 1
             self.system.clock_drift_refused += 1
-    def _take(self) -> np.ndarray | None:
-        """The oldest reply's words, or None; holds the receive lock only this long."""
+
+    def _take(self, max_count: int) -> np.ndarray:
+        """Up to ``max_count`` of the oldest unclaimed replies' rows (maybe none); holds the
+        receive lock only this long."""
         with self.receive_lock:
-            if self.backlog:
-                return self.backlog.pop(0)
-            words = self.k2h.try_pop()
-        if words is not None and not self.system.stopped:
+            if not self.backlog:
+                took = self._collect(max_count)
+            else:
+                took = 0
+            rows = self._from_backlog(max_count)
+        if took and not self.system.stopped:
             self.system._wake(self)  # its output queue has room again
-        return words
+        return rows
+
+    def _collect(self, max_count: int) -> int:
+        """Takes up to ``max_count`` replies off the output queue (one batch copy): those an
+        :meth:`ask` waits for go to it, the rest to the backlog.  Returns how many it took."""
+        rows = self.k2h.pop_many(max_count)
+        taken = len(rows)
+        if taken and (self._asked or self._forsaken):
+            sequences = rows[:, L.ENV_SEQUENCE]
+            claimed = np.isin(sequences, np.fromiter(self._asked.keys() | self._forsaken, np.int64))
+            for i in np.flatnonzero(claimed):
+                sequence = int(sequences[i])
+                if sequence in self._forsaken:
+                    self._forsaken.discard(sequence)
+                else:
+                    self._asked[sequence] = rows[i]
+            rows = rows[~claimed]
+        if len(rows):
+            self.backlog.append(rows)
+        return taken
+
+    def _from_backlog(self, max_count: int) -> np.ndarray:
+        parts, count = [], 0
+        while self.backlog and count < max_count:
+            chunk = self.backlog.popleft()
+            if count + len(chunk) > max_count:
+                self.backlog.appendleft(chunk[max_count - count :])
+                chunk = chunk[: max_count - count]
+            parts.append(chunk)
+            count += len(chunk)
+        if not parts:
+            return np.zeros((0, self.k2h.slot_words), dtype=np.uint32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def pending(self) -> int:
         """Replies waiting to be received."""
-        return len(self.backlog) + len(self.k2h)
+        return sum(len(chunk) for chunk in self.backlog) + len(self.k2h)
 
     def _pump(self) -> None:
         """Moves replies from the output queue to the host backlog (so the loop never blocks)."""
         with self.receive_lock:
-            while (words := self.k2h.try_pop()) is not None:
-                self.backlog.append(words)
+            while self._collect(self.k2h.capacity):
+                pass
 
     # --- inspection ---
 

@@ -74,11 +74,19 @@ class Waiter:
 
     def wait(self) -> bool:
         """Sleeps a little; False once the deadline has passed."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        if self.expired():
             return False
-        self.rounds += 1
-        time.sleep(0 if self.rounds < 50 else min(1e-3, 20e-6 * (self.rounds - 49)))
+        time.sleep(self.pause())
         return True
+
+    def expired(self) -> bool:
+        """True once the deadline has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def pause(self) -> float:
+        """The next sleep, in seconds (for callers that sleep themselves, e.g. in asyncio)."""
+        self.rounds += 1
+        return 0 if self.rounds < 50 else min(1e-3, 20e-6 * (self.rounds - 49))
 
 
 class RingQueue:

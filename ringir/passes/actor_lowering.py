@@ -300,7 +300,7 @@ class _LoopBuilder:
                 (L.ENV_TYPE_ID, reply_id),
                 (L.ENV_SOURCE, b.load(self.ctrl, self.c(L.C["actor_id"]))),
                 (L.ENV_TARGET, b.load(self.ctrl, self.c(L.C["out_target"]))),
-                (L.ENV_SEQUENCE, seq),
+                (L.ENV_SEQUENCE, b.load(q, self.word(base, L.ENV_SEQUENCE))),  # correlates the reply
                 (L.ENV_HLC_LO, stamp[0]),
                 (L.ENV_HLC_HI, stamp[1]),
             ):
@@ -314,7 +314,12 @@ class _LoopBuilder:
         b.atomic("add", self.ctrl, self.c(L.C["processed"]), self.c(1))
 
     def dispatch(
-        self, handlers: list[tuple[int, str]], type_id: Value, q: Value, base: Value, out_base: Value,
+        self,
+        handlers: list[tuple[int, str]],
+        type_id: Value,
+        q: Value,
+        base: Value,
+        out_base: Value,
         reply: LocalVar,
     ) -> None:
         b = self.b

@@ -238,14 +238,12 @@ def decode(words: np.ndarray, info: MessageInfo) -> Any:
 
 def slot_dtype(info: MessageInfo, slot_words: int) -> np.dtype:
     """``Msg.dtype``'s fields over a whole slot of ``slot_words`` words (one row per slot)."""
-    base = info.layout.dtype(L.ENVELOPE_WORDS)
-    fields = base.fields or {}
-    names = list(base.names or ())
+    fields = info.layout.fields
     return np.dtype(
         {
-            "names": names,
-            "formats": [fields[n][0] for n in names],
-            "offsets": [fields[n][1] for n in names],
+            "names": [f.name for f in fields],
+            "formats": [np.uint32 if f.type == BOOL else np.dtype(f.type.numpy_dtype) for f in fields],
+            "offsets": [(L.ENVELOPE_WORDS + f.word) * L.WORD for f in fields],
             "itemsize": slot_words * L.WORD,
         }
     )

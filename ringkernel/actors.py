@@ -58,6 +58,7 @@ MAX_CLOCK_DRIFT_US = L.MAX_CLOCK_DRIFT_US
 IDLE_NS_MAX = 100_000_000  # an idle loop notices a message or a stop within 0.1 s
 BATCH_MAX = 2**32 - 1  # ctrl.batch is a u32 word
 LANES_MAX = 1024  # the largest block any backend runs (CUDA, Metal, lavapipe)
+PARK_NS = IDLE_NS_MAX  # how long a loop the host can wake parks before looking again
 STOP_GRACE = 1.0  # s a loop asked to stop gets to leave before shutdown abandons it
 
 
@@ -417,7 +418,7 @@ class ActorRef:
             self.system._check_open()  # shutdown waits for this lock: no send slips in after it
             stamp = self.system.hlc.tick()
             words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
-            self.h2k.push(words, timeout, interrupt=self.system._check_open)
+            self.h2k.push(words, timeout, interrupt=self._while_full)
             self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
         self.system._wake(self)
         return stamp
@@ -517,7 +518,7 @@ class ActorRef:
             rows = self._encode_runs(runs, self.sequence, first)
             tail = int(self.h2k.buffer[L.Q_TAIL])  # we are its only producer: the tail counts our sends
             try:
-                self.h2k.push_many(rows, timeout, interrupt=self.system._check_open)
+                self.h2k.push_many(rows, timeout, interrupt=self._while_full)
             finally:  # a partial batch (QueueFull, the system stopping) keeps the sequence exact
                 sent = (int(self.h2k.buffer[L.Q_TAIL]) - tail) & 0xFFFFFFFF
                 self.sequence = (self.sequence + sent) & 0xFFFFFFFF
@@ -620,7 +621,7 @@ class ActorRef:
             try:
                 words = encode(msg, info, self.h2k.slot_words, (0, self.id, sequence, self.system.hlc.tick()))
                 if count:
-                    self.h2k.push(words, timeout, interrupt=self.system._check_open)
+                    self.h2k.push(words, timeout, interrupt=self._while_full)
                 elif not self.h2k.try_push(words):
                     raise QueueFull(f"{self.name}'s input queue is full")
             except BaseException:
@@ -646,6 +647,12 @@ class ActorRef:
         with self.receive_lock:
             if self._asked.pop(sequence, None) is None:
                 self._forsaken.add(sequence)
+
+    def _while_full(self) -> None:
+        """Between attempts to send into a full queue: give up once the system stops, and wake
+        the loop (it may be parked on a full output, or have a drop-oldest request to honour)."""
+        self.system._check_open()
+        self.system._wake(self)
 
     def _merge_clock(self, stamp: int) -> None:
         """Merges a reply's stamp into the system clock; an absurd one is counted, never fatal.
@@ -854,6 +861,10 @@ class ActorSystem:
         return KernelBuild(module, name, runtime.target, options, text)
 
     def _launch(self, ref: ActorRef) -> None:
+        # A loop the host wakes (cpu) parks up to PARK_NS; one fed by an upstream
+        # loop, which rings no doorbell, looks again every idle_ns.
+        woken = getattr(self.runtime, "doorbell", False) and ref.upstream is None
+        ref.ctrl[L.C["idle_ns"]] = max(self.idle_ns, PARK_NS) if woken else self.idle_ns
         ref.ctrl[L.C["stop"]] = 0
         fence()
         self.hosts[ref.id].start(ref.memory)

@@ -95,7 +95,7 @@ CONTROL_KERNEL_WORDS = (
     "parked",
 )
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
-IDLE_SPINS = 64  # empty polls before the loop starts backing off
+IDLE_SPINS = 64  # empty polls before the loop parks (a few µs on cpu)
 
 # --- the loop kernel's arguments --------------------------------------------------------
 

@@ -19,7 +19,9 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
+import functools
 import math
+import struct
 import threading
 import warnings
 import weakref
@@ -213,27 +215,46 @@ def _convert(value: Any, ty: Any, owner: str, name: str) -> Any:
     return int(value)
 
 
+_STRUCT_CODES = {"f32": "f", "f64": "d", "i32": "i", "u32": "I", "i64": "q", "u64": "Q", "bool": "I"}
+
+
+class _Codec(NamedTuple):
+    """One message type's slot as a ``struct`` format: envelope, then the fields at their words."""
+
+    record: struct.Struct
+    names: tuple[str, ...]
+    bools: frozenset[str]
+
+
+@functools.cache
+def _codec(layout: L.RecordLayout) -> _Codec:
+    fmt, at = "<IIIIQ", L.ENVELOPE_WORDS * L.WORD
+    for field in sorted(layout.fields, key=lambda f: f.word):
+        offset = (L.ENVELOPE_WORDS + field.word) * L.WORD
+        fmt += "x" * (offset - at) + _STRUCT_CODES[str(field.type)]
+        at = offset + struct.calcsize("<" + _STRUCT_CODES[str(field.type)])
+    ordered = tuple(f.name for f in sorted(layout.fields, key=lambda f: f.word))
+    bools = frozenset(f.name for f in layout.fields if f.type == BOOL)
+    return _Codec(struct.Struct(fmt), ordered, bools)
+
+
 def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, int, int, int]) -> np.ndarray:
     """The slot words of ``msg``: envelope (type id, source, target, sequence, hlc) + payload."""
+    codec = _codec(info.layout)
     words = np.zeros(slot_words, dtype=np.uint32)
-    source, target, sequence, hlc = envelope
-    words[: L.ENVELOPE_WORDS] = (info.type_id, source, target, sequence, hlc & 0xFFFFFFFF, hlc >> 32)
-    record = words.view(np.uint8)[: info.layout.dtype(L.ENVELOPE_WORDS).itemsize]
-    view = record.view(info.layout.dtype(L.ENVELOPE_WORDS))
-    for slot in info.layout.fields:
-        view[slot.name] = getattr(msg, slot.name)
+    values = (getattr(msg, n) for n in codec.names)
+    codec.record.pack_into(words, 0, info.type_id, *envelope, *values)
     return words
 
 
 def decode(words: np.ndarray, info: MessageInfo) -> Any:
-    dtype = info.layout.dtype(L.ENVELOPE_WORDS)
-    view = words.view(np.uint8)[: dtype.itemsize].view(dtype)[0]
-    fields = {
-        s.name: (bool(view[s.name]) if s.type == BOOL else view[s.name].item()) for s in info.layout.fields
-    }
-    msg = info.cls(**fields)
-    w = [int(x) for x in words[: L.ENVELOPE_WORDS]]
-    object.__setattr__(msg, "envelope", Envelope(w[0], w[1], w[2], w[3], w[4] | w[5] << 32))
+    """The message in slot ``words`` (fields taken as stored: the sender checked them)."""
+    codec = _codec(info.layout)
+    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words)
+    msg = object.__new__(info.cls)
+    for name, value in zip(codec.names, values):
+        object.__setattr__(msg, name, bool(value) if name in codec.bools else value)
+    object.__setattr__(msg, "envelope", Envelope(type_id, source, target, sequence, hlc))
     return msg
 
 
@@ -639,8 +660,6 @@ class ActorRef:
             row = self._asked.get(sequence)
             if row is not None:
                 del self._asked[sequence]
-        if row is not None and not self.system.stopped:
-            self.system._wake(self)
         return row
 
     def _forsake(self, sequence: int) -> None:
@@ -671,29 +690,32 @@ class ActorRef:
         receive lock only this long."""
         with self.receive_lock:
             if not self.backlog:
-                took = self._collect(max_count)
-            else:
-                took = 0
-            rows = self._from_backlog(max_count)
-        if took and not self.system.stopped:
-            self.system._wake(self)  # its output queue has room again
-        return rows
+                self._collect(max_count)
+            return self._from_backlog(max_count)
 
     def _collect(self, max_count: int) -> int:
         """Takes up to ``max_count`` replies off the output queue (one batch copy): those an
-        :meth:`ask` waits for go to it, the rest to the backlog.  Returns how many it took."""
+        :meth:`ask` waits for go to it, the rest to the backlog.  Returns how many it took.
+
+        Taking from a *full* queue wakes the loop: it may be parked waiting for room.
+        (We are the only consumer, so a loop that saw the queue full still finds it
+        full here until we take; a fill below capacity means nobody waits for room.)
+        """
+        full = len(self.k2h) >= self.k2h.capacity
         rows = self.k2h.pop_many(max_count)
         taken = len(rows)
+        if taken and full and not self.system.stopped:
+            self.system._wake(self)
         if taken and (self._asked or self._forsaken):
-            sequences = rows[:, L.ENV_SEQUENCE]
-            claimed = np.isin(sequences, np.fromiter(self._asked.keys() | self._forsaken, np.int64))
-            for i in np.flatnonzero(claimed):
-                sequence = int(sequences[i])
+            unclaimed = []
+            for i, sequence in enumerate(rows[:, L.ENV_SEQUENCE].tolist()):
                 if sequence in self._forsaken:
                     self._forsaken.discard(sequence)
-                else:
+                elif sequence in self._asked:
                     self._asked[sequence] = rows[i]
-            rows = rows[~claimed]
+                else:
+                    unclaimed.append(i)
+            rows = rows[unclaimed]
         if len(rows):
             self.backlog.append(rows)
         return taken

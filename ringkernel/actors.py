@@ -243,15 +243,15 @@ def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, in
     codec = _codec(info.layout)
     words = np.zeros(slot_words, dtype=np.uint32)
     values = (getattr(msg, n) for n in codec.names)
-    codec.record.pack_into(words, 0, info.type_id, *envelope, *values)
+    codec.record.pack_into(words.data, 0, info.type_id, *envelope, *values)
     return words
 
 
 def decode(words: np.ndarray, info: MessageInfo) -> Any:
     """The message in slot ``words`` (fields taken as stored: the sender checked them)."""
     codec = _codec(info.layout)
-    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words)
-    msg = object.__new__(info.cls)
+    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words.data)
+    msg: Any = object.__new__(info.cls)
     for name, value in zip(codec.names, values):
         object.__setattr__(msg, name, bool(value) if name in codec.bools else value)
     object.__setattr__(msg, "envelope", Envelope(type_id, source, target, sequence, hlc))

@@ -19,7 +19,6 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
-import functools
 import math
 import struct
 import threading
@@ -226,8 +225,20 @@ class _Codec(NamedTuple):
     bools: frozenset[str]
 
 
-@functools.cache
+_CODECS: dict[int, tuple[L.RecordLayout, _Codec]] = {}
+
+
 def _codec(layout: L.RecordLayout) -> _Codec:
+    """The codec of ``layout``, cached by identity (hashing a layout costs more than packing)."""
+    hit = _CODECS.get(id(layout))
+    if hit is not None and hit[0] is layout:
+        return hit[1]
+    codec = _make_codec(layout)
+    _CODECS[id(layout)] = (layout, codec)
+    return codec
+
+
+def _make_codec(layout: L.RecordLayout) -> _Codec:
     fmt, at = "<IIIIQ", L.ENVELOPE_WORDS * L.WORD
     for field in sorted(layout.fields, key=lambda f: f.word):
         offset = (L.ENVELOPE_WORDS + field.word) * L.WORD
@@ -690,7 +701,7 @@ class ActorRef:
         receive lock only this long."""
         with self.receive_lock:
             if not self.backlog:
-                self._collect(max_count)
+                self._collect(self.k2h.capacity)  # all that is there: later receives need no copy
             return self._from_backlog(max_count)
 
     def _collect(self, max_count: int) -> int:

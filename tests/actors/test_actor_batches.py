@@ -231,3 +231,27 @@ def test_no_lost_wake_up_when_sending_after_random_delays(actor_backend):
         for i in range(rounds):
             time.sleep(rng.choice((0.0, 0.0, 1e-5, 1e-4, 1e-3, 5e-3, 0.02)))
             assert doubler.ask(Num(value=float(i)), timeout=5.0).value == 2.0 * i
+
+
+def test_no_lost_wake_up_with_a_small_full_output_queue(actor_backend):
+    """A sender with random pauses and a slower receiver: the loop parks on a full output
+    queue and on an empty input, and each receive that frees room must wake it."""
+    count = 60 if actor_backend == "wgpu" else 400
+    rng = random.Random(4)
+    delays = [rng.choice((0.0, 0.0, 2e-5, 2e-4, 2e-3)) for _ in range(2 * count)]
+    with rk.ActorSystem(backend=actor_backend) as system:
+        doubler = system.spawn(Doubler, queue_capacity=4)
+
+        def sender() -> None:
+            for i in range(count):
+                time.sleep(delays[i])
+                doubler.send(Num(value=float(i)), timeout=10.0)
+
+        thread = threading.Thread(target=sender)
+        thread.start()
+        values = []
+        for i in range(count):
+            time.sleep(delays[count + i] / 2)
+            values.append(doubler.receive(timeout=10.0).value)
+        thread.join()
+    assert values == [2.0 * i for i in range(count)]

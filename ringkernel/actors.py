@@ -22,6 +22,7 @@ import ctypes
 import math
 import struct
 import threading
+import time
 import warnings
 import weakref
 from collections import deque
@@ -519,12 +520,13 @@ class ActorRef:
         waiter = Waiter(timeout)
         while True:
             stopped = self.system.stopped  # read first: a reply published before the stop is still taken
+            seen = self._rounds()
             rows = self._take(max_count)
             if len(rows):
                 return rows
             if stopped:
                 raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
-            if not waiter.wait():
+            if not self._wait(waiter, seen):
                 raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
 
     # --- batches and requests ---
@@ -604,10 +606,11 @@ class ActorRef:
         waiter = Waiter(timeout)
         while True:
             stopped = self.system.stopped
+            seen = self._rounds()
             row = self._claim(sequence)
             if row is not None:
                 return self._decode(row)
-            if stopped or not waiter.wait():
+            if stopped or not self._wait(waiter, seen):
                 self._forsake(sequence)
                 if stopped:
                     raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
@@ -637,6 +640,22 @@ class ActorRef:
                     raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
                 raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
             await asyncio.sleep(waiter.pause())
+
+    def _rounds(self) -> int:
+        """How many pump rounds have merged replies so far (0 where no pump runs)."""
+        return getattr(self.system.runtime, "rounds_merged", 0)
+
+    def _wait(self, waiter: Waiter, seen: int) -> bool:
+        """Waits for the next reply: until a pump round after ``seen`` merges (wgpu, metal),
+        else a short polite sleep; False once ``waiter``'s deadline has passed."""
+        wait_round = getattr(self.system.runtime, "wait_round", None)
+        if wait_round is None:
+            return waiter.wait()
+        if waiter.expired():
+            return False
+        left = 0.05 if waiter.deadline is None else waiter.deadline - time.monotonic()
+        wait_round(seen, max(0.0, min(left, 0.05)))
+        return True
 
     def _send_asked(self, msg: Any, timeout: float | None, count: bool = True) -> int:
         """Sends ``msg`` with its sequence registered for :meth:`ask` first; returns the sequence."""

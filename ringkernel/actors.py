@@ -602,44 +602,64 @@ class ActorRef:
         :class:`ReceiveTimeout` (a reply arriving after that is discarded).
         """
         timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
-        sequence = self._send_asked(msg, timeout)
+        sequence = self._send_asked(msg, timeout, wait=True)
         waiter = Waiter(timeout)
-        while True:
-            stopped = self.system.stopped
-            seen = self._rounds()
-            row = self._claim(sequence)
-            if row is not None:
-                return self._decode(row)
-            if stopped or not self._wait(waiter, seen):
-                self._forsake(sequence)
+        claimed = False
+        try:
+            while True:
+                stopped = self.system.stopped
+                seen = self._rounds()
+                row = self._claim(sequence)
+                if row is not None:
+                    claimed = True
+                    return self._decode(row)
                 if stopped:
                     raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
-                raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
+                if not self._wait(waiter, seen):
+                    raise ReceiveTimeout(
+                        f"no reply from {self.name} to message {sequence} within {timeout} s"
+                    )
+        finally:
+            if not claimed:  # timed out, stopped or interrupted: a late reply is discarded
+                self._forsake(sequence)
 
     async def ask_async(self, msg: Any, timeout: float | None = 1.0) -> Any:
         """:meth:`ask` for asyncio: waits without blocking the event loop (polling with growing sleeps)."""
         timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        block = self.h2k.policy == "block"  # a full queue is waited for here, not in a blocking push
         waiter = Waiter(timeout)
         while True:
             try:
-                sequence = self._send_asked(msg, 0.0 if self.h2k.policy == "block" else timeout, count=False)
+                sequence = self._send_asked(msg, timeout, wait=not block)
                 break
             except QueueFull:
-                if self.h2k.policy != "block" or waiter.expired():
+                if not block:
                     raise
+                if waiter.expired():
+                    self.h2k._count(L.Q_REJECTED, 1)
+                    raise QueueFull(
+                        f"{self.h2k.name} stayed full ({self.capacity} messages) for {timeout} s"
+                    ) from None
                 await asyncio.sleep(waiter.pause())
         waiter = Waiter(timeout)
-        while True:
-            stopped = self.system.stopped
-            row = self._claim(sequence)
-            if row is not None:
-                return self._decode(row)
-            if stopped or waiter.expired():
-                self._forsake(sequence)
+        claimed = False
+        try:
+            while True:
+                stopped = self.system.stopped
+                row = self._claim(sequence)
+                if row is not None:
+                    claimed = True
+                    return self._decode(row)
                 if stopped:
                     raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
-                raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
-            await asyncio.sleep(waiter.pause())
+                if waiter.expired():
+                    raise ReceiveTimeout(
+                        f"no reply from {self.name} to message {sequence} within {timeout} s"
+                    )
+                await asyncio.sleep(waiter.pause())
+        finally:
+            if not claimed:  # timed out, stopped or cancelled: a late reply is discarded
+                self._forsake(sequence)
 
     def _rounds(self) -> int:
         """How many pump rounds have merged replies so far (0 where no pump runs)."""
@@ -657,8 +677,10 @@ class ActorRef:
         wait_round(seen, max(0.0, min(left, 0.05)))
         return True
 
-    def _send_asked(self, msg: Any, timeout: float | None, count: bool = True) -> int:
-        """Sends ``msg`` with its sequence registered for :meth:`ask` first; returns the sequence."""
+    def _send_asked(self, msg: Any, timeout: float | None, wait: bool) -> int:
+        """Sends ``msg`` with its sequence registered for :meth:`ask` first; returns the sequence.
+
+        ``wait=False``: one attempt, :class:`QueueFull` (uncounted) if the queue is full."""
         if self.downstream is not None:
             raise ValueError(
                 f"{self.name} sends its replies to {self.downstream.name}: nothing comes back to ask"
@@ -671,7 +693,7 @@ class ActorRef:
             self._asked[sequence] = None  # before the send: the reply may come back at once
             try:
                 words = encode(msg, info, self.h2k.slot_words, (0, self.id, sequence, self.system.hlc.tick()))
-                if count:
+                if wait:
                     self.h2k.push(words, timeout, interrupt=self._while_full)
                 elif not self.h2k.try_push(words):
                     raise QueueFull(f"{self.name}'s input queue is full")

@@ -255,3 +255,31 @@ def test_no_lost_wake_up_with_a_small_full_output_queue(actor_backend):
             values.append(doubler.receive(timeout=10.0).value)
         thread.join()
     assert values == [2.0 * i for i in range(count)]
+
+
+def test_a_cancelled_ask_async_leaves_no_claim_and_later_replies_reach_receive():
+    with rk.ActorSystem(backend="cpu") as system:
+        counter = system.spawn(Counter, queue_capacity=16)
+
+        async def cancelled() -> None:
+            task = asyncio.ensure_future(counter.ask_async(Add(value=1.0), timeout=None))  # never replied to
+            await asyncio.sleep(0.02)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancelled())
+        assert counter._asked == {}
+        counter.send(Num(value=1.0))
+        assert isinstance(counter.receive(timeout=5.0), Wide)
+
+
+def test_ask_async_on_a_full_queue_times_out_and_counts_the_refusal():
+    with rk.ActorSystem(backend="cpu") as system:
+        acc = system.spawn(Accumulator, queue_capacity=2)
+        acc.ctrl[rk.actors.L.C["stop"]] = 1
+        assert system.hosts[acc.id].join(5.0)
+        acc.send_many([Add(value=1.0)] * 2)
+        with pytest.raises(rk.QueueFull):
+            asyncio.run(acc.ask_async(Add(value=1.0), timeout=0.05))
+        assert acc.stats["input"]["rejected"] == 1 and acc._asked == {}

@@ -163,6 +163,8 @@ def test_send_many_block_policy_times_out_with_the_prefix_sent():
         with pytest.raises(rk.QueueFull) as info:
             acc.send_many([Add(value=1.0)] * 6, timeout=0.05)
         assert info.value.sent == 4
+        acc.ctrl[rk.actors.L.C["stop"]] = 0  # run again, so the exit drains the four quickly
+        system._launch(acc)
 
 
 def test_ask_matches_replies_with_eight_threads_asking(actor_backend):
@@ -283,3 +285,5 @@ def test_ask_async_on_a_full_queue_times_out_and_counts_the_refusal():
         with pytest.raises(rk.QueueFull):
             asyncio.run(acc.ask_async(Add(value=1.0), timeout=0.05))
         assert acc.stats["input"]["rejected"] == 1 and acc._asked == {}
+        acc.ctrl[rk.actors.L.C["stop"]] = 0  # run again, so the exit drains the queue quickly
+        system._launch(acc)

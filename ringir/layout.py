@@ -76,6 +76,8 @@ CONTROL = (
     ("batch", 14),  # host: messages per dispatch (non-persistent targets)
     ("idle_ns", 15),  # host: backoff sleep when idle, in nanoseconds
     ("clock_refused", 16),  # kernel: messages whose HLC stamp was too far ahead to merge
+    ("doorbell", 17),  # host: changed (+1) to wake a parked loop (persistent loop on cpu)
+    ("parked", 18),  # kernel: 1 while the loop is about to park or parked on the doorbell
 )
 CONTROL_WORDS = 32
 C = {name: index for name, index in CONTROL}
@@ -90,9 +92,10 @@ CONTROL_KERNEL_WORDS = (
     "sequence",
     "last_bad_type",
     "clock_refused",
+    "parked",
 )
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
-IDLE_SPINS = 64  # empty polls before the loop starts backing off
+IDLE_SPINS = 64  # empty polls before the loop parks (a few µs on cpu)
 
 # --- the loop kernel's arguments --------------------------------------------------------
 

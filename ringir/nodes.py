@@ -287,10 +287,20 @@ class Fence(Stmt):
 class Backoff(Stmt):
     """A hint that this lane is idle: sleep about ``nanos`` (u32) nanoseconds, or yield.
 
-    cpu: ``usleep``; PTX: ``nanosleep`` (sm_70+); elsewhere it may do nothing.
+    With a *doorbell* (``doorbell[word]``, a u32 word of a global array, and
+    the ``expected`` value read from it before the lane last looked for
+    work), the sleep *parks*: it ends early once another thread changes that
+    word and wakes it, and does not start if the word already differs (so a
+    wake-up between the last look and the park is never lost).
+
+    cpu: ``futex`` wait on the doorbell (``usleep`` without one); PTX:
+    ``nanosleep`` (sm_70+); elsewhere it may do nothing.
     """
 
     nanos: Value
+    doorbell: Value | None = None
+    word: Value | None = None
+    expected: Value | None = None
     loc: SourceLoc | None = _loc()
 
 
@@ -442,7 +452,7 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     Bitcast: ("value",),
     Clock: (),
     Fence: (),
-    Backoff: ("nanos",),
+    Backoff: ("nanos", "doorbell", "word", "expected"),
     Store: ("array", "index", "value"),
     StoreVar: ("value",),
     Barrier: (),

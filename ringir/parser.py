@@ -726,7 +726,10 @@ class _FunctionReader:
                 raise self.shape_error(opcode, "return' or 'return %value")
             return Return(values[0] if values else None, loc=loc)
         if op == "backoff":
-            self.expect(opcode, ops, ("value",), "backoff %nanos")
+            if tuple(o.kind for o in ops) == ("index", "value", "value"):
+                return Backoff(values[3], values[0], values[1], values[2], loc=loc)
+            spelling = "backoff %nanos' or 'backoff %bell[%word], %expected, %nanos"
+            self.expect(opcode, ops, ("value",), spelling)
             return Backoff(values[0], loc=loc)
         simple = {"barrier": Barrier, "break": Break, "continue": Continue, "fence": Fence}
         if op in simple:

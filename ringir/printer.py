@@ -149,7 +149,10 @@ class _StmtPrinter(NodeVisitor):
         self.emit("fence")
 
     def visit_Backoff(self, s: Backoff) -> None:
-        self.emit(f"backoff {s.nanos}")
+        if s.doorbell is None:
+            self.emit(f"backoff {s.nanos}")
+        else:
+            self.emit(f"backoff {s.doorbell}[{s.word}], {s.expected}, {s.nanos}")
 
     def visit_If(self, s: If) -> None:
         self.emit(f"if {s.cond} {{")

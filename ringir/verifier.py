@@ -473,6 +473,17 @@ class _FunctionVerifier(NodeVisitor):
     def visit_Backoff(self, s: Backoff) -> None:
         if self.scalar(s.nanos, "backoff duration") != U32:
             raise self.error("backoff takes a u32 number of nanoseconds")
+        if s.doorbell is not None:
+            assert s.word is not None and s.expected is not None
+            array = s.doorbell.type
+            if not (
+                isinstance(array, ArrayType) and array.elem == U32 and array.space == AddressSpace.GLOBAL
+            ):
+                raise self.error("a backoff's doorbell is a word of an array<u32, global>")
+            if self.scalar(s.word, "doorbell index") not in (I32, U32):
+                raise self.error("a backoff's doorbell index is an i32 or u32")
+            if self.scalar(s.expected, "doorbell value") != U32:
+                raise self.error("a backoff's expected doorbell value is a u32")
 
     # --- control flow ---
 

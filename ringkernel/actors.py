@@ -15,13 +15,17 @@ pump (wgpu, metal) or one resident kernel (cuda).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
 import math
+import struct
 import threading
+import time
 import warnings
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -56,6 +60,7 @@ MAX_CLOCK_DRIFT_US = L.MAX_CLOCK_DRIFT_US
 IDLE_NS_MAX = 100_000_000  # an idle loop notices a message or a stop within 0.1 s
 BATCH_MAX = 2**32 - 1  # ctrl.batch is a u32 word
 LANES_MAX = 1024  # the largest block any backend runs (CUDA, Metal, lavapipe)
+PARK_NS = IDLE_NS_MAX  # how long a loop the host can wake parks before looking again
 STOP_GRACE = 1.0  # s a loop asked to stop gets to leave before shutdown abandons it
 
 
@@ -210,28 +215,103 @@ def _convert(value: Any, ty: Any, owner: str, name: str) -> Any:
     return int(value)
 
 
+_STRUCT_CODES = {"f32": "f", "f64": "d", "i32": "i", "u32": "I", "i64": "q", "u64": "Q", "bool": "I"}
+
+
+class _Codec(NamedTuple):
+    """One message type's slot as a ``struct`` format: envelope, then the fields at their words."""
+
+    record: struct.Struct
+    names: tuple[str, ...]
+    bools: frozenset[str]
+
+
+_CODECS: dict[int, tuple[L.RecordLayout, _Codec]] = {}
+
+
+def _codec(layout: L.RecordLayout) -> _Codec:
+    """The codec of ``layout``, cached by identity (hashing a layout costs more than packing)."""
+    hit = _CODECS.get(id(layout))
+    if hit is not None and hit[0] is layout:
+        return hit[1]
+    codec = _make_codec(layout)
+    _CODECS[id(layout)] = (layout, codec)
+    return codec
+
+
+def _make_codec(layout: L.RecordLayout) -> _Codec:
+    fmt, at = "<IIIIQ", L.ENVELOPE_WORDS * L.WORD
+    for field in sorted(layout.fields, key=lambda f: f.word):
+        offset = (L.ENVELOPE_WORDS + field.word) * L.WORD
+        fmt += "x" * (offset - at) + _STRUCT_CODES[str(field.type)]
+        at = offset + struct.calcsize("<" + _STRUCT_CODES[str(field.type)])
+    ordered = tuple(f.name for f in sorted(layout.fields, key=lambda f: f.word))
+    bools = frozenset(f.name for f in layout.fields if f.type == BOOL)
+    return _Codec(struct.Struct(fmt), ordered, bools)
+
+
 def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, int, int, int]) -> np.ndarray:
     """The slot words of ``msg``: envelope (type id, source, target, sequence, hlc) + payload."""
+    codec = _codec(info.layout)
     words = np.zeros(slot_words, dtype=np.uint32)
-    source, target, sequence, hlc = envelope
-    words[: L.ENVELOPE_WORDS] = (info.type_id, source, target, sequence, hlc & 0xFFFFFFFF, hlc >> 32)
-    record = words.view(np.uint8)[: info.layout.dtype(L.ENVELOPE_WORDS).itemsize]
-    view = record.view(info.layout.dtype(L.ENVELOPE_WORDS))
-    for slot in info.layout.fields:
-        view[slot.name] = getattr(msg, slot.name)
+    values = (getattr(msg, n) for n in codec.names)
+    codec.record.pack_into(words.data, 0, info.type_id, *envelope, *values)
     return words
 
 
 def decode(words: np.ndarray, info: MessageInfo) -> Any:
-    dtype = info.layout.dtype(L.ENVELOPE_WORDS)
-    view = words.view(np.uint8)[: dtype.itemsize].view(dtype)[0]
-    fields = {
-        s.name: (bool(view[s.name]) if s.type == BOOL else view[s.name].item()) for s in info.layout.fields
-    }
-    msg = info.cls(**fields)
-    w = [int(x) for x in words[: L.ENVELOPE_WORDS]]
-    object.__setattr__(msg, "envelope", Envelope(w[0], w[1], w[2], w[3], w[4] | w[5] << 32))
+    """The message in slot ``words`` (fields taken as stored: the sender checked them)."""
+    codec = _codec(info.layout)
+    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words.data)
+    msg: Any = object.__new__(info.cls)
+    for name, value in zip(codec.names, values):
+        object.__setattr__(msg, name, bool(value) if name in codec.bools else value)
+    object.__setattr__(msg, "envelope", Envelope(type_id, source, target, sequence, hlc))
     return msg
+
+
+def slot_dtype(info: MessageInfo, slot_words: int) -> np.dtype:
+    """``Msg.dtype``'s fields over a whole slot of ``slot_words`` words (one row per slot)."""
+    fields = info.layout.fields
+    return np.dtype(
+        {
+            "names": [f.name for f in fields],
+            "formats": [np.uint32 if f.type == BOOL else np.dtype(f.type.numpy_dtype) for f in fields],
+            "offsets": [(L.ENVELOPE_WORDS + f.word) * L.WORD for f in fields],
+            "itemsize": slot_words * L.WORD,
+        }
+    )
+
+
+def encode_many(
+    batch: Any, info: MessageInfo, slot_words: int, source: int, target: int, sequence: int, first_hlc: int
+) -> np.ndarray:
+    """The ``(n, slot_words)`` slot words of a structured array of ``Msg.dtype`` (vectorised).
+
+    Message i gets sequence ``sequence + i`` and stamp ``first_hlc + i``.
+    """
+    n = len(batch)
+    rows = np.zeros((n, slot_words), dtype=np.uint32)
+    index = np.arange(n, dtype=np.uint64)
+    stamps = np.uint64(first_hlc) + index
+    rows[:, L.ENV_TYPE_ID] = info.type_id
+    rows[:, L.ENV_SOURCE] = source
+    rows[:, L.ENV_TARGET] = target
+    rows[:, L.ENV_SEQUENCE] = ((np.uint64(sequence) + index) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    rows[:, L.ENV_HLC_LO] = (stamps & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    rows[:, L.ENV_HLC_HI] = (stamps >> np.uint64(32)).astype(np.uint32)
+    view = rows.view(slot_dtype(info, slot_words)).reshape(n)
+    for slot in info.layout.fields:
+        view[slot.name] = batch[slot.name]
+    return rows
+
+
+def as_records(msgs: Sequence[Any], info: MessageInfo) -> np.ndarray:
+    """A list of messages of one class as a structured array of ``Msg.dtype``."""
+    names = [f.name for f in info.layout.fields]
+    return np.array(
+        [tuple(getattr(m, n) for n in names) for m in msgs], dtype=info.layout.dtype(L.ENVELOPE_WORDS)
+    )
 
 
 # --- actors -----------------------------------------------------------------------------
@@ -345,7 +425,9 @@ class ActorRef:
         self.out = self.k2h
         self.upstream: ActorRef | None = None
         self.downstream: ActorRef | None = None
-        self.backlog: list[np.ndarray] = []
+        self.backlog: deque[np.ndarray] = deque()  # (k, slot_words) chunks of replies taken off the queue
+        self._asked: dict[int, np.ndarray | None] = {}  # sequence -> its reply, for ask()
+        self._forsaken: set[int] = set()  # asks that timed out: their late reply is discarded
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
@@ -369,7 +451,7 @@ class ActorRef:
             self.system._check_open()  # shutdown waits for this lock: no send slips in after it
             stamp = self.system.hlc.tick()
             words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
-            self.h2k.push(words, timeout, interrupt=self.system._check_open)
+            self.h2k.push(words, timeout, interrupt=self._while_full)
             self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
         self.system._wake(self)
         return stamp
@@ -383,22 +465,265 @@ class ActorRef:
         wakes up when the system stops.
         """
         timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
-        waiter = Waiter(timeout)
-        while True:
-            stopped = self.system.stopped  # read first: a reply published before the stop is still taken
-            words = self._take()
-            if words is not None:
-                break
-            if stopped:
-                raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
-            if not waiter.wait():
-                raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+        return self._decode(self._wait_rows(1, timeout)[0])
+
+    def receive_many(
+        self, max_count: int = 1024, timeout: float | None = None, as_array: bool = False
+    ) -> Any:
+        """Up to ``max_count`` replies, oldest first: waits up to ``timeout`` s for the first,
+        then takes what has arrived (one batch copy off the queue).
+
+        A list of messages, or with ``as_array=True`` a structured array of
+        the reply's ``Msg.dtype`` (the actor must have one reply type; the
+        envelope is in each record's first 24 bytes).  Raises like :meth:`receive`.
+        """
+        max_count = check_setting("max_count", max_count, 1)
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        if as_array and len(self.reply_info) != 1:
+            names = ", ".join(m.name for m in self.reply_info.values()) or "none"
+            raise ValueError(
+                f"as_array=True needs an actor with one reply type; {self.name} replies: {names}"
+            )
+        rows = self._wait_rows(max_count, timeout)
+        if not as_array:
+            return [self._decode(row) for row in rows]
+        info = next(iter(self.reply_info.values()))
+        if np.any(rows[:, L.ENV_TYPE_ID] != info.type_id):
+            raise RuntimeError(f"{self.name} sent an unknown message type")
+        self._merge_clocks(rows)
+        dtype = info.layout.dtype(L.ENVELOPE_WORDS)
+        data = np.ascontiguousarray(rows.view(np.uint8)[:, : dtype.itemsize])
+        return data.view(dtype).reshape(len(rows))
+
+    def _decode(self, words: np.ndarray) -> Any:
         info = self.reply_info.get(int(words[L.ENV_TYPE_ID]))
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
         msg = decode(words, info)
         self._merge_clock(msg.envelope.hlc)
         return msg
+
+    def _merge_clocks(self, rows: np.ndarray) -> None:
+        """Merges a batch's stamps: the newest one, or each one if the clock refuses that."""
+        stamps = rows[:, L.ENV_HLC_LO].astype(np.uint64) | rows[:, L.ENV_HLC_HI].astype(
+            np.uint64
+        ) << np.uint64(32)
+        refused = self.clock_refused
+        self._merge_clock(int(stamps.max()))
+        if self.clock_refused != refused:
+            self.clock_refused, self.system.clock_drift_refused = refused, self.system.clock_drift_refused - 1
+            for stamp in stamps:
+                self._merge_clock(int(stamp))
+
+    def _wait_rows(self, max_count: int, timeout: float | None) -> np.ndarray:
+        """At least one and at most ``max_count`` reply rows, waiting up to ``timeout`` s."""
+        waiter = Waiter(timeout)
+        while True:
+            stopped = self.system.stopped  # read first: a reply published before the stop is still taken
+            seen = self._rounds()
+            rows = self._take(max_count)
+            if len(rows):
+                return rows
+            if stopped:
+                raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
+            if not self._wait(waiter, seen):
+                raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+
+    # --- batches and requests ---
+
+    def send_many(self, batch: Any, timeout: float | None = 1.0) -> np.ndarray:
+        """Enqueues a batch in order with one copy per run of slots; returns the HLC stamps (u64).
+
+        ``batch`` is a list of messages (any of the handled types) or a numpy
+        structured array of one handled message's ``Msg.dtype``.  A full queue
+        follows the policy as :meth:`send` does; ``timeout`` bounds each
+        stretch without room.  If it raises :class:`QueueFull`, its ``sent``
+        says how many leading messages were enqueued (the rest were not).
+        """
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        runs = self._batch_runs(batch)
+        count = sum(len(records) for _, records in runs)
+        self.system._check_open()
+        if count == 0:
+            return np.zeros(0, dtype=np.uint64)
+        with self.send_lock:
+            self.system._check_open()
+            first = self.system.hlc.tick_many(count)
+            rows = self._encode_runs(runs, self.sequence, first)
+            tail = int(self.h2k.buffer[L.Q_TAIL])  # we are its only producer: the tail counts our sends
+            try:
+                self.h2k.push_many(rows, timeout, interrupt=self._while_full)
+            finally:  # a partial batch (QueueFull, the system stopping) keeps the sequence exact
+                sent = (int(self.h2k.buffer[L.Q_TAIL]) - tail) & 0xFFFFFFFF
+                self.sequence = (self.sequence + sent) & 0xFFFFFFFF
+        self.system._wake(self)
+        return np.uint64(first) + np.arange(count, dtype=np.uint64)
+
+    def _batch_runs(self, batch: Any) -> list[tuple[MessageInfo, np.ndarray]]:
+        """The batch as runs of one message type each, as structured arrays of ``Msg.dtype``."""
+        if isinstance(batch, np.ndarray):
+            for cls in self.type.info.handlers:
+                if batch.dtype == cls.dtype:  # type: ignore[attr-defined]
+                    info = message_info(cls)
+                    assert info is not None
+                    return [(info, batch.reshape(-1))]
+            handled = ", ".join(f"{c.__name__}.dtype" for c in self.type.info.handlers)
+            raise TypeError(f"{self.name} takes structured arrays of {handled}; got dtype {batch.dtype}")
+        if not isinstance(batch, (list, tuple)):
+            raise TypeError(
+                f"send_many takes a list of messages or a structured array, got {type(batch).__name__}"
+            )
+        runs: list[tuple[MessageInfo, np.ndarray]] = []
+        start = 0
+        infos = [self.type.message_info(m) for m in batch]
+        for i in range(1, len(batch) + 1):
+            if i == len(batch) or infos[i] is not infos[start]:
+                runs.append((infos[start], as_records(batch[start:i], infos[start])))
+                start = i
+        return runs
+
+    def _encode_runs(
+        self, runs: list[tuple[MessageInfo, np.ndarray]], sequence: int, first: int
+    ) -> np.ndarray:
+        parts, at = [], 0
+        for info, records in runs:
+            parts.append(
+                encode_many(records, info, self.h2k.slot_words, 0, self.id, sequence + at, first + at)
+            )
+            at += len(records)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def ask(self, msg: Any, timeout: float | None = 1.0) -> Any:
+        """Sends ``msg`` and returns the reply to that very message (matched by sequence number).
+
+        Safe with several threads asking (and receiving) at once: a reply
+        someone asked for never reaches :meth:`receive`.  ``timeout`` bounds
+        the send and the wait; a handler that does not reply makes it raise
+        :class:`ReceiveTimeout` (a reply arriving after that is discarded).
+        """
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        sequence = self._send_asked(msg, timeout, wait=True)
+        waiter = Waiter(timeout)
+        claimed = False
+        try:
+            while True:
+                stopped = self.system.stopped
+                seen = self._rounds()
+                row = self._claim(sequence)
+                if row is not None:
+                    claimed = True
+                    return self._decode(row)
+                if stopped:
+                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
+                if not self._wait(waiter, seen):
+                    raise ReceiveTimeout(
+                        f"no reply from {self.name} to message {sequence} within {timeout} s"
+                    )
+        finally:
+            if not claimed:  # timed out, stopped or interrupted: a late reply is discarded
+                self._forsake(sequence)
+
+    async def ask_async(self, msg: Any, timeout: float | None = 1.0) -> Any:
+        """:meth:`ask` for asyncio: waits without blocking the event loop (polling with growing sleeps)."""
+        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        block = self.h2k.policy == "block"  # a full queue is waited for here, not in a blocking push
+        waiter = Waiter(timeout)
+        while True:
+            try:
+                sequence = self._send_asked(msg, timeout, wait=not block)
+                break
+            except QueueFull:
+                if not block:
+                    raise
+                if waiter.expired():
+                    self.h2k._count(L.Q_REJECTED, 1)
+                    raise QueueFull(
+                        f"{self.h2k.name} stayed full ({self.capacity} messages) for {timeout} s"
+                    ) from None
+                await asyncio.sleep(waiter.pause())
+        waiter = Waiter(timeout)
+        claimed = False
+        try:
+            while True:
+                stopped = self.system.stopped
+                row = self._claim(sequence)
+                if row is not None:
+                    claimed = True
+                    return self._decode(row)
+                if stopped:
+                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
+                if waiter.expired():
+                    raise ReceiveTimeout(
+                        f"no reply from {self.name} to message {sequence} within {timeout} s"
+                    )
+                await asyncio.sleep(waiter.pause())
+        finally:
+            if not claimed:  # timed out, stopped or cancelled: a late reply is discarded
+                self._forsake(sequence)
+
+    def _rounds(self) -> int:
+        """How many pump rounds have merged replies so far (0 where no pump runs)."""
+        return getattr(self.system.runtime, "rounds_merged", 0)
+
+    def _wait(self, waiter: Waiter, seen: int) -> bool:
+        """Waits for the next reply: until a pump round after ``seen`` merges (wgpu, metal),
+        else a short polite sleep; False once ``waiter``'s deadline has passed."""
+        wait_round = getattr(self.system.runtime, "wait_round", None)
+        if wait_round is None:
+            return waiter.wait()
+        if waiter.expired():
+            return False
+        left = 0.05 if waiter.deadline is None else waiter.deadline - time.monotonic()
+        wait_round(seen, max(0.0, min(left, 0.05)))
+        return True
+
+    def _send_asked(self, msg: Any, timeout: float | None, wait: bool) -> int:
+        """Sends ``msg`` with its sequence registered for :meth:`ask` first; returns the sequence.
+
+        ``wait=False``: one attempt, :class:`QueueFull` (uncounted) if the queue is full."""
+        if self.downstream is not None:
+            raise ValueError(
+                f"{self.name} sends its replies to {self.downstream.name}: nothing comes back to ask"
+            )
+        info = self.type.message_info(msg)
+        self.system._check_open()
+        with self.send_lock:
+            self.system._check_open()
+            sequence = self.sequence
+            self._asked[sequence] = None  # before the send: the reply may come back at once
+            try:
+                words = encode(msg, info, self.h2k.slot_words, (0, self.id, sequence, self.system.hlc.tick()))
+                if wait:
+                    self.h2k.push(words, timeout, interrupt=self._while_full)
+                elif not self.h2k.try_push(words):
+                    raise QueueFull(f"{self.name}'s input queue is full")
+            except BaseException:
+                self._asked.pop(sequence, None)
+                raise
+            self.sequence = (sequence + 1) & 0xFFFFFFFF
+        self.system._wake(self)
+        return sequence
+
+    def _claim(self, sequence: int) -> np.ndarray | None:
+        """The reply to ``sequence`` if it has come (removing the claim), else None."""
+        with self.receive_lock:
+            if self._asked.get(sequence) is None:
+                self._collect(self.k2h.capacity)
+            row = self._asked.get(sequence)
+            if row is not None:
+                del self._asked[sequence]
+        return row
+
+    def _forsake(self, sequence: int) -> None:
+        with self.receive_lock:
+            if self._asked.pop(sequence, None) is None:
+                self._forsaken.add(sequence)
+
+    def _while_full(self) -> None:
+        """Between attempts to send into a full queue: give up once the system stops, and wake
+        the loop (it may be parked on a full output, or have a drop-oldest request to honour)."""
+        self.system._check_open()
+        self.system._wake(self)
 
     def _merge_clock(self, stamp: int) -> None:
         """Merges a reply's stamp into the system clock; an absurd one is counted, never fatal.
@@ -411,25 +736,64 @@ class ActorRef:
         except (HlcDriftError, OverflowError):
             self.clock_refused += 1
             self.system.clock_drift_refused += 1
-    def _take(self) -> np.ndarray | None:
-        """The oldest reply's words, or None; holds the receive lock only this long."""
+
+    def _take(self, max_count: int) -> np.ndarray:
+        """Up to ``max_count`` of the oldest unclaimed replies' rows (maybe none); holds the
+        receive lock only this long."""
         with self.receive_lock:
-            if self.backlog:
-                return self.backlog.pop(0)
-            words = self.k2h.try_pop()
-        if words is not None and not self.system.stopped:
-            self.system._wake(self)  # its output queue has room again
-        return words
+            if not self.backlog:
+                self._collect(self.k2h.capacity)  # all that is there: later receives need no copy
+            return self._from_backlog(max_count)
+
+    def _collect(self, max_count: int) -> int:
+        """Takes up to ``max_count`` replies off the output queue (one batch copy): those an
+        :meth:`ask` waits for go to it, the rest to the backlog.  Returns how many it took.
+
+        Taking from a *full* queue wakes the loop: it may be parked waiting for room.
+        (We are the only consumer, so a loop that saw the queue full still finds it
+        full here until we take; a fill below capacity means nobody waits for room.)
+        """
+        full = len(self.k2h) >= self.k2h.capacity
+        rows = self.k2h.pop_many(max_count)
+        taken = len(rows)
+        if taken and full and not self.system.stopped:
+            self.system._wake(self)
+        if taken and (self._asked or self._forsaken):
+            unclaimed = []
+            for i, sequence in enumerate(rows[:, L.ENV_SEQUENCE].tolist()):
+                if sequence in self._forsaken:
+                    self._forsaken.discard(sequence)
+                elif sequence in self._asked:
+                    self._asked[sequence] = rows[i]
+                else:
+                    unclaimed.append(i)
+            rows = rows[unclaimed]
+        if len(rows):
+            self.backlog.append(rows)
+        return taken
+
+    def _from_backlog(self, max_count: int) -> np.ndarray:
+        parts, count = [], 0
+        while self.backlog and count < max_count:
+            chunk = self.backlog.popleft()
+            if count + len(chunk) > max_count:
+                self.backlog.appendleft(chunk[max_count - count :])
+                chunk = chunk[: max_count - count]
+            parts.append(chunk)
+            count += len(chunk)
+        if not parts:
+            return np.zeros((0, self.k2h.slot_words), dtype=np.uint32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def pending(self) -> int:
         """Replies waiting to be received."""
-        return len(self.backlog) + len(self.k2h)
+        return sum(len(chunk) for chunk in self.backlog) + len(self.k2h)
 
     def _pump(self) -> None:
         """Moves replies from the output queue to the host backlog (so the loop never blocks)."""
         with self.receive_lock:
-            while (words := self.k2h.try_pop()) is not None:
-                self.backlog.append(words)
+            while self._collect(self.k2h.capacity):
+                pass
 
     # --- inspection ---
 
@@ -571,6 +935,10 @@ class ActorSystem:
         return KernelBuild(module, name, runtime.target, options, text)
 
     def _launch(self, ref: ActorRef) -> None:
+        # A loop the host wakes (cpu) parks up to PARK_NS; one fed by an upstream
+        # loop, which rings no doorbell, looks again every idle_ns.
+        woken = getattr(self.runtime, "doorbell", False) and ref.upstream is None
+        ref.ctrl[L.C["idle_ns"]] = max(self.idle_ns, PARK_NS) if woken else self.idle_ns
         ref.ctrl[L.C["stop"]] = 0
         fence()
         self.hosts[ref.id].start(ref.memory)

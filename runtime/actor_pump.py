@@ -181,6 +181,8 @@ class RedispatchRuntime:
         self.thread: threading.Thread | None = None
         self.failure: BaseException | None = None
         self.rounds = 0
+        self.rounds_merged = 0  # rounds whose results reached the host's arrays
+        self.merged = threading.Condition()
 
     # --- ActorRuntime ---
 
@@ -215,6 +217,12 @@ class RedispatchRuntime:
     def wake(self) -> None:
         self._check_failure()
         self.event.set()
+
+    def wait_round(self, seen: int, timeout: float) -> None:
+        """Waits up to ``timeout`` s for a round after the ``seen``-th to merge its results
+        (a receiver's wait: replies reach the host only when a round merges)."""
+        with self.merged:
+            self.merged.wait_for(lambda: self.rounds_merged != seen, timeout)
 
     # --- actors ---
 
@@ -304,7 +312,10 @@ class RedispatchRuntime:
             for plan in plans:
                 at, moved = self._merge(plan, words, at)
                 progressed |= moved
-            return progressed
+        with self.merged:  # receivers waiting in wait_round look now
+            self.rounds_merged += 1
+            self.merged.notify_all()
+        return progressed
 
     def _retire(self, actor: PumpedActor) -> None:
         if actor.memory is not None:

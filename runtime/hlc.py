@@ -94,6 +94,17 @@ class Hlc:
             self._last = self._advance(self._last + 1)
             return self._last
 
+    def tick_many(self, count: int) -> int:
+        """The first of ``count`` consecutive timestamps for a batch of sends (``first + i``).
+
+        One lock round trip for the batch; every stamp is greater than every
+        earlier one and the clock ends at the last.
+        """
+        with self._lock:
+            first = self._advance(self._last + 1)
+            self._last = self._advance(first + max(count, 1) - 1)
+            return first
+
     def receive(self, remote: int) -> int:
         """Merges a received timestamp; the result is greater than it and than ``last``.
 

@@ -306,7 +306,11 @@ class FunctionLowerer(NodeVisitor):
         self.builder.fence("seq_cst")
 
     def visit_Backoff(self, s: Backoff) -> None:
-        self.target.backoff(self, self.value(s.nanos))
+        bell = None
+        if s.doorbell is not None:
+            assert s.word is not None and s.expected is not None
+            bell = (self.element(s.doorbell, s.word)[0], self.value(s.expected))
+        self.target.backoff(self, self.value(s.nanos), bell)
 
     def visit_If(self, s: If) -> None:
         then_bb = self.new_block("if.then")

@@ -9,7 +9,9 @@ target means writing one subclass, not editing the lowering.
 from __future__ import annotations
 
 import hashlib
+import platform
 import re
+import sys
 from typing import TYPE_CHECKING
 
 from llvmlite import ir
@@ -96,8 +98,11 @@ class LLVMTarget:
         """Wall-clock microseconds since the Unix epoch, as i64 (actor HLCs)."""
         raise NotImplementedError
 
-    def backoff(self, fl: FunctionLowerer, nanos: ir.Value) -> None:
-        """Lets an idle persistent loop sleep for about ``nanos`` (i32) nanoseconds."""
+    def backoff(
+        self, fl: FunctionLowerer, nanos: ir.Value, bell: tuple[ir.Value, ir.Value] | None = None
+    ) -> None:
+        """Lets an idle persistent loop sleep for about ``nanos`` (i32) nanoseconds; with a
+        doorbell (word pointer, expected value) it may park until the word changes."""
         raise NotImplementedError
 
     def atomic_rmw(
@@ -128,6 +133,10 @@ def atomic_rmw_op(op: str, elem: ScalarType) -> str:
     if op in ("add", "sub"):
         return op
     return ("u" + op) if elem.kind == "uint" else op
+
+
+_FUTEX_SYSCALL = {"x86_64": 202, "aarch64": 98, "arm64": 98}  # SYS_futex by machine
+_FUTEX_WAIT_PRIVATE = 128  # FUTEX_WAIT | FUTEX_PRIVATE_FLAG: waiter and waker share one process
 
 
 def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
@@ -220,8 +229,29 @@ class HostTarget(LLVMTarget):
         nsec = b.load(b.gep(slot, [ir.Constant(I32, 0), ir.Constant(I32, 1)], source_etype=timespec), typ=i64)
         return b.add(b.mul(sec, ir.Constant(i64, 1_000_000)), b.sdiv(nsec, ir.Constant(i64, 1000)))
 
-    def backoff(self, fl: FunctionLowerer, nanos: ir.Value) -> None:
-        """``usleep``: the native thread gives its core away while the actor idles."""
+    def backoff(
+        self, fl: FunctionLowerer, nanos: ir.Value, bell: tuple[ir.Value, ir.Value] | None = None
+    ) -> None:
+        """Parks on the doorbell with Linux ``futex`` (FUTEX_WAIT_PRIVATE, ``nanos`` at most):
+        the thread costs nothing until the host changes the word and wakes it, and the
+        kernel returns at once if the word no longer holds ``expected``.  Without a
+        doorbell (or off Linux), ``usleep``."""
+        futex = _FUTEX_SYSCALL.get(platform.machine()) if sys.platform.startswith("linux") else None
+        if bell is not None and futex is not None:
+            b = fl.builder
+            i64 = ir.IntType(64)
+            with b.goto_entry_block():
+                slot = b.alloca(i64, size=2, name="rk.park")  # struct timespec {tv_sec, tv_nsec}
+            b.store(ir.Constant(i64, 0), slot)
+            b.store(b.zext(nanos, i64), b.gep(slot, [ir.Constant(I32, 1)], source_etype=i64))
+            syscall = fl.module.globals.get("syscall") or ir.Function(
+                fl.module, ir.FunctionType(i64, [i64], var_arg=True), name="syscall"
+            )
+            word, expected = bell
+            # variadic: every integer goes as a full 64-bit register
+            op = ir.Constant(i64, _FUTEX_WAIT_PRIVATE)
+            b.call(syscall, [ir.Constant(i64, futex), word, op, b.zext(expected, i64), slot])
+            return
         usleep = _declare(fl.module, "usleep", I32, [I32])
         fl.builder.call(usleep, [fl.builder.udiv(nanos, ir.Constant(I32, 1000))])
 
@@ -334,7 +364,9 @@ class NvptxTarget(LLVMTarget):
         ns = fl.builder.call(_declare(fl.module, "llvm.nvvm.read.ptx.sreg.globaltimer", i64, []), [])
         return fl.builder.udiv(ns, ir.Constant(i64, 1000))
 
-    def backoff(self, fl: FunctionLowerer, nanos: ir.Value) -> None:
+    def backoff(
+        self, fl: FunctionLowerer, nanos: ir.Value, bell: tuple[ir.Value, ir.Value] | None = None
+    ) -> None:
         """``nanosleep.u32`` on sm_70 and newer; older GPUs have no sleep, so they poll.
 
         (LLVM aborts the whole process when asked for nanosleep below sm_70.)

@@ -235,7 +235,7 @@ class _LoopBuilder:
                     spins = b.binary("add", b.load_var(idle), self.c(1))
                     b.store_var(idle, spins)
                     with b.if_(b.compare("gt", spins, self.c(L.IDLE_SPINS))):
-                        b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"])))
+                        self.park()
             if self.mode == "batch":
                 done = b.binary("add", b.load_var(count), self.c(1))
                 b.store_var(count, done)
@@ -245,6 +245,36 @@ class _LoopBuilder:
             self.fence()
             self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_EXITED))
         return b.finish()
+
+    def park(self) -> None:
+        """Sleeps until the host rings the doorbell (or ``idle_ns`` pass), losing no wake-up.
+
+        The loop reads the doorbell, announces ``parked = 1``, fences, then
+        looks at its inputs and flags once more; the host publishes a message
+        (or a flag), fences, and rings the doorbell if it sees ``parked``.
+        With both fences one side sees the other's write: either this last
+        look finds the message, or the host rings and the park (a futex wait
+        on the value read first) returns at once or is woken.
+        """
+        b = self.b
+        bell = self.acquire(self.ctrl, L.C["doorbell"])
+        self.release(self.ctrl, L.C["parked"], self.c(1))
+        self.fence()
+        out_fill = b.binary("sub", self.acquire(self.out, L.Q_TAIL), self.acquire(self.out, L.Q_HEAD))
+        room = b.compare("lt", out_fill, b.load(self.out, self.c(L.Q_CAPACITY)))
+        work = b.const(False, BOOL)
+        empty = b.const(True, BOOL)
+        for q in (self.h2k, self.k2k):
+            waiting = b.compare("ne", self.acquire(q, L.Q_HEAD), self.acquire(q, L.Q_TAIL))
+            drops = b.compare("ne", self.acquire(q, L.Q_DROP_REQUESTS), b.load(q, self.c(L.Q_DROPS_DONE)))
+            work = b.binary("or", work, b.binary("and", waiting, b.binary("or", room, drops)))
+            empty = b.binary("and", empty, b.unary("not", waiting))
+        stop = b.compare("ne", self.acquire(self.ctrl, L.C["stop"]), self.c(0))
+        drained = b.binary("and", b.compare("ne", self.acquire(self.ctrl, L.C["drain"]), self.c(0)), empty)
+        quiet = b.unary("not", b.binary("or", work, b.binary("or", stop, drained)))
+        with b.if_(quiet):
+            b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"]), self.ctrl, self.c(L.C["doorbell"]), bell))
+        self.release(self.ctrl, L.C["parked"], self.c(0))
 
     def poll(self, q: Value, progressed: LocalVar, pending: LocalVar) -> None:
         b = self.b
@@ -300,7 +330,7 @@ class _LoopBuilder:
                 (L.ENV_TYPE_ID, reply_id),
                 (L.ENV_SOURCE, b.load(self.ctrl, self.c(L.C["actor_id"]))),
                 (L.ENV_TARGET, b.load(self.ctrl, self.c(L.C["out_target"]))),
-                (L.ENV_SEQUENCE, seq),
+                (L.ENV_SEQUENCE, b.load(q, self.word(base, L.ENV_SEQUENCE))),  # correlates the reply
                 (L.ENV_HLC_LO, stamp[0]),
                 (L.ENV_HLC_HI, stamp[1]),
             ):
@@ -314,7 +344,12 @@ class _LoopBuilder:
         b.atomic("add", self.ctrl, self.c(L.C["processed"]), self.c(1))
 
     def dispatch(
-        self, handlers: list[tuple[int, str]], type_id: Value, q: Value, base: Value, out_base: Value,
+        self,
+        handlers: list[tuple[int, str]],
+        type_id: Value,
+        q: Value,
+        base: Value,
+        out_base: Value,
         reply: LocalVar,
     ) -> None:
         b = self.b

@@ -7,12 +7,23 @@ grid of one block, from a Python thread; ctypes releases the GIL for the
 whole call, so the loop runs natively until the control block asks it to
 leave.  Its five arguments are numpy ``uint32`` arrays the host also reads
 and writes (queues, control block, state); ``ringkernel.runtime.queues`` documents
-the memory-order protocol.  Idle, the loop sleeps in ``usleep`` (``ctrl.idle_ns``).
+the memory-order protocol.
+
+Idle, the loop spins a few polls, then *parks*: a Linux ``futex`` wait on the
+control block's ``doorbell`` word, for at most ``ctrl.idle_ns``.  Whatever the
+host publishes for a loop (a message, room in its output, a stop or drain
+flag) is followed by :meth:`CpuActorThread.wake`, which rings the doorbell
+(bumps it and ``futex``-wakes the loop) when the loop says it is ``parked``.
+The loop announces ``parked`` and fences before its last look at its inputs;
+the host fences between publishing and reading ``parked``; so one of the two
+always sees the other and no wake-up is lost (``actor_lowering.park``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import platform
+import sys
 import threading
 from typing import Any
 
@@ -20,9 +31,28 @@ import numpy as np
 
 from ringkernel.lowering.llvm.codegen import host_cpu
 from ringkernel.ringir import Module
+from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.jit import jit_kernel
+from ringkernel.runtime.queues import fence
+
+_FUTEX_SYSCALL = {"x86_64": 202, "aarch64": 98, "arm64": 98}.get(platform.machine())
+_FUTEX_WAKE_PRIVATE = 129  # FUTEX_WAKE | FUTEX_PRIVATE_FLAG
+PARKED, DOORBELL = L.C["parked"], L.C["doorbell"]
+
+
+def _futex_waker() -> Any:
+    """libc's ``syscall`` set up for ``futex(addr, FUTEX_WAKE_PRIVATE, 1)``; None off Linux."""
+    if not sys.platform.startswith("linux") or _FUTEX_SYSCALL is None:
+        return None
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    syscall.restype = ctypes.c_long
+    syscall.argtypes = (ctypes.c_long, ctypes.c_void_p, ctypes.c_long, ctypes.c_long)
+    return syscall
+
+
+_SYSCALL = _futex_waker()
 
 
 def host_options(kernel: str) -> dict[str, Any]:
@@ -41,6 +71,7 @@ class CpuActorThread:
         self.thread: threading.Thread | None = None
         self.status: int | None = None
         self._memory: ActorMemory | None = None
+        self._bell = threading.Lock()  # one ringer at a time: every ring changes the word
 
     def start(self, memory: ActorMemory) -> None:
         """Launches the loop; the arrays must stay alive (this object keeps them) until it exits."""
@@ -63,7 +94,18 @@ class CpuActorThread:
         self.thread.start()
 
     def wake(self) -> None:
-        """The native loop polls its queues itself."""
+        """Rings the doorbell if the loop is parked (call after publishing what it should see)."""
+        memory = self._memory
+        if memory is None:
+            return
+        ctrl = memory.ctrl
+        fence()  # what we published, before we look at `parked` (the loop fences the other way)
+        if not ctrl[PARKED]:
+            return
+        with self._bell:
+            ctrl[DOORBELL] = (int(ctrl[DOORBELL]) + 1) & 0xFFFFFFFF
+            if _SYSCALL is not None:
+                _SYSCALL(_FUTEX_SYSCALL, ctrl.ctypes.data + DOORBELL * L.WORD, _FUTEX_WAKE_PRIVATE, 1)
 
     @property
     def running(self) -> bool:
@@ -83,6 +125,7 @@ class CpuActorRuntime:
     mode = "persistent"
     target = "host"
     max_buffer_words = None
+    doorbell = _SYSCALL is not None  # wake() reaches a parked loop: it may park long
 
     def __init__(self, idle_ns: int = 50_000) -> None:
         self.idle_ns = idle_ns

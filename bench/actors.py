@@ -82,34 +82,11 @@ def _backend_rows(
     per_message = ours["pipelined"].median / CAPACITY
     batched = ours["batched"].median / BATCH
     rows = [
-        Row(
-            suite,
-            "send+receive round trip p50",
-            ours["latency"].percentile(50),
-            BASELINE,
-            baseline["latency"].percentile(50),
-        ),
-        Row(
-            suite,
-            "send+receive round trip p99",
-            ours["latency"].percentile(99),
-            BASELINE,
-            baseline["latency"].percentile(99),
-        ),
-        Row(
-            suite,
-            "ask round trip p50",
-            ours["ask"].percentile(50),
-            BASELINE,
-            baseline["latency"].percentile(50),
-        ),
-        Row(
-            suite,
-            "ask round trip p99",
-            ours["ask"].percentile(99),
-            BASELINE,
-            baseline["latency"].percentile(99),
-        ),
+        Row(suite, f"{label} round trip p{q}", ours[key].percentile(q), BASELINE,
+            baseline["latency"].percentile(q))
+        for key, label in (("latency", "send+receive"), ("ask", "ask"))
+        for q in (50, 99)
+    ] + [
         Row(
             suite,
             f"pipelined, per message (queue {CAPACITY})",

@@ -68,6 +68,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "from_dlpack": "ringkernel.runtime.device_array",
     "synchronize": "ringkernel.runtime.device_array",
     "memory_info": "ringkernel.runtime.device_array",
+    "trim_memory": "ringkernel.runtime.device_array",
 }
 
 
@@ -155,5 +156,6 @@ __all__ = [
     "from_dlpack",
     "synchronize",
     "memory_info",
+    "trim_memory",
     "__version__",
 ]

@@ -13,7 +13,7 @@ asynchronously; :meth:`DeviceArray.numpy` and :func:`synchronize` wait.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -54,15 +54,19 @@ class DeviceMemory(Protocol):
     def info(self) -> dict[str, int]:
         """``in_use``, ``pooled`` (bytes) and ``allocations`` (device allocations made)."""
 
+    def trim(self) -> int:
+        """Gives every pooled (free) buffer back to the device; returns the bytes freed."""
+
 
 class _Allocation:
     """One device buffer shared by an array and its views; back to the pool when all are gone."""
 
-    __slots__ = ("memory", "buffer", "nbytes", "_finalizer", "__weakref__")
+    __slots__ = ("memory", "buffer", "nbytes", "owner", "_finalizer", "__weakref__")
 
-    def __init__(self, memory: DeviceMemory, nbytes: int, buffer: Any = None) -> None:
+    def __init__(self, memory: DeviceMemory, nbytes: int, buffer: Any = None, owner: Any = None) -> None:
         self.memory = memory
         self.nbytes = nbytes
+        self.owner = owner  # the foreign object whose memory ``buffer`` is, kept alive with it
         self._finalizer: weakref.finalize | None = None
         if buffer is None:
             self.buffer = memory.allocate(nbytes)
@@ -278,6 +282,21 @@ def memory_info(backend: str | None = None) -> dict[str, int]:
     return _memory(backend).info()
 
 
+def trim_memory(backend: str | None = None) -> int:
+    """Frees the pooled (unused) device buffers of ``backend`` (default: every backend in use).
+
+    Returns the bytes given back.  Arrays in use are untouched; the next
+    allocations come from the device again.  An allocation that fails for
+    lack of memory trims its own pool and tries once more by itself.
+    """
+    from ringkernel.runtime import _instances
+
+    if backend is not None:
+        return _memory(backend).trim()
+    memories = [getattr(device, "memory", None) for device in list(_instances.values())]
+    return sum(memory.trim() for memory in memories if memory is not None)
+
+
 def bucket(nbytes: int) -> int:
     """The pool size class of an allocation: powers of two up to 1 MiB, then whole MiB."""
     if nbytes <= 256:
@@ -316,3 +335,32 @@ class Pool:
 
     def info(self) -> dict[str, int]:
         return {"in_use": self.in_use, "pooled": self.pooled, "allocations": self.allocations}
+
+    def trim(self) -> list[Any]:
+        """Empties the pool: the free buffers, for the backend to give back to its device."""
+        buffers = [b for free in self.free.values() for b in free]
+        self.free.clear()
+        self.pooled = 0
+        return buffers
+
+    def fresh(self, size: int, make: Callable[[], Any], destroy: Callable[[Any], None]) -> Any:
+        """A new buffer of ``size`` (booked by :meth:`take`) from ``make()``.
+
+        Out of memory, the free buffers of other size classes may be what
+        stands in the way: the pool is trimmed and ``make`` tried once more.
+        If that fails too the booking is undone, so ``memory_info`` does not
+        count memory that was never allocated.
+        """
+        try:
+            try:
+                return make()
+            except MemoryError:
+                if not self.pooled:
+                    raise
+                for buffer in self.trim():
+                    destroy(buffer)
+                return make()
+        except BaseException:
+            self.in_use -= size
+            self.allocations -= 1
+            raise

@@ -69,6 +69,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "synchronize": "ringkernel.runtime.device_array",
     "memory_info": "ringkernel.runtime.device_array",
     "trim_memory": "ringkernel.runtime.device_array",
+    "from_cuda_array_interface": "ringkernel.runtime.device_array",
 }
 
 
@@ -167,5 +168,6 @@ __all__ = [
     "synchronize",
     "memory_info",
     "trim_memory",
+    "from_cuda_array_interface",
     "__version__",
 ]

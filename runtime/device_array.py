@@ -163,6 +163,18 @@ class DeviceArray:
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
 
+    # --- __cuda_array_interface__ (cuda backend) ---
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """Version 3, for CuPy, PyTorch and Numba (cuda backend only; elsewhere there is none)."""
+        export = getattr(self._allocation.memory, "cuda_array_interface", None)
+        if export is None:
+            raise AttributeError(
+                f"a device array on '{self.backend}' has no __cuda_array_interface__ (cuda only)"
+            )
+        return export(self.buffer, self._offset, self.shape, self.dtype)
+
     # --- DLPack (cpu backend) ---
 
     def host_view(self) -> np.ndarray:
@@ -264,6 +276,22 @@ def from_dlpack(obj: Any) -> DeviceArray:
     memory = _memory("cpu")
     shared = _Allocation(memory, host.nbytes, buffer=host.reshape(-1).view(np.uint8))
     return DeviceArray(shared, host.shape, dt)
+
+
+def from_cuda_array_interface(obj: Any) -> DeviceArray:
+    """A cuda device array sharing the memory of ``obj`` (a CuPy array, a CUDA torch tensor, a
+    Numba device array: anything with ``__cuda_array_interface__``), without a copy.
+
+    ``obj`` stays alive as long as the device array does; work its producer
+    still has queued on the interface's ``stream`` is waited for first.
+    """
+    from ringkernel.runtime.cuda.interop import parse_interface
+
+    foreign = parse_interface(obj, _DTYPES)
+    memory = _memory("cuda")
+    buffer = memory.adopt(foreign)  # type: ignore[attr-defined]
+    shared = _Allocation(memory, buffer.size, buffer=buffer, owner=obj)
+    return DeviceArray(shared, foreign.shape, foreign.dtype)
 
 
 def synchronize(backend: str | None = None) -> None:

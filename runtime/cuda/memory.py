@@ -11,10 +11,12 @@ pageable host memory return once the driver has staged the bytes.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
 from ringkernel.runtime.cuda.driver import CudaDriver
+from ringkernel.runtime.cuda.interop import ForeignArray, export_interface
 from ringkernel.runtime.device_array import Pool, bucket
 
 
@@ -94,3 +96,18 @@ class CudaMemory:
 
     def synchronize(self) -> None:
         self.driver.synchronize(self.stream)
+
+    # --- __cuda_array_interface__ ---
+
+    def cuda_array_interface(
+        self, buffer: CudaBuffer, offset: int, shape: tuple[int, ...], dtype: np.dtype
+    ) -> dict[str, Any]:
+        """The v3 interface of the array at ``offset``; its stream is ours (queued launches may write it)."""
+        return export_interface(buffer.pointer + offset, shape, dtype, self.driver.stream_handle(self.stream))
+
+    def adopt(self, foreign: ForeignArray) -> CudaBuffer:
+        """Another library's memory as a buffer (never pooled), after its producer's stream is done."""
+        if foreign.stream is not None:
+            self.driver.synchronize(foreign.stream)
+        nbytes = int(np.prod(foreign.shape, dtype=np.int64)) * foreign.dtype.itemsize
+        return CudaBuffer(foreign.pointer, nbytes, owned=False)

@@ -265,9 +265,13 @@ def from_dlpack(obj: Any) -> DeviceArray:
     """A cpu device array sharing ``obj``'s memory (a numpy array, a torch CPU tensor, ...)."""
     device = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else None
     if device is not None and int(device[0]) != _DLPACK_CPU:
+        hint = (
+            "; for CUDA memory use rk.from_cuda_array_interface(obj)"
+            if hasattr(obj, "__cuda_array_interface__") else ""
+        )
         raise BufferError(
             f"from_dlpack takes host (CPU) memory for the cpu backend; this object lives on "
-            f"DLPack device {tuple(device)}"
+            f"DLPack device {tuple(device)}{hint}"
         )
     host = np.from_dlpack(obj)
     if not host.flags.c_contiguous:

@@ -60,7 +60,10 @@ def parse_interface(obj: Any, allowed: set[np.dtype]) -> ForeignArray:
     if missing:
         raise BufferError(f"__cuda_array_interface__ lacks {', '.join(missing)}")
     shape = tuple(int(d) for d in desc["shape"])
-    dtype = np.dtype(desc["typestr"])
+    try:
+        dtype = np.dtype(desc["typestr"])
+    except TypeError:
+        raise BufferError(f"__cuda_array_interface__ typestr {desc['typestr']!r} is not a dtype") from None
     if dtype not in allowed:
         kinds = ", ".join(sorted(str(d) for d in allowed))
         raise BufferError(f"a kernel array holds {kinds}; this CUDA array holds {dtype}")

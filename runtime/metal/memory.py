@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ringkernel.runtime.arguments import LaunchError
 from ringkernel.runtime.device_array import Pool, bucket
 
 # Command buffers left unwaited before a launch waits for them itself.
@@ -39,6 +40,12 @@ class MetalMemory:
 
     def allocate(self, nbytes: int) -> Any:
         size = bucket(nbytes)
+        top = int(self.device.maxBufferLength())
+        if size > top:
+            raise LaunchError(
+                f"a device array of {nbytes} bytes does not fit: this Metal device allows at most "
+                f"{top} bytes per buffer"
+            )
         with self._lock:
             buffer = self._pool.take(size)
             if buffer is None:
@@ -46,9 +53,6 @@ class MetalMemory:
         return buffer
 
     def _create(self, size: int) -> Any:
-        top = int(self.device.maxBufferLength())
-        if size > top:
-            raise MemoryError(f"a device array of {size} bytes does not fit: Metal allows {top} per buffer")
         buffer = self.device.newBufferWithLength_options_(size, self.Metal.MTLResourceStorageModeShared)
         if buffer is None:  # Metal answers nil when it cannot allocate
             raise MemoryError(f"Metal could not allocate a buffer of {size} bytes")

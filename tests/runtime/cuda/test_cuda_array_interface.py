@@ -87,6 +87,7 @@ def test_foreign_arrays_are_kernel_arguments(add, fake_cupy) -> None:
         ({"typestr": "<f2"}, "holds float16"),
         ({"mask": object()}, "masked"),
         ({"stream": 0}, "stream 0"),
+        ({"typestr": "not a dtype"}, "is not a dtype"),
     ],
 )
 def test_bad_foreign_arrays_are_clear_errors(fake_cuda, fake_cupy, override, message) -> None:
@@ -102,3 +103,12 @@ def test_size_one_dimensions_may_have_any_stride(fake_cuda, fake_cupy) -> None:
     assert rk.from_cuda_array_interface(foreign).shape == (1, 8)
 
 
+def test_from_dlpack_of_cuda_memory_points_at_the_interface() -> None:
+    class CudaTensor:
+        __cuda_array_interface__: dict = {}
+
+        def __dlpack_device__(self):
+            return (2, 0)
+
+    with pytest.raises(BufferError, match="rk.from_cuda_array_interface"):
+        rk.from_dlpack(CudaTensor())

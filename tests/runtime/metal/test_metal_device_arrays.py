@@ -204,3 +204,10 @@ def test_trim_on_metal(queue: _Queue) -> None:
     gc.collect()
     assert rk.trim_memory("metal") == 4096
     assert rk.memory_info("metal")["pooled"] == 0
+
+
+def test_an_array_larger_than_a_metal_buffer_is_a_launch_error(queue: _Queue) -> None:
+    with pytest.raises(rk.LaunchError, match="allows at most 1073741824 bytes per buffer"):
+        rk.device_array(1 << 29, np.float32, "metal")
+    assert rk.memory_info("metal")["in_use"] == 0
+

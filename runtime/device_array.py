@@ -246,11 +246,30 @@ def device_array(
 
 
 def to_device(array: Any, backend: str | None = None) -> DeviceArray:
-    """A copy of ``array`` (anything ``np.asarray`` takes) on ``backend``."""
+    """A copy of ``array`` (anything ``np.asarray`` takes, or CUDA memory) on ``backend``.
+
+    CUDA memory (a cuda device array, or anything with ``__cuda_array_interface__``:
+    CuPy, CUDA torch tensors) is copied device to device onto cuda, and
+    through the host onto any other backend.
+    """
+    if not isinstance(array, np.ndarray) and hasattr(array, "__cuda_array_interface__"):
+        return _copy_cuda_memory(array, backend)
     host = np.ascontiguousarray(array)
     out = device_array(host.shape, host.dtype, backend)
     if host.size:
         out._allocation.memory.upload(out.buffer, 0, host)
+    return out
+
+
+def _copy_cuda_memory(array: Any, backend: str | None) -> DeviceArray:
+    source = array if isinstance(array, DeviceArray) else from_cuda_array_interface(array)
+    out = device_array(source.shape, source.dtype, backend)
+    if out.backend != source.backend:
+        if source.size:
+            out._allocation.memory.upload(out.buffer, 0, source.numpy())
+        return out
+    if source.size:
+        out._allocation.memory.copy(out.buffer, 0, source.buffer, source.offset, source.nbytes)  # type: ignore[attr-defined]
     return out
 
 

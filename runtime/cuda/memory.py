@@ -94,6 +94,10 @@ class CudaMemory:
         self.driver.synchronize(self.stream)
         return out
 
+    def copy(self, dst: CudaBuffer, dst_offset: int, src: CudaBuffer, src_offset: int, nbytes: int) -> None:
+        """Device to device, queued on the stream after every earlier launch."""
+        self.driver.copy_d2d(dst.pointer + dst_offset, src.pointer + src_offset, nbytes, self.stream)
+
     def synchronize(self) -> None:
         self.driver.synchronize(self.stream)
 

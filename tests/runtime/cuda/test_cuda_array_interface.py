@@ -112,3 +112,21 @@ def test_from_dlpack_of_cuda_memory_points_at_the_interface() -> None:
 
     with pytest.raises(BufferError, match="rk.from_cuda_array_interface"):
         rk.from_dlpack(CudaTensor())
+
+
+def test_to_device_copies_cuda_memory_on_the_device(fake_cuda, fake_cupy) -> None:
+    foreign = fake_cupy(fake_cuda, np.arange(6, dtype=np.float32))
+    fake_cuda.calls.clear()
+    copy = rk.to_device(foreign, "cuda")
+    assert "d2d" in fake_cuda.names() and "h2d" not in fake_cuda.names()
+    assert copy.buffer.pointer != foreign.pointer  # a copy, not a view
+    fake_cuda.read(foreign.pointer, 6, np.float32)[:] = 0
+    assert np.array_equal(copy.numpy(), np.arange(6, dtype=np.float32))
+    again = rk.to_device(copy[2:], "cuda")  # a cuda device array (a view) too
+    assert np.array_equal(again.numpy(), np.arange(2, 6, dtype=np.float32))
+
+
+def test_to_device_moves_cuda_memory_to_another_backend_through_the_host(fake_cuda, fake_cupy) -> None:
+    foreign = fake_cupy(fake_cuda, np.arange(6, dtype=np.float32))
+    on_cpu = rk.to_device(foreign, "cpu")
+    assert on_cpu.backend == "cpu" and np.array_equal(on_cpu.numpy(), np.arange(6, dtype=np.float32))

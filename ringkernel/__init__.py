@@ -11,7 +11,7 @@ def saxpy(a: f32, x: Array[f32], y: Array[f32], n: i32):
 """
 
 import importlib
-from typing import Any
+from typing import Any, Literal, overload
 
 from ringkernel import ringir
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
@@ -68,6 +68,8 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "from_dlpack": "ringkernel.runtime.device_array",
     "synchronize": "ringkernel.runtime.device_array",
     "memory_info": "ringkernel.runtime.device_array",
+    "trim_memory": "ringkernel.runtime.device_array",
+    "from_cuda_array_interface": "ringkernel.runtime.device_array",
 }
 
 
@@ -85,11 +87,21 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def backends() -> list[str]:
-    """The backends usable on this machine, e.g. ``["cpu", "wgpu"]``."""
+@overload
+def backends(reasons: Literal[False] = False) -> list[str]: ...
+@overload
+def backends(reasons: Literal[True]) -> dict[str, str]: ...
+def backends(reasons: bool = False) -> list[str] | dict[str, str]:
+    """The backends usable on this machine, e.g. ``["cpu", "wgpu"]``.
+
+    ``reasons=True`` gives every backend instead, mapped to why it cannot run
+    here (``""`` when it can): for cuda, which binding to install, a missing
+    driver library, a driver too old, or no device.
+    """
+    from ringkernel.runtime import backend_reasons
     from ringkernel.runtime import backends as _backends
 
-    return _backends()
+    return backend_reasons() if reasons else _backends()
 
 
 def default_backend() -> str:
@@ -155,5 +167,7 @@ __all__ = [
     "from_dlpack",
     "synchronize",
     "memory_info",
+    "trim_memory",
+    "from_cuda_array_interface",
     "__version__",
 ]

@@ -85,6 +85,15 @@ def backends() -> list[str]:
     return [name for name in _BACKENDS if _is_available(name)]
 
 
+def backend_reasons() -> dict[str, str]:
+    """Every backend, mapped to why it cannot run here (``""`` when it can)."""
+    reasons = {}
+    for name in _BACKENDS:
+        ok, reason = backend_status(name)
+        reasons[name] = "" if ok else reason
+    return reasons
+
+
 def default_backend() -> str:
     """``RINGKERNEL_BACKEND`` if set, else cuda, then metal, then cpu.
 

@@ -106,8 +106,13 @@ def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
 
 
 def _bind_device_array(fn: Function, name: str, ty: ArrayType, arg: Any) -> Any:
-    from ringkernel.runtime.device_array import DeviceArray
+    from ringkernel.runtime.device_array import DeviceArray, from_cuda_array_interface
 
+    if not isinstance(arg, DeviceArray) and hasattr(arg, "__cuda_array_interface__"):
+        try:  # CuPy, CUDA torch tensors, Numba device arrays: their memory, no copy
+            arg = from_cuda_array_interface(arg)
+        except (BufferError, ValueError) as exc:
+            raise LaunchError(f"{_where(fn, name)}: {exc}") from None
     if not isinstance(arg, DeviceArray):
         got = type(arg).__name__
         raise LaunchError(

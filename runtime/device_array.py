@@ -13,7 +13,7 @@ asynchronously; :meth:`DeviceArray.numpy` and :func:`synchronize` wait.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -54,15 +54,19 @@ class DeviceMemory(Protocol):
     def info(self) -> dict[str, int]:
         """``in_use``, ``pooled`` (bytes) and ``allocations`` (device allocations made)."""
 
+    def trim(self) -> int:
+        """Gives every pooled (free) buffer back to the device; returns the bytes freed."""
+
 
 class _Allocation:
     """One device buffer shared by an array and its views; back to the pool when all are gone."""
 
-    __slots__ = ("memory", "buffer", "nbytes", "_finalizer", "__weakref__")
+    __slots__ = ("memory", "buffer", "nbytes", "owner", "_finalizer", "__weakref__")
 
-    def __init__(self, memory: DeviceMemory, nbytes: int, buffer: Any = None) -> None:
+    def __init__(self, memory: DeviceMemory, nbytes: int, buffer: Any = None, owner: Any = None) -> None:
         self.memory = memory
         self.nbytes = nbytes
+        self.owner = owner  # the foreign object whose memory ``buffer`` is, kept alive with it
         self._finalizer: weakref.finalize | None = None
         if buffer is None:
             self.buffer = memory.allocate(nbytes)
@@ -159,6 +163,18 @@ class DeviceArray:
         out = self.numpy()
         return out if dtype is None else out.astype(dtype)
 
+    # --- __cuda_array_interface__ (cuda backend) ---
+
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """Version 3, for CuPy, PyTorch and Numba (cuda backend only; elsewhere there is none)."""
+        export = getattr(self._allocation.memory, "cuda_array_interface", None)
+        if export is None:
+            raise AttributeError(
+                f"a device array on '{self.backend}' has no __cuda_array_interface__ (cuda only)"
+            )
+        return export(self.buffer, self._offset, self.shape, self.dtype)
+
     # --- DLPack (cpu backend) ---
 
     def host_view(self) -> np.ndarray:
@@ -230,11 +246,30 @@ def device_array(
 
 
 def to_device(array: Any, backend: str | None = None) -> DeviceArray:
-    """A copy of ``array`` (anything ``np.asarray`` takes) on ``backend``."""
+    """A copy of ``array`` (anything ``np.asarray`` takes, or CUDA memory) on ``backend``.
+
+    CUDA memory (a cuda device array, or anything with ``__cuda_array_interface__``:
+    CuPy, CUDA torch tensors) is copied device to device onto cuda, and
+    through the host onto any other backend.
+    """
+    if not isinstance(array, np.ndarray) and hasattr(array, "__cuda_array_interface__"):
+        return _copy_cuda_memory(array, backend)
     host = np.ascontiguousarray(array)
     out = device_array(host.shape, host.dtype, backend)
     if host.size:
         out._allocation.memory.upload(out.buffer, 0, host)
+    return out
+
+
+def _copy_cuda_memory(array: Any, backend: str | None) -> DeviceArray:
+    source = array if isinstance(array, DeviceArray) else from_cuda_array_interface(array)
+    out = device_array(source.shape, source.dtype, backend)
+    if out.backend != source.backend:
+        if source.size:
+            out._allocation.memory.upload(out.buffer, 0, source.numpy())
+        return out
+    if source.size:
+        out._allocation.memory.copy(out.buffer, 0, source.buffer, source.offset, source.nbytes)  # type: ignore[attr-defined]
     return out
 
 
@@ -249,9 +284,13 @@ def from_dlpack(obj: Any) -> DeviceArray:
     """A cpu device array sharing ``obj``'s memory (a numpy array, a torch CPU tensor, ...)."""
     device = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else None
     if device is not None and int(device[0]) != _DLPACK_CPU:
+        hint = (
+            "; for CUDA memory use rk.from_cuda_array_interface(obj)"
+            if hasattr(obj, "__cuda_array_interface__") else ""
+        )
         raise BufferError(
             f"from_dlpack takes host (CPU) memory for the cpu backend; this object lives on "
-            f"DLPack device {tuple(device)}"
+            f"DLPack device {tuple(device)}{hint}"
         )
     host = np.from_dlpack(obj)
     if not host.flags.c_contiguous:
@@ -260,6 +299,22 @@ def from_dlpack(obj: Any) -> DeviceArray:
     memory = _memory("cpu")
     shared = _Allocation(memory, host.nbytes, buffer=host.reshape(-1).view(np.uint8))
     return DeviceArray(shared, host.shape, dt)
+
+
+def from_cuda_array_interface(obj: Any) -> DeviceArray:
+    """A cuda device array sharing the memory of ``obj`` (a CuPy array, a CUDA torch tensor, a
+    Numba device array: anything with ``__cuda_array_interface__``), without a copy.
+
+    ``obj`` stays alive as long as the device array does; work its producer
+    still has queued on the interface's ``stream`` is waited for first.
+    """
+    from ringkernel.runtime.cuda.interop import parse_interface
+
+    foreign = parse_interface(obj, _DTYPES)
+    memory = _memory("cuda")
+    buffer = memory.adopt(foreign)  # type: ignore[attr-defined]
+    shared = _Allocation(memory, buffer.size, buffer=buffer, owner=obj)
+    return DeviceArray(shared, foreign.shape, foreign.dtype)
 
 
 def synchronize(backend: str | None = None) -> None:
@@ -276,6 +331,21 @@ def synchronize(backend: str | None = None) -> None:
 def memory_info(backend: str | None = None) -> dict[str, int]:
     """Device-array memory of ``backend``: ``in_use`` and ``pooled`` bytes, ``allocations`` made."""
     return _memory(backend).info()
+
+
+def trim_memory(backend: str | None = None) -> int:
+    """Frees the pooled (unused) device buffers of ``backend`` (default: every backend in use).
+
+    Returns the bytes given back.  Arrays in use are untouched; the next
+    allocations come from the device again.  An allocation that fails for
+    lack of memory trims its own pool and tries once more by itself.
+    """
+    from ringkernel.runtime import _instances
+
+    if backend is not None:
+        return _memory(backend).trim()
+    memories = [getattr(device, "memory", None) for device in list(_instances.values())]
+    return sum(memory.trim() for memory in memories if memory is not None)
 
 
 def bucket(nbytes: int) -> int:
@@ -316,3 +386,32 @@ class Pool:
 
     def info(self) -> dict[str, int]:
         return {"in_use": self.in_use, "pooled": self.pooled, "allocations": self.allocations}
+
+    def trim(self) -> list[Any]:
+        """Empties the pool: the free buffers, for the backend to give back to its device."""
+        buffers = [b for free in self.free.values() for b in free]
+        self.free.clear()
+        self.pooled = 0
+        return buffers
+
+    def fresh(self, size: int, make: Callable[[], Any], destroy: Callable[[Any], None]) -> Any:
+        """A new buffer of ``size`` (booked by :meth:`take`) from ``make()``.
+
+        Out of memory, the free buffers of other size classes may be what
+        stands in the way: the pool is trimmed and ``make`` tried once more.
+        If that fails too the booking is undone, so ``memory_info`` does not
+        count memory that was never allocated.
+        """
+        try:
+            try:
+                return make()
+            except MemoryError:
+                if not self.pooled:
+                    raise
+                for buffer in self.trim():
+                    destroy(buffer)
+                return make()
+        except BaseException:
+            self.in_use -= size
+            self.allocations -= 1
+            raise

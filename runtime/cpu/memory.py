@@ -31,7 +31,9 @@ class CpuMemory:
         size = bucket(nbytes)
         with self._lock:
             buffer = self._pool.take(size)
-        return np.empty(size, np.uint8) if buffer is None else buffer
+            if buffer is None:
+                buffer = self._pool.fresh(size, lambda: np.empty(size, np.uint8), lambda _buffer: None)
+        return buffer
 
     def release(self, buffer: Any) -> None:
         with self._lock:
@@ -59,3 +61,8 @@ class CpuMemory:
     def info(self) -> dict[str, int]:
         with self._lock:
             return self._pool.info()
+
+    def trim(self) -> int:
+        """Drops the pooled buffers (numpy frees them when nothing else holds them)."""
+        with self._lock:
+            return sum(buffer.nbytes for buffer in self._pool.trim())

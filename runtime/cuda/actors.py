@@ -2,23 +2,23 @@
 
 Every word of actor memory (control blocks, state, queues) is page-locked
 host memory mapped into the device's address space
-(``cuMemHostAlloc(DEVICEMAP)`` through pycuda), so the host's numpy arrays
+(``cuMemHostAlloc(DEVICEMAP)`` through the driver interface of
+:mod:`ringkernel.runtime.cuda.driver`), so the host's numpy arrays
 *are* the memory the kernel polls: ``ringkernel.runtime.queues`` runs unchanged on
 the host side and the loop uses atomics and ``fence.sc.sys`` on the device
 side.  Each actor's kernel is launched once, one block of ``lanes`` threads,
 on its own stream, and stays resident until the control block's ``stop`` or
 ``drain`` asks it to leave; idle, it backs off with ``nanosleep``.
 
-Needs pycuda and an NVIDIA device: ``ActorSystem(backend="cuda")`` raises
+Needs a CUDA binding and an NVIDIA device: ``ActorSystem(backend="cuda")`` raises
 ``BackendUnavailable`` (with the reason) otherwise.  The launch arguments
 (:func:`launch_arguments`) are plain functions so they are tested without a GPU.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from ringkernel.ringir import layout as L
 from ringkernel.ringir.layout import KERNEL_PARAMS
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.backend import KernelBuild
+from ringkernel.runtime.cuda.driver import CudaDriver, DriverUnavailable
 
 
 def launch_arguments(memory: ActorMemory, device_pointer: Callable[[np.ndarray], int]) -> list[np.intp]:
@@ -63,9 +64,9 @@ class CudaActorKernel:
             raise RuntimeError(f"actor loop '{self.name}' is already running")
         args = launch_arguments(memory, self.runtime.device_pointer)
         self.memory = memory
-        with self.runtime.current():
-            self.stream = self.runtime.drv.Stream()
-            self.function(*args, stream=self.stream, **self.config)
+        driver = self.runtime.driver
+        self.stream = driver.new_stream()
+        driver.launch(self.function, self.config["grid"], self.config["block"], args, self.stream)
 
     def wake(self) -> None:
         """The resident loop polls its queues itself."""
@@ -75,9 +76,7 @@ class CudaActorKernel:
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            with self.runtime.current():
-                done = self.stream.is_done()
-            if done:
+            if self.runtime.driver.stream_done(self.stream):
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -91,36 +90,28 @@ class CudaActorRuntime:
     target = "ptx"
     max_buffer_words = None
 
-    def __init__(self, idle_ns: int = 50_000) -> None:
-        import pycuda.driver as drv
+    def __init__(self, idle_ns: int = 50_000, driver: CudaDriver | None = None) -> None:
+        if driver is None:
+            from ringkernel.runtime.cuda.backend import probe
 
-        drv.init()
-        self.drv = drv
-        device = drv.Device(0)
-        self.context = device.make_context(flags=drv.ctx_flags.MAP_HOST | drv.ctx_flags.SCHED_YIELD)
-        self.context.pop()
-        major, minor = device.compute_capability()
+            probed = probe()
+            if isinstance(probed, str):
+                raise DriverUnavailable(probed)
+            driver = probed
+        self.driver = driver
+        major, minor = driver.compute_capability()
         self.arch = f"sm_{major}{minor}"
-        self.allocations: list[np.ndarray] = []
+        self.allocations: list[np.ndarray] = []  # the driver's mapped uint8 buffers
         self.pointers: dict[int, int] = {}  # host address -> device address of each allocation
         self.kernels: list[CudaActorKernel] = []
         self._modules: dict[str, Any] = {}
 
-    @contextlib.contextmanager
-    def current(self) -> Iterator[None]:
-        """This runtime's context, current on the calling thread for the ``with`` block."""
-        self.context.push()
-        try:
-            yield
-        finally:
-            self.context.pop()
-
     def alloc(self, words: int) -> np.ndarray:
-        flags = self.drv.host_alloc_flags.DEVICEMAP | self.drv.host_alloc_flags.PORTABLE
-        with self.current():
-            array = self.drv.pagelocked_zeros((words,), np.uint32, mem_flags=flags)
-            self.pointers[array.ctypes.data] = int(array.base.get_device_pointer())
-        self.allocations.append(array)  # freed only after every loop has left (close)
+        host, pointer = self.driver.host_alloc_mapped(max(words, 1) * L.WORD)
+        host[:] = 0
+        array = host[: words * L.WORD].view(np.uint32)
+        self.pointers[array.ctypes.data] = pointer
+        self.allocations.append(host)  # freed only after every loop has left (close)
         return array
 
     def device_pointer(self, array: np.ndarray) -> int:
@@ -138,17 +129,16 @@ class CudaActorRuntime:
         from ringkernel.lowering.cuda import ptx_kernel_symbol
 
         ptx, kernel = build.text, build.kernel_name
-        with self.current():
-            cu_module = self._modules.get(ptx)
-            if cu_module is None:
-                cu_module = self._modules[ptx] = self.drv.module_from_buffer(ptx.encode())
-            function = cu_module.get_function(ptx_kernel_symbol(kernel))
+        cu_module = self._modules.get(ptx)
+        if cu_module is None:
+            cu_module = self._modules[ptx] = self.driver.load_module(ptx)
+        function = self.driver.function(cu_module, ptx_kernel_symbol(kernel))
         host = CudaActorKernel(self, function, kernel, lanes)
         self.kernels.append(host)
         return host
 
     def close(self, timeout: float = 0.0) -> bool:
-        """Frees the mapped memory and the context once every kernel has left (within ``timeout`` s).
+        """Frees the mapped memory once every kernel has left (within ``timeout`` s).
 
         A kernel still running keeps everything: it reads and writes that memory.
         """
@@ -159,10 +149,11 @@ class CudaActorRuntime:
             deadline = time.monotonic() + timeout
             if not all(k.join(max(deadline - time.monotonic(), 0.0)) for k in self.kernels):
                 return False
+        for host in self.allocations:
+            self.driver.host_free(host)
         self.allocations.clear()
         self.pointers.clear()
         self._modules.clear()
-        self.context.detach()
         return True
 
 

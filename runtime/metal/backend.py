@@ -5,7 +5,10 @@ facade compiles it for the ``msl`` target); it is compiled with fast math off so
 results follow IEEE like the other backends.  Each launch copies the arrays
 into shared-storage buffers, passes scalars with ``setBytes``, dispatches
 ``grid`` threadgroups of ``block`` threads and copies every array back into
-the caller's numpy array in place.  Pipelines are cached per (module, kernel).
+the caller's numpy array in place.  Device arrays (``memory.py``) are bound
+where they live, at their offset; a launch whose arrays are all device
+arrays is committed and not waited for.  Pipelines are cached per (module,
+kernel).
 
 Arguments that share memory (``k(x, x)``, overlapping views) share one Metal
 buffer: each group of overlapping arrays (:mod:`ringkernel.runtime.aliasing`)
@@ -30,6 +33,7 @@ from ringkernel.runtime import module_digest
 from ringkernel.runtime.aliasing import memory_groups
 from ringkernel.runtime.arguments import LaunchError, as_tuple, check_dims
 from ringkernel.runtime.backend import KernelBuild
+from ringkernel.runtime.metal.memory import MetalMemory, describe
 
 Dim3 = tuple[int, int, int]
 
@@ -81,9 +85,11 @@ class MetalBackend:
         probed = _probe()
         return probed if isinstance(probed, str) else ""
 
-    def __init__(self) -> None:
-        self.Metal, self.device = _metal()
+    def __init__(self, metal: tuple[Any, Any] | None = None) -> None:
+        """``metal``: the (Metal module, device) to use; the system default device when None."""
+        self.Metal, self.device = metal if metal is not None else _metal()
         self.queue = self.device.newCommandQueue()
+        self.memory = MetalMemory(self.Metal, self.device)
         self._pipelines: dict[tuple[str, str], tuple[Any, MslKernel]] = {}
         self._lock = threading.Lock()
 
@@ -155,13 +161,13 @@ class MetalBackend:
             options.setLanguageVersion_(version)
         library, error = self.device.newLibraryWithSource_options_error_(text, options, None)
         if library is None:
-            raise CompileError(f"the Metal compiler rejected the MSL: {_describe(error)}")
+            raise CompileError(f"the Metal compiler rejected the MSL: {describe(error)}")
         function = library.newFunctionWithName_(info.entry)
         if function is None:
             raise CompileError(f"the Metal library has no function '{info.entry}'")
         pipeline, error = self.device.newComputePipelineStateWithFunction_error_(function, None)
         if pipeline is None:
-            raise CompileError(f"creating the Metal pipeline failed: {_describe(error)}")
+            raise CompileError(f"creating the Metal pipeline failed: {describe(error)}")
         self._pipelines[key] = (pipeline, info)
         return pipeline, info
 
@@ -177,18 +183,28 @@ class MetalBackend:
         for (_, members), (_, buffer) in zip(spans, copies):
             for index, offset in members:
                 encoder.setBuffer_offset_atIndex_(buffer, offset, index)
+        on_device = False
         for param, arg in zip(info.params, args):
             if not param.is_array:
                 data = np.asarray(arg, dtype=param.type.numpy_dtype).tobytes()
                 encoder.setBytes_length_atIndex_(data, len(data), param.index)
+            elif not isinstance(arg, np.ndarray):  # a device array: bound where it lives
+                encoder.setBuffer_offset_atIndex_(arg.buffer, arg.offset, param.index)
+                on_device = True
         encoder.dispatchThreadgroups_threadsPerThreadgroup_(
             Metal.MTLSizeMake(*grid), Metal.MTLSizeMake(*block)
         )
         encoder.endEncoding()
         command.commit()
-        command.waitUntilCompleted()
-        if command.status() == Metal.MTLCommandBufferStatusError:
-            raise RuntimeError(f"the Metal kernel failed: {_describe(command.error())}")
+        if on_device:
+            self.memory.committed(command)
+            if not copies:
+                return  # asynchronous: .numpy() and rk.synchronize() wait
+            self.memory.synchronize()
+        else:
+            command.waitUntilCompleted()
+            if command.status() == Metal.MTLCommandBufferStatusError:
+                raise RuntimeError(f"the Metal kernel failed: {describe(command.error())}")
         for span, buffer in copies:
             if span.nbytes:
                 raw = buffer.contents().as_buffer(span.nbytes)
@@ -207,9 +223,10 @@ class MetalBackend:
 def array_spans(
     info: MslKernel, args: Sequence[Any]
 ) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
-    """One uint8 span per group of arrays sharing memory, with ``(buffer index, byte
-    offset)`` of each array parameter in it; a misaligned member is a LaunchError."""
-    positions = [k for k, p in enumerate(info.params) if p.is_array]
+    """One uint8 span per group of numpy arrays sharing memory, with ``(buffer index,
+    byte offset)`` of each array parameter in it; a misaligned member is a LaunchError.
+    Device arrays are not copied and so are in no span."""
+    positions = [k for k, p in enumerate(info.params) if p.is_array and isinstance(args[k], np.ndarray)]
     result = []
     for group in memory_groups(args, positions):
         members = []
@@ -223,12 +240,3 @@ def array_spans(
             members.append((param.index, offset))
         result.append((group.span(args), members))
     return result
-
-
-def _describe(error: Any) -> str:
-    if error is None:
-        return "no details"
-    try:
-        return str(error.localizedDescription())
-    except Exception:
-        return str(error)

@@ -58,14 +58,24 @@ class WgpuMemory:
                 f"a device array of {nbytes} bytes does not fit: the wgpu adapter "
                 f"({self.adapter_name}) allows at most {self.max_buffer} bytes per buffer"
             )
+        usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
         with self._lock:
             buffer = self._pool.take(size)
-        if buffer is None:
-            usage = wgpu.BufferUsage
-            buffer = self.device.create_buffer(
-                size=size, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
-            )
+            if buffer is None:
+                buffer = self._pool.fresh(size, lambda: self._create(size, usage), self._destroy)
         return buffer
+
+    def _create(self, size: int, usage: Any) -> Any:
+        import wgpu
+
+        try:
+            return self.device.create_buffer(size=size, usage=usage)
+        except wgpu.GPUOutOfMemoryError as exc:
+            raise MemoryError(f"the wgpu adapter ({self.adapter_name}) is out of memory: {exc}") from None
+
+    def _destroy(self, buffer: Any) -> None:
+        self.flush()  # a recorded launch may still use it: submitted work keeps it alive in wgpu
+        buffer.destroy()
 
     def release(self, buffer: Any) -> None:
         with self._lock:
@@ -78,6 +88,17 @@ class WgpuMemory:
     def info(self) -> dict[str, int]:
         with self._lock:
             return self._pool.info()
+
+    def trim(self) -> int:
+        """Destroys the pooled storage buffers once the batch that may use them is submitted.
+
+        WebGPU frees a destroyed buffer only after the submitted work using it ran.
+        """
+        with self._lock:
+            buffers = self._pool.trim()
+            for buffer in buffers:
+                self._destroy(buffer)
+            return sum(int(buffer.size) for buffer in buffers)
 
     # --- copies ---
 

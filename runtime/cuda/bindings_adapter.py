@@ -26,7 +26,7 @@ def _import() -> Any:
         from cuda.bindings import driver
     except ImportError as exc:
         raise BindingMissing(
-            f"cuda-bindings is not installed ({exc}): pip install 'ringkernel[cuda]'"
+            f"cuda-bindings is not installed ({exc}): pip install 'ringkernel[nvidia]'"
         ) from None
     return driver
 

@@ -29,7 +29,7 @@ ADAPTERS = {
     "cuda-bindings": "ringkernel.runtime.cuda.bindings_adapter:load",
     "pycuda": "ringkernel.runtime.cuda.pycuda_adapter:load",
 }
-INSTALL_HINT = "pip install 'ringkernel[cuda]' (NVIDIA's cuda-bindings wheels; no compiler needed)"
+INSTALL_HINT = "pip install 'ringkernel[nvidia]' (NVIDIA's cuda-bindings wheels; no compiler needed)"
 
 # CU_STREAM_LEGACY / CU_STREAM_PER_THREAD: the handles __cuda_array_interface__ v3 names 1 and 2.
 LEGACY_STREAM = 1

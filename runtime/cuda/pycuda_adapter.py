@@ -28,7 +28,7 @@ def _import() -> Any:
     except ImportError as exc:
         if "libcuda" in str(exc) or "nvcuda" in str(exc):
             raise driver_library_missing(str(exc)) from None
-        raise BindingMissing(f"pycuda is not installed ({exc}): pip install 'ringkernel[pycuda]'") from None
+        raise BindingMissing(f"pycuda is not installed ({exc}): pip install 'ringkernel[cuda]'") from None
     return drv
 
 
@@ -122,7 +122,7 @@ class PycudaDriver:
         if cooperative:
             raise RuntimeError(
                 "pycuda cannot make a cooperative launch (rk.grid_sync): "
-                "pip install 'ringkernel[cuda]' and set RINGKERNEL_CUDA_DRIVER=cuda-bindings"
+                "pip install 'ringkernel[nvidia]' and set RINGKERNEL_CUDA_DRIVER=cuda-bindings"
             )
         with self._current():
             function(*args, block=block, grid=grid, stream=stream, shared=shared_bytes)

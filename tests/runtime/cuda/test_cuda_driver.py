@@ -36,7 +36,7 @@ def _fake_bindings(init: Any, version: int = 13000, count: int = 1) -> Any:
 
 
 def _no_pycuda() -> Any:
-    raise driver.BindingMissing("pycuda is not installed (simulated): pip install 'ringkernel[pycuda]'")
+    raise driver.BindingMissing("pycuda is not installed (simulated): pip install 'ringkernel[cuda]'")
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,7 @@ def test_no_binding_names_the_package_to_install(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(pycuda_adapter, "load", _no_pycuda)
     reason = _reason()
     assert "neither cuda-bindings nor pycuda" in reason
-    assert "pip install 'ringkernel[cuda]'" in reason
+    assert "pip install 'ringkernel[nvidia]'" in reason
 
 
 def test_no_driver_library_is_told_apart_from_no_binding(monkeypatch: pytest.MonkeyPatch) -> None:

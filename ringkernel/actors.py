@@ -26,7 +26,7 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -92,10 +92,7 @@ def _queue(
 ) -> RingQueue:
     """A :class:`RingQueue` whose words live in the runtime's shared memory."""
     queue = RingQueue(capacity, slot_words, policy, name=name)
-    shared = runtime.alloc(queue.buffer.size)
-    shared[:] = queue.buffer
-    queue.buffer = shared
-    queue.slots = shared[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+    queue.attach(runtime.alloc(queue.buffer.size))
     return queue
 
 
@@ -517,17 +514,50 @@ class ActorRef:
 
     def _wait_rows(self, max_count: int, timeout: float | None) -> np.ndarray:
         """At least one and at most ``max_count`` reply rows, waiting up to ``timeout`` s."""
-        waiter = Waiter(timeout)
+        rows = self._await(
+            lambda: self._take(max_count),
+            Waiter(timeout),
+            f"{self.name} has no replies left: its ActorSystem has shut down",
+        )
+        if rows is None:
+            raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+        return rows
+
+    def _await(self, look: Callable[[], Any], waiter: Waiter, stopped_text: str) -> Any:
+        """``look()``'s first non-empty answer, waiting for replies between looks; None at the deadline.
+
+        On cpu the wait is a :class:`ReplyWait`: registered before each look,
+        woken by the loop when a reply lands.  Elsewhere it is the pump's next
+        round (wgpu, metal) or a polite poll.  Raises :class:`ActorSystemStopped`
+        (``stopped_text``) once the system has stopped and a look found nothing.
+        """
+        reply_wait = getattr(self.system.hosts[self.id], "reply_wait", None)
+        wait = None if reply_wait is None else reply_wait()
+        if wait is None:
+            return self._poll(look, waiter, stopped_text)
+        with wait:
+            while True:
+                stopped = self.system.stopped  # read first: a reply published before the stop is taken
+                found = look()
+                if found is not None and len(found):
+                    return found
+                if stopped:
+                    raise ActorSystemStopped(stopped_text)
+                if waiter.expired():
+                    return None
+                wait.wait(None if waiter.deadline is None else waiter.deadline - time.monotonic())
+
+    def _poll(self, look: Callable[[], Any], waiter: Waiter, stopped_text: str) -> Any:
         while True:
             stopped = self.system.stopped  # read first: a reply published before the stop is still taken
             seen = self._rounds()
-            rows = self._take(max_count)
-            if len(rows):
-                return rows
+            found = look()
+            if found is not None and len(found):
+                return found
             if stopped:
-                raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
+                raise ActorSystemStopped(stopped_text)
             if not self._wait(waiter, seen):
-                raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+                return None
 
     # --- batches and requests ---
 
@@ -603,22 +633,17 @@ class ActorRef:
         """
         timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
         sequence = self._send_asked(msg, timeout, wait=True)
-        waiter = Waiter(timeout)
         claimed = False
         try:
-            while True:
-                stopped = self.system.stopped
-                seen = self._rounds()
-                row = self._claim(sequence)
-                if row is not None:
-                    claimed = True
-                    return self._decode(row)
-                if stopped:
-                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
-                if not self._wait(waiter, seen):
-                    raise ReceiveTimeout(
-                        f"no reply from {self.name} to message {sequence} within {timeout} s"
-                    )
+            row = self._await(
+                lambda: self._claim(sequence),
+                Waiter(timeout),
+                f"{self.name} cannot answer: its ActorSystem has shut down",
+            )
+            if row is None:
+                raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
+            claimed = True
+            return self._decode(row)
         finally:
             if not claimed:  # timed out, stopped or interrupted: a late reply is discarded
                 self._forsake(sequence)

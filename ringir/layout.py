@@ -78,6 +78,8 @@ CONTROL = (
     ("clock_refused", 16),  # kernel: messages whose HLC stamp was too far ahead to merge
     ("doorbell", 17),  # host: changed (+1) to wake a parked loop (persistent loop on cpu)
     ("parked", 18),  # kernel: 1 while the loop is about to park or parked on the doorbell
+    ("host_waiting", 19),  # host (atomic +1/-1): host threads waiting for a reply on reply_bell
+    ("reply_bell", 20),  # kernel: +1 after a reply is published while host_waiting is not 0
 )
 CONTROL_WORDS = 32
 C = {name: index for name, index in CONTROL}
@@ -95,7 +97,9 @@ CONTROL_KERNEL_WORDS = (
     "parked",
 )
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
-IDLE_SPINS = 64  # empty polls before the loop parks (a few µs on cpu)
+IDLE_SPINS = 64  # empty polls before the loop parks, and at least ...
+IDLE_SPIN_US = 100  # ... this long after its last work (persistent loop): the next message of a
+# round trip finds it awake, so neither side pays a wake-up
 
 # --- the loop kernel's arguments --------------------------------------------------------
 

@@ -20,7 +20,11 @@ message.  Each iteration:
    input slot (``fence``, then the head) and counts it as processed;
    unknown type ids count as errors;
 4. with nothing to do: leaves when draining and both inputs are empty (a full
-   output queue only makes it wait), else backs off after a few spins.
+   output queue only makes it wait), else spins (``IDLE_SPINS`` polls and
+   ``IDLE_SPIN_US`` since its last work), then parks (:meth:`_LoopBuilder.park`).
+
+After publishing a reply the persistent loop wakes host threads waiting for
+one (:meth:`_LoopBuilder.wake_host`).
 
 ``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
@@ -46,6 +50,7 @@ from ringkernel.ringir import (
     Module,
     ScalarType,
     Value,
+    Wake,
     verify,
     walk,
 )
@@ -181,6 +186,12 @@ class _LoopBuilder:
         merged = self.hlc_max(local, self.hlc_add(received, 1))
         return self.hlc_pick(refused, local, merged)
 
+    def clock_us(self) -> Value:
+        """The device's wall clock, u64 microseconds since the Unix epoch."""
+        micros = self.b.fresh(U64)
+        self.b.emit(Clock(micros))
+        return micros
+
     def now(self) -> Pair:
         """Wall time as an HLC value (logical 0) in two words, clamped into 48 bits as on the host.
 
@@ -190,8 +201,7 @@ class _LoopBuilder:
         b = self.b
         if self.mode == "batch":
             return self.acquire(self.ctrl, L.C["now_lo"]), self.acquire(self.ctrl, L.C["now_hi"])
-        micros = b.fresh(U64)
-        b.emit(Clock(micros))
+        micros = self.clock_us()
         epoch = self.c(L.HLC_EPOCH_US, U64)
         since = b.binary("sub", b.binary("max", micros, epoch), epoch)
         packed = b.binary(
@@ -212,6 +222,8 @@ class _LoopBuilder:
         count = b.local("count", U32)
         progressed = b.local("progressed", BOOL)
         pending = b.local("pending", BOOL)
+        idle_since = b.local("idle_since", U64)
+        b.store_var(idle_since, self.c(0, U64))
         b.store_var(idle, self.c(0))
         b.store_var(count, self.c(0))
         with b.loop():
@@ -234,8 +246,14 @@ class _LoopBuilder:
                 else:
                     spins = b.binary("add", b.load_var(idle), self.c(1))
                     b.store_var(idle, spins)
+                    with b.if_(b.compare("eq", spins, self.c(1))):
+                        b.store_var(idle_since, self.clock_us())
                     with b.if_(b.compare("gt", spins, self.c(L.IDLE_SPINS))):
-                        self.park()
+                        spun = b.binary("sub", self.clock_us(), b.load_var(idle_since))
+                        with b.if_(b.compare("ge", spun, self.c(L.IDLE_SPIN_US, U64))):
+                            self.park()
+                        with b.else_():
+                            b.emit(Backoff(self.c(0)))  # yield: a host thread may share this CPU
             if self.mode == "batch":
                 done = b.binary("add", b.load_var(count), self.c(1))
                 b.store_var(count, done)
@@ -275,6 +293,22 @@ class _LoopBuilder:
         with b.if_(quiet):
             b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"]), self.ctrl, self.c(L.C["doorbell"]), bell))
         self.release(self.ctrl, L.C["parked"], self.c(0))
+
+    def wake_host(self) -> None:
+        """After publishing a reply: wakes the host threads waiting for one, if any.
+
+        The mirror image of :meth:`park`: a waiting host thread registers in
+        ``host_waiting``, fences, reads ``reply_bell`` and looks at the queue
+        before it parks on the bell; the loop publishes ``tail``, fences and
+        reads ``host_waiting``.  One side sees the other, so the host either
+        finds the reply or the bell changes (the park returns at once, or is
+        woken).  Nobody waiting costs one atomic read.
+        """
+        b = self.b
+        self.fence()
+        with b.if_(b.compare("ne", self.acquire(self.ctrl, L.C["host_waiting"]), self.c(0))):
+            b.atomic("add", self.ctrl, self.c(L.C["reply_bell"]), self.c(1))
+            b.emit(Wake(self.ctrl, self.c(L.C["reply_bell"])))
 
     def poll(self, q: Value, progressed: LocalVar, pending: LocalVar) -> None:
         b = self.b
@@ -338,6 +372,8 @@ class _LoopBuilder:
             self.fence()
             self.release(self.out, L.Q_TAIL, b.binary("add", out_tail, self.c(1)))
             self.bump(self.out, L.Q_ENQUEUED)
+            if self.mode == "persistent":
+                self.wake_host()
         self.fence()
         self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
         self.bump(q, L.Q_DEQUEUED)

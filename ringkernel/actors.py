@@ -143,6 +143,14 @@ def check_setting(
     return number
 
 
+def check_timeout(timeout: Any) -> float | None:
+    """A ``timeout=`` argument: finite seconds >= 0 or None (no limit), checked by
+    :func:`check_setting`; the common float or None passes without the general checks."""
+    if timeout is None or (type(timeout) is float and 0.0 <= timeout < math.inf):
+        return timeout
+    return check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+
+
 def check_capacity(capacity: Any) -> int:
     """A queue capacity: an integer power of two in [2, 2**24] (numpy integers too)."""
     if isinstance(capacity, np.integer) and not isinstance(capacity, np.bool_):
@@ -256,14 +264,26 @@ def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, in
     return words
 
 
+def encode_into(
+    stage: np.ndarray, msg: Any, info: MessageInfo, envelope: tuple[int, int, int, int]
+) -> int:
+    """Packs ``msg`` as :func:`encode` does into ``stage`` (a queue's staging row); returns its words."""
+    codec = _codec(info.layout)
+    record = codec.record
+    record.pack_into(stage, 0, info.type_id, *envelope, *[getattr(msg, n) for n in codec.names])
+    return -(-record.size // L.WORD)
+
+
 def decode(words: np.ndarray, info: MessageInfo) -> Any:
     """The message in slot ``words`` (fields taken as stored: the sender checked them)."""
     codec = _codec(info.layout)
-    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words.data)
+    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words)
     msg: Any = object.__new__(info.cls)
-    for name, value in zip(codec.names, values):
-        object.__setattr__(msg, name, bool(value) if name in codec.bools else value)
-    object.__setattr__(msg, "envelope", Envelope(type_id, source, target, sequence, hlc))
+    fields = msg.__dict__
+    fields.update(zip(codec.names, values))
+    for name in codec.bools:
+        fields[name] = bool(fields[name])
+    fields["envelope"] = Envelope(type_id, source, target, sequence, hlc)
     return msg
 
 
@@ -417,6 +437,8 @@ class ActorRef:
             for name, value in info.defaults.items():
                 view[name] = value
         self.h2k = _queue(runtime, capacity, in_words, policy, name=f"the input queue of {self.name}")
+        if getattr(runtime, "doorbell", False):  # a send publishes and rings in one native call
+            self.h2k.ring_on_push(self.ctrl)
         self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
         self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
         self.out = self.k2h
@@ -425,6 +447,7 @@ class ActorRef:
         self.backlog: deque[np.ndarray] = deque()  # (k, slot_words) chunks of replies taken off the queue
         self._asked: dict[int, np.ndarray | None] = {}  # sequence -> its reply, for ask()
         self._forsaken: set[int] = set()  # asks that timed out: their late reply is discarded
+        self._filled = 0  # claims in _asked whose reply has come
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
@@ -441,16 +464,17 @@ class ActorRef:
         :class:`ActorSystemStopped` once the system shuts down (also to a send
         still waiting for room then: that message was not sent).
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         info = self.type.message_info(msg)
-        self.system._check_open()
         with self.send_lock:
             self.system._check_open()  # shutdown waits for this lock: no send slips in after it
             stamp = self.system.hlc.tick()
-            words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
-            self.h2k.push(words, timeout, interrupt=self._while_full)
+            h2k = self.h2k
+            words = encode_into(h2k.stage, msg, info, (0, self.id, self.sequence, stamp))
+            h2k.push_staged(words, timeout, interrupt=self._while_full)
             self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
-        self.system._wake(self)
+        if not h2k.rings:
+            self.system._wake(self)
         return stamp
 
     def receive(self, timeout: float | None = None) -> Any:
@@ -461,7 +485,7 @@ class ActorRef:
         reply it left has been received, so a receiver waiting without a limit
         wakes up when the system stops.
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         return self._decode(self._wait_rows(1, timeout)[0])
 
     def receive_many(
@@ -475,7 +499,7 @@ class ActorRef:
         envelope is in each record's first 24 bytes).  Raises like :meth:`receive`.
         """
         max_count = check_setting("max_count", max_count, 1)
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         if as_array and len(self.reply_info) != 1:
             names = ", ".join(m.name for m in self.reply_info.values()) or "none"
             raise ValueError(
@@ -516,6 +540,7 @@ class ActorRef:
         """At least one and at most ``max_count`` reply rows, waiting up to ``timeout`` s."""
         rows = self._await(
             lambda: self._take(max_count),
+            lambda: bool(self.backlog),
             Waiter(timeout),
             f"{self.name} has no replies left: its ActorSystem has shut down",
         )
@@ -523,29 +548,35 @@ class ActorRef:
             raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
         return rows
 
-    def _await(self, look: Callable[[], Any], waiter: Waiter, stopped_text: str) -> Any:
+    def _await(
+        self, look: Callable[[], Any], held: Callable[[], bool], waiter: Waiter, stopped_text: str
+    ) -> Any:
         """``look()``'s first non-empty answer, waiting for replies between looks; None at the deadline.
 
-        On cpu the wait is a :class:`ReplyWait`: registered before each look,
-        woken by the loop when a reply lands.  Elsewhere it is the pump's next
+        On cpu the wait is a ``ReplyWait`` on the reply bell read before each
+        look, woken by the loop when a reply lands.  Elsewhere it is the pump's next
         round (wgpu, metal) or a polite poll.  Raises :class:`ActorSystemStopped`
         (``stopped_text``) once the system has stopped and a look found nothing.
+        ``held()`` says cheaply whether the host already holds an answer (the
+        backlog, a filled claim): with a reply wait, the queue itself is
+        watched by the wait, so the full look runs only when one may succeed.
         """
         reply_wait = getattr(self.system.hosts[self.id], "reply_wait", None)
         wait = None if reply_wait is None else reply_wait()
         if wait is None:
             return self._poll(look, waiter, stopped_text)
-        with wait:
-            while True:
-                stopped = self.system.stopped  # read first: a reply published before the stop is taken
+        while True:
+            stopped = self.system.stopped  # read first: a reply published before the stop is taken
+            bell = wait.bell()  # before the look: a reply landing after it moves the bell
+            if held() or len(self.k2h):
                 found = look()
                 if found is not None and len(found):
                     return found
-                if stopped:
-                    raise ActorSystemStopped(stopped_text)
-                if waiter.expired():
-                    return None
-                wait.wait(None if waiter.deadline is None else waiter.deadline - time.monotonic())
+            if stopped:
+                raise ActorSystemStopped(stopped_text)
+            if waiter.expired():
+                return None
+            wait.wait(bell, None if waiter.deadline is None else waiter.deadline - time.monotonic())
 
     def _poll(self, look: Callable[[], Any], waiter: Waiter, stopped_text: str) -> Any:
         while True:
@@ -570,7 +601,7 @@ class ActorRef:
         stretch without room.  If it raises :class:`QueueFull`, its ``sent``
         says how many leading messages were enqueued (the rest were not).
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         runs = self._batch_runs(batch)
         count = sum(len(records) for _, records in runs)
         self.system._check_open()
@@ -631,12 +662,13 @@ class ActorRef:
         the send and the wait; a handler that does not reply makes it raise
         :class:`ReceiveTimeout` (a reply arriving after that is discarded).
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         sequence = self._send_asked(msg, timeout, wait=True)
         claimed = False
         try:
             row = self._await(
                 lambda: self._claim(sequence),
+                lambda: self._asked.get(sequence) is not None,
                 Waiter(timeout),
                 f"{self.name} cannot answer: its ActorSystem has shut down",
             )
@@ -650,7 +682,7 @@ class ActorRef:
 
     async def ask_async(self, msg: Any, timeout: float | None = 1.0) -> Any:
         """:meth:`ask` for asyncio: waits without blocking the event loop (polling with growing sleeps)."""
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         block = self.h2k.policy == "block"  # a full queue is waited for here, not in a blocking push
         waiter = Waiter(timeout)
         while True:
@@ -716,33 +748,49 @@ class ActorRef:
             self.system._check_open()
             sequence = self.sequence
             self._asked[sequence] = None  # before the send: the reply may come back at once
+            h2k = self.h2k
             try:
-                words = encode(msg, info, self.h2k.slot_words, (0, self.id, sequence, self.system.hlc.tick()))
+                words = encode_into(h2k.stage, msg, info, (0, self.id, sequence, self.system.hlc.tick()))
                 if wait:
-                    self.h2k.push(words, timeout, interrupt=self._while_full)
-                elif not self.h2k.try_push(words):
+                    h2k.push_staged(words, timeout, interrupt=self._while_full)
+                elif not h2k.try_push_staged(words):
                     raise QueueFull(f"{self.name}'s input queue is full")
             except BaseException:
                 self._asked.pop(sequence, None)
                 raise
             self.sequence = (sequence + 1) & 0xFFFFFFFF
-        self.system._wake(self)
+        if not h2k.rings:
+            self.system._wake(self)
         return sequence
 
     def _claim(self, sequence: int) -> np.ndarray | None:
         """The reply to ``sequence`` if it has come (removing the claim), else None."""
         with self.receive_lock:
+            took = 0
             if self._asked.get(sequence) is None:
-                self._collect(self.k2h.capacity)
+                took = self._collect(self.k2h.capacity)
             row = self._asked.get(sequence)
             if row is not None:
                 del self._asked[sequence]
+                self._filled -= 1
+            if took:
+                self._share()
         return row
+
+    def _share(self) -> None:
+        """After taking replies off the queue: if some are left for other threads (the
+        backlog, another ask's claim), ring the reply bell so a waiting one looks again."""
+        if self.backlog or self._filled:
+            ring = getattr(self.system.hosts[self.id], "ring_replies", None)
+            if ring is not None:
+                ring()
 
     def _forsake(self, sequence: int) -> None:
         with self.receive_lock:
             if self._asked.pop(sequence, None) is None:
                 self._forsaken.add(sequence)
+            else:
+                self._filled -= 1
 
     def _while_full(self) -> None:
         """Between attempts to send into a full queue: give up once the system stops, and wake
@@ -766,9 +814,11 @@ class ActorRef:
         """Up to ``max_count`` of the oldest unclaimed replies' rows (maybe none); holds the
         receive lock only this long."""
         with self.receive_lock:
-            if not self.backlog:
-                self._collect(self.k2h.capacity)  # all that is there: later receives need no copy
-            return self._from_backlog(max_count)
+            took = 0 if self.backlog else self._collect(self.k2h.capacity)  # all: later ones need no copy
+            rows = self._from_backlog(max_count)
+            if took:
+                self._share()
+            return rows
 
     def _collect(self, max_count: int) -> int:
         """Takes up to ``max_count`` replies off the output queue (one batch copy): those an
@@ -778,7 +828,10 @@ class ActorRef:
         (We are the only consumer, so a loop that saw the queue full still finds it
         full here until we take; a fill below capacity means nobody waits for room.)
         """
-        full = len(self.k2h) >= self.k2h.capacity
+        fill = len(self.k2h)
+        if fill == 0:
+            return 0
+        full = fill >= self.k2h.capacity
         rows = self.k2h.pop_many(max_count)
         taken = len(rows)
         if taken and full and not self.system.stopped:
@@ -790,6 +843,7 @@ class ActorRef:
                     self._forsaken.discard(sequence)
                 elif sequence in self._asked:
                     self._asked[sequence] = rows[i]
+                    self._filled += 1
                 else:
                     unclaimed.append(i)
             rows = rows[unclaimed]
@@ -817,8 +871,11 @@ class ActorRef:
     def _pump(self) -> None:
         """Moves replies from the output queue to the host backlog (so the loop never blocks)."""
         with self.receive_lock:
-            while self._collect(self.k2h.capacity):
-                pass
+            took = 0
+            while taken := self._collect(self.k2h.capacity):
+                took += taken
+            if took:
+                self._share()
 
     # --- inspection ---
 

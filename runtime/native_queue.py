@@ -16,19 +16,24 @@ the slot copies from the index update on both sides of a batch.
 Kernels (one lane; arguments are word arrays; ``args`` carries the scalars
 in and the results out):
 
-- ``rk_queue_push(q, rows, args)``: ``args = [n, row_words, pushed]``; the
-  first rows that fit, one acquire of ``head``, one copy, one release of ``tail``.
+- ``rk_queue_push(q, rows, args, ctrl)``: ``args = [n, row_words, pushed]``;
+  the first rows that fit, one acquire of ``head``, one copy, one release of
+  ``tail``; then rings ``ctrl``'s doorbell if its loop is parked (a queue no
+  loop parks on passes a private zeroed block).
 - ``rk_queue_pop(q, rows, args)``: ``args = [max, taken]``; honours pending
   drop-oldest requests first, then copies up to ``max`` whole slots.
-- ``rk_actor_ring(ctrl)``: after publishing: fence, and if the loop is
-  ``parked``, bump ``doorbell`` and futex-wake it.
-- ``rk_reply_enter(ctrl, args)`` / ``rk_reply_leave(ctrl)``: register (and
-  drop) a host thread waiting for replies in ``host_waiting``; enter returns
-  the ``reply_bell`` value, read after the registration (``args[0]``).
+- ``rk_actor_ring(ctrl)``: after publishing a flag or output room: fence, and
+  if the loop is ``parked``, bump ``doorbell`` and futex-wake it.
 - ``rk_reply_wait(ctrl, q, args)``: ``args = [expected bell, spin µs, park
-  ns, bell now]``: spins until ``q`` is not empty or the bell moved, for at
-  most ``spin`` µs, then parks on ``reply_bell`` (futex wait, ``park`` ns at
-  most); returns the bell it read last.
+  ns]``: spins (yielding) until ``q`` is not empty or ``reply_bell`` differs
+  from the expected value, for at most ``spin`` µs; then registers in
+  ``host_waiting``, fences, looks once more and parks on ``reply_bell``
+  (futex wait, ``park`` ns at most), and unregisters.  The caller read the
+  bell *before* it last looked for its reply.  A spinning thread is not
+  registered, so a busy loop publishing replies pays no wake-ups.
+- ``rk_reply_ring(ctrl)``: bumps ``reply_bell`` and wakes waiting host
+  threads: a host thread that took replies off the queue which another
+  thread waits for (an ``ask``'s claim, the backlog) rings, as the loop does.
 """
 
 from __future__ import annotations
@@ -61,11 +66,10 @@ from ringkernel.ringir.passes import run_default_pipeline
 from ringkernel.runtime.backend import KernelBuild
 
 KERNELS = {
-    "rk_queue_push": ("q", "rows", "args"),
+    "rk_queue_push": ("q", "rows", "args", "ctrl"),
     "rk_queue_pop": ("q", "rows", "args"),
     "rk_actor_ring": ("ctrl",),
-    "rk_reply_enter": ("ctrl", "args"),
-    "rk_reply_leave": ("ctrl",),
+    "rk_reply_ring": ("ctrl",),
     "rk_reply_wait": ("ctrl", "q", "args"),
 }
 
@@ -114,7 +118,7 @@ class _Ops:
 def _push() -> Any:
     o = _Ops("rk_queue_push")
     b = o.b
-    q, rows, args = b.params
+    q, rows, args, ctrl = b.params
     head = o.acquire(q, L.Q_HEAD)  # acquire: the consumer is done with the slots we overwrite
     tail = o.acquire(q, L.Q_TAIL)
     free = b.binary("sub", b.load(q, o.c(L.Q_CAPACITY)), b.binary("sub", tail, head))
@@ -132,6 +136,7 @@ def _push() -> Any:
     o.release(q, L.Q_TAIL, b.binary("add", tail, count))
     o.add(q, L.Q_ENQUEUED, count)
     b.store(args, o.c(2), count)
+    _ring_if_parked(o, ctrl)
     return b.finish()
 
 
@@ -180,28 +185,27 @@ def _ring() -> Any:
     o = _Ops("rk_actor_ring")
     b = o.b
     (ctrl,) = b.params
+    _ring_if_parked(o, ctrl)
+    return b.finish()
+
+
+def _ring_if_parked(o: _Ops, ctrl: Value) -> None:
+    """The host's half of the park protocol: fence, and ring the doorbell if the loop is parked."""
+    b = o.b
     b.emit(Fence())  # what the host published, before it looks at `parked` (the loop fences the other way)
     with b.if_(b.compare("ne", o.acquire(ctrl, L.C["parked"]), o.c(0))):
         b.atomic("add", ctrl, o.c(L.C["doorbell"]), o.c(1))
         b.emit(Wake(ctrl, o.c(L.C["doorbell"])))
-    return b.finish()
 
 
-def _enter() -> Any:
-    o = _Ops("rk_reply_enter")
-    b = o.b
-    ctrl, args = b.params
-    b.atomic("add", ctrl, o.c(L.C["host_waiting"]), o.c(1))
-    b.emit(Fence())  # registered before the bell is read and the queue looked at again
-    b.store(args, o.c(0), o.acquire(ctrl, L.C["reply_bell"]))
-    return b.finish()
-
-
-def _leave() -> Any:
-    o = _Ops("rk_reply_leave")
+def _reply_ring() -> Any:
+    o = _Ops("rk_reply_ring")
     b = o.b
     (ctrl,) = b.params
-    b.atomic("sub", ctrl, o.c(L.C["host_waiting"]), o.c(1))
+    b.atomic("add", ctrl, o.c(L.C["reply_bell"]), o.c(1))
+    b.emit(Fence())  # the bell before `host_waiting` (a waiter registers, then reads the bell)
+    with b.if_(b.compare("ne", o.acquire(ctrl, L.C["host_waiting"]), o.c(0))):
+        b.emit(Wake(ctrl, o.c(L.C["reply_bell"])))
     return b.finish()
 
 
@@ -211,24 +215,31 @@ def _wait() -> Any:
     ctrl, q, args = b.params
     expected = b.load(args, o.c(0))
     spin = b.cast(b.load(args, o.c(1)), U64)
+    bell = L.C["reply_bell"]
+
+    def ready() -> Value:
+        waiting = b.compare("ne", o.acquire(q, L.Q_TAIL), o.acquire(q, L.Q_HEAD))
+        return b.binary("or", waiting, b.compare("ne", o.acquire(ctrl, bell), expected))
+
     start = b.fresh(U64)
     b.emit(Clock(start))
-    with b.loop():
-        waiting = b.compare("ne", o.acquire(q, L.Q_TAIL), o.acquire(q, L.Q_HEAD))
-        rang = b.compare("ne", o.acquire(ctrl, L.C["reply_bell"]), expected)
-        with b.if_(b.binary("or", waiting, rang)):
+    with b.loop():  # spin first: the loop rings nobody while no thread is registered
+        with b.if_(ready()):
             b.break_()
         now = b.fresh(U64)
         b.emit(Clock(now))
         with b.if_(b.compare("ge", b.binary("sub", now, start), spin)):
-            b.emit(Backoff(b.load(args, o.c(2)), ctrl, o.c(L.C["reply_bell"]), expected))
+            b.atomic("add", ctrl, o.c(L.C["host_waiting"]), o.c(1))
+            b.emit(Fence())  # registered before the last look (the loop publishes, fences, reads)
+            with b.if_(b.unary("not", ready())):
+                b.emit(Backoff(b.load(args, o.c(2)), ctrl, o.c(bell), expected))
+            b.atomic("sub", ctrl, o.c(L.C["host_waiting"]), o.c(1))
             b.break_()
         b.emit(Backoff(o.c(0)))  # yield: the actor's loop may share this CPU
-    b.store(args, o.c(3), o.acquire(ctrl, L.C["reply_bell"]))
     return b.finish()
 
 
-_BUILDERS = (_push, _pop, _ring, _enter, _leave, _wait)
+_BUILDERS = (_push, _pop, _ring, _reply_ring, _wait)
 
 
 @functools.cache

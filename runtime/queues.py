@@ -41,6 +41,7 @@ from ringkernel.runtime import native_queue
 
 POLICIES = ("block", "reject", "drop_oldest")
 _MASK32 = 0xFFFFFFFF
+SMALL_POP = 64  # pops of up to this many messages copy through a buffer bound once
 _barrier_lock = threading.Lock()
 
 
@@ -101,7 +102,13 @@ class RingQueue:
         self.policy = policy
         self.name = name
         self._push_args = np.zeros(4, dtype=np.uint32)
+        self._one_args = np.zeros(4, dtype=np.uint32)
+        self._one_args[0] = 1
         self._pop_args = np.zeros(4, dtype=np.uint32)
+        self.stage = np.zeros((1, slot_words), dtype=np.uint32)  # the producer's next single message
+        self._small = np.zeros((min(capacity, SMALL_POP), slot_words), dtype=np.uint32)  # small pops
+        self.doorbell = np.zeros(L.CONTROL_WORDS, dtype=np.uint32)  # no loop parks on it: never rings
+        self.rings = False
         self.attach(np.zeros(L.queue_words(capacity, slot_words), dtype=np.uint32))
 
     def attach(self, buffer: np.ndarray) -> None:
@@ -115,8 +122,20 @@ class RingQueue:
         buffer[L.Q_SLOT_WORDS] = self.slot_words
         self.buffer = buffer
         self.slots = buffer[L.QUEUE_HEADER_WORDS :].reshape(self.capacity, self.slot_words)
-        self._push = native_queue.Call("rk_queue_push", buffer, None, self._push_args)
+        self._bind()
+
+    def ring_on_push(self, ctrl: np.ndarray) -> None:
+        """Every push also rings the doorbell of the loop whose control block is ``ctrl``
+        if it is parked (one native call publishes and wakes)."""
+        self.doorbell, self.rings = ctrl, True
+        self._bind()
+
+    def _bind(self) -> None:
+        buffer = self.buffer
+        self._push = native_queue.Call("rk_queue_push", buffer, None, self._push_args, self.doorbell)
+        self._push_one = native_queue.Call("rk_queue_push", buffer, self.stage, self._one_args, self.doorbell)
         self._pop = native_queue.Call("rk_queue_pop", buffer, None, self._pop_args)
+        self._pop_small = native_queue.Call("rk_queue_pop", buffer, self._small, self._pop_args)
 
     # --- indices ---
 
@@ -132,7 +151,17 @@ class RingQueue:
 
     def try_push(self, words: np.ndarray) -> bool:
         """Publishes one message (its words) if a slot is free; False when full."""
-        return self.try_push_many(words.reshape(1, -1)) == 1
+        if len(words) > self.slot_words:
+            raise ValueError(f"a message of {len(words)} words does not fit a {self.slot_words}-word slot")
+        self.stage[0, : len(words)] = words
+        return self.try_push_staged(len(words))
+
+    def try_push_staged(self, words: int) -> bool:
+        """Publishes the first ``words`` words of :attr:`stage` as one message if a slot is free."""
+        args = self._one_args
+        args[1] = words
+        self._push_one()
+        return bool(args[2])
 
     def push(
         self, words: np.ndarray, timeout: float | None = 1.0, interrupt: Callable[[], None] | None = None
@@ -142,7 +171,16 @@ class RingQueue:
         ``interrupt`` is called between attempts and raises to give up early
         (the actor system stops): a blocked producer never outlives its consumer.
         """
-        if self.try_push(words):
+        if len(words) > self.slot_words:
+            raise ValueError(f"a message of {len(words)} words does not fit a {self.slot_words}-word slot")
+        self.stage[0, : len(words)] = words
+        self.push_staged(len(words), timeout, interrupt)
+
+    def push_staged(
+        self, words: int, timeout: float | None = 1.0, interrupt: Callable[[], None] | None = None
+    ) -> None:
+        """:meth:`push` of the first ``words`` words of :attr:`stage` (the caller packed them there)."""
+        if self.try_push_staged(words):
             return
         b = self.buffer
         if self.policy == "reject":
@@ -151,7 +189,7 @@ class RingQueue:
         if self.policy == "drop_oldest":
             b[L.Q_DROP_REQUESTS] = (int(b[L.Q_DROP_REQUESTS]) + 1) & _MASK32
         waiter = Waiter(timeout)
-        while not self.try_push(words):
+        while not self.try_push_staged(words):
             if interrupt is not None:
                 interrupt()
             if not waiter.wait():
@@ -231,9 +269,12 @@ class RingQueue:
         count = min(len(self), max_count)
         if count <= 0:
             return np.zeros((0, self.slot_words), dtype=np.uint32)
-        rows = np.empty((count, self.slot_words), dtype=np.uint32)
         args = self._pop_args
         args[0] = count
+        if count <= len(self._small):  # into the bound buffer: no per-call pointer to look up
+            self._pop_small()
+            return self._small[: int(args[1])].copy()
+        rows = np.empty((count, self.slot_words), dtype=np.uint32)
         self._pop.set(1, rows)
         self._pop()
         taken = int(args[1])

@@ -36,10 +36,12 @@ import numpy as np
 
 from ringkernel.lowering.llvm.codegen import host_cpu
 from ringkernel.ringir import Module
+from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.jit import jit_kernel
 from ringkernel.runtime.native_queue import Call
+from ringkernel.runtime.queues import fence
 
 # Parks and wakes go through Linux futexes (the host target's backoff and wake);
 # elsewhere a parked loop sleeps its idle_ns and a host thread polls.
@@ -50,6 +52,8 @@ REPLY_SPIN_US = 50
 # One park of a waiting host thread at most (ns): it looks at stop flags and
 # deadlines in between.
 REPLY_PARK_NS = 20_000_000
+REPLY_BELL = L.C["reply_bell"]
+WEAK_ORDER = platform.machine() not in ("x86_64", "AMD64", "i686", "x86")  # loads may pass loads
 def host_options(kernel: str) -> dict[str, Any]:
     """What an actor loop is compiled with: the ``host`` target for this CPU, unchecked."""
     cpu, features = host_cpu()
@@ -67,6 +71,7 @@ class CpuActorThread:
         self.status: int | None = None
         self._memory: ActorMemory | None = None
         self._ring: Call | None = None
+        self._reply_ring: Call | None = None
         self._waits = threading.local()  # one ReplyWait per waiting thread (they own their args)
 
     def start(self, memory: ActorMemory) -> None:
@@ -79,6 +84,7 @@ class CpuActorThread:
                 raise ValueError("actor memory must be contiguous uint32 arrays")
         self._memory = memory
         self._ring = Call("rk_actor_ring", memory.ctrl)
+        self._reply_ring = Call("rk_reply_ring", memory.ctrl)
         argv = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
         dims = (ctypes.c_int32 * 6)(1, 1, 1, self.lanes, 1, 1)
         launch = self.compiled.launch
@@ -94,6 +100,11 @@ class CpuActorThread:
         """Rings the doorbell if the loop is parked (call after publishing what it should see)."""
         if self._ring is not None:
             self._ring()
+
+    def ring_replies(self) -> None:
+        """Wakes host threads waiting for replies: call after taking replies that others wait for."""
+        if self._reply_ring is not None:
+            self._reply_ring()
 
     def reply_wait(self) -> ReplyWait | None:
         """This thread's :class:`ReplyWait` on the loop's output queue (None: it feeds another actor)."""
@@ -120,35 +131,37 @@ class CpuActorThread:
 class ReplyWait:
     """A host thread's wait for replies on one output queue, woken by the loop (no polling).
 
-    ``with wait:`` registers the thread in ``host_waiting`` (so the loop rings
-    ``reply_bell`` after each reply) and reads the bell; the caller then looks
-    for its reply and, finding none, calls :meth:`wait`, which returns once
-    the queue has a message, the bell moved since the last look, or the time
-    is up.  Looking *after* registering is what makes a wake-up impossible to
-    lose (``docs/layout.md``, "Reply wake").  Not shared between threads.
+    The caller reads :meth:`bell`, then looks for its reply, and finding none
+    calls :meth:`wait` with the bell it read: one native call registers the
+    thread in ``host_waiting`` (so the loop rings ``reply_bell`` after each
+    reply), spins a little (yielding), then parks until the queue has a
+    message, the bell differs from the one read, or the time is up.  Since
+    the bell was read *before* the look, a reply that landed (or that another
+    host thread moved, ringing the bell) after the look is never missed
+    (``docs/layout.md``, "Reply wake").  Not shared between threads.
     """
 
     def __init__(self, ctrl: np.ndarray, out: np.ndarray) -> None:
+        self.ctrl = ctrl
         self.out = out
         self.args = np.zeros(4, dtype=np.uint32)
-        self._enter = Call("rk_reply_enter", ctrl, self.args)
+        self.args[1] = REPLY_SPIN_US
         self._wait = Call("rk_reply_wait", ctrl, out, self.args)
-        self._leave = Call("rk_reply_leave", ctrl)
 
-    def __enter__(self) -> ReplyWait:
-        self._enter()  # args[0]: the bell, read after registering
-        return self
+    def bell(self) -> int:
+        """``reply_bell`` now, read before the caller looks for its reply."""
+        bell = int(self.ctrl[REPLY_BELL])
+        if WEAK_ORDER:
+            fence()  # the read before the look's (x86 keeps loads in order by itself)
+        return bell
 
-    def __exit__(self, *exc: object) -> None:
-        self._leave()
-
-    def wait(self, seconds: float | None) -> None:
-        """Spins ``REPLY_SPIN_US``, then parks until woken or ``seconds`` (at most ``REPLY_PARK_NS``)."""
+    def wait(self, bell: int, seconds: float | None) -> None:
+        """Waits (spin ``REPLY_SPIN_US``, then park) until a reply may be there, or ``seconds``
+        (at most ``REPLY_PARK_NS`` in one call)."""
         args = self.args
-        park = REPLY_PARK_NS if seconds is None else max(0, min(REPLY_PARK_NS, int(seconds * 1e9)))
-        args[1], args[2] = REPLY_SPIN_US, park
+        args[0] = bell
+        args[2] = REPLY_PARK_NS if seconds is None else max(0, min(REPLY_PARK_NS, int(seconds * 1e9)))
         self._wait()
-        args[0] = args[3]  # the next wait expects the bell as it was read last
 
 
 class CpuActorRuntime:

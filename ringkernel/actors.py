@@ -486,7 +486,10 @@ class ActorRef:
         wakes up when the system stops.
         """
         timeout = check_timeout(timeout)
-        return self._decode(self._wait_rows(1, timeout)[0])
+        row = self._take_one()
+        if row is None:
+            row = self._wait_rows(1, timeout)[0]
+        return self._decode(row)
 
     def receive_many(
         self, max_count: int = 1024, timeout: float | None = None, as_array: bool = False
@@ -521,7 +524,10 @@ class ActorRef:
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
         msg = decode(words, info)
-        self._merge_clock(msg.envelope.hlc)
+        try:
+            self.system.hlc.receive(msg.envelope.hlc)
+        except (HlcDriftError, OverflowError):
+            self._merge_clock(msg.envelope.hlc)  # counts the refusal
         return msg
 
     def _merge_clocks(self, rows: np.ndarray) -> None:
@@ -565,18 +571,20 @@ class ActorRef:
         wait = None if reply_wait is None else reply_wait()
         if wait is None:
             return self._poll(look, waiter, stopped_text)
+        stopped = self.system.stopped  # read first: a reply published before the stop is taken
+        bell = wait.bell()  # before the look: a reply landing after it moves the bell
+        found = look() if held() or len(self.k2h) else None
         while True:
-            stopped = self.system.stopped  # read first: a reply published before the stop is taken
-            bell = wait.bell()  # before the look: a reply landing after it moves the bell
-            if held() or len(self.k2h):
-                found = look()
-                if found is not None and len(found):
-                    return found
+            if found is not None and len(found):
+                return found
             if stopped:
                 raise ActorSystemStopped(stopped_text)
             if waiter.expired():
                 return None
             wait.wait(bell, None if waiter.deadline is None else waiter.deadline - time.monotonic())
+            stopped = self.system.stopped
+            bell = wait.bell()
+            found = look()  # after a wait: most likely there
 
     def _poll(self, look: Callable[[], Any], waiter: Waiter, stopped_text: str) -> Any:
         while True:
@@ -820,6 +828,23 @@ class ActorRef:
                 self._share()
             return rows
 
+    def _take_one(self) -> np.ndarray | None:
+        """The oldest unclaimed reply's row if one has come (no waiting), else None."""
+        with self.receive_lock:
+            backlog = self.backlog
+            took = 0 if backlog else self._collect(self.k2h.capacity)
+            row = None
+            if backlog:
+                chunk = backlog[0]
+                if len(chunk) == 1:
+                    backlog.popleft()
+                else:
+                    backlog[0] = chunk[1:]
+                row = chunk[0]
+            if took:
+                self._share()
+            return row
+
     def _collect(self, max_count: int) -> int:
         """Takes up to ``max_count`` replies off the output queue (one batch copy): those an
         :meth:`ask` waits for go to it, the rest to the backlog.  Returns how many it took.
@@ -828,13 +853,11 @@ class ActorRef:
         (We are the only consumer, so a loop that saw the queue full still finds it
         full here until we take; a fill below capacity means nobody waits for room.)
         """
-        fill = len(self.k2h)
-        if fill == 0:
-            return 0
-        full = fill >= self.k2h.capacity
         rows = self.k2h.pop_many(max_count)
         taken = len(rows)
-        if taken and full and not self.system.stopped:
+        if not taken:
+            return 0
+        if taken >= self.k2h.capacity and not self.system.stopped:
             self.system._wake(self)
         if taken and (self._asked or self._forsaken):
             unclaimed = []

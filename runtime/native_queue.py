@@ -228,7 +228,10 @@ def _wait() -> Any:
             b.break_()
         now = b.fresh(U64)
         b.emit(Clock(now))
-        with b.if_(b.compare("ge", b.binary("sub", now, start), spin)):
+        spun = b.binary("sub", now, start)
+        with b.if_(b.compare("lt", spun, b.cast(b.load(args, o.c(3)), U64))):
+            b.continue_()  # a reply usually comes within this: no yield (the loop runs on another CPU)
+        with b.if_(b.compare("ge", spun, spin)):
             b.atomic("add", ctrl, o.c(L.C["host_waiting"]), o.c(1))
             b.emit(Fence())  # registered before the last look (the loop publishes, fences, reads)
             with b.if_(b.unary("not", ready())):
@@ -239,6 +242,8 @@ def _wait() -> Any:
     return b.finish()
 
 
+QUICK_POLLS = 1  # polls of a waiting host thread before it reads the clock and yields
+
 _BUILDERS = (_push, _pop, _ring, _reply_ring, _wait)
 
 
@@ -248,9 +253,13 @@ def module() -> Module:
     return verify(Module(tuple(build() for build in _BUILDERS), ()))
 
 
-_FN = ctypes.CFUNCTYPE(
-    ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p
-)
+# The launch wrapper's signature (``host_entry``).  Kernels that return at once
+# keep the GIL (PYFUNCTYPE: no release and re-acquire, no wait for another
+# thread to hand it back); a kernel that may park (``rk_reply_wait``) releases it.
+_ARGS = (ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+_QUICK = ctypes.PYFUNCTYPE(*_ARGS)
+_BLOCKING = ctypes.CFUNCTYPE(*_ARGS)
+BLOCKING = frozenset({"rk_reply_wait"})
 _DIMS = (ctypes.c_int32 * 6)(1, 1, 1, 1, 1, 1)
 _NOT_CANCELLED = ctypes.c_int32(0)
 _lock = threading.Lock()
@@ -278,25 +287,26 @@ def _compile(name: str) -> Any:
 
 
 class Call:
-    """One kernel bound to fixed arrays: ``__call__`` runs it with one ctypes call.
+    """One kernel bound to fixed arrays: :attr:`run` runs it with one ctypes call.
 
     ``args`` (a ``uint32`` array) carries the scalars; ``set(i, array)``
     rebinds argument ``i`` (a batch's rows) without rebuilding anything.
+    Every ctypes argument is converted once, here: ``run()`` takes none.
     """
 
     def __init__(self, name: str, *arrays: np.ndarray | None) -> None:
         self.compiled = kernel(name)
-        self.native = self.compiled.native
         self.argv = (ctypes.c_void_p * len(arrays))(*(0 if a is None else a.ctypes.data for a in arrays))
         self.keep = list(arrays)  # the arrays outlive every call
-        self.cancel = ctypes.byref(_NOT_CANCELLED)
+        address = ctypes.cast(self.compiled.native, ctypes.c_void_p).value
+        native = (_BLOCKING if name in BLOCKING else _QUICK)(address)
+        pointers = (ctypes.addressof(self.argv), ctypes.addressof(_DIMS), ctypes.addressof(_NOT_CANCELLED))
+        argv, dims, cancel = (ctypes.c_void_p(p) for p in pointers)
+        self.run = functools.partial(native, argv, dims, ctypes.c_int64(0), ctypes.c_int64(1), cancel)
 
     def set(self, index: int, array: np.ndarray) -> None:
         self.keep[index] = array
         self.argv[index] = array.ctypes.data
-
-    def __call__(self) -> None:
-        self.native(self.argv, _DIMS, 0, 1, self.cancel)
 
 
 __all__ = ["KERNELS", "module", "kernel", "Call"]

@@ -160,7 +160,7 @@ class RingQueue:
         """Publishes the first ``words`` words of :attr:`stage` as one message if a slot is free."""
         args = self._one_args
         args[1] = words
-        self._push_one()
+        self._push_one.run()
         return bool(args[2])
 
     def push(
@@ -215,7 +215,7 @@ class RingQueue:
         args = self._push_args
         args[0], args[1] = len(rows), rows.shape[1]
         self._push.set(1, rows)
-        self._push()
+        self._push.run()
         return int(args[2])
 
     def push_many(
@@ -266,17 +266,17 @@ class RingQueue:
         discards the oldest message), then one acquire of ``tail``, one copy
         and one release store of ``head``.
         """
-        count = min(len(self), max_count)
-        if count <= 0:
-            return np.zeros((0, self.slot_words), dtype=np.uint32)
         args = self._pop_args
+        small = self._small
+        if max_count <= len(small) or len(self) <= len(small):  # via the bound buffer: no pointer to look up
+            args[0] = min(max_count, len(small))
+            self._pop_small.run()
+            return small[: int(args[1])].copy()
+        count = min(len(self), max_count)
         args[0] = count
-        if count <= len(self._small):  # into the bound buffer: no per-call pointer to look up
-            self._pop_small()
-            return self._small[: int(args[1])].copy()
         rows = np.empty((count, self.slot_words), dtype=np.uint32)
         self._pop.set(1, rows)
-        self._pop()
+        self._pop.run()
         taken = int(args[1])
         return rows if taken == count else rows[:taken].copy()
 

@@ -49,6 +49,9 @@ FUTEX = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "a
 # A host thread waiting for a reply spins this long before it parks: a reply
 # that comes within it costs no wake-up on either side.
 REPLY_SPIN_US = 50
+# ... of which the first REPLY_HOT_US without yielding the CPU: a reply from a loop
+# running on another CPU comes within it; a loop sharing this CPU runs once it yields.
+REPLY_HOT_US = 3
 # One park of a waiting host thread at most (ns): it looks at stop flags and
 # deadlines in between.
 REPLY_PARK_NS = 20_000_000
@@ -99,12 +102,12 @@ class CpuActorThread:
     def wake(self) -> None:
         """Rings the doorbell if the loop is parked (call after publishing what it should see)."""
         if self._ring is not None:
-            self._ring()
+            self._ring.run()
 
     def ring_replies(self) -> None:
         """Wakes host threads waiting for replies: call after taking replies that others wait for."""
         if self._reply_ring is not None:
-            self._reply_ring()
+            self._reply_ring.run()
 
     def reply_wait(self) -> ReplyWait | None:
         """This thread's :class:`ReplyWait` on the loop's output queue (None: it feeds another actor)."""
@@ -145,7 +148,7 @@ class ReplyWait:
         self.ctrl = ctrl
         self.out = out
         self.args = np.zeros(4, dtype=np.uint32)
-        self.args[1] = REPLY_SPIN_US
+        self.args[1], self.args[3] = REPLY_SPIN_US, REPLY_HOT_US
         self._wait = Call("rk_reply_wait", ctrl, out, self.args)
 
     def bell(self) -> int:
@@ -161,7 +164,7 @@ class ReplyWait:
         args = self.args
         args[0] = bell
         args[2] = REPLY_PARK_NS if seconds is None else max(0, min(REPLY_PARK_NS, int(seconds * 1e9)))
-        self._wait()
+        self._wait.run()
 
 
 class CpuActorRuntime:

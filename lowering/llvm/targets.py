@@ -248,8 +248,9 @@ class HostTarget(LLVMTarget):
             i64 = ir.IntType(64)
             with b.goto_entry_block():
                 slot = b.alloca(i64, size=2, name="rk.park")  # struct timespec {tv_sec, tv_nsec}
-            b.store(ir.Constant(i64, 0), slot)
-            b.store(b.zext(nanos, i64), b.gep(slot, [ir.Constant(I32, 1)], source_etype=i64))
+            wide, billion = b.zext(nanos, i64), ir.Constant(i64, 1_000_000_000)
+            b.store(b.udiv(wide, billion), slot)  # a u32 of ns may exceed one second: tv_nsec must not
+            b.store(b.urem(wide, billion), b.gep(slot, [ir.Constant(I32, 1)], source_etype=i64))
             syscall = fl.module.globals.get("syscall") or ir.Function(
                 fl.module, ir.FunctionType(i64, [i64], var_arg=True), name="syscall"
             )

@@ -62,6 +62,7 @@ BATCH_MAX = 2**32 - 1  # ctrl.batch is a u32 word
 LANES_MAX = 1024  # the largest block any backend runs (CUDA, Metal, lavapipe)
 PARK_NS = IDLE_NS_MAX  # how long a loop the host can wake parks before looking again
 STOP_GRACE = 1.0  # s a loop asked to stop gets to leave before shutdown abandons it
+ASYNC_WAITER_IDLE = 1.0  # s an ask_async waiter thread stays without pending requests before it leaves
 
 
 class ActorSystemStopped(ReceiveTimeout, RuntimeError):
@@ -448,6 +449,8 @@ class ActorRef:
         self._asked: dict[int, np.ndarray | None] = {}  # sequence -> its reply, for ask()
         self._forsaken: set[int] = set()  # asks that timed out: their late reply is discarded
         self._filled = 0  # claims in _asked whose reply has come
+        self._async: dict[int, tuple[Any, Any]] = {}  # sequence -> (future, event loop) of ask_async
+        self._async_thread: threading.Thread | None = None
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
@@ -689,7 +692,12 @@ class ActorRef:
                 self._forsake(sequence)
 
     async def ask_async(self, msg: Any, timeout: float | None = 1.0) -> Any:
-        """:meth:`ask` for asyncio: waits without blocking the event loop (polling with growing sleeps)."""
+        """:meth:`ask` for asyncio: never blocks the event loop.
+
+        One waiter thread per actor waits for replies as :meth:`ask` does and
+        completes the future of each (``loop.call_soon_threadsafe``); a full
+        ``"block"`` queue is retried with ``asyncio.sleep``.
+        """
         timeout = check_timeout(timeout)
         block = self.h2k.policy == "block"  # a full queue is waited for here, not in a blocking push
         waiter = Waiter(timeout)
@@ -706,25 +714,89 @@ class ActorRef:
                         f"{self.h2k.name} stayed full ({self.capacity} messages) for {timeout} s"
                     ) from None
                 await asyncio.sleep(waiter.pause())
-        waiter = Waiter(timeout)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        with self.receive_lock:
+            self._async[sequence] = (future, loop)
+        self._async_waiter()
         claimed = False
         try:
-            while True:
-                stopped = self.system.stopped
-                row = self._claim(sequence)
-                if row is not None:
-                    claimed = True
-                    return self._decode(row)
-                if stopped:
-                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
-                if waiter.expired():
-                    raise ReceiveTimeout(
-                        f"no reply from {self.name} to message {sequence} within {timeout} s"
-                    )
-                await asyncio.sleep(waiter.pause())
+            row = await (future if timeout is None else asyncio.wait_for(future, timeout))
+            claimed = True
+            return self._decode(row)
+        except asyncio.TimeoutError:
+            text = f"no reply from {self.name} to message {sequence} within {timeout} s"
+            raise ReceiveTimeout(text) from None
         finally:
             if not claimed:  # timed out, stopped or cancelled: a late reply is discarded
-                self._forsake(sequence)
+                with self.receive_lock:
+                    mine = self._async.pop(sequence, None) is not None
+                if mine:  # (else the waiter took the reply: nothing left to discard)
+                    self._forsake(sequence)
+
+    def _async_waiter(self) -> None:
+        """Starts the thread that completes this actor's :meth:`ask_async` futures, if not running."""
+        with self.receive_lock:
+            thread = self._async_thread
+            if thread is None or not thread.is_alive():
+                self._async_thread = threading.Thread(
+                    target=self._complete_asks, name=f"ringkernel-asks-{self.name}", daemon=True
+                )
+                self._async_thread.start()
+
+    def _complete_asks(self) -> None:
+        """The waiter thread: waits for replies as :meth:`ask` does and completes each
+        pending ``ask_async`` future through its event loop; leaves once none is pending
+        for a while, and fails those left when the system stops."""
+        reply_wait = getattr(self.system.hosts[self.id], "reply_wait", None)
+        wait = None if reply_wait is None else reply_wait()
+        idle_since = time.monotonic()
+        poll = Waiter(None)  # backends without a reply wait: polite polls
+        while True:
+            stopped = self.system.stopped
+            bell = 0 if wait is None else wait.bell()
+            seen = self._rounds()
+            with self.receive_lock:
+                if not self._async:
+                    if time.monotonic() - idle_since > ASYNC_WAITER_IDLE:
+                        self._async_thread = None
+                        return
+                else:
+                    idle_since = time.monotonic()
+                ready = self._claim_async()
+                left = list(self._async.values()) if stopped else []
+                if stopped:
+                    self._async.clear()
+            for future, loop, row in ready:
+                loop.call_soon_threadsafe(_complete, future, row, None)
+            if stopped:
+                error = ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
+                for future, loop in left:
+                    loop.call_soon_threadsafe(_complete, future, None, error)
+                with self.receive_lock:
+                    self._async_thread = None
+                return
+            if ready:
+                poll.rounds = 0
+                continue
+            if wait is not None:
+                wait.wait(bell, 0.05)
+            else:
+                self._wait(poll, seen)
+
+    def _claim_async(self) -> list[tuple[Any, Any, np.ndarray]]:
+        """(future, loop, row) of every pending ``ask_async`` whose reply has come (holding the lock)."""
+        if self._async:
+            took = self._collect(self.k2h.capacity)
+            if took:
+                self._share()
+        ready = []
+        for sequence in [s for s in self._async if self._asked.get(s) is not None]:
+            row = self._asked.pop(sequence)
+            self._filled -= 1
+            future, loop = self._async.pop(sequence)
+            ready.append((future, loop, row))
+        return ready
 
     def _rounds(self) -> int:
         """How many pump rounds have merged replies so far (0 where no pump runs)."""
@@ -1210,6 +1282,10 @@ class ActorSystem:
             self._finalizer.detach()
             _live_systems.discard(self)
             self._stopped.set()
+            for host in self.hosts.values():  # a receive parked for a reply sees the stop at once
+                ring = getattr(host, "ring_replies", None)
+                if ring is not None:
+                    ring()
         return list(self.abandoned)
 
     def __repr__(self) -> str:
@@ -1229,6 +1305,16 @@ def _upstream_first(actors: list[ActorRef]) -> list[ActorRef]:
             order.append(node)
             node = node.downstream
     return order
+
+
+def _complete(future: Any, row: Any, error: BaseException | None) -> None:
+    """Runs in the future's event loop: completes it unless it was cancelled (or timed out)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(row)
 
 
 def _keep_forever(obj: object) -> None:

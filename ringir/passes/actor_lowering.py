@@ -222,8 +222,9 @@ class _LoopBuilder:
         count = b.local("count", U32)
         progressed = b.local("progressed", BOOL)
         pending = b.local("pending", BOOL)
-        idle_since = b.local("idle_since", U64)
-        b.store_var(idle_since, self.c(0, U64))
+        if self.mode == "persistent":  # (the batch loop never idles: it leaves)
+            idle_since = b.local("idle_since", U64)
+            b.store_var(idle_since, self.c(0, U64))
         b.store_var(idle, self.c(0))
         b.store_var(count, self.c(0))
         with b.loop():

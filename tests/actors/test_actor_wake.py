@@ -261,3 +261,21 @@ def test_a_park_of_a_second_or_more_is_a_valid_futex_timeout():
     assert "store i64 3, ptr" in llvm  # tv_sec
     assert "store i64 7, ptr" in llvm  # tv_nsec
     assert "3000000007" not in llvm
+
+
+def test_an_idle_pump_dispatches_a_few_times_a_second_not_twenty(monkeypatch):
+    """The wgpu/Metal pump's keepalive dispatch cost ~4% of a core at 20 a second."""
+    from ringkernel.runtime.actor_pump import RedispatchRuntime
+    from ringkernel.runtime.cpu.actors import CpuBatchDevice
+
+    pump = lambda backend, idle_ns: RedispatchRuntime(CpuBatchDevice(), idle_ns)  # noqa: E731
+    monkeypatch.setattr(rk.actors, "open_runtime", pump)
+    with rk.ActorSystem(backend="cpu") as system:
+        doubler = system.spawn(Doubler, queue_capacity=16)
+        assert doubler.ask(Num(value=1.0), timeout=5.0).value == 2.0
+        time.sleep(0.05)
+        rounds = system.runtime.rounds
+        time.sleep(1.0)
+        idle_rounds = system.runtime.rounds - rounds
+        assert doubler.ask(Num(value=2.0), timeout=5.0).value == 4.0  # a send still wakes it at once
+    assert 1 <= idle_rounds <= 5, idle_rounds

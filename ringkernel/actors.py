@@ -266,9 +266,9 @@ def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, in
 
 
 def encode_into(
-    stage: np.ndarray, msg: Any, info: MessageInfo, envelope: tuple[int, int, int, int]
+    stage: memoryview, msg: Any, info: MessageInfo, envelope: tuple[int, int, int, int]
 ) -> int:
-    """Packs ``msg`` as :func:`encode` does into ``stage`` (a queue's staging row); returns its words."""
+    """Packs ``msg`` as :func:`encode` does into ``stage`` (a queue's staging bytes); returns its words."""
     codec = _codec(info.layout)
     record = codec.record
     record.pack_into(stage, 0, info.type_id, *envelope, *[getattr(msg, n) for n in codec.names])
@@ -278,7 +278,7 @@ def encode_into(
 def decode(words: np.ndarray, info: MessageInfo) -> Any:
     """The message in slot ``words`` (fields taken as stored: the sender checked them)."""
     codec = _codec(info.layout)
-    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words)
+    type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words.data)
     msg: Any = object.__new__(info.cls)
     fields = msg.__dict__
     fields.update(zip(codec.names, values))
@@ -473,7 +473,7 @@ class ActorRef:
             self.system._check_open()  # shutdown waits for this lock: no send slips in after it
             stamp = self.system.hlc.tick()
             h2k = self.h2k
-            words = encode_into(h2k.stage, msg, info, (0, self.id, self.sequence, stamp))
+            words = encode_into(h2k.stage_bytes, msg, info, (0, self.id, self.sequence, stamp))
             h2k.push_staged(words, timeout, interrupt=self._while_full)
             self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
         if not h2k.rings:
@@ -793,6 +793,7 @@ class ActorRef:
         ready = []
         for sequence in [s for s in self._async if self._asked.get(s) is not None]:
             row = self._asked.pop(sequence)
+            assert row is not None  # (the comprehension took only filled claims)
             self._filled -= 1
             future, loop = self._async.pop(sequence)
             ready.append((future, loop, row))
@@ -830,7 +831,8 @@ class ActorRef:
             self._asked[sequence] = None  # before the send: the reply may come back at once
             h2k = self.h2k
             try:
-                words = encode_into(h2k.stage, msg, info, (0, self.id, sequence, self.system.hlc.tick()))
+                stamp = self.system.hlc.tick()
+                words = encode_into(h2k.stage_bytes, msg, info, (0, self.id, sequence, stamp))
                 if wait:
                     h2k.push_staged(words, timeout, interrupt=self._while_full)
                 elif not h2k.try_push_staged(words):

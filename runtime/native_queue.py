@@ -281,7 +281,9 @@ def _compile(name: str) -> Any:
     from ringkernel.runtime.cpu.jit import jit_kernel
 
     cpu, features = host_cpu()
-    options = {"kernel": name, "workitem_loops": True, "checked": False, "cpu": cpu, "features": features}
+    options: dict[str, Any] = {
+        "kernel": name, "workitem_loops": True, "checked": False, "cpu": cpu, "features": features
+    }
     text = lower_module_to_host(run_default_pipeline(module()), **options)
     return jit_kernel(KernelBuild(module(), name, "host", options, text))
 
@@ -298,7 +300,7 @@ class Call:
         self.compiled = kernel(name)
         self.argv = (ctypes.c_void_p * len(arrays))(*(0 if a is None else a.ctypes.data for a in arrays))
         self.keep = list(arrays)  # the arrays outlive every call
-        address = ctypes.cast(self.compiled.native, ctypes.c_void_p).value
+        address = ctypes.cast(self.compiled.native, ctypes.c_void_p).value or 0
         native = (_BLOCKING if name in BLOCKING else _QUICK)(address)
         pointers = (ctypes.addressof(self.argv), ctypes.addressof(_DIMS), ctypes.addressof(_NOT_CANCELLED))
         argv, dims, cancel = (ctypes.c_void_p(p) for p in pointers)

@@ -106,6 +106,7 @@ class RingQueue:
         self._one_args[0] = 1
         self._pop_args = np.zeros(4, dtype=np.uint32)
         self.stage = np.zeros((1, slot_words), dtype=np.uint32)  # the producer's next single message
+        self.stage_bytes = self.stage.data.cast("B")  # the same bytes, for struct.pack_into
         self._small = np.zeros((min(capacity, SMALL_POP), slot_words), dtype=np.uint32)  # small pops
         self.doorbell = np.zeros(L.CONTROL_WORDS, dtype=np.uint32)  # no loop parks on it: never rings
         self.rings = False

@@ -44,17 +44,20 @@ QUEUE_HEADER = (
     ("slot_words", 3),  # words per slot, a power of two
     ("dequeued", 4),  # consumer: messages taken (statistics)
     ("drops_done", 5),  # consumer: drop-oldest requests honoured
+    ("parked", 6),  # consumer loop: 1 while it is about to park or parked on ``bell``
     ("tail", 16),  # producer: messages published so far (mod 2**32)
     ("enqueued", 17),  # producer: messages published (statistics)
     ("rejected", 18),  # producer: sends refused because the queue was full
     ("dropped", 19),  # messages discarded by the drop-oldest policy
     ("drop_requests", 20),  # producer: drop-oldest requests made
+    ("bell", 21),  # producer or host (atomic +1): wakes the consumer loop parked on it
 )
 QUEUE_HEADER_WORDS = 32
 Q = {name: index for name, index in QUEUE_HEADER}
 Q_HEAD, Q_CAPACITY, Q_MASK, Q_SLOT_WORDS = Q["head"], Q["capacity"], Q["mask"], Q["slot_words"]
 Q_DEQUEUED, Q_DROPS_DONE, Q_TAIL, Q_ENQUEUED = Q["dequeued"], Q["drops_done"], Q["tail"], Q["enqueued"]
 Q_REJECTED, Q_DROPPED, Q_DROP_REQUESTS = Q["rejected"], Q["dropped"], Q["drop_requests"]
+Q_PARKED, Q_BELL = Q["parked"], Q["bell"]
 
 # --- control block ----------------------------------------------------------------------
 

@@ -438,9 +438,8 @@ class ActorRef:
             for name, value in info.defaults.items():
                 view[name] = value
         self.h2k = _queue(runtime, capacity, in_words, policy, name=f"the input queue of {self.name}")
-        if getattr(runtime, "doorbell", False):  # a send publishes and rings in one native call
-            self.h2k.ring_on_push(self.ctrl)
         self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
+        self._ring_on_send()
         self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
         self.out = self.k2h
         self.upstream: ActorRef | None = None
@@ -456,6 +455,12 @@ class ActorRef:
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
+
+    def _ring_on_send(self) -> None:
+        """A send publishes and rings the parked loop in one native call (where the host can
+        ring: the doorbell is the ``bell`` word of the actor's K2K queue)."""
+        if getattr(self.system.runtime, "doorbell", False):
+            self.h2k.ring_on_push(self.ctrl, self.k2k.buffer)
 
     # --- messages ---
 
@@ -1114,9 +1119,9 @@ class ActorSystem:
         return KernelBuild(module, name, runtime.target, options, text)
 
     def _launch(self, ref: ActorRef) -> None:
-        # A loop the host wakes (cpu) parks up to PARK_NS; one fed by an upstream
-        # loop, which rings no doorbell, looks again every idle_ns.
-        woken = getattr(self.runtime, "doorbell", False) and ref.upstream is None
+        # A loop the host and its upstream loop wake (cpu) parks up to PARK_NS;
+        # elsewhere it looks again every idle_ns.
+        woken = getattr(self.runtime, "doorbell", False)
         ref.ctrl[L.C["idle_ns"]] = max(self.idle_ns, PARK_NS) if woken else self.idle_ns
         ref.ctrl[L.C["stop"]] = 0
         fence()
@@ -1183,6 +1188,7 @@ class ActorSystem:
             check_queue_fits(self.runtime, b.capacity, slot_words, what)
             self._pause((a, b))
             b.k2k = _queue(self.runtime, b.capacity, slot_words, name=what)
+            b._ring_on_send()  # its doorbell moved with its K2K queue
             a.out = b.k2k
             a.ctrl[L.C["out_target"]] = b.id
             a.downstream, b.upstream = b, a

@@ -16,14 +16,15 @@ the slot copies from the index update on both sides of a batch.
 Kernels (one lane; arguments are word arrays; ``args`` carries the scalars
 in and the results out):
 
-- ``rk_queue_push(q, rows, args, ctrl)``: ``args = [n, row_words, pushed]``;
-  the first rows that fit, one acquire of ``head``, one copy, one release of
-  ``tail``; then rings ``ctrl``'s doorbell if its loop is parked (a queue no
-  loop parks on passes a private zeroed block).
+- ``rk_queue_push(q, rows, args, ctrl, bellq)``: ``args = [n, row_words,
+  pushed]``; the first rows that fit, one acquire of ``head``, one copy, one
+  release of ``tail``; then, if the loop of control block ``ctrl`` is
+  parked, rings its doorbell, the ``bell`` word of its K2K queue ``bellq``
+  (a queue no loop parks on passes private zeroed words).
 - ``rk_queue_pop(q, rows, args)``: ``args = [max, taken]``; honours pending
   drop-oldest requests first, then copies up to ``max`` whole slots.
-- ``rk_actor_ring(ctrl)``: after publishing a flag or output room: fence, and
-  if the loop is ``parked``, bump ``doorbell`` and futex-wake it.
+- ``rk_actor_ring(ctrl, bellq)``: after publishing a flag or output room:
+  fence, and if the loop is ``parked``, bump ``bellq[bell]`` and futex-wake it.
 - ``rk_reply_wait(ctrl, q, args)``: ``args = [expected bell, spin µs, park
   ns]``: spins (yielding) until ``q`` is not empty or ``reply_bell`` differs
   from the expected value, for at most ``spin`` µs; then registers in
@@ -66,9 +67,9 @@ from ringkernel.ringir.passes import run_default_pipeline
 from ringkernel.runtime.backend import KernelBuild
 
 KERNELS = {
-    "rk_queue_push": ("q", "rows", "args", "ctrl"),
+    "rk_queue_push": ("q", "rows", "args", "ctrl", "bellq"),
     "rk_queue_pop": ("q", "rows", "args"),
-    "rk_actor_ring": ("ctrl",),
+    "rk_actor_ring": ("ctrl", "bellq"),
     "rk_reply_ring": ("ctrl",),
     "rk_reply_wait": ("ctrl", "q", "args"),
 }
@@ -118,7 +119,7 @@ class _Ops:
 def _push() -> Any:
     o = _Ops("rk_queue_push")
     b = o.b
-    q, rows, args, ctrl = b.params
+    q, rows, args, ctrl, bellq = b.params
     head = o.acquire(q, L.Q_HEAD)  # acquire: the consumer is done with the slots we overwrite
     tail = o.acquire(q, L.Q_TAIL)
     free = b.binary("sub", b.load(q, o.c(L.Q_CAPACITY)), b.binary("sub", tail, head))
@@ -136,7 +137,7 @@ def _push() -> Any:
     o.release(q, L.Q_TAIL, b.binary("add", tail, count))
     o.add(q, L.Q_ENQUEUED, count)
     b.store(args, o.c(2), count)
-    _ring_if_parked(o, ctrl)
+    _ring_if_parked(o, ctrl, bellq)
     return b.finish()
 
 
@@ -184,18 +185,19 @@ def _pop() -> Any:
 def _ring() -> Any:
     o = _Ops("rk_actor_ring")
     b = o.b
-    (ctrl,) = b.params
-    _ring_if_parked(o, ctrl)
+    ctrl, bellq = b.params
+    _ring_if_parked(o, ctrl, bellq)
     return b.finish()
 
 
-def _ring_if_parked(o: _Ops, ctrl: Value) -> None:
-    """The host's half of the park protocol: fence, and ring the doorbell if the loop is parked."""
+def _ring_if_parked(o: _Ops, ctrl: Value, bellq: Value) -> None:
+    """The host's half of the park protocol: fence, and if the loop (control block ``ctrl``)
+    is parked, ring its doorbell: the ``bell`` word of its K2K queue ``bellq``."""
     b = o.b
     b.emit(Fence())  # what the host published, before it looks at `parked` (the loop fences the other way)
     with b.if_(b.compare("ne", o.acquire(ctrl, L.C["parked"]), o.c(0))):
-        b.atomic("add", ctrl, o.c(L.C["doorbell"]), o.c(1))
-        b.emit(Wake(ctrl, o.c(L.C["doorbell"])))
+        b.atomic("add", bellq, o.c(L.Q_BELL), o.c(1))
+        b.emit(Wake(bellq, o.c(L.Q_BELL)))
 
 
 def _reply_ring() -> Any:

@@ -109,6 +109,7 @@ class RingQueue:
         self.stage_bytes = self.stage.data.cast("B")  # the same bytes, for struct.pack_into
         self._small = np.zeros((min(capacity, SMALL_POP), slot_words), dtype=np.uint32)  # small pops
         self.doorbell = np.zeros(L.CONTROL_WORDS, dtype=np.uint32)  # no loop parks on it: never rings
+        self.bell = np.zeros(L.QUEUE_HEADER_WORDS, dtype=np.uint32)
         self.rings = False
         self.attach(np.zeros(L.queue_words(capacity, slot_words), dtype=np.uint32))
 
@@ -125,16 +126,18 @@ class RingQueue:
         self.slots = buffer[L.QUEUE_HEADER_WORDS :].reshape(self.capacity, self.slot_words)
         self._bind()
 
-    def ring_on_push(self, ctrl: np.ndarray) -> None:
-        """Every push also rings the doorbell of the loop whose control block is ``ctrl``
-        if it is parked (one native call publishes and wakes)."""
-        self.doorbell, self.rings = ctrl, True
+    def ring_on_push(self, ctrl: np.ndarray, bell: np.ndarray) -> None:
+        """Every push also rings the loop whose control block is ``ctrl`` if it is parked
+        (one native call publishes and wakes); its doorbell is the ``bell`` word of
+        ``bell``, the words of its K2K queue."""
+        self.doorbell, self.bell, self.rings = ctrl, bell, True
         self._bind()
 
     def _bind(self) -> None:
         buffer = self.buffer
-        self._push = native_queue.Call("rk_queue_push", buffer, None, self._push_args, self.doorbell)
-        self._push_one = native_queue.Call("rk_queue_push", buffer, self.stage, self._one_args, self.doorbell)
+        ring = (self.doorbell, self.bell)
+        self._push = native_queue.Call("rk_queue_push", buffer, None, self._push_args, *ring)
+        self._push_one = native_queue.Call("rk_queue_push", buffer, self.stage, self._one_args, *ring)
         self._pop = native_queue.Call("rk_queue_pop", buffer, None, self._pop_args)
         self._pop_small = native_queue.Call("rk_queue_pop", buffer, self._small, self._pop_args)
 

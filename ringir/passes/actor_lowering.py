@@ -24,7 +24,7 @@ message.  Each iteration:
    ``IDLE_SPIN_US`` since its last work), then parks (:meth:`_LoopBuilder.park`).
 
 After publishing a reply the persistent loop wakes host threads waiting for
-one (:meth:`_LoopBuilder.wake_host`).
+one, or the downstream loop parked on its K2K queue (:meth:`_LoopBuilder.wake_consumer`).
 
 ``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
@@ -266,18 +266,22 @@ class _LoopBuilder:
         return b.finish()
 
     def park(self) -> None:
-        """Sleeps until the host rings the doorbell (or ``idle_ns`` pass), losing no wake-up.
+        """Sleeps until its doorbell rings (or ``idle_ns`` pass), losing no wake-up.
 
-        The loop reads the doorbell, announces ``parked = 1``, fences, then
-        looks at its inputs and flags once more; the host publishes a message
-        (or a flag), fences, and rings the doorbell if it sees ``parked``.
+        The doorbell is the ``bell`` word of the loop's own K2K queue, so both
+        the host and an upstream loop can ring it.  The loop reads the bell,
+        announces ``parked = 1`` (in its control block for the host, in the
+        K2K header for the upstream loop), fences, then looks at its inputs
+        and flags once more; a producer publishes a message (or a flag),
+        fences, and rings the bell if it sees ``parked``.
         With both fences one side sees the other's write: either this last
         look finds the message, or the host rings and the park (a futex wait
         on the value read first) returns at once or is woken.
         """
         b = self.b
-        bell = self.acquire(self.ctrl, L.C["doorbell"])
+        bell = self.acquire(self.k2k, L.Q_BELL)
         self.release(self.ctrl, L.C["parked"], self.c(1))
+        self.release(self.k2k, L.Q_PARKED, self.c(1))
         self.fence()
         out_fill = b.binary("sub", self.acquire(self.out, L.Q_TAIL), self.acquire(self.out, L.Q_HEAD))
         room = b.compare("lt", out_fill, b.load(self.out, self.c(L.Q_CAPACITY)))
@@ -292,13 +296,17 @@ class _LoopBuilder:
         drained = b.binary("and", b.compare("ne", self.acquire(self.ctrl, L.C["drain"]), self.c(0)), empty)
         quiet = b.unary("not", b.binary("or", work, b.binary("or", stop, drained)))
         with b.if_(quiet):
-            b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"]), self.ctrl, self.c(L.C["doorbell"]), bell))
+            b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"]), self.k2k, self.c(L.Q_BELL), bell))
+        self.release(self.k2k, L.Q_PARKED, self.c(0))
         self.release(self.ctrl, L.C["parked"], self.c(0))
 
-    def wake_host(self) -> None:
-        """After publishing a reply: wakes the host threads waiting for one, if any.
+    def wake_consumer(self) -> None:
+        """After publishing a reply: wakes whoever waits for it, if anyone does.
 
-        The mirror image of :meth:`park`: a waiting host thread registers in
+        That is host threads (a K2H output) or the downstream loop parked on
+        its K2K queue, which is this loop's ``out`` (its ``parked``/``bell``
+        header words, as the host rings a loop).  For the host it is the
+        mirror image of :meth:`park`: a waiting host thread registers in
         ``host_waiting``, fences, reads ``reply_bell`` and looks at the queue
         before it parks on the bell; the loop publishes ``tail``, fences and
         reads ``host_waiting``.  One side sees the other, so the host either
@@ -310,6 +318,10 @@ class _LoopBuilder:
         with b.if_(b.compare("ne", self.acquire(self.ctrl, L.C["host_waiting"]), self.c(0))):
             b.atomic("add", self.ctrl, self.c(L.C["reply_bell"]), self.c(1))
             b.emit(Wake(self.ctrl, self.c(L.C["reply_bell"])))
+        # a downstream loop parked on its K2K queue (this loop's ``out``) is rung the same way
+        with b.if_(b.compare("ne", self.acquire(self.out, L.Q_PARKED), self.c(0))):
+            b.atomic("add", self.out, self.c(L.Q_BELL), self.c(1))
+            b.emit(Wake(self.out, self.c(L.Q_BELL)))
 
     def poll(self, q: Value, progressed: LocalVar, pending: LocalVar) -> None:
         b = self.b
@@ -374,7 +386,7 @@ class _LoopBuilder:
             self.release(self.out, L.Q_TAIL, b.binary("add", out_tail, self.c(1)))
             self.bump(self.out, L.Q_ENQUEUED)
             if self.mode == "persistent":
-                self.wake_host()
+                self.wake_consumer()
         self.fence()
         self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
         self.bump(q, L.Q_DEQUEUED)

@@ -86,7 +86,7 @@ class CpuActorThread:
             if a.dtype != np.uint32 or not a.flags.c_contiguous:
                 raise ValueError("actor memory must be contiguous uint32 arrays")
         self._memory = memory
-        self._ring = Call("rk_actor_ring", memory.ctrl)
+        self._ring = Call("rk_actor_ring", memory.ctrl, memory.k2k)
         self._reply_ring = Call("rk_reply_ring", memory.ctrl)
         argv = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
         dims = (ctypes.c_int32 * 6)(1, 1, 1, self.lanes, 1, 1)

@@ -87,15 +87,16 @@ def test_native_push_refuses_rows_wider_than_a_slot_and_foreign_memory():
 def test_native_push_and_pop_keep_order_across_the_wrap_and_rings_a_parked_loop():
     q = RingQueue(4, 8)
     ctrl = np.zeros(L.CONTROL_WORDS, dtype=np.uint32)
-    q.ring_on_push(ctrl)
+    k2k = RingQueue(2, 8)
+    q.ring_on_push(ctrl, k2k.buffer)
     got = []
     for i in range(10):
         assert q.try_push(np.full(3, i, dtype=np.uint32))
         got += [int(r[0]) for r in q.pop_many(3)]
-    assert got == list(range(10)) and ctrl[L.C["doorbell"]] == 0  # nobody parked: no ring
+    assert got == list(range(10)) and k2k.buffer[L.Q_BELL] == 0  # nobody parked: no ring
     ctrl[L.C["parked"]] = 1
     q.try_push(np.ones(2, dtype=np.uint32))
-    assert ctrl[L.C["doorbell"]] == 1
+    assert k2k.buffer[L.Q_BELL] == 1
 
 
 def _wait_for(predicate, seconds: float = 5.0) -> bool:
@@ -279,3 +280,27 @@ def test_an_idle_pump_dispatches_a_few_times_a_second_not_twenty(monkeypatch):
         idle_rounds = system.runtime.rounds - rounds
         assert doubler.ask(Num(value=2.0), timeout=5.0).value == 4.0  # a send still wakes it at once
     assert 1 <= idle_rounds <= 5, idle_rounds
+
+
+@pytest.mark.skipif(not cpu_actors.FUTEX, reason="futex wake-ups are Linux x86-64/aarch64 only")
+def test_an_idle_pipeline_parks_and_the_upstream_loop_rings_the_downstream(monkeypatch):
+    """A loop fed only by an upstream loop used to look every idle_ns (~10% of a core for
+    an idle two-actor pipeline); now the upstream rings the bell of its K2K queue."""
+    with rk.ActorSystem(backend="cpu") as system:
+        a, b = system.spawn(Doubler, queue_capacity=16), system.spawn(Doubler, queue_capacity=16)
+        system.connect(a, b)
+        assert b.ask(Num(value=0.0), timeout=5.0).value == 0.0  # b parks on its own K2K bell
+        rng = random.Random(5)
+        for i in range(150):  # no lost wake-up: sends after the downstream spun, parked, or neither
+            time.sleep(rng.choice((0.0, 1e-5, 2e-4, 2e-3)))
+            a.send(Num(value=float(i)), timeout=5.0)
+            started = time.monotonic()
+            assert b.receive(timeout=5.0).value == 4.0 * i
+            assert time.monotonic() - started < 0.05  # woken, not after a 0.1 s park
+        time.sleep(0.3)
+        beats = int(b.ctrl[L.C["heartbeat"]])
+        cpu = time.process_time()
+        time.sleep(1.0)
+        used = time.process_time() - cpu
+        assert int(b.ctrl[L.C["heartbeat"]]) - beats < 200  # parked: ~10 looks a second, not 20,000
+    assert used < 0.05, f"an idle pipeline used {used:.1%} of a core"

@@ -79,7 +79,7 @@ CONTROL = (
     ("batch", 14),  # host: messages per dispatch (non-persistent targets)
     ("idle_ns", 15),  # host: backoff sleep when idle, in nanoseconds
     ("clock_refused", 16),  # kernel: messages whose HLC stamp was too far ahead to merge
-    ("doorbell", 17),  # host: changed (+1) to wake a parked loop (persistent loop on cpu)
+    ("doorbell", 17),  # unused: the doorbell is the `bell` word of the loop's K2K queue (Q_BELL)
     ("parked", 18),  # kernel: 1 while the loop is about to park or parked on the doorbell
     ("host_waiting", 19),  # host (atomic +1/-1): host threads waiting for a reply on reply_bell
     ("reply_bell", 20),  # kernel: +1 after a reply is published while host_waiting is not 0

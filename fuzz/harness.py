@@ -29,6 +29,7 @@ from ringkernel.ringir import (
     Function,
     Module,
     Value,
+    Wake,
 )
 from ringkernel.ringir.diagnostics import CompileError
 
@@ -45,7 +46,7 @@ def documented(error: CompileError, allowed: tuple[str, ...]) -> bool:
 def probe_profile(target: str, base: Profile) -> Profile:
     """``base`` minus the optional statements ``target`` cannot lower yet.
 
-    Clock, bitcast, fence and backoff arrived for the actor runtime; a backend
+    Clock, bitcast, fence, backoff and wake arrived for the actor runtime; a backend
     that does not lower one of them says so with a ``CompileError``, and the
     generator then leaves it out instead of wasting every input on it.
     """
@@ -55,6 +56,7 @@ def probe_profile(target: str, base: Profile) -> Profile:
         "bitcast": (Const(Value("b", U32), 1), Bitcast(Value("f", F32), Value("b", U32))),
         "fence": (Fence(),),
         "backoff": (Const(Value("n", U32), 10), Backoff(Value("n", U32))),
+        "wake": (Const(Value("w", U32), 0), Wake(arr, Value("w", U32))),
     }
     changes = {}
     for flag, body in probes.items():

@@ -73,6 +73,7 @@ from ringkernel.ringir import (
     ThreadIndex,
     Unary,
     Value,
+    Wake,
 )
 
 T = TypeVar("T")
@@ -105,6 +106,7 @@ class Profile:
     bitcast: bool = True
     fence: bool = True
     backoff: bool = True
+    wake: bool = True
     max_funcs: int = 3
     min_kernels: int = 1
     max_kernels: int = 2
@@ -384,6 +386,14 @@ class _FunctionGen:
 
     def s_backoff(self, out: list, *_: Any) -> None:
         out.append(Backoff(self.value(out, U32)))
+        if self.p.wake:
+            self.wake(out)
+
+    def wake(self, out: list) -> None:
+        """A backoff's other half: wakes the threads parked on a u32 word (if one is in reach)."""
+        arr = self.array(lambda t: t.elem == U32 and t.space == AddressSpace.GLOBAL)
+        if arr is not None:
+            out.append(Wake(arr, self.value(out, self.d.pick((I32, U32)))))
 
     def s_if(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
         cond = self.value(out, BOOL)

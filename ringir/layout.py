@@ -44,17 +44,20 @@ QUEUE_HEADER = (
     ("slot_words", 3),  # words per slot, a power of two
     ("dequeued", 4),  # consumer: messages taken (statistics)
     ("drops_done", 5),  # consumer: drop-oldest requests honoured
+    ("parked", 6),  # consumer loop: 1 while it is about to park or parked on ``bell``
     ("tail", 16),  # producer: messages published so far (mod 2**32)
     ("enqueued", 17),  # producer: messages published (statistics)
     ("rejected", 18),  # producer: sends refused because the queue was full
     ("dropped", 19),  # messages discarded by the drop-oldest policy
     ("drop_requests", 20),  # producer: drop-oldest requests made
+    ("bell", 21),  # producer or host (atomic +1): wakes the consumer loop parked on it
 )
 QUEUE_HEADER_WORDS = 32
 Q = {name: index for name, index in QUEUE_HEADER}
 Q_HEAD, Q_CAPACITY, Q_MASK, Q_SLOT_WORDS = Q["head"], Q["capacity"], Q["mask"], Q["slot_words"]
 Q_DEQUEUED, Q_DROPS_DONE, Q_TAIL, Q_ENQUEUED = Q["dequeued"], Q["drops_done"], Q["tail"], Q["enqueued"]
 Q_REJECTED, Q_DROPPED, Q_DROP_REQUESTS = Q["rejected"], Q["dropped"], Q["drop_requests"]
+Q_PARKED, Q_BELL = Q["parked"], Q["bell"]
 
 # --- control block ----------------------------------------------------------------------
 
@@ -76,8 +79,10 @@ CONTROL = (
     ("batch", 14),  # host: messages per dispatch (non-persistent targets)
     ("idle_ns", 15),  # host: backoff sleep when idle, in nanoseconds
     ("clock_refused", 16),  # kernel: messages whose HLC stamp was too far ahead to merge
-    ("doorbell", 17),  # host: changed (+1) to wake a parked loop (persistent loop on cpu)
+    ("doorbell", 17),  # unused: the doorbell is the `bell` word of the loop's K2K queue (Q_BELL)
     ("parked", 18),  # kernel: 1 while the loop is about to park or parked on the doorbell
+    ("host_waiting", 19),  # host (atomic +1/-1): host threads waiting for a reply on reply_bell
+    ("reply_bell", 20),  # kernel: +1 after a reply is published while host_waiting is not 0
 )
 CONTROL_WORDS = 32
 C = {name: index for name, index in CONTROL}
@@ -95,7 +100,9 @@ CONTROL_KERNEL_WORDS = (
     "parked",
 )
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
-IDLE_SPINS = 64  # empty polls before the loop parks (a few µs on cpu)
+IDLE_SPINS = 64  # empty polls before the loop parks, and at least ...
+IDLE_SPIN_US = 100  # ... this long after its last work (persistent loop): the next message of a
+# round trip finds it awake, so neither side pays a wake-up
 
 # --- the loop kernel's arguments --------------------------------------------------------
 

@@ -305,6 +305,24 @@ class Backoff(Stmt):
 
 
 @dataclass(frozen=True)
+class Wake(Stmt):
+    """Wakes every thread parked (a ``Backoff`` with a doorbell, or the host) on ``array[word]``.
+
+    The other half of a doorbell: the waker changes the word first (an
+    atomic), then wakes, so a waiter that has not parked yet sees the new
+    value and does not park.  Lets a persistent loop wake a host thread
+    waiting for its reply instead of the host polling.
+
+    cpu: ``futex`` wake of all waiters on the word; elsewhere nothing (the
+    host polls).
+    """
+
+    array: Value
+    word: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
 class Store(Stmt):
     array: Value
     index: Value
@@ -453,6 +471,7 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     Clock: (),
     Fence: (),
     Backoff: ("nanos", "doorbell", "word", "expected"),
+    Wake: ("array", "word"),
     Store: ("array", "index", "value"),
     StoreVar: ("value",),
     Barrier: (),
@@ -544,6 +563,7 @@ __all__ = [
     "Clock",
     "Fence",
     "Backoff",
+    "Wake",
     "Store",
     "StoreVar",
     "Barrier",

@@ -60,6 +60,7 @@ from ringkernel.ringir.nodes import (
     ThreadIndex,
     Unary,
     Value,
+    Wake,
 )
 from ringkernel.ringir.printer import TEXT_VERSION
 from ringkernel.ringir.types import (
@@ -731,6 +732,9 @@ class _FunctionReader:
             spelling = "backoff %nanos' or 'backoff %bell[%word], %expected, %nanos"
             self.expect(opcode, ops, ("value",), spelling)
             return Backoff(values[0], loc=loc)
+        if op == "wake":
+            self.expect(opcode, ops, ("index",), "wake %bell[%word]")
+            return Wake(values[0], values[1], loc=loc)
         simple = {"barrier": Barrier, "break": Break, "continue": Continue, "fence": Fence}
         if op in simple:
             self.expect(opcode, ops, (), op)
@@ -778,6 +782,7 @@ class _FunctionReader:
 
 _EFFECT_NAMES = (
     "store", "store_var", "barrier", "break", "continue", "return", "fence", "backoff",
+    "wake",
 )
 _VALUE_OPCODES = frozenset(
     ("const", "cast", "bitcast", "clock", "call", "shared_array", "load", "load_var", "atomic_cas",

@@ -42,6 +42,7 @@ from ringkernel.ringir.nodes import (
     ThreadIndex,
     Unary,
     Value,
+    Wake,
 )
 from ringkernel.ringir.types import StructType
 
@@ -153,6 +154,9 @@ class _StmtPrinter(NodeVisitor):
             self.emit(f"backoff {s.nanos}")
         else:
             self.emit(f"backoff {s.doorbell}[{s.word}], {s.expected}, {s.nanos}")
+
+    def visit_Wake(self, s: Wake) -> None:
+        self.emit(f"wake {s.array}[{s.word}]")
 
     def visit_If(self, s: If) -> None:
         self.emit(f"if {s.cond} {{")

@@ -54,6 +54,7 @@ from ringkernel.ringir.nodes import (
     ThreadIndex,
     Unary,
     Value,
+    Wake,
     atomic_applies,
     walk,
 )
@@ -484,6 +485,13 @@ class _FunctionVerifier(NodeVisitor):
                 raise self.error("a backoff's doorbell index is an i32 or u32")
             if self.scalar(s.expected, "doorbell value") != U32:
                 raise self.error("a backoff's expected doorbell value is a u32")
+
+    def visit_Wake(self, s: Wake) -> None:
+        array = s.array.type
+        if not (isinstance(array, ArrayType) and array.elem == U32 and array.space == AddressSpace.GLOBAL):
+            raise self.error("a wake's doorbell is a word of an array<u32, global>")
+        if self.scalar(s.word, "doorbell index") not in (I32, U32):
+            raise self.error("a wake's doorbell index is an i32 or u32")
 
     # --- control flow ---
 

@@ -26,7 +26,7 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -62,6 +62,7 @@ BATCH_MAX = 2**32 - 1  # ctrl.batch is a u32 word
 LANES_MAX = 1024  # the largest block any backend runs (CUDA, Metal, lavapipe)
 PARK_NS = IDLE_NS_MAX  # how long a loop the host can wake parks before looking again
 STOP_GRACE = 1.0  # s a loop asked to stop gets to leave before shutdown abandons it
+ASYNC_WAITER_IDLE = 1.0  # s an ask_async waiter thread stays without pending requests before it leaves
 
 
 class ActorSystemStopped(ReceiveTimeout, RuntimeError):
@@ -92,10 +93,7 @@ def _queue(
 ) -> RingQueue:
     """A :class:`RingQueue` whose words live in the runtime's shared memory."""
     queue = RingQueue(capacity, slot_words, policy, name=name)
-    shared = runtime.alloc(queue.buffer.size)
-    shared[:] = queue.buffer
-    queue.buffer = shared
-    queue.slots = shared[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+    queue.attach(runtime.alloc(queue.buffer.size))
     return queue
 
 
@@ -144,6 +142,14 @@ def check_setting(
         span = f">= {lo}" if hi == math.inf else f"in [{lo}, {hi}]"
         raise ValueError(f"{name} must be {wanted} {span}{allowed}, got {value!r}")
     return number
+
+
+def check_timeout(timeout: Any) -> float | None:
+    """A ``timeout=`` argument: finite seconds >= 0 or None (no limit), checked by
+    :func:`check_setting`; the common float or None passes without the general checks."""
+    if timeout is None or (type(timeout) is float and 0.0 <= timeout < math.inf):
+        return timeout
+    return check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
 
 
 def check_capacity(capacity: Any) -> int:
@@ -259,14 +265,26 @@ def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, in
     return words
 
 
+def encode_into(
+    stage: memoryview, msg: Any, info: MessageInfo, envelope: tuple[int, int, int, int]
+) -> int:
+    """Packs ``msg`` as :func:`encode` does into ``stage`` (a queue's staging bytes); returns its words."""
+    codec = _codec(info.layout)
+    record = codec.record
+    record.pack_into(stage, 0, info.type_id, *envelope, *[getattr(msg, n) for n in codec.names])
+    return -(-record.size // L.WORD)
+
+
 def decode(words: np.ndarray, info: MessageInfo) -> Any:
     """The message in slot ``words`` (fields taken as stored: the sender checked them)."""
     codec = _codec(info.layout)
     type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words.data)
     msg: Any = object.__new__(info.cls)
-    for name, value in zip(codec.names, values):
-        object.__setattr__(msg, name, bool(value) if name in codec.bools else value)
-    object.__setattr__(msg, "envelope", Envelope(type_id, source, target, sequence, hlc))
+    fields = msg.__dict__
+    fields.update(zip(codec.names, values))
+    for name in codec.bools:
+        fields[name] = bool(fields[name])
+    fields["envelope"] = Envelope(type_id, source, target, sequence, hlc)
     return msg
 
 
@@ -421,6 +439,7 @@ class ActorRef:
                 view[name] = value
         self.h2k = _queue(runtime, capacity, in_words, policy, name=f"the input queue of {self.name}")
         self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
+        self._ring_on_send()
         self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
         self.out = self.k2h
         self.upstream: ActorRef | None = None
@@ -428,11 +447,20 @@ class ActorRef:
         self.backlog: deque[np.ndarray] = deque()  # (k, slot_words) chunks of replies taken off the queue
         self._asked: dict[int, np.ndarray | None] = {}  # sequence -> its reply, for ask()
         self._forsaken: set[int] = set()  # asks that timed out: their late reply is discarded
+        self._filled = 0  # claims in _asked whose reply has come
+        self._async: dict[int, tuple[Any, Any]] = {}  # sequence -> (future, event loop) of ask_async
+        self._async_thread: threading.Thread | None = None
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
+
+    def _ring_on_send(self) -> None:
+        """A send publishes and rings the parked loop in one native call (where the host can
+        ring: the doorbell is the ``bell`` word of the actor's K2K queue)."""
+        if getattr(self.system.runtime, "doorbell", False):
+            self.h2k.ring_on_push(self.ctrl, self.k2k.buffer)
 
     # --- messages ---
 
@@ -444,16 +472,17 @@ class ActorRef:
         :class:`ActorSystemStopped` once the system shuts down (also to a send
         still waiting for room then: that message was not sent).
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         info = self.type.message_info(msg)
-        self.system._check_open()
         with self.send_lock:
             self.system._check_open()  # shutdown waits for this lock: no send slips in after it
             stamp = self.system.hlc.tick()
-            words = encode(msg, info, self.h2k.slot_words, (0, self.id, self.sequence, stamp))
-            self.h2k.push(words, timeout, interrupt=self._while_full)
+            h2k = self.h2k
+            words = encode_into(h2k.stage_bytes, msg, info, (0, self.id, self.sequence, stamp))
+            h2k.push_staged(words, timeout, interrupt=self._while_full)
             self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
-        self.system._wake(self)
+        if not h2k.rings:
+            self.system._wake(self)
         return stamp
 
     def receive(self, timeout: float | None = None) -> Any:
@@ -464,8 +493,11 @@ class ActorRef:
         reply it left has been received, so a receiver waiting without a limit
         wakes up when the system stops.
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
-        return self._decode(self._wait_rows(1, timeout)[0])
+        timeout = check_timeout(timeout)
+        row = self._take_one()
+        if row is None:
+            row = self._wait_rows(1, timeout)[0]
+        return self._decode(row)
 
     def receive_many(
         self, max_count: int = 1024, timeout: float | None = None, as_array: bool = False
@@ -478,7 +510,7 @@ class ActorRef:
         envelope is in each record's first 24 bytes).  Raises like :meth:`receive`.
         """
         max_count = check_setting("max_count", max_count, 1)
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         if as_array and len(self.reply_info) != 1:
             names = ", ".join(m.name for m in self.reply_info.values()) or "none"
             raise ValueError(
@@ -500,7 +532,10 @@ class ActorRef:
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
         msg = decode(words, info)
-        self._merge_clock(msg.envelope.hlc)
+        try:
+            self.system.hlc.receive(msg.envelope.hlc)
+        except (HlcDriftError, OverflowError):
+            self._merge_clock(msg.envelope.hlc)  # counts the refusal
         return msg
 
     def _merge_clocks(self, rows: np.ndarray) -> None:
@@ -517,17 +552,59 @@ class ActorRef:
 
     def _wait_rows(self, max_count: int, timeout: float | None) -> np.ndarray:
         """At least one and at most ``max_count`` reply rows, waiting up to ``timeout`` s."""
-        waiter = Waiter(timeout)
+        rows = self._await(
+            lambda: self._take(max_count),
+            lambda: bool(self.backlog),
+            Waiter(timeout),
+            f"{self.name} has no replies left: its ActorSystem has shut down",
+        )
+        if rows is None:
+            raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+        return rows
+
+    def _await(
+        self, look: Callable[[], Any], held: Callable[[], bool], waiter: Waiter, stopped_text: str
+    ) -> Any:
+        """``look()``'s first non-empty answer, waiting for replies between looks; None at the deadline.
+
+        On cpu the wait is a ``ReplyWait`` on the reply bell read before each
+        look, woken by the loop when a reply lands.  Elsewhere it is the pump's next
+        round (wgpu, metal) or a polite poll.  Raises :class:`ActorSystemStopped`
+        (``stopped_text``) once the system has stopped and a look found nothing.
+        ``held()`` says cheaply whether the host already holds an answer (the
+        backlog, a filled claim): with a reply wait, the queue itself is
+        watched by the wait, so the full look runs only when one may succeed.
+        """
+        reply_wait = getattr(self.system.hosts[self.id], "reply_wait", None)
+        wait = None if reply_wait is None else reply_wait()
+        if wait is None:
+            return self._poll(look, waiter, stopped_text)
+        stopped = self.system.stopped  # read first: a reply published before the stop is taken
+        bell = wait.bell()  # before the look: a reply landing after it moves the bell
+        found = look() if held() or len(self.k2h) else None
+        while True:
+            if found is not None and len(found):
+                return found
+            if stopped:
+                raise ActorSystemStopped(stopped_text)
+            if waiter.expired():
+                return None
+            wait.wait(bell, None if waiter.deadline is None else waiter.deadline - time.monotonic())
+            stopped = self.system.stopped
+            bell = wait.bell()
+            found = look()  # after a wait: most likely there
+
+    def _poll(self, look: Callable[[], Any], waiter: Waiter, stopped_text: str) -> Any:
         while True:
             stopped = self.system.stopped  # read first: a reply published before the stop is still taken
             seen = self._rounds()
-            rows = self._take(max_count)
-            if len(rows):
-                return rows
+            found = look()
+            if found is not None and len(found):
+                return found
             if stopped:
-                raise ActorSystemStopped(f"{self.name} has no replies left: its ActorSystem has shut down")
+                raise ActorSystemStopped(stopped_text)
             if not self._wait(waiter, seen):
-                raise ReceiveTimeout(f"no reply from {self.name} within {timeout} s")
+                return None
 
     # --- batches and requests ---
 
@@ -540,7 +617,7 @@ class ActorRef:
         stretch without room.  If it raises :class:`QueueFull`, its ``sent``
         says how many leading messages were enqueued (the rest were not).
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         runs = self._batch_runs(batch)
         count = sum(len(records) for _, records in runs)
         self.system._check_open()
@@ -601,31 +678,32 @@ class ActorRef:
         the send and the wait; a handler that does not reply makes it raise
         :class:`ReceiveTimeout` (a reply arriving after that is discarded).
         """
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        timeout = check_timeout(timeout)
         sequence = self._send_asked(msg, timeout, wait=True)
-        waiter = Waiter(timeout)
         claimed = False
         try:
-            while True:
-                stopped = self.system.stopped
-                seen = self._rounds()
-                row = self._claim(sequence)
-                if row is not None:
-                    claimed = True
-                    return self._decode(row)
-                if stopped:
-                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
-                if not self._wait(waiter, seen):
-                    raise ReceiveTimeout(
-                        f"no reply from {self.name} to message {sequence} within {timeout} s"
-                    )
+            row = self._await(
+                lambda: self._claim(sequence),
+                lambda: self._asked.get(sequence) is not None,
+                Waiter(timeout),
+                f"{self.name} cannot answer: its ActorSystem has shut down",
+            )
+            if row is None:
+                raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
+            claimed = True
+            return self._decode(row)
         finally:
             if not claimed:  # timed out, stopped or interrupted: a late reply is discarded
                 self._forsake(sequence)
 
     async def ask_async(self, msg: Any, timeout: float | None = 1.0) -> Any:
-        """:meth:`ask` for asyncio: waits without blocking the event loop (polling with growing sleeps)."""
-        timeout = check_setting("timeout", timeout, 0, integer=False, none_means="wait without limit")
+        """:meth:`ask` for asyncio: never blocks the event loop.
+
+        One waiter thread per actor waits for replies as :meth:`ask` does and
+        completes the future of each (``loop.call_soon_threadsafe``); a full
+        ``"block"`` queue is retried with ``asyncio.sleep``.
+        """
+        timeout = check_timeout(timeout)
         block = self.h2k.policy == "block"  # a full queue is waited for here, not in a blocking push
         waiter = Waiter(timeout)
         while True:
@@ -641,25 +719,90 @@ class ActorRef:
                         f"{self.h2k.name} stayed full ({self.capacity} messages) for {timeout} s"
                     ) from None
                 await asyncio.sleep(waiter.pause())
-        waiter = Waiter(timeout)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        with self.receive_lock:
+            self._async[sequence] = (future, loop)
+        self._async_waiter()
         claimed = False
         try:
-            while True:
-                stopped = self.system.stopped
-                row = self._claim(sequence)
-                if row is not None:
-                    claimed = True
-                    return self._decode(row)
-                if stopped:
-                    raise ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
-                if waiter.expired():
-                    raise ReceiveTimeout(
-                        f"no reply from {self.name} to message {sequence} within {timeout} s"
-                    )
-                await asyncio.sleep(waiter.pause())
+            row = await (future if timeout is None else asyncio.wait_for(future, timeout))
+            claimed = True
+            return self._decode(row)
+        except asyncio.TimeoutError:
+            text = f"no reply from {self.name} to message {sequence} within {timeout} s"
+            raise ReceiveTimeout(text) from None
         finally:
             if not claimed:  # timed out, stopped or cancelled: a late reply is discarded
-                self._forsake(sequence)
+                with self.receive_lock:
+                    mine = self._async.pop(sequence, None) is not None
+                if mine:  # (else the waiter took the reply: nothing left to discard)
+                    self._forsake(sequence)
+
+    def _async_waiter(self) -> None:
+        """Starts the thread that completes this actor's :meth:`ask_async` futures, if not running."""
+        with self.receive_lock:
+            thread = self._async_thread
+            if thread is None or not thread.is_alive():
+                self._async_thread = threading.Thread(
+                    target=self._complete_asks, name=f"ringkernel-asks-{self.name}", daemon=True
+                )
+                self._async_thread.start()
+
+    def _complete_asks(self) -> None:
+        """The waiter thread: waits for replies as :meth:`ask` does and completes each
+        pending ``ask_async`` future through its event loop; leaves once none is pending
+        for a while, and fails those left when the system stops."""
+        reply_wait = getattr(self.system.hosts[self.id], "reply_wait", None)
+        wait = None if reply_wait is None else reply_wait()
+        idle_since = time.monotonic()
+        poll = Waiter(None)  # backends without a reply wait: polite polls
+        while True:
+            stopped = self.system.stopped
+            bell = 0 if wait is None else wait.bell()
+            seen = self._rounds()
+            with self.receive_lock:
+                if not self._async:
+                    if time.monotonic() - idle_since > ASYNC_WAITER_IDLE:
+                        self._async_thread = None
+                        return
+                else:
+                    idle_since = time.monotonic()
+                ready = self._claim_async()
+                left = list(self._async.values()) if stopped else []
+                if stopped:
+                    self._async.clear()
+            for future, loop, row in ready:
+                loop.call_soon_threadsafe(_complete, future, row, None)
+            if stopped:
+                error = ActorSystemStopped(f"{self.name} cannot answer: its ActorSystem has shut down")
+                for future, loop in left:
+                    loop.call_soon_threadsafe(_complete, future, None, error)
+                with self.receive_lock:
+                    self._async_thread = None
+                return
+            if ready:
+                poll.rounds = 0
+                continue
+            if wait is not None:
+                wait.wait(bell, 0.05)
+            else:
+                self._wait(poll, seen)
+
+    def _claim_async(self) -> list[tuple[Any, Any, np.ndarray]]:
+        """(future, loop, row) of every pending ``ask_async`` whose reply has come (holding the lock)."""
+        if self._async:
+            took = self._collect(self.k2h.capacity)
+            if took:
+                self._share()
+        ready = []
+        for sequence in [s for s in self._async if self._asked.get(s) is not None]:
+            row = self._asked.pop(sequence)
+            assert row is not None  # (the comprehension took only filled claims)
+            self._filled -= 1
+            future, loop = self._async.pop(sequence)
+            ready.append((future, loop, row))
+        return ready
 
     def _rounds(self) -> int:
         """How many pump rounds have merged replies so far (0 where no pump runs)."""
@@ -691,33 +834,50 @@ class ActorRef:
             self.system._check_open()
             sequence = self.sequence
             self._asked[sequence] = None  # before the send: the reply may come back at once
+            h2k = self.h2k
             try:
-                words = encode(msg, info, self.h2k.slot_words, (0, self.id, sequence, self.system.hlc.tick()))
+                stamp = self.system.hlc.tick()
+                words = encode_into(h2k.stage_bytes, msg, info, (0, self.id, sequence, stamp))
                 if wait:
-                    self.h2k.push(words, timeout, interrupt=self._while_full)
-                elif not self.h2k.try_push(words):
+                    h2k.push_staged(words, timeout, interrupt=self._while_full)
+                elif not h2k.try_push_staged(words):
                     raise QueueFull(f"{self.name}'s input queue is full")
             except BaseException:
                 self._asked.pop(sequence, None)
                 raise
             self.sequence = (sequence + 1) & 0xFFFFFFFF
-        self.system._wake(self)
+        if not h2k.rings:
+            self.system._wake(self)
         return sequence
 
     def _claim(self, sequence: int) -> np.ndarray | None:
         """The reply to ``sequence`` if it has come (removing the claim), else None."""
         with self.receive_lock:
+            took = 0
             if self._asked.get(sequence) is None:
-                self._collect(self.k2h.capacity)
+                took = self._collect(self.k2h.capacity)
             row = self._asked.get(sequence)
             if row is not None:
                 del self._asked[sequence]
+                self._filled -= 1
+            if took:
+                self._share()
         return row
+
+    def _share(self) -> None:
+        """After taking replies off the queue: if some are left for other threads (the
+        backlog, another ask's claim), ring the reply bell so a waiting one looks again."""
+        if self.backlog or self._filled:
+            ring = getattr(self.system.hosts[self.id], "ring_replies", None)
+            if ring is not None:
+                ring()
 
     def _forsake(self, sequence: int) -> None:
         with self.receive_lock:
             if self._asked.pop(sequence, None) is None:
                 self._forsaken.add(sequence)
+            else:
+                self._filled -= 1
 
     def _while_full(self) -> None:
         """Between attempts to send into a full queue: give up once the system stops, and wake
@@ -741,9 +901,28 @@ class ActorRef:
         """Up to ``max_count`` of the oldest unclaimed replies' rows (maybe none); holds the
         receive lock only this long."""
         with self.receive_lock:
-            if not self.backlog:
-                self._collect(self.k2h.capacity)  # all that is there: later receives need no copy
-            return self._from_backlog(max_count)
+            took = 0 if self.backlog else self._collect(self.k2h.capacity)  # all: later ones need no copy
+            rows = self._from_backlog(max_count)
+            if took:
+                self._share()
+            return rows
+
+    def _take_one(self) -> np.ndarray | None:
+        """The oldest unclaimed reply's row if one has come (no waiting), else None."""
+        with self.receive_lock:
+            backlog = self.backlog
+            took = 0 if backlog else self._collect(self.k2h.capacity)
+            row = None
+            if backlog:
+                chunk = backlog[0]
+                if len(chunk) == 1:
+                    backlog.popleft()
+                else:
+                    backlog[0] = chunk[1:]
+                row = chunk[0]
+            if took:
+                self._share()
+            return row
 
     def _collect(self, max_count: int) -> int:
         """Takes up to ``max_count`` replies off the output queue (one batch copy): those an
@@ -753,10 +932,11 @@ class ActorRef:
         (We are the only consumer, so a loop that saw the queue full still finds it
         full here until we take; a fill below capacity means nobody waits for room.)
         """
-        full = len(self.k2h) >= self.k2h.capacity
         rows = self.k2h.pop_many(max_count)
         taken = len(rows)
-        if taken and full and not self.system.stopped:
+        if not taken:
+            return 0
+        if taken >= self.k2h.capacity and not self.system.stopped:
             self.system._wake(self)
         if taken and (self._asked or self._forsaken):
             unclaimed = []
@@ -765,6 +945,7 @@ class ActorRef:
                     self._forsaken.discard(sequence)
                 elif sequence in self._asked:
                     self._asked[sequence] = rows[i]
+                    self._filled += 1
                 else:
                     unclaimed.append(i)
             rows = rows[unclaimed]
@@ -792,8 +973,11 @@ class ActorRef:
     def _pump(self) -> None:
         """Moves replies from the output queue to the host backlog (so the loop never blocks)."""
         with self.receive_lock:
-            while self._collect(self.k2h.capacity):
-                pass
+            took = 0
+            while taken := self._collect(self.k2h.capacity):
+                took += taken
+            if took:
+                self._share()
 
     # --- inspection ---
 
@@ -935,9 +1119,9 @@ class ActorSystem:
         return KernelBuild(module, name, runtime.target, options, text)
 
     def _launch(self, ref: ActorRef) -> None:
-        # A loop the host wakes (cpu) parks up to PARK_NS; one fed by an upstream
-        # loop, which rings no doorbell, looks again every idle_ns.
-        woken = getattr(self.runtime, "doorbell", False) and ref.upstream is None
+        # A loop the host and its upstream loop wake (cpu) parks up to PARK_NS;
+        # elsewhere it looks again every idle_ns.
+        woken = getattr(self.runtime, "doorbell", False)
         ref.ctrl[L.C["idle_ns"]] = max(self.idle_ns, PARK_NS) if woken else self.idle_ns
         ref.ctrl[L.C["stop"]] = 0
         fence()
@@ -1004,6 +1188,7 @@ class ActorSystem:
             check_queue_fits(self.runtime, b.capacity, slot_words, what)
             self._pause((a, b))
             b.k2k = _queue(self.runtime, b.capacity, slot_words, name=what)
+            b._ring_on_send()  # its doorbell moved with its K2K queue
             a.out = b.k2k
             a.ctrl[L.C["out_target"]] = b.id
             a.downstream, b.upstream = b, a
@@ -1105,6 +1290,10 @@ class ActorSystem:
             self._finalizer.detach()
             _live_systems.discard(self)
             self._stopped.set()
+            for host in self.hosts.values():  # a receive parked for a reply sees the stop at once
+                ring = getattr(host, "ring_replies", None)
+                if ring is not None:
+                    ring()
         return list(self.abandoned)
 
     def __repr__(self) -> str:
@@ -1124,6 +1313,16 @@ def _upstream_first(actors: list[ActorRef]) -> list[ActorRef]:
             order.append(node)
             node = node.downstream
     return order
+
+
+def _complete(future: Any, row: Any, error: BaseException | None) -> None:
+    """Runs in the future's event loop: completes it unless it was cancelled (or timed out)."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(row)
 
 
 def _keep_forever(obj: object) -> None:

@@ -114,15 +114,19 @@ class Hlc:
         """
         if not 0 <= remote <= MAX_TIMESTAMP:
             raise ValueError(f"HLC timestamp out of range: {remote}")
+        now = physical_now(self._clock)  # one clock read per message: this runs per reply
         if self.max_drift_us is not None:
-            ahead = (remote >> HLC_LOGICAL_BITS) - (physical_now(self._clock) >> HLC_LOGICAL_BITS)
+            ahead = (remote >> HLC_LOGICAL_BITS) - (now >> HLC_LOGICAL_BITS)
             if ahead > self.max_drift_us:
                 raise HlcDriftError(
                     f"HLC timestamp {remote} is {ahead} µs ahead of the wall clock "
                     f"(allowed: {self.max_drift_us} µs)"
                 )
         with self._lock:
-            self._last = self._advance(max(self._last, remote) + 1)
+            candidate = max(self._last, remote) + 1
+            if candidate > MAX_TIMESTAMP:
+                raise OverflowError("hybrid logical clock exhausted its 64 bits")
+            self._last = max(candidate, now)
             return self._last
 
     def _advance(self, candidate: int) -> int:

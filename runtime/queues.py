@@ -8,19 +8,16 @@ by the producer; both only grow (mod 2**32), so ``tail - head`` is the fill.
 Memory order (C11 terms).  The producer writes a slot, then publishes it
 with a *release* store of ``tail``; the consumer *acquire*-loads ``tail``
 before reading the slot, and releases the slot with a release store of
-``head``.  On the device side the actor loop uses atomic read-modify-writes
-(sequentially consistent on the host JIT) plus ``fence``.  On the Python side
-each numpy element access is one aligned 32-bit load or store, and
-:func:`fence` (a lock round trip, i.e. a full barrier on every CPU) sits
-between the slot access and the index update, so the protocol holds without
-relying on x86's strong ordering.
+``head``.  The device side is the actor loop; the host side is
+:mod:`ringkernel.runtime.native_queue`: the same protocol as RingIR kernels
+JIT-compiled for this CPU, one ctypes call per batch (atomic index reads
+and writes, a seq_cst ``fence`` between the slot copy and the index
+update).  :func:`fence` remains for the host's control flags.
 
 Batches.  :meth:`RingQueue.try_push_many` and :meth:`RingQueue.pop_many` move
-many messages with one vectorised numpy copy (at most two, where the ring
-wraps) and *one* fence pair per batch: the acquire before the copy covers
-every slot of the batch, the release after it publishes them all with one
-store of ``tail`` (or frees them all with one store of ``head``).  The
-per-message protocol is the special case of a batch of one.
+many messages in one native call: one acquire of the other side's index,
+one copy of every slot, one release fence and one store of ``tail`` (or
+``head``).  The per-message protocol is the special case of a batch of one.
 
 Policies for a full queue (nothing is lost silently):
 
@@ -40,9 +37,11 @@ from collections.abc import Callable
 import numpy as np
 
 from ringkernel.ringir import layout as L
+from ringkernel.runtime import native_queue
 
 POLICIES = ("block", "reject", "drop_oldest")
 _MASK32 = 0xFFFFFFFF
+SMALL_POP = 64  # pops of up to this many messages copy through a buffer bound once
 _barrier_lock = threading.Lock()
 
 
@@ -102,10 +101,45 @@ class RingQueue:
         self.slot_words = slot_words
         self.policy = policy
         self.name = name
-        self.buffer = np.zeros(L.queue_words(capacity, slot_words), dtype=np.uint32)
-        h = self.buffer
-        h[L.Q_CAPACITY], h[L.Q_MASK], h[L.Q_SLOT_WORDS] = capacity, capacity - 1, slot_words
-        self.slots = self.buffer[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+        self._push_args = np.zeros(4, dtype=np.uint32)
+        self._one_args = np.zeros(4, dtype=np.uint32)
+        self._one_args[0] = 1
+        self._pop_args = np.zeros(4, dtype=np.uint32)
+        self.stage = np.zeros((1, slot_words), dtype=np.uint32)  # the producer's next single message
+        self.stage_bytes = self.stage.data.cast("B")  # the same bytes, for struct.pack_into
+        self._small = np.zeros((min(capacity, SMALL_POP), slot_words), dtype=np.uint32)  # small pops
+        self.doorbell = np.zeros(L.CONTROL_WORDS, dtype=np.uint32)  # no loop parks on it: never rings
+        self.bell = np.zeros(L.QUEUE_HEADER_WORDS, dtype=np.uint32)
+        self.rings = False
+        self.attach(np.zeros(L.queue_words(capacity, slot_words), dtype=np.uint32))
+
+    def attach(self, buffer: np.ndarray) -> None:
+        """Makes ``buffer`` (zeroed ``uint32`` words, e.g. memory a device shares) the queue's memory."""
+        words = L.queue_words(self.capacity, self.slot_words)
+        if buffer.dtype != np.uint32 or buffer.size != words:
+            raise ValueError(f"{self.name}: a queue needs {words} u32 words")
+        if not buffer.flags.c_contiguous:
+            raise ValueError(f"{self.name}: queue memory must be contiguous")
+        buffer[L.Q_CAPACITY], buffer[L.Q_MASK] = self.capacity, self.capacity - 1
+        buffer[L.Q_SLOT_WORDS] = self.slot_words
+        self.buffer = buffer
+        self.slots = buffer[L.QUEUE_HEADER_WORDS :].reshape(self.capacity, self.slot_words)
+        self._bind()
+
+    def ring_on_push(self, ctrl: np.ndarray, bell: np.ndarray) -> None:
+        """Every push also rings the loop whose control block is ``ctrl`` if it is parked
+        (one native call publishes and wakes); its doorbell is the ``bell`` word of
+        ``bell``, the words of its K2K queue."""
+        self.doorbell, self.bell, self.rings = ctrl, bell, True
+        self._bind()
+
+    def _bind(self) -> None:
+        buffer = self.buffer
+        ring = (self.doorbell, self.bell)
+        self._push = native_queue.Call("rk_queue_push", buffer, None, self._push_args, *ring)
+        self._push_one = native_queue.Call("rk_queue_push", buffer, self.stage, self._one_args, *ring)
+        self._pop = native_queue.Call("rk_queue_pop", buffer, None, self._pop_args)
+        self._pop_small = native_queue.Call("rk_queue_pop", buffer, self._small, self._pop_args)
 
     # --- indices ---
 
@@ -121,16 +155,17 @@ class RingQueue:
 
     def try_push(self, words: np.ndarray) -> bool:
         """Publishes one message (its words) if a slot is free; False when full."""
-        b = self.buffer
-        tail = int(b[L.Q_TAIL])
-        if (tail - int(b[L.Q_HEAD])) & _MASK32 >= self.capacity:
-            return False
-        fence()  # acquire: the consumer is done with the slot we are about to overwrite
-        self.slots[tail & (self.capacity - 1), : len(words)] = words
-        fence()  # release: the slot's words before the new tail
-        b[L.Q_TAIL] = (tail + 1) & _MASK32
-        b[L.Q_ENQUEUED] = (int(b[L.Q_ENQUEUED]) + 1) & _MASK32
-        return True
+        if len(words) > self.slot_words:
+            raise ValueError(f"a message of {len(words)} words does not fit a {self.slot_words}-word slot")
+        self.stage[0, : len(words)] = words
+        return self.try_push_staged(len(words))
+
+    def try_push_staged(self, words: int) -> bool:
+        """Publishes the first ``words`` words of :attr:`stage` as one message if a slot is free."""
+        args = self._one_args
+        args[1] = words
+        self._push_one.run()
+        return bool(args[2])
 
     def push(
         self, words: np.ndarray, timeout: float | None = 1.0, interrupt: Callable[[], None] | None = None
@@ -140,7 +175,16 @@ class RingQueue:
         ``interrupt`` is called between attempts and raises to give up early
         (the actor system stops): a blocked producer never outlives its consumer.
         """
-        if self.try_push(words):
+        if len(words) > self.slot_words:
+            raise ValueError(f"a message of {len(words)} words does not fit a {self.slot_words}-word slot")
+        self.stage[0, : len(words)] = words
+        self.push_staged(len(words), timeout, interrupt)
+
+    def push_staged(
+        self, words: int, timeout: float | None = 1.0, interrupt: Callable[[], None] | None = None
+    ) -> None:
+        """:meth:`push` of the first ``words`` words of :attr:`stage` (the caller packed them there)."""
+        if self.try_push_staged(words):
             return
         b = self.buffer
         if self.policy == "reject":
@@ -149,7 +193,7 @@ class RingQueue:
         if self.policy == "drop_oldest":
             b[L.Q_DROP_REQUESTS] = (int(b[L.Q_DROP_REQUESTS]) + 1) & _MASK32
         waiter = Waiter(timeout)
-        while not self.try_push(words):
+        while not self.try_push_staged(words):
             if interrupt is not None:
                 interrupt()
             if not waiter.wait():
@@ -160,26 +204,23 @@ class RingQueue:
                 )
 
     def try_push_many(self, rows: np.ndarray) -> int:
-        """Publishes the first k rows of ``rows`` (``(n, slot_words)`` u32) that fit; returns k.
+        """Publishes the first k rows of ``rows`` (``(n, words)`` u32, words <= slot size) that fit;
+        returns k.
 
-        One acquire fence, one copy per contiguous run of slots, one release
-        fence and one store of ``tail`` for the whole batch.
+        One native call: one acquire of ``head``, one copy, one release fence
+        and one store of ``tail`` for the whole batch.
         """
-        b = self.buffer
-        tail = int(b[L.Q_TAIL])
-        free = self.capacity - ((tail - int(b[L.Q_HEAD])) & _MASK32)
-        count = min(free, len(rows))
-        if count <= 0:
+        if rows.dtype != np.uint32 or rows.ndim != 2 or not rows.flags.c_contiguous:
+            rows = np.ascontiguousarray(rows, dtype=np.uint32).reshape(len(rows), -1)
+        if rows.shape[1] > self.slot_words:
+            raise ValueError(f"a row of {rows.shape[1]} words does not fit a {self.slot_words}-word slot")
+        if len(rows) == 0:
             return 0
-        fence()  # acquire: the consumer is done with every slot we are about to overwrite
-        done = 0
-        for first, run in _runs(tail & (self.capacity - 1), count, self.capacity):
-            self.slots[first : first + run, : rows.shape[1]] = rows[done : done + run]
-            done += run
-        fence()  # release: every slot's words before the new tail
-        b[L.Q_TAIL] = (tail + count) & _MASK32
-        b[L.Q_ENQUEUED] = (int(b[L.Q_ENQUEUED]) + count) & _MASK32
-        return count
+        args = self._push_args
+        args[0], args[1] = len(rows), rows.shape[1]
+        self._push.set(1, rows)
+        self._push.run()
+        return int(args[2])
 
     def push_many(
         self, rows: np.ndarray, timeout: float | None = 1.0, interrupt: Callable[[], None] | None = None
@@ -225,59 +266,28 @@ class RingQueue:
     def pop_many(self, max_count: int) -> np.ndarray:
         """Up to ``max_count`` of the oldest messages as a ``(k, slot_words)`` copy (k may be 0).
 
-        Honours pending drop-oldest requests first (as :meth:`try_pop` does),
-        then copies the batch with one acquire fence, one copy per contiguous
-        run and one release store of ``head``.
+        One native call: honours pending drop-oldest requests first (each
+        discards the oldest message), then one acquire of ``tail``, one copy
+        and one release store of ``head``.
         """
-        b = self.buffer
-        empty = np.zeros((0, self.slot_words), dtype=np.uint32)
-        while int(b[L.Q_DROP_REQUESTS]) != int(b[L.Q_DROPS_DONE]):
-            if self.try_pop_dropping_only():
-                continue
-            return empty
-        head = int(b[L.Q_HEAD])
-        count = min((int(b[L.Q_TAIL]) - head) & _MASK32, max_count)
-        if count <= 0:
-            return empty
-        fence()  # acquire: the slots' words after the tail that published them
-        runs = _runs(head & (self.capacity - 1), count, self.capacity)
-        parts = [self.slots[first : first + run] for first, run in runs]
-        rows = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
-        fence()  # release: done reading before the producer may reuse the slots
-        b[L.Q_HEAD] = (head + count) & _MASK32
-        self._count(L.Q_DEQUEUED, count)
-        return rows
-
-    def try_pop_dropping_only(self) -> bool:
-        """Honours one pending drop-oldest request if a message is queued; True if it did."""
-        b = self.buffer
-        head = int(b[L.Q_HEAD])
-        if int(b[L.Q_TAIL]) == head:
-            return False
-        fence()
-        self._count(L.Q_DROPS_DONE, 1)
-        self._count(L.Q_DROPPED, 1)
-        b[L.Q_HEAD] = (head + 1) & _MASK32
-        return True
+        args = self._pop_args
+        small = self._small
+        if max_count <= len(small) or len(self) <= len(small):  # via the bound buffer: no pointer to look up
+            args[0] = min(max_count, len(small))
+            self._pop_small.run()
+            return small[: int(args[1])].copy()
+        count = min(len(self), max_count)
+        args[0] = count
+        rows = np.empty((count, self.slot_words), dtype=np.uint32)
+        self._pop.set(1, rows)
+        self._pop.run()
+        taken = int(args[1])
+        return rows if taken == count else rows[:taken].copy()
 
     def try_pop(self) -> np.ndarray | None:
         """A copy of the oldest message's words, or None when the queue is empty."""
-        b = self.buffer
-        while True:
-            head = int(b[L.Q_HEAD])
-            if int(b[L.Q_TAIL]) == head:
-                return None
-            fence()  # acquire: the slot's words after the tail that published them
-            if int(b[L.Q_DROP_REQUESTS]) != int(b[L.Q_DROPS_DONE]):
-                b[L.Q_DROPS_DONE] = (int(b[L.Q_DROPS_DONE]) + 1) & _MASK32
-                b[L.Q_DROPPED] = (int(b[L.Q_DROPPED]) + 1) & _MASK32
-                b[L.Q_HEAD] = (head + 1) & _MASK32
-                continue
-            words = self.slots[head & (self.capacity - 1)].copy()
-            fence()  # release: done reading before the producer may reuse the slot
-            b[L.Q_HEAD] = (head + 1) & _MASK32
-            b[L.Q_DEQUEUED] = (int(b[L.Q_DEQUEUED]) + 1) & _MASK32
-            return words
+        rows = self.pop_many(1)
+        return rows[0] if len(rows) else None
 
     def pop(self, timeout: float | None = None) -> np.ndarray:
         """Waits up to ``timeout`` seconds for a message; raises :class:`ReceiveTimeout`."""
@@ -288,12 +298,6 @@ class RingQueue:
                 return words
             if not waiter.wait():
                 raise ReceiveTimeout(f"no message on {self.name} within {timeout} s")
-
-
-def _runs(first: int, count: int, capacity: int) -> list[tuple[int, int]]:
-    """Slots ``first, first + 1, ...`` (``count`` of them) of a ring as at most two runs."""
-    head = min(count, capacity - first)
-    return [(first, head), (0, count - head)] if count > head else [(first, head)]
 
 
 def _full(text: str, sent: int) -> QueueFull:

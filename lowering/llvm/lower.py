@@ -47,6 +47,7 @@ from ringkernel.ringir import (
     ThreadIndex,
     Unary,
     Value,
+    Wake,
 )
 from ringkernel.ringir.diagnostics import SourceLoc
 from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, Type, as_scalar
@@ -311,6 +312,9 @@ class FunctionLowerer(NodeVisitor):
             assert s.word is not None and s.expected is not None
             bell = (self.element(s.doorbell, s.word)[0], self.value(s.expected))
         self.target.backoff(self, self.value(s.nanos), bell)
+
+    def visit_Wake(self, s: Wake) -> None:
+        self.target.wake(self, self.element(s.array, s.word)[0])
 
     def visit_If(self, s: If) -> None:
         then_bb = self.new_block("if.then")

@@ -105,6 +105,10 @@ class LLVMTarget:
         doorbell (word pointer, expected value) it may park until the word changes."""
         raise NotImplementedError
 
+    def wake(self, fl: FunctionLowerer, word: ir.Value) -> None:
+        """Wakes the threads parked on the doorbell ``word`` (a pointer); by default nothing:
+        a target whose host cannot park on device memory has it poll instead."""
+
     def atomic_rmw(
         self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType
     ) -> ir.Value:
@@ -137,6 +141,8 @@ def atomic_rmw_op(op: str, elem: ScalarType) -> str:
 
 _FUTEX_SYSCALL = {"x86_64": 202, "aarch64": 98, "arm64": 98}  # SYS_futex by machine
 _FUTEX_WAIT_PRIVATE = 128  # FUTEX_WAIT | FUTEX_PRIVATE_FLAG: waiter and waker share one process
+_FUTEX_WAKE_PRIVATE = 129  # FUTEX_WAKE | FUTEX_PRIVATE_FLAG
+_WAKE_ALL = 0x7FFFFFFF  # FUTEX_WAKE's count: every waiter
 
 
 def _declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
@@ -235,15 +241,16 @@ class HostTarget(LLVMTarget):
         """Parks on the doorbell with Linux ``futex`` (FUTEX_WAIT_PRIVATE, ``nanos`` at most):
         the thread costs nothing until the host changes the word and wakes it, and the
         kernel returns at once if the word no longer holds ``expected``.  Without a
-        doorbell (or off Linux), ``usleep``."""
+        doorbell (or off Linux), ``usleep``; ``nanos`` 0 is ``sched_yield``."""
         futex = _FUTEX_SYSCALL.get(platform.machine()) if sys.platform.startswith("linux") else None
         if bell is not None and futex is not None:
             b = fl.builder
             i64 = ir.IntType(64)
             with b.goto_entry_block():
                 slot = b.alloca(i64, size=2, name="rk.park")  # struct timespec {tv_sec, tv_nsec}
-            b.store(ir.Constant(i64, 0), slot)
-            b.store(b.zext(nanos, i64), b.gep(slot, [ir.Constant(I32, 1)], source_etype=i64))
+            wide, billion = b.zext(nanos, i64), ir.Constant(i64, 1_000_000_000)
+            b.store(b.udiv(wide, billion), slot)  # a u32 of ns may exceed one second: tv_nsec must not
+            b.store(b.urem(wide, billion), b.gep(slot, [ir.Constant(I32, 1)], source_etype=i64))
             syscall = fl.module.globals.get("syscall") or ir.Function(
                 fl.module, ir.FunctionType(i64, [i64], var_arg=True), name="syscall"
             )
@@ -252,8 +259,24 @@ class HostTarget(LLVMTarget):
             op = ir.Constant(i64, _FUTEX_WAIT_PRIVATE)
             b.call(syscall, [ir.Constant(i64, futex), word, op, b.zext(expected, i64), slot])
             return
-        usleep = _declare(fl.module, "usleep", I32, [I32])
-        fl.builder.call(usleep, [fl.builder.udiv(nanos, ir.Constant(I32, 1000))])
+        b = fl.builder
+        with b.if_else(b.icmp_unsigned("==", nanos, ir.Constant(I32, 0))) as (zero, wait):
+            with zero:  # a spinning thread lets another one on its CPU run first
+                b.call(_declare(fl.module, "sched_yield", I32, []), [])
+            with wait:
+                b.call(_declare(fl.module, "usleep", I32, [I32]), [b.udiv(nanos, ir.Constant(I32, 1000))])
+
+    def wake(self, fl: FunctionLowerer, word: ir.Value) -> None:
+        """Linux ``futex`` FUTEX_WAKE_PRIVATE of every waiter on ``word``; nothing off Linux."""
+        futex = _FUTEX_SYSCALL.get(platform.machine()) if sys.platform.startswith("linux") else None
+        if futex is None:
+            return
+        i64 = ir.IntType(64)
+        syscall = fl.module.globals.get("syscall") or ir.Function(
+            fl.module, ir.FunctionType(i64, [i64], var_arg=True), name="syscall"
+        )
+        op, count = ir.Constant(i64, _FUTEX_WAKE_PRIVATE), ir.Constant(i64, _WAKE_ALL)
+        fl.builder.call(syscall, [ir.Constant(i64, futex), word, op, count])
 
 
 _PTX_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_$]*|[_$%][A-Za-z0-9_$]+")

@@ -20,7 +20,11 @@ message.  Each iteration:
    input slot (``fence``, then the head) and counts it as processed;
    unknown type ids count as errors;
 4. with nothing to do: leaves when draining and both inputs are empty (a full
-   output queue only makes it wait), else backs off after a few spins.
+   output queue only makes it wait), else spins (``IDLE_SPINS`` polls and
+   ``IDLE_SPIN_US`` since its last work), then parks (:meth:`_LoopBuilder.park`).
+
+After publishing a reply the persistent loop wakes host threads waiting for
+one, or the downstream loop parked on its K2K queue (:meth:`_LoopBuilder.wake_consumer`).
 
 ``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
@@ -46,6 +50,7 @@ from ringkernel.ringir import (
     Module,
     ScalarType,
     Value,
+    Wake,
     verify,
     walk,
 )
@@ -181,6 +186,12 @@ class _LoopBuilder:
         merged = self.hlc_max(local, self.hlc_add(received, 1))
         return self.hlc_pick(refused, local, merged)
 
+    def clock_us(self) -> Value:
+        """The device's wall clock, u64 microseconds since the Unix epoch."""
+        micros = self.b.fresh(U64)
+        self.b.emit(Clock(micros))
+        return micros
+
     def now(self) -> Pair:
         """Wall time as an HLC value (logical 0) in two words, clamped into 48 bits as on the host.
 
@@ -190,8 +201,7 @@ class _LoopBuilder:
         b = self.b
         if self.mode == "batch":
             return self.acquire(self.ctrl, L.C["now_lo"]), self.acquire(self.ctrl, L.C["now_hi"])
-        micros = b.fresh(U64)
-        b.emit(Clock(micros))
+        micros = self.clock_us()
         epoch = self.c(L.HLC_EPOCH_US, U64)
         since = b.binary("sub", b.binary("max", micros, epoch), epoch)
         packed = b.binary(
@@ -212,6 +222,9 @@ class _LoopBuilder:
         count = b.local("count", U32)
         progressed = b.local("progressed", BOOL)
         pending = b.local("pending", BOOL)
+        if self.mode == "persistent":  # (the batch loop never idles: it leaves)
+            idle_since = b.local("idle_since", U64)
+            b.store_var(idle_since, self.c(0, U64))
         b.store_var(idle, self.c(0))
         b.store_var(count, self.c(0))
         with b.loop():
@@ -234,8 +247,14 @@ class _LoopBuilder:
                 else:
                     spins = b.binary("add", b.load_var(idle), self.c(1))
                     b.store_var(idle, spins)
+                    with b.if_(b.compare("eq", spins, self.c(1))):
+                        b.store_var(idle_since, self.clock_us())
                     with b.if_(b.compare("gt", spins, self.c(L.IDLE_SPINS))):
-                        self.park()
+                        spun = b.binary("sub", self.clock_us(), b.load_var(idle_since))
+                        with b.if_(b.compare("ge", spun, self.c(L.IDLE_SPIN_US, U64))):
+                            self.park()
+                        with b.else_():
+                            b.emit(Backoff(self.c(0)))  # yield: a host thread may share this CPU
             if self.mode == "batch":
                 done = b.binary("add", b.load_var(count), self.c(1))
                 b.store_var(count, done)
@@ -247,18 +266,22 @@ class _LoopBuilder:
         return b.finish()
 
     def park(self) -> None:
-        """Sleeps until the host rings the doorbell (or ``idle_ns`` pass), losing no wake-up.
+        """Sleeps until its doorbell rings (or ``idle_ns`` pass), losing no wake-up.
 
-        The loop reads the doorbell, announces ``parked = 1``, fences, then
-        looks at its inputs and flags once more; the host publishes a message
-        (or a flag), fences, and rings the doorbell if it sees ``parked``.
+        The doorbell is the ``bell`` word of the loop's own K2K queue, so both
+        the host and an upstream loop can ring it.  The loop reads the bell,
+        announces ``parked = 1`` (in its control block for the host, in the
+        K2K header for the upstream loop), fences, then looks at its inputs
+        and flags once more; a producer publishes a message (or a flag),
+        fences, and rings the bell if it sees ``parked``.
         With both fences one side sees the other's write: either this last
         look finds the message, or the host rings and the park (a futex wait
         on the value read first) returns at once or is woken.
         """
         b = self.b
-        bell = self.acquire(self.ctrl, L.C["doorbell"])
+        bell = self.acquire(self.k2k, L.Q_BELL)
         self.release(self.ctrl, L.C["parked"], self.c(1))
+        self.release(self.k2k, L.Q_PARKED, self.c(1))
         self.fence()
         out_fill = b.binary("sub", self.acquire(self.out, L.Q_TAIL), self.acquire(self.out, L.Q_HEAD))
         room = b.compare("lt", out_fill, b.load(self.out, self.c(L.Q_CAPACITY)))
@@ -273,8 +296,32 @@ class _LoopBuilder:
         drained = b.binary("and", b.compare("ne", self.acquire(self.ctrl, L.C["drain"]), self.c(0)), empty)
         quiet = b.unary("not", b.binary("or", work, b.binary("or", stop, drained)))
         with b.if_(quiet):
-            b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"]), self.ctrl, self.c(L.C["doorbell"]), bell))
+            b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"]), self.k2k, self.c(L.Q_BELL), bell))
+        self.release(self.k2k, L.Q_PARKED, self.c(0))
         self.release(self.ctrl, L.C["parked"], self.c(0))
+
+    def wake_consumer(self) -> None:
+        """After publishing a reply: wakes whoever waits for it, if anyone does.
+
+        That is host threads (a K2H output) or the downstream loop parked on
+        its K2K queue, which is this loop's ``out`` (its ``parked``/``bell``
+        header words, as the host rings a loop).  For the host it is the
+        mirror image of :meth:`park`: a waiting host thread registers in
+        ``host_waiting``, fences, reads ``reply_bell`` and looks at the queue
+        before it parks on the bell; the loop publishes ``tail``, fences and
+        reads ``host_waiting``.  One side sees the other, so the host either
+        finds the reply or the bell changes (the park returns at once, or is
+        woken).  Nobody waiting costs one atomic read.
+        """
+        b = self.b
+        self.fence()
+        with b.if_(b.compare("ne", self.acquire(self.ctrl, L.C["host_waiting"]), self.c(0))):
+            b.atomic("add", self.ctrl, self.c(L.C["reply_bell"]), self.c(1))
+            b.emit(Wake(self.ctrl, self.c(L.C["reply_bell"])))
+        # a downstream loop parked on its K2K queue (this loop's ``out``) is rung the same way
+        with b.if_(b.compare("ne", self.acquire(self.out, L.Q_PARKED), self.c(0))):
+            b.atomic("add", self.out, self.c(L.Q_BELL), self.c(1))
+            b.emit(Wake(self.out, self.c(L.Q_BELL)))
 
     def poll(self, q: Value, progressed: LocalVar, pending: LocalVar) -> None:
         b = self.b
@@ -338,6 +385,8 @@ class _LoopBuilder:
             self.fence()
             self.release(self.out, L.Q_TAIL, b.binary("add", out_tail, self.c(1)))
             self.bump(self.out, L.Q_ENQUEUED)
+            if self.mode == "persistent":
+                self.wake_consumer()
         self.fence()
         self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
         self.bump(q, L.Q_DEQUEUED)

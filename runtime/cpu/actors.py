@@ -9,14 +9,19 @@ leave.  Its five arguments are numpy ``uint32`` arrays the host also reads
 and writes (queues, control block, state); ``ringkernel.runtime.queues`` documents
 the memory-order protocol.
 
-Idle, the loop spins a few polls, then *parks*: a Linux ``futex`` wait on the
-control block's ``doorbell`` word, for at most ``ctrl.idle_ns``.  Whatever the
-host publishes for a loop (a message, room in its output, a stop or drain
-flag) is followed by :meth:`CpuActorThread.wake`, which rings the doorbell
-(bumps it and ``futex``-wakes the loop) when the loop says it is ``parked``.
-The loop announces ``parked`` and fences before its last look at its inputs;
-the host fences between publishing and reading ``parked``; so one of the two
-always sees the other and no wake-up is lost (``actor_lowering.park``).
+Idle, the loop spins ``IDLE_SPINS`` polls, then *parks*: a Linux ``futex``
+wait on the control block's ``doorbell`` word, for at most ``ctrl.idle_ns``.
+Whatever the host publishes for a loop (a message, room in its output, a stop
+or drain flag) is followed by :meth:`CpuActorThread.wake`, which rings the
+doorbell (bumps it and ``futex``-wakes the loop) when the loop says it is
+``parked``: one native call (``native_queue``'s ``rk_actor_ring``).  The loop
+announces ``parked`` and fences before its last look at its inputs; the host
+fences between publishing and reading ``parked``; so one of the two always
+sees the other and no wake-up is lost (``actor_lowering.park``).
+
+The other direction works the same way: a host thread waiting for a reply
+spins a little, then parks on ``reply_bell`` (:meth:`CpuActorThread.wait_reply`),
+and the loop wakes it after publishing a reply (``actor_lowering.wake_host``).
 """
 
 from __future__ import annotations
@@ -35,26 +40,23 @@ from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.jit import jit_kernel
+from ringkernel.runtime.native_queue import Call
 from ringkernel.runtime.queues import fence
 
-_FUTEX_SYSCALL = {"x86_64": 202, "aarch64": 98, "arm64": 98}.get(platform.machine())
-_FUTEX_WAKE_PRIVATE = 129  # FUTEX_WAKE | FUTEX_PRIVATE_FLAG
-PARKED, DOORBELL = L.C["parked"], L.C["doorbell"]
-
-
-def _futex_waker() -> Any:
-    """libc's ``syscall`` set up for ``futex(addr, FUTEX_WAKE_PRIVATE, 1)``; None off Linux."""
-    if not sys.platform.startswith("linux") or _FUTEX_SYSCALL is None:
-        return None
-    syscall = ctypes.CDLL(None, use_errno=True).syscall
-    syscall.restype = ctypes.c_long
-    syscall.argtypes = (ctypes.c_long, ctypes.c_void_p, ctypes.c_long, ctypes.c_long)
-    return syscall
-
-
-_SYSCALL = _futex_waker()
-
-
+# Parks and wakes go through Linux futexes (the host target's backoff and wake);
+# elsewhere a parked loop sleeps its idle_ns and a host thread polls.
+FUTEX = sys.platform.startswith("linux") and platform.machine() in ("x86_64", "aarch64", "arm64")
+# A host thread waiting for a reply spins this long before it parks: a reply
+# that comes within it costs no wake-up on either side.
+REPLY_SPIN_US = 50
+# ... of which the first REPLY_HOT_US without yielding the CPU: a reply from a loop
+# running on another CPU comes within it; a loop sharing this CPU runs once it yields.
+REPLY_HOT_US = 3
+# One park of a waiting host thread at most (ns): it looks at stop flags and
+# deadlines in between.
+REPLY_PARK_NS = 20_000_000
+REPLY_BELL = L.C["reply_bell"]
+WEAK_ORDER = platform.machine() not in ("x86_64", "AMD64", "i686", "x86")  # loads may pass loads
 def host_options(kernel: str) -> dict[str, Any]:
     """What an actor loop is compiled with: the ``host`` target for this CPU, unchecked."""
     cpu, features = host_cpu()
@@ -71,7 +73,9 @@ class CpuActorThread:
         self.thread: threading.Thread | None = None
         self.status: int | None = None
         self._memory: ActorMemory | None = None
-        self._bell = threading.Lock()  # one ringer at a time: every ring changes the word
+        self._ring: Call | None = None
+        self._reply_ring: Call | None = None
+        self._waits = threading.local()  # one ReplyWait per waiting thread (they own their args)
 
     def start(self, memory: ActorMemory) -> None:
         """Launches the loop; the arrays must stay alive (this object keeps them) until it exits."""
@@ -82,6 +86,8 @@ class CpuActorThread:
             if a.dtype != np.uint32 or not a.flags.c_contiguous:
                 raise ValueError("actor memory must be contiguous uint32 arrays")
         self._memory = memory
+        self._ring = Call("rk_actor_ring", memory.ctrl, memory.k2k)
+        self._reply_ring = Call("rk_reply_ring", memory.ctrl)
         argv = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
         dims = (ctypes.c_int32 * 6)(1, 1, 1, self.lanes, 1, 1)
         launch = self.compiled.launch
@@ -95,17 +101,23 @@ class CpuActorThread:
 
     def wake(self) -> None:
         """Rings the doorbell if the loop is parked (call after publishing what it should see)."""
+        if self._ring is not None:
+            self._ring.run()
+
+    def ring_replies(self) -> None:
+        """Wakes host threads waiting for replies: call after taking replies that others wait for."""
+        if self._reply_ring is not None:
+            self._reply_ring.run()
+
+    def reply_wait(self) -> ReplyWait | None:
+        """This thread's :class:`ReplyWait` on the loop's output queue (None: it feeds another actor)."""
         memory = self._memory
-        if memory is None:
-            return
-        ctrl = memory.ctrl
-        fence()  # what we published, before we look at `parked` (the loop fences the other way)
-        if not ctrl[PARKED]:
-            return
-        with self._bell:
-            ctrl[DOORBELL] = (int(ctrl[DOORBELL]) + 1) & 0xFFFFFFFF
-            if _SYSCALL is not None:
-                _SYSCALL(_FUTEX_SYSCALL, ctrl.ctypes.data + DOORBELL * L.WORD, _FUTEX_WAKE_PRIVATE, 1)
+        if memory is None or not memory.out_to_host or not FUTEX:
+            return None
+        wait: ReplyWait | None = getattr(self._waits, "wait", None)
+        if wait is None or wait.out is not memory.out:
+            wait = self._waits.wait = ReplyWait(memory.ctrl, memory.out)
+        return wait
 
     @property
     def running(self) -> bool:
@@ -119,13 +131,49 @@ class CpuActorThread:
         return not self.thread.is_alive()
 
 
+class ReplyWait:
+    """A host thread's wait for replies on one output queue, woken by the loop (no polling).
+
+    The caller reads :meth:`bell`, then looks for its reply, and finding none
+    calls :meth:`wait` with the bell it read: one native call registers the
+    thread in ``host_waiting`` (so the loop rings ``reply_bell`` after each
+    reply), spins a little (yielding), then parks until the queue has a
+    message, the bell differs from the one read, or the time is up.  Since
+    the bell was read *before* the look, a reply that landed (or that another
+    host thread moved, ringing the bell) after the look is never missed
+    (``docs/layout.md``, "Reply wake").  Not shared between threads.
+    """
+
+    def __init__(self, ctrl: np.ndarray, out: np.ndarray) -> None:
+        self.ctrl = ctrl
+        self.out = out
+        self.args = np.zeros(4, dtype=np.uint32)
+        self.args[1], self.args[3] = REPLY_SPIN_US, REPLY_HOT_US
+        self._wait = Call("rk_reply_wait", ctrl, out, self.args)
+
+    def bell(self) -> int:
+        """``reply_bell`` now, read before the caller looks for its reply."""
+        bell = int(self.ctrl[REPLY_BELL])
+        if WEAK_ORDER:
+            fence()  # the read before the look's (x86 keeps loads in order by itself)
+        return bell
+
+    def wait(self, bell: int, seconds: float | None) -> None:
+        """Waits (spin ``REPLY_SPIN_US``, then park) until a reply may be there, or ``seconds``
+        (at most ``REPLY_PARK_NS`` in one call)."""
+        args = self.args
+        args[0] = bell
+        args[2] = REPLY_PARK_NS if seconds is None else max(0, min(REPLY_PARK_NS, int(seconds * 1e9)))
+        self._wait.run()
+
+
 class CpuActorRuntime:
     """Actors on the cpu: plain numpy memory, one native thread per actor."""
 
     mode = "persistent"
     target = "host"
     max_buffer_words = None
-    doorbell = _SYSCALL is not None  # wake() reaches a parked loop: it may park long
+    doorbell = FUTEX  # wake() reaches a parked loop: it may park long
 
     def __init__(self, idle_ns: int = 50_000) -> None:
         self.idle_ns = idle_ns

@@ -237,3 +237,43 @@ def _count(n: int) -> str:
         if n >= scale and n % scale == 0:
             return f"{n // scale}{suffix}"
     return str(n)
+
+
+@rk.kernel
+def tiled_matmul(a: Array[f32], b: Array[f32], c: Array[f32], n: i32):
+    ta = rk.shared_array(f32, TILE * TILE)
+    tb = rk.shared_array(f32, TILE * TILE)
+    tx = rk.thread_id(0)
+    ty = rk.thread_id(1)
+    col = rk.block_id(0) * TILE + tx
+    row = rk.block_id(1) * TILE + ty
+    acc = f32(0.0)
+    for t in range(0, n, TILE):
+        ta[ty * TILE + tx] = a[row * n + t + tx]
+        tb[ty * TILE + tx] = b[(t + ty) * n + col]
+        rk.barrier()
+        for k in range(TILE):
+            acc += ta[ty * TILE + k] * tb[k * TILE + tx]
+        rk.barrier()
+    c[row * n + col] = acc
+
+
+def matmul_problem(n: int) -> Problem:
+    """``c = a @ b`` for ``n`` x ``n`` matrices, ``n`` a multiple of the tile."""
+    rng = np.random.default_rng(6)
+    a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+    c = np.zeros((n, n), np.float32)
+    return Problem(
+        name=f"tiled matmul {n}x{n}",
+        kernel=tiled_matmul,
+        grid=(n // TILE, n // TILE),
+        block=(TILE, TILE),
+        args=[a.reshape(-1), b.reshape(-1), c.reshape(-1), n],
+        output=2,
+        expected=(a @ b).reshape(-1),
+        numpy_name="numpy a @ b",
+        numpy_op=lambda: a @ b,
+        amount=2.0 * n**3,
+        unit="flop",
+        rtol=1e-3,
+    )

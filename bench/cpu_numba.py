@@ -23,6 +23,7 @@ from bench.kernels import (
     noop,
     reduce_problem,
     saxpy_problem,
+    shared_histogram_problem,
     sqrt_exp_problem,
     transpose_problem,
 )
@@ -79,6 +80,9 @@ def _pairs(nk: Any, quick: bool) -> list[tuple[Problem, _Op, _Op]]:
     v = p.args[0]
     h = np.zeros(BINS, np.int32)
     out.append((p, None, lambda: nk.histogram_ser(v, h)))
+    p = shared_histogram_problem(1 << 20)
+    sv = p.args[0]
+    out.append((p, None, lambda: nk.histogram_ser(sv, h)))
     p = reduce_problem(1 << 20)
     r = p.args[0]
     out.append((p, lambda: nk.sum_par(r), lambda: nk.sum_ser(r)))

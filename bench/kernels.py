@@ -277,3 +277,23 @@ def matmul_problem(n: int) -> Problem:
         unit="flop",
         rtol=1e-3,
     )
+
+
+@rk.kernel
+def shared_histogram(values: Array[i32], bins: Array[i32], n: i32):
+    local = rk.shared_array(i32, BINS)
+    t = rk.thread_id(0)
+    local[t] = 0  # the block has BINS work-items
+    rk.barrier()
+    for i in range(rk.global_id(0), n, rk.grid_dim(0) * BINS):
+        rk.atomic_add(local, values[i], 1)
+    rk.barrier()
+    rk.atomic_add(bins, t, local[t])
+
+
+def shared_histogram_problem(n: int) -> Problem:
+    """The histogram as CUDA programmers write it: per-block bins in shared memory, merged once."""
+    p = histogram_problem(n)
+    p.name = f"histogram {_count(n)} ({BINS} bins, shared)"
+    p.kernel, p.grid, p.block = shared_histogram, 64, BINS
+    return p

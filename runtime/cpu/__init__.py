@@ -130,10 +130,12 @@ class CpuBackend:
                 cell = np.array(value, dtype=np.uint8 if as_scalar(param.type).is_bool else value.dtype)
                 keep.append(cell)
                 argv[i] = cell.ctypes.data
-        bounds = BoundsRecord(fn, args) if checked else None
-        if bounds is not None:
-            argv[len(args)], argv[len(args) + 1] = bounds.pointers
-        keep += [argv, bounds]
+        # the lengths go to every build: checked ones test indices against them, and
+        # every launch wrapper uses them to privatize small atomic arrays (host_privatize)
+        record = BoundsRecord(fn, args)
+        argv[len(args)], argv[len(args) + 1] = record.pointers
+        bounds = record if checked else None
+        keep += [argv, record]
         dims = (ctypes.c_int32 * 6)(*grid, *block)
         status = self._run_blocks(compiled, argv, dims, grid[0] * grid[1] * grid[2], keep)
         self._finish(compiled, kernel_name, block, status, bounds)

@@ -74,7 +74,7 @@ class FastLauncher:
         try:
             frame = self._free.pop()
         except IndexError:
-            frame = _Frame(self.params, self.compiled.checked)
+            frame = _Frame(self.params)
         argv, views = frame.argv, []
         for i, (kind, arg) in enumerate(zip(self.params, args)):
             if kind.__class__ is _Array:
@@ -88,12 +88,11 @@ class FastLauncher:
                 argv[i] = ctypes.addressof(view)
             elif not kind.store(frame.cells[i], arg):
                 return self._decline(frame)
-        bounds = frame.bounds
-        if bounds is not None:
-            lengths = self.lengths.copy()
-            for i, size in self.sized:
-                lengths[i] = args[i].nbytes // size
-            bounds.reset(lengths)
+        lengths = self.lengths.copy()  # every build reads them (bounds, private copies)
+        for i, size in self.sized:
+            lengths[i] = args[i].nbytes // size
+        frame.record.reset(lengths)
+        bounds = frame.record if self.compiled.checked else None
         if self.inline:
             status = [self.compiled.native(argv, self.dims, 0, self.blocks, _NOT_CANCELLED)]
         else:
@@ -109,17 +108,16 @@ class FastLauncher:
 
 
 class _Frame:
-    """What one launch hands the native code: ``argv``, scalar cells, the bounds record."""
+    """What one launch hands the native code: ``argv``, scalar cells, lengths and bounds record."""
 
-    def __init__(self, params: list[Any], checked: bool) -> None:
+    def __init__(self, params: list[Any]) -> None:
         self.argv = (ctypes.c_void_p * (len(params) + 2))()
         self.cells: list[Any] = [None if isinstance(k, _Array) else k.cell_type() for k in params]
         for i, cell in enumerate(self.cells):
             if cell is not None:
                 self.argv[i] = ctypes.addressof(cell)
-        self.bounds = BoundsRecord.from_sizes([0] * len(params)) if checked else None
-        if self.bounds is not None:
-            self.argv[len(params)], self.argv[len(params) + 1] = self.bounds.pointers
+        self.record = BoundsRecord.from_sizes([0] * len(params))
+        self.argv[len(params)], self.argv[len(params) + 1] = self.record.pointers
 
 
 _NOT_CANCELLED = ctypes.byref(ctypes.c_int32(0))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,9 @@ class FastLauncher:
     ``run_blocks(compiled, argv, dims, blocks, keep)`` is the backend's way to
     run the blocks (inline or on the pool); ``finish(status, bounds)`` turns
     the statuses and the bounds record into errors.  ``inline`` says the
-    blocks are few enough to run on the calling thread (no pool, no wait).
+    blocks are few enough to run on the calling thread (no pool, no wait);
+    a launch that turns out to take long anyway (few work-items that loop)
+    switches the launcher to the pool.
 
     The ``argv`` arrays, scalar cells and bounds records of finished launches
     are reused (a free list: ``list.pop``/``append`` are atomic, so
@@ -94,7 +97,10 @@ class FastLauncher:
         frame.record.reset(lengths)
         bounds = frame.record if self.compiled.checked else None
         if self.inline:
+            start = perf_counter()
             status = [self.compiled.native(argv, self.dims, 0, self.blocks, _NOT_CANCELLED)]
+            if perf_counter() - start > INLINE_SECONDS and self.blocks > 1:
+                self.inline = False  # few work-items, but long ones: spread them from now on
         else:
             status = self.run_blocks(self.compiled, argv, self.dims, self.blocks, [args, views, frame])
         self._free.append(frame)
@@ -121,6 +127,8 @@ class _Frame:
 
 
 _NOT_CANCELLED = ctypes.byref(ctypes.c_int32(0))
+INLINE_SECONDS = 200e-6
+"""A launch run on the calling thread that took longer uses the pool next time (if it has blocks to split)."""
 
 
 class _Array:

@@ -111,3 +111,25 @@ def test_a_closed_pool_refuses_work_instead_of_hanging() -> None:
     pool.close()  # twice is harmless
     with pytest.raises(RuntimeError, match="closed"):
         pool.run(0, None, None, 1, 1)
+
+
+@rk.kernel
+def long_work_items(out: Array[i32], rounds: i32):
+    acc = i32(0)
+    for k in range(rounds):
+        acc = acc * 1103515245 + k
+    out[rk.global_id(0)] = acc
+
+
+def test_a_launch_of_few_but_long_work_items_moves_to_the_pool() -> None:
+    backend = CpuBackend(threads=2)
+    out = np.zeros(64, np.int32)
+    long_work_items.launch(8, 8, (out, 1), backend=backend)
+    long_work_items.launch(8, 8, (out, 1), backend=backend)  # the fast path exists now
+    launcher = long_work_items._launchers[(8, 8, backend, None)][1]
+    assert launcher.inline  # 64 short work-items: the calling thread runs them
+    long_work_items.launch(8, 8, (out, 3_000_000), backend=backend)
+    assert not launcher.inline
+    again = np.zeros(64, np.int32)
+    long_work_items.launch(8, 8, (again, 3_000_000), backend=backend)  # now on the pool
+    np.testing.assert_array_equal(again, out)

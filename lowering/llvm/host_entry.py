@@ -36,18 +36,21 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from ringkernel.lowering.llvm import host_kernel_symbol, shared_layout
+from ringkernel.lowering.llvm.host_coroutines import resume_function
 from ringkernel.lowering.llvm.host_privatize import PRIVATE_LIMIT, private_name
 from ringkernel.lowering.llvm.host_threads import CONTEXT_FIELDS, add_thread_support, declare, field
 from ringkernel.lowering.llvm.ops import value_type
 from ringkernel.lowering.llvm.targets import memory_type_size
 from ringkernel.ringir import Function
-from ringkernel.ringir.passes.workitem_loops import LOOPS, THREADS
+from ringkernel.ringir.passes.workitem_loops import COROUTINES, LOOPS, SLOTS, THREADS
 from ringkernel.ringir.types import ArrayType, ScalarType, as_scalar
 
+I1 = ir.IntType(1)
 I8 = ir.IntType(8)
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
+MAX_BLOCK_WORK_ITEMS = SLOTS  # a block's coroutine handles live in one array this long
 
 
 def launch_symbol(kernel_name: str) -> str:
@@ -106,9 +109,14 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
         user_args = _load_args(b, fn, argv)
         checks = _check_args(b, fn, argv, checked)
         tail = [shared, ir.Constant(PTR, None), *checks]
+        handles = b.alloca(PTR, MAX_BLOCK_WORK_ITEMS) if mode == COROUTINES else None
 
         def work_items(target: ir.Function, args: list[ir.Value]) -> Callable[[list[ir.Value]], None]:
             def body(bidx: list[ir.Value]) -> None:
+                if mode == COROUTINES:
+                    _run_coroutines(b, module, wrapper, target, args, bidx, block, grid, handles,
+                                    [shared, *checks])
+                    return
                 if mode == LOOPS:
                     b.call(target, [*args, zero, zero, zero, *bidx, *block, *grid, *tail])
                     return
@@ -142,6 +150,39 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
     if shared_bytes:
         b.call(declare(module, "free", ir.VoidType(), [PTR]), [shared])
     b.ret(b.load(status, typ=I32))
+
+
+def _run_coroutines(b: ir.IRBuilder, module: ir.Module, wrapper: ir.Function, kernel: ir.Function,
+                    args: list[ir.Value], bidx: list[ir.Value], block: list[ir.Value],
+                    grid: list[ir.Value], handles: ir.Value, tail: list[ir.Value]) -> None:
+    """One block as coroutines: start every work-item, then resume the unfinished ones until none is.
+
+    ``handles[t]`` is work-item ``t``'s coroutine handle, null once it returned
+    (:mod:`ringkernel.lowering.llvm.host_coroutines`).
+    """
+    shared, checks = tail[0], tail[1:]
+    count = b.mul(b.mul(block[0], block[1]), block[2])
+    zero = ir.Constant(I32, 0)
+    with _counted_loop(b, wrapper, zero, count, "wi") as t:
+        tx = b.urem(t, block[0])
+        rest = b.udiv(t, block[0])
+        ids = [tx, b.urem(rest, block[1]), b.udiv(rest, block[1])]
+        slot = b.gep(handles, [b.zext(t, I64)], inbounds=True, source_etype=PTR)
+        b.call(kernel, [*args, *ids, *bidx, *block, *grid, shared, slot, *checks])
+    resume = resume_function(module)
+    rounds = wrapper.append_basic_block("rounds")
+    after = wrapper.append_basic_block("rounds.end")
+    live = b.alloca(I1)
+    b.branch(rounds)
+    b.position_at_end(rounds)
+    b.store(ir.Constant(I1, 0), live)
+    with _counted_loop(b, wrapper, zero, count, "resume") as t:
+        handle = b.load(b.gep(handles, [b.zext(t, I64)], inbounds=True, source_etype=PTR), typ=PTR)
+        with b.if_then(b.icmp_unsigned("!=", handle, ir.Constant(PTR, None))):
+            b.call(resume, [handle])
+            b.store(ir.Constant(I1, 1), live)
+    b.cbranch(b.load(live, typ=I1), rounds, after)
+    b.position_at_end(after)
 
 
 class _PrivateCopy:

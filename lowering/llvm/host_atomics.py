@@ -1,14 +1,15 @@
 """Atomics on shared arrays of a block that runs on one thread: plain read-modify-write.
 
-On the host, a kernel without barriers, or one rewritten into work-item loops
-(:mod:`ringkernel.ringir.passes.workitem_loops`), runs each block entirely on
-one OS thread, one work-item after another; its shared arrays live in that
-thread's own area.  No other thread can touch them, so an atomic on a shared
-array needs no ``lock`` prefix: a load, the operation and a store give the
-same result (the work-items between two barriers are sequential anyway).
-The rule, in one line: **shared-array atomics are plain in the "plain" and
-"loops" block modes; global-array atomics, and every atomic in the "threads"
-mode (one OS thread per work-item), stay hardware atomics.**
+On the host, a kernel without barriers, one rewritten into work-item loops
+(:mod:`ringkernel.ringir.passes.workitem_loops`), or one whose work-items are
+coroutines (:mod:`ringkernel.lowering.llvm.host_coroutines`) runs each block
+entirely on one OS thread, work-items interleaving only at barriers; its
+shared arrays live in that thread's own area.  No other thread can touch
+them, so an atomic on a shared array needs no ``lock`` prefix: a load, the
+operation and a store give the same result.  The rule, in one line:
+**shared-array atomics are plain in the "plain", "loops" and "coroutines"
+block modes; global-array atomics, and every atomic in the "threads" mode
+(one OS thread per work-item), stay hardware atomics.**
 """
 
 from __future__ import annotations

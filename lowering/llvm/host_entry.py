@@ -4,9 +4,11 @@
 int32 *cancel)``
 
 ``argv[i]`` points at argument ``i`` (an array's data, or a scalar's bytes);
-a bounds-checked build (``checked``) reads two more entries after the
-arguments: the arrays' lengths (one int64 per parameter) and the violation
-record (see :mod:`ringkernel.lowering.llvm.bounds`).  ``dims`` is grid x/y/z
+two more entries follow the arguments: the arrays' lengths (one int64 per
+parameter, or null), which private copies of atomic arrays
+(:mod:`ringkernel.lowering.llvm.host_privatize`) and bounds checks read,
+and the violation record of a bounds-checked build (``checked``, see
+:mod:`ringkernel.lowering.llvm.bounds`).  ``dims`` is grid x/y/z
 then block x/y/z.  Blocks are numbered x fastest.  Before each block the
 wrapper reads ``*cancel``; once the host sets it (Ctrl-C) no further block
 starts, so a huge launch can be interrupted.
@@ -18,9 +20,12 @@ starts, so a huge launch can be interrupted.
 - With ``barrier()``, when :mod:`ringkernel.ringir.passes.workitem_loops`
   could rewrite the kernel, one call of the rewritten kernel runs a whole
   block (its work-item loops are inside it): the wrapper loops over blocks only.
-- Otherwise every work-item of a block is its own OS thread meeting at a real
-  barrier (:mod:`ringkernel.lowering.llvm.host_threads`): correct for barriers
-  anywhere, including under conditions that differ between work-items.
+- Otherwise every work-item is a coroutine suspended at its barriers
+  (:mod:`ringkernel.lowering.llvm.host_coroutines`), resumed round by round:
+  correct for barriers anywhere, including under conditions that differ
+  between work-items.  Kernels that idle with ``backoff`` make every
+  work-item its own OS thread meeting at a real barrier
+  (:mod:`ringkernel.lowering.llvm.host_threads`).
 
 Shared arrays live in one ``malloc``'d area per call (work-item loops add
 per-work-item arrays to it, too large for a thread's stack), reused by
@@ -62,7 +67,8 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
     """Defines ``rk_launch_<kernel>`` in ``module`` (which already holds the kernel).
 
     ``mode`` (:mod:`ringkernel.ringir.passes.workitem_loops`) is ``"plain"``
-    (no barrier), ``"loops"`` (``fn`` was rewritten into work-item loops) or
+    (no barrier), ``"loops"`` (``fn`` was rewritten into work-item loops),
+    ``"coroutines"`` (``fn`` was made a coroutine: one per work-item) or
     ``"threads"``; ``checked`` says the kernel was built with bounds checks
     (it takes their hidden parameters).  ``private`` (plain mode: parameter
     index -> merging atomic) names the arrays each call copies privately; the

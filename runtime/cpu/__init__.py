@@ -43,7 +43,7 @@ class CpuBackend:
 
     ``workitem_loops`` (default: true unless ``RINGKERNEL_CPU_BARRIERS=threads``)
     runs kernels with barriers as work-item loops when that is provably
-    correct; false always uses one OS thread per work-item for them.
+    correct (else coroutines); false always uses one OS thread per work-item for them.
     ``threads`` (default: ``RINGKERNEL_CPU_THREADS``, else every core; 1 to
     256) is how many pool threads one launch spreads its blocks over;
     launches of fewer than ``inline_below`` work-items run on the calling
@@ -187,7 +187,7 @@ class CpuBackend:
             bounds.raise_if_violated(kernel_name, compiled.bounds_sites)
 
     def barrier_strategy(self, module: Module, kernel_name: str) -> tuple[str, str]:
-        """How ``kernel_name``'s work-items run: (``"plain"``/``"loops"``/``"threads"``, why)."""
+        """How ``kernel_name``'s work-items run: (``"plain"``/``"loops"``/``"coroutines"``/``"threads"``, why not loops)."""
         return block_plan(module, kernel_name, self.workitem_loops)
 
 

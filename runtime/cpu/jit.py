@@ -45,8 +45,9 @@ class CompiledKernel:
     """A kernel's launch wrapper in native code; ``engine`` keeps the code alive.
 
     ``mode`` is how a block's work-items run: ``"plain"`` (no barrier),
-    ``"loops"`` (work-item loops) or ``"threads"`` (one OS thread each);
-    ``fallback_reason`` says why a kernel with barriers got ``"threads"``.
+    ``"loops"`` (work-item loops), ``"coroutines"`` (one coroutine each) or
+    ``"threads"`` (one OS thread each); ``fallback_reason`` says why a kernel
+    with barriers did not get ``"loops"``.
     A bounds-checked build (``checked``) lists its checked accesses in
     ``bounds_sites``, indexed by the violation record's site number.
     """

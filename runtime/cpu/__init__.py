@@ -187,7 +187,10 @@ class CpuBackend:
             bounds.raise_if_violated(kernel_name, compiled.bounds_sites)
 
     def barrier_strategy(self, module: Module, kernel_name: str) -> tuple[str, str]:
-        """How ``kernel_name``'s work-items run: (``"plain"``/``"loops"``/``"coroutines"``/``"threads"``, why not loops)."""
+        """How ``kernel_name``'s work-items run, and why not as loops.
+
+        The mode is ``"plain"``, ``"loops"``, ``"coroutines"`` or ``"threads"``.
+        """
         return block_plan(module, kernel_name, self.workitem_loops)
 
 

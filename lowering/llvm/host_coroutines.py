@@ -41,7 +41,7 @@ VOID = ir.VoidType()
 NULL = ir.Constant(PTR, None)
 
 
-class _Token(ir.Type):
+class _Token(ir.Type):  # type: ignore[misc]  # llvmlite is untyped
     """LLVM's ``token`` type (llvmlite has none; the coroutine intrinsics need it)."""
 
     def _to_string(self) -> str:

@@ -43,7 +43,7 @@ class BoundsRecord:
 
     def reset(self, lengths: list[int]) -> None:
         """Reuses this record for another launch with arrays of ``lengths`` elements."""
-        self.lengths[: len(lengths)] = lengths
+        self.lengths[: len(lengths)] = lengths  # type: ignore[assignment]  # ctypes slices take ints
         self.record[0] = 0  # the site word: the kernel fills the others after claiming it
 
     @property

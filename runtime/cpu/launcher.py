@@ -86,7 +86,8 @@ class FastLauncher:
                 flags = arg.flags
                 if not (flags.c_contiguous and flags.writeable):
                     return self._decline(frame)
-                view = ctypes.c_char.from_buffer(arg)  # its address, without numpy's slow .ctypes
+                # its address without numpy's slow .ctypes (mypy does not know ndarray is a buffer)
+                view = ctypes.c_char.from_buffer(arg)  # type: ignore[arg-type]
                 views.append(view)
                 argv[i] = ctypes.addressof(view)
             elif not kind.store(frame.cells[i], arg):

@@ -8,7 +8,8 @@ on the argument values (the native function, the dims, per-parameter
 checkers), so a repeat launch only checks each argument's kind and fills
 ``argv``.
 
-An argument the fast checks do not accept as is (a device array, a list, a
+Device arrays of the cpu backend are host memory and go straight in.  An
+argument the fast checks do not accept as is (another backend's array, a list, a
 dtype the parameter does not have, an int for a float parameter...) makes
 the launcher decline (it returns False, having run nothing); the caller then
 takes the general path, which accepts it or raises the precise ``LaunchError``.
@@ -28,6 +29,7 @@ from ringkernel.ringir import Function
 from ringkernel.ringir.types import ArrayType, ScalarType, as_scalar
 from ringkernel.runtime.cpu.bounds import BoundsRecord
 from ringkernel.runtime.cpu.jit import CompiledKernel
+from ringkernel.runtime.device_array import DeviceArray
 
 _CTYPES = {
     "f32": ctypes.c_float, "f64": ctypes.c_double, "i32": ctypes.c_int32, "u32": ctypes.c_uint32,
@@ -78,9 +80,11 @@ class FastLauncher:
             frame = self._free.pop()
         except IndexError:
             frame = _Frame(self.params)
-        argv, views = frame.argv, []
+        argv, views, arrays = frame.argv, [], list(args)
         for i, (kind, arg) in enumerate(zip(self.params, args)):
             if kind.__class__ is _Array:
+                if type(arg) is DeviceArray:  # cpu device arrays are host memory: no copy
+                    arg = arrays[i] = _host_view(arg)
                 if type(arg) is not np.ndarray or arg.dtype != kind.dtype or not arg.nbytes:
                     return self._decline(frame)
                 flags = arg.flags
@@ -94,7 +98,7 @@ class FastLauncher:
                 return self._decline(frame)
         lengths = self.lengths.copy()  # every build reads them (bounds, private copies)
         for i, size in self.sized:
-            lengths[i] = args[i].nbytes // size
+            lengths[i] = arrays[i].nbytes // size
         frame.record.reset(lengths)
         bounds = frame.record if self.compiled.checked else None
         if self.inline:
@@ -103,7 +107,7 @@ class FastLauncher:
             if perf_counter() - start > INLINE_SECONDS and self.blocks > 1:
                 self.inline = False  # few work-items, but long ones: spread them from now on
         else:
-            status = self.run_blocks(self.compiled, argv, self.dims, self.blocks, [args, views, frame])
+            status = self.run_blocks(self.compiled, argv, self.dims, self.blocks, [arrays, views, frame])
         self._free.append(frame)
         if any(status) or bounds is not None and bounds.violated:
             self.finish(status, bounds)
@@ -112,6 +116,14 @@ class FastLauncher:
     def _decline(self, frame: _Frame) -> bool:
         self._free.append(frame)
         return False
+
+
+def _host_view(array: DeviceArray) -> np.ndarray | None:
+    """A cpu device array's memory, or None (another backend's, or freed: the general path says so)."""
+    try:
+        return array.host_view() if array.backend == "cpu" else None
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 class _Frame:

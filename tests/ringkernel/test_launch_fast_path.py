@@ -128,3 +128,25 @@ def test_a_replaced_backend_instance_is_honoured(monkeypatch) -> None:
     )
     poke.launch(1, 1, (x, 1), backend="cpu")
     assert launched == [1]
+
+
+def test_cpu_device_arrays_take_the_fast_path(monkeypatch) -> None:
+    x = rk.to_device(np.ones(4, np.float32), backend="cpu")
+    scale.launch(1, 16, (2.0, x, 4, False, 0), backend="cpu")
+    calls = []
+    real = kernels_module._launch_build
+    monkeypatch.setattr(
+        kernels_module, "_launch_build", lambda *a, **k: (calls.append(a), real(*a, **k))[1]
+    )
+    scale.launch(1, 16, (2.0, x, 4, False, 0), backend="cpu")
+    assert calls == []
+    np.testing.assert_array_equal(x.numpy(), [4.0] * 4)
+
+
+def test_a_device_array_of_another_backend_is_still_refused_after_a_warm_launch() -> None:
+    if "wgpu" not in rk.backends():
+        pytest.skip("needs a second backend (wgpu) for a foreign device array")
+    scale.launch(1, 16, (2.0, np.ones(4, np.float32), 4, False, 0), backend="cpu")
+    foreign = rk.to_device(np.ones(4, np.float32), backend="wgpu")
+    with pytest.raises(LaunchError, match="device array on the 'wgpu' backend"):
+        scale.launch(1, 16, (2.0, foreign, 4, False, 0), backend="cpu")

@@ -19,6 +19,8 @@ The interface is small on purpose:
   the ranges once more and re-raises; a second Ctrl-C stops waiting, and
   the pool keeps ``keep`` (the memory the ranges use) until they end.
 - One job runs at a time; ``run`` from several Python threads queue up.
+- A forked child process gets a new pool on its first launch (the parent's
+  threads do not exist in it).
 - ``pool.size``: threads.  ``pool.close()`` stops them.
 
 How many parts a launch uses is the backend's choice (:func:`worker_count`:
@@ -150,6 +152,19 @@ class WorkerPool:
 
 _shared: WorkerPool | None = None
 _shared_lock = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """A forked child has none of the parent's threads: its first launch makes a new pool.
+
+    (The old pool's mutexes may even have been held at the fork; it is never touched again.)
+    """
+    global _shared, _shared_lock
+    _shared, _shared_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def shared_pool(threads: int) -> WorkerPool:

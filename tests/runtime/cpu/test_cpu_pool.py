@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import kernel_corpus
 import numpy as np
@@ -133,3 +134,29 @@ def test_a_launch_of_few_but_long_work_items_moves_to_the_pool() -> None:
     again = np.zeros(64, np.int32)
     long_work_items.launch(8, 8, (again, 3_000_000), backend=backend)  # now on the pool
     np.testing.assert_array_equal(again, out)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_pool_instead_of_hanging() -> None:
+    backend = CpuBackend(threads=2, inline_below=0)
+    out = np.zeros(64, np.int32)
+    block_ids.launch(64, 4, (out,), backend=backend)  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # the child: its launch must not wait for the parent's threads
+        code = 1
+        try:
+            child_out = np.zeros(64, np.int32)
+            block_ids.launch(64, 4, (child_out,), backend=backend)
+            code = 0 if (child_out == np.arange(1, 65)).all() else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's launch hung")

@@ -83,6 +83,7 @@ class Kernel(_Decorated):
         super().__init__(pyfunc)
         # (grid, block, backend, checked) -> (backend instance, launcher, RINGKERNEL_BACKEND then)
         self._launchers: dict[tuple[Any, ...], tuple[Any, Callable[[Sequence[Any]], bool], Any]] = {}
+        self._configured: dict[Any, Callable[..., None]] = {}  # k[grid, block] -> its launcher
 
     def launch(
         self,
@@ -155,6 +156,12 @@ class Kernel(_Decorated):
         self._launchers[key] = (device, make(build, grid3, block3), env_backend)
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
+        try:
+            known = self._configured.get(config)
+        except TypeError:  # a list inside: no memo
+            known = None
+        if known is not None:
+            return known
         if not isinstance(config, tuple) or len(config) not in (2, 3):
             raise TypeError(
                 f"launch '{self.__name__}' as {self.__name__}[grid, block](args...) "
@@ -166,6 +173,12 @@ class Kernel(_Decorated):
         def launcher(*args: Any) -> None:
             self.launch(grid, block, args, backend=backend)
 
+        try:
+            if len(self._configured) >= _MAX_LAUNCHERS:
+                self._configured.clear()
+            self._configured[config] = launcher  # k[grid, block] in a loop builds it once
+        except TypeError:
+            pass
         return launcher
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -85,7 +85,8 @@ class FastLauncher:
             if kind.__class__ is _Array:
                 if type(arg) is DeviceArray:  # cpu device arrays are host memory: no copy
                     arg = arrays[i] = _host_view(arg)
-                if type(arg) is not np.ndarray or arg.dtype != kind.dtype or not arg.nbytes:
+                if type(arg) is not np.ndarray or not arg.nbytes or (
+                        arg.dtype is not kind.dtype and arg.dtype != kind.dtype):
                     return self._decline(frame)
                 flags = arg.flags
                 if not (flags.c_contiguous and flags.writeable):

@@ -43,9 +43,11 @@ _FN, _ARGV, _DIMS, _COUNT, _CANCEL, _STATUS, _HANDLES = 408, 416, 424, 432, 440,
 # While a job is being posted, ``next`` holds this, so a thread still looking
 # for a range of the previous job finds none (``parts`` is far below it).
 _CLOSED = 1 << 30
-# Polls of the generation counter before a thread sleeps on the condition
-# variable (a few tens of microseconds): back-to-back launches skip the futex.
-_SPIN = 20000
+# Polls of the generation counter (or of ``pending``) before a thread sleeps on
+# the condition variable; each poll yields the core to any runnable thread
+# (the caller preparing the next launch, other processes), so spinning costs
+# little on a busy machine and back-to-back launches still skip the futex.
+_SPIN = 2000
 _CLOCK_REALTIME = 0
 
 RANGE_FN = ir.FunctionType(I32, [PTR, PTR, I64, I64, PTR])
@@ -71,6 +73,7 @@ def _libc(module: ir.Module, name: str) -> ir.Function:
         "pthread_cond_wait": (I32, [PTR, PTR]), "pthread_cond_timedwait": (I32, [PTR, PTR, PTR]),
         "pthread_cond_broadcast": (I32, [PTR]), "pthread_create": (I32, [PTR, PTR, PTR, PTR]),
         "pthread_join": (I32, [I64, PTR]), "clock_gettime": (I32, [I32, PTR]),
+        "sched_yield": (I32, []),
     }
     ret, args = signatures[name]
     return declare(module, name, ret, args)
@@ -146,6 +149,7 @@ def _worker(module: ir.Module, take: ir.Function) -> ir.Function:
     gen = b.load_atomic(gen_p, "acquire", 4, typ=I32)
     n = b.add(b.load(spins, typ=I32), _i32(1))
     b.store(n, spins)
+    b.call(_libc(module, "sched_yield"), [])
     changed = b.icmp_signed("!=", gen, b.load(seen, typ=I32))
     b.cbranch(b.or_(changed, b.icmp_signed(">", n, _i32(_SPIN))), sleep, spin)
 
@@ -252,6 +256,7 @@ def _wait(module: ir.Module) -> None:
     b.position_at_end(spin_next)
     n = b.add(b.load(spins, typ=I32), _i32(1))
     b.store(n, spins)
+    b.call(_libc(module, "sched_yield"), [])
     b.cbranch(b.icmp_signed(">", n, _i32(_SPIN)), sleep, spin)
 
     b.position_at_end(sleep)

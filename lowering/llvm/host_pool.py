@@ -3,8 +3,9 @@
 Handing a launch to Python threads costs tens of microseconds (each must
 take the GIL to see the work); native threads need no GIL, and while they
 spin after a job (yielding the core at each poll) they see the next one at
-once, before they fall asleep on a condition variable.  The pool runs *range functions*, the signature every kernel's
-launch wrapper has (:mod:`ringkernel.lowering.llvm.host_entry`):
+once, before they fall asleep on a condition variable.  The pool runs
+*range functions*, the signature every kernel's launch wrapper has
+(:mod:`ringkernel.lowering.llvm.host_entry`):
 ``int32 fn(void *argv, void *dims, int64 first, int64 end, int32 *cancel)``.
 
 - ``ptr rk_pool_create(int32 threads)``: starts the threads; null if the OS

@@ -60,11 +60,6 @@ class FastLauncher:
         self.compiled = compiled
         self.params = [_param_kind(p.type) for p in fn.params]
         self.count = len(fn.params)
-        self.lengths = [0] * len(fn.params)  # template for the bounds record's lengths
-        self.sized = [  # (argument index, element size) of the arrays
-            (i, memory_type_size(p.type.elem))
-            for i, p in enumerate(fn.params) if isinstance(p.type, ArrayType)
-        ]
         self.dims = (ctypes.c_int32 * 6)(*grid, *block)
         self.blocks = grid[0] * grid[1] * grid[2]
         self.inline = inline
@@ -80,11 +75,12 @@ class FastLauncher:
             frame = self._free.pop()
         except IndexError:
             frame = _Frame(self.params)
-        argv, views, arrays = frame.argv, [], list(args)
-        for i, (kind, arg) in enumerate(zip(self.params, args)):
+        argv, lengths, views = frame.argv, frame.record.lengths, []
+        for i, kind in enumerate(self.params):
+            arg = args[i]
             if kind.__class__ is _Array:
                 if type(arg) is DeviceArray:  # cpu device arrays are host memory: no copy
-                    arg = arrays[i] = _host_view(arg)
+                    arg = _host_view(arg)
                 if type(arg) is not np.ndarray or not arg.nbytes or (
                         arg.dtype is not kind.dtype and arg.dtype != kind.dtype):
                     return self._decline(frame)
@@ -95,22 +91,24 @@ class FastLauncher:
                 view = ctypes.c_char.from_buffer(arg)  # type: ignore[arg-type]
                 views.append(view)
                 argv[i] = ctypes.addressof(view)
+                lengths[i] = arg.nbytes // kind.size  # every build reads them (bounds, private copies)
             elif not kind.store(frame.cells[i], arg):
                 return self._decline(frame)
-        lengths = self.lengths.copy()  # every build reads them (bounds, private copies)
-        for i, size in self.sized:
-            lengths[i] = arrays[i].nbytes // size
-        frame.record.reset(lengths)
-        bounds = frame.record if self.compiled.checked else None
-        if self.inline:
+        bounds = None
+        if self.compiled.checked:
+            bounds = frame.record
+            bounds.record[0] = 0  # the site word: the kernel fills the others after claiming it
+        if not self.inline:
+            status = self.run_blocks(self.compiled, argv, self.dims, self.blocks, [args, views, frame])
+        elif self.blocks == 1:
+            status = [self.compiled.native(argv, self.dims, 0, 1, _NOT_CANCELLED)]
+        else:
             start = perf_counter()
             status = [self.compiled.native(argv, self.dims, 0, self.blocks, _NOT_CANCELLED)]
-            if perf_counter() - start > INLINE_SECONDS and self.blocks > 1:
+            if perf_counter() - start > INLINE_SECONDS:
                 self.inline = False  # few work-items, but long ones: spread them from now on
-        else:
-            status = self.run_blocks(self.compiled, argv, self.dims, self.blocks, [arrays, views, frame])
         self._free.append(frame)
-        if any(status) or bounds is not None and bounds.violated:
+        if status[0] or len(status) > 1 and any(status) or bounds is not None and bounds.violated:
             self.finish(status, bounds)
         return True
 
@@ -146,8 +144,10 @@ INLINE_SECONDS = 200e-6
 
 
 class _Array:
-    def __init__(self, dtype: np.dtype) -> None:
-        self.dtype = dtype
+    """An array parameter: its numpy dtype and element size (for the lengths table)."""
+
+    def __init__(self, dtype: np.dtype, size: int) -> None:
+        self.dtype, self.size = dtype, size
 
 
 class _Scalar:
@@ -171,7 +171,8 @@ _INTS = (int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uin
 
 def _param_kind(ty: Any) -> Any:
     if isinstance(ty, ArrayType):
-        return _Array(np.dtype(as_scalar(ty.elem).numpy_dtype))
+        elem = as_scalar(ty.elem)
+        return _Array(np.dtype(elem.numpy_dtype), memory_type_size(elem))
     assert isinstance(ty, ScalarType)
     if ty.is_bool:
         return _Scalar(ctypes.c_bool, (bool, np.bool_))

@@ -44,10 +44,12 @@ _FN, _ARGV, _DIMS, _COUNT, _CANCEL, _STATUS, _HANDLES = 408, 416, 424, 432, 440,
 # While a job is being posted, ``next`` holds this, so a thread still looking
 # for a range of the previous job finds none (``parts`` is far below it).
 _CLOSED = 1 << 30
-# Polls of the generation counter (or of ``pending``) before a thread sleeps on
-# the condition variable; each poll yields the core to any runnable thread
-# (the caller preparing the next launch, other processes), so spinning costs
-# little on a busy machine and back-to-back launches still skip the futex.
+# Polls of the generation counter before a worker sleeps on the condition
+# variable, each yielding the core to any runnable thread (the caller
+# preparing the next launch, other processes), so spinning costs little on a
+# busy machine and back-to-back launches still skip the futex.  The waiting
+# caller polls ``pending`` as often without yielding: its waits must end
+# within their timeout, or Ctrl-C would wait for the whole launch.
 _SPIN = 2000
 _CLOCK_REALTIME = 0
 
@@ -254,10 +256,9 @@ def _wait(module: ir.Module) -> None:
     b.position_at_end(spin)
     left = b.load_atomic(pending_p, "acquire", 4, typ=I32)
     b.cbranch(b.icmp_signed("==", left, _i32(0)), yes, spin_next)
-    b.position_at_end(spin_next)
-    n = b.add(b.load(spins, typ=I32), _i32(1))
+    b.position_at_end(spin_next)  # plain polls: a yield could give the core away for a
+    n = b.add(b.load(spins, typ=I32), _i32(1))  # whole time slice and stretch the slice
     b.store(n, spins)
-    b.call(_libc(module, "sched_yield"), [])
     b.cbranch(b.icmp_signed(">", n, _i32(_SPIN)), sleep, spin)
 
     b.position_at_end(sleep)

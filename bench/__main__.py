@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import actors, compile_time, cpu_numpy, device_arrays, overhead, wgpu_cpu
+from bench import actors, compile_time, cpu_numba, cpu_numpy, device_arrays, overhead, wgpu_cpu
 from bench.caches import isolated_cache_root
 from bench.report import Row, Skipped, render_table, to_json
 from bench.settings import Settings
@@ -19,6 +19,7 @@ from bench.settings import Settings
 # name -> run(settings) -> rows, in the order they run
 SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "cpu": cpu_numpy.run,
+    "numba": cpu_numba.run,
     "wgpu": wgpu_cpu.run,
     "devarrays": device_arrays.run,
     "compile": compile_time.run,

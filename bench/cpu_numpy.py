@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import bounds_checks
+from bench import bounds_checks, cpu_barriers
 from bench.kernels import problems
 from bench.launches import problem_rows
 from bench.report import Row
@@ -18,4 +18,4 @@ def run(settings: Settings) -> list[Row]:
         first = problem.kernel.__name__ not in seen
         seen.add(problem.kernel.__name__)
         rows += problem_rows(SUITE, problem, "cpu", problem.numpy_name, problem.numpy_op, settings, first)
-    return rows + bounds_checks.rows(settings)
+    return rows + bounds_checks.rows(settings) + cpu_barriers.rows(settings)

@@ -237,3 +237,63 @@ def _count(n: int) -> str:
         if n >= scale and n % scale == 0:
             return f"{n // scale}{suffix}"
     return str(n)
+
+
+@rk.kernel
+def tiled_matmul(a: Array[f32], b: Array[f32], c: Array[f32], n: i32):
+    ta = rk.shared_array(f32, TILE * TILE)
+    tb = rk.shared_array(f32, TILE * TILE)
+    tx = rk.thread_id(0)
+    ty = rk.thread_id(1)
+    col = rk.block_id(0) * TILE + tx
+    row = rk.block_id(1) * TILE + ty
+    acc = f32(0.0)
+    for t in range(0, n, TILE):
+        ta[ty * TILE + tx] = a[row * n + t + tx]
+        tb[ty * TILE + tx] = b[(t + ty) * n + col]
+        rk.barrier()
+        for k in range(TILE):
+            acc += ta[ty * TILE + k] * tb[k * TILE + tx]
+        rk.barrier()
+    c[row * n + col] = acc
+
+
+def matmul_problem(n: int) -> Problem:
+    """``c = a @ b`` for ``n`` x ``n`` matrices, ``n`` a multiple of the tile."""
+    rng = np.random.default_rng(6)
+    a, b = (rng.random((n, n), dtype=np.float32) for _ in range(2))
+    c = np.zeros((n, n), np.float32)
+    return Problem(
+        name=f"tiled matmul {n}x{n}",
+        kernel=tiled_matmul,
+        grid=(n // TILE, n // TILE),
+        block=(TILE, TILE),
+        args=[a.reshape(-1), b.reshape(-1), c.reshape(-1), n],
+        output=2,
+        expected=(a @ b).reshape(-1),
+        numpy_name="numpy a @ b",
+        numpy_op=lambda: a @ b,
+        amount=2.0 * n**3,
+        unit="flop",
+        rtol=1e-3,
+    )
+
+
+@rk.kernel
+def shared_histogram(values: Array[i32], bins: Array[i32], n: i32):
+    local = rk.shared_array(i32, BINS)
+    t = rk.thread_id(0)
+    local[t] = 0  # the block has BINS work-items
+    rk.barrier()
+    for i in range(rk.global_id(0), n, rk.grid_dim(0) * BINS):
+        rk.atomic_add(local, values[i], 1)
+    rk.barrier()
+    rk.atomic_add(bins, t, local[t])
+
+
+def shared_histogram_problem(n: int) -> Problem:
+    """The histogram as CUDA programmers write it: per-block bins in shared memory, merged once."""
+    p = histogram_problem(n)
+    p.name = f"histogram {_count(n)} ({BINS} bins, shared)"
+    p.kernel, p.grid, p.block = shared_histogram, 64, BINS
+    return p

@@ -7,6 +7,7 @@ like a plain Python function is an error: it would not run on a device.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,26 @@ from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
+
+_MAX_LAUNCHERS = 64  # per kernel; launches with ever new grids start over
+_ENV_BACKEND = "RINGKERNEL_BACKEND"
+_RUNTIME: tuple[dict[str, Any], type[Exception]] | None = None
+
+
+def _plain_dims(dims: Any) -> bool:
+    """Whether ``dims`` is an int or a tuple of ints (exactly: no bools, floats or numpy ints)."""
+    return type(dims) is int or (type(dims) is tuple and all(type(d) is int for d in dims))
+
+
+def _runtime() -> tuple[dict[str, Any], type[Exception]]:
+    """The backend instances and ``BoundsError`` (imported on the first launch, not at import)."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        from ringkernel.runtime import _instances
+        from ringkernel.runtime.arguments import BoundsError
+
+        _RUNTIME = (_instances, BoundsError)
+    return _RUNTIME
 
 
 class _Decorated:
@@ -58,6 +79,12 @@ class Kernel(_Decorated):
 
     ringkernel_kind = "kernel"
 
+    def __init__(self, pyfunc: Callable[..., Any]) -> None:
+        super().__init__(pyfunc)
+        # (grid, block, backend, checked) -> (backend instance, launcher, RINGKERNEL_BACKEND then)
+        self._launchers: dict[tuple[Any, ...], tuple[Any, Callable[[Sequence[Any]], bool], Any]] = {}
+        self._configured: dict[Any, Callable[..., None]] = {}  # k[grid, block] -> its launcher
+
     def launch(
         self,
         grid: int | Sequence[int],
@@ -77,20 +104,64 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
-        from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
+        instances, bounds_error = _runtime()
+        known = None
+        # only plain ints: 1.0 or True would find the launcher of 1 (equal keys) yet are errors
+        if (type(grid) is int or _plain_dims(grid)) and (type(block) is int or _plain_dims(block)):
+            known = self._launchers.get((grid, block, backend, checked))
+        try:
+            if known is not None:
+                device, launcher, env_backend = known
+                if isinstance(backend, (str, type(None))) and (
+                    instances.get(device.name) is not device
+                    or backend is None and os.environ.get(_ENV_BACKEND) != env_backend
+                ):
+                    known = None  # the backend was replaced, or the default changed
+                elif launcher(args):
+                    return
+            self._launch(grid, block, args, backend, checked)
+        except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
+            if debug_tracebacks():
+                raise
+            raise exc.with_traceback(None) from None
+
+    def _launch(self, grid: Any, block: Any, args: Sequence[Any], backend: Any,
+                checked: bool | None) -> None:
+        """The general path; it leaves a fast launcher for the next launch like this one.
+
+        A backend that offers ``launcher(build, grid, block)`` (cpu) returns
+        an object that re-checks only the arguments (see
+        :mod:`ringkernel.runtime.cpu.launcher`) and declines anything unusual,
+        which then comes here and gets its precise error.  The launchers are
+        keyed by the launch's grid, block, backend and ``checked`` as given.
+        """
+        from ringkernel.runtime.arguments import bind_arguments, launch_dims
 
         grid3, block3 = launch_dims(grid, block)
         module = self.ir
         fn = module.get(self._ir_name)
         bound = bind_arguments(fn, tuple(args))
+        device, build = _launch_build(module, fn.name, grid3, block3, bound, backend, checked)
+        make = getattr(device, "launcher", None)
+        if make is None or not (_plain_dims(grid) and _plain_dims(block)):
+            return
+        key = (grid, block, backend, checked)
         try:
-            launch_module(module, fn.name, grid3, block3, bound, backend, checked=checked)
-        except BoundsError as exc:  # a bug in the kernel, not in the runtime: no runtime frames
-            if debug_tracebacks():
-                raise
-            raise exc.with_traceback(None) from None
+            hash(key)
+        except TypeError:  # an unhashable backend object
+            return
+        if len(self._launchers) >= _MAX_LAUNCHERS:
+            self._launchers.clear()
+        env_backend = os.environ.get(_ENV_BACKEND)
+        self._launchers[key] = (device, make(build, grid3, block3), env_backend)
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
+        try:
+            known = self._configured.get(config)
+        except TypeError:  # a list inside: no memo
+            known = None
+        if known is not None:
+            return known
         if not isinstance(config, tuple) or len(config) not in (2, 3):
             raise TypeError(
                 f"launch '{self.__name__}' as {self.__name__}[grid, block](args...) "
@@ -102,6 +173,12 @@ class Kernel(_Decorated):
         def launcher(*args: Any) -> None:
             self.launch(grid, block, args, backend=backend)
 
+        try:
+            if len(self._configured) >= _MAX_LAUNCHERS:
+                self._configured.clear()
+            self._configured[config] = launcher  # k[grid, block] in a loop builds it once
+        except TypeError:
+            pass
         return launcher
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -145,6 +222,19 @@ def launch_module(
     the result.  ``grid``/``block`` are 3-tuples, ``args`` from ``bind_arguments``.
     With no backend named, a launch runs where its device arrays live.
     """
+    _launch_build(module, kernel_name, grid, block, args, backend, checked)
+
+
+def _launch_build(
+    module: Module,
+    kernel_name: str,
+    grid: tuple[int, int, int],
+    block: tuple[int, int, int],
+    args: Sequence[Any],
+    backend: Any,
+    checked: bool | None,
+) -> tuple[Any, Any]:
+    """:func:`launch_module`'s work; returns the backend instance and the build it ran."""
     from ringkernel.runtime import get_backend
     from ringkernel.runtime.arguments import check_device_arrays, device_arrays_backend
     from ringkernel.runtime.backend import KernelBuild
@@ -157,6 +247,7 @@ def launch_module(
     text = compile_module(module, device.target, **options)
     build = KernelBuild(module, kernel_name, device.target, options, text)
     device.launch(build, grid, block, args, checked=checked)
+    return device, build
 
 
 def kernel(pyfunc: Callable[..., Any]) -> Kernel:

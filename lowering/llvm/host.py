@@ -12,16 +12,21 @@ work-items run.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llvmlite import ir
 
+from ringkernel.lowering.llvm import host_kernel_symbol
 from ringkernel.lowering.llvm.bounds import BoundsSite
 from ringkernel.lowering.llvm.codegen import host_machine, optimize, prepare
+from ringkernel.lowering.llvm.host_coroutines import make_coroutine
 from ringkernel.lowering.llvm.host_entry import add_launch_wrapper
+from ringkernel.lowering.llvm.host_privatize import private_variant, privatizable_arrays
 from ringkernel.lowering.llvm.lower import build_ir_module
-from ringkernel.lowering.llvm.targets import HostTarget
+from ringkernel.lowering.llvm.targets import HOST_INDEX_PARAMS, HostTarget
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.passes.workitem_loops import plan_block
+from ringkernel.ringir.passes.workitem_loops import COROUTINES, PLAIN, THREADS, plan_block
 
 
 def lower_module_to_host(
@@ -50,9 +55,16 @@ def build_host_module(
 ) -> tuple[ir.Module, tuple[BoundsSite, ...]]:
     """The unoptimized LLVM module of the host target, and its bounds-check sites in order."""
     plan = plan_block(module, kernel, workitem_loops)
-    target = HostTarget(bounds_checks=checked)
-    llmod = build_ir_module(plan.module, target, name=f"ringkernel.{kernel}")
-    add_launch_wrapper(llmod, plan.module.get(kernel), plan.mode, checked)
+    lowered, fn = plan.module, plan.module.get(kernel)
+    private = privatizable_arrays(fn) if plan.mode == PLAIN else {}
+    if private:
+        lowered = replace(lowered, functions=(*lowered.functions, private_variant(fn, private)))
+    target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode != THREADS)
+    llmod = build_ir_module(lowered, target, name=f"ringkernel.{kernel}")
+    if plan.mode == COROUTINES:
+        barrier_slot = len(fn.params) + 3 * len(HOST_INDEX_PARAMS) + 1  # after the indices, shared
+        make_coroutine(llmod, llmod.globals[host_kernel_symbol(kernel)], barrier_slot)
+    add_launch_wrapper(llmod, fn, plan.mode, checked, private)
     return llmod, tuple(target.bounds_sites)
 
 

@@ -16,6 +16,7 @@ from ringkernel.lowering.llvm import ops
 from ringkernel.lowering.llvm.bounds import BoundsChecker, bounds_params
 from ringkernel.lowering.llvm.targets import LLVMTarget
 from ringkernel.ringir import (
+    AddressSpace,
     AtomicCAS,
     AtomicRMW,
     Backoff,
@@ -271,7 +272,8 @@ class FunctionLowerer(NodeVisitor):
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         def emit() -> ir.Value:
             ptr, elem = self.element(s.array, s.index)
-            return self.target.atomic_rmw(self, s.op, ptr, self.value(s.value), elem)
+            space = _space(s.array)
+            return self.target.atomic_rmw(self, s.op, ptr, self.value(s.value), elem, space)
 
         self.define(s.result, self.access(s.array, s.index, s.loc, emit))
 
@@ -279,7 +281,7 @@ class FunctionLowerer(NodeVisitor):
         def emit() -> ir.Value:
             ptr, elem = self.element(s.array, s.index)
             expected, desired = self.value(s.expected), self.value(s.desired)
-            return self.target.cmpxchg(self, ptr, expected, desired, elem)
+            return self.target.cmpxchg(self, ptr, expected, desired, elem, _space(s.array))
 
         self.define(s.result, self.access(s.array, s.index, s.loc, emit))
 
@@ -397,3 +399,8 @@ def _index_type(ty: ScalarType) -> ScalarType:
     """Indices widen to 64 bits, keeping their signedness."""
     return I64 if ty.kind == "int" else U64
 
+
+def _space(array: Value) -> AddressSpace:
+    """The memory an atomic's array lives in (targets may treat shared arrays more cheaply)."""
+    ty = array.type
+    return ty.space if isinstance(ty, ArrayType) else AddressSpace.GLOBAL

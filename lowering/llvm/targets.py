@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from ringkernel.lowering.llvm.bounds import BoundsSite, bounds_params
+from ringkernel.lowering.llvm.host_atomics import plain_cmpxchg, plain_rmw
 from ringkernel.ringir import AddressSpace, Function, SharedArray, walk
 from ringkernel.ringir.types import ArrayType, ScalarType
 
@@ -110,14 +111,18 @@ class LLVMTarget:
         a target whose host cannot park on device memory has it poll instead."""
 
     def atomic_rmw(
-        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType
+        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType,
+        space: AddressSpace = AddressSpace.GLOBAL,
     ) -> ir.Value:
-        """The old value of ``*ptr`` after the RingIR atomic ``op``: an ``atomicrmw``."""
+        """The old value of ``*ptr`` after the RingIR atomic ``op``: an ``atomicrmw``.
+
+        ``space`` is the array's memory (a target may do cheaper for shared arrays).
+        """
         return fl.builder.atomic_rmw(atomic_rmw_op(op, elem), ptr, value, self.atomic_ordering)
 
     def cmpxchg(
         self, fl: FunctionLowerer, ptr: ir.Value, expected: ir.Value, desired: ir.Value,
-        elem: ScalarType,
+        elem: ScalarType, space: AddressSpace = AddressSpace.GLOBAL,
     ) -> ir.Value:
         """The old value of ``*ptr`` after a compare-and-swap: a ``cmpxchg``."""
         ordering = self.atomic_ordering
@@ -180,9 +185,12 @@ class HostTarget(LLVMTarget):
 
     name = "host"
 
-    def __init__(self, bounds_checks: bool = False) -> None:
+    def __init__(self, bounds_checks: bool = False, blocks_on_one_thread: bool = False) -> None:
         self.layouts: dict[str, dict[str, int]] = {}
         self.bounds_checks = bounds_checks
+        # Each block runs on one OS thread (plain and work-item-loop modes): shared
+        # arrays are that thread's own, so their atomics can be plain (host_atomics).
+        self.blocks_on_one_thread = blocks_on_one_thread
         self.bounds_sites: list[BoundsSite] = []
 
     def kernel_symbol(self, fn: Function) -> str:
@@ -221,6 +229,24 @@ class HostTarget(LLVMTarget):
             name = _LIBM[func] + ("f" if ty.bits == 32 else "")
         return _declare(module, name, fty, [fty] * arity)
 
+    def atomic_rmw(
+        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType,
+        space: AddressSpace = AddressSpace.GLOBAL,
+    ) -> ir.Value:
+        """A plain read-modify-write on a thread-private shared array, else ``atomicrmw``."""
+        if self.blocks_on_one_thread and space == AddressSpace.SHARED:
+            old = plain_rmw(fl.builder, atomic_rmw_op(op, elem), ptr, value, elem)
+            if old is not None:
+                return old
+        return super().atomic_rmw(fl, op, ptr, value, elem, space)
+
+    def cmpxchg(
+        self, fl: FunctionLowerer, ptr: ir.Value, expected: ir.Value, desired: ir.Value,
+        elem: ScalarType, space: AddressSpace = AddressSpace.GLOBAL,
+    ) -> ir.Value:
+        if self.blocks_on_one_thread and space == AddressSpace.SHARED and not elem.is_float:
+            return plain_cmpxchg(fl.builder, ptr, expected, desired)
+        return super().cmpxchg(fl, ptr, expected, desired, elem, space)
 
     def clock_micros(self, fl: FunctionLowerer) -> ir.Value:
         """``clock_gettime(CLOCK_REALTIME)``, the clock ``time.time_ns()`` reads."""
@@ -400,7 +426,8 @@ class NvptxTarget(LLVMTarget):
         fl.builder.call(sleep, [nanos])
 
     def atomic_rmw(
-        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType
+        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType,
+        space: AddressSpace = AddressSpace.GLOBAL,
     ) -> ir.Value:
         """Default (GPU) scope ``atomicrmw``, or relaxed ``atom.sys`` through NVVM intrinsics.
 
@@ -429,7 +456,7 @@ class NvptxTarget(LLVMTarget):
 
     def cmpxchg(
         self, fl: FunctionLowerer, ptr: ir.Value, expected: ir.Value, desired: ir.Value,
-        elem: ScalarType,
+        elem: ScalarType, space: AddressSpace = AddressSpace.GLOBAL,
     ) -> ir.Value:
         if not self.system_scope_atomics:
             return super().cmpxchg(fl, ptr, expected, desired, elem)

@@ -78,8 +78,10 @@ SLOTS = 1024
 
 
 # How a block's work-items run on a host: one after another (no barrier), as
-# work-item loops, or one OS thread each.
-PLAIN, LOOPS, THREADS = "plain", "loops", "threads"
+# work-item loops, as coroutines resumed barrier by barrier (barriers under
+# control flow that differs between work-items), or one OS thread each
+# (kernels that idle with backoff, whose work-items may wait for each other).
+PLAIN, LOOPS, COROUTINES, THREADS = "plain", "loops", "coroutines", "threads"
 
 
 class NotTransformable(Exception):
@@ -91,7 +93,7 @@ class BlockPlan:
     """How one kernel's block runs on a host, and the module to lower for it.
 
     ``module`` is the rewritten one when ``mode`` is :data:`LOOPS`, else the
-    input; ``reason`` says why a kernel with barriers got :data:`THREADS`.
+    input; ``reason`` says why a kernel with barriers did not get :data:`LOOPS`.
     """
 
     module: Module
@@ -119,7 +121,14 @@ def plan_block(module: Module, kernel_name: str, workitem_loops: bool = True) ->
         reason = str(exc)
     except CompileError as exc:  # a bug in the rewrite must not cost correctness
         reason = f"internal error in the work-item loop rewrite: {exc}"
-    return BlockPlan(module, THREADS, reason)
+    if _idles(module, module.get(kernel_name)):
+        return BlockPlan(module, THREADS, reason)
+    return BlockPlan(module, COROUTINES, reason)
+
+
+def _idles(module: Module, fn: Function) -> bool:
+    """Whether ``fn`` (or a func it calls) idles with backoff: its work-items need real threads."""
+    return any(isinstance(s, Backoff) for s in _reachable_statements(module, fn))
 
 
 def to_workitem_loops(module: Module, kernel_name: str) -> Module:
@@ -131,7 +140,7 @@ def to_workitem_loops(module: Module, kernel_name: str) -> Module:
     fn = module.get(kernel_name)
     if not uses_barrier(fn):
         raise NotTransformable(f"kernel '{kernel_name}' has no barrier")
-    if any(isinstance(s, Backoff) for s in _reachable_statements(module, fn)):
+    if _idles(module, fn):
         raise NotTransformable(
             "the kernel idles with backoff(): its work-items may wait for each other, "
             "which needs them to run concurrently"

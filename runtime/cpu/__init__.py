@@ -1,8 +1,10 @@
 """The cpu backend: kernels JIT-compiled by LLVM and run on the host's cores.
 
-Blocks are split over one Python thread per core; each calls the kernel's
-native launch wrapper through ctypes, which releases the GIL, so blocks run
-in parallel.  The kernel arrives compiled for the ``host`` target
+Blocks are split over the threads of a persistent pool
+(:mod:`ringkernel.runtime.cpu.pool`, one per core unless
+``RINGKERNEL_CPU_THREADS`` or ``CpuBackend(threads=N)`` say otherwise); each
+calls the kernel's native launch wrapper through ctypes, which releases the
+GIL, so blocks run in parallel.  The kernel arrives compiled for the ``host`` target
 (:mod:`ringkernel.lowering.llvm.host`: LLVM IR text tuned for this CPU); this
 backend JITs and runs it.  How work-items and barriers run inside a block is
 described in :mod:`ringkernel.lowering.llvm.host_entry`;
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,13 +27,13 @@ from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, check_dims
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.bounds import BoundsRecord
 from ringkernel.runtime.cpu.jit import CompiledKernel, block_plan, jit_kernel
+from ringkernel.runtime.cpu.launcher import FastLauncher
 from ringkernel.runtime.cpu.memory import CpuMemory
+from ringkernel.runtime.cpu.pool import shared_pool, worker_count
 from ringkernel.runtime.device_array import DeviceArray
 
-# Below this many work-items a launch runs on the calling thread only.
-_PARALLEL_THRESHOLD = 1 << 14
-# Seconds between the waiting thread's looks at pending signals (Ctrl-C).
-_WAIT_SLICE = 0.05
+INLINE_BELOW = 1 << 14
+"""Launches with fewer work-items run on the calling thread (the pool's handoff would cost more)."""
 # Device-array memory: one pool for every CpuBackend instance (it is all host memory).
 _MEMORY = CpuMemory()
 
@@ -42,13 +43,22 @@ class CpuBackend:
 
     ``workitem_loops`` (default: true unless ``RINGKERNEL_CPU_BARRIERS=threads``)
     runs kernels with barriers as work-item loops when that is provably
-    correct; false always uses one OS thread per work-item for them.
+    correct (else coroutines); false always uses one OS thread per work-item for them.
+    ``threads`` (default: ``RINGKERNEL_CPU_THREADS``, else every core; 1 to
+    256) is how many pool threads one launch spreads its blocks over;
+    launches of fewer than ``inline_below`` work-items run on the calling
+    thread instead (0: every launch uses the pool).
     """
 
     name = "cpu"
     target = "host"
 
-    def __init__(self, workitem_loops: bool | None = None) -> None:
+    def __init__(self, workitem_loops: bool | None = None, threads: int | None = None,
+                 inline_below: int = INLINE_BELOW) -> None:
+        self.threads = worker_count(threads)
+        if isinstance(inline_below, bool) or not isinstance(inline_below, int) or inline_below < 0:
+            raise ValueError(f"CpuBackend(inline_below={inline_below!r}): expected a work-item count >= 0")
+        self.inline_below = inline_below
         if workitem_loops is None:
             workitem_loops = os.environ.get("RINGKERNEL_CPU_BARRIERS", "loops") != "threads"
         self.workitem_loops = workitem_loops
@@ -120,18 +130,52 @@ class CpuBackend:
                 cell = np.array(value, dtype=np.uint8 if as_scalar(param.type).is_bool else value.dtype)
                 keep.append(cell)
                 argv[i] = cell.ctypes.data
-        bounds = BoundsRecord(fn, args) if checked else None
-        if bounds is not None:
-            argv[len(args)], argv[len(args) + 1] = bounds.pointers
-        keep += [argv, bounds]
+        # the lengths go to every build: checked ones test indices against them, and
+        # every launch wrapper uses them to privatize small atomic arrays (host_privatize)
+        record = BoundsRecord(fn, args)
+        argv[len(args)], argv[len(args) + 1] = record.pointers
+        bounds = record if checked else None
+        keep += [argv, record]
         dims = (ctypes.c_int32 * 6)(*grid, *block)
-        blocks = grid[0] * grid[1] * grid[2]
-        work = blocks * block[0] * block[1] * block[2]
-        if work < _PARALLEL_THRESHOLD and not compiled.threaded:
-            status = [compiled.launch(argv, dims, 0, blocks)]
-        else:
-            workers = min(os.cpu_count() or 1, blocks)
-            status = _run_interruptible(compiled, argv, dims, blocks, workers, keep)
+        status = self._run_blocks(compiled, argv, dims, grid[0] * grid[1] * grid[2], keep)
+        self._finish(compiled, kernel_name, block, status, bounds)
+
+    def launcher(self, build: KernelBuild, grid: tuple[int, int, int],
+                 block: tuple[int, int, int]) -> FastLauncher:
+        """A :class:`~ringkernel.runtime.cpu.launcher.FastLauncher` for repeat launches of ``build``.
+
+        ``grid``/``block`` must have passed :meth:`compile_options` (the limits).
+        """
+        compiled = jit_kernel(build)
+        name = build.kernel_name
+
+        def finish(status: list[int], bounds: BoundsRecord | None) -> None:
+            self._finish(compiled, name, block, status, bounds)
+
+        inline = self._inline(compiled, grid, block)
+        return FastLauncher(build.module.get(name), compiled, grid, block, inline, self._run_blocks, finish)
+
+    def _run_blocks(self, compiled: CompiledKernel, argv: Any, dims: Any, blocks: int,
+                    keep: list[Any]) -> list[int]:
+        """Runs ``blocks`` blocks: on this thread when small, else spread over the pool.
+
+        Large launches use the pool even with one thread: its caller waits
+        in Python, so Ctrl-C can stop them.
+        """
+        if self._inline(compiled, (blocks, 1, 1), (dims[3], dims[4], dims[5])):
+            return [compiled.launch(argv, dims, 0, blocks)]
+        return _run_on_pool(compiled, argv, dims, blocks, min(self.threads, blocks), keep)
+
+    def _inline(self, compiled: CompiledKernel, grid: tuple[int, int, int],
+                block: tuple[int, int, int]) -> bool:
+        """Whether a launch is small enough to run on the calling thread (no pool, no waiting)."""
+        work = grid[0] * grid[1] * grid[2] * block[0] * block[1] * block[2]
+        return work < self.inline_below and not compiled.threaded
+
+    @staticmethod
+    def _finish(compiled: CompiledKernel, kernel_name: str, block: tuple[int, int, int],
+                status: list[int], bounds: BoundsRecord | None) -> None:
+        """Raises what the launch's statuses and bounds record report."""
         if -2 in status:
             raise MemoryError(f"cpu backend: no memory for the shared arrays of '{kernel_name}'")
         if any(status):
@@ -143,44 +187,23 @@ class CpuBackend:
             bounds.raise_if_violated(kernel_name, compiled.bounds_sites)
 
     def barrier_strategy(self, module: Module, kernel_name: str) -> tuple[str, str]:
-        """How ``kernel_name``'s work-items run: (``"plain"``/``"loops"``/``"threads"``, why)."""
+        """How ``kernel_name``'s work-items run, and why not as loops.
+
+        The mode is ``"plain"``, ``"loops"``, ``"coroutines"`` or ``"threads"``.
+        """
         return block_plan(module, kernel_name, self.workitem_loops)
 
 
-def _run_interruptible(
+def _run_on_pool(
     compiled: CompiledKernel, argv: Any, dims: Any, blocks: int, workers: int, keep: list[Any]
 ) -> list[int]:
-    """Runs the blocks on ``workers`` native threads while this thread waits for them.
+    """Runs the blocks in ``workers`` equal ranges on the shared native pool while this thread waits.
 
-    The calling thread waits in Python with a timeout, so Ctrl-C reaches it:
-    it then sets the cancel flag, which stops every worker before its next
-    block, waits for them (at most one block each) and re-raises.  A second
-    Ctrl-C stops waiting; the workers hold ``keep`` (the argument memory)
-    until they end, so nothing they touch is freed under them.
+    Ctrl-C sets the cancel flag, which stops every range before its next
+    block (see :class:`~ringkernel.runtime.cpu.pool.WorkerPool`), which keeps
+    ``keep`` (the argument memory) until the ranges end.
     """
-    status = [0] * workers
-    bounds = [blocks * w // workers for w in range(workers + 1)]
-    cancel = ctypes.c_int32(0)
-
-    def run(w: int, _keep: list[Any] = keep, _cancel: ctypes.c_int32 = cancel) -> None:
-        status[w] = compiled.launch(argv, dims, bounds[w], bounds[w + 1], _cancel)
-
-    threads = [threading.Thread(target=run, args=(w,), daemon=True) for w in range(workers)]
-    for t in threads:
-        t.start()
-    try:
-        _join(threads)
-    except KeyboardInterrupt:
-        cancel.value = 1
-        _join(threads)
-        raise
-    return status
-
-
-def _join(threads: list[threading.Thread]) -> None:
-    for t in threads:
-        while t.is_alive():
-            t.join(_WAIT_SLICE)
+    return shared_pool(workers).run(compiled.address, argv, dims, blocks, workers, keep)
 
 
 __all__ = ["CpuBackend", "MAX_BLOCK_THREADS"]

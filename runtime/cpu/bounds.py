@@ -32,6 +32,25 @@ class BoundsRecord:
             a.nbytes // memory_type_size(p.type.elem) if isinstance(p.type, ArrayType) else 0
             for p, a in zip(fn.params, args)
         ]
+        self._fill(lengths)
+
+    @classmethod
+    def from_sizes(cls, lengths: list[int]) -> BoundsRecord:
+        """A record for a launch whose arrays have ``lengths`` elements (0 for scalars)."""
+        record = cls.__new__(cls)
+        record._fill(lengths)
+        return record
+
+    def reset(self, lengths: list[int]) -> None:
+        """Reuses this record for another launch with arrays of ``lengths`` elements."""
+        self.lengths[: len(lengths)] = lengths  # type: ignore[assignment]  # ctypes slices take ints
+        self.record[0] = 0  # the site word: the kernel fills the others after claiming it
+
+    @property
+    def violated(self) -> bool:
+        return self.record[0] != 0
+
+    def _fill(self, lengths: list[int]) -> None:
         self.lengths = (ctypes.c_int64 * max(len(lengths), 1))(*lengths)
         self.record = (ctypes.c_int64 * RECORD_WORDS)()
 

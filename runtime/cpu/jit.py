@@ -16,7 +16,6 @@ them for an error message.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import threading
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from ringkernel.ringir import Module, verify
 from ringkernel.ringir.passes import run_default_pipeline
 from ringkernel.ringir.passes.workitem_loops import THREADS, plan_block
 from ringkernel.runtime.backend import KernelBuild
+from ringkernel.runtime.cpu.symbols import resolve_external_symbols
 
 LaunchFn = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
@@ -45,14 +45,16 @@ class CompiledKernel:
     """A kernel's launch wrapper in native code; ``engine`` keeps the code alive.
 
     ``mode`` is how a block's work-items run: ``"plain"`` (no barrier),
-    ``"loops"`` (work-item loops) or ``"threads"`` (one OS thread each);
-    ``fallback_reason`` says why a kernel with barriers got ``"threads"``.
+    ``"loops"`` (work-item loops), ``"coroutines"`` (one coroutine each) or
+    ``"threads"`` (one OS thread each); ``fallback_reason`` says why a kernel
+    with barriers did not get ``"loops"``.
     A bounds-checked build (``checked``) lists its checked accesses in
     ``bounds_sites``, indexed by the violation record's site number.
     """
 
     engine: llvm.ExecutionEngine
     native: Callable[..., int]  # a ctypes function pointer
+    address: int  # of the launch wrapper, for the worker pool
     mode: str
     fallback_reason: str = ""
     checked: bool = False
@@ -103,7 +105,7 @@ def _build(build: KernelBuild) -> CompiledKernel:
     machine = host_machine(build.options.get("cpu"), build.options.get("features"))
     ref = llvm.parse_assembly(build.text)
     ref.verify()
-    _resolve_external_symbols(ref)
+    resolve_external_symbols(ref)
     engine = llvm.create_mcjit_compiler(ref, machine)
     engine.finalize_object()
     address = engine.get_function_address(launch_symbol(name))
@@ -111,32 +113,4 @@ def _build(build: KernelBuild) -> CompiledKernel:
     def sites() -> tuple[BoundsSite, ...]:
         return host_bounds_sites(run_default_pipeline(verify(build.module)), name, loops)
 
-    return CompiledKernel(engine, LaunchFn(address), mode, reason, checked, sites)
-
-
-def _system_libraries() -> list[ctypes.CDLL]:
-    libs = [ctypes.CDLL(None)]
-    for name in ("m", "pthread", "c"):
-        path = ctypes.util.find_library(name)
-        if path:
-            try:
-                libs.append(ctypes.CDLL(path))
-            except OSError:
-                continue
-    return libs
-
-
-def _resolve_external_symbols(ref: llvm.ModuleRef) -> None:
-    """Makes libc/libm/pthread functions the module calls known to the JIT linker."""
-    libs = None
-    for fn in ref.functions:
-        if not fn.is_declaration or fn.name.startswith("llvm.") or llvm.address_of_symbol(fn.name):
-            continue
-        libs = libs or _system_libraries()
-        for lib in libs:
-            try:
-                address = ctypes.cast(getattr(lib, fn.name), ctypes.c_void_p).value
-            except AttributeError:
-                continue
-            llvm.add_symbol(fn.name, address)
-            break
+    return CompiledKernel(engine, LaunchFn(address), address, mode, reason, checked, sites)

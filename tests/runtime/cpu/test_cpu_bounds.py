@@ -196,11 +196,11 @@ def test_shared_arrays_are_checked_on_both_barrier_paths(loops: bool) -> None:
     assert out[63] == 0.0
 
 
-def test_shared_array_on_the_thread_path_chosen_by_analysis() -> None:
+def test_shared_array_on_the_coroutine_path_chosen_by_analysis() -> None:
     backend = CpuBackend()
     mode, _ = backend.barrier_strategy(shared_overrun_varying_barrier.ir,
                                        "shared_overrun_varying_barrier")
-    assert mode == "threads"
+    assert mode == "coroutines"
     out = np.zeros(64, np.float32)
     with pytest.raises(rk.BoundsError, match="shared array of length 64"):
         launch_module(shared_overrun_varying_barrier.ir, "shared_overrun_varying_barrier",

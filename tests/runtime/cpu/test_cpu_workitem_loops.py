@@ -1,9 +1,10 @@
 """Work-item loops: every kernel with barriers runs through both cpu paths and matches numpy.
 
-Each kernel is launched once as work-item loops and once with one OS thread
+Each kernel is launched once on the default path and once with one OS thread
 per work-item; both must equal the numpy reference, and the test asserts
 which path the backend took (the loops path where the rewrite is provable,
-the thread path as the fallback).
+work-items as coroutines where barriers sit under varying control flow, the
+thread path only for kernels that idle with backoff).
 """
 
 from __future__ import annotations
@@ -342,7 +343,7 @@ def test_atomics_on_shared_memory() -> None:
                {1: want.astype(np.int32)})
 
 
-# --- falling back to a thread per work-item ---------------------------------------------------
+# --- barriers under varying control flow: work-items as coroutines ---------------------------
 
 
 @rk.kernel
@@ -358,14 +359,14 @@ def loaded_trip_count(counts: Array[i32], out: Array[i32]):
     out[rk.global_id(0)] = total
 
 
-def test_loop_with_barrier_and_loaded_trip_count_falls_back() -> None:
+def test_loop_with_barrier_and_loaded_trip_count_runs_as_coroutines() -> None:
     counts = np.array([3, 0, 5], np.int32)
     want = np.zeros(48, np.int32)
     for b, c in enumerate(counts):
         t = np.arange(16)
         want[b * 16:(b + 1) * 16] = sum(r * (15 - t) for r in range(c))
     check_both(loaded_trip_count, 3, 16, lambda: [counts, np.zeros(48, np.int32)], {1: want},
-               expect="threads")
+               expect="coroutines")
     _, reason = LOOPS.barrier_strategy(loaded_trip_count.ir, "loaded_trip_count")
     assert "range" in reason
 
@@ -378,9 +379,9 @@ def divergent_barrier(out: Array[i32]):
     out[rk.global_id(0)] = t
 
 
-def test_barrier_under_a_varying_condition_falls_back() -> None:
+def test_barrier_under_a_varying_condition_runs_as_coroutines() -> None:
     check_both(divergent_barrier, 2, 16, lambda: [np.zeros(32, np.int32)],
-               {0: np.tile(np.arange(16), 2)}, expect="threads")
+               {0: np.tile(np.arange(16), 2)}, expect="coroutines")
     with pytest.raises(NotTransformable, match="condition of an 'if'"):
         to_workitem_loops(divergent_barrier.ir, "divergent_barrier")
 
@@ -397,10 +398,10 @@ def varying_break(x: Array[i32], out: Array[i32]):
     out[rk.global_id(0)] = k
 
 
-def test_break_under_a_varying_condition_falls_back() -> None:
+def test_break_under_a_varying_condition_runs_as_coroutines() -> None:
     x = np.array([0, 3, 1, 2], np.int32)
     check_both(varying_break, 1, 4, lambda: [x, np.zeros(4, np.int32)], {1: x + 1},
-               expect="threads")
+               expect="coroutines")
 
 
 # --- the rewrite itself -----------------------------------------------------------------------
@@ -497,4 +498,4 @@ def demoted_counter(out: Array[i32]):
 
 def test_local_assigned_under_a_varying_condition_is_not_uniform() -> None:
     check_both(demoted_counter, 1, 8, lambda: [np.zeros(8, np.int32)], {0: np.arange(8)},
-               expect="threads")
+               expect="coroutines")

@@ -1,0 +1,186 @@
+"""The warm-launch fast path of the cpu backend: one kernel, grid and block, checks made once.
+
+A general launch normalizes the grid, binds and converts every argument,
+asks the compiler for the (cached) text and the JIT for its code: about
+15 us of Python before the kernel runs.  Once a kernel was launched with a
+grid and block, :class:`FastLauncher` holds everything that does not depend
+on the argument values (the native function, the dims, per-parameter
+checkers), so a repeat launch only checks each argument's kind and fills
+``argv``.
+
+Device arrays of the cpu backend are host memory and go straight in.  An
+argument the fast checks do not accept as is (another backend's array, a list, a
+dtype the parameter does not have, an int for a float parameter...) makes
+the launcher decline (it returns False, having run nothing); the caller then
+takes the general path, which accepts it or raises the precise ``LaunchError``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable, Sequence
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from ringkernel.lowering.llvm.targets import memory_type_size
+from ringkernel.ringir import Function
+from ringkernel.ringir.types import ArrayType, ScalarType, as_scalar
+from ringkernel.runtime.cpu.bounds import BoundsRecord
+from ringkernel.runtime.cpu.jit import CompiledKernel
+from ringkernel.runtime.device_array import DeviceArray
+
+_CTYPES = {
+    "f32": ctypes.c_float, "f64": ctypes.c_double, "i32": ctypes.c_int32, "u32": ctypes.c_uint32,
+    "i64": ctypes.c_int64, "u64": ctypes.c_uint64, "i16": ctypes.c_int16, "u16": ctypes.c_uint16,
+    "i8": ctypes.c_int8, "u8": ctypes.c_uint8,
+}
+
+
+class FastLauncher:
+    """Launches one compiled kernel over a fixed grid and block; ``launcher(args)`` runs it.
+
+    ``run_blocks(compiled, argv, dims, blocks, keep)`` is the backend's way to
+    run the blocks (inline or on the pool); ``finish(status, bounds)`` turns
+    the statuses and the bounds record into errors.  ``inline`` says the
+    blocks are few enough to run on the calling thread (no pool, no wait);
+    a launch that turns out to take long anyway (few work-items that loop)
+    switches the launcher to the pool.
+
+    The ``argv`` arrays, scalar cells and bounds records of finished launches
+    are reused (a free list: ``list.pop``/``append`` are atomic, so
+    concurrent launches from several threads each get their own).
+    """
+
+    def __init__(self, fn: Function, compiled: CompiledKernel, grid: tuple[int, int, int],
+                 block: tuple[int, int, int], inline: bool,
+                 run_blocks: Callable[[CompiledKernel, Any, Any, int, list[Any]], list[int]],
+                 finish: Callable[[list[int], BoundsRecord | None], None]) -> None:
+        self.compiled = compiled
+        self.params = [_param_kind(p.type) for p in fn.params]
+        self.count = len(fn.params)
+        self.dims = (ctypes.c_int32 * 6)(*grid, *block)
+        self.blocks = grid[0] * grid[1] * grid[2]
+        self.inline = inline
+        self.run_blocks = run_blocks
+        self.finish = finish
+        self._free: list[_Frame] = []
+
+    def __call__(self, args: Sequence[Any]) -> bool:
+        """Runs the kernel and returns True, or returns False (nothing ran) to decline ``args``."""
+        if len(args) != self.count:
+            return False
+        try:
+            frame = self._free.pop()
+        except IndexError:
+            frame = _Frame(self.params)
+        argv, lengths, views = frame.argv, frame.record.lengths, []
+        for i, kind in enumerate(self.params):
+            arg = args[i]
+            if kind.__class__ is _Array:
+                if type(arg) is DeviceArray:  # cpu device arrays are host memory: no copy
+                    arg = _host_view(arg)
+                if type(arg) is not np.ndarray or not arg.nbytes or (
+                        arg.dtype is not kind.dtype and arg.dtype != kind.dtype):
+                    return self._decline(frame)
+                flags = arg.flags
+                if not (flags.c_contiguous and flags.writeable):
+                    return self._decline(frame)
+                # its address without numpy's slow .ctypes (mypy does not know ndarray is a buffer)
+                view = ctypes.c_char.from_buffer(arg)  # type: ignore[arg-type]
+                views.append(view)
+                argv[i] = ctypes.addressof(view)
+                lengths[i] = arg.nbytes // kind.size  # every build reads them (bounds, private copies)
+            elif not kind.store(frame.cells[i], arg):
+                return self._decline(frame)
+        bounds = None
+        if self.compiled.checked:
+            bounds = frame.record
+            bounds.record[0] = 0  # the site word: the kernel fills the others after claiming it
+        if not self.inline:
+            status = self.run_blocks(self.compiled, argv, self.dims, self.blocks, [args, views, frame])
+        elif self.blocks == 1:
+            status = [self.compiled.native(argv, self.dims, 0, 1, _NOT_CANCELLED)]
+        else:
+            start = perf_counter()
+            status = [self.compiled.native(argv, self.dims, 0, self.blocks, _NOT_CANCELLED)]
+            if perf_counter() - start > INLINE_SECONDS:
+                self.inline = False  # few work-items, but long ones: spread them from now on
+        self._free.append(frame)
+        if status[0] or len(status) > 1 and any(status) or bounds is not None and bounds.violated:
+            self.finish(status, bounds)
+        return True
+
+    def _decline(self, frame: _Frame) -> bool:
+        self._free.append(frame)
+        return False
+
+
+def _host_view(array: DeviceArray) -> np.ndarray | None:
+    """A cpu device array's memory, or None (another backend's, or freed: the general path says so)."""
+    try:
+        return array.host_view() if array.backend == "cpu" else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+class _Frame:
+    """What one launch hands the native code: ``argv``, scalar cells, lengths and bounds record."""
+
+    def __init__(self, params: list[Any]) -> None:
+        self.argv = (ctypes.c_void_p * (len(params) + 2))()
+        self.cells: list[Any] = [None if isinstance(k, _Array) else k.cell_type() for k in params]
+        for i, cell in enumerate(self.cells):
+            if cell is not None:
+                self.argv[i] = ctypes.addressof(cell)
+        self.record = BoundsRecord.from_sizes([0] * len(params))
+        self.argv[len(params)], self.argv[len(params) + 1] = self.record.pointers
+
+
+_NOT_CANCELLED = ctypes.byref(ctypes.c_int32(0))
+INLINE_SECONDS = 200e-6
+"""A launch run on the calling thread that took longer uses the pool next time (if it has blocks to split)."""
+
+
+class _Array:
+    """An array parameter: its numpy dtype and element size (for the lengths table)."""
+
+    def __init__(self, dtype: np.dtype, size: int) -> None:
+        self.dtype, self.size = dtype, size
+
+
+class _Scalar:
+    """A scalar parameter: which Python/numpy types go straight into its ctypes cell."""
+
+    def __init__(self, cell_type: Any, accepted: tuple[type, ...], low: Any = None, high: Any = None):
+        self.cell_type, self.accepted, self.low, self.high = cell_type, accepted, low, high
+
+    def store(self, cell: Any, arg: Any) -> bool:
+        if type(arg) not in self.accepted:
+            return False
+        if self.low is not None and not self.low <= arg <= self.high:
+            return False
+        cell.value = arg
+        return True
+
+
+_FLOATS = (float, np.float32, np.float64)
+_INTS = (int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+
+
+def _param_kind(ty: Any) -> Any:
+    if isinstance(ty, ArrayType):
+        elem = as_scalar(ty.elem)
+        return _Array(np.dtype(elem.numpy_dtype), memory_type_size(elem))
+    assert isinstance(ty, ScalarType)
+    if ty.is_bool:
+        return _Scalar(ctypes.c_bool, (bool, np.bool_))
+    cell = _CTYPES.get(str(ty))
+    if cell is None:
+        return _Scalar(ctypes.c_uint8, ())  # declines every value: the general path handles it
+    if ty.is_float:
+        return _Scalar(cell, _FLOATS)
+    return _Scalar(cell, _INTS, ty.min_value, ty.max_value)
+
+

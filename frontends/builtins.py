@@ -68,6 +68,17 @@ def _math(name: str, doc: str, arity: int = 1, *objects: Any) -> Builtin:
     return Builtin(name, arity, "math", MathCall, doc, spelling, op=name, objects=objects)
 
 
+def _bits(name: str, doc: str) -> Builtin:
+    """An integer bit count: a MathCall whose result keeps the argument's integer type."""
+    return Builtin(name, 1, "math", MathCall, doc, f"rk.{name}(x)", op=name, stub=True)
+
+
+def _present(module: Any, name: str) -> tuple[Any, ...]:
+    """``module.name`` if this Python has it (``math.cbrt`` is 3.11+), else nothing."""
+    obj = getattr(module, name, None)
+    return () if obj is None else (obj,)
+
+
 def _atomic(name: str, op: str, doc: str) -> Builtin:
     return Builtin(name, 3, "atomic", AtomicRMW, doc, f"rk.{name}(a, i, v)", op=op, stub=True)
 
@@ -122,6 +133,26 @@ BUILTINS: tuple[Builtin, ...] = (
             op="min", objects=(builtins.min,)),
     Builtin("max", (2, None), "min_max", Binary, "The largest of two or more values.", "max(a, b, ...)",
             op="max", objects=(builtins.max,)),
+    _math("atan2", "atan2(y, x) of the first argument y over the second x: the angle of (x, y), in radians.",
+          2, math.atan2, np.arctan2),
+    _math("hypot", "hypot(x, y): sqrt(x * x + y * y) without overflow.", 2, math.hypot, np.hypot),
+    _math("copysign", "copysign(x, y): the magnitude of x with the sign of y.", 2, math.copysign,
+          np.copysign),
+    _math("erf", "The error function.", 1, math.erf),
+    _math("erfc", "1 - erf(x), accurate for large x.", 1, math.erfc),
+    _math("lgamma", "log(abs(gamma(x))).", 1, math.lgamma),
+    _math("log1p", "log(1 + x), accurate for small x.", 1, math.log1p, np.log1p),
+    _math("expm1", "exp(x) - 1, accurate for small x.", 1, math.expm1, np.expm1),
+    _math("cbrt", "Cube root (negative for negative x).", 1, *_present(math, "cbrt"), np.cbrt),
+    _math("isnan", "Whether x is a NaN (bool).", 1, math.isnan, np.isnan),
+    _math("isinf", "Whether x is +inf or -inf (bool).", 1, math.isinf, np.isinf),
+    _math("isfinite", "Whether x is neither infinite nor NaN (bool).", 1, math.isfinite, np.isfinite),
+    _bits("popc", "popc(x): the number of set bits of an integer (CUDA __popc)."),
+    _bits("clz", "clz(x): the number of leading zero bits of an integer (CUDA __clz)."),
+    _bits("ffs", "ffs(x): the 1-based position of the lowest set bit, 0 for 0 (CUDA __ffs)."),
+    _bits("brev", "brev(x): the bits of an integer in reverse order (CUDA __brev)."),
+    Builtin("clamp", 3, "clamp", Binary, "clamp(v, lo, hi) = min(max(v, lo), hi), in their common type.",
+            "rk.clamp(v, lo, hi)", stub=True),
     _cast(builtins.int, "i32"),
     _cast(builtins.float, "f32"),
     _cast(builtins.bool, "bool"),

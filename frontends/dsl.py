@@ -57,6 +57,11 @@ atomic_xor = _intrinsic("atomic_xor")
 atomic_exchange = _intrinsic("atomic_exchange")
 atomic_cas = _intrinsic("atomic_cas")
 bitcast = _intrinsic("bitcast")
+popc = _intrinsic("popc")
+clz = _intrinsic("clz")
+ffs = _intrinsic("ffs")
+brev = _intrinsic("brev")
+clamp = _intrinsic("clamp")
 
 INTRINSICS: dict[str, Intrinsic] = {
     obj.name: obj
@@ -80,6 +85,11 @@ INTRINSICS: dict[str, Intrinsic] = {
         atomic_exchange,
         atomic_cas,
         bitcast,
+        popc,
+        clz,
+        ffs,
+        brev,
+        clamp,
     )
 }
 """Every ``rk.<name>`` stub; tests check it holds exactly the table's ``stub`` entries."""

@@ -803,6 +803,9 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"{op}() in kernels takes at least 2 arguments", node)
         return self.sem.min_max(op, [self.visit(a) for a in node.args], node)
 
+    def call_clamp(self, entry: Builtin, node: ast.Call) -> Operand:
+        return self.sem.clamp(self.args_of(node, entry.arity, entry.name), node)
+
     def call_math(self, entry: Builtin, node: ast.Call) -> Operand:
         func = entry.op
         assert func is not None

@@ -27,6 +27,7 @@ from ringkernel.ringir import (
     F64,
     I32,
     I64,
+    INT_MATH_FUNCS,
     U32,
     U64,
     FunctionBuilder,
@@ -348,6 +349,8 @@ class Semantic:
 
     def min_max(self, op: str, ops: list[Operand], node: ast.AST) -> Operand:
         """``min``/``max`` of two or more operands, pairwise in the operands' common type."""
+        if any(op.is_literal and isinstance(op.literal, bool) for op in ops):
+            raise self.error(f"{op}() does not apply to bool", node)
         result = ops[0]
         for other in ops[1:]:
             if result.is_literal and other.is_literal:
@@ -360,8 +363,28 @@ class Semantic:
             result = Operand(self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node)))
         return result
 
+    def clamp(self, ops: list[Operand], node: ast.AST) -> Operand:
+        """``rk.clamp(v, lo, hi)``: ``min(max(v, lo), hi)`` in the operands' common type."""
+        return self.min_max("min", [self.min_max("max", ops[:2], node), ops[2]], node)
+
+    def bit_math(self, func: str, op: Operand, node: ast.Call) -> Operand:
+        """``rk.popc``-style bit counts: an integer argument (a literal is i32), same-typed result."""
+        if op.is_literal:
+            lit = op.literal
+            if isinstance(lit, bool) or not isinstance(lit, int):
+                raise self.error(f"{func}() needs an integer argument, not {type(lit).__name__}", node)
+            ty = I32
+        else:
+            ty = self.scalar_type(op, node)
+            if not ty.is_int:
+                raise self.error(f"{func}() needs an integer argument, not {ty}", node)
+        arg = self.coerce(op, ty, node.args[0], f"argument of {func}()")
+        return Operand(self.b.math(func, arg))
+
     def math(self, func: str, ops: list[Operand], node: ast.Call) -> Operand:
         """A math function on floats: the arguments' one float type (f32 for ints and literals)."""
+        if func in INT_MATH_FUNCS:
+            return self.bit_math(func, ops[0], node)
         ty: ScalarType | None = None
         for op in ops:
             if not op.is_literal:

@@ -35,6 +35,9 @@ from ringkernel.ringir import (
     FLOAT_ATOMIC_OPS,
     I32,
     I64,
+    INT_MATH_FUNCS,
+    MATH_FUNCS,
+    MATH_PREDICATES,
     THREAD_INDEX_KINDS,
     U32,
     U64,
@@ -77,7 +80,6 @@ from ringkernel.ringir import (
 
 T = TypeVar("T")
 
-MATH_FLOAT = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "floor", "ceil", "fabs")
 UNARY_FOR: dict[str, Callable[[ScalarType], bool]] = {
     "neg": lambda t: not t.is_bool,
     "not": lambda t: t.is_bool,
@@ -308,11 +310,14 @@ class _FunctionGen:
         self.define(out, Bitcast(self.fresh(self.d.pick(same_width)), self.value(out, src)))
 
     def s_math(self, out: list, *_: Any) -> None:
-        func = self.d.pick((*MATH_FLOAT, "abs", "pow", "fma"))
-        ty = self.d.pick(self.p.numeric if func == "abs" else self.p.floats)
-        n = {"pow": 2, "fma": 3}.get(func, 1)
-        args = tuple(self.value(out, ty) for _ in range(n))
-        self.define(out, MathCall(self.fresh(ty), func, args))
+        func = self.d.pick(tuple(MATH_FUNCS))
+        if func == "abs":
+            ty = self.d.pick(self.p.numeric)
+        else:
+            ty = self.d.pick(self.p.ints if func in INT_MATH_FUNCS else self.p.floats)
+        args = tuple(self.value(out, ty) for _ in range(MATH_FUNCS[func]))
+        result = BOOL if func in MATH_PREDICATES else ty
+        self.define(out, MathCall(self.fresh(result), func, args))
 
     def s_load_var(self, out: list, *_: Any) -> None:
         var = self.local()

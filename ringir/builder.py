@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from ringkernel.ringir.diagnostics import SourceLoc
 from ringkernel.ringir.nodes import (
+    MATH_PREDICATES,
     AtomicCAS,
     AtomicRMW,
     Barrier,
@@ -127,7 +128,8 @@ class FunctionBuilder:
         return self._define(Bitcast, ty, value)
 
     def math(self, func: str, *args: Value) -> Value:
-        return self._define(MathCall, args[0].type, func, tuple(args))
+        result = BOOL if func in MATH_PREDICATES else args[0].type
+        return self._define(MathCall, result, func, tuple(args))
 
     def call(self, callee: str, args: tuple[Value, ...], return_type: Type) -> Value | None:
         if return_type == VOID:

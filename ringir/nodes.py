@@ -90,7 +90,27 @@ MATH_FUNCS = {
     "abs": 1,
     "pow": 2,
     "fma": 3,
+    "atan2": 2,
+    "hypot": 2,
+    "copysign": 2,
+    "erf": 1,
+    "erfc": 1,
+    "lgamma": 1,
+    "log1p": 1,
+    "expm1": 1,
+    "cbrt": 1,
+    "isnan": 1,
+    "isinf": 1,
+    "isfinite": 1,
+    "popc": 1,
+    "clz": 1,
+    "ffs": 1,
+    "brev": 1,
 }
+# Math functions whose result is not their argument type: float -> bool tests,
+# and bit counts on integers whose result keeps the argument's integer type.
+MATH_PREDICATES = ("isnan", "isinf", "isfinite")
+INT_MATH_FUNCS = ("popc", "clz", "ffs", "brev")
 THREAD_INDEX_KINDS = ("thread_id", "block_id", "block_dim", "grid_dim", "global_id")
 ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange")
 # Float elements: min/max treat NaN as missing data (IEEE maxNum, as CUDA's fmaxf).
@@ -565,6 +585,8 @@ __all__ = [
     "BINARY_OPS",
     "COMPARE_OPS",
     "MATH_FUNCS",
+    "MATH_PREDICATES",
+    "INT_MATH_FUNCS",
     "THREAD_INDEX_KINDS",
     "ATOMIC_OPS",
     "FLOAT_ATOMIC_OPS",

@@ -19,7 +19,9 @@ from ringkernel.ringir.nodes import (
     BINARY_OPS,
     COMPARE_OPS,
     FUNCTION_KINDS,
+    INT_MATH_FUNCS,
     MATH_FUNCS,
+    MATH_PREDICATES,
     THREAD_INDEX_KINDS,
     UNARY_OPS,
     AtomicCAS,
@@ -347,6 +349,9 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"unknown math function '{s.func}'")
         if len(s.args) != arity:
             raise self.error(f"'{s.func}' takes {arity} argument(s), got {len(s.args)}")
+        if s.func in MATH_PREDICATES or s.func in INT_MATH_FUNCS:
+            self.math_special(s)
+            return
         for a in s.args:
             ty = self.scalar(a, f"argument of '{s.func}'")
             if a.type != s.result.type:
@@ -356,6 +361,21 @@ class _FunctionVerifier(NodeVisitor):
                     raise self.error("'abs' does not apply to bool")
             elif not ty.is_float:
                 raise self.error(f"'{s.func}' needs a floating-point argument, got {ty}")
+        self.define(s.result)
+
+    def math_special(self, s: MathCall) -> None:
+        """``isnan``-style tests (float -> bool) and bit counts (integer -> same integer)."""
+        ty = self.scalar(s.args[0], f"argument of '{s.func}'")
+        if s.func in MATH_PREDICATES:
+            if not ty.is_float:
+                raise self.error(f"'{s.func}' needs a floating-point argument, got {ty}")
+            if s.result.type != BOOL:
+                raise self.error(f"'{s.func}' returns bool, not {s.result.type}")
+        else:
+            if not ty.is_int:
+                raise self.error(f"'{s.func}' needs an integer argument, got {ty}")
+            if s.result.type != ty:
+                raise self.error(f"'{s.func}' argument and result must share one type")
         self.define(s.result)
 
     def visit_Call(self, s: Call) -> None:

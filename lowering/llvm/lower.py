@@ -16,6 +16,8 @@ from ringkernel.lowering.llvm import ops
 from ringkernel.lowering.llvm.bounds import BoundsChecker, bounds_params
 from ringkernel.lowering.llvm.targets import LLVMTarget
 from ringkernel.ringir import (
+    INT_MATH_FUNCS,
+    MATH_PREDICATES,
     AtomicCAS,
     AtomicRMW,
     Backoff,
@@ -217,6 +219,12 @@ class FunctionLowerer(NodeVisitor):
         args = [self.value(a) for a in s.args]
         if s.func == "abs" and not ty.is_float:
             self.define(s.result, ops.int_abs(self.builder, ty, args[0]))
+            return
+        if s.func in MATH_PREDICATES:
+            self.define(s.result, ops.float_test(self.builder, s.func, as_scalar(s.args[0].type), args[0]))
+            return
+        if s.func in INT_MATH_FUNCS:
+            self.define(s.result, ops.int_bits(self.builder, s.func, ty, args[0]))
             return
         if s.func == "rsqrt" and self.target.name == "host":
             sqrt = self.target.math_function(self.module, "sqrt", ty)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from ringkernel.lowering.llvm.bounds import BoundsSite, bounds_params
-from ringkernel.ringir import AddressSpace, Function, SharedArray, walk
+from ringkernel.ringir import MATH_FUNCS, AddressSpace, Function, SharedArray, walk
 from ringkernel.ringir.types import ArrayType, ScalarType
 
 if TYPE_CHECKING:
@@ -154,9 +154,10 @@ def _float_type(ty: ScalarType) -> ir.Type:
 _HOST_INTRINSICS = {
     "sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
     "cos": "llvm.cos", "floor": "llvm.floor", "ceil": "llvm.ceil", "fabs": "llvm.fabs",
-    "abs": "llvm.fabs", "pow": "llvm.pow", "fma": "llvm.fma",
+    "abs": "llvm.fabs", "pow": "llvm.pow", "fma": "llvm.fma", "copysign": "llvm.copysign",
 }
-_LIBM = {"tan": "tan", "tanh": "tanh"}
+_LIBM = {"tan": "tan", "tanh": "tanh", "atan2": "atan2", "hypot": "hypot", "erf": "erf", "erfc": "erfc",
+         "lgamma": "lgamma", "log1p": "log1p", "expm1": "expm1", "cbrt": "cbrt"}
 
 
 class HostTarget(LLVMTarget):
@@ -208,7 +209,7 @@ class HostTarget(LLVMTarget):
 
     def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
         fty = _float_type(ty)
-        arity = 3 if func == "fma" else 2 if func == "pow" else 1
+        arity = MATH_FUNCS[func]
         if func in _HOST_INTRINSICS:
             name = f"{_HOST_INTRINSICS[func]}.{'f32' if ty.bits == 32 else 'f64'}"
         else:
@@ -347,7 +348,7 @@ class NvptxTarget(LLVMTarget):
         reflection is set, which LLVM's NVVMReflect does not offer.
         """
         fty = _float_type(ty)
-        arity = 3 if func == "fma" else 2 if func == "pow" else 1
+        arity = MATH_FUNCS[func]
         base = "fabs" if func == "abs" else func
         exact = base in ("floor", "ceil", "fabs", "fma") or (base == "sqrt" and not self.fastmath)
         if exact:

@@ -17,6 +17,7 @@ from ringkernel.lowering.common import Macros, Namer, Statement, atomic_arrays, 
 from ringkernel.lowering.msl.limits import check_threadgroup_memory
 from ringkernel.lowering.msl.target import CAPABILITIES, NAMES, value_name
 from ringkernel.ringir import (
+    MATH_PREDICATES,
     VOID,
     AddressSpace,
     ArrayType,
@@ -71,7 +72,10 @@ BUILTIN_NAMES = {
     "global_id": "rk_gid", "thread_id": "rk_tid", "block_id": "rk_bid",
     "block_dim": "rk_bdim", "grid_dim": "rk_gdim",
 }
-_TRANSCENDENTAL = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "pow")
+_TRANSCENDENTAL = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "pow", "atan2")
+# Math functions the Metal library lacks: a helper of helpers.j2 each (``math_<func>``).
+_MATH_HELPERS = ("hypot", "erf", "erfc", "lgamma", "log1p", "expm1", "cbrt")
+_BIT_FUNCS = {"popc": "popcount", "clz": "clz", "brev": "reverse_bits"}
 _MATH_NAMESPACE = {"precise": "metal::precise::", "fast": "metal::fast::", "default": "metal::"}
 
 _PACKAGE = "ringkernel.lowering.msl"
@@ -428,11 +432,30 @@ class _FunctionEmitter(NodeVisitor):
         ty = s.result.type
         assert isinstance(ty, ScalarType)
         func = s.func
+        special = self.special_math(s)
+        if special is not None:
+            return self.define(s.result, special)
         if func == "abs" and ty.is_float:
             func = "fabs"
         namespace = _MATH_NAMESPACE[self.parent.math] if func in _TRANSCENDENTAL else "metal::"
         args = [self.ref(a) for a in s.args]
         return self.define(s.result, self.expr.call(namespace + func, args))
+
+    def special_math(self, s: MathCall) -> str | None:
+        """The expression of a math function that is no plain Metal library call, else None."""
+        args = [self.ref(a) for a in s.args]
+        if s.func in _MATH_HELPERS:
+            if s.func == "erf":
+                self.parent.helper("rk_erfc_float", "math_erfc")
+            return self.expr.call(self.parent.helper(f"rk_{s.func}_float", f"math_{s.func}"), args)
+        if s.func in MATH_PREDICATES:
+            return self.expr.float_class(s.func, args[0])
+        if s.func == "ffs":
+            ty = as_scalar(s.result.type)
+            return self.expr.ffs(args[0], literal(0, ty, self.expr), literal(1, ty, self.expr))
+        if s.func in _BIT_FUNCS:
+            return self.expr.call("metal::" + _BIT_FUNCS[s.func], args)
+        return None
 
     def visit_Call(self, s: Call) -> Statement:
         callee = self.parent.function_names[s.callee]

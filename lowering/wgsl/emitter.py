@@ -37,8 +37,8 @@ from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kern
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
 from ringkernel.lowering.wgsl.target import CAPABILITIES, NAMES, SCALARS, kernel_entry_name
 from ringkernel.ringir import I32 as _I32
-from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir import (
+    MATH_PREDICATES,
     ArrayType,
     AtomicCAS,
     AtomicRMW,
@@ -71,6 +71,7 @@ from ringkernel.ringir import (
     Unary,
     Value,
 )
+from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import as_scalar
 
@@ -82,7 +83,12 @@ _HELPER_ORDER = tuple(
     for ty in ("i32", "u32", "f32")
     for op in ("div", "rem", "floordiv", "floormod")
 ) + ("rk_cast_f32_i32", "rk_cast_f32_u32", "rk_index_i32", "rk_index_u32",
-     "rk_loop_cut", "rk_oob")
+     "rk_loop_cut", "rk_oob") + tuple(f"rk_{f}_f32" for f in ("hypot", "erfc", "erf", "lgamma", "log1p",
+                                                                  "expm1", "cbrt"))
+# Math functions WGSL lacks, computed by a helper of helpers.j2 (docs/backends-wgsl.md lists
+# the formulas and their errors); a helper's value is the helpers it calls.
+_MATH_HELPERS = {"hypot": (), "erfc": (), "erf": ("erfc",), "lgamma": (), "log1p": (), "expm1": (),
+                 "cbrt": ()}
 
 STATUS_WORDS = 8
 """Words of the status buffer: [0] flags (:data:`STATUS_LOOP_CUT`, :data:`STATUS_OUT_OF_BOUNDS`),
@@ -444,7 +450,21 @@ class _FunctionEmitter(NodeVisitor):
         self.let(s.result, self.x.bitcast(self.scalar(s.result.type), self.val(s.value)))
 
     def visit_MathCall(self, s: MathCall) -> None:
-        self.let(s.result, self.x.math(s.func, [self.val(a) for a in s.args]))
+        args = [self.val(a) for a in s.args]
+        if s.func in _MATH_HELPERS:
+            for needed in _MATH_HELPERS[s.func]:
+                self.helper_named(f"rk_{needed}_f32")
+            expr = self.x.call(self.helper_named(f"rk_{s.func}_f32"), args)
+        elif s.func in MATH_PREDICATES:
+            expr = self.x.float_class(s.func, args[0])
+        elif s.func == "copysign":
+            expr = self.x.copysign(*args)
+        elif s.func == "ffs":
+            ty = as_scalar(s.result.type)
+            expr = self.x.ffs(args[0], self.zero(ty), literal(1, ty, self.x))
+        else:
+            expr = self.x.math(s.func, args)
+        self.let(s.result, expr)
 
     def visit_Call(self, s: Call) -> None:
         args = [self.val(a) for a in s.args if not isinstance(a.type, ArrayType)]

@@ -110,6 +110,10 @@ BUILTINS: tuple[Builtin, ...] = (
     _atomic("atomic_or", "or", "atomic_or(a, i, v): a[i] |= v; returns the old a[i]."),
     _atomic("atomic_xor", "xor", "atomic_xor(a, i, v): a[i] ^= v; returns the old a[i]."),
     _atomic("atomic_exchange", "exchange", "atomic_exchange(a, i, v): a[i] = v; returns the old a[i]."),
+    _atomic("atomic_inc", "inc", "atomic_inc(a, i, limit): a[i] = 0 if a[i] >= limit else a[i] + 1 "
+            "(CUDA's atomicInc, unsigned compare); returns the old a[i]."),
+    _atomic("atomic_dec", "dec", "atomic_dec(a, i, limit): a[i] = limit if a[i] == 0 or a[i] > limit "
+            "else a[i] - 1 (CUDA's atomicDec, unsigned compare); returns the old a[i]."),
     Builtin("atomic_cas", 4, "atomic", AtomicCAS,
             "atomic_cas(a, i, expected, desired): compare-and-swap; returns the old a[i].",
             "rk.atomic_cas(a, i, expected, desired)", stub=True),

@@ -62,6 +62,8 @@ clz = _intrinsic("clz")
 ffs = _intrinsic("ffs")
 brev = _intrinsic("brev")
 clamp = _intrinsic("clamp")
+atomic_inc = _intrinsic("atomic_inc")
+atomic_dec = _intrinsic("atomic_dec")
 
 INTRINSICS: dict[str, Intrinsic] = {
     obj.name: obj
@@ -90,6 +92,8 @@ INTRINSICS: dict[str, Intrinsic] = {
         ffs,
         brev,
         clamp,
+        atomic_inc,
+        atomic_dec,
     )
 }
 """Every ``rk.<name>`` stub; tests check it holds exactly the table's ``stub`` entries."""

@@ -112,7 +112,9 @@ MATH_FUNCS = {
 MATH_PREDICATES = ("isnan", "isinf", "isfinite")
 INT_MATH_FUNCS = ("popc", "clz", "ffs", "brev")
 THREAD_INDEX_KINDS = ("thread_id", "block_id", "block_dim", "grid_dim", "global_id")
-ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange")
+ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange", "inc", "dec")
+# inc/dec wrap as CUDA's atomicInc/atomicDec, comparing the bits as unsigned (the
+# value is the limit): inc: old >= limit ? 0 : old + 1; dec: old == 0 or old > limit ? limit : old - 1.
 # Float elements: min/max treat NaN as missing data (IEEE maxNum, as CUDA's fmaxf).
 FLOAT_ATOMIC_OPS = ("add", "sub", "min", "max", "exchange")
 

@@ -121,7 +121,7 @@ class LLVMTarget:
         return fl.builder.extract_value(pair, 0)
 
 
-_ATOMIC = {"and": "and", "or": "or", "xor": "xor", "exchange": "xchg"}
+_ATOMIC = {"and": "and", "or": "or", "xor": "xor", "exchange": "xchg", "inc": "uinc_wrap", "dec": "udec_wrap"}
 
 
 def atomic_rmw_op(op: str, elem: ScalarType) -> str:
@@ -384,7 +384,7 @@ class NvptxTarget(LLVMTarget):
 
         LLVM's NVPTX backend never gives an ``atomicrmw`` system scope, so the
         system-scope build calls ``llvm.nvvm.atomic.*.gen.*.sys``.  Unsigned
-        min/max have no such intrinsic and become a system-scope CAS loop.
+        min/max and inc/dec have no such intrinsic and become a system-scope CAS loop.
         """
         if not self.system_scope_atomics or (elem.is_float and op in ("min", "max")):
             # PTX has no f32 min/max atomic; LLVM expands ``atomicrmw
@@ -401,7 +401,7 @@ class NvptxTarget(LLVMTarget):
         if op == "add" or (not elem.is_float and op in ("and", "or", "xor", "exchange")):
             name = "exch" if op == "exchange" else op
             return _sys_atomic(fl, name, gptr, [value], value.type, elem.is_float)
-        if elem.kind == "int":
+        if elem.kind == "int" and op in ("min", "max"):
             return _sys_atomic(fl, op, gptr, [value], value.type)
         return self._unsigned_cas_loop(fl, op, gptr, value)
 
@@ -417,7 +417,8 @@ class NvptxTarget(LLVMTarget):
     def _unsigned_cas_loop(
         self, fl: FunctionLowerer, op: str, gptr: ir.Value, value: ir.Value
     ) -> ir.Value:
-        """Unsigned ``min``/``max`` have no system-scope instruction: retry ``atom.sys.cas``."""
+        """Unsigned ``min``/``max`` and ``inc``/``dec`` have no system-scope intrinsic: retry
+        ``atom.sys.cas`` on the value :func:`_cas_update` computes."""
         b = fl.builder
         start = b.block
         # a relaxed read: the word may change under it, the CAS below catches that
@@ -428,13 +429,25 @@ class NvptxTarget(LLVMTarget):
         b.position_at_end(retry)
         old = b.phi(value.type)
         old.add_incoming(first, start)
-        keep = b.icmp_unsigned("<=" if op == "min" else ">=", old, value)
-        seen = _sys_atomic(fl, "cas", gptr, [old, b.select(keep, old, value)], value.type)
+        seen = _sys_atomic(fl, "cas", gptr, [old, _cas_update(b, op, old, value)], value.type)
         same = b.icmp_unsigned("==", seen, old)
         old.add_incoming(seen, b.block)
         b.cbranch(same, done, retry)
         b.position_at_end(done)
         return seen
+
+
+def _cas_update(b: ir.IRBuilder, op: str, old: ir.Value, value: ir.Value) -> ir.Value:
+    """The value an unsigned ``min``/``max``/``inc``/``dec`` stores over ``old``."""
+    zero = ir.Constant(value.type, 0)
+    one = ir.Constant(value.type, 1)
+    if op == "inc":
+        return b.select(b.icmp_unsigned(">=", old, value), zero, b.add(old, one))
+    if op == "dec":
+        wraps = b.or_(b.icmp_unsigned("==", old, zero), b.icmp_unsigned(">", old, value))
+        return b.select(wraps, value, b.sub(old, one))
+    keep = b.icmp_unsigned("<=" if op == "min" else ">=", old, value)
+    return b.select(keep, old, value)
 
 
 def _type_suffix(ty: ir.Type) -> str:

@@ -496,6 +496,11 @@ class _FunctionEmitter(NodeVisitor):
             return {"kind": "atomic_float_minmax", "op": s.op, "name": name, "tmp": f"rk_{name}",
                     "space": space, "array": self.ref(s.array), "index": self.ref(s.index),
                     "value": self.ref(s.value)}
+        if s.op in ("inc", "dec"):
+            name = self.bind(s.result)
+            return {"kind": "atomic_wrap", "op": s.op, "type": type_name(s.result.type), "name": name,
+                    "tmp": f"rk_{name}", "array": self.ref(s.array), "index": self.ref(s.index),
+                    "value": self.ref(s.value)}
         expression = self.expr.atomic_rmw(
             s.op, self.ref(s.array), self.ref(s.index), self.ref(s.value)
         )

@@ -515,7 +515,16 @@ class _FunctionEmitter(NodeVisitor):
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         g = self.array(s.array)
         i, v = self.index(g, s.index), self.val(s.value)
-        if g.elem != "f32":
+        if s.op in ("inc", "dec"):
+            name = self.temp()
+            self.values[s.result.name] = name
+            stmt = dict(
+                kind="atomic_wrap", op=s.op, name=name, type=g.elem, old=f"{name}_old",
+                bits=f"{name}_limit", next=f"{name}_next", swap=f"{name}_swap",
+                ptr=self.x.pointer(g.name, i), value=v,
+            )
+            self.declare_guarded(stmt, g.elem, g, s.index, i)
+        elif g.elem != "f32":
             self.guarded_value(s.result, g, s.index, i, self.x.atomic_rmw(s.op, g.name, i, v))
         elif s.op == "exchange":
             bits = self.x.atomic_rmw("exchange", g.name, i, self.x.bitcast("u32", v))

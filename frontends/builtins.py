@@ -30,6 +30,8 @@ from ringkernel.ringir.nodes import (
     MathCall,
     SharedArray,
     Stmt,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
 )
 
@@ -77,6 +79,16 @@ def _present(module: Any, name: str) -> tuple[Any, ...]:
     """``module.name`` if this Python has it (``math.cbrt`` is 3.11+), else nothing."""
     obj = getattr(module, name, None)
     return () if obj is None else (obj,)
+
+
+def _subgroup(name: str, arity: int, op: str, doc: str) -> Builtin:
+    args = {0: "", 1: "p", 2: "v, lane" if name == "shfl" else "v, d" if name != "shfl_xor" else "v, m"}
+    return Builtin(name, arity, "subgroup", Subgroup, doc, f"rk.{name}({args[arity]})", op=op, stub=True)
+
+
+def _barrier_vote(name: str, op: str, doc: str) -> Builtin:
+    """A block-wide vote: three barriers around a shared counter (frontends/python.py)."""
+    return Builtin(name, 1, "barrier_vote", Barrier, doc, f"rk.{name}(p)", op=op, stub=True)
 
 
 def _atomic(name: str, op: str, doc: str) -> Builtin:
@@ -157,6 +169,26 @@ BUILTINS: tuple[Builtin, ...] = (
     _bits("brev", "brev(x): the bits of an integer in reverse order (CUDA __brev)."),
     Builtin("clamp", 3, "clamp", Binary, "clamp(v, lo, hi) = min(max(v, lo), hi), in their common type.",
             "rk.clamp(v, lo, hi)", stub=True),
+    _subgroup("lane_id", 0, "lane_id", "The caller's lane in its subgroup (warp), 0 .. warp_size() - 1."),
+    _subgroup("warp_size", 0, "size",
+              "Lanes per subgroup: 32 on cuda and metal, the adapter's on wgpu, 1 on cpu."),
+    _subgroup("shfl", 2, "shfl", "shfl(v, lane): v of lane (lane mod warp_size()) of the subgroup."),
+    _subgroup("shfl_up", 2, "shfl_up", "shfl_up(v, d): v of lane_id() - d; lanes below d keep their own v."),
+    _subgroup("shfl_down", 2, "shfl_down",
+              "shfl_down(v, d): v of lane_id() + d; lanes past the end keep their own v."),
+    _subgroup("shfl_xor", 2, "shfl_xor", "shfl_xor(v, m): v of lane lane_id() ^ m (own v beyond the end)."),
+    _subgroup("ballot", 1, "ballot", "ballot(p): u32 with bit k set when p holds on lane k (lanes 0..31)."),
+    _subgroup("vote_any", 1, "any", "vote_any(p): whether p holds on any lane of the subgroup."),
+    _subgroup("vote_all", 1, "all", "vote_all(p): whether p holds on every lane of the subgroup."),
+    Builtin("syncwarp", 0, "syncwarp", SyncWarp,
+            "Waits for the lanes of the subgroup; orders their memory (CUDA __syncwarp).",
+            "rk.syncwarp()", stub=True),
+    _barrier_vote("barrier_count", "count", "barrier_count(p): a barrier that returns how many threads "
+                  "of the block passed a true p (i32)."),
+    _barrier_vote("barrier_and", "and", "barrier_and(p): a barrier that returns whether p holds on "
+                  "every thread of the block."),
+    _barrier_vote("barrier_or", "or", "barrier_or(p): a barrier that returns whether p holds on "
+                  "any thread of the block."),
     _cast(builtins.int, "i32"),
     _cast(builtins.float, "f32"),
     _cast(builtins.bool, "bool"),

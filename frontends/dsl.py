@@ -64,6 +64,19 @@ brev = _intrinsic("brev")
 clamp = _intrinsic("clamp")
 atomic_inc = _intrinsic("atomic_inc")
 atomic_dec = _intrinsic("atomic_dec")
+lane_id = _intrinsic("lane_id")
+warp_size = _intrinsic("warp_size")
+shfl = _intrinsic("shfl")
+shfl_up = _intrinsic("shfl_up")
+shfl_down = _intrinsic("shfl_down")
+shfl_xor = _intrinsic("shfl_xor")
+ballot = _intrinsic("ballot")
+vote_any = _intrinsic("vote_any")
+vote_all = _intrinsic("vote_all")
+syncwarp = _intrinsic("syncwarp")
+barrier_count = _intrinsic("barrier_count")
+barrier_and = _intrinsic("barrier_and")
+barrier_or = _intrinsic("barrier_or")
 
 INTRINSICS: dict[str, Intrinsic] = {
     obj.name: obj
@@ -94,6 +107,19 @@ INTRINSICS: dict[str, Intrinsic] = {
         clamp,
         atomic_inc,
         atomic_dec,
+        lane_id,
+        warp_size,
+        shfl,
+        shfl_up,
+        shfl_down,
+        shfl_xor,
+        ballot,
+        vote_any,
+        vote_all,
+        syncwarp,
+        barrier_count,
+        barrier_and,
+        barrier_or,
     )
 }
 """Every ``rk.<name>`` stub; tests check it holds exactly the table's ``stub`` entries."""

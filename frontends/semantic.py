@@ -363,6 +363,26 @@ class Semantic:
             result = Operand(self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node)))
         return result
 
+    def subgroup(self, op: str, name: str, ops: list[Operand], node: ast.Call) -> Operand:
+        """Types a Subgroup op: shuffles keep a number's type (the lane is i32), votes take truth."""
+        if op in ("lane_id", "size"):
+            return Operand(self.b.subgroup(op, I32))
+        if op.startswith("shfl"):
+            value, lane = ops
+            lit = value.literal
+            ty = literal_default_type(lit) if lit is not None else self.scalar_type(value, node)
+            if ty.is_bool:
+                raise self.error(f"{name}() shuffles numbers, not bool; shuffle i32(p) instead", node)
+            lane_ty = I32 if lane.is_literal else self.scalar_type(lane, node.args[1])
+            if not lane_ty.is_int or lane.is_literal and not isinstance(lane.literal, int):
+                raise self.error(f"the lane of {name}() must be an integer", node.args[1])
+            v = self.coerce(value, ty, node.args[0], f"the value of {name}()")
+            lane_i32 = lane if lane.is_literal else self.cast(lane, I32, node, node.args[1])
+            return Operand(self.b.subgroup(op, ty, v, self.coerce(lane_i32, I32, node.args[1])))
+        pred = self.truth(ops[0], node.args[0])
+        p = self.coerce(pred, BOOL, node.args[0])
+        return Operand(self.b.subgroup(op, U32 if op == "ballot" else BOOL, p))
+
     def clamp(self, ops: list[Operand], node: ast.AST) -> Operand:
         """``rk.clamp(v, lo, hi)``: ``min(max(v, lo), hi)`` in the operands' common type."""
         return self.min_max("min", [self.min_max("max", ops[:2], node), ops[2]], node)

@@ -38,6 +38,7 @@ from ringkernel.ringir import (
     INT_MATH_FUNCS,
     MATH_FUNCS,
     MATH_PREDICATES,
+    SUBGROUP_OPS,
     THREAD_INDEX_KINDS,
     U32,
     U64,
@@ -73,6 +74,8 @@ from ringkernel.ringir import (
     Store,
     StoreVar,
     StructType,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -107,6 +110,7 @@ class Profile:
     bitcast: bool = True
     fence: bool = True
     backoff: bool = True
+    subgroups: bool = True
     max_funcs: int = 3
     min_kernels: int = 1
     max_kernels: int = 2
@@ -264,6 +268,8 @@ class _FunctionGen:
             kinds += ["call", "call"]
         if self.kernel:
             kinds += ["thread", "shared", "barrier"]
+            if self.p.subgroups:
+                kinds.append("subgroup")
         if self.p.clock:
             kinds.append("clock")
         if self.p.backoff:
@@ -380,6 +386,19 @@ class _FunctionGen:
 
     def s_barrier(self, out: list, *_: Any) -> None:
         out.append(Barrier())
+
+    def s_subgroup(self, out: list, *_: Any) -> None:
+        op = self.d.pick((*SUBGROUP_OPS, "sync"))
+        if op == "sync":
+            out.append(SyncWarp())
+        elif op in ("lane_id", "size"):
+            self.define(out, Subgroup(self.fresh(I32), op, ()))
+        elif op.startswith("shfl"):
+            ty = self.d.pick(self.p.numeric)
+            self.define(out, Subgroup(self.fresh(ty), op, (self.value(out, ty), self.value(out, I32))))
+        else:
+            result = U32 if op == "ballot" else BOOL
+            self.define(out, Subgroup(self.fresh(result), op, (self.value(out, BOOL),)))
 
     def s_fence(self, out: list, *_: Any) -> None:
         out.append(Fence())

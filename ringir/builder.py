@@ -45,6 +45,8 @@ from ringkernel.ringir.nodes import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -126,6 +128,12 @@ class FunctionBuilder:
 
     def bitcast(self, value: Value, ty: ScalarType) -> Value:
         return self._define(Bitcast, ty, value)
+
+    def subgroup(self, op: str, ty: Type, *args: Value) -> Value:
+        return self._define(Subgroup, ty, op, tuple(args))
+
+    def syncwarp(self) -> None:
+        self.emit(SyncWarp(loc=self.loc))
 
     def math(self, func: str, *args: Value) -> Value:
         result = BOOL if func in MATH_PREDICATES else args[0].type

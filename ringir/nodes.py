@@ -292,6 +292,38 @@ class Clock(Stmt):
     loc: SourceLoc | None = _loc()
 
 
+SUBGROUP_OPS = {
+    # op: number of operands.  lane_id/size: i32; shfl*: (value, lane or delta or mask: i32)
+    # -> the value's type; ballot: bool -> u32 (lanes 0..31); any/all: bool -> bool.
+    "lane_id": 0,
+    "size": 0,
+    "shfl": 2,
+    "shfl_up": 2,
+    "shfl_down": 2,
+    "shfl_xor": 2,
+    "ballot": 1,
+    "any": 1,
+    "all": 1,
+}
+
+
+@dataclass(frozen=True)
+class Subgroup(Stmt):
+    """A subgroup (warp) operation over the lanes of the caller's subgroup; kernels only.
+
+    Every lane of the subgroup must reach it together (CUDA's full-mask
+    ``*_sync``).  A shuffle whose source lane is outside the subgroup
+    (``shfl_up`` below lane ``d``, ``shfl_down`` past the end, ``shfl_xor``
+    beyond the size) gives the lane's own value; ``shfl`` takes the lane
+    modulo the subgroup size, as CUDA's ``__shfl_sync`` does.
+    """
+
+    result: Value
+    op: str
+    args: tuple[Value, ...]
+    loc: SourceLoc | None = _loc()
+
+
 # --- statements without a result ------------------------------------------------------
 
 
@@ -349,6 +381,13 @@ class Barrier(Stmt):
 
 
 @dataclass(frozen=True)
+class SyncWarp(Stmt):
+    """Waits for the lanes of the subgroup and orders their memory (CUDA ``__syncwarp``)."""
+
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
 class If(Stmt):
     cond: Value
     then_body: tuple[Stmt, ...]
@@ -400,7 +439,7 @@ class Return(Stmt):
 
 Instruction = (
     Const | Unary | Binary | Compare | Cast | MathCall | Call | ThreadIndex | SharedArray
-    | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock
+    | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock | Subgroup
 )
 
 
@@ -484,6 +523,8 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     Break: (),
     Continue: (),
     Return: ("value",),
+    Subgroup: ("args",),
+    SyncWarp: (),
 }
 
 
@@ -594,5 +635,8 @@ __all__ = [
     "FLOAT_ATOMIC_OPS",
     "atomic_applies",
     "FUNCTION_KINDS",
+    "SUBGROUP_OPS",
+    "Subgroup",
+    "SyncWarp",
     "Instruction",
 ]

@@ -22,6 +22,7 @@ from ringkernel.ringir.nodes import (
     INT_MATH_FUNCS,
     MATH_FUNCS,
     MATH_PREDICATES,
+    SUBGROUP_OPS,
     THREAD_INDEX_KINDS,
     UNARY_OPS,
     AtomicCAS,
@@ -53,6 +54,8 @@ from ringkernel.ringir.nodes import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -481,6 +484,31 @@ class _FunctionVerifier(NodeVisitor):
         if not isinstance(dst, ScalarType) or src.is_bool or dst.is_bool or src.bits != dst.bits:
             raise self.error(f"bitcast needs two non-bool scalars of one width, not {src} -> {dst}")
         self.define(s.result)
+
+    def visit_Subgroup(self, s: Subgroup) -> None:
+        self.kernel_only(f"'subgroup_{s.op}'")
+        arity = SUBGROUP_OPS.get(s.op)
+        if arity is None:
+            raise self.error(f"unknown subgroup operation '{s.op}'")
+        if len(s.args) != arity:
+            raise self.error(f"'subgroup_{s.op}' takes {arity} operand(s), got {len(s.args)}")
+        types = [self.scalar(a, f"operand of 'subgroup_{s.op}'") for a in s.args]
+        if s.op in ("lane_id", "size"):
+            want = I32
+        elif s.op.startswith("shfl"):
+            if types[0].is_bool or types[1] != I32:
+                raise self.error(f"'subgroup_{s.op}' shuffles a number by an i32 lane, not {types}")
+            want = types[0]
+        else:
+            if types[0] != BOOL:
+                raise self.error(f"'subgroup_{s.op}' takes a bool, not {types[0]}")
+            want = U32 if s.op == "ballot" else BOOL
+        if s.result.type != want:
+            raise self.error(f"'subgroup_{s.op}' yields {want}, not {s.result.type}")
+        self.define(s.result)
+
+    def visit_SyncWarp(self, s: SyncWarp) -> None:
+        self.kernel_only("syncwarp")
 
     def visit_Clock(self, s: Clock) -> None:
         if s.result.type != U64:

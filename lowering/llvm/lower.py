@@ -46,6 +46,8 @@ from ringkernel.ringir import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -233,6 +235,13 @@ class FunctionLowerer(NodeVisitor):
             return
         fn = self.target.math_function(self.module, s.func, ty)
         self.define(s.result, self.builder.call(fn, args))
+
+    def visit_Subgroup(self, s: Subgroup) -> None:
+        args = [self.value(a) for a in s.args]
+        self.define(s.result, self.target.subgroup(self, s.op, args, as_scalar(s.result.type)))
+
+    def visit_SyncWarp(self, s: SyncWarp) -> None:
+        self.target.syncwarp(self)
 
     def visit_Call(self, s: Call) -> None:
         args = [self.value(a) for a in s.args]

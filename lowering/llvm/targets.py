@@ -98,6 +98,14 @@ class LLVMTarget:
         """Wall-clock microseconds since the Unix epoch, as i64 (actor HLCs)."""
         raise NotImplementedError
 
+    def subgroup(self, fl: FunctionLowerer, op: str, args: list[ir.Value], ty: ScalarType) -> ir.Value:
+        """A RingIR ``Subgroup`` op (docs/ir.md) on this target's subgroups."""
+        raise NotImplementedError
+
+    def syncwarp(self, fl: FunctionLowerer) -> None:
+        """Waits for the lanes of the subgroup (CUDA ``__syncwarp``)."""
+        raise NotImplementedError
+
     def backoff(
         self, fl: FunctionLowerer, nanos: ir.Value, bell: tuple[ir.Value, ir.Value] | None = None
     ) -> None:
@@ -206,6 +214,20 @@ class HostTarget(LLVMTarget):
             base, [ir.Constant(ir.IntType(64), offset)], inbounds=True,
             source_etype=ir.IntType(8),
         )
+
+    def subgroup(self, fl: FunctionLowerer, op: str, args: list[ir.Value], ty: ScalarType) -> ir.Value:
+        """The cpu's subgroups have one lane (docs/backends-cpu.md): every work-item is its own
+        subgroup, so lane 0 of 1, a shuffle gives the own value and a vote the own predicate."""
+        if op == "lane_id":
+            return ir.Constant(I32, 0)
+        if op == "size":
+            return ir.Constant(I32, 1)
+        if op == "ballot":
+            return fl.builder.zext(args[0], I32)
+        return args[0]
+
+    def syncwarp(self, fl: FunctionLowerer) -> None:
+        return None  # a one-lane subgroup has nobody to wait for
 
     def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
         fty = _float_type(ty)
@@ -358,6 +380,46 @@ class NvptxTarget(LLVMTarget):
         else:
             name = f"__nv_{base}{'f' if ty.bits == 32 else ''}"
         return _declare(module, name, fty, [fty] * arity)
+
+    def subgroup(self, fl: FunctionLowerer, op: str, args: list[ir.Value], ty: ScalarType) -> ir.Value:
+        """Warp intrinsics with the full mask (every lane of the warp takes part), 32 lanes.
+
+        ``shfl.sync``'s clamp operand gives CUDA's out-of-range rules: up (c = 0)
+        keeps lanes below the delta, down/bfly/idx (c = 31) stay in the warp.
+        64-bit values shuffle as two 32-bit halves.
+        """
+        b = fl.builder
+        full = ir.Constant(I32, 0xFFFFFFFF)
+        if op == "lane_id":
+            return b.call(_declare(fl.module, "llvm.nvvm.read.ptx.sreg.laneid", I32, []), [])
+        if op == "size":
+            return ir.Constant(I32, 32)
+        if op in ("ballot", "any", "all"):
+            ret = I32 if op == "ballot" else ir.IntType(1)
+            vote = _declare(fl.module, f"llvm.nvvm.vote.{op}.sync", ret, [I32, ir.IntType(1)])
+            return b.call(vote, [full, args[0]])
+        mode = {"shfl": "idx", "shfl_up": "up", "shfl_down": "down", "shfl_xor": "bfly"}[op]
+        clamp = ir.Constant(I32, 0 if mode == "up" else 0x1F)
+        value, lane = args
+
+        def shuffle(word: ir.Value) -> ir.Value:
+            kind = "f32" if isinstance(word.type, ir.FloatType) else "i32"
+            name = f"llvm.nvvm.shfl.sync.{mode}.{kind}"
+            fn = _declare(fl.module, name, word.type, [I32, word.type, I32, I32])
+            return b.call(fn, [full, word, lane, clamp])
+
+        if ty.bits == 32:
+            return shuffle(value)
+        i64 = ir.IntType(64)
+        bits = b.bitcast(value, i64) if ty.is_float else value
+        low = shuffle(b.trunc(bits, I32))
+        high = shuffle(b.trunc(b.lshr(bits, ir.Constant(i64, 32)), I32))
+        joined = b.or_(b.shl(b.zext(high, i64), ir.Constant(i64, 32)), b.zext(low, i64))
+        return b.bitcast(joined, ir.DoubleType()) if ty.is_float else joined
+
+    def syncwarp(self, fl: FunctionLowerer) -> None:
+        sync = _declare(fl.module, "llvm.nvvm.bar.warp.sync", ir.VoidType(), [I32])
+        fl.builder.call(sync, [ir.Constant(I32, 0xFFFFFFFF)])
 
     def clock_micros(self, fl: FunctionLowerer) -> ir.Value:
         """``%globaltimer`` counts nanoseconds of wall time on the GPU."""

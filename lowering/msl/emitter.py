@@ -47,6 +47,8 @@ from ringkernel.ringir import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Type,
     Unary,
@@ -246,6 +248,7 @@ class _FunctionEmitter(NodeVisitor):
         body = fn.body
         used = {s.kind for s in walk(body) if isinstance(s, ThreadIndex)}
         self.builtins = tuple(kind for kind in BUILTIN_ORDER if kind in used)
+        self.uses_simd = any(isinstance(s, (Subgroup, SyncWarp)) for s in walk(body))
 
     def generic_visit(self, node: object) -> Statement:
         """A statement this target has no lowering for is a user-facing error, not a crash."""
@@ -299,6 +302,10 @@ class _FunctionEmitter(NodeVisitor):
                 "name": BUILTIN_NAMES[kind],
                 "attribute": self.expr.builtin_attribute(kind),
             })
+        if self.fn.is_kernel and self.uses_simd:
+            for name, attribute in (("rk_lane", "thread_index_in_simdgroup"),
+                                    ("rk_simd", "threads_per_simdgroup")):
+                params.append({"kind": "simd_builtin", "name": name, "attribute": attribute})
         return params
 
     def emit(self) -> tuple[str, str]:
@@ -336,7 +343,7 @@ class _FunctionEmitter(NodeVisitor):
             entry=self.parent.function_names[self.fn.name],
             params=params,
             builtins=self.builtins,
-            uses_barrier=any(isinstance(s, Barrier) for s in stmts),
+            uses_barrier=any(isinstance(s, (Barrier, Subgroup, SyncWarp)) for s in stmts),
             uses_shared=any(isinstance(s, SharedArray) for s in stmts),
         )
 
@@ -518,6 +525,13 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_StoreVar(self, s: StoreVar) -> Statement:
         return {"kind": "assign", "target": self.locals[s.var.name], "expr": self.ref(s.value)}
+
+    def visit_Subgroup(self, s: Subgroup) -> Statement:
+        """Metal SIMD-group functions; the lane and group size are kernel attributes."""
+        return self.define(s.result, self.expr.simd(s.op, [self.ref(a) for a in s.args]))
+
+    def visit_SyncWarp(self, s: SyncWarp) -> Statement:
+        return {"kind": "expression", "expr": self.expr.simd_barrier()}
 
     def visit_Barrier(self, s: Barrier) -> Statement:
         return {"kind": "barrier"}

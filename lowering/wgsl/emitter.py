@@ -66,10 +66,13 @@ from ringkernel.ringir import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Type,
     Unary,
     Value,
+    walk,
 )
 from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
@@ -203,6 +206,8 @@ class Lowering:
             kernels=kernels,
             block=self.block,
             status=self.checked or self.loop_guard,
+            subgroups=any(isinstance(s, (Subgroup, SyncWarp)) for fn in self.module.functions
+                          for s in walk(fn.body)),
             lengths=self.checked,
         )
 
@@ -465,6 +470,13 @@ class _FunctionEmitter(NodeVisitor):
         else:
             expr = self.x.math(s.func, args)
         self.let(s.result, expr)
+
+    def visit_Subgroup(self, s: Subgroup) -> None:
+        """Subgroup builtins (``enable subgroups;``, added by :meth:`Lowering.run`)."""
+        self.let(s.result, self.x.subgroup(s.op, [self.val(a) for a in s.args]))
+
+    def visit_SyncWarp(self, s: SyncWarp) -> None:
+        self.out(kind="call", expr=self.x.subgroup_barrier())
 
     def visit_Call(self, s: Call) -> None:
         args = [self.val(a) for a in s.args if not isinstance(a.type, ArrayType)]

@@ -190,6 +190,23 @@ inline void threadgroup_barrier(mem_flags) {}
 void threadgroup_barrier(mem_flags flags);
 #endif
 
+// --- SIMD groups (rk.shfl, rk.ballot, ...): declarations only; exec mode refuses them ---
+
+typedef unsigned short ushort;
+struct simd_vote {
+    typedef ulong vote_t;
+    explicit operator vote_t() const;
+};
+template <typename T> T simd_shuffle(T value, ushort lane);
+template <typename T> T simd_shuffle_up(T value, ushort delta);
+template <typename T> T simd_shuffle_down(T value, ushort delta);
+template <typename T> T simd_shuffle_xor(T value, ushort mask);
+simd_vote simd_ballot(bool predicate);
+bool simd_any(bool predicate);
+bool simd_all(bool predicate);
+void simdgroup_barrier(mem_flags flags);
+template <typename T> T select(T a, T b, bool c);
+
 // --- atomics ----------------------------------------------------------------
 
 enum memory_order { memory_order_relaxed };

@@ -45,6 +45,7 @@ grid_dim = _intrinsic("grid_dim")
 global_id = _intrinsic("global_id")
 shared_array = _intrinsic("shared_array")
 barrier = _intrinsic("barrier")
+dynamic_shared_array = _intrinsic("dynamic_shared_array")
 rsqrt = _intrinsic("rsqrt")
 fma = _intrinsic("fma")
 atomic_add = _intrinsic("atomic_add")
@@ -120,6 +121,7 @@ INTRINSICS: dict[str, Intrinsic] = {
         barrier_count,
         barrier_and,
         barrier_or,
+        dynamic_shared_array,
     )
 }
 """Every ``rk.<name>`` stub; tests check it holds exactly the table's ``stub`` entries."""

@@ -921,6 +921,18 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"shared_array(): {problem}", node)
         return Operand(self.b.shared_array(ty, size))
 
+    def call_dynamic_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``rk.dynamic_shared_array(T)``: a shared array without a size; the launch gives it."""
+        if self.kind != "kernel":
+            raise self.error("shared arrays can only be created in kernels", node)
+        if len(node.args) != 1:
+            raise self.error("dynamic_shared_array() takes the element type, e.g. "
+                             "dynamic_shared_array(f32)", node)
+        ty = python_object_type(self.static_callee(node.args[0]))
+        if not isinstance(ty, ScalarType):
+            raise self.error("the element type must be a scalar type such as f32", node.args[0])
+        return Operand(self.b.shared_array(ty, None))
+
     def call_bitcast(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.bitcast(v, T)``: ``v``'s bits as ``T``; both scalar types have one size."""
         if len(node.args) != 2:

@@ -148,7 +148,8 @@ class FunctionBuilder:
     def thread_index(self, kind: str, dim: int) -> Value:
         return self._define(ThreadIndex, I32, kind, dim)
 
-    def shared_array(self, elem: ScalarType, size: int) -> Value:
+    def shared_array(self, elem: ScalarType, size: int | None) -> Value:
+        """A shared array of ``size`` elements; None: dynamic, sized per launch."""
         return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size))
 
     def load(self, array: Value, index: Value) -> Value:

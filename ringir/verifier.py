@@ -414,12 +414,11 @@ class _FunctionVerifier(NodeVisitor):
         self.define(s.result)
 
     def visit_SharedArray(self, s: SharedArray) -> None:
+        """A constant size, or none: a dynamic array, sized per launch (passes/dynamic_shared.py)."""
         self.kernel_only("a shared array")
         ty = s.result.type
         if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.SHARED):
             raise self.error(f"shared_array must have a shared array type, not {ty}")
-        if ty.size is None:
-            raise self.error("a shared array needs a positive constant size")
         problem = array_size_problem(ty)
         if problem is not None:
             raise self.error(f"shared array '%{s.result.name}': {problem}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ringkernel.compiler import compile_module
 from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
@@ -48,7 +50,9 @@ class _Decorated:
         return self._ir
 
     def compile(self, target: str = "rir", **options: Any) -> str:
-        """Target text: ``"rir"``, ``"llvm"``, ``"ptx"``, ``"wgsl"`` or ``"msl"``; no GPU needed."""
+        r"""Target text: ``"rir"``, ``"llvm"``, ``"ptx"``, ``"wgsl"`` or ``"msl"``; no GPU needed.
+
+        ``dynamic_shared=N`` sizes the kernel's ``rk.dynamic_shared_array``\ s (elements)."""
         module = self.ir
         return _user_errors(lambda: compile_module(module, target, **options))
 
@@ -66,8 +70,13 @@ class Kernel(_Decorated):
         backend: str | None = None,
         *,
         checked: bool | None = None,
+        dynamic_shared: int | None = None,
     ) -> None:
         """Runs the kernel on ``backend`` (default: ``rk.default_backend()``).
+
+        ``dynamic_shared`` is the element count of each ``rk.dynamic_shared_array``
+        of the kernel (a LaunchError when the kernel has one and it is missing or
+        out of range).
 
         numpy arrays passed for ``Array`` parameters hold what the device wrote
         when this returns; :class:`ringkernel.DeviceArray` arguments are used in
@@ -77,30 +86,37 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
-        from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
+        from ringkernel.runtime.arguments import BoundsError, LaunchError, bind_arguments, launch_dims
 
         grid3, block3 = launch_dims(grid, block)
-        module = self.ir
+        module = _launch_sized(self.ir, dynamic_shared)
         fn = module.get(self._ir_name)
         bound = bind_arguments(fn, tuple(args))
         try:
             launch_module(module, fn.name, grid3, block3, bound, backend, checked=checked)
+        except CompileError as exc:
+            if dynamic_shared is None or "bytes of shared memory" not in exc.message:
+                raise
+            # the dynamic size took the block past the device's shared memory: a launch setting
+            raise LaunchError(f"dynamic_shared={dynamic_shared}: {exc.message}") from None
         except BoundsError as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise
             raise exc.with_traceback(None) from None
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
-        if not isinstance(config, tuple) or len(config) not in (2, 3):
+        if not isinstance(config, tuple) or len(config) not in (2, 3, 4):
             raise TypeError(
-                f"launch '{self.__name__}' as {self.__name__}[grid, block](args...) "
-                f"or {self.__name__}[grid, block, backend](args...)"
+                f"launch '{self.__name__}' as {self.__name__}[grid, block](args...), "
+                f"{self.__name__}[grid, block, backend](args...) or, with a dynamic shared "
+                f"array, {self.__name__}[grid, block, elements(, backend)](args...)"
             )
         grid, block, *rest = config
+        dynamic = rest.pop(0) if rest and isinstance(rest[0], (int, np.integer)) else None
         backend = rest[0] if rest else None
 
         def launcher(*args: Any) -> None:
-            self.launch(grid, block, args, backend=backend)
+            self.launch(grid, block, args, backend=backend, dynamic_shared=dynamic)
 
         return launcher
 
@@ -157,6 +173,29 @@ def launch_module(
     text = compile_module(module, device.target, **options)
     build = KernelBuild(module, kernel_name, device.target, options, text)
     device.launch(build, grid, block, args, checked=checked)
+
+
+def _launch_sized(module: Module, dynamic_shared: Any) -> Module:
+    """The module a launch runs: dynamic shared arrays sized, or a LaunchError naming the range."""
+    from ringkernel.compiler import sized_module
+    from ringkernel.ringir.limits import MAX_ARRAY_BYTES
+    from ringkernel.ringir.passes.dynamic_shared import dynamic_shared_arrays
+    from ringkernel.runtime.arguments import LaunchError
+
+    arrays = dynamic_shared_arrays(module)
+    if not arrays:
+        if dynamic_shared is not None:
+            raise LaunchError("dynamic_shared was given, but the kernel has no rk.dynamic_shared_array")
+        return module
+    widest = max(s.result.type.elem.nbytes for s in arrays)  # type: ignore[attr-defined]
+    most = MAX_ARRAY_BYTES // widest
+    ok = isinstance(dynamic_shared, (int, np.integer)) and not isinstance(dynamic_shared, bool)
+    if not ok or not 1 <= dynamic_shared <= most:
+        raise LaunchError(
+            f"the kernel uses rk.dynamic_shared_array(): dynamic_shared must be an element count "
+            f"from 1 to {most}, got {dynamic_shared!r} (launch(..., dynamic_shared=N) or k[grid, block, N])"
+        )
+    return sized_module(module, int(dynamic_shared))
 
 
 def kernel(pyfunc: Callable[..., Any]) -> Kernel:

@@ -190,9 +190,27 @@ inline void threadgroup_barrier(mem_flags) {}
 void threadgroup_barrier(mem_flags flags);
 #endif
 
-// --- SIMD groups (rk.shfl, rk.ballot, ...): declarations only; exec mode refuses them ---
+// --- SIMD groups (rk.shfl, rk.ballot, ...) --------------------------------------
+// Exec mode links one-lane versions (the CPU harness never runs a SIMD kernel: it
+// refuses them as it refuses barriers; the module's other kernels must still link).
 
 typedef unsigned short ushort;
+#ifdef RK_SHIM_EXEC
+struct simd_vote {
+    typedef ulong vote_t;
+    vote_t bits;
+    explicit operator vote_t() const { return bits; }
+};
+template <typename T> T simd_shuffle(T value, ushort) { return value; }
+template <typename T> T simd_shuffle_up(T value, ushort) { return value; }
+template <typename T> T simd_shuffle_down(T value, ushort) { return value; }
+template <typename T> T simd_shuffle_xor(T value, ushort) { return value; }
+inline simd_vote simd_ballot(bool predicate) { return simd_vote{predicate ? 1ul : 0ul}; }
+inline bool simd_any(bool predicate) { return predicate; }
+inline bool simd_all(bool predicate) { return predicate; }
+inline void simdgroup_barrier(mem_flags) {}
+template <typename T> T select(T a, T b, bool c) { return c ? b : a; }
+#else
 struct simd_vote {
     typedef ulong vote_t;
     explicit operator vote_t() const;
@@ -206,6 +224,7 @@ bool simd_any(bool predicate);
 bool simd_all(bool predicate);
 void simdgroup_barrier(mem_flags flags);
 template <typename T> T select(T a, T b, bool c);
+#endif
 
 // --- atomics ----------------------------------------------------------------
 

@@ -30,6 +30,8 @@ from ringkernel.ringir.nodes import (
     MathCall,
     SharedArray,
     Stmt,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
 )
 
@@ -68,6 +70,27 @@ def _math(name: str, doc: str, arity: int = 1, *objects: Any) -> Builtin:
     return Builtin(name, arity, "math", MathCall, doc, spelling, op=name, objects=objects)
 
 
+def _bits(name: str, doc: str) -> Builtin:
+    """An integer bit count: a MathCall whose result keeps the argument's integer type."""
+    return Builtin(name, 1, "math", MathCall, doc, f"rk.{name}(x)", op=name, stub=True)
+
+
+def _present(module: Any, name: str) -> tuple[Any, ...]:
+    """``module.name`` if this Python has it (``math.cbrt`` is 3.11+), else nothing."""
+    obj = getattr(module, name, None)
+    return () if obj is None else (obj,)
+
+
+def _subgroup(name: str, arity: int, op: str, doc: str) -> Builtin:
+    args = {0: "", 1: "p", 2: "v, lane" if name == "shfl" else "v, d" if name != "shfl_xor" else "v, m"}
+    return Builtin(name, arity, "subgroup", Subgroup, doc, f"rk.{name}({args[arity]})", op=op, stub=True)
+
+
+def _barrier_vote(name: str, op: str, doc: str) -> Builtin:
+    """A block-wide vote: three barriers around a shared counter (frontends/python.py)."""
+    return Builtin(name, 1, "barrier_vote", Barrier, doc, f"rk.{name}(p)", op=op, stub=True)
+
+
 def _atomic(name: str, op: str, doc: str) -> Builtin:
     return Builtin(name, 3, "atomic", AtomicRMW, doc, f"rk.{name}(a, i, v)", op=op, stub=True)
 
@@ -86,6 +109,9 @@ BUILTINS: tuple[Builtin, ...] = (
     _thread_index("global_id", "block_id(d) * block_dim(d) + thread_id(d)."),
     Builtin("shared_array", 2, "shared_array", SharedArray,
             "shared_array(T, n): a per-block array of n T's.", "rk.shared_array(T, n)", stub=True),
+    Builtin("dynamic_shared_array", 1, "dynamic_shared_array", SharedArray,
+            "dynamic_shared_array(T): a per-block array of T sized per launch (dynamic_shared=N).",
+            "rk.dynamic_shared_array(T)", stub=True),
     Builtin("barrier", 0, "barrier", Barrier,
             "Waits for every thread of the block; orders shared memory.", "rk.barrier()", stub=True),
     Builtin("rsqrt", 1, "math", MathCall, "1 / sqrt(x).", "rk.rsqrt(x)", op="rsqrt", stub=True),
@@ -99,6 +125,10 @@ BUILTINS: tuple[Builtin, ...] = (
     _atomic("atomic_or", "or", "atomic_or(a, i, v): a[i] |= v; returns the old a[i]."),
     _atomic("atomic_xor", "xor", "atomic_xor(a, i, v): a[i] ^= v; returns the old a[i]."),
     _atomic("atomic_exchange", "exchange", "atomic_exchange(a, i, v): a[i] = v; returns the old a[i]."),
+    _atomic("atomic_inc", "inc", "atomic_inc(a, i, limit): a[i] = 0 if a[i] >= limit else a[i] + 1 "
+            "(CUDA's atomicInc, unsigned compare); returns the old a[i]."),
+    _atomic("atomic_dec", "dec", "atomic_dec(a, i, limit): a[i] = limit if a[i] == 0 or a[i] > limit "
+            "else a[i] - 1 (CUDA's atomicDec, unsigned compare); returns the old a[i]."),
     Builtin("atomic_cas", 4, "atomic", AtomicCAS,
             "atomic_cas(a, i, expected, desired): compare-and-swap; returns the old a[i].",
             "rk.atomic_cas(a, i, expected, desired)", stub=True),
@@ -122,6 +152,46 @@ BUILTINS: tuple[Builtin, ...] = (
             op="min", objects=(builtins.min,)),
     Builtin("max", (2, None), "min_max", Binary, "The largest of two or more values.", "max(a, b, ...)",
             op="max", objects=(builtins.max,)),
+    _math("atan2", "atan2(y, x) of the first argument y over the second x: the angle of (x, y), in radians.",
+          2, math.atan2, np.arctan2),
+    _math("hypot", "hypot(x, y): sqrt(x * x + y * y) without overflow.", 2, math.hypot, np.hypot),
+    _math("copysign", "copysign(x, y): the magnitude of x with the sign of y.", 2, math.copysign,
+          np.copysign),
+    _math("erf", "The error function.", 1, math.erf),
+    _math("erfc", "1 - erf(x), accurate for large x.", 1, math.erfc),
+    _math("lgamma", "log(abs(gamma(x))).", 1, math.lgamma),
+    _math("log1p", "log(1 + x), accurate for small x.", 1, math.log1p, np.log1p),
+    _math("expm1", "exp(x) - 1, accurate for small x.", 1, math.expm1, np.expm1),
+    _math("cbrt", "Cube root (negative for negative x).", 1, *_present(math, "cbrt"), np.cbrt),
+    _math("isnan", "Whether x is a NaN (bool).", 1, math.isnan, np.isnan),
+    _math("isinf", "Whether x is +inf or -inf (bool).", 1, math.isinf, np.isinf),
+    _math("isfinite", "Whether x is neither infinite nor NaN (bool).", 1, math.isfinite, np.isfinite),
+    _bits("popc", "popc(x): the number of set bits of an integer (CUDA __popc)."),
+    _bits("clz", "clz(x): the number of leading zero bits of an integer (CUDA __clz)."),
+    _bits("ffs", "ffs(x): the 1-based position of the lowest set bit, 0 for 0 (CUDA __ffs)."),
+    _bits("brev", "brev(x): the bits of an integer in reverse order (CUDA __brev)."),
+    Builtin("clamp", 3, "clamp", Binary, "clamp(v, lo, hi) = min(max(v, lo), hi), in their common type.",
+            "rk.clamp(v, lo, hi)", stub=True),
+    _subgroup("lane_id", 0, "lane_id", "The caller's lane in its subgroup (warp), 0 .. warp_size() - 1."),
+    _subgroup("warp_size", 0, "size",
+              "Lanes per subgroup: 32 on cuda and metal, the adapter's on wgpu, 1 on cpu."),
+    _subgroup("shfl", 2, "shfl", "shfl(v, lane): v of lane (lane mod warp_size()) of the subgroup."),
+    _subgroup("shfl_up", 2, "shfl_up", "shfl_up(v, d): v of lane_id() - d; lanes below d keep their own v."),
+    _subgroup("shfl_down", 2, "shfl_down",
+              "shfl_down(v, d): v of lane_id() + d; lanes past the end keep their own v."),
+    _subgroup("shfl_xor", 2, "shfl_xor", "shfl_xor(v, m): v of lane lane_id() ^ m (own v beyond the end)."),
+    _subgroup("ballot", 1, "ballot", "ballot(p): u32 with bit k set when p holds on lane k (lanes 0..31)."),
+    _subgroup("vote_any", 1, "any", "vote_any(p): whether p holds on any lane of the subgroup."),
+    _subgroup("vote_all", 1, "all", "vote_all(p): whether p holds on every lane of the subgroup."),
+    Builtin("syncwarp", 0, "syncwarp", SyncWarp,
+            "Waits for the lanes of the subgroup; orders their memory (CUDA __syncwarp).",
+            "rk.syncwarp()", stub=True),
+    _barrier_vote("barrier_count", "count", "barrier_count(p): a barrier that returns how many threads "
+                  "of the block passed a true p (i32)."),
+    _barrier_vote("barrier_and", "and", "barrier_and(p): a barrier that returns whether p holds on "
+                  "every thread of the block."),
+    _barrier_vote("barrier_or", "or", "barrier_or(p): a barrier that returns whether p holds on "
+                  "any thread of the block."),
     _cast(builtins.int, "i32"),
     _cast(builtins.float, "f32"),
     _cast(builtins.bool, "bool"),

@@ -45,6 +45,7 @@ grid_dim = _intrinsic("grid_dim")
 global_id = _intrinsic("global_id")
 shared_array = _intrinsic("shared_array")
 barrier = _intrinsic("barrier")
+dynamic_shared_array = _intrinsic("dynamic_shared_array")
 rsqrt = _intrinsic("rsqrt")
 fma = _intrinsic("fma")
 atomic_add = _intrinsic("atomic_add")
@@ -57,6 +58,26 @@ atomic_xor = _intrinsic("atomic_xor")
 atomic_exchange = _intrinsic("atomic_exchange")
 atomic_cas = _intrinsic("atomic_cas")
 bitcast = _intrinsic("bitcast")
+popc = _intrinsic("popc")
+clz = _intrinsic("clz")
+ffs = _intrinsic("ffs")
+brev = _intrinsic("brev")
+clamp = _intrinsic("clamp")
+atomic_inc = _intrinsic("atomic_inc")
+atomic_dec = _intrinsic("atomic_dec")
+lane_id = _intrinsic("lane_id")
+warp_size = _intrinsic("warp_size")
+shfl = _intrinsic("shfl")
+shfl_up = _intrinsic("shfl_up")
+shfl_down = _intrinsic("shfl_down")
+shfl_xor = _intrinsic("shfl_xor")
+ballot = _intrinsic("ballot")
+vote_any = _intrinsic("vote_any")
+vote_all = _intrinsic("vote_all")
+syncwarp = _intrinsic("syncwarp")
+barrier_count = _intrinsic("barrier_count")
+barrier_and = _intrinsic("barrier_and")
+barrier_or = _intrinsic("barrier_or")
 
 INTRINSICS: dict[str, Intrinsic] = {
     obj.name: obj
@@ -80,6 +101,27 @@ INTRINSICS: dict[str, Intrinsic] = {
         atomic_exchange,
         atomic_cas,
         bitcast,
+        popc,
+        clz,
+        ffs,
+        brev,
+        clamp,
+        atomic_inc,
+        atomic_dec,
+        lane_id,
+        warp_size,
+        shfl,
+        shfl_up,
+        shfl_down,
+        shfl_xor,
+        ballot,
+        vote_any,
+        vote_all,
+        syncwarp,
+        barrier_count,
+        barrier_and,
+        barrier_or,
+        dynamic_shared_array,
     )
 }
 """Every ``rk.<name>`` stub; tests check it holds exactly the table's ``stub`` entries."""

@@ -803,6 +803,60 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(f"{op}() in kernels takes at least 2 arguments", node)
         return self.sem.min_max(op, [self.visit(a) for a in node.args], node)
 
+    def call_subgroup(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``rk.lane_id()`` ... ``rk.vote_all(p)``: a Subgroup op; kernels only (lanes are per launch)."""
+        if self.kind != "kernel":
+            raise self.error(f"rk.{entry.name}() is only available in kernels", node)
+        ops = self.args_of(node, entry.arity, entry.name)
+        return self.sem.subgroup(entry.op, entry.name, ops, node)  # type: ignore[arg-type]
+
+    def call_syncwarp(self, entry: Builtin, node: ast.Call) -> Operand:
+        if self.kind != "kernel":
+            raise self.error("syncwarp() can only be used in kernels", node)
+        self.args_of(node, 0, "syncwarp")
+        self.b.syncwarp()
+        return VOID_RESULT
+
+    def call_barrier_vote(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``rk.barrier_count(p)`` and friends, built from a shared counter and three barriers.
+
+        The first barrier keeps the reset from racing the previous read, the
+        second publishes the reset, the third the votes; every target runs the
+        same statements, so the result is the same everywhere.
+        """
+        if self.kind != "kernel":
+            raise self.error(f"{entry.name}() can only be used in kernels", node)
+        (arg,) = self.args_of(node, 1, entry.name)
+        pred = self.sem.truth(arg, node.args[0])
+        b = self.b
+        counter = b.shared_array(I32, 1)
+        zero, one = b.const(0, I32), b.const(1, I32)
+        b.barrier()
+        first = None
+        for dim in range(3):
+            is_zero = b.compare("eq", b.thread_index("thread_id", dim), zero)
+            first = is_zero if first is None else b.binary("and", first, is_zero)
+        assert first is not None
+        with b.if_(first):
+            b.store(counter, zero, one if entry.op == "and" else zero)
+        b.barrier()
+        op = entry.op
+        assert op is not None
+        vote = self.sem.coerce(pred, BOOL, node.args[0])
+        if op == "and":
+            vote = b.unary("not", vote)
+        with b.if_(vote):
+            rmw = {"count": "add", "or": "or", "and": "and"}[op]
+            b.atomic(rmw, counter, zero, zero if op == "and" else one)
+        b.barrier()
+        result = b.load(counter, zero)
+        if op == "count":
+            return Operand(result)
+        return Operand(b.compare("ne", result, zero))
+
+    def call_clamp(self, entry: Builtin, node: ast.Call) -> Operand:
+        return self.sem.clamp(self.args_of(node, entry.arity, entry.name), node)
+
     def call_math(self, entry: Builtin, node: ast.Call) -> Operand:
         func = entry.op
         assert func is not None
@@ -866,6 +920,18 @@ class FunctionTranslator(ast.NodeVisitor):
         if problem is not None:
             raise self.error(f"shared_array(): {problem}", node)
         return Operand(self.b.shared_array(ty, size))
+
+    def call_dynamic_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``rk.dynamic_shared_array(T)``: a shared array without a size; the launch gives it."""
+        if self.kind != "kernel":
+            raise self.error("shared arrays can only be created in kernels", node)
+        if len(node.args) != 1:
+            raise self.error("dynamic_shared_array() takes the element type, e.g. "
+                             "dynamic_shared_array(f32)", node)
+        ty = python_object_type(self.static_callee(node.args[0]))
+        if not isinstance(ty, ScalarType):
+            raise self.error("the element type must be a scalar type such as f32", node.args[0])
+        return Operand(self.b.shared_array(ty, None))
 
     def call_bitcast(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.bitcast(v, T)``: ``v``'s bits as ``T``; both scalar types have one size."""

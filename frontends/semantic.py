@@ -27,6 +27,7 @@ from ringkernel.ringir import (
     F64,
     I32,
     I64,
+    INT_MATH_FUNCS,
     U32,
     U64,
     FunctionBuilder,
@@ -348,6 +349,8 @@ class Semantic:
 
     def min_max(self, op: str, ops: list[Operand], node: ast.AST) -> Operand:
         """``min``/``max`` of two or more operands, pairwise in the operands' common type."""
+        if any(op.is_literal and isinstance(op.literal, bool) for op in ops):
+            raise self.error(f"{op}() does not apply to bool", node)
         result = ops[0]
         for other in ops[1:]:
             if result.is_literal and other.is_literal:
@@ -360,8 +363,48 @@ class Semantic:
             result = Operand(self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node)))
         return result
 
+    def subgroup(self, op: str, name: str, ops: list[Operand], node: ast.Call) -> Operand:
+        """Types a Subgroup op: shuffles keep a number's type (the lane is i32), votes take truth."""
+        if op in ("lane_id", "size"):
+            return Operand(self.b.subgroup(op, I32))
+        if op.startswith("shfl"):
+            value, lane = ops
+            lit = value.literal
+            ty = literal_default_type(lit) if lit is not None else self.scalar_type(value, node)
+            if ty.is_bool:
+                raise self.error(f"{name}() shuffles numbers, not bool; shuffle i32(p) instead", node)
+            lane_ty = I32 if lane.is_literal else self.scalar_type(lane, node.args[1])
+            if not lane_ty.is_int or lane.is_literal and not isinstance(lane.literal, int):
+                raise self.error(f"the lane of {name}() must be an integer", node.args[1])
+            v = self.coerce(value, ty, node.args[0], f"the value of {name}()")
+            lane_i32 = lane if lane.is_literal else self.cast(lane, I32, node, node.args[1])
+            return Operand(self.b.subgroup(op, ty, v, self.coerce(lane_i32, I32, node.args[1])))
+        pred = self.truth(ops[0], node.args[0])
+        p = self.coerce(pred, BOOL, node.args[0])
+        return Operand(self.b.subgroup(op, U32 if op == "ballot" else BOOL, p))
+
+    def clamp(self, ops: list[Operand], node: ast.AST) -> Operand:
+        """``rk.clamp(v, lo, hi)``: ``min(max(v, lo), hi)`` in the operands' common type."""
+        return self.min_max("min", [self.min_max("max", ops[:2], node), ops[2]], node)
+
+    def bit_math(self, func: str, op: Operand, node: ast.Call) -> Operand:
+        """``rk.popc``-style bit counts: an integer argument (a literal is i32), same-typed result."""
+        if op.is_literal:
+            lit = op.literal
+            if isinstance(lit, bool) or not isinstance(lit, int):
+                raise self.error(f"{func}() needs an integer argument, not {type(lit).__name__}", node)
+            ty = I32
+        else:
+            ty = self.scalar_type(op, node)
+            if not ty.is_int:
+                raise self.error(f"{func}() needs an integer argument, not {ty}", node)
+        arg = self.coerce(op, ty, node.args[0], f"argument of {func}()")
+        return Operand(self.b.math(func, arg))
+
     def math(self, func: str, ops: list[Operand], node: ast.Call) -> Operand:
         """A math function on floats: the arguments' one float type (f32 for ints and literals)."""
+        if func in INT_MATH_FUNCS:
+            return self.bit_math(func, ops[0], node)
         ty: ScalarType | None = None
         for op in ops:
             if not op.is_literal:

@@ -35,6 +35,10 @@ from ringkernel.ringir import (
     FLOAT_ATOMIC_OPS,
     I32,
     I64,
+    INT_MATH_FUNCS,
+    MATH_FUNCS,
+    MATH_PREDICATES,
+    SUBGROUP_OPS,
     THREAD_INDEX_KINDS,
     U32,
     U64,
@@ -70,6 +74,8 @@ from ringkernel.ringir import (
     Store,
     StoreVar,
     StructType,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -78,7 +84,6 @@ from ringkernel.ringir import (
 
 T = TypeVar("T")
 
-MATH_FLOAT = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "floor", "ceil", "fabs")
 UNARY_FOR: dict[str, Callable[[ScalarType], bool]] = {
     "neg": lambda t: not t.is_bool,
     "not": lambda t: t.is_bool,
@@ -107,6 +112,7 @@ class Profile:
     fence: bool = True
     backoff: bool = True
     wake: bool = True
+    subgroups: bool = True
     max_funcs: int = 3
     min_kernels: int = 1
     max_kernels: int = 2
@@ -264,6 +270,8 @@ class _FunctionGen:
             kinds += ["call", "call"]
         if self.kernel:
             kinds += ["thread", "shared", "barrier"]
+            if self.p.subgroups:
+                kinds.append("subgroup")
         if self.p.clock:
             kinds.append("clock")
         if self.p.backoff:
@@ -310,11 +318,14 @@ class _FunctionGen:
         self.define(out, Bitcast(self.fresh(self.d.pick(same_width)), self.value(out, src)))
 
     def s_math(self, out: list, *_: Any) -> None:
-        func = self.d.pick((*MATH_FLOAT, "abs", "pow", "fma"))
-        ty = self.d.pick(self.p.numeric if func == "abs" else self.p.floats)
-        n = {"pow": 2, "fma": 3}.get(func, 1)
-        args = tuple(self.value(out, ty) for _ in range(n))
-        self.define(out, MathCall(self.fresh(ty), func, args))
+        func = self.d.pick(tuple(MATH_FUNCS))
+        if func == "abs":
+            ty = self.d.pick(self.p.numeric)
+        else:
+            ty = self.d.pick(self.p.ints if func in INT_MATH_FUNCS else self.p.floats)
+        args = tuple(self.value(out, ty) for _ in range(MATH_FUNCS[func]))
+        result = BOOL if func in MATH_PREDICATES else ty
+        self.define(out, MathCall(self.fresh(result), func, args))
 
     def s_load_var(self, out: list, *_: Any) -> None:
         var = self.local()
@@ -377,6 +388,19 @@ class _FunctionGen:
 
     def s_barrier(self, out: list, *_: Any) -> None:
         out.append(Barrier())
+
+    def s_subgroup(self, out: list, *_: Any) -> None:
+        op = self.d.pick((*SUBGROUP_OPS, "sync"))
+        if op == "sync":
+            out.append(SyncWarp())
+        elif op in ("lane_id", "size"):
+            self.define(out, Subgroup(self.fresh(I32), op, ()))
+        elif op.startswith("shfl"):
+            ty = self.d.pick(self.p.numeric)
+            self.define(out, Subgroup(self.fresh(ty), op, (self.value(out, ty), self.value(out, I32))))
+        else:
+            result = U32 if op == "ballot" else BOOL
+            self.define(out, Subgroup(self.fresh(result), op, (self.value(out, BOOL),)))
 
     def s_fence(self, out: list, *_: Any) -> None:
         out.append(Fence())

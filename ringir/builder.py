@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from ringkernel.ringir.diagnostics import SourceLoc
 from ringkernel.ringir.nodes import (
+    MATH_PREDICATES,
     AtomicCAS,
     AtomicRMW,
     Barrier,
@@ -44,6 +45,8 @@ from ringkernel.ringir.nodes import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -126,8 +129,15 @@ class FunctionBuilder:
     def bitcast(self, value: Value, ty: ScalarType) -> Value:
         return self._define(Bitcast, ty, value)
 
+    def subgroup(self, op: str, ty: Type, *args: Value) -> Value:
+        return self._define(Subgroup, ty, op, tuple(args))
+
+    def syncwarp(self) -> None:
+        self.emit(SyncWarp(loc=self.loc))
+
     def math(self, func: str, *args: Value) -> Value:
-        return self._define(MathCall, args[0].type, func, tuple(args))
+        result = BOOL if func in MATH_PREDICATES else args[0].type
+        return self._define(MathCall, result, func, tuple(args))
 
     def call(self, callee: str, args: tuple[Value, ...], return_type: Type) -> Value | None:
         if return_type == VOID:
@@ -138,7 +148,8 @@ class FunctionBuilder:
     def thread_index(self, kind: str, dim: int) -> Value:
         return self._define(ThreadIndex, I32, kind, dim)
 
-    def shared_array(self, elem: ScalarType, size: int) -> Value:
+    def shared_array(self, elem: ScalarType, size: int | None) -> Value:
+        """A shared array of ``size`` elements; None: dynamic, sized per launch."""
         return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size))
 
     def load(self, array: Value, index: Value) -> Value:

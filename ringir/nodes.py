@@ -90,9 +90,31 @@ MATH_FUNCS = {
     "abs": 1,
     "pow": 2,
     "fma": 3,
+    "atan2": 2,
+    "hypot": 2,
+    "copysign": 2,
+    "erf": 1,
+    "erfc": 1,
+    "lgamma": 1,
+    "log1p": 1,
+    "expm1": 1,
+    "cbrt": 1,
+    "isnan": 1,
+    "isinf": 1,
+    "isfinite": 1,
+    "popc": 1,
+    "clz": 1,
+    "ffs": 1,
+    "brev": 1,
 }
+# Math functions whose result is not their argument type: float -> bool tests,
+# and bit counts on integers whose result keeps the argument's integer type.
+MATH_PREDICATES = ("isnan", "isinf", "isfinite")
+INT_MATH_FUNCS = ("popc", "clz", "ffs", "brev")
 THREAD_INDEX_KINDS = ("thread_id", "block_id", "block_dim", "grid_dim", "global_id")
-ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange")
+ATOMIC_OPS = ("add", "sub", "min", "max", "and", "or", "xor", "exchange", "inc", "dec")
+# inc/dec wrap as CUDA's atomicInc/atomicDec, comparing the bits as unsigned (the
+# value is the limit): inc: old >= limit ? 0 : old + 1; dec: old == 0 or old > limit ? limit : old - 1.
 # Float elements: min/max treat NaN as missing data (IEEE maxNum, as CUDA's fmaxf).
 FLOAT_ATOMIC_OPS = ("add", "sub", "min", "max", "exchange")
 
@@ -270,6 +292,38 @@ class Clock(Stmt):
     loc: SourceLoc | None = _loc()
 
 
+SUBGROUP_OPS = {
+    # op: number of operands.  lane_id/size: i32; shfl*: (value, lane or delta or mask: i32)
+    # -> the value's type; ballot: bool -> u32 (lanes 0..31); any/all: bool -> bool.
+    "lane_id": 0,
+    "size": 0,
+    "shfl": 2,
+    "shfl_up": 2,
+    "shfl_down": 2,
+    "shfl_xor": 2,
+    "ballot": 1,
+    "any": 1,
+    "all": 1,
+}
+
+
+@dataclass(frozen=True)
+class Subgroup(Stmt):
+    """A subgroup (warp) operation over the lanes of the caller's subgroup; kernels only.
+
+    Every lane of the subgroup must reach it together (CUDA's full-mask
+    ``*_sync``).  A shuffle whose source lane is outside the subgroup
+    (``shfl_up`` below lane ``d``, ``shfl_down`` past the end, ``shfl_xor``
+    beyond the size) gives the lane's own value; ``shfl`` takes the lane
+    modulo the subgroup size, as CUDA's ``__shfl_sync`` does.
+    """
+
+    result: Value
+    op: str
+    args: tuple[Value, ...]
+    loc: SourceLoc | None = _loc()
+
+
 # --- statements without a result ------------------------------------------------------
 
 
@@ -345,6 +399,13 @@ class Barrier(Stmt):
 
 
 @dataclass(frozen=True)
+class SyncWarp(Stmt):
+    """Waits for the lanes of the subgroup and orders their memory (CUDA ``__syncwarp``)."""
+
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
 class If(Stmt):
     cond: Value
     then_body: tuple[Stmt, ...]
@@ -396,7 +457,7 @@ class Return(Stmt):
 
 Instruction = (
     Const | Unary | Binary | Compare | Cast | MathCall | Call | ThreadIndex | SharedArray
-    | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock
+    | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock | Subgroup
 )
 
 
@@ -481,6 +542,8 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     Break: (),
     Continue: (),
     Return: ("value",),
+    Subgroup: ("args",),
+    SyncWarp: (),
 }
 
 
@@ -585,10 +648,15 @@ __all__ = [
     "BINARY_OPS",
     "COMPARE_OPS",
     "MATH_FUNCS",
+    "MATH_PREDICATES",
+    "INT_MATH_FUNCS",
     "THREAD_INDEX_KINDS",
     "ATOMIC_OPS",
     "FLOAT_ATOMIC_OPS",
     "atomic_applies",
     "FUNCTION_KINDS",
+    "SUBGROUP_OPS",
+    "Subgroup",
+    "SyncWarp",
     "Instruction",
 ]

@@ -27,6 +27,7 @@ from ringkernel.ringir.nodes import (
     COMPARE_OPS,
     FUNCTION_KINDS,
     MATH_FUNCS,
+    SUBGROUP_OPS,
     THREAD_INDEX_KINDS,
     UNARY_OPS,
     AtomicCAS,
@@ -57,6 +58,8 @@ from ringkernel.ringir.nodes import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -671,6 +674,10 @@ class _FunctionReader:
         if op == "clock":
             self.expect(opcode, ops, (), "clock")
             return Clock(result, loc=loc)
+        if op.startswith("subgroup_") and op[len("subgroup_"):] in SUBGROUP_OPS:
+            arity = SUBGROUP_OPS[op[len("subgroup_"):]]
+            plain(arity, ", ".join(f"%{c}" for c in "ab"[:arity]))
+            return Subgroup(result, op[len("subgroup_"):], values, loc=loc)
         if op in MATH_FUNCS:
             arity = MATH_FUNCS[op]
             plain(arity, ", ".join(f"%{c}" for c in "abc"[:arity]))
@@ -735,7 +742,8 @@ class _FunctionReader:
         if op == "wake":
             self.expect(opcode, ops, ("index",), "wake %bell[%word]")
             return Wake(values[0], values[1], loc=loc)
-        simple = {"barrier": Barrier, "break": Break, "continue": Continue, "fence": Fence}
+        simple = {"barrier": Barrier, "break": Break, "continue": Continue, "fence": Fence,
+                  "syncwarp": SyncWarp}
         if op in simple:
             self.expect(opcode, ops, (), op)
             return simple[op](loc=loc)
@@ -782,10 +790,10 @@ class _FunctionReader:
 
 _EFFECT_NAMES = (
     "store", "store_var", "barrier", "break", "continue", "return", "fence", "backoff",
-    "wake",
+    "syncwarp", "wake",
 )
 _VALUE_OPCODES = frozenset(
     ("const", "cast", "bitcast", "clock", "call", "shared_array", "load", "load_var", "atomic_cas",
      *UNARY_OPS, *BINARY_OPS, *COMPARE_OPS, *MATH_FUNCS, *THREAD_INDEX_KINDS,
-     *(f"atomic_{op}" for op in ATOMIC_OPS))
+     *(f"atomic_{op}" for op in ATOMIC_OPS), *(f"subgroup_{op}" for op in SUBGROUP_OPS))
 )

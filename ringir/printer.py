@@ -39,6 +39,8 @@ from ringkernel.ringir.nodes import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -142,6 +144,13 @@ class _StmtPrinter(NodeVisitor):
 
     def visit_Bitcast(self, s: Bitcast) -> None:
         self.define(s.result, f"bitcast {s.value}")
+
+    def visit_Subgroup(self, s: Subgroup) -> None:
+        args = f" {_args(s.args)}" if s.args else ""
+        self.define(s.result, f"subgroup_{s.op}{args}")
+
+    def visit_SyncWarp(self, s: SyncWarp) -> None:
+        self.emit("syncwarp")
 
     def visit_Clock(self, s: Clock) -> None:
         self.define(s.result, "clock")

@@ -19,7 +19,10 @@ from ringkernel.ringir.nodes import (
     BINARY_OPS,
     COMPARE_OPS,
     FUNCTION_KINDS,
+    INT_MATH_FUNCS,
     MATH_FUNCS,
+    MATH_PREDICATES,
+    SUBGROUP_OPS,
     THREAD_INDEX_KINDS,
     UNARY_OPS,
     AtomicCAS,
@@ -51,6 +54,8 @@ from ringkernel.ringir.nodes import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -348,6 +353,9 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"unknown math function '{s.func}'")
         if len(s.args) != arity:
             raise self.error(f"'{s.func}' takes {arity} argument(s), got {len(s.args)}")
+        if s.func in MATH_PREDICATES or s.func in INT_MATH_FUNCS:
+            self.math_special(s)
+            return
         for a in s.args:
             ty = self.scalar(a, f"argument of '{s.func}'")
             if a.type != s.result.type:
@@ -357,6 +365,21 @@ class _FunctionVerifier(NodeVisitor):
                     raise self.error("'abs' does not apply to bool")
             elif not ty.is_float:
                 raise self.error(f"'{s.func}' needs a floating-point argument, got {ty}")
+        self.define(s.result)
+
+    def math_special(self, s: MathCall) -> None:
+        """``isnan``-style tests (float -> bool) and bit counts (integer -> same integer)."""
+        ty = self.scalar(s.args[0], f"argument of '{s.func}'")
+        if s.func in MATH_PREDICATES:
+            if not ty.is_float:
+                raise self.error(f"'{s.func}' needs a floating-point argument, got {ty}")
+            if s.result.type != BOOL:
+                raise self.error(f"'{s.func}' returns bool, not {s.result.type}")
+        else:
+            if not ty.is_int:
+                raise self.error(f"'{s.func}' needs an integer argument, got {ty}")
+            if s.result.type != ty:
+                raise self.error(f"'{s.func}' argument and result must share one type")
         self.define(s.result)
 
     def visit_Call(self, s: Call) -> None:
@@ -392,12 +415,11 @@ class _FunctionVerifier(NodeVisitor):
         self.define(s.result)
 
     def visit_SharedArray(self, s: SharedArray) -> None:
+        """A constant size, or none: a dynamic array, sized per launch (passes/dynamic_shared.py)."""
         self.kernel_only("a shared array")
         ty = s.result.type
         if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.SHARED):
             raise self.error(f"shared_array must have a shared array type, not {ty}")
-        if ty.size is None:
-            raise self.error("a shared array needs a positive constant size")
         problem = array_size_problem(ty)
         if problem is not None:
             raise self.error(f"shared array '%{s.result.name}': {problem}")
@@ -462,6 +484,31 @@ class _FunctionVerifier(NodeVisitor):
         if not isinstance(dst, ScalarType) or src.is_bool or dst.is_bool or src.bits != dst.bits:
             raise self.error(f"bitcast needs two non-bool scalars of one width, not {src} -> {dst}")
         self.define(s.result)
+
+    def visit_Subgroup(self, s: Subgroup) -> None:
+        self.kernel_only(f"'subgroup_{s.op}'")
+        arity = SUBGROUP_OPS.get(s.op)
+        if arity is None:
+            raise self.error(f"unknown subgroup operation '{s.op}'")
+        if len(s.args) != arity:
+            raise self.error(f"'subgroup_{s.op}' takes {arity} operand(s), got {len(s.args)}")
+        types = [self.scalar(a, f"operand of 'subgroup_{s.op}'") for a in s.args]
+        if s.op in ("lane_id", "size"):
+            want = I32
+        elif s.op.startswith("shfl"):
+            if types[0].is_bool or types[1] != I32:
+                raise self.error(f"'subgroup_{s.op}' shuffles a number by an i32 lane, not {types}")
+            want = types[0]
+        else:
+            if types[0] != BOOL:
+                raise self.error(f"'subgroup_{s.op}' takes a bool, not {types[0]}")
+            want = U32 if s.op == "ballot" else BOOL
+        if s.result.type != want:
+            raise self.error(f"'subgroup_{s.op}' yields {want}, not {s.result.type}")
+        self.define(s.result)
+
+    def visit_SyncWarp(self, s: SyncWarp) -> None:
+        self.kernel_only("syncwarp")
 
     def visit_Clock(self, s: Clock) -> None:
         if s.result.type != U64:

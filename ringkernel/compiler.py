@@ -19,6 +19,7 @@ from ringkernel import cache as disk_cache
 from ringkernel.ringir import Module, verify
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes import run_default_pipeline
+from ringkernel.ringir.passes.dynamic_shared import size_dynamic_shared
 from ringkernel.ringir.passes.fingerprint import fingerprint
 
 TARGETS = ("rir", "llvm", "ptx", "wgsl", "msl")
@@ -51,6 +52,9 @@ def compile_module(module: Module, target: str, *, cache: bool = True, **options
     if target not in TARGETS and target not in INTERNAL_TARGETS:
         raise CompileError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
     verify(module)
+    elements = options.pop("dynamic_shared", None)
+    if target != "rir" or elements is not None:
+        module = sized_module(module, elements)
     if target == "rir":
         return str(module)
     key = _cache_key(module, target, options) if cache else None
@@ -60,6 +64,22 @@ def compile_module(module: Module, target: str, *, cache: bool = True, **options
         text = _emitter(emitter)(optimize(module), **emit_options)
         _store(key, text)  # only reached when the emitter succeeded
     return text
+
+
+_sized: dict[tuple[int, int | None], tuple[weakref.ref[Module], Module]] = {}
+
+
+def sized_module(module: Module, elements: int | None) -> Module:
+    """``module`` with its dynamic shared arrays holding ``elements`` elements (remembered per
+    module object, so a warm launch keeps one module and its cache key)."""
+    key = (id(module), elements)
+    known = _sized.get(key)
+    if known is not None and known[0]() is module:
+        return known[1]
+    result = size_dynamic_shared(module, elements)
+    if result is not module:
+        _sized[key] = (weakref.ref(module, lambda _ref: _sized.pop(key, None)), result)
+    return result
 
 
 def clear_memory_cache() -> None:

@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ringkernel.compiler import compile_module
 from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
@@ -69,7 +71,9 @@ class _Decorated:
         return self._ir
 
     def compile(self, target: str = "rir", **options: Any) -> str:
-        """Target text: ``"rir"``, ``"llvm"``, ``"ptx"``, ``"wgsl"`` or ``"msl"``; no GPU needed."""
+        r"""Target text: ``"rir"``, ``"llvm"``, ``"ptx"``, ``"wgsl"`` or ``"msl"``; no GPU needed.
+
+        ``dynamic_shared=N`` sizes the kernel's ``rk.dynamic_shared_array``\ s (elements)."""
         module = self.ir
         return _user_errors(lambda: compile_module(module, target, **options))
 
@@ -93,8 +97,13 @@ class Kernel(_Decorated):
         backend: str | None = None,
         *,
         checked: bool | None = None,
+        dynamic_shared: int | None = None,
     ) -> None:
         """Runs the kernel on ``backend`` (default: ``rk.default_backend()``).
+
+        ``dynamic_shared`` is the element count of each ``rk.dynamic_shared_array``
+        of the kernel (a LaunchError when the kernel has one and it is missing or
+        out of range).
 
         numpy arrays passed for ``Array`` parameters hold what the device wrote
         when this returns; :class:`ringkernel.DeviceArray` arguments are used in
@@ -107,8 +116,10 @@ class Kernel(_Decorated):
         instances, bounds_error = _runtime()
         known = None
         # only plain ints: 1.0 or True would find the launcher of 1 (equal keys) yet are errors
-        if (type(grid) is int or _plain_dims(grid)) and (type(block) is int or _plain_dims(block)):
-            known = self._launchers.get((grid, block, backend, checked))
+        if (type(grid) is int or _plain_dims(grid)) and (type(block) is int or _plain_dims(block)) and (
+            dynamic_shared is None or type(dynamic_shared) is int
+        ):
+            known = self._launchers.get((grid, block, backend, checked, dynamic_shared))
         try:
             if known is not None:
                 device, launcher, env_backend = known
@@ -119,33 +130,40 @@ class Kernel(_Decorated):
                     known = None  # the backend was replaced, or the default changed
                 elif launcher(args):
                     return
-            self._launch(grid, block, args, backend, checked)
+            self._launch(grid, block, args, backend, checked, dynamic_shared)
         except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise
             raise exc.with_traceback(None) from None
 
     def _launch(self, grid: Any, block: Any, args: Sequence[Any], backend: Any,
-                checked: bool | None) -> None:
+                checked: bool | None, dynamic_shared: Any) -> None:
         """The general path; it leaves a fast launcher for the next launch like this one.
 
         A backend that offers ``launcher(build, grid, block)`` (cpu) returns
         an object that re-checks only the arguments (see
         :mod:`ringkernel.runtime.cpu.launcher`) and declines anything unusual,
         which then comes here and gets its precise error.  The launchers are
-        keyed by the launch's grid, block, backend and ``checked`` as given.
+        keyed by the launch's grid, block, backend, ``checked`` and
+        ``dynamic_shared`` as given.
         """
-        from ringkernel.runtime.arguments import bind_arguments, launch_dims
+        from ringkernel.runtime.arguments import LaunchError, bind_arguments, launch_dims
 
         grid3, block3 = launch_dims(grid, block)
-        module = self.ir
+        module = _launch_sized(self.ir, dynamic_shared)
         fn = module.get(self._ir_name)
         bound = bind_arguments(fn, tuple(args))
-        device, build = _launch_build(module, fn.name, grid3, block3, bound, backend, checked)
+        try:
+            device, build = _launch_build(module, fn.name, grid3, block3, bound, backend, checked)
+        except CompileError as exc:
+            if dynamic_shared is None or "bytes of shared memory" not in exc.message:
+                raise
+            # the dynamic size took the block past the device's shared memory: a launch setting
+            raise LaunchError(f"dynamic_shared={dynamic_shared}: {exc.message}") from None
         make = getattr(device, "launcher", None)
         if make is None or not (_plain_dims(grid) and _plain_dims(block)):
             return
-        key = (grid, block, backend, checked)
+        key = (grid, block, backend, checked, dynamic_shared)
         try:
             hash(key)
         except TypeError:  # an unhashable backend object
@@ -162,16 +180,18 @@ class Kernel(_Decorated):
             known = None
         if known is not None:
             return known
-        if not isinstance(config, tuple) or len(config) not in (2, 3):
+        if not isinstance(config, tuple) or len(config) not in (2, 3, 4):
             raise TypeError(
-                f"launch '{self.__name__}' as {self.__name__}[grid, block](args...) "
-                f"or {self.__name__}[grid, block, backend](args...)"
+                f"launch '{self.__name__}' as {self.__name__}[grid, block](args...), "
+                f"{self.__name__}[grid, block, backend](args...) or, with a dynamic shared "
+                f"array, {self.__name__}[grid, block, elements(, backend)](args...)"
             )
         grid, block, *rest = config
+        dynamic = rest.pop(0) if rest and isinstance(rest[0], (int, np.integer)) else None
         backend = rest[0] if rest else None
 
         def launcher(*args: Any) -> None:
-            self.launch(grid, block, args, backend=backend)
+            self.launch(grid, block, args, backend=backend, dynamic_shared=dynamic)
 
         try:
             if len(self._configured) >= _MAX_LAUNCHERS:
@@ -248,6 +268,29 @@ def _launch_build(
     build = KernelBuild(module, kernel_name, device.target, options, text)
     device.launch(build, grid, block, args, checked=checked)
     return device, build
+
+
+def _launch_sized(module: Module, dynamic_shared: Any) -> Module:
+    """The module a launch runs: dynamic shared arrays sized, or a LaunchError naming the range."""
+    from ringkernel.compiler import sized_module
+    from ringkernel.ringir.limits import MAX_ARRAY_BYTES
+    from ringkernel.ringir.passes.dynamic_shared import dynamic_shared_arrays
+    from ringkernel.runtime.arguments import LaunchError
+
+    arrays = dynamic_shared_arrays(module)
+    if not arrays:
+        if dynamic_shared is not None:
+            raise LaunchError("dynamic_shared was given, but the kernel has no rk.dynamic_shared_array")
+        return module
+    widest = max(s.result.type.elem.nbytes for s in arrays)  # type: ignore[attr-defined]
+    most = MAX_ARRAY_BYTES // widest
+    ok = isinstance(dynamic_shared, (int, np.integer)) and not isinstance(dynamic_shared, bool)
+    if not ok or not 1 <= dynamic_shared <= most:
+        raise LaunchError(
+            f"the kernel uses rk.dynamic_shared_array(): dynamic_shared must be an element count "
+            f"from 1 to {most}, got {dynamic_shared!r} (launch(..., dynamic_shared=N) or k[grid, block, N])"
+        )
+    return sized_module(module, int(dynamic_shared))
 
 
 def kernel(pyfunc: Callable[..., Any]) -> Kernel:

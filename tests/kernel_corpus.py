@@ -522,3 +522,128 @@ def atomic_family(v: Array[i32], acc: Array[i32], fsum: Array[f32], old: Array[i
             done = rk.atomic_cas(acc, 7, seen, seen + 1) == seen
         rk.atomic_add(fsum, 0, 0.5)
         old[i] = rk.atomic_exchange(old, i, x)
+
+
+# --- parallel primitives (issue 15): written with rk.warp_size(), so every width agrees ---
+
+WARPS = 64  # room for one partial result per subgroup, down to one-lane subgroups (cpu)
+
+
+@case(
+    grid=4,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, 3000), np.zeros(4, np.float32), 3000],
+    reference=lambda a: [None, np.array([sum(a[0][k::4 * BLOCK].sum(dtype=np.float64)
+                                             for k in range(b * BLOCK, (b + 1) * BLOCK))
+                                         for b in range(4)], np.float32), None],
+    rtol=1e-4,
+    atol=1e-4,
+)
+@rk.kernel
+def warp_shuffle_reduce(x: Array[f32], sums: Array[f32], n: i32):
+    """cuda-samples reduce6: grid-stride sums, a shfl_down tree per warp, then the warps' sums."""
+    partial = rk.shared_array(f32, WARPS)
+    t = rk.thread_id(0)
+    v = 0.0
+    i = rk.global_id(0)
+    while i < n:
+        v += x[i]
+        i += rk.block_dim(0) * rk.grid_dim(0)
+    d = rk.warp_size() // 2
+    while d > 0:
+        v += rk.shfl_down(v, d)
+        d //= 2
+    if rk.lane_id() == 0:
+        partial[t // rk.warp_size()] = v
+    rk.barrier()
+    if t == 0:
+        total = 0.0
+        for w in range(rk.block_dim(0) // rk.warp_size()):
+            total += partial[w]
+        sums[rk.block_id(0)] = total
+
+
+@case(
+    grid=4,
+    block=BLOCK,
+    make_args=lambda r: [r.integers(0, 10, 4 * BLOCK).astype(np.int32), np.zeros(4 * BLOCK, np.int32)],
+    reference=lambda a: [None, np.cumsum(a[0].reshape(4, BLOCK), axis=1).reshape(-1).astype(np.int32)],
+)
+@rk.kernel
+def warp_scan(x: Array[i32], out: Array[i32]):
+    """Inclusive block scan: shfl_up within each warp, then the warps' totals in order."""
+    totals = rk.shared_array(i32, WARPS)
+    t = rk.thread_id(0)
+    g = rk.global_id(0)
+    lane = rk.lane_id()
+    v = x[g]
+    d = 1
+    while d < rk.warp_size():
+        up = rk.shfl_up(v, d)
+        if lane >= d:
+            v += up
+        d *= 2
+    if lane == rk.warp_size() - 1:
+        totals[t // rk.warp_size()] = v
+    rk.barrier()
+    if t == 0:
+        running = 0
+        for w in range(rk.block_dim(0) // rk.warp_size()):
+            here = totals[w]
+            totals[w] = running
+            running += here
+    rk.barrier()
+    out[g] = v + totals[t // rk.warp_size()]
+
+
+def _compact_reference(a: list[Any]) -> list[Any]:
+    kept = a[0][a[0] > 0]
+    out = np.zeros_like(a[0])
+    out[: kept.size] = kept
+    return [None, out, np.array([kept.size], np.int32)]
+
+
+@case(
+    grid=1,
+    block=BLOCK,
+    make_args=lambda r: [r.integers(-5, 5, BLOCK).astype(np.int32), np.zeros(BLOCK, np.int32),
+                         np.zeros(1, np.int32)],
+    reference=_compact_reference,
+)
+@rk.kernel
+def ballot_compact(x: Array[i32], out: Array[i32], count: Array[i32]):
+    """Stable stream compaction: ballot + popc ranks in a warp, warp offsets scanned in order."""
+    offsets = rk.shared_array(i32, WARPS)
+    t = rk.thread_id(0)
+    lane = rk.lane_id()
+    keep = x[t] > 0
+    mask = rk.ballot(keep)
+    rank = i32(rk.popc(mask & ((u32(1) << u32(lane)) - u32(1))))
+    if lane == 0:
+        offsets[t // rk.warp_size()] = i32(rk.popc(mask))
+    rk.barrier()
+    if t == 0:
+        running = 0
+        for w in range(rk.block_dim(0) // rk.warp_size()):
+            here = offsets[w]
+            offsets[w] = running
+            running += here
+        count[0] = running
+    rk.barrier()
+    if keep:
+        out[offsets[t // rk.warp_size()] + rank] = x[t]
+
+
+@case(
+    grid=8,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, 8 * BLOCK, -100.0, 100.0), np.full(4, -np.inf, np.float32)],
+    reference=lambda a: [None, np.array([a[0][k::4].max() for k in range(4)], np.float32)],
+    rtol=0.0,
+    atol=0.0,
+)
+@rk.kernel
+def f32_atomic_max_contention(x: Array[f32], best: Array[f32]):
+    """Every thread of the grid races on four f32 maxima (a CAS loop on GPUs)."""
+    i = rk.global_id(0)
+    rk.atomic_max(best, i % 4, x[i])

@@ -16,6 +16,8 @@ from ringkernel.lowering.llvm import ops
 from ringkernel.lowering.llvm.bounds import BoundsChecker, bounds_params
 from ringkernel.lowering.llvm.targets import LLVMTarget
 from ringkernel.ringir import (
+    INT_MATH_FUNCS,
+    MATH_PREDICATES,
     AddressSpace,
     AtomicCAS,
     AtomicRMW,
@@ -45,6 +47,8 @@ from ringkernel.ringir import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Unary,
     Value,
@@ -220,6 +224,12 @@ class FunctionLowerer(NodeVisitor):
         if s.func == "abs" and not ty.is_float:
             self.define(s.result, ops.int_abs(self.builder, ty, args[0]))
             return
+        if s.func in MATH_PREDICATES:
+            self.define(s.result, ops.float_test(self.builder, s.func, as_scalar(s.args[0].type), args[0]))
+            return
+        if s.func in INT_MATH_FUNCS:
+            self.define(s.result, ops.int_bits(self.builder, s.func, ty, args[0]))
+            return
         if s.func == "rsqrt" and self.target.name == "host":
             sqrt = self.target.math_function(self.module, "sqrt", ty)
             one = ir.Constant(ops.value_type(ty), 1.0)
@@ -227,6 +237,13 @@ class FunctionLowerer(NodeVisitor):
             return
         fn = self.target.math_function(self.module, s.func, ty)
         self.define(s.result, self.builder.call(fn, args))
+
+    def visit_Subgroup(self, s: Subgroup) -> None:
+        args = [self.value(a) for a in s.args]
+        self.define(s.result, self.target.subgroup(self, s.op, args, as_scalar(s.result.type)))
+
+    def visit_SyncWarp(self, s: SyncWarp) -> None:
+        self.target.syncwarp(self)
 
     def visit_Call(self, s: Call) -> None:
         args = [self.value(a) for a in s.args]

@@ -158,3 +158,29 @@ def _intrinsic(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) 
     if existing is not None:
         return existing
     return ir.Function(module, ir.FunctionType(ret, args), name=name)
+
+
+def float_test(b: ir.IRBuilder, func: str, ty: ScalarType, x: ir.Value) -> ir.Value:
+    """``isnan``/``isinf``/``isfinite`` as ordered compares (no fast-math flags, so never folded away)."""
+    if func == "isnan":
+        return b.fcmp_unordered("uno", x, x)
+    fty = value_type(ty)
+    fabs = _intrinsic(b.module, f"llvm.fabs.f{ty.bits}", fty, [fty])
+    magnitude = b.call(fabs, [x])
+    inf = ir.Constant(fty, float("inf"))
+    return b.fcmp_ordered("==" if func == "isinf" else "<", magnitude, inf)
+
+
+def int_bits(b: ir.IRBuilder, func: str, ty: ScalarType, x: ir.Value) -> ir.Value:
+    """``popc``/``clz``/``ffs``/``brev`` through LLVM's bit intrinsics (defined for 0: no poison)."""
+    ity = value_type(ty)
+    if func in ("popc", "brev"):
+        name = "llvm.ctpop" if func == "popc" else "llvm.bitreverse"
+        return b.call(_intrinsic(b.module, f"{name}.i{ty.bits}", ity, [ity]), [x])
+    no_poison = ir.Constant(ir.IntType(1), 0)
+    name = "llvm.ctlz" if func == "clz" else "llvm.cttz"
+    count = b.call(_intrinsic(b.module, f"{name}.i{ty.bits}", ity, [ity, ir.IntType(1)]), [x, no_poison])
+    if func == "clz":
+        return count
+    is_zero = b.icmp_unsigned("==", x, _const(ty, 0))
+    return b.select(is_zero, _const(ty, 0), b.add(count, _const(ty, 1)))

@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from ringkernel.lowering.llvm.bounds import BoundsSite, bounds_params
 from ringkernel.lowering.llvm.host_atomics import plain_cmpxchg, plain_rmw
-from ringkernel.ringir import AddressSpace, Function, SharedArray, walk
+from ringkernel.ringir import MATH_FUNCS, AddressSpace, Function, SharedArray, walk
 from ringkernel.ringir.types import ArrayType, ScalarType
 
 if TYPE_CHECKING:
@@ -99,6 +99,14 @@ class LLVMTarget:
         """Wall-clock microseconds since the Unix epoch, as i64 (actor HLCs)."""
         raise NotImplementedError
 
+    def subgroup(self, fl: FunctionLowerer, op: str, args: list[ir.Value], ty: ScalarType) -> ir.Value:
+        """A RingIR ``Subgroup`` op (docs/ir.md) on this target's subgroups."""
+        raise NotImplementedError
+
+    def syncwarp(self, fl: FunctionLowerer) -> None:
+        """Waits for the lanes of the subgroup (CUDA ``__syncwarp``)."""
+        raise NotImplementedError
+
     def backoff(
         self, fl: FunctionLowerer, nanos: ir.Value, bell: tuple[ir.Value, ir.Value] | None = None
     ) -> None:
@@ -130,7 +138,7 @@ class LLVMTarget:
         return fl.builder.extract_value(pair, 0)
 
 
-_ATOMIC = {"and": "and", "or": "or", "xor": "xor", "exchange": "xchg"}
+_ATOMIC = {"and": "and", "or": "or", "xor": "xor", "exchange": "xchg", "inc": "uinc_wrap", "dec": "udec_wrap"}
 
 
 def atomic_rmw_op(op: str, elem: ScalarType) -> str:
@@ -165,9 +173,10 @@ def _float_type(ty: ScalarType) -> ir.Type:
 _HOST_INTRINSICS = {
     "sqrt": "llvm.sqrt", "exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin",
     "cos": "llvm.cos", "floor": "llvm.floor", "ceil": "llvm.ceil", "fabs": "llvm.fabs",
-    "abs": "llvm.fabs", "pow": "llvm.pow", "fma": "llvm.fma",
+    "abs": "llvm.fabs", "pow": "llvm.pow", "fma": "llvm.fma", "copysign": "llvm.copysign",
 }
-_LIBM = {"tan": "tan", "tanh": "tanh"}
+_LIBM = {"tan": "tan", "tanh": "tanh", "atan2": "atan2", "hypot": "hypot", "erf": "erf", "erfc": "erfc",
+         "lgamma": "lgamma", "log1p": "log1p", "expm1": "expm1", "cbrt": "cbrt"}
 
 
 class HostTarget(LLVMTarget):
@@ -220,9 +229,23 @@ class HostTarget(LLVMTarget):
             source_etype=ir.IntType(8),
         )
 
+    def subgroup(self, fl: FunctionLowerer, op: str, args: list[ir.Value], ty: ScalarType) -> ir.Value:
+        """The cpu's subgroups have one lane (docs/backends-cpu.md): every work-item is its own
+        subgroup, so lane 0 of 1, a shuffle gives the own value and a vote the own predicate."""
+        if op == "lane_id":
+            return ir.Constant(I32, 0)
+        if op == "size":
+            return ir.Constant(I32, 1)
+        if op == "ballot":
+            return fl.builder.zext(args[0], I32)
+        return args[0]
+
+    def syncwarp(self, fl: FunctionLowerer) -> None:
+        return None  # a one-lane subgroup has nobody to wait for
+
     def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
         fty = _float_type(ty)
-        arity = 3 if func == "fma" else 2 if func == "pow" else 1
+        arity = MATH_FUNCS[func]
         if func in _HOST_INTRINSICS:
             name = f"{_HOST_INTRINSICS[func]}.{'f32' if ty.bits == 32 else 'f64'}"
         else:
@@ -396,7 +419,7 @@ class NvptxTarget(LLVMTarget):
         reflection is set, which LLVM's NVVMReflect does not offer.
         """
         fty = _float_type(ty)
-        arity = 3 if func == "fma" else 2 if func == "pow" else 1
+        arity = MATH_FUNCS[func]
         base = "fabs" if func == "abs" else func
         exact = base in ("floor", "ceil", "fabs", "fma") or (base == "sqrt" and not self.fastmath)
         if exact:
@@ -406,6 +429,46 @@ class NvptxTarget(LLVMTarget):
         else:
             name = f"__nv_{base}{'f' if ty.bits == 32 else ''}"
         return _declare(module, name, fty, [fty] * arity)
+
+    def subgroup(self, fl: FunctionLowerer, op: str, args: list[ir.Value], ty: ScalarType) -> ir.Value:
+        """Warp intrinsics with the full mask (every lane of the warp takes part), 32 lanes.
+
+        ``shfl.sync``'s clamp operand gives CUDA's out-of-range rules: up (c = 0)
+        keeps lanes below the delta, down/bfly/idx (c = 31) stay in the warp.
+        64-bit values shuffle as two 32-bit halves.
+        """
+        b = fl.builder
+        full = ir.Constant(I32, 0xFFFFFFFF)
+        if op == "lane_id":
+            return b.call(_declare(fl.module, "llvm.nvvm.read.ptx.sreg.laneid", I32, []), [])
+        if op == "size":
+            return ir.Constant(I32, 32)
+        if op in ("ballot", "any", "all"):
+            ret = I32 if op == "ballot" else ir.IntType(1)
+            vote = _declare(fl.module, f"llvm.nvvm.vote.{op}.sync", ret, [I32, ir.IntType(1)])
+            return b.call(vote, [full, args[0]])
+        mode = {"shfl": "idx", "shfl_up": "up", "shfl_down": "down", "shfl_xor": "bfly"}[op]
+        clamp = ir.Constant(I32, 0 if mode == "up" else 0x1F)
+        value, lane = args
+
+        def shuffle(word: ir.Value) -> ir.Value:
+            kind = "f32" if isinstance(word.type, ir.FloatType) else "i32"
+            name = f"llvm.nvvm.shfl.sync.{mode}.{kind}"
+            fn = _declare(fl.module, name, word.type, [I32, word.type, I32, I32])
+            return b.call(fn, [full, word, lane, clamp])
+
+        if ty.bits == 32:
+            return shuffle(value)
+        i64 = ir.IntType(64)
+        bits = b.bitcast(value, i64) if ty.is_float else value
+        low = shuffle(b.trunc(bits, I32))
+        high = shuffle(b.trunc(b.lshr(bits, ir.Constant(i64, 32)), I32))
+        joined = b.or_(b.shl(b.zext(high, i64), ir.Constant(i64, 32)), b.zext(low, i64))
+        return b.bitcast(joined, ir.DoubleType()) if ty.is_float else joined
+
+    def syncwarp(self, fl: FunctionLowerer) -> None:
+        sync = _declare(fl.module, "llvm.nvvm.bar.warp.sync", ir.VoidType(), [I32])
+        fl.builder.call(sync, [ir.Constant(I32, 0xFFFFFFFF)])
 
     def clock_micros(self, fl: FunctionLowerer) -> ir.Value:
         """``%globaltimer`` counts nanoseconds of wall time on the GPU."""
@@ -433,7 +496,7 @@ class NvptxTarget(LLVMTarget):
 
         LLVM's NVPTX backend never gives an ``atomicrmw`` system scope, so the
         system-scope build calls ``llvm.nvvm.atomic.*.gen.*.sys``.  Unsigned
-        min/max have no such intrinsic and become a system-scope CAS loop.
+        min/max and inc/dec have no such intrinsic and become a system-scope CAS loop.
         """
         if not self.system_scope_atomics or (elem.is_float and op in ("min", "max")):
             # PTX has no f32 min/max atomic; LLVM expands ``atomicrmw
@@ -450,7 +513,7 @@ class NvptxTarget(LLVMTarget):
         if op == "add" or (not elem.is_float and op in ("and", "or", "xor", "exchange")):
             name = "exch" if op == "exchange" else op
             return _sys_atomic(fl, name, gptr, [value], value.type, elem.is_float)
-        if elem.kind == "int":
+        if elem.kind == "int" and op in ("min", "max"):
             return _sys_atomic(fl, op, gptr, [value], value.type)
         return self._unsigned_cas_loop(fl, op, gptr, value)
 
@@ -466,7 +529,8 @@ class NvptxTarget(LLVMTarget):
     def _unsigned_cas_loop(
         self, fl: FunctionLowerer, op: str, gptr: ir.Value, value: ir.Value
     ) -> ir.Value:
-        """Unsigned ``min``/``max`` have no system-scope instruction: retry ``atom.sys.cas``."""
+        """Unsigned ``min``/``max`` and ``inc``/``dec`` have no system-scope intrinsic: retry
+        ``atom.sys.cas`` on the value :func:`_cas_update` computes."""
         b = fl.builder
         start = b.block
         # a relaxed read: the word may change under it, the CAS below catches that
@@ -477,13 +541,25 @@ class NvptxTarget(LLVMTarget):
         b.position_at_end(retry)
         old = b.phi(value.type)
         old.add_incoming(first, start)
-        keep = b.icmp_unsigned("<=" if op == "min" else ">=", old, value)
-        seen = _sys_atomic(fl, "cas", gptr, [old, b.select(keep, old, value)], value.type)
+        seen = _sys_atomic(fl, "cas", gptr, [old, _cas_update(b, op, old, value)], value.type)
         same = b.icmp_unsigned("==", seen, old)
         old.add_incoming(seen, b.block)
         b.cbranch(same, done, retry)
         b.position_at_end(done)
         return seen
+
+
+def _cas_update(b: ir.IRBuilder, op: str, old: ir.Value, value: ir.Value) -> ir.Value:
+    """The value an unsigned ``min``/``max``/``inc``/``dec`` stores over ``old``."""
+    zero = ir.Constant(value.type, 0)
+    one = ir.Constant(value.type, 1)
+    if op == "inc":
+        return b.select(b.icmp_unsigned(">=", old, value), zero, b.add(old, one))
+    if op == "dec":
+        wraps = b.or_(b.icmp_unsigned("==", old, zero), b.icmp_unsigned(">", old, value))
+        return b.select(wraps, value, b.sub(old, one))
+    keep = b.icmp_unsigned("<=" if op == "min" else ">=", old, value)
+    return b.select(keep, old, value)
 
 
 def _type_suffix(ty: ir.Type) -> str:

@@ -17,6 +17,7 @@ from ringkernel.lowering.common import Macros, Namer, Statement, atomic_arrays, 
 from ringkernel.lowering.msl.limits import check_threadgroup_memory
 from ringkernel.lowering.msl.target import CAPABILITIES, NAMES, value_name
 from ringkernel.ringir import (
+    MATH_PREDICATES,
     VOID,
     AddressSpace,
     ArrayType,
@@ -46,6 +47,8 @@ from ringkernel.ringir import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Type,
     Unary,
@@ -71,7 +74,10 @@ BUILTIN_NAMES = {
     "global_id": "rk_gid", "thread_id": "rk_tid", "block_id": "rk_bid",
     "block_dim": "rk_bdim", "grid_dim": "rk_gdim",
 }
-_TRANSCENDENTAL = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "pow")
+_TRANSCENDENTAL = ("sqrt", "rsqrt", "exp", "log", "sin", "cos", "tan", "tanh", "pow", "atan2")
+# Math functions the Metal library lacks: a helper of helpers.j2 each (``math_<func>``).
+_MATH_HELPERS = ("hypot", "erf", "erfc", "lgamma", "log1p", "expm1", "cbrt")
+_BIT_FUNCS = {"popc": "popcount", "clz": "clz", "brev": "reverse_bits"}
 _MATH_NAMESPACE = {"precise": "metal::precise::", "fast": "metal::fast::", "default": "metal::"}
 
 _PACKAGE = "ringkernel.lowering.msl"
@@ -242,6 +248,7 @@ class _FunctionEmitter(NodeVisitor):
         body = fn.body
         used = {s.kind for s in walk(body) if isinstance(s, ThreadIndex)}
         self.builtins = tuple(kind for kind in BUILTIN_ORDER if kind in used)
+        self.uses_simd = any(isinstance(s, (Subgroup, SyncWarp)) for s in walk(body))
 
     def generic_visit(self, node: object) -> Statement:
         """A statement this target has no lowering for is a user-facing error, not a crash."""
@@ -295,6 +302,10 @@ class _FunctionEmitter(NodeVisitor):
                 "name": BUILTIN_NAMES[kind],
                 "attribute": self.expr.builtin_attribute(kind),
             })
+        if self.fn.is_kernel and self.uses_simd:
+            for name, attribute in (("rk_lane", "thread_index_in_simdgroup"),
+                                    ("rk_simd", "threads_per_simdgroup")):
+                params.append({"kind": "simd_builtin", "name": name, "attribute": attribute})
         return params
 
     def emit(self) -> tuple[str, str]:
@@ -332,7 +343,7 @@ class _FunctionEmitter(NodeVisitor):
             entry=self.parent.function_names[self.fn.name],
             params=params,
             builtins=self.builtins,
-            uses_barrier=any(isinstance(s, Barrier) for s in stmts),
+            uses_barrier=any(isinstance(s, (Barrier, Subgroup, SyncWarp)) for s in stmts),
             uses_shared=any(isinstance(s, SharedArray) for s in stmts),
         )
 
@@ -428,11 +439,30 @@ class _FunctionEmitter(NodeVisitor):
         ty = s.result.type
         assert isinstance(ty, ScalarType)
         func = s.func
+        special = self.special_math(s)
+        if special is not None:
+            return self.define(s.result, special)
         if func == "abs" and ty.is_float:
             func = "fabs"
         namespace = _MATH_NAMESPACE[self.parent.math] if func in _TRANSCENDENTAL else "metal::"
         args = [self.ref(a) for a in s.args]
         return self.define(s.result, self.expr.call(namespace + func, args))
+
+    def special_math(self, s: MathCall) -> str | None:
+        """The expression of a math function that is no plain Metal library call, else None."""
+        args = [self.ref(a) for a in s.args]
+        if s.func in _MATH_HELPERS:
+            if s.func == "erf":
+                self.parent.helper("rk_erfc_float", "math_erfc")
+            return self.expr.call(self.parent.helper(f"rk_{s.func}_float", f"math_{s.func}"), args)
+        if s.func in MATH_PREDICATES:
+            return self.expr.float_class(s.func, args[0])
+        if s.func == "ffs":
+            ty = as_scalar(s.result.type)
+            return self.expr.ffs(args[0], literal(0, ty, self.expr), literal(1, ty, self.expr))
+        if s.func in _BIT_FUNCS:
+            return self.expr.call("metal::" + _BIT_FUNCS[s.func], args)
+        return None
 
     def visit_Call(self, s: Call) -> Statement:
         callee = self.parent.function_names[s.callee]
@@ -473,6 +503,11 @@ class _FunctionEmitter(NodeVisitor):
             return {"kind": "atomic_float_minmax", "op": s.op, "name": name, "tmp": f"rk_{name}",
                     "space": space, "array": self.ref(s.array), "index": self.ref(s.index),
                     "value": self.ref(s.value)}
+        if s.op in ("inc", "dec"):
+            name = self.bind(s.result)
+            return {"kind": "atomic_wrap", "op": s.op, "type": type_name(s.result.type), "name": name,
+                    "tmp": f"rk_{name}", "array": self.ref(s.array), "index": self.ref(s.index),
+                    "value": self.ref(s.value)}
         expression = self.expr.atomic_rmw(
             s.op, self.ref(s.array), self.ref(s.index), self.ref(s.value)
         )
@@ -490,6 +525,13 @@ class _FunctionEmitter(NodeVisitor):
 
     def visit_StoreVar(self, s: StoreVar) -> Statement:
         return {"kind": "assign", "target": self.locals[s.var.name], "expr": self.ref(s.value)}
+
+    def visit_Subgroup(self, s: Subgroup) -> Statement:
+        """Metal SIMD-group functions; the lane and group size are kernel attributes."""
+        return self.define(s.result, self.expr.simd(s.op, [self.ref(a) for a in s.args]))
+
+    def visit_SyncWarp(self, s: SyncWarp) -> Statement:
+        return {"kind": "expression", "expr": self.expr.simd_barrier()}
 
     def visit_Barrier(self, s: Barrier) -> Statement:
         return {"kind": "barrier"}

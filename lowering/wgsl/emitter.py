@@ -37,8 +37,8 @@ from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kern
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
 from ringkernel.lowering.wgsl.target import CAPABILITIES, NAMES, SCALARS, kernel_entry_name
 from ringkernel.ringir import I32 as _I32
-from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir import (
+    MATH_PREDICATES,
     ArrayType,
     AtomicCAS,
     AtomicRMW,
@@ -66,11 +66,15 @@ from ringkernel.ringir import (
     Stmt,
     Store,
     StoreVar,
+    Subgroup,
+    SyncWarp,
     ThreadIndex,
     Type,
     Unary,
     Value,
+    walk,
 )
+from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import as_scalar
 
@@ -82,7 +86,12 @@ _HELPER_ORDER = tuple(
     for ty in ("i32", "u32", "f32")
     for op in ("div", "rem", "floordiv", "floormod")
 ) + ("rk_cast_f32_i32", "rk_cast_f32_u32", "rk_index_i32", "rk_index_u32",
-     "rk_loop_cut", "rk_oob")
+     "rk_loop_cut", "rk_oob") + tuple(f"rk_{f}_f32" for f in ("hypot", "erfc", "erf", "lgamma", "log1p",
+                                                                  "expm1", "cbrt"))
+# Math functions WGSL lacks, computed by a helper of helpers.j2 (docs/backends-wgsl.md lists
+# the formulas and their errors); a helper's value is the helpers it calls.
+_MATH_HELPERS = {"hypot": (), "erfc": (), "erf": ("erfc",), "lgamma": (), "log1p": (), "expm1": (),
+                 "cbrt": ()}
 
 STATUS_WORDS = 8
 """Words of the status buffer: [0] flags (:data:`STATUS_LOOP_CUT`, :data:`STATUS_OUT_OF_BOUNDS`),
@@ -197,6 +206,8 @@ class Lowering:
             kernels=kernels,
             block=self.block,
             status=self.checked or self.loop_guard,
+            subgroups=any(isinstance(s, (Subgroup, SyncWarp)) for fn in self.module.functions
+                          for s in walk(fn.body)),
             lengths=self.checked,
         )
 
@@ -444,7 +455,28 @@ class _FunctionEmitter(NodeVisitor):
         self.let(s.result, self.x.bitcast(self.scalar(s.result.type), self.val(s.value)))
 
     def visit_MathCall(self, s: MathCall) -> None:
-        self.let(s.result, self.x.math(s.func, [self.val(a) for a in s.args]))
+        args = [self.val(a) for a in s.args]
+        if s.func in _MATH_HELPERS:
+            for needed in _MATH_HELPERS[s.func]:
+                self.helper_named(f"rk_{needed}_f32")
+            expr = self.x.call(self.helper_named(f"rk_{s.func}_f32"), args)
+        elif s.func in MATH_PREDICATES:
+            expr = self.x.float_class(s.func, args[0])
+        elif s.func == "copysign":
+            expr = self.x.copysign(*args)
+        elif s.func == "ffs":
+            ty = as_scalar(s.result.type)
+            expr = self.x.ffs(args[0], self.zero(ty), literal(1, ty, self.x))
+        else:
+            expr = self.x.math(s.func, args)
+        self.let(s.result, expr)
+
+    def visit_Subgroup(self, s: Subgroup) -> None:
+        """Subgroup builtins (``enable subgroups;``, added by :meth:`Lowering.run`)."""
+        self.let(s.result, self.x.subgroup(s.op, [self.val(a) for a in s.args]))
+
+    def visit_SyncWarp(self, s: SyncWarp) -> None:
+        self.out(kind="call", expr=self.x.subgroup_barrier())
 
     def visit_Call(self, s: Call) -> None:
         args = [self.val(a) for a in s.args if not isinstance(a.type, ArrayType)]
@@ -495,7 +527,16 @@ class _FunctionEmitter(NodeVisitor):
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         g = self.array(s.array)
         i, v = self.index(g, s.index), self.val(s.value)
-        if g.elem != "f32":
+        if s.op in ("inc", "dec"):
+            name = self.temp()
+            self.values[s.result.name] = name
+            stmt = dict(
+                kind="atomic_wrap", op=s.op, name=name, type=g.elem, old=f"{name}_old",
+                bits=f"{name}_limit", next=f"{name}_next", swap=f"{name}_swap",
+                ptr=self.x.pointer(g.name, i), value=v,
+            )
+            self.declare_guarded(stmt, g.elem, g, s.index, i)
+        elif g.elem != "f32":
             self.guarded_value(s.result, g, s.index, i, self.x.atomic_rmw(s.op, g.name, i, v))
         elif s.op == "exchange":
             bits = self.x.atomic_rmw("exchange", g.name, i, self.x.bitcast("u32", v))

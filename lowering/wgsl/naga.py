@@ -100,6 +100,20 @@ def _quiet_window_system_probe() -> None:
         os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="ringkernel-xdg-")
 
 
+SUBGROUP_FEATURES = ("subgroup", "subgroup-barrier")
+"""Optional device features requested when the adapter has them: WGSL's subgroup builtins
+(rk.shfl, rk.ballot, ...) and naga's ``subgroupBarrier`` (rk.syncwarp)."""
+
+
+def missing_subgroup_features(wgsl: str) -> list[str]:
+    """The features a shader using subgroups (its entry points take ``subgroup_size``) needs
+    that the shared device lacks."""
+    if "@builtin(subgroup_size)" not in wgsl:
+        return []
+    needed = ["subgroup"] + (["subgroup-barrier"] if "subgroupBarrier()" in wgsl else [])
+    return [f for f in needed if f not in get_device().features]
+
+
 def get_device() -> Any:
     """The shared wgpu device (created once); raises :class:`WgpuUnavailable`."""
     global _device, _adapter, _failure
@@ -115,8 +129,9 @@ def get_device() -> Any:
             _quiet_window_system_probe()
             adapter = select_adapter(list(wgpu.gpu.enumerate_adapters_sync()))
             limits = {k: adapter.limits[k] for k in _RAISED_LIMITS if k in adapter.limits}
+            features = [f for f in SUBGROUP_FEATURES if f in adapter.features]
             _device = adapter.request_device_sync(
-                label="ringkernel", required_limits=limits
+                label="ringkernel", required_limits=limits, required_features=features
             )
             _adapter = adapter
         except WgpuUnavailable as exc:
@@ -171,8 +186,21 @@ def naga_error(exc: BaseException, wgsl: str, label: str = "<wgsl>") -> CompileE
 
 
 def create_shader_module(device: Any, wgsl: str, label: str = "<wgsl>") -> Any:
-    """``device.create_shader_module`` with naga's errors as ``CompileError``."""
+    """``device.create_shader_module`` with naga's errors as ``CompileError``.
+
+    A shader using subgroups on a device without the feature is refused here,
+    naming the feature and the adapter, before naga's own less direct message.
+    """
     import wgpu
+
+    missing = missing_subgroup_features(wgsl) if device is _device else []
+    if missing:
+        raise CompileError(
+            f"{label}: this kernel uses subgroup operations (rk.shfl, rk.ballot, rk.lane_id, ...), "
+            f"but the wgpu adapter ({describe_adapter(_adapter)}) lacks the feature(s) "
+            f"{', '.join(repr(f) for f in missing)}",
+            notes=("run it on the cpu backend, or on an adapter with subgroup support",),
+        )
 
     try:
         return device.create_shader_module(label=label, code=wgsl)

@@ -69,6 +69,7 @@ from ringkernel.ringir import (
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.passes.one_lane_subgroups import one_lane_subgroups
 from ringkernel.ringir.passes.uniformity import Uniformity, analyze_uniformity
 from ringkernel.ringir.types import BOOL, I32, VOID, AddressSpace, ArrayType, ScalarType
 from ringkernel.ringir.verifier import verify
@@ -136,7 +137,10 @@ def to_workitem_loops(module: Module, kernel_name: str) -> Module:
 
     Other kernels are dropped: the result is compiled for this kernel only.
     The returned kernel uses no barrier and no ``thread_id``/``global_id``.
+    The host's subgroups have one lane, so subgroup operations first become
+    plain statements (region funcs are funcs, where they are not allowed).
     """
+    module = one_lane_subgroups(module)
     fn = module.get(kernel_name)
     if not uses_barrier(fn):
         raise NotTransformable(f"kernel '{kernel_name}' has no barrier")

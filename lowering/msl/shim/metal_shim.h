@@ -74,7 +74,8 @@ inline float rk_shim_rsqrt(float x) { return 1.0f / __builtin_sqrtf(x); }
     RK_MATH1(cos, __builtin_cosf)               \
     RK_MATH1(tan, __builtin_tanf)               \
     RK_MATH1(tanh, __builtin_tanhf)             \
-    RK_MATH2(pow, __builtin_powf)
+    RK_MATH2(pow, __builtin_powf)               \
+    RK_MATH2(atan2, __builtin_atan2f)
 
 #define RK_DELETED_GENERICS                              \
     template <typename T> T sqrt(T) = delete;            \
@@ -86,7 +87,8 @@ inline float rk_shim_rsqrt(float x) { return 1.0f / __builtin_sqrtf(x); }
     template <typename T> T tan(T) = delete;             \
     template <typename T> T tanh(T) = delete;            \
     template <typename T, typename U> T pow(T, U) = delete;  \
-    template <typename T, typename U> T fmod(T, U) = delete;
+    template <typename T, typename U> T fmod(T, U) = delete;  \
+    template <typename T, typename U> T atan2(T, U) = delete;
 
 RK_TRANSCENDENTALS
 RK_DELETED_GENERICS
@@ -104,6 +106,8 @@ RK_DELETED_GENERICS
 RK_MATH1(floor, __builtin_floorf)
 RK_MATH1(ceil, __builtin_ceilf)
 RK_MATH1(fabs, __builtin_fabsf)
+RK_MATH1(rint, __builtin_rintf)
+template <typename T> T rint(T) = delete;
 template <typename T> T floor(T) = delete;
 template <typename T> T ceil(T) = delete;
 template <typename T> T fabs(T) = delete;
@@ -145,6 +149,37 @@ template <typename T> T abs(T) = delete;
 template <typename T, typename U> T min(T, U) = delete;
 template <typename T, typename U> T max(T, U) = delete;
 
+// --- copysign and the integer bit functions (popcount, clz, ctz, reverse_bits) ---
+
+RK_MATH2(copysign, __builtin_copysignf)
+template <typename T, typename U> T copysign(T, U) = delete;
+
+#ifdef RK_SHIM_EXEC
+#define RK_BITS(T, U, N, POPC, CLZ, CTZ)                                              \
+    inline T popcount(T x) { return T(POPC(U(x))); }                                  \
+    inline T clz(T x) { return U(x) == 0 ? T(N) : T(CLZ(U(x))); }                     \
+    inline T ctz(T x) { return U(x) == 0 ? T(N) : T(CTZ(U(x))); }                     \
+    inline T reverse_bits(T x) {                                                      \
+        U v = U(x), r = 0;                                                            \
+        for (int i = 0; i < N; i++) { r = (r << 1) | (v & 1); v >>= 1; }              \
+        return T(r);                                                                  \
+    }
+#else
+#define RK_BITS(T, U, N, POPC, CLZ, CTZ) \
+    T popcount(T x);                     \
+    T clz(T x);                          \
+    T ctz(T x);                          \
+    T reverse_bits(T x);
+#endif
+RK_BITS(int, uint, 32, __builtin_popcount, __builtin_clz, __builtin_ctz)
+RK_BITS(uint, uint, 32, __builtin_popcount, __builtin_clz, __builtin_ctz)
+RK_BITS(long, ulong, 64, __builtin_popcountl, __builtin_clzl, __builtin_ctzl)
+RK_BITS(ulong, ulong, 64, __builtin_popcountl, __builtin_clzl, __builtin_ctzl)
+template <typename T> T popcount(T) = delete;
+template <typename T> T clz(T) = delete;
+template <typename T> T ctz(T) = delete;
+template <typename T> T reverse_bits(T) = delete;
+
 // --- barriers ---------------------------------------------------------------
 
 enum class mem_flags { mem_none = 0, mem_device = 1, mem_threadgroup = 2 };
@@ -153,6 +188,42 @@ enum class mem_flags { mem_none = 0, mem_device = 1, mem_threadgroup = 2 };
 inline void threadgroup_barrier(mem_flags) {}
 #else
 void threadgroup_barrier(mem_flags flags);
+#endif
+
+// --- SIMD groups (rk.shfl, rk.ballot, ...) --------------------------------------
+// Exec mode links one-lane versions (the CPU harness never runs a SIMD kernel: it
+// refuses them as it refuses barriers; the module's other kernels must still link).
+
+typedef unsigned short ushort;
+#ifdef RK_SHIM_EXEC
+struct simd_vote {
+    typedef ulong vote_t;
+    vote_t bits;
+    explicit operator vote_t() const { return bits; }
+};
+template <typename T> T simd_shuffle(T value, ushort) { return value; }
+template <typename T> T simd_shuffle_up(T value, ushort) { return value; }
+template <typename T> T simd_shuffle_down(T value, ushort) { return value; }
+template <typename T> T simd_shuffle_xor(T value, ushort) { return value; }
+inline simd_vote simd_ballot(bool predicate) { return simd_vote{predicate ? 1ul : 0ul}; }
+inline bool simd_any(bool predicate) { return predicate; }
+inline bool simd_all(bool predicate) { return predicate; }
+inline void simdgroup_barrier(mem_flags) {}
+template <typename T> T select(T a, T b, bool c) { return c ? b : a; }
+#else
+struct simd_vote {
+    typedef ulong vote_t;
+    explicit operator vote_t() const;
+};
+template <typename T> T simd_shuffle(T value, ushort lane);
+template <typename T> T simd_shuffle_up(T value, ushort delta);
+template <typename T> T simd_shuffle_down(T value, ushort delta);
+template <typename T> T simd_shuffle_xor(T value, ushort mask);
+simd_vote simd_ballot(bool predicate);
+bool simd_any(bool predicate);
+bool simd_all(bool predicate);
+void simdgroup_barrier(mem_flags flags);
+template <typename T> T select(T a, T b, bool c);
 #endif
 
 // --- atomics ----------------------------------------------------------------

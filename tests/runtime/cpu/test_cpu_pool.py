@@ -127,7 +127,7 @@ def test_a_launch_of_few_but_long_work_items_moves_to_the_pool() -> None:
     out = np.zeros(64, np.int32)
     long_work_items.launch(8, 8, (out, 1), backend=backend)
     long_work_items.launch(8, 8, (out, 1), backend=backend)  # the fast path exists now
-    launcher = long_work_items._launchers[(8, 8, backend, None)][1]
+    launcher = long_work_items._launchers[(8, 8, backend, None, None)][1]  # checked, dynamic_shared: None
     assert launcher.inline  # 64 short work-items: the calling thread runs them
     long_work_items.launch(8, 8, (out, 3_000_000), backend=backend)
     assert not launcher.inline

@@ -30,12 +30,14 @@ from ringkernel.ringir.nodes import (
     Cast,
     Compare,
     Const,
+    ConstArray,
     Continue,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
     MathCall,
@@ -138,8 +140,20 @@ class FunctionBuilder:
     def thread_index(self, kind: str, dim: int) -> Value:
         return self._define(ThreadIndex, I32, kind, dim)
 
-    def shared_array(self, elem: ScalarType, size: int) -> Value:
-        return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size))
+    def shared_array(self, elem: ScalarType, size: int, shape: tuple[int, ...] | None = None) -> Value:
+        return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size, shape))
+
+    def local_array(self, elem: ScalarType, size: int, shape: tuple[int, ...] | None = None) -> Value:
+        return self._define(LocalArray, ArrayType(elem, AddressSpace.LOCAL, size, shape))
+
+    def const_array(self, ty: ArrayType, data: tuple[bool | int | float, ...]) -> Value:
+        return self._define(ConstArray, ty, data)
+
+    def add_param(self, name: str, ty: Type) -> Value:
+        """Appends a parameter after those given at construction (hidden array extents)."""
+        value = Value(name, ty)
+        self.params = (*self.params, value)
+        return value
 
     def load(self, array: Value, index: Value) -> Value:
         assert isinstance(array.type, ArrayType)

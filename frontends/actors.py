@@ -655,10 +655,8 @@ def build_actor_module(actor: ActorInfo) -> Module:
         functions.append(translator.translate())
     while assembler.pending:
         current = assembler.pending.pop(0)
-        fn = FunctionTranslator(
-            current.ringkernel_source, current.ringkernel_kind, assembler.names[id(current)], assembler.callee
-        ).translate()
-        assembler.functions[fn.name] = fn
+        if assembler.names[id(current)] not in assembler.functions:
+            assembler.translate(current, assembler.names[id(current)])
     callees = [assembler.functions[n] for n in assembler.functions]
     return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
 

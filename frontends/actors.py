@@ -436,6 +436,8 @@ class MethodTranslator(FunctionTranslator):
         self.loop_depth = 0
         self.temp_counter = 0
         self.void_ok = None
+        self.init_array_state(fn)
+        self.embedded = {}
         self.words = {name: value for (name, _), value in zip(params, self.b.params)}
         for (name, ty), value in zip(params[1:], self.b.params[1:]):
             if handler is None:

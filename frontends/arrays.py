@@ -122,6 +122,7 @@ class ArrayTranslation:
             self.extents_of(value)
         if name in self.rebindable:
             self.bind_array_name(name, ArrayRef((value,)), node)
+            self.mark_assigned(name)  # type: ignore[attr-defined]
         else:
             self.arrays[name] = ArrayRef((value,))
 

@@ -48,7 +48,7 @@ from ringkernel.ringir import (
     extent_param_of,
 )
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.limits import array_size_problem
+from ringkernel.ringir.limits import array_size_problem, const_array_problem
 
 # --- operands ---------------------------------------------------------------------------
 
@@ -279,6 +279,7 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         self.assigned_names = _assigned_names(source.node)
         self.arrays: dict[str, ArrayRef] = {}
         self.init_array_state(source.node)
+        self.embedded: dict[int, tuple[np.ndarray, Value]] = {}
         self.scalar_params: dict[str, Value] = {}
         self.vars: dict[str, LocalVar] = {}
         self.assigned: set[str] | _Unreachable = set()
@@ -638,15 +639,40 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             ty = _NUMPY_SCALARS[type(obj)]
             return Operand(self.b.const(self.sem.literal_as(obj.item(), ty, node, "constant"), ty))
         if isinstance(obj, np.ndarray):
-            raise self.error(
-                "kernels cannot capture numpy arrays; pass the array as an Array[T] parameter",
-                node,
-            )
+            return self.embedded_array(obj, node)
         raise self.error(
             f"'{ast.unparse(node)}' is {_describe(obj)}; kernels can only use numbers from "
             "the enclosing scope (compile-time constants)",
             node,
         )
+
+    def embedded_array(self, obj: np.ndarray, node: ast.AST) -> Operand:
+        """A module-level numpy array read by the kernel: embedded read-only, once per function.
+
+        Its values are taken when the kernel is first compiled.
+        """
+        known = self.embedded.get(id(obj))
+        if known is not None and known[0] is obj:
+            return Operand(known[1], array=ArrayRef((known[1],)))
+        elem = dsl.scalar_type_of(obj.dtype)
+        if elem is None:
+            reason = dsl.unsupported_scalar_reason(obj.dtype) or f"numpy dtype {obj.dtype} has no RingIR type"
+            raise self.error(f"'{ast.unparse(node)}' cannot be embedded: {reason}", node)
+        if not 1 <= obj.ndim <= 3 or obj.size == 0:
+            raise self.error(
+                f"'{ast.unparse(node)}' has shape {obj.shape}; kernels embed non-empty arrays of 1 to 3 "
+                "dimensions (pass other data as an Array parameter)",
+                node,
+            )
+        ty = ArrayType(elem, AddressSpace.CONSTANT, int(obj.size), tuple(obj.shape) if obj.ndim > 1 else None)
+        problem = array_size_problem(ty) or const_array_problem(ty)
+        if problem is not None:
+            raise self.error(
+                f"'{ast.unparse(node)}' is too large to embed: {problem}; pass it as an Array parameter", node
+            )
+        value = self.b.const_array(ty, tuple(v.item() for v in obj.ravel(order="C")))
+        self.embedded[id(obj)] = (obj, value)
+        return Operand(value, array=ArrayRef((value,)))
 
     def static_callee(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Name) and (
@@ -742,6 +768,13 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             and value.value.id in self.arrays
         ):
             return self.shape_subscript(node)
+        if isinstance(value, ast.Attribute) and value.attr == "shape":  # TABLE.shape[d]: a constant
+            shape = self.static_callee(value)
+            if isinstance(shape, tuple):
+                dim = self.static_int(node.slice, "the dimension of a.shape[d]")
+                if not 0 <= dim < len(shape):
+                    raise self.error(f"dimension {dim} is out of range for shape {shape}", node.slice)
+                return self.constant_operand(shape[dim], node)
         ref, indices = self.element(node)
         loaded = self.dispatch(ref, lambda a: self.b.load(a, self.flat_index(a, indices)), ref.type.elem)
         assert loaded is not None

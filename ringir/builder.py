@@ -81,6 +81,7 @@ class FunctionBuilder:
         self._regions: list[list[Stmt]] = [[]]
         self._locals: dict[str, LocalVar] = {}
         self._counter = 0
+        self._hoisted: list[Stmt] = []  # statements that open the body (const_array)
 
     # --- values and locals ---
 
@@ -147,7 +148,10 @@ class FunctionBuilder:
         return self._define(LocalArray, ArrayType(elem, AddressSpace.LOCAL, size, shape))
 
     def const_array(self, ty: ArrayType, data: tuple[bool | int | float, ...]) -> Value:
-        return self._define(ConstArray, ty, data)
+        """An embedded read-only array, defined at the top of the function so every region sees it."""
+        result = self.fresh(ty)
+        self._hoisted.append(ConstArray(result, data, loc=self.loc))
+        return result
 
     def add_param(self, name: str, ty: Type) -> Value:
         """Appends a parameter after those given at construction (hidden array extents)."""
@@ -201,10 +205,11 @@ class FunctionBuilder:
     @contextmanager
     def discarded(self) -> Iterator[None]:
         """Builds into a scratch region that is thrown away (to learn an expression's type)."""
-        counter, declared = self._counter, dict(self._locals)
+        counter, declared, hoisted = self._counter, dict(self._locals), len(self._hoisted)
         with self._region():
             yield
         self._counter, self._locals = counter, declared
+        del self._hoisted[hoisted:]
 
     @contextmanager
     def if_(self, cond: Value) -> Iterator[None]:
@@ -254,6 +259,6 @@ class FunctionBuilder:
             self.params,
             self.return_type,
             tuple(self._locals.values()),
-            tuple(self._regions[0]),
+            (*self._hoisted, *self._regions[0]),
             loc=self.fn_loc,
         )

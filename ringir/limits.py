@@ -69,6 +69,22 @@ def array_size_problem(ty: ArrayType) -> str | None:
     return None
 
 
+MAX_CONST_ARRAY_BYTES = 64 * 1024
+"""The largest embedded read-only array: CUDA's constant memory, and a WGSL/MSL
+``const`` table size every compiler here accepts (docs/dsl.md)."""
+
+
+def const_array_problem(ty: ArrayType) -> str | None:
+    """Why an embedded read-only array of type ``ty`` is too large, or None."""
+    nbytes = array_bytes(ty)
+    if nbytes is not None and nbytes > MAX_CONST_ARRAY_BYTES:
+        return (
+            f"{ty.size} x {ty.elem} is {nbytes} bytes; embedded read-only arrays hold at most "
+            f"{MAX_CONST_ARRAY_BYTES} bytes (CUDA constant memory)"
+        )
+    return None
+
+
 def array_shape_problem(ty: ArrayType) -> str | None:
     """Why an N-dimensional array's shape is malformed, or None.
 

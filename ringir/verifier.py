@@ -13,7 +13,7 @@ import re
 import weakref
 
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.limits import MAX_NESTING, array_size_problem, check_nesting
+from ringkernel.ringir.limits import MAX_NESTING, array_size_problem, check_nesting, const_array_problem
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -410,7 +410,7 @@ class _FunctionVerifier(NodeVisitor):
         ty = s.result.type
         if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.CONSTANT and ty.size is not None):
             raise self.error(f"const_array must have a sized constant array type, not {ty}")
-        problem = array_size_problem(ty)
+        problem = array_size_problem(ty) or const_array_problem(ty)
         if problem is not None:
             raise self.error(f"constant array '%{s.result.name}': {problem}")
         if len(s.data) != ty.size:

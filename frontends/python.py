@@ -139,6 +139,8 @@ def evaluate_static(source: FunctionSource, node: ast.expr, annotation: bool = F
             return base[index]
         except (TypeError, KeyError, IndexError) as exc:
             raise source.error(node, f"invalid type expression: {exc}") from None
+    if isinstance(node, ast.Tuple):  # Array[f32, 2]
+        return tuple(evaluate_static(source, e, annotation) for e in node.elts)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):
             try:

@@ -429,7 +429,7 @@ class MethodTranslator(FunctionTranslator):
         self.return_type = ret
         self.node = fn
         self.assigned_names = _assigned_names(fn)
-        self.arrays: dict[str, Value] = {}
+        self.arrays = {}
         self.scalar_params: dict[str, Value] = {}
         self.vars = {}
         self.assigned = set()

@@ -21,12 +21,14 @@ import ast
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from ringkernel.frontends.semantic import Operand
+from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.ringir import (
     I32,
     I64,
     ArrayType,
+    FunctionBuilder,
     LocalVar,
     ScalarType,
     Value,
@@ -102,9 +104,14 @@ class ArrayTranslation:
     """The array half of :class:`~ringkernel.frontends.python.FunctionTranslator` (a mixin)."""
 
     # provided by the translator
-    b: object
-    sem: object
+    b: FunctionBuilder
+    sem: Semantic
     arrays: dict[str, ArrayRef]
+    error: Callable[..., CompileError]
+    visit: Callable[[ast.AST], Any]
+    temp: Callable[[str, ScalarType], LocalVar]
+    static_int: Callable[[ast.expr, str], int]
+    mark_assigned: Callable[[str], None]
 
     def init_array_state(self, fn: ast.FunctionDef) -> None:
         self.rebindable = rebindable_names(fn)
@@ -122,7 +129,7 @@ class ArrayTranslation:
             self.extents_of(value)
         if name in self.rebindable:
             self.bind_array_name(name, ArrayRef((value,)), node)
-            self.mark_assigned(name)  # type: ignore[attr-defined]
+            self.mark_assigned(name)
         else:
             self.arrays[name] = ArrayRef((value,))
 
@@ -131,24 +138,24 @@ class ArrayTranslation:
         ty = array.type
         assert isinstance(ty, ArrayType)
         if ty.size is not None:
-            return tuple(d for d in ty.shape) if ty.shape is not None else (ty.size,)  # type: ignore[misc]
+            return _constant_shape(ty)
         known = self.extent_params.get(array.name)
         if known is None:
             b = self.b
-            known = tuple(b.add_param(extent_param_name(array.name, d), I32) for d in range(ty.ndim))  # type: ignore[attr-defined]
+            known = tuple(b.add_param(extent_param_name(array.name, d), I32) for d in range(ty.ndim))
             self.extent_params[array.name] = known
         return known
 
     def extent_value(self, extent: Extent) -> Value:
-        return extent if isinstance(extent, Value) else self.b.const(extent, I32)  # type: ignore[attr-defined]
+        return extent if isinstance(extent, Value) else self.b.const(extent, I32)
 
     def ordered_params(self, params: tuple[Value, ...]) -> tuple[Value, ...]:
         """Hidden extents after every declared parameter, by array parameter then dimension."""
         order = {n: i for i, n in enumerate(self.array_param_names)}
         declared = [p for p in params if extent_param_of(p.name) is None]
-        hidden = [p for p in params if extent_param_of(p.name) is not None]
-        hidden.sort(key=lambda p: (order[extent_param_of(p.name)[0]], extent_param_of(p.name)[1]))  # type: ignore[index]
-        return (*declared, *hidden)
+        hidden = [(where, p) for p in params if (where := extent_param_of(p.name)) is not None]
+        hidden.sort(key=lambda h: (order[h[0][0]], h[0][1]))
+        return (*declared, *(p for _, p in hidden))
 
     # --- names ---
 
@@ -160,29 +167,29 @@ class ArrayTranslation:
         slot = self.slots.get(name)
         if slot is None:
             group = self.groups.setdefault(ref.type, ArrayGroup())
-            var = self.b.local(f"{name}.array", I32)  # type: ignore[attr-defined]
+            var = self.b.local(f"{name}.array", I32)
             slot = self.slots[name] = ArraySlot(var, group, ref.type)
             self.arrays[name] = ref  # marks the name as an array; reads go through the slot
         if ref.type != slot.type:
-            raise self.error(  # type: ignore[attr-defined]
+            raise self.error(
                 f"'{name}' holds {_describe(slot.type)} and cannot be rebound to {_describe(ref.type)}; "
                 "array names can only be rebound to arrays of the same type, dimensions and memory",
                 node,
             )
         if ref.selector is not None:
-            self.b.store_var(slot.var, ref.selector)  # type: ignore[attr-defined]
+            self.b.store_var(slot.var, ref.selector)
         else:
             (array,) = ref.candidates
             if array not in slot.group.members:
                 if slot.group.read:
-                    raise self.error(  # type: ignore[attr-defined]
+                    raise self.error(
                         f"'{name}' is rebound to an array created after a rebindable name of its type "
                         "was first used; create every array these names refer to before using any of them",
                         node,
                     )
                 slot.group.members.append(array)
             index = slot.group.members.index(array)
-            self.b.store_var(slot.var, self.b.const(index, I32))  # type: ignore[attr-defined]
+            self.b.store_var(slot.var, self.b.const(index, I32))
 
     def array_ref(self, name: str) -> ArrayRef:
         slot = self.slots.get(name)
@@ -192,7 +199,7 @@ class ArrayTranslation:
         members = tuple(slot.group.members)
         if len(members) == 1:
             return ArrayRef(members)
-        return ArrayRef(members, self.b.load_var(slot.var))  # type: ignore[attr-defined]
+        return ArrayRef(members, self.b.load_var(slot.var))
 
     def array_operand(self, name: str) -> Operand:
         ref = self.array_ref(name)
@@ -207,82 +214,83 @@ class ArrayTranslation:
         if ref.selector is None:
             return use(ref.candidates[0])
         b = self.b
-        tmp = self.temp("array", result) if result is not None else None  # type: ignore[attr-defined]
+        tmp = self.temp("array", result) if result is not None else None
 
         def arm(k: int) -> None:
             value = use(ref.candidates[k])
             if tmp is not None and value is not None:
-                b.store_var(tmp, value)  # type: ignore[attr-defined]
+                b.store_var(tmp, value)
+
+        selector = ref.selector
 
         def chain(k: int) -> None:
             if k == len(ref.candidates) - 1:
                 arm(k)
                 return
-            cond = b.compare("eq", ref.selector, b.const(k, I32))  # type: ignore[attr-defined]
-            with b.if_(cond):  # type: ignore[attr-defined]
+            cond = b.compare("eq", selector, b.const(k, I32))
+            with b.if_(cond):
                 arm(k)
-            with b.else_():  # type: ignore[attr-defined]
+            with b.else_():
                 chain(k + 1)
 
         chain(0)
-        return b.load_var(tmp) if tmp is not None else None  # type: ignore[attr-defined]
+        return b.load_var(tmp) if tmp is not None else None
 
     def array_indices(self, ref: ArrayRef, node: ast.expr) -> list[Operand]:
         """The index operands of ``a[...]`` (one per dimension), checked against ``ref``'s rank."""
         elts = node.elts if isinstance(node, ast.Tuple) else [node]
         ndim = ref.type.ndim
         if len(elts) != ndim and ndim == 1:
-            raise self.error(  # type: ignore[attr-defined]
+            raise self.error(
                 f"this array has 1 dimension and takes 1 index, got {len(elts)}; to index it as "
                 f"a[i, j], declare it Array[T, {len(elts)}] (or index the flat data as a[i * width + j])",
                 node,
             )
         if len(elts) != ndim:
             example = ", ".join("ijk"[:ndim])
-            raise self.error(  # type: ignore[attr-defined]
+            raise self.error(
                 f"this array has {ndim} dimension{'s' if ndim > 1 else ''} and needs {ndim} "
                 f"index{'es' if ndim > 1 else ''} (a[{example}]), got {len(elts)}",
                 node,
             )
-        return [self.visit(e) for e in elts]  # type: ignore[attr-defined]
+        return [self.visit(e) for e in elts]
 
     def flat_index(self, array: Value, indices: list[tuple[Operand, ast.expr]]) -> Value:
         """The row-major offset of ``indices`` in ``array`` (a 1-D index is used as is)."""
         sem = self.sem
         typed = []
         for op, node in indices:
-            ty = sem.scalar_type(op, node)  # type: ignore[attr-defined]
+            ty = sem.scalar_type(op, node)
             if not ty.is_int:
-                raise self.error(f"array indices must be integers, not {ty}", node)  # type: ignore[attr-defined]
+                raise self.error(f"array indices must be integers, not {ty}", node)
             typed.append((op, node, ty))
         if len(typed) == 1:
             op, node, ty = typed[0]
-            return sem.coerce(op, ty, node, "the index")  # type: ignore[attr-defined]
+            return sem.coerce(op, ty, node, "the index")
         wide = I64 if any(not op.is_literal and ty.bits == 64 for op, _, ty in typed) else I32
         b = self.b
         values = []
         for op, node, ty in typed:
             if op.is_literal:
-                values.append(sem.coerce(op, wide, node, "the index"))  # type: ignore[attr-defined]
+                values.append(sem.coerce(op, wide, node, "the index"))
             else:
-                v = sem.coerce(op, ty, node, "the index")  # type: ignore[attr-defined]
-                values.append(v if ty == wide else b.cast(v, wide))  # type: ignore[attr-defined]
+                v = sem.coerce(op, ty, node, "the index")
+                values.append(v if ty == wide else b.cast(v, wide))
         extents = self.extents_of(array)
         offset = values[0]
         for value, extent in zip(values[1:], extents[1:]):
             e = self.extent_value(extent)
             if wide != I32:
-                e = b.cast(e, wide)  # type: ignore[attr-defined]
-            offset = b.binary("add", b.binary("mul", offset, e), value)  # type: ignore[attr-defined]
+                e = b.cast(e, wide)
+            offset = b.binary("add", b.binary("mul", offset, e), value)
         return offset
 
     def extent_operand(self, ref: ArrayRef, dim: int | None) -> Operand:
         """``a.shape[dim]`` (``len(a)`` is dim 0) or, with ``dim`` None, ``a.size``: an i32."""
         ty = ref.type
         if ty.size is not None:  # one shape for every candidate
-            shape = ty.shape or (ty.size,)
-            count = ty.size if dim is None else shape[dim]
-            return Operand(self.b.const(count, I32))  # type: ignore[attr-defined]
+            count = ty.size if dim is None else _constant_shape(ty)[dim]
+            return Operand(self.b.const(count, I32))
 
         def use(array: Value) -> Value:
             extents = [self.extent_value(e) for e in self.extents_of(array)]
@@ -290,7 +298,7 @@ class ArrayTranslation:
                 return extents[dim]
             total = extents[0]
             for e in extents[1:]:
-                total = self.b.binary("mul", total, e)  # type: ignore[attr-defined]
+                total = self.b.binary("mul", total, e)
             return total
 
         value = self.dispatch(ref, use, I32)
@@ -304,8 +312,8 @@ class ArrayTranslation:
         if node.attr == "size":
             return self.extent_operand(ref, None)
         if node.attr == "shape":
-            raise self.error("use a.shape[d] with a constant dimension d", node)  # type: ignore[attr-defined]
-        raise self.error(  # type: ignore[attr-defined]
+            raise self.error("use a.shape[d] with a constant dimension d", node)
+        raise self.error(
             f"arrays have no attribute '{node.attr}' in kernels; they have .shape[d] and .size", node
         )
 
@@ -314,10 +322,10 @@ class ArrayTranslation:
         attr = node.value
         assert isinstance(attr, ast.Attribute) and isinstance(attr.value, ast.Name)
         ref = self.array_ref(attr.value.id)
-        dim = self.static_int(node.slice, "the dimension of a.shape[d]")  # type: ignore[attr-defined]
+        dim = self.static_int(node.slice, "the dimension of a.shape[d]")
         ndim = ref.type.ndim
         if not 0 <= dim < ndim:
-            raise self.error(  # type: ignore[attr-defined]
+            raise self.error(
                 f"dimension {dim} is out of range for an array of {ndim} dimension{'s' if ndim > 1 else ''} "
                 f"(0 to {ndim - 1})",
                 node.slice,
@@ -337,6 +345,14 @@ def array_shape(
             raise error(f"the {what} extents must be positive, got {d}", node)
     size = math.prod(dims)
     return size, (tuple(dims) if len(dims) > 1 else None)
+
+
+def _constant_shape(ty: ArrayType) -> tuple[int, ...]:
+    """The extents of a sized array (the verifier guarantees they are constants)."""
+    assert ty.size is not None
+    if ty.shape is None:
+        return (ty.size,)
+    return tuple(d for d in ty.shape if d is not None)
 
 
 def _describe(ty: ArrayType) -> str:

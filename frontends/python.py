@@ -793,7 +793,7 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             isinstance(node.slice, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.slice.elts)
         ):
             raise self.error("slices are not supported; index one element at a time", node.slice)
-        ref: ArrayRef = base.array or ArrayRef((base.value,))  # type: ignore[arg-type]
+        ref: ArrayRef = base.array or ArrayRef((base.value,))
         if store and ref.type.space == AddressSpace.CONSTANT:
             raise self.error(
                 f"'{ast.unparse(node.value)}' is a module-level numpy array, embedded read-only; "
@@ -929,7 +929,7 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         array = self.visit(node.args[0])
         if array.is_literal or not isinstance(array.type, ArrayType):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
-        ref: ArrayRef = array.array or ArrayRef((array.value,))  # type: ignore[arg-type]
+        ref: ArrayRef = array.array or ArrayRef((array.value,))
         elem = ref.type.elem
         if ref.type.space in (AddressSpace.CONSTANT, AddressSpace.LOCAL):
             what = "a read-only module-level array" if ref.type.space == AddressSpace.CONSTANT else (

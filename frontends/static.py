@@ -666,7 +666,7 @@ class _Scanner:
         func = self.static_object(node.func)
         if not (func is np.array or func is np.asarray) or len(node.args) != 1:
             return None
-        dtype = None
+        dtype: Any = None
         for keyword in node.keywords:
             if keyword.arg != "dtype":
                 return None

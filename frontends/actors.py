@@ -429,13 +429,15 @@ class MethodTranslator(FunctionTranslator):
         self.return_type = ret
         self.node = fn
         self.assigned_names = _assigned_names(fn)
-        self.arrays: dict[str, Value] = {}
+        self.arrays = {}
         self.scalar_params: dict[str, Value] = {}
         self.vars = {}
         self.assigned = set()
         self.loop_depth = 0
         self.temp_counter = 0
         self.void_ok = None
+        self.init_array_state(fn)
+        self.embedded = {}
         self.words = {name: value for (name, _), value in zip(params, self.b.params)}
         for (name, ty), value in zip(params[1:], self.b.params[1:]):
             if handler is None:
@@ -655,10 +657,8 @@ def build_actor_module(actor: ActorInfo) -> Module:
         functions.append(translator.translate())
     while assembler.pending:
         current = assembler.pending.pop(0)
-        fn = FunctionTranslator(
-            current.ringkernel_source, current.ringkernel_kind, assembler.names[id(current)], assembler.callee
-        ).translate()
-        assembler.functions[fn.name] = fn
+        if assembler.names[id(current)] not in assembler.functions:
+            assembler.translate(current, assembler.names[id(current)])
     callees = [assembler.functions[n] for n in assembler.functions]
     return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
 

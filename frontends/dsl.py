@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 
 from ringkernel.frontends.builtins import BY_NAME
-from ringkernel.ringir.types import BOOL, F32, I32, SCALAR_TYPES, AddressSpace, ArrayType, ScalarType
+from ringkernel.ringir.types import (
+    BOOL,
+    F32,
+    I32,
+    MAX_NDIM,
+    SCALAR_TYPES,
+    AddressSpace,
+    ArrayType,
+    ScalarType,
+)
 
 
 class Intrinsic:
@@ -44,6 +53,7 @@ block_dim = _intrinsic("block_dim")
 grid_dim = _intrinsic("grid_dim")
 global_id = _intrinsic("global_id")
 shared_array = _intrinsic("shared_array")
+local_array = _intrinsic("local_array")
 barrier = _intrinsic("barrier")
 rsqrt = _intrinsic("rsqrt")
 fma = _intrinsic("fma")
@@ -67,6 +77,7 @@ INTRINSICS: dict[str, Intrinsic] = {
         grid_dim,
         global_id,
         shared_array,
+        local_array,
         barrier,
         rsqrt,
         fma,
@@ -136,16 +147,22 @@ def _hashable(obj: Any) -> bool:
 
 
 class Array:
-    """``Array[T]``: a global (storage) buffer parameter; pass a numpy array of dtype T."""
+    """``Array[T]`` / ``Array[T, N]``: a global (storage) buffer parameter of N = 1..3
+    dimensions; pass a C-contiguous numpy array of dtype T and N dimensions."""
 
-    def __class_getitem__(cls, elem: Any) -> ArrayType:
+    def __class_getitem__(cls, params: Any) -> ArrayType:
+        elem, ndim = params if isinstance(params, tuple) and len(params) == 2 else (params, 1)
+        if isinstance(params, tuple) and len(params) != 2:
+            raise TypeError(f"Array[...] takes an element type and a dimension count, got {params!r}")
         ty = scalar_type_of(elem)
         if ty is None:
             reason = unsupported_scalar_reason(elem)
             raise TypeError(
                 reason or f"Array[...] takes a scalar element type ({SUPPORTED_SCALARS}), got {elem!r}"
             )
-        return ArrayType(ty, AddressSpace.GLOBAL)
+        if isinstance(ndim, bool) or not isinstance(ndim, int) or not 1 <= ndim <= MAX_NDIM:
+            raise TypeError(f"Array[T, N] takes N = 1 to {MAX_NDIM} dimensions, got {ndim!r}")
+        return ArrayType(ty, AddressSpace.GLOBAL, None, None if ndim == 1 else (None,) * ndim)
 
     def __init__(self) -> None:
         raise TypeError("Array[T] is a type annotation; pass a numpy array to the kernel")

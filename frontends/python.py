@@ -21,6 +21,7 @@ import numpy as np
 
 from ringkernel.frontends import builtins as table
 from ringkernel.frontends import dsl
+from ringkernel.frontends.arrays import ArrayRef, ArrayTranslation, array_shape
 from ringkernel.frontends.builtins import Builtin
 from ringkernel.frontends.limits import check_nesting
 from ringkernel.frontends.semantic import Operand, Semantic
@@ -44,9 +45,10 @@ from ringkernel.ringir import (
     Type,
     Value,
     atomic_applies,
+    extent_param_of,
 )
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.limits import array_size_problem
+from ringkernel.ringir.limits import array_size_problem, const_array_problem
 
 # --- operands ---------------------------------------------------------------------------
 
@@ -137,6 +139,8 @@ def evaluate_static(source: FunctionSource, node: ast.expr, annotation: bool = F
             return base[index]
         except (TypeError, KeyError, IndexError) as exc:
             raise source.error(node, f"invalid type expression: {exc}") from None
+    if isinstance(node, ast.Tuple):  # Array[f32, 2]
+        return tuple(evaluate_static(source, e, annotation) for e in node.elts)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):
             try:
@@ -235,28 +239,49 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
 
 # --- the translator -----------------------------------------------------------------------
 
-CalleeResolver = Callable[[Any, ast.AST], tuple[str, list[tuple[str, Type]], Type]]
+CalleeResolver = Callable[[Any, ast.AST, tuple[AddressSpace, ...]], tuple[str, list[tuple[str, Type]], Type]]
 
 
-class FunctionTranslator(ast.NodeVisitor):
+def specialize_params(
+    params: list[tuple[str, Type]], spaces: tuple[AddressSpace, ...] | None
+) -> list[tuple[str, Type]]:
+    """``params`` with each array parameter in the memory space its argument lives in."""
+    if spaces is None:
+        return params
+    it = iter(spaces)
+    return [(n, replace(t, space=next(it)) if isinstance(t, ArrayType) else t) for n, t in params]
+
+
+class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
     """Translates one Python function into a RingIR :class:`Function`.
 
-    ``callee`` maps a ``@rk.func`` object (found while translating a call) to
-    its IR name and signature; the module builder supplies it and collects
-    the callees to translate next.
+    ``callee`` maps a ``@rk.func`` object (found while translating a call) and
+    the memory spaces of its array arguments to the IR name and signature of
+    that specialization; the module builder supplies it.  ``spaces`` gives
+    this function's own array parameters their memory (global by default).
     """
 
-    def __init__(self, source: FunctionSource, kind: str, ir_name: str, callee: CalleeResolver):
+    def __init__(
+        self,
+        source: FunctionSource,
+        kind: str,
+        ir_name: str,
+        callee: CalleeResolver,
+        spaces: tuple[AddressSpace, ...] | None = None,
+    ):
         self.source = source
         self.kind = kind
         self.callee = callee
         params, ret = signature_of(source, kind)
-        self.b = FunctionBuilder(ir_name, kind, params, ret, loc=source.loc(source.node))
+        self.params = specialize_params(params, spaces)
+        self.b = FunctionBuilder(ir_name, kind, self.params, ret, loc=source.loc(source.node))
         self.sem = Semantic(source, self.b)
         self.return_type = ret
         self.node: ast.AST = source.node
         self.assigned_names = _assigned_names(source.node)
-        self.arrays: dict[str, Value] = {}
+        self.arrays: dict[str, ArrayRef] = {}
+        self.init_array_state(source.node)
+        self.embedded: dict[int, tuple[np.ndarray, Value]] = {}
         self.scalar_params: dict[str, Value] = {}
         self.vars: dict[str, LocalVar] = {}
         self.assigned: set[str] | _Unreachable = set()
@@ -295,7 +320,7 @@ class FunctionTranslator(ast.NodeVisitor):
         fn = self.source.node
         for (name, _), value in zip(signature_of(self.source, self.kind)[0], self.b.params):
             if isinstance(value.type, ArrayType):
-                self.arrays[name] = value
+                self.bind_array_param(name, value, fn)
             elif name in self.assigned_names:
                 var = self.declare(name, value.type, fn)
                 self.b.store_var(var, value)
@@ -316,7 +341,8 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(
                 f"function '{fn.name}' may reach its end without returning a {self.return_type} value", fn
             )
-        return self.b.finish()
+        result = self.b.finish()
+        return replace(result, params=self.ordered_params(result.params))
 
     def visit_body(self, body: list[ast.stmt]) -> None:
         for stmt in body:
@@ -400,9 +426,13 @@ class FunctionTranslator(ast.NodeVisitor):
         if isinstance(target, ast.Name):
             self.assign_name(target, op, value_node)
         elif isinstance(target, ast.Subscript):
-            array, index = self.subscript_parts(target)
-            assert isinstance(array.type, ArrayType)
-            self.b.store(array, index, self.sem.coerce(op, array.type.elem, value_node))
+            ref, indices = self.element(target, store=True)
+
+            def store(array: Value) -> None:
+                index = self.flat_index(array, indices)
+                self.b.store(array, index, self.sem.coerce(op, ref.type.elem, value_node))
+
+            self.dispatch(ref, store, None)
         elif isinstance(target, ast.Attribute):
             raise self.error("assigning to attributes is not supported in kernels", target)
         else:
@@ -410,12 +440,16 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def assign_name(self, target: ast.Name, op: Operand, value_node: ast.AST) -> None:
         name = target.id
-        if name in self.arrays:
+        is_array = not op.is_literal and isinstance(op.type, ArrayType)
+        if name in self.arrays and not is_array:
+            raise self.error(f"'{name}' is an array and cannot be reassigned to a number", target)
+        if name in self.arrays and name not in self.rebindable:
             raise self.error(f"'{name}' is an array and cannot be reassigned", target)
-        if not op.is_literal and isinstance(op.type, ArrayType):
-            if name in self.vars:
+        if is_array:
+            if name in self.vars or name in self.scalar_params:
                 raise self.error(f"'{name}' holds a number and cannot become an array", target)
-            self.arrays[name] = op.value  # type: ignore[assignment]
+            self.bind_array_name(name, op.array or ArrayRef((op.value,)), value_node)  # type: ignore[arg-type]
+            self.mark_assigned(name)
             return
         var = self.vars.get(name)
         if var is None:
@@ -431,11 +465,18 @@ class FunctionTranslator(ast.NodeVisitor):
             result = self.sem.binary(node.op, current, self.visit(node.value), node)
             self.assign_name(target, result, node)
         elif isinstance(target, ast.Subscript):
-            array, index = self.subscript_parts(target)
-            current = Operand(self.b.load(array, index))
-            result = self.sem.binary(node.op, current, self.visit(node.value), node)
-            assert isinstance(array.type, ArrayType)
-            self.b.store(array, index, self.sem.coerce(result, array.type.elem, node))
+            ref, indices = self.element(target, store=True)
+            # evaluated once, before the branches, when the array is one of several
+            rhs = self.visit(node.value) if ref.selector is not None else None
+
+            def update(array: Value) -> None:
+                index = self.flat_index(array, indices)
+                current = Operand(self.b.load(array, index))
+                operand = rhs if rhs is not None else self.visit(node.value)
+                result = self.sem.binary(node.op, current, operand, node)
+                self.b.store(array, index, self.sem.coerce(result, ref.type.elem, node))
+
+            self.dispatch(ref, update, None)
         else:
             raise self.error("cannot assign to this expression", target)
 
@@ -565,7 +606,12 @@ class FunctionTranslator(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> Operand:
         name = node.id
         if name in self.arrays:
-            return Operand(self.arrays[name])
+            maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
+            if name in self.slots and maybe_unset:
+                raise self.error(
+                    f"'{name}' may be used before it is assigned an array; bind it first", node
+                )
+            return self.array_operand(name)
         if name in self.scalar_params:
             return Operand(self.scalar_params[name])
         if name in self.assigned_names:
@@ -581,15 +627,10 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> Operand:
         base = node.value
-        if isinstance(base, ast.Name) and (
-            base.id in self.arrays or base.id in self.scalar_params or base.id in self.assigned_names
-        ):
-            hint = (
-                "; arrays carry no shape or length on the device: pass sizes as parameters"
-                if base.id in self.arrays
-                else ""
-            )
-            raise self.error(f"attributes of kernel values are not supported{hint}", node)
+        if isinstance(base, ast.Name) and base.id in self.arrays:
+            return self.array_attribute(node)
+        if isinstance(base, ast.Name) and (base.id in self.scalar_params or base.id in self.assigned_names):
+            raise self.error("attributes of kernel values are not supported", node)
         return self.constant_operand(self.static_callee(node), node)
 
     def constant_operand(self, obj: Any, node: ast.AST) -> Operand:
@@ -600,15 +641,40 @@ class FunctionTranslator(ast.NodeVisitor):
             ty = _NUMPY_SCALARS[type(obj)]
             return Operand(self.b.const(self.sem.literal_as(obj.item(), ty, node, "constant"), ty))
         if isinstance(obj, np.ndarray):
-            raise self.error(
-                "kernels cannot capture numpy arrays; pass the array as an Array[T] parameter",
-                node,
-            )
+            return self.embedded_array(obj, node)
         raise self.error(
             f"'{ast.unparse(node)}' is {_describe(obj)}; kernels can only use numbers from "
             "the enclosing scope (compile-time constants)",
             node,
         )
+
+    def embedded_array(self, obj: np.ndarray, node: ast.AST) -> Operand:
+        """A module-level numpy array read by the kernel: embedded read-only, once per function.
+
+        Its values are taken when the kernel is first compiled.
+        """
+        known = self.embedded.get(id(obj))
+        if known is not None and known[0] is obj:
+            return Operand(known[1], array=ArrayRef((known[1],)))
+        elem = dsl.scalar_type_of(obj.dtype)
+        if elem is None:
+            reason = dsl.unsupported_scalar_reason(obj.dtype) or f"numpy dtype {obj.dtype} has no RingIR type"
+            raise self.error(f"'{ast.unparse(node)}' cannot be embedded: {reason}", node)
+        if not 1 <= obj.ndim <= 3 or obj.size == 0:
+            raise self.error(
+                f"'{ast.unparse(node)}' has shape {obj.shape}; kernels embed non-empty arrays of 1 to 3 "
+                "dimensions (pass other data as an Array parameter)",
+                node,
+            )
+        ty = ArrayType(elem, AddressSpace.CONSTANT, int(obj.size), tuple(obj.shape) if obj.ndim > 1 else None)
+        problem = array_size_problem(ty) or const_array_problem(ty)
+        if problem is not None:
+            raise self.error(
+                f"'{ast.unparse(node)}' is too large to embed: {problem}; pass it as an Array parameter", node
+            )
+        value = self.b.const_array(ty, tuple(v.item() for v in obj.ravel(order="C")))
+        self.embedded[id(obj)] = (obj, value)
+        return Operand(value, array=ArrayRef((value,)))
 
     def static_callee(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Name) and (
@@ -696,22 +762,47 @@ class FunctionTranslator(ast.NodeVisitor):
         return op
 
     def visit_Subscript(self, node: ast.Subscript) -> Operand:
-        array, index = self.subscript_parts(node)
-        return Operand(self.b.load(array, index))
+        value = node.value
+        if (
+            isinstance(value, ast.Attribute)
+            and value.attr == "shape"
+            and isinstance(value.value, ast.Name)
+            and value.value.id in self.arrays
+        ):
+            return self.shape_subscript(node)
+        if isinstance(value, ast.Attribute) and value.attr == "shape":  # TABLE.shape[d]: a constant
+            shape = self.static_callee(value)
+            if isinstance(shape, tuple):
+                dim = self.static_int(node.slice, "the dimension of a.shape[d]")
+                if not 0 <= dim < len(shape):
+                    raise self.error(f"dimension {dim} is out of range for shape {shape}", node.slice)
+                return self.constant_operand(shape[dim], node)
+        ref, indices = self.element(node)
+        loaded = self.dispatch(ref, lambda a: self.b.load(a, self.flat_index(a, indices)), ref.type.elem)
+        assert loaded is not None
+        return Operand(loaded)
 
-    def subscript_parts(self, node: ast.Subscript) -> tuple[Value, Value]:
+    def element(
+        self, node: ast.Subscript, store: bool = False
+    ) -> tuple[ArrayRef, list[tuple[Operand, ast.expr]]]:
+        """The array and the index operands of ``a[i]`` / ``a[i, j(, k)]``."""
         base = self.visit(node.value)
         if base.is_literal or not isinstance(base.type, ArrayType):
             raise self.error("only arrays can be indexed", node.value)
-        if isinstance(node.slice, ast.Slice):
+        if isinstance(node.slice, ast.Slice) or (
+            isinstance(node.slice, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.slice.elts)
+        ):
             raise self.error("slices are not supported; index one element at a time", node.slice)
-        if isinstance(node.slice, ast.Tuple):
-            raise self.error("arrays are one-dimensional; index 2-D data as a[row * width + col]", node.slice)
-        index = self.visit(node.slice)
-        ty = self.sem.scalar_type(index, node.slice)
-        if not ty.is_int:
-            raise self.error(f"array indices must be integers, not {ty}", node.slice)
-        return base.value, self.sem.coerce(index, ty, node.slice, "the index")
+        ref: ArrayRef = base.array or ArrayRef((base.value,))
+        if store and ref.type.space == AddressSpace.CONSTANT:
+            raise self.error(
+                f"'{ast.unparse(node.value)}' is a module-level numpy array, embedded read-only; "
+                "pass it as an Array parameter to write it",
+                node,
+            )
+        elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        ops = self.array_indices(ref, node.slice)
+        return ref, list(zip(ops, elts))
 
     # --- calls ---
 
@@ -759,29 +850,52 @@ class FunctionTranslator(ast.NodeVisitor):
         return op.literal
 
     def func_call(self, callee: Any, node: ast.Call) -> Operand:
-        ir_name, params, ret = self.callee(callee, node)
-        if len(node.args) != len(params):
+        declared, _ = signature_of(callee.ringkernel_source, "func")
+        if len(node.args) != len(declared):
             raise self.error(
-                f"'{ast.unparse(node.func)}' takes {len(params)} argument(s), got {len(node.args)}",
+                f"'{ast.unparse(node.func)}' takes {len(declared)} argument(s), got {len(node.args)}",
                 node,
             )
-        args = []
-        for (pname, pty), arg_node in zip(params, node.args):
+        args: list[Value | ArrayRef] = []
+        for (pname, pty), arg_node in zip(declared, node.args):
             op = self.visit(arg_node)
             if isinstance(pty, ArrayType):
-                if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
-                    raise self.error(f"argument '{pname}' must be an array of {pty.elem}", arg_node)
-                if op.type.space != pty.space:
-                    raise self.error(
-                        f"argument '{pname}' is a shared array; device functions take global "
-                        "arrays only (index the shared array in the kernel instead)",
-                        arg_node,
-                    )
-                args.append(op.value)
+                args.append(self.array_argument(op, pname, pty, arg_node))
             else:
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
-        result = self.b.call(ir_name, tuple(args), ret)
+        spaces = tuple(a.type.space for a in args if isinstance(a, ArrayRef))
+        ir_name, params, ret = self.callee(callee, node, spaces)
+        position = {name: i for i, (name, _) in enumerate(declared)}
+        hidden = [extent_param_of(name) for name, _ in params[len(declared):]]
+
+        def call(chosen: dict[int, Value]) -> Value | None:
+            values = [chosen[i] if isinstance(a, ArrayRef) else a for i, a in enumerate(args)]
+            for array_name, dim in hidden:  # type: ignore[misc]
+                array = chosen[position[array_name]]
+                values.append(self.extent_value(self.extents_of(array)[dim]))
+            return self.b.call(ir_name, tuple(values), ret)
+
+        def choose(k: int, chosen: dict[int, Value]) -> Value | None:
+            if k == len(args):
+                return call(chosen)
+            arg = args[k]
+            if not isinstance(arg, ArrayRef):
+                return choose(k + 1, chosen)
+            result_type = ret if isinstance(ret, ScalarType) else None
+            return self.dispatch(arg, lambda a: choose(k + 1, {**chosen, k: a}), result_type)
+
+        result = choose(0, {})
         return VOID_RESULT if result is None else Operand(result)
+
+    def array_argument(self, op: Operand, pname: str, pty: ArrayType, node: ast.expr) -> ArrayRef:
+        """The array passed for the func's array parameter ``pname``: any memory, same elements and rank."""
+        if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
+            raise self.error(f"argument '{pname}' must be an array of {pty.elem}", node)
+        if op.type.ndim != pty.ndim:
+            raise self.error(
+                f"argument '{pname}' must be a {pty.ndim}-D array, got a {op.type.ndim}-D one", node
+            )
+        return op.array or ArrayRef((op.value,))  # type: ignore[arg-type]
 
     def cast_call(self, ty: ScalarType, node: ast.Call) -> Operand:
         (op,) = self.args_of(node, 1, str(ty))
@@ -815,27 +929,45 @@ class FunctionTranslator(ast.NodeVisitor):
         array = self.visit(node.args[0])
         if array.is_literal or not isinstance(array.type, ArrayType):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
-        elem = array.type.elem
-        index_op = self.visit(node.args[1])
-        ity = self.sem.scalar_type(index_op, node.args[1])
-        if not ity.is_int:
-            raise self.error(f"array indices must be integers, not {ity}", node.args[1])
-        index = self.sem.coerce(index_op, ity, node.args[1])
-        values = [self.sem.coerce(self.visit(a), elem, a, f"the operand of {name}()") for a in node.args[2:]]
-        if name == "atomic_cas":
-            if not elem.is_int:
-                raise self.error(
-                    f"atomic_cas() needs an integer array, not {elem}; keep the bits in a "
-                    f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
-                    node,
-                )
-            return Operand(self.b.atomic_cas(array.value, index, values[0], values[1]))
+        ref: ArrayRef = array.array or ArrayRef((array.value,))
+        elem = ref.type.elem
+        if ref.type.space in (AddressSpace.CONSTANT, AddressSpace.LOCAL):
+            what = "a read-only module-level array" if ref.type.space == AddressSpace.CONSTANT else (
+                "a per-work-item local array"
+            )
+            raise self.error(f"{name}() needs a global or shared array; this is {what}", node.args[0])
+        index_node = node.args[1]
+        elts = index_node.elts if isinstance(index_node, ast.Tuple) else [index_node]
+        indices = list(zip(self.array_indices(ref, index_node), elts))
+        # one array: the index is computed before the operands, as for any call
+        fixed = self.flat_index(ref.candidates[0], indices) if ref.selector is None else None
+        value_ops = [self.visit(a) for a in node.args[2:]] if fixed is None else []
+        if name == "atomic_cas" and not elem.is_int:
+            raise self.error(
+                f"atomic_cas() needs an integer array, not {elem}; keep the bits in a "
+                f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
+                node,
+            )
         op = entry.op
-        assert op is not None
-        if not atomic_applies(op, elem):
+        if name != "atomic_cas" and not atomic_applies(op, elem):  # type: ignore[arg-type]
             hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""
             raise self.error(f"{name}() does not apply to {elem} arrays{hint}", node)
-        return Operand(self.b.atomic(op, array.value, index, values[0]))
+
+        def apply(target: Value) -> Value:
+            index = fixed if fixed is not None else self.flat_index(target, indices)
+            values = [
+                self.sem.coerce(
+                    value_ops[k] if value_ops else self.visit(a), elem, a, f"the operand of {name}()"
+                )
+                for k, a in enumerate(node.args[2:])
+            ]
+            if name == "atomic_cas":
+                return self.b.atomic_cas(target, index, values[0], values[1])
+            return self.b.atomic(op, target, index, values[0])  # type: ignore[arg-type]
+
+        result = self.dispatch(ref, apply, elem)
+        assert result is not None
+        return Operand(result)
 
     def call_thread_index(self, entry: Builtin, node: ast.Call) -> Operand:
         kind = entry.name
@@ -854,18 +986,44 @@ class FunctionTranslator(ast.NodeVisitor):
     def call_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
         if self.kind != "kernel":
             raise self.error("shared arrays can only be created in kernels", node)
+        ty, size, shape = self.array_allocation(node, "shared", AddressSpace.SHARED)
+        return Operand(self.b.shared_array(ty, size, shape))
+
+    def call_local_array(self, entry: Builtin, node: ast.Call) -> Operand:
+        ty, size, shape = self.array_allocation(node, "local", AddressSpace.LOCAL)
+        return Operand(self.b.local_array(ty, size, shape))
+
+    def array_allocation(
+        self, node: ast.Call, what: str, space: AddressSpace
+    ) -> tuple[ScalarType, int, tuple[int, ...] | None]:
+        """The element type, size and shape of ``rk.shared_array(T, n | (r, c))`` / ``rk.local_array``."""
         if len(node.args) != 2:
-            raise self.error("shared_array() takes a type and a constant size", node)
+            raise self.error(
+                f"{what}_array() takes a type and a constant size or shape, "
+                f"e.g. rk.{what}_array(f32, (16, 16))",
+                node,
+            )
         ty = python_object_type(self.static_callee(node.args[0]))
         if not isinstance(ty, ScalarType):
             raise self.error("the element type must be a scalar type such as f32", node.args[0])
-        size = self.static_int(node.args[1], "the shared array size")
-        if size <= 0:
-            raise self.error(f"the shared array size must be positive, got {size}", node.args[1])
-        problem = array_size_problem(ArrayType(ty, AddressSpace.SHARED, size))
+        size_node = node.args[1]
+        dims_nodes = size_node.elts if isinstance(size_node, ast.Tuple) else [size_node]
+        dims = tuple(self.static_int(d, f"the {what} array size") for d in dims_nodes)
+        if len(dims) == 1 and dims[0] <= 0 and not isinstance(size_node, ast.Tuple):
+            raise self.error(f"the {what} array size must be positive, got {dims[0]}", size_node)
+        spelled = dims if isinstance(size_node, ast.Tuple) else dims[0]
+        size, shape = array_shape(lambda m, n: self.error(m, n), spelled, size_node, what)
+        problem = array_size_problem(ArrayType(ty, space, size, shape))
         if problem is not None:
-            raise self.error(f"shared_array(): {problem}", node)
-        return Operand(self.b.shared_array(ty, size))
+            raise self.error(f"{what}_array(): {problem}", node)
+        return ty, size, shape
+
+    def call_len(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``len(a)``: the extent of the first dimension, an i32."""
+        (op,) = self.args_of(node, 1, "len")
+        if op.is_literal or not isinstance(op.type, ArrayType):
+            raise self.error("len() in kernels takes an array", node.args[0])
+        return self.extent_operand(op.array or ArrayRef((op.value,)), 0)  # type: ignore[arg-type]
 
     def call_bitcast(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.bitcast(v, T)``: ``v``'s bits as ``T``; both scalar types have one size."""

@@ -44,6 +44,7 @@ class Operand:
     value: Value | None = None
     literal: bool | int | float | None = None
     node: ast.AST | None = field(default=None, compare=False)  # where it came from, for carets
+    array: Any = field(default=None, compare=False)  # the ArrayRef when value is an array (arrays.py)
 
     @property
     def is_literal(self) -> bool:

@@ -502,7 +502,8 @@ class _Scanner:
                 result = None
                 example = f"{names[0]} = 4 * 256"
                 why = (f"line {stmt.lineno} sets it to {exc.reason}; kernels can use module-level "
-                       f"numbers and arithmetic on them, e.g. '{example}'")
+                       f"numbers and arithmetic on them, e.g. '{example}', and arrays written as "
+                       "np.array([...], dtype=np.float32) literals")
         for name in names:
             if result is None:
                 self.runtime_only(name, why, stmt)
@@ -643,11 +644,41 @@ class _Scanner:
                 return None
             return getattr(base, node.attr, None)
         if isinstance(node, ast.Subscript) and self.static_object(node.value) is Array:
+            index = node.slice
             try:
-                return Array[self.static_object(node.slice)]  # type: ignore[misc]
+                if isinstance(index, ast.Tuple) and len(index.elts) == 2:  # Array[T, N]
+                    ndim = index.elts[1]
+                    rank = ndim.value if isinstance(ndim, ast.Constant) else None
+                    return Array[self.static_object(index.elts[0]), rank]  # type: ignore[misc]
+                return Array[self.static_object(index)]  # type: ignore[misc]
             except TypeError:
                 return None
+        if isinstance(node, ast.Call):
+            return self.numpy_literal(node)
         return None
+
+    def numpy_literal(self, node: ast.Call) -> np.ndarray | None:
+        """``np.array([...], dtype=np.float32)`` with literal data: the array, read without running.
+
+        The data must be a literal (``ast.literal_eval``); the dtype, if given,
+        a numpy type the file imported.  Anything else is not statically known.
+        """
+        func = self.static_object(node.func)
+        if not (func is np.array or func is np.asarray) or len(node.args) != 1:
+            return None
+        dtype: Any = None
+        for keyword in node.keywords:
+            if keyword.arg != "dtype":
+                return None
+            given = keyword.value
+            dtype = given.value if isinstance(given, ast.Constant) else self.static_object(given)
+            if dtype is None:
+                return None
+        try:
+            data = ast.literal_eval(node.args[0])
+            return np.array(data, dtype=dtype)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
 
     # --- everything else ---
 
@@ -731,7 +762,10 @@ def _table_values(name: str, live: types.ModuleType) -> dict[str, Any]:
 
 
 def _numpy_kernel_value(value: Any) -> bool:
-    """Scalar types (``np.float32``), ufuncs (``np.sqrt``) and numbers (``np.pi``)."""
+    """Scalar types (``np.float32``), ufuncs (``np.sqrt``), numbers (``np.pi``), and
+    ``np.array``/``np.asarray`` (whose literal calls ringc reads as embedded tables)."""
+    if value is np.array or value is np.asarray:
+        return True
     if isinstance(value, type):
         return issubclass(value, np.generic)
     return isinstance(value, (np.ufunc, float, int))

@@ -53,6 +53,7 @@ from ringkernel.ringir import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
     Fence,
     ForRange,
@@ -60,6 +61,7 @@ from ringkernel.ringir import (
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
     MathCall,
@@ -262,6 +264,7 @@ class _FunctionGen:
             kinds += ["call", "call"]
         if self.kernel:
             kinds += ["thread", "shared", "barrier"]
+        kinds += ["local", "const_array"]
         if self.p.clock:
             kinds.append("clock")
         if self.p.backoff:
@@ -323,15 +326,21 @@ class _FunctionGen:
         out.append(StoreVar(var, self.value(out, var.type)))
 
     def s_array(self, out: list, *_: Any) -> None:
-        arr = self.array()
+        # half the time an array atomics can update, so local and constant arrays
+        # do not crowd the read-modify-write ops out
+        shared_memory = (AddressSpace.GLOBAL, AddressSpace.SHARED)
+        arr = self.array(lambda t: t.space in shared_memory) if self.d.bool() else None
+        arr = arr or self.array()
         if arr is None:
             return self.s_const(out)
-        elem = arr.type.elem
+        elem, space = arr.type.elem, arr.type.space
         index = self.value(out, self.d.pick(self.p.ints))
-        ops = ["load", "store"]
-        if not elem.is_bool:
+        ops = ["load"]
+        if space != AddressSpace.CONSTANT:  # embedded tables are read-only
+            ops.append("store")
+        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and not elem.is_bool:
             ops.append("atomic")
-        if elem.is_int:
+        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and elem.is_int:
             ops.append("cas")
         what = self.d.pick(ops)
         if what == "load":
@@ -352,7 +361,9 @@ class _FunctionGen:
         args = []
         for p in callee.params:
             if isinstance(p.type, ArrayType):
-                arr = self.array(lambda t, p=p: t.elem == p.type.elem and t.space == p.type.space)
+                arr = self.array(
+                    lambda t, p=p: t.elem == p.type.elem and t.space == p.type.space and t.ndim == p.type.ndim
+                )
                 if arr is None:
                     return self.s_const(out)
                 args.append(arr)
@@ -370,8 +381,27 @@ class _FunctionGen:
 
     def s_shared(self, out: list, *_: Any) -> None:
         elem = self.d.pick(self.p.scalars)
-        size = self.d.int(1, 256)
-        self.define(out, SharedArray(self.fresh(ArrayType(elem, AddressSpace.SHARED, size))))
+        self.define(out, SharedArray(self.fresh(self.sized_array(elem, AddressSpace.SHARED))))
+
+    def s_local(self, out: list, *_: Any) -> None:
+        elem = self.d.pick(self.p.scalars)
+        self.define(out, LocalArray(self.fresh(self.sized_array(elem, AddressSpace.LOCAL))))
+
+    def s_const_array(self, out: list, *_: Any) -> None:
+        elem = self.d.pick(self.p.scalars)
+        ty = self.sized_array(elem, AddressSpace.CONSTANT, max_size=16)
+        data = tuple(self.d.literal(elem) for _ in range(ty.size or 0))
+        self.define(out, ConstArray(self.fresh(ty), data))
+
+    def sized_array(self, elem: ScalarType, space: AddressSpace, max_size: int = 256) -> ArrayType:
+        """A 1-D array of 1..max_size elements, or an N-d one (N = 2..3) of small extents."""
+        if self.d.bool():
+            return ArrayType(elem, space, self.d.int(1, max_size))
+        shape = tuple(self.d.int(1, 4) for _ in range(self.d.int(2, 3)))
+        size = 1
+        for extent in shape:
+            size *= extent
+        return ArrayType(elem, space, size, shape)
 
     def s_barrier(self, out: list, *_: Any) -> None:
         out.append(Barrier())
@@ -417,8 +447,10 @@ def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[
         if draw.bool() and not (kind == "kernel" and i == 0):
             types.append(elem)
         else:
-            shared = kind != "kernel" and draw.int(0, 3) == 0
-            types.append(ArrayType(elem, AddressSpace.SHARED if shared else AddressSpace.GLOBAL))
+            spaces = [AddressSpace.GLOBAL] if kind == "kernel" else list(AddressSpace)
+            space = draw.pick(spaces) if draw.int(0, 3) == 0 else AddressSpace.GLOBAL
+            ndim = draw.pick((1, 1, 2, 3))
+            types.append(ArrayType(elem, space, None, None if ndim == 1 else (None,) * ndim))
     params = tuple(gen.fresh(ty) for ty in types)
     gen.scopes[0].extend(params)
     return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.scalars))

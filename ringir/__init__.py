@@ -14,6 +14,7 @@ from ringkernel.ringir.types import (
     F64,
     I32,
     I64,
+    MAX_NDIM,
     SCALAR_TYPES,
     U32,
     U64,
@@ -24,6 +25,8 @@ from ringkernel.ringir.types import (
     StructType,
     Type,
     VoidType,
+    extent_param_name,
+    extent_param_of,
 )
 from ringkernel.ringir.verifier import verify
 
@@ -40,4 +43,5 @@ __all__ = [
     "FunctionBuilder", "TEXT_VERSION", "print_function", "print_module", "verify", "parse",
     "BOOL", "F32", "F64", "I32", "I64", "U32", "U64", "VOID", "SCALAR_TYPES",
     "AddressSpace", "ArrayType", "ScalarType", "StructType", "Type", "VoidType",
+    "MAX_NDIM", "extent_param_name", "extent_param_of",
 ]

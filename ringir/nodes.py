@@ -208,6 +208,42 @@ class SharedArray(Stmt):
 
 
 @dataclass(frozen=True)
+class LocalArray(Stmt):
+    """Allocates a per-work-item (private) array; its type (elem, size) is ``result.type``."""
+
+    result: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True, eq=False)
+class ConstArray(Stmt):
+    """A read-only array embedded in the program (a module-level numpy array a kernel reads).
+
+    ``data`` holds its ``result.type.size`` elements in flat (C) order; floats
+    compare by bit pattern as :class:`Const` does.
+    """
+
+    result: Value
+    data: tuple[bool | int | float, ...]
+    loc: SourceLoc | None = _loc()
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.result, tuple(_literal_key(v) for v in self.data))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConstArray) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+def _literal_key(v: bool | int | float) -> tuple[object, ...]:
+    if isinstance(v, float):
+        return ("f", "nan") if math.isnan(v) else ("f", math.copysign(1.0, v), repr(v))
+    return (type(v).__name__, v)
+
+
+@dataclass(frozen=True)
 class Load(Stmt):
     result: Value
     array: Value
@@ -378,7 +414,7 @@ class Return(Stmt):
 
 Instruction = (
     Const | Unary | Binary | Compare | Cast | MathCall | Call | ThreadIndex | SharedArray
-    | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock
+    | LocalArray | ConstArray | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock
 )
 
 
@@ -445,6 +481,8 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     Call: ("args",),
     ThreadIndex: (),
     SharedArray: (),
+    LocalArray: (),
+    ConstArray: (),
     Load: ("array", "index"),
     AtomicRMW: ("array", "index", "value"),
     AtomicCAS: ("array", "index", "expected", "desired"),
@@ -536,6 +574,8 @@ __all__ = [
     "Call",
     "ThreadIndex",
     "SharedArray",
+    "LocalArray",
+    "ConstArray",
     "Load",
     "AtomicRMW",
     "AtomicCAS",

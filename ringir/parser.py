@@ -41,6 +41,7 @@ from ringkernel.ringir.nodes import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
     Fence,
     ForRange,
@@ -48,6 +49,7 @@ from ringkernel.ringir.nodes import (
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
     MathCall,
@@ -63,6 +65,7 @@ from ringkernel.ringir.nodes import (
 )
 from ringkernel.ringir.printer import TEXT_VERSION
 from ringkernel.ringir.types import (
+    MAX_NDIM,
     SCALAR_TYPES,
     VOID,
     AddressSpace,
@@ -445,8 +448,9 @@ class _ModuleReader:
             raise self.error(
                 space, f"unknown address space '{space.value}'; expected {' or '.join(spaces)}"
             )
+        shape = self.array_shape(_opt_tree(tree.children[3]))
         if size is None:
-            return ArrayType(elem_ty, AddressSpace(space.value))
+            return ArrayType(elem_ty, AddressSpace(space.value), None, shape)
         digits = size.value.lstrip("+0")
         if not re.fullmatch(r"\+?\d+", size.value) or not digits:
             raise self.error(
@@ -454,11 +458,33 @@ class _ModuleReader:
             )
         if len(digits) > _MAX_INT_DIGITS:
             raise self.error(size, f"array size {_shorten(digits)} is larger than any target can hold")
-        array = ArrayType(elem_ty, AddressSpace(space.value), int(digits))
+        array = ArrayType(elem_ty, AddressSpace(space.value), int(digits), shape)
         problem = array_size_problem(array)
         if problem is not None:
             raise self.error(size, problem)
         return array
+
+
+    def array_shape(self, tree: Tree[Token] | None) -> tuple[int | None, ...] | None:
+        """The ``[d0, d1(, d2)]`` of an N-dimensional array type (``?``: known at launch)."""
+        if tree is None:
+            return None
+        dims: list[int | None] = []
+        for child in tree.children:
+            token = _token(child)
+            if token.value == "?":
+                dims.append(None)
+            elif re.fullmatch(r"\+?\d+", token.value) and len(token.value) <= _MAX_INT_DIGITS:
+                dims.append(int(token.value))
+            else:
+                raise self.error(
+                    token, f"an array extent is a positive integer or ?, not {_shorten(token.value)}"
+                )
+        if not 2 <= len(dims) <= MAX_NDIM:
+            raise self.error(
+                _token(tree.children[0]), f"an array shape has 2 to {MAX_NDIM} extents, not {len(dims)}"
+            )
+        return tuple(dims)
 
 
 class _FunctionReader:
@@ -684,6 +710,11 @@ class _FunctionReader:
         if op == "shared_array":
             self.expect(opcode, ops, (), "shared_array")
             return SharedArray(result, loc=loc)
+        if op == "local_array":
+            self.expect(opcode, ops, (), "local_array")
+            return LocalArray(result, loc=loc)
+        if op == "const_array":
+            return self.const_array(result, opcode, ops, loc)
         if op == "load":
             self.expect(opcode, ops, ("index",), "load %array[%index]")
             return Load(result, values[0], values[1], loc=loc)
@@ -737,6 +768,14 @@ class _FunctionReader:
             return simple[op](loc=loc)
         raise AssertionError(op)  # unreachable: checked above
 
+    def const_array(self, result: Value, opcode: Token, ops: list[_Operand], loc: SourceLoc) -> Stmt:
+        ty = result.type
+        if not isinstance(ty, ArrayType) or ty.size is None:
+            raise self.error(opcode, f"const_array must have a constant array type, not {ty}")
+        if not ops or any(o.kind not in ("number", "name") for o in ops):
+            raise self.shape_error(opcode, "const_array LITERAL, LITERAL, ...")
+        return ConstArray(result, tuple(self.literal(o, ty.elem) for o in ops), loc=loc)
+
     # --- literals ---
 
     def literal(self, operand: _Operand, ty: Type) -> bool | int | float:
@@ -780,7 +819,8 @@ _EFFECT_NAMES = (
     "store", "store_var", "barrier", "break", "continue", "return", "fence", "backoff",
 )
 _VALUE_OPCODES = frozenset(
-    ("const", "cast", "bitcast", "clock", "call", "shared_array", "load", "load_var", "atomic_cas",
+    ("const", "cast", "bitcast", "clock", "call", "shared_array", "local_array", "const_array", "load",
+     "load_var", "atomic_cas",
      *UNARY_OPS, *BINARY_OPS, *COMPARE_OPS, *MATH_FUNCS, *THREAD_INDEX_KINDS,
      *(f"atomic_{op}" for op in ATOMIC_OPS))
 )

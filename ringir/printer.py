@@ -23,6 +23,7 @@ from ringkernel.ringir.nodes import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
     Fence,
     ForRange,
@@ -30,6 +31,7 @@ from ringkernel.ringir.nodes import (
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
     MathCall,
     Module,
@@ -117,6 +119,12 @@ class _StmtPrinter(NodeVisitor):
 
     def visit_SharedArray(self, s: SharedArray) -> None:
         self.define(s.result, "shared_array")
+
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        self.define(s.result, "local_array")
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        self.define(s.result, "const_array " + ", ".join(format_const(v) for v in s.data))
 
     def visit_Load(self, s: Load) -> None:
         self.define(s.result, f"load {s.array}[{s.index}]")

@@ -133,31 +133,71 @@ SCALAR_TYPES: dict[str, ScalarType] = {t.name: t for t in (F32, F64, I32, U32, I
 
 
 class AddressSpace(str, Enum):
-    """Where an array lives: device-global storage or per-block shared memory."""
+    """Where an array lives: device-global storage, per-block shared memory,
+    per-work-item local (private) memory, or read-only data embedded in the
+    program (module-level numpy arrays)."""
 
     GLOBAL = "global"
     SHARED = "shared"
+    LOCAL = "local"
+    CONSTANT = "constant"
 
     def __str__(self) -> str:
         return self.value
 
 
+MAX_NDIM = 3
+
+
 @dataclass(frozen=True)
 class ArrayType(Type):
-    """A one-dimensional array of scalars.
+    """An array of scalars, stored flat (C order, row-major).
 
-    Global arrays are kernel parameters of unknown length; shared arrays have a
-    constant ``size`` and are created with the ``shared_array`` instruction.
+    Global arrays are kernel parameters of unknown length; shared, local and
+    constant arrays have a constant ``size`` (the element count).  ``shape``
+    is None for a one-dimensional array; an N-dimensional one (N = 2..3)
+    lists its extents, ``None`` where the extent is known only at launch
+    (global arrays, and array parameters of funcs).  Memory access is always
+    by flat index: the frontend turns ``a[i, j]`` into ``i * extent1 + j``, so
+    no backend needs to know about dimensions.
     """
 
     elem: ScalarType
     space: AddressSpace = AddressSpace.GLOBAL
     size: int | None = None
+    shape: tuple[int | None, ...] | None = None
+
+    @property
+    def ndim(self) -> int:
+        return 1 if self.shape is None else len(self.shape)
 
     def __str__(self) -> str:
-        if self.size is None:
-            return f"array<{self.elem}, {self.space}>"
-        return f"array<{self.elem}, {self.space}, {self.size}>"
+        parts = [str(self.elem), str(self.space)]
+        if self.size is not None:
+            parts.append(str(self.size))
+        if self.shape is not None:
+            parts.append("[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]")
+        return f"array<{', '.join(parts)}>"
+
+
+EXTENT_SUFFIX = ".shape"
+
+
+def extent_param_name(array: str, dim: int) -> str:
+    """The hidden i32 parameter holding extent ``dim`` of array parameter ``array``.
+
+    User names cannot contain a dot, so these never collide with them; the
+    launch code finds them by :func:`extent_param_of` (docs/layout.md).
+    """
+    return f"{array}{EXTENT_SUFFIX}{dim}"
+
+
+def extent_param_of(name: str) -> tuple[str, int] | None:
+    """``(array, dim)`` when ``name`` is a hidden extent parameter's name, else None."""
+    array, sep, dim = name.rpartition(EXTENT_SUFFIX)
+    if not sep or not array or not dim.isdigit():
+        return None
+    return array, int(dim)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 import weakref
 
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.limits import MAX_NESTING, array_size_problem, check_nesting
+from ringkernel.ringir.limits import MAX_NESTING, array_size_problem, check_nesting, const_array_problem
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -34,6 +34,7 @@ from ringkernel.ringir.nodes import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
     Fence,
     ForRange,
@@ -41,6 +42,7 @@ from ringkernel.ringir.nodes import (
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
     MathCall,
@@ -279,14 +281,7 @@ class _FunctionVerifier(NodeVisitor):
         v = s.value
         if not isinstance(ty, ScalarType):
             raise self.error(f"constant of non-scalar type {ty}")
-        if ty.is_bool:
-            ok = isinstance(v, bool)
-        elif ty.is_int:
-            lo, hi = ty.min_value, ty.max_value
-            ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-        else:
-            ok = isinstance(v, float) and not float_overflows(v, ty)
-        if not ok:
+        if not _fits(v, ty):
             raise self.error(f"constant {_show(v)} does not fit type {ty}")
         self.define(s.result)
 
@@ -402,6 +397,46 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"shared array '%{s.result.name}': {problem}")
         self.define(s.result)
 
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        ty = s.result.type
+        if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.LOCAL and ty.size is not None):
+            raise self.error(f"local_array must have a sized local array type, not {ty}")
+        problem = array_size_problem(ty)
+        if problem is not None:
+            raise self.error(f"local array '%{s.result.name}': {problem}")
+        self.define(s.result)
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        ty = s.result.type
+        if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.CONSTANT and ty.size is not None):
+            raise self.error(f"const_array must have a sized constant array type, not {ty}")
+        problem = array_size_problem(ty) or const_array_problem(ty)
+        if problem is not None:
+            raise self.error(f"constant array '%{s.result.name}': {problem}")
+        if len(s.data) != ty.size:
+            raise self.error(
+                f"constant array '%{s.result.name}' has {len(s.data)} values; its type holds {ty.size}"
+            )
+        for v in s.data:
+            if not _fits(v, ty.elem):
+                raise self.error(f"constant {_show(v)} does not fit type {ty.elem}")
+        self.define(s.result)
+
+    def writable(self, v: Value, what: str) -> ArrayType:
+        """The array ``v`` that ``what`` writes; constant arrays are read-only."""
+        arr = self.array(v)
+        if arr.space == AddressSpace.CONSTANT:
+            raise self.error(f"{what} writes the read-only constant array '%{v.name}'")
+        return arr
+
+    def atomic_target(self, v: Value, what: str) -> ArrayType:
+        arr = self.writable(v, what)
+        if arr.space == AddressSpace.LOCAL:
+            raise self.error(
+                f"{what} on the per-work-item local array '%{v.name}'; atomics need global or shared memory"
+            )
+        return arr
+
     def visit_Load(self, s: Load) -> None:
         arr = self.array(s.array)
         self.integer(s.index, "array index")
@@ -410,7 +445,7 @@ class _FunctionVerifier(NodeVisitor):
         self.define(s.result)
 
     def visit_Store(self, s: Store) -> None:
-        arr = self.array(s.array)
+        arr = self.writable(s.array, "store")
         self.integer(s.index, "array index")
         self.scalar(s.value, "stored value")
         if s.value.type != arr.elem:
@@ -419,7 +454,7 @@ class _FunctionVerifier(NodeVisitor):
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         if s.op not in ATOMIC_OPS:
             raise self.error(f"unknown atomic operation '{s.op}'")
-        arr = self.array(s.array)
+        arr = self.atomic_target(s.array, f"atomic_{s.op}")
         self.integer(s.index, "array index")
         self.scalar(s.value, "atomic operand")
         if not atomic_applies(s.op, arr.elem):
@@ -429,7 +464,7 @@ class _FunctionVerifier(NodeVisitor):
         self.define(s.result)
 
     def visit_AtomicCAS(self, s: AtomicCAS) -> None:
-        arr = self.array(s.array)
+        arr = self.atomic_target(s.array, "atomic_cas")
         self.integer(s.index, "array index")
         self.scalar(s.expected, "expected value")
         self.scalar(s.desired, "desired value")
@@ -525,6 +560,15 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"returns {s.value.type}, but the function returns {expected}")
 
 
+def _fits(v: object, ty: ScalarType) -> bool:
+    """Whether the literal ``v`` is a value of ``ty`` (range included)."""
+    if ty.is_bool:
+        return isinstance(v, bool)
+    if ty.is_int:
+        return isinstance(v, int) and not isinstance(v, bool) and ty.min_value <= v <= ty.max_value
+    return isinstance(v, float) and not float_overflows(v, ty)
+
+
 def _show(value: object) -> str:
     """A constant for a message; huge integers by size (``repr`` refuses 4300+ digits)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
@@ -541,6 +585,7 @@ def _array_compatible(arg: object, param: object) -> bool:
         and arg.elem == param.elem
         and arg.space == param.space
         and param.size is None
+        and arg.ndim == param.ndim
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ringkernel.ringir import ArrayType, Function, ScalarType
+from ringkernel.ringir import ArrayType, Function, ScalarType, extent_param_of
 
 Dim3 = tuple[int, int, int]
 
@@ -81,12 +81,53 @@ def launch_dims(grid: Any, block: Any) -> tuple[Dim3, Dim3]:
     return grid3, block3
 
 
+I32_MAX = 2**31 - 1
+
+
 def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:
-    """Checks ``args`` against ``fn``'s parameters; returns arrays and numpy scalars."""
-    if len(args) != len(fn.params):
-        names = ", ".join(p.name for p in fn.params)
-        raise LaunchError(f"kernel '{fn.name}' takes {len(fn.params)} argument(s) ({names}), got {len(args)}")
-    return [_bind_one(fn, p.name, p.type, a) for p, a in zip(fn.params, args)]
+    """Checks ``args`` against ``fn``'s parameters; returns arrays and numpy scalars.
+
+    The user passes the declared parameters; the hidden extent parameters
+    that follow them (docs/layout.md) are filled in here from the arrays'
+    shapes, so the result has one entry per parameter of ``fn``.
+    """
+    declared, hidden = _split_params(fn)
+    if len(args) != len(declared):
+        names = ", ".join(p.name for p in declared)
+        raise LaunchError(f"kernel '{fn.name}' takes {len(declared)} argument(s) ({names}), got {len(args)}")
+    bound = [_bind_one(fn, p.name, p.type, a) for p, a in zip(declared, args)]
+    if hidden:
+        by_name = {p.name: (p.type, a) for p, a in zip(declared, bound)}
+        bound.extend(_extent(fn, *by_name[array], array, dim) for array, dim in hidden)
+    return bound
+
+
+def _split_params(fn: Function) -> tuple[list[Any], list[tuple[str, int]]]:
+    """``fn``'s declared parameters, and (array, dim) of each hidden extent parameter after them."""
+    hidden = [extent_param_of(p.name) for p in fn.params]
+    declared = [p for p, h in zip(fn.params, hidden) if h is None]
+    return declared, [h for h in hidden if h is not None]
+
+
+def _extent(fn: Function, ty: ArrayType, arg: Any, name: str, dim: int) -> np.int32:
+    """Extent ``dim`` of the array bound to ``name`` (a 1-D parameter sees its argument flat)."""
+    shape = tuple(arg.shape)
+    extent = int(np.prod(shape)) if ty.ndim == 1 else shape[dim]
+    return np.int32(extent)
+
+
+def _check_shape(fn: Function, name: str, ty: ArrayType, shape: tuple[int, ...]) -> None:
+    """An N-d parameter needs an argument of N dimensions whose elements an i32 can count."""
+    if ty.ndim > 1 and len(shape) != ty.ndim:
+        raise LaunchError(
+            f"{_where(fn, name)} must be a {ty.ndim}-D array (Array[{ty.elem}, {ty.ndim}]), got "
+            f"{len(shape)}-D shape {shape}; reshape it with a.reshape(...) or change the annotation"
+        )
+    if ty.ndim > 1 and int(np.prod(shape)) > I32_MAX:
+        raise LaunchError(
+            f"{_where(fn, name)} has {int(np.prod(shape))} elements; an N-d array may hold at most "
+            f"{I32_MAX} (its extents and flat indices are i32)"
+        )
 
 
 def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
@@ -96,8 +137,12 @@ def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
         expected = _dtype(ty.elem.numpy_dtype)
         if arg.dtype != expected:
             raise LaunchError(f"{_where(fn, name)} must have dtype {expected}, got {arg.dtype}")
+        _check_shape(fn, name, ty, arg.shape)
         if not arg.flags.c_contiguous:
-            raise LaunchError(f"{_where(fn, name)} must be C-contiguous (use np.ascontiguousarray)")
+            raise LaunchError(
+                f"{_where(fn, name)} must be C-contiguous (row-major, no strides); "
+                "pass np.ascontiguousarray(a)"
+            )
         if not arg.flags.writeable:
             raise LaunchError(f"{_where(fn, name)} must be writeable")
         return arg
@@ -121,6 +166,7 @@ def _bind_device_array(fn: Function, name: str, ty: ArrayType, arg: Any) -> Any:
     expected = _dtype(ty.elem.numpy_dtype)
     if arg.dtype != expected:
         raise LaunchError(f"{_where(fn, name)} must have dtype {expected}, got a device array of {arg.dtype}")
+    _check_shape(fn, name, ty, tuple(arg.shape))
     return arg
 
 

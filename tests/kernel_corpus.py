@@ -522,3 +522,196 @@ def atomic_family(v: Array[i32], acc: Array[i32], fsum: Array[f32], old: Array[i
             done = rk.atomic_cas(acc, 7, seen, seen + 1) == seen
         rk.atomic_add(fsum, 0, 0.5)
         old[i] = rk.atomic_exchange(old, i, x)
+
+
+# --- N-dimensional arrays (issue 14) ---------------------------------------------------------
+
+TILE = 8
+
+
+def _matmul_args(r: np.random.Generator) -> list[Any]:
+    a, b = f32s(r, 16 * 24).reshape(16, 24), f32s(r, 24 * 32).reshape(24, 32)
+    return [a, b, np.zeros((16, 32), np.float32)]
+
+
+@case(
+    grid=(32 // TILE, 16 // TILE),
+    block=(TILE, TILE),
+    make_args=_matmul_args,
+    reference=lambda a: [None, None, a[0] @ a[1]],
+    rtol=1e-4,
+    atol=1e-5,
+)
+@rk.kernel
+def matmul_tiled(a: Array[f32, 2], b: Array[f32, 2], c: Array[f32, 2]):
+    """C = A @ B through two TILE x TILE shared tiles (rows padded against bank conflicts)."""
+    ta = rk.shared_array(f32, (TILE, TILE + 1))
+    tb = rk.shared_array(f32, (TILE, TILE + 1))
+    tx, ty = rk.thread_id(0), rk.thread_id(1)
+    row = rk.block_id(1) * TILE + ty
+    col = rk.block_id(0) * TILE + tx
+    acc = f32(0.0)
+    for t in range(a.shape[1] // TILE):
+        ta[ty, tx] = a[row, t * TILE + tx]
+        tb[ty, tx] = b[t * TILE + ty, col]
+        rk.barrier()
+        for k in range(TILE):
+            acc += ta[ty, k] * tb[k, tx]
+        rk.barrier()
+    c[row, col] = acc
+
+
+def _stencil_reference(a: list[Any]) -> list[Any]:
+    src = a[0]
+    out = src.copy()
+    out[1:-1, 1:-1] = (
+        src[:-2, 1:-1] + src[2:, 1:-1] + src[1:-1, :-2] + src[1:-1, 2:] - 4.0 * src[1:-1, 1:-1]
+    )
+    return [None, out]
+
+
+@case(
+    grid=(3, 4),
+    block=(8, 8),
+    make_args=lambda r: [f32s(r, 30 * 20).reshape(30, 20), np.zeros((30, 20), np.float32)],
+    reference=_stencil_reference,
+)
+@rk.kernel
+def stencil_2d(src: Array[f32, 2], out: Array[f32, 2]):
+    """A 5-point Laplacian; edge cells are copied."""
+    r, c = rk.global_id(1), rk.global_id(0)
+    rows, cols = src.shape[0], src.shape[1]
+    if r < rows and c < cols:
+        if r == 0 or c == 0 or r == rows - 1 or c == cols - 1:
+            out[r, c] = src[r, c]
+        else:
+            around = src[r - 1, c] + src[r + 1, c] + src[r, c - 1] + src[r, c + 1]
+            out[r, c] = around - 4.0 * src[r, c]
+
+
+HEAT_STEPS = 5
+
+
+def _heat_reference(a: list[Any]) -> list[Any]:
+    u = a[0].astype(np.float64)
+    for _ in range(a[3]):
+        v = u.copy()
+        v[1:-1, 1:-1] = u[1:-1, 1:-1] + 0.2 * (
+            u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4.0 * u[1:-1, 1:-1]
+        )
+        u = v
+    return [None, None, u.astype(np.float32), None]
+
+
+@case(
+    grid=1,
+    block=(12, 10),
+    make_args=lambda r: [
+        f32s(r, 10 * 12, 0.0, 1.0).reshape(10, 12),
+        np.zeros((10, 12), np.float32),
+        np.zeros((10, 12), np.float32),
+        HEAT_STEPS,
+    ],
+    reference=_heat_reference,
+)
+@rk.kernel
+def heat_swap(u: Array[f32, 2], v: Array[f32, 2], out: Array[f32, 2], steps: i32):
+    """Explicit heat steps in one block: read u, write v, then swap the two buffers."""
+    r, c = rk.thread_id(1), rk.thread_id(0)
+    rows, cols = u.shape[0], u.shape[1]
+    v[r, c] = u[r, c]
+    rk.barrier()
+    for _ in range(steps):
+        if r > 0 and c > 0 and r < rows - 1 and c < cols - 1:
+            lap = u[r - 1, c] + u[r + 1, c] + u[r, c - 1] + u[r, c + 1] - 4.0 * u[r, c]
+            v[r, c] = u[r, c] + 0.2 * lap
+        rk.barrier()
+        u, v = v, u
+    out[r, c] = u[r, c]
+
+
+SORT_N = 64
+
+
+@rk.func
+def compare_swap(s: Array[f32], i: i32, j: i32, ascending: bool):
+    """The bitonic comparator, over whatever memory ``s`` lives in."""
+    a, b = s[i], s[j]
+    if (a > b and ascending) or (a < b and not ascending):
+        s[i] = b
+        s[j] = a
+
+
+@case(
+    grid=1,
+    block=SORT_N,
+    make_args=lambda r: [f32s(r, SORT_N)],
+    reference=lambda a: [np.sort(a[0])],
+)
+@rk.kernel
+def bitonic_sort(x: Array[f32]):
+    buf = rk.shared_array(f32, SORT_N)
+    t = rk.thread_id(0)
+    buf[t] = x[t]
+    rk.barrier()
+    k = 2
+    while k <= SORT_N:
+        j = k // 2
+        while j > 0:
+            partner = t ^ j
+            if partner > t:
+                compare_swap(buf, t, partner, (t & k) == 0)
+            rk.barrier()
+            j //= 2
+        k *= 2
+    x[t] = buf[t]
+
+
+POLY = np.array([0.5, -1.0, 0.25, 2.0], dtype=np.float32)  # embedded read-only in the kernel
+WEIGHTS = np.array([[1, 2], [3, 4]], dtype=np.int32)
+
+
+def _table_reference(a: list[Any]) -> list[Any]:
+    x = a[0].astype(np.float64)
+    poly = sum(float(c) * x**k for k, c in enumerate(POLY))
+    return [None, poly.astype(np.float32), WEIGHTS.ravel()[np.arange(len(x)) % 4], None]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, N), np.zeros(N, np.float32), np.zeros(N, np.int32), N],
+    reference=_table_reference,
+    rtol=1e-4,
+)
+@rk.kernel
+def constant_table(x: Array[f32], out: Array[f32], picked: Array[i32], n: i32):
+    """Horner's rule over a module-level coefficient table, and a 2-D integer table."""
+    i = rk.global_id(0)
+    if i < n:
+        acc = f32(0.0)
+        for k in range(len(POLY) - 1, -1, -1):
+            acc = acc * x[i] + POLY[k]
+        out[i] = acc
+        picked[i] = WEIGHTS[(i % 4) // 2, i % 2]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, N), np.zeros(N, np.float32), N],
+    reference=lambda a: [
+        None,
+        np.array([a[0][min(i + 3, N - 1)] - a[0][i] for i in range(N)], np.float32),
+        None,
+    ],
+)
+@rk.kernel
+def local_window(x: Array[f32], out: Array[f32], n: i32):
+    """Each work-item fills a private window and reads it back reversed."""
+    i = rk.global_id(0)
+    if i < n:
+        window = rk.local_array(f32, (2, 2))
+        for k in range(4):
+            window[k // 2, k % 2] = x[min(i + k, n - 1)]
+        out[i] = window[1, 1] - window[0, 0]

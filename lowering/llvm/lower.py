@@ -28,6 +28,7 @@ from ringkernel.ringir import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
     Fence,
     ForRange,
@@ -35,6 +36,7 @@ from ringkernel.ringir import (
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
     MathCall,
     Module,
@@ -246,6 +248,34 @@ class FunctionLowerer(NodeVisitor):
 
     def visit_SharedArray(self, s: SharedArray) -> None:
         self.define(s.result, self.target.shared_array(self, s))
+
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        """An alloca in the entry block: one per call, however often a loop reaches it."""
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.size is not None
+        with self.builder.goto_entry_block():
+            if self.builder.block.is_terminated:
+                self.builder.position_before(self.builder.block.terminator)
+            slot = self.builder.alloca(ir.ArrayType(self.memory_type(ty.elem), ty.size))
+        slot.align = 16
+        slot.type = ir.PointerType()  # llvmlite types the alloca; the lowering uses opaque pointers
+        self.define(s.result, slot)
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        """A private constant global holding the data, in the target's read-only memory."""
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.size is not None
+        elem = self.memory_type(ty.elem)
+        data = [int(v) if ty.elem.is_bool else v for v in s.data]
+        space = self.target.const_array_addrspace()
+        name = f"rk_const_{self.fn.name}_{s.result.name}"
+        gv = ir.GlobalVariable(self.module, ir.ArrayType(elem, ty.size), name, addrspace=space)
+        gv.linkage = "internal"
+        gv.global_constant = True
+        gv.align = 16
+        gv.initializer = ir.Constant(gv.value_type, [ir.Constant(elem, v) for v in data])
+        gv.type = ir.PointerType(addrspace=space)  # the lowering uses opaque pointers
+        self.define(s.result, gv)
 
     def visit_Load(self, s: Load) -> None:
         def emit() -> ir.Value:

@@ -30,12 +30,14 @@ from ringkernel.ringir import (
     Cast,
     Compare,
     Const,
+    ConstArray,
     Continue,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
     MathCall,
     Module,
@@ -182,6 +184,12 @@ class _ModuleEmitter:
         ]
         self.function_names = {f.name: self.globals.name("function", f.name) for f in ordered}
         self.struct_names = {s.name: self.globals.name("struct", s.name) for s in module.structs}
+        # embedded read-only arrays live at program scope, in the constant address space
+        self.constant_names = {
+            (f.name, s.result.name): self.globals.fresh(f"{f.name}_{s.result.name}", "c_")
+            for f in ordered for s in walk(f.body) if isinstance(s, ConstArray)
+        }
+        self.constants: list[str] = []
 
     def helper(self, name: str, macro: str, *args: str) -> str:
         """Registers helper ``name`` (rendered by ``macro``) once; returns its name."""
@@ -213,6 +221,7 @@ class _ModuleEmitter:
                 ],
             })))
         chunks.extend(self.helpers[name] for name in sorted(self.helpers))
+        chunks.extend(self.constants)
         if prototypes:
             chunks.append(_strip(module_macros.prototypes(prototypes)))
         chunks.extend(functions)
@@ -451,6 +460,21 @@ class _FunctionEmitter(NodeVisitor):
         name = self.bind(s.result)
         self.shared_decls.append({"kind": "declare_shared", "type": self.element_type(s.result),
                                   "name": name, "size": str(ty.size)})
+
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.space == AddressSpace.LOCAL
+        self.shared_decls.append({"kind": "declare_local_array", "type": self.element_type(s.result),
+                                  "name": self.bind(s.result), "size": str(ty.size)})
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.space == AddressSpace.CONSTANT
+        name = self.parent.constant_names[(self.fn.name, s.result.name)]
+        self.values[s.result.name] = name
+        values = [self.lit(v, ty.elem) for v in s.data]
+        macros = template_macros("declarations.j2")
+        self.parent.constants.append(_strip(macros.constant_array(type_name(ty.elem), name, ty.size, values)))
 
     def visit_Load(self, s: Load) -> Statement:
         array, index = self.ref(s.array), self.ref(s.index)

@@ -37,8 +37,8 @@ from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kern
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
 from ringkernel.lowering.wgsl.target import CAPABILITIES, NAMES, SCALARS, kernel_entry_name
 from ringkernel.ringir import I32 as _I32
-from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir import (
+    SCALAR_TYPES,
     ArrayType,
     AtomicCAS,
     AtomicRMW,
@@ -50,12 +50,14 @@ from ringkernel.ringir import (
     Cast,
     Compare,
     Const,
+    ConstArray,
     Continue,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
     MathCall,
     Module,
@@ -71,6 +73,7 @@ from ringkernel.ringir import (
     Unary,
     Value,
 )
+from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import as_scalar
 
@@ -192,7 +195,7 @@ class Lowering:
         return self.env.get_template("module.j2").render(
             helpers=[h for h in _HELPER_ORDER if h in self.helpers],
             uniforms=uniforms,
-            globals=[_global_view(g) for g in plan.globals.values()],
+            globals=[_global_view(g, self.expr) for g in plan.globals.values()],
             functions=functions,
             kernels=kernels,
             block=self.block,
@@ -212,11 +215,14 @@ class Lowering:
         }
 
 
-def _global_view(g: GlobalArray) -> dict[str, Any]:
+def _global_view(g: GlobalArray, expr: Macros) -> dict[str, Any]:
     ty = HOST_SHAREABLE[g.elem][0]
     if g.atomic:
         ty = f"atomic<{'u32' if g.elem == 'f32' else ty}>"
-    return {"name": g.name, "space": g.space, "binding": g.binding, "size": g.size, "type": ty}
+    # bool elements are u32 in memory, as in storage buffers
+    memory = SCALAR_TYPES["u32" if g.elem == "bool" else g.elem]
+    data = [literal(int(v) if g.elem == "bool" else v, memory, expr) for v in g.data]
+    return {"name": g.name, "space": g.space, "binding": g.binding, "size": g.size, "type": ty, "data": data}
 
 
 class _FunctionEmitter(NodeVisitor):
@@ -290,8 +296,7 @@ class _FunctionEmitter(NodeVisitor):
             ident = g.binding
         else:
             length = f"{g.size}u"
-            shared = [n for n, a in self.plan.globals.items() if a.space == "workgroup"]
-            ident = SHARED_ARRAY_ID + shared.index(g.name)
+            ident = SHARED_ARRAY_ID + block_arrays(self.plan).index(g.name)
         signed = as_scalar(index.type).is_signed
         bits = self.x.bitcast("u32", i) if signed else i
         report = self.x.call(
@@ -466,6 +471,12 @@ class _FunctionEmitter(NodeVisitor):
     def visit_SharedArray(self, s: SharedArray) -> None:
         """Hoisted to a module-scope ``var<workgroup>`` by the analysis."""
 
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        """Hoisted to a module-scope ``var<private>`` (per invocation) by the analysis."""
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        """Hoisted to a module-scope ``const`` array by the analysis."""
+
     def visit_Load(self, s: Load) -> None:
         g = self.array(s.array)
         i = self.index(g, s.index)
@@ -609,11 +620,20 @@ class _FunctionEmitter(NodeVisitor):
         self.out(kind="return", value=self.val(s.value) if s.value is not None else "")
 
 
+def block_arrays(plan: ModulePlan) -> list[str]:
+    """The fixed-size arrays (shared, local, constant) that checked WGSL numbers, in order."""
+    return [n for n, a in plan.globals.items() if a.space != "storage"]
+
+
 def shared_array_labels(module: Module, kernel: str) -> tuple[str, ...]:
-    """The names of ``kernel``'s shared arrays, in the order checked WGSL numbers them."""
+    """The descriptions of ``kernel``'s fixed-size arrays, in the order checked WGSL numbers them.
+
+    Shared arrays are described by their type and place; local and constant
+    arrays say which they are.
+    """
     fn = module.get(kernel)
     plan = plan_module(module, (fn,), Namer(NAMES), {kernel: kernel_entry_name(kernel)})
-    return tuple(g.label for g in plan.globals.values() if g.space == "workgroup")
+    return tuple(plan.globals[n].label for n in block_arrays(plan))
 
 
 def lower_module_to_wgsl(

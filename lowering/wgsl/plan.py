@@ -23,7 +23,9 @@ from ringkernel.lowering.wgsl.bindings import Aliases, kernel_aliases
 from ringkernel.ringir import (
     ArrayType,
     Call,
+    ConstArray,
     Function,
+    LocalArray,
     Module,
     SharedArray,
     walk,
@@ -36,12 +38,14 @@ class GlobalArray:
 
     name: str
     elem: str
-    space: str  # "storage" or "workgroup"
+    space: str  # "storage", "workgroup", "private" (a local array) or "const" (embedded data)
     size: int | None
     binding: int | None = None
     atomic: bool = False
     label: str = ""
     """What a user calls it (a parameter or shared-array name), for error messages."""
+    data: tuple[bool | int | float, ...] = ()
+    """The values of a ``const`` array."""
 
 
 @dataclass
@@ -103,6 +107,20 @@ def plan_module(
                 label = f"{ty.elem}[{ty.size}]" + (f" (created at {where})" if where else "")
                 plan.globals[name] = GlobalArray(
                     name, ty.elem.name, "workgroup", ty.size, label=label
+                )
+                inst.arrays[stmt.result.name] = name
+            elif isinstance(stmt, (LocalArray, ConstArray)):
+                # a private var is per invocation, as a local array is per work-item
+                ty = stmt.result.type
+                assert isinstance(ty, ArrayType)  # the verifier requires it
+                local = isinstance(stmt, LocalArray)
+                name = namer.fresh(f"{inst.kernel}_{stmt.result.name}", "l_" if local else "c_")
+                where = getattr(stmt, "loc", None) or inst.fn.loc
+                kind = "local" if local else "constant"
+                label = f"{kind} array {ty.elem}[{ty.size}]" + (f" (created at {where})" if where else "")
+                data = () if isinstance(stmt, LocalArray) else stmt.data
+                plan.globals[name] = GlobalArray(
+                    name, ty.elem.name, "private" if local else "const", ty.size, label=label, data=data
                 )
                 inst.arrays[stmt.result.name] = name
             elif (array := atomic_array(stmt)) is not None:

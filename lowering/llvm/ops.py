@@ -10,13 +10,16 @@ hit LLVM poison:
 - float -> int casts saturate (``llvm.fptosi.sat``): NaN gives 0 and
   out-of-range values clamp, the same on every target.
 - integer arithmetic wraps (two's complement), as numpy's does.
+- ``f16`` converts to and from integers through ``f32`` (exact for every
+  integer an f16 holds), so no target needs half-precision integer
+  conversions and constant folding can mirror it.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
 
-from ringkernel.ringir.types import ScalarType
+from ringkernel.ringir.types import F16, F32, ScalarType
 
 BOOL_TRUE = ir.Constant(ir.IntType(1), 1)
 
@@ -26,7 +29,7 @@ def value_type(ty: ScalarType) -> ir.Type:
     if ty.is_bool:
         return ir.IntType(1)
     if ty.is_float:
-        return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
+        return {16: ir.HalfType(), 32: ir.FloatType()}.get(ty.bits, ir.DoubleType())
     return ir.IntType(ty.bits)
 
 
@@ -128,6 +131,8 @@ def cast(b: ir.IRBuilder, x: ir.Value, src: ScalarType, dst: ScalarType) -> ir.V
         if src.is_float:
             return b.fcmp_unordered("!=", x, ir.Constant(value_type(src), 0.0))
         return b.icmp_unsigned("!=", x, ir.Constant(value_type(src), 0))
+    if F32 not in (src, dst) and (src == F16 and not dst.is_float or dst == F16 and not src.is_float):
+        return cast(b, cast(b, x, src, F32), F32, dst)  # see the module docstring
     if src.is_bool:
         return b.uitofp(x, to) if dst.is_float else b.zext(x, to)
     if src.is_float and dst.is_float:

@@ -33,9 +33,16 @@ import numpy as np
 
 from ringkernel.lowering.common import Macros, Namer, Statement, check_module, macros
 from ringkernel.lowering.common import environment as template_environment
+from ringkernel.lowering.common.capabilities import element, type_uses
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
-from ringkernel.lowering.wgsl.target import CAPABILITIES, NAMES, SCALARS, kernel_entry_name
+from ringkernel.lowering.wgsl.target import (
+    CAPABILITIES,
+    F16_CAPABILITIES,
+    F16_SCALARS,
+    NAMES,
+    kernel_entry_name,
+)
 from ringkernel.ringir import I32 as _I32
 from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir import (
@@ -72,7 +79,7 @@ from ringkernel.ringir import (
     Value,
 )
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.types import as_scalar
+from ringkernel.ringir.types import F16, F32, as_scalar
 
 Dim3 = tuple[int, int, int]
 
@@ -115,7 +122,7 @@ def normalize_block(block: Any) -> Dim3:
 
 def wgsl_scalar(ty: Type, what: str, loc: SourceLoc | None) -> str:
     """The WGSL spelling of a scalar value type; 64-bit types are a ``CompileError``."""
-    if not isinstance(ty, ScalarType) or ty.name not in SCALARS:
+    if not isinstance(ty, ScalarType) or ty.name not in F16_SCALARS:  # f16: checked by the table
         raise CompileError.at(
             loc,
             f"{what} has type {ty}, which WGSL does not support "
@@ -133,6 +140,11 @@ def literal(value: bool | int | float, ty: ScalarType, expr: Macros) -> str:
         return f"{int(value)}u"
     if ty.name == "i32":
         return expr.int_min() if value == ty.min_value else f"{int(value)}i"
+    if ty.name == "f16":
+        h = np.float16(value)
+        if not math.isfinite(float(h)):
+            return expr.convert("f16", literal(float(h), F32, expr))
+        return f"{h}h"
     f = np.float32(value)
     if not math.isfinite(float(f)):
         return expr.float_bits(int(f.view(np.uint32)))
@@ -152,7 +164,9 @@ class Lowering:
         aliases: Aliases = (),
         checked: bool = False,
         loop_guard: bool = False,
+        f16: bool = False,
     ) -> None:
+        self.f16 = f16
         self.module = module
         self.block = block
         self.kernels = kernels
@@ -165,7 +179,7 @@ class Lowering:
         self.helpers: set[str] = set()
 
     def run(self) -> str:
-        check_module(self.module, CAPABILITIES)
+        check_module(self.module, F16_CAPABILITIES if self.f16 else CAPABILITIES)
         kernel_names = {}
         for k in self.kernels:
             kernel_names[k.name] = kernel_entry_name(k.name)
@@ -195,6 +209,7 @@ class Lowering:
             globals=[_global_view(g) for g in plan.globals.values()],
             functions=functions,
             kernels=kernels,
+            enable_f16=self.f16 and uses_f16(self.module),
             block=self.block,
             status=self.checked or self.loop_guard,
             lengths=self.checked,
@@ -431,6 +446,11 @@ class _FunctionEmitter(NodeVisitor):
     def visit_Cast(self, s: Cast) -> None:
         a = self.val(s.value)
         src, dst = as_scalar(s.value.type), as_scalar(s.result.type)
+        # f16 <-> integers go through f32, as on every target (exact for every f16 integer)
+        if src == F16 and not dst.is_float:
+            a, src = self.x.convert("f32", a), F32
+        if dst == F16 and not src.is_float:
+            a, src = self.x.convert("f32", a), F32
         if src == dst:
             self.let(s.result, a)
         elif src.is_float and dst.is_int:
@@ -624,6 +644,7 @@ def lower_module_to_wgsl(
     aliases: Aliases = (),
     checked: bool = False,
     loop_guard: bool = False,
+    f16: bool = False,
     **options: Any,
 ) -> str:
     """WGSL text for ``module``: every kernel an ``@compute`` entry point of ``block`` size.
@@ -632,8 +653,10 @@ def lower_module_to_wgsl(
     kernels and the funcs they call.  ``aliases`` (``(kernel, param,
     earlier_param)`` triples) makes array parameters share one buffer;
     ``checked`` and ``loop_guard`` add the run-time checks described in this
-    module's docstring.  Other options are accepted and ignored, so one option
-    set can serve every target.
+    module's docstring.  ``f16`` allows f16 (``enable f16;``, for an adapter
+    with the ``shader-f16`` feature); without it f16 is a ``CompileError``.
+    Other options are accepted and ignored, so one option set can serve
+    every target.
     """
     dims = normalize_block(block)
     if kernels is None:
@@ -647,5 +670,10 @@ def lower_module_to_wgsl(
         selected = tuple(by_name[n] for n in names)
     return Lowering(
         module, dims, selected, aliases=tuple(aliases), checked=bool(checked),
-        loop_guard=bool(loop_guard),
+        loop_guard=bool(loop_guard), f16=bool(f16),
     ).run()
+
+
+def uses_f16(module: Module) -> bool:
+    """Whether any value, local, parameter or array of ``module`` has type f16."""
+    return any(element(use.ty) == F16 for use in type_uses(module, structs=False))

@@ -9,6 +9,8 @@ replaced and a short hash keeps such names distinct.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ringkernel.lowering.common import Capabilities, NamingRules, TypeUse, hashed_identifier
 from ringkernel.ringir import Cast, Const, SharedArray
 
@@ -39,6 +41,9 @@ WGSL_RESERVED = frozenset(
 NAMES = NamingRules("wgsl", WGSL_RESERVED, hashed_identifier)
 
 SCALARS = frozenset({"f32", "i32", "u32", "bool"})
+F16_SCALARS = SCALARS | {"f16"}
+"""With ``enable f16;`` (the adapter's ``shader-f16`` feature): f16 values and arrays, no atomics."""
+F16_FEATURE = "shader-f16"
 
 
 def kernel_entry_name(kernel_name: str) -> str:
@@ -47,6 +52,17 @@ def kernel_entry_name(kernel_name: str) -> str:
 
 
 def _refusal(use: TypeUse) -> str:
+    if _element_name(use) == "f16" and use.role != "atomic":
+        return (
+            f"{describe(use)} has type f16, which WGSL has only with the '{F16_FEATURE}' feature: "
+            "the wgpu backend enables it when its adapter has the feature; compile with "
+            "compile('wgsl', f16=True) to emit 'enable f16;'"
+        )
+    if _element_name(use) in ("i8", "u8", "i16", "u16"):
+        return (
+            f"{describe(use)} has type {_element_name(use)}: WGSL has no 8- or 16-bit integers "
+            "(the wgsl target has f32, i32, u32, bool and, with shader-f16, f16)"
+        )
     return (
         f"{describe(use)} has type {_element_name(use)}, which WGSL does not support "
         "(the wgsl target has f32, i32, u32 and bool only)"
@@ -86,3 +102,5 @@ CAPABILITIES = Capabilities(
     refusal=_refusal,
     notes=("cast to a 32-bit type, or compile for another target",),
 )
+F16_CAPABILITIES = replace(CAPABILITIES, scalars=F16_SCALARS)
+"""The table when ``enable f16;`` is emitted."""

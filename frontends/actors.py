@@ -653,12 +653,7 @@ def build_actor_module(actor: ActorInfo) -> Module:
             handler.source, actor, actor.handler_name(handler.message), assembler, handler
         )
         functions.append(translator.translate())
-    while assembler.pending:
-        current = assembler.pending.pop(0)
-        fn = FunctionTranslator(
-            current.ringkernel_source, current.ringkernel_kind, assembler.names[id(current)], assembler.callee
-        ).translate()
-        assembler.functions[fn.name] = fn
+    assembler.translate_pending()
     callees = [assembler.functions[n] for n in assembler.functions]
     return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
 

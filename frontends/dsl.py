@@ -90,7 +90,9 @@ ATOMIC_INTRINSICS = {b.name: b.op for b in BY_NAME.values() if b.rule == "atomic
 _PYTHON_SCALARS: dict[Any, ScalarType] = {builtins.int: I32, builtins.float: F32, builtins.bool: BOOL}
 # numpy's spellings of the IR scalars, by dtype name (np.float32, np.dtype("float32"), ...).
 _NUMPY_NAMES = {t.numpy_dtype: t for t in SCALAR_TYPES.values()}
-SUPPORTED_SCALARS = "f32, f64, i32, u32, i64, u64, bool (or int, float, np.float32, np.int32, ...)"
+SUPPORTED_SCALARS = (
+    "f32, f64, i32, u32, i64, u64, bool, i8, u8, i16, u16, f16 (or int, float, np.float32, np.int32, ...)"
+)
 
 
 def scalar_type_of(obj: Any) -> ScalarType | None:
@@ -135,10 +137,71 @@ def _hashable(obj: Any) -> bool:
     return True
 
 
+class TypeVar:
+    """``T = rk.TypeVar("T")``: a type parameter of generic kernels and device functions.
+
+    ``Array[T]``, scalar parameters of type ``T`` and ``T(x)`` casts in the body
+    are completed per specialization: from the argument dtypes at launch, by
+    ``kernel.specialize(T=f32)``, by ``ringc --specialize T=f32``, or, in a
+    ``@rk.func``, from the types of the caller's arguments.  Specializations
+    are told apart by the TypeVar's name.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(
+                f"rk.TypeVar takes the variable's name as a string, e.g. TypeVar('T'), got {name!r}"
+            )
+        self.name = name
+        self.__name__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{self.name}(...) can only be used inside a @rk.kernel or @rk.func function")
+
+    def __repr__(self) -> str:
+        return f"TypeVar({self.name!r})"
+
+
+class GenericArray:
+    """``Array[T]`` of a :class:`TypeVar`: an array type completed when ``T`` is bound."""
+
+    def __init__(self, elem: TypeVar) -> None:
+        self.elem = elem
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GenericArray) and other.elem is self.elem
+
+    def __hash__(self) -> int:
+        return hash(("GenericArray", id(self.elem)))
+
+    def __repr__(self) -> str:
+        return f"Array[{self.elem.name}]"
+
+
+def bind(obj: Any, bindings: dict[str, ScalarType]) -> Any:
+    """``obj`` with its type variable replaced by the scalar ``bindings`` gives it, if any."""
+    if isinstance(obj, TypeVar) and obj.name in bindings:
+        return bindings[obj.name]
+    if isinstance(obj, GenericArray) and obj.elem.name in bindings:
+        return ArrayType(bindings[obj.elem.name], AddressSpace.GLOBAL)
+    return obj
+
+
+def type_variable_of(obj: Any) -> TypeVar | None:
+    """The TypeVar an annotation object (``T`` or ``Array[T]``) leaves open, or None."""
+    if isinstance(obj, TypeVar):
+        return obj
+    if isinstance(obj, GenericArray):
+        return obj.elem
+    return None
+
+
 class Array:
     """``Array[T]``: a global (storage) buffer parameter; pass a numpy array of dtype T."""
 
     def __class_getitem__(cls, elem: Any) -> ArrayType:
+        if isinstance(elem, TypeVar):
+            return GenericArray(elem)  # type: ignore[return-value]
         ty = scalar_type_of(elem)
         if ty is None:
             reason = unsupported_scalar_reason(elem)

@@ -2,7 +2,8 @@
 
 Callees come before their callers in the module (C-like order, which MSL and
 readers both like), IR names are unique within the module, and translation
-of each function happens once per module build.
+of each function happens once per module build.  A generic ``@rk.func`` is
+translated once per binding of its type variables (``pair_f32``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from ringkernel.frontends.generics import bound_source, specialized_name
 from ringkernel.frontends.python import FunctionTranslator, signature_of
 from ringkernel.frontends.source import FunctionSource
-from ringkernel.ringir import Call, Function, Module, Type, verify, walk
+from ringkernel.ringir import Call, Function, Module, ScalarType, Type, verify, walk
+
+_Key = tuple[int, tuple[tuple[str, str], ...]]  # a function object and the binding of its type variables
 
 
 class ModuleAssembler:
@@ -20,15 +24,16 @@ class ModuleAssembler:
 
     def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
         self.reserved = reserved  # names the caller's own functions take (an actor's handlers)
-        self.names: dict[int, str] = {}
-        self.objects: dict[int, Any] = {}
+        self.names: dict[_Key, str] = {}
+        self.objects: dict[_Key, Any] = {}
         self.functions: dict[str, Function] = {}
-        self.pending: list[Any] = []
+        self.pending: list[tuple[Any, FunctionSource, _Key]] = []
 
-    def name_of(self, obj: Any) -> str:
-        key = id(obj)
+    def name_of(self, obj: Any, bindings: dict[str, ScalarType] | None = None) -> str:
+        bindings = bindings or {}
+        key = (id(obj), tuple(sorted((k, str(v)) for k, v in bindings.items())))
         if key not in self.names:
-            base = _ir_identifier(obj.ringkernel_source.name)
+            base = _ir_identifier(specialized_name(obj.ringkernel_source.name, bindings))
             taken = set(self.names.values()) | self.reserved
             name, n = base, 1
             while name in taken:
@@ -36,24 +41,29 @@ class ModuleAssembler:
                 name = f"{base}_{n}"
             self.names[key] = name
             self.objects[key] = obj
-            self.pending.append(obj)
+            source = obj.ringkernel_source
+            self.pending.append((obj, bound_source(source, bindings) if bindings else source, key))
         return self.names[key]
 
-    def callee(self, obj: Any, node: ast.AST) -> tuple[str, list[tuple[str, Type]], Type]:
-        params, ret = signature_of(obj.ringkernel_source, "func")
-        return self.name_of(obj), params, ret
+    def callee(
+        self, obj: Any, node: ast.AST, bindings: dict[str, ScalarType] | None = None
+    ) -> tuple[str, list[tuple[str, Type]], Type]:
+        source = obj.ringkernel_source
+        params, ret = signature_of(bound_source(source, bindings) if bindings else source, "func")
+        return self.name_of(obj, bindings), params, ret
 
     def add(self, obj: Any) -> str:
         name = self.name_of(obj)
+        self.translate_pending()
+        return name
+
+    def translate_pending(self) -> None:
+        """Translates every function named so far (and, transitively, their callees)."""
         while self.pending:
-            current = self.pending.pop(0)
-            source: FunctionSource = current.ringkernel_source
-            translator = FunctionTranslator(
-                source, current.ringkernel_kind, self.names[id(current)], self.callee
-            )
+            current, source, key = self.pending.pop(0)
+            translator = FunctionTranslator(source, current.ringkernel_kind, self.names[key], self.callee)
             fn = translator.translate()
             self.functions[fn.name] = fn
-        return name
 
     def module(self, roots: list[str]) -> Module:
         ordered: list[str] = []

@@ -27,11 +27,16 @@ from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
     BOOL,
+    F16,
     F32,
     F64,
+    I8,
+    I16,
     I32,
     I64,
     SCALAR_TYPES,
+    U8,
+    U16,
     U32,
     U64,
     VOID,
@@ -59,6 +64,11 @@ _NUMPY_SCALARS = {
     np.int64: I64,
     np.uint64: U64,
     np.bool_: BOOL,
+    np.int8: I8,
+    np.uint8: U8,
+    np.int16: I16,
+    np.uint16: U16,
+    np.float16: F16,
 }
 
 
@@ -175,15 +185,27 @@ def _signature_type(source: FunctionSource, key: str, node: ast.expr, what: str)
 def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str) -> Type:
     """The RingIR type of the annotation object ``obj`` written at ``node``."""
     ty = python_object_type(obj)
+    var = dsl.type_variable_of(obj)
+    if var is not None:
+        raise source.error(node, unbound_message(var, what))
     if ty is None:
         reason = dsl.unsupported_scalar_reason(obj)
         raise source.error(
             node,
             f"{what}: {reason}" if reason else
-            f"{what} has an unsupported type annotation {_describe(obj)}; use f32, f64, i32, "
-            "u32, i64, u64, bool (or int, float, np.float32, ...) or Array[T]",
+            f"{what} has an unsupported type annotation {_describe(obj)}; use {dsl.SUPPORTED_SCALARS} "
+            "or Array[T]",
         )
     return ty
+
+
+def unbound_message(var: dsl.TypeVar, what: str) -> str:
+    """The error for a type variable that no specialization has bound."""
+    return (
+        f"{what} has the generic type {var.name}, which is not bound here; launch the kernel "
+        f"(the arguments' dtypes bind it) or specialize it first: kernel.specialize({var.name}=f32), "
+        f"ringc --specialize {var.name}=f32"
+    )
 
 
 def python_object_type(obj: Any) -> Type | None:
@@ -235,7 +257,7 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
 
 # --- the translator -----------------------------------------------------------------------
 
-CalleeResolver = Callable[[Any, ast.AST], tuple[str, list[tuple[str, Type]], Type]]
+CalleeResolver = Callable[[Any, ast.AST, dict[str, ScalarType]], tuple[str, list[tuple[str, Type]], Type]]
 
 
 class FunctionTranslator(ast.NodeVisitor):
@@ -487,7 +509,7 @@ class FunctionTranslator(ast.NodeVisitor):
             )
         if call.keywords or not 1 <= len(call.args) <= 3:
             raise self.error("range() takes 1 to 3 positional arguments", call)
-        ops = [self.visit(a) for a in call.args]
+        ops = [self.sem.promote(self.visit(a)) for a in call.args]
         if len(ops) == 1:
             ops = [Operand(literal=0), ops[0], Operand(literal=1)]
         elif len(ops) == 2:
@@ -707,7 +729,7 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error("slices are not supported; index one element at a time", node.slice)
         if isinstance(node.slice, ast.Tuple):
             raise self.error("arrays are one-dimensional; index 2-D data as a[row * width + col]", node.slice)
-        index = self.visit(node.slice)
+        index = self.sem.promote(self.visit(node.slice))
         ty = self.sem.scalar_type(index, node.slice)
         if not ty.is_int:
             raise self.error(f"array indices must be integers, not {ty}", node.slice)
@@ -727,6 +749,8 @@ class FunctionTranslator(ast.NodeVisitor):
             return getattr(self, f"call_{entry.rule}")(entry, node)
         if isinstance(callee, ScalarType):
             return self.cast_call(callee, node)
+        if isinstance(callee, dsl.TypeVar):
+            raise self.error(unbound_message(callee, f"'{ast.unparse(node)}'"), node.func)
         if isinstance(callee, type) and callee in _NUMPY_SCALARS:
             return self.cast_call(_NUMPY_SCALARS[callee], node)
         builtin = table.builtin_of(callee)
@@ -759,15 +783,16 @@ class FunctionTranslator(ast.NodeVisitor):
         return op.literal
 
     def func_call(self, callee: Any, node: ast.Call) -> Operand:
-        ir_name, params, ret = self.callee(callee, node)
+        ops = [self.visit(a) for a in node.args]
+        bindings = self.generic_bindings(callee, ops, node)
+        ir_name, params, ret = self.callee(callee, node, bindings)
         if len(node.args) != len(params):
             raise self.error(
                 f"'{ast.unparse(node.func)}' takes {len(params)} argument(s), got {len(node.args)}",
                 node,
             )
         args = []
-        for (pname, pty), arg_node in zip(params, node.args):
-            op = self.visit(arg_node)
+        for (pname, pty), arg_node, op in zip(params, node.args, ops):
             if isinstance(pty, ArrayType):
                 if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
                     raise self.error(f"argument '{pname}' must be an array of {pty.elem}", arg_node)
@@ -782,6 +807,25 @@ class FunctionTranslator(ast.NodeVisitor):
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
         result = self.b.call(ir_name, tuple(args), ret)
         return VOID_RESULT if result is None else Operand(result)
+
+    def generic_bindings(self, callee: Any, ops: list[Operand], node: ast.Call) -> dict[str, ScalarType]:
+        """The binding of a generic ``@rk.func``'s type variables from the call's arguments
+        (empty for a plain one); a variable only literals meet takes the literal's type."""
+        from ringkernel.frontends import generics
+        from ringkernel.frontends.semantic import literal_default_type
+
+        source = callee.ringkernel_source
+        params = generics.type_params(source)
+        if not params:
+            return {}
+        typed = [(None if op.is_literal else op.type, a) for op, a in zip(ops, node.args)]
+        bindings = generics.infer_from_operands(source, typed, self.source)
+        by_name = dict(zip((a.arg for a in source.node.args.args), ops))
+        for p in params:
+            op = by_name.get(p.name)
+            if p.var not in bindings and op is not None and op.is_literal and op.literal is not None:
+                bindings[p.var] = literal_default_type(op.literal)
+        return bindings
 
     def cast_call(self, ty: ScalarType, node: ast.Call) -> Operand:
         (op,) = self.args_of(node, 1, str(ty))
@@ -816,7 +860,13 @@ class FunctionTranslator(ast.NodeVisitor):
         if array.is_literal or not isinstance(array.type, ArrayType):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
         elem = array.type.elem
-        index_op = self.visit(node.args[1])
+        if elem.is_small:
+            raise self.error(
+                f"{name}() does not apply to {elem} arrays: no target has {elem} atomics; count in "
+                "an i32 or u32 array (a shared one per block keeps it cheap)",
+                node.args[0],
+            )
+        index_op = self.sem.promote(self.visit(node.args[1]))
         ity = self.sem.scalar_type(index_op, node.args[1])
         if not ity.is_int:
             raise self.error(f"array indices must be integers, not {ity}", node.args[1])

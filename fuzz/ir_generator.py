@@ -35,6 +35,7 @@ from ringkernel.ringir import (
     FLOAT_ATOMIC_OPS,
     I32,
     I64,
+    SMALL_TYPES,
     THREAD_INDEX_KINDS,
     U32,
     U64,
@@ -101,6 +102,7 @@ class Profile:
     """What a target can express; the generator draws only from it."""
 
     scalars: tuple[ScalarType, ...] = (BOOL, F32, F64, I32, U32, I64, U64)
+    storage: tuple[ScalarType, ...] = SMALL_TYPES  # small types: constants, casts, memory; no arithmetic
     clock: bool = True
     bitcast: bool = True
     fence: bool = True
@@ -123,10 +125,15 @@ class Profile:
     def numeric(self) -> tuple[ScalarType, ...]:
         return tuple(t for t in self.scalars if not t.is_bool)
 
+    @property
+    def held(self) -> tuple[ScalarType, ...]:
+        """Every type a value, local, parameter or array element may have (small ones too)."""
+        return (*self.scalars, *self.storage)
+
 
 FULL = Profile()
 # WGSL: 32-bit types only, no device clock.
-WGSL = Profile(scalars=(BOOL, F32, I32, U32), clock=False)
+WGSL = Profile(scalars=(BOOL, F32, I32, U32), storage=(), clock=False)
 # MSL: no f64 on Metal, no device clock.
 MSL = Profile(scalars=(BOOL, F32, I32, U32, I64, U64), clock=False)
 
@@ -164,7 +171,19 @@ class Draw:
             value = self.float() if self.bool() else float(self.int(-1000, 1000))
         if ty.bits == 32:
             value = _to_f32(value)
+        if ty.bits == 16:
+            value = _to_f16(value)
         return value
+
+
+def _to_f16(value: float) -> float:
+    """``value`` rounded to f16; too large for it, the largest f16 of its sign (constants must fit)."""
+    import struct
+
+    try:
+        return struct.unpack("<e", struct.pack("<e", value))[0]
+    except OverflowError:
+        return 65504.0 if value > 0 else -65504.0
 
 
 def _to_f32(value: float) -> float:
@@ -237,7 +256,7 @@ class _FunctionGen:
         if fitting and self.d.bool():
             return self.d.pick(fitting)
         stem = self.d.pick(HOSTILE_NAMES) if self.d.int(0, 3) == 0 else "l"
-        var = LocalVar(f"{stem}{len(self.locals)}", ty or self.d.pick(self.p.scalars))
+        var = LocalVar(f"{stem}{len(self.locals)}", ty or self.d.pick(self.p.held))
         self.locals.append(var)
         return var
 
@@ -274,7 +293,7 @@ class _FunctionGen:
         getattr(self, "s_" + self.d.pick(kinds))(out, depth, in_loop, return_type)
 
     def s_const(self, out: list, *_: Any) -> None:
-        ty = self.d.pick(self.p.scalars)
+        ty = self.d.pick(self.p.held)
         self.define(out, Const(self.fresh(ty), self.d.literal(ty)))
 
     def s_unary(self, out: list, *_: Any) -> None:
@@ -299,12 +318,13 @@ class _FunctionGen:
         self.define(out, Compare(self.fresh(BOOL), op, self.value(out, ty), self.value(out, ty)))
 
     def s_cast(self, out: list, *_: Any) -> None:
-        src, dst = self.d.pick(self.p.scalars), self.d.pick(self.p.scalars)
+        src, dst = self.d.pick(self.p.held), self.d.pick(self.p.held)
         self.define(out, Cast(self.fresh(dst), self.value(out, src)))
 
     def s_bitcast(self, out: list, *_: Any) -> None:
-        src = self.d.pick(self.p.numeric)
-        same_width = [t for t in self.p.numeric if t.bits == src.bits]
+        numeric = [t for t in self.p.held if not t.is_bool]
+        src = self.d.pick(numeric)
+        same_width = [t for t in numeric if t.bits == src.bits]
         self.define(out, Bitcast(self.fresh(self.d.pick(same_width)), self.value(out, src)))
 
     def s_math(self, out: list, *_: Any) -> None:
@@ -329,9 +349,9 @@ class _FunctionGen:
         elem = arr.type.elem
         index = self.value(out, self.d.pick(self.p.ints))
         ops = ["load", "store"]
-        if not elem.is_bool:
+        if not elem.is_bool and not elem.is_small:
             ops.append("atomic")
-        if elem.is_int:
+        if elem.is_int and not elem.is_small:
             ops.append("cas")
         what = self.d.pick(ops)
         if what == "load":
@@ -369,7 +389,7 @@ class _FunctionGen:
         self.define(out, ThreadIndex(self.fresh(I32), kind, self.d.int(0, 2)))
 
     def s_shared(self, out: list, *_: Any) -> None:
-        elem = self.d.pick(self.p.scalars)
+        elem = self.d.pick(self.p.held if self.d.int(0, 3) == 0 else self.p.scalars)
         size = self.d.int(1, 256)
         self.define(out, SharedArray(self.fresh(ArrayType(elem, AddressSpace.SHARED, size))))
 
@@ -413,7 +433,7 @@ def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[
     gen = _FunctionGen(draw, profile, kind, callees)
     types: list[Any] = []
     for i in range(draw.int(1 if kind == "kernel" else 0, 4)):
-        elem = draw.pick(profile.scalars)
+        elem = draw.pick(profile.held if draw.int(0, 3) == 0 else profile.scalars)
         if draw.bool() and not (kind == "kernel" and i == 0):
             types.append(elem)
         else:
@@ -421,7 +441,7 @@ def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[
             types.append(ArrayType(elem, AddressSpace.SHARED if shared else AddressSpace.GLOBAL))
     params = tuple(gen.fresh(ty) for ty in types)
     gen.scopes[0].extend(params)
-    return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.scalars))
+    return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.held))
     body = gen.block(0, False, return_type)
     if return_type != VOID:
         tail: list = []

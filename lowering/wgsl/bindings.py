@@ -26,7 +26,14 @@ HOST_SHAREABLE = {
     "u32": ("u32", 4, 4),
     "bool": ("u32", 4, 4),
     "f16": ("f16", 2, 2),
+    # emulated small integers: a uniform field is one i32/u32; arrays are packed (PACKED)
+    "i8": ("i32", 4, 4),
+    "u8": ("u32", 4, 4),
+    "i16": ("i32", 4, 4),
+    "u16": ("u32", 4, 4),
 }
+PACKED = {"i8": 8, "u8": 8, "i16": 16, "u16": 16}
+"""Bits of the element types WGSL lacks: their arrays are ``array<u32>`` holding 32/bits each."""
 
 UNIFORM_STRUCT_ALIGN = 16
 

@@ -40,7 +40,8 @@ WGSL_RESERVED = frozenset(
 
 NAMES = NamingRules("wgsl", WGSL_RESERVED, hashed_identifier)
 
-SCALARS = frozenset({"f32", "i32", "u32", "bool"})
+SCALARS = frozenset({"f32", "i32", "u32", "bool", "i8", "u8", "i16", "u16"})
+"""i8..u16 are emulated: i32/u32 registers, arrays packed into u32 words (see the emitter)."""
 F16_SCALARS = SCALARS | {"f16"}
 """With ``enable f16;`` (the adapter's ``shader-f16`` feature): f16 values and arrays, no atomics."""
 F16_FEATURE = "shader-f16"
@@ -58,14 +59,10 @@ def _refusal(use: TypeUse) -> str:
             "the wgpu backend enables it when its adapter has the feature; compile with "
             "compile('wgsl', f16=True) to emit 'enable f16;'"
         )
-    if _element_name(use) in ("i8", "u8", "i16", "u16"):
-        return (
-            f"{describe(use)} has type {_element_name(use)}: WGSL has no 8- or 16-bit integers "
-            "(the wgsl target has f32, i32, u32, bool and, with shader-f16, f16)"
-        )
     return (
         f"{describe(use)} has type {_element_name(use)}, which WGSL does not support "
-        "(the wgsl target has f32, i32, u32 and bool only)"
+        "(the wgsl target has f32, i32, u32, bool, the emulated i8 u8 i16 u16, and f16 with "
+        "the shader-f16 feature)"
     )
 
 
@@ -97,7 +94,7 @@ def _element_name(use: TypeUse) -> str:
 CAPABILITIES = Capabilities(
     target="wgsl",
     scalars=SCALARS,
-    atomic_elements=SCALARS,
+    atomic_elements=frozenset({"f32", "i32", "u32", "bool"}),
     emits_structs=False,
     refusal=_refusal,
     notes=("cast to a 32-bit type, or compile for another target",),

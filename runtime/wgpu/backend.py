@@ -60,7 +60,9 @@ from ringkernel.runtime.wgpu.status import (
 
 Dim3 = tuple[int, int, int]
 
-_PACK = {"f32": "<f", "i32": "<i", "u32": "<I", "bool": "<I", "f16": "<e"}
+# one uniform field per scalar; the emulated i8..u16 travel as i32/u32
+_PACK = {"f32": "<f", "i32": "<i", "u32": "<I", "bool": "<I", "f16": "<e",
+         "i8": "<i", "u8": "<I", "i16": "<i", "u16": "<I"}
 
 
 @dataclass(frozen=True)
@@ -396,7 +398,7 @@ class WgpuBackend:
         for a in plan.arrays:
             host = args[a.index]
             if isinstance(host, DeviceArray):
-                size = max(host.nbytes, 4)
+                size = max((host.nbytes + 3) // 4 * 4, 4)  # bindings are whole words (8/16-bit data)
                 buf, offset = host.buffer, host.offset
                 if offset % align:
                     scratch = device.create_buffer(

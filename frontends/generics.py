@@ -52,6 +52,12 @@ def bound_source(source: FunctionSource, bindings: Bindings) -> FunctionSource:
     return replace(source, resolver=BoundResolver(inner, bindings))
 
 
+def bindings_of(source: FunctionSource) -> Bindings:
+    """The bindings a specialized function's source is translated with (none for a plain one)."""
+    resolver = source.resolver
+    return dict(resolver.bindings) if isinstance(resolver, BoundResolver) else {}
+
+
 @dataclass(frozen=True)
 class TypeParam:
     """A parameter whose annotation is ``T`` or ``Array[T]`` for an open type variable."""
@@ -137,6 +143,6 @@ def specialized_name(base: str, bindings: Bindings) -> str:
 
 
 __all__ = [
-    "Bindings", "BoundResolver", "TypeParam", "bound_source", "infer_from_operands",
+    "Bindings", "BoundResolver", "TypeParam", "bindings_of", "bound_source", "infer_from_operands",
     "specialized_name", "type_params", "type_variables",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ringkernel.frontends.generics import bound_source, specialized_name
+from ringkernel.frontends.generics import bindings_of, bound_source, specialized_name
 from ringkernel.frontends.python import FunctionTranslator, signature_of
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import Call, Function, Module, ScalarType, Type, verify, walk
@@ -33,7 +33,8 @@ class ModuleAssembler:
         bindings = bindings or {}
         key = (id(obj), tuple(sorted((k, str(v)) for k, v in bindings.items())))
         if key not in self.names:
-            base = _ir_identifier(specialized_name(obj.ringkernel_source.name, bindings))
+            source = obj.ringkernel_source  # a specialized kernel's source is already bound
+            base = _ir_identifier(specialized_name(source.name, {**bindings_of(source), **bindings}))
             taken = set(self.names.values()) | self.reserved
             name, n = base, 1
             while name in taken:

@@ -33,10 +33,14 @@ from ringkernel.ringir import (
     F32,
     F64,
     FLOAT_ATOMIC_OPS,
+    I8,
+    I16,
     I32,
     I64,
     SMALL_TYPES,
     THREAD_INDEX_KINDS,
+    U8,
+    U16,
     U32,
     U64,
     VOID,
@@ -132,8 +136,8 @@ class Profile:
 
 
 FULL = Profile()
-# WGSL: 32-bit types only, no device clock.
-WGSL = Profile(scalars=(BOOL, F32, I32, U32), storage=(), clock=False)
+# WGSL: 32-bit types (8/16-bit integers emulated; f16 only with shader-f16), no device clock.
+WGSL = Profile(scalars=(BOOL, F32, I32, U32), storage=(I8, U8, I16, U16), clock=False)
 # MSL: no f64 on Metal, no device clock.
 MSL = Profile(scalars=(BOOL, F32, I32, U32, I64, U64), clock=False)
 

@@ -311,3 +311,17 @@ def test_device_arrays_of_small_types(backend: str) -> None:
     bump_bytes.launch(1, 8, (d, 5), backend=backend)
     np.testing.assert_array_equal(d.numpy(), (host + 1).astype(np.uint8))
     assert rk.device_array(3, np.float16, backend=backend).dtype == np.float16
+
+
+def test_f16_on_an_x86_cpu_without_f16c_is_a_clear_error_not_a_crash() -> None:
+    from llvmlite import binding
+
+    from ringkernel.compiler import compile_module
+
+    if not binding.get_default_triple().startswith("x86_64"):
+        pytest.skip("F16C is an x86 extension")
+    with pytest.raises(CompileError, match="needs a CPU with the F16C instructions"):
+        compile_module(half_math.ir, "host", kernel="half_math", cpu="x86-64", features="+sse2,-f16c",
+                       cache=False)
+    compile_module(int_promotion.ir, "host", kernel="int_promotion", cpu="x86-64", features="+sse2,-f16c",
+                   cache=False)  # no f16: no F16C needed

@@ -28,9 +28,13 @@ from ringkernel.ringir import (
     F16,
     F32,
     F64,
+    I8,
+    I16,
     I32,
     I64,
     PROMOTED,
+    U8,
+    U16,
     U32,
     U64,
     FunctionBuilder,
@@ -325,12 +329,13 @@ class Semantic:
         elif isinstance(op.literal, bool):
             ty = BOOL
         elif isinstance(op.literal, float):
-            ty = F32 if target.bits == 32 else F64
+            ty = {16: F16, 32: F32}.get(target.bits, F64)
         else:
             unsigned = op.literal >= 0  # type: ignore[operator]
-            ty = {(32, True): U32, (32, False): I32, (64, True): U64, (64, False): I64}[
-                (target.bits, unsigned)
-            ]
+            ty = {
+                (8, True): U8, (8, False): I8, (16, True): U16, (16, False): I16,
+                (32, True): U32, (32, False): I32, (64, True): U64, (64, False): I64,
+            }[(target.bits, unsigned)]
         if ty.is_bool:
             raise self.error("bitcast() does not apply to bool values", node)
         return ty

@@ -325,3 +325,24 @@ def test_f16_on_an_x86_cpu_without_f16c_is_a_clear_error_not_a_crash() -> None:
                        cache=False)
     compile_module(int_promotion.ir, "host", kernel="int_promotion", cpu="x86-64", features="+sse2,-f16c",
                    cache=False)  # no f16: no F16C needed
+
+
+def test_bitcast_of_a_literal_to_a_16_bit_type_takes_the_16_bit_float() -> None:
+    @rk.kernel
+    def k(out: Array[u16], b: Array[i8]):
+        out[0] = rk.bitcast(1.5, u16)
+        b[0] = rk.bitcast(255, i8)
+
+    out, b = np.zeros(1, np.uint16), np.zeros(1, np.int8)
+    k[1, 1, "cpu"](out, b)
+    assert out[0] == np.float16(1.5).view(np.uint16) and b[0] == -1
+
+
+def test_small_actor_fields_are_a_located_error_naming_the_wide_type() -> None:
+    with pytest.raises(CompileError, match="field 'a' has type u8, which actor state and messages do not "
+                       "hold .*declare it u32 and convert with u8") as info:
+        @rk.message
+        class Small:
+            a: u8
+
+    assert info.value.line is not None

@@ -10,6 +10,7 @@ types of a call's arguments; the facade infers a kernel's from numpy dtypes.
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -102,7 +103,7 @@ def type_variables(source: FunctionSource) -> list[str]:
 
 
 def infer_from_operands(
-    callee: FunctionSource, args: list[tuple[Type | None, ast.AST]], caller: FunctionSource
+    callee: FunctionSource, args: Sequence[tuple[Type | None, ast.AST]], caller: FunctionSource
 ) -> Bindings:
     """The binding a call with arguments of these types gives the generic function ``callee``.
 

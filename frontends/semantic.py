@@ -417,8 +417,8 @@ class Semantic:
             ty = self.unify(result, other, node)
             if ty.is_bool:
                 raise self.error(f"{op}() does not apply to bool", node)
-            pair = self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node))
-            result = self.to_half(Operand(pair), half)
+            both = self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node))
+            result = self.to_half(Operand(both), half)
         return result
 
     def math(self, func: str, ops: list[Operand], node: ast.Call) -> Operand:

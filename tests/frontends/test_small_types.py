@@ -346,3 +346,30 @@ def test_small_actor_fields_are_a_located_error_naming_the_wide_type() -> None:
             a: u8
 
     assert info.value.line is not None
+
+
+SMALL_CONSTANTS = '''\
+import numpy as np
+import ringkernel as rk
+from ringkernel import Array
+
+BIAS = np.uint8(200)
+HALF = np.float16(0.5)
+
+
+@rk.kernel
+def k(a: Array[np.uint8], h: Array[np.float16]):
+    a[0] = a[0] + BIAS
+    h[0] = h[0] * HALF
+'''
+
+
+def test_ringc_reads_small_numpy_constants_statically(tmp_path, capsys) -> None:
+    from ringkernel.cli import main
+
+    path = tmp_path / "small_constants.py"
+    path.write_text(SMALL_CONSTANTS)
+    code = main([str(path), "-t", "rir"])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, "")
+    assert "%2: u8 = const 200" in out and "f16 = const 0.5" in out

@@ -373,3 +373,16 @@ def test_ringc_reads_small_numpy_constants_statically(tmp_path, capsys) -> None:
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
     assert "%2: u8 = const 200" in out and "f16 = const 0.5" in out
+
+
+@rk.kernel
+def bump_all(a: Array[u8]):
+    i = rk.global_id(0)
+    a[i] = a[i] + 1
+
+
+def test_checked_launches_see_the_element_length_of_packed_arrays(backend: str) -> None:
+    a = np.zeros(5, np.uint8)  # two words on wgpu: index 5..7 are in the word but out of bounds
+    with pytest.raises(rk.BoundsError, match="index 5"):
+        bump_all.launch(1, 8, (a,), backend=backend, checked=True)
+    np.testing.assert_array_equal(a, np.ones(5, np.uint8))

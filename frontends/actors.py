@@ -180,6 +180,15 @@ def scalar_fields(cls: type, what: str) -> list[tuple[str, ScalarType]]:
                 f"{what} '{cls.__name__}': field '{name}' has unsupported type {annotation!r}; "
                 "use f32, f64, i32, u32, i64, u64 or bool",
             )
+        if ty.is_small:  # queues and state are 32-bit words; no packing of small fields (yet)
+            wide = "f32" if ty.is_float else "i32" if ty.is_signed else "u32"
+            raise field_error(
+                cls,
+                name,
+                f"{what} '{cls.__name__}': field '{name}' has type {ty}, which actor state and "
+                f"messages do not hold (they travel as 32-bit words); declare it {wide} and "
+                f"convert with {ty}(...) in the handler",
+            )
         fields.append((name, ty))
     return fields
 
@@ -655,10 +664,7 @@ def build_actor_module(actor: ActorInfo) -> Module:
             handler.source, actor, actor.handler_name(handler.message), assembler, handler
         )
         functions.append(translator.translate())
-    while assembler.pending:
-        current = assembler.pending.pop(0)
-        if assembler.names[id(current)] not in assembler.functions:
-            assembler.translate(current, assembler.names[id(current)])
+    assembler.translate_pending()
     callees = [assembler.functions[n] for n in assembler.functions]
     return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
 

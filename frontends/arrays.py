@@ -253,7 +253,7 @@ class ArrayTranslation:
                 f"index{'es' if ndim > 1 else ''} (a[{example}]), got {len(elts)}",
                 node,
             )
-        return [self.visit(e) for e in elts]
+        return [self.sem.promote(self.visit(e)) for e in elts]  # a u8 index is an i32 one
 
     def flat_index(self, array: Value, indices: list[tuple[Operand, ast.expr]]) -> Value:
         """The row-major offset of ``indices`` in ``array`` (a 1-D index is used as is)."""

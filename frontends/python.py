@@ -28,11 +28,16 @@ from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
     BOOL,
+    F16,
     F32,
     F64,
+    I8,
+    I16,
     I32,
     I64,
     SCALAR_TYPES,
+    U8,
+    U16,
     U32,
     U64,
     VOID,
@@ -61,6 +66,11 @@ _NUMPY_SCALARS = {
     np.int64: I64,
     np.uint64: U64,
     np.bool_: BOOL,
+    np.int8: I8,
+    np.uint8: U8,
+    np.int16: I16,
+    np.uint16: U16,
+    np.float16: F16,
 }
 
 
@@ -179,15 +189,27 @@ def _signature_type(source: FunctionSource, key: str, node: ast.expr, what: str)
 def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str) -> Type:
     """The RingIR type of the annotation object ``obj`` written at ``node``."""
     ty = python_object_type(obj)
+    var = dsl.type_variable_of(obj)
+    if var is not None:
+        raise source.error(node, unbound_message(var, what))
     if ty is None:
         reason = dsl.unsupported_scalar_reason(obj)
         raise source.error(
             node,
             f"{what}: {reason}" if reason else
-            f"{what} has an unsupported type annotation {_describe(obj)}; use f32, f64, i32, "
-            "u32, i64, u64, bool (or int, float, np.float32, ...) or Array[T]",
+            f"{what} has an unsupported type annotation {_describe(obj)}; use {dsl.SUPPORTED_SCALARS} "
+            "or Array[T]",
         )
     return ty
+
+
+def unbound_message(var: dsl.TypeVar, what: str) -> str:
+    """The error for a type variable that no specialization has bound."""
+    return (
+        f"{what} has the generic type {var.name}, which is not bound here; launch the kernel "
+        f"(the arguments' dtypes bind it) or specialize it first: kernel.specialize({var.name}=f32), "
+        f"ringc --specialize {var.name}=f32"
+    )
 
 
 def python_object_type(obj: Any) -> Type | None:
@@ -239,7 +261,9 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
 
 # --- the translator -----------------------------------------------------------------------
 
-CalleeResolver = Callable[[Any, ast.AST, tuple[AddressSpace, ...]], tuple[str, list[tuple[str, Type]], Type]]
+CalleeResolver = Callable[
+    [Any, ast.AST, tuple[AddressSpace, ...], dict[str, ScalarType]], tuple[str, list[tuple[str, Type]], Type]
+]
 
 
 def specialize_params(
@@ -528,7 +552,7 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             )
         if call.keywords or not 1 <= len(call.args) <= 3:
             raise self.error("range() takes 1 to 3 positional arguments", call)
-        ops = [self.visit(a) for a in call.args]
+        ops = [self.sem.promote(self.visit(a)) for a in call.args]
         if len(ops) == 1:
             ops = [Operand(literal=0), ops[0], Operand(literal=1)]
         elif len(ops) == 2:
@@ -818,6 +842,8 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             return getattr(self, f"call_{entry.rule}")(entry, node)
         if isinstance(callee, ScalarType):
             return self.cast_call(callee, node)
+        if isinstance(callee, dsl.TypeVar):
+            raise self.error(unbound_message(callee, f"'{ast.unparse(node)}'"), node.func)
         if isinstance(callee, type) and callee in _NUMPY_SCALARS:
             return self.cast_call(_NUMPY_SCALARS[callee], node)
         builtin = table.builtin_of(callee)
@@ -850,21 +876,22 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         return op.literal
 
     def func_call(self, callee: Any, node: ast.Call) -> Operand:
-        declared, _ = signature_of(callee.ringkernel_source, "func")
+        ops = [self.visit(a) for a in node.args]
+        bindings = self.generic_bindings(callee, ops, node)
+        declared, _ = signature_of(self.bound_callee_source(callee, bindings), "func")
         if len(node.args) != len(declared):
             raise self.error(
                 f"'{ast.unparse(node.func)}' takes {len(declared)} argument(s), got {len(node.args)}",
                 node,
             )
         args: list[Value | ArrayRef] = []
-        for (pname, pty), arg_node in zip(declared, node.args):
-            op = self.visit(arg_node)
+        for (pname, pty), arg_node, op in zip(declared, node.args, ops):
             if isinstance(pty, ArrayType):
                 args.append(self.array_argument(op, pname, pty, arg_node))
             else:
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
         spaces = tuple(a.type.space for a in args if isinstance(a, ArrayRef))
-        ir_name, params, ret = self.callee(callee, node, spaces)
+        ir_name, params, ret = self.callee(callee, node, spaces, bindings)
         position = {name: i for i, (name, _) in enumerate(declared)}
         hidden = [extent_param_of(name) for name, _ in params[len(declared):]]
 
@@ -896,6 +923,32 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
                 f"argument '{pname}' must be a {pty.ndim}-D array, got a {op.type.ndim}-D one", node
             )
         return op.array or ArrayRef((op.value,))  # type: ignore[arg-type]
+
+    def generic_bindings(self, callee: Any, ops: list[Operand], node: ast.Call) -> dict[str, ScalarType]:
+        """The binding of a generic ``@rk.func``'s type variables from the call's arguments
+        (empty for a plain one); a variable only literals meet takes the literal's type."""
+        from ringkernel.frontends import generics  # generics reads annotations through this module
+        from ringkernel.frontends.semantic import literal_default_type
+
+        source = callee.ringkernel_source
+        params = generics.type_params(source)
+        if not params:
+            return {}
+        typed = [(None if op.is_literal else op.type, a) for op, a in zip(ops, node.args)]
+        bindings = generics.infer_from_operands(source, typed, self.source)
+        by_name = dict(zip((a.arg for a in source.node.args.args), ops))
+        for p in params:
+            op = by_name.get(p.name)
+            if p.var not in bindings and op is not None and op.is_literal and op.literal is not None:
+                bindings[p.var] = literal_default_type(op.literal)
+        return bindings
+
+    def bound_callee_source(self, callee: Any, bindings: dict[str, ScalarType]) -> FunctionSource:
+        """The source of ``callee`` with ``bindings`` in force (itself for a plain func)."""
+        from ringkernel.frontends.generics import bound_source
+
+        source: FunctionSource = callee.ringkernel_source
+        return bound_source(source, bindings) if bindings else source
 
     def cast_call(self, ty: ScalarType, node: ast.Call) -> Operand:
         (op,) = self.args_of(node, 1, str(ty))
@@ -931,6 +984,12 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
         ref: ArrayRef = array.array or ArrayRef((array.value,))
         elem = ref.type.elem
+        if elem.is_small:
+            raise self.error(
+                f"{name}() does not apply to {elem} arrays: no target has {elem} atomics; count in "
+                "an i32 or u32 array (a shared one per block keeps it cheap)",
+                node.args[0],
+            )
         if ref.type.space in (AddressSpace.CONSTANT, AddressSpace.LOCAL):
             what = "a read-only module-level array" if ref.type.space == AddressSpace.CONSTANT else (
                 "a per-work-item local array"

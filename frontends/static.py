@@ -45,7 +45,7 @@ import numpy as np
 
 from ringkernel.frontends import consteval
 from ringkernel.frontends.consteval import NotConstant
-from ringkernel.frontends.dsl import Array
+from ringkernel.frontends.dsl import Array, TypeVar
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
@@ -643,6 +643,8 @@ class _Scanner:
             if not isinstance(base, StaticModule):
                 return None
             return getattr(base, node.attr, None)
+        if isinstance(node, ast.Call) and self.static_object(node.func) is TypeVar:
+            return _type_variable(node)  # T = rk.TypeVar("T"): a declaration, nothing runs
         if isinstance(node, ast.Subscript) and self.static_object(node.value) is Array:
             index = node.slice
             try:
@@ -694,6 +696,16 @@ class _Scanner:
                 "evaluates top-level assignments",
                 stmt,
             )
+
+
+def _type_variable(call: ast.Call) -> TypeVar | None:
+    """The TypeVar ``rk.TypeVar("T")`` declares, when written with one string literal."""
+    if len(call.args) != 1 or call.keywords:
+        return None
+    arg = call.args[0]
+    if not isinstance(arg, ast.Constant) or not isinstance(arg.value, str) or not arg.value.isidentifier():
+        return None
+    return TypeVar(arg.value)
 
 
 def _unknown_module(name: str) -> str:

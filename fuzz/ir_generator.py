@@ -33,9 +33,14 @@ from ringkernel.ringir import (
     F32,
     F64,
     FLOAT_ATOMIC_OPS,
+    I8,
+    I16,
     I32,
     I64,
+    SMALL_TYPES,
     THREAD_INDEX_KINDS,
+    U8,
+    U16,
     U32,
     U64,
     VOID,
@@ -103,6 +108,7 @@ class Profile:
     """What a target can express; the generator draws only from it."""
 
     scalars: tuple[ScalarType, ...] = (BOOL, F32, F64, I32, U32, I64, U64)
+    storage: tuple[ScalarType, ...] = SMALL_TYPES  # small types: constants, casts, memory; no arithmetic
     clock: bool = True
     bitcast: bool = True
     fence: bool = True
@@ -125,10 +131,15 @@ class Profile:
     def numeric(self) -> tuple[ScalarType, ...]:
         return tuple(t for t in self.scalars if not t.is_bool)
 
+    @property
+    def held(self) -> tuple[ScalarType, ...]:
+        """Every type a value, local, parameter or array element may have (small ones too)."""
+        return (*self.scalars, *self.storage)
+
 
 FULL = Profile()
-# WGSL: 32-bit types only, no device clock.
-WGSL = Profile(scalars=(BOOL, F32, I32, U32), clock=False)
+# WGSL: 32-bit types (8/16-bit integers emulated; f16 only with shader-f16), no device clock.
+WGSL = Profile(scalars=(BOOL, F32, I32, U32), storage=(I8, U8, I16, U16), clock=False)
 # MSL: no f64 on Metal, no device clock.
 MSL = Profile(scalars=(BOOL, F32, I32, U32, I64, U64), clock=False)
 
@@ -166,7 +177,19 @@ class Draw:
             value = self.float() if self.bool() else float(self.int(-1000, 1000))
         if ty.bits == 32:
             value = _to_f32(value)
+        if ty.bits == 16:
+            value = _to_f16(value)
         return value
+
+
+def _to_f16(value: float) -> float:
+    """``value`` rounded to f16; too large for it, the largest f16 of its sign (constants must fit)."""
+    import struct
+
+    try:
+        return struct.unpack("<e", struct.pack("<e", value))[0]
+    except OverflowError:
+        return 65504.0 if value > 0 else -65504.0
 
 
 def _to_f32(value: float) -> float:
@@ -239,7 +262,7 @@ class _FunctionGen:
         if fitting and self.d.bool():
             return self.d.pick(fitting)
         stem = self.d.pick(HOSTILE_NAMES) if self.d.int(0, 3) == 0 else "l"
-        var = LocalVar(f"{stem}{len(self.locals)}", ty or self.d.pick(self.p.scalars))
+        var = LocalVar(f"{stem}{len(self.locals)}", ty or self.d.pick(self.p.held))
         self.locals.append(var)
         return var
 
@@ -277,7 +300,7 @@ class _FunctionGen:
         getattr(self, "s_" + self.d.pick(kinds))(out, depth, in_loop, return_type)
 
     def s_const(self, out: list, *_: Any) -> None:
-        ty = self.d.pick(self.p.scalars)
+        ty = self.d.pick(self.p.held)
         self.define(out, Const(self.fresh(ty), self.d.literal(ty)))
 
     def s_unary(self, out: list, *_: Any) -> None:
@@ -302,12 +325,13 @@ class _FunctionGen:
         self.define(out, Compare(self.fresh(BOOL), op, self.value(out, ty), self.value(out, ty)))
 
     def s_cast(self, out: list, *_: Any) -> None:
-        src, dst = self.d.pick(self.p.scalars), self.d.pick(self.p.scalars)
+        src, dst = self.d.pick(self.p.held), self.d.pick(self.p.held)
         self.define(out, Cast(self.fresh(dst), self.value(out, src)))
 
     def s_bitcast(self, out: list, *_: Any) -> None:
-        src = self.d.pick(self.p.numeric)
-        same_width = [t for t in self.p.numeric if t.bits == src.bits]
+        numeric = [t for t in self.p.held if not t.is_bool]
+        src = self.d.pick(numeric)
+        same_width = [t for t in numeric if t.bits == src.bits]
         self.define(out, Bitcast(self.fresh(self.d.pick(same_width)), self.value(out, src)))
 
     def s_math(self, out: list, *_: Any) -> None:
@@ -338,9 +362,9 @@ class _FunctionGen:
         ops = ["load"]
         if space != AddressSpace.CONSTANT:  # embedded tables are read-only
             ops.append("store")
-        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and not elem.is_bool:
+        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and not elem.is_bool and not elem.is_small:
             ops.append("atomic")
-        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and elem.is_int:
+        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and elem.is_int and not elem.is_small:
             ops.append("cas")
         what = self.d.pick(ops)
         if what == "load":
@@ -380,18 +404,20 @@ class _FunctionGen:
         self.define(out, ThreadIndex(self.fresh(I32), kind, self.d.int(0, 2)))
 
     def s_shared(self, out: list, *_: Any) -> None:
-        elem = self.d.pick(self.p.scalars)
-        self.define(out, SharedArray(self.fresh(self.sized_array(elem, AddressSpace.SHARED))))
+        self.define(out, SharedArray(self.fresh(self.sized_array(self.element(), AddressSpace.SHARED))))
 
     def s_local(self, out: list, *_: Any) -> None:
-        elem = self.d.pick(self.p.scalars)
-        self.define(out, LocalArray(self.fresh(self.sized_array(elem, AddressSpace.LOCAL))))
+        self.define(out, LocalArray(self.fresh(self.sized_array(self.element(), AddressSpace.LOCAL))))
 
     def s_const_array(self, out: list, *_: Any) -> None:
-        elem = self.d.pick(self.p.scalars)
+        elem = self.element()
         ty = self.sized_array(elem, AddressSpace.CONSTANT, max_size=16)
         data = tuple(self.d.literal(elem) for _ in range(ty.size or 0))
         self.define(out, ConstArray(self.fresh(ty), data))
+
+    def element(self) -> ScalarType:
+        """An array element type: now and then one of the small types only memory holds."""
+        return self.d.pick(self.p.held if self.d.int(0, 3) == 0 else self.p.scalars)
 
     def sized_array(self, elem: ScalarType, space: AddressSpace, max_size: int = 256) -> ArrayType:
         """A 1-D array of 1..max_size elements, or an N-d one (N = 2..3) of small extents."""
@@ -443,7 +469,7 @@ def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[
     gen = _FunctionGen(draw, profile, kind, callees)
     types: list[Any] = []
     for i in range(draw.int(1 if kind == "kernel" else 0, 4)):
-        elem = draw.pick(profile.scalars)
+        elem = draw.pick(profile.held if draw.int(0, 3) == 0 else profile.scalars)
         if draw.bool() and not (kind == "kernel" and i == 0):
             types.append(elem)
         else:
@@ -453,7 +479,7 @@ def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[
             types.append(ArrayType(elem, space, None, None if ndim == 1 else (None,) * ndim))
     params = tuple(gen.fresh(ty) for ty in types)
     gen.scopes[0].extend(params)
-    return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.scalars))
+    return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.held))
     body = gen.block(0, False, return_type)
     if return_type != VOID:
         tail: list = []

@@ -98,8 +98,9 @@ FLOAT_ATOMIC_OPS = ("add", "sub", "min", "max", "exchange")
 
 
 def atomic_applies(op: str, elem: ScalarType) -> bool:
-    """Whether the atomic read-modify-write ``op`` is defined on ``elem`` elements."""
-    if elem.is_bool:
+    """Whether the atomic read-modify-write ``op`` is defined on ``elem`` elements
+    (never on bool or the small types, which no target has atomics for)."""
+    if elem.is_bool or elem.is_small:
         return False
     return op in (FLOAT_ATOMIC_OPS if elem.is_float else ATOMIC_OPS)
 

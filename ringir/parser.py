@@ -82,7 +82,7 @@ GRAMMAR_PATH = Path(__file__).parent / "grammar.lark"
 # More digits than any 64-bit integer has: out of range without converting
 # (Python refuses int() of more than 4300 digits).
 _MAX_INT_DIGITS = 20
-_FLOAT_MAX = {"f32": "3.4028234663852886e+38", "f64": "1.7976931348623157e+308"}
+_FLOAT_MAX = {"f32": "3.4028234663852886e+38", "f64": "1.7976931348623157e+308", "f16": "65504.0"}
 
 # How each terminal is named in "expected ..." messages.
 _TERMINAL_WORDS = {

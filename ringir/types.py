@@ -21,7 +21,13 @@ class Type:
 
 @dataclass(frozen=True)
 class ScalarType(Type):
-    """A scalar: ``f32 f64 i32 u32 i64 u64 bool``."""
+    """A scalar: ``f32 f64 i32 u32 i64 u64 bool`` and the small ``i8 u8 i16 u16 f16``.
+
+    Small types are storage types: values of them are loaded, stored, passed
+    and converted, but arithmetic, comparison and indexing take them only
+    after promotion (i32 for the integers, f32 for f16), as C promotes
+    integers; see :data:`PROMOTED`.
+    """
 
     name: str
 
@@ -54,6 +60,11 @@ class ScalarType(Type):
     @property
     def is_bool(self) -> bool:
         return self.kind == "bool"
+
+    @property
+    def is_small(self) -> bool:
+        """True for ``i8 u8 i16 u16 f16``: storage types that promote before arithmetic."""
+        return self.name in _SMALL
 
     @property
     def nbytes(self) -> int:
@@ -94,7 +105,13 @@ _SCALAR_INFO = {
     "i64": ("int", 64),
     "u64": ("uint", 64),
     "bool": ("bool", 1),
+    "i8": ("int", 8),
+    "u8": ("uint", 8),
+    "i16": ("int", 16),
+    "u16": ("uint", 16),
+    "f16": ("float", 16),
 }
+_SMALL = frozenset({"i8", "u8", "i16", "u16", "f16"})
 
 _NUMPY_DTYPE = {
     "f32": "float32",
@@ -104,18 +121,23 @@ _NUMPY_DTYPE = {
     "i64": "int64",
     "u64": "uint64",
     "bool": "bool",
+    "i8": "int8",
+    "u8": "uint8",
+    "i16": "int16",
+    "u16": "uint16",
+    "f16": "float16",
 }
 
 def float_overflows(value: float, ty: ScalarType) -> bool:
-    """True if a finite ``value`` becomes infinite when rounded to ``ty`` (f32 or f64).
+    """True if a finite ``value`` becomes infinite when rounded to ``ty`` (f16, f32 or f64).
 
     Rounding is to nearest even, as every target converts an f32 constant, so
     values a little above the largest f32 that round down to it still fit.
     """
-    if ty.bits != 32 or value != value or value in (float("inf"), float("-inf")):
+    if ty.bits == 64 or value != value or value in (float("inf"), float("-inf")):
         return False
     try:
-        struct.pack("<f", value)
+        struct.pack("<e" if ty.bits == 16 else "<f", value)
     except OverflowError:
         return True
     return False
@@ -128,8 +150,19 @@ U32 = ScalarType("u32")
 I64 = ScalarType("i64")
 U64 = ScalarType("u64")
 BOOL = ScalarType("bool")
+I8 = ScalarType("i8")
+U8 = ScalarType("u8")
+I16 = ScalarType("i16")
+U16 = ScalarType("u16")
+F16 = ScalarType("f16")
 
-SCALAR_TYPES: dict[str, ScalarType] = {t.name: t for t in (F32, F64, I32, U32, I64, U64, BOOL)}
+SCALAR_TYPES: dict[str, ScalarType] = {
+    t.name: t for t in (F32, F64, I32, U32, I64, U64, BOOL, I8, U8, I16, U16, F16)
+}
+SMALL_TYPES: tuple[ScalarType, ...] = (I8, U8, I16, U16, F16)
+
+PROMOTED: dict[ScalarType, ScalarType] = {I8: I32, U8: I32, I16: I32, U16: I32, F16: F32}
+"""The type a small scalar takes part in arithmetic as (C's integer promotion; f16 → f32)."""
 
 
 class AddressSpace(str, Enum):

@@ -62,6 +62,7 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import (
     BOOL,
     I32,
+    PROMOTED,
     U32,
     U64,
     VOID,
@@ -255,7 +256,16 @@ class _FunctionVerifier(NodeVisitor):
         ty = self.scalar(v, what)
         if not ty.is_int:
             raise self.error(f"{what} must be an integer, got {ty}")
+        self.not_small(ty, what)
         return ty
+
+    def not_small(self, ty: ScalarType, what: str) -> None:
+        """Small types are storage types: arithmetic takes them promoted (docs/ir.md)."""
+        if ty.is_small:
+            raise self.error(
+                f"{what} cannot be {ty}: {ty} values take part in arithmetic only after "
+                f"promotion; cast to {PROMOTED[ty]} first"
+            )
 
     def array(self, v: Value) -> ArrayType:
         self.use(v)
@@ -287,6 +297,7 @@ class _FunctionVerifier(NodeVisitor):
 
     def visit_Unary(self, s: Unary) -> None:
         ty = self.scalar(s.operand, f"operand of '{s.op}'")
+        self.not_small(ty, f"the operand of '{s.op}'")
         if s.op not in UNARY_OPS:
             raise self.error(f"unknown unary operator '{s.op}'")
         ok = {
@@ -306,6 +317,7 @@ class _FunctionVerifier(NodeVisitor):
         ty = self.scalar(s.lhs, f"left operand of '{s.op}'")
         self.scalar(s.rhs, f"right operand of '{s.op}'")
         self.same_type(s.lhs, s.rhs, f"'{s.op}'")
+        self.not_small(ty, f"an operand of '{s.op}'")
         if s.op in ("and", "or", "xor"):
             ok = ty.is_int or ty.is_bool
         elif s.op in ("shl", "shr"):
@@ -324,6 +336,7 @@ class _FunctionVerifier(NodeVisitor):
         ty = self.scalar(s.lhs, f"left operand of '{s.op}'")
         self.scalar(s.rhs, f"right operand of '{s.op}'")
         self.same_type(s.lhs, s.rhs, f"'{s.op}'")
+        self.not_small(ty, f"an operand of '{s.op}'")
         if ty.is_bool and s.op not in ("eq", "ne"):
             raise self.error(f"'{s.op}' does not apply to bool")
         if s.result.type != BOOL:
@@ -344,6 +357,7 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"'{s.func}' takes {arity} argument(s), got {len(s.args)}")
         for a in s.args:
             ty = self.scalar(a, f"argument of '{s.func}'")
+            self.not_small(ty, f"an argument of '{s.func}'")
             if a.type != s.result.type:
                 raise self.error(f"'{s.func}' arguments and result must share one type")
             if s.func == "abs":
@@ -457,6 +471,7 @@ class _FunctionVerifier(NodeVisitor):
         arr = self.atomic_target(s.array, f"atomic_{s.op}")
         self.integer(s.index, "array index")
         self.scalar(s.value, "atomic operand")
+        self.not_small(arr.elem, f"the element of an atomic_{s.op} array")
         if not atomic_applies(s.op, arr.elem):
             raise self.error(f"atomic_{s.op} does not apply to {arr.elem} elements")
         if s.value.type != arr.elem or s.result.type != arr.elem:
@@ -470,6 +485,7 @@ class _FunctionVerifier(NodeVisitor):
         self.scalar(s.desired, "desired value")
         if not arr.elem.is_int:
             raise self.error(f"atomic_cas needs integer elements, not {arr.elem}")
+        self.not_small(arr.elem, "the element of an atomic_cas array")
         for v in (s.expected, s.desired, s.result):
             if v.type != arr.elem:
                 raise self.error(f"atomic_cas on {arr} needs {arr.elem} operands")
@@ -535,6 +551,7 @@ class _FunctionVerifier(NodeVisitor):
         self.var(s.var)
         if not s.var.type.is_int:
             raise self.error(f"loop variable ${s.var.name} must be an integer")
+        self.not_small(s.var.type, f"loop variable ${s.var.name}")
         for v, what in ((s.start, "start"), (s.stop, "stop"), (s.step, "step")):
             self.scalar(v, f"range {what}")
             if v.type != s.var.type:

@@ -16,10 +16,15 @@ from typing import Any, Literal, overload
 from ringkernel import ringir
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import BOOL as bool_
+from ringkernel.ringir.types import F16 as f16
 from ringkernel.ringir.types import F32 as f32
 from ringkernel.ringir.types import F64 as f64
+from ringkernel.ringir.types import I8 as i8
+from ringkernel.ringir.types import I16 as i16
 from ringkernel.ringir.types import I32 as i32
 from ringkernel.ringir.types import I64 as i64
+from ringkernel.ringir.types import U8 as u8
+from ringkernel.ringir.types import U16 as u16
 from ringkernel.ringir.types import U32 as u32
 from ringkernel.ringir.types import U64 as u64
 from ringkernel.ringir.version import __version__
@@ -35,6 +40,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "actor": "ringkernel.actors",
     "message": "ringkernel.actors",
     "Array": "ringkernel.frontends.dsl",
+    "TypeVar": "ringkernel.frontends.dsl",
     "atomic_add": "ringkernel.frontends.dsl",
     "atomic_and": "ringkernel.frontends.dsl",
     "atomic_cas": "ringkernel.frontends.dsl",
@@ -130,6 +136,12 @@ __all__ = [
     "i64",
     "u64",
     "bool_",
+    "i8",
+    "u8",
+    "i16",
+    "u16",
+    "f16",
+    "TypeVar",
     "thread_id",
     "block_id",
     "block_dim",

@@ -3,6 +3,12 @@
 A kernel builds its RingIR lazily (on first use, like Numba), compiles it for
 any target without a GPU, and launches it on a backend.  Calling a kernel
 like a plain Python function is an error: it would not run on a device.
+
+A generic kernel (parameters typed with an ``rk.TypeVar``) is specialized per
+binding of its type variables: ``k.specialize(T=f32)`` returns the kernel for
+that binding, and a launch binds them from its arguments' dtypes.  Each
+specialization is kept, so a signature compiles once per process (and its
+text once per machine, through the compile cache).
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ringkernel.compiler import compile_module
+from ringkernel.frontends.dsl import TypeVar, scalar_type_of
+from ringkernel.frontends.generics import bound_source, type_params, type_variables
 from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
-from ringkernel.ringir import Module
+from ringkernel.ringir import Module, ScalarType
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
 
@@ -33,12 +41,54 @@ class _Decorated:
         self._ir_name = ""  # this function's name inside its module (callees may be renamed)
         # String annotations may name the defining function's locals, gone after it returns.
         self._enclosing = enclosing_scope(pyfunc)
+        self._bindings: dict[str, ScalarType] = {}  # of a specialization's type variables
+        self._specializations: dict[tuple[tuple[str, str], ...], Any] = {}
 
     @property
     def ringkernel_source(self) -> FunctionSource:
         if self._source is None:
-            self._source = source_of(self.py_func, self._enclosing)
+            source = source_of(self.py_func, self._enclosing)
+            self._source = bound_source(source, self._bindings) if self._bindings else source
         return self._source
+
+    @property
+    def type_variables(self) -> list[str]:
+        """The names of the type variables this function's parameters leave open."""
+        return _user_errors(lambda: type_variables(self.ringkernel_source))
+
+    def specialize(self, **bindings: Any) -> Any:
+        """This function with its type variables bound: ``k.specialize(T=f32)``.
+
+        Values are scalar types (``rk.f32``, ``np.float32``, ``"f32"``); the
+        result compiles and launches like a plain kernel.  Unknown variable
+        names and non-scalar types raise ``TypeError`` naming the choices.
+        """
+        open_vars = self.type_variables
+        types: dict[str, ScalarType] = {}
+        for name, value in bindings.items():
+            if name not in open_vars:
+                choices = ", ".join(open_vars) if open_vars else "none: it is not generic"
+                raise TypeError(
+                    f"'{self.__name__}' has no type variable {name}; its type variables: {choices}"
+                )
+            ty = _scalar_binding(value)
+            if ty is None:
+                raise TypeError(
+                    f"{name}={value!r} is not a scalar type; use f32, f64, i32, u32, i64, u64, bool, "
+                    "i8, u8, i16, u16 or f16"
+                )
+            types[name] = ty
+        if not types:
+            return self
+        key = tuple(sorted((k, str(v)) for k, v in types.items()))
+        special = self._specializations.get(key)
+        if special is None:
+            special = type(self)(self.py_func)
+            special._enclosing = self._enclosing
+            special._bindings = {**self._bindings, **types}
+            special.__name__ = self.__name__
+            self._specializations[key] = special
+        return special
 
     @property
     def ir(self) -> Module:
@@ -80,6 +130,14 @@ class Kernel(_Decorated):
         from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
 
         grid3, block3 = launch_dims(grid, block)
+        if self.type_variables:
+            from ringkernel.runtime.arguments import infer_type_bindings
+
+            params = [(p.name, p.var, p.is_array) for p in type_params(self.ringkernel_source)]
+            names = [a.arg for a in self.ringkernel_source.node.args.args]
+            bindings = infer_type_bindings(self.__name__, names, params, tuple(args))
+            self.specialize(**bindings).launch(grid3, block3, args, backend, checked=checked)
+            return
         module = self.ir
         fn = module.get(self._ir_name)
         bound = bind_arguments(fn, tuple(args))
@@ -157,6 +215,17 @@ def launch_module(
     text = compile_module(module, device.target, **options)
     build = KernelBuild(module, kernel_name, device.target, options, text)
     device.launch(build, grid, block, args, checked=checked)
+
+
+def _scalar_binding(value: Any) -> ScalarType | None:
+    """A specialization's type: a RingIR scalar, a numpy type or dtype, or a name such as ``"f32"``."""
+    from ringkernel.ringir import SCALAR_TYPES
+
+    if isinstance(value, str):
+        return SCALAR_TYPES.get(value)
+    if isinstance(value, TypeVar):
+        return None
+    return scalar_type_of(value)
 
 
 def kernel(pyfunc: Callable[..., Any]) -> Kernel:

@@ -12,7 +12,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from ringkernel.ringir import ArrayType, Function, ScalarType, extent_param_of
+from ringkernel.ringir import SCALAR_TYPES, ArrayType, Function, ScalarType, extent_param_of
+from ringkernel.ringir.types import float_overflows
 
 Dim3 = tuple[int, int, int]
 
@@ -212,6 +213,9 @@ def _scalar(fn: Function, name: str, ty: ScalarType, arg: Any) -> Any:
         raise LaunchError(f"{_where(fn, name)} must be a number of type {ty}, got {arg!r}")
     dtype = _dtype(ty.numpy_dtype)
     if ty.is_float:
+        if float_overflows(float(arg), ty):
+            top = float(np.finfo(dtype).max)
+            raise LaunchError(f"{_where(fn, name)} = {arg!r} is out of range for {ty} [{-top:g}, {top:g}]")
         return dtype.type(arg)
     if isinstance(arg, (float, np.floating)):
         raise LaunchError(f"{_where(fn, name)} has integer type {ty}; got the float {arg!r} (cast it)")
@@ -219,3 +223,58 @@ def _scalar(fn: Function, name: str, ty: ScalarType, arg: Any) -> Any:
     if not low <= int(arg) <= high:
         raise LaunchError(f"{_where(fn, name)} = {int(arg)} is out of range for {ty} [{low}, {high}]")
     return dtype.type(int(arg))
+
+
+_BY_DTYPE = {np.dtype(t.numpy_dtype): t for t in SCALAR_TYPES.values()}
+
+
+def infer_type_bindings(
+    kernel: str, names: Sequence[str], params: Sequence[tuple[str, str, bool]], args: Sequence[Any]
+) -> dict[str, ScalarType]:
+    """The scalar types a generic kernel's type variables take from a launch's arguments.
+
+    ``params`` lists ``(parameter, type variable, is_array)`` for each generic
+    parameter; ``names`` every parameter in order.  Arrays and numpy scalars
+    bind their dtype; a Python number binds only a variable nothing else
+    binds (int → i32, float → f32, bool → bool).  Two arguments that bind one
+    variable differently are a :class:`LaunchError` naming both.
+    """
+    if len(args) != len(names):
+        raise LaunchError(
+            f"kernel '{kernel}' takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}"
+        )
+    by_name = dict(zip(names, args))
+    strong: dict[str, tuple[ScalarType, str]] = {}
+    weak: dict[str, ScalarType] = {}
+    for pname, var, is_array in params:
+        arg = by_name[pname]
+        dtype = getattr(arg, "dtype", None)
+        if dtype is not None:
+            ty = _BY_DTYPE.get(np.dtype(dtype))
+            if ty is None:
+                raise LaunchError(
+                    f"argument '{pname}' of kernel '{kernel}' has dtype {dtype}, which binds no "
+                    f"type of {var}; use one of {', '.join(SCALAR_TYPES)}"
+                )
+            known = strong.get(var)
+            if known is not None and known[0] != ty:
+                raise LaunchError(
+                    f"type variable {var} of kernel '{kernel}' is bound to {known[0]} by argument "
+                    f"'{known[1]}' ({known[0].numpy_dtype}) and to {ty} by argument '{pname}' "
+                    f"({ty.numpy_dtype}); pass arguments of one dtype, e.g. "
+                    f"{pname}.astype(np.{known[0].numpy_dtype})"
+                )
+            strong.setdefault(var, (ty, pname))
+        elif is_array:
+            raise LaunchError(
+                f"argument '{pname}' of kernel '{kernel}' must be a numpy array or an rk.DeviceArray, "
+                f"got {type(arg).__name__}"
+            )
+        elif isinstance(arg, (bool, int, float)):
+            name = "bool" if isinstance(arg, bool) else "i32" if isinstance(arg, int) else "f32"
+            weak.setdefault(var, SCALAR_TYPES[name])
+        else:
+            raise LaunchError(
+                f"argument '{pname}' of kernel '{kernel}' must be a number, got {type(arg).__name__}"
+            )
+    return {**weak, **{var: ty for var, (ty, _) in strong.items()}}

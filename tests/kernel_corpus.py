@@ -2,7 +2,8 @@
 
 Backends run each case and compare with the reference (``run_case``);
 the PTX, WGSL and MSL checks compile every kernel here.  ``needs`` names
-features some targets lack (``"f64"``, ``"i64"``).
+features some targets lack (``"f64"``, ``"i64"``, ``"f16"``: WGSL has f16
+only with the adapter's shader-f16 feature, ``compile("wgsl", f16=True)``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import ringkernel as rk
-from ringkernel import Array, f32, i32, u32
+from ringkernel import Array, f16, f32, i32, u8, u32
 
 BLOCK = 64
 THRESHOLD = 0.5  # a module-level constant used inside a kernel
@@ -32,10 +33,18 @@ class KernelCase:
     rtol: float = 1e-5
     atol: float = 1e-6
     needs: tuple[str, ...] = field(default=())
+    static: bool = True  # ringc's static read of this file finds the kernel (not a specialization)
 
 
 def run_case(case: KernelCase, backend: str, seed: int = 0) -> None:
     """Launches ``case`` on ``backend`` and asserts every output matches numpy."""
+    if backend == "wgpu" and "f16" in case.needs:
+        from ringkernel.lowering.wgsl.naga import device_has_f16
+
+        if not device_has_f16():
+            import pytest
+
+            pytest.skip("the wgpu adapter lacks the shader-f16 feature WGSL needs for f16")
     rng = np.random.default_rng(seed)
     args = case.make_args(rng)
     originals = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
@@ -715,3 +724,94 @@ def local_window(x: Array[f32], out: Array[f32], n: i32):
         for k in range(4):
             window[k // 2, k % 2] = x[min(i + k, n - 1)]
         out[i] = window[1, 1] - window[0, 0]
+
+
+# --- small types and generic kernels (issue 14) ----------------------------------------------
+
+
+def _bytes_reference(a: list[Any]) -> list[Any]:
+    data = a[0]
+    counts = np.bincount(data, minlength=256).astype(np.uint32)
+    shifted = ((data.astype(np.int64) * 3 + 7) % 256).astype(np.uint8)  # u8 stores wrap
+    return [None, counts, shifted, None]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [r.integers(0, 256, N).astype(np.uint8), np.zeros(256, np.uint32),
+                         np.zeros(N, np.uint8), N],
+    reference=_bytes_reference,
+)
+@rk.kernel
+def byte_histogram(data: Array[u8], counts: Array[u32], shifted: Array[u8], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        b = data[i]
+        rk.atomic_add(counts, b, 1)  # a u8 index promotes to i32
+        shifted[i] = b * 3 + 7  # computed in i32, wrapped on the store
+
+
+def _half_reference(a: list[Any]) -> list[Any]:
+    # numpy's float16 arithmetic rounds to f16 after each operation, as RingKernel's does
+    return [None, None, a[0] * a[1] + a[2], None]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [np.float16(1.5), r.uniform(-4, 4, N).astype(np.float16),
+                         r.uniform(-4, 4, N).astype(np.float16), N],
+    reference=_half_reference,
+    rtol=0.0,
+    atol=0.0,
+    needs=("f16",),
+)
+@rk.kernel
+def half_axpy(a: f16, x: Array[f16], y: Array[f16], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        y[i] = a * x[i] + y[i]
+
+
+def _generic_sum() -> rk.Kernel:
+    """A reduction generic over its element type (defined in a function, so ringc's static
+    read of this file sees only concrete kernels; tests/ringkernel/test_generics.py runs
+    ringc --specialize on it)."""
+    T = rk.TypeVar("T")
+
+    @rk.kernel
+    def generic_sum(x: Array[T], total: Array[T], n: i32):
+        acc = T(0)
+        for j in range(rk.global_id(0), n, rk.grid_dim(0) * rk.block_dim(0)):
+            acc += x[j]
+        rk.atomic_add(total, 0, acc)
+
+    return generic_sum
+
+
+generic_sum = _generic_sum()
+GENERIC_SUM_DTYPES = (np.float32, np.int32, np.uint32)
+
+
+def _sum_args(dtype: Any) -> Callable[[np.random.Generator], list[Any]]:
+    def make(r: np.random.Generator) -> list[Any]:
+        x = r.integers(0, 100, N).astype(dtype) if dtype != np.float32 else f32s(r, N)
+        return [x, np.zeros(1, dtype), N]
+
+    return make
+
+
+for _dtype in GENERIC_SUM_DTYPES:
+    _special = generic_sum.specialize(T=_dtype)
+    CASES.append(KernelCase(
+        name=_special.ir.kernels[0].name,  # generic_sum_f32, ...: one IR name per specialization
+        kernel=_special,
+        grid=4,
+        block=BLOCK,
+        make_args=_sum_args(_dtype),
+        reference=lambda a: [None, np.array([a[0].sum(dtype=a[0].dtype)], a[0].dtype), None],
+        rtol=1e-4,
+        atol=1e-4,
+        static=False,
+    ))

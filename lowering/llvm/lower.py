@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from llvmlite import ir
 
 from ringkernel.lowering.llvm import ops
@@ -190,6 +191,8 @@ class FunctionLowerer(NodeVisitor):
         ty = s.result.type
         assert isinstance(ty, ScalarType)
         value = int(s.value) if ty.is_bool else s.value
+        if ty.is_float and ty.bits == 16:
+            value = float(np.float16(value))  # LLVM takes only half constants it can hold exactly
         self.define(s.result, ir.Constant(ops.value_type(ty), value))
 
     def visit_Unary(self, s: Unary) -> None:

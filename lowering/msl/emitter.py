@@ -55,13 +55,14 @@ from ringkernel.ringir import (
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.types import as_scalar
+from ringkernel.ringir.types import F16, F32, PROMOTED, as_scalar
 
 MATH_MODES = ("precise", "fast", "default")
 _IGNORED_OPTIONS = ("arch",)
 
 _TYPE_NAMES = {
     "f32": "float", "i32": "int", "u32": "uint", "i64": "long", "u64": "ulong", "bool": "bool",
+    "i8": "char", "u8": "uchar", "i16": "short", "u16": "ushort", "f16": "half",
 }
 _ATOMIC_TYPE_NAMES = {"f32": "atomic_float", "i32": "atomic_int", "u32": "atomic_uint"}
 _UNSIGNED_TWIN = {"i32": "u32", "i64": "u64", "u32": "u32", "u64": "u64"}
@@ -159,6 +160,9 @@ def literal(value: bool | int | float, ty: ScalarType, expr: Macros) -> str:
     """The MSL spelling of a constant of type ``ty``, exact for every value."""
     if ty.is_bool:
         return "true" if value else "false"
+    if ty.is_small:  # C has no literals of these types: a converted int or float literal
+        inner = literal(value, PROMOTED[ty], expr)
+        return expr.convert(_TYPE_NAMES[ty.name], inner)
     if ty.is_float:
         return _float_literal(float(value), expr)
     suffix = _INT_SUFFIX[ty.name]
@@ -405,6 +409,11 @@ class _FunctionEmitter(NodeVisitor):
         src, dst = s.value.type, s.result.type
         assert isinstance(src, ScalarType) and isinstance(dst, ScalarType)
         a = self.ref(s.value)
+        # f16 <-> integers go through f32, as on every target (exact for every f16 integer)
+        if src == F16 and not dst.is_float:
+            a, src = self.expr.convert("float", a), F32
+        if dst == F16 and not src.is_float:
+            return self.define(s.result, self.expr.convert("half", self.expr.convert("float", a)))
         if src == dst:
             expression = a
         elif dst.is_bool:

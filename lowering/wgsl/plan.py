@@ -11,7 +11,10 @@ declared ``array<atomic<T>>``; since every specialization names its arrays
 directly, this needs no call-graph propagation (unlike MSL's
 :func:`~ringkernel.lowering.common.atomic_arrays`).  A kernel parameter aliased to an earlier
 one (the launch passes one array for both) *is* the earlier one's variable,
-so a write through either is seen through the other, as on CUDA.
+so a write through either is seen through the other, as on CUDA.  An array
+of 8- or 16-bit integers (packed four or two to a u32 word) that anything
+stores into is atomic too: a store rewrites its element's bits of the word
+with atomicAnd/atomicOr, so neighbours stored by other threads survive.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ringkernel.lowering.common import Namer, atomic_array
-from ringkernel.lowering.wgsl.bindings import Aliases, kernel_aliases
+from ringkernel.lowering.wgsl.bindings import PACKED, Aliases, kernel_aliases
 from ringkernel.ringir import (
     ArrayType,
     Call,
@@ -28,6 +31,7 @@ from ringkernel.ringir import (
     LocalArray,
     Module,
     SharedArray,
+    Store,
     walk,
 )
 
@@ -125,6 +129,8 @@ def plan_module(
                 inst.arrays[stmt.result.name] = name
             elif (array := atomic_array(stmt)) is not None:
                 plan.globals[inst.arrays[array.name]].atomic = True
+            elif isinstance(stmt, Store) and plan.globals[inst.arrays[stmt.array.name]].elem in PACKED:
+                plan.globals[inst.arrays[stmt.array.name]].atomic = True
             elif isinstance(stmt, Call):
                 callee = funcs[stmt.callee]
                 bound = tuple(

@@ -25,8 +25,9 @@ Without them the output is exactly the unchecked WGSL.
 WGSL has no 8- or 16-bit integers, so they are emulated exactly: an i8/i16
 value is a sign-extended i32 and a u8/u16 value a zero-extended u32 (a
 conversion to one wraps, from a float saturates, as on the cpu backend), and
-their arrays are ``array<u32>`` with four (two) elements per word, little
-endian as numpy lays them out.  A load extracts its element's bits; a store
+their storage and workgroup arrays are ``array<u32>`` with four (two)
+elements per word, little endian as numpy lays them out (local and embedded
+arrays, which no other invocation sees, hold one i32/u32 per element).  A load extracts its element's bits; a store
 clears them with ``atomicAnd`` and sets them with ``atomicOr``, so threads
 storing neighbouring elements of one word never lose each other's bytes
 (two threads storing the *same* element at once race, as on any GPU, and
@@ -251,7 +252,7 @@ class Lowering:
 def _global_view(g: GlobalArray, expr: Macros) -> dict[str, Any]:
     ty = HOST_SHAREABLE[g.elem][0]
     size = g.size
-    if g.elem in PACKED:  # u32 words, each holding 32 / bits elements
+    if g.packed:  # u32 words, each holding 32 / bits elements
         ty = "u32"
         per_word = 32 // PACKED[g.elem]
         size = None if size is None else (size + per_word - 1) // per_word
@@ -537,7 +538,7 @@ class _FunctionEmitter(NodeVisitor):
     def visit_Load(self, s: Load) -> None:
         g = self.array(s.array)
         i = self.index(g, s.index)
-        if g.elem in PACKED:
+        if g.packed:
             self.guarded_value(s.result, g, s.index, i, self.packed_load(g, i))
             return
         if g.atomic:
@@ -553,7 +554,7 @@ class _FunctionEmitter(NodeVisitor):
     def visit_Store(self, s: Store) -> None:
         g = self.array(s.array)
         i, v = self.index(g, s.index), self.val(s.value)
-        if g.elem in PACKED:
+        if g.packed:
             self.guarded(g, s.index, i, self.packed_store(g, i, v))
             return
         if g.elem == "bool":

@@ -51,6 +51,13 @@ class GlobalArray:
     data: tuple[bool | int | float, ...] = ()
     """The values of a ``const`` array."""
 
+    @property
+    def packed(self) -> bool:
+        """Whether 8/16-bit elements share u32 words: in storage (the host's numpy layout) and
+        workgroup memory.  A private or const array is per invocation or read-only, so it
+        holds one i32/u32 register value per element and needs no atomic word updates."""
+        return self.elem in PACKED and self.space in ("storage", "workgroup")
+
 
 @dataclass
 class Instance:
@@ -129,7 +136,7 @@ def plan_module(
                 inst.arrays[stmt.result.name] = name
             elif (array := atomic_array(stmt)) is not None:
                 plan.globals[inst.arrays[array.name]].atomic = True
-            elif isinstance(stmt, Store) and plan.globals[inst.arrays[stmt.array.name]].elem in PACKED:
+            elif isinstance(stmt, Store) and plan.globals[inst.arrays[stmt.array.name]].packed:
                 plan.globals[inst.arrays[stmt.array.name]].atomic = True
             elif isinstance(stmt, Call):
                 callee = funcs[stmt.callee]

@@ -22,6 +22,7 @@ from ringkernel.ringir.types import (
     ArrayType,
     ScalarType,
     StructType,
+    TupleType,
     Type,
     VoidType,
 )
@@ -39,5 +40,5 @@ __all__ = [
     *_node_names,
     "FunctionBuilder", "TEXT_VERSION", "print_function", "print_module", "verify", "parse",
     "BOOL", "F32", "F64", "I32", "I64", "U32", "U64", "VOID", "SCALAR_TYPES",
-    "AddressSpace", "ArrayType", "ScalarType", "StructType", "Type", "VoidType",
+    "AddressSpace", "ArrayType", "ScalarType", "StructType", "TupleType", "Type", "VoidType",
 ]

@@ -24,6 +24,7 @@ from ringkernel.ringir.nodes import (
     Compare,
     Const,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
@@ -31,6 +32,7 @@ from ringkernel.ringir.nodes import (
     Load,
     LoadVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -144,6 +146,12 @@ class _StmtPrinter(NodeVisitor):
 
     def visit_Clock(self, s: Clock) -> None:
         self.define(s.result, "clock")
+
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        self.define(s.result, f"make_tuple {_args(s.elems)}")
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.define(s.result, f"extract {s.tuple}, {s.index}")
 
     def visit_Fence(self, s: Fence) -> None:
         self.emit("fence")

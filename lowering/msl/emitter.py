@@ -31,12 +31,14 @@ from ringkernel.ringir import (
     Compare,
     Const,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -50,10 +52,11 @@ from ringkernel.ringir import (
     Type,
     Unary,
     Value,
+    result_of,
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.types import as_scalar
+from ringkernel.ringir.types import TupleType, as_scalar
 
 MATH_MODES = ("precise", "fast", "default")
 _IGNORED_OPTIONS = ("arch",)
@@ -182,6 +185,16 @@ class _ModuleEmitter:
         ]
         self.function_names = {f.name: self.globals.name("function", f.name) for f in ordered}
         self.struct_names = {s.name: self.globals.name("struct", s.name) for s in module.structs}
+        self.tuple_names: dict[TupleType, str] = {}
+        for fn in module.functions:
+            for stmt in walk(fn.body):
+                ty = getattr(result_of(stmt), "type", None)
+                if isinstance(ty, TupleType) and ty not in self.tuple_names:
+                    self.tuple_names[ty] = self.globals.fresh("", "RkTuple_")
+
+    def value_type_name(self, ty: Type) -> str:
+        """A value's MSL type: its scalar, or the struct declared for a ``tuple<...>``."""
+        return self.tuple_names[ty] if isinstance(ty, TupleType) else type_name(ty)
 
     def helper(self, name: str, macro: str, *args: str) -> str:
         """Registers helper ``name`` (rendered by ``macro``) once; returns its name."""
@@ -211,6 +224,11 @@ class _ModuleEmitter:
                     {"type": type_name(ty), "name": fields.name("field", n)}
                     for n, ty in struct.fields
                 ],
+            })))
+        for ty, name in self.tuple_names.items():
+            chunks.append(_strip(module_macros.struct({
+                "name": name,
+                "fields": [{"type": type_name(e), "name": f"e{i}"} for i, e in enumerate(ty.elems)],
             })))
         chunks.extend(self.helpers[name] for name in sorted(self.helpers))
         if prototypes:
@@ -307,7 +325,7 @@ class _FunctionEmitter(NodeVisitor):
         context = {
             "is_kernel": self.fn.is_kernel,
             "name": self.parent.function_names[self.fn.name],
-            "return_type": type_name(self.fn.return_type),
+            "return_type": self.parent.value_type_name(self.fn.return_type),
             "params": self.params(),
         }
         macros = self.parent.function_macros
@@ -341,7 +359,7 @@ class _FunctionEmitter(NodeVisitor):
         return [s for s in (self.visit(stmt) for stmt in body) if s is not None]
 
     def define(self, result: Value, expression: str) -> Statement:
-        return {"kind": "define", "type": type_name(result.type), "name": self.bind(result),
+        return {"kind": "define", "type": self.parent.value_type_name(result.type), "name": self.bind(result),
                 "expr": expression}
 
     # --- instructions ---
@@ -440,6 +458,13 @@ class _FunctionEmitter(NodeVisitor):
         if s.result is None:
             return {"kind": "expression", "expr": expression}
         return self.define(s.result, expression)
+
+    def visit_MakeTuple(self, s: MakeTuple) -> Statement:
+        name = self.parent.value_type_name(s.result.type)
+        return self.define(s.result, self.expr.aggregate(name, [self.ref(e) for e in s.elems]))
+
+    def visit_Extract(self, s: Extract) -> Statement:
+        return self.define(s.result, self.expr.member(self.ref(s.tuple), f"e{s.index}"))
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> Statement:
         builtin = BUILTIN_NAMES[s.kind]

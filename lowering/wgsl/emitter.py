@@ -51,12 +51,14 @@ from ringkernel.ringir import (
     Compare,
     Const,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -72,7 +74,7 @@ from ringkernel.ringir import (
     Value,
 )
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.types import as_scalar
+from ringkernel.ringir.types import TupleType, as_scalar
 
 Dim3 = tuple[int, int, int]
 
@@ -163,6 +165,14 @@ class Lowering:
         self.expr = macros("ringkernel.lowering.wgsl", "expressions.j2")
         self.namer = Namer(NAMES)
         self.helpers: set[str] = set()
+        self.tuples: dict[TupleType, str] = {}  # a struct per tuple type funcs return
+
+    def tuple_struct(self, ty: TupleType) -> str:
+        """The WGSL struct that carries ``ty`` (fields ``e0``, ``e1``, ...), declared once."""
+        name = self.tuples.get(ty)
+        if name is None:
+            name = self.tuples[ty] = self.namer.fresh("", "RkTuple_")
+        return name
 
     def run(self) -> str:
         check_module(self.module, CAPABILITIES)
@@ -189,7 +199,13 @@ class Lowering:
                 "return_type": emitter.return_type,
                 "body": body,
             })
+        tuples = [
+            {"name": name, "fields": [{"name": f"e{i}", "type": wgsl_scalar(e, "value", None)}
+                                      for i, e in enumerate(ty.elems)]}
+            for ty, name in self.tuples.items()
+        ]
         return self.env.get_template("module.j2").render(
+            tuples=tuples,
             helpers=[h for h in _HELPER_ORDER if h in self.helpers],
             uniforms=uniforms,
             globals=[_global_view(g) for g in plan.globals.values()],
@@ -257,10 +273,16 @@ class _FunctionEmitter(NodeVisitor):
     def let(self, result: Value, expr: str) -> None:
         name = self.temp()
         self.values[result.name] = name
-        self.out(kind="let", name=name, type=self.scalar(result.type), expr=expr)
+        self.out(kind="let", name=name, type=self.value_type(result.type), expr=expr)
 
     def scalar(self, ty: Type) -> str:
         return wgsl_scalar(ty, "value", self.loc)
+
+    def value_type(self, ty: Type) -> str:
+        """A value's WGSL type: its scalar, or the struct of a ``tuple<...>``."""
+        if isinstance(ty, TupleType):
+            return self.lowering.tuple_struct(ty)
+        return self.scalar(ty)
 
     def val(self, v: Value) -> str:
         return self.values[v.name]
@@ -384,7 +406,7 @@ class _FunctionEmitter(NodeVisitor):
             else:
                 self.params.append({"name": name, "type": ty})
         if fn.return_type != _VOID:
-            self.return_type = self.scalar(fn.return_type)
+            self.return_type = self.value_type(fn.return_type)
         for var in fn.locals:
             name = self.namer.fresh(var.name, "v_")
             self.locals[var.name] = name
@@ -393,7 +415,9 @@ class _FunctionEmitter(NodeVisitor):
         body = self.blocks.pop()
         if self.return_type is not None and not (body and body[-1]["kind"] == "return"):
             # naga wants a final return even after a loop that always returns.
-            body.append({"kind": "return", "value": self.zero(as_scalar(fn.return_type))})
+            zero = (self.x.call(self.return_type, []) if isinstance(fn.return_type, TupleType)
+                    else self.zero(as_scalar(fn.return_type)))
+            body.append({"kind": "return", "value": zero})
         return prologue + self.decls + body
 
     # --- instructions ---
@@ -453,6 +477,12 @@ class _FunctionEmitter(NodeVisitor):
             self.out(kind="call", expr=expr)
         else:
             self.let(s.result, expr)
+
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        self.let(s.result, self.x.call(self.value_type(s.result.type), [self.val(e) for e in s.elems]))
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.let(s.result, self.x.field(self.val(s.tuple), f"e{s.index}"))
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> None:
         size = literal(self.lowering.block[s.dim], _I32, self.x)

@@ -21,10 +21,12 @@ import numpy as np
 
 from ringkernel.frontends import builtins as table
 from ringkernel.frontends import dsl
+from ringkernel.frontends.aggregates import AggOperand, AggregateRules, ir_params, ir_type, type_problem
 from ringkernel.frontends.builtins import Builtin
 from ringkernel.frontends.limits import check_nesting
 from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
+from ringkernel.frontends.valuetypes import StructArray, StructDef, TupleDef, VecType, is_aggregate
 from ringkernel.ringir import (
     BOOL,
     F32,
@@ -137,6 +139,8 @@ def evaluate_static(source: FunctionSource, node: ast.expr, annotation: bool = F
             return base[index]
         except (TypeError, KeyError, IndexError) as exc:
             raise source.error(node, f"invalid type expression: {exc}") from None
+    if isinstance(node, ast.Tuple):  # Vec[f32, 4], tuple[f32, f32]
+        return tuple(evaluate_static(source, e, annotation) for e in node.elts)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):
             try:
@@ -175,6 +179,9 @@ def _signature_type(source: FunctionSource, key: str, node: ast.expr, what: str)
 def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str) -> Type:
     """The RingIR type of the annotation object ``obj`` written at ``node``."""
     ty = python_object_type(obj)
+    problem = type_problem(ty)
+    if problem is not None:
+        raise source.error(node, f"{what}: {problem}")
     if ty is None:
         reason = dsl.unsupported_scalar_reason(obj)
         raise source.error(
@@ -188,8 +195,11 @@ def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str)
 
 def python_object_type(obj: Any) -> Type | None:
     """The RingIR type an annotation object denotes, or None."""
-    if isinstance(obj, ArrayType):
-        return obj
+    if isinstance(obj, (ArrayType, StructArray)) or is_aggregate(obj):
+        return obj  # type: ignore[no-any-return]
+    if getattr(obj, "__origin__", None) is tuple:  # tuple[f32, f32]
+        elems = tuple(python_object_type(a) for a in getattr(obj, "__args__", ()))
+        return None if any(e is None or e == VOID for e in elems) else TupleDef(elems)
     if obj is None or obj is type(None):
         return VOID
     return dsl.scalar_type_of(obj)
@@ -228,7 +238,7 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
         ret = _signature_type(source, "return", fn.returns, "the return value")
         if kind == "kernel" and ret != VOID:
             raise source.error(fn.returns, "kernels cannot return a value; write into an Array")
-        if isinstance(ret, ArrayType):
+        if isinstance(ret, (ArrayType, StructArray)):
             raise source.error(fn.returns, "functions cannot return arrays")
     return params, ret
 
@@ -251,7 +261,7 @@ class FunctionTranslator(ast.NodeVisitor):
         self.kind = kind
         self.callee = callee
         params, ret = signature_of(source, kind)
-        self.b = FunctionBuilder(ir_name, kind, params, ret, loc=source.loc(source.node))
+        self.b = FunctionBuilder(ir_name, kind, ir_params(params), ir_type(ret), loc=source.loc(source.node))
         self.sem = Semantic(source, self.b)
         self.return_type = ret
         self.node: ast.AST = source.node
@@ -264,6 +274,7 @@ class FunctionTranslator(ast.NodeVisitor):
         self.temp_counter = 0
         self.void_ok: ast.AST | None = None  # the one call whose missing value is fine
         self.probed: dict[int, tuple[ast.AST, Operand]] = {}  # see probe()
+        self.agg = AggregateRules(self)  # struct, Vec and tuple values
 
     # --- infrastructure ---
 
@@ -293,7 +304,11 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def translate(self) -> Function:
         fn = self.source.node
-        for (name, _), value in zip(signature_of(self.source, self.kind)[0], self.b.params):
+        values = iter(self.b.params)
+        for name, ty in signature_of(self.source, self.kind)[0]:
+            if self.agg.bind_param(name, ty, values, fn):
+                continue
+            value = next(values)
             if isinstance(value.type, ArrayType):
                 self.arrays[name] = value
             elif name in self.assigned_names:
@@ -377,6 +392,11 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error("only plain names can be annotated", node.target)
         name = node.target.id
         ty = resolve_type(self.source, node.annotation, f"variable '{name}'")
+        if isinstance(ty, (VecType, StructDef, TupleDef)):
+            self.agg.declare(name, ty, node)
+            if node.value is not None:
+                self.assign(node.target, self.visit(node.value), node.value)
+            return
         if not isinstance(ty, ScalarType):
             raise self.error(f"local variables hold scalars; '{name}' cannot be {ty}", node)
         existing = self.vars.get(name)
@@ -387,7 +407,12 @@ class FunctionTranslator(ast.NodeVisitor):
             self.assign(node.target, self.visit(node.value), node.value)
 
     def assign_tuple(self, target: ast.Tuple, value: ast.expr) -> None:
-        if not isinstance(value, ast.Tuple) or len(value.elts) != len(target.elts):
+        if not isinstance(value, ast.Tuple):  # a, b = f(x) / a, b = v
+            parts = self.agg.unpack(self.visit(value), len(target.elts), target)
+            for t, op in zip(target.elts, parts):
+                self.assign(t, op, value)
+            return
+        if len(value.elts) != len(target.elts):
             raise self.error(
                 "tuple assignment needs a tuple of the same length on the right, e.g. a, b = b, a", target
             )
@@ -397,7 +422,10 @@ class FunctionTranslator(ast.NodeVisitor):
             self.assign(t, op, v)
 
     def assign(self, target: ast.expr, op: Operand, value_node: ast.AST) -> None:
-        if isinstance(target, ast.Name):
+        place = self.agg.place_of(target) if isinstance(target, (ast.Attribute, ast.Subscript)) else None
+        if place is not None:
+            self.agg.store(place, op, value_node)
+        elif isinstance(target, ast.Name):
             self.assign_name(target, op, value_node)
         elif isinstance(target, ast.Subscript):
             array, index = self.subscript_parts(target)
@@ -412,6 +440,8 @@ class FunctionTranslator(ast.NodeVisitor):
         name = target.id
         if name in self.arrays:
             raise self.error(f"'{name}' is an array and cannot be reassigned", target)
+        if self.agg.assign_name(target, op, value_node):
+            return
         if not op.is_literal and isinstance(op.type, ArrayType):
             if name in self.vars:
                 raise self.error(f"'{name}' holds a number and cannot become an array", target)
@@ -426,9 +456,14 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         target = node.target
-        if isinstance(target, ast.Name):
+        place = self.agg.place_of(target) if isinstance(target, (ast.Attribute, ast.Subscript)) else None
+        if place is not None:  # p.x += v, v[i] *= 2, a[i].m -= 1: the place is found once
+            current = self.agg.load(place, target)
+            result = self.binary_operands(node.op, current, self.visit(node.value), node)
+            self.agg.store(place, result, node)
+        elif isinstance(target, ast.Name):
             current = self.visit(ast.copy_location(ast.Name(target.id, ast.Load()), target))
-            result = self.sem.binary(node.op, current, self.visit(node.value), node)
+            result = self.binary_operands(node.op, current, self.visit(node.value), node)
             self.assign_name(target, result, node)
         elif isinstance(target, ast.Subscript):
             array, index = self.subscript_parts(target)
@@ -546,8 +581,11 @@ class FunctionTranslator(ast.NodeVisitor):
                     "returning a value needs a return annotation, e.g. 'def f(x: f32) -> f32:'",
                     node,
                 )
-            op = self.visit(node.value)
-            self.b.return_(self.sem.coerce(op, self.return_type, node.value, "the returned value"))
+            if is_aggregate(self.return_type):
+                self.agg.return_(node)
+            else:
+                op = self.visit(node.value)
+                self.b.return_(self.sem.coerce(op, self.return_type, node.value, "the returned value"))
         self.assigned = UNREACHABLE
 
     # --- expressions ---
@@ -562,8 +600,21 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error("None is not a value in kernels", node)
         raise self.error(f"{type(v).__name__} literals are not supported in kernels", node)
 
+    def check_assigned(self, node: ast.Name) -> None:
+        """Raises if ``node``'s variable may not have a value yet at this point."""
+        name = node.id
+        maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
+        if maybe_unset:
+            raise self.error(
+                f"'{name}' may be used before it is assigned; give it a value first "
+                f"(e.g. '{name} = 0' before the loop or branch)",
+                node,
+            )
+
     def visit_Name(self, node: ast.Name) -> Operand:
         name = node.id
+        if name in self.agg.vars:
+            return self.agg.load(self.agg.place_of(node), node)  # type: ignore[arg-type]
         if name in self.arrays:
             return Operand(self.arrays[name])
         if name in self.scalar_params:
@@ -580,6 +631,9 @@ class FunctionTranslator(ast.NodeVisitor):
         return self.constant_operand(self.static_callee(node), node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Operand:
+        place = self.agg.place_of(node)
+        if place is not None:
+            return self.agg.load(place, node)
         base = node.value
         if isinstance(base, ast.Name) and (
             base.id in self.arrays or base.id in self.scalar_params or base.id in self.assigned_names
@@ -615,15 +669,25 @@ class FunctionTranslator(ast.NodeVisitor):
             node.id in self.arrays or node.id in self.scalar_params or node.id in self.assigned_names
         ):
             raise self.error(f"'{node.id}' is a kernel value, not a function or constant", node)
-        if isinstance(node, (ast.Name, ast.Attribute)):
+        if isinstance(node, (ast.Name, ast.Attribute)) or (
+            isinstance(node, ast.Subscript) and not self.agg.is_runtime(node)
+        ):  # Vec[f32, 4](...) names its type with a subscript
             return evaluate_static(self.source, node)
         raise self.error("expected a function name here", node)
 
     def visit_BinOp(self, node: ast.BinOp) -> Operand:
-        return self.sem.binary(node.op, self.visit(node.left), self.visit(node.right), node)
+        return self.binary_operands(node.op, self.visit(node.left), self.visit(node.right), node)
+
+    def binary_operands(self, op: ast.operator, left: Operand, right: Operand, node: ast.AST) -> Operand:
+        if isinstance(left, AggOperand) or isinstance(right, AggOperand):
+            return self.agg.binary(op, left, right, node)  # type: ignore[arg-type]
+        return self.sem.binary(op, left, right, node)  # type: ignore[arg-type]
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Operand:
-        return self.sem.unary(node, self.visit(node.operand))
+        operand = self.visit(node.operand)
+        if isinstance(operand, AggOperand):
+            return self.agg.negate(node, operand)
+        return self.sem.unary(node, operand)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Operand:
         is_and = isinstance(node.op, ast.And)
@@ -696,6 +760,9 @@ class FunctionTranslator(ast.NodeVisitor):
         return op
 
     def visit_Subscript(self, node: ast.Subscript) -> Operand:
+        place = self.agg.place_of(node)
+        if place is not None:
+            return self.agg.load(place, node)
         array, index = self.subscript_parts(node)
         return Operand(self.b.load(array, index))
 
@@ -717,6 +784,8 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> Operand:
         callee = self.static_callee(node.func)
+        if isinstance(callee, (StructDef, VecType)) or isinstance(getattr(callee, "__self__", None), VecType):
+            return self.agg.construct(callee, node)
         if node.keywords:
             raise self.error("keyword arguments are not supported in kernels", node.keywords[0])
         for arg in node.args:
@@ -767,6 +836,8 @@ class FunctionTranslator(ast.NodeVisitor):
             )
         args = []
         for (pname, pty), arg_node in zip(params, node.args):
+            if self.agg.call_arg(pname, pty, arg_node, args):
+                continue
             op = self.visit(arg_node)
             if isinstance(pty, ArrayType):
                 if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
@@ -780,7 +851,9 @@ class FunctionTranslator(ast.NodeVisitor):
                 args.append(op.value)
             else:
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
-        result = self.b.call(ir_name, tuple(args), ret)
+        result = self.b.call(ir_name, tuple(args), ir_type(ret))
+        if result is not None and is_aggregate(ret):
+            return self.agg.call_result(result, ret)
         return VOID_RESULT if result is None else Operand(result)
 
     def cast_call(self, ty: ScalarType, node: ast.Call) -> Operand:

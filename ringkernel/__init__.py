@@ -35,6 +35,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "actor": "ringkernel.actors",
     "message": "ringkernel.actors",
     "Array": "ringkernel.frontends.dsl",
+    "Vec": "ringkernel.frontends.dsl",
     "atomic_add": "ringkernel.frontends.dsl",
     "atomic_and": "ringkernel.frontends.dsl",
     "atomic_cas": "ringkernel.frontends.dsl",
@@ -58,6 +59,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "Kernel": "ringkernel.kernels",
     "func": "ringkernel.kernels",
     "kernel": "ringkernel.kernels",
+    "struct": "ringkernel.kernels",
     "BoundsError": "ringkernel.runtime.arguments",
     "LaunchError": "ringkernel.runtime.arguments",
     "Hlc": "ringkernel.runtime.hlc",
@@ -155,5 +157,7 @@ __all__ = [
     "from_dlpack",
     "synchronize",
     "memory_info",
+    "struct",
+    "Vec",
     "__version__",
 ]

@@ -11,8 +11,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ringkernel.compiler import compile_module
+from ringkernel.frontends.aggregates import launch_layout
 from ringkernel.frontends.module import build_entry_module
+from ringkernel.frontends.python import signature_of
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
+from ringkernel.frontends.structs import define_struct
+from ringkernel.frontends.valuetypes import StructDef
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
@@ -77,11 +81,19 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
-        from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
+        from ringkernel.runtime.arguments import (
+            BoundsError,
+            bind_arguments,
+            flatten_struct_arguments,
+            launch_dims,
+        )
 
         grid3, block3 = launch_dims(grid, block)
         module = self.ir
         fn = module.get(self._ir_name)
+        layout = self._struct_layout()
+        if layout is not None:  # struct parameters and Array[S]: as the IR's scalars and words
+            args = flatten_struct_arguments(fn.name, layout, tuple(args))
         bound = bind_arguments(fn, tuple(args))
         try:
             launch_module(module, fn.name, grid3, block3, bound, backend, checked=checked)
@@ -89,6 +101,14 @@ class Kernel(_Decorated):
             if debug_tracebacks():
                 raise
             raise exc.with_traceback(None) from None
+
+    def _struct_layout(self) -> tuple[tuple[str, Any, bool], ...] | None:
+        """Per parameter, the numpy dtype of a struct (or struct array) parameter; None without any."""
+        if not hasattr(self, "_layout"):
+            params, _ = signature_of(self.ringkernel_source, "kernel")
+            layout = launch_layout(params)
+            self._layout = layout if any(dtype is not None for _, dtype, _ in layout) else None
+        return self._layout
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
         if not isinstance(config, tuple) or len(config) not in (2, 3):
@@ -167,6 +187,16 @@ def kernel(pyfunc: Callable[..., Any]) -> Kernel:
 def func(pyfunc: Callable[..., Any]) -> DeviceFunction:
     """Marks a fully annotated Python function as a device function callable from kernels."""
     return DeviceFunction(pyfunc)
+
+
+def struct(cls: type) -> StructDef:
+    """Makes ``cls`` (fields annotated f32, i32, u32 or ``Vec[T, N]`` of them) a struct value type.
+
+    The result is used in kernels (``Body(x=1.0, y=2.0, m=3.0)``, ``p.x``,
+    ``Array[Body]``) and on the host (``Body.dtype``, ``Body(...)`` gives a
+    numpy record); the memory layout is in ``docs/layout.md``.
+    """
+    return _user_errors(lambda: define_struct(cls))  # type: ignore[no-any-return]
 
 
 def _user_errors(action: Callable[[], Any]) -> Any:

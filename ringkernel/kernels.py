@@ -81,26 +81,28 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
-        from ringkernel.runtime.arguments import (
-            BoundsError,
-            bind_arguments,
-            flatten_struct_arguments,
-            launch_dims,
-        )
+        from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
 
         grid3, block3 = launch_dims(grid, block)
         module = self.ir
         fn = module.get(self._ir_name)
-        layout = self._struct_layout()
-        if layout is not None:  # struct parameters and Array[S]: as the IR's scalars and words
-            args = flatten_struct_arguments(fn.name, layout, tuple(args))
-        bound = bind_arguments(fn, tuple(args))
+        bound = bind_arguments(fn, self.ir_arguments(args))
         try:
             launch_module(module, fn.name, grid3, block3, bound, backend, checked=checked)
         except BoundsError as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise
             raise exc.with_traceback(None) from None
+
+    def ir_arguments(self, args: Sequence[Any]) -> tuple[Any, ...]:
+        """``args`` as the RingIR kernel takes them: a struct record as its fields' scalars, an
+        ``Array[S]`` as its 32-bit words (a view: what the kernel writes lands in the array)."""
+        from ringkernel.runtime.arguments import flatten_struct_arguments
+
+        layout = self._struct_layout()
+        if layout is None:
+            return tuple(args)
+        return tuple(flatten_struct_arguments(self.__name__, layout, tuple(args)))
 
     def _struct_layout(self) -> tuple[tuple[str, Any, bool], ...] | None:
         """Per parameter, the numpy dtype of a struct (or struct array) parameter; None without any."""

@@ -159,8 +159,6 @@ class AggregateRules:
             return True
         if not is_aggregate(ty):
             return False
-        if self.t.kind == "kernel" and isinstance(ty, TupleDef):
-            raise self.error(f"kernel parameter '{name}' cannot be a tuple; pass its parts", node)
         place = self.declare(name, ty, node)
         assert place.vars is not None
         for var in place.vars:
@@ -222,6 +220,11 @@ class AggregateRules:
                 self.t.check_assigned(node)
             return place
         if isinstance(node, ast.Attribute):
+            inner = node.value
+            root = inner.value if isinstance(inner, ast.Subscript) else None
+            if (isinstance(root, ast.Name) and root.id in self.t.arrays
+                    and self.t.arrays[root.id].name not in self.views):
+                raise self.error(f"'{ast.unparse(inner)}' is a number; only struct values have fields", node)
             base = self.base_place(node.value)
             return None if base is None else self.field(base, node)
         if isinstance(node, ast.Subscript):

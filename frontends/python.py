@@ -232,6 +232,10 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
         ty = _signature_type(source, arg.arg, arg.annotation, f"parameter '{arg.arg}'")
         if ty == VOID:
             raise source.error(arg.annotation, f"parameter '{arg.arg}' cannot be None")
+        if kind == "kernel" and isinstance(ty, TupleDef):
+            raise source.error(
+                arg.annotation, f"kernel parameter '{arg.arg}' cannot be a tuple; pass its parts"
+            )
         params.append((arg.arg, ty))
     ret: Type = VOID
     if fn.returns is not None:

@@ -210,8 +210,8 @@ def field_type_problem(ty: Any) -> str | None:
     if isinstance(ty, ScalarType):
         if ty in MEMORY_SCALARS:
             return None
-        return (f"struct fields are 4-byte scalars (f32, i32, u32) or Vecs of them, not {ty}; "
-                "store a bool as u32")
+        hint = "; store a bool as u32" if ty.is_bool else ""
+        return f"struct fields are 4-byte scalars (f32, i32, u32) or Vecs of them, not {ty}{hint}"
     if isinstance(ty, StructDef):
         return f"struct fields are scalars or Vecs, not the struct {ty}; copy its fields in"
     return "struct fields are 4-byte scalars (f32, i32, u32) or Vec[T, N] of them"

@@ -83,7 +83,7 @@ def ir_type(ty: Any) -> Type:
         return TupleType(leaves(ty))
     if isinstance(ty, StructArray):
         return ArrayType(U32, AddressSpace.GLOBAL)
-    return ty  # type: ignore[no-any-return]
+    return ty
 
 
 def ir_params(params: list[tuple[str, Any]]) -> list[tuple[str, Type]]:
@@ -119,7 +119,7 @@ def launch_layout(params: list[tuple[str, Any]]) -> tuple[tuple[str, Any, bool],
     The dtype is None for parameters passed as they are; the runtime flattens
     the others (:func:`ringkernel.runtime.arguments.flatten_struct_arguments`).
     """
-    out = []
+    out: list[tuple[str, Any, bool]] = []
     for name, ty in params:
         if isinstance(ty, StructArray):
             out.append((name, ty.struct.dtype, True))
@@ -491,7 +491,8 @@ class AggregateRules:
             struct = self.views.get(op.value.name) if op.value is not None else None
             if struct is not pty.struct:
                 raise self.error(f"argument '{pname}' must be an Array[{pty.struct}]", arg_node)
-            args.append(op.value)  # type: ignore[arg-type]
+            assert op.value is not None
+            args.append(op.value)
             return True
         if not is_aggregate(pty):
             return False

@@ -196,7 +196,7 @@ def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str)
 def python_object_type(obj: Any) -> Type | None:
     """The RingIR type an annotation object denotes, or None."""
     if isinstance(obj, (ArrayType, StructArray)) or is_aggregate(obj):
-        return obj  # type: ignore[no-any-return]
+        return obj
     if getattr(obj, "__origin__", None) is tuple:  # tuple[f32, f32]
         elems = tuple(python_object_type(a) for a in getattr(obj, "__args__", ()))
         return None if any(e is None or e == VOID for e in elems) else TupleDef(elems)
@@ -685,7 +685,7 @@ class FunctionTranslator(ast.NodeVisitor):
     def binary_operands(self, op: ast.operator, left: Operand, right: Operand, node: ast.AST) -> Operand:
         if isinstance(left, AggOperand) or isinstance(right, AggOperand):
             return self.agg.binary(op, left, right, node)  # type: ignore[arg-type]
-        return self.sem.binary(op, left, right, node)  # type: ignore[arg-type]
+        return self.sem.binary(op, left, right, node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Operand:
         operand = self.visit(node.operand)
@@ -838,7 +838,7 @@ class FunctionTranslator(ast.NodeVisitor):
                 f"'{ast.unparse(node.func)}' takes {len(params)} argument(s), got {len(node.args)}",
                 node,
             )
-        args = []
+        args: list[Value] = []
         for (pname, pty), arg_node in zip(params, node.args):
             if self.agg.call_arg(pname, pty, arg_node, args):
                 continue

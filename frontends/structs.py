@@ -20,7 +20,7 @@ def define_struct(cls: Any) -> StructDef:
     """The value type that the fields annotated in ``cls``'s body describe."""
     if not isinstance(cls, type):
         raise CompileError(f"@rk.struct decorates a class, not {type(cls).__name__}")
-    fields = []
+    fields: list[tuple[str, Any]] = []
     for name, annotation in _annotations(cls).items():
         if name.startswith("_"):
             raise field_error(cls, name, f"struct field names cannot start with '_' ('{name}')")

@@ -101,7 +101,7 @@ class StructDef(Type):
             start += len(leaves(ty))
         return None
 
-    def __call__(self, *args: Any, **kwargs: Any) -> np.void:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """On the host: a record of :attr:`dtype` (positional or keyword fields)."""
         names = [n for n, _ in self.fields]
         if len(args) > len(names):

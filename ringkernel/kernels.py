@@ -198,7 +198,7 @@ def struct(cls: type) -> StructDef:
     ``Array[Body]``) and on the host (``Body.dtype``, ``Body(...)`` gives a
     numpy record); the memory layout is in ``docs/layout.md``.
     """
-    return _user_errors(lambda: define_struct(cls))  # type: ignore[no-any-return]
+    return _user_errors(lambda: define_struct(cls))
 
 
 def _user_errors(action: Callable[[], Any]) -> Any:

@@ -217,7 +217,8 @@ class AggregateRules:
         if isinstance(node, ast.Name):
             place = self.vars.get(node.id)
             if place is not None:
-                self.t.check_assigned(node)
+                example = f"{place.type}.zeros()" if isinstance(place.type, VecType) else f"{place.type}(...)"
+                self.t.check_assigned(node, example)
             return place
         if isinstance(node, ast.Attribute):
             inner = node.value
@@ -498,6 +499,13 @@ class AggregateRules:
             return False
         args += self.leaves_of(self.t.visit(arg_node), pty, arg_node, f"argument '{pname}'")
         return True
+
+    def refuse_struct_array(self, op: Operand, node: ast.AST, use: str) -> None:
+        """An ``Array[S]`` is 32-bit words in the IR; using it as an array of scalars is an error."""
+        struct = self.views.get(op.value.name) if op.value is not None else None
+        if struct is not None:
+            raise self.error(f"'{ast.unparse(node)}' is an Array[{struct}]; {use} is not supported "
+                             "(use its elements' fields)", node)
 
     def call_result(self, result: Value, ty: Any) -> Operand:
         parts = [self.b.extract(result, k) for k in range(len(leaves(ty)))]

@@ -604,14 +604,14 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error("None is not a value in kernels", node)
         raise self.error(f"{type(v).__name__} literals are not supported in kernels", node)
 
-    def check_assigned(self, node: ast.Name) -> None:
+    def check_assigned(self, node: ast.Name, example: str = "0") -> None:
         """Raises if ``node``'s variable may not have a value yet at this point."""
         name = node.id
         maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
         if maybe_unset:
             raise self.error(
                 f"'{name}' may be used before it is assigned; give it a value first "
-                f"(e.g. '{name} = 0' before the loop or branch)",
+                f"(e.g. '{name} = {example}' before the loop or branch)",
                 node,
             )
 
@@ -844,6 +844,7 @@ class FunctionTranslator(ast.NodeVisitor):
                 continue
             op = self.visit(arg_node)
             if isinstance(pty, ArrayType):
+                self.agg.refuse_struct_array(op, arg_node, f"passing it as argument '{pname}'")
                 if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
                     raise self.error(f"argument '{pname}' must be an array of {pty.elem}", arg_node)
                 if op.type.space != pty.space:
@@ -892,6 +893,7 @@ class FunctionTranslator(ast.NodeVisitor):
         array = self.visit(node.args[0])
         if array.is_literal or not isinstance(array.type, ArrayType):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
+        self.agg.refuse_struct_array(array, node.args[0], f"{name}() on its words")
         elem = array.type.elem
         index_op = self.visit(node.args[1])
         ity = self.sem.scalar_type(index_op, node.args[1])

@@ -304,3 +304,54 @@ def test_ringc_compiles_structs_without_running_the_file(tmp_path: Path, capsys)
     assert static == str(module.k.ir)
     assert main([str(path), "-t", "rir", "--kernel", "Body"]) == 1
     assert "'Body' is a struct" in capsys.readouterr().err
+
+
+@rk.func
+def bump(a: Array[u32], i: i32):
+    a[i] = a[i] + u32(1)
+
+
+@rk.kernel
+def atomic_on_struct_array(a: Array[P]):
+    rk.atomic_add(a, 0, u32(1))
+
+
+@rk.kernel
+def struct_array_as_u32_argument(a: Array[P]):
+    bump(a, 0)
+
+
+@rk.kernel
+def compare_structs(a: Array[P], out: Array[f32]):
+    if a[0] == a[1]:
+        out[0] = 1.0
+
+
+@rk.kernel
+def vec_as_condition(out: Array[f32]):
+    v = Vec[f32, 2].zeros()
+    if v:
+        out[0] = 1.0
+
+
+@pytest.mark.parametrize("kernel, message", [
+    (atomic_on_struct_array, "'a' is an Array[P]; atomic_add() on its words is not supported"),
+    (struct_array_as_u32_argument, "'a' is an Array[P]; passing it as argument 'a' is not supported"),
+    (compare_structs, "a P value cannot be used as a number here"),
+    (vec_as_condition, "a Vec[f32, 2] value cannot be used as a number here"),
+])
+def test_a_struct_array_is_never_silently_its_words(kernel, message: str) -> None:
+    """Regression: Array[S] is array<u32> in the IR; atomics and u32 parameters took it unchecked."""
+    assert message in _error(kernel).message
+
+
+@rk.kernel
+def declared_not_assigned(a: Array[P]):
+    p: P
+    p.x = 1.0  # noqa: F821 (the error under test)
+    a[0] = p  # noqa: F821
+
+
+def test_a_declared_struct_needs_a_value_first() -> None:
+    err = _error(declared_not_assigned)
+    assert "'p' may be used before it is assigned" in err.message and "'p = P(...)'" in err.message

@@ -115,7 +115,16 @@ def flatten_struct_arguments(
     return flat
 
 
-def _struct_words(where: str, dtype: np.dtype, arg: Any) -> np.ndarray:
+def _struct_words(where: str, dtype: np.dtype, arg: Any) -> Any:
+    from ringkernel.runtime.device_array import DeviceArray
+
+    if isinstance(arg, DeviceArray):  # the words of S.dtype elements, kept on the device
+        if arg.dtype != np.uint32 or arg.ndim != 1 or arg.size % (dtype.itemsize // 4):
+            raise LaunchError(
+                f"{where} as a device array must be the uint32 words of elements of {dtype}: "
+                f"rk.to_device(a.view(np.uint32)) for a numpy array a of that dtype, got {arg!r}"
+            )
+        return arg
     if not isinstance(arg, np.ndarray):
         raise LaunchError(f"{where} must be a numpy array of dtype {dtype}, got {type(arg).__name__}")
     if arg.dtype != dtype:

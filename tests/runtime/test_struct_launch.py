@@ -211,3 +211,16 @@ def test_host_constructors() -> None:
         Particle(q=1)
     np.testing.assert_array_equal(Vec[f32, 2](1, 2), np.array([1, 2], np.float32))
     assert Vec[u32, 3].zeros().dtype == np.uint32
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_struct_array_stays_on_the_device_as_its_words(backend: str) -> None:
+    a = _particles(8)
+    words = rk.to_device(a.view(np.uint32), backend)
+    ref = Particle(x=0.0, k=0, tag=0, v=[0.0, 0.0, 0.0], c=[0, 0], w=1.0)
+    touch_every_field[1, 64, backend](words, ref, 8)
+    got = words.numpy().view(Particle.dtype)
+    np.testing.assert_allclose(got["x"], a["x"] * 2, rtol=1e-6)
+    np.testing.assert_allclose(got["w"], a["v"].sum(axis=1), rtol=1e-5)
+    with pytest.raises(LaunchError, match=r"uint32 words of elements of .*rk.to_device\(a.view"):
+        touch_every_field[1, 64, backend](rk.to_device(np.zeros(10, np.uint32), backend), ref, 1)

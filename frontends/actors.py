@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ringkernel.frontends.aggregates import AggregateRules
 from ringkernel.frontends.module import ModuleAssembler
 from ringkernel.frontends.python import (
     UNREACHABLE,
@@ -430,8 +431,8 @@ class MethodTranslator(FunctionTranslator):
                         fn.returns, "only handlers (methods taking a message) can return a message"
                     )
                 ret = resolve_type(source, fn.returns, "the return value")
-                if isinstance(ret, ArrayType):
-                    raise source.error(fn.returns, "helpers cannot return arrays")
+                if not isinstance(ret, ScalarType) and ret != VOID:
+                    raise source.error(fn.returns, f"actor helpers return a scalar or None, not {ret}")
             self.msg_name = None
         self.b = FunctionBuilder(ir_name, "func", params, ret, loc=source.loc(fn))
         self.sem = Semantic(source, self.b)
@@ -447,6 +448,7 @@ class MethodTranslator(FunctionTranslator):
         self.void_ok = None
         self.init_array_state(fn)
         self.embedded = {}
+        self.agg = AggregateRules(self)
         self.words = {name: value for (name, _), value in zip(params, self.b.params)}
         for (name, ty), value in zip(params[1:], self.b.params[1:]):
             if handler is None:

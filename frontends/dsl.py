@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.frontends.builtins import BY_NAME
+from ringkernel.frontends.valuetypes import StructArray, StructDef, VecType
 from ringkernel.ringir.types import (
     BOOL,
     F32,
@@ -226,6 +227,10 @@ class Array:
             raise TypeError(f"Array[T, N] takes N = 1 to {MAX_NDIM} dimensions, got {ndim!r}")
         if isinstance(elem, TypeVar):
             return GenericArray(elem, ndim)  # type: ignore[return-value]
+        if isinstance(elem, StructDef):
+            if ndim != 1:
+                raise TypeError(f"Array[{elem.__name__}, {ndim}]: struct arrays are 1-D; index them a[i]")
+            return StructArray(elem)  # type: ignore[return-value]
         ty = scalar_type_of(elem)
         if ty is None:
             reason = unsupported_scalar_reason(elem)
@@ -236,3 +241,20 @@ class Array:
 
     def __init__(self) -> None:
         raise TypeError("Array[T] is a type annotation; pass a numpy array to the kernel")
+
+
+class Vec:
+    """``Vec[T, N]``: a fixed-length value array of N scalars of type T (1 <= N <= 64).
+
+    ``Vec[f32, 4](a, b, c, d)`` and ``Vec[f32, 4].zeros()`` build one; a bad
+    length is reported, with a caret, where the type is used in a kernel.
+    """
+
+    def __class_getitem__(cls, params: Any) -> VecType:
+        if not isinstance(params, tuple) or len(params) != 2:
+            raise TypeError("write Vec[T, N], e.g. Vec[f32, 4]")
+        elem, length = params
+        return VecType(scalar_type_of(elem) or elem, length)
+
+    def __init__(self) -> None:
+        raise TypeError("Vec[T, N] is a type; build a value with Vec[T, N](...) or Vec[T, N].zeros()")

@@ -21,11 +21,20 @@ import numpy as np
 
 from ringkernel.frontends import builtins as table
 from ringkernel.frontends import dsl
+from ringkernel.frontends.aggregates import (
+    AggOperand,
+    AggregateRules,
+    agg_operand,
+    ir_params,
+    ir_type,
+    type_problem,
+)
 from ringkernel.frontends.arrays import ArrayRef, ArrayTranslation, array_shape
 from ringkernel.frontends.builtins import Builtin
 from ringkernel.frontends.limits import check_nesting
 from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
+from ringkernel.frontends.valuetypes import StructArray, StructDef, TupleDef, VecType, is_aggregate, leaves
 from ringkernel.ringir import (
     BOOL,
     F16,
@@ -149,7 +158,7 @@ def evaluate_static(source: FunctionSource, node: ast.expr, annotation: bool = F
             return base[index]
         except (TypeError, KeyError, IndexError) as exc:
             raise source.error(node, f"invalid type expression: {exc}") from None
-    if isinstance(node, ast.Tuple):  # Array[f32, 2]
+    if isinstance(node, ast.Tuple):  # Array[f32, 2], Vec[f32, 4], tuple[f32, f32]
         return tuple(evaluate_static(source, e, annotation) for e in node.elts)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):
@@ -192,6 +201,9 @@ def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str)
     var = dsl.type_variable_of(obj)
     if var is not None:
         raise source.error(node, unbound_message(var, what))
+    problem = type_problem(ty)
+    if problem is not None:
+        raise source.error(node, f"{what}: {problem}")
     if ty is None:
         reason = dsl.unsupported_scalar_reason(obj)
         raise source.error(
@@ -214,8 +226,11 @@ def unbound_message(var: dsl.TypeVar, what: str) -> str:
 
 def python_object_type(obj: Any) -> Type | None:
     """The RingIR type an annotation object denotes, or None."""
-    if isinstance(obj, ArrayType):
+    if isinstance(obj, (ArrayType, StructArray)) or is_aggregate(obj):
         return obj
+    if getattr(obj, "__origin__", None) is tuple:  # tuple[f32, f32]
+        elems = tuple(python_object_type(a) for a in getattr(obj, "__args__", ()))
+        return None if any(e is None or e == VOID for e in elems) else TupleDef(elems)
     if obj is None or obj is type(None):
         return VOID
     return dsl.scalar_type_of(obj)
@@ -248,13 +263,17 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
         ty = _signature_type(source, arg.arg, arg.annotation, f"parameter '{arg.arg}'")
         if ty == VOID:
             raise source.error(arg.annotation, f"parameter '{arg.arg}' cannot be None")
+        if kind == "kernel" and isinstance(ty, TupleDef):
+            raise source.error(
+                arg.annotation, f"kernel parameter '{arg.arg}' cannot be a tuple; pass its parts"
+            )
         params.append((arg.arg, ty))
     ret: Type = VOID
     if fn.returns is not None:
         ret = _signature_type(source, "return", fn.returns, "the return value")
         if kind == "kernel" and ret != VOID:
             raise source.error(fn.returns, "kernels cannot return a value; write into an Array")
-        if isinstance(ret, ArrayType):
+        if isinstance(ret, (ArrayType, StructArray)):
             raise source.error(fn.returns, "functions cannot return arrays")
     return params, ret
 
@@ -298,7 +317,9 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         self.callee = callee
         params, ret = signature_of(source, kind)
         self.params = specialize_params(params, spaces)
-        self.b = FunctionBuilder(ir_name, kind, self.params, ret, loc=source.loc(source.node))
+        self.b = FunctionBuilder(
+            ir_name, kind, ir_params(self.params), ir_type(ret), loc=source.loc(source.node)
+        )
         self.sem = Semantic(source, self.b)
         self.return_type = ret
         self.node: ast.AST = source.node
@@ -313,6 +334,7 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         self.temp_counter = 0
         self.void_ok: ast.AST | None = None  # the one call whose missing value is fine
         self.probed: dict[int, tuple[ast.AST, Operand]] = {}  # see probe()
+        self.agg = AggregateRules(self)  # struct, Vec and tuple values
 
     # --- infrastructure ---
 
@@ -342,7 +364,11 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
 
     def translate(self) -> Function:
         fn = self.source.node
-        for (name, _), value in zip(signature_of(self.source, self.kind)[0], self.b.params):
+        values = iter(self.b.params)
+        for name, ty in signature_of(self.source, self.kind)[0]:
+            if self.agg.bind_param(name, ty, values, fn):
+                continue
+            value = next(values)
             if isinstance(value.type, ArrayType):
                 self.bind_array_param(name, value, fn)
             elif name in self.assigned_names:
@@ -427,6 +453,11 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             raise self.error("only plain names can be annotated", node.target)
         name = node.target.id
         ty = resolve_type(self.source, node.annotation, f"variable '{name}'")
+        if isinstance(ty, (VecType, StructDef, TupleDef)):
+            self.agg.declare(name, ty, node)
+            if node.value is not None:
+                self.assign(node.target, self.visit(node.value), node.value)
+            return
         if not isinstance(ty, ScalarType):
             raise self.error(f"local variables hold scalars; '{name}' cannot be {ty}", node)
         existing = self.vars.get(name)
@@ -437,7 +468,12 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             self.assign(node.target, self.visit(node.value), node.value)
 
     def assign_tuple(self, target: ast.Tuple, value: ast.expr) -> None:
-        if not isinstance(value, ast.Tuple) or len(value.elts) != len(target.elts):
+        if not isinstance(value, ast.Tuple):  # a, b = f(x) / a, b = v
+            parts = self.agg.unpack(self.visit(value), len(target.elts), target)
+            for t, op in zip(target.elts, parts):
+                self.assign(t, op, value)
+            return
+        if len(value.elts) != len(target.elts):
             raise self.error(
                 "tuple assignment needs a tuple of the same length on the right, e.g. a, b = b, a", target
             )
@@ -447,7 +483,10 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             self.assign(t, op, v)
 
     def assign(self, target: ast.expr, op: Operand, value_node: ast.AST) -> None:
-        if isinstance(target, ast.Name):
+        place = self.agg.place_of(target) if isinstance(target, (ast.Attribute, ast.Subscript)) else None
+        if place is not None:
+            self.agg.store(place, op, value_node)
+        elif isinstance(target, ast.Name):
             self.assign_name(target, op, value_node)
         elif isinstance(target, ast.Subscript):
             ref, indices = self.element(target, store=True)
@@ -469,7 +508,10 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             raise self.error(f"'{name}' is an array and cannot be reassigned to a number", target)
         if name in self.arrays and name not in self.rebindable:
             raise self.error(f"'{name}' is an array and cannot be reassigned", target)
+        if self.agg.assign_name(target, op, value_node):
+            return
         if is_array:
+            self.agg.refuse_rebinding(name, op, target)
             if name in self.vars or name in self.scalar_params:
                 raise self.error(f"'{name}' holds a number and cannot become an array", target)
             self.bind_array_name(name, op.array or ArrayRef((op.value,)), value_node)  # type: ignore[arg-type]
@@ -484,9 +526,14 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         target = node.target
-        if isinstance(target, ast.Name):
+        place = self.agg.place_of(target) if isinstance(target, (ast.Attribute, ast.Subscript)) else None
+        if place is not None:  # p.x += v, v[i] *= 2, a[i].m -= 1: the place is found once
+            current = self.agg.load(place, target)
+            result = self.binary_operands(node.op, current, self.visit(node.value), node)
+            self.agg.store(place, result, node)
+        elif isinstance(target, ast.Name):
             current = self.visit(ast.copy_location(ast.Name(target.id, ast.Load()), target))
-            result = self.sem.binary(node.op, current, self.visit(node.value), node)
+            result = self.binary_operands(node.op, current, self.visit(node.value), node)
             self.assign_name(target, result, node)
         elif isinstance(target, ast.Subscript):
             ref, indices = self.element(target, store=True)
@@ -611,8 +658,11 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
                     "returning a value needs a return annotation, e.g. 'def f(x: f32) -> f32:'",
                     node,
                 )
-            op = self.visit(node.value)
-            self.b.return_(self.sem.coerce(op, self.return_type, node.value, "the returned value"))
+            if is_aggregate(self.return_type):
+                self.agg.return_(node)
+            else:
+                op = self.visit(node.value)
+                self.b.return_(self.sem.coerce(op, self.return_type, node.value, "the returned value"))
         self.assigned = UNREACHABLE
 
     # --- expressions ---
@@ -627,8 +677,21 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             raise self.error("None is not a value in kernels", node)
         raise self.error(f"{type(v).__name__} literals are not supported in kernels", node)
 
+    def check_assigned(self, node: ast.Name, example: str = "0") -> None:
+        """Raises if ``node``'s variable may not have a value yet at this point."""
+        name = node.id
+        maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
+        if maybe_unset:
+            raise self.error(
+                f"'{name}' may be used before it is assigned; give it a value first "
+                f"(e.g. '{name} = {example}' before the loop or branch)",
+                node,
+            )
+
     def visit_Name(self, node: ast.Name) -> Operand:
         name = node.id
+        if name in self.agg.vars:
+            return self.agg.load(self.agg.place_of(node), node)  # type: ignore[arg-type]
         if name in self.arrays:
             maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
             if name in self.slots and maybe_unset:
@@ -650,6 +713,9 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         return self.constant_operand(self.static_callee(node), node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Operand:
+        place = self.agg.place_of(node)
+        if place is not None:
+            return self.agg.load(place, node)
         base = node.value
         if isinstance(base, ast.Name) and base.id in self.arrays:
             return self.array_attribute(node)
@@ -705,15 +771,25 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             node.id in self.arrays or node.id in self.scalar_params or node.id in self.assigned_names
         ):
             raise self.error(f"'{node.id}' is a kernel value, not a function or constant", node)
-        if isinstance(node, (ast.Name, ast.Attribute)):
+        if isinstance(node, (ast.Name, ast.Attribute)) or (
+            isinstance(node, ast.Subscript) and not self.agg.is_runtime(node)
+        ):  # Vec[f32, 4](...) names its type with a subscript
             return evaluate_static(self.source, node)
         raise self.error("expected a function name here", node)
 
     def visit_BinOp(self, node: ast.BinOp) -> Operand:
-        return self.sem.binary(node.op, self.visit(node.left), self.visit(node.right), node)
+        return self.binary_operands(node.op, self.visit(node.left), self.visit(node.right), node)
+
+    def binary_operands(self, op: ast.operator, left: Operand, right: Operand, node: ast.AST) -> Operand:
+        if isinstance(left, AggOperand) or isinstance(right, AggOperand):
+            return self.agg.binary(op, left, right, node)  # type: ignore[arg-type]
+        return self.sem.binary(op, left, right, node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Operand:
-        return self.sem.unary(node, self.visit(node.operand))
+        operand = self.visit(node.operand)
+        if isinstance(operand, AggOperand):
+            return self.agg.negate(node, operand)
+        return self.sem.unary(node, operand)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Operand:
         is_and = isinstance(node.op, ast.And)
@@ -786,6 +862,9 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         return op
 
     def visit_Subscript(self, node: ast.Subscript) -> Operand:
+        place = self.agg.place_of(node)
+        if place is not None:
+            return self.agg.load(place, node)
         value = node.value
         if (
             isinstance(value, ast.Attribute)
@@ -832,6 +911,8 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> Operand:
         callee = self.static_callee(node.func)
+        if isinstance(callee, (StructDef, VecType)) or isinstance(getattr(callee, "__self__", None), VecType):
+            return self.agg.construct(callee, node)
         if node.keywords:
             raise self.error("keyword arguments are not supported in kernels", node.keywords[0])
         for arg in node.args:
@@ -876,31 +957,43 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         return op.literal
 
     def func_call(self, callee: Any, node: ast.Call) -> Operand:
+        """A call of an ``@rk.func``: specialized for the binding of its type variables and for
+        the memory of its array arguments; struct, Vec and tuple values travel as their leaves."""
         ops = [self.visit(a) for a in node.args]
         bindings = self.generic_bindings(callee, ops, node)
-        declared, _ = signature_of(self.bound_callee_source(callee, bindings), "func")
+        declared, ret = signature_of(self.bound_callee_source(callee, bindings), "func")
         if len(node.args) != len(declared):
             raise self.error(
                 f"'{ast.unparse(node.func)}' takes {len(declared)} argument(s), got {len(node.args)}",
                 node,
             )
         args: list[Value | ArrayRef] = []
+        position: dict[str, int] = {}  # an array parameter's argument, by its place in ``args``
         for (pname, pty), arg_node, op in zip(declared, node.args, ops):
+            if self.agg.call_arg(pname, pty, op, arg_node, args):
+                continue
             if isinstance(pty, ArrayType):
+                self.agg.refuse_struct_array(op, arg_node, f"passing it as argument '{pname}'")
+                position[pname] = len(args)
                 args.append(self.array_argument(op, pname, pty, arg_node))
             else:
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
         spaces = tuple(a.type.space for a in args if isinstance(a, ArrayRef))
-        ir_name, params, ret = self.callee(callee, node, spaces, bindings)
-        position = {name: i for i, (name, _) in enumerate(declared)}
-        hidden = [extent_param_of(name) for name, _ in params[len(declared):]]
+        ir_name, params, ir_ret = self.callee(callee, node, spaces, bindings)
+        hidden = [extent_param_of(name) for name, _ in params[len(ir_params(declared)):]]
+        # a struct or tuple result of a call made once per candidate of a rebound array name
+        selected = any(isinstance(a, ArrayRef) and a.selector is not None for a in args)
+        spill = [self.temp("ret", t) for t in leaves(ret)] if selected and is_aggregate(ret) else None
 
         def call(chosen: dict[int, Value]) -> Value | None:
             values = [chosen[i] if isinstance(a, ArrayRef) else a for i, a in enumerate(args)]
             for array_name, dim in hidden:  # type: ignore[misc]
                 array = chosen[position[array_name]]
                 values.append(self.extent_value(self.extents_of(array)[dim]))
-            return self.b.call(ir_name, tuple(values), ret)
+            result = self.b.call(ir_name, tuple(values), ir_ret)
+            for k, var in enumerate(spill or ()):
+                self.b.store_var(var, self.b.extract(result, k))  # type: ignore[arg-type]
+            return result
 
         def choose(k: int, chosen: dict[int, Value]) -> Value | None:
             if k == len(args):
@@ -908,10 +1001,14 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             arg = args[k]
             if not isinstance(arg, ArrayRef):
                 return choose(k + 1, chosen)
-            result_type = ret if isinstance(ret, ScalarType) else None
+            result_type = ir_ret if isinstance(ir_ret, ScalarType) else None
             return self.dispatch(arg, lambda a: choose(k + 1, {**chosen, k: a}), result_type)
 
         result = choose(0, {})
+        if spill is not None:
+            return agg_operand(ret, [self.b.load_var(v) for v in spill])
+        if result is not None and is_aggregate(ret):
+            return self.agg.call_result(result, ret)
         return VOID_RESULT if result is None else Operand(result)
 
     def array_argument(self, op: Operand, pname: str, pty: ArrayType, node: ast.expr) -> ArrayRef:
@@ -982,6 +1079,7 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         array = self.visit(node.args[0])
         if array.is_literal or not isinstance(array.type, ArrayType):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
+        self.agg.refuse_struct_array(array, node.args[0], f"{name}() on its words")
         ref: ArrayRef = array.array or ArrayRef((array.value,))
         elem = ref.type.elem
         if elem.is_small:

@@ -37,6 +37,7 @@ from ringkernel.ringir import (
     U16,
     U32,
     U64,
+    ArrayType,
     FunctionBuilder,
     ScalarType,
     Type,
@@ -212,6 +213,9 @@ class Semantic:
     def scalar_type(self, op: Operand, node: ast.AST) -> ScalarType:
         ty = op.type if not op.is_literal else literal_default_type(op.literal)  # type: ignore
         if not isinstance(ty, ScalarType):
+            if ty is not None and not isinstance(ty, ArrayType):  # a struct, Vec or tuple value
+                raise self.error(f"a {ty} value cannot be used as a number here; use its fields or "
+                                 "elements", node)
             raise self.error(f"an array cannot be used as a number here (it has type {ty})", node)
         return ty
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from ringkernel.frontends import consteval
 from ringkernel.frontends.consteval import NotConstant
-from ringkernel.frontends.dsl import Array, TypeVar
+from ringkernel.frontends.dsl import Array, TypeVar, Vec
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
@@ -64,11 +64,11 @@ STATIC_MODULES = (
 )
 """The modules whose names ringc knows: each is a table of objects ringc had already imported."""
 
-SAFE_BUILTINS = ("range", "abs", "min", "max", "int", "float", "bool", "len", "print")
+SAFE_BUILTINS = ("range", "abs", "min", "max", "int", "float", "bool", "len", "print", "tuple")
 """Builtins that resolve to the real objects (the frontend knows them by identity)."""
 
 FUNCTION_KINDS = ("kernel", "func")
-CLASS_KINDS = ("actor", "message")
+CLASS_KINDS = ("actor", "message", "struct")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,18 @@ class StaticMessage:
         info = message_info(self.scope_value)
         assert info is not None  # a StaticMessage wraps a message class
         return ", ".join(f"{f.name}: {f.type}" for f in info.layout.fields)
+
+
+class StaticStruct:
+    """A ``@rk.struct`` class of the file; kernels see the real struct type, built from its fields."""
+
+    ringkernel_kind = "struct"
+
+    def __init__(self, stmt: ast.ClassDef, struct: Any) -> None:
+        self.__name__ = stmt.name
+        self.line = stmt.lineno
+        self.syntax = stmt
+        self.scope_value = struct
 
 
 class StaticActor:
@@ -301,6 +313,7 @@ class ScanContext:
 
     decorators: dict[int, str]
     make_message: Callable[[type], type]
+    make_struct: Callable[[type], Any] | None = None
 
     @classmethod
     def from_facade(cls, facade: Any) -> ScanContext:
@@ -310,7 +323,7 @@ class ScanContext:
             obj = getattr(facade, kind, None)
             if obj is not None:
                 decorators[id(obj)] = kind
-        return cls(decorators, facade.message)
+        return cls(decorators, facade.message, getattr(facade, "struct", None))
 
 
 def scan_source(text: str, filename: str, context: ScanContext | None = None) -> ScanResult:
@@ -420,6 +433,7 @@ class _Scanner:
         self.errors: list[CompileError] = []
         self.kinds = context.decorators
         self.make_message = context.make_message
+        self.make_struct = context.make_struct
 
     def scan(self, tree: ast.Module) -> ScanResult:
         for stmt in tree.body:
@@ -547,6 +561,12 @@ class _Scanner:
                 return
             except CompileError as exc:
                 self.errors.append(exc)
+        elif kind == "struct" and problem is None and self.make_struct is not None:
+            try:
+                self.add_entry(StaticStruct(stmt, self.struct_type(stmt)))
+                return
+            except CompileError as exc:
+                self.errors.append(exc)
         elif kind == "actor" and problem is None:
             self.add_entry(StaticActor(stmt, self.class_fields(stmt), self.method_source))
             return
@@ -596,6 +616,25 @@ class _Scanner:
         namespace["__annotations__"] = annotations
         try:
             return self.make_message(type(stmt.name, (), namespace))
+        except CompileError as exc:
+            if exc.line is not None:
+                raise
+            raise self.error(stmt, exc.message) from None
+
+    def struct_type(self, stmt: ast.ClassDef) -> Any:
+        """The real struct type, made by ``rk.struct`` from the fields read statically."""
+        assert self.make_struct is not None
+        annotations: dict[str, Any] = {}
+        for item, annotation, _ in self.class_fields(stmt):
+            name = item.target.id  # type: ignore[union-attr]
+            if item.value is not None:
+                raise self.error(item.value, f"struct fields take no default value ('{name}')")
+            if annotation is None or isinstance(annotation, str):
+                raise self.error(item.annotation, f"ringc cannot tell the type of field '{name}' statically")
+            annotations[name] = annotation
+        namespace = {"__module__": "ringc", "__qualname__": stmt.name, "__annotations__": annotations}
+        try:
+            return self.make_struct(type(stmt.name, (), namespace))
         except CompileError as exc:
             if exc.line is not None:
                 raise
@@ -654,6 +693,15 @@ class _Scanner:
                     return Array[self.static_object(index.elts[0]), rank]  # type: ignore[misc]
                 return Array[self.static_object(index)]  # type: ignore[misc]
             except TypeError:
+                return None
+        if isinstance(node, ast.Subscript) and self.static_object(node.value) is Vec:
+            parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+            if len(parts) != 2:
+                return None
+            try:
+                length = ConstantEvaluator(self.scope).evaluate(parts[1])
+                return Vec[self.static_object(parts[0]), length]  # type: ignore[misc]
+            except (NotConstant, TypeError):
                 return None
         if isinstance(node, ast.Call):
             return self.numpy_literal(node)

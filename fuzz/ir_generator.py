@@ -60,6 +60,7 @@ from ringkernel.ringir import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
@@ -69,6 +70,7 @@ from ringkernel.ringir import (
     LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     Return,
@@ -78,6 +80,7 @@ from ringkernel.ringir import (
     StoreVar,
     StructType,
     ThreadIndex,
+    TupleType,
     Unary,
     Value,
 )
@@ -285,6 +288,7 @@ class _FunctionGen:
             kinds.append("fence")
         if self.callees:
             kinds += ["call", "call"]
+        kinds.append("tuple")
         if self.kernel:
             kinds += ["thread", "shared", "barrier"]
         kinds += ["local", "const_array"]
@@ -396,8 +400,21 @@ class _FunctionGen:
         if callee.return_type == VOID:
             out.append(Call(None, callee.name, tuple(args)))
         else:
-            self.define(out, Call(self.fresh(callee.return_type), callee.name, tuple(args)))
+            result = self.define(out, Call(self.fresh(callee.return_type), callee.name, tuple(args)))
+            if isinstance(result.type, TupleType):
+                self.extract(out, result)
         return None
+
+    def make_tuple(self, out: list, ty: TupleType) -> Value:
+        return self.define(out, MakeTuple(self.fresh(ty), tuple(self.value(out, e) for e in ty.elems)))
+
+    def extract(self, out: list, tup: Value) -> Value:
+        assert isinstance(tup.type, TupleType)
+        index = self.d.int(0, len(tup.type.elems) - 1)
+        return self.define(out, Extract(self.fresh(tup.type.elems[index]), tup, index))
+
+    def s_tuple(self, out: list, *_: Any) -> None:
+        self.extract(out, self.make_tuple(out, tuple_type(self.d, self.p)))
 
     def s_thread(self, out: list, *_: Any) -> None:
         kind = self.d.pick(THREAD_INDEX_KINDS)
@@ -462,7 +479,18 @@ class _FunctionGen:
         out.append(Continue())
 
     def s_return(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
-        out.append(Return() if return_type == VOID else Return(self.value(out, return_type)))
+        out.append(Return() if return_type == VOID else Return(self.result(out, return_type)))
+
+    def result(self, out: list, return_type: Any) -> Value:
+        """A value to return: a scalar, or a tuple made of fresh scalars."""
+        if isinstance(return_type, TupleType):
+            return self.make_tuple(out, return_type)
+        return self.value(out, return_type)
+
+
+def tuple_type(draw: Draw, profile: Profile) -> TupleType:
+    """A ``tuple<...>`` of 1 to 3 of the profile's scalars."""
+    return TupleType(tuple(draw.pick(profile.scalars) for _ in range(draw.int(1, 3))))
 
 
 def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[Function]) -> Function:
@@ -479,11 +507,13 @@ def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[
             types.append(ArrayType(elem, space, None, None if ndim == 1 else (None,) * ndim))
     params = tuple(gen.fresh(ty) for ty in types)
     gen.scopes[0].extend(params)
-    return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.held))
+    return_type: Any = VOID if kind == "kernel" else draw.pick((VOID, *profile.held, "tuple"))
+    if return_type == "tuple":
+        return_type = tuple_type(draw, profile)
     body = gen.block(0, False, return_type)
     if return_type != VOID:
         tail: list = []
-        value = gen.value(tail, return_type)
+        value = gen.result(tail, return_type)
         body = (*body, *tail, Return(value))
     return Function(name, kind, params, return_type, tuple(gen.locals), body)
 

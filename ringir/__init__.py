@@ -30,6 +30,7 @@ from ringkernel.ringir.types import (
     ArrayType,
     ScalarType,
     StructType,
+    TupleType,
     Type,
     VoidType,
     extent_param_name,
@@ -50,6 +51,6 @@ __all__ = [
     "FunctionBuilder", "TEXT_VERSION", "print_function", "print_module", "verify", "parse",
     "BOOL", "F32", "F64", "I32", "I64", "U32", "U64", "VOID", "SCALAR_TYPES",
     "I8", "U8", "I16", "U16", "F16", "SMALL_TYPES", "PROMOTED",
-    "AddressSpace", "ArrayType", "ScalarType", "StructType", "Type", "VoidType",
+    "AddressSpace", "ArrayType", "ScalarType", "StructType", "TupleType", "Type", "VoidType",
     "MAX_NDIM", "extent_param_name", "extent_param_of",
 ]

@@ -32,6 +32,7 @@ from ringkernel.ringir.nodes import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
@@ -40,6 +41,7 @@ from ringkernel.ringir.nodes import (
     LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Return,
     SharedArray,
@@ -57,6 +59,7 @@ from ringkernel.ringir.types import (
     AddressSpace,
     ArrayType,
     ScalarType,
+    TupleType,
     Type,
 )
 
@@ -137,6 +140,14 @@ class FunctionBuilder:
             self.emit(Call(None, callee, tuple(args), loc=self.loc))
             return None
         return self._define(Call, return_type, callee, tuple(args))
+
+    def make_tuple(self, elems: tuple[Value, ...]) -> Value:
+        ty = TupleType(tuple(e.type for e in elems))  # type: ignore[misc]
+        return self._define(MakeTuple, ty, tuple(elems))
+
+    def extract(self, value: Value, index: int) -> Value:
+        assert isinstance(value.type, TupleType)
+        return self._define(Extract, value.type.elems[index], value, index)
 
     def thread_index(self, kind: str, dim: int) -> Value:
         return self._define(ThreadIndex, I32, kind, dim)

@@ -307,6 +307,25 @@ class Clock(Stmt):
     loc: SourceLoc | None = _loc()
 
 
+@dataclass(frozen=True)
+class MakeTuple(Stmt):
+    """Groups scalars into a ``tuple<...>`` value, the one way a func returns several values."""
+
+    result: Value
+    elems: tuple[Value, ...]
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Extract(Stmt):
+    """Element ``index`` (a constant) of a ``tuple<...>`` value."""
+
+    result: Value
+    tuple: Value
+    index: int
+    loc: SourceLoc | None = _loc()
+
+
 # --- statements without a result ------------------------------------------------------
 
 
@@ -415,7 +434,7 @@ class Return(Stmt):
 
 Instruction = (
     Const | Unary | Binary | Compare | Cast | MathCall | Call | ThreadIndex | SharedArray
-    | LocalArray | ConstArray | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock
+    | LocalArray | ConstArray | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock | MakeTuple | Extract
 )
 
 
@@ -490,6 +509,8 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     LoadVar: (),
     Bitcast: ("value",),
     Clock: (),
+    MakeTuple: ("elems",),
+    Extract: ("tuple",),
     Fence: (),
     Backoff: ("nanos", "doorbell", "word", "expected"),
     Store: ("array", "index", "value"),
@@ -583,6 +604,8 @@ __all__ = [
     "LoadVar",
     "Bitcast",
     "Clock",
+    "MakeTuple",
+    "Extract",
     "Fence",
     "Backoff",
     "Store",

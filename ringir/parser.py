@@ -43,6 +43,7 @@ from ringkernel.ringir.nodes import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
@@ -52,6 +53,7 @@ from ringkernel.ringir.nodes import (
     LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     Return,
@@ -66,12 +68,14 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.printer import TEXT_VERSION
 from ringkernel.ringir.types import (
     MAX_NDIM,
+    MAX_TUPLE_ELEMS,
     SCALAR_TYPES,
     VOID,
     AddressSpace,
     ArrayType,
     ScalarType,
     StructType,
+    TupleType,
     Type,
     float_overflows,
 )
@@ -416,6 +420,19 @@ class _ModuleReader:
             out.append((fname.value, ty))
         return StructType(name.value, tuple(out), loc=self.loc(tree))
 
+    def tuple_type(self, tree: Tree[Token]) -> TupleType:
+        names = [_token(t) for t in tree.children]
+        elems = []
+        for name in names:
+            ty = SCALAR_TYPES.get(name.value)
+            if ty is None:
+                raise self.error(name, f"tuple elements must be scalars ({', '.join(SCALAR_TYPES)}), "
+                                 f"not '{name.value}'")
+            elems.append(ty)
+        if len(elems) > MAX_TUPLE_ELEMS:
+            raise self.error(names[0], f"a tuple holds at most {MAX_TUPLE_ELEMS} scalars, not {len(elems)}")
+        return TupleType(tuple(elems))
+
     def type(self, tree: Tree[Token]) -> Type:
         if tree.data == "named_type":
             name = _token(tree.children[0])
@@ -429,6 +446,8 @@ class _ModuleReader:
                     f"{', '.join(SCALAR_TYPES)}, void, array<...> or struct NAME",
                 )
             return ty
+        if tree.data == "tuple_type":
+            return self.tuple_type(tree)
         if tree.data == "struct_type":
             name = _token(tree.children[0])
             struct = self.structs.get(name.value)
@@ -728,6 +747,14 @@ class _FunctionReader:
         if op.startswith("atomic_") and op[len("atomic_"):] in ATOMIC_OPS:
             self.expect(opcode, ops, ("index", "value"), f"{op} %array[%index], %value")
             return AtomicRMW(result, op[len("atomic_"):], values[0], values[1], values[2], loc=loc)
+        if op == "make_tuple":
+            if not ops or any(o.kind != "value" for o in ops):
+                raise self.shape_error(opcode, "make_tuple %a, %b, ...")
+            return MakeTuple(result, values, loc=loc)
+        if op == "extract":
+            if tuple(o.kind for o in ops) != ("value", "number") or not ops[1].text.isdigit():
+                raise self.shape_error(opcode, "extract %tuple, INDEX")
+            return Extract(result, values[0], int(ops[1].text), loc=loc)
         raise AssertionError(op)  # unreachable: define_stmt checked the opcode
 
     def effect_stmt(self, tree: Tree[Token], loc: SourceLoc) -> Stmt:
@@ -820,7 +847,7 @@ _EFFECT_NAMES = (
 )
 _VALUE_OPCODES = frozenset(
     ("const", "cast", "bitcast", "clock", "call", "shared_array", "local_array", "const_array", "load",
-     "load_var", "atomic_cas",
+     "load_var", "atomic_cas", "make_tuple", "extract",
      *UNARY_OPS, *BINARY_OPS, *COMPARE_OPS, *MATH_FUNCS, *THREAD_INDEX_KINDS,
      *(f"atomic_{op}" for op in ATOMIC_OPS))
 )

@@ -25,6 +25,7 @@ from ringkernel.ringir.nodes import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
@@ -33,6 +34,7 @@ from ringkernel.ringir.nodes import (
     LoadVar,
     LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -152,6 +154,12 @@ class _StmtPrinter(NodeVisitor):
 
     def visit_Clock(self, s: Clock) -> None:
         self.define(s.result, "clock")
+
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        self.define(s.result, f"make_tuple {_args(s.elems)}")
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.define(s.result, f"extract {s.tuple}, {s.index}")
 
     def visit_Fence(self, s: Fence) -> None:
         self.emit("fence")

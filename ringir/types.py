@@ -252,6 +252,25 @@ class StructType(Type):
 
 
 @dataclass(frozen=True)
+class TupleType(Type):
+    """The scalars a ``func`` returns together: ``tuple<f32, f32>``.
+
+    Frontends flatten struct, ``Vec`` and tuple return values into one; only
+    ``make_tuple`` builds it and only ``extract`` reads it, so it never
+    reaches memory and no target needs a layout for it.
+    """
+
+    elems: tuple[ScalarType, ...]
+
+    def __str__(self) -> str:
+        return f"tuple<{', '.join(str(e) for e in self.elems)}>"
+
+
+MAX_TUPLE_ELEMS = 64
+"""The most scalars one ``func`` may return together (a register budget, not a layout limit)."""
+
+
+@dataclass(frozen=True)
 class VoidType(Type):
     """The return type of functions that return nothing."""
 

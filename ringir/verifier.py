@@ -36,6 +36,7 @@ from ringkernel.ringir.nodes import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
@@ -45,6 +46,7 @@ from ringkernel.ringir.nodes import (
     LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -62,6 +64,7 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import (
     BOOL,
     I32,
+    MAX_TUPLE_ELEMS,
     PROMOTED,
     U32,
     U64,
@@ -70,6 +73,7 @@ from ringkernel.ringir.types import (
     ArrayType,
     ScalarType,
     StructType,
+    TupleType,
     float_overflows,
 )
 
@@ -208,8 +212,10 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"unknown function kind '{fn.kind}'")
         if fn.is_kernel and fn.return_type != VOID:
             raise self.error("a kernel cannot return a value")
-        if not isinstance(fn.return_type, ScalarType) and fn.return_type != VOID:
-            raise self.error(f"functions return a scalar or void, not {fn.return_type}")
+        if not isinstance(fn.return_type, (ScalarType, TupleType)) and fn.return_type != VOID:
+            raise self.error(f"functions return a scalar, a tuple or void, not {fn.return_type}")
+        if isinstance(fn.return_type, TupleType):
+            self.check_tuple_type(fn.return_type)
         check_nesting(fn)
         for p in fn.params:
             self.check_param_type(p)
@@ -239,6 +245,12 @@ class _FunctionVerifier(NodeVisitor):
         if isinstance(ty, ArrayType) and not self.fn.is_kernel:
             return
         raise self.error(f"parameter '%{p.name}' cannot have type {ty}")
+
+    def check_tuple_type(self, ty: TupleType) -> None:
+        if not 1 <= len(ty.elems) <= MAX_TUPLE_ELEMS:
+            raise self.error(f"{ty} must hold 1 to {MAX_TUPLE_ELEMS} scalars")
+        if not all(isinstance(e, ScalarType) for e in ty.elems):
+            raise self.error(f"tuple elements must be scalars: {ty}")
 
     # --- helpers ---
 
@@ -518,6 +530,27 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error("clock yields u64 microseconds")
         self.define(s.result)
 
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        ty = s.result.type
+        if not isinstance(ty, TupleType):
+            raise self.error(f"make_tuple defines a tuple, not {ty}")
+        self.check_tuple_type(ty)
+        got = tuple(self.scalar(v, "a tuple element") for v in s.elems)
+        if got != ty.elems:
+            raise self.error(f"make_tuple of ({', '.join(map(str, got))}) does not give {ty}")
+        self.define(s.result)
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.use(s.tuple)
+        ty = s.tuple.type
+        if not isinstance(ty, TupleType):
+            raise self.error(f"extract needs a tuple, got {ty}")
+        if not 0 <= s.index < len(ty.elems):
+            raise self.error(f"extract index {s.index} is out of range for {ty}")
+        if s.result.type != ty.elems[s.index]:
+            raise self.error(f"element {s.index} of {ty} is {ty.elems[s.index]}, not {s.result.type}")
+        self.define(s.result)
+
     def visit_Fence(self, s: Fence) -> None:
         return None
 
@@ -572,7 +605,10 @@ class _FunctionVerifier(NodeVisitor):
             if expected != VOID:
                 raise self.error(f"return without a value in a function returning {expected}")
             return
-        self.scalar(s.value, "returned value")
+        if isinstance(expected, TupleType):
+            self.use(s.value)
+        else:
+            self.scalar(s.value, "returned value")
         if s.value.type != expected:
             raise self.error(f"returns {s.value.type}, but the function returns {expected}")
 

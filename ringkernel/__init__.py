@@ -41,6 +41,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "message": "ringkernel.actors",
     "Array": "ringkernel.frontends.dsl",
     "TypeVar": "ringkernel.frontends.dsl",
+    "Vec": "ringkernel.frontends.dsl",
     "atomic_add": "ringkernel.frontends.dsl",
     "atomic_and": "ringkernel.frontends.dsl",
     "atomic_cas": "ringkernel.frontends.dsl",
@@ -65,6 +66,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "Kernel": "ringkernel.kernels",
     "func": "ringkernel.kernels",
     "kernel": "ringkernel.kernels",
+    "struct": "ringkernel.kernels",
     "BoundsError": "ringkernel.runtime.arguments",
     "LaunchError": "ringkernel.runtime.arguments",
     "Hlc": "ringkernel.runtime.hlc",
@@ -183,5 +185,7 @@ __all__ = [
     "memory_info",
     "trim_memory",
     "from_cuda_array_interface",
+    "struct",
+    "Vec",
     "__version__",
 ]

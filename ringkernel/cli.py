@@ -275,7 +275,12 @@ class Ringc:
         messages = [n for n in names if scan.get(n).ringkernel_kind == "message"]
         if messages:
             raise Failed([f"'{n}' is a message; name the actor that handles it" for n in messages])
-        compilable = self.specialized([d for d in scan.definitions if d.ringkernel_kind != "message"])
+        structs = [n for n in names if scan.get(n).ringkernel_kind == "struct"]
+        if structs:
+            raise Failed([f"'{n}' is a struct; name a kernel that uses it" for n in structs])
+        compilable = self.specialized(
+            [d for d in scan.definitions if d.ringkernel_kind not in ("message", "struct")]
+        )
         by_name = {e.__name__: e for e in compilable}
         if names:
             selected = [by_name.get(n, scan.get(n)) for n in dict.fromkeys(names)]

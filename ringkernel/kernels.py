@@ -17,10 +17,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ringkernel.compiler import compile_module
+from ringkernel.frontends.aggregates import launch_layout
 from ringkernel.frontends.dsl import TypeVar, scalar_type_of
 from ringkernel.frontends.generics import bound_source, type_params, type_variables
 from ringkernel.frontends.module import build_entry_module
+from ringkernel.frontends.python import signature_of
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
+from ringkernel.frontends.structs import define_struct
+from ringkernel.frontends.valuetypes import StructDef
 from ringkernel.ringir import Module, ScalarType
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
@@ -140,13 +144,31 @@ class Kernel(_Decorated):
             return
         module = self.ir
         fn = module.get(self._ir_name)
-        bound = bind_arguments(fn, tuple(args))
+        bound = bind_arguments(fn, self.ir_arguments(args))
         try:
             launch_module(module, fn.name, grid3, block3, bound, backend, checked=checked)
         except BoundsError as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise
             raise exc.with_traceback(None) from None
+
+    def ir_arguments(self, args: Sequence[Any]) -> tuple[Any, ...]:
+        """``args`` as the RingIR kernel takes them: a struct record as its fields' scalars, an
+        ``Array[S]`` as its 32-bit words (a view: what the kernel writes lands in the array)."""
+        from ringkernel.runtime.arguments import flatten_struct_arguments
+
+        layout = self._struct_layout()
+        if layout is None:
+            return tuple(args)
+        return tuple(flatten_struct_arguments(self.__name__, layout, tuple(args)))
+
+    def _struct_layout(self) -> tuple[tuple[str, Any, bool], ...] | None:
+        """Per parameter, the numpy dtype of a struct (or struct array) parameter; None without any."""
+        if not hasattr(self, "_layout"):
+            params, _ = signature_of(self.ringkernel_source, "kernel")
+            layout = launch_layout(params)
+            self._layout = layout if any(dtype is not None for _, dtype, _ in layout) else None
+        return self._layout
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
         if not isinstance(config, tuple) or len(config) not in (2, 3):
@@ -236,6 +258,16 @@ def kernel(pyfunc: Callable[..., Any]) -> Kernel:
 def func(pyfunc: Callable[..., Any]) -> DeviceFunction:
     """Marks a fully annotated Python function as a device function callable from kernels."""
     return DeviceFunction(pyfunc)
+
+
+def struct(cls: type) -> StructDef:
+    """Makes ``cls`` (fields annotated f32, i32, u32 or ``Vec[T, N]`` of them) a struct value type.
+
+    The result is used in kernels (``Body(x=1.0, y=2.0, m=3.0)``, ``p.x``,
+    ``Array[Body]``) and on the host (``Body.dtype``, ``Body(...)`` gives a
+    numpy record); the memory layout is in ``docs/layout.md``.
+    """
+    return _user_errors(lambda: define_struct(cls))
 
 
 def _user_errors(action: Callable[[], Any]) -> Any:

@@ -131,6 +131,70 @@ def _check_shape(fn: Function, name: str, ty: ArrayType, shape: tuple[int, ...])
         )
 
 
+def flatten_struct_arguments(
+    kernel: str, layout: Sequence[tuple[str, Any, bool]], args: Sequence[Any]
+) -> list[Any]:
+    """Struct arguments as the scalars and words RingIR sees (see ``docs/layout.md``).
+
+    ``layout`` has, per Python-level parameter, its name, the numpy dtype of a
+    struct parameter or struct-array element (None: passed as it is) and
+    whether it is an array.  A struct is passed as a numpy record of that
+    dtype (``S(...)``, ``arr[i]``), an ``Array[S]`` as a 1-D C-contiguous numpy
+    array of it, which the kernel reads and writes in place as 32-bit words.
+    """
+    if len(args) != len(layout):
+        names = ", ".join(name for name, _, _ in layout)
+        raise LaunchError(f"kernel '{kernel}' takes {len(layout)} argument(s) ({names}), got {len(args)}")
+    flat: list[Any] = []
+    for (name, dtype, is_array), arg in zip(layout, args):
+        where = f"argument '{name}' of kernel '{kernel}'"
+        if dtype is None:
+            flat.append(arg)
+        elif is_array:
+            flat.append(_struct_words(where, dtype, arg))
+        else:
+            flat.extend(_struct_leaves(where, dtype, arg))
+    return flat
+
+
+def _struct_words(where: str, dtype: np.dtype, arg: Any) -> Any:
+    from ringkernel.runtime.device_array import DeviceArray
+
+    if isinstance(arg, DeviceArray):  # the words of S.dtype elements, kept on the device
+        if arg.dtype != np.uint32 or arg.ndim != 1 or arg.size % (dtype.itemsize // 4):
+            raise LaunchError(
+                f"{where} as a device array must be the uint32 words of elements of {dtype}: "
+                f"rk.to_device(a.view(np.uint32)) for a numpy array a of that dtype, got {arg!r}"
+            )
+        return arg
+    if not isinstance(arg, np.ndarray):
+        raise LaunchError(f"{where} must be a numpy array of dtype {dtype}, got {type(arg).__name__}")
+    if arg.dtype != dtype:
+        raise LaunchError(f"{where} must have the struct's dtype {dtype}, got {arg.dtype}; "
+                          "build it with np.zeros(n, dtype=S.dtype)")
+    if arg.ndim != 1 or not arg.flags.c_contiguous:
+        raise LaunchError(f"{where} must be a 1-D C-contiguous array (use np.ascontiguousarray(a).ravel())")
+    return arg.view(np.uint32)
+
+
+def _struct_leaves(where: str, dtype: np.dtype, arg: Any) -> list[Any]:
+    if isinstance(arg, np.ndarray) and arg.ndim == 0:
+        arg = arg[()]
+    if not isinstance(arg, np.void) or arg.dtype != dtype:
+        got = arg.dtype if isinstance(arg, np.void) else type(arg).__name__
+        raise LaunchError(f"{where} must be a record of the struct's dtype {dtype} (S(...) or "
+                          f"an element of an array of S.dtype), got {got}")
+    leaves: list[Any] = []
+    for name in dtype.names or ():
+        field = dtype.fields[name][0]  # type: ignore[index]
+        value = arg[name]
+        if field.shape:  # a Vec field: one leaf per element
+            leaves.extend(field.base.type(v) for v in np.asarray(value).ravel())
+        else:
+            leaves.append(field.type(value))
+    return leaves
+
+
 def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
     if isinstance(ty, ArrayType):
         if not isinstance(arg, np.ndarray):

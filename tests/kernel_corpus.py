@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import ringkernel as rk
-from ringkernel import Array, f16, f32, i32, u8, u32
+from ringkernel import Array, Vec, f16, f32, i32, u8, u32
 
 BLOCK = 64
 THRESHOLD = 0.5  # a module-level constant used inside a kernel
@@ -50,11 +50,20 @@ def run_case(case: KernelCase, backend: str, seed: int = 0) -> None:
     originals = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     expected = case.reference(originals)
     case.kernel.launch(case.grid, case.block, args, backend=backend)
+    check_outputs(case, args, expected)
+
+
+def check_outputs(case: KernelCase, args: list[Any], expected: list[Any]) -> None:
+    """Asserts each argument with a reference (not None) matches it, within the case's tolerance."""
     for pos, want in enumerate(expected):
         if want is None:
             continue
         got = args[pos]
-        if np.issubdtype(np.asarray(want).dtype, np.floating):
+        if np.asarray(want).dtype.names:  # an Array[S]: field by field
+            for name in want.dtype.names:
+                np.testing.assert_allclose(got[name], want[name], rtol=case.rtol, atol=case.atol,
+                                           err_msg=f"{case.name}: argument {pos}, field {name}")
+        elif np.issubdtype(np.asarray(want).dtype, np.floating):
             np.testing.assert_allclose(
                 got, want, rtol=case.rtol, atol=case.atol, err_msg=f"{case.name}: argument {pos}"
             )
@@ -815,3 +824,155 @@ for _dtype in GENERIC_SUM_DTYPES:
         atol=1e-4,
         static=False,
     ))
+
+
+# --- struct value types, Vec and tuple returns (issue 14) -----------------------------------
+
+
+@rk.struct
+class Body:
+    pos: Vec[f32, 3]
+    vel: Vec[f32, 3]
+    m: f32
+
+
+NBODY = 96
+NBODY_DT = 0.01
+NBODY_SOFT = 0.05
+
+
+@rk.func
+def body_accel(bi: Body, bj: Body) -> Vec[f32, 3]:
+    d = bj.pos - bi.pos
+    r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + NBODY_SOFT
+    inv = rk.rsqrt(r2)
+    return d * (bj.m * inv * inv * inv)
+
+
+def _nbody_args(r: np.random.Generator) -> list[Any]:
+    bodies = np.zeros(NBODY, dtype=Body.dtype)
+    bodies["pos"] = r.uniform(-1, 1, (NBODY, 3))
+    bodies["vel"] = r.uniform(-0.1, 0.1, (NBODY, 3))
+    bodies["m"] = r.uniform(0.5, 1.5, NBODY)
+    return [bodies, np.zeros(NBODY, dtype=Body.dtype), NBODY]
+
+
+def _nbody_reference(a: list[Any]) -> list[Any]:
+    pos, vel, m = (a[0][f].astype(np.float64) for f in ("pos", "vel", "m"))
+    d = pos[None, :, :] - pos[:, None, :]
+    r2 = (d * d).sum(axis=2) + NBODY_SOFT
+    acc = (d * (m[None, :] / r2**1.5)[:, :, None]).sum(axis=1)
+    out = np.zeros(NBODY, dtype=Body.dtype)
+    out["vel"] = vel + acc * NBODY_DT
+    out["pos"] = pos + out["vel"] * NBODY_DT
+    out["m"] = m
+    return [None, out, None]
+
+
+@case(grid=2, block=BLOCK, make_args=_nbody_args, reference=_nbody_reference, rtol=1e-4, atol=1e-5)
+@rk.kernel
+def nbody_step(bodies: Array[Body], out: Array[Body], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        me = bodies[i]
+        acc = Vec[f32, 3].zeros()
+        for j in range(n):
+            acc += body_accel(me, bodies[j])
+        me.vel = me.vel + acc * NBODY_DT
+        me.pos += me.vel * NBODY_DT
+        out[i] = me
+
+
+@rk.func
+def cnd(d: f32) -> f32:
+    """The cumulative normal distribution, as CUDA's BlackScholes sample approximates it."""
+    k = 1.0 / (1.0 + 0.2316419 * abs(d))
+    poly = k * (0.31938153 + k * (-0.356563782 + k * (1.781477937 + k * (-1.821255978 + k * 1.330274429))))
+    c = 0.3989422804014327 * math.exp(-0.5 * d * d) * poly
+    return 1.0 - c if d > 0.0 else c
+
+
+@rk.func
+def black_scholes_pair(s: f32, x: f32, t: f32, r: f32, v: f32) -> tuple[f32, f32]:
+    sqrt_t = math.sqrt(t)
+    d1 = (math.log(s / x) + (r + 0.5 * v * v) * t) / (v * sqrt_t)
+    d2 = d1 - v * sqrt_t
+    c1, c2 = cnd(d1), cnd(d2)
+    discount = math.exp(-r * t)
+    return s * c1 - x * discount * c2, x * discount * (1.0 - c2) - s * (1.0 - c1)
+
+
+BS_N = 500
+
+
+def _cnd_reference(d: np.ndarray) -> np.ndarray:
+    k = 1.0 / (1.0 + 0.2316419 * np.abs(d))
+    poly = k * (0.31938153 + k * (-0.356563782 + k * (1.781477937 + k * (-1.821255978 + k * 1.330274429))))
+    c = 0.3989422804014327 * np.exp(-0.5 * d * d) * poly
+    return np.where(d > 0, 1.0 - c, c)
+
+
+def _black_scholes_reference(a: list[Any]) -> list[Any]:
+    s, x, t = (v.astype(np.float64) for v in a[:3])
+    r, v = 0.02, 0.30
+    d1 = (np.log(s / x) + (r + 0.5 * v * v) * t) / (v * np.sqrt(t))
+    d2 = d1 - v * np.sqrt(t)
+    discount = np.exp(-r * t)
+    call = s * _cnd_reference(d1) - x * discount * _cnd_reference(d2)
+    put = x * discount * (1.0 - _cnd_reference(d2)) - s * (1.0 - _cnd_reference(d1))
+    return [None, None, None, call.astype(np.float32), put.astype(np.float32), None]
+
+
+@case(
+    grid=(BS_N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, BS_N, 5, 30), f32s(r, BS_N, 1, 100), f32s(r, BS_N, 0.25, 10),
+                         np.zeros(BS_N, np.float32), np.zeros(BS_N, np.float32), BS_N],
+    reference=_black_scholes_reference,
+    rtol=1e-3,
+    atol=2e-3,
+)
+@rk.kernel
+def black_scholes(s: Array[f32], x: Array[f32], t: Array[f32], call: Array[f32], put: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        c, p = black_scholes_pair(s[i], x[i], t[i], 0.02, 0.30)
+        call[i] = c
+        put[i] = p
+
+
+V4_N = 300
+
+
+def _vec4_reference(a: list[Any]) -> list[Any]:
+    x = a[0].reshape(-1, 4).astype(np.float64)
+    y = x * 2.0 - 1.0
+    k = np.arange(len(x)) % 4
+    rows = np.arange(len(x))
+    y[rows, k] = 0.0
+    total = y.sum(axis=1)
+    y[rows, (k + 1) % 4] += x[rows, k]  # read at a dynamic index, written at another
+    out = np.concatenate([y, total[:, None]], axis=1)
+    return [None, out.astype(np.float32).ravel(), None]
+
+
+@case(
+    grid=(V4_N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, 4 * V4_N), np.zeros(5 * V4_N, np.float32), V4_N],
+    reference=_vec4_reference,
+)
+@rk.kernel
+def vec4_lanes(x: Array[f32], out: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        v = Vec[f32, 4](x[4 * i], x[4 * i + 1], x[4 * i + 2], x[4 * i + 3])
+        y = v * 2.0 - 1.0
+        k = i % 4
+        y[k] = 0.0
+        a, b, c, d = y
+        total = a + b + c + d
+        y[(k + 1) % 4] += v[k]
+        for j in range(4):
+            out[5 * i + j] = y[j]
+        out[5 * i + 4] = total

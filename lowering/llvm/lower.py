@@ -31,6 +31,7 @@ from ringkernel.ringir import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
@@ -39,6 +40,7 @@ from ringkernel.ringir import (
     LoadVar,
     LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -52,7 +54,7 @@ from ringkernel.ringir import (
     Value,
 )
 from ringkernel.ringir.diagnostics import SourceLoc
-from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, Type, as_scalar
+from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, TupleType, Type, as_scalar
 
 
 def func_symbol(name: str) -> str:
@@ -88,13 +90,20 @@ def _declare_function(llmod: ir.Module, target: LLVMTarget, fn: Function) -> ir.
             hidden = bounds_params(fn)
             params += [ty for _, ty in hidden]
             names += [name for name, _ in hidden]
-    ret = ir.VoidType() if fn.return_type == VOID else ops.value_type(as_scalar(fn.return_type))
+    ret = ir.VoidType() if fn.return_type == VOID else _return_type(fn.return_type)
     llfn = ir.Function(llmod, ir.FunctionType(ret, params), name=symbol)
     if not fn.is_kernel:
         llfn.linkage = "internal"
     for arg, name in zip(llfn.args, names):
         arg.name = name
     return llfn
+
+
+def _return_type(ty: Type) -> ir.Type:
+    """A scalar, or a literal struct of scalars for a ``tuple<...>`` (returned in registers)."""
+    if isinstance(ty, TupleType):
+        return ir.LiteralStructType([ops.value_type(e) for e in ty.elems])
+    return ops.value_type(as_scalar(ty))
 
 
 def _param_type(target: LLVMTarget, ty: Type) -> ir.Type:
@@ -238,6 +247,15 @@ class FunctionLowerer(NodeVisitor):
         result = self.builder.call(self.functions[s.callee], args)
         if s.result is not None:
             self.define(s.result, result)
+
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        agg: ir.Value = ir.Constant(_return_type(s.result.type), ir.Undefined)
+        for i, elem in enumerate(s.elems):
+            agg = self.builder.insert_value(agg, self.value(elem), i)
+        self.define(s.result, agg)
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.define(s.result, self.builder.extract_value(self.value(s.tuple), s.index))
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> None:
         if s.kind != "global_id":

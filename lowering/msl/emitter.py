@@ -32,6 +32,7 @@ from ringkernel.ringir import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
@@ -39,6 +40,7 @@ from ringkernel.ringir import (
     LoadVar,
     LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -52,10 +54,11 @@ from ringkernel.ringir import (
     Type,
     Unary,
     Value,
+    result_of,
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.types import F16, F32, PROMOTED, as_scalar
+from ringkernel.ringir.types import F16, F32, PROMOTED, TupleType, as_scalar
 
 MATH_MODES = ("precise", "fast", "default")
 _IGNORED_OPTIONS = ("arch",)
@@ -194,6 +197,16 @@ class _ModuleEmitter:
             for f in ordered for s in walk(f.body) if isinstance(s, ConstArray)
         }
         self.constants: list[str] = []
+        self.tuple_names: dict[TupleType, str] = {}
+        for fn in module.functions:
+            for stmt in walk(fn.body):
+                ty = getattr(result_of(stmt), "type", None)
+                if isinstance(ty, TupleType) and ty not in self.tuple_names:
+                    self.tuple_names[ty] = self.globals.fresh("", "RkTuple_")
+
+    def value_type_name(self, ty: Type) -> str:
+        """A value's MSL type: its scalar, or the struct declared for a ``tuple<...>``."""
+        return self.tuple_names[ty] if isinstance(ty, TupleType) else type_name(ty)
 
     def helper(self, name: str, macro: str, *args: str) -> str:
         """Registers helper ``name`` (rendered by ``macro``) once; returns its name."""
@@ -223,6 +236,11 @@ class _ModuleEmitter:
                     {"type": type_name(ty), "name": fields.name("field", n)}
                     for n, ty in struct.fields
                 ],
+            })))
+        for ty, name in self.tuple_names.items():
+            chunks.append(_strip(module_macros.struct({
+                "name": name,
+                "fields": [{"type": type_name(e), "name": f"e{i}"} for i, e in enumerate(ty.elems)],
             })))
         chunks.extend(self.helpers[name] for name in sorted(self.helpers))
         chunks.extend(self.constants)
@@ -320,7 +338,7 @@ class _FunctionEmitter(NodeVisitor):
         context = {
             "is_kernel": self.fn.is_kernel,
             "name": self.parent.function_names[self.fn.name],
-            "return_type": type_name(self.fn.return_type),
+            "return_type": self.parent.value_type_name(self.fn.return_type),
             "params": self.params(),
         }
         macros = self.parent.function_macros
@@ -354,7 +372,7 @@ class _FunctionEmitter(NodeVisitor):
         return [s for s in (self.visit(stmt) for stmt in body) if s is not None]
 
     def define(self, result: Value, expression: str) -> Statement:
-        return {"kind": "define", "type": type_name(result.type), "name": self.bind(result),
+        return {"kind": "define", "type": self.parent.value_type_name(result.type), "name": self.bind(result),
                 "expr": expression}
 
     # --- instructions ---
@@ -458,6 +476,13 @@ class _FunctionEmitter(NodeVisitor):
         if s.result is None:
             return {"kind": "expression", "expr": expression}
         return self.define(s.result, expression)
+
+    def visit_MakeTuple(self, s: MakeTuple) -> Statement:
+        name = self.parent.value_type_name(s.result.type)
+        return self.define(s.result, self.expr.aggregate(name, [self.ref(e) for e in s.elems]))
+
+    def visit_Extract(self, s: Extract) -> Statement:
+        return self.define(s.result, self.expr.member(self.ref(s.tuple), f"e{s.index}"))
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> Statement:
         builtin = BUILTIN_NAMES[s.kind]

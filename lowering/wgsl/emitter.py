@@ -26,12 +26,12 @@ WGSL has no 8- or 16-bit integers, so they are emulated exactly: an i8/i16
 value is a sign-extended i32 and a u8/u16 value a zero-extended u32 (a
 conversion to one wraps, from a float saturates, as on the cpu backend), and
 their storage and workgroup arrays are ``array<u32>`` with four (two)
-elements per word, little endian as numpy lays them out (local and embedded
-arrays, which no other invocation sees, hold one i32/u32 per element).  A load extracts its element's bits; a store
-clears them with ``atomicAnd`` and sets them with ``atomicOr``, so threads
-storing neighbouring elements of one word never lose each other's bytes
-(two threads storing the *same* element at once race, as on any GPU, and
-may leave a mix of both values).
+elements per word, little endian as numpy lays them out.  A load extracts
+its element's bits; a store clears them with ``atomicAnd`` and sets them
+with ``atomicOr``, so threads storing neighbouring elements of one word never
+lose each other's bytes (two threads storing the *same* element at once race,
+as on any GPU, and may leave a mix of both values).  Local and embedded
+arrays, which no other invocation sees, hold one i32/u32 per element.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ from ringkernel.ringir import (
     Const,
     ConstArray,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
@@ -77,6 +78,7 @@ from ringkernel.ringir import (
     LoadVar,
     LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -92,7 +94,7 @@ from ringkernel.ringir import (
     Value,
 )
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.types import F16, F32, I32, SCALAR_TYPES, U32, as_scalar
+from ringkernel.ringir.types import F16, F32, I32, SCALAR_TYPES, U32, TupleType, as_scalar
 
 Dim3 = tuple[int, int, int]
 
@@ -199,6 +201,14 @@ class Lowering:
         self.expr = macros("ringkernel.lowering.wgsl", "expressions.j2")
         self.namer = Namer(NAMES)
         self.helpers: set[str] = set()
+        self.tuples: dict[TupleType, str] = {}  # a struct per tuple type funcs return
+
+    def tuple_struct(self, ty: TupleType) -> str:
+        """The WGSL struct that carries ``ty`` (fields ``e0``, ``e1``, ...), declared once."""
+        name = self.tuples.get(ty)
+        if name is None:
+            name = self.tuples[ty] = self.namer.fresh("", "RkTuple_")
+        return name
 
     def run(self) -> str:
         check_module(self.module, F16_CAPABILITIES if self.f16 else CAPABILITIES)
@@ -225,7 +235,13 @@ class Lowering:
                 "return_type": emitter.return_type,
                 "body": body,
             })
+        tuples = [
+            {"name": name, "fields": [{"name": f"e{i}", "type": wgsl_scalar(e, "value", None)}
+                                      for i, e in enumerate(ty.elems)]}
+            for ty, name in self.tuples.items()
+        ]
         return self.env.get_template("module.j2").render(
+            tuples=tuples,
             helpers=[h for h in _HELPER_ORDER if h in self.helpers],
             uniforms=uniforms,
             globals=[_global_view(g, self.expr) for g in plan.globals.values()],
@@ -302,10 +318,16 @@ class _FunctionEmitter(NodeVisitor):
     def let(self, result: Value, expr: str) -> None:
         name = self.temp()
         self.values[result.name] = name
-        self.out(kind="let", name=name, type=self.scalar(result.type), expr=expr)
+        self.out(kind="let", name=name, type=self.value_type(result.type), expr=expr)
 
     def scalar(self, ty: Type) -> str:
         return wgsl_scalar(ty, "value", self.loc)
+
+    def value_type(self, ty: Type) -> str:
+        """A value's WGSL type: its scalar, or the struct of a ``tuple<...>``."""
+        if isinstance(ty, TupleType):
+            return self.lowering.tuple_struct(ty)
+        return self.scalar(ty)
 
     def val(self, v: Value) -> str:
         return self.values[v.name]
@@ -428,7 +450,7 @@ class _FunctionEmitter(NodeVisitor):
             else:
                 self.params.append({"name": name, "type": ty})
         if fn.return_type != _VOID:
-            self.return_type = self.scalar(fn.return_type)
+            self.return_type = self.value_type(fn.return_type)
         for var in fn.locals:
             name = self.namer.fresh(var.name, "v_")
             self.locals[var.name] = name
@@ -437,7 +459,9 @@ class _FunctionEmitter(NodeVisitor):
         body = self.blocks.pop()
         if self.return_type is not None and not (body and body[-1]["kind"] == "return"):
             # naga wants a final return even after a loop that always returns.
-            body.append({"kind": "return", "value": self.zero(as_scalar(fn.return_type))})
+            zero = (self.x.call(self.return_type, []) if isinstance(fn.return_type, TupleType)
+                    else self.zero(as_scalar(fn.return_type)))
+            body.append({"kind": "return", "value": zero})
         return prologue + self.decls + body
 
     # --- instructions ---
@@ -516,6 +540,12 @@ class _FunctionEmitter(NodeVisitor):
             self.out(kind="call", expr=expr)
         else:
             self.let(s.result, expr)
+
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        self.let(s.result, self.x.call(self.value_type(s.result.type), [self.val(e) for e in s.elems]))
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.let(s.result, self.x.field(self.val(s.tuple), f"e{s.index}"))
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> None:
         size = literal(self.lowering.block[s.dim], _I32, self.x)

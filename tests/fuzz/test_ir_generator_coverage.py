@@ -50,7 +50,7 @@ class _Random:
 
 def _statements() -> list[Stmt]:
     found: list[Stmt] = []
-    for seed in range(300):
+    for seed in range(500):
         module = verify(generate_module(Draw(_Random(seed)), FULL))
         for fn in module.functions:
             found.extend(walk(fn.body))

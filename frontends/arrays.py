@@ -33,7 +33,7 @@ from ringkernel.ringir import (
     ScalarType,
     Value,
     extent_param_name,
-    extent_param_of,
+    hidden_extents,
 )
 from ringkernel.ringir.diagnostics import CompileError
 
@@ -152,8 +152,9 @@ class ArrayTranslation:
     def ordered_params(self, params: tuple[Value, ...]) -> tuple[Value, ...]:
         """Hidden extents after every declared parameter, by array parameter then dimension."""
         order = {n: i for i, n in enumerate(self.array_param_names)}
-        declared = [p for p in params if extent_param_of(p.name) is None]
-        hidden = [(where, p) for p in params if (where := extent_param_of(p.name)) is not None]
+        extents = hidden_extents([p.name for p in params], order)
+        declared = [p for p, where in zip(params, extents) if where is None]
+        hidden = [(where, p) for p, where in zip(params, extents) if where is not None]
         hidden.sort(key=lambda h: (order[h[0][0]], h[0][1]))
         return (*declared, *(p for _, p in hidden))
 

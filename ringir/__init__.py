@@ -35,6 +35,7 @@ from ringkernel.ringir.types import (
     VoidType,
     extent_param_name,
     extent_param_of,
+    hidden_extents,
 )
 from ringkernel.ringir.verifier import verify
 
@@ -52,5 +53,5 @@ __all__ = [
     "BOOL", "F32", "F64", "I32", "I64", "U32", "U64", "VOID", "SCALAR_TYPES",
     "I8", "U8", "I16", "U16", "F16", "SMALL_TYPES", "PROMOTED",
     "AddressSpace", "ArrayType", "ScalarType", "StructType", "TupleType", "Type", "VoidType",
-    "MAX_NDIM", "extent_param_name", "extent_param_of",
+    "MAX_NDIM", "extent_param_name", "extent_param_of", "hidden_extents",
 ]

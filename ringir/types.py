@@ -7,6 +7,7 @@ spelling in the RingIR text form.
 from __future__ import annotations
 
 import struct
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -231,6 +232,20 @@ def extent_param_of(name: str) -> tuple[str, int] | None:
     if not sep or not array or not dim.isdigit():
         return None
     return array, int(dim)
+
+
+def hidden_extents(names: Sequence[str], arrays: Container[str]) -> list[tuple[str, int] | None]:
+    """Per parameter name, ``(array, dim)`` if it is a hidden extent of the array parameter
+    ``array`` (one of ``arrays``), else None.
+
+    Checking the array part keeps a struct parameter's flattened field ``s.shape0``
+    (a declared parameter) from passing for an extent of ``s``.
+    """
+    out: list[tuple[str, int] | None] = []
+    for name in names:
+        where = extent_param_of(name)
+        out.append(where if where is not None and where[0] in arrays else None)
+    return out
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ringkernel.ringir import SCALAR_TYPES, ArrayType, Function, ScalarType, extent_param_of
+from ringkernel.ringir import SCALAR_TYPES, ArrayType, Function, ScalarType, hidden_extents
 from ringkernel.ringir.types import float_overflows
 
 Dim3 = tuple[int, int, int]
@@ -105,7 +105,8 @@ def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:
 
 def _split_params(fn: Function) -> tuple[list[Any], list[tuple[str, int]]]:
     """``fn``'s declared parameters, and (array, dim) of each hidden extent parameter after them."""
-    hidden = [extent_param_of(p.name) for p in fn.params]
+    arrays = {p.name for p in fn.params if isinstance(p.type, ArrayType)}
+    hidden = hidden_extents([p.name for p in fn.params], arrays)
     declared = [p for p, h in zip(fn.params, hidden) if h is None]
     return declared, [h for h in hidden if h is not None]
 

@@ -29,7 +29,7 @@ from ringkernel.lowering.msl.emitter import (
     template_macros,
     type_name,
 )
-from ringkernel.ringir import Module, extent_param_of
+from ringkernel.ringir import Module, hidden_extents
 from ringkernel.ringir.diagnostics import CompileError
 
 EXEC_FLAGS = (
@@ -92,7 +92,7 @@ class MslCpuProgram:
 
 def _with_extents(info: MslKernel, args: Sequence[Any]) -> list[Any]:
     """``args`` for the declared parameters, followed by the hidden array extents (docs/layout.md)."""
-    hidden = [extent_param_of(p.name) for p in info.params]
+    hidden = hidden_extents([p.name for p in info.params], {p.name for p in info.params if p.is_array})
     declared = [p.name for p, h in zip(info.params, hidden) if h is None]
     if len(args) != len(declared):
         return list(args)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ringkernel as rk
-from ringkernel import Array, i16, i32, u8
+from ringkernel import Array, f32, i16, i32, u8
 from ringkernel.lowering.cuda.ptxas import check_ptx
 from ringkernel.lowering.msl.check import check_msl
 from ringkernel.lowering.wgsl.naga import WgpuUnavailable, check_wgsl
@@ -152,3 +152,24 @@ def test_small_local_and_embedded_arrays_are_one_value_per_element_in_wgsl() -> 
     assert "var<private> l_small_arrays_2: array<u32, 4>;" in text  # the 2 x 2 window, unpacked
     assert "var<workgroup>" in text and "array<atomic<u32>, 4>" in text  # 16 shared bytes, packed
     _validate_everywhere(small_arrays)
+
+
+# --- structs beside N-d arrays ---------------------------------------------------------------
+
+
+@rk.struct
+class Extents:
+    shape0: f32  # flattened to the IR parameter 's.shape0', spelled like a hidden array extent
+    shape1: f32
+
+
+@rk.kernel
+def scaled_corner(s: Extents, grid: Array[f32, 2], out: Array[f32]):
+    out[0] = s.shape0 * grid[grid.shape[0] - 1, grid.shape[1] - 1] + s.shape1
+
+
+def test_a_struct_field_named_like_an_extent_is_a_declared_parameter(backend: str) -> None:
+    grid = np.arange(6, dtype=np.float32).reshape(2, 3)
+    out = np.zeros(1, np.float32)
+    scaled_corner.launch(grid=1, block=1, args=(Extents(shape0=2.0, shape1=3.0), grid, out), backend=backend)
+    assert out[0] == 2.0 * 5.0 + 3.0

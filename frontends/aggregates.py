@@ -245,6 +245,11 @@ class AggregateRules:
         struct = self.views.get(array.name)
         return None if struct is None else (array, struct)
 
+    def element_words(self, array: Value) -> int:
+        """The u32 words of one element of ``array``: a struct's for an ``Array[S]``, else 1."""
+        struct = self.views.get(array.name)
+        return 1 if struct is None else struct_words(struct)
+
     def refuse_rebinding(self, name: str, op: Operand, node: ast.AST) -> None:
         """``a, b = b, a`` on arrays of structs would mix their words with other u32 arrays'
         (one IR type); such names may only alias (``b = a``), never be rebound."""

@@ -112,6 +112,7 @@ class ArrayTranslation:
     temp: Callable[[str, ScalarType], LocalVar]
     static_int: Callable[[ast.expr, str], int]
     mark_assigned: Callable[[str], None]
+    element_words: Callable[[Value], int]
 
     def init_array_state(self, fn: ast.FunctionDef) -> None:
         self.rebindable = rebindable_names(fn)
@@ -296,11 +297,13 @@ class ArrayTranslation:
         def use(array: Value) -> Value:
             extents = [self.extent_value(e) for e in self.extents_of(array)]
             if dim is not None:
-                return extents[dim]
-            total = extents[0]
-            for e in extents[1:]:
-                total = self.b.binary("mul", total, e)
-            return total
+                total = extents[dim]
+            else:
+                total = extents[0]
+                for e in extents[1:]:
+                    total = self.b.binary("mul", total, e)
+            words = self.element_words(array)  # an Array[S] is held as its u32 words
+            return total if words == 1 else self.b.binary("div", total, self.b.const(words, I32))
 
         value = self.dispatch(ref, use, I32)
         assert value is not None

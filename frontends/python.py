@@ -414,6 +414,9 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         if not isinstance(self.assigned, _Unreachable):
             self.assigned.add(name)
 
+    def element_words(self, array: Value) -> int:
+        return self.agg.element_words(array)
+
     def temp(self, prefix: str, ty: ScalarType) -> LocalVar:
         self.temp_counter += 1
         return self.b.local(f"{prefix}.{self.temp_counter}", ty)

@@ -173,3 +173,29 @@ def test_a_struct_field_named_like_an_extent_is_a_declared_parameter(backend: st
     out = np.zeros(1, np.float32)
     scaled_corner.launch(grid=1, block=1, args=(Extents(shape0=2.0, shape1=3.0), grid, out), backend=backend)
     assert out[0] == 2.0 * 5.0 + 3.0
+
+
+@rk.struct
+class Body:
+    x: f32
+    y: f32
+    m: f32
+
+
+@rk.kernel
+def weigh(bodies: Array[Body], grid: Array[f32, 2], out: Array[f32]):
+    i = rk.global_id(0)
+    if i < len(bodies):  # elements, not the 32-bit words the array is held as
+        out[i] = bodies[i].m * grid[i % grid.shape[0], i % grid.shape[1]]
+    if i == 0:
+        out[len(bodies)] = f32(bodies.size) + f32(bodies.shape[0])
+
+
+def test_len_size_and_shape_of_a_struct_array_count_elements(backend: str) -> None:
+    bodies = np.zeros(5, Body.dtype)
+    bodies["m"] = np.arange(5, dtype=np.float32) + 1
+    grid = np.arange(6, dtype=np.float32).reshape(2, 3)
+    out = np.zeros(8, np.float32)
+    weigh.launch(grid=1, block=8, args=(bodies, grid, out), backend=backend)
+    expected = [bodies["m"][i] * grid[i % 2, i % 3] for i in range(5)] + [10.0, 0.0, 0.0]
+    np.testing.assert_array_equal(out, np.array(expected, np.float32))

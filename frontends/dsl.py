@@ -203,15 +203,22 @@ def bind(obj: Any, bindings: dict[str, ScalarType]) -> Any:
         return bindings[obj.name]
     if isinstance(obj, GenericArray) and obj.elem.name in bindings:
         return array_type(bindings[obj.elem.name], obj.ndim)
+    if isinstance(obj, VecType) and isinstance(obj.elem, TypeVar) and obj.elem.name in bindings:
+        return VecType(bindings[obj.elem.name], obj.length)  # Vec[T, 4]
+    if getattr(obj, "__origin__", None) is tuple:  # tuple[T, T]: a func's results
+        return tuple[tuple(bind(a, bindings) for a in getattr(obj, "__args__", ()))]  # type: ignore[misc]
     return obj
 
 
 def type_variable_of(obj: Any) -> TypeVar | None:
-    """The TypeVar an annotation object (``T`` or ``Array[T]``) leaves open, or None."""
+    """The TypeVar an annotation object (``T``, ``Array[T]``, ``Vec[T, N]``, ``tuple[T, ...]``)
+    leaves open, or None."""
     if isinstance(obj, TypeVar):
         return obj
-    if isinstance(obj, GenericArray):
+    if isinstance(obj, (GenericArray, VecType)) and isinstance(obj.elem, TypeVar):
         return obj.elem
+    if getattr(obj, "__origin__", None) is tuple:
+        return next(filter(None, (type_variable_of(a) for a in getattr(obj, "__args__", ()))), None)
     return None
 
 

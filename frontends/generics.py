@@ -17,6 +17,7 @@ from typing import Any
 from ringkernel.frontends import dsl
 from ringkernel.frontends.python import evaluate_static
 from ringkernel.frontends.source import FunctionSource
+from ringkernel.frontends.valuetypes import VecType
 from ringkernel.ringir import ArrayType, ScalarType, Type
 from ringkernel.ringir.diagnostics import CompileError
 
@@ -120,7 +121,7 @@ def infer_from_operands(
         param = params.get(pname)
         if param is None or ty is None:
             continue
-        scalar = ty.elem if isinstance(ty, ArrayType) else ty
+        scalar = ty.elem if isinstance(ty, (ArrayType, VecType)) else ty
         if not isinstance(scalar, ScalarType):
             continue
         known = bindings.get(param.var)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ringkernel as rk
-from ringkernel import Array, f32, i16, i32, u8
+from ringkernel import Array, Vec, f32, i16, i32, u8
 from ringkernel.lowering.cuda.ptxas import check_ptx
 from ringkernel.lowering.msl.check import check_msl
 from ringkernel.lowering.wgsl.naga import WgpuUnavailable, check_wgsl
@@ -199,3 +199,70 @@ def test_len_size_and_shape_of_a_struct_array_count_elements(backend: str) -> No
     weigh.launch(grid=1, block=8, args=(bodies, grid, out), backend=backend)
     expected = [bodies["m"][i] * grid[i % 2, i % 3] for i in range(5)] + [10.0, 0.0, 0.0]
     np.testing.assert_array_equal(out, np.array(expected, np.float32))
+
+
+# --- tuple returns over shared memory, generic and not -----------------------------------------
+
+
+@rk.func
+def row_range(t: Array[T, 2], r: i32) -> tuple[T, T]:
+    """The lowest and highest value of row ``r``: a generic tuple-returning func."""
+    lo = t[r, 0]
+    hi = t[r, 0]
+    for c in range(1, t.shape[1]):
+        lo = min(lo, t[r, c])
+        hi = max(hi, t[r, c])
+    return lo, hi
+
+
+@rk.kernel
+def tile_ranges(x: Array[T, 2], out: Array[T, 2]):
+    tile = rk.shared_array(T, (4, 4))
+    r, c = rk.thread_id(1), rk.thread_id(0)
+    tile[r, c] = x[r, c]
+    rk.barrier()
+    if c == 0:
+        lo, hi = row_range(tile, r)
+        out[r, 0] = lo
+        out[r, 1] = hi
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int32])
+def test_generic_tuple_returning_func_over_a_shared_tile(backend: str, dtype: type) -> None:
+    x = (np.arange(16) * 7 % 11).astype(dtype).reshape(4, 4)
+    out = np.zeros((4, 2), dtype)
+    tile_ranges.launch(grid=1, block=(4, 4), args=(x, out), backend=backend)
+    np.testing.assert_array_equal(out, np.stack([x.min(axis=1), x.max(axis=1)], axis=1))
+    _validate_everywhere(tile_ranges.specialize(T=dtype))
+
+
+@rk.func
+def total(v: Vec[T, 4]) -> T:
+    return v[0] + v[1] + v[2] + v[3]
+
+
+@rk.kernel
+def vec_total(x: Array[T], out: Array[T]):
+    out[0] = total(Vec[T, 4](x[0], x[1], x[2], x[3]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.uint8])
+def test_generic_func_binds_its_type_variable_from_a_vec_argument(backend: str, dtype: type) -> None:
+    x = np.array([1, 2, 3, 250], dtype)
+    out = np.zeros(1, dtype)
+    vec_total.launch(grid=1, block=1, args=(x, out), backend=backend)
+    assert out[0] == x.sum(dtype=dtype)
+
+
+def test_an_unbound_type_variable_in_a_tuple_result_says_so() -> None:
+    @rk.func
+    def pair(n: i32) -> tuple[T, T]:
+        return n, n
+
+    @rk.kernel
+    def uses_pair(out: Array[i32]):
+        a, b = pair(1)
+        out[0] = a + b
+
+    with pytest.raises(rk.CompileError, match=r"generic type T, which is not bound here"):
+        uses_pair.compile("rir")

@@ -266,3 +266,55 @@ def test_an_unbound_type_variable_in_a_tuple_result_says_so() -> None:
 
     with pytest.raises(rk.CompileError, match=r"generic type T, which is not bound here"):
         uses_pair.compile("rir")
+
+
+EAGER_SOURCE = '''
+import ringkernel as rk
+from ringkernel import Array, Vec, i32
+
+T = rk.TypeVar("T")
+
+
+@rk.func
+def row_range(t: Array[T, 2], r: i32) -> tuple[T, T]:
+    lo = t[r, 0]
+    hi = t[r, 0]
+    for c in range(1, t.shape[1]):
+        lo = min(lo, t[r, c])
+        hi = max(hi, t[r, c])
+    return lo, hi
+
+
+@rk.func
+def total(v: Vec[T, 4]) -> T:
+    return v[0] + v[1] + v[2] + v[3]
+
+
+@rk.kernel
+def ranges(x: Array[T, 2], out: Array[T, 2], sums: Array[T]):
+    r = rk.thread_id(0)
+    lo, hi = row_range(x, r)
+    out[r, 0] = lo
+    out[r, 1] = hi
+    sums[r] = total(Vec[T, 4](x[r, 0], x[r, 1], x[r, 2], x[r, 3]))
+'''
+
+
+def test_generic_annotations_evaluated_eagerly(tmp_path, backend: str) -> None:
+    """Without ``from __future__ import annotations`` the annotations are objects such as
+    ``tuple[T, T]`` and ``Vec[T, 4]``, bound by substituting inside them."""
+    import importlib.util
+
+    path = tmp_path / "eager_generics.py"
+    path.write_text(EAGER_SOURCE)
+    spec = importlib.util.spec_from_file_location("eager_generics", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for dtype in (np.float32, np.uint8):
+        x = (np.arange(16) * 7 % 11).astype(dtype).reshape(4, 4)
+        out = np.zeros((4, 2), dtype)
+        sums = np.zeros(4, dtype)
+        module.ranges.launch(grid=1, block=4, args=(x, out, sums), backend=backend)
+        np.testing.assert_array_equal(out, np.stack([x.min(axis=1), x.max(axis=1)], axis=1))
+        np.testing.assert_array_equal(sums, x.sum(axis=1, dtype=dtype))

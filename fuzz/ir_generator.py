@@ -281,7 +281,7 @@ class _FunctionGen:
 
     def stmt(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
         kinds = ["const", "unary", "binary", "compare", "cast", "math", "load_var", "store_var",
-                 "array", "array"]
+                 "array", "array", "array"]  # memory statements are the most varied
         if self.p.bitcast:
             kinds.append("bitcast")
         if self.p.fence:
@@ -357,7 +357,12 @@ class _FunctionGen:
         # half the time an array atomics can update, so local and constant arrays
         # do not crowd the read-modify-write ops out
         shared_memory = (AddressSpace.GLOBAL, AddressSpace.SHARED)
-        arr = self.array(lambda t: t.space in shared_memory) if self.d.bool() else None
+        # half the time an array atomics apply to, and then mostly an atomic: the many other
+        # statement kinds (tuples, local and constant arrays) would leave some op/type pairs undrawn
+        prefer_atomic = self.d.bool()
+        arr = self.array(
+            lambda t: t.space in shared_memory and not t.elem.is_bool and not t.elem.is_small
+        ) if prefer_atomic else None
         arr = arr or self.array()
         if arr is None:
             return self.s_const(out)
@@ -370,6 +375,8 @@ class _FunctionGen:
             ops.append("atomic")
         if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and elem.is_int and not elem.is_small:
             ops.append("cas")
+        if prefer_atomic and "atomic" in ops:
+            ops += ["atomic", "atomic"]
         what = self.d.pick(ops)
         if what == "load":
             self.define(out, Load(self.fresh(elem), arr, index))

@@ -840,7 +840,14 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         cond = self.sem.truth(self.visit(node.test), node.test)
         if cond.is_literal:
             return self.visit(node.body if cond.literal else node.orelse)
-        ty = self.sem.unify(self.probe(node.body), self.probe(node.orelse), node)
+        body, orelse = self.probe(node.body), self.probe(node.orelse)
+        if isinstance(body.type, ArrayType) or isinstance(orelse.type, ArrayType):
+            raise self.error(
+                "a conditional expression cannot choose between arrays; write "
+                "'if c:' / 'else:' statements that each assign the array name",
+                node,
+            )
+        ty = self.sem.unify(body, orelse, node)
         tmp = self.temp("sel", ty)
         with self.b.if_(cond.value):  # type: ignore[arg-type]
             self.b.store_var(tmp, self.sem.coerce(self.visit(node.body), ty, node.body))

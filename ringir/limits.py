@@ -69,6 +69,11 @@ def array_size_problem(ty: ArrayType) -> str | None:
     return None
 
 
+MAX_LOCAL_BYTES = 32 * 1024
+"""Local arrays a work-item may hold at once (its function and the deepest call
+chain below it): they live on its stack, and the cpu backend's threads have
+256 KiB."""
+
 MAX_CONST_ARRAY_BYTES = 64 * 1024
 """The largest embedded read-only array: CUDA's constant memory, and a WGSL/MSL
 ``const`` table size every compiler here accepts (docs/dsl.md)."""

@@ -13,7 +13,14 @@ import re
 import weakref
 
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.limits import MAX_NESTING, array_size_problem, check_nesting, const_array_problem
+from ringkernel.ringir.limits import (
+    MAX_LOCAL_BYTES,
+    MAX_NESTING,
+    array_bytes,
+    array_size_problem,
+    check_nesting,
+    const_array_problem,
+)
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -133,6 +140,35 @@ class _ModuleVerifier:
         for fn in self.module.functions:
             _FunctionVerifier(self, fn).run()
         self._check_no_recursion()
+        self._check_local_memory()
+
+    def _check_local_memory(self) -> None:
+        """Local arrays of a function and the deepest call chain below it fit :data:`MAX_LOCAL_BYTES`.
+
+        They live on a work-item's stack (the cpu backend's threads have 256 KiB).
+        """
+        totals: dict[str, int] = {}
+
+        def total(fn: Function) -> int:
+            known = totals.get(fn.name)
+            if known is not None:
+                return known
+            own = sum(array_bytes(s.result.type) or 0 for s in walk(fn.body)
+                      if isinstance(s, LocalArray) and isinstance(s.result.type, ArrayType))
+            below = [total(self.functions[c.callee]) for c in walk(fn.body) if isinstance(c, Call)]
+            totals[fn.name] = own + max(below, default=0)
+            if totals[fn.name] > MAX_LOCAL_BYTES:
+                first = next((s for s in walk(fn.body) if isinstance(s, (LocalArray, Call))), None)
+                raise CompileError.at(
+                    getattr(first, "loc", None) or fn.loc,
+                    f"'{fn.name}' needs {totals[fn.name]} bytes of local arrays (with the functions it "
+                    f"calls); at most {MAX_LOCAL_BYTES} bytes per work-item fit; use a shared or "
+                    "global array",
+                )
+            return totals[fn.name]
+
+        for fn in self.module.functions:
+            total(fn)
 
     def _check_no_recursion(self) -> None:
         """No call cycles, and no call chain deeper than :data:`MAX_CALL_DEPTH` (iteratively)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ringkernel.lowering.common import Namer, atomic_array
 from ringkernel.lowering.wgsl.bindings import PACKED, Aliases, kernel_aliases
+from ringkernel.lowering.wgsl.limits import check_const_table
 from ringkernel.ringir import (
     ArrayType,
     Call,
@@ -124,6 +125,8 @@ def plan_module(
                 # a private var is per invocation, as a local array is per work-item
                 ty = stmt.result.type
                 assert isinstance(ty, ArrayType)  # the verifier requires it
+                if isinstance(stmt, ConstArray):
+                    check_const_table(ty, getattr(stmt, "loc", None) or inst.fn.loc)
                 local = isinstance(stmt, LocalArray)
                 name = namer.fresh(f"{inst.kernel}_{stmt.result.name}", "l_" if local else "c_")
                 where = getattr(stmt, "loc", None) or inst.fn.loc

@@ -174,3 +174,27 @@ def test_annotation_rejects_bad_ranks() -> None:
         Array[f32, 4]
     with pytest.raises(TypeError, match="N = 1 to 3"):
         Array[f32, 0]
+
+
+def test_conditional_expression_between_arrays_says_to_use_statements(tmp_path: Path) -> None:
+    body = """
+    @rk.kernel
+    def k(a: Array[f32], b: Array[f32], c: i32):
+        x = a if c > 0 else b
+        x[0] = 1.0
+    """
+    check(tmp_path, body, "a if c", "cannot choose between arrays")
+
+
+def test_if_statements_choose_between_arrays(backend: str) -> None:
+    @rk.kernel
+    def pick(a: Array[f32], b: Array[f32], c: i32):
+        if c > 0:
+            x = a
+        else:
+            x = b
+        x[0] = 5.0
+
+    a, b = np.zeros(1, np.float32), np.zeros(1, np.float32)
+    pick.launch(1, 1, (a, b, 0), backend=backend)
+    assert (a[0], b[0]) == (0.0, 5.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32
@@ -82,3 +83,23 @@ def test_a_local_array_live_across_a_barrier_stays_per_work_item(backend: str) -
     out = np.zeros(32, np.int32)
     private_across_barrier.launch(grid=1, block=32, args=(out,), backend=backend)
     np.testing.assert_array_equal(out, np.arange(32) * 11)
+
+
+BIG_TABLE = np.arange(1024, dtype=np.float32)
+
+
+@rk.kernel
+def big_table(x: Array[i32], out: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        out[i] = BIG_TABLE[x[i]]
+
+
+def test_wgsl_refuses_a_table_too_large_to_compile_in_time_at_its_use() -> None:
+    from ringkernel import CompileError
+
+    with pytest.raises(CompileError, match="WGSL embeds at most 256") as info:
+        big_table.compile("wgsl")
+    assert info.value.line is not None and "BIG_TABLE[x[i]]" in str(info.value)
+    assert "ld.const" in big_table.compile("ptx")  # the other targets take it
+    assert "constant float" in big_table.compile("msl")

@@ -162,3 +162,35 @@ def test_local_array_in_a_long_loop_does_not_grow_the_stack() -> None:
     out = np.zeros(2, np.float32)
     deep_local.launch(grid=1, block=2, args=(out, 2), backend="cpu")
     assert out[0] == pytest.approx(sum(range(20000)), rel=1e-3)
+
+
+@rk.kernel
+def local_oob(out: Array[f32], k: i32):
+    scratch = rk.local_array(f32, 4)
+    scratch[k] = 1.0
+    out[0] = scratch[0]
+
+
+def test_checked_launch_names_a_local_array_as_local(backend: str) -> None:
+    with pytest.raises(rk.BoundsError, match="local array") as info:
+        local_oob.launch(1, 1, (np.zeros(1, np.float32), 7), backend=backend, checked=True)
+    assert "shared" not in str(info.value)
+
+
+@rk.func
+def deep_scratch(i: i32) -> f32:
+    buf = rk.local_array(f32, 6000)
+    buf[i] = 1.0
+    return buf[i]
+
+
+@rk.kernel
+def too_much_local(out: Array[f32]):
+    mine = rk.local_array(f32, 4000)
+    mine[0] = deep_scratch(0)
+    out[0] = mine[0]
+
+
+def test_local_arrays_past_the_stack_budget_are_a_compile_error_not_a_crash() -> None:
+    with pytest.raises(rk.CompileError, match=r"needs 40000 bytes of local arrays .* at most 32768"):
+        too_much_local.launch(1, 1, (np.zeros(1, np.float32),), backend="cpu")

@@ -272,7 +272,7 @@ def _kernel_with_a_local_type_variable():
     V = rk.TypeVar("V")
 
     @rk.kernel
-    def copy_first(x: "Array[V]", n: i32):  # V only in a string annotation: no closure cell
+    def copy_first(x: "Array[V]", n: i32):  # noqa: UP037 (V only in a string: no closure cell)
         x[0] = x[1]
 
     return copy_first

@@ -19,7 +19,7 @@ from typing import Any
 from ringkernel.compiler import compile_module
 from ringkernel.frontends.aggregates import launch_layout
 from ringkernel.frontends.dsl import TypeVar, scalar_type_of
-from ringkernel.frontends.generics import bound_source, type_params, type_variables
+from ringkernel.frontends.generics import bound_source, type_params
 from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.python import signature_of
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
@@ -47,6 +47,7 @@ class _Decorated:
         self._enclosing = enclosing_scope(pyfunc)
         self._bindings: dict[str, ScalarType] = {}  # of a specialization's type variables
         self._specializations: dict[tuple[tuple[str, str], ...], Any] = {}
+        self._generic: list[tuple[str, str, bool]] | None = None  # (param, variable, is_array)
 
     @property
     def ringkernel_source(self) -> FunctionSource:
@@ -58,7 +59,16 @@ class _Decorated:
     @property
     def type_variables(self) -> list[str]:
         """The names of the type variables this function's parameters leave open."""
-        return _user_errors(lambda: type_variables(self.ringkernel_source))
+        return list(dict.fromkeys(var for _, var, _ in self.generic_params))
+
+    @property
+    def generic_params(self) -> list[tuple[str, str, bool]]:
+        """``(parameter, type variable, is_array)`` of each generic parameter; read once, as
+        every launch asks (an empty list for a plain kernel)."""
+        if self._generic is None:
+            params = _user_errors(lambda: type_params(self.ringkernel_source))
+            self._generic = [(p.name, p.var, p.is_array) for p in params]
+        return self._generic
 
     def specialize(self, **bindings: Any) -> Any:
         """This function with its type variables bound: ``k.specialize(T=f32)``.
@@ -134,10 +144,10 @@ class Kernel(_Decorated):
         from ringkernel.runtime.arguments import BoundsError, bind_arguments, launch_dims
 
         grid3, block3 = launch_dims(grid, block)
-        if self.type_variables:
+        if self.generic_params:
             from ringkernel.runtime.arguments import infer_type_bindings
 
-            params = [(p.name, p.var, p.is_array) for p in type_params(self.ringkernel_source)]
+            params = self.generic_params
             names = [a.arg for a in self.ringkernel_source.node.args.args]
             bindings = infer_type_bindings(self.__name__, names, params, tuple(args))
             self.specialize(**bindings).launch(grid3, block3, args, backend, checked=checked)

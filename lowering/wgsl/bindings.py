@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ringkernel.lowering.wgsl.target import kernel_entry_name
+from ringkernel.lowering.wgsl.target import SUPPORTED, kernel_entry_name
 from ringkernel.ringir import ArrayType, Function, ScalarType
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
@@ -90,7 +90,7 @@ def storage_type(ty: ScalarType, where: str, loc: SourceLoc | None = None) -> tu
         raise CompileError.at(
             loc,
             f"{where} has type {ty}, which WGSL does not support "
-            "(WGSL has f32, i32, u32 and bool only)",
+            f"({SUPPORTED})",
         )
     return info
 

@@ -52,6 +52,7 @@ from ringkernel.lowering.wgsl.target import (
     F16_CAPABILITIES,
     F16_SCALARS,
     NAMES,
+    SUPPORTED,
     kernel_entry_name,
 )
 from ringkernel.ringir import I32 as _I32
@@ -141,7 +142,7 @@ def wgsl_scalar(ty: Type, what: str, loc: SourceLoc | None) -> str:
         raise CompileError.at(
             loc,
             f"{what} has type {ty}, which WGSL does not support "
-            "(the wgsl target has f32, i32, u32 and bool only)",
+            f"({SUPPORTED})",
             notes=("cast to a 32-bit type, or compile for another target",),
         )
     return register_type(ty).name

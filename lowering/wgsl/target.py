@@ -52,6 +52,13 @@ def kernel_entry_name(kernel_name: str) -> str:
     return "k_" + NAMES.sanitize(kernel_name)
 
 
+SUPPORTED = (
+    "the wgsl target has f32, i32, u32, bool, the emulated i8 u8 i16 u16, and f16 with the "
+    "shader-f16 feature"
+)
+"""What every refusal of a type lists, so the messages agree."""
+
+
 def _refusal(use: TypeUse) -> str:
     if _element_name(use) == "f16" and use.role != "atomic":
         return (
@@ -59,11 +66,7 @@ def _refusal(use: TypeUse) -> str:
             "the wgpu backend enables it when its adapter has the feature; compile with "
             "compile('wgsl', f16=True) to emit 'enable f16;'"
         )
-    return (
-        f"{describe(use)} has type {_element_name(use)}, which WGSL does not support "
-        "(the wgsl target has f32, i32, u32, bool, the emulated i8 u8 i16 u16, and f16 with "
-        "the shader-f16 feature)"
-    )
+    return f"{describe(use)} has type {_element_name(use)}, which WGSL does not support ({SUPPORTED})"
 
 
 def describe(use: TypeUse) -> str:

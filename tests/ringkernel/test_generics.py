@@ -266,3 +266,21 @@ def test_ringc_without_specialize_points_at_the_generic_parameter(capsys, generi
 def test_ringc_specialize_errors(capsys, generic_file: Path, argv, code, message) -> None:
     got, _, err = _ringc(capsys, generic_file, "-t", "rir", "-k", "scale", *argv)
     assert got == code and message in err
+
+
+def _kernel_with_a_local_type_variable():
+    V = rk.TypeVar("V")
+
+    @rk.kernel
+    def copy_first(x: "Array[V]", n: i32):  # noqa: UP037 (V only in a string: no closure cell)
+        x[0] = x[1]
+
+    return copy_first
+
+
+def test_a_type_variable_of_the_enclosing_function_in_a_string_annotation() -> None:
+    k = _kernel_with_a_local_type_variable()
+    assert k.type_variables == ["V"]
+    x = np.array([0, 5], np.int16)
+    k[1, 1, "cpu"](x, 2)
+    assert list(x) == [5, 5]

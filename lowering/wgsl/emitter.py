@@ -278,6 +278,10 @@ def _global_view(g: GlobalArray, expr: Macros) -> dict[str, Any]:
     # bool elements are u32 in memory, as in storage buffers
     memory = SCALAR_TYPES["u32" if g.elem == "bool" else g.elem]
     data = [literal(int(v) if g.elem == "bool" else v, memory, expr) for v in g.data]
+    if g.as_bits:  # inf or NaN in the table: their bit patterns
+        ty = "u32"
+        dtype = np.float32 if g.elem == "f32" else np.float16
+        data = [literal(int(np.array(v, dtype).view(f"u{dtype().itemsize}")), U32, expr) for v in g.data]
     return {"name": g.name, "space": g.space, "binding": g.binding, "size": size, "type": ty, "data": data}
 
 
@@ -580,6 +584,8 @@ class _FunctionEmitter(NodeVisitor):
             expr = self.x.index(g.name, i)
             if g.elem == "bool":
                 expr = self.x.u32_to_bool(expr)
+            elif g.as_bits:
+                expr = self.x.bitcast("f32", expr) if g.elem == "f32" else self.x.bits_half(expr)
         self.guarded_value(s.result, g, s.index, i, expr)
 
     def visit_Store(self, s: Store) -> None:

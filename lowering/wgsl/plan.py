@@ -19,6 +19,7 @@ with atomicAnd/atomicOr, so neighbours stored by other threads survive.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ringkernel.lowering.common import Namer, atomic_array
@@ -58,6 +59,14 @@ class GlobalArray:
         workgroup memory.  A private or const array is per invocation or read-only, so it
         holds one i32/u32 register value per element and needs no atomic word updates."""
         return self.elem in PACKED and self.space in ("storage", "workgroup")
+
+    @property
+    def as_bits(self) -> bool:
+        """Whether a const float table holds its values' bits (u32): WGSL constant expressions
+        cannot be inf or NaN, nor bitcast to them, so such a table is converted at each load."""
+        return self.space == "const" and self.elem in ("f32", "f16") and not all(
+            math.isfinite(v) for v in self.data
+        )
 
 
 @dataclass

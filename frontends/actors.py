@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ringkernel.frontends.aggregates import AggregateRules
 from ringkernel.frontends.module import ModuleAssembler
 from ringkernel.frontends.python import (
     UNREACHABLE,
@@ -179,6 +180,15 @@ def scalar_fields(cls: type, what: str) -> list[tuple[str, ScalarType]]:
                 name,
                 f"{what} '{cls.__name__}': field '{name}' has unsupported type {annotation!r}; "
                 "use f32, f64, i32, u32, i64, u64 or bool",
+            )
+        if ty.is_small:  # queues and state are 32-bit words; no packing of small fields (yet)
+            wide = "f32" if ty.is_float else "i32" if ty.is_signed else "u32"
+            raise field_error(
+                cls,
+                name,
+                f"{what} '{cls.__name__}': field '{name}' has type {ty}, which actor state and "
+                f"messages do not hold (they travel as 32-bit words); declare it {wide} and "
+                f"convert with {ty}(...) in the handler",
             )
         fields.append((name, ty))
     return fields
@@ -421,21 +431,24 @@ class MethodTranslator(FunctionTranslator):
                         fn.returns, "only handlers (methods taking a message) can return a message"
                     )
                 ret = resolve_type(source, fn.returns, "the return value")
-                if isinstance(ret, ArrayType):
-                    raise source.error(fn.returns, "helpers cannot return arrays")
+                if not isinstance(ret, ScalarType) and ret != VOID:
+                    raise source.error(fn.returns, f"actor helpers return a scalar or None, not {ret}")
             self.msg_name = None
         self.b = FunctionBuilder(ir_name, "func", params, ret, loc=source.loc(fn))
         self.sem = Semantic(source, self.b)
         self.return_type = ret
         self.node = fn
         self.assigned_names = _assigned_names(fn)
-        self.arrays: dict[str, Value] = {}
+        self.arrays = {}
         self.scalar_params: dict[str, Value] = {}
         self.vars = {}
         self.assigned = set()
         self.loop_depth = 0
         self.temp_counter = 0
         self.void_ok = None
+        self.init_array_state(fn)
+        self.embedded = {}
+        self.agg = AggregateRules(self)
         self.words = {name: value for (name, _), value in zip(params, self.b.params)}
         for (name, ty), value in zip(params[1:], self.b.params[1:]):
             if handler is None:
@@ -653,12 +666,7 @@ def build_actor_module(actor: ActorInfo) -> Module:
             handler.source, actor, actor.handler_name(handler.message), assembler, handler
         )
         functions.append(translator.translate())
-    while assembler.pending:
-        current = assembler.pending.pop(0)
-        fn = FunctionTranslator(
-            current.ringkernel_source, current.ringkernel_kind, assembler.names[id(current)], assembler.callee
-        ).translate()
-        assembler.functions[fn.name] = fn
+    assembler.translate_pending()
     callees = [assembler.functions[n] for n in assembler.functions]
     return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
 

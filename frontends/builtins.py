@@ -27,6 +27,7 @@ from ringkernel.ringir.nodes import (
     Binary,
     Bitcast,
     Cast,
+    LocalArray,
     MathCall,
     SharedArray,
     Stmt,
@@ -56,7 +57,7 @@ class Builtin:
     def lowers_to(self) -> str:
         """The IR node and op, as the docs list it (``Math(sqrt)``)."""
         if self.ir is None:
-            return "refused"
+            return "refused" if self.rule == "refused" else "array extents"
         return f"{self.ir.__name__}({self.op})" if self.op else self.ir.__name__
 
 
@@ -108,10 +109,13 @@ BUILTINS: tuple[Builtin, ...] = (
     _thread_index("grid_dim", "Blocks in the grid along dim 0..2."),
     _thread_index("global_id", "block_id(d) * block_dim(d) + thread_id(d)."),
     Builtin("shared_array", 2, "shared_array", SharedArray,
-            "shared_array(T, n): a per-block array of n T's.", "rk.shared_array(T, n)", stub=True),
+            "shared_array(T, n | (r, c)): a per-block array of n T's (or an r x c one).",
+            "rk.shared_array(T, n)", stub=True),
     Builtin("dynamic_shared_array", 1, "dynamic_shared_array", SharedArray,
             "dynamic_shared_array(T): a per-block array of T sized per launch (dynamic_shared=N).",
             "rk.dynamic_shared_array(T)", stub=True),
+    Builtin("local_array", 2, "local_array", LocalArray,
+            "local_array(T, n | shape): a per-work-item (private) array.", "rk.local_array(T, n)", stub=True),
     Builtin("barrier", 0, "barrier", Barrier,
             "Waits for every thread of the block; orders shared memory.", "rk.barrier()", stub=True),
     Builtin("rsqrt", 1, "math", MathCall, "1 / sqrt(x).", "rk.rsqrt(x)", op="rsqrt", stub=True),
@@ -198,9 +202,8 @@ BUILTINS: tuple[Builtin, ...] = (
     Builtin("range", (1, 3), "refused", None, "Only as 'for i in range(...)' (a ForRange loop).",
             "range(start, stop, step)", op="range() can only be used as 'for i in range(...)'",
             objects=(builtins.range,)),
-    Builtin("len", 1, "refused", None, "Refused: arrays carry no length; pass it as a parameter.", "len(a)",
-            op="arrays carry no length on the device; pass the length as a parameter",
-            objects=(builtins.len,)),
+    Builtin("len", 1, "len", None, "The extent of an array's first dimension (i32), as a.shape[0].",
+            "len(a)", objects=(builtins.len,)),
     Builtin("print", (0, None), "refused", None, "Refused: write values into an Array instead.", "print(...)",
             op="print() is not supported in kernels; write values into an Array", objects=(builtins.print,)),
 )

@@ -88,7 +88,10 @@ class NotConstant(Exception):
         self.reason = reason
 
 
-_NUMPY_SCALAR_TYPES = (np.float32, np.float64, np.int32, np.uint32, np.int64, np.uint64, np.bool_)
+_NUMPY_SCALAR_TYPES = (
+    np.float32, np.float64, np.int32, np.uint32, np.int64, np.uint64, np.bool_,
+    np.int8, np.uint8, np.int16, np.uint16, np.float16,
+)
 _CASTS = {builtins.int, builtins.float, builtins.bool, *_NUMPY_SCALAR_TYPES}
 
 

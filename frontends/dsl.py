@@ -14,7 +14,17 @@ from typing import Any
 import numpy as np
 
 from ringkernel.frontends.builtins import BY_NAME
-from ringkernel.ringir.types import BOOL, F32, I32, SCALAR_TYPES, AddressSpace, ArrayType, ScalarType
+from ringkernel.frontends.valuetypes import StructArray, StructDef, VecType
+from ringkernel.ringir.types import (
+    BOOL,
+    F32,
+    I32,
+    MAX_NDIM,
+    SCALAR_TYPES,
+    AddressSpace,
+    ArrayType,
+    ScalarType,
+)
 
 
 class Intrinsic:
@@ -44,6 +54,7 @@ block_dim = _intrinsic("block_dim")
 grid_dim = _intrinsic("grid_dim")
 global_id = _intrinsic("global_id")
 shared_array = _intrinsic("shared_array")
+local_array = _intrinsic("local_array")
 barrier = _intrinsic("barrier")
 dynamic_shared_array = _intrinsic("dynamic_shared_array")
 rsqrt = _intrinsic("rsqrt")
@@ -88,6 +99,7 @@ INTRINSICS: dict[str, Intrinsic] = {
         grid_dim,
         global_id,
         shared_array,
+        local_array,
         barrier,
         rsqrt,
         fma,
@@ -132,7 +144,9 @@ ATOMIC_INTRINSICS = {b.name: b.op for b in BY_NAME.values() if b.rule == "atomic
 _PYTHON_SCALARS: dict[Any, ScalarType] = {builtins.int: I32, builtins.float: F32, builtins.bool: BOOL}
 # numpy's spellings of the IR scalars, by dtype name (np.float32, np.dtype("float32"), ...).
 _NUMPY_NAMES = {t.numpy_dtype: t for t in SCALAR_TYPES.values()}
-SUPPORTED_SCALARS = "f32, f64, i32, u32, i64, u64, bool (or int, float, np.float32, np.int32, ...)"
+SUPPORTED_SCALARS = (
+    "f32, f64, i32, u32, i64, u64, bool, i8, u8, i16, u16, f16 (or int, float, np.float32, np.int32, ...)"
+)
 
 
 def scalar_type_of(obj: Any) -> ScalarType | None:
@@ -177,17 +191,119 @@ def _hashable(obj: Any) -> bool:
     return True
 
 
-class Array:
-    """``Array[T]``: a global (storage) buffer parameter; pass a numpy array of dtype T."""
+class TypeVar:
+    """``T = rk.TypeVar("T")``: a type parameter of generic kernels and device functions.
 
-    def __class_getitem__(cls, elem: Any) -> ArrayType:
+    ``Array[T]``, scalar parameters of type ``T`` and ``T(x)`` casts in the body
+    are completed per specialization: from the argument dtypes at launch, by
+    ``kernel.specialize(T=f32)``, by ``ringc --specialize T=f32``, or, in a
+    ``@rk.func``, from the types of the caller's arguments.  Specializations
+    are told apart by the TypeVar's name.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(
+                f"rk.TypeVar takes the variable's name as a string, e.g. TypeVar('T'), got {name!r}"
+            )
+        self.name = name
+        self.__name__ = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{self.name}(...) can only be used inside a @rk.kernel or @rk.func function")
+
+    def __repr__(self) -> str:
+        return f"TypeVar({self.name!r})"
+
+
+class GenericArray:
+    """``Array[T]`` / ``Array[T, N]`` of a :class:`TypeVar`: an array type completed when ``T``
+    is bound."""
+
+    def __init__(self, elem: TypeVar, ndim: int = 1) -> None:
+        self.elem = elem
+        self.ndim = ndim
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GenericArray) and other.elem is self.elem and other.ndim == self.ndim
+
+    def __hash__(self) -> int:
+        return hash(("GenericArray", id(self.elem), self.ndim))
+
+    def __repr__(self) -> str:
+        return f"Array[{self.elem.name}]" if self.ndim == 1 else f"Array[{self.elem.name}, {self.ndim}]"
+
+
+def array_type(elem: ScalarType, ndim: int) -> ArrayType:
+    """The global array type ``Array[elem, ndim]`` (extents known only at launch)."""
+    return ArrayType(elem, AddressSpace.GLOBAL, None, None if ndim == 1 else (None,) * ndim)
+
+
+def bind(obj: Any, bindings: dict[str, ScalarType]) -> Any:
+    """``obj`` with its type variable replaced by the scalar ``bindings`` gives it, if any."""
+    if isinstance(obj, TypeVar) and obj.name in bindings:
+        return bindings[obj.name]
+    if isinstance(obj, GenericArray) and obj.elem.name in bindings:
+        return array_type(bindings[obj.elem.name], obj.ndim)
+    if isinstance(obj, VecType) and isinstance(obj.elem, TypeVar) and obj.elem.name in bindings:
+        return VecType(bindings[obj.elem.name], obj.length)  # Vec[T, 4]
+    if getattr(obj, "__origin__", None) is tuple:  # tuple[T, T]: a func's results
+        return tuple[tuple(bind(a, bindings) for a in getattr(obj, "__args__", ()))]  # type: ignore[misc]
+    return obj
+
+
+def type_variable_of(obj: Any) -> TypeVar | None:
+    """The TypeVar an annotation object (``T``, ``Array[T]``, ``Vec[T, N]``, ``tuple[T, ...]``)
+    leaves open, or None."""
+    if isinstance(obj, TypeVar):
+        return obj
+    if isinstance(obj, (GenericArray, VecType)) and isinstance(obj.elem, TypeVar):
+        return obj.elem
+    if getattr(obj, "__origin__", None) is tuple:
+        return next(filter(None, (type_variable_of(a) for a in getattr(obj, "__args__", ()))), None)
+    return None
+
+
+class Array:
+    """``Array[T]`` / ``Array[T, N]``: a global (storage) buffer parameter of N = 1..3
+    dimensions; pass a C-contiguous numpy array of dtype T and N dimensions."""
+
+    def __class_getitem__(cls, params: Any) -> ArrayType:
+        elem, ndim = params if isinstance(params, tuple) and len(params) == 2 else (params, 1)
+        if isinstance(params, tuple) and len(params) != 2:
+            raise TypeError(f"Array[...] takes an element type and a dimension count, got {params!r}")
+        if isinstance(ndim, bool) or not isinstance(ndim, int) or not 1 <= ndim <= MAX_NDIM:
+            raise TypeError(f"Array[T, N] takes N = 1 to {MAX_NDIM} dimensions, got {ndim!r}")
+        if isinstance(elem, TypeVar):
+            return GenericArray(elem, ndim)  # type: ignore[return-value]
+        if isinstance(elem, StructDef):
+            if ndim != 1:
+                raise TypeError(f"Array[{elem.__name__}, {ndim}]: struct arrays are 1-D; index them a[i]")
+            return StructArray(elem)  # type: ignore[return-value]
         ty = scalar_type_of(elem)
         if ty is None:
             reason = unsupported_scalar_reason(elem)
             raise TypeError(
                 reason or f"Array[...] takes a scalar element type ({SUPPORTED_SCALARS}), got {elem!r}"
             )
-        return ArrayType(ty, AddressSpace.GLOBAL)
+        return array_type(ty, ndim)
 
     def __init__(self) -> None:
         raise TypeError("Array[T] is a type annotation; pass a numpy array to the kernel")
+
+
+class Vec:
+    """``Vec[T, N]``: a fixed-length value array of N scalars of type T (1 <= N <= 64).
+
+    ``Vec[f32, 4](a, b, c, d)`` and ``Vec[f32, 4].zeros()`` build one; a bad
+    length is reported, with a caret, where the type is used in a kernel.
+    """
+
+    def __class_getitem__(cls, params: Any) -> VecType:
+        if not isinstance(params, tuple) or len(params) != 2:
+            raise TypeError("write Vec[T, N], e.g. Vec[f32, 4]")
+        elem, length = params
+        return VecType(scalar_type_of(elem) or elem, length)
+
+    def __init__(self) -> None:
+        raise TypeError("Vec[T, N] is a type; build a value with Vec[T, N](...) or Vec[T, N].zeros()")

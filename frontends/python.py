@@ -21,17 +21,32 @@ import numpy as np
 
 from ringkernel.frontends import builtins as table
 from ringkernel.frontends import dsl
+from ringkernel.frontends.aggregates import (
+    AggOperand,
+    AggregateRules,
+    agg_operand,
+    ir_params,
+    ir_type,
+    type_problem,
+)
+from ringkernel.frontends.arrays import ArrayRef, ArrayTranslation, array_shape
 from ringkernel.frontends.builtins import Builtin
 from ringkernel.frontends.limits import check_nesting
 from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
+from ringkernel.frontends.valuetypes import StructArray, StructDef, TupleDef, VecType, is_aggregate, leaves
 from ringkernel.ringir import (
     BOOL,
+    F16,
     F32,
     F64,
+    I8,
+    I16,
     I32,
     I64,
     SCALAR_TYPES,
+    U8,
+    U16,
     U32,
     U64,
     VOID,
@@ -44,9 +59,10 @@ from ringkernel.ringir import (
     Type,
     Value,
     atomic_applies,
+    extent_param_of,
 )
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.limits import array_size_problem
+from ringkernel.ringir.limits import array_size_problem, const_array_problem
 
 # --- operands ---------------------------------------------------------------------------
 
@@ -59,6 +75,11 @@ _NUMPY_SCALARS = {
     np.int64: I64,
     np.uint64: U64,
     np.bool_: BOOL,
+    np.int8: I8,
+    np.uint8: U8,
+    np.int16: I16,
+    np.uint16: U16,
+    np.float16: F16,
 }
 
 
@@ -137,6 +158,8 @@ def evaluate_static(source: FunctionSource, node: ast.expr, annotation: bool = F
             return base[index]
         except (TypeError, KeyError, IndexError) as exc:
             raise source.error(node, f"invalid type expression: {exc}") from None
+    if isinstance(node, ast.Tuple):  # Array[f32, 2], Vec[f32, 4], tuple[f32, f32]
+        return tuple(evaluate_static(source, e, annotation) for e in node.elts)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, str):
             try:
@@ -175,21 +198,39 @@ def _signature_type(source: FunctionSource, key: str, node: ast.expr, what: str)
 def annotation_type(source: FunctionSource, node: ast.expr, obj: Any, what: str) -> Type:
     """The RingIR type of the annotation object ``obj`` written at ``node``."""
     ty = python_object_type(obj)
+    var = dsl.type_variable_of(obj)
+    if var is not None:
+        raise source.error(node, unbound_message(var, what))
+    problem = type_problem(ty)
+    if problem is not None:
+        raise source.error(node, f"{what}: {problem}")
     if ty is None:
         reason = dsl.unsupported_scalar_reason(obj)
         raise source.error(
             node,
             f"{what}: {reason}" if reason else
-            f"{what} has an unsupported type annotation {_describe(obj)}; use f32, f64, i32, "
-            "u32, i64, u64, bool (or int, float, np.float32, ...) or Array[T]",
+            f"{what} has an unsupported type annotation {_describe(obj)}; use {dsl.SUPPORTED_SCALARS} "
+            "or Array[T]",
         )
     return ty
 
 
+def unbound_message(var: dsl.TypeVar, what: str) -> str:
+    """The error for a type variable that no specialization has bound."""
+    return (
+        f"{what} has the generic type {var.name}, which is not bound here; launch the kernel "
+        f"(the arguments' dtypes bind it) or specialize it first: kernel.specialize({var.name}=f32), "
+        f"ringc --specialize {var.name}=f32"
+    )
+
+
 def python_object_type(obj: Any) -> Type | None:
     """The RingIR type an annotation object denotes, or None."""
-    if isinstance(obj, ArrayType):
+    if isinstance(obj, (ArrayType, StructArray)) or is_aggregate(obj):
         return obj
+    if getattr(obj, "__origin__", None) is tuple:  # tuple[f32, f32]
+        elems = tuple(python_object_type(a) for a in getattr(obj, "__args__", ()))
+        return None if any(e is None or e == VOID for e in elems) else TupleDef(elems)
     if obj is None or obj is type(None):
         return VOID
     return dsl.scalar_type_of(obj)
@@ -222,41 +263,70 @@ def signature_of(source: FunctionSource, kind: str) -> tuple[list[tuple[str, Typ
         ty = _signature_type(source, arg.arg, arg.annotation, f"parameter '{arg.arg}'")
         if ty == VOID:
             raise source.error(arg.annotation, f"parameter '{arg.arg}' cannot be None")
+        if kind == "kernel" and isinstance(ty, TupleDef):
+            raise source.error(
+                arg.annotation, f"kernel parameter '{arg.arg}' cannot be a tuple; pass its parts"
+            )
         params.append((arg.arg, ty))
     ret: Type = VOID
     if fn.returns is not None:
         ret = _signature_type(source, "return", fn.returns, "the return value")
         if kind == "kernel" and ret != VOID:
             raise source.error(fn.returns, "kernels cannot return a value; write into an Array")
-        if isinstance(ret, ArrayType):
+        if isinstance(ret, (ArrayType, StructArray)):
             raise source.error(fn.returns, "functions cannot return arrays")
     return params, ret
 
 
 # --- the translator -----------------------------------------------------------------------
 
-CalleeResolver = Callable[[Any, ast.AST], tuple[str, list[tuple[str, Type]], Type]]
+CalleeResolver = Callable[
+    [Any, ast.AST, tuple[AddressSpace, ...], dict[str, ScalarType]], tuple[str, list[tuple[str, Type]], Type]
+]
 
 
-class FunctionTranslator(ast.NodeVisitor):
+def specialize_params(
+    params: list[tuple[str, Type]], spaces: tuple[AddressSpace, ...] | None
+) -> list[tuple[str, Type]]:
+    """``params`` with each array parameter in the memory space its argument lives in."""
+    if spaces is None:
+        return params
+    it = iter(spaces)
+    return [(n, replace(t, space=next(it)) if isinstance(t, ArrayType) else t) for n, t in params]
+
+
+class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
     """Translates one Python function into a RingIR :class:`Function`.
 
-    ``callee`` maps a ``@rk.func`` object (found while translating a call) to
-    its IR name and signature; the module builder supplies it and collects
-    the callees to translate next.
+    ``callee`` maps a ``@rk.func`` object (found while translating a call) and
+    the memory spaces of its array arguments to the IR name and signature of
+    that specialization; the module builder supplies it.  ``spaces`` gives
+    this function's own array parameters their memory (global by default).
     """
 
-    def __init__(self, source: FunctionSource, kind: str, ir_name: str, callee: CalleeResolver):
+    def __init__(
+        self,
+        source: FunctionSource,
+        kind: str,
+        ir_name: str,
+        callee: CalleeResolver,
+        spaces: tuple[AddressSpace, ...] | None = None,
+    ):
         self.source = source
         self.kind = kind
         self.callee = callee
         params, ret = signature_of(source, kind)
-        self.b = FunctionBuilder(ir_name, kind, params, ret, loc=source.loc(source.node))
+        self.params = specialize_params(params, spaces)
+        self.b = FunctionBuilder(
+            ir_name, kind, ir_params(self.params), ir_type(ret), loc=source.loc(source.node)
+        )
         self.sem = Semantic(source, self.b)
         self.return_type = ret
         self.node: ast.AST = source.node
         self.assigned_names = _assigned_names(source.node)
-        self.arrays: dict[str, Value] = {}
+        self.arrays: dict[str, ArrayRef] = {}
+        self.init_array_state(source.node)
+        self.embedded: dict[int, tuple[np.ndarray, Value]] = {}
         self.scalar_params: dict[str, Value] = {}
         self.vars: dict[str, LocalVar] = {}
         self.assigned: set[str] | _Unreachable = set()
@@ -264,6 +334,7 @@ class FunctionTranslator(ast.NodeVisitor):
         self.temp_counter = 0
         self.void_ok: ast.AST | None = None  # the one call whose missing value is fine
         self.probed: dict[int, tuple[ast.AST, Operand]] = {}  # see probe()
+        self.agg = AggregateRules(self)  # struct, Vec and tuple values
 
     # --- infrastructure ---
 
@@ -293,9 +364,13 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def translate(self) -> Function:
         fn = self.source.node
-        for (name, _), value in zip(signature_of(self.source, self.kind)[0], self.b.params):
+        values = iter(self.b.params)
+        for name, ty in signature_of(self.source, self.kind)[0]:
+            if self.agg.bind_param(name, ty, values, fn):
+                continue
+            value = next(values)
             if isinstance(value.type, ArrayType):
-                self.arrays[name] = value
+                self.bind_array_param(name, value, fn)
             elif name in self.assigned_names:
                 var = self.declare(name, value.type, fn)
                 self.b.store_var(var, value)
@@ -316,7 +391,8 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error(
                 f"function '{fn.name}' may reach its end without returning a {self.return_type} value", fn
             )
-        return self.b.finish()
+        result = self.b.finish()
+        return replace(result, params=self.ordered_params(result.params))
 
     def visit_body(self, body: list[ast.stmt]) -> None:
         for stmt in body:
@@ -337,6 +413,9 @@ class FunctionTranslator(ast.NodeVisitor):
     def mark_assigned(self, name: str) -> None:
         if not isinstance(self.assigned, _Unreachable):
             self.assigned.add(name)
+
+    def element_words(self, array: Value) -> int:
+        return self.agg.element_words(array)
 
     def temp(self, prefix: str, ty: ScalarType) -> LocalVar:
         self.temp_counter += 1
@@ -377,6 +456,11 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error("only plain names can be annotated", node.target)
         name = node.target.id
         ty = resolve_type(self.source, node.annotation, f"variable '{name}'")
+        if isinstance(ty, (VecType, StructDef, TupleDef)):
+            self.agg.declare(name, ty, node)
+            if node.value is not None:
+                self.assign(node.target, self.visit(node.value), node.value)
+            return
         if not isinstance(ty, ScalarType):
             raise self.error(f"local variables hold scalars; '{name}' cannot be {ty}", node)
         existing = self.vars.get(name)
@@ -387,7 +471,12 @@ class FunctionTranslator(ast.NodeVisitor):
             self.assign(node.target, self.visit(node.value), node.value)
 
     def assign_tuple(self, target: ast.Tuple, value: ast.expr) -> None:
-        if not isinstance(value, ast.Tuple) or len(value.elts) != len(target.elts):
+        if not isinstance(value, ast.Tuple):  # a, b = f(x) / a, b = v
+            parts = self.agg.unpack(self.visit(value), len(target.elts), target)
+            for t, op in zip(target.elts, parts):
+                self.assign(t, op, value)
+            return
+        if len(value.elts) != len(target.elts):
             raise self.error(
                 "tuple assignment needs a tuple of the same length on the right, e.g. a, b = b, a", target
             )
@@ -397,12 +486,19 @@ class FunctionTranslator(ast.NodeVisitor):
             self.assign(t, op, v)
 
     def assign(self, target: ast.expr, op: Operand, value_node: ast.AST) -> None:
-        if isinstance(target, ast.Name):
+        place = self.agg.place_of(target) if isinstance(target, (ast.Attribute, ast.Subscript)) else None
+        if place is not None:
+            self.agg.store(place, op, value_node)
+        elif isinstance(target, ast.Name):
             self.assign_name(target, op, value_node)
         elif isinstance(target, ast.Subscript):
-            array, index = self.subscript_parts(target)
-            assert isinstance(array.type, ArrayType)
-            self.b.store(array, index, self.sem.coerce(op, array.type.elem, value_node))
+            ref, indices = self.element(target, store=True)
+
+            def store(array: Value) -> None:
+                index = self.flat_index(array, indices)
+                self.b.store(array, index, self.sem.coerce(op, ref.type.elem, value_node))
+
+            self.dispatch(ref, store, None)
         elif isinstance(target, ast.Attribute):
             raise self.error("assigning to attributes is not supported in kernels", target)
         else:
@@ -410,12 +506,19 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def assign_name(self, target: ast.Name, op: Operand, value_node: ast.AST) -> None:
         name = target.id
-        if name in self.arrays:
+        is_array = not op.is_literal and isinstance(op.type, ArrayType)
+        if name in self.arrays and not is_array:
+            raise self.error(f"'{name}' is an array and cannot be reassigned to a number", target)
+        if name in self.arrays and name not in self.rebindable:
             raise self.error(f"'{name}' is an array and cannot be reassigned", target)
-        if not op.is_literal and isinstance(op.type, ArrayType):
-            if name in self.vars:
+        if self.agg.assign_name(target, op, value_node):
+            return
+        if is_array:
+            self.agg.refuse_rebinding(name, op, target)
+            if name in self.vars or name in self.scalar_params:
                 raise self.error(f"'{name}' holds a number and cannot become an array", target)
-            self.arrays[name] = op.value  # type: ignore[assignment]
+            self.bind_array_name(name, op.array or ArrayRef((op.value,)), value_node)  # type: ignore[arg-type]
+            self.mark_assigned(name)
             return
         var = self.vars.get(name)
         if var is None:
@@ -426,16 +529,28 @@ class FunctionTranslator(ast.NodeVisitor):
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         target = node.target
-        if isinstance(target, ast.Name):
+        place = self.agg.place_of(target) if isinstance(target, (ast.Attribute, ast.Subscript)) else None
+        if place is not None:  # p.x += v, v[i] *= 2, a[i].m -= 1: the place is found once
+            current = self.agg.load(place, target)
+            result = self.binary_operands(node.op, current, self.visit(node.value), node)
+            self.agg.store(place, result, node)
+        elif isinstance(target, ast.Name):
             current = self.visit(ast.copy_location(ast.Name(target.id, ast.Load()), target))
-            result = self.sem.binary(node.op, current, self.visit(node.value), node)
+            result = self.binary_operands(node.op, current, self.visit(node.value), node)
             self.assign_name(target, result, node)
         elif isinstance(target, ast.Subscript):
-            array, index = self.subscript_parts(target)
-            current = Operand(self.b.load(array, index))
-            result = self.sem.binary(node.op, current, self.visit(node.value), node)
-            assert isinstance(array.type, ArrayType)
-            self.b.store(array, index, self.sem.coerce(result, array.type.elem, node))
+            ref, indices = self.element(target, store=True)
+            # evaluated once, before the branches, when the array is one of several
+            rhs = self.visit(node.value) if ref.selector is not None else None
+
+            def update(array: Value) -> None:
+                index = self.flat_index(array, indices)
+                current = Operand(self.b.load(array, index))
+                operand = rhs if rhs is not None else self.visit(node.value)
+                result = self.sem.binary(node.op, current, operand, node)
+                self.b.store(array, index, self.sem.coerce(result, ref.type.elem, node))
+
+            self.dispatch(ref, update, None)
         else:
             raise self.error("cannot assign to this expression", target)
 
@@ -487,7 +602,7 @@ class FunctionTranslator(ast.NodeVisitor):
             )
         if call.keywords or not 1 <= len(call.args) <= 3:
             raise self.error("range() takes 1 to 3 positional arguments", call)
-        ops = [self.visit(a) for a in call.args]
+        ops = [self.sem.promote(self.visit(a)) for a in call.args]
         if len(ops) == 1:
             ops = [Operand(literal=0), ops[0], Operand(literal=1)]
         elif len(ops) == 2:
@@ -546,8 +661,11 @@ class FunctionTranslator(ast.NodeVisitor):
                     "returning a value needs a return annotation, e.g. 'def f(x: f32) -> f32:'",
                     node,
                 )
-            op = self.visit(node.value)
-            self.b.return_(self.sem.coerce(op, self.return_type, node.value, "the returned value"))
+            if is_aggregate(self.return_type):
+                self.agg.return_(node)
+            else:
+                op = self.visit(node.value)
+                self.b.return_(self.sem.coerce(op, self.return_type, node.value, "the returned value"))
         self.assigned = UNREACHABLE
 
     # --- expressions ---
@@ -562,10 +680,28 @@ class FunctionTranslator(ast.NodeVisitor):
             raise self.error("None is not a value in kernels", node)
         raise self.error(f"{type(v).__name__} literals are not supported in kernels", node)
 
+    def check_assigned(self, node: ast.Name, example: str = "0") -> None:
+        """Raises if ``node``'s variable may not have a value yet at this point."""
+        name = node.id
+        maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
+        if maybe_unset:
+            raise self.error(
+                f"'{name}' may be used before it is assigned; give it a value first "
+                f"(e.g. '{name} = {example}' before the loop or branch)",
+                node,
+            )
+
     def visit_Name(self, node: ast.Name) -> Operand:
         name = node.id
+        if name in self.agg.vars:
+            return self.agg.load(self.agg.place_of(node), node)  # type: ignore[arg-type]
         if name in self.arrays:
-            return Operand(self.arrays[name])
+            maybe_unset = not isinstance(self.assigned, _Unreachable) and name not in self.assigned
+            if name in self.slots and maybe_unset:
+                raise self.error(
+                    f"'{name}' may be used before it is assigned an array; bind it first", node
+                )
+            return self.array_operand(name)
         if name in self.scalar_params:
             return Operand(self.scalar_params[name])
         if name in self.assigned_names:
@@ -580,16 +716,14 @@ class FunctionTranslator(ast.NodeVisitor):
         return self.constant_operand(self.static_callee(node), node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Operand:
+        place = self.agg.place_of(node)
+        if place is not None:
+            return self.agg.load(place, node)
         base = node.value
-        if isinstance(base, ast.Name) and (
-            base.id in self.arrays or base.id in self.scalar_params or base.id in self.assigned_names
-        ):
-            hint = (
-                "; arrays carry no shape or length on the device: pass sizes as parameters"
-                if base.id in self.arrays
-                else ""
-            )
-            raise self.error(f"attributes of kernel values are not supported{hint}", node)
+        if isinstance(base, ast.Name) and base.id in self.arrays:
+            return self.array_attribute(node)
+        if isinstance(base, ast.Name) and (base.id in self.scalar_params or base.id in self.assigned_names):
+            raise self.error("attributes of kernel values are not supported", node)
         return self.constant_operand(self.static_callee(node), node)
 
     def constant_operand(self, obj: Any, node: ast.AST) -> Operand:
@@ -600,30 +734,65 @@ class FunctionTranslator(ast.NodeVisitor):
             ty = _NUMPY_SCALARS[type(obj)]
             return Operand(self.b.const(self.sem.literal_as(obj.item(), ty, node, "constant"), ty))
         if isinstance(obj, np.ndarray):
-            raise self.error(
-                "kernels cannot capture numpy arrays; pass the array as an Array[T] parameter",
-                node,
-            )
+            return self.embedded_array(obj, node)
         raise self.error(
             f"'{ast.unparse(node)}' is {_describe(obj)}; kernels can only use numbers from "
             "the enclosing scope (compile-time constants)",
             node,
         )
 
+    def embedded_array(self, obj: np.ndarray, node: ast.AST) -> Operand:
+        """A module-level numpy array read by the kernel: embedded read-only, once per function.
+
+        Its values are taken when the kernel is first compiled.
+        """
+        known = self.embedded.get(id(obj))
+        if known is not None and known[0] is obj:
+            return Operand(known[1], array=ArrayRef((known[1],)))
+        elem = dsl.scalar_type_of(obj.dtype)
+        if elem is None:
+            reason = dsl.unsupported_scalar_reason(obj.dtype) or f"numpy dtype {obj.dtype} has no RingIR type"
+            raise self.error(f"'{ast.unparse(node)}' cannot be embedded: {reason}", node)
+        if not 1 <= obj.ndim <= 3 or obj.size == 0:
+            raise self.error(
+                f"'{ast.unparse(node)}' has shape {obj.shape}; kernels embed non-empty arrays of 1 to 3 "
+                "dimensions (pass other data as an Array parameter)",
+                node,
+            )
+        ty = ArrayType(elem, AddressSpace.CONSTANT, int(obj.size), tuple(obj.shape) if obj.ndim > 1 else None)
+        problem = array_size_problem(ty) or const_array_problem(ty)
+        if problem is not None:
+            raise self.error(
+                f"'{ast.unparse(node)}' is too large to embed: {problem}; pass it as an Array parameter", node
+            )
+        value = self.b.const_array(ty, tuple(v.item() for v in obj.ravel(order="C")))
+        self.embedded[id(obj)] = (obj, value)
+        return Operand(value, array=ArrayRef((value,)))
+
     def static_callee(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Name) and (
             node.id in self.arrays or node.id in self.scalar_params or node.id in self.assigned_names
         ):
             raise self.error(f"'{node.id}' is a kernel value, not a function or constant", node)
-        if isinstance(node, (ast.Name, ast.Attribute)):
+        if isinstance(node, (ast.Name, ast.Attribute)) or (
+            isinstance(node, ast.Subscript) and not self.agg.is_runtime(node)
+        ):  # Vec[f32, 4](...) names its type with a subscript
             return evaluate_static(self.source, node)
         raise self.error("expected a function name here", node)
 
     def visit_BinOp(self, node: ast.BinOp) -> Operand:
-        return self.sem.binary(node.op, self.visit(node.left), self.visit(node.right), node)
+        return self.binary_operands(node.op, self.visit(node.left), self.visit(node.right), node)
+
+    def binary_operands(self, op: ast.operator, left: Operand, right: Operand, node: ast.AST) -> Operand:
+        if isinstance(left, AggOperand) or isinstance(right, AggOperand):
+            return self.agg.binary(op, left, right, node)  # type: ignore[arg-type]
+        return self.sem.binary(op, left, right, node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Operand:
-        return self.sem.unary(node, self.visit(node.operand))
+        operand = self.visit(node.operand)
+        if isinstance(operand, AggOperand):
+            return self.agg.negate(node, operand)
+        return self.sem.unary(node, operand)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Operand:
         is_and = isinstance(node.op, ast.And)
@@ -671,7 +840,14 @@ class FunctionTranslator(ast.NodeVisitor):
         cond = self.sem.truth(self.visit(node.test), node.test)
         if cond.is_literal:
             return self.visit(node.body if cond.literal else node.orelse)
-        ty = self.sem.unify(self.probe(node.body), self.probe(node.orelse), node)
+        body, orelse = self.probe(node.body), self.probe(node.orelse)
+        if isinstance(body.type, ArrayType) or isinstance(orelse.type, ArrayType):
+            raise self.error(
+                "a conditional expression cannot choose between arrays; write "
+                "'if c:' / 'else:' statements that each assign the array name",
+                node,
+            )
+        ty = self.sem.unify(body, orelse, node)
         tmp = self.temp("sel", ty)
         with self.b.if_(cond.value):  # type: ignore[arg-type]
             self.b.store_var(tmp, self.sem.coerce(self.visit(node.body), ty, node.body))
@@ -696,27 +872,57 @@ class FunctionTranslator(ast.NodeVisitor):
         return op
 
     def visit_Subscript(self, node: ast.Subscript) -> Operand:
-        array, index = self.subscript_parts(node)
-        return Operand(self.b.load(array, index))
+        place = self.agg.place_of(node)
+        if place is not None:
+            return self.agg.load(place, node)
+        value = node.value
+        if (
+            isinstance(value, ast.Attribute)
+            and value.attr == "shape"
+            and isinstance(value.value, ast.Name)
+            and value.value.id in self.arrays
+        ):
+            return self.shape_subscript(node)
+        if isinstance(value, ast.Attribute) and value.attr == "shape":  # TABLE.shape[d]: a constant
+            shape = self.static_callee(value)
+            if isinstance(shape, tuple):
+                dim = self.static_int(node.slice, "the dimension of a.shape[d]")
+                if not 0 <= dim < len(shape):
+                    raise self.error(f"dimension {dim} is out of range for shape {shape}", node.slice)
+                return self.constant_operand(shape[dim], node)
+        ref, indices = self.element(node)
+        loaded = self.dispatch(ref, lambda a: self.b.load(a, self.flat_index(a, indices)), ref.type.elem)
+        assert loaded is not None
+        return Operand(loaded)
 
-    def subscript_parts(self, node: ast.Subscript) -> tuple[Value, Value]:
+    def element(
+        self, node: ast.Subscript, store: bool = False
+    ) -> tuple[ArrayRef, list[tuple[Operand, ast.expr]]]:
+        """The array and the index operands of ``a[i]`` / ``a[i, j(, k)]``."""
         base = self.visit(node.value)
         if base.is_literal or not isinstance(base.type, ArrayType):
             raise self.error("only arrays can be indexed", node.value)
-        if isinstance(node.slice, ast.Slice):
+        if isinstance(node.slice, ast.Slice) or (
+            isinstance(node.slice, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.slice.elts)
+        ):
             raise self.error("slices are not supported; index one element at a time", node.slice)
-        if isinstance(node.slice, ast.Tuple):
-            raise self.error("arrays are one-dimensional; index 2-D data as a[row * width + col]", node.slice)
-        index = self.visit(node.slice)
-        ty = self.sem.scalar_type(index, node.slice)
-        if not ty.is_int:
-            raise self.error(f"array indices must be integers, not {ty}", node.slice)
-        return base.value, self.sem.coerce(index, ty, node.slice, "the index")
+        ref: ArrayRef = base.array or ArrayRef((base.value,))
+        if store and ref.type.space == AddressSpace.CONSTANT:
+            raise self.error(
+                f"'{ast.unparse(node.value)}' is a module-level numpy array, embedded read-only; "
+                "pass it as an Array parameter to write it",
+                node,
+            )
+        elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        ops = self.array_indices(ref, node.slice)
+        return ref, list(zip(ops, elts))
 
     # --- calls ---
 
     def visit_Call(self, node: ast.Call) -> Operand:
         callee = self.static_callee(node.func)
+        if isinstance(callee, (StructDef, VecType)) or isinstance(getattr(callee, "__self__", None), VecType):
+            return self.agg.construct(callee, node)
         if node.keywords:
             raise self.error("keyword arguments are not supported in kernels", node.keywords[0])
         for arg in node.args:
@@ -727,6 +933,8 @@ class FunctionTranslator(ast.NodeVisitor):
             return getattr(self, f"call_{entry.rule}")(entry, node)
         if isinstance(callee, ScalarType):
             return self.cast_call(callee, node)
+        if isinstance(callee, dsl.TypeVar):
+            raise self.error(unbound_message(callee, f"'{ast.unparse(node)}'"), node.func)
         if isinstance(callee, type) and callee in _NUMPY_SCALARS:
             return self.cast_call(_NUMPY_SCALARS[callee], node)
         builtin = table.builtin_of(callee)
@@ -759,29 +967,95 @@ class FunctionTranslator(ast.NodeVisitor):
         return op.literal
 
     def func_call(self, callee: Any, node: ast.Call) -> Operand:
-        ir_name, params, ret = self.callee(callee, node)
-        if len(node.args) != len(params):
+        """A call of an ``@rk.func``: specialized for the binding of its type variables and for
+        the memory of its array arguments; struct, Vec and tuple values travel as their leaves."""
+        ops = [self.visit(a) for a in node.args]
+        bindings = self.generic_bindings(callee, ops, node)
+        declared, ret = signature_of(self.bound_callee_source(callee, bindings), "func")
+        if len(node.args) != len(declared):
             raise self.error(
-                f"'{ast.unparse(node.func)}' takes {len(params)} argument(s), got {len(node.args)}",
+                f"'{ast.unparse(node.func)}' takes {len(declared)} argument(s), got {len(node.args)}",
                 node,
             )
-        args = []
-        for (pname, pty), arg_node in zip(params, node.args):
-            op = self.visit(arg_node)
+        args: list[Value | ArrayRef] = []
+        position: dict[str, int] = {}  # an array parameter's argument, by its place in ``args``
+        for (pname, pty), arg_node, op in zip(declared, node.args, ops):
+            if self.agg.call_arg(pname, pty, op, arg_node, args):
+                continue
             if isinstance(pty, ArrayType):
-                if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
-                    raise self.error(f"argument '{pname}' must be an array of {pty.elem}", arg_node)
-                if op.type.space != pty.space:
-                    raise self.error(
-                        f"argument '{pname}' is a shared array; device functions take global "
-                        "arrays only (index the shared array in the kernel instead)",
-                        arg_node,
-                    )
-                args.append(op.value)
+                self.agg.refuse_struct_array(op, arg_node, f"passing it as argument '{pname}'")
+                position[pname] = len(args)
+                args.append(self.array_argument(op, pname, pty, arg_node))
             else:
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
-        result = self.b.call(ir_name, tuple(args), ret)
+        spaces = tuple(a.type.space for a in args if isinstance(a, ArrayRef))
+        ir_name, params, ir_ret = self.callee(callee, node, spaces, bindings)
+        hidden = [extent_param_of(name) for name, _ in params[len(ir_params(declared)):]]
+        # a struct or tuple result of a call made once per candidate of a rebound array name
+        selected = any(isinstance(a, ArrayRef) and a.selector is not None for a in args)
+        spill = [self.temp("ret", t) for t in leaves(ret)] if selected and is_aggregate(ret) else None
+
+        def call(chosen: dict[int, Value]) -> Value | None:
+            values = [chosen[i] if isinstance(a, ArrayRef) else a for i, a in enumerate(args)]
+            for array_name, dim in hidden:  # type: ignore[misc]
+                array = chosen[position[array_name]]
+                values.append(self.extent_value(self.extents_of(array)[dim]))
+            result = self.b.call(ir_name, tuple(values), ir_ret)
+            for k, var in enumerate(spill or ()):
+                self.b.store_var(var, self.b.extract(result, k))  # type: ignore[arg-type]
+            return result
+
+        def choose(k: int, chosen: dict[int, Value]) -> Value | None:
+            if k == len(args):
+                return call(chosen)
+            arg = args[k]
+            if not isinstance(arg, ArrayRef):
+                return choose(k + 1, chosen)
+            result_type = ir_ret if isinstance(ir_ret, ScalarType) else None
+            return self.dispatch(arg, lambda a: choose(k + 1, {**chosen, k: a}), result_type)
+
+        result = choose(0, {})
+        if spill is not None:
+            return agg_operand(ret, [self.b.load_var(v) for v in spill])
+        if result is not None and is_aggregate(ret):
+            return self.agg.call_result(result, ret)
         return VOID_RESULT if result is None else Operand(result)
+
+    def array_argument(self, op: Operand, pname: str, pty: ArrayType, node: ast.expr) -> ArrayRef:
+        """The array passed for the func's array parameter ``pname``: any memory, same elements and rank."""
+        if op.is_literal or not isinstance(op.type, ArrayType) or op.type.elem != pty.elem:
+            raise self.error(f"argument '{pname}' must be an array of {pty.elem}", node)
+        if op.type.ndim != pty.ndim:
+            raise self.error(
+                f"argument '{pname}' must be a {pty.ndim}-D array, got a {op.type.ndim}-D one", node
+            )
+        return op.array or ArrayRef((op.value,))  # type: ignore[arg-type]
+
+    def generic_bindings(self, callee: Any, ops: list[Operand], node: ast.Call) -> dict[str, ScalarType]:
+        """The binding of a generic ``@rk.func``'s type variables from the call's arguments
+        (empty for a plain one); a variable only literals meet takes the literal's type."""
+        from ringkernel.frontends import generics  # generics reads annotations through this module
+        from ringkernel.frontends.semantic import literal_default_type
+
+        source = callee.ringkernel_source
+        params = generics.type_params(source)
+        if not params:
+            return {}
+        typed = [(None if op.is_literal else op.type, a) for op, a in zip(ops, node.args)]
+        bindings = generics.infer_from_operands(source, typed, self.source)
+        by_name = dict(zip((a.arg for a in source.node.args.args), ops))
+        for p in params:
+            op = by_name.get(p.name)
+            if p.var not in bindings and op is not None and op.is_literal and op.literal is not None:
+                bindings[p.var] = literal_default_type(op.literal)
+        return bindings
+
+    def bound_callee_source(self, callee: Any, bindings: dict[str, ScalarType]) -> FunctionSource:
+        """The source of ``callee`` with ``bindings`` in force (itself for a plain func)."""
+        from ringkernel.frontends.generics import bound_source
+
+        source: FunctionSource = callee.ringkernel_source
+        return bound_source(source, bindings) if bindings else source
 
     def cast_call(self, ty: ScalarType, node: ast.Call) -> Operand:
         (op,) = self.args_of(node, 1, str(ty))
@@ -869,27 +1143,52 @@ class FunctionTranslator(ast.NodeVisitor):
         array = self.visit(node.args[0])
         if array.is_literal or not isinstance(array.type, ArrayType):
             raise self.error(f"the first argument of {name}() must be an array", node.args[0])
-        elem = array.type.elem
-        index_op = self.visit(node.args[1])
-        ity = self.sem.scalar_type(index_op, node.args[1])
-        if not ity.is_int:
-            raise self.error(f"array indices must be integers, not {ity}", node.args[1])
-        index = self.sem.coerce(index_op, ity, node.args[1])
-        values = [self.sem.coerce(self.visit(a), elem, a, f"the operand of {name}()") for a in node.args[2:]]
-        if name == "atomic_cas":
-            if not elem.is_int:
-                raise self.error(
-                    f"atomic_cas() needs an integer array, not {elem}; keep the bits in a "
-                    f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
-                    node,
-                )
-            return Operand(self.b.atomic_cas(array.value, index, values[0], values[1]))
+        self.agg.refuse_struct_array(array, node.args[0], f"{name}() on its words")
+        ref: ArrayRef = array.array or ArrayRef((array.value,))
+        elem = ref.type.elem
+        if elem.is_small:
+            raise self.error(
+                f"{name}() does not apply to {elem} arrays: no target has {elem} atomics; count in "
+                "an i32 or u32 array (a shared one per block keeps it cheap)",
+                node.args[0],
+            )
+        if ref.type.space in (AddressSpace.CONSTANT, AddressSpace.LOCAL):
+            what = "a read-only module-level array" if ref.type.space == AddressSpace.CONSTANT else (
+                "a per-work-item local array"
+            )
+            raise self.error(f"{name}() needs a global or shared array; this is {what}", node.args[0])
+        index_node = node.args[1]
+        elts = index_node.elts if isinstance(index_node, ast.Tuple) else [index_node]
+        indices = list(zip(self.array_indices(ref, index_node), elts))
+        # one array: the index is computed before the operands, as for any call
+        fixed = self.flat_index(ref.candidates[0], indices) if ref.selector is None else None
+        value_ops = [self.visit(a) for a in node.args[2:]] if fixed is None else []
+        if name == "atomic_cas" and not elem.is_int:
+            raise self.error(
+                f"atomic_cas() needs an integer array, not {elem}; keep the bits in a "
+                f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
+                node,
+            )
         op = entry.op
-        assert op is not None
-        if not atomic_applies(op, elem):
+        if name != "atomic_cas" and not atomic_applies(op, elem):  # type: ignore[arg-type]
             hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""
             raise self.error(f"{name}() does not apply to {elem} arrays{hint}", node)
-        return Operand(self.b.atomic(op, array.value, index, values[0]))
+
+        def apply(target: Value) -> Value:
+            index = fixed if fixed is not None else self.flat_index(target, indices)
+            values = [
+                self.sem.coerce(
+                    value_ops[k] if value_ops else self.visit(a), elem, a, f"the operand of {name}()"
+                )
+                for k, a in enumerate(node.args[2:])
+            ]
+            if name == "atomic_cas":
+                return self.b.atomic_cas(target, index, values[0], values[1])
+            return self.b.atomic(op, target, index, values[0])  # type: ignore[arg-type]
+
+        result = self.dispatch(ref, apply, elem)
+        assert result is not None
+        return Operand(result)
 
     def call_thread_index(self, entry: Builtin, node: ast.Call) -> Operand:
         kind = entry.name
@@ -908,18 +1207,44 @@ class FunctionTranslator(ast.NodeVisitor):
     def call_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
         if self.kind != "kernel":
             raise self.error("shared arrays can only be created in kernels", node)
+        ty, size, shape = self.array_allocation(node, "shared", AddressSpace.SHARED)
+        return Operand(self.b.shared_array(ty, size, shape))
+
+    def call_local_array(self, entry: Builtin, node: ast.Call) -> Operand:
+        ty, size, shape = self.array_allocation(node, "local", AddressSpace.LOCAL)
+        return Operand(self.b.local_array(ty, size, shape))
+
+    def array_allocation(
+        self, node: ast.Call, what: str, space: AddressSpace
+    ) -> tuple[ScalarType, int, tuple[int, ...] | None]:
+        """The element type, size and shape of ``rk.shared_array(T, n | (r, c))`` / ``rk.local_array``."""
         if len(node.args) != 2:
-            raise self.error("shared_array() takes a type and a constant size", node)
+            raise self.error(
+                f"{what}_array() takes a type and a constant size or shape, "
+                f"e.g. rk.{what}_array(f32, (16, 16))",
+                node,
+            )
         ty = python_object_type(self.static_callee(node.args[0]))
         if not isinstance(ty, ScalarType):
             raise self.error("the element type must be a scalar type such as f32", node.args[0])
-        size = self.static_int(node.args[1], "the shared array size")
-        if size <= 0:
-            raise self.error(f"the shared array size must be positive, got {size}", node.args[1])
-        problem = array_size_problem(ArrayType(ty, AddressSpace.SHARED, size))
+        size_node = node.args[1]
+        dims_nodes = size_node.elts if isinstance(size_node, ast.Tuple) else [size_node]
+        dims = tuple(self.static_int(d, f"the {what} array size") for d in dims_nodes)
+        if len(dims) == 1 and dims[0] <= 0 and not isinstance(size_node, ast.Tuple):
+            raise self.error(f"the {what} array size must be positive, got {dims[0]}", size_node)
+        spelled = dims if isinstance(size_node, ast.Tuple) else dims[0]
+        size, shape = array_shape(lambda m, n: self.error(m, n), spelled, size_node, what)
+        problem = array_size_problem(ArrayType(ty, space, size, shape))
         if problem is not None:
-            raise self.error(f"shared_array(): {problem}", node)
-        return Operand(self.b.shared_array(ty, size))
+            raise self.error(f"{what}_array(): {problem}", node)
+        return ty, size, shape
+
+    def call_len(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``len(a)``: the extent of the first dimension, an i32."""
+        (op,) = self.args_of(node, 1, "len")
+        if op.is_literal or not isinstance(op.type, ArrayType):
+            raise self.error("len() in kernels takes an array", node.args[0])
+        return self.extent_operand(op.array or ArrayRef((op.value,)), 0)  # type: ignore[arg-type]
 
     def call_dynamic_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.dynamic_shared_array(T)``: a shared array without a size; the launch gives it."""

@@ -2,12 +2,14 @@
 
 :class:`Semantic` decides what an operation on :class:`Operand` values means:
 literal typing (an int literal adopts the other operand's type, alone it is
-i32; a float literal is f32), int→float promotion, the mixed-types and
-mixed-signedness errors, the result type of each binary operator, casts and
-their wrapping, and the types math builtins take.  It emits the resulting IR
-through the function's builder.  The ast walk (:mod:`ringkernel.frontends.python`)
-visits the syntax and hands the operands here; constants fold through
-:mod:`ringkernel.frontends.consteval`.
+i32; a float literal is f32), int→float promotion, the promotion of the small
+types (``i8 u8 i16 u16`` to i32 as C promotes integers, ``f16`` to f32 with
+the result rounded back to f16 per operation), the mixed-types and
+mixed-signedness errors (which name the exact cast to write), the result type
+of each binary operator, casts and their wrapping, and the types math builtins
+take. It emits the resulting IR through the function's builder. The ast walk
+(:mod:`ringkernel.frontends.python`) visits the syntax and hands the operands
+here; constants fold through :mod:`ringkernel.frontends.consteval`.
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ from ringkernel.frontends import consteval
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
     BOOL,
+    F16,
     F32,
     F64,
+    I8,
+    I16,
     I32,
     I64,
     INT_MATH_FUNCS,
+    PROMOTED,
+    U8,
+    U16,
     U32,
     U64,
+    ArrayType,
     FunctionBuilder,
     ScalarType,
     Type,
@@ -45,6 +54,7 @@ class Operand:
     value: Value | None = None
     literal: bool | int | float | None = None
     node: ast.AST | None = field(default=None, compare=False)  # where it came from, for carets
+    array: Any = field(default=None, compare=False)  # the ArrayRef when value is an array (arrays.py)
 
     @property
     def is_literal(self) -> bool:
@@ -115,14 +125,48 @@ class Semantic:
         if op.value.type == ty:
             return op.value
         src = op.value.type
-        if isinstance(src, ScalarType) and isinstance(ty, ScalarType) and src.is_int and ty.is_float:
+        if isinstance(src, ScalarType) and isinstance(ty, ScalarType) and _implicit(src, ty):
             return self.b.cast(op.value, ty)
         raise self.error(
-            f"{what} has type {src} but {ty} is needed here; convert it explicitly with {ty}(...)"
+            f"{what} has type {src} but {ty} is needed here; convert it explicitly with "
+            f"{ty}({source_text(op.node or node)})"
             if isinstance(ty, ScalarType)
             else f"{what} has type {src}, expected {ty}",
             node,
         )
+
+    def promote(self, op: Operand, other: Operand | None = None) -> Operand:
+        """A small-typed operand as its arithmetic type: i32 for i8..u16, f32 for f16, or the
+        other operand's (non-small) type when that holds every value (``u8`` with ``u32``)."""
+        ty = op.type
+        if op.is_literal or not isinstance(ty, ScalarType) or not ty.is_small:
+            return op
+        to = PROMOTED[ty]
+        wide = None if other is None or other.is_literal else other.type
+        if isinstance(wide, ScalarType) and not wide.is_small and _implicit(ty, wide):
+            to = wide
+        return Operand(self.b.cast(op.value, to), node=op.node)  # type: ignore[arg-type]
+
+    def promote_pair(self, a: Operand, b: Operand) -> tuple[Operand, Operand]:
+        """Both operands of a binary operation or comparison promoted (see ``promote``)."""
+        return self.promote(a, b), self.promote(b, a)
+
+    def rounds_to_half(self, *ops: Operand) -> bool:
+        """True when arithmetic on ``ops`` is f16 arithmetic: an f16 operand, no f32/f64 one.
+
+        It is computed in f32 and rounded to f16 after each operation, which
+        for + - * / and sqrt gives exactly the correctly rounded f16 result.
+        """
+        types = [op.type for op in ops if not op.is_literal]
+        return F16 in types and not any(
+            isinstance(t, ScalarType) and t.is_float and t != F16 for t in types
+        )
+
+    def to_half(self, result: Operand, half: bool) -> Operand:
+        """``result`` rounded to f16 when the operation was f16 arithmetic (see ``rounds_to_half``)."""
+        if not half or result.is_literal or result.type != F32:
+            return result
+        return Operand(self.b.cast(result.value, F16))  # type: ignore[arg-type]
 
     def literal_as(self, lit: bool | int | float, ty: Type, node: ast.AST, what: str) -> Any:
         if not isinstance(ty, ScalarType):
@@ -146,6 +190,12 @@ class Semantic:
             value = float(lit)
         except OverflowError:
             raise self.error(f"the integer {lit} is too large for {ty}", node) from None
+        if ty == F16:
+            with np.errstate(over="ignore"):
+                half = float(np.float16(value))
+            if math.isinf(half) and not math.isinf(value):
+                raise self.error(f"{lit!r} is too large for f16 (at most 65504)", node)
+            return half
         if ty == F32:
             with np.errstate(over="ignore"):
                 rounded = float(np.float32(value))
@@ -164,6 +214,9 @@ class Semantic:
     def scalar_type(self, op: Operand, node: ast.AST) -> ScalarType:
         ty = op.type if not op.is_literal else literal_default_type(op.literal)  # type: ignore
         if not isinstance(ty, ScalarType):
+            if ty is not None and not isinstance(ty, ArrayType):  # a struct, Vec or tuple value
+                raise self.error(f"a {ty} value cannot be used as a number here; use its fields or "
+                                 "elements", node)
             raise self.error(f"an array cannot be used as a number here (it has type {ty})", node)
         return ty
 
@@ -181,14 +234,14 @@ class Semantic:
         ta, tb = self.scalar_type(a, node), self.scalar_type(b, node)
         if ta == tb:
             return ta
+        ta, tb = PROMOTED.get(ta, ta), PROMOTED.get(tb, tb)
+        if ta == tb:
+            return ta
         if ta.is_int and tb.is_float:
             return tb
         if tb.is_int and ta.is_float:
             return ta
-        raise self.error(
-            f"operands have different types {ta} and {tb}; convert one of them, e.g. {ta}(...)",
-            node,
-        )
+        raise self.error(mixed_types_message(ta, a, tb, b, node), node)
 
     def truth(self, op: Operand, node: ast.AST) -> Operand:
         """Python truthiness as a bool operand."""
@@ -197,6 +250,8 @@ class Semantic:
         ty = self.scalar_type(op, node)
         if ty.is_bool:
             return op
+        op = self.promote(op)
+        ty = self.scalar_type(op, node)
         zero = self.b.const(0.0 if ty.is_float else 0, ty)
         return Operand(self.b.compare("ne", op.value, zero))  # type: ignore[arg-type]
 
@@ -206,8 +261,10 @@ class Semantic:
             raise self.error(f"the operator '{op_symbol(op_node)}' is not supported", node)
         if a.is_literal and b.is_literal:
             return self.fold_literals(op_node, a.literal, b.literal, node)
+        half = self.rounds_to_half(a, b)
+        a, b = self.promote_pair(a, b)
         if op == "pow":
-            return self.power(a, b, node)
+            return self.to_half(self.power(a, b, node), half)
         ty = self.unify(a, b, node)
         if op == "div" and ty.is_int:
             ty = F32  # Python's / is true division
@@ -219,7 +276,7 @@ class Semantic:
             raise self.error(f"'{op_symbol(op_node)}' does not apply to bool values", node)
         lhs = self.coerce(a, ty, node, "the left operand")
         rhs = self.coerce(b, ty, node, "the right operand")
-        return Operand(self.b.binary(op, lhs, rhs))
+        return self.to_half(Operand(self.b.binary(op, lhs, rhs)), half)
 
     def power(self, a: Operand, b: Operand, node: ast.AST) -> Operand:
         if (
@@ -263,6 +320,7 @@ class Semantic:
             raise self.error(f"the comparison '{op_symbol(op_node)}' is not supported", node)
         if a.is_literal and b.is_literal:
             return Operand(literal=bool(consteval.COMPARE_OPS[op](a.literal, b.literal)))
+        a, b = self.promote_pair(a, b)
         ty = self.unify(a, b, node)
         if ty.is_bool and op not in ("eq", "ne"):
             raise self.error("bool values can only be compared with == and !=", node)
@@ -277,12 +335,13 @@ class Semantic:
         elif isinstance(op.literal, bool):
             ty = BOOL
         elif isinstance(op.literal, float):
-            ty = F32 if target.bits == 32 else F64
+            ty = {16: F16, 32: F32}.get(target.bits, F64)
         else:
             unsigned = op.literal >= 0  # type: ignore[operator]
-            ty = {(32, True): U32, (32, False): I32, (64, True): U64, (64, False): I64}[
-                (target.bits, unsigned)
-            ]
+            ty = {
+                (8, True): U8, (8, False): I8, (16, True): U16, (16, False): I16,
+                (32, True): U32, (32, False): I32, (64, True): U64, (64, False): I64,
+            }[(target.bits, unsigned)]
         if ty.is_bool:
             raise self.error("bitcast() does not apply to bool values", node)
         return ty
@@ -327,11 +386,13 @@ class Semantic:
             if isinstance(lit, float):
                 raise self.error("'~' needs an integer operand", node)
             return Operand(literal=~lit)  # type: ignore[operator]
+        half = self.rounds_to_half(operand)
+        operand = self.promote(operand)
         ty = self.scalar_type(operand, node)
         if isinstance(node.op, ast.USub):
             if ty.is_bool:
                 raise self.error("'-' does not apply to bool values", node)
-            return Operand(self.b.unary("neg", operand.value))  # type: ignore[arg-type]
+            return self.to_half(Operand(self.b.unary("neg", operand.value)), half)  # type: ignore[arg-type]
         if not ty.is_int:
             raise self.error(f"'~' needs an integer operand, not {ty}", node)
         return Operand(self.b.unary("bitnot", operand.value))  # type: ignore[arg-type]
@@ -343,9 +404,11 @@ class Semantic:
         ty = self.scalar_type(op, node)
         if ty.is_bool:
             raise self.error("abs() does not apply to bool", node)
-        if ty.kind == "uint":
+        if ty.kind == "uint" and not ty.is_small:
             return op
-        return Operand(self.b.math("abs", op.value))  # type: ignore[arg-type]
+        half = self.rounds_to_half(op)
+        op = self.promote(op)
+        return self.to_half(Operand(self.b.math("abs", op.value)), half)  # type: ignore[arg-type]
 
     def min_max(self, op: str, ops: list[Operand], node: ast.AST) -> Operand:
         """``min``/``max`` of two or more operands, pairwise in the operands' common type."""
@@ -357,10 +420,13 @@ class Semantic:
                 pair = (result.literal, other.literal)
                 result = Operand(literal=min(pair) if op == "min" else max(pair))  # type: ignore[type-var]
                 continue
+            half = self.rounds_to_half(result, other)
+            result, other = self.promote_pair(result, other)
             ty = self.unify(result, other, node)
             if ty.is_bool:
                 raise self.error(f"{op}() does not apply to bool", node)
-            result = Operand(self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node)))
+            both = self.b.binary(op, self.coerce(result, ty, node), self.coerce(other, ty, node))
+            result = self.to_half(Operand(both), half)
         return result
 
     def subgroup(self, op: str, name: str, ops: list[Operand], node: ast.Call) -> Operand:
@@ -404,7 +470,9 @@ class Semantic:
     def math(self, func: str, ops: list[Operand], node: ast.Call) -> Operand:
         """A math function on floats: the arguments' one float type (f32 for ints and literals)."""
         if func in INT_MATH_FUNCS:
-            return self.bit_math(func, ops[0], node)
+            return self.bit_math(func, self.promote(ops[0]), node)
+        half = self.rounds_to_half(*ops)
+        ops = [self.promote(op) for op in ops]
         ty: ScalarType | None = None
         for op in ops:
             if not op.is_literal:
@@ -417,7 +485,45 @@ class Semantic:
                     ty = t
         ty = ty or F32
         args = [self.coerce(op, ty, a, f"argument of {func}()") for op, a in zip(ops, node.args)]
-        return Operand(self.b.math(func, *args))
+        return self.to_half(Operand(self.b.math(func, *args)), half)
+
+
+def source_text(node: ast.AST) -> str:
+    """The source of an operand, for a suggested fix such as ``u32(i)``."""
+    try:
+        return ast.unparse(node)
+    except Exception:  # a synthesized node: no better name than this
+        return "..."
+
+
+def _implicit(src: ScalarType, ty: ScalarType) -> bool:
+    """Conversions that need no cast: int→float, small types widening to a type holding every
+    value, and stores into small types (integers wrap, floats round to f16)."""
+    if src.is_bool or ty.is_bool:
+        return False
+    if src.is_int and ty.is_float:
+        return True
+    if ty.is_small:
+        return (src.is_int and ty.is_int) or (src.is_float and ty.is_float and src.bits <= 32)
+    if src.is_small and src.is_float:
+        return ty.is_float
+    if src.is_small and ty.is_int:
+        return ty.min_value <= src.min_value and src.max_value <= ty.max_value
+    return False
+
+
+def mixed_types_message(ta: ScalarType, a: Operand, tb: ScalarType, b: Operand, node: ast.AST) -> str:
+    """Operands of two types that do not mix: the message names the exact casts to write."""
+    left, right = source_text(a.node or node), source_text(b.node or node)
+    if ta.is_int and tb.is_int and ta.bits == tb.bits:
+        return (
+            f"operands have different types {ta} and {tb} (signed and unsigned); convert one "
+            f"of them: {tb}({left}) or {ta}({right})"
+        )
+    if ta.is_bool or tb.is_bool:
+        return f"operands have different types {ta} and {tb}; compare with 0 or convert with {ta}(...)"
+    wide, narrow = (ta, right) if ta.bits > tb.bits else (tb, left)
+    return f"operands have different types {ta} and {tb}; convert one of them, e.g. {wide}({narrow})"
 
 
 __all__ = ["Operand", "Semantic", "literal_default_type", "op_symbol", "BINARY_OPS", "COMPARE_OPS"]

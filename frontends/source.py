@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ringkernel.frontends.dsl import TypeVar
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import Type
 
@@ -133,7 +134,8 @@ def enclosing_scope(pyfunc: Any, max_depth: int = 16) -> dict[str, Any] | None:
     Called by a decorator: walks up the stack to the frame of the function (or
     class body) named by ``pyfunc``'s qualified name.  Only values that can
     appear in a type annotation are kept (types, modules, RingIR types, numpy
-    dtypes), so a kernel does not keep the enclosing function's arrays alive.
+    dtypes, rk.TypeVars), so a kernel does not keep the enclosing function's
+    arrays alive.
     Module-level functions need none: their scope is their globals.
     """
     qualname = getattr(pyfunc, "__qualname__", "")
@@ -153,7 +155,7 @@ def enclosing_scope(pyfunc: Any, max_depth: int = 16) -> dict[str, Any] | None:
 
 
 def _type_like(value: Any) -> bool:
-    return isinstance(value, (type, types.ModuleType, Type, np.dtype))
+    return isinstance(value, (type, types.ModuleType, Type, np.dtype, TypeVar))
 
 
 def source_of(pyfunc: Any, enclosing: dict[str, Any] | None = None) -> FunctionSource:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ringkernel.frontends import consteval
 from ringkernel.frontends.consteval import NotConstant
-from ringkernel.frontends.dsl import Array
+from ringkernel.frontends.dsl import Array, TypeVar, Vec
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
@@ -64,11 +64,11 @@ STATIC_MODULES = (
 )
 """The modules whose names ringc knows: each is a table of objects ringc had already imported."""
 
-SAFE_BUILTINS = ("range", "abs", "min", "max", "int", "float", "bool", "len", "print")
+SAFE_BUILTINS = ("range", "abs", "min", "max", "int", "float", "bool", "len", "print", "tuple")
 """Builtins that resolve to the real objects (the frontend knows them by identity)."""
 
 FUNCTION_KINDS = ("kernel", "func")
-CLASS_KINDS = ("actor", "message")
+CLASS_KINDS = ("actor", "message", "struct")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,18 @@ class StaticMessage:
         info = message_info(self.scope_value)
         assert info is not None  # a StaticMessage wraps a message class
         return ", ".join(f"{f.name}: {f.type}" for f in info.layout.fields)
+
+
+class StaticStruct:
+    """A ``@rk.struct`` class of the file; kernels see the real struct type, built from its fields."""
+
+    ringkernel_kind = "struct"
+
+    def __init__(self, stmt: ast.ClassDef, struct: Any) -> None:
+        self.__name__ = stmt.name
+        self.line = stmt.lineno
+        self.syntax = stmt
+        self.scope_value = struct
 
 
 class StaticActor:
@@ -301,6 +313,7 @@ class ScanContext:
 
     decorators: dict[int, str]
     make_message: Callable[[type], type]
+    make_struct: Callable[[type], Any] | None = None
 
     @classmethod
     def from_facade(cls, facade: Any) -> ScanContext:
@@ -310,7 +323,7 @@ class ScanContext:
             obj = getattr(facade, kind, None)
             if obj is not None:
                 decorators[id(obj)] = kind
-        return cls(decorators, facade.message)
+        return cls(decorators, facade.message, getattr(facade, "struct", None))
 
 
 def scan_source(text: str, filename: str, context: ScanContext | None = None) -> ScanResult:
@@ -420,6 +433,7 @@ class _Scanner:
         self.errors: list[CompileError] = []
         self.kinds = context.decorators
         self.make_message = context.make_message
+        self.make_struct = context.make_struct
 
     def scan(self, tree: ast.Module) -> ScanResult:
         for stmt in tree.body:
@@ -502,7 +516,8 @@ class _Scanner:
                 result = None
                 example = f"{names[0]} = 4 * 256"
                 why = (f"line {stmt.lineno} sets it to {exc.reason}; kernels can use module-level "
-                       f"numbers and arithmetic on them, e.g. '{example}'")
+                       f"numbers and arithmetic on them, e.g. '{example}', and arrays written as "
+                       "np.array([...], dtype=np.float32) literals")
         for name in names:
             if result is None:
                 self.runtime_only(name, why, stmt)
@@ -543,6 +558,12 @@ class _Scanner:
         if kind == "message" and problem is None:
             try:
                 self.add_entry(StaticMessage(stmt, self.message_class(stmt)))
+                return
+            except CompileError as exc:
+                self.errors.append(exc)
+        elif kind == "struct" and problem is None and self.make_struct is not None:
+            try:
+                self.add_entry(StaticStruct(stmt, self.struct_type(stmt)))
                 return
             except CompileError as exc:
                 self.errors.append(exc)
@@ -600,6 +621,25 @@ class _Scanner:
                 raise
             raise self.error(stmt, exc.message) from None
 
+    def struct_type(self, stmt: ast.ClassDef) -> Any:
+        """The real struct type, made by ``rk.struct`` from the fields read statically."""
+        assert self.make_struct is not None
+        annotations: dict[str, Any] = {}
+        for item, annotation, _ in self.class_fields(stmt):
+            name = item.target.id  # type: ignore[union-attr]
+            if item.value is not None:
+                raise self.error(item.value, f"struct fields take no default value ('{name}')")
+            if annotation is None or isinstance(annotation, str):
+                raise self.error(item.annotation, f"ringc cannot tell the type of field '{name}' statically")
+            annotations[name] = annotation
+        namespace = {"__module__": "ringc", "__qualname__": stmt.name, "__annotations__": annotations}
+        try:
+            return self.make_struct(type(stmt.name, (), namespace))
+        except CompileError as exc:
+            if exc.line is not None:
+                raise
+            raise self.error(stmt, exc.message) from None
+
     def method_source(self, item: ast.FunctionDef) -> FunctionSource:
         resolver = StaticResolver(self.scope, self.star_imports, _Located(self.filename, item, self.lines))
         return FunctionSource(item.name, self.filename, item, self.lines, resolver)
@@ -642,12 +682,53 @@ class _Scanner:
             if not isinstance(base, StaticModule):
                 return None
             return getattr(base, node.attr, None)
+        if isinstance(node, ast.Call) and self.static_object(node.func) is TypeVar:
+            return _type_variable(node)  # T = rk.TypeVar("T"): a declaration, nothing runs
         if isinstance(node, ast.Subscript) and self.static_object(node.value) is Array:
+            index = node.slice
             try:
-                return Array[self.static_object(node.slice)]  # type: ignore[misc]
+                if isinstance(index, ast.Tuple) and len(index.elts) == 2:  # Array[T, N]
+                    ndim = index.elts[1]
+                    rank = ndim.value if isinstance(ndim, ast.Constant) else None
+                    return Array[self.static_object(index.elts[0]), rank]  # type: ignore[misc]
+                return Array[self.static_object(index)]  # type: ignore[misc]
             except TypeError:
                 return None
+        if isinstance(node, ast.Subscript) and self.static_object(node.value) is Vec:
+            parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+            if len(parts) != 2:
+                return None
+            try:
+                length = ConstantEvaluator(self.scope).evaluate(parts[1])
+                return Vec[self.static_object(parts[0]), length]  # type: ignore[misc]
+            except (NotConstant, TypeError):
+                return None
+        if isinstance(node, ast.Call):
+            return self.numpy_literal(node)
         return None
+
+    def numpy_literal(self, node: ast.Call) -> np.ndarray | None:
+        """``np.array([...], dtype=np.float32)`` with literal data: the array, read without running.
+
+        The data must be a literal (``ast.literal_eval``); the dtype, if given,
+        a numpy type the file imported.  Anything else is not statically known.
+        """
+        func = self.static_object(node.func)
+        if not (func is np.array or func is np.asarray) or len(node.args) != 1:
+            return None
+        dtype: Any = None
+        for keyword in node.keywords:
+            if keyword.arg != "dtype":
+                return None
+            given = keyword.value
+            dtype = given.value if isinstance(given, ast.Constant) else self.static_object(given)
+            if dtype is None:
+                return None
+        try:
+            data = ast.literal_eval(node.args[0])
+            return np.array(data, dtype=dtype)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
 
     # --- everything else ---
 
@@ -663,6 +744,16 @@ class _Scanner:
                 "evaluates top-level assignments",
                 stmt,
             )
+
+
+def _type_variable(call: ast.Call) -> TypeVar | None:
+    """The TypeVar ``rk.TypeVar("T")`` declares, when written with one string literal."""
+    if len(call.args) != 1 or call.keywords:
+        return None
+    arg = call.args[0]
+    if not isinstance(arg, ast.Constant) or not isinstance(arg.value, str) or not arg.value.isidentifier():
+        return None
+    return TypeVar(arg.value)
 
 
 def _unknown_module(name: str) -> str:
@@ -731,7 +822,10 @@ def _table_values(name: str, live: types.ModuleType) -> dict[str, Any]:
 
 
 def _numpy_kernel_value(value: Any) -> bool:
-    """Scalar types (``np.float32``), ufuncs (``np.sqrt``) and numbers (``np.pi``)."""
+    """Scalar types (``np.float32``), ufuncs (``np.sqrt``), numbers (``np.pi``), and
+    ``np.array``/``np.asarray`` (whose literal calls ringc reads as embedded tables)."""
+    if value is np.array or value is np.asarray:
+        return True
     if isinstance(value, type):
         return issubclass(value, np.generic)
     return isinstance(value, (np.ufunc, float, int))

@@ -67,7 +67,8 @@ _NAMES = ("rk.global_id", "rk.thread_id", "rk.block_id", "rk.block_dim", "rk.gri
           "rk.rsqrt", "rk.fma", "math.sqrt", "math.floor", "math.pow", "math.tanh", "math.pi",
           "f32", "f64", "i32", "u32", "i64", "u64", "rk.bool_", "int", "float", "bool", "range",
           "abs", "min", "max", "len", "print", "Array", "Array[f32]", "Array[i32]", "np.float32",
-          "np.int64", "np.zeros", "rk", "math", "None", "x", "i", "n")
+          "np.int64", "np.zeros", "rk", "math", "None", "x", "i", "n", "u8", "i16", "f16",
+          "Array[u8]", "Array[f16]", "np.uint8", "np.float16", "rk.TypeVar", "T", "Array[T]")
 
 
 def _pick(rng: random.Random, items: list):

@@ -33,13 +33,18 @@ from ringkernel.ringir import (
     F32,
     F64,
     FLOAT_ATOMIC_OPS,
+    I8,
+    I16,
     I32,
     I64,
     INT_MATH_FUNCS,
     MATH_FUNCS,
     MATH_PREDICATES,
+    SMALL_TYPES,
     SUBGROUP_OPS,
     THREAD_INDEX_KINDS,
+    U8,
+    U16,
     U32,
     U64,
     VOID,
@@ -57,15 +62,19 @@ from ringkernel.ringir import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     Return,
@@ -77,6 +86,7 @@ from ringkernel.ringir import (
     Subgroup,
     SyncWarp,
     ThreadIndex,
+    TupleType,
     Unary,
     Value,
     Wake,
@@ -107,6 +117,7 @@ class Profile:
     """What a target can express; the generator draws only from it."""
 
     scalars: tuple[ScalarType, ...] = (BOOL, F32, F64, I32, U32, I64, U64)
+    storage: tuple[ScalarType, ...] = SMALL_TYPES  # small types: constants, casts, memory; no arithmetic
     clock: bool = True
     bitcast: bool = True
     fence: bool = True
@@ -131,10 +142,15 @@ class Profile:
     def numeric(self) -> tuple[ScalarType, ...]:
         return tuple(t for t in self.scalars if not t.is_bool)
 
+    @property
+    def held(self) -> tuple[ScalarType, ...]:
+        """Every type a value, local, parameter or array element may have (small ones too)."""
+        return (*self.scalars, *self.storage)
+
 
 FULL = Profile()
-# WGSL: 32-bit types only, no device clock.
-WGSL = Profile(scalars=(BOOL, F32, I32, U32), clock=False)
+# WGSL: 32-bit types (8/16-bit integers emulated; f16 only with shader-f16), no device clock.
+WGSL = Profile(scalars=(BOOL, F32, I32, U32), storage=(I8, U8, I16, U16), clock=False)
 # MSL: no f64 on Metal, no device clock.
 MSL = Profile(scalars=(BOOL, F32, I32, U32, I64, U64), clock=False)
 
@@ -172,7 +188,19 @@ class Draw:
             value = self.float() if self.bool() else float(self.int(-1000, 1000))
         if ty.bits == 32:
             value = _to_f32(value)
+        if ty.bits == 16:
+            value = _to_f16(value)
         return value
+
+
+def _to_f16(value: float) -> float:
+    """``value`` rounded to f16; too large for it, the largest f16 of its sign (constants must fit)."""
+    import struct
+
+    try:
+        return struct.unpack("<e", struct.pack("<e", value))[0]
+    except OverflowError:
+        return 65504.0 if value > 0 else -65504.0
 
 
 def _to_f32(value: float) -> float:
@@ -245,7 +273,7 @@ class _FunctionGen:
         if fitting and self.d.bool():
             return self.d.pick(fitting)
         stem = self.d.pick(HOSTILE_NAMES) if self.d.int(0, 3) == 0 else "l"
-        var = LocalVar(f"{stem}{len(self.locals)}", ty or self.d.pick(self.p.scalars))
+        var = LocalVar(f"{stem}{len(self.locals)}", ty or self.d.pick(self.p.held))
         self.locals.append(var)
         return var
 
@@ -261,17 +289,19 @@ class _FunctionGen:
 
     def stmt(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
         kinds = ["const", "unary", "binary", "compare", "cast", "math", "load_var", "store_var",
-                 "array", "array"]
+                 "array", "array", "array"]  # memory statements are the most varied
         if self.p.bitcast:
             kinds.append("bitcast")
         if self.p.fence:
             kinds.append("fence")
         if self.callees:
             kinds += ["call", "call"]
+        kinds.append("tuple")
         if self.kernel:
             kinds += ["thread", "shared", "barrier"]
             if self.p.subgroups:
                 kinds.append("subgroup")
+        kinds += ["local", "const_array"]
         if self.p.clock:
             kinds.append("clock")
         if self.p.backoff:
@@ -284,7 +314,7 @@ class _FunctionGen:
         getattr(self, "s_" + self.d.pick(kinds))(out, depth, in_loop, return_type)
 
     def s_const(self, out: list, *_: Any) -> None:
-        ty = self.d.pick(self.p.scalars)
+        ty = self.d.pick(self.p.held)
         self.define(out, Const(self.fresh(ty), self.d.literal(ty)))
 
     def s_unary(self, out: list, *_: Any) -> None:
@@ -309,12 +339,13 @@ class _FunctionGen:
         self.define(out, Compare(self.fresh(BOOL), op, self.value(out, ty), self.value(out, ty)))
 
     def s_cast(self, out: list, *_: Any) -> None:
-        src, dst = self.d.pick(self.p.scalars), self.d.pick(self.p.scalars)
+        src, dst = self.d.pick(self.p.held), self.d.pick(self.p.held)
         self.define(out, Cast(self.fresh(dst), self.value(out, src)))
 
     def s_bitcast(self, out: list, *_: Any) -> None:
-        src = self.d.pick(self.p.numeric)
-        same_width = [t for t in self.p.numeric if t.bits == src.bits]
+        numeric = [t for t in self.p.held if not t.is_bool]
+        src = self.d.pick(numeric)
+        same_width = [t for t in numeric if t.bits == src.bits]
         self.define(out, Bitcast(self.fresh(self.d.pick(same_width)), self.value(out, src)))
 
     def s_math(self, out: list, *_: Any) -> None:
@@ -336,16 +367,29 @@ class _FunctionGen:
         out.append(StoreVar(var, self.value(out, var.type)))
 
     def s_array(self, out: list, *_: Any) -> None:
-        arr = self.array()
+        # half the time an array atomics can update, so local and constant arrays
+        # do not crowd the read-modify-write ops out
+        shared_memory = (AddressSpace.GLOBAL, AddressSpace.SHARED)
+        # half the time an array atomics apply to, and then mostly an atomic: the many other
+        # statement kinds (tuples, local and constant arrays) would leave some op/type pairs undrawn
+        prefer_atomic = self.d.bool()
+        arr = self.array(
+            lambda t: t.space in shared_memory and not t.elem.is_bool and not t.elem.is_small
+        ) if prefer_atomic else None
+        arr = arr or self.array()
         if arr is None:
             return self.s_const(out)
-        elem = arr.type.elem
+        elem, space = arr.type.elem, arr.type.space
         index = self.value(out, self.d.pick(self.p.ints))
-        ops = ["load", "store"]
-        if not elem.is_bool:
+        ops = ["load"]
+        if space != AddressSpace.CONSTANT:  # embedded tables are read-only
+            ops.append("store")
+        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and not elem.is_bool and not elem.is_small:
             ops.append("atomic")
-        if elem.is_int:
+        if space in (AddressSpace.GLOBAL, AddressSpace.SHARED) and elem.is_int and not elem.is_small:
             ops.append("cas")
+        if prefer_atomic and "atomic" in ops:
+            ops += ["atomic", "atomic"]
         what = self.d.pick(ops)
         if what == "load":
             self.define(out, Load(self.fresh(elem), arr, index))
@@ -365,7 +409,9 @@ class _FunctionGen:
         args = []
         for p in callee.params:
             if isinstance(p.type, ArrayType):
-                arr = self.array(lambda t, p=p: t.elem == p.type.elem and t.space == p.type.space)
+                arr = self.array(
+                    lambda t, p=p: t.elem == p.type.elem and t.space == p.type.space and t.ndim == p.type.ndim
+                )
                 if arr is None:
                     return self.s_const(out)
                 args.append(arr)
@@ -374,17 +420,51 @@ class _FunctionGen:
         if callee.return_type == VOID:
             out.append(Call(None, callee.name, tuple(args)))
         else:
-            self.define(out, Call(self.fresh(callee.return_type), callee.name, tuple(args)))
+            result = self.define(out, Call(self.fresh(callee.return_type), callee.name, tuple(args)))
+            if isinstance(result.type, TupleType):
+                self.extract(out, result)
         return None
+
+    def make_tuple(self, out: list, ty: TupleType) -> Value:
+        return self.define(out, MakeTuple(self.fresh(ty), tuple(self.value(out, e) for e in ty.elems)))
+
+    def extract(self, out: list, tup: Value) -> Value:
+        assert isinstance(tup.type, TupleType)
+        index = self.d.int(0, len(tup.type.elems) - 1)
+        return self.define(out, Extract(self.fresh(tup.type.elems[index]), tup, index))
+
+    def s_tuple(self, out: list, *_: Any) -> None:
+        self.extract(out, self.make_tuple(out, tuple_type(self.d, self.p)))
 
     def s_thread(self, out: list, *_: Any) -> None:
         kind = self.d.pick(THREAD_INDEX_KINDS)
         self.define(out, ThreadIndex(self.fresh(I32), kind, self.d.int(0, 2)))
 
     def s_shared(self, out: list, *_: Any) -> None:
-        elem = self.d.pick(self.p.scalars)
-        size = self.d.int(1, 256)
-        self.define(out, SharedArray(self.fresh(ArrayType(elem, AddressSpace.SHARED, size))))
+        self.define(out, SharedArray(self.fresh(self.sized_array(self.element(), AddressSpace.SHARED))))
+
+    def s_local(self, out: list, *_: Any) -> None:
+        self.define(out, LocalArray(self.fresh(self.sized_array(self.element(), AddressSpace.LOCAL))))
+
+    def s_const_array(self, out: list, *_: Any) -> None:
+        elem = self.element()
+        ty = self.sized_array(elem, AddressSpace.CONSTANT, max_size=16)
+        data = tuple(self.d.literal(elem) for _ in range(ty.size or 0))
+        self.define(out, ConstArray(self.fresh(ty), data))
+
+    def element(self) -> ScalarType:
+        """An array element type: now and then one of the small types only memory holds."""
+        return self.d.pick(self.p.held if self.d.int(0, 3) == 0 else self.p.scalars)
+
+    def sized_array(self, elem: ScalarType, space: AddressSpace, max_size: int = 256) -> ArrayType:
+        """A 1-D array of 1..max_size elements, or an N-d one (N = 2..3) of small extents."""
+        if self.d.bool():
+            return ArrayType(elem, space, self.d.int(1, max_size))
+        shape = tuple(self.d.int(1, 4) for _ in range(self.d.int(2, 3)))
+        size = 1
+        for extent in shape:
+            size *= extent
+        return ArrayType(elem, space, size, shape)
 
     def s_barrier(self, out: list, *_: Any) -> None:
         out.append(Barrier())
@@ -440,26 +520,41 @@ class _FunctionGen:
         out.append(Continue())
 
     def s_return(self, out: list, depth: int, in_loop: bool, return_type: Any) -> None:
-        out.append(Return() if return_type == VOID else Return(self.value(out, return_type)))
+        out.append(Return() if return_type == VOID else Return(self.result(out, return_type)))
+
+    def result(self, out: list, return_type: Any) -> Value:
+        """A value to return: a scalar, or a tuple made of fresh scalars."""
+        if isinstance(return_type, TupleType):
+            return self.make_tuple(out, return_type)
+        return self.value(out, return_type)
+
+
+def tuple_type(draw: Draw, profile: Profile) -> TupleType:
+    """A ``tuple<...>`` of 1 to 3 of the profile's scalars."""
+    return TupleType(tuple(draw.pick(profile.scalars) for _ in range(draw.int(1, 3))))
 
 
 def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[Function]) -> Function:
     gen = _FunctionGen(draw, profile, kind, callees)
     types: list[Any] = []
     for i in range(draw.int(1 if kind == "kernel" else 0, 4)):
-        elem = draw.pick(profile.scalars)
+        elem = draw.pick(profile.held if draw.int(0, 3) == 0 else profile.scalars)
         if draw.bool() and not (kind == "kernel" and i == 0):
             types.append(elem)
         else:
-            shared = kind != "kernel" and draw.int(0, 3) == 0
-            types.append(ArrayType(elem, AddressSpace.SHARED if shared else AddressSpace.GLOBAL))
+            spaces = [AddressSpace.GLOBAL] if kind == "kernel" else list(AddressSpace)
+            space = draw.pick(spaces) if draw.int(0, 3) == 0 else AddressSpace.GLOBAL
+            ndim = draw.pick((1, 1, 2, 3))
+            types.append(ArrayType(elem, space, None, None if ndim == 1 else (None,) * ndim))
     params = tuple(gen.fresh(ty) for ty in types)
     gen.scopes[0].extend(params)
-    return_type = VOID if kind == "kernel" else draw.pick((VOID, *profile.scalars))
+    return_type: Any = VOID if kind == "kernel" else draw.pick((VOID, *profile.held, "tuple"))
+    if return_type == "tuple":
+        return_type = tuple_type(draw, profile)
     body = gen.block(0, False, return_type)
     if return_type != VOID:
         tail: list = []
-        value = gen.value(tail, return_type)
+        value = gen.result(tail, return_type)
         body = (*body, *tail, Return(value))
     return Function(name, kind, params, return_type, tuple(gen.locals), body)
 

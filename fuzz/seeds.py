@@ -22,7 +22,7 @@ _HEADER = '''import math
 import numpy as np
 
 import ringkernel as rk
-from ringkernel import Array, f32, i32, u32
+from ringkernel import Array, f16, f32, i32, u8, u32
 
 '''
 

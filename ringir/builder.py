@@ -31,14 +31,18 @@ from ringkernel.ringir.nodes import (
     Cast,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Return,
     SharedArray,
@@ -58,6 +62,7 @@ from ringkernel.ringir.types import (
     AddressSpace,
     ArrayType,
     ScalarType,
+    TupleType,
     Type,
 )
 
@@ -82,6 +87,7 @@ class FunctionBuilder:
         self._regions: list[list[Stmt]] = [[]]
         self._locals: dict[str, LocalVar] = {}
         self._counter = 0
+        self._hoisted: list[Stmt] = []  # statements that open the body (const_array)
 
     # --- values and locals ---
 
@@ -145,12 +151,35 @@ class FunctionBuilder:
             return None
         return self._define(Call, return_type, callee, tuple(args))
 
+    def make_tuple(self, elems: tuple[Value, ...]) -> Value:
+        ty = TupleType(tuple(e.type for e in elems))  # type: ignore[misc]
+        return self._define(MakeTuple, ty, tuple(elems))
+
+    def extract(self, value: Value, index: int) -> Value:
+        assert isinstance(value.type, TupleType)
+        return self._define(Extract, value.type.elems[index], value, index)
+
     def thread_index(self, kind: str, dim: int) -> Value:
         return self._define(ThreadIndex, I32, kind, dim)
 
-    def shared_array(self, elem: ScalarType, size: int | None) -> Value:
-        """A shared array of ``size`` elements; None: dynamic, sized per launch."""
-        return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size))
+    def shared_array(self, elem: ScalarType, size: int | None, shape: tuple[int, ...] | None = None) -> Value:
+        """A shared array of ``size`` elements (``shape`` if N-d); None: dynamic, sized per launch."""
+        return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size, shape))
+
+    def local_array(self, elem: ScalarType, size: int, shape: tuple[int, ...] | None = None) -> Value:
+        return self._define(LocalArray, ArrayType(elem, AddressSpace.LOCAL, size, shape))
+
+    def const_array(self, ty: ArrayType, data: tuple[bool | int | float, ...]) -> Value:
+        """An embedded read-only array, defined at the top of the function so every region sees it."""
+        result = self.fresh(ty)
+        self._hoisted.append(ConstArray(result, data, loc=self.loc))
+        return result
+
+    def add_param(self, name: str, ty: Type) -> Value:
+        """Appends a parameter after those given at construction (hidden array extents)."""
+        value = Value(name, ty)
+        self.params = (*self.params, value)
+        return value
 
     def load(self, array: Value, index: Value) -> Value:
         assert isinstance(array.type, ArrayType)
@@ -198,10 +227,11 @@ class FunctionBuilder:
     @contextmanager
     def discarded(self) -> Iterator[None]:
         """Builds into a scratch region that is thrown away (to learn an expression's type)."""
-        counter, declared = self._counter, dict(self._locals)
+        counter, declared, hoisted = self._counter, dict(self._locals), len(self._hoisted)
         with self._region():
             yield
         self._counter, self._locals = counter, declared
+        del self._hoisted[hoisted:]
 
     @contextmanager
     def if_(self, cond: Value) -> Iterator[None]:
@@ -251,6 +281,6 @@ class FunctionBuilder:
             self.params,
             self.return_type,
             tuple(self._locals.values()),
-            tuple(self._regions[0]),
+            (*self._hoisted, *self._regions[0]),
             loc=self.fn_loc,
         )

@@ -12,11 +12,12 @@ it overflow 32-bit offsets in the emitted code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.nodes import Function, SharedArray, Stmt, child_blocks, walk
-from ringkernel.ringir.types import ArrayType, ScalarType
+from ringkernel.ringir.types import MAX_NDIM, ArrayType, ScalarType
 
 # Regions (if/else, loop, for bodies) may nest this deep.  An elif chain is one
 # level per elif.  The deepest consumer, the WGSL templates, needs about 12
@@ -52,6 +53,9 @@ def array_bytes(ty: ArrayType) -> int | None:
 
 def array_size_problem(ty: ArrayType) -> str | None:
     """Why a sized array type can exist on no target, or None if it can."""
+    shape_problem = array_shape_problem(ty)
+    if shape_problem is not None:
+        return shape_problem
     if ty.size is None:
         return None
     if isinstance(ty.size, bool) or not isinstance(ty.size, int) or ty.size <= 0:
@@ -62,6 +66,49 @@ def array_size_problem(ty: ArrayType) -> str | None:
             f"array of {ty.size} x {ty.elem} ({nbytes} bytes) is larger than any target can hold "
             f"(at most {MAX_ARRAY_BYTES} bytes)"
         )
+    return None
+
+
+MAX_LOCAL_BYTES = 32 * 1024
+"""Local arrays a work-item may hold at once (its function and the deepest call
+chain below it): they live on its stack, and the cpu backend's threads have
+256 KiB."""
+
+MAX_CONST_ARRAY_BYTES = 64 * 1024
+"""The largest embedded read-only array: CUDA's constant memory, and a WGSL/MSL
+``const`` table size every compiler here accepts (docs/dsl.md)."""
+
+
+def const_array_problem(ty: ArrayType) -> str | None:
+    """Why an embedded read-only array of type ``ty`` is too large, or None."""
+    nbytes = array_bytes(ty)
+    if nbytes is not None and nbytes > MAX_CONST_ARRAY_BYTES:
+        return (
+            f"{ty.size} x {ty.elem} is {nbytes} bytes; embedded read-only arrays hold at most "
+            f"{MAX_CONST_ARRAY_BYTES} bytes (CUDA constant memory)"
+        )
+    return None
+
+
+def array_shape_problem(ty: ArrayType) -> str | None:
+    """Why an N-dimensional array's shape is malformed, or None.
+
+    Unsized arrays have launch-time extents (all ``?``); sized ones list
+    positive extents whose product is the size.
+    """
+    shape = ty.shape
+    if shape is None:
+        return None
+    if not isinstance(shape, tuple) or not 2 <= len(shape) <= MAX_NDIM:
+        return f"an array shape has 2 to {MAX_NDIM} extents, not {shape!r}"
+    if ty.size is None:
+        if any(d is not None for d in shape):
+            return "an array without a constant size has launch-time extents, written ?"
+        return None
+    if any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in shape):
+        return f"the extents of a sized array must be positive integers, not {shape!r}"
+    if math.prod(shape) != ty.size:  # type: ignore[arg-type]
+        return f"the extents {list(shape)} do not multiply to the array size {ty.size}"
     return None
 
 

@@ -120,8 +120,9 @@ FLOAT_ATOMIC_OPS = ("add", "sub", "min", "max", "exchange")
 
 
 def atomic_applies(op: str, elem: ScalarType) -> bool:
-    """Whether the atomic read-modify-write ``op`` is defined on ``elem`` elements."""
-    if elem.is_bool:
+    """Whether the atomic read-modify-write ``op`` is defined on ``elem`` elements
+    (never on bool or the small types, which no target has atomics for)."""
+    if elem.is_bool or elem.is_small:
         return False
     return op in (FLOAT_ATOMIC_OPS if elem.is_float else ATOMIC_OPS)
 
@@ -230,6 +231,42 @@ class SharedArray(Stmt):
 
 
 @dataclass(frozen=True)
+class LocalArray(Stmt):
+    """Allocates a per-work-item (private) array; its type (elem, size) is ``result.type``."""
+
+    result: Value
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True, eq=False)
+class ConstArray(Stmt):
+    """A read-only array embedded in the program (a module-level numpy array a kernel reads).
+
+    ``data`` holds its ``result.type.size`` elements in flat (C) order; floats
+    compare by bit pattern as :class:`Const` does.
+    """
+
+    result: Value
+    data: tuple[bool | int | float, ...]
+    loc: SourceLoc | None = _loc()
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.result, tuple(_literal_key(v) for v in self.data))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConstArray) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+def _literal_key(v: bool | int | float) -> tuple[object, ...]:
+    if isinstance(v, float):
+        return ("f", "nan") if math.isnan(v) else ("f", math.copysign(1.0, v), repr(v))
+    return (type(v).__name__, v)
+
+
+@dataclass(frozen=True)
 class Load(Stmt):
     result: Value
     array: Value
@@ -321,6 +358,25 @@ class Subgroup(Stmt):
     result: Value
     op: str
     args: tuple[Value, ...]
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class MakeTuple(Stmt):
+    """Groups scalars into a ``tuple<...>`` value, the one way a func returns several values."""
+
+    result: Value
+    elems: tuple[Value, ...]
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
+class Extract(Stmt):
+    """Element ``index`` (a constant) of a ``tuple<...>`` value."""
+
+    result: Value
+    tuple: Value
+    index: int
     loc: SourceLoc | None = _loc()
 
 
@@ -457,7 +513,8 @@ class Return(Stmt):
 
 Instruction = (
     Const | Unary | Binary | Compare | Cast | MathCall | Call | ThreadIndex | SharedArray
-    | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock | Subgroup
+    | LocalArray | ConstArray | Load | AtomicRMW | AtomicCAS | LoadVar | Bitcast | Clock | Subgroup
+    | MakeTuple | Extract
 )
 
 
@@ -524,12 +581,16 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     Call: ("args",),
     ThreadIndex: (),
     SharedArray: (),
+    LocalArray: (),
+    ConstArray: (),
     Load: ("array", "index"),
     AtomicRMW: ("array", "index", "value"),
     AtomicCAS: ("array", "index", "expected", "desired"),
     LoadVar: (),
     Bitcast: ("value",),
     Clock: (),
+    MakeTuple: ("elems",),
+    Extract: ("tuple",),
     Fence: (),
     Backoff: ("nanos", "doorbell", "word", "expected"),
     Wake: ("array", "word"),
@@ -618,12 +679,16 @@ __all__ = [
     "Call",
     "ThreadIndex",
     "SharedArray",
+    "LocalArray",
+    "ConstArray",
     "Load",
     "AtomicRMW",
     "AtomicCAS",
     "LoadVar",
     "Bitcast",
     "Clock",
+    "MakeTuple",
+    "Extract",
     "Fence",
     "Backoff",
     "Wake",

@@ -42,15 +42,19 @@ from ringkernel.ringir.nodes import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     Return,
@@ -67,12 +71,15 @@ from ringkernel.ringir.nodes import (
 )
 from ringkernel.ringir.printer import TEXT_VERSION
 from ringkernel.ringir.types import (
+    MAX_NDIM,
+    MAX_TUPLE_ELEMS,
     SCALAR_TYPES,
     VOID,
     AddressSpace,
     ArrayType,
     ScalarType,
     StructType,
+    TupleType,
     Type,
     float_overflows,
 )
@@ -83,7 +90,7 @@ GRAMMAR_PATH = Path(__file__).parent / "grammar.lark"
 # More digits than any 64-bit integer has: out of range without converting
 # (Python refuses int() of more than 4300 digits).
 _MAX_INT_DIGITS = 20
-_FLOAT_MAX = {"f32": "3.4028234663852886e+38", "f64": "1.7976931348623157e+308"}
+_FLOAT_MAX = {"f32": "3.4028234663852886e+38", "f64": "1.7976931348623157e+308", "f16": "65504.0"}
 
 # How each terminal is named in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -417,6 +424,19 @@ class _ModuleReader:
             out.append((fname.value, ty))
         return StructType(name.value, tuple(out), loc=self.loc(tree))
 
+    def tuple_type(self, tree: Tree[Token]) -> TupleType:
+        names = [_token(t) for t in tree.children]
+        elems = []
+        for name in names:
+            ty = SCALAR_TYPES.get(name.value)
+            if ty is None:
+                raise self.error(name, f"tuple elements must be scalars ({', '.join(SCALAR_TYPES)}), "
+                                 f"not '{name.value}'")
+            elems.append(ty)
+        if len(elems) > MAX_TUPLE_ELEMS:
+            raise self.error(names[0], f"a tuple holds at most {MAX_TUPLE_ELEMS} scalars, not {len(elems)}")
+        return TupleType(tuple(elems))
+
     def type(self, tree: Tree[Token]) -> Type:
         if tree.data == "named_type":
             name = _token(tree.children[0])
@@ -430,6 +450,8 @@ class _ModuleReader:
                     f"{', '.join(SCALAR_TYPES)}, void, array<...> or struct NAME",
                 )
             return ty
+        if tree.data == "tuple_type":
+            return self.tuple_type(tree)
         if tree.data == "struct_type":
             name = _token(tree.children[0])
             struct = self.structs.get(name.value)
@@ -449,8 +471,9 @@ class _ModuleReader:
             raise self.error(
                 space, f"unknown address space '{space.value}'; expected {' or '.join(spaces)}"
             )
+        shape = self.array_shape(_opt_tree(tree.children[3]))
         if size is None:
-            return ArrayType(elem_ty, AddressSpace(space.value))
+            return ArrayType(elem_ty, AddressSpace(space.value), None, shape)
         digits = size.value.lstrip("+0")
         if not re.fullmatch(r"\+?\d+", size.value) or not digits:
             raise self.error(
@@ -458,11 +481,33 @@ class _ModuleReader:
             )
         if len(digits) > _MAX_INT_DIGITS:
             raise self.error(size, f"array size {_shorten(digits)} is larger than any target can hold")
-        array = ArrayType(elem_ty, AddressSpace(space.value), int(digits))
+        array = ArrayType(elem_ty, AddressSpace(space.value), int(digits), shape)
         problem = array_size_problem(array)
         if problem is not None:
             raise self.error(size, problem)
         return array
+
+
+    def array_shape(self, tree: Tree[Token] | None) -> tuple[int | None, ...] | None:
+        """The ``[d0, d1(, d2)]`` of an N-dimensional array type (``?``: known at launch)."""
+        if tree is None:
+            return None
+        dims: list[int | None] = []
+        for child in tree.children:
+            token = _token(child)
+            if token.value == "?":
+                dims.append(None)
+            elif re.fullmatch(r"\+?\d+", token.value) and len(token.value) <= _MAX_INT_DIGITS:
+                dims.append(int(token.value))
+            else:
+                raise self.error(
+                    token, f"an array extent is a positive integer or ?, not {_shorten(token.value)}"
+                )
+        if not 2 <= len(dims) <= MAX_NDIM:
+            raise self.error(
+                _token(tree.children[0]), f"an array shape has 2 to {MAX_NDIM} extents, not {len(dims)}"
+            )
+        return tuple(dims)
 
 
 class _FunctionReader:
@@ -692,6 +737,11 @@ class _FunctionReader:
         if op == "shared_array":
             self.expect(opcode, ops, (), "shared_array")
             return SharedArray(result, loc=loc)
+        if op == "local_array":
+            self.expect(opcode, ops, (), "local_array")
+            return LocalArray(result, loc=loc)
+        if op == "const_array":
+            return self.const_array(result, opcode, ops, loc)
         if op == "load":
             self.expect(opcode, ops, ("index",), "load %array[%index]")
             return Load(result, values[0], values[1], loc=loc)
@@ -705,6 +755,14 @@ class _FunctionReader:
         if op.startswith("atomic_") and op[len("atomic_"):] in ATOMIC_OPS:
             self.expect(opcode, ops, ("index", "value"), f"{op} %array[%index], %value")
             return AtomicRMW(result, op[len("atomic_"):], values[0], values[1], values[2], loc=loc)
+        if op == "make_tuple":
+            if not ops or any(o.kind != "value" for o in ops):
+                raise self.shape_error(opcode, "make_tuple %a, %b, ...")
+            return MakeTuple(result, values, loc=loc)
+        if op == "extract":
+            if tuple(o.kind for o in ops) != ("value", "number") or not ops[1].text.isdigit():
+                raise self.shape_error(opcode, "extract %tuple, INDEX")
+            return Extract(result, values[0], int(ops[1].text), loc=loc)
         raise AssertionError(op)  # unreachable: define_stmt checked the opcode
 
     def effect_stmt(self, tree: Tree[Token], loc: SourceLoc) -> Stmt:
@@ -748,6 +806,14 @@ class _FunctionReader:
             self.expect(opcode, ops, (), op)
             return simple[op](loc=loc)
         raise AssertionError(op)  # unreachable: checked above
+
+    def const_array(self, result: Value, opcode: Token, ops: list[_Operand], loc: SourceLoc) -> Stmt:
+        ty = result.type
+        if not isinstance(ty, ArrayType) or ty.size is None:
+            raise self.error(opcode, f"const_array must have a constant array type, not {ty}")
+        if not ops or any(o.kind not in ("number", "name") for o in ops):
+            raise self.shape_error(opcode, "const_array LITERAL, LITERAL, ...")
+        return ConstArray(result, tuple(self.literal(o, ty.elem) for o in ops), loc=loc)
 
     # --- literals ---
 
@@ -793,7 +859,8 @@ _EFFECT_NAMES = (
     "syncwarp", "wake",
 )
 _VALUE_OPCODES = frozenset(
-    ("const", "cast", "bitcast", "clock", "call", "shared_array", "load", "load_var", "atomic_cas",
+    ("const", "cast", "bitcast", "clock", "call", "shared_array", "local_array", "const_array", "load",
+     "load_var", "atomic_cas", "make_tuple", "extract",
      *UNARY_OPS, *BINARY_OPS, *COMPARE_OPS, *MATH_FUNCS, *THREAD_INDEX_KINDS,
      *(f"atomic_{op}" for op in ATOMIC_OPS), *(f"subgroup_{op}" for op in SUBGROUP_OPS))
 )

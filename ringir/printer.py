@@ -23,14 +23,18 @@ from ringkernel.ringir.nodes import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -121,6 +125,12 @@ class _StmtPrinter(NodeVisitor):
     def visit_SharedArray(self, s: SharedArray) -> None:
         self.define(s.result, "shared_array")
 
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        self.define(s.result, "local_array")
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        self.define(s.result, "const_array " + ", ".join(format_const(v) for v in s.data))
+
     def visit_Load(self, s: Load) -> None:
         self.define(s.result, f"load {s.array}[{s.index}]")
 
@@ -154,6 +164,12 @@ class _StmtPrinter(NodeVisitor):
 
     def visit_Clock(self, s: Clock) -> None:
         self.define(s.result, "clock")
+
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        self.define(s.result, f"make_tuple {_args(s.elems)}")
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.define(s.result, f"extract {s.tuple}, {s.index}")
 
     def visit_Fence(self, s: Fence) -> None:
         self.emit("fence")

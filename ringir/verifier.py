@@ -13,7 +13,14 @@ import re
 import weakref
 
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.limits import MAX_NESTING, array_size_problem, check_nesting
+from ringkernel.ringir.limits import (
+    MAX_LOCAL_BYTES,
+    MAX_NESTING,
+    array_bytes,
+    array_size_problem,
+    check_nesting,
+    const_array_problem,
+)
 from ringkernel.ringir.nodes import (
     ATOMIC_OPS,
     BINARY_OPS,
@@ -37,15 +44,19 @@ from ringkernel.ringir.nodes import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     LocalVar,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -66,6 +77,8 @@ from ringkernel.ringir.nodes import (
 from ringkernel.ringir.types import (
     BOOL,
     I32,
+    MAX_TUPLE_ELEMS,
+    PROMOTED,
     U32,
     U64,
     VOID,
@@ -73,6 +86,7 @@ from ringkernel.ringir.types import (
     ArrayType,
     ScalarType,
     StructType,
+    TupleType,
     float_overflows,
 )
 
@@ -132,6 +146,35 @@ class _ModuleVerifier:
         for fn in self.module.functions:
             _FunctionVerifier(self, fn).run()
         self._check_no_recursion()
+        self._check_local_memory()
+
+    def _check_local_memory(self) -> None:
+        """Local arrays of a function and the deepest call chain below it fit :data:`MAX_LOCAL_BYTES`.
+
+        They live on a work-item's stack (the cpu backend's threads have 256 KiB).
+        """
+        totals: dict[str, int] = {}
+
+        def total(fn: Function) -> int:
+            known = totals.get(fn.name)
+            if known is not None:
+                return known
+            own = sum(array_bytes(s.result.type) or 0 for s in walk(fn.body)
+                      if isinstance(s, LocalArray) and isinstance(s.result.type, ArrayType))
+            below = [total(self.functions[c.callee]) for c in walk(fn.body) if isinstance(c, Call)]
+            totals[fn.name] = own + max(below, default=0)
+            if totals[fn.name] > MAX_LOCAL_BYTES:
+                first = next((s for s in walk(fn.body) if isinstance(s, (LocalArray, Call))), None)
+                raise CompileError.at(
+                    getattr(first, "loc", None) or fn.loc,
+                    f"'{fn.name}' needs {totals[fn.name]} bytes of local arrays (with the functions it "
+                    f"calls); at most {MAX_LOCAL_BYTES} bytes per work-item fit; use a shared or "
+                    "global array",
+                )
+            return totals[fn.name]
+
+        for fn in self.module.functions:
+            total(fn)
 
     def _check_no_recursion(self) -> None:
         """No call cycles, and no call chain deeper than :data:`MAX_CALL_DEPTH` (iteratively)."""
@@ -211,8 +254,10 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"unknown function kind '{fn.kind}'")
         if fn.is_kernel and fn.return_type != VOID:
             raise self.error("a kernel cannot return a value")
-        if not isinstance(fn.return_type, ScalarType) and fn.return_type != VOID:
-            raise self.error(f"functions return a scalar or void, not {fn.return_type}")
+        if not isinstance(fn.return_type, (ScalarType, TupleType)) and fn.return_type != VOID:
+            raise self.error(f"functions return a scalar, a tuple or void, not {fn.return_type}")
+        if isinstance(fn.return_type, TupleType):
+            self.check_tuple_type(fn.return_type)
         check_nesting(fn)
         for p in fn.params:
             self.check_param_type(p)
@@ -243,6 +288,12 @@ class _FunctionVerifier(NodeVisitor):
             return
         raise self.error(f"parameter '%{p.name}' cannot have type {ty}")
 
+    def check_tuple_type(self, ty: TupleType) -> None:
+        if not 1 <= len(ty.elems) <= MAX_TUPLE_ELEMS:
+            raise self.error(f"{ty} must hold 1 to {MAX_TUPLE_ELEMS} scalars")
+        if not all(isinstance(e, ScalarType) for e in ty.elems):
+            raise self.error(f"tuple elements must be scalars: {ty}")
+
     # --- helpers ---
 
     def scalar(self, v: Value, what: str) -> ScalarType:
@@ -259,7 +310,16 @@ class _FunctionVerifier(NodeVisitor):
         ty = self.scalar(v, what)
         if not ty.is_int:
             raise self.error(f"{what} must be an integer, got {ty}")
+        self.not_small(ty, what)
         return ty
+
+    def not_small(self, ty: ScalarType, what: str) -> None:
+        """Small types are storage types: arithmetic takes them promoted (docs/ir.md)."""
+        if ty.is_small:
+            raise self.error(
+                f"{what} cannot be {ty}: {ty} values take part in arithmetic only after "
+                f"promotion; cast to {PROMOTED[ty]} first"
+            )
 
     def array(self, v: Value) -> ArrayType:
         self.use(v)
@@ -285,19 +345,13 @@ class _FunctionVerifier(NodeVisitor):
         v = s.value
         if not isinstance(ty, ScalarType):
             raise self.error(f"constant of non-scalar type {ty}")
-        if ty.is_bool:
-            ok = isinstance(v, bool)
-        elif ty.is_int:
-            lo, hi = ty.min_value, ty.max_value
-            ok = isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-        else:
-            ok = isinstance(v, float) and not float_overflows(v, ty)
-        if not ok:
+        if not _fits(v, ty):
             raise self.error(f"constant {_show(v)} does not fit type {ty}")
         self.define(s.result)
 
     def visit_Unary(self, s: Unary) -> None:
         ty = self.scalar(s.operand, f"operand of '{s.op}'")
+        self.not_small(ty, f"the operand of '{s.op}'")
         if s.op not in UNARY_OPS:
             raise self.error(f"unknown unary operator '{s.op}'")
         ok = {
@@ -317,6 +371,7 @@ class _FunctionVerifier(NodeVisitor):
         ty = self.scalar(s.lhs, f"left operand of '{s.op}'")
         self.scalar(s.rhs, f"right operand of '{s.op}'")
         self.same_type(s.lhs, s.rhs, f"'{s.op}'")
+        self.not_small(ty, f"an operand of '{s.op}'")
         if s.op in ("and", "or", "xor"):
             ok = ty.is_int or ty.is_bool
         elif s.op in ("shl", "shr"):
@@ -335,6 +390,7 @@ class _FunctionVerifier(NodeVisitor):
         ty = self.scalar(s.lhs, f"left operand of '{s.op}'")
         self.scalar(s.rhs, f"right operand of '{s.op}'")
         self.same_type(s.lhs, s.rhs, f"'{s.op}'")
+        self.not_small(ty, f"an operand of '{s.op}'")
         if ty.is_bool and s.op not in ("eq", "ne"):
             raise self.error(f"'{s.op}' does not apply to bool")
         if s.result.type != BOOL:
@@ -358,6 +414,7 @@ class _FunctionVerifier(NodeVisitor):
             return
         for a in s.args:
             ty = self.scalar(a, f"argument of '{s.func}'")
+            self.not_small(ty, f"an argument of '{s.func}'")
             if a.type != s.result.type:
                 raise self.error(f"'{s.func}' arguments and result must share one type")
             if s.func == "abs":
@@ -425,6 +482,46 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error(f"shared array '%{s.result.name}': {problem}")
         self.define(s.result)
 
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        ty = s.result.type
+        if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.LOCAL and ty.size is not None):
+            raise self.error(f"local_array must have a sized local array type, not {ty}")
+        problem = array_size_problem(ty)
+        if problem is not None:
+            raise self.error(f"local array '%{s.result.name}': {problem}")
+        self.define(s.result)
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        ty = s.result.type
+        if not (isinstance(ty, ArrayType) and ty.space == AddressSpace.CONSTANT and ty.size is not None):
+            raise self.error(f"const_array must have a sized constant array type, not {ty}")
+        problem = array_size_problem(ty) or const_array_problem(ty)
+        if problem is not None:
+            raise self.error(f"constant array '%{s.result.name}': {problem}")
+        if len(s.data) != ty.size:
+            raise self.error(
+                f"constant array '%{s.result.name}' has {len(s.data)} values; its type holds {ty.size}"
+            )
+        for v in s.data:
+            if not _fits(v, ty.elem):
+                raise self.error(f"constant {_show(v)} does not fit type {ty.elem}")
+        self.define(s.result)
+
+    def writable(self, v: Value, what: str) -> ArrayType:
+        """The array ``v`` that ``what`` writes; constant arrays are read-only."""
+        arr = self.array(v)
+        if arr.space == AddressSpace.CONSTANT:
+            raise self.error(f"{what} writes the read-only constant array '%{v.name}'")
+        return arr
+
+    def atomic_target(self, v: Value, what: str) -> ArrayType:
+        arr = self.writable(v, what)
+        if arr.space == AddressSpace.LOCAL:
+            raise self.error(
+                f"{what} on the per-work-item local array '%{v.name}'; atomics need global or shared memory"
+            )
+        return arr
+
     def visit_Load(self, s: Load) -> None:
         arr = self.array(s.array)
         self.integer(s.index, "array index")
@@ -433,7 +530,7 @@ class _FunctionVerifier(NodeVisitor):
         self.define(s.result)
 
     def visit_Store(self, s: Store) -> None:
-        arr = self.array(s.array)
+        arr = self.writable(s.array, "store")
         self.integer(s.index, "array index")
         self.scalar(s.value, "stored value")
         if s.value.type != arr.elem:
@@ -442,9 +539,10 @@ class _FunctionVerifier(NodeVisitor):
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         if s.op not in ATOMIC_OPS:
             raise self.error(f"unknown atomic operation '{s.op}'")
-        arr = self.array(s.array)
+        arr = self.atomic_target(s.array, f"atomic_{s.op}")
         self.integer(s.index, "array index")
         self.scalar(s.value, "atomic operand")
+        self.not_small(arr.elem, f"the element of an atomic_{s.op} array")
         if not atomic_applies(s.op, arr.elem):
             raise self.error(f"atomic_{s.op} does not apply to {arr.elem} elements")
         if s.value.type != arr.elem or s.result.type != arr.elem:
@@ -452,12 +550,13 @@ class _FunctionVerifier(NodeVisitor):
         self.define(s.result)
 
     def visit_AtomicCAS(self, s: AtomicCAS) -> None:
-        arr = self.array(s.array)
+        arr = self.atomic_target(s.array, "atomic_cas")
         self.integer(s.index, "array index")
         self.scalar(s.expected, "expected value")
         self.scalar(s.desired, "desired value")
         if not arr.elem.is_int:
             raise self.error(f"atomic_cas needs integer elements, not {arr.elem}")
+        self.not_small(arr.elem, "the element of an atomic_cas array")
         for v in (s.expected, s.desired, s.result):
             if v.type != arr.elem:
                 raise self.error(f"atomic_cas on {arr} needs {arr.elem} operands")
@@ -515,6 +614,27 @@ class _FunctionVerifier(NodeVisitor):
             raise self.error("clock yields u64 microseconds")
         self.define(s.result)
 
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        ty = s.result.type
+        if not isinstance(ty, TupleType):
+            raise self.error(f"make_tuple defines a tuple, not {ty}")
+        self.check_tuple_type(ty)
+        got = tuple(self.scalar(v, "a tuple element") for v in s.elems)
+        if got != ty.elems:
+            raise self.error(f"make_tuple of ({', '.join(map(str, got))}) does not give {ty}")
+        self.define(s.result)
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.use(s.tuple)
+        ty = s.tuple.type
+        if not isinstance(ty, TupleType):
+            raise self.error(f"extract needs a tuple, got {ty}")
+        if not 0 <= s.index < len(ty.elems):
+            raise self.error(f"extract index {s.index} is out of range for {ty}")
+        if s.result.type != ty.elems[s.index]:
+            raise self.error(f"element {s.index} of {ty} is {ty.elems[s.index]}, not {s.result.type}")
+        self.define(s.result)
+
     def visit_Fence(self, s: Fence) -> None:
         return None
 
@@ -555,6 +675,7 @@ class _FunctionVerifier(NodeVisitor):
         self.var(s.var)
         if not s.var.type.is_int:
             raise self.error(f"loop variable ${s.var.name} must be an integer")
+        self.not_small(s.var.type, f"loop variable ${s.var.name}")
         for v, what in ((s.start, "start"), (s.stop, "stop"), (s.step, "step")):
             self.scalar(v, f"range {what}")
             if v.type != s.var.type:
@@ -575,9 +696,21 @@ class _FunctionVerifier(NodeVisitor):
             if expected != VOID:
                 raise self.error(f"return without a value in a function returning {expected}")
             return
-        self.scalar(s.value, "returned value")
+        if isinstance(expected, TupleType):
+            self.use(s.value)
+        else:
+            self.scalar(s.value, "returned value")
         if s.value.type != expected:
             raise self.error(f"returns {s.value.type}, but the function returns {expected}")
+
+
+def _fits(v: object, ty: ScalarType) -> bool:
+    """Whether the literal ``v`` is a value of ``ty`` (range included)."""
+    if ty.is_bool:
+        return isinstance(v, bool)
+    if ty.is_int:
+        return isinstance(v, int) and not isinstance(v, bool) and ty.min_value <= v <= ty.max_value
+    return isinstance(v, float) and not float_overflows(v, ty)
 
 
 def _show(value: object) -> str:
@@ -596,6 +729,7 @@ def _array_compatible(arg: object, param: object) -> bool:
         and arg.elem == param.elem
         and arg.space == param.space
         and param.size is None
+        and arg.ndim == param.ndim
     )
 
 

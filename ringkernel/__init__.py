@@ -16,10 +16,15 @@ from typing import Any, Literal, overload
 from ringkernel import ringir
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 from ringkernel.ringir.types import BOOL as bool_
+from ringkernel.ringir.types import F16 as f16
 from ringkernel.ringir.types import F32 as f32
 from ringkernel.ringir.types import F64 as f64
+from ringkernel.ringir.types import I8 as i8
+from ringkernel.ringir.types import I16 as i16
 from ringkernel.ringir.types import I32 as i32
 from ringkernel.ringir.types import I64 as i64
+from ringkernel.ringir.types import U8 as u8
+from ringkernel.ringir.types import U16 as u16
 from ringkernel.ringir.types import U32 as u32
 from ringkernel.ringir.types import U64 as u64
 from ringkernel.ringir.version import __version__
@@ -35,6 +40,8 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "actor": "ringkernel.actors",
     "message": "ringkernel.actors",
     "Array": "ringkernel.frontends.dsl",
+    "TypeVar": "ringkernel.frontends.dsl",
+    "Vec": "ringkernel.frontends.dsl",
     "atomic_add": "ringkernel.frontends.dsl",
     "atomic_and": "ringkernel.frontends.dsl",
     "atomic_cas": "ringkernel.frontends.dsl",
@@ -53,6 +60,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "grid_dim": "ringkernel.frontends.dsl",
     "rsqrt": "ringkernel.frontends.dsl",
     "shared_array": "ringkernel.frontends.dsl",
+    "local_array": "ringkernel.frontends.dsl",
     "thread_id": "ringkernel.frontends.dsl",
     "popc": "ringkernel.frontends.dsl",
     "clz": "ringkernel.frontends.dsl",
@@ -79,6 +87,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "Kernel": "ringkernel.kernels",
     "func": "ringkernel.kernels",
     "kernel": "ringkernel.kernels",
+    "struct": "ringkernel.kernels",
     "BoundsError": "ringkernel.runtime.arguments",
     "LaunchError": "ringkernel.runtime.arguments",
     "Hlc": "ringkernel.runtime.hlc",
@@ -150,12 +159,19 @@ __all__ = [
     "i64",
     "u64",
     "bool_",
+    "i8",
+    "u8",
+    "i16",
+    "u16",
+    "f16",
+    "TypeVar",
     "thread_id",
     "block_id",
     "block_dim",
     "grid_dim",
     "global_id",
     "shared_array",
+    "local_array",
     "barrier",
     "rsqrt",
     "fma",
@@ -211,5 +227,7 @@ __all__ = [
     "memory_info",
     "trim_memory",
     "from_cuda_array_interface",
+    "struct",
+    "Vec",
     "__version__",
 ]

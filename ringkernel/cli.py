@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true",
                         help="list the kernels and funcs found, with their signatures")
     parser.add_argument("--no-cache", action="store_true", help="do not use the compile cache")
+    parser.add_argument(
+        "--specialize", metavar="T=TYPE", type=_binding, action="append", default=[],
+        help="bind a generic kernel's type variable, e.g. T=f32; repeatable, one per variable",
+    )
     parser.add_argument("--version", action="version", version=f"ringc (RingKernel) {__version__}, "
                         f"RingIR text version {TEXT_VERSION}")
     return parser
@@ -96,6 +100,20 @@ def _arch(text: str) -> str:
     if not _ARCH.fullmatch(text):
         raise argparse.ArgumentTypeError(f"invalid architecture '{text}'; expected e.g. sm_80")
     return text
+
+
+def _binding(text: str) -> tuple[str, str]:
+    from ringkernel.ringir import SCALAR_TYPES
+
+    name, sep, ty = text.partition("=")
+    name, ty = name.strip(), ty.strip()
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"invalid binding '{text}'; expected e.g. T=f32")
+    if ty not in SCALAR_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"invalid type '{ty}' in '{text}'; expected one of {', '.join(SCALAR_TYPES)}"
+        )
+    return name, ty
 
 
 def _block(text: str) -> tuple[int, ...]:
@@ -141,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.target is None and not args.list:
             parser.error("the following arguments are required: --target (or --list)")
         options = target_options(args, parser) if args.target else {}
+        names = [name for name, _ in args.specialize]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            parser.error(f"--specialize binds {twice[0]} twice; give each type variable once")
         if Path(args.input).suffix not in SUFFIXES:
             parser.error(f"cannot tell the language of '{args.input}': name it *.py or *.rir")
         check_paths(args, parser)
@@ -253,9 +275,15 @@ class Ringc:
         messages = [n for n in names if scan.get(n).ringkernel_kind == "message"]
         if messages:
             raise Failed([f"'{n}' is a message; name the actor that handles it" for n in messages])
-        compilable = [d for d in scan.definitions if d.ringkernel_kind != "message"]
+        structs = [n for n in names if scan.get(n).ringkernel_kind == "struct"]
+        if structs:
+            raise Failed([f"'{n}' is a struct; name a kernel that uses it" for n in structs])
+        compilable = self.specialized(
+            [d for d in scan.definitions if d.ringkernel_kind not in ("message", "struct")]
+        )
+        by_name = {e.__name__: e for e in compilable}
         if names:
-            selected = [scan.get(n) for n in dict.fromkeys(names)]
+            selected = [by_name.get(n, scan.get(n)) for n in dict.fromkeys(names)]
         elif self.args.list:
             selected = list(scan.definitions)
         else:
@@ -266,6 +294,8 @@ class Ringc:
         mode = "batch" if self.args.target in ("wgsl", "msl") else "persistent"
         modules: dict[str, Module] = {}
         for entry in selected if names else compilable:
+            if not names and entry.ringkernel_kind == "func" and _open_variables(entry):
+                continue  # a generic func is checked through the kernels that call it
             try:
                 modules[entry.__name__] = entry_module(entry, mode)
             except CompileError as exc:
@@ -289,6 +319,31 @@ class Ringc:
             return modules[selected[0].__name__]  # already built: translating twice doubles time and memory
         return self.guard(lambda: combined_module(selected, mode))
 
+    def specialized(self, entries: list[Any]) -> list[Any]:
+        """``entries`` with ``--specialize`` bindings applied to the kernels and funcs that use them."""
+        from ringkernel.frontends.static import StaticFunction
+        from ringkernel.ringir import SCALAR_TYPES
+
+        wanted = {name: SCALAR_TYPES[ty] for name, ty in self.args.specialize}
+        if not wanted:
+            return entries
+        used: set[str] = set()
+        out = []
+        for entry in entries:
+            open_vars = _open_variables(entry) if entry.ringkernel_kind in ("kernel", "func") else []
+            bindings = {k: v for k, v in wanted.items() if k in open_vars}
+            used |= bindings.keys()
+            if bindings:
+                from ringkernel.frontends.generics import bound_source
+
+                entry = StaticFunction(entry.ringkernel_kind, bound_source(entry.ringkernel_source, bindings))
+            out.append(entry)
+        unused = [k for k in wanted if k not in used]
+        if unused:
+            raise Failed([f"--specialize {unused[0]}=...: no kernel or func in this file has a type "
+                          f"variable {unused[0]}"])
+        return out
+
     def nesting_error(self, exc: BaseException, entries: Sequence[Any] | None = None) -> CompileError | None:
         """A RecursionError caused by deeply nested input, as a located error at the deepest statement.
 
@@ -309,6 +364,16 @@ class Ringc:
         if not self.args.kernel:
             return module
         return select_functions(module, self.args.kernel)
+
+
+def _open_variables(entry: Any) -> list[str]:
+    """The type variables a kernel or func leaves open (none when its signature cannot be read)."""
+    from ringkernel.frontends.generics import type_variables
+
+    try:
+        return type_variables(entry.ringkernel_source)
+    except CompileError:
+        return []
 
 
 def entry_module(entry: Any, mode: str) -> Module:

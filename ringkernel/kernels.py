@@ -3,6 +3,12 @@
 A kernel builds its RingIR lazily (on first use, like Numba), compiles it for
 any target without a GPU, and launches it on a backend.  Calling a kernel
 like a plain Python function is an error: it would not run on a device.
+
+A generic kernel (parameters typed with an ``rk.TypeVar``) is specialized per
+binding of its type variables: ``k.specialize(T=f32)`` returns the kernel for
+that binding, and a launch binds them from its arguments' dtypes.  Each
+specialization is kept, so a signature compiles once per process (and its
+text once per machine, through the compile cache).
 """
 
 from __future__ import annotations
@@ -14,9 +20,15 @@ from typing import Any
 import numpy as np
 
 from ringkernel.compiler import compile_module
+from ringkernel.frontends.aggregates import launch_layout
+from ringkernel.frontends.dsl import TypeVar, scalar_type_of
+from ringkernel.frontends.generics import bound_source, type_params
 from ringkernel.frontends.module import build_entry_module
+from ringkernel.frontends.python import signature_of
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
-from ringkernel.ringir import Module
+from ringkernel.frontends.structs import define_struct
+from ringkernel.frontends.valuetypes import StructDef
+from ringkernel.ringir import Module, ScalarType
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
 _MAX_LAUNCHERS = 64  # per kernel; launches with ever new grids start over
@@ -56,12 +68,64 @@ class _Decorated:
         self._ir_name = ""  # this function's name inside its module (callees may be renamed)
         # String annotations may name the defining function's locals, gone after it returns.
         self._enclosing = enclosing_scope(pyfunc)
+        self._bindings: dict[str, ScalarType] = {}  # of a specialization's type variables
+        self._specializations: dict[tuple[tuple[str, str], ...], Any] = {}
+        self._generic: list[tuple[str, str, bool]] | None = None  # (param, variable, is_array)
 
     @property
     def ringkernel_source(self) -> FunctionSource:
         if self._source is None:
-            self._source = source_of(self.py_func, self._enclosing)
+            source = source_of(self.py_func, self._enclosing)
+            self._source = bound_source(source, self._bindings) if self._bindings else source
         return self._source
+
+    @property
+    def type_variables(self) -> list[str]:
+        """The names of the type variables this function's parameters leave open."""
+        return list(dict.fromkeys(var for _, var, _ in self.generic_params))
+
+    @property
+    def generic_params(self) -> list[tuple[str, str, bool]]:
+        """``(parameter, type variable, is_array)`` of each generic parameter; read once, as
+        every launch asks (an empty list for a plain kernel)."""
+        if self._generic is None:
+            params = _user_errors(lambda: type_params(self.ringkernel_source))
+            self._generic = [(p.name, p.var, p.is_array) for p in params]
+        return self._generic
+
+    def specialize(self, **bindings: Any) -> Any:
+        """This function with its type variables bound: ``k.specialize(T=f32)``.
+
+        Values are scalar types (``rk.f32``, ``np.float32``, ``"f32"``); the
+        result compiles and launches like a plain kernel.  Unknown variable
+        names and non-scalar types raise ``TypeError`` naming the choices.
+        """
+        open_vars = self.type_variables
+        types: dict[str, ScalarType] = {}
+        for name, value in bindings.items():
+            if name not in open_vars:
+                choices = ", ".join(open_vars) if open_vars else "none: it is not generic"
+                raise TypeError(
+                    f"'{self.__name__}' has no type variable {name}; its type variables: {choices}"
+                )
+            ty = _scalar_binding(value)
+            if ty is None:
+                raise TypeError(
+                    f"{name}={value!r} is not a scalar type; use f32, f64, i32, u32, i64, u64, bool, "
+                    "i8, u8, i16, u16 or f16"
+                )
+            types[name] = ty
+        if not types:
+            return self
+        key = tuple(sorted((k, str(v)) for k, v in types.items()))
+        special = self._specializations.get(key)
+        if special is None:
+            special = type(self)(self.py_func)
+            special._enclosing = self._enclosing
+            special._bindings = {**self._bindings, **types}
+            special.__name__ = self.__name__
+            self._specializations[key] = special
+        return special
 
     @property
     def ir(self) -> Module:
@@ -114,6 +178,11 @@ class Kernel(_Decorated):
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
         instances, bounds_error = _runtime()
+        if self.generic_params:  # each specialization keeps its own fast launchers
+            self._specialization_for(args).launch(
+                grid, block, args, backend, checked=checked, dynamic_shared=dynamic_shared
+            )
+            return
         known = None
         # only plain ints: 1.0 or True would find the launcher of 1 (equal keys) yet are errors
         if (type(grid) is int or _plain_dims(grid)) and (type(block) is int or _plain_dims(block)) and (
@@ -128,7 +197,7 @@ class Kernel(_Decorated):
                     or backend is None and os.environ.get(_ENV_BACKEND) != env_backend
                 ):
                     known = None  # the backend was replaced, or the default changed
-                elif launcher(args):
+                elif launcher(self.ir_arguments(args)):
                     return
             self._launch(grid, block, args, backend, checked, dynamic_shared)
         except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
@@ -152,7 +221,7 @@ class Kernel(_Decorated):
         grid3, block3 = launch_dims(grid, block)
         module = _launch_sized(self.ir, dynamic_shared)
         fn = module.get(self._ir_name)
-        bound = bind_arguments(fn, tuple(args))
+        bound = bind_arguments(fn, self.ir_arguments(args))
         try:
             device, build = _launch_build(module, fn.name, grid3, block3, bound, backend, checked)
         except CompileError as exc:
@@ -172,6 +241,33 @@ class Kernel(_Decorated):
             self._launchers.clear()
         env_backend = os.environ.get(_ENV_BACKEND)
         self._launchers[key] = (device, make(build, grid3, block3), env_backend)
+
+    def _specialization_for(self, args: Sequence[Any]) -> Kernel:
+        """The specialization a launch's argument dtypes select; each has its own launchers, so
+        a fast launcher never runs arguments of other dtypes through a wrong specialization."""
+        from ringkernel.runtime.arguments import infer_type_bindings
+
+        names = [a.arg for a in self.ringkernel_source.node.args.args]
+        bindings = infer_type_bindings(self.__name__, names, self.generic_params, tuple(args))
+        return self.specialize(**bindings)  # type: ignore[no-any-return]
+
+    def ir_arguments(self, args: Sequence[Any]) -> Sequence[Any]:
+        """``args`` as the RingIR kernel takes them: a struct record as its fields' scalars, an
+        ``Array[S]`` as its 32-bit words (a view: what the kernel writes lands in the array)."""
+        from ringkernel.runtime.arguments import flatten_struct_arguments
+
+        layout = self._struct_layout()
+        if layout is None:
+            return args
+        return tuple(flatten_struct_arguments(self.__name__, layout, tuple(args)))
+
+    def _struct_layout(self) -> tuple[tuple[str, Any, bool], ...] | None:
+        """Per parameter, the numpy dtype of a struct (or struct array) parameter; None without any."""
+        if not hasattr(self, "_layout"):
+            params, _ = signature_of(self.ringkernel_source, "kernel")
+            layout = launch_layout(params)
+            self._layout = layout if any(dtype is not None for _, dtype, _ in layout) else None
+        return self._layout
 
     def __getitem__(self, config: Any) -> Callable[..., None]:
         try:
@@ -293,6 +389,17 @@ def _launch_sized(module: Module, dynamic_shared: Any) -> Module:
     return sized_module(module, int(dynamic_shared))
 
 
+def _scalar_binding(value: Any) -> ScalarType | None:
+    """A specialization's type: a RingIR scalar, a numpy type or dtype, or a name such as ``"f32"``."""
+    from ringkernel.ringir import SCALAR_TYPES
+
+    if isinstance(value, str):
+        return SCALAR_TYPES.get(value)
+    if isinstance(value, TypeVar):
+        return None
+    return scalar_type_of(value)
+
+
 def kernel(pyfunc: Callable[..., Any]) -> Kernel:
     """Marks a Python function as a GPU kernel (translated lazily, on first use)."""
     return Kernel(pyfunc)
@@ -301,6 +408,16 @@ def kernel(pyfunc: Callable[..., Any]) -> Kernel:
 def func(pyfunc: Callable[..., Any]) -> DeviceFunction:
     """Marks a fully annotated Python function as a device function callable from kernels."""
     return DeviceFunction(pyfunc)
+
+
+def struct(cls: type) -> StructDef:
+    """Makes ``cls`` (fields annotated f32, i32, u32 or ``Vec[T, N]`` of them) a struct value type.
+
+    The result is used in kernels (``Body(x=1.0, y=2.0, m=3.0)``, ``p.x``,
+    ``Array[Body]``) and on the host (``Body.dtype``, ``Body(...)`` gives a
+    numpy record); the memory layout is in ``docs/layout.md``.
+    """
+    return _user_errors(lambda: define_struct(cls))
 
 
 def _user_errors(action: Callable[[], Any]) -> Any:

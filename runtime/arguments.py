@@ -12,7 +12,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from ringkernel.ringir import ArrayType, Function, ScalarType
+from ringkernel.ringir import SCALAR_TYPES, ArrayType, Function, ScalarType, hidden_extents
+from ringkernel.ringir.types import float_overflows
 
 Dim3 = tuple[int, int, int]
 
@@ -81,12 +82,118 @@ def launch_dims(grid: Any, block: Any) -> tuple[Dim3, Dim3]:
     return grid3, block3
 
 
+I32_MAX = 2**31 - 1
+
+
 def bind_arguments(fn: Function, args: Sequence[Any]) -> list[Any]:
-    """Checks ``args`` against ``fn``'s parameters; returns arrays and numpy scalars."""
-    if len(args) != len(fn.params):
-        names = ", ".join(p.name for p in fn.params)
-        raise LaunchError(f"kernel '{fn.name}' takes {len(fn.params)} argument(s) ({names}), got {len(args)}")
-    return [_bind_one(fn, p.name, p.type, a) for p, a in zip(fn.params, args)]
+    """Checks ``args`` against ``fn``'s parameters; returns arrays and numpy scalars.
+
+    The user passes the declared parameters; the hidden extent parameters
+    that follow them (docs/layout.md) are filled in here from the arrays'
+    shapes, so the result has one entry per parameter of ``fn``.
+    """
+    declared, hidden = _split_params(fn)
+    if len(args) != len(declared):
+        names = ", ".join(p.name for p in declared)
+        raise LaunchError(f"kernel '{fn.name}' takes {len(declared)} argument(s) ({names}), got {len(args)}")
+    bound = [_bind_one(fn, p.name, p.type, a) for p, a in zip(declared, args)]
+    if hidden:
+        by_name = {p.name: (p.type, a) for p, a in zip(declared, bound)}
+        bound.extend(_extent(fn, *by_name[array], array, dim) for array, dim in hidden)
+    return bound
+
+
+def _split_params(fn: Function) -> tuple[list[Any], list[tuple[str, int]]]:
+    """``fn``'s declared parameters, and (array, dim) of each hidden extent parameter after them."""
+    arrays = {p.name for p in fn.params if isinstance(p.type, ArrayType)}
+    hidden = hidden_extents([p.name for p in fn.params], arrays)
+    declared = [p for p, h in zip(fn.params, hidden) if h is None]
+    return declared, [h for h in hidden if h is not None]
+
+
+def _extent(fn: Function, ty: ArrayType, arg: Any, name: str, dim: int) -> np.int32:
+    """Extent ``dim`` of the array bound to ``name`` (a 1-D parameter sees its argument flat)."""
+    shape = tuple(arg.shape)
+    extent = int(np.prod(shape)) if ty.ndim == 1 else shape[dim]
+    return np.int32(extent)
+
+
+def _check_shape(fn: Function, name: str, ty: ArrayType, shape: tuple[int, ...]) -> None:
+    """An N-d parameter needs an argument of N dimensions whose elements an i32 can count."""
+    if ty.ndim > 1 and len(shape) != ty.ndim:
+        raise LaunchError(
+            f"{_where(fn, name)} must be a {ty.ndim}-D array (Array[{ty.elem}, {ty.ndim}]), got "
+            f"{len(shape)}-D shape {shape}; reshape it with a.reshape(...) or change the annotation"
+        )
+    if ty.ndim > 1 and int(np.prod(shape)) > I32_MAX:
+        raise LaunchError(
+            f"{_where(fn, name)} has {int(np.prod(shape))} elements; an N-d array may hold at most "
+            f"{I32_MAX} (its extents and flat indices are i32)"
+        )
+
+
+def flatten_struct_arguments(
+    kernel: str, layout: Sequence[tuple[str, Any, bool]], args: Sequence[Any]
+) -> list[Any]:
+    """Struct arguments as the scalars and words RingIR sees (see ``docs/layout.md``).
+
+    ``layout`` has, per Python-level parameter, its name, the numpy dtype of a
+    struct parameter or struct-array element (None: passed as it is) and
+    whether it is an array.  A struct is passed as a numpy record of that
+    dtype (``S(...)``, ``arr[i]``), an ``Array[S]`` as a 1-D C-contiguous numpy
+    array of it, which the kernel reads and writes in place as 32-bit words.
+    """
+    if len(args) != len(layout):
+        names = ", ".join(name for name, _, _ in layout)
+        raise LaunchError(f"kernel '{kernel}' takes {len(layout)} argument(s) ({names}), got {len(args)}")
+    flat: list[Any] = []
+    for (name, dtype, is_array), arg in zip(layout, args):
+        where = f"argument '{name}' of kernel '{kernel}'"
+        if dtype is None:
+            flat.append(arg)
+        elif is_array:
+            flat.append(_struct_words(where, dtype, arg))
+        else:
+            flat.extend(_struct_leaves(where, dtype, arg))
+    return flat
+
+
+def _struct_words(where: str, dtype: np.dtype, arg: Any) -> Any:
+    from ringkernel.runtime.device_array import DeviceArray
+
+    if isinstance(arg, DeviceArray):  # the words of S.dtype elements, kept on the device
+        if arg.dtype != np.uint32 or arg.ndim != 1 or arg.size % (dtype.itemsize // 4):
+            raise LaunchError(
+                f"{where} as a device array must be the uint32 words of elements of {dtype}: "
+                f"rk.to_device(a.view(np.uint32)) for a numpy array a of that dtype, got {arg!r}"
+            )
+        return arg
+    if not isinstance(arg, np.ndarray):
+        raise LaunchError(f"{where} must be a numpy array of dtype {dtype}, got {type(arg).__name__}")
+    if arg.dtype != dtype:
+        raise LaunchError(f"{where} must have the struct's dtype {dtype}, got {arg.dtype}; "
+                          "build it with np.zeros(n, dtype=S.dtype)")
+    if arg.ndim != 1 or not arg.flags.c_contiguous:
+        raise LaunchError(f"{where} must be a 1-D C-contiguous array (use np.ascontiguousarray(a).ravel())")
+    return arg.view(np.uint32)
+
+
+def _struct_leaves(where: str, dtype: np.dtype, arg: Any) -> list[Any]:
+    if isinstance(arg, np.ndarray) and arg.ndim == 0:
+        arg = arg[()]
+    if not isinstance(arg, np.void) or arg.dtype != dtype:
+        got = arg.dtype if isinstance(arg, np.void) else type(arg).__name__
+        raise LaunchError(f"{where} must be a record of the struct's dtype {dtype} (S(...) or "
+                          f"an element of an array of S.dtype), got {got}")
+    leaves: list[Any] = []
+    for name in dtype.names or ():
+        field = dtype.fields[name][0]  # type: ignore[index]
+        value = arg[name]
+        if field.shape:  # a Vec field: one leaf per element
+            leaves.extend(field.base.type(v) for v in np.asarray(value).ravel())
+        else:
+            leaves.append(field.type(value))
+    return leaves
 
 
 def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
@@ -96,8 +203,12 @@ def _bind_one(fn: Function, name: str, ty: Any, arg: Any) -> Any:
         expected = _dtype(ty.elem.numpy_dtype)
         if arg.dtype != expected:
             raise LaunchError(f"{_where(fn, name)} must have dtype {expected}, got {arg.dtype}")
+        _check_shape(fn, name, ty, arg.shape)
         if not arg.flags.c_contiguous:
-            raise LaunchError(f"{_where(fn, name)} must be C-contiguous (use np.ascontiguousarray)")
+            raise LaunchError(
+                f"{_where(fn, name)} must be C-contiguous (row-major, no strides); "
+                "pass np.ascontiguousarray(a)"
+            )
         if not arg.flags.writeable:
             raise LaunchError(f"{_where(fn, name)} must be writeable")
         return arg
@@ -121,6 +232,7 @@ def _bind_device_array(fn: Function, name: str, ty: ArrayType, arg: Any) -> Any:
     expected = _dtype(ty.elem.numpy_dtype)
     if arg.dtype != expected:
         raise LaunchError(f"{_where(fn, name)} must have dtype {expected}, got a device array of {arg.dtype}")
+    _check_shape(fn, name, ty, tuple(arg.shape))
     return arg
 
 
@@ -166,6 +278,9 @@ def _scalar(fn: Function, name: str, ty: ScalarType, arg: Any) -> Any:
         raise LaunchError(f"{_where(fn, name)} must be a number of type {ty}, got {arg!r}")
     dtype = _dtype(ty.numpy_dtype)
     if ty.is_float:
+        if float_overflows(float(arg), ty):
+            top = float(np.finfo(dtype).max)
+            raise LaunchError(f"{_where(fn, name)} = {arg!r} is out of range for {ty} [{-top:g}, {top:g}]")
         return dtype.type(arg)
     if isinstance(arg, (float, np.floating)):
         raise LaunchError(f"{_where(fn, name)} has integer type {ty}; got the float {arg!r} (cast it)")
@@ -173,3 +288,58 @@ def _scalar(fn: Function, name: str, ty: ScalarType, arg: Any) -> Any:
     if not low <= int(arg) <= high:
         raise LaunchError(f"{_where(fn, name)} = {int(arg)} is out of range for {ty} [{low}, {high}]")
     return dtype.type(int(arg))
+
+
+_BY_DTYPE = {np.dtype(t.numpy_dtype): t for t in SCALAR_TYPES.values()}
+
+
+def infer_type_bindings(
+    kernel: str, names: Sequence[str], params: Sequence[tuple[str, str, bool]], args: Sequence[Any]
+) -> dict[str, ScalarType]:
+    """The scalar types a generic kernel's type variables take from a launch's arguments.
+
+    ``params`` lists ``(parameter, type variable, is_array)`` for each generic
+    parameter; ``names`` every parameter in order.  Arrays and numpy scalars
+    bind their dtype; a Python number binds only a variable nothing else
+    binds (int → i32, float → f32, bool → bool).  Two arguments that bind one
+    variable differently are a :class:`LaunchError` naming both.
+    """
+    if len(args) != len(names):
+        raise LaunchError(
+            f"kernel '{kernel}' takes {len(names)} argument(s) ({', '.join(names)}), got {len(args)}"
+        )
+    by_name = dict(zip(names, args))
+    strong: dict[str, tuple[ScalarType, str]] = {}
+    weak: dict[str, ScalarType] = {}
+    for pname, var, is_array in params:
+        arg = by_name[pname]
+        dtype = getattr(arg, "dtype", None)
+        if dtype is not None:
+            ty = _BY_DTYPE.get(np.dtype(dtype))
+            if ty is None:
+                raise LaunchError(
+                    f"argument '{pname}' of kernel '{kernel}' has dtype {dtype}, which binds no "
+                    f"type of {var}; use one of {', '.join(SCALAR_TYPES)}"
+                )
+            known = strong.get(var)
+            if known is not None and known[0] != ty:
+                raise LaunchError(
+                    f"type variable {var} of kernel '{kernel}' is bound to {known[0]} by argument "
+                    f"'{known[1]}' ({known[0].numpy_dtype}) and to {ty} by argument '{pname}' "
+                    f"({ty.numpy_dtype}); pass arguments of one dtype, e.g. "
+                    f"{pname}.astype(np.{known[0].numpy_dtype})"
+                )
+            strong.setdefault(var, (ty, pname))
+        elif is_array:
+            raise LaunchError(
+                f"argument '{pname}' of kernel '{kernel}' must be a numpy array or an rk.DeviceArray, "
+                f"got {type(arg).__name__}"
+            )
+        elif isinstance(arg, (bool, int, float)):
+            name = "bool" if isinstance(arg, bool) else "i32" if isinstance(arg, int) else "f32"
+            weak.setdefault(var, SCALAR_TYPES[name])
+        else:
+            raise LaunchError(
+                f"argument '{pname}' of kernel '{kernel}' must be a number, got {type(arg).__name__}"
+            )
+    return {**weak, **{var: ty for var, (ty, _) in strong.items()}}

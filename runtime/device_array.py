@@ -21,7 +21,11 @@ import numpy as np
 from ringkernel.runtime.arguments import LaunchError
 
 # numpy dtypes a kernel Array parameter can have (ringir's scalar types).
-_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int32", "int64", "uint32", "uint64", "bool")}
+_DTYPES = {
+    np.dtype(t)
+    for t in ("float32", "float64", "int32", "int64", "uint32", "uint64", "bool",
+              "int8", "uint8", "int16", "uint16", "float16")
+}
 _DLPACK_CPU = 1  # DLDeviceType kDLCPU
 
 

@@ -2,7 +2,8 @@
 
 Backends run each case and compare with the reference (``run_case``);
 the PTX, WGSL and MSL checks compile every kernel here.  ``needs`` names
-features some targets lack (``"f64"``, ``"i64"``).
+features some targets lack (``"f64"``, ``"i64"``, ``"f16"``: WGSL has f16
+only with the adapter's shader-f16 feature, ``compile("wgsl", f16=True)``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import ringkernel as rk
-from ringkernel import Array, f32, i32, u32
+from ringkernel import Array, Vec, f16, f32, i32, u8, u32
 
 BLOCK = 64
 THRESHOLD = 0.5  # a module-level constant used inside a kernel
@@ -32,20 +33,37 @@ class KernelCase:
     rtol: float = 1e-5
     atol: float = 1e-6
     needs: tuple[str, ...] = field(default=())
+    static: bool = True  # ringc's static read of this file finds the kernel (not a specialization)
 
 
 def run_case(case: KernelCase, backend: str, seed: int = 0) -> None:
     """Launches ``case`` on ``backend`` and asserts every output matches numpy."""
+    if backend == "wgpu" and "f16" in case.needs:
+        from ringkernel.lowering.wgsl.naga import device_has_f16
+
+        if not device_has_f16():
+            import pytest
+
+            pytest.skip("the wgpu adapter lacks the shader-f16 feature WGSL needs for f16")
     rng = np.random.default_rng(seed)
     args = case.make_args(rng)
     originals = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     expected = case.reference(originals)
     case.kernel.launch(case.grid, case.block, args, backend=backend)
+    check_outputs(case, args, expected)
+
+
+def check_outputs(case: KernelCase, args: list[Any], expected: list[Any]) -> None:
+    """Asserts each argument with a reference (not None) matches it, within the case's tolerance."""
     for pos, want in enumerate(expected):
         if want is None:
             continue
         got = args[pos]
-        if np.issubdtype(np.asarray(want).dtype, np.floating):
+        if np.asarray(want).dtype.names:  # an Array[S]: field by field
+            for name in want.dtype.names:
+                np.testing.assert_allclose(got[name], want[name], rtol=case.rtol, atol=case.atol,
+                                           err_msg=f"{case.name}: argument {pos}, field {name}")
+        elif np.issubdtype(np.asarray(want).dtype, np.floating):
             np.testing.assert_allclose(
                 got, want, rtol=case.rtol, atol=case.atol, err_msg=f"{case.name}: argument {pos}"
             )
@@ -647,3 +665,439 @@ def f32_atomic_max_contention(x: Array[f32], best: Array[f32]):
     """Every thread of the grid races on four f32 maxima (a CAS loop on GPUs)."""
     i = rk.global_id(0)
     rk.atomic_max(best, i % 4, x[i])
+
+
+# --- N-dimensional arrays (issue 14) ---------------------------------------------------------
+
+TILE = 8
+
+
+def _matmul_args(r: np.random.Generator) -> list[Any]:
+    a, b = f32s(r, 16 * 24).reshape(16, 24), f32s(r, 24 * 32).reshape(24, 32)
+    return [a, b, np.zeros((16, 32), np.float32)]
+
+
+@case(
+    grid=(32 // TILE, 16 // TILE),
+    block=(TILE, TILE),
+    make_args=_matmul_args,
+    reference=lambda a: [None, None, a[0] @ a[1]],
+    rtol=1e-4,
+    atol=1e-5,
+)
+@rk.kernel
+def matmul_tiled(a: Array[f32, 2], b: Array[f32, 2], c: Array[f32, 2]):
+    """C = A @ B through two TILE x TILE shared tiles (rows padded against bank conflicts)."""
+    ta = rk.shared_array(f32, (TILE, TILE + 1))
+    tb = rk.shared_array(f32, (TILE, TILE + 1))
+    tx, ty = rk.thread_id(0), rk.thread_id(1)
+    row = rk.block_id(1) * TILE + ty
+    col = rk.block_id(0) * TILE + tx
+    acc = f32(0.0)
+    for t in range(a.shape[1] // TILE):
+        ta[ty, tx] = a[row, t * TILE + tx]
+        tb[ty, tx] = b[t * TILE + ty, col]
+        rk.barrier()
+        for k in range(TILE):
+            acc += ta[ty, k] * tb[k, tx]
+        rk.barrier()
+    c[row, col] = acc
+
+
+def _stencil_reference(a: list[Any]) -> list[Any]:
+    src = a[0]
+    out = src.copy()
+    out[1:-1, 1:-1] = (
+        src[:-2, 1:-1] + src[2:, 1:-1] + src[1:-1, :-2] + src[1:-1, 2:] - 4.0 * src[1:-1, 1:-1]
+    )
+    return [None, out]
+
+
+@case(
+    grid=(3, 4),
+    block=(8, 8),
+    make_args=lambda r: [f32s(r, 30 * 20).reshape(30, 20), np.zeros((30, 20), np.float32)],
+    reference=_stencil_reference,
+)
+@rk.kernel
+def stencil_2d(src: Array[f32, 2], out: Array[f32, 2]):
+    """A 5-point Laplacian; edge cells are copied."""
+    r, c = rk.global_id(1), rk.global_id(0)
+    rows, cols = src.shape[0], src.shape[1]
+    if r < rows and c < cols:
+        if r == 0 or c == 0 or r == rows - 1 or c == cols - 1:
+            out[r, c] = src[r, c]
+        else:
+            around = src[r - 1, c] + src[r + 1, c] + src[r, c - 1] + src[r, c + 1]
+            out[r, c] = around - 4.0 * src[r, c]
+
+
+HEAT_STEPS = 5
+
+
+def _heat_reference(a: list[Any]) -> list[Any]:
+    u = a[0].astype(np.float64)
+    for _ in range(a[3]):
+        v = u.copy()
+        v[1:-1, 1:-1] = u[1:-1, 1:-1] + 0.2 * (
+            u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:] - 4.0 * u[1:-1, 1:-1]
+        )
+        u = v
+    return [None, None, u.astype(np.float32), None]
+
+
+@case(
+    grid=1,
+    block=(12, 10),
+    make_args=lambda r: [
+        f32s(r, 10 * 12, 0.0, 1.0).reshape(10, 12),
+        np.zeros((10, 12), np.float32),
+        np.zeros((10, 12), np.float32),
+        HEAT_STEPS,
+    ],
+    reference=_heat_reference,
+)
+@rk.kernel
+def heat_swap(u: Array[f32, 2], v: Array[f32, 2], out: Array[f32, 2], steps: i32):
+    """Explicit heat steps in one block: read u, write v, then swap the two buffers."""
+    r, c = rk.thread_id(1), rk.thread_id(0)
+    rows, cols = u.shape[0], u.shape[1]
+    v[r, c] = u[r, c]
+    rk.barrier()
+    for _ in range(steps):
+        if r > 0 and c > 0 and r < rows - 1 and c < cols - 1:
+            lap = u[r - 1, c] + u[r + 1, c] + u[r, c - 1] + u[r, c + 1] - 4.0 * u[r, c]
+            v[r, c] = u[r, c] + 0.2 * lap
+        rk.barrier()
+        u, v = v, u
+    out[r, c] = u[r, c]
+
+
+SORT_N = 64
+
+
+@rk.func
+def compare_swap(s: Array[f32], i: i32, j: i32, ascending: bool):
+    """The bitonic comparator, over whatever memory ``s`` lives in."""
+    a, b = s[i], s[j]
+    if (a > b and ascending) or (a < b and not ascending):
+        s[i] = b
+        s[j] = a
+
+
+@case(
+    grid=1,
+    block=SORT_N,
+    make_args=lambda r: [f32s(r, SORT_N)],
+    reference=lambda a: [np.sort(a[0])],
+)
+@rk.kernel
+def bitonic_sort(x: Array[f32]):
+    buf = rk.shared_array(f32, SORT_N)
+    t = rk.thread_id(0)
+    buf[t] = x[t]
+    rk.barrier()
+    k = 2
+    while k <= SORT_N:
+        j = k // 2
+        while j > 0:
+            partner = t ^ j
+            if partner > t:
+                compare_swap(buf, t, partner, (t & k) == 0)
+            rk.barrier()
+            j //= 2
+        k *= 2
+    x[t] = buf[t]
+
+
+POLY = np.array([0.5, -1.0, 0.25, 2.0], dtype=np.float32)  # embedded read-only in the kernel
+WEIGHTS = np.array([[1, 2], [3, 4]], dtype=np.int32)
+
+
+def _table_reference(a: list[Any]) -> list[Any]:
+    x = a[0].astype(np.float64)
+    poly = sum(float(c) * x**k for k, c in enumerate(POLY))
+    return [None, poly.astype(np.float32), WEIGHTS.ravel()[np.arange(len(x)) % 4], None]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, N), np.zeros(N, np.float32), np.zeros(N, np.int32), N],
+    reference=_table_reference,
+    rtol=1e-4,
+)
+@rk.kernel
+def constant_table(x: Array[f32], out: Array[f32], picked: Array[i32], n: i32):
+    """Horner's rule over a module-level coefficient table, and a 2-D integer table."""
+    i = rk.global_id(0)
+    if i < n:
+        acc = f32(0.0)
+        for k in range(len(POLY) - 1, -1, -1):
+            acc = acc * x[i] + POLY[k]
+        out[i] = acc
+        picked[i] = WEIGHTS[(i % 4) // 2, i % 2]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, N), np.zeros(N, np.float32), N],
+    reference=lambda a: [
+        None,
+        np.array([a[0][min(i + 3, N - 1)] - a[0][i] for i in range(N)], np.float32),
+        None,
+    ],
+)
+@rk.kernel
+def local_window(x: Array[f32], out: Array[f32], n: i32):
+    """Each work-item fills a private window and reads it back reversed."""
+    i = rk.global_id(0)
+    if i < n:
+        window = rk.local_array(f32, (2, 2))
+        for k in range(4):
+            window[k // 2, k % 2] = x[min(i + k, n - 1)]
+        out[i] = window[1, 1] - window[0, 0]
+
+
+# --- small types and generic kernels (issue 14) ----------------------------------------------
+
+
+def _bytes_reference(a: list[Any]) -> list[Any]:
+    data = a[0]
+    counts = np.bincount(data, minlength=256).astype(np.uint32)
+    shifted = ((data.astype(np.int64) * 3 + 7) % 256).astype(np.uint8)  # u8 stores wrap
+    return [None, counts, shifted, None]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [r.integers(0, 256, N).astype(np.uint8), np.zeros(256, np.uint32),
+                         np.zeros(N, np.uint8), N],
+    reference=_bytes_reference,
+)
+@rk.kernel
+def byte_histogram(data: Array[u8], counts: Array[u32], shifted: Array[u8], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        b = data[i]
+        rk.atomic_add(counts, b, 1)  # a u8 index promotes to i32
+        shifted[i] = b * 3 + 7  # computed in i32, wrapped on the store
+
+
+def _half_reference(a: list[Any]) -> list[Any]:
+    # numpy's float16 arithmetic rounds to f16 after each operation, as RingKernel's does
+    return [None, None, a[0] * a[1] + a[2], None]
+
+
+@case(
+    grid=(N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [np.float16(1.5), r.uniform(-4, 4, N).astype(np.float16),
+                         r.uniform(-4, 4, N).astype(np.float16), N],
+    reference=_half_reference,
+    rtol=0.0,
+    atol=0.0,
+    needs=("f16",),
+)
+@rk.kernel
+def half_axpy(a: f16, x: Array[f16], y: Array[f16], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        y[i] = a * x[i] + y[i]
+
+
+def _generic_sum() -> rk.Kernel:
+    """A reduction generic over its element type (defined in a function, so ringc's static
+    read of this file sees only concrete kernels; tests/ringkernel/test_generics.py runs
+    ringc --specialize on it)."""
+    T = rk.TypeVar("T")
+
+    @rk.kernel
+    def generic_sum(x: Array[T], total: Array[T], n: i32):
+        acc = T(0)
+        for j in range(rk.global_id(0), n, rk.grid_dim(0) * rk.block_dim(0)):
+            acc += x[j]
+        rk.atomic_add(total, 0, acc)
+
+    return generic_sum
+
+
+generic_sum = _generic_sum()
+GENERIC_SUM_DTYPES = (np.float32, np.int32, np.uint32)
+
+
+def _sum_args(dtype: Any) -> Callable[[np.random.Generator], list[Any]]:
+    def make(r: np.random.Generator) -> list[Any]:
+        x = r.integers(0, 100, N).astype(dtype) if dtype != np.float32 else f32s(r, N)
+        return [x, np.zeros(1, dtype), N]
+
+    return make
+
+
+for _dtype in GENERIC_SUM_DTYPES:
+    _special = generic_sum.specialize(T=_dtype)
+    CASES.append(KernelCase(
+        name=_special.ir.kernels[0].name,  # generic_sum_f32, ...: one IR name per specialization
+        kernel=_special,
+        grid=4,
+        block=BLOCK,
+        make_args=_sum_args(_dtype),
+        reference=lambda a: [None, np.array([a[0].sum(dtype=a[0].dtype)], a[0].dtype), None],
+        rtol=1e-4,
+        atol=1e-4,
+        static=False,
+    ))
+
+
+# --- struct value types, Vec and tuple returns (issue 14) -----------------------------------
+
+
+@rk.struct
+class Body:
+    pos: Vec[f32, 3]
+    vel: Vec[f32, 3]
+    m: f32
+
+
+NBODY = 96
+NBODY_DT = 0.01
+NBODY_SOFT = 0.05
+
+
+@rk.func
+def body_accel(bi: Body, bj: Body) -> Vec[f32, 3]:
+    d = bj.pos - bi.pos
+    r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + NBODY_SOFT
+    inv = rk.rsqrt(r2)
+    return d * (bj.m * inv * inv * inv)
+
+
+def _nbody_args(r: np.random.Generator) -> list[Any]:
+    bodies = np.zeros(NBODY, dtype=Body.dtype)
+    bodies["pos"] = r.uniform(-1, 1, (NBODY, 3))
+    bodies["vel"] = r.uniform(-0.1, 0.1, (NBODY, 3))
+    bodies["m"] = r.uniform(0.5, 1.5, NBODY)
+    return [bodies, np.zeros(NBODY, dtype=Body.dtype), NBODY]
+
+
+def _nbody_reference(a: list[Any]) -> list[Any]:
+    pos, vel, m = (a[0][f].astype(np.float64) for f in ("pos", "vel", "m"))
+    d = pos[None, :, :] - pos[:, None, :]
+    r2 = (d * d).sum(axis=2) + NBODY_SOFT
+    acc = (d * (m[None, :] / r2**1.5)[:, :, None]).sum(axis=1)
+    out = np.zeros(NBODY, dtype=Body.dtype)
+    out["vel"] = vel + acc * NBODY_DT
+    out["pos"] = pos + out["vel"] * NBODY_DT
+    out["m"] = m
+    return [None, out, None]
+
+
+@case(grid=2, block=BLOCK, make_args=_nbody_args, reference=_nbody_reference, rtol=1e-4, atol=1e-5)
+@rk.kernel
+def nbody_step(bodies: Array[Body], out: Array[Body], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        me = bodies[i]
+        acc = Vec[f32, 3].zeros()
+        for j in range(n):
+            acc += body_accel(me, bodies[j])
+        me.vel = me.vel + acc * NBODY_DT
+        me.pos += me.vel * NBODY_DT
+        out[i] = me
+
+
+@rk.func
+def cnd(d: f32) -> f32:
+    """The cumulative normal distribution, as CUDA's BlackScholes sample approximates it."""
+    k = 1.0 / (1.0 + 0.2316419 * abs(d))
+    poly = k * (0.31938153 + k * (-0.356563782 + k * (1.781477937 + k * (-1.821255978 + k * 1.330274429))))
+    c = 0.3989422804014327 * math.exp(-0.5 * d * d) * poly
+    return 1.0 - c if d > 0.0 else c
+
+
+@rk.func
+def black_scholes_pair(s: f32, x: f32, t: f32, r: f32, v: f32) -> tuple[f32, f32]:
+    sqrt_t = math.sqrt(t)
+    d1 = (math.log(s / x) + (r + 0.5 * v * v) * t) / (v * sqrt_t)
+    d2 = d1 - v * sqrt_t
+    c1, c2 = cnd(d1), cnd(d2)
+    discount = math.exp(-r * t)
+    return s * c1 - x * discount * c2, x * discount * (1.0 - c2) - s * (1.0 - c1)
+
+
+BS_N = 500
+
+
+def _cnd_reference(d: np.ndarray) -> np.ndarray:
+    k = 1.0 / (1.0 + 0.2316419 * np.abs(d))
+    poly = k * (0.31938153 + k * (-0.356563782 + k * (1.781477937 + k * (-1.821255978 + k * 1.330274429))))
+    c = 0.3989422804014327 * np.exp(-0.5 * d * d) * poly
+    return np.where(d > 0, 1.0 - c, c)
+
+
+def _black_scholes_reference(a: list[Any]) -> list[Any]:
+    s, x, t = (v.astype(np.float64) for v in a[:3])
+    r, v = 0.02, 0.30
+    d1 = (np.log(s / x) + (r + 0.5 * v * v) * t) / (v * np.sqrt(t))
+    d2 = d1 - v * np.sqrt(t)
+    discount = np.exp(-r * t)
+    call = s * _cnd_reference(d1) - x * discount * _cnd_reference(d2)
+    put = x * discount * (1.0 - _cnd_reference(d2)) - s * (1.0 - _cnd_reference(d1))
+    return [None, None, None, call.astype(np.float32), put.astype(np.float32), None]
+
+
+@case(
+    grid=(BS_N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, BS_N, 5, 30), f32s(r, BS_N, 1, 100), f32s(r, BS_N, 0.25, 10),
+                         np.zeros(BS_N, np.float32), np.zeros(BS_N, np.float32), BS_N],
+    reference=_black_scholes_reference,
+    rtol=1e-3,
+    atol=2e-3,
+)
+@rk.kernel
+def black_scholes(s: Array[f32], x: Array[f32], t: Array[f32], call: Array[f32], put: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        c, p = black_scholes_pair(s[i], x[i], t[i], 0.02, 0.30)
+        call[i] = c
+        put[i] = p
+
+
+V4_N = 300
+
+
+def _vec4_reference(a: list[Any]) -> list[Any]:
+    x = a[0].reshape(-1, 4).astype(np.float64)
+    y = x * 2.0 - 1.0
+    k = np.arange(len(x)) % 4
+    rows = np.arange(len(x))
+    y[rows, k] = 0.0
+    total = y.sum(axis=1)
+    y[rows, (k + 1) % 4] += x[rows, k]  # read at a dynamic index, written at another
+    out = np.concatenate([y, total[:, None]], axis=1)
+    return [None, out.astype(np.float32).ravel(), None]
+
+
+@case(
+    grid=(V4_N + BLOCK - 1) // BLOCK,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, 4 * V4_N), np.zeros(5 * V4_N, np.float32), V4_N],
+    reference=_vec4_reference,
+)
+@rk.kernel
+def vec4_lanes(x: Array[f32], out: Array[f32], n: i32):
+    i = rk.global_id(0)
+    if i < n:
+        v = Vec[f32, 4](x[4 * i], x[4 * i + 1], x[4 * i + 2], x[4 * i + 3])
+        y = v * 2.0 - 1.0
+        k = i % 4
+        y[k] = 0.0
+        a, b, c, d = y
+        total = a + b + c + d
+        y[(k + 1) % 4] += v[k]
+        for j in range(4):
+            out[5 * i + j] = y[j]
+        out[5 * i + 4] = total

@@ -12,10 +12,21 @@ any text is emitted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ringkernel.lowering.common.atomics import atomic_array
-from ringkernel.ringir import VOID, ArrayType, Function, Module, ScalarType, Stmt, Type, Value, walk
+from ringkernel.ringir import (
+    VOID,
+    ArrayType,
+    Function,
+    Module,
+    ScalarType,
+    Stmt,
+    TupleType,
+    Type,
+    Value,
+    walk,
+)
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
 
@@ -56,8 +67,16 @@ class Capabilities:
 def check_module(module: Module, caps: Capabilities) -> None:
     """Raises :class:`CompileError` at the first use in ``module`` that ``caps`` rules out."""
     for use in type_uses(module, structs=caps.emits_structs):
-        if not caps.supports(use):
-            raise CompileError.at(use.loc, caps.refusal(use), notes=caps.notes)
+        for part in _tuple_parts(use):
+            if not caps.supports(part):
+                raise CompileError.at(part.loc, caps.refusal(part), notes=caps.notes)
+
+
+def _tuple_parts(use: TypeUse) -> tuple[TypeUse, ...]:
+    """A ``tuple<...>`` use as one use per element: a target lacks an element type, not tuples."""
+    if isinstance(use.ty, TupleType):
+        return tuple(replace(use, ty=e) for e in use.ty.elems)
+    return (use,)
 
 
 def type_uses(module: Module, *, structs: bool = True) -> Iterator[TypeUse]:

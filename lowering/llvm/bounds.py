@@ -51,9 +51,10 @@ class BoundsSite:
 
     function: str
     array: str
-    shared: bool
+    shared: bool  # a constant-size array (shared, local or constant), named by its memory
     signed_index: bool
     loc: SourceLoc | None
+    space: str = "shared"
 
 
 def bounds_params(fn: Function) -> list[tuple[str, ir.Type]]:
@@ -132,7 +133,9 @@ class BoundsChecker:
     def _site(self, array: Value, signed: bool, loc: SourceLoc | None) -> int:
         ty = array.type
         assert isinstance(ty, ArrayType)
-        self.sites.append(BoundsSite(self.fl.fn.name, array.name, ty.size is not None, signed, loc))
+        self.sites.append(
+            BoundsSite(self.fl.fn.name, array.name, ty.size is not None, signed, loc, ty.space.value)
+        )
         return len(self.sites) - 1
 
 

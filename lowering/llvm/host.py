@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llvmlite import ir
+from llvmlite import binding, ir
 
+from ringkernel.lowering.common.capabilities import element, type_uses
 from ringkernel.lowering.llvm import host_kernel_symbol
 from ringkernel.lowering.llvm.bounds import BoundsSite
-from ringkernel.lowering.llvm.codegen import host_machine, optimize, prepare
+from ringkernel.lowering.llvm.codegen import host_cpu, host_machine, optimize, prepare
 from ringkernel.lowering.llvm.host_coroutines import make_coroutine
 from ringkernel.lowering.llvm.host_entry import add_launch_wrapper
 from ringkernel.lowering.llvm.host_privatize import private_variant, privatizable_arrays
@@ -27,6 +28,7 @@ from ringkernel.lowering.llvm.targets import HOST_INDEX_PARAMS, HostTarget
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.workitem_loops import COROUTINES, PLAIN, THREADS, plan_block
+from ringkernel.ringir.types import F16
 
 
 def lower_module_to_host(
@@ -45,9 +47,27 @@ def lower_module_to_host(
     """
     if not kernel:
         raise CompileError("target 'host' compiles one kernel: pass kernel=<name>")
+    if cpu is None or features is None:
+        cpu, features = host_cpu()
+    _check_half_conversions(module, features)
     llmod, _ = build_host_module(module, kernel, workitem_loops, checked)
     machine = host_machine(cpu, features)
     return str(optimize(prepare(llmod, machine), machine))
+
+
+def _check_half_conversions(module: Module, features: str) -> None:
+    """f16 on an x86 host needs F16C: without it LLVM calls a conversion routine the JIT cannot
+    resolve, and the launch would crash instead of failing."""
+    x86 = binding.get_default_triple().startswith(("x86_64", "i386", "i686"))
+    if not x86 or "+f16c" in features.split(","):
+        return
+    for use in type_uses(module, structs=False):
+        if element(use.ty) == F16:
+            raise CompileError.at(
+                use.loc,
+                "f16 on the cpu backend needs a CPU with the F16C instructions (x86 since "
+                "2012), which this one lacks; use f32 here, or another backend",
+            )
 
 
 def build_host_module(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from llvmlite import ir
 
 from ringkernel.lowering.llvm import ops
@@ -31,14 +32,18 @@ from ringkernel.ringir import (
     Clock,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     Fence,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -55,7 +60,7 @@ from ringkernel.ringir import (
     Wake,
 )
 from ringkernel.ringir.diagnostics import SourceLoc
-from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, Type, as_scalar
+from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, TupleType, Type, as_scalar
 
 
 def func_symbol(name: str) -> str:
@@ -91,13 +96,20 @@ def _declare_function(llmod: ir.Module, target: LLVMTarget, fn: Function) -> ir.
             hidden = bounds_params(fn)
             params += [ty for _, ty in hidden]
             names += [name for name, _ in hidden]
-    ret = ir.VoidType() if fn.return_type == VOID else ops.value_type(as_scalar(fn.return_type))
+    ret = ir.VoidType() if fn.return_type == VOID else _return_type(fn.return_type)
     llfn = ir.Function(llmod, ir.FunctionType(ret, params), name=symbol)
     if not fn.is_kernel:
         llfn.linkage = "internal"
     for arg, name in zip(llfn.args, names):
         arg.name = name
     return llfn
+
+
+def _return_type(ty: Type) -> ir.Type:
+    """A scalar, or a literal struct of scalars for a ``tuple<...>`` (returned in registers)."""
+    if isinstance(ty, TupleType):
+        return ir.LiteralStructType([ops.value_type(e) for e in ty.elems])
+    return ops.value_type(as_scalar(ty))
 
 
 def _param_type(target: LLVMTarget, ty: Type) -> ir.Type:
@@ -194,6 +206,8 @@ class FunctionLowerer(NodeVisitor):
         ty = s.result.type
         assert isinstance(ty, ScalarType)
         value = int(s.value) if ty.is_bool else s.value
+        if ty.is_float and ty.bits == 16:
+            value = float(np.float16(value))  # LLVM takes only half constants it can hold exactly
         self.define(s.result, ir.Constant(ops.value_type(ty), value))
 
     def visit_Unary(self, s: Unary) -> None:
@@ -253,6 +267,15 @@ class FunctionLowerer(NodeVisitor):
         if s.result is not None:
             self.define(s.result, result)
 
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        agg: ir.Value = ir.Constant(_return_type(s.result.type), ir.Undefined)
+        for i, elem in enumerate(s.elems):
+            agg = self.builder.insert_value(agg, self.value(elem), i)
+        self.define(s.result, agg)
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.define(s.result, self.builder.extract_value(self.value(s.tuple), s.index))
+
     def visit_ThreadIndex(self, s: ThreadIndex) -> None:
         if s.kind != "global_id":
             self.define(s.result, self.target.thread_index(self, s.kind, s.dim))
@@ -265,6 +288,34 @@ class FunctionLowerer(NodeVisitor):
 
     def visit_SharedArray(self, s: SharedArray) -> None:
         self.define(s.result, self.target.shared_array(self, s))
+
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        """An alloca in the entry block: one per call, however often a loop reaches it."""
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.size is not None
+        with self.builder.goto_entry_block():
+            if self.builder.block.is_terminated:
+                self.builder.position_before(self.builder.block.terminator)
+            slot = self.builder.alloca(ir.ArrayType(self.memory_type(ty.elem), ty.size))
+        slot.align = 16
+        slot.type = ir.PointerType()  # llvmlite types the alloca; the lowering uses opaque pointers
+        self.define(s.result, slot)
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        """A private constant global holding the data, in the target's read-only memory."""
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.size is not None
+        elem = self.memory_type(ty.elem)
+        data = [int(v) if ty.elem.is_bool else v for v in s.data]
+        space = self.target.const_array_addrspace()
+        name = f"rk_const_{self.fn.name}_{s.result.name}"
+        gv = ir.GlobalVariable(self.module, ir.ArrayType(elem, ty.size), name, addrspace=space)
+        gv.linkage = "internal"
+        gv.global_constant = True
+        gv.align = 16
+        gv.initializer = ir.Constant(gv.value_type, [ir.Constant(elem, v) for v in data])
+        gv.type = ir.PointerType(addrspace=space)  # the lowering uses opaque pointers
+        self.define(s.result, gv)
 
     def visit_Load(self, s: Load) -> None:
         def emit() -> ir.Value:

@@ -10,13 +10,18 @@ hit LLVM poison:
 - float -> int casts saturate (``llvm.fptosi.sat``): NaN gives 0 and
   out-of-range values clamp, the same on every target.
 - integer arithmetic wraps (two's complement), as numpy's does.
+- ``f16`` converts to and from integers through ``f32`` (exact for every
+  integer an f16 holds), so no target needs half-precision integer
+  conversions and constant folding can mirror it; ``f64`` narrows to ``f16``
+  through an ``f32`` rounded to odd, which is exact rounding without the
+  ``__truncdfhf2`` library call a JIT cannot resolve.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
 
-from ringkernel.ringir.types import ScalarType
+from ringkernel.ringir.types import F16, F32, ScalarType
 
 BOOL_TRUE = ir.Constant(ir.IntType(1), 1)
 
@@ -26,7 +31,7 @@ def value_type(ty: ScalarType) -> ir.Type:
     if ty.is_bool:
         return ir.IntType(1)
     if ty.is_float:
-        return ir.FloatType() if ty.bits == 32 else ir.DoubleType()
+        return {16: ir.HalfType(), 32: ir.FloatType()}.get(ty.bits, ir.DoubleType())
     return ir.IntType(ty.bits)
 
 
@@ -128,9 +133,13 @@ def cast(b: ir.IRBuilder, x: ir.Value, src: ScalarType, dst: ScalarType) -> ir.V
         if src.is_float:
             return b.fcmp_unordered("!=", x, ir.Constant(value_type(src), 0.0))
         return b.icmp_unsigned("!=", x, ir.Constant(value_type(src), 0))
+    if F32 not in (src, dst) and (src == F16 and not dst.is_float or dst == F16 and not src.is_float):
+        return cast(b, cast(b, x, src, F32), F32, dst)  # see the module docstring
     if src.is_bool:
         return b.uitofp(x, to) if dst.is_float else b.zext(x, to)
     if src.is_float and dst.is_float:
+        if src.bits == 64 and dst == F16:
+            return b.fptrunc(_f64_to_f32_odd(b, x), to)
         return b.fpext(x, to) if dst.bits > src.bits else b.fptrunc(x, to)
     if src.is_float:
         name = "llvm.fptosi.sat" if dst.kind == "int" else "llvm.fptoui.sat"
@@ -144,6 +153,24 @@ def cast(b: ir.IRBuilder, x: ir.Value, src: ScalarType, dst: ScalarType) -> ir.V
     if dst.bits < src.bits:
         return b.trunc(x, to)
     return b.sext(x, to) if src.kind == "int" else b.zext(x, to)
+
+
+def _f64_to_f32_odd(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """``x`` rounded to f32 with round-to-odd: truncated toward zero, the last bit set if inexact.
+
+    Rounding that result to f16 (13 fewer bits) gives exactly the f16 nearest to
+    ``x``, as one direct rounding would.
+    """
+    f32, i32, f64 = ir.FloatType(), ir.IntType(32), ir.DoubleType()
+    nearest = b.fptrunc(x, f32)
+    back = b.fpext(nearest, f64)
+    inexact = b.fcmp_ordered("!=", back, x)
+    fabs = _intrinsic(b.module, "llvm.fabs.f64", f64, [f64])
+    away = b.fcmp_ordered(">", b.call(fabs, [back]), b.call(fabs, [x]))
+    bits = b.bitcast(nearest, i32)
+    bits = b.select(b.and_(inexact, away), b.sub(bits, ir.Constant(i32, 1)), bits)
+    bits = b.select(inexact, b.or_(bits, ir.Constant(i32, 1)), bits)
+    return b.bitcast(bits, f32)
 
 
 def int_abs(b: ir.IRBuilder, ty: ScalarType, x: ir.Value) -> ir.Value:

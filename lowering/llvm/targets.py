@@ -32,6 +32,7 @@ HOST_INDEX_PARAMS = ("thread_id", "block_id", "block_dim", "grid_dim")
 # Name of the barrier the cpu runtime defines (see ringkernel.lowering.llvm.host_threads).
 HOST_BARRIER_SYMBOL = "rk_cpu_barrier_wait"
 SHARED_ALIGN = 16
+_NVPTX_ADDRSPACE = {AddressSpace.SHARED: 3, AddressSpace.CONSTANT: 4, AddressSpace.LOCAL: 0}
 
 
 def shared_layout(fn: Function) -> tuple[dict[str, int], int]:
@@ -94,6 +95,10 @@ class LLVMTarget:
 
     def math_function(self, module: ir.Module, func: str, ty: ScalarType) -> ir.Function:
         raise NotImplementedError
+
+    def const_array_addrspace(self) -> int:
+        """Where embedded read-only arrays (module-level numpy arrays) live."""
+        return 0
 
     def clock_micros(self, fl: FunctionLowerer) -> ir.Value:
         """Wall-clock microseconds since the Unix epoch, as i64 (actor HLCs)."""
@@ -376,7 +381,8 @@ class NvptxTarget(LLVMTarget):
         self.system_scope_atomics = system_scope_atomics
 
     def addrspace(self, space: AddressSpace) -> int:
-        return 3 if space == AddressSpace.SHARED else 1
+        """Shared 3, constant 4, local arrays are allocas (generic 0), global 1."""
+        return _NVPTX_ADDRSPACE.get(space, 1)
 
     def kernel_symbol(self, fn: Function) -> str:
         return ptx_kernel_symbol(fn.name)
@@ -398,6 +404,9 @@ class NvptxTarget(LLVMTarget):
 
     def barrier(self, fl: FunctionLowerer) -> None:
         fl.builder.call(_declare(fl.module, "llvm.nvvm.barrier0", ir.VoidType(), []), [])
+
+    def const_array_addrspace(self) -> int:
+        return 4  # CUDA constant memory
 
     def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
         ty = stmt.result.type

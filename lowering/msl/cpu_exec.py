@@ -29,7 +29,7 @@ from ringkernel.lowering.msl.emitter import (
     template_macros,
     type_name,
 )
-from ringkernel.ringir import Module
+from ringkernel.ringir import Module, hidden_extents
 from ringkernel.ringir.diagnostics import CompileError
 
 EXEC_FLAGS = (
@@ -79,6 +79,7 @@ class MslCpuProgram:
                 f"kernel '{kernel}' uses barriers or shared memory; the sequential CPU "
                 "harness runs only kernels without them"
             )
+        args = _with_extents(info, args)
         if len(args) != len(info.params):
             raise ValueError(f"kernel '{kernel}' takes {len(info.params)} arguments")
         keep, pointers = _marshal(info, args)
@@ -87,6 +88,20 @@ class MslCpuProgram:
         argv = (ctypes.c_void_p * max(len(pointers), 1))(*pointers)
         getattr(self._lib, f"rk_exec_{info.entry}")(argv, grid3, block3)
         del keep
+
+
+def _with_extents(info: MslKernel, args: Sequence[Any]) -> list[Any]:
+    """``args`` for the declared parameters, followed by the hidden array extents (docs/layout.md)."""
+    hidden = hidden_extents([p.name for p in info.params], {p.name for p in info.params if p.is_array})
+    declared = [p.name for p, h in zip(info.params, hidden) if h is None]
+    if len(args) != len(declared):
+        return list(args)
+    by_name = dict(zip(declared, args))
+    extents = [
+        by_name[array].shape[dim] if np.ndim(by_name[array]) > 1 else np.size(by_name[array])
+        for array, dim in (h for h in hidden if h is not None)
+    ]
+    return [*args, *extents]
 
 
 def _marshal(info: MslKernel, args: Sequence[Any]) -> tuple[list[np.ndarray], list[int]]:

@@ -31,13 +31,17 @@ from ringkernel.ringir import (
     Cast,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -53,16 +57,18 @@ from ringkernel.ringir import (
     Type,
     Unary,
     Value,
+    result_of,
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.types import as_scalar
+from ringkernel.ringir.types import F16, F32, PROMOTED, TupleType, as_scalar
 
 MATH_MODES = ("precise", "fast", "default")
 _IGNORED_OPTIONS = ("arch",)
 
 _TYPE_NAMES = {
     "f32": "float", "i32": "int", "u32": "uint", "i64": "long", "u64": "ulong", "bool": "bool",
+    "i8": "char", "u8": "uchar", "i16": "short", "u16": "ushort", "f16": "half",
 }
 _ATOMIC_TYPE_NAMES = {"f32": "atomic_float", "i32": "atomic_int", "u32": "atomic_uint"}
 _UNSIGNED_TWIN = {"i32": "u32", "i64": "u64", "u32": "u32", "u64": "u64"}
@@ -163,6 +169,9 @@ def literal(value: bool | int | float, ty: ScalarType, expr: Macros) -> str:
     """The MSL spelling of a constant of type ``ty``, exact for every value."""
     if ty.is_bool:
         return "true" if value else "false"
+    if ty.is_small:  # C has no literals of these types: a converted int or float literal
+        inner = literal(value, PROMOTED[ty], expr)
+        return expr.convert(_TYPE_NAMES[ty.name], inner)
     if ty.is_float:
         return _float_literal(float(value), expr)
     suffix = _INT_SUFFIX[ty.name]
@@ -188,6 +197,22 @@ class _ModuleEmitter:
         ]
         self.function_names = {f.name: self.globals.name("function", f.name) for f in ordered}
         self.struct_names = {s.name: self.globals.name("struct", s.name) for s in module.structs}
+        # embedded read-only arrays live at program scope, in the constant address space
+        self.constant_names = {
+            (f.name, s.result.name): self.globals.fresh(f"{f.name}_{s.result.name}", "c_")
+            for f in ordered for s in walk(f.body) if isinstance(s, ConstArray)
+        }
+        self.constants: list[str] = []
+        self.tuple_names: dict[TupleType, str] = {}
+        for fn in module.functions:
+            for stmt in walk(fn.body):
+                ty = getattr(result_of(stmt), "type", None)
+                if isinstance(ty, TupleType) and ty not in self.tuple_names:
+                    self.tuple_names[ty] = self.globals.fresh("", "RkTuple_")
+
+    def value_type_name(self, ty: Type) -> str:
+        """A value's MSL type: its scalar, or the struct declared for a ``tuple<...>``."""
+        return self.tuple_names[ty] if isinstance(ty, TupleType) else type_name(ty)
 
     def helper(self, name: str, macro: str, *args: str) -> str:
         """Registers helper ``name`` (rendered by ``macro``) once; returns its name."""
@@ -218,7 +243,13 @@ class _ModuleEmitter:
                     for n, ty in struct.fields
                 ],
             })))
+        for ty, name in self.tuple_names.items():
+            chunks.append(_strip(module_macros.struct({
+                "name": name,
+                "fields": [{"type": type_name(e), "name": f"e{i}"} for i, e in enumerate(ty.elems)],
+            })))
         chunks.extend(self.helpers[name] for name in sorted(self.helpers))
+        chunks.extend(self.constants)
         if prototypes:
             chunks.append(_strip(module_macros.prototypes(prototypes)))
         chunks.extend(functions)
@@ -318,7 +349,7 @@ class _FunctionEmitter(NodeVisitor):
         context = {
             "is_kernel": self.fn.is_kernel,
             "name": self.parent.function_names[self.fn.name],
-            "return_type": type_name(self.fn.return_type),
+            "return_type": self.parent.value_type_name(self.fn.return_type),
             "params": self.params(),
         }
         macros = self.parent.function_macros
@@ -352,7 +383,7 @@ class _FunctionEmitter(NodeVisitor):
         return [s for s in (self.visit(stmt) for stmt in body) if s is not None]
 
     def define(self, result: Value, expression: str) -> Statement:
-        return {"kind": "define", "type": type_name(result.type), "name": self.bind(result),
+        return {"kind": "define", "type": self.parent.value_type_name(result.type), "name": self.bind(result),
                 "expr": expression}
 
     # --- instructions ---
@@ -407,6 +438,11 @@ class _FunctionEmitter(NodeVisitor):
         src, dst = s.value.type, s.result.type
         assert isinstance(src, ScalarType) and isinstance(dst, ScalarType)
         a = self.ref(s.value)
+        # f16 <-> integers go through f32, as on every target (exact for every f16 integer)
+        if src == F16 and not dst.is_float:
+            a, src = self.expr.convert("float", a), F32
+        if dst == F16 and not src.is_float:
+            return self.define(s.result, self.expr.convert("half", self.expr.convert("float", a)))
         if src == dst:
             expression = a
         elif dst.is_bool:
@@ -471,6 +507,13 @@ class _FunctionEmitter(NodeVisitor):
             return {"kind": "expression", "expr": expression}
         return self.define(s.result, expression)
 
+    def visit_MakeTuple(self, s: MakeTuple) -> Statement:
+        name = self.parent.value_type_name(s.result.type)
+        return self.define(s.result, self.expr.aggregate(name, [self.ref(e) for e in s.elems]))
+
+    def visit_Extract(self, s: Extract) -> Statement:
+        return self.define(s.result, self.expr.member(self.ref(s.tuple), f"e{s.index}"))
+
     def visit_ThreadIndex(self, s: ThreadIndex) -> Statement:
         builtin = BUILTIN_NAMES[s.kind]
         return self.define(s.result, self.expr.thread_index(builtin, s.dim))
@@ -481,6 +524,21 @@ class _FunctionEmitter(NodeVisitor):
         name = self.bind(s.result)
         self.shared_decls.append({"kind": "declare_shared", "type": self.element_type(s.result),
                                   "name": name, "size": str(ty.size)})
+
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.space == AddressSpace.LOCAL
+        self.shared_decls.append({"kind": "declare_local_array", "type": self.element_type(s.result),
+                                  "name": self.bind(s.result), "size": str(ty.size)})
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        ty = s.result.type
+        assert isinstance(ty, ArrayType) and ty.space == AddressSpace.CONSTANT
+        name = self.parent.constant_names[(self.fn.name, s.result.name)]
+        self.values[s.result.name] = name
+        values = [self.lit(v, ty.elem) for v in s.data]
+        macros = template_macros("declarations.j2")
+        self.parent.constants.append(_strip(macros.constant_array(type_name(ty.elem), name, ty.size, values)))
 
     def visit_Load(self, s: Load) -> Statement:
         array, index = self.ref(s.array), self.ref(s.index)

@@ -90,7 +90,7 @@ def _refusal(use: TypeUse) -> str:
 
 CAPABILITIES = Capabilities(
     target="msl",
-    scalars=frozenset({"bool", "i32", "u32", "i64", "u64", "f32"}),
+    scalars=frozenset({"bool", "i32", "u32", "i64", "u64", "f32", "i8", "u8", "i16", "u16", "f16"}),
     atomic_elements=frozenset({"bool", "i32", "u32", "f32"}),
     emits_structs=True,
     refusal=_refusal,

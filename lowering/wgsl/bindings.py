@@ -6,15 +6,16 @@ launch passes one array for both) has no binding of its own: it reads and
 writes the earlier parameter's buffer, as it would share memory on CUDA.
 Scalar parameters are packed, in parameter order, into one uniform struct at
 the next binding.  Every WGSL scalar we use is 4 bytes with 4-byte alignment
-(bool travels as u32), and a uniform buffer's size is rounded up to 16 bytes
-as WGSL's uniform layout rules require.
+(bool travels as u32) except f16 (2 and 2, with ``enable f16``), and a
+uniform buffer's size is rounded up to 16 bytes as WGSL's uniform layout
+rules require.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ringkernel.lowering.wgsl.target import kernel_entry_name
+from ringkernel.lowering.wgsl.target import SUPPORTED, kernel_entry_name
 from ringkernel.ringir import ArrayType, Function, ScalarType
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
@@ -24,7 +25,15 @@ HOST_SHAREABLE = {
     "i32": ("i32", 4, 4),
     "u32": ("u32", 4, 4),
     "bool": ("u32", 4, 4),
+    "f16": ("f16", 2, 2),
+    # emulated small integers: a uniform field is one i32/u32; arrays are packed (PACKED)
+    "i8": ("i32", 4, 4),
+    "u8": ("u32", 4, 4),
+    "i16": ("i32", 4, 4),
+    "u16": ("u32", 4, 4),
 }
+PACKED = {"i8": 8, "u8": 8, "i16": 16, "u16": 16}
+"""Bits of the element types WGSL lacks: their arrays are ``array<u32>`` holding 32/bits each."""
 
 UNIFORM_STRUCT_ALIGN = 16
 
@@ -81,7 +90,7 @@ def storage_type(ty: ScalarType, where: str, loc: SourceLoc | None = None) -> tu
         raise CompileError.at(
             loc,
             f"{where} has type {ty}, which WGSL does not support "
-            "(WGSL has f32, i32, u32 and bool only)",
+            f"({SUPPORTED})",
         )
     return info
 

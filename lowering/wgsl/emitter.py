@@ -21,6 +21,17 @@ status buffer at ``@group(1) @binding(0)`` (layout: :data:`STATUS_WORDS`):
   instead of returning a truncated result.
 
 Without them the output is exactly the unchecked WGSL.
+
+WGSL has no 8- or 16-bit integers, so they are emulated exactly: an i8/i16
+value is a sign-extended i32 and a u8/u16 value a zero-extended u32 (a
+conversion to one wraps, from a float saturates, as on the cpu backend), and
+their storage and workgroup arrays are ``array<u32>`` with four (two)
+elements per word, little endian as numpy lays them out.  A load extracts
+its element's bits; a store clears them with ``atomicAnd`` and sets them
+with ``atomicOr``, so threads storing neighbouring elements of one word never
+lose each other's bytes (two threads storing the *same* element at once race,
+as on any GPU, and may leave a mix of both values).  Local and embedded
+arrays, which no other invocation sees, hold one i32/u32 per element.
 """
 
 from __future__ import annotations
@@ -33,9 +44,17 @@ import numpy as np
 
 from ringkernel.lowering.common import Macros, Namer, Statement, check_module, macros
 from ringkernel.lowering.common import environment as template_environment
-from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, Aliases, plan_kernel_bindings
+from ringkernel.lowering.common.capabilities import element, type_uses
+from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, PACKED, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
-from ringkernel.lowering.wgsl.target import CAPABILITIES, NAMES, SCALARS, kernel_entry_name
+from ringkernel.lowering.wgsl.target import (
+    CAPABILITIES,
+    F16_CAPABILITIES,
+    F16_SCALARS,
+    NAMES,
+    SUPPORTED,
+    kernel_entry_name,
+)
 from ringkernel.ringir import I32 as _I32
 from ringkernel.ringir import (
     MATH_PREDICATES,
@@ -50,13 +69,17 @@ from ringkernel.ringir import (
     Cast,
     Compare,
     Const,
+    ConstArray,
     Continue,
+    Extract,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
+    MakeTuple,
     MathCall,
     Module,
     NodeVisitor,
@@ -76,7 +99,7 @@ from ringkernel.ringir import (
 )
 from ringkernel.ringir import VOID as _VOID
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
-from ringkernel.ringir.types import as_scalar
+from ringkernel.ringir.types import F16, F32, I32, SCALAR_TYPES, U32, TupleType, as_scalar
 
 Dim3 = tuple[int, int, int]
 
@@ -124,24 +147,38 @@ def normalize_block(block: Any) -> Dim3:
 
 def wgsl_scalar(ty: Type, what: str, loc: SourceLoc | None) -> str:
     """The WGSL spelling of a scalar value type; 64-bit types are a ``CompileError``."""
-    if not isinstance(ty, ScalarType) or ty.name not in SCALARS:
+    if not isinstance(ty, ScalarType) or ty.name not in F16_SCALARS:  # f16: checked by the table
         raise CompileError.at(
             loc,
             f"{what} has type {ty}, which WGSL does not support "
-            "(the wgsl target has f32, i32, u32 and bool only)",
+            f"({SUPPORTED})",
             notes=("cast to a 32-bit type, or compile for another target",),
         )
-    return ty.name
+    return register_type(ty).name
+
+
+def register_type(ty: ScalarType) -> ScalarType:
+    """The WGSL type holding a value of ``ty``: i32/u32 for the emulated small integers."""
+    if ty.name in PACKED:
+        return I32 if ty.is_signed else U32
+    return ty
 
 
 def literal(value: bool | int | float, ty: ScalarType, expr: Macros) -> str:
     """A WGSL literal for ``value`` of RingIR type ``ty``."""
     if ty.is_bool:
         return "true" if value else "false"
+    if ty.name in PACKED:
+        return literal(value, register_type(ty), expr)
     if ty.name == "u32":
         return f"{int(value)}u"
     if ty.name == "i32":
         return expr.int_min() if value == ty.min_value else f"{int(value)}i"
+    if ty.name == "f16":
+        h = np.float16(value)
+        if not math.isfinite(float(h)):
+            return expr.convert("f16", literal(float(h), F32, expr))
+        return f"{h}h"
     f = np.float32(value)
     if not math.isfinite(float(f)):
         return expr.float_bits(int(f.view(np.uint32)))
@@ -161,7 +198,9 @@ class Lowering:
         aliases: Aliases = (),
         checked: bool = False,
         loop_guard: bool = False,
+        f16: bool = False,
     ) -> None:
+        self.f16 = f16
         self.module = module
         self.block = block
         self.kernels = kernels
@@ -172,9 +211,17 @@ class Lowering:
         self.expr = macros("ringkernel.lowering.wgsl", "expressions.j2")
         self.namer = Namer(NAMES)
         self.helpers: set[str] = set()
+        self.tuples: dict[TupleType, str] = {}  # a struct per tuple type funcs return
+
+    def tuple_struct(self, ty: TupleType) -> str:
+        """The WGSL struct that carries ``ty`` (fields ``e0``, ``e1``, ...), declared once."""
+        name = self.tuples.get(ty)
+        if name is None:
+            name = self.tuples[ty] = self.namer.fresh("", "RkTuple_")
+        return name
 
     def run(self) -> str:
-        check_module(self.module, CAPABILITIES)
+        check_module(self.module, F16_CAPABILITIES if self.f16 else CAPABILITIES)
         kernel_names = {}
         for k in self.kernels:
             kernel_names[k.name] = kernel_entry_name(k.name)
@@ -198,12 +245,19 @@ class Lowering:
                 "return_type": emitter.return_type,
                 "body": body,
             })
+        tuples = [
+            {"name": name, "fields": [{"name": f"e{i}", "type": wgsl_scalar(e, "value", None)}
+                                      for i, e in enumerate(ty.elems)]}
+            for ty, name in self.tuples.items()
+        ]
         return self.env.get_template("module.j2").render(
+            tuples=tuples,
             helpers=[h for h in _HELPER_ORDER if h in self.helpers],
             uniforms=uniforms,
-            globals=[_global_view(g) for g in plan.globals.values()],
+            globals=[_global_view(g, self.expr) for g in plan.globals.values()],
             functions=functions,
             kernels=kernels,
+            enable_f16=self.f16 and uses_f16(self.module),
             block=self.block,
             status=self.checked or self.loop_guard,
             subgroups=any(isinstance(s, (Subgroup, SyncWarp)) for fn in self.module.functions
@@ -223,11 +277,23 @@ class Lowering:
         }
 
 
-def _global_view(g: GlobalArray) -> dict[str, Any]:
+def _global_view(g: GlobalArray, expr: Macros) -> dict[str, Any]:
     ty = HOST_SHAREABLE[g.elem][0]
+    size = g.size
+    if g.packed:  # u32 words, each holding 32 / bits elements
+        ty = "u32"
+        per_word = 32 // PACKED[g.elem]
+        size = None if size is None else (size + per_word - 1) // per_word
     if g.atomic:
         ty = f"atomic<{'u32' if g.elem == 'f32' else ty}>"
-    return {"name": g.name, "space": g.space, "binding": g.binding, "size": g.size, "type": ty}
+    # bool elements are u32 in memory, as in storage buffers
+    memory = SCALAR_TYPES["u32" if g.elem == "bool" else g.elem]
+    data = [literal(int(v) if g.elem == "bool" else v, memory, expr) for v in g.data]
+    if g.as_bits:  # inf or NaN in the table: their bit patterns
+        ty = "u32"
+        dtype = np.float32 if g.elem == "f32" else np.float16
+        data = [literal(int(np.array(v, dtype).view(f"u{dtype().itemsize}")), U32, expr) for v in g.data]
+    return {"name": g.name, "space": g.space, "binding": g.binding, "size": size, "type": ty, "data": data}
 
 
 class _FunctionEmitter(NodeVisitor):
@@ -268,10 +334,16 @@ class _FunctionEmitter(NodeVisitor):
     def let(self, result: Value, expr: str) -> None:
         name = self.temp()
         self.values[result.name] = name
-        self.out(kind="let", name=name, type=self.scalar(result.type), expr=expr)
+        self.out(kind="let", name=name, type=self.value_type(result.type), expr=expr)
 
     def scalar(self, ty: Type) -> str:
         return wgsl_scalar(ty, "value", self.loc)
+
+    def value_type(self, ty: Type) -> str:
+        """A value's WGSL type: its scalar, or the struct of a ``tuple<...>``."""
+        if isinstance(ty, TupleType):
+            return self.lowering.tuple_struct(ty)
+        return self.scalar(ty)
 
     def val(self, v: Value) -> str:
         return self.values[v.name]
@@ -301,8 +373,7 @@ class _FunctionEmitter(NodeVisitor):
             ident = g.binding
         else:
             length = f"{g.size}u"
-            shared = [n for n, a in self.plan.globals.items() if a.space == "workgroup"]
-            ident = SHARED_ARRAY_ID + shared.index(g.name)
+            ident = SHARED_ARRAY_ID + block_arrays(self.plan).index(g.name)
         signed = as_scalar(index.type).is_signed
         bits = self.x.bitcast("u32", i) if signed else i
         report = self.x.call(
@@ -395,7 +466,7 @@ class _FunctionEmitter(NodeVisitor):
             else:
                 self.params.append({"name": name, "type": ty})
         if fn.return_type != _VOID:
-            self.return_type = self.scalar(fn.return_type)
+            self.return_type = self.value_type(fn.return_type)
         for var in fn.locals:
             name = self.namer.fresh(var.name, "v_")
             self.locals[var.name] = name
@@ -404,7 +475,9 @@ class _FunctionEmitter(NodeVisitor):
         body = self.blocks.pop()
         if self.return_type is not None and not (body and body[-1]["kind"] == "return"):
             # naga wants a final return even after a loop that always returns.
-            body.append({"kind": "return", "value": self.zero(as_scalar(fn.return_type))})
+            zero = (self.x.call(self.return_type, []) if isinstance(fn.return_type, TupleType)
+                    else self.zero(as_scalar(fn.return_type)))
+            body.append({"kind": "return", "value": zero})
         return prologue + self.decls + body
 
     # --- instructions ---
@@ -442,17 +515,36 @@ class _FunctionEmitter(NodeVisitor):
     def visit_Cast(self, s: Cast) -> None:
         a = self.val(s.value)
         src, dst = as_scalar(s.value.type), as_scalar(s.result.type)
+        # f16 <-> integers go through f32, as on every target (exact for every f16 integer)
+        if src == F16 and not dst.is_float:
+            a, src = self.x.convert("f32", a), F32
+        if dst == F16 and not src.is_float:
+            a, src = self.x.convert("f32", a), F32
         if src == dst:
             self.let(s.result, a)
         elif src.is_float and dst.is_int:
             # WGSL clamps in the float domain and leaves NaN open; match the cpu backend.
-            self.lowering.helpers.add(f"rk_cast_f32_{dst.name}")
-            self.let(s.result, self.x.call(f"rk_cast_f32_{dst.name}", [a]))
+            wide = register_type(dst)
+            self.lowering.helpers.add(f"rk_cast_f32_{wide.name}")
+            expr = self.x.call(f"rk_cast_f32_{wide.name}", [a])
+            if wide != dst:  # saturates to the small type's range, as fptosi.sat does
+                lo, hi = (literal(v, dst, self.x) for v in (dst.min_value, dst.max_value))
+                expr = self.x.clamp_int(expr, lo, hi)
+            self.let(s.result, expr)
+        elif dst.name in PACKED:
+            self.let(s.result, self.wrap(a, dst))
         else:
             self.let(s.result, self.x.convert(self.scalar(s.result.type), a))
 
     def visit_Bitcast(self, s: Bitcast) -> None:
-        self.let(s.result, self.x.bitcast(self.scalar(s.result.type), self.val(s.value)))
+        src, dst = as_scalar(s.value.type), as_scalar(s.result.type)
+        a = self.val(s.value)
+        if dst.name in PACKED:  # i8 <-> u8, i16 <-> u16, f16 -> i16/u16: the low bits, rewrapped
+            self.let(s.result, self.wrap(self.x.half_bits(a) if src == F16 else a, dst))
+        elif src.name in PACKED:  # i16/u16 -> f16
+            self.let(s.result, self.x.bits_half(a))
+        else:
+            self.let(s.result, self.x.bitcast(self.scalar(dst), a))
 
     def visit_MathCall(self, s: MathCall) -> None:
         args = [self.val(a) for a in s.args]
@@ -486,6 +578,12 @@ class _FunctionEmitter(NodeVisitor):
         else:
             self.let(s.result, expr)
 
+    def visit_MakeTuple(self, s: MakeTuple) -> None:
+        self.let(s.result, self.x.call(self.value_type(s.result.type), [self.val(e) for e in s.elems]))
+
+    def visit_Extract(self, s: Extract) -> None:
+        self.let(s.result, self.x.field(self.val(s.tuple), f"e{s.index}"))
+
     def visit_ThreadIndex(self, s: ThreadIndex) -> None:
         size = literal(self.lowering.block[s.dim], _I32, self.x)
         if s.kind == "block_dim":
@@ -498,9 +596,18 @@ class _FunctionEmitter(NodeVisitor):
     def visit_SharedArray(self, s: SharedArray) -> None:
         """Hoisted to a module-scope ``var<workgroup>`` by the analysis."""
 
+    def visit_LocalArray(self, s: LocalArray) -> None:
+        """Hoisted to a module-scope ``var<private>`` (per invocation) by the analysis."""
+
+    def visit_ConstArray(self, s: ConstArray) -> None:
+        """Hoisted to a module-scope ``const`` array by the analysis."""
+
     def visit_Load(self, s: Load) -> None:
         g = self.array(s.array)
         i = self.index(g, s.index)
+        if g.packed:
+            self.guarded_value(s.result, g, s.index, i, self.packed_load(g, i))
+            return
         if g.atomic:
             expr = self.x.atomic_load(g.name, i)
             if g.elem == "f32":
@@ -509,11 +616,16 @@ class _FunctionEmitter(NodeVisitor):
             expr = self.x.index(g.name, i)
             if g.elem == "bool":
                 expr = self.x.u32_to_bool(expr)
+            elif g.as_bits:
+                expr = self.x.bitcast("f32", expr) if g.elem == "f32" else self.x.bits_half(expr)
         self.guarded_value(s.result, g, s.index, i, expr)
 
     def visit_Store(self, s: Store) -> None:
         g = self.array(s.array)
         i, v = self.index(g, s.index), self.val(s.value)
+        if g.packed:
+            self.guarded(g, s.index, i, self.packed_store(g, i, v))
+            return
         if g.elem == "bool":
             v = self.x.bool_to_u32(v)
         if g.atomic:
@@ -523,6 +635,34 @@ class _FunctionEmitter(NodeVisitor):
         else:
             stmt = {"kind": "assign", "target": self.x.index(g.name, i), "expr": v}
         self.guarded(g, s.index, i, [stmt])
+
+    def packed_parts(self, g: GlobalArray, i: str) -> tuple[str, str, int]:
+        """The word index, bit shift and mask of element ``i`` of a packed array."""
+        bits = PACKED[g.elem]
+        per_word = 32 // bits
+        word = self.x.packed_word(i, per_word.bit_length() - 1)
+        return word, self.x.packed_shift(i, per_word, bits), (1 << bits) - 1
+
+    def packed_load(self, g: GlobalArray, i: str) -> str:
+        """Element ``i`` of a packed array, as its register type (sign-extended when signed)."""
+        word, shift, mask = self.packed_parts(g, i)
+        raw = self.x.atomic_load(g.name, word) if g.atomic else self.x.index(g.name, word)
+        value = self.x.packed_extract(raw, shift, mask)
+        return self.wrap(value, SCALAR_TYPES[g.elem]) if g.elem.startswith("i") else value
+
+    def packed_store(self, g: GlobalArray, i: str, v: str) -> list[Statement]:
+        """Stores into element ``i`` of a packed array: its bits of the word, atomically."""
+        word, shift, mask = self.packed_parts(g, i)
+        clear = self.x.atomic_rmw("and", g.name, word, self.x.packed_clear(shift, mask))
+        put = self.x.atomic_rmw("or", g.name, word, self.x.packed_bits(v, shift, mask))
+        return [{"kind": "call", "expr": clear}, {"kind": "call", "expr": put}]
+
+    def wrap(self, a: str, ty: ScalarType) -> str:
+        """An integer register value converted to the emulated ``ty`` (two's complement wrap)."""
+        mask = (1 << ty.bits) - 1
+        if ty.is_signed:
+            return self.x.wrap_signed(a, mask, 1 << (ty.bits - 1))
+        return self.x.wrap_unsigned(a, mask)
 
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         g = self.array(s.array)
@@ -650,11 +790,20 @@ class _FunctionEmitter(NodeVisitor):
         self.out(kind="return", value=self.val(s.value) if s.value is not None else "")
 
 
+def block_arrays(plan: ModulePlan) -> list[str]:
+    """The fixed-size arrays (shared, local, constant) that checked WGSL numbers, in order."""
+    return [n for n, a in plan.globals.items() if a.space != "storage"]
+
+
 def shared_array_labels(module: Module, kernel: str) -> tuple[str, ...]:
-    """The names of ``kernel``'s shared arrays, in the order checked WGSL numbers them."""
+    """The descriptions of ``kernel``'s fixed-size arrays, in the order checked WGSL numbers them.
+
+    Shared arrays are described by their type and place; local and constant
+    arrays say which they are.
+    """
     fn = module.get(kernel)
     plan = plan_module(module, (fn,), Namer(NAMES), {kernel: kernel_entry_name(kernel)})
-    return tuple(g.label for g in plan.globals.values() if g.space == "workgroup")
+    return tuple(plan.globals[n].label for n in block_arrays(plan))
 
 
 def lower_module_to_wgsl(
@@ -665,6 +814,7 @@ def lower_module_to_wgsl(
     aliases: Aliases = (),
     checked: bool = False,
     loop_guard: bool = False,
+    f16: bool = False,
     **options: Any,
 ) -> str:
     """WGSL text for ``module``: every kernel an ``@compute`` entry point of ``block`` size.
@@ -673,8 +823,10 @@ def lower_module_to_wgsl(
     kernels and the funcs they call.  ``aliases`` (``(kernel, param,
     earlier_param)`` triples) makes array parameters share one buffer;
     ``checked`` and ``loop_guard`` add the run-time checks described in this
-    module's docstring.  Other options are accepted and ignored, so one option
-    set can serve every target.
+    module's docstring.  ``f16`` allows f16 (``enable f16;``, for an adapter
+    with the ``shader-f16`` feature); without it f16 is a ``CompileError``.
+    Other options are accepted and ignored, so one option set can serve
+    every target.
     """
     dims = normalize_block(block)
     if kernels is None:
@@ -688,5 +840,10 @@ def lower_module_to_wgsl(
         selected = tuple(by_name[n] for n in names)
     return Lowering(
         module, dims, selected, aliases=tuple(aliases), checked=bool(checked),
-        loop_guard=bool(loop_guard),
+        loop_guard=bool(loop_guard), f16=bool(f16),
     ).run()
+
+
+def uses_f16(module: Module) -> bool:
+    """Whether any value, local, parameter or array of ``module`` has type f16."""
+    return any(element(use.ty) == F16 for use in type_uses(module, structs=False))

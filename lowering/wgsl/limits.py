@@ -13,9 +13,27 @@ from __future__ import annotations
 
 import re
 
-from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.diagnostics import CompileError, SourceLoc
+from ringkernel.ringir.types import ArrayType
 
 GUARANTEED_WORKGROUP_STORAGE = 16384
+
+MAX_CONST_TABLE_ELEMENTS = 256
+"""The largest embedded table WGSL gets as a ``const`` array.  naga indexes a
+``const`` array at run time through a copy of the whole array, and a driver
+compiles that copy element by element: 1024 elements take about a minute on
+lavapipe, 16384 do not finish.  Larger tables are refused, not slow."""
+
+
+def check_const_table(ty: ArrayType, loc: SourceLoc | None) -> None:
+    """Raises ``CompileError`` at ``loc`` when an embedded table is too large for WGSL."""
+    if ty.size is not None and ty.size > MAX_CONST_TABLE_ELEMENTS:
+        raise CompileError.at(
+            loc,
+            f"this module-level array has {ty.size} elements; WGSL embeds at most "
+            f"{MAX_CONST_TABLE_ELEMENTS} (larger const arrays compile very slowly); pass it as an "
+            "Array parameter for the wgsl target",
+        )
 
 _WORKGROUP_VAR = re.compile(r"var<workgroup>\s+(\w+)\s*:\s*([^;]+);")
 _FUNCTION = re.compile(r"(@compute\b[^{;]*?)?\bfn\s+(\w+)\s*\(")

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from ringkernel.lowering.wgsl.limits import check_workgroup_storage
+from ringkernel.lowering.wgsl.target import F16_FEATURE
 from ringkernel.ringir.diagnostics import CompileError
 
 ADAPTER_ENV = "RINGKERNEL_WGPU_ADAPTER"
@@ -129,7 +130,8 @@ def get_device() -> Any:
             _quiet_window_system_probe()
             adapter = select_adapter(list(wgpu.gpu.enumerate_adapters_sync()))
             limits = {k: adapter.limits[k] for k in _RAISED_LIMITS if k in adapter.limits}
-            features = [f for f in SUBGROUP_FEATURES if f in adapter.features]
+            # optional features go on the device, not just the adapter, so kernels can use them
+            features = [f for f in (*SUBGROUP_FEATURES, F16_FEATURE) if f in adapter.features]
             _device = adapter.request_device_sync(
                 label="ringkernel", required_limits=limits, required_features=features
             )
@@ -141,6 +143,14 @@ def get_device() -> Any:
             _failure = f"wgpu could not create a device: {type(exc).__name__}: {exc}"
             raise WgpuUnavailable(_failure) from None
         return _device
+
+
+def device_has_f16() -> bool:
+    """Whether the shared device has ``shader-f16`` (WGSL ``enable f16;``); False without a device."""
+    try:
+        return F16_FEATURE in get_device().features
+    except WgpuUnavailable:
+        return False
 
 
 def get_adapter() -> Any:

@@ -11,21 +11,29 @@ declared ``array<atomic<T>>``; since every specialization names its arrays
 directly, this needs no call-graph propagation (unlike MSL's
 :func:`~ringkernel.lowering.common.atomic_arrays`).  A kernel parameter aliased to an earlier
 one (the launch passes one array for both) *is* the earlier one's variable,
-so a write through either is seen through the other, as on CUDA.
+so a write through either is seen through the other, as on CUDA.  An array
+of 8- or 16-bit integers (packed four or two to a u32 word) that anything
+stores into is atomic too: a store rewrites its element's bits of the word
+with atomicAnd/atomicOr, so neighbours stored by other threads survive.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ringkernel.lowering.common import Namer, atomic_array
-from ringkernel.lowering.wgsl.bindings import Aliases, kernel_aliases
+from ringkernel.lowering.wgsl.bindings import PACKED, Aliases, kernel_aliases
+from ringkernel.lowering.wgsl.limits import check_const_table
 from ringkernel.ringir import (
     ArrayType,
     Call,
+    ConstArray,
     Function,
+    LocalArray,
     Module,
     SharedArray,
+    Store,
     walk,
 )
 
@@ -36,12 +44,29 @@ class GlobalArray:
 
     name: str
     elem: str
-    space: str  # "storage" or "workgroup"
+    space: str  # "storage", "workgroup", "private" (a local array) or "const" (embedded data)
     size: int | None
     binding: int | None = None
     atomic: bool = False
     label: str = ""
     """What a user calls it (a parameter or shared-array name), for error messages."""
+    data: tuple[bool | int | float, ...] = ()
+    """The values of a ``const`` array."""
+
+    @property
+    def packed(self) -> bool:
+        """Whether 8/16-bit elements share u32 words: in storage (the host's numpy layout) and
+        workgroup memory.  A private or const array is per invocation or read-only, so it
+        holds one i32/u32 register value per element and needs no atomic word updates."""
+        return self.elem in PACKED and self.space in ("storage", "workgroup")
+
+    @property
+    def as_bits(self) -> bool:
+        """Whether a const float table holds its values' bits (u32): WGSL constant expressions
+        cannot be inf or NaN, nor bitcast to them, so such a table is converted at each load."""
+        return self.space == "const" and self.elem in ("f32", "f16") and not all(
+            math.isfinite(v) for v in self.data
+        )
 
 
 @dataclass
@@ -105,8 +130,26 @@ def plan_module(
                     name, ty.elem.name, "workgroup", ty.size, label=label
                 )
                 inst.arrays[stmt.result.name] = name
+            elif isinstance(stmt, (LocalArray, ConstArray)):
+                # a private var is per invocation, as a local array is per work-item
+                ty = stmt.result.type
+                assert isinstance(ty, ArrayType)  # the verifier requires it
+                if isinstance(stmt, ConstArray):
+                    check_const_table(ty, getattr(stmt, "loc", None) or inst.fn.loc)
+                local = isinstance(stmt, LocalArray)
+                name = namer.fresh(f"{inst.kernel}_{stmt.result.name}", "l_" if local else "c_")
+                where = getattr(stmt, "loc", None) or inst.fn.loc
+                kind = "local" if local else "constant"
+                label = f"{kind} array {ty.elem}[{ty.size}]" + (f" (created at {where})" if where else "")
+                data = () if isinstance(stmt, LocalArray) else stmt.data
+                plan.globals[name] = GlobalArray(
+                    name, ty.elem.name, "private" if local else "const", ty.size, label=label, data=data
+                )
+                inst.arrays[stmt.result.name] = name
             elif (array := atomic_array(stmt)) is not None:
                 plan.globals[inst.arrays[array.name]].atomic = True
+            elif isinstance(stmt, Store) and plan.globals[inst.arrays[stmt.array.name]].packed:
+                plan.globals[inst.arrays[stmt.array.name]].atomic = True
             elif isinstance(stmt, Call):
                 callee = funcs[stmt.callee]
                 bound = tuple(

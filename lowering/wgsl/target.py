@@ -9,6 +9,8 @@ replaced and a short hash keeps such names distinct.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ringkernel.lowering.common import Capabilities, NamingRules, TypeUse, hashed_identifier
 from ringkernel.ringir import Cast, Const, SharedArray
 
@@ -38,7 +40,11 @@ WGSL_RESERVED = frozenset(
 
 NAMES = NamingRules("wgsl", WGSL_RESERVED, hashed_identifier)
 
-SCALARS = frozenset({"f32", "i32", "u32", "bool"})
+SCALARS = frozenset({"f32", "i32", "u32", "bool", "i8", "u8", "i16", "u16"})
+"""i8..u16 are emulated: i32/u32 registers, arrays packed into u32 words (see the emitter)."""
+F16_SCALARS = SCALARS | {"f16"}
+"""With ``enable f16;`` (the adapter's ``shader-f16`` feature): f16 values and arrays, no atomics."""
+F16_FEATURE = "shader-f16"
 
 
 def kernel_entry_name(kernel_name: str) -> str:
@@ -46,11 +52,21 @@ def kernel_entry_name(kernel_name: str) -> str:
     return "k_" + NAMES.sanitize(kernel_name)
 
 
+SUPPORTED = (
+    "the wgsl target has f32, i32, u32, bool, the emulated i8 u8 i16 u16, and f16 with the "
+    "shader-f16 feature"
+)
+"""What every refusal of a type lists, so the messages agree."""
+
+
 def _refusal(use: TypeUse) -> str:
-    return (
-        f"{describe(use)} has type {_element_name(use)}, which WGSL does not support "
-        "(the wgsl target has f32, i32, u32 and bool only)"
-    )
+    if _element_name(use) == "f16" and use.role != "atomic":
+        return (
+            f"{describe(use)} has type f16, which WGSL has only with the '{F16_FEATURE}' feature: "
+            "the wgpu backend enables it when its adapter has the feature; compile with "
+            "compile('wgsl', f16=True) to emit 'enable f16;'"
+        )
+    return f"{describe(use)} has type {_element_name(use)}, which WGSL does not support ({SUPPORTED})"
 
 
 def describe(use: TypeUse) -> str:
@@ -81,8 +97,10 @@ def _element_name(use: TypeUse) -> str:
 CAPABILITIES = Capabilities(
     target="wgsl",
     scalars=SCALARS,
-    atomic_elements=SCALARS,
+    atomic_elements=frozenset({"f32", "i32", "u32", "bool"}),
     emits_structs=False,
     refusal=_refusal,
     notes=("cast to a 32-bit type, or compile for another target",),
 )
+F16_CAPABILITIES = replace(CAPABILITIES, scalars=F16_SCALARS)
+"""The table when ``enable f16;`` is emitted."""

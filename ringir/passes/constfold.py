@@ -4,13 +4,16 @@ Folding must give exactly what the target computes at run time, so it follows
 the IR's semantics bit for bit: integers wrap at their width, ``div``/``rem``
 truncate (C), ``floordiv``/``floormod`` floor (Python; float ``floormod`` is
 ``fmod`` shifted by the divisor when the signs differ), ``f32`` arithmetic
-rounds through numpy ``float32``.  Where targets disagree or the result is
-undefined (division by zero, ``INT_MIN / -1``, shifts by the width or more,
-float-to-int casts out of range, ``min``/``max`` of NaN or of zeros of
-different sign, transcendental math functions whose GPU versions are not
-correctly rounded, a ``bitcast`` from or to a NaN, whose payload a constant
-does not keep) the instruction is left for the target.  An ``If`` on a
-constant condition is replaced by the statements of the branch taken.
+rounds through numpy ``float32``. Casts to the small types wrap (integers) or
+round to nearest even (``f16``, from integers through f32 as every target
+converts them), so a folded cast equals the cpu backend's bit for bit. Where
+targets disagree or the result is undefined (division by zero, ``INT_MIN /
+-1``, shifts by the width or more, float-to-int casts out of range,
+``min``/``max`` of NaN or of zeros of different sign, transcendental math
+functions whose GPU versions are not correctly rounded, a ``bitcast`` from or
+to a NaN, whose payload a constant does not keep) the instruction is left for
+the target. An ``If`` on a constant condition is replaced by the statements of
+the branch taken.
 """
 
 from __future__ import annotations
@@ -121,12 +124,16 @@ def wrap(value: int, ty: ScalarType) -> int:
 
 
 def to_float(value: float, ty: ScalarType) -> float:
-    """``value`` as the target holds it: rounded to f32 for ``f32``."""
+    """``value`` as the target holds it: rounded to f32 for ``f32``, to f16 for ``f16``."""
+    if ty.bits == 16:
+        return float(np.float16(value))
     return float(np.float32(value)) if ty.bits == 32 else float(value)
 
 
 def _fp(value: float, ty: ScalarType) -> np.floating[Any]:
-    result: np.floating[Any] = np.float32(value) if ty.bits == 32 else np.float64(value)
+    result: np.floating[Any] = (
+        np.float16(value) if ty.bits == 16 else np.float32(value) if ty.bits == 32 else np.float64(value)
+    )
     return result
 
 
@@ -233,6 +240,8 @@ def fold_cast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:
         if isinstance(a, bool):
             return 1.0 if a else 0.0
         if isinstance(a, int):
+            if dst.bits == 16:  # through f32, as every target converts an integer to f16
+                return to_float(_int_to_f32(a), dst)
             return _int_to_f32(a) if dst.bits == 32 else float(a)
         return to_float(a, dst)
     # dst is an integer type
@@ -247,7 +256,8 @@ def fold_cast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:
 
 
 _BITS_DTYPE = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "u32": np.uint32,
-               "i64": np.int64, "u64": np.uint64}
+               "i64": np.int64, "u64": np.uint64, "i8": np.int8, "u8": np.uint8,
+               "i16": np.int16, "u16": np.uint16, "f16": np.float16}
 
 
 def fold_bitcast(a: Scalar, src: ScalarType, dst: ScalarType) -> Scalar | None:

@@ -19,12 +19,14 @@ from ringkernel.ringir.nodes import (
     Cast,
     Compare,
     Const,
+    ConstArray,
     Continue,
     ForRange,
     Function,
     If,
     Load,
     LoadVar,
+    LocalArray,
     Loop,
     MathCall,
     Module,
@@ -38,7 +40,10 @@ from ringkernel.ringir.nodes import (
     walk,
 )
 
-PURE = (Const, Unary, Binary, Compare, Cast, MathCall, ThreadIndex, SharedArray, Load, LoadVar)
+PURE = (
+    Const, Unary, Binary, Compare, Cast, MathCall, ThreadIndex, SharedArray, LocalArray, ConstArray, Load,
+    LoadVar,
+)
 """Instructions without effects: removable when their result is unused."""
 
 _TERMINATORS = (Break, Continue, Return)

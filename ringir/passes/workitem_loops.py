@@ -47,6 +47,7 @@ from ringkernel.ringir import (
     Call,
     Compare,
     Const,
+    ConstArray,
     Continue,
     ForRange,
     Function,
@@ -250,11 +251,14 @@ def _block_level(stmt: Stmt, in_barrier_loop: bool) -> bool:
     return False
 
 
-def _strip_shared(body: tuple[Stmt, ...], found: list[SharedArray]) -> tuple[Stmt, ...]:
-    """``body`` without its ``shared_array`` statements (one static allocation each), collected."""
+def _strip_shared(body: tuple[Stmt, ...], found: list[SharedArray | ConstArray]) -> tuple[Stmt, ...]:
+    """``body`` without its ``shared_array`` statements (one static allocation each), collected.
+
+    Constant arrays go with them: one block-wide read-only table each.
+    """
     out: list[Stmt] = []
     for stmt in body:
-        if isinstance(stmt, SharedArray):
+        if isinstance(stmt, (SharedArray, ConstArray)):
             found.append(stmt)
             continue
         out.append(_map_stmt(stmt, lambda v: v, lambda b: _strip_shared(b, found)))
@@ -398,7 +402,7 @@ class _Transformer:
 
     def run(self) -> Module:
         fn = self.fn
-        self.shared: list[SharedArray] = []
+        self.shared: list[SharedArray | ConstArray] = []
         body = _strip_shared(fn.body, self.shared)
         splitter = _Splitter(fn, analyze_uniformity(fn))
         skeleton = splitter.split(body)
@@ -422,6 +426,9 @@ class _Transformer:
                     continue
                 if name not in self.home:
                     raise NotTransformable(f"value %{name} has no definition in any region")
+                if isinstance(v.type, ArrayType):
+                    # a local array is per work-item storage, not one value to spill
+                    raise NotTransformable(f"local array %{name} is used across a barrier")
                 self.crossing[name] = v
         self.ubuf_values = {
             n: v for n, v in splitter.block_uses.items() if n not in self.const_defs

@@ -70,7 +70,7 @@ def describe(kernel_name: str, site: BoundsSite, index: int, length: int) -> str
     """``kernel 'k': index 10 out of bounds for array 'x' of length 4 (at file:line:col)``."""
     if not site.signed_index:
         index &= (1 << 64) - 1
-    what = "a shared array" if site.shared else f"array '{site.array}'"
+    what = f"a {site.space} array" if site.shared else f"array '{site.array}'"
     # region functions of work-item loops are named "<kernel>.wi..."; user functions have no dot
     if site.function != kernel_name and "." not in site.function:
         what += f" in device function '{site.function}'"

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.lowering.wgsl import KernelBindings, plan_kernel_bindings
-from ringkernel.lowering.wgsl.emitter import shared_array_labels
+from ringkernel.lowering.wgsl.emitter import shared_array_labels, uses_f16
 from ringkernel.lowering.wgsl.naga import (
     WgpuUnavailable,
     create_shader_module,
@@ -40,6 +40,7 @@ from ringkernel.lowering.wgsl.naga import (
     get_device,
     naga_error,
 )
+from ringkernel.lowering.wgsl.target import F16_FEATURE
 from ringkernel.ringir import ArrayType, Function, Module, SharedArray, walk
 from ringkernel.ringir.passes import run_default_pipeline
 from ringkernel.runtime import module_digest
@@ -59,7 +60,9 @@ from ringkernel.runtime.wgpu.status import (
 
 Dim3 = tuple[int, int, int]
 
-_PACK = {"f32": "<f", "i32": "<i", "u32": "<I", "bool": "<I"}
+# one uniform field per scalar; the emulated i8..u16 travel as i32/u32
+_PACK = {"f32": "<f", "i32": "<i", "u32": "<I", "bool": "<I", "f16": "<e",
+         "i8": "<i", "u8": "<I", "i16": "<i", "u16": "<I"}
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,10 @@ class WgpuBackend:
         grid, block = as_tuple(grid), as_tuple(block)
         self._check_dims(fn, grid, block)
         variant = self._variant(fn, self._memory_groups(fn, args), checked)
-        return {"block": block, "kernels": (fn.name,), **variant.options}
+        options = {"block": block, "kernels": (fn.name,), **variant.options}
+        if F16_FEATURE in self.device.features and uses_f16(module):
+            options["f16"] = True  # enable f16; only where it is used keeps other keys unchanged
+        return options
 
     def launch(
         self,
@@ -392,7 +398,7 @@ class WgpuBackend:
         for a in plan.arrays:
             host = args[a.index]
             if isinstance(host, DeviceArray):
-                size = max(host.nbytes, 4)
+                size = max((host.nbytes + 3) // 4 * 4, 4)  # bindings are whole words (8/16-bit data)
                 buf, offset = host.buffer, host.offset
                 if offset % align:
                     scratch = device.create_buffer(
@@ -415,7 +421,7 @@ class WgpuBackend:
                 size=size, usage=usage.STORAGE | usage.COPY_SRC | usage.COPY_DST
             )
             if data.nbytes:
-                device.queue.write_buffer(buf, 0, np.ascontiguousarray(data))
+                device.queue.write_buffer(buf, 0, _padded(np.ascontiguousarray(data), size))
             staged.append((a, host, buf))
             entries.append({"binding": a.binding, "resource": {"buffer": buf}})
         return entries, copies, staged
@@ -427,7 +433,7 @@ class WgpuBackend:
             value = args[f.index]
             if f.type == "bool":
                 value = int(bool(value))
-            elif f.type == "f32":
+            elif f.type in ("f32", "f16"):
                 value = float(value)
             else:
                 value = int(value)
@@ -479,3 +485,12 @@ def _memory(device: Any, limits: dict[str, Any], adapter_name: str) -> WgpuMemor
         top = min(limits["max-storage-buffer-binding-size"], limits["max-buffer-size"])
         memory = _MEMORIES[id(device)] = WgpuMemory(device, top, adapter_name)
     return memory
+
+
+def _padded(data: np.ndarray, size: int) -> Any:
+    """``data``'s bytes padded to ``size``: wgpu writes whole words (an f16 array of odd length)."""
+    if data.nbytes == size:
+        return data
+    raw = np.zeros(size, np.uint8)
+    raw[: data.nbytes] = data.reshape(-1).view(np.uint8)
+    return raw

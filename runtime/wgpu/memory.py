@@ -104,9 +104,26 @@ class WgpuMemory:
 
     def upload(self, buffer: Any, offset: int, host: np.ndarray) -> None:
         data = host.astype(np.uint32) if host.dtype == np.bool_ else host
+        data = np.ascontiguousarray(data)
+        if data.nbytes % 4:  # 8/16-bit elements: wgpu writes whole words, so keep the tail's bytes
+            data = self._merged_tail(buffer, offset, data)
         with self._lock:
             self.flush()  # recorded launches come first on the queue
-            self.device.queue.write_buffer(buffer, offset, np.ascontiguousarray(data))
+            self.device.queue.write_buffer(buffer, offset, data)
+
+    def _merged_tail(self, buffer: Any, offset: int, data: np.ndarray) -> np.ndarray:
+        """``data``'s bytes padded to whole words with what the buffer already holds after it."""
+        size = (data.nbytes + 3) // 4 * 4
+        raw = np.frombuffer(self._read(buffer, offset, size), np.uint8).copy()
+        raw[: data.nbytes] = data.reshape(-1).view(np.uint8)
+        return raw
+
+    def _read(self, buffer: Any, offset: int, nbytes: int) -> bytes:
+        with self._lock:
+            self.flush()
+            raw = self.device.queue.read_buffer(buffer, offset, nbytes)
+            self._raise_deferred()
+        return bytes(raw)
 
     def download(self, buffer: Any, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         count = int(np.prod(shape, dtype=np.int64))
@@ -114,10 +131,8 @@ class WgpuMemory:
             self.synchronize()
             return np.empty(shape, dtype)
         wire = np.dtype(np.uint32) if dtype == np.bool_ else dtype
-        with self._lock:
-            self.flush()
-            raw = self.device.queue.read_buffer(buffer, offset, count * wire.itemsize)
-            self._raise_deferred()
+        nbytes = (count * wire.itemsize + 3) // 4 * 4  # whole words (8/16-bit elements)
+        raw = self._read(buffer, offset, nbytes)
         out = np.frombuffer(raw, dtype=wire, count=count).reshape(shape)
         return out != 0 if dtype == np.bool_ else out.copy()
 

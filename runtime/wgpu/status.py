@@ -110,7 +110,10 @@ def bounds_error(
     index = int(np.uint32(bits).view(np.int32)) if signed else bits
     if ident >= SHARED_ARRAY_ID:
         k, labels = ident - SHARED_ARRAY_ID, shared()
-        name = f"the shared array {labels[k]}" if k < len(labels) else "a shared array"
+        label = labels[k] if k < len(labels) else ""
+        name = f"the {label}" if label.startswith(("local ", "constant ")) else (
+            f"the shared array {label}" if label else "a shared array"
+        )
     else:
         name = f"array parameter {storage.get(ident, f'#{ident}')}"
     return BoundsError(

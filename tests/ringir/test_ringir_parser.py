@@ -266,7 +266,7 @@ def test_undeclared_and_misplaced_locals():
 
 def test_bad_types():
     check(kernel_text("%0: i33 = const 1"), 4, 7, "unknown type 'i33'")
-    check(kernel_text("%s: array<f32, local, 4> = shared_array"), 4, 18, "unknown address space")
+    check(kernel_text("%s: array<f32, texture, 4> = shared_array"), 4, 18, "unknown address space")
     check(kernel_text("%s: array<vec4, shared, 4> = shared_array"), 4, 13, "scalar type")
     check(kernel_text("%s: array<f32, shared, 0> = shared_array"), 4, 26, "positive integer")
     check(kernel_text("%0: struct Nope = const 1"), 4, 14, "unknown struct 'Nope'")

@@ -69,7 +69,8 @@ def test_non_contiguous_and_unsupported_dtypes_are_refused() -> None:
     with pytest.raises(BufferError, match="C-contiguous"):
         rk.from_dlpack(np.zeros((4, 4), np.float32)[:, 1])
     with pytest.raises(TypeError, match="device arrays hold"):
-        rk.from_dlpack(np.zeros(4, np.int8))
+        rk.from_dlpack(np.zeros(4, np.complex64))
+    assert rk.from_dlpack(np.zeros(4, np.int8)).dtype == np.int8  # a kernel type since issue 14
 
 
 def test_torch_cpu_tensors_share_memory() -> None:

@@ -32,6 +32,71 @@
 
 typedef unsigned int uint;
 typedef unsigned long ulong;
+typedef unsigned char uchar;
+typedef unsigned short ushort;
+// half: the emitter only stores, loads, passes and converts it (arithmetic is
+// in float), so a 16-bit storage type stands in for Metal's (C++17 compilers
+// on x86 need not have _Float16): in check mode a distinct scalar type that
+// converts only explicitly, in exec mode one with exact IEEE conversions.
+#ifndef RK_SHIM_EXEC
+enum class half : unsigned short {};
+#else
+struct half {
+    unsigned short bits;
+    half() = default;
+    explicit half(float f) : bits(from_float(f)) {}
+    explicit operator float() const { return to_float(bits); }
+
+    static unsigned short from_float(float f) {
+        unsigned int x = __builtin_bit_cast(unsigned int, f);
+        unsigned int sign = (x >> 16) & 0x8000u;
+        unsigned int exp = (x >> 23) & 0xffu;
+        unsigned int man = x & 0x7fffffu;
+        if (exp == 0xffu) {
+            return static_cast<unsigned short>(sign | 0x7c00u | (man ? 0x200u : 0u));
+        }
+        int e = static_cast<int>(exp) - 127 + 15;
+        if (e >= 31) {
+            return static_cast<unsigned short>(sign | 0x7c00u);
+        }
+        unsigned int shift = e <= 0 ? static_cast<unsigned int>(14 - e) : 13u;
+        if (shift > 24u) {
+            return static_cast<unsigned short>(sign);
+        }
+        unsigned int full = e <= 0 ? (man | 0x800000u) : man;
+        unsigned int kept = full >> shift;
+        unsigned int rest = full & ((1u << shift) - 1u);
+        unsigned int halfway = 1u << (shift - 1u);
+        unsigned int base = e <= 0 ? kept : ((static_cast<unsigned int>(e) << 10) | kept);
+        if (rest > halfway || (rest == halfway && (base & 1u))) {
+            base += 1u;  // a carry into the exponent is the correct rounding
+        }
+        return static_cast<unsigned short>(sign | base);
+    }
+
+    static float to_float(unsigned short h) {
+        unsigned int sign = (static_cast<unsigned int>(h) & 0x8000u) << 16;
+        unsigned int exp = (h >> 10) & 0x1fu;
+        unsigned int man = h & 0x3ffu;
+        unsigned int x;
+        if (exp == 0x1fu) {
+            x = sign | 0x7f800000u | (man << 13);
+        } else if (exp != 0u) {
+            x = sign | ((exp + 112u) << 23) | (man << 13);
+        } else if (man == 0u) {
+            x = sign;
+        } else {
+            unsigned int e = 113u;
+            while ((man & 0x400u) == 0u) {
+                man <<= 1;
+                e -= 1u;
+            }
+            x = sign | (e << 23) | ((man & 0x3ffu) << 13);
+        }
+        return __builtin_bit_cast(float, x);
+    }
+};
+#endif
 static_assert(sizeof(long) == 8, "MSL long is 64-bit");
 
 struct uint3 {

@@ -11,7 +11,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel.lowering.wgsl import check_wgsl, lower_module_to_wgsl, plan_kernel_bindings
-from ringkernel.lowering.wgsl.naga import WgpuUnavailable, get_device
+from ringkernel.lowering.wgsl.naga import WgpuUnavailable, device_has_f16, get_device
 from ringkernel.ringir import (
     BOOL,
     F32,
@@ -254,7 +254,7 @@ def test_output_is_byte_identical_across_processes() -> None:
         for case in kernel_corpus.CASES:
             if "f64" in case.needs or "i64" in case.needs:
                 continue
-            h.update(case.kernel.compile("wgsl", block=case.block).encode())
+            h.update(case.kernel.compile("wgsl", block=case.block, f16="f16" in case.needs).encode())
         print(h.hexdigest())
         """
     ) % os.path.join(os.path.dirname(__file__), "..", "..")
@@ -277,7 +277,10 @@ def test_every_corpus_kernel_validates_with_naga() -> None:
             with pytest.raises(CompileError):
                 case.kernel.compile("wgsl")
             continue
-        check_wgsl(case.kernel.compile("wgsl", block=case.block), label=case.name)
+        if "f16" in case.needs and not device_has_f16():
+            continue  # tests/frontends/test_small_types.py checks the refusal
+        f16 = "f16" in case.needs
+        check_wgsl(case.kernel.compile("wgsl", block=case.block, f16=f16), label=case.name)
 
 
 def test_shared_arrays_are_hoisted_per_kernel() -> None:

@@ -1,0 +1,63 @@
+import math
+
+import numpy as np
+
+import ringkernel as rk
+from ringkernel import Array, f32, i32, u32
+
+BLOCK = 64
+THRESHOLD = 0.5
+N = 1000
+RED = 64
+BINS = 16
+TILE = 8
+HEAT_STEPS = 5
+SORT_N = 64
+POLY = np.array([0.5, -1.0, 0.25, 2.0], dtype=np.float32)
+WEIGHTS = np.array([[1, 2], [3, 4]], dtype=np.int32)
+
+
+@rk.func
+def clamp01(v: f32) -> f32:
+    if v < 0.0:
+        return 0.0
+    return min(v, 1.0)
+
+
+@rk.func
+def smooth(v: f32, k: f32) -> f32:
+    c = clamp01(v * k)
+    return c * c * (3.0 - 2.0 * c)
+
+
+@rk.func
+def add_into(out: Array[f32], i: i32, v: f32):
+    out[i] = out[i] + v
+
+
+@rk.func
+def compare_swap(s: Array[f32], i: i32, j: i32, ascending: bool):
+    """The bitonic comparator, over whatever memory ``s`` lives in."""
+    a, b = s[i], s[j]
+    if (a > b and ascending) or (a < b and not ascending):
+        s[i] = b
+        s[j] = a
+
+
+@rk.kernel
+def bitonic_sort(x: Array[f32]):
+    buf = rk.shared_array(f32, SORT_N)
+    t = rk.thread_id(0)
+    buf[t] = x[t]
+    rk.barrier()
+    k = 2
+    while k <= SORT_N:
+        j = k // 2
+        while j > 0:
+            partner = t ^ j
+            if partner > t:
+                compare_swap(buf, t, partner, (t & k) == 0)
+            rk.barrier()
+            j //= 2
+        k *= 2
+    x[t] = buf[t]

@@ -8,7 +8,10 @@ on the argument values (the native function, the dims, per-parameter
 checkers), so a repeat launch only checks each argument's kind and fills
 ``argv``.
 
-Device arrays of the cpu backend are host memory and go straight in.  An
+Device arrays of the cpu backend are host memory and go straight in.  The
+hidden extent parameters of N-d arrays (and of arrays whose length the kernel
+reads; docs/layout.md) are filled in from the arrays' shapes, as
+``bind_arguments`` does on the general path.  An
 argument the fast checks do not accept as is (another backend's array, a list, a
 dtype the parameter does not have, an int for a float parameter...) makes
 the launcher decline (it returns False, having run nothing); the caller then
@@ -26,7 +29,7 @@ import numpy as np
 
 from ringkernel.lowering.llvm.targets import memory_type_size
 from ringkernel.ringir import Function
-from ringkernel.ringir.types import ArrayType, ScalarType, as_scalar
+from ringkernel.ringir.types import ArrayType, ScalarType, as_scalar, hidden_extents
 from ringkernel.runtime.cpu.bounds import BoundsRecord
 from ringkernel.runtime.cpu.jit import CompiledKernel
 from ringkernel.runtime.device_array import DeviceArray
@@ -59,7 +62,9 @@ class FastLauncher:
                  finish: Callable[[list[int], BoundsRecord | None], None]) -> None:
         self.compiled = compiled
         self.params = [_param_kind(p.type) for p in fn.params]
-        self.count = len(fn.params)
+        self.hidden = _hidden_slots(fn)
+        self.count = len(fn.params) - len(self.hidden)  # what the caller passes
+        assert all(slot >= self.count for slot, _, _ in self.hidden), "hidden extents come last"
         self.dims = (ctypes.c_int32 * 6)(*grid, *block)
         self.blocks = grid[0] * grid[1] * grid[2]
         self.inline = inline
@@ -76,14 +81,16 @@ class FastLauncher:
         except IndexError:
             frame = _Frame(self.params)
         argv, lengths, views = frame.argv, frame.record.lengths, []
-        for i, kind in enumerate(self.params):
-            arg = args[i]
+        for i in range(self.count):
+            kind, arg = self.params[i], args[i]
             if kind.__class__ is _Array:
                 if type(arg) is DeviceArray:  # cpu device arrays are host memory: no copy
                     arg = _host_view(arg)
                 if type(arg) is not np.ndarray or not arg.nbytes or (
                         arg.dtype is not kind.dtype and arg.dtype != kind.dtype):
                     return self._decline(frame)
+                if kind.ndim > 1 and (arg.ndim != kind.ndim or arg.size > _I32_MAX):
+                    return self._decline(frame)  # the general path names the rank or the size
                 flags = arg.flags
                 if not (flags.c_contiguous and flags.writeable):
                     return self._decline(frame)
@@ -94,6 +101,9 @@ class FastLauncher:
                 lengths[i] = arg.nbytes // kind.size  # every build reads them (bounds, private copies)
             elif not kind.store(frame.cells[i], arg):
                 return self._decline(frame)
+        for slot, source, dim in self.hidden:
+            array = args[source]
+            frame.cells[slot].value = array.shape[dim] if self.params[source].ndim > 1 else array.size
         bounds = None
         if self.compiled.checked:
             bounds = frame.record
@@ -144,10 +154,10 @@ INLINE_SECONDS = 200e-6
 
 
 class _Array:
-    """An array parameter: its numpy dtype and element size (for the lengths table)."""
+    """An array parameter: its numpy dtype, element size (for the lengths table) and rank."""
 
-    def __init__(self, dtype: np.dtype, size: int) -> None:
-        self.dtype, self.size = dtype, size
+    def __init__(self, dtype: np.dtype, size: int, ndim: int) -> None:
+        self.dtype, self.size, self.ndim = dtype, size, ndim
 
 
 class _Scalar:
@@ -169,10 +179,21 @@ _FLOATS = (float, np.float32, np.float64)
 _INTS = (int, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
 
 
+_I32_MAX = 2**31 - 1
+
+
+def _hidden_slots(fn: Function) -> list[tuple[int, int, int]]:
+    """``(parameter, array parameter, dim)`` of each hidden extent parameter of ``fn``."""
+    names = [p.name for p in fn.params]
+    arrays = {p.name for p in fn.params if isinstance(p.type, ArrayType)}
+    return [(slot, names.index(where[0]), where[1])
+            for slot, where in enumerate(hidden_extents(names, arrays)) if where is not None]
+
+
 def _param_kind(ty: Any) -> Any:
     if isinstance(ty, ArrayType):
         elem = as_scalar(ty.elem)
-        return _Array(np.dtype(elem.numpy_dtype), memory_type_size(elem))
+        return _Array(np.dtype(elem.numpy_dtype), memory_type_size(elem), ty.ndim)
     assert isinstance(ty, ScalarType)
     if ty.is_bool:
         return _Scalar(ctypes.c_bool, (bool, np.bool_))

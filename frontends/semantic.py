@@ -442,9 +442,14 @@ class Semantic:
             lane_ty = I32 if lane.is_literal else self.scalar_type(lane, node.args[1])
             if not lane_ty.is_int or lane.is_literal and not isinstance(lane.literal, int):
                 raise self.error(f"the lane of {name}() must be an integer", node.args[1])
+            small = ty if ty.is_small else None
+            if small is not None:  # shuffled promoted, as targets shuffle 32/64-bit words
+                value, ty = self.promote(value), PROMOTED[small]
             v = self.coerce(value, ty, node.args[0], f"the value of {name}()")
             lane_i32 = lane if lane.is_literal else self.cast(lane, I32, node, node.args[1])
-            return Operand(self.b.subgroup(op, ty, v, self.coerce(lane_i32, I32, node.args[1])))
+            moved = self.b.subgroup(op, ty, v, self.coerce(lane_i32, I32, node.args[1]))
+            # back to the value's own type: exact, since every lane's value came from it
+            return Operand(moved if small is None else self.b.cast(moved, small))
         pred = self.truth(ops[0], node.args[0])
         p = self.coerce(pred, BOOL, node.args[0])
         return Operand(self.b.subgroup(op, U32 if op == "ballot" else BOOL, p))

@@ -427,6 +427,7 @@ class _FunctionVerifier(NodeVisitor):
     def math_special(self, s: MathCall) -> None:
         """``isnan``-style tests (float -> bool) and bit counts (integer -> same integer)."""
         ty = self.scalar(s.args[0], f"argument of '{s.func}'")
+        self.not_small(ty, f"the argument of '{s.func}'")
         if s.func in MATH_PREDICATES:
             if not ty.is_float:
                 raise self.error(f"'{s.func}' needs a floating-point argument, got {ty}")
@@ -597,6 +598,7 @@ class _FunctionVerifier(NodeVisitor):
         elif s.op.startswith("shfl"):
             if types[0].is_bool or types[1] != I32:
                 raise self.error(f"'subgroup_{s.op}' shuffles a number by an i32 lane, not {types}")
+            self.not_small(types[0], f"the value of 'subgroup_{s.op}'")
             want = types[0]
         else:
             if types[0] != BOOL:

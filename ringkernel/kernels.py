@@ -249,7 +249,7 @@ class Kernel(_Decorated):
 
         names = [a.arg for a in self.ringkernel_source.node.args.args]
         bindings = infer_type_bindings(self.__name__, names, self.generic_params, tuple(args))
-        return self.specialize(**bindings)  # type: ignore[no-any-return]
+        return self.specialize(**bindings)
 
     def ir_arguments(self, args: Sequence[Any]) -> Sequence[Any]:
         """``args`` as the RingIR kernel takes them: a struct record as its fields' scalars, an

@@ -727,8 +727,8 @@ class _Scanner:
         try:
             data = ast.literal_eval(node.args[0])
             return np.array(data, dtype=dtype)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return None
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
+            return None  # np.array([2**70], dtype=np.int32) overflows: Python would fail here too
 
     # --- everything else ---
 

@@ -98,6 +98,7 @@ class DeviceArray:
         self._offset = offset
         self.shape = shape
         self.dtype = dtype
+        self._host: np.ndarray | None = None  # the cpu backend's view, made at the first launch
 
     @property
     def backend(self) -> str:
@@ -185,7 +186,9 @@ class DeviceArray:
         """The cpu backend's memory as a numpy array (no copy); other backends: an error."""
         if self.backend != "cpu":
             raise TypeError(f"a device array on '{self.backend}' has no host view; use .numpy()")
-        return self._allocation.memory.view(self.buffer, self._offset, self.shape, self.dtype)  # type: ignore[attr-defined]
+        if self._host is None:  # made once: a warm launch would otherwise spend microseconds on it
+            self._host = self._allocation.memory.view(self.buffer, self._offset, self.shape, self.dtype)  # type: ignore[attr-defined]
+        return self._host
 
     def __dlpack__(
         self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: Any = None

@@ -353,3 +353,25 @@ def test_everything_at_once(backend: str, dtype: type) -> None:
     np.testing.assert_array_equal(bodies["m"], np.array([4.5, 5.5, 6.5, 7.5], np.float32))
     np.testing.assert_array_equal(picked, np.array([1, 3, 252, 4], np.uint8))
     _validate_everywhere(everything.specialize(T=dtype))
+
+
+@rk.func
+def total_mass(bodies: Array[Body]) -> f32:
+    """A func that sizes a struct array itself: its hidden extent comes from the caller."""
+    s = f32(0.0)
+    for i in range(len(bodies)):
+        s += bodies[i].m
+    return s
+
+
+@rk.kernel
+def mass_of(bodies: Array[Body], out: Array[f32]):
+    out[0] = total_mass(bodies)
+
+
+def test_a_func_taking_a_struct_array_gets_its_length(backend: str) -> None:
+    bodies = np.zeros(3, Body.dtype)
+    bodies["m"] = [1.0, 2.0, 3.5]
+    out = np.zeros(1, np.float32)
+    mass_of.launch(grid=1, block=1, args=(bodies, out), backend=backend)
+    assert out[0] == 6.5

@@ -980,11 +980,12 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         args: list[Value | ArrayRef] = []
         position: dict[str, int] = {}  # an array parameter's argument, by its place in ``args``
         for (pname, pty), arg_node, op in zip(declared, node.args, ops):
+            if isinstance(pty, (ArrayType, StructArray)):
+                position[pname] = len(args)
             if self.agg.call_arg(pname, pty, op, arg_node, args):
                 continue
             if isinstance(pty, ArrayType):
                 self.agg.refuse_struct_array(op, arg_node, f"passing it as argument '{pname}'")
-                position[pname] = len(args)
                 args.append(self.array_argument(op, pname, pty, arg_node))
             else:
                 args.append(self.sem.coerce(op, pty, arg_node, f"argument '{pname}'"))
@@ -998,8 +999,9 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         def call(chosen: dict[int, Value]) -> Value | None:
             values = [chosen[i] if isinstance(a, ArrayRef) else a for i, a in enumerate(args)]
             for array_name, dim in hidden:  # type: ignore[misc]
-                array = chosen[position[array_name]]
-                values.append(self.extent_value(self.extents_of(array)[dim]))
+                k = position[array_name]
+                array = chosen[k] if k in chosen else args[k]  # an Array[S] is never rebound
+                values.append(self.extent_value(self.extents_of(array)[dim]))  # type: ignore[arg-type]
             result = self.b.call(ir_name, tuple(values), ir_ret)
             for k, var in enumerate(spill or ()):
                 self.b.store_var(var, self.b.extract(result, k))  # type: ignore[arg-type]

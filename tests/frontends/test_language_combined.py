@@ -318,3 +318,60 @@ def test_generic_annotations_evaluated_eagerly(tmp_path, backend: str) -> None:
         module.ranges.launch(grid=1, block=4, args=(x, out, sums), backend=backend)
         np.testing.assert_array_equal(out, np.stack([x.min(axis=1), x.max(axis=1)], axis=1))
         np.testing.assert_array_equal(sums, x.sum(axis=1, dtype=dtype))
+
+
+# --- everything at once ----------------------------------------------------------------------
+
+BYTES = np.array([1, 2, 250], dtype=np.uint8)
+
+
+@rk.kernel
+def everything(x: Array[T, 2], out: Array[T, 2], bodies: Array[Body], picked: Array[u8]):
+    """A generic 2-D kernel, a generic tuple-returning func over a shared tile, a struct array
+    and an embedded byte table, in one kernel."""
+    tile = rk.shared_array(T, (4, 4))
+    r, c = rk.thread_id(1), rk.thread_id(0)
+    tile[r, c] = x[r, c]
+    rk.barrier()
+    if c == 0:
+        lo, hi = row_range(tile, r)
+        out[r, 0] = lo
+        out[r, 1] = hi
+        bodies[r].m = f32(len(bodies)) + bodies[r].x
+        picked[r] = BYTES[r % 3] + u8(r)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.int16])
+def test_everything_at_once(backend: str, dtype: type) -> None:
+    x = (np.arange(16) * 7 % 11).astype(dtype).reshape(4, 4)
+    out = np.zeros((4, 2), dtype)
+    bodies = np.zeros(4, Body.dtype)
+    bodies["x"] = [0.5, 1.5, 2.5, 3.5]
+    picked = np.zeros(4, np.uint8)
+    everything.launch(grid=1, block=(4, 4), args=(x, out, bodies, picked), backend=backend)
+    np.testing.assert_array_equal(out, np.stack([x.min(axis=1), x.max(axis=1)], axis=1))
+    np.testing.assert_array_equal(bodies["m"], np.array([4.5, 5.5, 6.5, 7.5], np.float32))
+    np.testing.assert_array_equal(picked, np.array([1, 3, 252, 4], np.uint8))
+    _validate_everywhere(everything.specialize(T=dtype))
+
+
+@rk.func
+def total_mass(bodies: Array[Body]) -> f32:
+    """A func that sizes a struct array itself: its hidden extent comes from the caller."""
+    s = f32(0.0)
+    for i in range(len(bodies)):
+        s += bodies[i].m
+    return s
+
+
+@rk.kernel
+def mass_of(bodies: Array[Body], out: Array[f32]):
+    out[0] = total_mass(bodies)
+
+
+def test_a_func_taking_a_struct_array_gets_its_length(backend: str) -> None:
+    bodies = np.zeros(3, Body.dtype)
+    bodies["m"] = [1.0, 2.0, 3.5]
+    out = np.zeros(1, np.float32)
+    mass_of.launch(grid=1, block=1, args=(bodies, out), backend=backend)
+    assert out[0] == 6.5

@@ -155,15 +155,20 @@ def test_generated_modules_round_trip_with_small_types(module) -> None:
 
 
 def test_the_strategy_generates_every_small_type() -> None:
-    from hypothesis import find
+    """Over a fixed run of the strategy every small type is a constant or cast somewhere.
 
+    (A stateful predicate given to hypothesis.find made it replay inconsistently,
+    a FlakyFailure in about one run in ten.)
+    """
     seen: set[str] = set()
 
-    def has_new_small_const(m) -> bool:
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None)
+    @given(modules())
+    def collect(m) -> None:
         for fn in m.functions:
             for stmt in walk(fn.body):
                 if isinstance(stmt, (Const, Cast)) and stmt.result.type in SMALL_TYPES:
                     seen.add(str(stmt.result.type))
-        return {str(t) for t in SMALL_TYPES} <= seen
 
-    find(modules(), has_new_small_const, settings=settings(max_examples=500, deadline=None))
+    collect()
+    assert {str(t) for t in SMALL_TYPES} <= seen

@@ -152,6 +152,7 @@ class Kernel(_Decorated):
         # (grid, block, backend, checked) -> (backend instance, launcher, RINGKERNEL_BACKEND then)
         self._launchers: dict[tuple[Any, ...], tuple[Any, Callable[[Sequence[Any]], bool], Any]] = {}
         self._configured: dict[Any, Callable[..., None]] = {}  # k[grid, block] -> its launcher
+        self._chosen: dict[tuple[Any, ...], Kernel] = {}  # argument dtypes -> specialization
 
     def launch(
         self,
@@ -244,12 +245,27 @@ class Kernel(_Decorated):
 
     def _specialization_for(self, args: Sequence[Any]) -> Kernel:
         """The specialization a launch's argument dtypes select; each has its own launchers, so
-        a fast launcher never runs arguments of other dtypes through a wrong specialization."""
+        a fast launcher never runs arguments of other dtypes through a wrong specialization.
+
+        The choice depends only on the dtype (or Python type) of each argument, so it is
+        remembered per such signature and a warm launch does not infer it again.
+        """
         from ringkernel.runtime.arguments import infer_type_bindings
 
         names = [a.arg for a in self.ringkernel_source.node.args.args]
+        signature = None
+        if len(args) == len(names):
+            signature = tuple((type(a), getattr(a, "dtype", None)) for a in args)
+            known = self._chosen.get(signature)
+            if known is not None:
+                return known
         bindings = infer_type_bindings(self.__name__, names, self.generic_params, tuple(args))
-        return self.specialize(**bindings)
+        special: Kernel = self.specialize(**bindings)
+        if signature is not None:
+            if len(self._chosen) >= _MAX_LAUNCHERS:
+                self._chosen.clear()
+            self._chosen[signature] = special
+        return special
 
     def ir_arguments(self, args: Sequence[Any]) -> Sequence[Any]:
         """``args`` as the RingIR kernel takes them: a struct record as its fields' scalars, an

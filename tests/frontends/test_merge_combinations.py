@@ -8,6 +8,8 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f16, f32, i8, i16, i32, u8, u16, u32
+from ringkernel.lowering.cuda import check_ptx, find_ptxas
+from ringkernel.lowering.msl.check import check_msl, find_clang
 from ringkernel.ringir import I32, U8, ArrayType, Cast, FunctionBuilder, Module, Subgroup, verify, walk
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.workitem_loops import COROUTINES, LOOPS, plan_block
@@ -65,6 +67,19 @@ def test_shuffles_of_small_types_compile_for_every_target(elem: object, dtype: t
     assert shuffles and all(not s.result.type.is_small for s in shuffles)
     for target in ("ptx", "msl", "llvm"):  # ptx crashed in LLVM on an i8 shuffle
         assert kernel.compile(target)
+    if find_ptxas() is not None:
+        check_ptx(kernel.compile("ptx"))
+    if find_clang() is not None:
+        check_msl(kernel.compile("msl"))
+
+
+@pytest.mark.parametrize("target", ["ptx", "msl"])
+def test_tuple_indexed_atomics_pass_the_target_validators(target: str) -> None:
+    find, check = (find_ptxas, check_ptx) if target == "ptx" else (find_clang, check_msl)
+    if find() is None:
+        pytest.skip(f"no {target} validator installed")
+    for kernel in (histogram_2d, shared_2d_counts):
+        check(kernel.compile(target))
 
 
 def test_the_verifier_refuses_a_small_typed_shuffle() -> None:

@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import ctypes
 import math
+import os
 import struct
 import threading
 import time
@@ -31,6 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ringkernel import observability
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
@@ -40,6 +42,7 @@ from ringkernel.frontends.actors import (
     message_info,
 )
 from ringkernel.kernels import _user_errors
+from ringkernel.observability.metrics import Histogram
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
@@ -453,6 +456,7 @@ class ActorRef:
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
+        self.round_trips = Histogram()  # ask() round trips, seconds (ringkernel_round_trip_seconds)
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
 
@@ -679,6 +683,7 @@ class ActorRef:
         :class:`ReceiveTimeout` (a reply arriving after that is discarded).
         """
         timeout = check_timeout(timeout)
+        started = time.perf_counter()
         sequence = self._send_asked(msg, timeout, wait=True)
         claimed = False
         try:
@@ -691,6 +696,7 @@ class ActorRef:
             if row is None:
                 raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
             claimed = True
+            self.round_trips.observe(time.perf_counter() - started)
             return self._decode(row)
         finally:
             if not claimed:  # timed out, stopped or interrupted: a late reply is discarded
@@ -1043,6 +1049,7 @@ class ActorSystem:
         idle_ns: int = 50_000,
         drain_timeout: float = 30.0,
         batch: int = 1024,
+        trace: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(backend, str):
             raise TypeError(f"backend must be a name such as 'cpu' or 'wgpu', got {backend!r}")
@@ -1067,6 +1074,9 @@ class ActorSystem:
         self._finalizer = weakref.finalize(self, _ask_to_stop, self._loops, self.runtime)
         self._finalizer.atexit = False
         _live_systems.add(self)
+        self._observers: list[Any] = []  # metric servers and tracers, closed by shutdown
+        if trace is not None:
+            self.trace(trace).start()
 
     def __enter__(self) -> ActorSystem:
         return self
@@ -1284,6 +1294,8 @@ class ActorSystem:
                 self._drain(order, Waiter(drain_timeout))
             self._abandon(self._stop(order))
             self._pump_all()
+            for observer in self._observers:
+                observer.close()
             if not self.runtime.close(0 if self.abandoned else STOP_GRACE):
                 _keep_forever(self.runtime)  # a loop may still run on what it holds
         finally:
@@ -1295,6 +1307,38 @@ class ActorSystem:
                 if ring is not None:
                     ring()
         return list(self.abandoned)
+
+    # --- observability (ringkernel.observability; docs/observability.md) ---
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of every actor's counters, queue fill, clock drift and status."""
+        return observability.snapshot(self)
+
+    def health(self) -> dict[str, Any]:
+        """``{"live", "ready", "actors": {name: status}}``, what ``/healthz`` and ``/readyz`` answer."""
+        return observability.health(self)
+
+    def serve(self, port: int = 9464, host: str = "127.0.0.1") -> Any:
+        """Serves ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` until shutdown; port 0 picks one."""
+        from ringkernel.observability.server import MetricsServer
+
+        self._check_open()
+        server = MetricsServer(self, port, host)
+        self._observers.append(server)
+        return server
+
+    def trace(self, path: str | os.PathLike[str], capacity: int = 200_000) -> Any:
+        """A Perfetto trace of the actors' messages, written to ``path`` when it stops.
+
+        Use it as a context manager (or ``.start()``; shutdown stops it).  It
+        keeps the last ``capacity`` events only.
+        """
+        from ringkernel.observability.trace import ActorTracer
+
+        self._check_open()
+        tracer = ActorTracer(self, path, capacity)
+        self._observers.append(tracer)
+        return tracer
 
     def __repr__(self) -> str:
         return f"<ActorSystem backend={self.backend} actors={len(self.actors)}>"

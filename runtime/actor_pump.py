@@ -151,6 +151,7 @@ class PumpedActor:
         self.left = threading.Event()
         self.left.set()
         self.last_dispatch = 0.0
+        self.dispatches = 0  # ringkernel_dispatches_total
 
     def buffer(self, name: str) -> Any:
         """The device buffer of the memory array ``name`` (one of ``KERNEL_PARAMS``)."""
@@ -308,6 +309,7 @@ class RedispatchRuntime:
                 plans.append(_Plan(actor))
                 busy_outputs.add(id(m.out))
                 actor.last_dispatch = clock
+                actor.dispatches += 1
             if not plans:
                 return progressed
             reads = [r for p in plans for r in p.reads]

@@ -8,12 +8,14 @@ like a plain Python function is an error: it would not run on a device.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ringkernel.compiler import compile_module
 from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
+from ringkernel.observability.trace import KERNEL_TRACERS, record_launch
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
@@ -104,6 +106,17 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
+        if KERNEL_TRACERS:  # inside rk.trace(): time this launch on the host
+            started = time.time()
+            try:
+                return self._untraced_launch(grid, block, args, backend, checked)
+            finally:
+                record_launch(self.__name__, started)
+        self._untraced_launch(grid, block, args, backend, checked)
+
+    def _untraced_launch(
+        self, grid: Any, block: Any, args: Sequence[Any], backend: Any, checked: Any
+    ) -> None:
         instances, bounds_error = _runtime()
         known = None
         # only plain ints: 1.0 or True would find the launcher of 1 (equal keys) yet are errors

@@ -11,8 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import ringkernel as rk
+from tests.ringkernel import observe_fixtures
 from tests.ringkernel.observe_defs import Echo, Ping
-from tests.ringkernel.observe_fixtures import observe_backend  # noqa: F401 (a fixture)
+
+observe_backend = observe_fixtures.observe_backend  # cpu, and wgpu where it runs
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -44,7 +46,7 @@ def test_metrics_snapshot_counts_what_was_sent(observe_backend: str) -> None:
             echo.send(Ping(value=float(i)))
         for _ in range(10):
             echo.receive(timeout=5)
-        for i in range(3):
+        for _ in range(3):
             assert echo.ask(Ping(value=1.0), timeout=5).value == 2.0
         _settle(echo, 13)
         snap = system.metrics()

@@ -43,6 +43,7 @@ from ringkernel.frontends.actors import (
 )
 from ringkernel.kernels import _user_errors
 from ringkernel.observability.metrics import Histogram
+from ringkernel.observability.trace import ActorTracer, check_trace_path
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
@@ -1056,6 +1057,7 @@ class ActorSystem:
         idle_ns = check_setting("idle_ns", idle_ns, 0, IDLE_NS_MAX)
         batch = check_setting("batch", batch, 1, BATCH_MAX)
         drain_timeout = check_setting("drain_timeout", drain_timeout, 0, integer=False)
+        trace_path = None if trace is None else check_trace_path(trace)
         self.runtime: ActorRuntime = open_runtime(backend, idle_ns)
         self.backend = backend
         self.idle_ns = idle_ns
@@ -1075,8 +1077,8 @@ class ActorSystem:
         self._finalizer.atexit = False
         _live_systems.add(self)
         self._observers: list[Any] = []  # metric servers and tracers, closed by shutdown
-        if trace is not None:
-            self.trace(trace).start()
+        if trace_path is not None:
+            self.trace(trace_path).start()
 
     def __enter__(self) -> ActorSystem:
         return self
@@ -1294,8 +1296,6 @@ class ActorSystem:
                 self._drain(order, Waiter(drain_timeout))
             self._abandon(self._stop(order))
             self._pump_all()
-            for observer in self._observers:
-                observer.close()
             if not self.runtime.close(0 if self.abandoned else STOP_GRACE):
                 _keep_forever(self.runtime)  # a loop may still run on what it holds
         finally:
@@ -1306,6 +1306,8 @@ class ActorSystem:
                 ring = getattr(host, "ring_replies", None)
                 if ring is not None:
                     ring()
+            for observer in self._observers:  # a tracer writes its file now (the loops have left)
+                observer.close()
         return list(self.abandoned)
 
     # --- observability (ringkernel.observability; docs/observability.md) ---
@@ -1322,9 +1324,10 @@ class ActorSystem:
         """Serves ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` until shutdown; port 0 picks one."""
         from ringkernel.observability.server import MetricsServer
 
-        self._check_open()
-        server = MetricsServer(self, port, host)
-        self._observers.append(server)
+        with self._lock:  # shutdown closes what it finds in _observers
+            self._check_open()
+            server = MetricsServer(self, port, host)
+            self._observers.append(server)
         return server
 
     def trace(self, path: str | os.PathLike[str], capacity: int = 200_000) -> Any:
@@ -1333,11 +1336,10 @@ class ActorSystem:
         Use it as a context manager (or ``.start()``; shutdown stops it).  It
         keeps the last ``capacity`` events only.
         """
-        from ringkernel.observability.trace import ActorTracer
-
-        self._check_open()
-        tracer = ActorTracer(self, path, capacity)
-        self._observers.append(tracer)
+        with self._lock:
+            self._check_open()
+            tracer = ActorTracer(self, path, capacity)
+            self._observers.append(tracer)
         return tracer
 
     def __repr__(self) -> str:

@@ -46,6 +46,22 @@ HOST_TID = 0
 PID = 1
 
 
+def check_trace_path(path: Any) -> str:
+    """``path`` as a string, refused now (not when the trace is written, hours later) if its
+    folder does not exist or cannot be written."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"a trace path must be a str or os.PathLike, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"a trace path must be a non-empty file name, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write the trace {text!r}: folder {folder!r} does not exist")
+    if os.path.isdir(text) or not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write the trace {text!r}: not a writable file path")
+    return text
+
+
 class _Tap:
     """Reads the slots published into one queue since the last look."""
 
@@ -125,7 +141,7 @@ class ActorTracer:
         self, system: Any, path: str | os.PathLike[str], capacity: int = 200_000, interval: float = 0.002
     ) -> None:
         self.system = system
-        self.path = os.fspath(path)
+        self.path = check_trace_path(path)
         self.ring = EventRing(capacity)
         self.interval = interval
         self.lost = 0
@@ -295,7 +311,7 @@ class KernelTracer:
     """``rk.trace(path)``: one span per kernel launch (host wall time around the call)."""
 
     def __init__(self, path: str | os.PathLike[str], capacity: int = 200_000) -> None:
-        self.path = os.fspath(path)
+        self.path = check_trace_path(path)
         self.ring = EventRing(capacity)
         self._names: dict[str, int] = {}
 

@@ -121,3 +121,22 @@ def test_rk_trace_records_kernel_launches(tmp_path) -> None:
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert [s["name"] for s in spans] == ["scale"] * 3
     assert np.all(x == 32.0)
+
+
+def test_a_bad_trace_path_is_refused_before_anything_starts(tmp_path) -> None:
+    missing = tmp_path / "no-such-folder" / "run.json"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        rk.ActorSystem(backend="cpu", trace=missing)
+    with pytest.raises(TypeError, match="str or os.PathLike, got int"):
+        rk.ActorSystem(backend="cpu", trace=3)
+    with pytest.raises(PermissionError, match="not a writable file path"):
+        rk.trace(tmp_path)  # a folder
+
+
+def test_serve_and_trace_after_shutdown_raise(tmp_path) -> None:
+    system = rk.ActorSystem(backend="cpu")
+    system.shutdown()
+    with pytest.raises(rk.ActorSystemStopped):
+        system.serve(port=0)
+    with pytest.raises(rk.ActorSystemStopped):
+        system.trace(tmp_path / "late.json")

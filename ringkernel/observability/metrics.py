@@ -17,8 +17,8 @@ import bisect
 import threading
 from typing import Any
 
+from ringkernel.observability.clock import physical_us, wall_us
 from ringkernel.ringir import layout as L
-from ringkernel.runtime.hlc import physical_now
 
 # Seconds; a local ask on cpu takes tens of microseconds, one through lavapipe milliseconds.
 ROUND_TRIP_BUCKETS = (
@@ -90,11 +90,11 @@ def _counter(ref: Any, name: str) -> int:
     return value if isinstance(value, int) else 0
 
 
-def actor_snapshot(ref: Any, wall_us: int) -> dict[str, Any]:
+def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
     """One actor's counters, gauges and status, read now."""
     c = ref.ctrl
     h2k, k2k, k2h = ref.h2k.stats(), ref.k2k.stats(), ref.k2h.stats()
-    clock_us = (int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32) >> L.HLC_LOGICAL_BITS
+    clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
     depth = ref.inputs_pending()
     capacity = ref.h2k.capacity + (ref.k2k.capacity if ref.upstream is not None else 0)
     out: dict[str, Any] = {
@@ -116,7 +116,7 @@ def actor_snapshot(ref: Any, wall_us: int) -> dict[str, Any]:
         "handler_aborted": _counter(ref, "handler_aborted"),
         "restarts": _counter(ref, "restarts"),
         "clock_refused": int(c[L.C["clock_refused"]]) + ref.clock_refused,
-        "hlc_drift_seconds": (clock_us - wall_us) / 1e6 if clock_us else 0.0,
+        "hlc_drift_seconds": (clock_us - now_us) / 1e6 if clock_us else 0.0,
         "round_trip_seconds": ref.round_trips.snapshot(),
     }
     host = ref.system.hosts.get(ref.id)
@@ -128,12 +128,12 @@ def actor_snapshot(ref: Any, wall_us: int) -> dict[str, Any]:
 
 def snapshot(system: Any) -> dict[str, Any]:
     """``system.metrics()``: every actor's numbers plus the system's, as plain Python values."""
-    wall_us = physical_now()
+    now_us = wall_us()
     actors = list(system.actors)
     return {
         "backend": system.backend,
         "stopped": bool(system.closed),
-        "actors": {ref.name: actor_snapshot(ref, wall_us) for ref in actors},
+        "actors": {ref.name: actor_snapshot(ref, now_us) for ref in actors},
     }
 
 

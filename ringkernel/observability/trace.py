@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from ringkernel.observability.clock import wall_us
 from ringkernel.ringir import layout as L
-from ringkernel.runtime.hlc import physical_now
 
 CAPACITY_MIN = 16
 HOST_TID = 0
@@ -198,7 +198,7 @@ class ActorTracer:
                 depth = ref.inputs_pending()
                 if self._depths.get(ref.id) != depth:
                     self._depths[ref.id] = depth
-                    now = float(physical_now())
+                    now = float(wall_us())
                     self.ring.add("depth", ref.id, 0, now, np.array([now]), np.array([depth]))
 
     def _read(self, ref: Any, kind: str, tap: _Tap, actor: int, target: int) -> None:
@@ -206,7 +206,7 @@ class ActorTracer:
         self.lost += missed
         if len(rows):
             seq = rows[:, L.ENV_SEQUENCE].copy()
-            self.ring.add(kind, actor, target, float(physical_now()), _stamp_us(rows), seq)
+            self.ring.add(kind, actor, target, float(wall_us()), _stamp_us(rows), seq)
 
     def close(self) -> None:
         """Stops tapping, takes a last look and writes the trace file (once)."""

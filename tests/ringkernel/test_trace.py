@@ -44,12 +44,13 @@ def test_a_span_and_a_flow_per_message(observe_backend: str, tmp_path) -> None:
     tid = _threads(trace)[echo.name]
     spans = _spans(trace, tid, "handle")
     assert sorted(s["args"]["seq"] for s in spans) == list(range(20))
-    assert all(s["dur"] > 0 for s in spans)
+    assert all(0 < s["dur"] < 1e6 for s in spans)  # µs: a handler of this echo takes far less than 1 s
     assert len(_spans(trace, 0, f"send to {echo.name}")) == 20
     flows = _flows(trace)
     assert len(flows) == 20
     assert all(s["tid"] == 0 and f["tid"] == tid and f["ts"] > s["ts"] for s, f in flows)
-    assert any(e["ph"] == "C" and e["tid"] == tid for e in trace["traceEvents"])
+    counters = [e for e in trace["traceEvents"] if e["ph"] == "C" and e["tid"] == tid]
+    assert counters and all(0 <= e["ts"] < 60e6 for e in counters)  # on the spans' time base
     assert trace["otherData"]["lost"] == 0
 
 

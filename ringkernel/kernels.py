@@ -106,17 +106,7 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
-        if KERNEL_TRACERS:  # inside rk.trace(): time this launch on the host
-            started = time.time()
-            try:
-                return self._untraced_launch(grid, block, args, backend, checked)
-            finally:
-                record_launch(self.__name__, started)
-        self._untraced_launch(grid, block, args, backend, checked)
-
-    def _untraced_launch(
-        self, grid: Any, block: Any, args: Sequence[Any], backend: Any, checked: Any
-    ) -> None:
+        started = time.time() if KERNEL_TRACERS else 0.0  # inside rk.trace(): timed on the host
         instances, bounds_error = _runtime()
         known = None
         # only plain ints: 1.0 or True would find the launcher of 1 (equal keys) yet are errors
@@ -131,8 +121,12 @@ class Kernel(_Decorated):
                 ):
                     known = None  # the backend was replaced, or the default changed
                 elif launcher(args):
+                    if started:
+                        record_launch(self.__name__, started)
                     return
             self._launch(grid, block, args, backend, checked)
+            if started:
+                record_launch(self.__name__, started)
         except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise

@@ -32,7 +32,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ringkernel import observability
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
@@ -42,7 +41,7 @@ from ringkernel.frontends.actors import (
     message_info,
 )
 from ringkernel.kernels import _user_errors
-from ringkernel.observability.metrics import Histogram
+from ringkernel.observability.metrics import Histogram, health, snapshot
 from ringkernel.observability.trace import ActorTracer, check_trace_path
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
@@ -1314,11 +1313,11 @@ class ActorSystem:
 
     def metrics(self) -> dict[str, Any]:
         """A snapshot of every actor's counters, queue fill, clock drift and status."""
-        return observability.snapshot(self)
+        return snapshot(self)
 
     def health(self) -> dict[str, Any]:
         """``{"live", "ready", "actors": {name: status}}``, what ``/healthz`` and ``/readyz`` answer."""
-        return observability.health(self)
+        return health(self)
 
     def serve(self, port: int = 9464, host: str = "127.0.0.1") -> Any:
         """Serves ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` until shutdown; port 0 picks one."""

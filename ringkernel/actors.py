@@ -710,6 +710,7 @@ class ActorRef:
         ``"block"`` queue is retried with ``asyncio.sleep``.
         """
         timeout = check_timeout(timeout)
+        started = time.perf_counter()
         block = self.h2k.policy == "block"  # a full queue is waited for here, not in a blocking push
         waiter = Waiter(timeout)
         while True:
@@ -734,6 +735,7 @@ class ActorRef:
         try:
             row = await (future if timeout is None else asyncio.wait_for(future, timeout))
             claimed = True
+            self.round_trips.observe(time.perf_counter() - started)
             return self._decode(row)
         except asyncio.TimeoutError:
             text = f"no reply from {self.name} to message {sequence} within {timeout} s"

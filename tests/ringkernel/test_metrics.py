@@ -123,3 +123,16 @@ def test_unknown_path_is_404() -> None:
     with rk.ActorSystem(backend="cpu") as system:
         server = system.serve(port=0)
         assert _get(server.url + "/nope")[0] == 404
+
+
+def test_ask_async_round_trips_are_measured_too() -> None:
+    import asyncio
+
+    with rk.ActorSystem(backend="cpu") as system:
+        echo = system.spawn(Echo)
+
+        async def asks() -> list:
+            return await asyncio.gather(*(echo.ask_async(Ping(value=float(i)), timeout=5) for i in range(4)))
+
+        assert [r.value for r in asyncio.run(asks())] == [1.0, 2.0, 3.0, 4.0]
+        assert system.metrics()["actors"][echo.name]["round_trip_seconds"]["count"] == 4

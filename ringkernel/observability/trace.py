@@ -10,9 +10,10 @@ the message it answers, so:
 
 - a span per handled message sits on the actor's track from its device
   stamp (the HLC's physical microseconds, the logical counter as thousandths
-  of a microsecond) to the next message's stamp or the moment the tap saw
-  the reply, whichever is first; a handler that returns no reply leaves no
-  envelope and so no span (its ``processed`` counter still counts it);
+  of a microsecond) to the first of: the next message's stamp, the stamp of
+  the downstream actor's span for it (K2K), the moment the tap saw the reply;
+  a handler that returns no reply leaves no envelope and so no span (its
+  ``processed`` counter still counts it);
 - flows join the host's send (or the upstream actor's span) to the span of
   the actor that handled that sequence number; the HLC guarantees the
   receiver's stamp is later than the sender's;
@@ -89,14 +90,18 @@ class _Tap:
         return rows[intact], int(new - intact.sum())
 
 
-def _stamp_us(rows: np.ndarray) -> np.ndarray:
-    """HLC stamps of envelope rows as microseconds (logical counter as fractions)."""
+def _stamp_us(rows: np.ndarray, epoch_us: int) -> np.ndarray:
+    """HLC stamps of envelope rows as microseconds after ``epoch_us`` (logical counter as fractions).
+
+    The subtraction is done in integers first: as a float, 2025-relative
+    microseconds keep only about 1/128 µs, too coarse for the fractions.
+    """
     lo = rows[:, L.ENV_HLC_LO].astype(np.uint64)
     hi = rows[:, L.ENV_HLC_HI].astype(np.uint64)
     packed = lo | hi << np.uint64(32)
-    physical = (packed >> np.uint64(L.HLC_LOGICAL_BITS)).astype(np.float64)
+    physical = (packed >> np.uint64(L.HLC_LOGICAL_BITS)).astype(np.int64) - epoch_us
     logical = (packed & np.uint64((1 << L.HLC_LOGICAL_BITS) - 1)).astype(np.float64)
-    return physical + logical / 1000.0
+    return physical.astype(np.float64) + logical / 1000.0
 
 
 class EventRing:
@@ -144,6 +149,7 @@ class ActorTracer:
         self.path = check_trace_path(path)
         self.ring = EventRing(capacity)
         self.interval = interval
+        self.epoch_us = wall_us()  # times are kept relative to this, in µs
         self.lost = 0
         self._taps: dict[int, _Tap] = {}
         self._depths: dict[int, int] = {}
@@ -198,7 +204,7 @@ class ActorTracer:
                 depth = ref.inputs_pending()
                 if self._depths.get(ref.id) != depth:
                     self._depths[ref.id] = depth
-                    now = float(wall_us())
+                    now = float(wall_us() - self.epoch_us)
                     self.ring.add("depth", ref.id, 0, now, np.array([now]), np.array([depth]))
 
     def _read(self, ref: Any, kind: str, tap: _Tap, actor: int, target: int) -> None:
@@ -206,7 +212,8 @@ class ActorTracer:
         self.lost += missed
         if len(rows):
             seq = rows[:, L.ENV_SEQUENCE].copy()
-            self.ring.add(kind, actor, target, float(wall_us()), _stamp_us(rows), seq)
+            seen = float(wall_us() - self.epoch_us)
+            self.ring.add(kind, actor, target, seen, _stamp_us(rows, self.epoch_us), seq)
 
     def close(self) -> None:
         """Stops tapping, takes a last look and writes the trace file (once)."""
@@ -256,10 +263,12 @@ class ActorTracer:
             for t, _, s, target in rows:
                 if target:
                     sends.setdefault((target, s), []).append((t, actor))
+        begun = {(actor, s): t for actor, rows in spans.items() for t, _, s, _ in rows}
         flow_id = 0
         for actor, rows in spans.items():
-            for i, (t, seen, s, _) in enumerate(rows):
-                end = min(seen, rows[i + 1][0]) if i + 1 < len(rows) else seen
+            for i, (t, seen, s, target) in enumerate(rows):
+                # it ended before: the tap saw its reply, its next message began, its receiver began
+                end = min(seen, rows[i + 1][0] if i + 1 < len(rows) else seen, begun.get((target, s), seen))
                 out.append(_span(actor, "handle", t - origin, max(end - t, 0.001), s))
                 before = [c for c in sends.get((actor, s), ()) if c[0] < t]
                 if before:
@@ -273,7 +282,7 @@ class ActorTracer:
                             "name": "message",
                             "cat": "message",
                             "id": flow_id,
-                            "ts": sent_at - origin,
+                            "ts": round(sent_at - origin, 3),
                         }
                     )
                     out.append(
@@ -285,7 +294,7 @@ class ActorTracer:
                             "name": "message",
                             "cat": "message",
                             "id": flow_id,
-                            "ts": t - origin,
+                            "ts": round(t - origin, 3),
                         }
                     )
         return out
@@ -296,7 +305,15 @@ def _meta(name: str, tid: int, value: str) -> dict[str, Any]:
 
 
 def _span(tid: int, name: str, ts: float, dur: float, seq: int) -> dict[str, Any]:
-    return {"ph": "X", "pid": PID, "tid": tid, "name": name, "ts": ts, "dur": dur, "args": {"seq": seq}}
+    return {
+        "ph": "X",
+        "pid": PID,
+        "tid": tid,
+        "name": name,
+        "ts": round(ts, 3),
+        "dur": round(dur, 3),
+        "args": {"seq": seq},
+    }
 
 
 def write_json(path: str, events: list[dict[str, Any]], other: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from ringkernel.compiler import compile_module
 from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
-from ringkernel.observability.trace import KERNEL_TRACERS, record_launch
+from ringkernel.observability.launches import KERNEL_TRACERS, record_launch
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 

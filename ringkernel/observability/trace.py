@@ -33,13 +33,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections import deque
 from typing import Any
 
 import numpy as np
 
 from ringkernel.observability.clock import wall_us
+from ringkernel.observability.launches import KERNEL_TRACERS
 from ringkernel.ringir import layout as L
 
 CAPACITY_MIN = 16
@@ -362,16 +362,7 @@ class KernelTracer:
         write_json(self.path, events, {"evicted": self.ring.evicted})
 
 
-KERNEL_TRACERS: list[KernelTracer] = []  # open rk.trace blocks; launches check it first
-
-
 def trace(path: str | os.PathLike[str], capacity: int = 200_000) -> KernelTracer:
     """``with rk.trace("launches.json"):`` records every kernel launch inside the block."""
     return KernelTracer(path, capacity)
 
-
-def record_launch(name: str, started: float) -> None:
-    """Records a launch that began at ``time.time()`` = ``started`` and has just returned."""
-    end = time.time() * 1e6
-    for tracer in list(KERNEL_TRACERS):
-        tracer.record(name, started * 1e6, end)

@@ -91,6 +91,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "memory_info": "ringkernel.runtime.device_array",
     "trim_memory": "ringkernel.runtime.device_array",
     "from_cuda_array_interface": "ringkernel.runtime.device_array",
+    "trace": "ringkernel.observability.trace",
 }
 
 
@@ -211,5 +212,6 @@ __all__ = [
     "memory_info",
     "trim_memory",
     "from_cuda_array_interface",
+    "trace",
     "__version__",
 ]

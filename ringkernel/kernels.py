@@ -8,6 +8,7 @@ like a plain Python function is an error: it would not run on a device.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from ringkernel.compiler import compile_module
 from ringkernel.frontends.module import build_entry_module
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
+from ringkernel.observability.launches import KERNEL_TRACERS, record_launch
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
@@ -113,6 +115,7 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
+        started = time.time() if KERNEL_TRACERS else 0.0  # inside rk.trace(): timed on the host
         instances, bounds_error = _runtime()
         known = None
         # only plain ints: 1.0 or True would find the launcher of 1 (equal keys) yet are errors
@@ -129,8 +132,12 @@ class Kernel(_Decorated):
                 ):
                     known = None  # the backend was replaced, or the default changed
                 elif launcher(args):
+                    if started:
+                        record_launch(self.__name__, started)
                     return
             self._launch(grid, block, args, backend, checked, dynamic_shared)
+            if started:
+                record_launch(self.__name__, started)
         except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise

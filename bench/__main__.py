@@ -11,10 +11,11 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import actors, compile_time, cpu_numba, cpu_numpy, device_arrays, overhead, wgpu_cpu
+from bench import actors, compile_time, cpu_numba, cpu_numpy, device_arrays, observability, overhead, wgpu_cpu
 from bench.caches import isolated_cache_root
 from bench.report import Row, Skipped, render_table, to_json
 from bench.settings import Settings
+from ringkernel.observability.progress import ProgressBar
 
 # name -> run(settings) -> rows, in the order they run
 SUITES: dict[str, Callable[[Settings], list[Row]]] = {
@@ -25,6 +26,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "compile": compile_time.run,
     "overhead": overhead.run,
     "actors": actors.run,
+    "observability": observability.run,
 }
 
 
@@ -40,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     failed: list[str] = []
     start = time.perf_counter()
+    progress = ProgressBar(len(chosen))  # drawn only when stderr is a terminal
     with isolated_cache_root():
         for name in chosen:
+            progress.step(f"suite {name}")
             suite_start = time.perf_counter()
             try:
                 rows.extend(SUITES[name](settings))
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 failed.append(name)
                 status = "FAILED (traceback above)"
+            progress.close()
             print(f"[{name}: {status}]", file=sys.stderr, flush=True)
     print(render_table(rows))
     meta = {

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ringkernel.observability.progress import bar
+
 FUZZ_DIR = Path(__file__).resolve().parent
 REPO = FUZZ_DIR.parent
 TARGETS = ("parser", "frontend", "ptx", "wgsl", "msl", "queues", "hlc")
@@ -78,6 +80,12 @@ class Progress:
     seconds: float = 0.0
     crashed: bool = False
     log: list[str] = field(default_factory=list)
+
+    def fraction(self, runs: int | None, seconds: int | None) -> float:
+        """How far toward its goal (runs, or seconds) the campaign is."""
+        if runs:
+            return self.runs / runs
+        return self.seconds / seconds if seconds else 0.0
 
     def line(self) -> str:
         state = "FINDING" if self.crashed else ""
@@ -148,7 +156,7 @@ def run_target(name: str, runs: int | None, seconds: int | None, work: Path, art
             progress.runs = int(done["runs"])
         now = time.monotonic()
         if tty and now - last > 0.5:
-            sys.stderr.write("\r" + progress.line())
+            sys.stderr.write("\r" + bar(progress.fraction(runs, seconds)) + " " + progress.line())
             sys.stderr.flush()
             last = now
         elif not tty and not quiet and status and now - last > 30:
@@ -160,7 +168,7 @@ def run_target(name: str, runs: int | None, seconds: int | None, work: Path, art
         progress.speed = int(progress.runs / progress.seconds)
     progress.crashed = progress.crashed or code != 0
     if tty:
-        sys.stderr.write("\r" + progress.line() + "\n")
+        sys.stderr.write("\r\x1b[2K" + progress.line() + "\n")
     elif not quiet:
         print(progress.line(), flush=True)
     if progress.crashed:

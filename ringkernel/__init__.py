@@ -100,6 +100,7 @@ _LAZY = {  # public name -> the module that defines it, imported on first use (P
     "memory_info": "ringkernel.runtime.device_array",
     "trim_memory": "ringkernel.runtime.device_array",
     "from_cuda_array_interface": "ringkernel.runtime.device_array",
+    "trace": "ringkernel.observability.trace",
 }
 
 
@@ -229,5 +230,6 @@ __all__ = [
     "from_cuda_array_interface",
     "struct",
     "Vec",
+    "trace",
     "__version__",
 ]

@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import ctypes
 import math
+import os
 import struct
 import threading
 import time
@@ -40,6 +41,8 @@ from ringkernel.frontends.actors import (
     message_info,
 )
 from ringkernel.kernels import _user_errors
+from ringkernel.observability.metrics import Histogram, health, snapshot
+from ringkernel.observability.trace import ActorTracer, check_trace_path
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
@@ -453,6 +456,7 @@ class ActorRef:
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
+        self.round_trips = Histogram()  # ask() round trips, seconds (ringkernel_round_trip_seconds)
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
 
@@ -679,6 +683,7 @@ class ActorRef:
         :class:`ReceiveTimeout` (a reply arriving after that is discarded).
         """
         timeout = check_timeout(timeout)
+        started = time.perf_counter()
         sequence = self._send_asked(msg, timeout, wait=True)
         claimed = False
         try:
@@ -691,6 +696,7 @@ class ActorRef:
             if row is None:
                 raise ReceiveTimeout(f"no reply from {self.name} to message {sequence} within {timeout} s")
             claimed = True
+            self.round_trips.observe(time.perf_counter() - started)
             return self._decode(row)
         finally:
             if not claimed:  # timed out, stopped or interrupted: a late reply is discarded
@@ -704,6 +710,7 @@ class ActorRef:
         ``"block"`` queue is retried with ``asyncio.sleep``.
         """
         timeout = check_timeout(timeout)
+        started = time.perf_counter()
         block = self.h2k.policy == "block"  # a full queue is waited for here, not in a blocking push
         waiter = Waiter(timeout)
         while True:
@@ -728,6 +735,7 @@ class ActorRef:
         try:
             row = await (future if timeout is None else asyncio.wait_for(future, timeout))
             claimed = True
+            self.round_trips.observe(time.perf_counter() - started)
             return self._decode(row)
         except asyncio.TimeoutError:
             text = f"no reply from {self.name} to message {sequence} within {timeout} s"
@@ -1043,12 +1051,14 @@ class ActorSystem:
         idle_ns: int = 50_000,
         drain_timeout: float = 30.0,
         batch: int = 1024,
+        trace: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(backend, str):
             raise TypeError(f"backend must be a name such as 'cpu' or 'wgpu', got {backend!r}")
         idle_ns = check_setting("idle_ns", idle_ns, 0, IDLE_NS_MAX)
         batch = check_setting("batch", batch, 1, BATCH_MAX)
         drain_timeout = check_setting("drain_timeout", drain_timeout, 0, integer=False)
+        trace_path = None if trace is None else check_trace_path(trace)
         self.runtime: ActorRuntime = open_runtime(backend, idle_ns)
         self.backend = backend
         self.idle_ns = idle_ns
@@ -1067,6 +1077,9 @@ class ActorSystem:
         self._finalizer = weakref.finalize(self, _ask_to_stop, self._loops, self.runtime)
         self._finalizer.atexit = False
         _live_systems.add(self)
+        self._observers: list[Any] = []  # metric servers and tracers, closed by shutdown
+        if trace_path is not None:
+            self.trace(trace_path).start()
 
     def __enter__(self) -> ActorSystem:
         return self
@@ -1294,7 +1307,41 @@ class ActorSystem:
                 ring = getattr(host, "ring_replies", None)
                 if ring is not None:
                     ring()
+            for observer in self._observers:  # a tracer writes its file now (the loops have left)
+                observer.close()
         return list(self.abandoned)
+
+    # --- observability (ringkernel.observability; docs/observability.md) ---
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of every actor's counters, queue fill, clock drift and status."""
+        return snapshot(self)
+
+    def health(self) -> dict[str, Any]:
+        """``{"live", "ready", "actors": {name: status}}``, what ``/healthz`` and ``/readyz`` answer."""
+        return health(self)
+
+    def serve(self, port: int = 9464, host: str = "127.0.0.1") -> Any:
+        """Serves ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` until shutdown; port 0 picks one."""
+        from ringkernel.observability.server import MetricsServer
+
+        with self._lock:  # shutdown closes what it finds in _observers
+            self._check_open()
+            server = MetricsServer(self, port, host)
+            self._observers.append(server)
+        return server
+
+    def trace(self, path: str | os.PathLike[str], capacity: int = 200_000) -> Any:
+        """A Perfetto trace of the actors' messages, written to ``path`` when it stops.
+
+        Use it as a context manager (or ``.start()``; shutdown stops it).  It
+        keeps the last ``capacity`` events only.
+        """
+        with self._lock:
+            self._check_open()
+            tracer = ActorTracer(self, path, capacity)
+            self._observers.append(tracer)
+        return tracer
 
     def __repr__(self) -> str:
         return f"<ActorSystem backend={self.backend} actors={len(self.actors)}>"

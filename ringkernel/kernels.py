@@ -14,6 +14,7 @@ text once per machine, through the compile cache).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from ringkernel.frontends.python import signature_of
 from ringkernel.frontends.source import FunctionSource, enclosing_scope, source_of
 from ringkernel.frontends.structs import define_struct
 from ringkernel.frontends.valuetypes import StructDef
+from ringkernel.observability.launches import KERNEL_TRACERS, record_launch
 from ringkernel.ringir import Module, ScalarType
 from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 
@@ -178,6 +180,7 @@ class Kernel(_Decorated):
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
         """
+        started = time.time() if KERNEL_TRACERS else 0.0  # inside rk.trace(): timed on the host
         instances, bounds_error = _runtime()
         if self.generic_params:  # each specialization keeps its own fast launchers
             self._specialization_for(args).launch(
@@ -199,8 +202,12 @@ class Kernel(_Decorated):
                 ):
                     known = None  # the backend was replaced, or the default changed
                 elif launcher(self.ir_arguments(args)):
+                    if started:
+                        record_launch(self.__name__, started)
                     return
             self._launch(grid, block, args, backend, checked, dynamic_shared)
+            if started:
+                record_launch(self.__name__, started)
         except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise

@@ -115,7 +115,7 @@ class _Plan:
         self.add(b("k2k"), 0, L.QUEUE_HEADER_WORDS)
         self.add(b("out"), 0, L.QUEUE_HEADER_WORDS)
         self.out_slots: list[tuple[int, int]] = []
-        if m.out_to_host:
+        if m.out_to_host or actor.mirror_out:
             capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
             tail = int(m.out[L.Q_TAIL])
             budget = min(capacity, 2 * max(int(m.ctrl[L.C["batch"]]), 1))
@@ -151,6 +151,8 @@ class PumpedActor:
         self.left = threading.Event()
         self.left.set()
         self.last_dispatch = 0.0
+        self.dispatches = 0  # ringkernel_dispatches_total
+        self.mirror_out = False  # a tracer reads this loop's K2K output slots too (device-only otherwise)
 
     def buffer(self, name: str) -> Any:
         """The device buffer of the memory array ``name`` (one of ``KERNEL_PARAMS``)."""
@@ -308,6 +310,7 @@ class RedispatchRuntime:
                 plans.append(_Plan(actor))
                 busy_outputs.add(id(m.out))
                 actor.last_dispatch = clock
+                actor.dispatches += 1
             if not plans:
                 return progressed
             reads = [r for p in plans for r in p.reads]
@@ -373,6 +376,12 @@ class RedispatchRuntime:
             m.out[L.Q_ENQUEUED] = out_head[L.Q_ENQUEUED]
             m.out[L.Q_TAIL] = out_head[L.Q_TAIL]
         else:
+            if plan.out_slots:  # mirrored for a tracer: slots first, then the header whose tail covers them
+                capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
+                slots = m.out[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+                for (first, count), run in zip(plan.out_slots, parts[5:]):
+                    slots[first : first + count] = run.reshape(count, slot_words)
+                fence()
             m.out[: L.QUEUE_HEADER_WORDS] = out_head
         after = int(m.ctrl[L.C["processed"]]), int(m.h2k[L.Q_DROPPED]), int(m.k2k[L.Q_DROPPED])
         return at, after != before

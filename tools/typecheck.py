@@ -23,6 +23,8 @@ def build_tree(into: Path) -> Path:
     package.mkdir()
     for source in (ROOT / "ringkernel").glob("*.py"):
         (package / source.name).symlink_to(source)
+    for folder in (ROOT / "ringkernel").glob("*/__init__.py"):  # subpackages kept in ringkernel/ itself
+        (package / folder.parent.name).symlink_to(folder.parent, target_is_directory=True)
     for folder in SUBPACKAGES:
         (package / folder).symlink_to(ROOT / folder, target_is_directory=True)
     return package

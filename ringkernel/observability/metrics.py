@@ -1,0 +1,145 @@
+"""``system.metrics()`` and ``system.health()``: snapshots read from control words and host counters.
+
+Nothing is counted per message on the host: the loops already count what
+they handle in their control block and queue headers (``docs/layout.md``),
+so a snapshot just reads those words.  The one host-side measurement is the
+round trip of :meth:`ActorRef.ask`, kept in a fixed-bucket :class:`Histogram`.
+
+Status comes from supervision when it is there (``ref.status``, the
+``restarts`` and ``handler_aborted`` counters); until then it is derived from
+the loop itself (running, idle when parked, stopped when it left, hung when
+shutdown abandoned it) and both counters read 0.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from typing import Any
+
+from ringkernel.observability.clock import physical_us, wall_us
+from ringkernel.ringir import layout as L
+
+# Seconds; a local ask on cpu takes tens of microseconds, one through lavapipe milliseconds.
+ROUND_TRIP_BUCKETS = (
+    1e-5,
+    2.5e-5,
+    5e-5,
+    1e-4,
+    2.5e-4,
+    5e-4,
+    1e-3,
+    2.5e-3,
+    5e-3,
+    1e-2,
+    2.5e-2,
+    0.1,
+    0.25,
+    1.0,
+)
+
+READY = ("running", "idle")  # statuses /readyz accepts
+DEAD = ("hung", "failed")  # statuses /healthz refuses
+
+
+class Histogram:
+    """A Prometheus-style histogram (fixed upper bounds, cumulative on read); thread-safe."""
+
+    def __init__(self, bounds: tuple[float, ...] = ROUND_TRIP_BUCKETS) -> None:
+        self.bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, value: float) -> None:
+        """Counts one observation of ``value``."""
+        at = bisect.bisect_left(self.bounds, value)
+        with self._lock:
+            self._counts[at] += 1
+            self._sum += value
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"buckets": [(upper bound, cumulative count), ..., (inf, count)], "count", "sum"}``."""
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, running = [], 0
+        for bound, n in zip((*self.bounds, float("inf")), counts):
+            running += n
+            cumulative.append((bound, running))
+        return {"buckets": cumulative, "count": running, "sum": total}
+
+
+def actor_status(ref: Any) -> str:
+    """One of ``running idle hung failed restarting stopped`` (``docs/observability.md``)."""
+    status = getattr(ref, "status", None)
+    if isinstance(status, str):  # supervision knows best
+        return status
+    if ref.abandoned:
+        return "hung"
+    host = ref.system.hosts.get(ref.id)
+    if host is None or host.join(0):
+        code = getattr(host, "status", None)
+        return "failed" if isinstance(code, int) and code != 0 else "stopped"
+    if ref.ctrl[L.C["parked"]] and not ref.inputs_pending():
+        return "idle"
+    return "running"
+
+
+def _counter(ref: Any, name: str) -> int:
+    value = getattr(ref, name, 0)  # supervision's counters once it lands
+    return value if isinstance(value, int) else 0
+
+
+def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
+    """One actor's counters, gauges and status, read now."""
+    c = ref.ctrl
+    h2k, k2k, k2h = ref.h2k.stats(), ref.k2k.stats(), ref.k2h.stats()
+    clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
+    depth = ref.inputs_pending()
+    capacity = ref.h2k.capacity + (ref.k2k.capacity if ref.upstream is not None else 0)
+    out: dict[str, Any] = {
+        "actor": ref.name,
+        "type": ref.type.__name__,
+        "status": actor_status(ref),
+        "processed": int(c[L.C["processed"]]),
+        "sent": h2k["enqueued"],
+        "replies": int(c[L.C["sequence"]]),
+        "unhandled": int(c[L.C["errors"]]),
+        "heartbeat": int(c[L.C["heartbeat"]]),
+        "queue_depth": depth,
+        "queue_capacity": capacity,
+        "queue_utilization": depth / capacity,
+        "output_depth": len(ref.k2h),
+        "output_capacity": ref.k2h.capacity,
+        "dropped": h2k["dropped"] + k2k["dropped"],
+        "rejected": h2k["rejected"] + k2k["rejected"] + k2h["rejected"],
+        "handler_aborted": _counter(ref, "handler_aborted"),
+        "restarts": _counter(ref, "restarts"),
+        "clock_refused": int(c[L.C["clock_refused"]]) + ref.clock_refused,
+        "hlc_drift_seconds": (clock_us - now_us) / 1e6 if clock_us else 0.0,
+        "round_trip_seconds": ref.round_trips.snapshot(),
+    }
+    host = ref.system.hosts.get(ref.id)
+    dispatches = getattr(host, "dispatches", None)
+    if isinstance(dispatches, int):  # re-dispatched loops (wgpu, metal, cpu batch)
+        out["dispatches"] = dispatches
+    return out
+
+
+def snapshot(system: Any) -> dict[str, Any]:
+    """``system.metrics()``: every actor's numbers plus the system's, as plain Python values."""
+    now_us = wall_us()
+    actors = list(system.actors)
+    return {
+        "backend": system.backend,
+        "stopped": bool(system.closed),
+        "actors": {ref.name: actor_snapshot(ref, now_us) for ref in actors},
+    }
+
+
+def health(system: Any) -> dict[str, Any]:
+    """``system.health()``: ``live`` (nothing hung or failed), ``ready`` (every actor running or idle)."""
+    statuses = {ref.name: actor_status(ref) for ref in list(system.actors)}
+    live = not system.closed and not any(s in DEAD for s in statuses.values())
+    ready = not system.closed and all(s in READY for s in statuses.values())
+    return {"live": live, "ready": ready, "actors": statuses}

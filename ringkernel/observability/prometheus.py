@@ -1,0 +1,81 @@
+"""The Prometheus view of :func:`~ringkernel.observability.metrics.snapshot`: a custom collector.
+
+It turns one snapshot into metric families at scrape time (no client-side
+counters updated per message).  Names follow Prometheus conventions:
+``ringkernel_`` prefix, ``_total`` on counters, base units (seconds, ratio).
+Counters are the loops' 32-bit words, so one wraps after 2**32 messages; a
+scraper sees that as a counter reset, which ``rate()`` already handles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from ringkernel.observability.metrics import snapshot
+
+COUNTERS = (  # (snapshot key, metric name without _total, help)
+    ("processed", "ringkernel_messages_processed", "Messages the actor's loop handled."),
+    ("sent", "ringkernel_messages_sent", "Messages the host enqueued to the actor."),
+    ("replies", "ringkernel_replies_sent", "Replies the actor's loop published."),
+    ("unhandled", "ringkernel_messages_unhandled", "Messages whose type no handler takes."),
+    ("dropped", "ringkernel_messages_dropped", "Messages discarded by the drop-oldest policy."),
+    ("rejected", "ringkernel_messages_rejected", "Sends refused (reject policy or a block timeout)."),
+    ("handler_aborted", "ringkernel_handler_aborted", "Handlers aborted; 0 until supervision."),
+    ("restarts", "ringkernel_restarts", "Restarts of the actor by supervision; 0 until supervision."),
+    ("clock_refused", "ringkernel_clock_refused", "Stamps too far ahead to merge into a clock."),
+    ("dispatches", "ringkernel_dispatches", "Dispatches of a re-dispatched batch loop (wgpu, metal)."),
+)
+GAUGES = (
+    ("queue_depth", "ringkernel_queue_depth", "Messages waiting in the actor's input queues."),
+    ("queue_utilization", "ringkernel_queue_utilization_ratio", "Input queue fill, 0 to 1."),
+    ("output_depth", "ringkernel_output_queue_depth", "Replies waiting in the actor's output queue."),
+    ("hlc_drift_seconds", "ringkernel_hlc_drift_seconds", "Actor clock minus host wall clock."),
+)
+STATUSES = ("running", "idle", "hung", "failed", "restarting", "stopped")
+
+
+class SystemCollector(Collector):
+    """Reads one :func:`snapshot` of ``system`` per scrape."""
+
+    def __init__(self, system: Any) -> None:
+        self.system = system
+
+    def collect(self) -> Iterator[Metric]:
+        actors = snapshot(self.system)["actors"].values()
+        for key, name, text in COUNTERS:
+            family = CounterMetricFamily(name, text, labels=["actor"])
+            for a in actors:
+                if key in a:
+                    family.add_metric([a["actor"]], a[key])
+            yield family
+        for key, name, text in GAUGES:
+            gauge = GaugeMetricFamily(name, text, labels=["actor"])
+            for a in actors:
+                gauge.add_metric([a["actor"]], a[key])
+            yield gauge
+        status = GaugeMetricFamily(
+            "ringkernel_actor_status", "1 for the actor's current status.", labels=["actor", "status"]
+        )
+        for a in actors:
+            for s in STATUSES:
+                status.add_metric([a["actor"], s], 1.0 if a["status"] == s else 0.0)
+        yield status
+        rtt = HistogramMetricFamily(
+            "ringkernel_round_trip_seconds", "ask() round trips measured on the host.", labels=["actor"]
+        )
+        for a in actors:
+            h = a["round_trip_seconds"]
+            buckets = [("+Inf" if b == float("inf") else repr(b), n) for b, n in h["buckets"]]
+            rtt.add_metric([a["actor"]], buckets, h["sum"])
+        yield rtt
+
+
+def registry_for(system: Any) -> CollectorRegistry:
+    """A registry of its own (not the global one), so several systems can serve side by side."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SystemCollector(system))
+    return registry

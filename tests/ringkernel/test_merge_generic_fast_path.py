@@ -9,6 +9,8 @@ the extents of the arrays of *this* launch.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,19 @@ def test_struct_arrays_take_the_fast_path(compiles: list[object]) -> None:
         bump[1, 8](ps, 8)
     np.testing.assert_array_equal(ps["x"], 4.0 * np.arange(8))
     assert len(compiles) == warm
+
+
+def test_rk_trace_records_each_generic_nd_and_struct_launch_once(tmp_path) -> None:
+    """A generic launch runs its specialization's launch: that one records it, not both."""
+    path = tmp_path / "kernels.json"
+    out, ps = np.zeros(4), np.zeros(4, Pair.dtype)
+    widen[1, 4](np.zeros(4, np.float32), out, np.float32(1.0))  # warm, outside the block
+    with rk.trace(path):
+        for _ in range(2):
+            widen[1, 4](np.zeros(4, np.float32), out, np.float32(1.0))
+            widen[1, 4](np.zeros(4, np.int32), out, np.int32(1))
+            ramp[(1, 1), (4, 4)](np.zeros((4, 4), np.float32))
+            bump[1, 4](ps, 4)
+    with open(path) as f:
+        spans = [e["name"] for e in json.load(f)["traceEvents"] if e["ph"] == "X"]
+    assert spans == ["widen", "widen", "ramp", "bump"] * 2

@@ -999,8 +999,8 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         def call(chosen: dict[int, Value]) -> Value | None:
             values = [chosen[i] if isinstance(a, ArrayRef) else a for i, a in enumerate(args)]
             for array_name, dim in hidden:  # type: ignore[misc]
-                k = position[array_name]
-                array = chosen[k] if k in chosen else args[k]  # an Array[S] is never rebound
+                at = position[array_name]
+                array = chosen[at] if at in chosen else args[at]  # an Array[S] is never rebound
                 values.append(self.extent_value(self.extents_of(array)[dim]))  # type: ignore[arg-type]
             result = self.b.call(ir_name, tuple(values), ir_ret)
             for k, var in enumerate(spill or ()):

@@ -11,7 +11,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import actors, compile_time, cpu_numba, cpu_numpy, device_arrays, overhead, wgpu_cpu
+from bench import actors, budget_checks, compile_time, cpu_numba, cpu_numpy, device_arrays, overhead, wgpu_cpu
 from bench.caches import isolated_cache_root
 from bench.report import Row, Skipped, render_table, to_json
 from bench.settings import Settings
@@ -25,6 +25,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "compile": compile_time.run,
     "overhead": overhead.run,
     "actors": actors.run,
+    "budget": budget_checks.run,
 }
 
 

@@ -63,7 +63,7 @@ Q_PARKED, Q_BELL = Q["parked"], Q["bell"]
 
 CONTROL = (
     ("state", 0),  # ACTOR_CREATED / ACTOR_RUNNING / ACTOR_EXITED, written by the kernel
-    ("stop", 1),  # host: 1 = leave the loop now
+    ("stop", 1),  # host: 1 = leave the loop now (STOP_WATCHDOG: and abort the handler as hung)
     ("drain", 2),  # host: 1 = leave once every input queue is empty
     ("errors", 3),  # kernel: messages with a type id no handler takes
     ("heartbeat", 4),  # kernel: +1 per loop iteration
@@ -119,6 +119,7 @@ ABORT_BUDGET, ABORT_STOPPED, ABORT_WATCHDOG = 1, 2, 3
 ABORT_REASONS = {ABORT_BUDGET: "budget", ABORT_STOPPED: "stopped", ABORT_WATCHDOG: "watchdog"}
 ABORT_TYPE_ID = 0xFFFFFFFF
 ABORT_REASON_WORD, ABORT_MESSAGE_WORD = 6, 7  # payload of the abort record: reason, the message's type id
+STOP_WATCHDOG = 2  # `stop` value of a watchdog restart: the handler aborts with ABORT_WATCHDOG
 POLL_EVERY = 1024  # loop iterations between two looks at the stop and watchdog flags
 IDLE_SPINS = 64  # empty polls before the loop parks, and at least ...
 IDLE_SPIN_US = 100  # ... this long after its last work (persistent loop): the next message of a
@@ -300,4 +301,5 @@ __all__ = [
     "ABORT_REASONS",
     "ABORT_TYPE_ID",
     "POLL_EVERY",
+    "STOP_WATCHDOG",
 ]

@@ -1100,15 +1100,17 @@ class ActorRef:
         return self.initial_state
 
     def restart_from_initial(self, grace: float) -> bool:
-        """Stops the loop, restores :meth:`restart_state`, starts it again with its queued
-        messages; False (loop left as it is) if it did not stop within ``grace`` s."""
+        """Aborts the message in progress (reason ``"watchdog"``) and stops the loop, restores
+        :meth:`restart_state`, starts it again with its queued messages; False (loop left
+        as it is) if it did not stop within ``grace`` s."""
         system = self.system
         self.restarting = True
         try:
             with system._lock:
                 if system.closed:
                     return False
-                self.ctrl[L.C["stop"]] = 1
+                self.ctrl[L.C["stop"]] = L.STOP_WATCHDOG  # one word: abort as hung, then leave
+                fence()
                 self.wake()
                 if not system._wait_left(self, Waiter(grace)):
                     return False

@@ -71,8 +71,9 @@ class Supervised(Protocol):
         """Work is queued and its replies have room: it should make progress."""
 
     def restart_from_initial(self, grace: float) -> bool:
-        """Stops the loop, puts back the state a restart starts from (``restart_state``),
-        starts it again; False if the loop did not stop within ``grace`` s."""
+        """Aborts the message in progress and stops the loop (the stop first, so the loop
+        leaves right after the abort), puts back the state a restart starts from
+        (``restart_state``), starts it again; False if the loop did not stop within ``grace`` s."""
 
     def fail(self) -> None:
         """Stops the loop for good (its queued messages stay queued)."""
@@ -130,8 +131,6 @@ class Watchdog:
         """
         actor.hung = True
         before = int(actor.ctrl[L.C["processed"]])
-        actor.ctrl[L.C["abort_at"]] = actor.ctrl[L.C["serial"]]
-        fence()
         policy = actor.policy_state
         if policy.restart == "on_failure":
             if policy.allows(time.monotonic()) and actor.restart_from_initial(self.timeout + 1.0):
@@ -139,6 +138,8 @@ class Watchdog:
             else:
                 actor.fail()
             return
+        actor.ctrl[L.C["abort_at"]] = actor.ctrl[L.C["serial"]]
+        fence()
         actor.wake()
         if self._wait(lambda: int(actor.ctrl[L.C["processed"]]) != before):
             actor.hung = False  # the message was aborted; the actor serves on from its state

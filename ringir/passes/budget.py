@@ -106,7 +106,7 @@ class _Rewriter:
             )
         numbers = [int(v.name) for v in _values(fn) if v.name.isdigit()]
         self.counter = max(numbers, default=-1) + 1
-        self.locals: list = list(fn.locals)
+        self.locals: list[LocalVar] = list(fn.locals)
 
     def function(self) -> Function:
         body = self.block(self.fn.body)
@@ -212,8 +212,11 @@ class _Rewriter:
             budget = b.load(ctrl, self.word(b, "budget"))
             with b.if_(b.binary("and", b.compare("ne", budget, c(0)), b.compare("gt", ticks, budget))):
                 b.store_var(reason, c(L.ABORT_BUDGET))
-            with b.if_(b.compare("ne", b.atomic("or", ctrl, self.word(b, "stop"), c(0)), c(0))):
+            stop = b.atomic("or", ctrl, self.word(b, "stop"), c(0))
+            with b.if_(b.compare("ne", stop, c(0))):
                 b.store_var(reason, c(L.ABORT_STOPPED))
+            with b.if_(b.compare("eq", stop, c(L.STOP_WATCHDOG))):  # a restart: stopped as hung
+                b.store_var(reason, c(L.ABORT_WATCHDOG))
             watched = b.atomic("or", ctrl, self.word(b, "abort_at"), c(0))
             aimed = b.compare("eq", watched, b.load(ctrl, self.word(b, "serial")))
             with b.if_(b.binary("and", aimed, b.compare("ne", watched, c(0)))):

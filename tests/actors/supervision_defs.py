@@ -78,3 +78,14 @@ class Plain:
     def add(self, msg: Spin) -> Spun:
         self.total += msg.n
         return Spun(total=self.total, calls=msg.n)
+
+
+@rk.actor
+class Relay:
+    """Takes the replies of a connected actor (K2K) and passes their total on to the host."""
+
+    seen: i32 = 0
+
+    def spun(self, msg: Spun) -> Spun:
+        self.seen += 1
+        return Spun(total=msg.total, calls=self.seen)

@@ -14,7 +14,7 @@ from ringkernel.ringir.passes.budget import CTRL_PARAM
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bounded import within  # noqa: E402
-from supervision_defs import Bounded, Nested, Plain, Spin, Unbounded  # noqa: E402
+from supervision_defs import Bounded, Nested, Plain, Relay, Spin, Unbounded  # noqa: E402
 
 
 def _until(predicate, seconds: float = 10.0) -> bool:
@@ -169,3 +169,16 @@ def test_an_abort_record_id_is_never_a_message_type_id(monkeypatch):
     layout = L.record_layout("X", ())
     monkeypatch.setattr(L.zlib, "crc32", lambda data: L.ABORT_TYPE_ID)
     assert L.type_id_of(layout) == 1
+
+
+def test_an_abort_upstream_sends_nothing_downstream(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
+        up = system.spawn(Bounded, queue_capacity=8)
+        down = system.spawn(Relay, queue_capacity=8)
+        system.connect(up, down)
+        up.send(Spin(n=-1))  # aborted: no record may reach the downstream actor as a message
+        up.send(Spin(n=2))
+        reply = within(20, lambda: down.receive(timeout=10))
+        assert reply.total == 2
+        assert up.stats["aborted"] == 1 and down.stats["errors"] == 0
+        assert down.stats["processed"] == 1

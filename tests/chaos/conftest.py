@@ -1,4 +1,4 @@
-"""Chaos tests: short settings by default (a few seconds in CI); ``--chaos-long`` runs them longer."""
+"""Chaos tests: short settings by default (seconds in CI); ``RINGKERNEL_CHAOS_LONG=1`` runs them longer."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ import pytest
 from ringkernel.runtime import backend_status
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--chaos-long", action="store_true", help="run the chaos tests with long settings")
-
-
 @pytest.fixture
-def rounds(request: pytest.FixtureRequest) -> int:
+def rounds() -> int:
     """How many times each chaos scenario repeats."""
-    return 20 if request.config.getoption("--chaos-long") else 1
+    return 20 if os.environ.get("RINGKERNEL_CHAOS_LONG") == "1" else 1
 
 
 @pytest.fixture(params=["cpu", "wgpu"])

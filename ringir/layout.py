@@ -119,7 +119,10 @@ ABORT_BUDGET, ABORT_STOPPED, ABORT_WATCHDOG = 1, 2, 3
 ABORT_REASONS = {ABORT_BUDGET: "budget", ABORT_STOPPED: "stopped", ABORT_WATCHDOG: "watchdog"}
 ABORT_TYPE_ID = 0xFFFFFFFF
 ABORT_REASON_WORD, ABORT_MESSAGE_WORD = 6, 7  # payload of the abort record: reason, the message's type id
-STOP_WATCHDOG = 2  # `stop` value of a watchdog restart: the handler aborts with ABORT_WATCHDOG
+# `stop` values: every non-zero one makes the loop leave before its next message;
+# a handler polling aborts on STOP_NOW (reason stopped) and STOP_WATCHDOG (reason
+# watchdog: a restart), and runs to its end on STOP_PAUSE (a rewiring).
+STOP_NOW, STOP_WATCHDOG, STOP_PAUSE = 1, 2, 3
 POLL_EVERY = 1024  # loop iterations between two looks at the stop and watchdog flags
 IDLE_SPINS = 64  # empty polls before the loop parks, and at least ...
 IDLE_SPIN_US = 100  # ... this long after its last work (persistent loop): the next message of a
@@ -301,5 +304,7 @@ __all__ = [
     "ABORT_REASONS",
     "ABORT_TYPE_ID",
     "POLL_EVERY",
+    "STOP_NOW",
     "STOP_WATCHDOG",
+    "STOP_PAUSE",
 ]

@@ -1336,7 +1336,7 @@ class ActorSystem:
     def _pause(self, refs: Sequence[ActorRef]) -> None:
         """Stops the loops of ``refs`` for a rewiring; ``TimeoutError`` (all running on) if one will not."""
         for ref in refs:
-            ref.ctrl[L.C["stop"]] = 1
+            ref.ctrl[L.C["stop"]] = L.STOP_PAUSE  # a handler in progress runs to its end
             self.hosts[ref.id].wake()
         waiter = Waiter(self.drain_timeout)
         stuck = [ref for ref in refs if not self._wait_left(ref, waiter)]

@@ -213,7 +213,7 @@ class _Rewriter:
             with b.if_(b.binary("and", b.compare("ne", budget, c(0)), b.compare("gt", ticks, budget))):
                 b.store_var(reason, c(L.ABORT_BUDGET))
             stop = b.atomic("or", ctrl, self.word(b, "stop"), c(0))
-            with b.if_(b.compare("ne", stop, c(0))):
+            with b.if_(b.compare("eq", stop, c(L.STOP_NOW))):  # (STOP_PAUSE lets the handler finish)
                 b.store_var(reason, c(L.ABORT_STOPPED))
             with b.if_(b.compare("eq", stop, c(L.STOP_WATCHDOG))):  # a restart: stopped as hung
                 b.store_var(reason, c(L.ABORT_WATCHDOG))

@@ -182,3 +182,14 @@ def test_an_abort_upstream_sends_nothing_downstream(actor_backend):
         assert reply.total == 2
         assert up.stats["aborted"] == 1 and down.stats["errors"] == 0
         assert down.stats["processed"] == 1
+
+
+def test_connect_lets_a_handler_in_progress_finish():
+    with rk.ActorSystem(backend="cpu") as system:
+        busy = system.spawn(Unbounded, queue_capacity=8)
+        relay = system.spawn(Relay, queue_capacity=8)
+        busy.send(Spin(n=20_000_000))  # tens of ms of loop iterations
+        time.sleep(0.01)
+        system.connect(busy, relay)  # pauses busy: its handler must not be aborted
+        reply = within(20, lambda: busy.receive(timeout=10))
+        assert reply.total == 20_000_000 and busy.stats["aborted"] == 0

@@ -1116,6 +1116,7 @@ class ActorRef:
                     return False
                 self.state_words[:] = self.restart_state()
                 self.ctrl[L.C["abort_at"]] = 0
+                self.ctrl[L.C["abort_at"]] = 0
                 system._launch(self)
             return True
         finally:

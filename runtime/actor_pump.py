@@ -244,6 +244,9 @@ class RedispatchRuntime:
             actor.buffers = tuple(self._shared(a).buffer for a in memory.arrays)
             actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
             self.device.write(actor.buffer("ctrl"), 0, memory.ctrl.copy())
+            # the loop is not running: the host's copy of the state is the truth (a restart may
+            # have put the initial state back)
+            self.device.write(actor.buffer("state"), 0, memory.state.copy())
             actor.running = True
             actor.left.clear()
             if actor not in self.actors:

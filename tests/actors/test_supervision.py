@@ -193,3 +193,11 @@ def test_connect_lets_a_handler_in_progress_finish():
         system.connect(busy, relay)  # pauses busy: its handler must not be aborted
         reply = within(20, lambda: busy.receive(timeout=10))
         assert reply.total == 20_000_000 and busy.stats["aborted"] == 0
+
+
+def test_a_restart_puts_back_the_initial_state_on_every_backend(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
+        ref = system.spawn(Plain, queue_capacity=8)
+        assert within(20, lambda: ref.ask(Spin(n=5), timeout=10)).total == 5
+        assert within(20, lambda: ref.restart_from_initial(5.0))
+        assert within(20, lambda: ref.ask(Spin(n=2), timeout=10)).total == 2  # the device state too

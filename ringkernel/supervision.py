@@ -103,7 +103,10 @@ class Watchdog:
             for actor in list(self.actors()):
                 if self.closing.is_set():
                     return
-                self.look(actor)
+                try:
+                    self.look(actor)
+                except Exception:  # its runtime broke (a failed pump): the others are still watched
+                    actor.failed = True
 
     def look(self, actor: Supervised) -> None:
         """One look at ``actor``: notes progress, or handles a hang."""

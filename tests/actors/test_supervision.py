@@ -201,3 +201,12 @@ def test_a_restart_puts_back_the_initial_state_on_every_backend(actor_backend):
         assert within(20, lambda: ref.ask(Spin(n=5), timeout=10)).total == 5
         assert within(20, lambda: ref.restart_from_initial(5.0))
         assert within(20, lambda: ref.ask(Spin(n=2), timeout=10)).total == 2  # the device state too
+
+
+def test_ringc_compiles_an_actor_with_a_budget(tmp_path, capsys):
+    from ringkernel.cli import main
+
+    out = tmp_path / "bounded.rir"
+    assert main([os.path.join(os.path.dirname(__file__), "supervision_defs.py"), "--target", "rir",
+                 "--kernel", "Bounded", "-o", str(out)]) == 0  # fmt: skip
+    assert out.read_text() == Bounded.compile("rir")  # the same text as the live decorator's

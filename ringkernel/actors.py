@@ -486,6 +486,12 @@ class ActorRef:
         budget = actor_type.budget
         if budget is None:  # a loop that cannot be stopped from outside (batch) always has one
             budget = getattr(runtime, "default_budget", None)
+        most = getattr(runtime, "max_budget", None)
+        if shadowed and most is not None and budget is not None and budget > most:
+            raise ValueError(
+                f"@rk.actor(budget={budget}) of {actor_type.__name__} is more than this device lets a "
+                f"handler loop (its driver stops shader loops): use budget <= {most}, or the cpu backend"
+            )
         self.ctrl[L.C["budget"]] = budget or 0
         if info.state.fields:
             view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())

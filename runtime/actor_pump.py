@@ -181,6 +181,7 @@ class RedispatchRuntime:
         self.max_buffer_words: int | None = getattr(device, "max_buffer_words", None)
         # a dispatch cannot be stopped from the host: handlers always get a budget (loop iterations)
         self.default_budget: int = getattr(device, "default_budget", DEFAULT_BUDGET)
+        self.max_budget: int | None = getattr(device, "max_budget", None)  # what the driver lets finish
         self.idle = max(idle_ns, 1000) * 1e-9
         self.keepalive = keepalive
         self.shared: dict[int, _Shared] = {}

@@ -42,6 +42,8 @@ class WgpuBatchDevice:
         self.loop_guard = has_loop_limit(get_adapter().info)
         # below lavapipe's loop limit (with room for the batch loop around the handlers)
         self.default_budget = LLVMPIPE_LOOP_LIMIT // 4 if self.loop_guard else DEFAULT_BUDGET
+        # a larger budget would let one handler reach the limit (the system fails, LoopLimitError)
+        self.max_budget = LLVMPIPE_LOOP_LIMIT // 2 if self.loop_guard else None
         # one queue is one storage buffer: the pump's runtime rejects a larger one at spawn
         binding = min(self._limit("max_storage_buffer_binding_size"), self._limit("max_buffer_size"))
         self.max_buffer_words = binding // L.WORD

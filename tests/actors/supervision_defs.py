@@ -89,3 +89,17 @@ class Relay:
     def spun(self, msg: Spun) -> Spun:
         self.seen += 1
         return Spun(total=msg.total, calls=self.seen)
+
+
+@rk.actor(budget=100_000)
+class Generous:
+    """A budget past lavapipe's shader loop limit (65,535 iterations per invocation)."""
+
+    total: i32 = 0
+
+    def spin(self, msg: Spin) -> Spun:
+        i = 0
+        while i < msg.n:
+            i += 1
+        self.total += i
+        return Spun(total=self.total, calls=0)

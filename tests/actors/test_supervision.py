@@ -11,10 +11,11 @@ import pytest
 import ringkernel as rk
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.passes.budget import CTRL_PARAM
+from ringkernel.runtime import backend_status
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bounded import within  # noqa: E402
-from supervision_defs import Bounded, Nested, Plain, Relay, Spin, Unbounded  # noqa: E402
+from supervision_defs import Bounded, Generous, Nested, Plain, Relay, Spin, Unbounded  # noqa: E402
 
 
 def _until(predicate, seconds: float = 10.0) -> bool:
@@ -210,3 +211,15 @@ def test_ringc_compiles_an_actor_with_a_budget(tmp_path, capsys):
     assert main([os.path.join(os.path.dirname(__file__), "supervision_defs.py"), "--target", "rir",
                  "--kernel", "Bounded", "-o", str(out)]) == 0  # fmt: skip
     assert out.read_text() == Bounded.compile("rir")  # the same text as the live decorator's
+
+
+def test_a_budget_past_the_drivers_loop_limit_is_refused_at_spawn():
+    ok, reason = backend_status("wgpu")
+    if not ok:
+        pytest.skip(reason)
+    with rk.ActorSystem(backend="wgpu") as system:
+        if system.runtime.max_budget is None:
+            pytest.skip("this wgpu adapter has no shader loop limit")
+        with pytest.raises(ValueError, match=r"budget=100000\) of Generous .* use budget <= 32767"):
+            system.spawn(Generous)
+        assert system.actors == []

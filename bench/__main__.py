@@ -11,7 +11,17 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import actors, compile_time, cpu_numba, cpu_numpy, device_arrays, observability, overhead, wgpu_cpu
+from bench import (
+    actors,
+    budget_checks,
+    compile_time,
+    cpu_numba,
+    cpu_numpy,
+    device_arrays,
+    observability,
+    overhead,
+    wgpu_cpu,
+)
 from bench.caches import isolated_cache_root
 from bench.report import Row, Skipped, render_table, to_json
 from bench.settings import Settings
@@ -27,6 +37,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "overhead": overhead.run,
     "actors": actors.run,
     "observability": observability.run,
+    "budget": budget_checks.run,
 }
 
 

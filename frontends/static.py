@@ -651,7 +651,7 @@ class _Scanner:
         kernel back (as a registry decorator does).  Decorators *below* it would
         have to run first, so they are an error.
         """
-        kinds = [self.kinds.get(id(self.static_object(d))) for d in stmt.decorator_list]
+        kinds = [self.decorator_of(d) for d in stmt.decorator_list]
         for pos, kind in enumerate(kinds):
             if kind is None:
                 continue
@@ -664,6 +664,14 @@ class _Scanner:
                 )
             return kind, None
         return None, None
+
+    def decorator_of(self, node: ast.expr) -> str | None:
+        """The kind of one decorator; ``@rk.actor(budget=...)`` is an actor too (its options
+        are host settings, so the compiled text does not depend on them)."""
+        if isinstance(node, ast.Call) and not node.args:
+            kind = self.kinds.get(id(self.static_object(node.func)))
+            return kind if kind == "actor" else None
+        return self.kinds.get(id(self.static_object(node)))
 
     def static_object(self, node: ast.expr) -> Any:
         """The object of a name, an attribute chain or ``Array[T]``; None when not statically known.

@@ -63,7 +63,7 @@ Q_PARKED, Q_BELL = Q["parked"], Q["bell"]
 
 CONTROL = (
     ("state", 0),  # ACTOR_CREATED / ACTOR_RUNNING / ACTOR_EXITED, written by the kernel
-    ("stop", 1),  # host: 1 = leave the loop now
+    ("stop", 1),  # host: 1 = leave the loop now (STOP_WATCHDOG: and abort the handler as hung)
     ("drain", 2),  # host: 1 = leave once every input queue is empty
     ("errors", 3),  # kernel: messages with a type id no handler takes
     ("heartbeat", 4),  # kernel: +1 per loop iteration
@@ -83,6 +83,14 @@ CONTROL = (
     ("parked", 18),  # kernel: 1 while the loop is about to park or parked on the doorbell
     ("host_waiting", 19),  # host (atomic +1/-1): host threads waiting for a reply on reply_bell
     ("reply_bell", 20),  # kernel: +1 after a reply is published while host_waiting is not 0
+    ("budget", 21),  # host: loop iterations a handler may run per message (0 = no limit)
+    ("ticks", 22),  # kernel: loop iterations the current handler has run (flushed at each poll)
+    ("serial", 23),  # kernel: messages whose handler has started (mod 2**32)
+    ("abort_at", 24),  # host: abort the handler of message `serial` == this (watchdog)
+    ("aborting", 25),  # kernel: the abort reason while an aborted handler unwinds (0 = none)
+    ("aborted", 26),  # kernel: messages whose handler was aborted
+    ("last_abort", 27),  # kernel: reason of the last abort
+    ("state_words", 28),  # host: words of state the loop shadows before each message
 )
 CONTROL_WORDS = 32
 C = {name: index for name, index in CONTROL}
@@ -98,8 +106,24 @@ CONTROL_KERNEL_WORDS = (
     "last_bad_type",
     "clock_refused",
     "parked",
+    "ticks",
+    "serial",
+    "aborting",
+    "aborted",
+    "last_abort",
 )
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
+# Handler aborts (docs/layout.md, "Budget checks"): the reason codes, and the
+# type id of the record an aborted message leaves in a K2H queue instead of a reply.
+ABORT_BUDGET, ABORT_STOPPED, ABORT_WATCHDOG = 1, 2, 3
+ABORT_REASONS = {ABORT_BUDGET: "budget", ABORT_STOPPED: "stopped", ABORT_WATCHDOG: "watchdog"}
+ABORT_TYPE_ID = 0xFFFFFFFF
+ABORT_REASON_WORD, ABORT_MESSAGE_WORD = 6, 7  # payload of the abort record: reason, the message's type id
+# `stop` values: every non-zero one makes the loop leave before its next message;
+# a handler polling aborts on STOP_NOW (reason stopped) and STOP_WATCHDOG (reason
+# watchdog: a restart), and runs to its end on STOP_PAUSE (a rewiring).
+STOP_NOW, STOP_WATCHDOG, STOP_PAUSE = 1, 2, 3
+POLL_EVERY = 1024  # loop iterations between two looks at the stop and watchdog flags
 IDLE_SPINS = 64  # empty polls before the loop parks, and at least ...
 IDLE_SPIN_US = 100  # ... this long after its last work (persistent loop): the next message of a
 # round trip finds it awake, so neither side pays a wake-up
@@ -210,7 +234,8 @@ def slot_words_for(payload_words: int) -> int:
 def type_id_of(layout: RecordLayout) -> int:
     """A message type's id: CRC-32 of its name and fields, never 0 (0 means 'no reply')."""
     text = layout.name + "{" + ",".join(f"{f.name}:{f.type}" for f in layout.fields) + "}"
-    return zlib.crc32(text.encode()) or 1
+    crc = zlib.crc32(text.encode())
+    return crc if crc not in (0, ABORT_TYPE_ID) else 1
 
 
 # --- numpy views of the headers ---------------------------------------------------------
@@ -273,4 +298,13 @@ __all__ = [
     "ACTOR_CREATED",
     "ACTOR_RUNNING",
     "ACTOR_EXITED",
+    "ABORT_BUDGET",
+    "ABORT_STOPPED",
+    "ABORT_WATCHDOG",
+    "ABORT_REASONS",
+    "ABORT_TYPE_ID",
+    "POLL_EVERY",
+    "STOP_NOW",
+    "STOP_WATCHDOG",
+    "STOP_PAUSE",
 ]

@@ -31,6 +31,8 @@ from ringkernel.ringir.version import __version__
 
 _LAZY = {  # public name -> the module that defines it, imported on first use (PEP 562)
     "ActorAbandonedWarning": "ringkernel.actors",
+    "ActorFailed": "ringkernel.actors",
+    "HandlerAborted": "ringkernel.actors",
     "ActorRef": "ringkernel.actors",
     "ActorSystem": "ringkernel.actors",
     "ActorSystemStopped": "ringkernel.actors",
@@ -216,6 +218,8 @@ __all__ = [
     "ActorType",
     "ActorSystemStopped",
     "ActorAbandonedWarning",
+    "ActorFailed",
+    "HandlerAborted",
     "QueueFull",
     "ReceiveTimeout",
     "Hlc",

@@ -47,11 +47,13 @@ from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.actor_lowering import lower_actor
+from ringkernel.ringir.passes.budget import CTRL_PARAM
 from ringkernel.ringir.types import BOOL
 from ringkernel.runtime.actor_host import ActorHost, ActorMemory, ActorRuntime, open_runtime
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.hlc import Hlc, HlcDriftError
 from ringkernel.runtime.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
+from ringkernel.supervision import RESTART_POLICIES, RestartPolicy, Watchdog
 
 # A reply stamped further ahead of the host's wall clock than this is not merged
 # into the system's clock (one corrupt stamp must not exhaust it for good); the
@@ -66,6 +68,11 @@ LANES_MAX = 1024  # the largest block any backend runs (CUDA, Metal, lavapipe)
 PARK_NS = IDLE_NS_MAX  # how long a loop the host can wake parks before looking again
 STOP_GRACE = 1.0  # s a loop asked to stop gets to leave before shutdown abandons it
 ASYNC_WAITER_IDLE = 1.0  # s an ask_async waiter thread stays without pending requests before it leaves
+BUDGET_MAX = 2**31  # ctrl.budget is a u32 word, and budget + 1 must not wrap
+MAX_RESTARTS_MAX = 1_000_000
+WATCHDOG_MIN = 0.01  # s: the watchdog looks at every actor about four times per timeout
+WATCHDOG_MAX = 86_400.0
+RESTART_WINDOW_MAX = 86_400.0
 
 
 class ActorSystemStopped(ReceiveTimeout, RuntimeError):
@@ -75,6 +82,27 @@ class ActorSystemStopped(ReceiveTimeout, RuntimeError):
     a :class:`ReceiveTimeout` (no reply will ever come, so loops that stop on a
     timeout stop here too) and a ``RuntimeError`` (the system is closed).
     """
+
+
+class HandlerAborted(RuntimeError):
+    """A handler was cut short: its message left the state as it was and got no reply.
+
+    ``actor`` and ``message`` name the actor and the message class,
+    ``reason`` is ``"budget"`` (past ``@rk.actor(budget=)`` loop
+    iterations), ``"stopped"`` (the actor was stopped) or ``"watchdog"`` (the
+    watchdog found it hung), ``sequence`` is the message's sequence number.
+    """
+
+    def __init__(self, actor: str, message: str, reason: str, sequence: int) -> None:
+        super().__init__(
+            f"{actor}: the handler of message {message} (sequence {sequence}) was aborted ({reason}); "
+            "the state is as before that message and it has no reply"
+        )
+        self.actor, self.message, self.reason, self.sequence = actor, message, reason, sequence
+
+
+class ActorFailed(RuntimeError):
+    """The actor was stopped by its supervision (``ref.status == "failed"``)."""
 
 
 class ActorAbandonedWarning(RuntimeWarning):
@@ -348,6 +376,11 @@ class ActorType:
         self.__doc__ = cls.__doc__
         self.info: ActorInfo = _user_errors(lambda: make_actor_info(cls))
         self._modules: dict[str, Module] = {}
+        self.budget: int | None = None  # @rk.actor(budget=): loop iterations per message
+
+    def abortable(self, mode: str) -> bool:
+        """Whether its handlers loop, so they have budget checks and may abort (state shadowed)."""
+        return any(CTRL_PARAM in (p.name for p in fn.params) for fn in self.module(mode).functions)
 
     @property
     def handlers(self) -> tuple[type, ...]:
@@ -407,9 +440,23 @@ class ActorType:
         return f"<ringkernel actor {self.__qualname__}>"
 
 
-def actor(cls: type) -> ActorType:
-    """Makes ``cls`` an actor: annotated state fields with defaults, one handler per message."""
-    return ActorType(cls)
+def actor(cls: type | None = None, *, budget: int | None = None) -> Any:
+    """Makes ``cls`` an actor: annotated state fields with defaults, one handler per message.
+
+    ``@rk.actor(budget=N)``: a handler may run at most ``N`` loop iterations
+    (all its loops and the device functions it calls, together) per message
+    before it is aborted (``HandlerAborted``, reason ``"budget"``); ``None``
+    is no limit on cpu and cuda, and the runtime's ``default_budget`` on wgpu and metal
+    (16,383 on lavapipe, whose shader loops stop at 65,535 iterations; else 2**22).
+    """
+    budget = check_setting("budget", budget, 1, BUDGET_MAX, none_means="no limit")
+
+    def make(c: type) -> ActorType:
+        made = ActorType(c)
+        made.budget = budget
+        return made
+
+    return make if cls is None else make(cls)
 
 
 class ActorRef:
@@ -435,7 +482,20 @@ class ActorRef:
         self.ctrl[L.C["actor_id"]] = actor_id
         self.ctrl[L.C["idle_ns"]] = system.idle_ns
         self.ctrl[L.C["batch"]] = system.batch
-        self.state_words = runtime.alloc(max(info.state.words, 1))
+        # an actor whose handlers may abort keeps a shadow copy of its state right after it
+        shadowed = actor_type.abortable(runtime.mode)
+        self.state_words = runtime.alloc(max(info.state.words, 1) * (2 if shadowed else 1))
+        self.ctrl[L.C["state_words"]] = info.state.words if shadowed else 0
+        budget = actor_type.budget
+        if budget is None:  # a loop that cannot be stopped from outside (batch) always has one
+            budget = getattr(runtime, "default_budget", None)
+        most = getattr(runtime, "max_budget", None)
+        if shadowed and most is not None and budget is not None and budget > most:
+            raise ValueError(
+                f"@rk.actor(budget={budget}) of {actor_type.__name__} is more than this device lets a "
+                f"handler loop (its driver stops shader loops): use budget <= {most}, or the cpu backend"
+            )
+        self.ctrl[L.C["budget"]] = budget or 0
         if info.state.fields:
             view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
             for name, value in info.defaults.items():
@@ -459,6 +519,12 @@ class ActorRef:
         self.round_trips = Histogram()  # ask() round trips, seconds (ringkernel_round_trip_seconds)
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
+        self.initial_state = self.state_words.copy()  # what a restart goes back to (restart_state)
+        # supervision (ringkernel.supervision): spawn sets the policy, the watchdog the flags
+        self.policy_state = RestartPolicy()
+        self.hung = False
+        self.failed = False
+        self.restarting = False
 
     def _ring_on_send(self) -> None:
         """A send publishes and rings the parked loop in one native call (where the host can
@@ -478,6 +544,7 @@ class ActorRef:
         """
         timeout = check_timeout(timeout)
         info = self.type.message_info(msg)
+        self._check_alive()
         with self.send_lock:
             self.system._check_open()  # shutdown waits for this lock: no send slips in after it
             stamp = self.system.hlc.tick()
@@ -520,7 +587,7 @@ class ActorRef:
             raise ValueError(
                 f"as_array=True needs an actor with one reply type; {self.name} replies: {names}"
             )
-        rows = self._wait_rows(max_count, timeout)
+        rows = self._until_abort(self._wait_rows(max_count, timeout))
         if not as_array:
             return [self._decode(row) for row in rows]
         info = next(iter(self.reply_info.values()))
@@ -531,7 +598,32 @@ class ActorRef:
         data = np.ascontiguousarray(rows.view(np.uint8)[:, : dtype.itemsize])
         return data.view(dtype).reshape(len(rows))
 
+    def _aborted(self, words: np.ndarray) -> HandlerAborted:
+        """The error an abort record (``docs/layout.md``, "Budget checks") stands for."""
+        reason = L.ABORT_REASONS.get(int(words[L.ABORT_REASON_WORD]), "unknown")
+        type_id = int(words[L.ABORT_MESSAGE_WORD])
+        names = [h.message.name for h in self.type.info.handlers.values() if h.message.type_id == type_id]
+        message = names[0] if names else f"type {type_id:#x}"
+        return HandlerAborted(self.name, message, reason, int(words[L.ENV_SEQUENCE]))
+
+    def _until_abort(self, rows: np.ndarray) -> np.ndarray:
+        """The rows before the first abort record; it and the rows after it go back to the
+        backlog, and an abort record first raises its :class:`HandlerAborted`."""
+        marks = np.flatnonzero(rows[:, L.ENV_TYPE_ID] == L.ABORT_TYPE_ID)
+        if not len(marks):
+            return rows
+        first = int(marks[0])
+        rest = rows[first + 1 :] if first == 0 else rows[first:]
+        if len(rest):
+            with self.receive_lock:
+                self.backlog.appendleft(rest)
+        if first == 0:
+            raise self._aborted(rows[0])
+        return rows[:first]
+
     def _decode(self, words: np.ndarray) -> Any:
+        if int(words[L.ENV_TYPE_ID]) == L.ABORT_TYPE_ID:
+            raise self._aborted(words)
         info = self.reply_info.get(int(words[L.ENV_TYPE_ID]))
         if info is None:
             raise RuntimeError(f"{self.name} sent an unknown message type {int(words[0])}")
@@ -625,6 +717,7 @@ class ActorRef:
         runs = self._batch_runs(batch)
         count = sum(len(records) for _, records in runs)
         self.system._check_open()
+        self._check_alive()
         if count == 0:
             return np.zeros(0, dtype=np.uint64)
         with self.send_lock:
@@ -838,6 +931,7 @@ class ActorRef:
             )
         info = self.type.message_info(msg)
         self.system._check_open()
+        self._check_alive()
         with self.send_lock:
             self.system._check_open()
             sequence = self.sequence
@@ -987,6 +1081,89 @@ class ActorRef:
             if took:
                 self._share()
 
+    # --- supervision (ringkernel.supervision) ---
+
+    @property
+    def status(self) -> str:
+        """``"running"`` (work queued), ``"idle"``, ``"hung"`` (the watchdog found no progress),
+        ``"restarting"``, ``"failed"`` (stopped by its supervision) or ``"stopped"``."""
+        if self.failed:
+            return "failed"
+        if self.restarting:
+            return "restarting"
+        if self.system.stopped or self.system.hosts[self.id].join(0):
+            return "stopped"
+        if self.hung:
+            return "hung"
+        return "running" if self.inputs_pending() else "idle"
+
+    @property
+    def restarts(self) -> int:
+        """Restarts so far (``ringkernel_restarts_total``)."""
+        return self.policy_state.count
+
+    @property
+    def handler_aborted(self) -> int:
+        """Messages whose handler was aborted (``ringkernel_handler_aborted_total``)."""
+        return int(self.ctrl[L.C["aborted"]])
+
+    def busy(self) -> bool:
+        """Work is queued and the loop has room for its replies: it should make progress."""
+        if not self.inputs_pending():
+            return False
+        out = self.out
+        fill = (int(out.buffer[L.Q_TAIL]) - int(out.buffer[L.Q_HEAD])) & 0xFFFFFFFF
+        return fill < out.capacity
+
+    def restart_state(self) -> np.ndarray:
+        """The state words a restart starts from: the initial state.
+
+        The hook for durability (issue 20): a checkpoint restore returns the
+        checkpointed state here instead.
+        """
+        return self.initial_state
+
+    def restart_from_initial(self, grace: float) -> bool:
+        """Aborts the message in progress (reason ``"watchdog"``) and stops the loop, restores
+        :meth:`restart_state`, starts it again with its queued messages; False (loop left
+        as it is) if it did not stop within ``grace`` s."""
+        system = self.system
+        self.restarting = True
+        try:
+            with system._lock:
+                if system.closed:
+                    return False
+                self.ctrl[L.C["stop"]] = L.STOP_WATCHDOG  # one word: abort as hung, then leave
+                fence()
+                self.wake()
+                if not system._wait_left(self, Waiter(grace)):
+                    return False
+                self.state_words[:] = self.restart_state()
+                self.ctrl[L.C["abort_at"]] = 0
+                self.ctrl[L.C["abort_at"]] = 0
+                system._launch(self)
+            return True
+        finally:
+            self.restarting = False
+
+    def fail(self) -> None:
+        """Stops the loop for good; queued messages stay queued, sends raise ``ActorFailed``."""
+        self.failed = True
+        self.ctrl[L.C["stop"]] = 1
+        fence()
+        self.wake()
+
+    def wake(self) -> None:
+        self.system._wake(self)
+
+    def _check_alive(self) -> None:
+        if self.failed:
+            raise ActorFailed(
+                f"{self.name} has failed (hung, and its restart policy "
+                f"restart={self.policy_state.restart!r}, max_restarts={self.policy_state.max_restarts} "
+                "gave up): it takes no more messages"
+            )
+
     # --- inspection ---
 
     @property
@@ -1023,8 +1200,10 @@ class ActorRef:
         stamp the host clock would not merge; both messages were still delivered.
         """
         c = self.ctrl
-        names = ("processed", "errors", "heartbeat", "sequence", "last_bad_type", "clock_refused")
+        names = ("processed", "errors", "heartbeat", "sequence", "last_bad_type", "clock_refused", "aborted")
         out: dict[str, Any] = {k: int(c[L.C[k]]) for k in names}
+        out["last_abort"] = L.ABORT_REASONS.get(int(c[L.C["last_abort"]]), "")
+        out["restarts"] = self.policy_state.count
         out["host_clock_refused"] = self.clock_refused
         out["hlc"] = int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32
         out["input"] = self.h2k.stats()
@@ -1052,6 +1231,7 @@ class ActorSystem:
         drain_timeout: float = 30.0,
         batch: int = 1024,
         trace: str | os.PathLike[str] | None = None,
+        watchdog_timeout: float | None = None,
     ) -> None:
         if not isinstance(backend, str):
             raise TypeError(f"backend must be a name such as 'cpu' or 'wgpu', got {backend!r}")
@@ -1059,7 +1239,16 @@ class ActorSystem:
         batch = check_setting("batch", batch, 1, BATCH_MAX)
         drain_timeout = check_setting("drain_timeout", drain_timeout, 0, integer=False)
         trace_path = None if trace is None else check_trace_path(trace)
+        watchdog_timeout = check_setting(
+            "watchdog_timeout",
+            watchdog_timeout,
+            WATCHDOG_MIN,
+            WATCHDOG_MAX,
+            integer=False,
+            none_means="no watchdog",
+        )
         self.runtime: ActorRuntime = open_runtime(backend, idle_ns)
+        self.watchdog_timeout = watchdog_timeout
         self.backend = backend
         self.idle_ns = idle_ns
         self.batch = batch
@@ -1080,6 +1269,9 @@ class ActorSystem:
         self._observers: list[Any] = []  # metric servers and tracers, closed by shutdown
         if trace_path is not None:
             self.trace(trace_path).start()
+        self.watchdog: Watchdog | None = None
+        if watchdog_timeout is not None:
+            self.watchdog = Watchdog(watchdog_timeout, lambda: list(self.actors))
 
     def __enter__(self) -> ActorSystem:
         return self
@@ -1100,19 +1292,41 @@ class ActorSystem:
         self.hosts[ref.id].wake()
 
     def spawn(
-        self, actor_type: ActorType, queue_capacity: int = 1024, policy: str = "block", lanes: int = 1
+        self,
+        actor_type: ActorType,
+        queue_capacity: int = 1024,
+        policy: str = "block",
+        lanes: int = 1,
+        restart: str = "never",
+        max_restarts: int = 3,
+        restart_window: float = 60.0,
     ) -> ActorRef:
-        """Starts ``actor_type``'s loop with queues of ``queue_capacity`` slots (2, 4, ..., 2**24)."""
+        """Starts ``actor_type``'s loop with queues of ``queue_capacity`` slots (2, 4, ..., 2**24).
+
+        ``restart`` is what the watchdog does with the actor once it has aborted
+        a hung handler: ``"never"`` (it serves on from its state, or fails if the
+        handler did not give up) or ``"on_failure"`` (it restarts from its initial
+        state, keeping its queued messages, at most ``max_restarts`` times within
+        ``restart_window`` s; one more hang fails it).
+        """
         if not isinstance(actor_type, ActorType):
             raise TypeError(f"spawn() takes an @rk.actor class, got {actor_type!r}")
         queue_capacity = check_capacity(queue_capacity)
         if not isinstance(policy, str) or policy not in POLICIES:
             raise ValueError(f"unknown queue policy {policy!r}; choose one of {', '.join(POLICIES)}")
         lanes = check_setting("lanes", lanes, 1, LANES_MAX)
+        if not isinstance(restart, str) or restart not in RESTART_POLICIES:
+            choices = ", ".join(RESTART_POLICIES)
+            raise ValueError(f"unknown restart policy {restart!r}; choose one of {choices}")
+        max_restarts = check_setting("max_restarts", max_restarts, 0, MAX_RESTARTS_MAX)
+        restart_window = check_setting(
+            "restart_window", restart_window, 0.001, RESTART_WINDOW_MAX, integer=False
+        )
         with self._lock:
             self._check_open()
             build = self._build(actor_type, lanes)
             ref = ActorRef(self, actor_type, len(self.actors) + 1, queue_capacity, policy)
+            ref.policy_state = RestartPolicy(restart, max_restarts, restart_window)
             host = self.runtime.host(build, lanes)
             self.actors.append(ref)
             self.hosts[ref.id] = host
@@ -1152,7 +1366,7 @@ class ActorSystem:
     def _pause(self, refs: Sequence[ActorRef]) -> None:
         """Stops the loops of ``refs`` for a rewiring; ``TimeoutError`` (all running on) if one will not."""
         for ref in refs:
-            ref.ctrl[L.C["stop"]] = 1
+            ref.ctrl[L.C["stop"]] = L.STOP_PAUSE  # a handler in progress runs to its end
             self.hosts[ref.id].wake()
         waiter = Waiter(self.drain_timeout)
         stuck = [ref for ref in refs if not self._wait_left(ref, waiter)]
@@ -1288,6 +1502,8 @@ class ActorSystem:
         if not first:
             self._stopped.wait()
             return list(self.abandoned)
+        if self.watchdog is not None:
+            self.watchdog.close()
         try:
             for ref in self.actors:
                 with ref.send_lock:
@@ -1413,6 +1629,8 @@ __all__ = [
     "Envelope",
     "ActorSystemStopped",
     "ActorAbandonedWarning",
+    "ActorFailed",
+    "HandlerAborted",
     "QueueFull",
     "ReceiveTimeout",
     "CompileError",

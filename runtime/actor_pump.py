@@ -58,6 +58,9 @@ from ringkernel.runtime.queues import fence
 KEEPALIVE = 0.25
 
 _MASK32 = 0xFFFFFFFF
+# Loop iterations a handler may run per message when its actor names no budget:
+# a dispatch can only end by itself, so a runaway handler must end too.
+DEFAULT_BUDGET = 1 << 22
 KERNEL_CTRL_WORDS = tuple(L.C[k] for k in L.CONTROL_KERNEL_WORDS)
 PRODUCER_LINE = slice(16, L.QUEUE_HEADER_WORDS)  # tail, enqueued, rejected, dropped, drop_requests
 CONSUMER_LINE = slice(0, 16)  # head, capacity, mask, slot_words, dequeued, drops_done
@@ -178,6 +181,9 @@ class RedispatchRuntime:
     def __init__(self, device: BatchDevice, idle_ns: int = 50_000, keepalive: float = KEEPALIVE) -> None:
         self.device = device
         self.max_buffer_words: int | None = getattr(device, "max_buffer_words", None)
+        # a dispatch cannot be stopped from the host: handlers always get a budget (loop iterations)
+        self.default_budget: int = getattr(device, "default_budget", DEFAULT_BUDGET)
+        self.max_budget: int | None = getattr(device, "max_budget", None)  # what the driver lets finish
         self.idle = max(idle_ns, 1000) * 1e-9
         self.keepalive = keepalive
         self.shared: dict[int, _Shared] = {}
@@ -241,6 +247,9 @@ class RedispatchRuntime:
             actor.buffers = tuple(self._shared(a).buffer for a in memory.arrays)
             actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
             self.device.write(actor.buffer("ctrl"), 0, memory.ctrl.copy())
+            # the loop is not running: the host's copy of the state is the truth (a restart may
+            # have put the initial state back)
+            self.device.write(actor.buffer("state"), 0, memory.state.copy())
             actor.running = True
             actor.left.clear()
             if actor not in self.actors:

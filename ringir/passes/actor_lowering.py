@@ -57,6 +57,7 @@ from ringkernel.ringir import (
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.layout import KERNEL_PARAMS
+from ringkernel.ringir.passes.budget import checked_functions, insert_budget_checks
 
 Pair = tuple[Value, Value]  # a 64-bit HLC value as (low word, high word)
 
@@ -64,14 +65,25 @@ MODES = ("persistent", "batch")
 HANDLER_PREFIX = "__on_"
 
 
-def lower_actor(module: Module, actor: str, mode: str = "persistent") -> Module:
-    """``module`` plus the actor's loop kernel ``@<actor>`` (the handlers stay as funcs)."""
+def lower_actor(module: Module, actor: str, mode: str = "persistent", budget_checks: bool = True) -> Module:
+    """``module`` plus the actor's loop kernel ``@<actor>`` (the handlers stay as funcs).
+
+    Handlers that loop get budget checks (:mod:`.budget`) and the loop rolls
+    their state back when one aborts; ``budget_checks=False`` leaves both out
+    (only to measure what they cost: such an actor cannot be stopped mid-message).
+    """
     if mode not in MODES:
         raise CompileError(f"unknown actor loop mode '{mode}'; choose 'persistent' or 'batch'")
     if any(fn.name == actor for fn in module.functions):
         raise CompileError(f"module already has a function named '{actor}'")
-    kernel = _LoopBuilder(actor, handler_table(module, actor), mode).build()
-    return verify(Module((*module.functions, kernel), module.structs))
+    handlers = handler_table(module, actor)
+    checked = checked_functions(module, [name for _, name in handlers]) if budget_checks else set()
+    builder = _LoopBuilder(actor, handlers, mode, abortable=bool(checked))
+    kernel = builder.build()
+    lowered = Module((*module.functions, kernel), module.structs)
+    if checked:
+        lowered = insert_budget_checks(lowered, [name for _, name in handlers], {actor: builder.ctrl})
+    return verify(lowered)
 
 
 def handler_table(module: Module, actor: str) -> list[tuple[int, str]]:
@@ -97,9 +109,12 @@ def handler_table(module: Module, actor: str) -> list[tuple[int, str]]:
 
 
 class _LoopBuilder:
-    def __init__(self, actor: str, handlers: list[tuple[int, str]], mode: str) -> None:
+    def __init__(
+        self, actor: str, handlers: list[tuple[int, str]], mode: str, abortable: bool = False
+    ) -> None:
         self.handlers = handlers
         self.mode = mode
+        self.abortable = abortable  # some handler loops: it gets budget checks (``budget``), so may abort
         params = [(name, ArrayType(U32)) for name in KERNEL_PARAMS]
         self.b = FunctionBuilder(actor, "kernel", params)
         self.ctrl, self.state, self.h2k, self.k2k, self.out = self.b.params
@@ -227,6 +242,11 @@ class _LoopBuilder:
             b.store_var(idle_since, self.c(0, U64))
         b.store_var(idle, self.c(0))
         b.store_var(count, self.c(0))
+        if self.mode == "batch" and self.abortable:
+            # handler loop iterations this dispatch: it ends once they reach one budget, so
+            # a dispatch stays short (a driver may cut off long ones: lavapipe's loop limit)
+            self.spent = b.local("spent", U32)
+            b.store_var(self.spent, self.c(0))
         with b.loop():
             b.atomic("add", self.ctrl, self.c(L.C["heartbeat"]), self.c(1))
             with b.if_(b.compare("ne", self.acquire(self.ctrl, L.C["stop"]), self.c(0))):
@@ -260,6 +280,11 @@ class _LoopBuilder:
                 b.store_var(count, done)
                 with b.if_(b.compare("ge", done, self.acquire(self.ctrl, L.C["batch"]))):
                     b.break_()
+                if self.abortable:
+                    budget = b.load(self.ctrl, self.c(L.C["budget"]))
+                    spent_all = b.compare("ge", b.load_var(self.spent), budget)
+                    with b.if_(b.binary("and", b.compare("ne", budget, self.c(0)), spent_all)):
+                        b.break_()
         if self.mode == "persistent":
             self.fence()
             self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_EXITED))
@@ -368,7 +393,11 @@ class _LoopBuilder:
         )
         reply = self.var("reply")
         b.store_var(reply, self.c(0))
+        if self.abortable:
+            self.begin_message()
         self.dispatch(list(self.handlers), type_id, q, base, out_base, reply)
+        if self.abortable:
+            self.end_message(type_id, out_base, reply)
         reply_id = b.load_var(reply)
         with b.if_(b.compare("ne", reply_id, self.c(0))):
             seq = b.load(self.ctrl, self.c(L.C["sequence"]))
@@ -391,6 +420,47 @@ class _LoopBuilder:
         self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
         self.bump(q, L.Q_DEQUEUED)
         b.atomic("add", self.ctrl, self.c(L.C["processed"]), self.c(1))
+
+    def copy_state(self, to_shadow: bool) -> None:
+        """Copies the ``ctrl.state_words`` words of the state to its shadow (the words right
+        after it), or back."""
+        b = self.b
+        words = b.load(self.ctrl, self.c(L.C["state_words"]))
+        src, dst = (self.c(0), words) if to_shadow else (words, self.c(0))
+        i = self.var("shadow", U32)
+        with b.for_range(i, self.c(0), words, self.c(1)):
+            at = b.load_var(i)
+            b.store(self.state, b.binary("add", at, dst), b.load(self.state, b.binary("add", at, src)))
+
+    def begin_message(self) -> None:
+        """Before a handler that may abort: a fresh budget, and a shadow copy of the state
+        (in the words after it) to roll back to."""
+        b = self.b
+        ctrl = self.ctrl
+        b.store(ctrl, self.c(L.C["serial"]), b.binary("add", b.load(ctrl, self.c(L.C["serial"])), self.c(1)))
+        b.store(ctrl, self.c(L.C["ticks"]), self.c(0))
+        b.store(ctrl, self.c(L.C["aborting"]), self.c(0))
+        self.copy_state(True)
+
+    def end_message(self, type_id: Value, out_base: Value, reply: LocalVar) -> None:
+        """After it: an aborted handler's state is rolled back, and instead of its reply a K2H
+        output gets an abort record (reason, message type id); a K2K output gets nothing."""
+        b = self.b
+        ctrl = self.ctrl
+        if self.mode == "batch":
+            ticks = b.load(ctrl, self.c(L.C["ticks"]))
+            b.store_var(self.spent, b.binary("add", b.load_var(self.spent), ticks))
+        why = b.load(ctrl, self.c(L.C["aborting"]))
+        with b.if_(b.compare("ne", why, self.c(0))):
+            self.copy_state(False)
+            self.bump(ctrl, L.C["aborted"])
+            b.store(ctrl, self.c(L.C["last_abort"]), why)
+            b.store(ctrl, self.c(L.C["aborting"]), self.c(0))
+            b.store_var(reply, self.c(0))
+            with b.if_(b.compare("eq", b.load(ctrl, self.c(L.C["out_target"])), self.c(0))):
+                b.store(self.out, self.word(out_base, L.ABORT_REASON_WORD), why)
+                b.store(self.out, self.word(out_base, L.ABORT_MESSAGE_WORD), type_id)
+                b.store_var(reply, self.c(L.ABORT_TYPE_ID))
 
     def dispatch(
         self,

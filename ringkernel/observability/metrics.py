@@ -86,7 +86,7 @@ def actor_status(ref: Any) -> str:
 
 
 def _counter(ref: Any, name: str) -> int:
-    value = getattr(ref, name, 0)  # supervision's counters once it lands
+    value = getattr(ref, name, 0)  # supervision's counters (ActorRef.restarts, .handler_aborted)
     return value if isinstance(value, int) else 0
 
 

@@ -18,10 +18,11 @@ import numpy as np
 
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
-from ringkernel.runtime.actor_pump import Read, RedispatchRuntime
+from ringkernel.runtime.actor_pump import DEFAULT_BUDGET, Read, RedispatchRuntime
 from ringkernel.runtime.arguments import LaunchError
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.wgpu.status import (
+    LLVMPIPE_LOOP_LIMIT,
     STATUS_WORDS,
     has_loop_limit,
     loop_limit_error,
@@ -39,6 +40,10 @@ class WgpuBatchDevice:
         self.device = get_device()
         self.adapter_name = describe_adapter(get_adapter())
         self.loop_guard = has_loop_limit(get_adapter().info)
+        # below lavapipe's loop limit (with room for the batch loop around the handlers)
+        self.default_budget = LLVMPIPE_LOOP_LIMIT // 4 if self.loop_guard else DEFAULT_BUDGET
+        # a larger budget would let one handler reach the limit (the system fails, LoopLimitError)
+        self.max_budget = LLVMPIPE_LOOP_LIMIT // 2 if self.loop_guard else None
         # one queue is one storage buffer: the pump's runtime rejects a larger one at spawn
         binding = min(self._limit("max_storage_buffer_binding_size"), self._limit("max_buffer_size"))
         self.max_buffer_words = binding // L.WORD

@@ -25,7 +25,7 @@ import ringkernel.actors as rk_actors
 sys.path.insert(0, os.path.dirname(__file__))
 from actor_defs import Accumulator, Add, Doubler, Num, Summer  # noqa: E402
 from bounded import within  # noqa: E402
-from shutdown_defs import Echo, Hop, Relay, Spin, Spinner  # noqa: E402
+from shutdown_defs import Echo, Hop, Relay  # noqa: E402
 
 
 def test_shutdown_wakes_a_receive_waiting_without_timeout(actor_backend):
@@ -117,9 +117,7 @@ def test_a_handler_that_never_returns_is_abandoned_within_the_timeout(actor_back
     monkeypatch.setattr(rk_actors, "STOP_GRACE", 0.3)
     system = rk.ActorSystem(backend=actor_backend)
     if actor_backend == "cpu":
-        stuck = system.spawn(Spinner, queue_capacity=4)
-        stuck.send(Spin(rounds=15_000))  # ~1.5 s of work (more when cores are busy): past the timeout
-        release = None
+        pytest.skip("a looping cpu handler is now aborted by the stop (tests/actors/test_supervision.py)")
     elif actor_backend in ("cpu-batch", "wgpu"):
         stuck = system.spawn(Accumulator, queue_capacity=4)
         release = _hold_the_pump(system)
@@ -134,15 +132,11 @@ def test_a_handler_that_never_returns_is_abandoned_within_the_timeout(actor_back
     assert abandoned == [stuck] == system.abandoned and stuck.abandoned
     assert elapsed < 0.3 + 0.3 + 2.0, elapsed
     with pytest.raises(rk.ActorSystemStopped):
-        stuck.send(Add(value=1.0) if release else Spin(rounds=1))
+        stuck.send(Add(value=1.0))
     # the abandoned loop finishes on memory that is still alive, then leaves for good
-    if release is not None:
-        release.set()
-        system.runtime.thread.join(20)
-        assert not system.runtime.thread.is_alive()
-    else:
-        assert system.hosts[stuck.id].join(60), "the long handler never finished"
-        assert stuck.state["count"] == 1 and stuck.state["x"] == 2.0
+    release.set()
+    system.runtime.thread.join(20)
+    assert not system.runtime.thread.is_alive()
 
 
 def test_a_send_waiting_for_room_gives_up_when_the_system_stops(actor_backend):
@@ -266,5 +260,5 @@ def test_the_interpreter_exits_with_systems_left_running(actor_backend, runaway)
     assert done.returncode == 0, done.stderr
     assert "leaving" in done.stdout
     assert time.monotonic() - start < 45
-    if runaway:
-        assert "abandoned Spinner#2" in done.stderr
+    if runaway:  # its budget checks see the stop: the handler is aborted, nothing is abandoned
+        assert "abandoned" not in done.stderr

@@ -103,9 +103,9 @@ def test_readyz_turns_503_when_an_actor_stops_and_200_when_it_runs_again() -> No
 def test_hung_actor_fails_liveness() -> None:
     with rk.ActorSystem(backend="cpu") as system:
         echo = system.spawn(Echo)
-        echo.abandoned = True  # what shutdown marks a loop whose handler never returned
+        echo.hung = True  # what the watchdog marks an actor that makes no progress
         report = system.health()
-        echo.abandoned = False
+        echo.hung = False
     assert report == {"live": False, "ready": False, "actors": {echo.name: "hung"}}
 
 

@@ -1,0 +1,161 @@
+"""Supervision: the watchdog that finds hung actors, and the restart policy applied to them.
+
+Today's loops cannot see a runaway handler from the inside: the budget
+checks (``ringkernel.ringir.passes.budget``) cut one short only when asked.
+The :class:`Watchdog` is the one that asks.  A thread per ``ActorSystem``
+looks at every actor about four times per ``watchdog_timeout``: an actor
+with work queued and room for its replies that has finished no message for
+``watchdog_timeout`` is *hung*.  The watchdog aborts the message in
+progress (``ctrl.abort_at``, the handler's checks see it and roll back),
+then applies the actor's restart policy (:class:`RestartPolicy`).
+
+It speaks only to :class:`Supervised` (what an ``ActorRef`` offers), so an
+actor group can be supervised the same way, one member at a time.
+``docs/operations.md`` is the runbook.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ringkernel.ringir import layout as L
+from ringkernel.runtime.queues import fence
+
+RESTART_POLICIES = ("never", "on_failure")
+
+
+@dataclass
+class RestartPolicy:
+    """``restart`` and at most ``max_restarts`` restarts within any ``window`` seconds.
+
+    A restart past that is a *restart storm*: the actor is failed instead.
+    """
+
+    restart: str = "never"
+    max_restarts: int = 3
+    window: float = 60.0
+    times: deque[float] = field(default_factory=deque)  # monotonic times of recent restarts
+    count: int = 0  # restarts so far
+
+    def allows(self, now: float) -> bool:
+        """Whether one more restart fits the policy at ``now`` (it then counts)."""
+        if self.restart != "on_failure":
+            return False
+        while self.times and now - self.times[0] > self.window:
+            self.times.popleft()
+        if len(self.times) >= self.max_restarts:
+            return False
+        self.times.append(now)
+        self.count += 1
+        return True
+
+
+class Supervised(Protocol):
+    """What the watchdog needs of one actor."""
+
+    name: str
+    ctrl: np.ndarray
+    policy_state: RestartPolicy
+    hung: bool
+    failed: bool
+    restarting: bool
+
+    def busy(self) -> bool:
+        """Work is queued and its replies have room: it should make progress."""
+
+    def restart_from_initial(self, grace: float) -> bool:
+        """Aborts the message in progress and stops the loop (the stop first, so the loop
+        leaves right after the abort), puts back the state a restart starts from
+        (``restart_state``), starts it again; False if the loop did not stop within ``grace`` s."""
+
+    def fail(self) -> None:
+        """Stops the loop for good (its queued messages stay queued)."""
+
+    def wake(self) -> None:
+        """Lets the loop see a control flag now."""
+
+
+class Watchdog:
+    """One thread that watches ``actors()`` until :meth:`close`."""
+
+    def __init__(self, timeout: float, actors: Callable[[], Iterable[Supervised]]) -> None:
+        self.timeout = timeout
+        self.actors = actors
+        self.closing = threading.Event()
+        self.marks: dict[int, tuple[int, float]] = {}  # id(actor) -> (processed seen, since when)
+        self.thread = threading.Thread(target=self._run, name="ringkernel-watchdog", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.closing.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(self.timeout + 1.0)
+
+    def _run(self) -> None:
+        while not self.closing.wait(self.timeout / 4):
+            for actor in list(self.actors()):
+                if self.closing.is_set():
+                    return
+                try:
+                    self.look(actor)
+                except Exception:  # its runtime broke (a failed pump): the others are still watched
+                    actor.failed = True
+
+    def look(self, actor: Supervised) -> None:
+        """One look at ``actor``: notes progress, or handles a hang."""
+        if actor.failed or actor.restarting:
+            return
+        now = time.monotonic()
+        processed = int(actor.ctrl[L.C["processed"]])
+        seen, since = self.marks.get(id(actor), (processed, now))
+        if processed != seen or not actor.busy():
+            self.marks[id(actor)] = (processed, now)
+            actor.hung = False
+            return
+        self.marks[id(actor)] = (seen, since)
+        if now - since >= self.timeout:
+            self.handle_hang(actor)
+            self.marks[id(actor)] = (int(actor.ctrl[L.C["processed"]]), time.monotonic())
+
+    def handle_hang(self, actor: Supervised) -> None:
+        """Aborts the message in progress, then restarts, keeps or fails the actor.
+
+        With a restart due, the abort and the stop go out together, so the loop
+        leaves right after the aborted message and no message runs on the old
+        state; otherwise the actor serves on (``"never"``) or is failed (a
+        restart storm, or a handler that did not give up).
+        """
+        actor.hung = True
+        before = int(actor.ctrl[L.C["processed"]])
+        policy = actor.policy_state
+        if policy.restart == "on_failure":
+            if policy.allows(time.monotonic()) and actor.restart_from_initial(self.timeout + 1.0):
+                actor.hung = False
+            else:
+                actor.fail()
+            return
+        actor.ctrl[L.C["abort_at"]] = actor.ctrl[L.C["serial"]]
+        fence()
+        actor.wake()
+        if self._wait(lambda: int(actor.ctrl[L.C["processed"]]) != before):
+            actor.hung = False  # the message was aborted; the actor serves on from its state
+        else:
+            actor.fail()  # the handler did not give up: nothing more to try
+
+    def _wait(self, done: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline and not self.closing.is_set():
+            if done():
+                return True
+            time.sleep(min(0.005, self.timeout / 10))
+        return bool(done())
+
+
+__all__ = ["Watchdog", "RestartPolicy", "Supervised", "RESTART_POLICIES"]

@@ -16,7 +16,8 @@ to the loop, which rolls the state back (``actor_lowering``).
 Checked functions get the control block as one more parameter,
 ``%rk.ctrl``; functions without loops (and all other kernels) are left
 exactly as they were.  A checked function returns a zero of its type when
-it aborts, so only ``void`` and scalar results are supported.
+it aborts: nothing, a scalar zero, or a tuple of zeros (a func returning
+several values).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ringkernel.ringir import (
     Return,
     ScalarType,
     Stmt,
+    TupleType,
     Value,
     walk,
 )
@@ -98,11 +100,11 @@ class _Rewriter:
         self.checked = checked
         self.own = ctrl is None  # a checked function: it gets the ctrl parameter and checks
         self.ctrl = ctrl if ctrl is not None else Value(CTRL_PARAM, ArrayType(U32))
-        if self.own and not (fn.return_type == VOID or isinstance(fn.return_type, ScalarType)):
+        if self.own and not (fn.return_type == VOID or isinstance(fn.return_type, (ScalarType, TupleType))):
             raise CompileError.at(
                 fn.loc,
                 f"'{fn.name}' loops and returns {fn.return_type}: a handler's budget check can only "
-                "unwind functions returning nothing or a scalar",
+                "unwind functions returning nothing, a scalar or a tuple of them",
             )
         numbers = [int(v.name) for v in _values(fn) if v.name.isdigit()]
         self.counter = max(numbers, default=-1) + 1
@@ -181,11 +183,14 @@ class _Rewriter:
         b.store_var(n, b.const(0, U32))
 
     def unwind(self, b: FunctionBuilder) -> None:
-        if self.fn.return_type == VOID:
+        ty = self.fn.return_type
+        if ty == VOID:
             b.return_()
+        elif isinstance(ty, TupleType):  # the caller takes the values apart, then unwinds too
+            b.return_(b.make_tuple(tuple(b.const(0, elem) for elem in ty.elems)))
         else:
-            assert isinstance(self.fn.return_type, ScalarType)
-            b.return_(b.const(0, self.fn.return_type))
+            assert isinstance(ty, ScalarType)
+            b.return_(b.const(0, ty))
 
     def after_call(self, b: FunctionBuilder) -> None:
         """After a checked call: unwind if it aborted, else a fresh quota (it used some budget)."""

@@ -1446,12 +1446,13 @@ class ActorSystem:
                 return host.join(0)
         return True
 
-    def _pause(self, refs: Sequence[ActorRef], what: str = "connect") -> None:
+    def _pause(self, refs: Sequence[ActorRef], what: str = "connect", grace: float | None = None) -> None:
         """Stops the loops of ``refs`` for a rewiring; ``TimeoutError`` (all running on) if one will not."""
         for ref in refs:
             ref.ctrl[L.C["stop"]] = L.STOP_PAUSE  # a handler in progress runs to its end
             self.hosts[ref.id].wake()
-        waiter = Waiter(self.drain_timeout)
+        grace = self.drain_timeout if grace is None else grace
+        waiter = Waiter(grace)
         stuck = [ref for ref in refs if not self._wait_left(ref, waiter)]
         if not stuck:
             return
@@ -1462,7 +1463,7 @@ class ActorSystem:
                 self._launch(ref)
         names = ", ".join(ref.name for ref in stuck)
         raise TimeoutError(
-            f"cannot {what}: {names} did not stop within drain_timeout={self.drain_timeout} s "
+            f"cannot {what}: {names} did not stop within {grace} s "
             "(a handler has not returned); nothing was changed"
         )
 

@@ -58,6 +58,7 @@ KEEP_DEFAULT = 3
 KEEP_MAX = 10_000
 EVERY_MIN = 0.01  # s
 EVERY_MAX = 86_400.0
+PERIODIC_GRACE = 0.5  # s a periodic checkpoint waits for the message in progress, then skips this turn
 LOOK_EVERY = 0.1  # s between the checkpoint thread's looks when nothing is due sooner
 
 # Test hook: called with the temp file's path after it is written and fsynced,
@@ -115,13 +116,15 @@ def queued(buffer: np.ndarray) -> np.ndarray:
     return slots[index].copy()
 
 
-def paused(system: ActorSystem, ref: ActorRef, take: Callable[[], Any]) -> Any:
-    """Runs ``take`` with ``ref``'s loop stopped between two messages, then starts it again."""
+def paused(system: ActorSystem, ref: ActorRef, take: Callable[[], Any], grace: float | None = None) -> Any:
+    """Runs ``take`` with ``ref``'s loop stopped between two messages, then starts it again;
+    ``TimeoutError`` if the message in progress does not end within ``grace`` s (default:
+    the system's ``drain_timeout``)."""
     with system._lock:
         system._check_open()
         if ref.failed or ref.abandoned:
             raise RuntimeError(f"cannot checkpoint {ref.name}: it has {ref.status}")
-        system._pause((ref,), what="checkpoint")
+        system._pause((ref,), what="checkpoint", grace=grace)
         try:
             return take()
         finally:
@@ -476,11 +479,12 @@ class Checkpointer:
         if not system._lock.acquire(timeout=0.1):
             return None
         try:
-            if system.closed or ref.failed or ref.restarting or ref.abandoned:
+            if system.closed or ref.failed or ref.restarting or ref.abandoned or ref.hung:
                 return None
             schedule.taken += 1
             path = schedule.directory / f"{file_stem(ref.name)}-{schedule.taken:08d}{SUFFIX}"
-            taken = paused(system, ref, lambda: image(ref))
+            grace = min(system.drain_timeout, PERIODIC_GRACE)  # the watchdog waits for the lock meanwhile
+            taken = paused(system, ref, lambda: image(ref), grace)
             write(path, encode([taken], system.hlc.last))
             ref.checkpointed_state = taken.state
         finally:

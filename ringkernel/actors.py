@@ -28,6 +28,7 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -1388,7 +1389,7 @@ class ActorSystem:
             for ref in chosen:
                 if not isinstance(ref, ActorRef) or ref.system is not self:
                     raise TypeError(f"checkpoint() takes actors spawned by this system, got {ref!r}")
-            images = [durability.paused(self, ref, lambda ref=ref: durability.image(ref)) for ref in chosen]
+            images = [durability.paused(self, ref, partial(durability.image, ref)) for ref in chosen]
             durability.write(path, durability.encode(images, self.hlc.last))
 
     def restore(

@@ -218,11 +218,9 @@ def _need(condition: bool, text: str) -> None:
 
 def _int(entry: dict[str, Any], key: str, low: int, high: int) -> int:
     value = entry.get(key)
-    _need(
-        type(value) is int and low <= value <= high,
-        f"field '{key}' is {value!r}, not an integer in {low}..{high}",
-    )
-    return int(value)
+    if type(value) is not int or not low <= value <= high:
+        raise CheckpointError(f"field '{key}' is {value!r}, not an integer in {low}..{high}")
+    return value
 
 
 def decode(data: bytes) -> tuple[list[Image], int]:
@@ -294,15 +292,16 @@ def _is_pair(value: Any) -> bool:
 
 def _section(sections: dict[str, Any], key: str, body: bytes) -> np.ndarray:
     entry = sections.get(key)
-    _need(isinstance(entry, dict), f"section '{key}' is missing")
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"section '{key}' is missing")
     offset = _int(entry, "offset", 0, len(body))
     shape = entry.get("shape")
-    sized = isinstance(shape, list) and 1 <= len(shape) <= 2
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 2:
+        raise CheckpointError(f"section '{key}' has a bad shape {shape!r}")
     _need(
-        sized and all(type(n) is int and 0 <= n <= 2**26 for n in shape),
-        f"section '{key}' has a bad shape {shape!r}",
+        all(type(n) is int and 0 <= n <= 2**26 for n in shape), f"section '{key}' has a bad shape {shape!r}"
     )
-    words = int(np.prod(shape))
+    words = math.prod(shape)
     _need(offset + 4 * words <= len(body), f"section '{key}' runs past the end of the file")
     return np.frombuffer(body, dtype="<u4", count=words, offset=offset).astype(np.uint32).reshape(shape)
 
@@ -330,13 +329,14 @@ def resolve(im: Image, types: Sequence[ActorType] | Mapping[str, ActorType]) -> 
     from ringkernel.actors import ActorType
 
     module, _, qualname = im.actor.partition(":")
+    chosen: Any
     if isinstance(types, Mapping):
         chosen = types.get(im.actor, types.get(qualname))
     else:
         chosen = next((t for t in types if t.__qualname__ == qualname), None)
     if chosen is None:
         chosen = sys.modules.get(module)
-        for part in qualname.split(".") if chosen is not None else ():
+        for part in qualname.split(".") if chosen is not None else []:
             chosen = getattr(chosen, part, None)
     if isinstance(chosen, ActorType):
         return chosen

@@ -1381,15 +1381,21 @@ class ActorSystem:
         """Writes a checkpoint of ``refs`` (default: every actor) to ``path`` atomically.
 
         Each actor is paused between two messages while its words are copied
-        (``TimeoutError`` if a handler does not return within ``drain_timeout``);
+        (``TimeoutError`` if a handler does not return within ``drain_timeout``,
+        or half the watchdog's timeout: the watchdog waits meanwhile);
         connected actors are not supported yet (``ValueError``).
         """
+        grace = self.drain_timeout
+        if self.watchdog_timeout is not None:
+            grace = min(grace, self.watchdog_timeout / 2)
         with self._lock:
             chosen = [r for r in self.actors if not r.abandoned] if refs is None else list(refs)
             for ref in chosen:
                 if not isinstance(ref, ActorRef) or ref.system is not self:
                     raise TypeError(f"checkpoint() takes actors spawned by this system, got {ref!r}")
-            images = [durability.paused(self, ref, partial(durability.image, ref)) for ref in chosen]
+                if ref.upstream is not None or ref.downstream is not None:
+                    raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
+            images = [durability.paused(self, ref, partial(durability.image, ref), grace) for ref in chosen]
             durability.write(path, durability.encode(images, self.hlc.last))
 
     def restore(
@@ -1409,6 +1415,7 @@ class ActorSystem:
             durability.check_compatible(im, actor_type)
             if im.policy not in POLICIES:
                 raise durability.CheckpointError(f"{im.name}: unknown queue policy {im.policy!r}")
+            self._check_fits(actor_type, im.capacity, im.lanes, f"{im.name} of {os.fspath(path)}")
         if host_hlc:
             with contextlib.suppress(HlcDriftError):
                 self.hlc.receive(host_hlc)  # the host clock never goes back behind the checkpoint's
@@ -1417,6 +1424,16 @@ class ActorSystem:
                 self._spawn(t, im.capacity, im.policy, im.lanes, RestartPolicy(), durability.prepare(im))
                 for im, t in zip(images, chosen, strict=True)
             ]
+
+    def _check_fits(self, actor_type: ActorType, capacity: int, lanes: int, what: str) -> None:
+        """Raises what spawning ``actor_type`` here would (queues too big for the device, a
+        loop that does not compile for it), so a restore fails before its first spawn."""
+        info = actor_type.info
+        in_words = max(h.message.slot_words for h in info.handlers.values())
+        out_words = max([m.slot_words for h in info.handlers.values() for m in h.replies], default=8)
+        check_queue_fits(self.runtime, capacity, in_words, f"the input queue of {what}")
+        check_queue_fits(self.runtime, capacity, out_words, f"the output queue of {what}")
+        self._build(actor_type, lanes)
 
     def _build(self, actor_type: ActorType, lanes: int) -> KernelBuild:
         """The loop kernel compiled for this system's runtime (its target, its options)."""

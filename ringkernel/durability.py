@@ -133,8 +133,6 @@ def paused(system: ActorSystem, ref: ActorRef, take: Callable[[], Any], grace: f
 
 def image(ref: ActorRef) -> Image:
     """``ref``'s image; its loop must be paused."""
-    if ref.upstream is not None or ref.downstream is not None:
-        raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
     fence()
     with ref.send_lock, ref.receive_lock:
         ctrl = {k: int(ref.ctrl[L.C[k]]) for k in CTRL_WORDS}

@@ -59,3 +59,13 @@ class Reordered:
         self.count += 1
         self.sum += msg.n
         return Total(count=self.count, sum=self.sum)
+
+
+@rk.actor
+class Sink:
+    """Takes Counter's replies, for a connected pair."""
+
+    seen: i32 = 0
+
+    def total(self, msg: Total) -> None:
+        self.seen += 1

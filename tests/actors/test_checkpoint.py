@@ -18,7 +18,7 @@ from ringkernel.runtime import backend_status
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from durable_defs import Add, Counter, CounterV2, Reordered, Total  # noqa: E402
+from durable_defs import Add, Counter, CounterV2, Reordered, Sink, Total  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 N = 200
@@ -207,3 +207,45 @@ def test_checkpointing_another_systems_actor_is_a_type_error(tmp_path):
         ref = a.spawn(Counter)
         with pytest.raises(TypeError, match="actors spawned by this system"):
             b.checkpoint(tmp_path / "x.rkc", [ref])
+
+
+def test_connected_and_failed_actors_are_refused_and_nothing_is_written(tmp_path):
+    with rk.ActorSystem() as system:
+        a, b = system.spawn(Counter), system.spawn(Sink)
+        system.connect(a, b)
+        with pytest.raises(
+            ValueError, match="cannot checkpoint Counter#1: connected actors are not supported"
+        ):
+            system.checkpoint(tmp_path / "x.rkc")
+        lone = system.spawn(Counter)
+        lone.fail()
+        with pytest.raises(RuntimeError, match="cannot checkpoint Counter#3: it has failed"):
+            lone.checkpoint(tmp_path / "x.rkc")
+        assert not (tmp_path / "x.rkc").exists()
+        a.send(Add(n=1, work=0))  # the refused checkpoint left the pair running
+        assert within_seconds(lambda: b.state["seen"] == 1)
+
+
+def within_seconds(done, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_restore_that_cannot_spawn_here_spawns_nothing(tmp_path, monkeypatch):
+    """A queue the device cannot bind is found before the first actor is spawned."""
+    path = tmp_path / "two.rkc"
+    with rk.ActorSystem() as system:
+        system.spawn(Counter, queue_capacity=4)
+        system.spawn(Counter, queue_capacity=1024)
+        system.checkpoint(path)
+    with rk.ActorSystem() as system:
+        monkeypatch.setattr(system.runtime, "max_buffer_words", 2048, raising=False)
+        with pytest.raises(ValueError, match="Counter#2 of"):
+            system.restore(path)
+        assert system.actors == []

@@ -1409,6 +1409,9 @@ class ActorSystem:
         problem with the file (``durability.CheckpointError``) is found before
         the first actor is spawned.
         """
+        given = list(types.values()) if isinstance(types, Mapping) else types
+        if isinstance(types, str) or not all(isinstance(t, ActorType) for t in given):
+            raise TypeError(f"restore(types=) takes @rk.actor classes or a mapping name -> class: {types!r}")
         images, host_hlc = durability.read(path)
         chosen = [durability.resolve(im, types) for im in images]
         for im, actor_type in zip(images, chosen, strict=True):

@@ -198,6 +198,9 @@ def write(path: str | os.PathLike[str], data: bytes) -> Path:
         if after_write is not None:
             after_write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise type(exc)(exc.errno, f"cannot write checkpoint {os.fspath(path)!r}: {exc.strerror}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -249,3 +249,17 @@ def test_a_restore_that_cannot_spawn_here_spawns_nothing(tmp_path, monkeypatch):
         with pytest.raises(ValueError, match="Counter#2 of"):
             system.restore(path)
         assert system.actors == []
+
+
+def test_bad_restore_arguments_and_unwritable_paths_are_clear_errors(tmp_path):
+    with rk.ActorSystem() as system:
+        ref = system.spawn(Counter)
+        with pytest.raises(FileNotFoundError, match="cannot write checkpoint '.*/missing/c.rkc'"):
+            ref.checkpoint(tmp_path / "missing" / "c.rkc")
+        assert not list(tmp_path.iterdir())
+        ref.checkpoint(tmp_path / "c.rkc")
+        with pytest.raises(TypeError, match="restore\\(types=\\) takes @rk.actor classes"):
+            system.restore(tmp_path / "c.rkc", types="Counter")
+        with pytest.raises(durability.CheckpointError, match="cannot read checkpoint .*nothing.rkc"):
+            system.restore(tmp_path / "nothing.rkc")
+        assert len(system.actors) == 1

@@ -1121,8 +1121,9 @@ class ActorRef:
         return fill < out.capacity
 
     def restart_state(self) -> np.ndarray:
-        """The state words a restart starts from: those of its latest periodic checkpoint
-        (``spawn(checkpoint_every=...)``) if one was taken, else the initial state."""
+        """The state words a restart starts from: those of its latest checkpoint (periodic
+        or explicit) if one was taken, else the initial state (a restored actor's is the
+        restored state)."""
         if self.checkpointed_state is None:
             return self.initial_state
         words = self.initial_state.copy()
@@ -1397,6 +1398,8 @@ class ActorSystem:
                     raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
             images = [durability.paused(self, ref, partial(durability.image, ref), grace) for ref in chosen]
             durability.write(path, durability.encode(images, self.hlc.last))
+            for ref, image in zip(chosen, images, strict=True):
+                ref.checkpointed_state = image.state  # a restart starts from here now
 
     def restore(
         self, path: str | os.PathLike[str], types: Sequence[ActorType] | Mapping[str, ActorType] = ()

@@ -113,3 +113,16 @@ def test_a_crash_between_write_and_rename_leaves_the_previous_checkpoint_valid(t
     with rk.ActorSystem() as system:
         [copy] = system.restore(tmp_path / "c.rkc")
         assert copy.state == {"count": 1, "sum": 3}
+
+
+def test_a_restart_after_an_explicit_checkpoint_starts_from_it(tmp_path):
+    with rk.ActorSystem(backend="cpu", watchdog_timeout=0.2) as system:
+        ref = system.spawn(Unbounded, queue_capacity=8, restart="on_failure")
+        assert ref.ask(Spin(n=5), timeout=10).total == 5
+        ref.checkpoint(tmp_path / "u.rkc")
+        ref.send(Spin(n=-1))
+        ref.send(Spin(n=1))
+        with pytest.raises(rk.HandlerAborted, match="watchdog"):
+            ref.receive(timeout=10)
+        after = ref.receive(timeout=10)
+        assert (after.total, after.calls) == (6, 2)

@@ -92,15 +92,18 @@ class Image:
 
 
 def actor_key(actor_type: ActorType) -> str:
+    """``module:qualname`` of the class: how a file names it, so a restore can find it."""
     cls = actor_type.py_class
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def actor_fingerprint(actor_type: ActorType) -> str:
+    """The actor's compiled identity: equal fingerprints mean the same loop, so no layout check."""
     return fingerprint(actor_type.module("persistent"), "rir")
 
 
 def state_fields(actor_type: ActorType) -> list[list[str]]:
+    """``[[name, type], ...]`` of its state: what the compatibility rule compares."""
     return [[f.name, str(f.type)] for f in actor_type.info.state.fields]
 
 

@@ -126,3 +126,30 @@ def test_a_restart_after_an_explicit_checkpoint_starts_from_it(tmp_path):
             ref.receive(timeout=10)
         after = ref.receive(timeout=10)
         assert (after.total, after.calls) == (6, 2)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "wgpu"])
+def test_checkpoints_under_a_steady_stream_lose_and_duplicate_nothing(backend, tmp_path):
+    from ringkernel.runtime import backend_status
+
+    ok, reason = backend_status(backend)
+    if not ok:
+        pytest.skip(reason)
+    n, batch = 20_000, 500
+    with rk.ActorSystem(backend=backend) as system:
+        ref = system.spawn(Counter, queue_capacity=1024, checkpoint_every=0.01, checkpoint_dir=tmp_path)
+        counts: list[int] = []
+        for start in range(0, n, batch):
+            ref.send_many([Add(n=1, work=0) for _ in range(batch)], timeout=30)
+            counts += [r.count for r in ref.receive_many(batch, timeout=30)]
+            while len(counts) < start + batch:
+                counts += [r.count for r in ref.receive_many(batch, timeout=30)]
+        assert counts == list(range(1, n + 1))
+        assert ref.state == {"count": n, "sum": n}
+    files = durability.checkpoints(tmp_path, ref.name)  # the checkpoint thread has stopped
+    assert files, "no checkpoint was taken during the stream"
+    for path in files:
+        [image], _ = durability.read(path)
+        handled = image.ctrl["processed"]
+        assert image.state[0] == handled  # the state is that of a message boundary
+        assert handled + len(image.inputs) <= n

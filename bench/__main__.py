@@ -18,6 +18,7 @@ from bench import (
     cpu_numba,
     cpu_numpy,
     device_arrays,
+    durability,
     observability,
     overhead,
     wgpu_cpu,
@@ -38,6 +39,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "actors": actors.run,
     "observability": observability.run,
     "budget": budget_checks.run,
+    "durability": durability.run,
 }
 
 

@@ -32,7 +32,7 @@ from ringkernel.observability.progress import bar
 
 FUZZ_DIR = Path(__file__).resolve().parent
 REPO = FUZZ_DIR.parent
-TARGETS = ("parser", "frontend", "ptx", "wgsl", "msl", "queues", "hlc")
+TARGETS = ("parser", "frontend", "ptx", "wgsl", "msl", "queues", "hlc", "checkpoint")
 
 _STATUS = re.compile(r"^#(?P<runs>\d+)\s+\w+\s")
 _FIELDS = {"cov": re.compile(r"cov: (\d+)"), "corpus": re.compile(r"corp: (\d+)/"),

@@ -84,11 +84,16 @@ def write_seeds() -> None:
         (frontend / f"example_{example.name}").write_text(example.read_text())
 
     rng = random.Random(7)
-    for target in ("ptx", "wgsl", "msl", "queues", "hlc"):
+    for target in ("ptx", "wgsl", "msl", "queues", "hlc", "checkpoint"):
         directory = FUZZ_DIR / "corpus" / target
         directory.mkdir(parents=True, exist_ok=True)
         for i, size in enumerate((16, 200, 1000, 3000)):
             (directory / f"seed_{i}.bin").write_bytes(rng.randbytes(size))
+
+    from fuzz.fuzz_checkpoint import seed_files
+
+    for name, data in seed_files().items():
+        (FUZZ_DIR / "corpus" / "checkpoint" / name).write_bytes(data)
 
 
 __all__ = ["write_seeds"]

@@ -27,11 +27,14 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ringkernel import durability
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
@@ -520,6 +523,8 @@ class ActorRef:
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
         self.initial_state = self.state_words.copy()  # what a restart goes back to (restart_state)
+        self.checkpointed_state: np.ndarray | None = None  # state words of its latest periodic checkpoint
+        self.lanes = 1
         # supervision (ringkernel.supervision): spawn sets the policy, the watchdog the flags
         self.policy_state = RestartPolicy()
         self.hung = False
@@ -1116,12 +1121,19 @@ class ActorRef:
         return fill < out.capacity
 
     def restart_state(self) -> np.ndarray:
-        """The state words a restart starts from: the initial state.
+        """The state words a restart starts from: those of its latest checkpoint (periodic
+        or explicit) if one was taken, else the initial state (a restored actor's is the
+        restored state)."""
+        if self.checkpointed_state is None:
+            return self.initial_state
+        words = self.initial_state.copy()
+        words[: len(self.checkpointed_state)] = self.checkpointed_state
+        return words
 
-        The hook for durability (issue 20): a checkpoint restore returns the
-        checkpointed state here instead.
-        """
-        return self.initial_state
+    def checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Writes its state, queued messages, unreceived replies, clock and counters to
+        ``path`` atomically, taken between two messages (``docs/layout.md``, "Checkpoint file")."""
+        self.system.checkpoint(path, [self])
 
     def restart_from_initial(self, grace: float) -> bool:
         """Aborts the message in progress (reason ``"watchdog"``) and stops the loop, restores
@@ -1270,6 +1282,7 @@ class ActorSystem:
         if trace_path is not None:
             self.trace(trace_path).start()
         self.watchdog: Watchdog | None = None
+        self._checkpointer: durability.Checkpointer | None = None
         if watchdog_timeout is not None:
             self.watchdog = Watchdog(watchdog_timeout, lambda: list(self.actors))
 
@@ -1300,6 +1313,9 @@ class ActorSystem:
         restart: str = "never",
         max_restarts: int = 3,
         restart_window: float = 60.0,
+        checkpoint_every: float | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_keep: int = durability.KEEP_DEFAULT,
     ) -> ActorRef:
         """Starts ``actor_type``'s loop with queues of ``queue_capacity`` slots (2, 4, ..., 2**24).
 
@@ -1308,6 +1324,10 @@ class ActorSystem:
         handler did not give up) or ``"on_failure"`` (it restarts from its initial
         state, keeping its queued messages, at most ``max_restarts`` times within
         ``restart_window`` s; one more hang fails it).
+
+        ``checkpoint_every`` s (with ``checkpoint_dir``) a checkpoint of the actor
+        goes to ``checkpoint_dir``, the last ``checkpoint_keep`` kept; a restart
+        then starts from the latest one.
         """
         if not isinstance(actor_type, ActorType):
             raise TypeError(f"spawn() takes an @rk.actor class, got {actor_type!r}")
@@ -1322,17 +1342,104 @@ class ActorSystem:
         restart_window = check_setting(
             "restart_window", restart_window, 0.001, RESTART_WINDOW_MAX, integer=False
         )
+        schedule = _checkpoint_schedule(checkpoint_every, checkpoint_dir, checkpoint_keep)
+        policy_state = RestartPolicy(restart, max_restarts, restart_window)
+        ref = self._spawn(actor_type, queue_capacity, policy, lanes, policy_state)
+        if schedule is not None:
+            with self._lock:
+                if self._checkpointer is None:
+                    self._checkpointer = durability.Checkpointer(self)
+                    self._observers.append(self._checkpointer)
+                self._checkpointer.add(durability.Schedule(ref, *schedule))
+        return ref
+
+    def _spawn(
+        self,
+        actor_type: ActorType,
+        capacity: int,
+        policy: str,
+        lanes: int,
+        policy_state: RestartPolicy,
+        prepare: Callable[[ActorRef], None] | None = None,
+    ) -> ActorRef:
+        """Allocates the actor, lets ``prepare`` fill its memory (a restore), starts its loop."""
         with self._lock:
             self._check_open()
             build = self._build(actor_type, lanes)
-            ref = ActorRef(self, actor_type, len(self.actors) + 1, queue_capacity, policy)
-            ref.policy_state = RestartPolicy(restart, max_restarts, restart_window)
+            ref = ActorRef(self, actor_type, len(self.actors) + 1, capacity, policy)
+            ref.policy_state = policy_state
+            ref.lanes = lanes
+            if prepare is not None:
+                prepare(ref)
             host = self.runtime.host(build, lanes)
             self.actors.append(ref)
             self.hosts[ref.id] = host
             self._loops.append((ref.ctrl, host))
             self._launch(ref)
         return ref
+
+    def checkpoint(self, path: str | os.PathLike[str], refs: Sequence[ActorRef] | None = None) -> None:
+        """Writes a checkpoint of ``refs`` (default: every actor) to ``path`` atomically.
+
+        Each actor is paused between two messages while its words are copied
+        (``TimeoutError`` if a handler does not return within ``drain_timeout``,
+        or half the watchdog's timeout: the watchdog waits meanwhile);
+        connected actors are not supported yet (``ValueError``).
+        """
+        grace = self.drain_timeout
+        if self.watchdog_timeout is not None:
+            grace = min(grace, self.watchdog_timeout / 2)
+        with self._lock:
+            chosen = [r for r in self.actors if not r.abandoned] if refs is None else list(refs)
+            for ref in chosen:
+                if not isinstance(ref, ActorRef) or ref.system is not self:
+                    raise TypeError(f"checkpoint() takes actors spawned by this system, got {ref!r}")
+                if ref.upstream is not None or ref.downstream is not None:
+                    raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
+            images = [durability.paused(self, ref, partial(durability.image, ref), grace) for ref in chosen]
+            durability.write(path, durability.encode(images, self.hlc.last))
+            for ref, image in zip(chosen, images, strict=True):
+                ref.checkpointed_state = image.state  # a restart starts from here now
+
+    def restore(
+        self, path: str | os.PathLike[str], types: Sequence[ActorType] | Mapping[str, ActorType] = ()
+    ) -> list[ActorRef]:
+        """Spawns the actors of checkpoint ``path`` with their state, queued messages, replies,
+        clocks and counters; returns them in the file's order.
+
+        Their classes come from ``types`` (a list, matched by class name, or a mapping
+        from the class name in the file to the class to use) or modules already imported.  Any
+        problem with the file (``durability.CheckpointError``) is found before
+        the first actor is spawned.
+        """
+        given = list(types.values()) if isinstance(types, Mapping) else types
+        if isinstance(types, str) or not all(isinstance(t, ActorType) for t in given):
+            raise TypeError(f"restore(types=) takes @rk.actor classes or a mapping name -> class: {types!r}")
+        images, host_hlc = durability.read(path)
+        chosen = [durability.resolve(im, types) for im in images]
+        for im, actor_type in zip(images, chosen, strict=True):
+            durability.check_compatible(im, actor_type)
+            if im.policy not in POLICIES:
+                raise durability.CheckpointError(f"{im.name}: unknown queue policy {im.policy!r}")
+            self._check_fits(actor_type, im.capacity, im.lanes, f"{im.name} of {os.fspath(path)}")
+        if host_hlc:
+            with contextlib.suppress(HlcDriftError):
+                self.hlc.receive(host_hlc)  # the host clock never goes back behind the checkpoint's
+        with self._lock:
+            return [
+                self._spawn(t, im.capacity, im.policy, im.lanes, RestartPolicy(), durability.prepare(im))
+                for im, t in zip(images, chosen, strict=True)
+            ]
+
+    def _check_fits(self, actor_type: ActorType, capacity: int, lanes: int, what: str) -> None:
+        """Raises what spawning ``actor_type`` here would (queues too big for the device, a
+        loop that does not compile for it), so a restore fails before its first spawn."""
+        info = actor_type.info
+        in_words = max(h.message.slot_words for h in info.handlers.values())
+        out_words = max([m.slot_words for h in info.handlers.values() for m in h.replies], default=8)
+        check_queue_fits(self.runtime, capacity, in_words, f"the input queue of {what}")
+        check_queue_fits(self.runtime, capacity, out_words, f"the output queue of {what}")
+        self._build(actor_type, lanes)
 
     def _build(self, actor_type: ActorType, lanes: int) -> KernelBuild:
         """The loop kernel compiled for this system's runtime (its target, its options)."""
@@ -1363,12 +1470,13 @@ class ActorSystem:
                 return host.join(0)
         return True
 
-    def _pause(self, refs: Sequence[ActorRef]) -> None:
+    def _pause(self, refs: Sequence[ActorRef], what: str = "connect", grace: float | None = None) -> None:
         """Stops the loops of ``refs`` for a rewiring; ``TimeoutError`` (all running on) if one will not."""
         for ref in refs:
             ref.ctrl[L.C["stop"]] = L.STOP_PAUSE  # a handler in progress runs to its end
             self.hosts[ref.id].wake()
-        waiter = Waiter(self.drain_timeout)
+        grace = self.drain_timeout if grace is None else grace
+        waiter = Waiter(grace)
         stuck = [ref for ref in refs if not self._wait_left(ref, waiter)]
         if not stuck:
             return
@@ -1379,7 +1487,7 @@ class ActorSystem:
                 self._launch(ref)
         names = ", ".join(ref.name for ref in stuck)
         raise TimeoutError(
-            f"cannot connect: {names} did not stop within drain_timeout={self.drain_timeout} s "
+            f"cannot {what}: {names} did not stop within {grace} s "
             "(a handler has not returned); nothing was changed"
         )
 
@@ -1561,6 +1669,27 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         return f"<ActorSystem backend={self.backend} actors={len(self.actors)}>"
+
+
+def _checkpoint_schedule(
+    every: float | None, directory: str | os.PathLike[str] | None, keep: int
+) -> tuple[float, Any, int] | None:
+    """The checked periodic-checkpoint settings of a spawn, or None without ``checkpoint_every``."""
+    every = check_setting(
+        "checkpoint_every", every, durability.EVERY_MIN, durability.EVERY_MAX, integer=False,
+        none_means="no periodic checkpoints",
+    )  # fmt: skip
+    keep = check_setting("checkpoint_keep", keep, 1, durability.KEEP_MAX)
+    if every is None:
+        if directory is not None:
+            raise ValueError("checkpoint_dir needs checkpoint_every (seconds between checkpoints)")
+        return None
+    if directory is None:
+        raise ValueError("checkpoint_every needs checkpoint_dir (the directory the checkpoints go to)")
+    path = Path(directory)
+    if not path.is_dir():
+        raise ValueError(f"checkpoint_dir {os.fspath(directory)!r} is not an existing directory")
+    return every, path, keep
 
 
 def _upstream_first(actors: list[ActorRef]) -> list[ActorRef]:

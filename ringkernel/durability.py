@@ -1,0 +1,501 @@
+"""Durable actors: checkpoint files, restore, and periodic checkpoints.
+
+An actor's whole durable self is words (``docs/layout.md``): its state, the
+slots queued for it and by it, and a few control-block counters including its
+hybrid logical clock.  A checkpoint copies those words, taken while the
+actor's loop is paused *between* messages (``STOP_PAUSE``: a handler in
+progress runs to its end), into one file whose layout is normative in
+``docs/layout.md`` ("Checkpoint file").  A file holds a list of instances,
+so a system (and later an actor group) is one file.
+
+Files are written atomically (temp file, fsync, rename, fsync of the
+directory) and read all-or-nothing: every check runs before the first actor
+is spawned, so a corrupt, truncated, foreign or incompatible file raises
+:class:`CheckpointError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ringkernel.ringir import layout as L
+from ringkernel.ringir.passes.fingerprint import fingerprint
+from ringkernel.runtime.queues import fence
+
+if TYPE_CHECKING:
+    from ringkernel.actors import ActorRef, ActorSystem, ActorType
+
+MAGIC = b"RKCKPT\r\n"  # the CR LF catches a file mangled by a text-mode copy
+VERSION = 1
+PREFIX = struct.Struct("<8sII")  # magic, version, header bytes
+DIGEST_BYTES = 32  # sha256 of everything before it, at the end of the file
+SUFFIX = ".rkc"
+CTRL_WORDS = (  # control-block words a restore puts back (the rest are set by spawn)
+    "processed",
+    "errors",
+    "sequence",
+    "last_bad_type",
+    "clock_refused",
+    "aborted",
+    "last_abort",
+    "hlc_lo",
+    "hlc_hi",
+)
+KEEP_DEFAULT = 3
+KEEP_MAX = 10_000
+EVERY_MIN = 0.01  # s
+EVERY_MAX = 86_400.0
+PERIODIC_GRACE = 0.5  # s a periodic checkpoint waits for the message in progress, then skips this turn
+LOOK_EVERY = 0.1  # s between the checkpoint thread's looks when nothing is due sooner
+
+# Test hook: called with the temp file's path after it is written and fsynced,
+# before the rename (a crash there must leave the previous checkpoint valid).
+after_write: Callable[[Path], None] | None = None
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be restored: corrupt, truncated, foreign or incompatible."""
+
+
+@dataclass
+class Image:
+    """One actor instance as a checkpoint holds it."""
+
+    actor: str  # "module:qualname" of its class
+    name: str
+    fingerprint: str  # RingIR fingerprint of its persistent loop module
+    state_fields: list[list[str]]  # [name, type] in declaration order
+    capacity: int
+    policy: str
+    lanes: int
+    sequence: int  # the host's send counter
+    ctrl: dict[str, int]
+    state: np.ndarray
+    inputs: np.ndarray  # (n, slot_words) queued input slots, oldest first
+    outputs: np.ndarray  # (n, slot_words) replies not yet received, oldest first
+
+
+# --- taking an image --------------------------------------------------------------------
+
+
+def actor_key(actor_type: ActorType) -> str:
+    """``module:qualname`` of the class: how a file names it, so a restore can find it."""
+    cls = actor_type.py_class
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def actor_fingerprint(actor_type: ActorType) -> str:
+    """The actor's compiled identity: equal fingerprints mean the same loop, so no layout check."""
+    return fingerprint(actor_type.module("persistent"), "rir")
+
+
+def state_fields(actor_type: ActorType) -> list[list[str]]:
+    """``[[name, type], ...]`` of its state: what the compatibility rule compares."""
+    return [[f.name, str(f.type)] for f in actor_type.info.state.fields]
+
+
+def queued(buffer: np.ndarray) -> np.ndarray:
+    """The slots of a queue its (paused) consumer has not taken, oldest first; slots a
+    pending drop-oldest request will discard are left out."""
+    head, tail = int(buffer[L.Q_HEAD]), int(buffer[L.Q_TAIL])
+    capacity, slot_words = int(buffer[L.Q_CAPACITY]), int(buffer[L.Q_SLOT_WORDS])
+    drops = (int(buffer[L.Q["drop_requests"]]) - int(buffer[L.Q["drops_done"]])) & 0xFFFFFFFF
+    fill = (tail - head) & 0xFFFFFFFF
+    slots = buffer[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+    index = [(head + i) & (capacity - 1) for i in range(min(drops, fill), fill)]
+    return slots[index].copy()
+
+
+def paused(system: ActorSystem, ref: ActorRef, take: Callable[[], Any], grace: float | None = None) -> Any:
+    """Runs ``take`` with ``ref``'s loop stopped between two messages, then starts it again;
+    ``TimeoutError`` if the message in progress does not end within ``grace`` s (default:
+    the system's ``drain_timeout``)."""
+    with system._lock:
+        system._check_open()
+        if ref.failed or ref.abandoned:
+            raise RuntimeError(f"cannot checkpoint {ref.name}: it has {ref.status}")
+        system._pause((ref,), what="checkpoint", grace=grace)
+        try:
+            return take()
+        finally:
+            system._launch(ref)
+
+
+def image(ref: ActorRef) -> Image:
+    """``ref``'s image; its loop must be paused."""
+    fence()
+    with ref.send_lock, ref.receive_lock:
+        ctrl = {k: int(ref.ctrl[L.C[k]]) for k in CTRL_WORDS}
+        backlog = [*ref.backlog, queued(ref.k2h.buffer)]
+        return Image(
+            actor=actor_key(ref.type),
+            name=ref.name,
+            fingerprint=actor_fingerprint(ref.type),
+            state_fields=state_fields(ref.type),
+            capacity=ref.capacity,
+            policy=ref.h2k.policy,
+            lanes=ref.lanes,
+            sequence=ref.sequence,
+            ctrl=ctrl,
+            state=ref.state_words[: ref.type.info.state.words].copy(),
+            inputs=queued(ref.h2k.buffer),
+            outputs=np.concatenate(backlog) if backlog else np.zeros((0, ref.k2h.slot_words), np.uint32),
+        )
+
+
+# --- the file ---------------------------------------------------------------------------
+
+
+def encode(images: Sequence[Image], host_hlc: int) -> bytes:
+    """The checkpoint file's bytes (``docs/layout.md``, "Checkpoint file")."""
+    body = bytearray()
+    entries = []
+    for im in images:
+        sections = {}
+        for key, words in (("state", im.state), ("inputs", im.inputs), ("outputs", im.outputs)):
+            data = np.ascontiguousarray(words, dtype="<u4").tobytes()
+            shape = [int(n) for n in words.shape]
+            sections[key] = {"offset": len(body), "shape": shape}
+            body += data
+        entries.append(
+            {
+                "actor": im.actor,
+                "name": im.name,
+                "fingerprint": im.fingerprint,
+                "state_fields": im.state_fields,
+                "capacity": im.capacity,
+                "policy": im.policy,
+                "lanes": im.lanes,
+                "sequence": im.sequence,
+                "ctrl": im.ctrl,
+                "sections": sections,
+            }
+        )
+    header = json.dumps({"host_hlc": host_hlc, "instances": entries}, sort_keys=True).encode()
+    data = PREFIX.pack(MAGIC, VERSION, len(header)) + header + bytes(body)
+    return data + hashlib.sha256(data).digest()
+
+
+def write(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Writes ``data`` to ``path`` atomically: a crash leaves the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if after_write is not None:
+            after_write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise type(exc)(exc.errno, f"cannot write checkpoint {os.fspath(path)!r}: {exc.strerror}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return path
+
+
+def _need(condition: bool, text: str) -> None:
+    if not condition:
+        raise CheckpointError(text)
+
+
+def _int(entry: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = entry.get(key)
+    if type(value) is not int or not low <= value <= high:
+        raise CheckpointError(f"field '{key}' is {value!r}, not an integer in {low}..{high}")
+    return value
+
+
+def decode(data: bytes) -> tuple[list[Image], int]:
+    """The images and host clock in a checkpoint file's bytes; :class:`CheckpointError` if
+    they are not a complete, intact checkpoint of this version."""
+    _need(len(data) >= PREFIX.size + DIGEST_BYTES and data[:8] == MAGIC, "not a ringkernel checkpoint file")
+    _, version, header_bytes = PREFIX.unpack_from(data)
+    _need(version == VERSION, f"checkpoint format version {version}; this ringkernel reads version {VERSION}")
+    _need(
+        hashlib.sha256(data[:-DIGEST_BYTES]).digest() == data[-DIGEST_BYTES:],
+        "checksum mismatch: the file is truncated or corrupt",
+    )
+    body_at = PREFIX.size + header_bytes
+    _need(body_at <= len(data) - DIGEST_BYTES, "the header runs past the end of the file")
+    try:
+        header = json.loads(data[PREFIX.size : body_at].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"the header is not JSON: {exc}") from None
+    _need(
+        isinstance(header, dict) and isinstance(header.get("instances"), list),
+        "the header has no instance list",
+    )
+    body = data[body_at:-DIGEST_BYTES]
+    host_hlc = _int(header, "host_hlc", 0, 2**64 - 1)
+    return [_image(entry, body) for entry in header["instances"]], host_hlc
+
+
+def _image(entry: Any, body: bytes) -> Image:
+    _need(isinstance(entry, dict), "an instance is not an object")
+    strings = {k: entry.get(k) for k in ("actor", "name", "fingerprint", "policy")}
+    for key, value in strings.items():
+        _need(isinstance(value, str), f"field '{key}' is {value!r}, not a string")
+    fields = entry.get("state_fields")
+    pairs = isinstance(fields, list) and all(_is_pair(f) for f in fields)
+    _need(pairs, "field 'state_fields' is not a list of [name, type]")
+    ctrl = entry.get("ctrl")
+    _need(
+        isinstance(ctrl, dict) and set(ctrl) == set(CTRL_WORDS),
+        "field 'ctrl' does not hold the control words",
+    )
+    capacity = _int(entry, "capacity", 2, 2**24)
+    _need(capacity & (capacity - 1) == 0, f"capacity {capacity} is not a power of two")
+    sections = entry.get("sections")
+    _need(isinstance(sections, dict), "field 'sections' is missing")
+    arrays = {key: _section(sections, key, body) for key in ("state", "inputs", "outputs")}
+    _need(arrays["state"].ndim == 1, "the state section is not a word vector")
+    for key in ("inputs", "outputs"):
+        rows = arrays[key]
+        _need(
+            rows.ndim == 2 and len(rows) <= capacity, f"the {key} section does not fit a queue of {capacity}"
+        )
+    return Image(
+        actor=strings["actor"],
+        name=strings["name"],
+        fingerprint=strings["fingerprint"],
+        state_fields=fields,
+        capacity=capacity,
+        policy=strings["policy"],
+        lanes=_int(entry, "lanes", 1, 1024),
+        sequence=_int(entry, "sequence", 0, 2**32 - 1),
+        ctrl={k: _int(ctrl, k, 0, 2**32 - 1) for k in CTRL_WORDS},
+        **arrays,
+    )
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(s, str) for s in value)
+
+
+def _section(sections: dict[str, Any], key: str, body: bytes) -> np.ndarray:
+    entry = sections.get(key)
+    if not isinstance(entry, dict):
+        raise CheckpointError(f"section '{key}' is missing")
+    offset = _int(entry, "offset", 0, len(body))
+    shape = entry.get("shape")
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 2:
+        raise CheckpointError(f"section '{key}' has a bad shape {shape!r}")
+    _need(
+        all(type(n) is int and 0 <= n <= 2**26 for n in shape), f"section '{key}' has a bad shape {shape!r}"
+    )
+    words = math.prod(shape)
+    _need(offset + 4 * words <= len(body), f"section '{key}' runs past the end of the file")
+    return np.frombuffer(body, dtype="<u4", count=words, offset=offset).astype(np.uint32).reshape(shape)
+
+
+def read(path: str | os.PathLike[str]) -> tuple[list[Image], int]:
+    """The images in the checkpoint file at ``path``."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {os.fspath(path)!r}: {exc.strerror}") from None
+    try:
+        return decode(data)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{os.fspath(path)}: {exc}") from None
+
+
+# --- restoring --------------------------------------------------------------------------
+
+
+def resolve(im: Image, types: Sequence[ActorType] | Mapping[str, ActorType]) -> ActorType:
+    """The actor class to restore ``im`` as: ``types[name]`` of a mapping (its class's
+    ``module:qualname`` or qualname in the file: a renamed or changed class), the one of
+    ``types`` with its qualname, or the class itself if its module is already imported
+    (a checkpoint never makes Python import a module)."""
+    from ringkernel.actors import ActorType
+
+    module, _, qualname = im.actor.partition(":")
+    chosen: Any
+    if isinstance(types, Mapping):
+        chosen = types.get(im.actor, types.get(qualname))
+    else:
+        chosen = next((t for t in types if t.__qualname__ == qualname), None)
+    if chosen is None:
+        chosen = sys.modules.get(module)
+        for part in qualname.split(".") if chosen is not None else []:
+            chosen = getattr(chosen, part, None)
+    if isinstance(chosen, ActorType):
+        return chosen
+    raise CheckpointError(
+        f"the checkpoint holds {im.name} of actor class {im.actor!r}, which is not imported: "
+        "import its module first or pass restore(..., types=[TheActor])"
+    )
+
+
+def check_compatible(im: Image, actor_type: ActorType) -> None:
+    """Raises unless ``actor_type`` can take over ``im``: the same compiled actor, or the
+    same state fields (names and types, in order) and handlers for every queued message."""
+    if actor_fingerprint(actor_type) == im.fingerprint:
+        pass
+    elif state_fields(actor_type) != im.state_fields:
+        have = ", ".join(f"{n}: {t}" for n, t in im.state_fields)
+        want = ", ".join(f"{n}: {t}" for n, t in state_fields(actor_type))
+        raise CheckpointError(
+            f"{im.name}: actor class {actor_type.__name__} changed its state layout since the checkpoint "
+            f"(checkpoint: {{{have}}}, now: {{{want}}}); a restore needs the same fields and types in order"
+        )
+    info = actor_type.info
+    accepted = {h.message.type_id: h.message for h in info.handlers.values()}
+    replies = {m.type_id for h in info.handlers.values() for m in h.replies} | {L.ABORT_TYPE_ID}
+    _need(
+        len(im.state) == info.state.words,
+        f"{im.name}: the state section has {len(im.state)} words, "
+        f"{actor_type.__name__} has {info.state.words}",
+    )
+    for rows, known, what in ((im.inputs, accepted, "queued message"), (im.outputs, replies, "reply")):
+        for type_id in set(rows[:, L.ENV_TYPE_ID].tolist()) if rows.shape[1] > L.ENV_TYPE_ID else ():
+            _need(
+                type_id in known,
+                f"{im.name}: a {what} of type id {type_id:#010x} is not one "
+                f"{actor_type.__name__} {'handles' if what != 'reply' else 'replies with'}",
+            )
+    widest = max(m.slot_words for m in accepted.values())
+    _need(
+        not len(im.inputs) or im.inputs.shape[1] <= widest,
+        f"{im.name}: queued messages have {im.inputs.shape[1]}-word slots, "
+        f"wider than {actor_type.__name__}'s {widest}",
+    )
+
+
+def prepare(im: Image) -> Callable[[ActorRef], None]:
+    """What a restore does to a spawned actor before its loop starts."""
+
+    def fill(ref: ActorRef) -> None:
+        ref.state_words[: len(im.state)] = im.state
+        ref.initial_state[:] = ref.state_words
+        for key, value in im.ctrl.items():
+            ref.ctrl[L.C[key]] = value
+        ref.sequence = im.sequence
+        if len(im.inputs):
+            rows = np.zeros((len(im.inputs), ref.h2k.slot_words), np.uint32)
+            width = min(ref.h2k.slot_words, im.inputs.shape[1])
+            rows[:, :width] = im.inputs[:, :width]
+            ref.h2k.try_push_many(rows)
+        if len(im.outputs):
+            rows = np.zeros((len(im.outputs), ref.k2h.slot_words), np.uint32)
+            width = min(ref.k2h.slot_words, im.outputs.shape[1])
+            rows[:, :width] = im.outputs[:, :width]
+            ref.backlog.append(rows)
+
+    return fill
+
+
+# --- periodic checkpoints ---------------------------------------------------------------
+
+
+def checkpoints(directory: str | os.PathLike[str], name: str) -> list[Path]:
+    """The complete checkpoint files of actor ``name`` in ``directory``, oldest first."""
+    stem = file_stem(name)
+    found = Path(directory).glob(f"{stem}-*{SUFFIX}")
+    return sorted(p for p in found if p.name[len(stem) + 1 : -len(SUFFIX)].isdigit())
+
+
+def file_stem(name: str) -> str:
+    """The file name prefix of actor ``name`` (``Counter#1`` -> ``Counter-1``)."""
+    return name.replace("#", "-")
+
+
+def _number(path: Path, name: str) -> int:
+    return int(path.name[len(file_stem(name)) + 1 : -len(SUFFIX)])
+
+
+@dataclass
+class Schedule:
+    """One actor's periodic checkpoints: every ``every`` s into ``directory``, the last ``keep`` kept."""
+
+    ref: ActorRef
+    every: float
+    directory: Path
+    keep: int
+    due: float = 0.0
+    taken: int = 0
+
+
+class Checkpointer:
+    """A thread per system that takes the periodic checkpoints until :meth:`close`."""
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+        self.schedules: list[Schedule] = []
+        self.closing = threading.Event()
+        self.errors: list[BaseException] = []  # the last failures, for the operator
+        self.thread = threading.Thread(target=self._run, name="ringkernel-checkpoints", daemon=True)
+        self.thread.start()
+
+    def add(self, schedule: Schedule) -> None:
+        """Starts ``schedule``; its files number on from those already in its directory."""
+        schedule.due = time.monotonic() + schedule.every
+        existing = checkpoints(schedule.directory, schedule.ref.name)
+        schedule.taken = _number(existing[-1], schedule.ref.name) if existing else 0
+        self.schedules.append(schedule)
+
+    def close(self) -> None:
+        self.closing.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(5.0)
+
+    def _run(self) -> None:
+        while not self.closing.wait(self._pause()):
+            now = time.monotonic()
+            for schedule in [s for s in self.schedules if s.due <= now]:
+                schedule.due = now + schedule.every
+                try:
+                    self.take(schedule)
+                except Exception as exc:  # a full disk must not stop the actor; it is reported
+                    self.errors = [*self.errors[-9:], exc]
+
+    def _pause(self) -> float:
+        """Seconds until the next checkpoint is due (at most ``LOOK_EVERY``: a new schedule may come)."""
+        due = min((s.due for s in list(self.schedules)), default=math.inf)
+        return max(0.0, min(due - time.monotonic(), LOOK_EVERY))
+
+    def take(self, schedule: Schedule) -> Path | None:
+        """One checkpoint of the schedule's actor, then the old ones past ``keep`` go."""
+        ref, system = schedule.ref, self.system
+        if not system._lock.acquire(timeout=0.1):
+            return None
+        try:
+            if system.closed or ref.failed or ref.restarting or ref.abandoned or ref.hung:
+                return None
+            schedule.taken += 1
+            path = schedule.directory / f"{file_stem(ref.name)}-{schedule.taken:08d}{SUFFIX}"
+            grace = min(system.drain_timeout, PERIODIC_GRACE)  # the watchdog waits for the lock meanwhile
+            taken = paused(system, ref, lambda: image(ref), grace)
+            write(path, encode([taken], system.hlc.last))
+            ref.checkpointed_state = taken.state
+        finally:
+            system._lock.release()
+        for old in checkpoints(schedule.directory, ref.name)[: -schedule.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+
+__all__ = ["CheckpointError", "Image", "Checkpointer", "Schedule", "checkpoints", "read", "decode", "encode"]

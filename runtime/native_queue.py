@@ -255,6 +255,12 @@ def module() -> Module:
     return verify(Module(tuple(build() for build in _BUILDERS), ()))
 
 
+@functools.cache
+def _optimized() -> Module:
+    """:func:`module` after the default passes, run once for all the kernels compiled from it."""
+    return run_default_pipeline(module())
+
+
 # The launch wrapper's signature (``host_entry``).  Kernels that return at once
 # keep the GIL (PYFUNCTYPE: no release and re-acquire, no wait for another
 # thread to hand it back); a kernel that may park (``rk_reply_wait``) releases it.
@@ -286,7 +292,7 @@ def _compile(name: str) -> Any:
     options: dict[str, Any] = {
         "kernel": name, "workitem_loops": True, "checked": False, "cpu": cpu, "features": features
     }
-    text = lower_module_to_host(run_default_pipeline(module()), **options)
+    text = lower_module_to_host(_optimized(), **options)
     return jit_kernel(KernelBuild(module(), name, "host", options, text))
 
 

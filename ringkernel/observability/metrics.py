@@ -5,10 +5,8 @@ they handle in their control block and queue headers (``docs/layout.md``),
 so a snapshot just reads those words.  The one host-side measurement is the
 round trip of :meth:`ActorRef.ask`, kept in a fixed-bucket :class:`Histogram`.
 
-Status comes from supervision when it is there (``ref.status``, the
-``restarts`` and ``handler_aborted`` counters); until then it is derived from
-the loop itself (running, idle when parked, stopped when it left, hung when
-shutdown abandoned it) and both counters read 0.
+Status and the ``restarts`` and ``handler_aborted`` counters come from
+supervision (``ActorRef.status``, ``.restarts``, ``.handler_aborted``).
 """
 
 from __future__ import annotations
@@ -70,24 +68,8 @@ class Histogram:
 
 
 def actor_status(ref: Any) -> str:
-    """One of ``running idle hung failed restarting stopped`` (``docs/observability.md``)."""
-    status = getattr(ref, "status", None)
-    if isinstance(status, str):  # supervision knows best
-        return status
-    if ref.abandoned:
-        return "hung"
-    host = ref.system.hosts.get(ref.id)
-    if host is None or host.join(0):
-        code = getattr(host, "status", None)
-        return "failed" if isinstance(code, int) and code != 0 else "stopped"
-    if ref.ctrl[L.C["parked"]] and not ref.inputs_pending():
-        return "idle"
-    return "running"
-
-
-def _counter(ref: Any, name: str) -> int:
-    value = getattr(ref, name, 0)  # supervision's counters (ActorRef.restarts, .handler_aborted)
-    return value if isinstance(value, int) else 0
+    """One of ``running idle hung failed restarting stopped``: supervision's ``ActorRef.status``."""
+    return str(ref.status)
 
 
 def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
@@ -113,8 +95,8 @@ def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
         "output_capacity": ref.k2h.capacity,
         "dropped": h2k["dropped"] + k2k["dropped"],
         "rejected": h2k["rejected"] + k2k["rejected"] + k2h["rejected"],
-        "handler_aborted": _counter(ref, "handler_aborted"),
-        "restarts": _counter(ref, "restarts"),
+        "handler_aborted": ref.handler_aborted,
+        "restarts": ref.restarts,
         "clock_refused": int(c[L.C["clock_refused"]]) + ref.clock_refused,
         "hlc_drift_seconds": (clock_us - now_us) / 1e6 if clock_us else 0.0,
         "round_trip_seconds": ref.round_trips.snapshot(),

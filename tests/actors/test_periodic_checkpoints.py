@@ -144,6 +144,7 @@ def test_checkpoints_under_a_steady_stream_lose_and_duplicate_nothing(backend, t
             counts += [r.count for r in ref.receive_many(batch, timeout=30)]
             while len(counts) < start + batch:
                 counts += [r.count for r in ref.receive_many(batch, timeout=30)]
+            time.sleep(0.002)  # the stream spans several checkpoint periods even on a fast machine
         assert counts == list(range(1, n + 1))
         assert ref.state == {"count": n, "sum": n}
     files = durability.checkpoints(tmp_path, ref.name)  # the checkpoint thread has stopped

@@ -413,14 +413,22 @@ class FunctionLowerer(NodeVisitor):
 
     def visit_ForRange(self, s: ForRange) -> None:
         """Python's ``range``: a hidden counter, so assigning the loop variable
-        inside the body does not change the iteration."""
+        inside the body does not change the iteration.
+
+        The loop counts the unsigned distance left to ``stop`` down by the
+        step's magnitude and ends once it is at most one step: ``counter +
+        step`` may overflow (``range(0, 2**31 - 1, 2**30)``) and wrap back to
+        the loop side of ``stop``, the distance cannot.  It is also one compare
+        an iteration, where testing the counter against ``stop`` for a step of
+        unknown sign takes five.
+        """
         b = self.builder
         ty = s.var.type
         llty = ops.value_type(ty)
         with b.goto_entry_block():
             counter = b.alloca(llty, name=f"{s.var.name}.counter")
+            remaining = b.alloca(llty, name=f"{s.var.name}.remaining")
         start, stop, step = self.value(s.start), self.value(s.stop), self.value(s.step)
-        b.store(start, counter)
         zero = ir.Constant(llty, 0)
         if ty.kind == "int":
             up = b.icmp_signed(">", step, zero)
@@ -428,26 +436,27 @@ class FunctionLowerer(NodeVisitor):
         else:
             up = b.icmp_unsigned("!=", step, zero)
             down = ir.Constant(ir.IntType(1), 0)
-        head_bb = self.new_block("for.head")
+        below = ops.compare(b, "lt", ty, start, stop)
+        above = ops.compare(b, "gt", ty, start, stop)
+        enter = b.or_(b.and_(up, below), b.and_(down, above))
+        magnitude = b.select(up, step, b.sub(zero, step))
+        b.store(start, counter)
+        b.store(b.select(up, b.sub(stop, start), b.sub(start, stop)), remaining)
         body_bb = self.new_block("for.body")
         latch_bb = self.new_block("for.latch")
         end_bb = self.new_block("for.end")
-        b.branch(head_bb)
-        b.position_at_end(head_bb)
-        current = b.load(counter, typ=llty)
-        below = ops.compare(b, "lt", ty, current, stop)
-        above = ops.compare(b, "gt", ty, current, stop)
-        keep_going = b.or_(b.and_(up, below), b.and_(down, above))
-        b.cbranch(keep_going, body_bb, end_bb)
+        b.cbranch(enter, body_bb, end_bb)
         b.position_at_end(body_bb)
-        b.store(current, self.slots[s.var.name])
+        b.store(b.load(counter, typ=llty), self.slots[s.var.name])
         self.loops.append((latch_bb, end_bb))
         self.visit_block(s.body)
         self.loops.pop()
         self.branch_to(latch_bb)
         b.position_at_end(latch_bb)
+        left = b.load(remaining, typ=llty)
+        b.store(b.sub(left, magnitude), remaining)
         b.store(b.add(b.load(counter, typ=llty), step), counter)
-        b.branch(head_bb)
+        b.cbranch(b.icmp_unsigned(">", left, magnitude), body_bb, end_bb)
         b.position_at_end(end_bb)
 
     def visit_Break(self, s: Break) -> None:

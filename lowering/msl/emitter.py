@@ -604,10 +604,27 @@ class _FunctionEmitter(NodeVisitor):
     def visit_ForRange(self, s: ForRange) -> Statement:
         counter = f"rk_i{self.loop_counter}"
         self.loop_counter += 1
-        return {"kind": "for_range", "type": type_name(s.var.type), "counter": counter,
-                "var": self.locals[s.var.name], "start": self.ref(s.start), "stop": self.ref(s.stop),
-                "step": self.ref(s.step), "signed": s.var.type.kind == "int",
-                "body": self.region(s.body)}
+        ty = s.var.type
+        assert isinstance(ty, ScalarType)
+        e = self.expr
+        unsigned = ScalarType(f"u{ty.bits}")
+        utype = type_name(unsigned)
+        start, stop, step = (e.bitcast(utype, self.ref(v)) for v in (s.start, s.stop, s.step))
+        below = e.infix("lt", self.ref(s.start), self.ref(s.stop))
+        if ty.kind == "uint":
+            distance, magnitude = e.infix("sub", stop, start), step
+            enter = e.infix("land", e.infix("ne", step, self.lit(0, unsigned)), below)
+        else:
+            up = e.infix("gt", self.ref(s.step), self.lit(0, ty))
+            down = e.infix("lt", self.ref(s.step), self.lit(0, ty))
+            above = e.infix("gt", self.ref(s.start), self.ref(s.stop))
+            distance = e.choose(up, e.infix("sub", stop, start), e.infix("sub", start, stop))
+            magnitude = e.choose(up, step, e.prefix("neg", step))
+            enter = e.infix("lor", e.infix("land", up, below), e.infix("land", down, above))
+        return {"kind": "for_range", "type": type_name(ty), "utype": utype, "counter": counter,
+                "remaining": f"{counter}_left", "stride": f"{counter}_stride", "go": f"{counter}_go",
+                "var": self.locals[s.var.name], "start": start, "step": step, "distance": distance,
+                "magnitude": magnitude, "enter": enter, "body": self.region(s.body)}
 
     def visit_Break(self, s: Break) -> Statement:
         return {"kind": "break"}

@@ -738,41 +738,57 @@ class _FunctionEmitter(NodeVisitor):
         self.loop(body, [], flag)
 
     def visit_ForRange(self, s: ForRange) -> None:
+        """Python's ``range`` counting the unsigned distance left to ``stop`` down (as the
+        LLVM lowering does): ``counter + step`` may overflow, the distance cannot."""
         ty = s.var.type
-        counter = self.temp()
-        self.decls.append({"kind": "var", "name": counter, "type": self.scalar(ty)})
+        assert isinstance(ty, ScalarType)
+        x = self.x
         start, stop, step = self.val(s.start), self.val(s.stop), self.val(s.step)
         sign = self._static_sign(s.step)
         if sign == 0:
             return  # range(..., 0) runs no iteration
-        zero = self.zero(ty)
-        ascending = self.x.compare("lt", counter, stop)
-        descending = self.x.compare("gt", counter, stop)
-        if sign == 1:
-            cond = ascending
+
+        def bits(v: str) -> str:
+            return x.bitcast("u32", v) if ty.is_signed else v
+
+        rising = (x.binary("sub", bits(stop), bits(start)), bits(step), x.compare("lt", start, stop))
+        falling = (
+            x.binary("sub", bits(start), bits(stop)),
+            x.negate_unsigned(bits(step)),
+            x.compare("gt", start, stop),
+        )
+        if sign == 1 or not ty.is_signed:
+            distance, magnitude, enter = rising
+            if sign is None:
+                enter = x.all_of([x.compare("ne", step, self.zero(ty)), enter])
         elif sign == -1:
-            cond = descending
-        elif ty.is_signed:
-            cond = self.x.any_of([
-                self.x.all_of([self.x.compare("gt", step, zero), ascending]),
-                self.x.all_of([self.x.compare("lt", step, zero), descending]),
-            ])
+            distance, magnitude, enter = falling
         else:
-            cond = self.x.all_of([self.x.compare("gt", step, zero), ascending])
-        self.out(kind="assign", target=counter, expr=start)
+            up = x.compare("gt", step, self.zero(ty))
+            distance, magnitude, enter = (x.choose(up, a, b) for a, b in zip(rising, falling))
+        counter, remaining, stride, go = (self.temp() for _ in range(4))
+        for name, wgsl_type, value in (
+            (counter, self.scalar(ty), start),
+            (remaining, "u32", distance),
+            (stride, "u32", magnitude),
+            (go, "bool", enter),
+        ):
+            self.decls.append({"kind": "var", "name": name, "type": wgsl_type})
+            self.out(kind="assign", target=name, expr=value)
         flag = self.enter_loop()
         self.loop_exits.append(flag)
         body: list[Statement] = [
-            {"kind": "if", "cond": self.x.negation(cond), "then": self.leave(), "else_": []},
+            {"kind": "if", "cond": x.negation(go), "then": self.leave(), "else_": []},
             {"kind": "assign", "target": self.locals[s.var.name], "expr": counter},
             *self.region(s.body),
         ]
         self.loop_exits.pop()
-        self.loop(
-            body,
-            [{"kind": "assign", "target": counter, "expr": self.x.binary("add", counter, step)}],
-            flag,
-        )
+        continuing: list[Statement] = [
+            {"kind": "assign", "target": go, "expr": x.compare("gt", remaining, stride)},
+            {"kind": "assign", "target": remaining, "expr": x.binary("sub", remaining, stride)},
+            {"kind": "assign", "target": counter, "expr": x.binary("add", counter, step)},
+        ]
+        self.loop(body, continuing, flag)
 
     def _static_sign(self, step: Value) -> int | None:
         value = self.consts.get(step.name)

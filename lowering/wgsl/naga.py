@@ -8,8 +8,10 @@ lowering never touches a GPU.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 import threading
 from typing import Any
@@ -96,9 +98,12 @@ def _restrict_backends() -> None:
 def _quiet_window_system_probe() -> None:
     """Mesa's Vulkan drivers probe Wayland while enumerating adapters and print an "error:"
     line when ``XDG_RUNTIME_DIR`` is unset (headless machines, CI). Compute needs no window
-    system, so a private empty runtime dir is enough to keep stderr clean."""
+    system, so a private empty runtime dir is enough to keep stderr clean (removed at exit:
+    every process that opens a device would otherwise leave one behind in /tmp)."""
     if not os.environ.get("XDG_RUNTIME_DIR"):
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="ringkernel-xdg-")
+        path = tempfile.mkdtemp(prefix="ringkernel-xdg-")
+        os.environ["XDG_RUNTIME_DIR"] = path
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
 SUBGROUP_FEATURES = ("subgroup", "subgroup-barrier")

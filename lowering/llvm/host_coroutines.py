@@ -20,7 +20,11 @@ instead of an OS thread per work-item.
 
 The kernel's hidden barrier pointer then points at the work-item's handle
 slot: the coroutine stores its handle there when it starts and null when it
-returns (its frame, ``malloc``'d, is freed by then).
+returns (its frame, ``malloc``'d, is freed by then).  When ``malloc`` refuses
+the frame the work-item does not start and the slot holds
+:data:`FRAME_REFUSED`; the launch wrapper then destroys the work-items it did
+start and reports -2 (no memory) instead of running a block with some
+work-items missing.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ I64 = ir.IntType(64)
 PTR = ir.PointerType()
 VOID = ir.VoidType()
 NULL = ir.Constant(PTR, None)
+# What a work-item's handle slot holds when ``malloc`` refused its frame: it never started.
+FRAME_REFUSED = ir.Constant(I64, 1).inttoptr(PTR)
 
 
 class _Token(ir.Type):  # type: ignore[misc]  # llvmlite is untyped
@@ -71,14 +77,21 @@ def make_coroutine(module: ir.Module, kernel: ir.Function, slot_index: int) -> N
     set.add(kernel.attributes, "presplitcoroutine")  # llvmlite's list predates the attribute
     slot = kernel.args[slot_index]
     body_blocks = list(kernel.blocks)
-    b = ir.IRBuilder(body_blocks[0])
-    b.position_at_start(body_blocks[0])
+    b = ir.IRBuilder(_new_entry(kernel, body_blocks[0]))
     coro_id = b.call(declare(module, "llvm.coro.id", TOKEN, [I32, PTR, PTR, PTR]),
                      [ir.Constant(I32, 0), NULL, NULL, NULL])
     size = b.call(declare(module, "llvm.coro.size.i64", I64, []), [])
     memory = b.call(declare(module, "malloc", PTR, [I64]), [size])
+    begin = kernel.append_basic_block("rk.coro.begin")
+    refused = kernel.append_basic_block("rk.coro.refused")
+    b.cbranch(b.icmp_unsigned("==", memory, NULL), refused, begin)
+    b.position_at_end(refused)  # before coro.begin a plain return is allowed (clang's
+    b.store(FRAME_REFUSED, slot)  # get_return_object_on_allocation_failure does the same)
+    b.ret_void()
+    b.position_at_end(begin)
     handle = b.call(declare(module, "llvm.coro.begin", PTR, [TOKEN, PTR]), [coro_id, memory])
     b.store(handle, slot)
+    b.branch(body_blocks[0])
 
     cleanup = kernel.append_basic_block("rk.coro.cleanup")
     end = kernel.append_basic_block("rk.coro.end")
@@ -104,6 +117,20 @@ def make_coroutine(module: ir.Module, kernel: ir.Function, slot_index: int) -> N
     b.call(declare(module, "llvm.coro.end", VOID, [PTR, I1, TOKEN]),
            [handle, ir.Constant(I1, 0), NONE_TOKEN])
     b.ret_void()
+
+
+def _new_entry(kernel: ir.Function, entry: ir.Block) -> ir.Block:
+    """A block placed before ``entry`` as the function's entry, holding ``entry``'s allocas
+    (allocas outside the entry block would be dynamic ones)."""
+    start = kernel.append_basic_block("rk.coro.start")
+    kernel.blocks.remove(start)
+    kernel.blocks.insert(0, start)
+    allocas = [i for i in entry.instructions if isinstance(i, ir.AllocaInstr)]
+    for instr in allocas:
+        entry.instructions.remove(instr)
+        instr.parent = start
+    start.instructions.extend(allocas)
+    return start
 
 
 def _is_barrier(instr: Any) -> bool:

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from ringkernel.lowering.llvm import host_kernel_symbol, shared_layout
-from ringkernel.lowering.llvm.host_coroutines import resume_function
+from ringkernel.lowering.llvm.host_coroutines import FRAME_REFUSED, resume_function
 from ringkernel.lowering.llvm.host_privatize import PRIVATE_LIMIT, private_name
 from ringkernel.lowering.llvm.host_threads import CONTEXT_FIELDS, add_thread_support, declare, field
 from ringkernel.lowering.llvm.ops import value_type
@@ -121,7 +121,7 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
             def body(bidx: list[ir.Value]) -> None:
                 if mode == COROUTINES:
                     _run_coroutines(b, module, wrapper, target, args, bidx, block, grid, handles,
-                                    [shared, *checks])
+                                    [shared, *checks], status)
                     return
                 if mode == LOOPS:
                     b.call(target, [*args, zero, zero, zero, *bidx, *block, *grid, *tail])
@@ -160,11 +160,14 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
 
 def _run_coroutines(b: ir.IRBuilder, module: ir.Module, wrapper: ir.Function, kernel: ir.Function,
                     args: list[ir.Value], bidx: list[ir.Value], block: list[ir.Value],
-                    grid: list[ir.Value], handles: ir.Value, tail: list[ir.Value]) -> None:
+                    grid: list[ir.Value], handles: ir.Value, tail: list[ir.Value],
+                    status: ir.Value) -> None:
     """One block as coroutines: start every work-item, then resume the unfinished ones until none is.
 
     ``handles[t]`` is work-item ``t``'s coroutine handle, null once it returned
-    (:mod:`ringkernel.lowering.llvm.host_coroutines`).
+    (:mod:`ringkernel.lowering.llvm.host_coroutines`).  If a work-item's frame
+    could not be allocated the block does not run: the started ones are
+    destroyed and ``status`` becomes -2.
     """
     shared, checks = tail[0], tail[1:]
     count = b.mul(b.mul(block[0], block[1]), block[2])
@@ -179,7 +182,22 @@ def _run_coroutines(b: ir.IRBuilder, module: ir.Module, wrapper: ir.Function, ke
     rounds = wrapper.append_basic_block("rounds")
     after = wrapper.append_basic_block("rounds.end")
     live = b.alloca(I1)
-    b.branch(rounds)
+    refused = b.alloca(I1)
+    b.store(ir.Constant(I1, 0), refused)
+    with _counted_loop(b, wrapper, zero, count, "started") as t:
+        handle = b.load(b.gep(handles, [b.zext(t, I64)], inbounds=True, source_etype=PTR), typ=PTR)
+        with b.if_then(b.icmp_unsigned("==", handle, FRAME_REFUSED), likely=False):
+            b.store(ir.Constant(I1, 1), refused)
+    with b.if_then(b.load(refused, typ=I1), likely=False):
+        destroy = declare(module, "llvm.coro.destroy", ir.VoidType(), [PTR])
+        with _counted_loop(b, wrapper, zero, count, "destroy") as t:
+            handle = b.load(b.gep(handles, [b.zext(t, I64)], inbounds=True, source_etype=PTR), typ=PTR)
+            running = b.and_(b.icmp_unsigned("!=", handle, ir.Constant(PTR, None)),
+                             b.icmp_unsigned("!=", handle, FRAME_REFUSED))
+            with b.if_then(running):
+                b.call(destroy, [handle])
+        b.store(ir.Constant(I32, -2), status)
+    b.cbranch(b.load(refused, typ=I1), after, rounds)
     b.position_at_end(rounds)
     b.store(ir.Constant(I1, 0), live)
     with _counted_loop(b, wrapper, zero, count, "resume") as t:

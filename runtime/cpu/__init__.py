@@ -177,7 +177,9 @@ class CpuBackend:
                 status: list[int], bounds: BoundsRecord | None) -> None:
         """Raises what the launch's statuses and bounds record report."""
         if -2 in status:
-            raise MemoryError(f"cpu backend: no memory for the shared arrays of '{kernel_name}'")
+            raise MemoryError(
+                f"cpu backend: no memory for the shared arrays or work-item frames of '{kernel_name}'"
+            )
         if any(status):
             raise RuntimeError(
                 f"cpu backend: the OS refused to start {block[0] * block[1] * block[2]} "

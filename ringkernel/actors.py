@@ -1259,6 +1259,9 @@ class ActorSystem:
             integer=False,
             none_means="no watchdog",
         )
+        from ringkernel.compiler import use_caches_in_runtime
+
+        use_caches_in_runtime()
         self.runtime: ActorRuntime = open_runtime(backend, idle_ns)
         self.watchdog_timeout = watchdog_timeout
         self.backend = backend

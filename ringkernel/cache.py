@@ -35,6 +35,7 @@ compiler never reads artifacts of another one, even at the same version number.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import logging
@@ -119,6 +120,36 @@ def store(key: str, text: str) -> None:
                 os.unlink(tmp_name)
             except OSError:
                 pass
+
+
+def load_bytes(key: str) -> bytes | None:
+    """Binary data stored with :func:`store_bytes` (the same checked entries, base64 inside)."""
+    text = load(key)
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+
+
+def store_bytes(key: str, data: bytes) -> None:
+    """Writes binary ``data`` (machine code) under ``key``, as :func:`store` writes text."""
+    store(key, base64.b64encode(data).decode("ascii"))
+
+
+class ObjectCache:
+    """The disk cache as the cpu JIT's store of machine code (``runtime.cpu.jit.use_object_store``).
+
+    Its keys are digests of their own (text, machine, LLVM version), so they never
+    meet the compile cache's.
+    """
+
+    def load(self, key: str) -> bytes | None:
+        return load_bytes(key)
+
+    def store(self, key: str, data: bytes) -> None:
+        store_bytes(key, data)
 
 
 def _make_private_dirs(path: Path) -> None:

@@ -104,6 +104,24 @@ def _store(key: str | None, text: str) -> None:
         _memory_cache[key] = text
 
 
+_runtime_uses_caches = False
+
+
+def use_caches_in_runtime() -> None:
+    """Hands the runtime this pipeline's caches for what it compiles itself: the cpu JIT keeps
+    machine code on disk and the actor queue kernels come through :func:`compile_module`.
+    (The runtime may not import the facade, so the facade passes them down; once per process.)"""
+    global _runtime_uses_caches
+    if _runtime_uses_caches:
+        return
+    from ringkernel.runtime import native_queue
+    from ringkernel.runtime.cpu import jit
+
+    jit.use_object_store(disk_cache.ObjectCache())
+    native_queue.use_host_compiler(lambda module, options: compile_module(module, "host", **options))
+    _runtime_uses_caches = True
+
+
 def optimize(module: Module) -> Module:
     """Runs the standard pass pipeline (constant folding, dead-code elimination)."""
     return run_default_pipeline(module)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.compiler import compile_module
+from ringkernel.compiler import compile_module, use_caches_in_runtime
 from ringkernel.frontends.aggregates import launch_layout
 from ringkernel.frontends.dsl import TypeVar, scalar_type_of
 from ringkernel.frontends.generics import bound_source, type_params
@@ -378,6 +378,7 @@ def _launch_build(
     from ringkernel.runtime.arguments import check_device_arrays, device_arrays_backend
     from ringkernel.runtime.backend import KernelBuild
 
+    use_caches_in_runtime()
     if backend is None:  # device arrays say where they live
         backend = device_arrays_backend(args)
     device = get_backend(backend) if backend is None or isinstance(backend, str) else backend

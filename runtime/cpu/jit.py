@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import llvmlite.binding as llvm
 
@@ -79,6 +81,34 @@ _cache: dict[tuple[str, str], CompiledKernel] = {}
 _lock = threading.Lock()
 
 
+class ObjectStore(Protocol):
+    """Where compiled machine code is kept between processes."""
+
+    def load(self, key: str) -> bytes | None: ...
+
+    def store(self, key: str, data: bytes) -> None: ...
+
+
+_object_store: ObjectStore | None = None
+
+
+def use_object_store(store: ObjectStore | None) -> None:
+    """Keeps each kernel's machine code in ``store``, so a new process skips LLVM's code
+    generation (tens of ms a kernel).  The facade passes its disk cache (the runtime may not
+    import it); the key covers the kernel's text, the target machine and LLVM's version."""
+    global _object_store
+    _object_store = store
+
+
+def _object_key(text: str, triple: str, cpu: object, features: object) -> str:
+    digest = hashlib.sha256()
+    version = ".".join(map(str, llvm.llvm_version_info))
+    for part in ("machine code", text, triple, str(cpu), str(features), version):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def jit_kernel(build: KernelBuild) -> CompiledKernel:
     """The JIT-compiled launch wrapper of a ``host`` build, made once per text."""
     key = (build.text, build.kernel_name)
@@ -97,6 +127,27 @@ def block_plan(module: Module, kernel_name: str, workitem_loops: bool) -> tuple[
     return plan.mode, plan.reason
 
 
+def _object_callbacks(
+    store: ObjectStore, key: str
+) -> tuple[Callable[..., None], Callable[..., bytes | None]]:
+    """MCJIT's (notify, getbuffer) over ``store``; a failing store only costs the cache
+    (an exception would be printed from inside the JIT and ignored)."""
+
+    def notify(_module: object, data: bytes) -> None:
+        try:
+            store.store(key, data)
+        except Exception:  # noqa: BLE001 - any failure of a cache is a miss
+            pass
+
+    def getbuffer(_module: object) -> bytes | None:
+        try:
+            return store.load(key)
+        except Exception:  # noqa: BLE001
+            return None
+
+    return notify, getbuffer
+
+
 def _build(build: KernelBuild) -> CompiledKernel:
     name = build.kernel_name
     loops = bool(build.options.get("workitem_loops", True))
@@ -107,6 +158,10 @@ def _build(build: KernelBuild) -> CompiledKernel:
     ref.verify()
     resolve_external_symbols(ref)
     engine = llvm.create_mcjit_compiler(ref, machine)
+    store = _object_store
+    if store is not None:
+        key = _object_key(build.text, machine.triple, build.options.get("cpu"), build.options.get("features"))
+        engine.set_object_cache(*_object_callbacks(store, key))
     engine.finalize_object()
     address = engine.get_function_address(launch_symbol(name))
 

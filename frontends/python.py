@@ -1093,6 +1093,14 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         self.b.syncwarp()
         return VOID_RESULT
 
+    def call_grid_sync(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``rk.grid_sync()``: a grid-wide barrier; the verifier checks it is grid-uniform."""
+        if self.kind != "kernel":
+            raise self.error("grid_sync() can only be used in kernels", node)
+        self.args_of(node, 0, "grid_sync")
+        self.b.grid_sync()
+        return VOID_RESULT
+
     def call_barrier_vote(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.barrier_count(p)`` and friends, built from a shared counter and three barriers.
 

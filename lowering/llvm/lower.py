@@ -38,6 +38,7 @@ from ringkernel.ringir import (
     Fence,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -364,6 +365,9 @@ class FunctionLowerer(NodeVisitor):
 
     def visit_Barrier(self, s: Barrier) -> None:
         self.target.barrier(self)
+
+    def visit_GridSync(self, s: GridSync) -> None:
+        self.target.grid_sync(self)
 
     def visit_Bitcast(self, s: Bitcast) -> None:
         ty = s.result.type

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.lowering.common import Macros, Namer, Statement, atomic_arrays, check_module, macros, render
+from ringkernel.lowering.common.grid_sync import refuse_grid_sync
 from ringkernel.lowering.msl.limits import check_threadgroup_memory
 from ringkernel.lowering.msl.target import CAPABILITIES, NAMES, value_name
 from ringkernel.ringir import (
@@ -134,6 +135,7 @@ def lower(module: Module, **options: Any) -> MslProgram:
     if math not in MATH_MODES:
         raise CompileError(f"MSL option math must be one of {', '.join(MATH_MODES)}, got {math!r}")
     check_module(module, CAPABILITIES)
+    refuse_grid_sync(module, "MSL", "Metal")
     check_threadgroup_memory(module)
     return _ModuleEmitter(module, math).emit()
 

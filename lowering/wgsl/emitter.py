@@ -45,6 +45,7 @@ import numpy as np
 from ringkernel.lowering.common import Macros, Namer, Statement, check_module, macros
 from ringkernel.lowering.common import environment as template_environment
 from ringkernel.lowering.common.capabilities import element, type_uses
+from ringkernel.lowering.common.grid_sync import refuse_grid_sync
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, PACKED, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
 from ringkernel.lowering.wgsl.target import (
@@ -222,6 +223,7 @@ class Lowering:
 
     def run(self) -> str:
         check_module(self.module, F16_CAPABILITIES if self.f16 else CAPABILITIES)
+        refuse_grid_sync(self.module, "WGSL", "WebGPU")
         kernel_names = {}
         for k in self.kernels:
             kernel_names[k.name] = kernel_entry_name(k.name)

@@ -198,33 +198,41 @@ def grid_sync_problem(fn: Function) -> tuple[Stmt, str] | None:
 
 
 class _GridSyncCheck:
-    """Walks a kernel tracking whether control flow may differ between work-items of the grid."""
+    """Walks a kernel tracking whether control flow may differ between work-items of the grid.
+
+    ``ahead`` says a ``grid_sync`` may still run after the current statement
+    list (later in an enclosing list, or in the next trip of an enclosing
+    loop): only then is a varying ``return`` a problem.
+    """
 
     def __init__(self, values: frozenset[str]) -> None:
         self.values = values
 
-    def find(self, body: tuple[Stmt, ...], why: str = "") -> tuple[Stmt, str] | None:
-        for stmt in body:
-            found = self.check(stmt, why)
+    def find(self, body: tuple[Stmt, ...], why: str = "", ahead: bool = False) -> tuple[Stmt, str] | None:
+        for k, stmt in enumerate(body):
+            later = ahead or _has_grid_sync(body[k + 1:])
+            found = self.check(stmt, why, later)
             if found is not None:
                 return found
         return None
 
-    def check(self, stmt: Stmt, why: str) -> tuple[Stmt, str] | None:
-        if isinstance(stmt, (GridSync, Return)) and why:
+    def check(self, stmt: Stmt, why: str, ahead: bool) -> tuple[Stmt, str] | None:
+        if why and (isinstance(stmt, GridSync) or isinstance(stmt, Return) and ahead):
             return stmt, why
         if isinstance(stmt, If):
             cause = why or ("" if stmt.cond.name in self.values else "an 'if' whose condition "
                             "differs between work-items (it depends on thread or block indices or memory)")
-            return self.find(stmt.then_body, cause) or self.find(stmt.else_body, cause)
-        if isinstance(stmt, Loop):
-            cause = why or ("a loop that work-items may leave at different times"
-                            if varying_exit(stmt.body, self.values) else "")
-            return self.find(stmt.body, cause)
-        if isinstance(stmt, ForRange):
-            varying = any(v.name not in self.values for v in (stmt.start, stmt.stop, stmt.step))
+            return self.find(stmt.then_body, cause, ahead) or self.find(stmt.else_body, cause, ahead)
+        if isinstance(stmt, (Loop, ForRange)):
+            again = ahead or _has_grid_sync(stmt.body)
+            varying = isinstance(stmt, ForRange) and any(
+                v.name not in self.values for v in (stmt.start, stmt.stop, stmt.step))
             cause = why or ("a 'for' loop whose bounds differ between work-items" if varying else
                             "a loop that work-items may leave at different times"
                             if varying_exit(stmt.body, self.values) else "")
-            return self.find(stmt.body, cause)
+            return self.find(stmt.body, cause, again)
         return None
+
+
+def _has_grid_sync(body: tuple[Stmt, ...]) -> bool:
+    return any(isinstance(s, GridSync) for s in walk(body))

@@ -1173,12 +1173,8 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         # one array: the index is computed before the operands, as for any call
         fixed = self.flat_index(ref.candidates[0], indices) if ref.selector is None else None
         value_ops = [self.visit(a) for a in node.args[2:]] if fixed is None else []
-        if name == "atomic_cas" and not elem.is_int:
-            raise self.error(
-                f"atomic_cas() needs an integer array, not {elem}; keep the bits in a "
-                f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
-                node,
-            )
+        if name == "atomic_cas" and (not (elem.is_int or elem.is_float) or elem.is_small):
+            raise self.error(f"atomic_cas() needs an i32, u32, i64, u64, f32 or f64 array, not {elem}", node)
         op = entry.op
         if name != "atomic_cas" and not atomic_applies(op, elem):  # type: ignore[arg-type]
             hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""

@@ -288,7 +288,13 @@ class AtomicRMW(Stmt):
 
 @dataclass(frozen=True)
 class AtomicCAS(Stmt):
-    """Compare-and-swap of ``array[index]``; the result is the old value."""
+    """Compare-and-swap of ``array[index]``; the result is the old value.
+
+    Float elements (f32, f64) compare and swap their *bits*, as CUDA's
+    ``atomicCAS`` on ``__float_as_uint``: -0.0 differs from 0.0, and a NaN
+    matches the same NaN bits.  Every target lowers them as a CAS of the
+    same-sized unsigned integer with bitcasts around it.
+    """
 
     result: Value
     array: Value

@@ -577,8 +577,8 @@ class _FunctionVerifier(NodeVisitor):
         self.integer(s.index, "array index")
         self.scalar(s.expected, "expected value")
         self.scalar(s.desired, "desired value")
-        if not arr.elem.is_int:
-            raise self.error(f"atomic_cas needs integer elements, not {arr.elem}")
+        if not (arr.elem.is_int or arr.elem.is_float):
+            raise self.error(f"atomic_cas needs integer or float elements, not {arr.elem}")
         self.not_small(arr.elem, "the element of an atomic_cas array")
         for v in (s.expected, s.desired, s.result):
             if v.type != arr.elem:

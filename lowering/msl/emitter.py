@@ -574,6 +574,14 @@ class _FunctionEmitter(NodeVisitor):
         return self.define(s.result, expression)
 
     def visit_AtomicCAS(self, s: AtomicCAS) -> Statement:
+        array_type = s.array.type
+        assert isinstance(array_type, ArrayType)
+        if array_type.elem.is_float:  # Metal's atomic_float has no compare-exchange: swap the bits
+            space = "threadgroup" if array_type.space == AddressSpace.SHARED else "device"
+            name = self.bind(s.result)
+            return {"kind": "atomic_float_cas", "name": name, "tmp": f"rk_{name}", "space": space,
+                    "array": self.ref(s.array), "index": self.ref(s.index),
+                    "expected": self.ref(s.expected), "desired": self.ref(s.desired)}
         return {"kind": "atomic_cas", "type": type_name(s.result.type), "name": self.bind(s.result),
                 "array": self.ref(s.array), "index": self.ref(s.index),
                 "expected": self.ref(s.expected), "desired": self.ref(s.desired)}

@@ -189,5 +189,5 @@ def test_bool_and_small_arrays_are_still_refused() -> None:
 
     with pytest.raises(CompileError, match="atomic_cas.. does not apply to u8 arrays"):
         on_bytes.compile("rir")
-    with pytest.raises(CompileError, match="atomic_cas.. needs an i32, u32, i64, u64, f32 or f64 array, not bool"):
+    with pytest.raises(CompileError, match="atomic_cas.. needs an i32, .* array, not bool"):
         on_bools.compile("rir")

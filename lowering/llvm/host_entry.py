@@ -95,7 +95,7 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
     _, shared_bytes = shared_layout(fn)
     if mode == GRID:
         run_grid = add_grid_support(module)
-        thread_fn = _thread_function(module, fn, kernel, checked, grid=True)
+        thread_fn = _thread_function(module, fn, kernel, checked, cooperative=True)
         b.ret(b.call(run_grid, [thread_fn, argv, dims, ir.Constant(I64, shared_bytes)]))
         return
     shared = ir.Constant(PTR, None)
@@ -276,10 +276,10 @@ def _span(b: ir.IRBuilder, lengths: ir.Value, j: int, array: ir.Value, fn: Funct
 
 
 def _thread_function(
-    module: ir.Module, fn: Function, kernel: ir.Function, checked: bool, grid: bool = False
+    module: ir.Module, fn: Function, kernel: ir.Function, checked: bool, cooperative: bool = False
 ) -> ir.Function:
     """``void *rk_thread_<kernel>(context *)``: runs one work-item, then leaves the barrier
-    (and with ``grid``, the grid barrier of a cooperative launch)."""
+    (and with ``cooperative``, the grid barrier of a grid_sync launch)."""
     thread = ir.Function(module, ir.FunctionType(PTR, [PTR]), name=f"rk_thread_{fn.name}")
     thread.linkage = "internal"
     (ctx,) = thread.args
@@ -293,7 +293,7 @@ def _thread_function(
     b.call(kernel, [*_load_args(b, fn, argv), *ids, *block, *grid, shared, barrier, *checks])
     leave = module.globals["rk_cpu_barrier_leave"]
     b.call(leave, [barrier, ir.Constant(I32, 1)])
-    if grid:
+    if cooperative:
         grid_leave(module, b, barrier)
     b.ret(ir.Constant(PTR, None))
     return thread

@@ -184,10 +184,9 @@ class CpuBackend:
         if -2 in status:
             raise MemoryError(f"cpu backend: no memory for the shared arrays of '{kernel_name}'")
         if any(status):
-            raise RuntimeError(
-                f"cpu backend: the OS refused to start {block[0] * block[1] * block[2]} "
-                f"threads for a block of kernel '{kernel_name}'"
-            )
+            where = ("every work-item of the grid (rk.grid_sync)" if compiled.cooperative
+                     else f"{block[0] * block[1] * block[2]} threads for a block")
+            raise RuntimeError(f"cpu backend: the OS refused to start {where} of kernel '{kernel_name}'")
         if bounds is not None:
             bounds.raise_if_violated(kernel_name, compiled.bounds_sites)
 

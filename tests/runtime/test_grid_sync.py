@@ -144,3 +144,15 @@ def test_cpu_strategy_names_the_cooperative_mode() -> None:
 
     mode, reason = get_backend("cpu").barrier_strategy(arrive_order.ir, "arrive_order")
     assert mode == "grid" and "grid_sync" in reason
+
+
+def test_a_refused_thread_names_the_whole_grid() -> None:
+    from types import SimpleNamespace
+
+    from ringkernel.runtime.cpu import CpuBackend
+
+    cooperative = SimpleNamespace(cooperative=True)
+    with pytest.raises(RuntimeError, match="every work-item of the grid"):
+        CpuBackend._finish(cooperative, "k", (4, 1, 1), [-1], None)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="4 threads for a block"):
+        CpuBackend._finish(SimpleNamespace(cooperative=False), "k", (4, 1, 1), [-1], None)  # type: ignore[arg-type]

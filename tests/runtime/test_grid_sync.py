@@ -156,3 +156,18 @@ def test_a_refused_thread_names_the_whole_grid() -> None:
         CpuBackend._finish(cooperative, "k", (4, 1, 1), [-1], None)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="4 threads for a block"):
         CpuBackend._finish(SimpleNamespace(cooperative=False), "k", (4, 1, 1), [-1], None)  # type: ignore[arg-type]
+
+
+def test_ringc_emits_ptx_for_grid_sync_and_refuses_wgsl(
+    tmp_path: object, capsys: pytest.CaptureFixture
+) -> None:
+    from pathlib import Path
+
+    from ringkernel.cli import main
+
+    corpus, out = kernel_corpus.__file__, Path(str(tmp_path)) / "heat.ptx"
+    check = ["--check"] if find_ptxas() is not None else []
+    assert main([corpus, "-t", "ptx", "-k", "heat_jacobi", *check, "-o", str(out)]) == 0
+    assert "membar.gl" in out.read_text()
+    assert main([corpus, "-t", "wgsl", "-k", "heat_jacobi"]) == 1
+    assert "rk.grid_sync() is not available on WGSL" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from bench import (
     durability,
     observability,
     overhead,
+    parallel_primitives,
     wgpu_cpu,
 )
 from bench.caches import isolated_cache_root
@@ -40,6 +41,8 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "observability": observability.run,
     "budget": budget_checks.run,
     "durability": durability.run,
+    "shuffle": parallel_primitives.run_shuffle,
+    "sass": parallel_primitives.run_sass,
 }
 
 

@@ -27,6 +27,7 @@ class Row:
     baseline: float
     rate: str = ""  # throughput of ours, already formatted ("3.1 GB/s")
     note: str = ""
+    unit: str = "s"  # what ours and baseline count: seconds, or e.g. "instr" (SASS instructions)
 
     @property
     def ratio(self) -> float:
@@ -50,15 +51,19 @@ def format_rate(amount: float, seconds: float, unit: str) -> str:
     return f"{per_second:.3g} {unit}/s"
 
 
+def _format(amount: float, unit: str) -> str:
+    return format_seconds(amount) if unit == "s" else f"{amount:g} {unit}"
+
+
 def render_table(rows: list[Row]) -> str:
     """A plain-text table grouped by suite; also valid Markdown."""
     header = ["benchmark", "ours", "baseline", "baseline time", "ratio", "throughput / note"]
     body = [
         [
             f"{row.suite}: {row.name}",
-            format_seconds(row.ours),
+            _format(row.ours, row.unit),
             row.baseline_name,
-            format_seconds(row.baseline),
+            _format(row.baseline, row.unit),
             f"{row.ratio:.3g}x",
             " ".join(part for part in (row.rate, row.note) if part),
         ]

@@ -27,6 +27,7 @@ from ringkernel.ringir.nodes import (
     Binary,
     Bitcast,
     Cast,
+    GridSync,
     LocalArray,
     MathCall,
     SharedArray,
@@ -118,6 +119,9 @@ BUILTINS: tuple[Builtin, ...] = (
             "local_array(T, n | shape): a per-work-item (private) array.", "rk.local_array(T, n)", stub=True),
     Builtin("barrier", 0, "barrier", Barrier,
             "Waits for every thread of the block; orders shared memory.", "rk.barrier()", stub=True),
+    Builtin("grid_sync", 0, "grid_sync", GridSync,
+            "Waits for every thread of the whole grid; orders global memory (a cooperative launch: "
+            "cuda and cpu only).", "rk.grid_sync()", stub=True),
     Builtin("rsqrt", 1, "math", MathCall, "1 / sqrt(x).", "rk.rsqrt(x)", op="rsqrt", stub=True),
     Builtin("fma", 3, "math", MathCall, "fma(a, b, c) = a * b + c with one rounding.", "rk.fma(a, b, c)",
             op="fma", stub=True),

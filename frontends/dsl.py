@@ -56,6 +56,7 @@ global_id = _intrinsic("global_id")
 shared_array = _intrinsic("shared_array")
 local_array = _intrinsic("local_array")
 barrier = _intrinsic("barrier")
+grid_sync = _intrinsic("grid_sync")
 dynamic_shared_array = _intrinsic("dynamic_shared_array")
 rsqrt = _intrinsic("rsqrt")
 fma = _intrinsic("fma")
@@ -101,6 +102,7 @@ INTRINSICS: dict[str, Intrinsic] = {
         shared_array,
         local_array,
         barrier,
+        grid_sync,
         rsqrt,
         fma,
         atomic_add,

@@ -1093,6 +1093,14 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         self.b.syncwarp()
         return VOID_RESULT
 
+    def call_grid_sync(self, entry: Builtin, node: ast.Call) -> Operand:
+        """``rk.grid_sync()``: a grid-wide barrier; the verifier checks it is grid-uniform."""
+        if self.kind != "kernel":
+            raise self.error("grid_sync() can only be used in kernels", node)
+        self.args_of(node, 0, "grid_sync")
+        self.b.grid_sync()
+        return VOID_RESULT
+
     def call_barrier_vote(self, entry: Builtin, node: ast.Call) -> Operand:
         """``rk.barrier_count(p)`` and friends, built from a shared counter and three barriers.
 
@@ -1165,12 +1173,8 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
         # one array: the index is computed before the operands, as for any call
         fixed = self.flat_index(ref.candidates[0], indices) if ref.selector is None else None
         value_ops = [self.visit(a) for a in node.args[2:]] if fixed is None else []
-        if name == "atomic_cas" and not elem.is_int:
-            raise self.error(
-                f"atomic_cas() needs an integer array, not {elem}; keep the bits in a "
-                f"{'u64' if elem.bits == 64 else 'u32'} array and use rk.bitcast(v, T)",
-                node,
-            )
+        if name == "atomic_cas" and (not (elem.is_int or elem.is_float) or elem.is_small):
+            raise self.error(f"atomic_cas() needs an i32, u32, i64, u64, f32 or f64 array, not {elem}", node)
         op = entry.op
         if name != "atomic_cas" and not atomic_applies(op, elem):  # type: ignore[arg-type]
             hint = "; float arrays support add, sub, min, max and exchange" if elem.is_float else ""

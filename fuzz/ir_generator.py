@@ -68,6 +68,7 @@ from ringkernel.ringir import (
     Fence,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -124,6 +125,7 @@ class Profile:
     backoff: bool = True
     wake: bool = True
     subgroups: bool = True
+    grid_sync: bool = True  # WGSL and MSL refuse it (no grid-wide barrier)
     max_funcs: int = 3
     min_kernels: int = 1
     max_kernels: int = 2
@@ -150,9 +152,9 @@ class Profile:
 
 FULL = Profile()
 # WGSL: 32-bit types (8/16-bit integers emulated; f16 only with shader-f16), no device clock.
-WGSL = Profile(scalars=(BOOL, F32, I32, U32), storage=(I8, U8, I16, U16), clock=False)
+WGSL = Profile(scalars=(BOOL, F32, I32, U32), storage=(I8, U8, I16, U16), clock=False, grid_sync=False)
 # MSL: no f64 on Metal, no device clock.
-MSL = Profile(scalars=(BOOL, F32, I32, U32, I64, U64), clock=False)
+MSL = Profile(scalars=(BOOL, F32, I32, U32, I64, U64), clock=False, grid_sync=False)
 
 
 class Draw:
@@ -552,6 +554,9 @@ def _function(draw: Draw, profile: Profile, name: str, kind: str, callees: list[
     if return_type == "tuple":
         return_type = tuple_type(draw, profile)
     body = gen.block(0, False, return_type)
+    if kind == "kernel" and profile.grid_sync and draw.int(0, 3) == 0:
+        # first in the kernel: grid-uniform, and no work-item can have returned before it
+        body = (GridSync(), *body)
     if return_type != VOID:
         tail: list = []
         value = gen.result(tail, return_type)

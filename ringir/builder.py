@@ -36,6 +36,7 @@ from ringkernel.ringir.nodes import (
     Extract,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -140,6 +141,9 @@ class FunctionBuilder:
 
     def syncwarp(self) -> None:
         self.emit(SyncWarp(loc=self.loc))
+
+    def grid_sync(self) -> None:
+        self.emit(GridSync(loc=self.loc))
 
     def math(self, func: str, *args: Value) -> Value:
         result = BOOL if func in MATH_PREDICATES else args[0].type

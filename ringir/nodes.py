@@ -288,7 +288,13 @@ class AtomicRMW(Stmt):
 
 @dataclass(frozen=True)
 class AtomicCAS(Stmt):
-    """Compare-and-swap of ``array[index]``; the result is the old value."""
+    """Compare-and-swap of ``array[index]``; the result is the old value.
+
+    Float elements (f32, f64) compare and swap their *bits*, as CUDA's
+    ``atomicCAS`` on ``__float_as_uint``: -0.0 differs from 0.0, and a NaN
+    matches the same NaN bits.  Every target lowers them as a CAS of the
+    same-sized unsigned integer with bitcasts around it.
+    """
 
     result: Value
     array: Value
@@ -455,6 +461,20 @@ class Barrier(Stmt):
 
 
 @dataclass(frozen=True)
+class GridSync(Stmt):
+    """Grid-wide execution and global-memory barrier (CUDA ``grid.sync()``); kernels only.
+
+    Every work-item of the whole launch waits here until all have arrived,
+    and global memory written before it is visible to every work-item after
+    it.  It needs every block resident at once (a cooperative launch), so
+    only the cuda and cpu runtimes run it; it must sit in control flow that
+    every work-item of the grid takes alike (the verifier checks).
+    """
+
+    loc: SourceLoc | None = _loc()
+
+
+@dataclass(frozen=True)
 class SyncWarp(Stmt):
     """Waits for the lanes of the subgroup and orders their memory (CUDA ``__syncwarp``)."""
 
@@ -597,6 +617,7 @@ _OPERAND_FIELDS: dict[type[Stmt], tuple[str, ...]] = {
     Store: ("array", "index", "value"),
     StoreVar: ("value",),
     Barrier: (),
+    GridSync: (),
     If: ("cond",),
     Loop: (),
     ForRange: ("start", "stop", "step"),
@@ -695,6 +716,7 @@ __all__ = [
     "Store",
     "StoreVar",
     "Barrier",
+    "GridSync",
     "If",
     "Loop",
     "ForRange",

@@ -48,6 +48,7 @@ from ringkernel.ringir.nodes import (
     Fence,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -801,7 +802,7 @@ class _FunctionReader:
             self.expect(opcode, ops, ("index",), "wake %bell[%word]")
             return Wake(values[0], values[1], loc=loc)
         simple = {"barrier": Barrier, "break": Break, "continue": Continue, "fence": Fence,
-                  "syncwarp": SyncWarp}
+                  "syncwarp": SyncWarp, "grid_sync": GridSync}
         if op in simple:
             self.expect(opcode, ops, (), op)
             return simple[op](loc=loc)
@@ -856,7 +857,7 @@ class _FunctionReader:
 
 _EFFECT_NAMES = (
     "store", "store_var", "barrier", "break", "continue", "return", "fence", "backoff",
-    "syncwarp", "wake",
+    "syncwarp", "wake", "grid_sync",
 )
 _VALUE_OPCODES = frozenset(
     ("const", "cast", "bitcast", "clock", "call", "shared_array", "local_array", "const_array", "load",

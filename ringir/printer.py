@@ -29,6 +29,7 @@ from ringkernel.ringir.nodes import (
     Fence,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -161,6 +162,9 @@ class _StmtPrinter(NodeVisitor):
 
     def visit_SyncWarp(self, s: SyncWarp) -> None:
         self.emit("syncwarp")
+
+    def visit_GridSync(self, s: GridSync) -> None:
+        self.emit("grid_sync")
 
     def visit_Clock(self, s: Clock) -> None:
         self.define(s.result, "clock")

@@ -50,6 +50,7 @@ from ringkernel.ringir.nodes import (
     Fence,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -248,6 +249,25 @@ class _FunctionVerifier(NodeVisitor):
 
     # --- function ---
 
+    def check_grid_sync(self) -> None:
+        """Every ``grid_sync`` (and, with one, every ``return``) is in grid-uniform control flow."""
+        from ringkernel.ringir.passes.uniformity import grid_sync_problem  # passes import this module
+
+        problem = grid_sync_problem(self.fn)
+        if problem is None:
+            return
+        stmt, why = problem
+        self.loc = getattr(stmt, "loc", None) or self.loc
+        if isinstance(stmt, GridSync):
+            raise self.error(
+                f"grid_sync under {why}: every work-item of the grid must reach it together, "
+                "or the launch would wait forever; move it to where every work-item arrives"
+            )
+        raise self.error(
+            f"return under {why} in a kernel that calls grid_sync: the work-items that returned "
+            "would never arrive at the grid barrier; guard the work with 'if' instead of returning"
+        )
+
     def run(self) -> None:
         fn = self.fn
         if fn.kind not in FUNCTION_KINDS:
@@ -271,6 +291,8 @@ class _FunctionVerifier(NodeVisitor):
                 raise self.error(f"local '${var.name}' must have a scalar type")
             self.locals[var.name] = var
         self.region(fn.body)
+        if fn.is_kernel:
+            self.check_grid_sync()
         if fn.return_type != VOID and not _always_returns(fn.body):
             self.loc = fn.loc
             raise self.error("function may reach its end without returning a value")
@@ -555,8 +577,8 @@ class _FunctionVerifier(NodeVisitor):
         self.integer(s.index, "array index")
         self.scalar(s.expected, "expected value")
         self.scalar(s.desired, "desired value")
-        if not arr.elem.is_int:
-            raise self.error(f"atomic_cas needs integer elements, not {arr.elem}")
+        if not (arr.elem.is_int or arr.elem.is_float):
+            raise self.error(f"atomic_cas needs integer or float elements, not {arr.elem}")
         self.not_small(arr.elem, "the element of an atomic_cas array")
         for v in (s.expected, s.desired, s.result):
             if v.type != arr.elem:
@@ -610,6 +632,9 @@ class _FunctionVerifier(NodeVisitor):
 
     def visit_SyncWarp(self, s: SyncWarp) -> None:
         self.kernel_only("syncwarp")
+
+    def visit_GridSync(self, s: GridSync) -> None:
+        self.kernel_only("grid_sync")
 
     def visit_Clock(self, s: Clock) -> None:
         if s.result.type != U64:

@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "--target llvm it selects NVPTX LLVM IR instead of the host's")
     parser.add_argument("--block", type=_block, help="WGSL workgroup size, e.g. 256 or 16,16 (default 64)")
     parser.add_argument("--fastmath", action="store_true", help="fast math (ptx, msl, llvm with --arch)")
+    parser.add_argument(
+        "--dynamic-shared", metavar="N", type=_elements, dest="dynamic_shared",
+        help="elements of each rk.dynamic_shared_array (as launch(..., dynamic_shared=N)); "
+        "required for kernels that use one",
+    )
     parser.add_argument("--check", action="store_true",
                         help="validate the output with the target's own consumer (ptxas, naga, clang, llvm)")
     parser.add_argument("--list", action="store_true",
@@ -116,6 +121,16 @@ def _binding(text: str) -> tuple[str, str]:
     return name, ty
 
 
+def _elements(text: str) -> int:
+    try:
+        count = int(text.strip())
+    except ValueError:
+        count = 0
+    if count <= 0:
+        raise argparse.ArgumentTypeError(f"invalid element count '{text}'; expected a whole number >= 1")
+    return count
+
+
 def _block(text: str) -> tuple[int, ...]:
     parts = re.split(r"[,x]", text.strip())
     try:
@@ -148,6 +163,8 @@ def target_options(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             options["math"] = "fast"
         else:
             parser.error("--fastmath applies to --target ptx, msl, or llvm with --arch")
+    if args.dynamic_shared is not None:
+        options["dynamic_shared"] = args.dynamic_shared
     return options
 
 

@@ -1101,3 +1101,106 @@ def vec4_lanes(x: Array[f32], out: Array[f32], n: i32):
         for j in range(4):
             out[5 * i + j] = y[j]
         out[5 * i + 4] = total
+
+
+# --- grid-wide sync (issue 15): cooperative launches, cuda and cpu only ---------------------
+# Kept out of CASES: WGSL and MSL refuse rk.grid_sync() (no grid-wide barrier), and
+# tests/runtime/test_grid_sync.py runs these where they can run and checks the refusals.
+
+GRID_SYNC_CASES: list[KernelCase] = []
+
+HEAT_N = 1000
+HEAT_STEPS = 40
+HEAT_ALPHA = 0.25
+
+
+def grid_sync_case(**kwargs: Any) -> Callable[[rk.Kernel], rk.Kernel]:
+    def register(kernel: rk.Kernel) -> rk.Kernel:
+        GRID_SYNC_CASES.append(KernelCase(name=kernel.__name__, kernel=kernel, **kwargs))
+        return kernel
+    return register
+
+
+@rk.func
+def heat_step(src: Array[f32], dst: Array[f32], n: i32, first: i32, stride: i32) -> None:
+    for i in range(first, n, stride):
+        if i == 0 or i == n - 1:
+            dst[i] = src[i]  # fixed boundary
+        else:
+            dst[i] = src[i] + HEAT_ALPHA * (src[i - 1] - 2.0 * src[i] + src[i + 1])
+
+
+def _heat_reference(a: list[Any]) -> list[Any]:
+    u, v = a[0].copy(), a[1].copy()
+    n, steps = a[2], a[3]
+    for s in range(steps):
+        src, dst = (u, v) if s % 2 == 0 else (v, u)
+        dst[0], dst[n - 1] = src[0], src[n - 1]
+        dst[1:n - 1] = src[1:n - 1] + np.float32(HEAT_ALPHA) * (
+            src[:n - 2] - np.float32(2.0) * src[1:n - 1] + src[2:n])
+    return [u, v, None, None]
+
+
+@grid_sync_case(
+    grid=4,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, HEAT_N, 0, 100), np.zeros(HEAT_N, np.float32), HEAT_N, HEAT_STEPS],
+    reference=_heat_reference,
+    rtol=1e-5,
+    atol=1e-3,
+)
+@rk.kernel
+def heat_jacobi(u: Array[f32], v: Array[f32], n: i32, steps: i32):
+    """The 1-D heat equation, ``steps`` Jacobi steps in one launch: a grid-stride sweep from
+    one buffer into the other, then rk.grid_sync() before the next step reads it."""
+    first = rk.global_id(0)
+    stride = rk.grid_dim(0) * rk.block_dim(0)
+    for s in range(steps):
+        if s % 2 == 0:
+            heat_step(u, v, n, first, stride)
+        else:
+            heat_step(v, u, n, first, stride)
+        rk.grid_sync()
+
+
+SUM_N = 5000
+
+
+def _two_phase_reference(a: list[Any]) -> list[Any]:
+    total = np.float32(a[0].astype(np.float64).sum())
+    return [None, None, np.full(1, total, np.float32), None]
+
+
+@grid_sync_case(
+    grid=6,
+    block=BLOCK,
+    make_args=lambda r: [f32s(r, SUM_N), np.zeros(6, np.float32), np.zeros(1, np.float32), SUM_N],
+    reference=_two_phase_reference,
+    rtol=1e-4,
+    atol=1e-3,
+)
+@rk.kernel
+def grid_two_phase_sum(x: Array[f32], partial: Array[f32], total: Array[f32], n: i32):
+    """Phase 1: each block sums a grid-stride share in a shared-memory tree into partial[block];
+    rk.grid_sync(); phase 2: block 0 sums the partials (no second launch, no atomics)."""
+    t = rk.thread_id(0)
+    acc = f32(0.0)
+    for i in range(rk.global_id(0), n, rk.grid_dim(0) * rk.block_dim(0)):
+        acc += x[i]
+    tile = rk.shared_array(f32, BLOCK)
+    tile[t] = acc
+    rk.barrier()
+    s = BLOCK // 2
+    while s > 0:
+        if t < s:
+            tile[t] += tile[t + s]
+        rk.barrier()
+        s //= 2
+    if t == 0:
+        partial[rk.block_id(0)] = tile[0]
+    rk.grid_sync()
+    if rk.block_id(0) == 0 and t == 0:
+        sum_ = f32(0.0)
+        for b in range(rk.grid_dim(0)):
+            sum_ += partial[b]
+        total[0] = sum_

@@ -27,7 +27,7 @@ from ringkernel.lowering.llvm.lower import build_ir_module
 from ringkernel.lowering.llvm.targets import HOST_INDEX_PARAMS, HostTarget
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.passes.workitem_loops import COROUTINES, PLAIN, THREADS, plan_block
+from ringkernel.ringir.passes.workitem_loops import COROUTINES, GRID, PLAIN, THREADS, plan_block
 from ringkernel.ringir.types import F16
 
 
@@ -79,7 +79,7 @@ def build_host_module(
     private = privatizable_arrays(fn) if plan.mode == PLAIN else {}
     if private:
         lowered = replace(lowered, functions=(*lowered.functions, private_variant(fn, private)))
-    target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode != THREADS)
+    target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode not in (THREADS, GRID))
     llmod = build_ir_module(lowered, target, name=f"ringkernel.{kernel}")
     if plan.mode == COROUTINES:
         barrier_slot = len(fn.params) + 3 * len(HOST_INDEX_PARAMS) + 1  # after the indices, shared

@@ -26,6 +26,10 @@ starts, so a huge launch can be interrupted.
   between work-items.  Kernels that idle with ``backoff`` make every
   work-item its own OS thread meeting at a real barrier
   (:mod:`ringkernel.lowering.llvm.host_threads`).
+- With ``grid_sync()`` the launch is cooperative: one call starts a thread for
+  every work-item of the whole grid (``first_block``/``end_block`` are
+  ignored: the runtime never splits such a launch), each block with its own
+  shared area and barrier, and all meet at the grid barrier.
 
 Shared arrays live in one ``malloc``'d area per call (work-item loops add
 per-work-item arrays to it, too large for a thread's stack), reused by
@@ -43,11 +47,18 @@ from llvmlite import ir
 from ringkernel.lowering.llvm import host_kernel_symbol, shared_layout
 from ringkernel.lowering.llvm.host_coroutines import FRAME_REFUSED, resume_function
 from ringkernel.lowering.llvm.host_privatize import PRIVATE_LIMIT, private_name
-from ringkernel.lowering.llvm.host_threads import CONTEXT_FIELDS, add_thread_support, declare, field
+from ringkernel.lowering.llvm.host_threads import (
+    CONTEXT_FIELDS,
+    add_grid_support,
+    add_thread_support,
+    declare,
+    field,
+    grid_leave,
+)
 from ringkernel.lowering.llvm.ops import value_type
 from ringkernel.lowering.llvm.targets import memory_type_size
 from ringkernel.ringir import Function
-from ringkernel.ringir.passes.workitem_loops import COROUTINES, LOOPS, SLOTS, THREADS
+from ringkernel.ringir.passes.workitem_loops import COROUTINES, GRID, LOOPS, SLOTS, THREADS
 from ringkernel.ringir.types import ArrayType, ScalarType, as_scalar
 
 I1 = ir.IntType(1)
@@ -82,6 +93,11 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
     argv, dims, first, end, cancel = wrapper.args
     b = ir.IRBuilder(wrapper.append_basic_block("entry"))
     _, shared_bytes = shared_layout(fn)
+    if mode == GRID:
+        run_grid = add_grid_support(module)
+        thread_fn = _thread_function(module, fn, kernel, checked, cooperative=True)
+        b.ret(b.call(run_grid, [thread_fn, argv, dims, ir.Constant(I64, shared_bytes)]))
+        return
     shared = ir.Constant(PTR, None)
     if shared_bytes:
         shared = b.call(declare(module, "malloc", PTR, [I64]), [ir.Constant(I64, shared_bytes)])
@@ -278,9 +294,10 @@ def _span(b: ir.IRBuilder, lengths: ir.Value, j: int, array: ir.Value, fn: Funct
 
 
 def _thread_function(
-    module: ir.Module, fn: Function, kernel: ir.Function, checked: bool
+    module: ir.Module, fn: Function, kernel: ir.Function, checked: bool, cooperative: bool = False
 ) -> ir.Function:
-    """``void *rk_thread_<kernel>(context *)``: runs one work-item, then leaves the barrier."""
+    """``void *rk_thread_<kernel>(context *)``: runs one work-item, then leaves the barrier
+    (and with ``cooperative``, the grid barrier of a grid_sync launch)."""
     thread = ir.Function(module, ir.FunctionType(PTR, [PTR]), name=f"rk_thread_{fn.name}")
     thread.linkage = "internal"
     (ctx,) = thread.args
@@ -294,6 +311,8 @@ def _thread_function(
     b.call(kernel, [*_load_args(b, fn, argv), *ids, *block, *grid, shared, barrier, *checks])
     leave = module.globals["rk_cpu_barrier_leave"]
     b.call(leave, [barrier, ir.Constant(I32, 1)])
+    if cooperative:
+        grid_leave(module, b, barrier)
     b.ret(ir.Constant(PTR, None))
     return thread
 

@@ -38,6 +38,7 @@ from ringkernel.ringir import (
     Fence,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -60,7 +61,7 @@ from ringkernel.ringir import (
     Wake,
 )
 from ringkernel.ringir.diagnostics import SourceLoc
-from ringkernel.ringir.types import I64, U64, VOID, ArrayType, ScalarType, TupleType, Type, as_scalar
+from ringkernel.ringir.types import I64, U32, U64, VOID, ArrayType, ScalarType, TupleType, Type, as_scalar
 
 
 def func_symbol(name: str) -> str:
@@ -349,7 +350,15 @@ class FunctionLowerer(NodeVisitor):
         def emit() -> ir.Value:
             ptr, elem = self.element(s.array, s.index)
             expected, desired = self.value(s.expected), self.value(s.desired)
-            return self.target.cmpxchg(self, ptr, expected, desired, elem, _space(s.array))
+            if not elem.is_float:
+                return self.target.cmpxchg(self, ptr, expected, desired, elem, _space(s.array))
+            # LLVM's cmpxchg takes integers: swap the bits (docs/ir.md, AtomicCAS)
+            bits = U32 if elem.bits == 32 else U64
+            word = ops.value_type(bits)
+            b = self.builder
+            old = self.target.cmpxchg(self, ptr, b.bitcast(expected, word), b.bitcast(desired, word),
+                                      bits, _space(s.array))
+            return b.bitcast(old, expected.type)
 
         self.define(s.result, self.access(s.array, s.index, s.loc, emit))
 
@@ -364,6 +373,9 @@ class FunctionLowerer(NodeVisitor):
 
     def visit_Barrier(self, s: Barrier) -> None:
         self.target.barrier(self)
+
+    def visit_GridSync(self, s: GridSync) -> None:
+        self.target.grid_sync(self)
 
     def visit_Bitcast(self, s: Bitcast) -> None:
         ty = s.result.type

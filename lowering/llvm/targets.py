@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from ringkernel.lowering.llvm.bounds import BoundsSite, bounds_params
 from ringkernel.lowering.llvm.host_atomics import plain_cmpxchg, plain_rmw
-from ringkernel.ringir import MATH_FUNCS, AddressSpace, Function, SharedArray, walk
+from ringkernel.ringir import MATH_FUNCS, AddressSpace, Function, GridSync, SharedArray, walk
 from ringkernel.ringir.types import ArrayType, ScalarType
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ PTR = ir.PointerType()
 HOST_INDEX_PARAMS = ("thread_id", "block_id", "block_dim", "grid_dim")
 # Name of the barrier the cpu runtime defines (see ringkernel.lowering.llvm.host_threads).
 HOST_BARRIER_SYMBOL = "rk_cpu_barrier_wait"
+# The grid barrier a cooperative cpu launch defines; it takes the block's barrier.
+HOST_GRID_SYNC_SYMBOL = "rk_cpu_grid_sync"
+# The PTX kernel parameter (after the user's) holding the grid barrier's word.
+PTX_GRID_SYNC_PARAM = "rk.grid_sync"
+_GENERATION_BIT = 0x80000000
 SHARED_ALIGN = 16
 _NVPTX_ADDRSPACE = {AddressSpace.SHARED: 3, AddressSpace.CONSTANT: 4, AddressSpace.LOCAL: 0}
 
@@ -88,6 +93,10 @@ class LLVMTarget:
         raise NotImplementedError
 
     def barrier(self, fl: FunctionLowerer) -> None:
+        raise NotImplementedError
+
+    def grid_sync(self, fl: FunctionLowerer) -> None:
+        """Waits for every work-item of the grid and orders global memory (``rk.grid_sync``)."""
         raise NotImplementedError
 
     def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
@@ -224,6 +233,12 @@ class HostTarget(LLVMTarget):
 
     def barrier(self, fl: FunctionLowerer) -> None:
         wait = _declare(fl.module, HOST_BARRIER_SYMBOL, ir.VoidType(), [PTR])
+        fl.builder.call(wait, [self._hidden(fl, 13)])
+
+    def grid_sync(self, fl: FunctionLowerer) -> None:
+        """The grid barrier of a cooperative launch, reached through the block's barrier
+        (:mod:`ringkernel.lowering.llvm.host_threads`); its mutex orders memory."""
+        wait = _declare(fl.module, HOST_GRID_SYNC_SYMBOL, ir.VoidType(), [PTR])
         fl.builder.call(wait, [self._hidden(fl, 13)])
 
     def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
@@ -404,6 +419,50 @@ class NvptxTarget(LLVMTarget):
 
     def barrier(self, fl: FunctionLowerer) -> None:
         fl.builder.call(_declare(fl.module, "llvm.nvvm.barrier0", ir.VoidType(), []), [])
+
+    def hidden_kernel_params(self, fn: Function) -> list[tuple[str, ir.Type]]:
+        """A kernel that syncs the grid takes the grid barrier's word (u32, global memory,
+        zeroed by the launcher) after the user's parameters."""
+        if any(isinstance(s, GridSync) for s in walk(fn.body)):
+            return [(PTX_GRID_SYNC_PARAM, ir.PointerType(addrspace=1))]
+        return []
+
+    def grid_sync(self, fl: FunctionLowerer) -> None:
+        """Cooperative groups' grid barrier over one global word.
+
+        After a block barrier, thread 0 of each block adds 1 to the word (block
+        0 adds ``0x80000000 - (blocks - 1)``), so the word's top bit (the
+        generation) flips exactly when the last block arrives and its low bits
+        return to 0; each thread 0 spins until it sees the flip.
+        ``membar.gl`` before the add publishes the block's writes, the one
+        after the spin makes the others' writes visible; a block barrier
+        then releases the block.  The launcher zeroes the word and checks
+        that every block can be resident at once (a cooperative launch).
+        """
+        b = fl.builder
+        word = fl.llfn.args[len(fl.fn.params)]
+        self.barrier(fl)
+        membar = _declare(fl.module, "llvm.nvvm.membar.gl", ir.VoidType(), [])
+        sreg = [self.thread_index(fl, kind, d) for kind in ("thread_id", "block_id") for d in range(3)]
+        first_thread = b.icmp_unsigned("==", b.or_(b.or_(sreg[0], sreg[1]), sreg[2]), ir.Constant(I32, 0))
+        with b.if_then(first_thread):
+            first_block = b.icmp_unsigned("==", b.or_(b.or_(sreg[3], sreg[4]), sreg[5]), ir.Constant(I32, 0))
+            dims = [self.thread_index(fl, "grid_dim", d) for d in range(3)]
+            blocks = b.mul(b.mul(dims[0], dims[1]), dims[2])
+            master = b.sub(ir.Constant(I32, _GENERATION_BIT + 1), blocks)
+            add = b.select(first_block, master, ir.Constant(I32, 1))
+            b.call(membar, [])
+            old = b.atomic_rmw("add", word, add, "monotonic")
+            spin = fl.new_block("rk.grid_sync.spin")
+            done = fl.new_block("rk.grid_sync.done")
+            b.branch(spin)
+            b.position_at_end(spin)
+            now = b.load_atomic(word, "monotonic", 4, typ=I32)
+            flipped = b.and_(b.xor(old, now), ir.Constant(I32, _GENERATION_BIT))
+            b.cbranch(b.icmp_unsigned("!=", flipped, ir.Constant(I32, 0)), done, spin)
+            b.position_at_end(done)
+            b.call(membar, [])
+        self.barrier(fl)
 
     def const_array_addrspace(self) -> int:
         return 4  # CUDA constant memory

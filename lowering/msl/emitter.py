@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.lowering.common import Macros, Namer, Statement, atomic_arrays, check_module, macros, render
+from ringkernel.lowering.common.grid_sync import refuse_grid_sync
 from ringkernel.lowering.msl.limits import check_threadgroup_memory
 from ringkernel.lowering.msl.target import CAPABILITIES, NAMES, value_name
 from ringkernel.ringir import (
@@ -134,6 +135,7 @@ def lower(module: Module, **options: Any) -> MslProgram:
     if math not in MATH_MODES:
         raise CompileError(f"MSL option math must be one of {', '.join(MATH_MODES)}, got {math!r}")
     check_module(module, CAPABILITIES)
+    refuse_grid_sync(module, "MSL", "Metal")
     check_threadgroup_memory(module)
     return _ModuleEmitter(module, math).emit()
 
@@ -572,6 +574,14 @@ class _FunctionEmitter(NodeVisitor):
         return self.define(s.result, expression)
 
     def visit_AtomicCAS(self, s: AtomicCAS) -> Statement:
+        array_type = s.array.type
+        assert isinstance(array_type, ArrayType)
+        if array_type.elem.is_float:  # Metal's atomic_float has no compare-exchange: swap the bits
+            space = "threadgroup" if array_type.space == AddressSpace.SHARED else "device"
+            name = self.bind(s.result)
+            return {"kind": "atomic_float_cas", "name": name, "tmp": f"rk_{name}", "space": space,
+                    "array": self.ref(s.array), "index": self.ref(s.index),
+                    "expected": self.ref(s.expected), "desired": self.ref(s.desired)}
         return {"kind": "atomic_cas", "type": type_name(s.result.type), "name": self.bind(s.result),
                 "array": self.ref(s.array), "index": self.ref(s.index),
                 "expected": self.ref(s.expected), "desired": self.ref(s.desired)}

@@ -45,6 +45,7 @@ import numpy as np
 from ringkernel.lowering.common import Macros, Namer, Statement, check_module, macros
 from ringkernel.lowering.common import environment as template_environment
 from ringkernel.lowering.common.capabilities import element, type_uses
+from ringkernel.lowering.common.grid_sync import refuse_grid_sync
 from ringkernel.lowering.wgsl.bindings import HOST_SHAREABLE, PACKED, Aliases, plan_kernel_bindings
 from ringkernel.lowering.wgsl.plan import GlobalArray, Instance, ModulePlan, plan_module
 from ringkernel.lowering.wgsl.target import (
@@ -222,6 +223,7 @@ class Lowering:
 
     def run(self) -> str:
         check_module(self.module, F16_CAPABILITIES if self.f16 else CAPABILITIES)
+        refuse_grid_sync(self.module, "WGSL", "WebGPU")
         kernel_names = {}
         for k in self.kernels:
             kernel_names[k.name] = kernel_entry_name(k.name)
@@ -695,13 +697,17 @@ class _FunctionEmitter(NodeVisitor):
     def visit_AtomicCAS(self, s: AtomicCAS) -> None:
         g = self.array(s.array)
         name = self.temp()
-        self.values[s.result.name] = name
         i = self.index(g, s.index)
         ty = self.scalar(s.result.type)
+        expected, desired = self.val(s.expected), self.val(s.desired)
+        if ty == "f32":  # the array is atomic<u32> (WGSL has no f32 atomics): swap the bits
+            ty, expected, desired = "u32", self.x.bitcast("u32", expected), self.x.bitcast("u32", desired)
+            self.values[s.result.name] = self.x.bitcast("f32", name)
+        else:
+            self.values[s.result.name] = name
         stmt = dict(
             kind="atomic_cas", name=name, type=ty, swap=f"{name}_swap",
-            ptr=self.x.pointer(g.name, i),
-            expected=self.val(s.expected), desired=self.val(s.desired),
+            ptr=self.x.pointer(g.name, i), expected=expected, desired=desired,
         )
         self.declare_guarded(stmt, ty, g, s.index, i)
 

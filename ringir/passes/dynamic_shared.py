@@ -54,7 +54,8 @@ def size_dynamic_shared(module: Module, elements: int | None) -> Module:
         raise CompileError.at(
             first.loc,
             "this kernel uses rk.dynamic_shared_array(); give its size in elements with "
-            "launch(..., dynamic_shared=N), k[grid, block, N](...) or compile(..., dynamic_shared=N)",
+            "launch(..., dynamic_shared=N), k[grid, block, N](...), compile(..., dynamic_shared=N) "
+            "or ringc --dynamic-shared N",
         )
     for s in arrays:
         problem = array_size_problem(_sized(s.result, elements).type)  # type: ignore[arg-type]

@@ -35,11 +35,13 @@ from ringkernel.ringir import (
     Continue,
     ForRange,
     Function,
+    GridSync,
     If,
     LoadVar,
     Loop,
     MathCall,
     NodeVisitor,
+    Return,
     StoreVar,
     ThreadIndex,
     Unary,
@@ -51,6 +53,7 @@ from ringkernel.ringir.nodes import Stmt
 from ringkernel.ringir.types import ScalarType
 
 UNIFORM_INDICES = ("block_id", "block_dim", "grid_dim")
+GRID_UNIFORM_INDICES = ("block_dim", "grid_dim")
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,16 @@ class Uniformity:
         return value.name in self.values
 
 
-def analyze_uniformity(fn: Function) -> Uniformity:
-    """Greatest fixed point: demote locals stored with varying values or under varying control."""
+def analyze_uniformity(fn: Function, grid: bool = False) -> Uniformity:
+    """Greatest fixed point: demote locals stored with varying values or under varying control.
+
+    ``grid=True`` asks for values uniform over the whole grid (``rk.grid_sync``):
+    then ``block_id`` varies too.
+    """
     uniform_locals = {var.name for var in fn.locals}
+    indices = GRID_UNIFORM_INDICES if grid else UNIFORM_INDICES
     while True:
-        values = _ValuePass(fn, uniform_locals).run()
+        values = _ValuePass(fn, uniform_locals, indices).run()
         demoted = _StorePass(values, uniform_locals).run(fn.body)
         if not demoted:
             return Uniformity(frozenset(values), frozenset(uniform_locals))
@@ -78,8 +86,9 @@ def analyze_uniformity(fn: Function) -> Uniformity:
 class _ValuePass(NodeVisitor):
     """Marks uniform SSA values in program order (definitions precede uses)."""
 
-    def __init__(self, fn: Function, uniform_locals: set[str]) -> None:
+    def __init__(self, fn: Function, uniform_locals: set[str], indices: tuple[str, ...]) -> None:
         self.locals = uniform_locals
+        self.indices = indices
         self.uniform = {p.name for p in fn.params if isinstance(p.type, ScalarType)}
         self.body = fn.body
 
@@ -102,7 +111,7 @@ class _ValuePass(NodeVisitor):
         self.uniform.add(s.result.name)
 
     def visit_ThreadIndex(self, s: ThreadIndex) -> None:
-        if s.kind in UNIFORM_INDICES:
+        if s.kind in self.indices:
             self.uniform.add(s.result.name)
 
     def visit_LoadVar(self, s: LoadVar) -> None:
@@ -171,3 +180,59 @@ def varying_exit(body: tuple[Stmt, ...], values: set[str] | frozenset[str],
             ):
                 return True
     return False
+
+
+def grid_sync_problem(fn: Function) -> tuple[Stmt, str] | None:
+    """The first ``grid_sync`` (or early ``return``) of kernel ``fn`` that not every work-item of
+    the grid reaches alike, and why; None when every one is grid-uniform.
+
+    A ``grid_sync`` under an ``if`` on a varying condition, or in a loop whose
+    trip count or exit varies, would wait for work-items that never come
+    (a hang on a GPU); so would a ``return`` under varying control in a
+    kernel that syncs the grid (CUDA's arriving thread could be the one that left).
+    """
+    if not any(isinstance(s, GridSync) for s in walk(fn.body)):
+        return None
+    uniform = analyze_uniformity(fn, grid=True)
+    return _GridSyncCheck(uniform.values).find(fn.body)
+
+
+class _GridSyncCheck:
+    """Walks a kernel tracking whether control flow may differ between work-items of the grid.
+
+    ``ahead`` says a ``grid_sync`` may still run after the current statement
+    list (later in an enclosing list, or in the next trip of an enclosing
+    loop): only then is a varying ``return`` a problem.
+    """
+
+    def __init__(self, values: frozenset[str]) -> None:
+        self.values = values
+
+    def find(self, body: tuple[Stmt, ...], why: str = "", ahead: bool = False) -> tuple[Stmt, str] | None:
+        for k, stmt in enumerate(body):
+            later = ahead or _has_grid_sync(body[k + 1:])
+            found = self.check(stmt, why, later)
+            if found is not None:
+                return found
+        return None
+
+    def check(self, stmt: Stmt, why: str, ahead: bool) -> tuple[Stmt, str] | None:
+        if why and (isinstance(stmt, GridSync) or isinstance(stmt, Return) and ahead):
+            return stmt, why
+        if isinstance(stmt, If):
+            cause = why or ("" if stmt.cond.name in self.values else "an 'if' whose condition "
+                            "differs between work-items (it depends on thread or block indices or memory)")
+            return self.find(stmt.then_body, cause, ahead) or self.find(stmt.else_body, cause, ahead)
+        if isinstance(stmt, (Loop, ForRange)):
+            again = ahead or _has_grid_sync(stmt.body)
+            varying = isinstance(stmt, ForRange) and any(
+                v.name not in self.values for v in (stmt.start, stmt.stop, stmt.step))
+            cause = why or ("a 'for' loop whose bounds differ between work-items" if varying else
+                            "a loop that work-items may leave at different times"
+                            if varying_exit(stmt.body, self.values) else "")
+            return self.find(stmt.body, cause, again)
+        return None
+
+
+def _has_grid_sync(body: tuple[Stmt, ...]) -> bool:
+    return any(isinstance(s, GridSync) for s in walk(body))

@@ -51,6 +51,7 @@ from ringkernel.ringir import (
     Continue,
     ForRange,
     Function,
+    GridSync,
     If,
     Load,
     LoadVar,
@@ -83,7 +84,9 @@ SLOTS = 1024
 # work-item loops, as coroutines resumed barrier by barrier (barriers under
 # control flow that differs between work-items), or one OS thread each
 # (kernels that idle with backoff, whose work-items may wait for each other).
-PLAIN, LOOPS, COROUTINES, THREADS = "plain", "loops", "coroutines", "threads"
+# A kernel with grid_sync needs every block at once: one OS thread per work-item
+# of the whole grid, all started together (a cooperative launch).
+PLAIN, LOOPS, COROUTINES, THREADS, GRID = "plain", "loops", "coroutines", "threads", "grid"
 
 
 class NotTransformable(Exception):
@@ -107,12 +110,19 @@ def uses_barrier(fn: Function) -> bool:
     return any(isinstance(s, Barrier) for s in walk(fn.body))
 
 
+def uses_grid_sync(fn: Function) -> bool:
+    """Whether kernel ``fn`` syncs the grid (the verifier keeps grid_sync out of funcs)."""
+    return any(isinstance(s, GridSync) for s in walk(fn.body))
+
+
 def plan_block(module: Module, kernel_name: str, workitem_loops: bool = True) -> BlockPlan:
     """The block strategy of ``kernel_name`` (``workitem_loops=False`` forbids the rewrite).
 
     A deterministic function of its arguments: the LLVM host lowering and the
     cpu runtime (which only needs the mode) both ask it and agree.
     """
+    if uses_grid_sync(module.get(kernel_name)):
+        return BlockPlan(module, GRID, "the kernel calls grid_sync: every block runs at once")
     if not uses_barrier(module.get(kernel_name)):
         return BlockPlan(module, PLAIN)
     if not workitem_loops:

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 
 from ringkernel.lowering.llvm.codegen import host_cpu
+from ringkernel.lowering.llvm.host_threads import COOPERATIVE_MAX_WORK_ITEMS
 from ringkernel.ringir import Module
+from ringkernel.ringir.passes.workitem_loops import uses_grid_sync
 from ringkernel.ringir.types import ArrayType, as_scalar
-from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, check_dims
+from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, LaunchError, check_dims
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.bounds import BoundsRecord
 from ringkernel.runtime.cpu.jit import CompiledKernel, block_plan, jit_kernel
@@ -89,6 +91,7 @@ class CpuBackend:
         ``checked`` (default: on) bounds-checks every array access.
         """
         check_dims(grid, block)
+        check_cooperative(module, kernel_name, grid, block)
         return self.kernel_options(kernel_name, True if checked is None else bool(checked))
 
     def kernel_options(self, kernel_name: str, checked: bool = False) -> dict[str, Any]:
@@ -164,6 +167,8 @@ class CpuBackend:
         """
         if self._inline(compiled, (blocks, 1, 1), (dims[3], dims[4], dims[5])):
             return [compiled.launch(argv, dims, 0, blocks)]
+        if compiled.cooperative:  # every block at once, in one native call (on a pool thread)
+            return _run_on_pool(compiled, argv, dims, blocks, 1, keep)
         return _run_on_pool(compiled, argv, dims, blocks, min(self.threads, blocks), keep)
 
     def _inline(self, compiled: CompiledKernel, grid: tuple[int, int, int],
@@ -181,19 +186,34 @@ class CpuBackend:
                 f"cpu backend: no memory for the shared arrays or work-item frames of '{kernel_name}'"
             )
         if any(status):
-            raise RuntimeError(
-                f"cpu backend: the OS refused to start {block[0] * block[1] * block[2]} "
-                f"threads for a block of kernel '{kernel_name}'"
-            )
+            where = ("every work-item of the grid (rk.grid_sync)" if compiled.cooperative
+                     else f"{block[0] * block[1] * block[2]} threads for a block")
+            raise RuntimeError(f"cpu backend: the OS refused to start {where} of kernel '{kernel_name}'")
         if bounds is not None:
             bounds.raise_if_violated(kernel_name, compiled.bounds_sites)
 
     def barrier_strategy(self, module: Module, kernel_name: str) -> tuple[str, str]:
         """How ``kernel_name``'s work-items run, and why not as loops.
 
-        The mode is ``"plain"``, ``"loops"``, ``"coroutines"`` or ``"threads"``.
+        The mode is ``"plain"``, ``"loops"``, ``"coroutines"``, ``"threads"`` or ``"grid"``.
         """
         return block_plan(module, kernel_name, self.workitem_loops)
+
+
+def check_cooperative(module: Module, kernel_name: str, grid: tuple[int, int, int],
+                      block: tuple[int, int, int]) -> None:
+    """A kernel with grid_sync runs every work-item of the grid at once, one OS thread each:
+    refuse grids past :data:`COOPERATIVE_MAX_WORK_ITEMS` before anything starts (never a hang)."""
+    if not uses_grid_sync(module.get(kernel_name)):
+        return
+    work = grid[0] * grid[1] * grid[2] * block[0] * block[1] * block[2]
+    if work > COOPERATIVE_MAX_WORK_ITEMS:
+        raise LaunchError(
+            f"kernel '{kernel_name}' calls rk.grid_sync(), so the cpu backend runs all of its "
+            f"work-items at once (one OS thread each); grid {grid} x block {block} is {work} "
+            f"work-items, at most {COOPERATIVE_MAX_WORK_ITEMS} can be co-resident: use fewer "
+            "blocks (loop over the data inside the kernel) or split the kernel into two launches"
+        )
 
 
 def _run_on_pool(

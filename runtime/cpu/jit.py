@@ -31,7 +31,7 @@ from ringkernel.lowering.llvm.host import host_bounds_sites
 from ringkernel.lowering.llvm.host_entry import launch_symbol
 from ringkernel.ringir import Module, verify
 from ringkernel.ringir.passes import run_default_pipeline
-from ringkernel.ringir.passes.workitem_loops import THREADS, plan_block
+from ringkernel.ringir.passes.workitem_loops import GRID, THREADS, plan_block
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.symbols import resolve_external_symbols
 
@@ -47,8 +47,9 @@ class CompiledKernel:
     """A kernel's launch wrapper in native code; ``engine`` keeps the code alive.
 
     ``mode`` is how a block's work-items run: ``"plain"`` (no barrier),
-    ``"loops"`` (work-item loops), ``"coroutines"`` (one coroutine each) or
-    ``"threads"`` (one OS thread each); ``fallback_reason`` says why a kernel
+    ``"loops"`` (work-item loops), ``"coroutines"`` (one coroutine each),
+    ``"threads"`` (one OS thread each) or ``"grid"`` (grid_sync: one OS thread
+    per work-item of the whole grid, all at once); ``fallback_reason`` says why a kernel
     with barriers did not get ``"loops"``.
     A bounds-checked build (``checked``) lists its checked accesses in
     ``bounds_sites``, indexed by the violation record's site number.
@@ -64,7 +65,12 @@ class CompiledKernel:
 
     @property
     def threaded(self) -> bool:
-        return self.mode == THREADS
+        return self.mode in (THREADS, GRID)
+
+    @property
+    def cooperative(self) -> bool:
+        """The kernel syncs the grid: one native call runs every block at once (never split)."""
+        return self.mode == GRID
 
     @functools.cached_property
     def bounds_sites(self) -> tuple[BoundsSite, ...]:

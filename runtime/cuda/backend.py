@@ -23,11 +23,17 @@ from typing import Any
 import numpy as np
 
 from ringkernel.ringir import Module
+from ringkernel.ringir.passes.workitem_loops import uses_grid_sync
 from ringkernel.ringir.types import ArrayType, as_scalar
 from ringkernel.runtime.aliasing import memory_groups
-from ringkernel.runtime.arguments import check_dims
+from ringkernel.runtime.arguments import LaunchError, check_dims
 from ringkernel.runtime.backend import KernelBuild
-from ringkernel.runtime.cuda.driver import CudaDriver, DriverUnavailable, load_driver
+from ringkernel.runtime.cuda.driver import (
+    CooperativeUnsupported,
+    CudaDriver,
+    DriverUnavailable,
+    load_driver,
+)
 from ringkernel.runtime.cuda.memory import CudaBuffer, CudaMemory
 
 Dim3 = tuple[int, int, int]
@@ -75,6 +81,7 @@ class CudaBackend:
         self.memory = CudaMemory(driver)
         self._modules: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._grid_barrier: int | None = None  # rk.grid_sync's word (a device pointer), made once
 
     def _function(self, build: KernelBuild) -> Any:
         from ringkernel.lowering.cuda import ptx_kernel_symbol
@@ -127,7 +134,10 @@ class CudaBackend:
                         values.append(np.uint8(value))
                     else:
                         values.append(value)
-                self.driver.launch(function, grid, block, values, stream)
+                cooperative = uses_grid_sync(fn)
+                if cooperative:
+                    values.append(np.uint64(self._grid_word(function, build.kernel_name, grid, block)))
+                self.driver.launch(function, grid, block, values, stream, cooperative=cooperative)
                 if staged:
                     for span, buffer in staged:
                         if span.nbytes:
@@ -136,6 +146,32 @@ class CudaBackend:
             finally:
                 for _, buffer in staged:
                     self.memory.release(buffer)
+
+    def _grid_word(self, function: Any, kernel_name: str, grid: Dim3, block: Dim3) -> int:
+        """The zeroed grid-barrier word of a cooperative launch, once the grid fits the GPU.
+
+        A grid_sync kernel needs every block resident at once; a bigger grid
+        would hang, so it is refused here, naming the limit.  The word is the
+        backend's own (launches on its stream run one after another), zeroed
+        before each launch so an aborted kernel cannot leave it half counted.
+        """
+        threads = block[0] * block[1] * block[2]
+        blocks = grid[0] * grid[1] * grid[2]
+        try:
+            limit = self.driver.cooperative_grid_limit(function, threads, 0)
+        except CooperativeUnsupported as exc:
+            raise LaunchError(f"kernel '{kernel_name}' calls rk.grid_sync(): {exc}") from None
+        if blocks > limit:
+            raise LaunchError(
+                f"kernel '{kernel_name}' calls rk.grid_sync(), so all of its blocks must be resident "
+                f"at once (a cooperative launch): grid {grid} has {blocks} blocks, but at most {limit} "
+                f"blocks of {threads} threads fit on this GPU at once (blocks per SM at this "
+                "occupancy x SMs); use fewer blocks and loop over the data inside the kernel"
+            )
+        if self._grid_barrier is None:
+            self._grid_barrier = self.driver.alloc(4)
+        self.driver.copy_h2d(self._grid_barrier, np.zeros(1, np.uint32), self.memory.stream)
+        return self._grid_barrier
 
     def _stage(
         self, args: Sequence[Any], host: list[int], staged: list[tuple[np.ndarray, CudaBuffer]]

@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.runtime.cuda.driver import BindingMissing, DriverUnavailable, driver_library_missing
+from ringkernel.runtime.cuda.driver import (
+    BindingMissing,
+    CooperativeUnsupported,
+    DriverUnavailable,
+    driver_library_missing,
+)
 
 _DEVICEMAP_PORTABLE = 0x02 | 0x01  # CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_PORTABLE
 _NON_BLOCKING = 0x1  # CU_STREAM_NON_BLOCKING: no implicit sync with the legacy stream
@@ -160,7 +165,21 @@ class CudaBindingsDriver:
         else:
             result = self.cu.cuLaunchKernel(
                 function, *grid, *block, shared_bytes, stream, pointers.ctypes.data, 0)
-        self._ok("cuLaunchKernel", result)
+        self._ok("cuLaunchCooperativeKernel" if cooperative else "cuLaunchKernel", result)
+
+    def cooperative_grid_limit(self, function: Any, block_threads: int, shared_bytes: int) -> int:
+        self._current()
+        attr = self.cu.CUdevice_attribute
+        supported = self._ok("cuDeviceGetAttribute", self.cu.cuDeviceGetAttribute(
+            attr.CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, self._device))
+        if not supported:
+            raise CooperativeUnsupported("this GPU does not support cooperative launches")
+        per_sm = self._ok("cuOccupancyMaxActiveBlocksPerMultiprocessor",
+                          self.cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+                              function, block_threads, shared_bytes))
+        sms = self._ok("cuDeviceGetAttribute", self.cu.cuDeviceGetAttribute(
+            attr.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, self._device))
+        return int(per_sm) * int(sms)
 
     def new_stream(self) -> Any:
         self._current()

@@ -40,6 +40,10 @@ class DriverUnavailable(RuntimeError):
     """No CUDA driver can be used here; the message says which piece is missing and what to do."""
 
 
+class CooperativeUnsupported(RuntimeError):
+    """The driver adapter (or the device) cannot make a cooperative launch (``rk.grid_sync``)."""
+
+
 class BindingMissing(DriverUnavailable):
     """The Python binding of an adapter is not installed."""
 
@@ -87,6 +91,12 @@ class CudaDriver(Protocol):
         shared_bytes: int = 0,
         cooperative: bool = False,
     ) -> None: ...
+
+    def cooperative_grid_limit(self, function: Any, block_threads: int, shared_bytes: int) -> int:
+        """The most blocks of ``block_threads`` threads a cooperative launch of ``function`` may have
+        (all resident at once: blocks per SM at this occupancy x SMs); raises
+        :class:`CooperativeUnsupported` when there can be no cooperative launch."""
+        ...
 
     def new_stream(self) -> Any: ...
 

@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.runtime.cuda.driver import BindingMissing, DriverUnavailable, driver_library_missing
+from ringkernel.runtime.cuda.driver import (
+    BindingMissing,
+    CooperativeUnsupported,
+    DriverUnavailable,
+    driver_library_missing,
+)
+
+_NO_COOPERATIVE = (
+    "pycuda cannot make a cooperative launch (rk.grid_sync): "
+    "pip install 'ringkernel[nvidia]' and set RINGKERNEL_CUDA_DRIVER=cuda-bindings"
+)
 
 # The PTX we emit is ISA 7.0: CUDA 11.0 drivers and later load it.
 PTX_DRIVER_VERSION = 11000
@@ -120,12 +130,12 @@ class PycudaDriver:
         cooperative: bool = False,
     ) -> None:
         if cooperative:
-            raise RuntimeError(
-                "pycuda cannot make a cooperative launch (rk.grid_sync): "
-                "pip install 'ringkernel[nvidia]' and set RINGKERNEL_CUDA_DRIVER=cuda-bindings"
-            )
+            raise CooperativeUnsupported(_NO_COOPERATIVE)
         with self._current():
             function(*args, block=block, grid=grid, stream=stream, shared=shared_bytes)
+
+    def cooperative_grid_limit(self, function: Any, block_threads: int, shared_bytes: int) -> int:
+        raise CooperativeUnsupported(_NO_COOPERATIVE)
 
     def new_stream(self) -> Any:
         with self._current():

@@ -9,7 +9,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel import Array, f32, i32, u32
-from ringkernel.ringir import BOOL, F32, F64, I32, I64, U32, U64, ArrayType, Bitcast, Const, walk
+from ringkernel.ringir import BOOL, F32, F64, I32, I64, U32, U64, ArrayType, AtomicCAS, Bitcast, Const, walk
 from ringkernel.ringir.passes.constfold import fold_constants
 
 
@@ -171,13 +171,14 @@ def test_bitwise_atomic_on_f32_names_the_float_atomics() -> None:
         k.ir
 
 
-def test_atomic_cas_on_f32_points_at_bitcast() -> None:
+def test_atomic_cas_on_f32_is_a_cas_of_the_bits() -> None:
+    """Issue 15 turned the old refusal into a bitwise CAS (tests/runtime/test_atomic_cas_float.py)."""
     @rk.kernel
     def k(x: Array[f32]):
         rk.atomic_cas(x, 0, 1.0, 2.0)
 
-    with pytest.raises(rk.CompileError, match=r"u32 array and use rk.bitcast"):
-        k.ir
+    (cas,) = [s for s in walk(k.ir.kernels[-1].body) if isinstance(s, AtomicCAS)]
+    assert cas.result.type == F32
 
 
 # --- 4. rk.bitcast ----------------------------------------------------------------------------

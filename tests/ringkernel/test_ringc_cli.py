@@ -464,7 +464,8 @@ def test_kernel_corpus_compiles_statically(capsys):
     code, out, err = run(capsys, corpus, "-t", "rir")
     assert (code, err) == (0, "")
     names = {f.name for f in parse(out).kernels}
-    static = [c for c in kernel_corpus.CASES if c.static]  # test_generics.py: --specialize
+    every = (*kernel_corpus.CASES, *kernel_corpus.GRID_SYNC_CASES)
+    static = [c for c in every if c.static]  # test_generics.py: --specialize
     assert names == {c.name for c in static}
     for case in static:  # the static reader builds what the decorators build
         assert str(parse(out).get(case.name)) == str(case.kernel.ir.get(case.name))

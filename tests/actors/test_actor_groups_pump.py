@@ -59,7 +59,8 @@ def start_group(runtime, actor, n, capacity, slot_words, quantum, lanes=1):
     name = actor.info.name
     module = lower_actor(build_actor_module(actor.info), name, "batch", group=True, threads=lanes)
     options = runtime.compile_options(module, name, lanes)
-    build = KernelBuild(module, name, runtime.target, options, compile_module(module, runtime.target, **options))
+    text = compile_module(module, runtime.target, **options)
+    build = KernelBuild(module, name, runtime.target, options, text)
     memory = GroupMemory(n, actor.info.state.words, capacity, slot_words, quantum, alloc=runtime.alloc)
     host = runtime.group_host(build, lanes, n)
     host.start(ActorMemory(*memory.arrays, out_to_host=True))
@@ -120,7 +121,8 @@ def test_a_cooperative_handler_matches_numpy_on_wgpu(runtime):
         values = (np.uint32(seeds[i]) * np.arange(lanes, dtype=np.uint32) + np.uint32(7)) % np.uint32(256)
         counts = np.bincount(values, minlength=256)
         (reply,) = got[i]
-        assert (int(reply[L.ENVELOPE_WORDS]), int(reply[L.ENVELOPE_WORDS + 1])) == (counts.argmax(), counts.max())
+        peak = int(reply[L.ENVELOPE_WORDS]), int(reply[L.ENVELOPE_WORDS + 1])
+        assert peak == (counts.argmax(), counts.max())
     memory.ctrl[L.C["stop"]] = 1
     host.wake()
     assert host.join(10.0)

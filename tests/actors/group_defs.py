@@ -82,3 +82,33 @@ class Histogram:
             self.messages += 1
         rk.barrier()
         return Peak(bin=best, count=most)
+
+
+@rk.message
+class Seek:
+    target: u32
+
+
+@rk.message
+class Found:
+    at: u32
+
+
+@cooperative(8)
+class Seeker:
+    """Returns from inside loops of a cooperative handler (every lane takes the same path)."""
+
+    seen: u32 = 0
+
+    def seek(self, msg: Seek) -> Found:
+        marks = rk.shared_array(u32, 8)
+        t = rk.thread_id(0)
+        marks[t] = u32(t) * u32(3)
+        rk.barrier()
+        for i in range(8):
+            for j in range(2):
+                if marks[i] + u32(j) == msg.target:
+                    if t == 0:
+                        self.seen += 1
+                    return Found(at=u32(i * 10 + j))
+        return Found(at=u32(999))

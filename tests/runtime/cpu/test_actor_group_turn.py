@@ -128,3 +128,37 @@ def test_a_cooperative_handler_runs_on_every_lane_and_replies_once():
         assert memory.word(i, "processed") == 3
         state = memory.state[i * memory.state_stride]
         assert state == 3  # lane 0 counted each message once
+
+
+def test_a_cooperative_handler_may_return_from_inside_its_loops():
+    from group_defs import Found, Seek, Seeker
+
+    memory = GroupMemory(2, Seeker.info.state.words, 8, 8, quantum=8)
+    targets = [[4, 0, 22], [8, 100]]  # 4 = 3*1 + 1, 0 = 0*3, 22 = 3*7 + 1; 8 and 100 are not there
+    for i, ts in enumerate(targets):
+        for k, target in enumerate(ts):
+            memory.send(i, Seek.__rk_message__.type_id, [target], sequence=k + 1)
+    launch(turn_kernel(Seeker, Seeker.info.threads), memory, 0, 2, Seeker.info.threads)
+    found = Found.__rk_message__.type_id
+    answers = [[int(r[L.ENVELOPE_WORDS]) for r in memory.replies(i) if int(r[L.ENV_TYPE_ID]) == found]
+               for i in range(2)]
+    assert answers == [[11, 0, 71], [999, 999]]
+    assert [int(memory.state[i * memory.state_stride]) for i in range(2)] == [3, 0]
+
+
+def test_budgets_abort_and_roll_back_per_instance():
+    from supervision_defs import Bounded, Spin
+
+    memory = GroupMemory(3, Bounded.info.state.words, 4, 8, quantum=4, shadow=True)
+    blocks = memory.ctrl.reshape(3, L.CONTROL_WORDS)
+    blocks[:, L.C["budget"]] = [0, 50, 0]  # only instance 1 is held to 50 iterations
+    for i in range(3):
+        memory.send(i, Spin.__rk_message__.type_id, [100], sequence=1)
+    launch(turn_kernel(Bounded), memory, 0, 3)
+    assert [memory.word(i, "aborted") for i in range(3)] == [0, 1, 0]
+    assert memory.word(1, "last_abort") == L.ABORT_BUDGET
+    total = Bounded.info.state.field("total").word
+    totals = [int(memory.state[i * memory.state_stride + total]) for i in range(3)]
+    assert totals == [100, 0, 100]  # instance 1's state rolled back, the others kept theirs
+    records = memory.replies(1)
+    assert [int(r[L.ENV_TYPE_ID]) for r in records] == [L.ABORT_TYPE_ID]

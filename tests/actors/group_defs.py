@@ -1,0 +1,84 @@
+"""Actors and messages for the actor-group tests (module level, so the frontend reads them)."""
+
+from __future__ import annotations
+
+import ringkernel as rk
+from ringkernel import f32, u32
+
+LANES = 64
+
+
+def cooperative(threads: int):
+    """``@rk.actor(threads=threads)`` (the decorator's ``threads=`` comes with the group facade;
+    until then the actor's info says it)."""
+    try:
+        return rk.actor(threads=threads)
+    except TypeError:
+
+        def make(cls):
+            made = rk.actor(cls)
+            made.info.threads = threads
+            return made
+
+        return make
+
+
+@rk.message
+class Add:
+    value: f32
+
+
+@rk.message
+class Total:
+    total: f32
+    count: u32
+
+
+@rk.actor
+class Accumulator:
+    total: f32 = 0.0
+    count: u32 = 0
+
+    def add(self, msg: Add) -> Total:
+        self.total += msg.value
+        self.count += 1
+        return Total(total=self.total, count=self.count)
+
+
+@rk.message
+class Sample:
+    seed: u32
+
+
+@rk.message
+class Peak:
+    bin: u32
+    count: u32
+
+
+@cooperative(LANES)
+class Histogram:
+    """Each lane makes one value from the seed; the block bins them (256 bins) and lane 0
+    replies with the fullest bin."""
+
+    messages: u32 = 0
+
+    def sample(self, msg: Sample) -> Peak:
+        bins = rk.shared_array(u32, 256)
+        t = rk.thread_id(0)
+        for k in range(4):
+            bins[t + k * 64] = u32(0)
+        rk.barrier()
+        value = (msg.seed * u32(t) + u32(7)) % u32(256)
+        rk.atomic_add(bins, value, u32(1))
+        rk.barrier()
+        best = u32(0)
+        most = u32(0)
+        if t == 0:
+            for b in range(256):
+                if bins[b] > most:
+                    most = bins[b]
+                    best = u32(b)
+            self.messages += 1
+        rk.barrier()
+        return Peak(bin=best, count=most)

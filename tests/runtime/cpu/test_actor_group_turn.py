@@ -1,0 +1,130 @@
+"""The group turn kernel on cpu, driven by hand: numpy memory, JIT launches over block ranges.
+
+Checks what the scheduler relies on: one turn handles at most ``quantum``
+messages of each instance, in order, into that instance's state, counters and
+output queue, and sets block 0's ``progress``; a launch over a block range
+touches only those instances.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from ringkernel.compiler import compile_module
+from ringkernel.frontends.actors import build_actor_module
+from ringkernel.ringir import layout as L
+from ringkernel.ringir.passes.actor_lowering import lower_actor
+from ringkernel.runtime.backend import KernelBuild
+from ringkernel.runtime.cpu.actors import host_options
+from ringkernel.runtime.cpu.jit import jit_kernel
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "actors"))
+from group_defs import Accumulator, Add, Histogram, Sample, Total  # noqa: E402
+from group_harness import GroupMemory  # noqa: E402
+
+
+def turn_kernel(actor, threads: int = 1):
+    name = actor.info.name
+    module = lower_actor(build_actor_module(actor.info), name, "turn", group=True, threads=threads)
+    options = host_options(name)
+    return jit_kernel(KernelBuild(module, name, "host", options, compile_module(module, "host", **options)))
+
+
+def launch(kernel, memory: GroupMemory, first: int, end: int, lanes: int = 1) -> None:
+    arrays = memory.arrays
+    argv = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
+    dims = (ctypes.c_int32 * 6)(memory.n, 1, 1, lanes, 1, 1)
+    assert kernel.launch(argv, dims, first, end) == 0
+
+
+def f32_bits(x: float) -> int:
+    return int(np.array([x], dtype=np.float32).view(np.uint32)[0])
+
+
+def test_a_turn_handles_up_to_quantum_messages_per_instance_in_order():
+    n, quantum, sent = 37, 3, 7
+    memory = GroupMemory(n, Accumulator.info.state.words, 16, 8, quantum)
+    add = Add.__rk_message__.type_id
+    for i in range(n):
+        for k in range(sent):
+            assert memory.send(i, add, [f32_bits(float(i * 100 + k))], sequence=k + 1)
+    kernel = turn_kernel(Accumulator)
+    launch(kernel, memory, 0, n)
+    assert memory.word(0, "progress") != 0
+    for i in range(n):
+        assert memory.word(i, "processed") == quantum
+        assert memory.word(i, "heartbeat") == 1
+    memory.ctrl[L.C["progress"]] = 0
+    launch(kernel, memory, 0, n)
+    launch(kernel, memory, 0, n)
+    totals = Total.__rk_message__
+    for i in range(n):
+        replies = memory.replies(i)
+        assert [int(r[L.ENV_SEQUENCE]) for r in replies] == list(range(1, sent + 1))  # order kept
+        assert all(int(r[L.ENV_SOURCE]) == i + 1 for r in replies)  # the instance's actor_id
+        assert all(int(r[L.ENV_TYPE_ID]) == totals.type_id for r in replies)
+        counts = [int(r[L.ENVELOPE_WORDS + totals.layout.field("count").word]) for r in replies]
+        assert counts == list(range(1, sent + 1))
+        state = memory.state[i * memory.state_stride : (i + 1) * memory.state_stride]
+        total = state[Accumulator.info.state.field("total").word : None].view(np.float32)[0]
+        assert total == pytest.approx(sum(float(i * 100 + k) for k in range(sent)))
+        assert memory.word(i, "processed") == sent
+
+
+def test_a_launch_over_a_block_range_touches_only_those_instances():
+    n = 10
+    memory = GroupMemory(n, Accumulator.info.state.words, 4, 8, quantum=4)
+    add = Add.__rk_message__.type_id
+    for i in range(n):
+        memory.send(i, add, [f32_bits(1.0)], sequence=1)
+    launch(turn_kernel(Accumulator), memory, 3, 6)
+    assert [memory.word(i, "processed") for i in range(n)] == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0]
+
+
+def test_an_idle_turn_leaves_progress_clear_and_a_stop_handles_nothing():
+    memory = GroupMemory(4, Accumulator.info.state.words, 4, 8, quantum=4)
+    kernel = turn_kernel(Accumulator)
+    launch(kernel, memory, 0, 4)
+    assert memory.word(0, "progress") == 0
+    assert [memory.word(i, "heartbeat") for i in range(4)] == [1, 1, 1, 1]
+    memory.send(2, Add.__rk_message__.type_id, [f32_bits(1.0)], sequence=1)
+    memory.ctrl[L.C["stop"]] = 1  # block 0's stop holds for the whole group
+    launch(kernel, memory, 0, 4)
+    assert memory.word(2, "processed") == 0 and memory.word(0, "progress") == 0
+
+
+def test_blocks_past_the_group_return():
+    memory = GroupMemory(3, Accumulator.info.state.words, 4, 8, quantum=4)
+    memory.ctrl[L.C["instances"]] = 2  # the kernel serves two; block 2 must not touch anything
+    for i in range(3):
+        memory.send(i, Add.__rk_message__.type_id, [f32_bits(1.0)], sequence=1)
+    launch(turn_kernel(Accumulator), memory, 0, 3)
+    assert [memory.word(i, "processed") for i in range(3)] == [1, 1, 0]
+
+
+def test_a_cooperative_handler_runs_on_every_lane_and_replies_once():
+    n, lanes = 5, Histogram.info.threads
+    memory = GroupMemory(n, Histogram.info.state.words, 8, 16, quantum=8)
+    sample = Sample.__rk_message__
+    rng = np.random.default_rng(5)
+    seeds = rng.integers(0, 1 << 20, size=(n, 3))
+    for i in range(n):
+        for k in range(3):
+            memory.send(i, sample.type_id, [int(seeds[i, k])], sequence=k + 1)
+    launch(turn_kernel(Histogram, lanes), memory, 0, n, lanes)
+    for i in range(n):
+        replies = memory.replies(i)
+        assert [int(r[L.ENV_SEQUENCE]) for r in replies] == [1, 2, 3]  # once each, in order
+        for k, reply in enumerate(replies):
+            lane = np.arange(lanes, dtype=np.uint32)
+            values = (np.uint32(seeds[i, k]) * lane + np.uint32(7)) % np.uint32(256)
+            assert int(reply[L.ENVELOPE_WORDS]) == int(np.bincount(values, minlength=256).argmax())
+            assert int(reply[L.ENVELOPE_WORDS + 1]) == int(np.bincount(values, minlength=256).max())
+        assert memory.word(i, "processed") == 3
+        state = memory.state[i * memory.state_stride]
+        assert state == 3  # lane 0 counted each message once

@@ -38,6 +38,7 @@ from ringkernel import durability, groups
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
+    actor_threads,
     build_actor_module,
     make_actor_info,
     make_message_info,
@@ -406,9 +407,10 @@ class ActorType:
         (``group=True``: the kernel serving every instance of a group, ``ringkernel.groups``)."""
         key = f"{mode}/group" if group else mode
         if key not in self._modules:
-            extra = {"group": True} if group else {}
+            threads = self.info.threads
             self._modules[key] = _user_errors(
-                lambda: lower_actor(build_actor_module(self.info), self.info.name, mode, **extra)
+                lambda: lower_actor(build_actor_module(self.info), self.info.name, mode, group=group,
+                                    threads=threads)
             )
         return self._modules[key]
 
@@ -448,7 +450,7 @@ class ActorType:
         return f"<ringkernel actor {self.__qualname__}>"
 
 
-def actor(cls: type | None = None, *, budget: int | None = None) -> Any:
+def actor(cls: type | None = None, *, budget: int | None = None, threads: int = 1) -> Any:
     """Makes ``cls`` an actor: annotated state fields with defaults, one handler per message.
 
     ``@rk.actor(budget=N)``: a handler may run at most ``N`` loop iterations
@@ -456,12 +458,17 @@ def actor(cls: type | None = None, *, budget: int | None = None) -> Any:
     before it is aborted (``HandlerAborted``, reason ``"budget"``); ``None``
     is no limit on cpu and cuda, and the runtime's ``default_budget`` on wgpu and metal
     (16,383 on lavapipe, whose shader loops stop at 65,535 iterations; else 2**22).
+
+    ``@rk.actor(threads=N)``: every handler runs on a block of ``N`` lanes (a
+    cooperative actor, ``docs/actors.md``); spawns run it with ``lanes=N``.
     """
     budget = check_setting("budget", budget, 1, BUDGET_MAX, none_means="no limit")
+    threads = actor_threads(threads)
 
     def make(c: type) -> ActorType:
         made = ActorType(c)
         made.budget = budget
+        made.info.threads = threads
         return made
 
     return make if cls is None else make(cls)
@@ -1421,6 +1428,12 @@ class ActorSystem:
         if not isinstance(policy, str) or policy not in POLICIES:
             raise ValueError(f"unknown queue policy {policy!r}; choose one of {', '.join(POLICIES)}")
         lanes = check_setting("lanes", lanes, 1, LANES_MAX)
+        threads = actor_type.info.threads
+        if threads > 1:  # a cooperative actor's kernel is built for its block of lanes
+            if lanes not in (1, threads):
+                raise ValueError(f"{actor_type.__name__} is @rk.actor(threads={threads}): spawn it with "
+                                 f"lanes={threads} (or leave lanes out), not lanes={lanes}")
+            lanes = threads
         if not isinstance(restart, str) or restart not in RESTART_POLICIES:
             choices = ", ".join(RESTART_POLICIES)
             raise ValueError(f"unknown restart policy {restart!r}; choose one of {choices}")

@@ -37,9 +37,9 @@ COUNT_MAX = 2**24  # instances per group: u32 control words, and 65535 x 65535 G
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 QUANTUM_MAX = 2**32 - 1  # a u32 control word; "huge" turns deficit round robin off
 # the group-wide words of block 0 (issue 18 design): ``progress`` reuses the old doorbell word
-INSTANCES = L.C.get("instances", 29)
-QUANTUM = L.C.get("quantum", 30)
-STATE_STRIDE = L.C.get("state_stride", 31)
+INSTANCES = L.C["instances"]
+QUANTUM = L.C["quantum"]
+STATE_STRIDE = L.C["state_stride"]
 K2K_CAPACITY, K2K_SLOT_WORDS = 2, 8  # an unconnected instance's actor-to-actor queue (as a single actor's)
 
 
@@ -264,10 +264,13 @@ class ActorGroup:
     # --- shutdown (ActorSystem._drain/_stop treat a group as one loop) ---
 
     def _pump(self) -> None:
-        """Moves waiting replies of every instance to its backlog, so no instance waits for room."""
+        """Moves the replies of instances whose output queue is full and who have input left
+        to their backlog, so a drain does not wait on them; other replies stay in the queues
+        (still receivable) and no instance gets an ``ActorRef`` it does not need."""
         if self.out is not self.k2h:
             return
-        for i in np.flatnonzero(_fill(self.k2h, self.count)):
+        stuck = (_fill(self.k2h, self.count) >= self.capacity) & (_fill(self.h2k, self.count) > 0)
+        for i in np.flatnonzero(stuck):
             self[int(i)]._pump()
 
     def refs(self) -> list[ActorRef]:

@@ -44,7 +44,7 @@ MAX_WORKERS = S.MAX_WORKERS
 # chunks spread a group over the workers and keep a flooded one from holding many
 CHUNK_MAX = 1024
 _POLL_S = 0.0005
-PROGRESS = L.C.get("progress", L.C["doorbell"])  # word 17 of block 0: a turn handled something
+PROGRESS = L.C["progress"]  # word 17 of block 0: a turn handled (or dropped) a message
 
 
 class _Native:

@@ -9,18 +9,8 @@ LANES = 64
 
 
 def cooperative(threads: int):
-    """``@rk.actor(threads=threads)`` (the decorator's ``threads=`` comes with the group facade;
-    until then the actor's info says it)."""
-    try:
-        return rk.actor(threads=threads)
-    except TypeError:
-
-        def make(cls):
-            made = rk.actor(cls)
-            made.info.threads = threads
-            return made
-
-        return make
+    """``@rk.actor(threads=threads)``."""
+    return rk.actor(threads=threads)
 
 
 @rk.message

@@ -14,6 +14,7 @@ its handler before the handler is inlined into the kernel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 
 from ringkernel.ringir import (
@@ -83,7 +84,7 @@ def inline_block_level(module: Module, kernel: str) -> Module:
 class _Inliner:
     """Rewrites one function, replacing calls of ``inlined`` funcs by their (resolved) bodies."""
 
-    def __init__(self, fn: Function, inlined: set[str], resolve) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, fn: Function, inlined: set[str], resolve: Callable[[str], Function]) -> None:
         self.fn = fn
         self.inlined = inlined
         self.resolve = resolve

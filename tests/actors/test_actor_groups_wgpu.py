@@ -117,3 +117,14 @@ def test_a_flooded_instance_does_not_starve_the_others(small_quantum):
     while group.processed[0] < flood:
         assert time.monotonic() < deadline
         time.sleep(0.001)
+
+
+def test_connected_groups_pass_replies_instance_by_instance_on_the_device(system):
+    from actor_defs import Doubler, Incrementer, Num
+
+    doublers = system.spawn(Doubler, count=300)
+    incrementers = system.spawn(Incrementer, count=300)
+    system.connect(doublers, incrementers)  # doublers' out array is the incrementers' k2k array
+    for i in (0, 7, 299):
+        doublers[i].send(Num(value=float(i)))
+    assert [incrementers[i].receive(timeout=30).value for i in (0, 7, 299)] == [1.0, 15.0, 599.0]

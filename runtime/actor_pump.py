@@ -34,14 +34,16 @@ dispatch that keeps the heartbeat moving.
 A *group* of N instances (:meth:`RedispatchRuntime.group_host`) is one
 dispatch of N workgroups per round (a 2-D grid of at most
 :data:`MAX_GRID_X` columns, as WebGPU allows 65535 per dimension), each
-running one turn of its instance.  Its arrays hold N regions each, so the
-round moves whole arrays in one copy per array, never one per instance:
-up, ``ctrl`` and the input queues (their producer words and slots; the
-tails as read before the copy) and the output queues (for their consumer
-words); back, ``ctrl``, the state and the queues, merged with numpy over all
-instances at once.  The host's arrays stay an exact mirror of the device's
-between rounds, so uploading a whole array rewrites the loop's words with
-the values they already have.
+running one turn of its instance.  Its arrays hold N regions each, and a
+round moves them in one copy per *run* of consecutive instances, never one
+per instance: up, ``ctrl`` whole, and the regions of instances whose input
+queue's producer words (the tails as read before the copy) or output
+queue's consumer words changed since the last upload; back, ``ctrl`` and the
+state whole, and the queue regions of instances that had input (only they
+can have changed), merged with numpy over each run at once.  The host's
+arrays stay an exact mirror of the device's between rounds, so uploading a
+region rewrites the loop's words with the values they already have.  An
+idle group's keepalive round moves only its control blocks and state.
 
 :class:`RedispatchRuntime` is API-neutral (the Metal host reuses it); a
 :class:`BatchDevice` adapts one GPU API.
@@ -76,6 +78,8 @@ DEFAULT_BUDGET = 1 << 22
 KERNEL_CTRL_WORDS = tuple(L.C[k] for k in L.CONTROL_KERNEL_WORDS)
 MAX_GRID_X = 65535  # workgroups per grid dimension WebGPU promises (Metal and cuda allow more)
 GROUP_KERNEL_CTRL_WORDS = (*KERNEL_CTRL_WORDS, L.C["progress"])
+GROUP_QUEUES = ("h2k", "k2k", "out")
+RUN_GAP = 16  # idle instances between two busy ones that a copy spans rather than split in two
 PRODUCER_LINE = slice(16, L.QUEUE_HEADER_WORDS)  # tail, enqueued, rejected, dropped, drop_requests
 CONSUMER_LINE = slice(0, 16)  # head, capacity, mask, slot_words, dequeued, drops_done
 
@@ -125,19 +129,38 @@ def group_grid(count: int) -> tuple[int, int]:
     return MAX_GRID_X, -(-count // MAX_GRID_X)
 
 
+def runs_of(mask: np.ndarray, gap: int = RUN_GAP) -> list[tuple[int, int]]:
+    """The ``(first, end)`` runs of True in ``mask``, joined across gaps of at most ``gap``."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
+    runs: list[tuple[int, int]] = []
+    for first, end in zip(edges[::2], edges[1::2]):
+        if runs and first - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((first, end))
+    return runs
+
+
 class _Plan:
     """What one actor's dispatch in a round reads back, and where it starts in the result."""
 
-    def __init__(self, actor: PumpedActor) -> None:
+    def __init__(self, actor: PumpedActor, active: np.ndarray | None = None) -> None:
         self.actor = actor
         self.reads: list[Read] = []
         self.spans: list[int] = []
         m, b = actor.memory, actor.buffer
         assert m is not None  # only an attached actor is dispatched
         self.out_slots: list[tuple[int, int]] = []
-        if actor.count is not None:  # a group: whole arrays, one copy each
-            for name in ("ctrl", "state", "h2k", "k2k", "out"):
-                self.add(b(name), 0, getattr(m, name).size)
+        self.runs: list[tuple[int, int]] = []
+        if active is not None:  # a group: control blocks and state whole, queues of active instances
+            self.add(b("ctrl"), 0, m.ctrl.size)
+            self.add(b("state"), 0, m.state.size)
+            self.runs = runs_of(active)
+            for name in GROUP_QUEUES:
+                stride = getattr(m, name).size // len(active)
+                for first, end in self.runs:
+                    self.add(b(name), first * stride, (end - first) * stride)
             return
         self.add(b("ctrl"), 0, L.CONTROL_WORDS)
         self.add(b("state"), 0, m.state.size)
@@ -175,6 +198,9 @@ class PumpedActor:
         self.name = name
         self.count = count  # a group's instances (None: one actor)
         self.grid = (1, 1) if count is None else group_grid(count)
+        # a group: the h2k producer lines and out consumer lines the device has (None: nothing yet)
+        self.sent_h2k: np.ndarray | None = None
+        self.sent_out: np.ndarray | None = None
         self.memory: ActorMemory | None = None
         self.buffers: tuple[Any, ...] = ()  # in the loop kernel's parameter order
         self.dispatch: Any = None
@@ -283,6 +309,7 @@ class RedispatchRuntime:
             if actor.count is None:
                 actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
             else:
+                actor.sent_h2k = actor.sent_out = None  # (re)started: upload every instance's words once
                 check_group_memory(memory, actor.count)
                 actor.dispatch = self.device.bind(actor.kernel, actor.buffers, grid=actor.grid)
             self.device.write(actor.buffer("ctrl"), 0, memory.ctrl.copy())
@@ -355,8 +382,11 @@ class RedispatchRuntime:
                 fed = id(m.k2k) in busy_outputs
                 if not (inputs(m) or fed or clock - actor.last_dispatch >= self.keepalive):
                     continue
-                self._upload(actor) if actor.count is None else self._upload_group(actor)
-                plans.append(_Plan(actor))
+                if actor.count is None:
+                    self._upload(actor)
+                    plans.append(_Plan(actor))
+                else:
+                    plans.append(_Plan(actor, self._upload_group(actor, fed)))
                 busy_outputs.add(id(m.out))
                 actor.last_dispatch = clock
                 actor.dispatches += 1
@@ -403,26 +433,45 @@ class RedispatchRuntime:
         if m.out_to_host:
             self.device.write(out, CONSUMER_LINE.start, m.out[CONSUMER_LINE].copy())
 
-    def _upload_group(self, actor: PumpedActor) -> None:
-        """A group's host-written words, each array in one write (see the module docstring)."""
+    def _upload_group(self, actor: PumpedActor, fed: bool) -> np.ndarray:
+        """A group's host-written words, in one write per run of instances whose words changed
+        (see the module docstring); returns which instances may change this round: those
+        with input (all of them when an upstream group feeds this one in the same round)."""
         m = actor.memory
         assert m is not None and actor.count is not None
+        n = actor.count
         now = physical_now()
         m.ctrl[L.C["now_lo"]], m.ctrl[L.C["now_hi"]] = now & _MASK32, now >> 32
         m.ctrl[L.C["progress"]] = 0
         self.device.write(actor.buffer("ctrl"), 0, m.ctrl.copy())
-        queues = m.h2k.reshape(actor.count, -1)
+        queues = m.h2k.reshape(n, -1)
         tails = queues[:, L.Q_TAIL].copy()
         fence()  # acquire: every slot up to each tail is written
-        data = m.h2k.copy()
-        data.reshape(actor.count, -1)[:, L.Q_TAIL] = tails  # a slot written during the copy waits
-        self.device.write(actor.buffer("h2k"), 0, data)
+        producer = queues[:, PRODUCER_LINE].copy()
+        producer[:, L.Q_TAIL - PRODUCER_LINE.start] = tails  # a slot written after the read waits
+        sent = actor.sent_h2k
+        changed = np.ones(n, dtype=bool) if sent is None else (producer != sent).any(axis=1)
+        for first, end in runs_of(changed):
+            data = queues[first:end].copy()
+            data[:, L.Q_TAIL] = tails[first:end]
+            self.device.write(actor.buffer("h2k"), first * queues.shape[1], data.ravel())
+        actor.sent_h2k = producer
         if m.out_to_host:
-            self.device.write(actor.buffer("out"), 0, m.out.copy())
+            outs = m.out.reshape(n, -1)
+            consumer = outs[:, CONSUMER_LINE].copy()
+            sent = actor.sent_out
+            changed = np.ones(n, dtype=bool) if sent is None else (consumer != sent).any(axis=1)
+            for first, end in runs_of(changed):
+                self.device.write(actor.buffer("out"), first * outs.shape[1], outs[first:end].ravel().copy())
+            actor.sent_out = consumer
+        if fed:
+            return np.ones(n, dtype=bool)
+        k2k = m.k2k.reshape(n, -1)
+        return (tails != queues[:, L.Q_HEAD]) | (k2k[:, L.Q_TAIL] != k2k[:, L.Q_HEAD])
 
     def _merge_group(self, plan: _Plan, words: np.ndarray, at: int) -> tuple[int, bool]:
-        """A group's read-back merged into the mirror for all instances at once (queue protocol
-        order: slots before ``tail``, consumer counters before ``head``)."""
+        """A group's read-back merged into the mirror, each run of instances at once (queue
+        protocol order: slots before ``tail``, consumer counters before ``head``)."""
         actor = plan.actor
         m = actor.memory
         assert m is not None and actor.count is not None
@@ -431,27 +480,28 @@ class RedispatchRuntime:
         for _, _, size in plan.reads:
             parts.append(words[at : at + size])
             at += size
-        ctrl, state, h2k, k2k, out = parts
+        ctrl, state, rest = parts[0], parts[1], iter(parts[2:])
         mirror = m.ctrl.reshape(n, L.CONTROL_WORDS)
-        device = ctrl.reshape(n, L.CONTROL_WORDS)
         kernel_words = list(GROUP_KERNEL_CTRL_WORDS)
-        mirror[:, kernel_words] = device[:, kernel_words]
+        mirror[:, kernel_words] = ctrl.reshape(n, L.CONTROL_WORDS)[:, kernel_words]
         moved = bool(mirror[0, L.C["progress"]])
         m.state[:] = state
-        for queue, back in ((m.h2k, h2k), (m.k2k, k2k)):
-            q, d = queue.reshape(n, -1), back.reshape(n, -1)
-            consumer = [L.Q_DEQUEUED, L.Q_DROPS_DONE, L.Q_DROPPED]
-            q[:, consumer] = d[:, consumer]
-            fence()  # release: a slot is free only after the consumer is done with it
-            q[:, L.Q_HEAD] = d[:, L.Q_HEAD]
-        if m.out_to_host:
-            q, d = m.out.reshape(n, -1), out.reshape(n, -1)
-            q[:, L.QUEUE_HEADER_WORDS :] = d[:, L.QUEUE_HEADER_WORDS :]
-            fence()  # release: the slots before the tails that publish them
-            q[:, L.Q_ENQUEUED] = d[:, L.Q_ENQUEUED]
-            q[:, L.Q_TAIL] = d[:, L.Q_TAIL]
-        else:
-            m.out[:] = out  # device-only (a downstream group's k2k): the mirror follows it
+        consumer = [L.Q_DEQUEUED, L.Q_DROPS_DONE, L.Q_DROPPED]
+        for name in GROUP_QUEUES:
+            array = getattr(m, name).reshape(n, -1)
+            for first, end in plan.runs:
+                q, d = array[first:end], next(rest).reshape(end - first, -1)
+                if name in ("h2k", "k2k"):
+                    q[:, consumer] = d[:, consumer]
+                    fence()  # release: a slot is free only after the consumer is done with it
+                    q[:, L.Q_HEAD] = d[:, L.Q_HEAD]
+                elif m.out_to_host:
+                    q[:, L.QUEUE_HEADER_WORDS :] = d[:, L.QUEUE_HEADER_WORDS :]
+                    fence()  # release: the slots before the tails that publish them
+                    q[:, L.Q_ENQUEUED] = d[:, L.Q_ENQUEUED]
+                    q[:, L.Q_TAIL] = d[:, L.Q_TAIL]
+                else:
+                    q[:] = d  # device-only (a downstream group's k2k): the mirror follows it
         return at, moved
 
     def _merge(self, plan: _Plan, words: np.ndarray, at: int) -> tuple[int, bool]:

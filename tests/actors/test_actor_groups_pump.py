@@ -126,3 +126,37 @@ def test_a_cooperative_handler_matches_numpy_on_wgpu(runtime):
     memory.ctrl[L.C["stop"]] = 1
     host.wake()
     assert host.join(10.0)
+
+
+def test_runs_join_short_gaps_of_idle_instances():
+    from ringkernel.runtime.actor_pump import runs_of
+
+    mask = np.zeros(100, dtype=bool)
+    mask[[0, 1, 2, 10, 50, 99]] = True
+    assert runs_of(mask, gap=8) == [(0, 11), (50, 51), (99, 100)]
+    assert runs_of(mask, gap=0) == [(0, 3), (10, 11), (50, 51), (99, 100)]
+    assert runs_of(np.zeros(5, dtype=bool)) == []
+
+
+def test_an_idle_group_round_moves_no_queue(runtime):
+    host, memory = start_group(runtime, Accumulator, 50, 4, 8, quantum=2)
+    wait_for(lambda: runtime.rounds >= 1)
+    moved = []
+    real_run = runtime.device.run
+
+    def run(dispatches, reads):
+        moved.append(sum(n for _, _, n in reads))
+        return real_run(dispatches, reads)
+
+    runtime.device.run = run
+    runtime.keepalive = 0.0  # a keepalive round at once
+    host.wake()
+    wait_for(lambda: moved)
+    assert moved[0] == memory.ctrl.size + memory.state.size  # control blocks and state only
+    memory.send(7, Add.__rk_message__.type_id, [f32_bits(1.0)], sequence=1)
+    host.wake()
+    wait_for(lambda: memory.word(7, "processed") == 1)
+    assert memory.replies(7) and all(memory.word(i, "processed") == 0 for i in range(50) if i != 7)
+    memory.ctrl[L.C["stop"]] = 1
+    host.wake()
+    assert host.join(10.0)

@@ -19,6 +19,7 @@ from bench import (
     cpu_numpy,
     device_arrays,
     durability,
+    groups,
     observability,
     overhead,
     wgpu_cpu,
@@ -40,6 +41,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "observability": observability.run,
     "budget": budget_checks.run,
     "durability": durability.run,
+    "groups": groups.run,
 }
 
 

@@ -1665,6 +1665,7 @@ class ActorSystem:
         for label, ref in (("first", a), ("second", b)):
             if not isinstance(ref, ActorRef) or ref.system is not self:
                 raise TypeError(f"connect() takes two actors spawned by this system; the {label} is {ref!r}")
+        assert isinstance(a, ActorRef) and isinstance(b, ActorRef)  # (checked just above)
         with self._lock:
             self._check_open()
             if a is b:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import operator
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
+from ringkernel.runtime.native_queue import Call
 from ringkernel.runtime.queues import RingQueue, fence
 
 if TYPE_CHECKING:
@@ -323,11 +324,37 @@ def _fill(queues: np.ndarray, count: int) -> np.ndarray:
     return (rows[:, L.Q_TAIL] - rows[:, L.Q_HEAD]).astype(np.uint32)
 
 
+# RingQueue's native calls (RingQueue._bind) and what each is bound to
+_NATIVE_CALLS: dict[str, Callable[[RingQueue], Call]] = {
+    "_push": lambda q: Call("rk_queue_push", q.buffer, None, q._push_args, q.doorbell, q.bell),
+    "_push_one": lambda q: Call("rk_queue_push", q.buffer, q.stage, q._one_args, q.doorbell, q.bell),
+    "_pop": lambda q: Call("rk_queue_pop", q.buffer, None, q._pop_args),
+    "_pop_small": lambda q: Call("rk_queue_pop", q.buffer, q._small, q._pop_args),
+}
+
+
+class _InstanceQueue(RingQueue):
+    """A :class:`RingQueue` over one instance's part of a group's queue array whose native
+    calls are each bound on first use (as ``RingQueue._bind`` binds them all): binding
+    costs tens of microseconds per call, and an instance's queues use one or two of them."""
+
+    def _bind(self) -> None:
+        for name in _NATIVE_CALLS:
+            self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        bind = _NATIVE_CALLS.get(name)
+        if bind is None:
+            raise AttributeError(name)
+        call = self.__dict__[name] = bind(self)
+        return call
+
+
 def _view(array: np.ndarray, i: int, count: int, capacity: int, slot_words: int, policy: str,
           name: str) -> RingQueue:
     """A :class:`RingQueue` over instance ``i``'s queue in a group's queue array."""
     stride = array.size // count
-    queue = RingQueue(capacity, slot_words, policy, name=name)
+    queue = _InstanceQueue(capacity, slot_words, policy, name=name)
     queue.attach(array[i * stride : (i + 1) * stride])
     return queue
 

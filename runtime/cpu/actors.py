@@ -1,4 +1,6 @@
-"""The cpu actor host: the JIT-compiled persistent loop on a native thread.
+"""The cpu actor hosts: a single actor's persistent loop on a native thread, and actor groups
+served by the system's scheduler (:class:`CpuGroupHost`, :mod:`.scheduler`: ``workers``
+threads for every group, one turn per instance at a time).
 
 The actor kernel (``ringkernel.ringir.passes.actor_lowering``) is compiled by
 the facade for the same ``host`` target as every cpu kernel, JIT-compiled

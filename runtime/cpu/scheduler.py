@@ -74,6 +74,12 @@ def _functions() -> _Native:
         return _native
 
 
+def _keep_forever(obj: object) -> None:
+    """Leaks one reference to ``obj`` on purpose: a native thread that cannot be stopped
+    may still read the memory it holds."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
 def chunk_size(count: int, workers: int) -> int:
     """Instances per chunk: about four chunks per worker, at most :data:`CHUNK_MAX`."""
     return max(1, min(CHUNK_MAX, -(-count // (4 * workers))))
@@ -108,7 +114,9 @@ class Scheduler:
         self._slots = self._block.view(np.uint32)[S.SLOTS // 4 : S.SLOTS // 4 + workers]
         self._ring = Call("rk_actor_ring", self.words, self.words)
         self._groups: list[Group] = []
-        self._tables: list[np.ndarray] = []  # the published table and any a worker may still walk
+        # the published table and any a worker may still walk, each with the groups it lists
+        # (whose memory must outlive it)
+        self._tables: list[tuple[np.ndarray, tuple[Group, ...]]] = []
         self._lock = threading.Lock()
         self._started = 0
         self.closed = False
@@ -129,7 +137,7 @@ class Scheduler:
         """Times a worker went to sleep so far."""
         return int(self._block[S.SLEEPS // 8])
 
-    def add(self, group: Group, timeout: float = 5.0) -> None:
+    def add(self, group: Group) -> None:
         """Serves ``group`` from now on (starting the threads with the first group)."""
         with self._lock:
             if self.closed:
@@ -137,7 +145,7 @@ class Scheduler:
             self._groups.append(group)
             self._publish()
             self._start()
-        self._settle(timeout)
+        self._settle(0.0)  # no need to wait: older tables go at the next settle
         self.ring()
 
     def remove(self, group: Group, timeout: float = 5.0) -> bool:
@@ -168,6 +176,7 @@ class Scheduler:
         deadline = time.monotonic() + timeout
         while self.words[S.ALIVE]:
             if time.monotonic() > deadline:
+                _keep_forever(self)  # a worker still runs: its tables and groups stay valid
                 return False
             self._ring.run()
             time.sleep(_POLL_S)
@@ -201,7 +210,7 @@ class Scheduler:
                       min(first + g.chunk, g.count), g.locks.ctypes.data + 4 * index,
                       g.progress.ctypes.data + 4 * PROGRESS, 0)
             row[S.R_CLASS // 8] = np.int64(g.priority & 0xFFFFFFFF)  # the low i32
-        self._tables.append(table)
+        self._tables.append((table, tuple(self._groups)))
         self._block[S.TABLE // 8] = table.ctypes.data
         fence()
         self.words[S.EPOCH] += 1

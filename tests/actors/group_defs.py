@@ -102,3 +102,27 @@ class Seeker:
                         self.seen += 1
                     return Found(at=u32(i * 10 + j))
         return Found(at=u32(999))
+
+
+@cooperative(16)
+class BlockSum:
+    """A helper method with a barrier (inlined into the handler, then into the kernel)."""
+
+    last: u32 = 0
+
+    def block_sum(self, x: u32) -> u32:
+        parts = rk.shared_array(u32, 16)
+        t = rk.thread_id(0)
+        parts[t] = x + u32(t)
+        rk.barrier()
+        total = u32(0)
+        for i in range(16):
+            total += parts[i]
+        rk.barrier()
+        return total
+
+    def seek(self, msg: Seek) -> Found:
+        total = self.block_sum(msg.target)
+        if rk.thread_id(0) == 0:
+            self.last = total
+        return Found(at=total)

@@ -17,11 +17,11 @@ from ringkernel.runtime.cpu.actors import host_options
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "actors"))
 from actor_defs import Accumulator, Counter, Doubler, Incrementer, Summer  # noqa: E402
-from group_defs import Histogram, Seeker  # noqa: E402
+from group_defs import BlockSum, Histogram, Seeker  # noqa: E402
 from supervision_defs import Bounded, Nested  # noqa: E402
 
 PLAIN = [Accumulator, Doubler, Incrementer, Summer, Counter, Bounded, Nested]
-COOPERATIVE = [Histogram, Seeker]
+COOPERATIVE = [Histogram, Seeker, BlockSum]
 WIDE = {Counter}  # f64 state: neither WGSL nor MSL has it
 CASES = [(a, True) for a in PLAIN + COOPERATIVE] + [(a, False) for a in COOPERATIVE]
 

@@ -162,3 +162,18 @@ def test_budgets_abort_and_roll_back_per_instance():
     assert totals == [100, 0, 100]  # instance 1's state rolled back, the others kept theirs
     records = memory.replies(1)
     assert [int(r[L.ENV_TYPE_ID]) for r in records] == [L.ABORT_TYPE_ID]
+
+
+def test_a_cooperative_helper_with_a_barrier_returns_its_value():
+    from group_defs import BlockSum, Found, Seek
+
+    memory = GroupMemory(3, BlockSum.info.state.words, 4, 8, quantum=4)
+    for i in range(3):
+        memory.send(i, Seek.__rk_message__.type_id, [10 * i], sequence=1)
+    launch(turn_kernel(BlockSum, BlockSum.info.threads), memory, 0, 3, BlockSum.info.threads)
+    for i in range(3):
+        expected = 16 * 10 * i + sum(range(16))
+        (reply,) = memory.replies(i)
+        assert int(reply[L.ENV_TYPE_ID]) == Found.__rk_message__.type_id
+        assert int(reply[L.ENVELOPE_WORDS]) == expected
+        assert int(memory.state[i * memory.state_stride]) == expected

@@ -1,9 +1,10 @@
 """The group turn kernel on cpu, driven by hand: numpy memory, JIT launches over block ranges.
 
-Checks what the scheduler relies on: one turn handles at most ``quantum``
+Checks what the scheduler relies on (one turn handles at most ``quantum``
 messages of each instance, in order, into that instance's state, counters and
 output queue, and sets block 0's ``progress``; a launch over a block range
-touches only those instances.
+touches only those instances), cooperative handlers, per-instance budgets,
+and cuda's persistent group kernel run as G resident blocks on G threads.
 """
 
 from __future__ import annotations
@@ -177,3 +178,69 @@ def test_a_cooperative_helper_with_a_barrier_returns_its_value():
         assert int(reply[L.ENV_TYPE_ID]) == Found.__rk_message__.type_id
         assert int(reply[L.ENVELOPE_WORDS]) == expected
         assert int(memory.state[i * memory.state_stride]) == expected
+
+
+def run_persistent(actor, memory: GroupMemory, blocks: int):
+    """cuda's mode, run on cpu: G = ``blocks`` resident blocks, one thread each (its lanes: more)."""
+    import threading
+
+    name, lanes = actor.info.name, actor.info.threads
+    module = lower_actor(build_actor_module(actor.info), name, "persistent", group=True, threads=lanes)
+    options = host_options(name)
+    kernel = jit_kernel(KernelBuild(module, name, "host", options, compile_module(module, "host", **options)))
+    memory.ctrl[L.C["idle_ns"]] = 100_000
+    arrays = memory.arrays
+    argv = (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays))
+    dims = (ctypes.c_int32 * 6)(blocks, 1, 1, lanes, 1, 1)
+    threads = [threading.Thread(target=kernel.launch, args=(argv, dims, b, b + 1), daemon=True)
+               for b in range(blocks)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def collect(memory: GroupMemory, wanted: int) -> list[list[np.ndarray]]:
+    import time
+
+    deadline = time.monotonic() + 30
+    got: list[list[np.ndarray]] = [[] for _ in range(memory.n)]
+    while sum(len(g) for g in got) < wanted:
+        assert time.monotonic() < deadline
+        for i in range(memory.n):
+            got[i] += memory.replies(i)
+    return got
+
+
+def leave(memory: GroupMemory, threads) -> None:
+    memory.ctrl[L.C["drain"]] = 1  # every input is empty: the blocks leave
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
+    assert all(memory.word(i, "state") == L.ACTOR_EXITED for i in range(memory.n))
+
+
+def test_the_persistent_group_kernel_serves_every_instance_from_g_resident_blocks():
+    n = 5
+    memory = GroupMemory(n, Accumulator.info.state.words, 8, 8, quantum=2)
+    threads = run_persistent(Accumulator, memory, blocks=2)  # block b takes instances b, b+2, ...
+    add = Add.__rk_message__.type_id
+    for k in range(5):
+        for i in range(n):
+            memory.send(i, add, [f32_bits(1.0)], sequence=k + 1)
+    got = collect(memory, 5 * n)
+    assert all([int(r[L.ENV_SEQUENCE]) for r in g] == [1, 2, 3, 4, 5] for g in got)
+    assert all(memory.word(i, "state") == L.ACTOR_RUNNING for i in range(n))
+    leave(memory, threads)
+
+
+def test_the_persistent_cooperative_group_kernel():
+    from group_defs import BlockSum, Seek
+
+    n = 3
+    memory = GroupMemory(n, BlockSum.info.state.words, 4, 8, quantum=4)
+    threads = run_persistent(BlockSum, memory, blocks=2)
+    for i in range(n):
+        memory.send(i, Seek.__rk_message__.type_id, [10 * i], sequence=1)
+    got = collect(memory, n)
+    assert [int(g[0][L.ENVELOPE_WORDS]) for g in got] == [160 * i + sum(range(16)) for i in range(n)]
+    leave(memory, threads)

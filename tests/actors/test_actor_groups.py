@@ -17,6 +17,7 @@ import pytest
 
 import ringkernel as rk
 from ringkernel.ringir import layout as L
+from ringkernel.runtime import backend_status
 
 sys.path.insert(0, os.path.dirname(__file__))
 from groupsys_defs import Counter, Put, Relay, Spin, Spinner  # noqa: E402
@@ -293,3 +294,17 @@ def test_the_single_actor_path_is_unchanged_next_to_groups():
         assert single.ask(Put(value=1), timeout=5.0).count == 1
         assert group[9].ask(Put(value=2), timeout=5.0).count == 1
         assert single.id not in range(group.first_id, group.first_id + 10)
+
+
+def test_a_group_larger_than_a_device_buffer_is_an_admission_error():
+    ok, reason = backend_status("wgpu")
+    if not ok:
+        pytest.skip(reason)
+    with rk.ActorSystem(backend="wgpu") as system:
+        with pytest.raises(rk.AdmissionError, match="in one buffer, but this device allows at most"):
+            system.spawn(Counter, count=1 << 20, queue_capacity=64)
+        assert system.groups == [] and system.admitted_actors == 0
+        with pytest.raises(ValueError, match="no priority classes"):
+            system.spawn(Counter, count=4, priority=1)
+        group = system.spawn(Counter, count=4, queue_capacity=4)
+        assert group[3].ask(Put(value=8), timeout=30.0).value == 8

@@ -308,3 +308,15 @@ def test_a_group_larger_than_a_device_buffer_is_an_admission_error():
             system.spawn(Counter, count=4, priority=1)
         group = system.spawn(Counter, count=4, queue_capacity=4)
         assert group[3].ask(Put(value=8), timeout=30.0).value == 8
+
+
+def test_a_system_checkpoint_does_not_leave_groups_out_silently(tmp_path):
+    with rk.ActorSystem(backend="cpu", workers=1) as system:
+        single = system.spawn(Counter)
+        group = system.spawn(Counter, count=3, queue_capacity=4)
+        with pytest.raises(ValueError, match="actor groups .* are not supported yet"):
+            system.checkpoint(tmp_path / "all.ckpt")
+        with pytest.raises(ValueError, match="actor groups are not supported yet"):
+            system.checkpoint(tmp_path / "one.ckpt", [group[1]])
+        system.checkpoint(tmp_path / "single.ckpt", [single])  # single actors still work
+        assert (tmp_path / "single.ckpt").exists()

@@ -1509,6 +1509,11 @@ class ActorSystem:
         if self.watchdog_timeout is not None:
             grace = min(grace, self.watchdog_timeout / 2)
         with self._lock:
+            if refs is None and self.groups:  # a checkpoint must not leave them out silently
+                raise ValueError(
+                    f"cannot checkpoint the whole system: actor groups ({self.groups[0].name}) are not "
+                    "supported yet; pass refs= to checkpoint its single actors"
+                )
             chosen = [r for r in self.actors if not r.abandoned] if refs is None else list(refs)
             for ref in chosen:
                 if not isinstance(ref, ActorRef) or ref.system is not self:

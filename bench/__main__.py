@@ -19,6 +19,7 @@ from bench import (
     cpu_numpy,
     device_arrays,
     durability,
+    groups,
     observability,
     overhead,
     parallel_primitives,
@@ -43,6 +44,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "durability": durability.run,
     "shuffle": parallel_primitives.run_shuffle,
     "sass": parallel_primitives.run_sass,
+    "groups": groups.run,
 }
 
 

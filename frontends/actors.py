@@ -3,15 +3,19 @@
 Each handler method becomes one RingIR ``func``::
 
     func @Acc__on_Add(%state: array<u32>, %inq: array<u32>, %msg: u32,
-                      %out: array<u32>, %reply: u32) -> u32
+                      %out: array<u32>, %reply: u32, %rk.sbase: u32) -> u32
 
-``self.field`` reads and writes words of the actor's state array,
+``self.field`` reads and writes words of the actor's state array from word
+``%rk.sbase`` on (an instance's region in a group, 0 for a single actor),
 ``msg.field`` reads the message's payload in its queue slot (word ``%msg``),
 and ``return Total(total=..., count=...)`` writes the reply payload into the
 output slot (word ``%reply``) and returns the reply's type id (0: no reply).
 The envelope, the HLC and the queue indices are the actor loop's business
 (``ringkernel.ringir.passes.actor_lowering``).  Helper methods become funcs
-taking the state array first.  Word offsets come from ``ringkernel.ringir.layout``.
+taking the state array and its base first.  Word offsets come from ``ringkernel.ringir.layout``.
+A cooperative actor (``@rk.actor(threads=N)``) may use ``rk.thread_id``,
+``rk.shared_array`` and ``rk.barrier()`` in its methods: the actor lowering
+inlines such handlers into its kernel (``ringkernel.ringir.passes.inline``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import ast
 import builtins
 import inspect
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +43,7 @@ from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import (
     BOOL,
+    I32,
     U32,
     U64,
     VOID,
@@ -56,7 +62,11 @@ from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.passes.actor_lowering import HANDLER_PREFIX
 
 WORDS = ArrayType(U32)
-HANDLER_PARAMS = (("state", WORDS), ("inq", WORDS), ("msg", U32), ("out", WORDS), ("reply", U32))
+# ``rk.sbase``: the first word of the instance's state region (in a group i * state_stride; else 0)
+HANDLER_PARAMS = (
+    ("state", WORDS), ("inq", WORDS), ("msg", U32), ("out", WORDS), ("reply", U32), ("rk.sbase", U32)
+)
+HELPER_STATE_PARAMS = (("state", WORDS), ("rk.sbase", U32))  # a helper's first params: the state region
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class ActorInfo:
     defaults: dict[str, Any]
     handlers: dict[type, HandlerInfo]
     helpers: dict[str, FunctionSource]
+    threads: int = 1  # @rk.actor(threads=N): lanes running each handler (cooperative when > 1)
 
     def handler_name(self, message: MessageInfo) -> str:
         return f"{self.name}{HANDLER_PREFIX}{message.name}"
@@ -108,6 +119,23 @@ class ActorInfo:
             *(self.handler_name(h.message) for h in self.handlers.values()),
             *(self.helper_name(m) for m in self.helpers),
         }
+
+
+def actor_threads(threads: object) -> int:
+    """``@rk.actor(threads=N)``: N if it is an int from 1 to ``MAX_THREADS``, else a ``ValueError``.
+
+    Any N in the range works (not only powers of two): the block simply has N lanes.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= L.MAX_THREADS:
+        raise ValueError(
+            f"@rk.actor(threads=N): N is the lanes that run each handler, an int from 1 to "
+            f"{L.MAX_THREADS}; got {threads!r}"
+        )
+    return threads
+
+
+# Block-level builtins a cooperative actor's methods may use (each lane of the block runs them).
+COOPERATIVE_BUILTINS = ("thread_id", "block_dim", "shared_array", "barrier")
 
 
 def message_info(cls: Any) -> MessageInfo | None:
@@ -413,7 +441,7 @@ class MethodTranslator(FunctionTranslator):
             if fn.returns is not None:
                 self.check_handler_annotation(fn.returns)
         else:
-            params = [("state", WORDS)]
+            params = list(HELPER_STATE_PARAMS)
             for arg in fn.args.args[1:]:
                 if arg.annotation is None:
                     raise source.error(
@@ -450,7 +478,8 @@ class MethodTranslator(FunctionTranslator):
         self.embedded = {}
         self.agg = AggregateRules(self)
         self.words = {name: value for (name, _), value in zip(params, self.b.params)}
-        for (name, ty), value in zip(params[1:], self.b.params[1:]):
+        first = len(HELPER_STATE_PARAMS)
+        for (name, ty), value in zip(params[first:], self.b.params[first:]):
             if handler is None:
                 if name in self.assigned_names:
                     var = self.declare(name, ty, fn)
@@ -458,6 +487,36 @@ class MethodTranslator(FunctionTranslator):
                     self.mark_assigned(name)
                 else:
                     self.scalar_params[name] = value
+
+    # --- block-level builtins: only in a cooperative actor (@rk.actor(threads=N)) ---
+
+    def as_block(self, call: Callable[[Any, ast.Call], Operand], entry: Any, node: ast.Call) -> Operand:
+        """Runs a kernel-only builtin's translation as in a kernel, for a cooperative actor only."""
+        name = getattr(entry, "name", "")
+        if self.actor.threads == 1 or name not in COOPERATIVE_BUILTINS and entry.rule != "barrier_vote":
+            raise self.error(
+                f"rk.{name}() in an actor method needs a cooperative actor, @rk.actor(threads=N), "
+                f"whose N lanes all run each handler (allowed there: "
+                f"{', '.join('rk.' + n for n in COOPERATIVE_BUILTINS)} and the barrier votes)",
+                node,
+            )
+        self.kind = "kernel"
+        try:
+            return call(entry, node)
+        finally:
+            self.kind = "func"
+
+    def call_thread_index(self, entry: Any, node: ast.Call) -> Operand:
+        return self.as_block(super().call_thread_index, entry, node)
+
+    def call_shared_array(self, entry: Any, node: ast.Call) -> Operand:
+        return self.as_block(super().call_shared_array, entry, node)
+
+    def call_barrier(self, entry: Any, node: ast.Call) -> Operand:
+        return self.as_block(super().call_barrier, entry, node)
+
+    def call_barrier_vote(self, entry: Any, node: ast.Call) -> Operand:
+        return self.as_block(super().call_barrier_vote, entry, node)
 
     def check_handler_annotation(self, node: ast.expr) -> None:
         if isinstance(node, ast.Constant) and node.value is None:
@@ -503,7 +562,7 @@ class MethodTranslator(FunctionTranslator):
                 "declare it in the class body, e.g. 'total: f32 = 0.0'",
                 node,
             ) from None
-        return self.b.const(slot.word, U32), slot.type
+        return self.b.binary("add", self.words["rk.sbase"], self.b.const(slot.word, U32)), slot.type
 
     def visit_Name(self, node: ast.Name) -> Operand:
         if self.is_self(node):
@@ -575,7 +634,7 @@ class MethodTranslator(FunctionTranslator):
         params = helper.node.args.args[1:]
         if len(node.args) != len(params):
             raise self.error(f"'self.{method}' takes {len(params)} argument(s), got {len(node.args)}", node)
-        args = [self.words["state"]]
+        args = [self.words["state"], self.words["rk.sbase"]]
         for param, arg in zip(params, node.args):
             ty = (
                 resolve_type(helper, param.annotation, f"parameter '{param.arg}'")
@@ -643,9 +702,15 @@ class MethodTranslator(FunctionTranslator):
             values.append(
                 (slot, self.sem.coerce(self.visit(kw.value), slot.type, kw.value, f"field '{slot.name}'"))
             )
-        for slot, value in values:
-            index = self.b.binary("add", self.words["reply"], self.b.const(L.ENVELOPE_WORDS + slot.word, U32))
-            store_field(self.b, self.words["out"], index, value)
+        # a cooperative handler's reply is lane 0's: the other lanes' values are not written
+        lanes: AbstractContextManager[None] = nullcontext()
+        if self.actor.threads > 1:
+            lane = self.b.thread_index("thread_id", 0)
+            lanes = self.b.if_(self.b.compare("eq", lane, self.b.const(0, I32)))
+        with lanes:
+            for slot, value in values:
+                at = self.b.const(L.ENVELOPE_WORDS + slot.word, U32)
+                store_field(self.b, self.words["out"], self.b.binary("add", self.words["reply"], at), value)
         assert self.handler is not None
         if message not in self.handler.replies:
             self.handler.replies.append(message)
@@ -668,7 +733,10 @@ def build_actor_module(actor: ActorInfo) -> Module:
         functions.append(translator.translate())
     assembler.translate_pending()
     callees = [assembler.functions[n] for n in assembler.functions]
-    return verify(Module(tuple(callees + functions), tuple(_structs(actor))))
+    module = Module(tuple(callees + functions), tuple(_structs(actor)))
+    # a cooperative actor's methods may hold block-level statements, which RingIR allows only in
+    # kernels: its module verifies once the actor lowering has inlined them into the loop kernel
+    return module if actor.threads > 1 else verify(module)
 
 
 def _structs(actor: ActorInfo) -> list[StructType]:

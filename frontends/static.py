@@ -165,7 +165,8 @@ class StaticActor:
         from ringkernel.ringir.passes.actor_lowering import lower_actor
 
         if mode not in self._modules:
-            self._modules[mode] = lower_actor(build_actor_module(self.info), self.info.name, mode)
+            module = build_actor_module(self.info)
+            self._modules[mode] = lower_actor(module, self.info.name, mode, threads=self.info.threads)
         return self._modules[mode]
 
 
@@ -666,8 +667,8 @@ class _Scanner:
         return None, None
 
     def decorator_of(self, node: ast.expr) -> str | None:
-        """The kind of one decorator; ``@rk.actor(budget=...)`` is an actor too (its options
-        are host settings, so the compiled text does not depend on them)."""
+        """The kind of one decorator; ``@rk.actor(budget=..., threads=...)`` is an actor too
+        (``threads`` changes its kernel: :func:`static_actor_info` reads it)."""
         if isinstance(node, ast.Call) and not node.args:
             kind = self.kinds.get(id(self.static_object(node.func)))
             return kind if kind == "actor" else None
@@ -916,10 +917,29 @@ def static_actor_info(actor: StaticActor) -> Any:
         for item in actor.stmt.body
         if isinstance(item, ast.FunctionDef) and not item.name.startswith("__")
     ]
-    return build_actor_info(
+    info = build_actor_info(
         actor.__name__, state_fields, defaults, methods,
         lambda message: located_error(filename, lines, actor.stmt, message),
     )
+    info.threads = _static_threads(actor, filename, lines)
+    return info
+
+
+def _static_threads(actor: StaticActor, filename: str, lines: Any) -> int:
+    """``@rk.actor(threads=N)``'s N (1 without it): it changes the kernel, so ringc reads it."""
+    from ringkernel.frontends.actors import actor_threads
+
+    for decorator in actor.stmt.decorator_list:
+        for kw in decorator.keywords if isinstance(decorator, ast.Call) else ():
+            if kw.arg != "threads":
+                continue
+            if not isinstance(kw.value, ast.Constant):
+                raise located_error(filename, lines, kw.value, "ringc reads threads= as a number: threads=64")
+            try:
+                return actor_threads(kw.value.value)
+            except ValueError as exc:
+                raise located_error(filename, lines, kw.value, str(exc)) from None
+    return 1
 
 
 def _unquote(node: ast.expr) -> ast.expr:

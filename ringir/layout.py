@@ -79,7 +79,7 @@ CONTROL = (
     ("batch", 14),  # host: messages per dispatch (non-persistent targets)
     ("idle_ns", 15),  # host: backoff sleep when idle, in nanoseconds
     ("clock_refused", 16),  # kernel: messages whose HLC stamp was too far ahead to merge
-    ("doorbell", 17),  # unused: the doorbell is the `bell` word of the loop's K2K queue (Q_BELL)
+    ("progress", 17),  # kernel, block 0 of a group: non-zero once a turn handled or dropped a message
     ("parked", 18),  # kernel: 1 while the loop is about to park or parked on the doorbell
     ("host_waiting", 19),  # host (atomic +1/-1): host threads waiting for a reply on reply_bell
     ("reply_bell", 20),  # kernel: +1 after a reply is published while host_waiting is not 0
@@ -91,7 +91,15 @@ CONTROL = (
     ("aborted", 26),  # kernel: messages whose handler was aborted
     ("last_abort", 27),  # kernel: reason of the last abort
     ("state_words", 28),  # host: words of state the loop shadows before each message
+    ("instances", 29),  # host, block 0 of a group: N, the group's instances (0 in a single actor)
+    ("quantum", 30),  # host, block 0 of a group: messages one instance may handle per turn (>= 1)
+    ("state_stride", 31),  # host, block 0 of a group: words of each instance's state region
 )
+# Words a group's kernels read from block 0 only (docs/layout.md, "Actor groups"); each
+# instance's own block has every other word.
+GROUP_WORDS = ("stop", "drain", "batch", "idle_ns", "now_lo", "now_hi", "progress", "instances", "quantum",
+               "state_stride")
+MAX_THREADS = 1024  # lanes of a cooperative handler (@rk.actor(threads=)): every target's block limit
 CONTROL_WORDS = 32
 C = {name: index for name, index in CONTROL}
 # the words only the loop writes: a host that mirrors device memory copies these back
@@ -269,6 +277,11 @@ def queue_words(capacity: int, slot_words: int) -> int:
     return QUEUE_HEADER_WORDS + check_capacity(capacity) * slot_words
 
 
+def group_queue_words(capacity: int, slot_words: int, count: int) -> int:
+    """Words of the array holding ``count`` equal queues of a group, instance i's at ``i * stride``."""
+    return count * queue_words(capacity, slot_words)
+
+
 def envelope_struct() -> StructType:
     return StructType("Envelope", tuple((n, t) for n, t, _ in ENVELOPE))
 
@@ -284,6 +297,9 @@ __all__ = [
     "CONTROL_WORDS",
     "CONTROL_DTYPE",
     "CONTROL_KERNEL_WORDS",
+    "GROUP_WORDS",
+    "MAX_THREADS",
+    "group_queue_words",
     "RecordLayout",
     "FieldSlot",
     "record_layout",

@@ -34,15 +34,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ringkernel import durability
+from ringkernel import durability, groups
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
+    actor_threads,
     build_actor_module,
     make_actor_info,
     make_message_info,
     message_info,
 )
+from ringkernel.groups import ActorGroup, AdmissionError
 from ringkernel.kernels import _user_errors
 from ringkernel.observability.metrics import Histogram, health, snapshot
 from ringkernel.observability.trace import ActorTracer, check_trace_path
@@ -72,6 +74,7 @@ PARK_NS = IDLE_NS_MAX  # how long a loop the host can wake parks before looking 
 STOP_GRACE = 1.0  # s a loop asked to stop gets to leave before shutdown abandons it
 ASYNC_WAITER_IDLE = 1.0  # s an ask_async waiter thread stays without pending requests before it leaves
 BUDGET_MAX = 2**31  # ctrl.budget is a u32 word, and budget + 1 must not wrap
+WORKERS_MAX = 256  # the cpu scheduler's threads at most (runtime.cpu.scheduler.MAX_WORKERS)
 MAX_RESTARTS_MAX = 1_000_000
 WATCHDOG_MIN = 0.01  # s: the watchdog looks at every actor about four times per timeout
 WATCHDOG_MAX = 86_400.0
@@ -381,9 +384,9 @@ class ActorType:
         self._modules: dict[str, Module] = {}
         self.budget: int | None = None  # @rk.actor(budget=): loop iterations per message
 
-    def abortable(self, mode: str) -> bool:
+    def abortable(self, mode: str, group: bool = False) -> bool:
         """Whether its handlers loop, so they have budget checks and may abort (state shadowed)."""
-        return any(CTRL_PARAM in (p.name for p in fn.params) for fn in self.module(mode).functions)
+        return any(CTRL_PARAM in (p.name for p in fn.params) for fn in self.module(mode, group).functions)
 
     @property
     def handlers(self) -> tuple[type, ...]:
@@ -399,13 +402,17 @@ class ActorType:
             out += [m.cls for m in h.replies if m.cls not in out]
         return tuple(out)
 
-    def module(self, mode: str = "persistent") -> Module:
-        """The lowered RingIR: handler funcs plus the loop kernel named after the actor."""
-        if mode not in self._modules:
-            self._modules[mode] = _user_errors(
-                lambda: lower_actor(build_actor_module(self.info), self.info.name, mode)
+    def module(self, mode: str = "persistent", group: bool = False) -> Module:
+        """The lowered RingIR: handler funcs plus the loop kernel named after the actor
+        (``group=True``: the kernel serving every instance of a group, ``ringkernel.groups``)."""
+        key = f"{mode}/group" if group else mode
+        if key not in self._modules:
+            threads = self.info.threads
+            self._modules[key] = _user_errors(
+                lambda: lower_actor(build_actor_module(self.info), self.info.name, mode, group=group,
+                                    threads=threads)
             )
-        return self._modules[mode]
+        return self._modules[key]
 
     @property
     def ir(self) -> Module:
@@ -443,7 +450,7 @@ class ActorType:
         return f"<ringkernel actor {self.__qualname__}>"
 
 
-def actor(cls: type | None = None, *, budget: int | None = None) -> Any:
+def actor(cls: type | None = None, *, budget: int | None = None, threads: int = 1) -> Any:
     """Makes ``cls`` an actor: annotated state fields with defaults, one handler per message.
 
     ``@rk.actor(budget=N)``: a handler may run at most ``N`` loop iterations
@@ -451,22 +458,79 @@ def actor(cls: type | None = None, *, budget: int | None = None) -> Any:
     before it is aborted (``HandlerAborted``, reason ``"budget"``); ``None``
     is no limit on cpu and cuda, and the runtime's ``default_budget`` on wgpu and metal
     (16,383 on lavapipe, whose shader loops stop at 65,535 iterations; else 2**22).
+
+    ``@rk.actor(threads=N)``: every handler runs on a block of ``N`` lanes (a
+    cooperative actor, ``docs/actors.md``); spawns run it with ``lanes=N``.
     """
     budget = check_setting("budget", budget, 1, BUDGET_MAX, none_means="no limit")
+    threads = actor_threads(threads)
 
     def make(c: type) -> ActorType:
         made = ActorType(c)
         made.budget = budget
+        made.info.threads = threads
         return made
 
     return make if cls is None else make(cls)
+
+
+def handler_budget(actor_type: ActorType, runtime: ActorRuntime, shadowed: bool) -> int:
+    """The ``budget`` control word of ``actor_type`` on ``runtime`` (0: no limit); ``ValueError``
+    if its ``@rk.actor(budget=)`` is more than the device lets a handler loop."""
+    budget = actor_type.budget
+    if budget is None:  # a loop that cannot be stopped from outside (batch) always has one
+        budget = getattr(runtime, "default_budget", None)
+    most = getattr(runtime, "max_budget", None)
+    if shadowed and most is not None and budget is not None and budget > most:
+        raise ValueError(
+            f"@rk.actor(budget={budget}) of {actor_type.__name__} is more than this device lets a "
+            f"handler loop (its driver stops shader loops): use budget <= {most}, or the cpu backend"
+        )
+    return budget or 0
+
+
+def init_control(
+    blocks: np.ndarray, system: ActorSystem, actor_type: ActorType, shadowed: bool, first_id: int
+) -> None:
+    """Fills the host's words of ``len(blocks)`` control blocks (rows) for actors numbered from
+    ``first_id``: a single actor is one row, a group one row per instance."""
+    blocks[:, L.C["actor_id"]] = np.arange(first_id, first_id + len(blocks), dtype=np.uint32)
+    blocks[:, L.C["idle_ns"]] = system.idle_ns
+    blocks[:, L.C["batch"]] = system.batch
+    blocks[:, L.C["state_words"]] = actor_type.info.state.words if shadowed else 0
+    blocks[:, L.C["budget"]] = handler_budget(actor_type, system.runtime, shadowed)
+
+
+def check_connectable(a_name: str, a_type: ActorType, b_name: str, b_type: ActorType) -> int:
+    """The slot size of the K2K queue from ``a`` to ``b``; an error if ``b`` cannot take ``a``'s replies."""
+    replies = a_type.replies
+    if not replies:
+        raise ValueError(f"{a_name} never replies, so there is nothing to connect")
+    for cls in replies:
+        if cls not in b_type.info.handlers:
+            raise TypeError(f"{b_name} has no handler for '{cls.__name__}', which {a_name} replies with")
+    infos = [message_info(c) for c in replies]  # replies are message classes: never None
+    return max(info.slot_words for info in infos if info is not None)
+
+
+class InstanceRegions(NamedTuple):
+    """One instance of an actor group: its parts of the group's arrays (``ringkernel.groups``)."""
+
+    ctrl: np.ndarray
+    state: np.ndarray
+    h2k: RingQueue
+    k2k: RingQueue
+    k2h: RingQueue
+    out: RingQueue
+    bell: tuple[np.ndarray, np.ndarray] | None  # (ctrl, bellq) its input pushes ring, if any
 
 
 class ActorRef:
     """A spawned actor: ``send`` messages, ``receive`` its replies, read its ``state``."""
 
     def __init__(
-        self, system: ActorSystem, actor_type: ActorType, actor_id: int, capacity: int, policy: str
+        self, system: ActorSystem, actor_type: ActorType, actor_id: int, capacity: int, policy: str,
+        regions: InstanceRegions | None = None,
     ) -> None:
         self.system = system
         self.type = actor_type
@@ -479,35 +543,17 @@ class ActorRef:
         self.reply_info = {m.type_id: m for m in replies}
         out_words = max([m.slot_words for m in replies], default=8)
         runtime = system.runtime
-        check_queue_fits(runtime, capacity, in_words, f"the input queue of {self.name}")
-        check_queue_fits(runtime, capacity, out_words, f"the output queue of {self.name}")
-        self.ctrl = runtime.alloc(L.CONTROL_WORDS)
-        self.ctrl[L.C["actor_id"]] = actor_id
-        self.ctrl[L.C["idle_ns"]] = system.idle_ns
-        self.ctrl[L.C["batch"]] = system.batch
-        # an actor whose handlers may abort keeps a shadow copy of its state right after it
-        shadowed = actor_type.abortable(runtime.mode)
-        self.state_words = runtime.alloc(max(info.state.words, 1) * (2 if shadowed else 1))
-        self.ctrl[L.C["state_words"]] = info.state.words if shadowed else 0
-        budget = actor_type.budget
-        if budget is None:  # a loop that cannot be stopped from outside (batch) always has one
-            budget = getattr(runtime, "default_budget", None)
-        most = getattr(runtime, "max_budget", None)
-        if shadowed and most is not None and budget is not None and budget > most:
-            raise ValueError(
-                f"@rk.actor(budget={budget}) of {actor_type.__name__} is more than this device lets a "
-                f"handler loop (its driver stops shader loops): use budget <= {most}, or the cpu backend"
-            )
-        self.ctrl[L.C["budget"]] = budget or 0
-        if info.state.fields:
-            view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
-            for name, value in info.defaults.items():
-                view[name] = value
-        self.h2k = _queue(runtime, capacity, in_words, policy, name=f"the input queue of {self.name}")
-        self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
-        self._ring_on_send()
-        self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
-        self.out = self.k2h
+        self.group: Any = None  # the ActorGroup (ringkernel.groups) this is an instance of
+        self.index = 0  # its instance number there
+        self._bell: tuple[np.ndarray, np.ndarray] | None = None
+        if regions is None:
+            self._allocate(runtime, capacity, policy, in_words, out_words)
+        else:
+            self.ctrl, self.state_words = regions.ctrl, regions.state
+            self.h2k, self.k2k, self.k2h = regions.h2k, regions.k2k, regions.k2h
+            self._bell = regions.bell
+            self._ring_on_send()
+        self.out = self.k2h if regions is None else regions.out
         self.upstream: ActorRef | None = None
         self.downstream: ActorRef | None = None
         self.backlog: deque[np.ndarray] = deque()  # (k, slot_words) chunks of replies taken off the queue
@@ -531,10 +577,34 @@ class ActorRef:
         self.failed = False
         self.restarting = False
 
+    def _allocate(
+        self, runtime: ActorRuntime, capacity: int, policy: str, in_words: int, out_words: int
+    ) -> None:
+        """Allocates and initializes a single actor's control block, state and queues."""
+        actor_type, info = self.type, self.type.info
+        check_queue_fits(runtime, capacity, in_words, f"the input queue of {self.name}")
+        check_queue_fits(runtime, capacity, out_words, f"the output queue of {self.name}")
+        # an actor whose handlers may abort keeps a shadow copy of its state right after it
+        shadowed = actor_type.abortable(runtime.mode)
+        self.ctrl = runtime.alloc(L.CONTROL_WORDS)
+        self.state_words = runtime.alloc(max(info.state.words, 1) * (2 if shadowed else 1))
+        init_control(self.ctrl.reshape(1, L.CONTROL_WORDS), self.system, actor_type, shadowed, self.id)
+        if info.state.fields:
+            view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
+            for name, value in info.defaults.items():
+                view[name] = value
+        self.h2k = _queue(runtime, capacity, in_words, policy, name=f"the input queue of {self.name}")
+        self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
+        self._ring_on_send()
+        self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
+
     def _ring_on_send(self) -> None:
         """A send publishes and rings the parked loop in one native call (where the host can
-        ring: the doorbell is the ``bell`` word of the actor's K2K queue)."""
-        if getattr(self.system.runtime, "doorbell", False):
+        ring: the doorbell is the ``bell`` word of the actor's K2K queue; a group instance's is
+        what its group host says, e.g. the cpu scheduler's bell)."""
+        if self._bell is not None:
+            self.h2k.ring_on_push(*self._bell)
+        elif getattr(self.system.runtime, "doorbell", False):
             self.h2k.ring_on_push(self.ctrl, self.k2k.buffer)
 
     # --- messages ---
@@ -1244,10 +1314,22 @@ class ActorSystem:
         batch: int = 1024,
         trace: str | os.PathLike[str] | None = None,
         watchdog_timeout: float | None = None,
+        workers: int | None = None,
+        quantum: int = 64,
+        max_actors: int | None = None,
+        max_memory: int | None = None,
     ) -> None:
         if not isinstance(backend, str):
             raise TypeError(f"backend must be a name such as 'cpu' or 'wgpu', got {backend!r}")
         idle_ns = check_setting("idle_ns", idle_ns, 0, IDLE_NS_MAX)
+        workers = check_setting("workers", workers, 1, WORKERS_MAX, none_means="every core")
+        self.quantum = check_setting("quantum", quantum, 1, groups.QUANTUM_MAX)
+        self.max_actors = check_setting("max_actors", max_actors, 1, none_means="no limit")
+        self.max_memory = check_setting("max_memory", max_memory, 1, none_means="no limit")
+        self.admitted_actors = 0  # actors spawned (a group counts its instances), for max_actors
+        self.admitted_bytes = 0  # their memory, for max_memory
+        self.groups: list[ActorGroup] = []
+        self._next_id = 1  # actor ids: a group takes one per instance
         batch = check_setting("batch", batch, 1, BATCH_MAX)
         drain_timeout = check_setting("drain_timeout", drain_timeout, 0, integer=False)
         trace_path = None if trace is None else check_trace_path(trace)
@@ -1262,7 +1344,10 @@ class ActorSystem:
         from ringkernel.compiler import use_caches_in_runtime
 
         use_caches_in_runtime()
-        self.runtime: ActorRuntime = open_runtime(backend, idle_ns)
+        # the quantum goes into each group's control block; only a set `workers` reaches the runtime
+        chosen = {} if workers is None else {"workers": workers}
+        self.runtime: ActorRuntime = open_runtime(backend, idle_ns, **chosen)
+        self.workers = workers
         self.watchdog_timeout = watchdog_timeout
         self.backend = backend
         self.idle_ns = idle_ns
@@ -1319,8 +1404,16 @@ class ActorSystem:
         checkpoint_every: float | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_keep: int = durability.KEEP_DEFAULT,
-    ) -> ActorRef:
+        count: int | None = None,
+        priority: int = 0,
+    ) -> Any:
         """Starts ``actor_type``'s loop with queues of ``queue_capacity`` slots (2, 4, ..., 2**24).
+
+        ``count=N`` spawns an :class:`~ringkernel.groups.ActorGroup` of ``N``
+        instances served by one kernel (``group[i]`` is an ``ActorRef``);
+        ``priority`` orders groups into strict classes (higher first) on the cpu
+        scheduler.  A spawn beyond ``max_actors``/``max_memory`` raises
+        :class:`AdmissionError` and spawns nothing.
 
         ``restart`` is what the watchdog does with the actor once it has aborted
         a hung handler: ``"never"`` (it serves on from its state, or fails if the
@@ -1338,6 +1431,12 @@ class ActorSystem:
         if not isinstance(policy, str) or policy not in POLICIES:
             raise ValueError(f"unknown queue policy {policy!r}; choose one of {', '.join(POLICIES)}")
         lanes = check_setting("lanes", lanes, 1, LANES_MAX)
+        threads = actor_type.info.threads
+        if threads > 1:  # a cooperative actor's kernel is built for its block of lanes
+            if lanes not in (1, threads):
+                raise ValueError(f"{actor_type.__name__} is @rk.actor(threads={threads}): spawn it with "
+                                 f"lanes={threads} (or leave lanes out), not lanes={lanes}")
+            lanes = threads
         if not isinstance(restart, str) or restart not in RESTART_POLICIES:
             choices = ", ".join(RESTART_POLICIES)
             raise ValueError(f"unknown restart policy {restart!r}; choose one of {choices}")
@@ -1346,6 +1445,18 @@ class ActorSystem:
             "restart_window", restart_window, 0.001, RESTART_WINDOW_MAX, integer=False
         )
         schedule = _checkpoint_schedule(checkpoint_every, checkpoint_dir, checkpoint_keep)
+        count = check_setting("count", count, 1, groups.COUNT_MAX, none_means="one actor, not a group")
+        priority = check_setting("priority", priority, *groups.PRIORITY_RANGE)
+        if count is not None:
+            if restart != "never" or schedule is not None:
+                raise ValueError(
+                    "restart= and checkpoint_every= are not supported for actor groups yet (count=); "
+                    "spawn single actors for them"
+                )
+            return self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
+        if priority:
+            raise ValueError(f"priority={priority} orders actor groups (spawn with count=N); "
+                             "a single actor runs on its own thread")
         policy_state = RestartPolicy(restart, max_restarts, restart_window)
         ref = self._spawn(actor_type, queue_capacity, policy, lanes, policy_state)
         if schedule is not None:
@@ -1369,7 +1480,15 @@ class ActorSystem:
         with self._lock:
             self._check_open()
             build = self._build(actor_type, lanes)
-            ref = ActorRef(self, actor_type, len(self.actors) + 1, capacity, policy)
+            in_words, out_words = groups.slot_sizes(actor_type)
+            shadowed = actor_type.abortable(self.runtime.mode)
+            state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
+            words = groups.footprint(1, capacity, in_words, out_words, state_words)
+            groups.admit(self, f"spawn({actor_type.__name__})", 1, words)
+            ref = ActorRef(self, actor_type, self._next_id, capacity, policy)
+            self._next_id += 1
+            self.admitted_actors += 1
+            self.admitted_bytes += words * L.WORD
             ref.policy_state = policy_state
             ref.lanes = lanes
             if prepare is not None:
@@ -1393,12 +1512,19 @@ class ActorSystem:
         if self.watchdog_timeout is not None:
             grace = min(grace, self.watchdog_timeout / 2)
         with self._lock:
+            if refs is None and self.groups:  # a checkpoint must not leave them out silently
+                raise ValueError(
+                    f"cannot checkpoint the whole system: actor groups ({self.groups[0].name}) are not "
+                    "supported yet; pass refs= to checkpoint its single actors"
+                )
             chosen = [r for r in self.actors if not r.abandoned] if refs is None else list(refs)
             for ref in chosen:
                 if not isinstance(ref, ActorRef) or ref.system is not self:
                     raise TypeError(f"checkpoint() takes actors spawned by this system, got {ref!r}")
                 if ref.upstream is not None or ref.downstream is not None:
                     raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
+                if ref.group is not None:
+                    raise ValueError(f"cannot checkpoint {ref.name}: actor groups are not supported yet")
             images = [durability.paused(self, ref, partial(durability.image, ref), grace) for ref in chosen]
             durability.write(path, durability.encode(images, self.hlc.last))
             for ref, image in zip(chosen, images, strict=True):
@@ -1444,18 +1570,53 @@ class ActorSystem:
         check_queue_fits(self.runtime, capacity, out_words, f"the output queue of {what}")
         self._build(actor_type, lanes)
 
-    def _build(self, actor_type: ActorType, lanes: int) -> KernelBuild:
+    def _spawn_group(
+        self, actor_type: ActorType, count: int, capacity: int, policy: str, lanes: int, priority: int
+    ) -> ActorGroup:
+        """Admits, allocates and starts a group; on any error nothing of it stays."""
+        runtime = self.runtime
+        if priority and not getattr(runtime, "priorities", False):
+            raise ValueError(f"priority={priority}: the {self.backend} backend runs every group in turn "
+                             "and has no priority classes (the cpu scheduler has)")
+        if not hasattr(runtime, "group_host"):
+            raise ValueError(f"the {self.backend} backend cannot run actor groups yet")
+        what = f"spawn({actor_type.__name__}, count={count})"
+        with self._lock:
+            self._check_open()
+            build = self._build(actor_type, lanes, group=True)
+            in_words, out_words = groups.slot_sizes(actor_type)
+            shadowed = actor_type.abortable(groups.group_mode(runtime), group=True)
+            state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
+            words = groups.footprint(count, capacity, in_words, out_words, state_words)
+            groups.admit(self, what, count, words)
+            group = ActorGroup(self, actor_type, count, capacity, policy, lanes, priority, self._next_id)
+            extra = {"priority": priority} if priority else {}
+            group.host = runtime.group_host(build, lanes, count, **extra)
+            self.hosts[group.id] = group.host
+            try:
+                self._launch(group)
+            except BaseException:
+                del self.hosts[group.id]
+                raise
+            self._next_id += count
+            self.admitted_actors += count
+            self.admitted_bytes += words * L.WORD
+            self.groups.append(group)
+            self._loops.append((group.ctrl, group.host))
+        return group
+
+    def _build(self, actor_type: ActorType, lanes: int, group: bool = False) -> KernelBuild:
         """The loop kernel compiled for this system's runtime (its target, its options)."""
         from ringkernel.compiler import compile_module
 
         runtime = self.runtime
-        module = actor_type.module(runtime.mode)
+        module = actor_type.module(groups.group_mode(runtime) if group else runtime.mode, group)
         name = actor_type.info.name
         options = runtime.compile_options(module, name, lanes)
         text = _user_errors(lambda: compile_module(module, runtime.target, **options))
         return KernelBuild(module, name, runtime.target, options, text)
 
-    def _launch(self, ref: ActorRef) -> None:
+    def _launch(self, ref: ActorRef | ActorGroup) -> None:
         # A loop the host and its upstream loop wake (cpu) parks up to PARK_NS;
         # elsewhere it looks again every idle_ns.
         woken = getattr(self.runtime, "doorbell", False)
@@ -1464,7 +1625,7 @@ class ActorSystem:
         fence()
         self.hosts[ref.id].start(ref.memory)
 
-    def _wait_left(self, ref: ActorRef, waiter: Waiter) -> bool:
+    def _wait_left(self, ref: ActorRef | ActorGroup, waiter: Waiter) -> bool:
         """Waits until ``ref``'s loop has left or ``waiter``'s deadline; True if it left."""
         host = self.hosts[ref.id]
         while not host.join(0.002):
@@ -1473,7 +1634,9 @@ class ActorSystem:
                 return host.join(0)
         return True
 
-    def _pause(self, refs: Sequence[ActorRef], what: str = "connect", grace: float | None = None) -> None:
+    def _pause(
+        self, refs: Sequence[ActorRef | ActorGroup], what: str = "connect", grace: float | None = None
+    ) -> None:
         """Stops the loops of ``refs`` for a rewiring; ``TimeoutError`` (all running on) if one will not."""
         for ref in refs:
             ref.ctrl[L.C["stop"]] = L.STOP_PAUSE  # a handler in progress runs to its end
@@ -1494,16 +1657,23 @@ class ActorSystem:
             "(a handler has not returned); nothing was changed"
         )
 
-    def connect(self, a: ActorRef, b: ActorRef) -> None:
+    def connect(self, a: ActorRef | ActorGroup, b: ActorRef | ActorGroup) -> None:
         """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue.
+
+        Two groups of the same size connect instance by instance (``a[i]``'s replies
+        go to ``b[i]``); other pairings with groups raise ``ValueError`` (issue 23).
 
         Actors may form a cycle (:meth:`shutdown` says how it drains).  Both
         loops stop while the queue is rewired; if one does not stop within
         ``drain_timeout`` (a handler that never returns), ``TimeoutError``.
         """
+        if any(isinstance(r, ActorGroup) or getattr(r, "group", None) is not None for r in (a, b)):
+            groups.connect(self, a, b)
+            return
         for label, ref in (("first", a), ("second", b)):
             if not isinstance(ref, ActorRef) or ref.system is not self:
                 raise TypeError(f"connect() takes two actors spawned by this system; the {label} is {ref!r}")
+        assert isinstance(a, ActorRef) and isinstance(b, ActorRef)  # (checked just above)
         with self._lock:
             self._check_open()
             if a is b:
@@ -1512,16 +1682,7 @@ class ActorSystem:
                 raise ValueError(f"{a.name} already sends its replies to {a.downstream.name}")
             if b.upstream is not None:
                 raise ValueError(f"{b.name} already receives from {b.upstream.name}")
-            replies = a.type.replies
-            if not replies:
-                raise ValueError(f"{a.name} never replies, so there is nothing to connect")
-            for cls in replies:
-                if cls not in b.type.info.handlers:
-                    raise TypeError(
-                        f"{b.name} has no handler for '{cls.__name__}', which {a.name} replies with"
-                    )
-            infos = [message_info(c) for c in replies]  # replies are message classes: never None
-            slot_words = max(info.slot_words for info in infos if info is not None)
+            slot_words = check_connectable(a.name, a.type, b.name, b.type)
             what = f"the queue from {a.name} to {b.name}"
             check_queue_fits(self.runtime, b.capacity, slot_words, what)
             self._pause((a, b))
@@ -1536,8 +1697,10 @@ class ActorSystem:
     def _pump_all(self) -> None:
         for ref in self.actors:
             ref._pump()
+        for group in self.groups:
+            group._pump()
 
-    def _drain(self, order: list[ActorRef], waiter: Waiter) -> None:
+    def _drain(self, order: list[Any], waiter: Waiter) -> None:
         """Asks each loop, upstream first, to leave once its inputs are empty; then starts
         again every loop that input reached after it left, until none is left or the deadline."""
         for ref in order:
@@ -1557,7 +1720,7 @@ class ActorSystem:
                 if not self._wait_left(ref, waiter):
                     return
 
-    def _stop(self, order: list[ActorRef]) -> list[ActorRef]:
+    def _stop(self, order: list[Any]) -> list[Any]:
         """Tells every loop to leave now; returns those still running after :data:`STOP_GRACE` s."""
         for ref in order:
             ref.ctrl[L.C["stop"]] = 1
@@ -1565,7 +1728,7 @@ class ActorSystem:
         waiter = Waiter(STOP_GRACE)
         return [ref for ref in order if not self._wait_left(ref, waiter)]
 
-    def _abandon(self, stuck: list[ActorRef]) -> None:
+    def _abandon(self, stuck: list[Any]) -> None:
         if not stuck:
             return
         for ref in stuck:
@@ -1616,10 +1779,10 @@ class ActorSystem:
         if self.watchdog is not None:
             self.watchdog.close()
         try:
-            for ref in self.actors:
+            for ref in [*self.actors, *(r for g in self.groups for r in g.refs())]:
                 with ref.send_lock:
                     pass  # a send in flight has finished, or given up on seeing `closed`
-            order = _upstream_first(self.actors)
+            order = _upstream_first(self.actors) + _upstream_first(self.groups)
             if drain:
                 self._drain(order, Waiter(drain_timeout))
             self._abandon(self._stop(order))
@@ -1641,8 +1804,11 @@ class ActorSystem:
     # --- observability (ringkernel.observability; docs/observability.md) ---
 
     def metrics(self) -> dict[str, Any]:
-        """A snapshot of every actor's counters, queue fill, clock drift and status."""
-        return snapshot(self)
+        """A snapshot of every actor's counters, queue fill, clock drift and status; each
+        group's summed over its instances (``"groups"``: no label per instance)."""
+        out = snapshot(self)
+        out["groups"] = {g.name: groups.group_metrics(g) for g in list(self.groups)}
+        return out
 
     def health(self) -> dict[str, Any]:
         """``{"live", "ready", "actors": {name: status}}``, what ``/healthz`` and ``/readyz`` answer."""
@@ -1671,7 +1837,7 @@ class ActorSystem:
         return tracer
 
     def __repr__(self) -> str:
-        return f"<ActorSystem backend={self.backend} actors={len(self.actors)}>"
+        return f"<ActorSystem backend={self.backend} actors={len(self.actors)} groups={len(self.groups)}>"
 
 
 def _checkpoint_schedule(
@@ -1695,7 +1861,7 @@ def _checkpoint_schedule(
     return every, path, keep
 
 
-def _upstream_first(actors: list[ActorRef]) -> list[ActorRef]:
+def _upstream_first(actors: list[Any]) -> list[Any]:
     """Each pipeline from its head downstream; a cycle from wherever walking upstream closes it."""
     order: list[ActorRef] = []
     for ref in actors:
@@ -1761,6 +1927,8 @@ __all__ = [
     "Envelope",
     "ActorSystemStopped",
     "ActorAbandonedWarning",
+    "ActorGroup",
+    "AdmissionError",
     "ActorFailed",
     "HandlerAborted",
     "QueueFull",

@@ -74,6 +74,16 @@ class ActorRuntime(Protocol):
     def host(self, build: KernelBuild, lanes: int) -> ActorHost:
         """A host for the loop kernel the facade compiled with :meth:`compile_options`."""
 
+    def group_host(self, build: KernelBuild, lanes: int, count: int) -> ActorHost:
+        """A host for the kernel serving all ``count`` instances of an actor group (``lower_actor``
+        with ``group=True``, lowered in the runtime's ``group_mode``, default its ``mode``).
+
+        Its ``start``/``wake``/``join`` act on the whole group (block 0's ``stop`` and
+        ``drain``); it may offer ``instance(i)``, the host an ``ActorRef`` of instance ``i``
+        uses (reply waits), and ``bell``, the ``(ctrl, bellq)`` words instance pushes ring.
+        The cpu runtime also takes ``priority=`` (its scheduler's classes; ``priorities = True``).
+        """
+
     def close(self, timeout: float) -> bool:
         """Releases what the runtime holds (threads, devices) once every loop has left.
 
@@ -89,12 +99,23 @@ _RUNTIMES = {
 }
 
 
-def open_runtime(backend: str, idle_ns: int) -> ActorRuntime:
-    """The actor runtime of ``backend``; ``BackendUnavailable`` says why it cannot run here."""
+def open_runtime(backend: str, idle_ns: int, workers: int | None = None, quantum: int = 64) -> ActorRuntime:
+    """The actor runtime of one ``ActorSystem`` on ``backend``; ``BackendUnavailable`` says why
+    it cannot run here.
+
+    ``workers``: the native threads that serve the system's actor groups, on runtimes
+    that have them (``takes_workers``: the cpu scheduler; ``None``: every core).
+    ``quantum`` (messages per instance per turn) is written into each group's control
+    block by the facade; runtimes that want it see it as ``runtime.quantum``.
+    """
     from ringkernel.runtime import get_backend
 
     if backend not in _RUNTIMES:
         raise ValueError(f"unknown actor backend '{backend}'; choose one of: {', '.join(_RUNTIMES)}")
     get_backend(backend)  # raises BackendUnavailable with the reason
     module_name, class_name = _RUNTIMES[backend].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(idle_ns=idle_ns)
+    cls = getattr(importlib.import_module(module_name), class_name)
+    extra = {"workers": workers} if getattr(cls, "takes_workers", False) else {}
+    runtime = cls(idle_ns=idle_ns, **extra)
+    runtime.quantum = quantum
+    return runtime

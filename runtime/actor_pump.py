@@ -31,6 +31,20 @@ Idle, the pump sleeps on an event that ``send``, ``receive`` and the control
 flags set, waking every ``keepalive`` seconds (:data:`KEEPALIVE`) for a
 dispatch that keeps the heartbeat moving.
 
+A *group* of N instances (:meth:`RedispatchRuntime.group_host`) is one
+dispatch of N workgroups per round (a 2-D grid of at most
+:data:`MAX_GRID_X` columns, as WebGPU allows 65535 per dimension), each
+running one turn of its instance.  Its arrays hold N regions each, and a
+round moves them in one copy per *run* of consecutive instances, never one
+per instance: up, ``ctrl`` whole, and the regions of instances whose input
+queue's producer words (the tails as read before the copy) or output
+queue's consumer words changed since the last upload; back, ``ctrl`` and the
+state whole, and the queue regions of instances that had input (only they
+can have changed), merged with numpy over each run at once.  The host's
+arrays stay an exact mirror of the device's between rounds, so uploading a
+region rewrites the loop's words with the values they already have.  An
+idle group's keepalive round moves only its control blocks and state.
+
 :class:`RedispatchRuntime` is API-neutral (the Metal host reuses it); a
 :class:`BatchDevice` adapts one GPU API.
 """
@@ -62,6 +76,10 @@ _MASK32 = 0xFFFFFFFF
 # a dispatch can only end by itself, so a runaway handler must end too.
 DEFAULT_BUDGET = 1 << 22
 KERNEL_CTRL_WORDS = tuple(L.C[k] for k in L.CONTROL_KERNEL_WORDS)
+MAX_GRID_X = 65535  # workgroups per grid dimension WebGPU promises (Metal and cuda allow more)
+GROUP_KERNEL_CTRL_WORDS = (*KERNEL_CTRL_WORDS, L.C["progress"])
+GROUP_QUEUES = ("h2k", "k2k", "out")
+RUN_GAP = 16  # idle instances between two busy ones that a copy spans rather than split in two
 PRODUCER_LINE = slice(16, L.QUEUE_HEADER_WORDS)  # tail, enqueued, rejected, dropped, drop_requests
 CONSUMER_LINE = slice(0, 16)  # head, capacity, mask, slot_words, dequeued, drops_done
 
@@ -86,8 +104,9 @@ class BatchDevice(Protocol):
     def kernel(self, build: KernelBuild, lanes: int) -> Any:
         """The batch-loop kernel of ``build`` (compiled by the facade) with ``lanes`` threads."""
 
-    def bind(self, kernel: Any, buffers: Sequence[Any]) -> Any:
-        """A dispatch of ``kernel`` over the five buffers, in ``KERNEL_PARAMS`` order."""
+    def bind(self, kernel: Any, buffers: Sequence[Any], grid: tuple[int, int] = (1, 1)) -> Any:
+        """A dispatch of ``kernel`` over the five buffers, in ``KERNEL_PARAMS`` order, as a
+        ``grid`` (x, y) of workgroups (one for an actor, a group's instances for a group)."""
 
     def run(self, dispatches: Sequence[Any], reads: Sequence[Read]) -> np.ndarray:
         """Runs ``dispatches`` in order (each sees the previous one's writes), then returns
@@ -103,21 +122,51 @@ class _Shared:
     sent_tail: int = 0  # input queues: the tail the device has seen
 
 
+def group_grid(count: int) -> tuple[int, int]:
+    """The (x, y) workgroups of a group of ``count`` instances: x at most ``MAX_GRID_X``."""
+    if count <= MAX_GRID_X:
+        return count, 1
+    return MAX_GRID_X, -(-count // MAX_GRID_X)
+
+
+def runs_of(mask: np.ndarray, gap: int = RUN_GAP) -> list[tuple[int, int]]:
+    """The ``(first, end)`` runs of True in ``mask``, joined across gaps of at most ``gap``."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1]).tolist()
+    runs: list[tuple[int, int]] = []
+    for first, end in zip(edges[::2], edges[1::2]):
+        if runs and first - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((first, end))
+    return runs
+
+
 class _Plan:
     """What one actor's dispatch in a round reads back, and where it starts in the result."""
 
-    def __init__(self, actor: PumpedActor) -> None:
+    def __init__(self, actor: PumpedActor, active: np.ndarray | None = None) -> None:
         self.actor = actor
         self.reads: list[Read] = []
         self.spans: list[int] = []
         m, b = actor.memory, actor.buffer
         assert m is not None  # only an attached actor is dispatched
+        self.out_slots: list[tuple[int, int]] = []
+        self.runs: list[tuple[int, int]] = []
+        if active is not None:  # a group: control blocks and state whole, queues of active instances
+            self.add(b("ctrl"), 0, m.ctrl.size)
+            self.add(b("state"), 0, m.state.size)
+            self.runs = runs_of(active)
+            for name in GROUP_QUEUES:
+                stride = getattr(m, name).size // len(active)
+                for first, end in self.runs:
+                    self.add(b(name), first * stride, (end - first) * stride)
+            return
         self.add(b("ctrl"), 0, L.CONTROL_WORDS)
         self.add(b("state"), 0, m.state.size)
         self.add(b("h2k"), 0, L.QUEUE_HEADER_WORDS)
         self.add(b("k2k"), 0, L.QUEUE_HEADER_WORDS)
         self.add(b("out"), 0, L.QUEUE_HEADER_WORDS)
-        self.out_slots: list[tuple[int, int]] = []
         if m.out_to_host or actor.mirror_out:
             capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
             tail = int(m.out[L.Q_TAIL])
@@ -143,10 +192,15 @@ def ring_ranges(first: int, count: int, capacity: int) -> list[tuple[int, int]]:
 class PumpedActor:
     """One actor's batch loop, dispatched by its runtime's pump (an :class:`ActorHost`)."""
 
-    def __init__(self, runtime: RedispatchRuntime, kernel: Any, name: str) -> None:
+    def __init__(self, runtime: RedispatchRuntime, kernel: Any, name: str, count: int | None = None) -> None:
         self.runtime = runtime
         self.kernel = kernel
         self.name = name
+        self.count = count  # a group's instances (None: one actor)
+        self.grid = (1, 1) if count is None else group_grid(count)
+        # a group: the h2k producer lines and out consumer lines the device has (None: nothing yet)
+        self.sent_h2k: np.ndarray | None = None
+        self.sent_out: np.ndarray | None = None
         self.memory: ActorMemory | None = None
         self.buffers: tuple[Any, ...] = ()  # in the loop kernel's parameter order
         self.dispatch: Any = None
@@ -212,6 +266,13 @@ class RedispatchRuntime:
     def host(self, build: KernelBuild, lanes: int) -> PumpedActor:
         return PumpedActor(self, self.device.kernel(build, lanes), build.kernel_name)
 
+    def group_host(self, build: KernelBuild, lanes: int, count: int) -> PumpedActor:
+        """The host of a group's turn kernel (``lower_actor(..., "batch", group=True)``) over
+        ``count`` instances: all of them are dispatched each round."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"a group has at least one instance, got count={count!r}")
+        return PumpedActor(self, self.device.kernel(build, lanes), build.kernel_name, count)
+
     def close(self, timeout: float = 0.0) -> bool:
         """Ends the pump; False if it is still inside a dispatch after ``timeout`` s.
 
@@ -245,7 +306,12 @@ class RedispatchRuntime:
         with self.lock:
             actor.memory = memory
             actor.buffers = tuple(self._shared(a).buffer for a in memory.arrays)
-            actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
+            if actor.count is None:
+                actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
+            else:
+                actor.sent_h2k = actor.sent_out = None  # (re)started: upload every instance's words once
+                check_group_memory(memory, actor.count)
+                actor.dispatch = self.device.bind(actor.kernel, actor.buffers, grid=actor.grid)
             self.device.write(actor.buffer("ctrl"), 0, memory.ctrl.copy())
             # the loop is not running: the host's copy of the state is the truth (a restart may
             # have put the initial state back)
@@ -308,15 +374,19 @@ class RedispatchRuntime:
             for actor in actors:
                 m = actor.memory
                 assert m is not None
-                if m.ctrl[L.C["stop"]] or (m.ctrl[L.C["drain"]] and not _inputs(m)):
+                inputs = _inputs if actor.count is None else _group_inputs
+                if m.ctrl[L.C["stop"]] or (m.ctrl[L.C["drain"]] and not inputs(m)):
                     self._retire(actor)
                     progressed = True
                     continue
                 fed = id(m.k2k) in busy_outputs
-                if not (_inputs(m) or fed or clock - actor.last_dispatch >= self.keepalive):
+                if not (inputs(m) or fed or clock - actor.last_dispatch >= self.keepalive):
                     continue
-                self._upload(actor)
-                plans.append(_Plan(actor))
+                if actor.count is None:
+                    self._upload(actor)
+                    plans.append(_Plan(actor))
+                else:
+                    plans.append(_Plan(actor, self._upload_group(actor, fed)))
                 busy_outputs.add(id(m.out))
                 actor.last_dispatch = clock
                 actor.dispatches += 1
@@ -327,7 +397,8 @@ class RedispatchRuntime:
             self.rounds += 1
             at = 0
             for plan in plans:
-                at, moved = self._merge(plan, words, at)
+                merge = self._merge if plan.actor.count is None else self._merge_group
+                at, moved = merge(plan, words, at)
                 progressed |= moved
         with self.merged:  # receivers waiting in wait_round look now
             self.rounds_merged += 1
@@ -336,7 +407,7 @@ class RedispatchRuntime:
 
     def _retire(self, actor: PumpedActor) -> None:
         if actor.memory is not None:
-            actor.memory.ctrl[L.C["state"]] = L.ACTOR_EXITED
+            actor.memory.ctrl[L.C["state"] :: L.CONTROL_WORDS] = L.ACTOR_EXITED  # every instance's
         actor.running = False
         actor.left.set()
 
@@ -361,6 +432,77 @@ class RedispatchRuntime:
         entry.sent_tail = tail
         if m.out_to_host:
             self.device.write(out, CONSUMER_LINE.start, m.out[CONSUMER_LINE].copy())
+
+    def _upload_group(self, actor: PumpedActor, fed: bool) -> np.ndarray:
+        """A group's host-written words, in one write per run of instances whose words changed
+        (see the module docstring); returns which instances may change this round: those
+        with input (all of them when an upstream group feeds this one in the same round)."""
+        m = actor.memory
+        assert m is not None and actor.count is not None
+        n = actor.count
+        now = physical_now()
+        m.ctrl[L.C["now_lo"]], m.ctrl[L.C["now_hi"]] = now & _MASK32, now >> 32
+        m.ctrl[L.C["progress"]] = 0
+        self.device.write(actor.buffer("ctrl"), 0, m.ctrl.copy())
+        queues = m.h2k.reshape(n, -1)
+        tails = queues[:, L.Q_TAIL].copy()
+        fence()  # acquire: every slot up to each tail is written
+        producer = queues[:, PRODUCER_LINE].copy()
+        producer[:, L.Q_TAIL - PRODUCER_LINE.start] = tails  # a slot written after the read waits
+        sent = actor.sent_h2k
+        changed = np.ones(n, dtype=bool) if sent is None else (producer != sent).any(axis=1)
+        for first, end in runs_of(changed):
+            data = queues[first:end].copy()
+            data[:, L.Q_TAIL] = tails[first:end]
+            self.device.write(actor.buffer("h2k"), first * queues.shape[1], data.ravel())
+        actor.sent_h2k = producer
+        if m.out_to_host:
+            outs = m.out.reshape(n, -1)
+            consumer = outs[:, CONSUMER_LINE].copy()
+            sent = actor.sent_out
+            changed = np.ones(n, dtype=bool) if sent is None else (consumer != sent).any(axis=1)
+            for first, end in runs_of(changed):
+                self.device.write(actor.buffer("out"), first * outs.shape[1], outs[first:end].ravel().copy())
+            actor.sent_out = consumer
+        if fed:
+            return np.ones(n, dtype=bool)
+        k2k = m.k2k.reshape(n, -1)
+        return (tails != queues[:, L.Q_HEAD]) | (k2k[:, L.Q_TAIL] != k2k[:, L.Q_HEAD])
+
+    def _merge_group(self, plan: _Plan, words: np.ndarray, at: int) -> tuple[int, bool]:
+        """A group's read-back merged into the mirror, each run of instances at once (queue
+        protocol order: slots before ``tail``, consumer counters before ``head``)."""
+        actor = plan.actor
+        m = actor.memory
+        assert m is not None and actor.count is not None
+        n = actor.count
+        parts = []
+        for _, _, size in plan.reads:
+            parts.append(words[at : at + size])
+            at += size
+        ctrl, state, rest = parts[0], parts[1], iter(parts[2:])
+        mirror = m.ctrl.reshape(n, L.CONTROL_WORDS)
+        kernel_words = list(GROUP_KERNEL_CTRL_WORDS)
+        mirror[:, kernel_words] = ctrl.reshape(n, L.CONTROL_WORDS)[:, kernel_words]
+        moved = bool(mirror[0, L.C["progress"]])
+        m.state[:] = state
+        consumer = [L.Q_DEQUEUED, L.Q_DROPS_DONE, L.Q_DROPPED]
+        for name in GROUP_QUEUES:
+            array = getattr(m, name).reshape(n, -1)
+            for first, end in plan.runs:
+                q, d = array[first:end], next(rest).reshape(end - first, -1)
+                if name in ("h2k", "k2k"):
+                    q[:, consumer] = d[:, consumer]
+                    fence()  # release: a slot is free only after the consumer is done with it
+                    q[:, L.Q_HEAD] = d[:, L.Q_HEAD]
+                elif m.out_to_host:
+                    q[:, L.QUEUE_HEADER_WORDS :] = d[:, L.QUEUE_HEADER_WORDS :]
+                    fence()  # release: the slots before the tails that publish them
+                    q[:, L.Q_ENQUEUED] = d[:, L.Q_ENQUEUED]
+                    q[:, L.Q_TAIL] = d[:, L.Q_TAIL]
+                else:
+                    q[:] = d  # device-only (a downstream group's k2k): the mirror follows it
+        return at, moved
 
     def _merge(self, plan: _Plan, words: np.ndarray, at: int) -> tuple[int, bool]:
         m = plan.actor.memory
@@ -398,6 +540,34 @@ class RedispatchRuntime:
 
 def _inputs(m: ActorMemory) -> bool:
     return bool(_fill(m.h2k) or _fill(m.k2k))
+
+
+def _group_inputs(m: ActorMemory) -> bool:
+    """Whether any instance of a group has a message waiting in either input queue."""
+    n = m.ctrl.size // L.CONTROL_WORDS
+    for queue in (m.h2k, m.k2k):
+        q = queue.reshape(n, -1)
+        if np.any(q[:, L.Q_TAIL] != q[:, L.Q_HEAD]):
+            return True
+    return False
+
+
+def check_group_memory(memory: ActorMemory, count: int) -> None:
+    """A ``ValueError`` unless every array of ``memory`` holds ``count`` equal regions and
+    block 0 says ``count`` instances (what the turn kernel assumes)."""
+    if memory.ctrl.size != count * L.CONTROL_WORDS or int(memory.ctrl[L.C["instances"]]) != count:
+        raise ValueError(
+            f"a group of {count} instances needs {count * L.CONTROL_WORDS} control words with "
+            f"ctrl[{L.C['instances']}] = {count}; got {memory.ctrl.size} words, "
+            f"instances = {int(memory.ctrl[L.C['instances']])}"
+        )
+    for name in ("h2k", "k2k", "out"):
+        array = getattr(memory, name)
+        region = L.QUEUE_HEADER_WORDS + int(array[L.Q_CAPACITY]) * int(array[L.Q_SLOT_WORDS])
+        if array.size != count * region:
+            raise ValueError(f"the {name} array of a group of {count} must hold {count} equal queues")
+    if memory.state.size < count * int(memory.ctrl[L.C["state_stride"]]):
+        raise ValueError(f"the state array of a group of {count} is smaller than count * state_stride")
 
 
 def _fill(queue: np.ndarray) -> int:

@@ -1,12 +1,12 @@
-"""Actor lowering: an actor's handler funcs → one persistent message-loop kernel.
+"""Actor lowering: an actor's handler funcs → one message-loop kernel.
 
 Every backend gets the same loop from here, built only from ordinary RingIR
 (u32 word arrays, loads/stores at computed offsets, atomics) plus ``fence``,
 ``clock`` and ``backoff``.  The kernel is ``kernel @<Actor>(%ctrl, %state,
 %h2k, %k2k, %out)``, all ``array<u32, global>`` laid out as
-``ringkernel.ringir.layout`` (``docs/layout.md``) says.  Lane 0 (global id 0) runs
-the loop; every other lane returns at once, so exactly one lane consumes a
-message.  Each iteration:
+``ringkernel.ringir.layout`` (``docs/layout.md``) says.  Lane 0 runs the
+loop; with ``threads=1`` every other lane returns at once, so exactly one
+lane consumes a message.  Each iteration:
 
 1. bumps the heartbeat; leaves if ``stop`` is set; notes ``drain``;
 2. polls ``h2k`` then ``k2k``: an index pair is read with atomic RMWs
@@ -30,9 +30,28 @@ one, or the downstream loop parked on its K2K queue (:meth:`_LoopBuilder.wake_co
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
 time from ``ctrl.now`` (the host writes it per dispatch; WGSL has no u64).
 The HLC lives in two u32 words everywhere, so no target needs 64-bit ints.
+
+``group=True`` (``docs/layout.md``, "Actor groups") builds the *turn* kernel
+of a group of N instances in the same five arrays: block ``b`` (linear over a
+2-D grid) is instance ``b``, whose regions start at ``b`` times each array's
+stride.  A turn handles up to ``ctrl[0].quantum`` messages of one instance
+exactly as the single loop handles one, then returns (``"turn"``: cpu, with
+the device clock; ``"batch"``: wgpu/metal, time from ``ctrl[0].now``); in
+``"persistent"`` mode (cuda) a grid of G blocks loops, block b taking turns
+of instances b, b+G, ... until ``stop`` (or a drain finds every input empty).
+
+``threads=N`` makes handlers cooperative: the block's N lanes all run each
+handler (``rk.thread_id``, ``rk.shared_array`` and ``rk.barrier()`` work in
+it: :mod:`.inline` copies such handlers into the kernel).  Lane 0 alone polls
+and decides; its decisions reach the other lanes through shared memory and a
+barrier, and it alone writes the reply (its handler's result) and frees the
+slot.  Cooperative handlers get no budget checks (lanes would disagree on an
+abort and deadlock at the next barrier).
 """
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
 
 from ringkernel.ringir import (
     BOOL,
@@ -58,32 +77,63 @@ from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.layout import KERNEL_PARAMS
 from ringkernel.ringir.passes.budget import checked_functions, insert_budget_checks
+from ringkernel.ringir.passes.inline import inline_block_level
 
 Pair = tuple[Value, Value]  # a 64-bit HLC value as (low word, high word)
 
-MODES = ("persistent", "batch")
+MODES = ("persistent", "batch", "turn")
 HANDLER_PREFIX = "__on_"
+# shared words of a cooperative block: per poll step (kind, type id, slot, reply slot),
+# then one per broadcast decision
+STEP_WORDS = 4
+SHARED_WORDS = 16
+KIND_NONE, KIND_DROPPED, KIND_HANDLE = 0, 1, 2
 
 
-def lower_actor(module: Module, actor: str, mode: str = "persistent", budget_checks: bool = True) -> Module:
+def lower_actor(
+    module: Module,
+    actor: str,
+    mode: str = "persistent",
+    budget_checks: bool = True,
+    *,
+    group: bool = False,
+    threads: int = 1,
+) -> Module:
     """``module`` plus the actor's loop kernel ``@<actor>`` (the handlers stay as funcs).
 
     Handlers that loop get budget checks (:mod:`.budget`) and the loop rolls
     their state back when one aborts; ``budget_checks=False`` leaves both out
     (only to measure what they cost: such an actor cannot be stopped mid-message).
+    ``group=True``: the turn kernel of a group (mode ``"turn"``, ``"batch"`` or
+    ``"persistent"``); ``threads``: lanes per handler (cooperative when > 1).
     """
     if mode not in MODES:
-        raise CompileError(f"unknown actor loop mode '{mode}'; choose 'persistent' or 'batch'")
+        raise CompileError(f"unknown actor loop mode '{mode}'; choose one of: {', '.join(MODES)}")
+    if mode == "turn" and not group:
+        raise CompileError("actor loop mode 'turn' is a group's (lower_actor(..., group=True))")
+    check_threads(threads)
     if any(fn.name == actor for fn in module.functions):
         raise CompileError(f"module already has a function named '{actor}'")
     handlers = handler_table(module, actor)
-    checked = checked_functions(module, [name for _, name in handlers]) if budget_checks else set()
-    builder = _LoopBuilder(actor, handlers, mode, abortable=bool(checked))
+    names = [name for _, name in handlers]
+    checked = checked_functions(module, names) if budget_checks and threads == 1 else set()
+    builder = _LoopBuilder(actor, handlers, mode, abortable=bool(checked), group=group, threads=threads)
     kernel = builder.build()
     lowered = Module((*module.functions, kernel), module.structs)
     if checked:
-        lowered = insert_budget_checks(lowered, [name for _, name in handlers], {actor: builder.ctrl})
+        lowered = insert_budget_checks(lowered, names, {actor: builder.budget_args})
+    if threads > 1:
+        lowered = inline_block_level(lowered, actor)
     return verify(lowered)
+
+
+def check_threads(threads: object) -> int:
+    """``threads`` if it is an int in 1..``MAX_THREADS``; a ``CompileError`` naming the range otherwise."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= L.MAX_THREADS:
+        raise CompileError(
+            f"threads must be an int from 1 to {L.MAX_THREADS} (lanes per handler), got {threads!r}"
+        )
+    return threads
 
 
 def handler_table(module: Module, actor: str) -> list[tuple[int, str]]:
@@ -108,44 +158,133 @@ def handler_table(module: Module, actor: str) -> list[tuple[int, str]]:
     return table
 
 
+class _Region:
+    """One instance's region of a word array: its first word (None: word 0, a single actor)."""
+
+    def __init__(self, lb: _LoopBuilder, array: Value, base: Value | None) -> None:
+        self.lb, self.array, self.base = lb, array, base
+
+    def at(self, offset: int | Value) -> Value:
+        lb = self.lb
+        off = lb.c(offset) if isinstance(offset, int) else offset
+        if self.base is None:
+            return off
+        return lb.b.binary("add", self.base, off)
+
+    def load(self, offset: int | Value) -> Value:
+        return self.lb.b.load(self.array, self.at(offset))
+
+    def store(self, offset: int | Value, value: Value) -> None:
+        self.lb.b.store(self.array, self.at(offset), value)
+
+    def acquire(self, offset: int) -> Value:
+        """An atomic read (``atomic_or`` with 0): never cached or hoisted by any compiler."""
+        return self.lb.b.atomic("or", self.array, self.at(offset), self.lb.c(0))
+
+    def release(self, offset: int, value: Value) -> None:
+        self.lb.b.atomic("exchange", self.array, self.at(offset), value)
+
+    def add(self, offset: int, value: int = 1) -> Value:
+        return self.lb.b.atomic("add", self.array, self.at(offset), self.lb.c(value))
+
+    def bump(self, offset: int) -> None:
+        self.store(offset, self.lb.b.binary("add", self.load(offset), self.lb.c(1)))
+
+
 class _LoopBuilder:
     def __init__(
-        self, actor: str, handlers: list[tuple[int, str]], mode: str, abortable: bool = False
+        self,
+        actor: str,
+        handlers: list[tuple[int, str]],
+        mode: str,
+        abortable: bool = False,
+        group: bool = False,
+        threads: int = 1,
     ) -> None:
         self.handlers = handlers
         self.mode = mode
         self.abortable = abortable  # some handler loops: it gets budget checks (``budget``), so may abort
+        self.group = group
+        self.coop = threads > 1
         params = [(name, ArrayType(U32)) for name in KERNEL_PARAMS]
         self.b = FunctionBuilder(actor, "kernel", params)
-        self.ctrl, self.state, self.h2k, self.k2k, self.out = self.b.params
+        self.ctrl_array, self.state, h2k, k2k, out = self.b.params
+        self.ctrl0 = _Region(self, self.ctrl_array, None)  # group-wide words: block 0
+        self.set_instance(None, h2k, k2k, out)
         self.temps = 0
+        self.shared: Value | None = None
+        self.lane0: Value | None = None
+        self.decisions = 0
+
+    @property
+    def budget_args(self) -> tuple[Value, Value]:
+        """What the loop passes checked handlers: the control array and its instance's first word."""
+        return self.ctrl_array, self.cbase
+
+    def set_instance(self, inst: Value | None, h2k: Value, k2k: Value, out: Value) -> None:
+        """Points the regions at instance ``inst`` (None: a single actor, every region at word 0)."""
+        b = self.b
+        if inst is None:
+            bases: list[Value | None] = [None] * 5
+        else:
+            stride = [self.c(L.CONTROL_WORDS), self.ctrl0.load(L.C["state_stride"])]
+            for q in (h2k, k2k, out):
+                words = b.binary("mul", b.load(q, self.c(L.Q_CAPACITY)), b.load(q, self.c(L.Q_SLOT_WORDS)))
+                stride.append(b.binary("add", words, self.c(L.QUEUE_HEADER_WORDS)))
+            bases = [b.binary("mul", inst, s) for s in stride]
+        self.ctrl = _Region(self, self.ctrl_array, bases[0])
+        self.sbase = bases[1]
+        self.h2k = _Region(self, h2k, bases[2])
+        self.k2k = _Region(self, k2k, bases[3])
+        self.out = _Region(self, out, bases[4])
+
+    @property
+    def cbase(self) -> Value:
+        return self.ctrl.base if self.ctrl.base is not None else self.zero
 
     # --- small helpers ---
 
     def c(self, value: int, ty: ScalarType = U32) -> Value:
         return self.b.const(value, ty)
 
-    def word(self, base: Value | None, offset: int) -> Value:
-        return self.c(offset) if base is None else self.b.binary("add", base, self.c(offset))
-
-    def acquire(self, array: Value, index: int) -> Value:
-        """An atomic read (``atomic_or`` with 0): never cached or hoisted by any compiler."""
-        return self.b.atomic("or", array, self.c(index), self.c(0))
-
-    def release(self, array: Value, index: int, value: Value) -> None:
-        self.b.atomic("exchange", array, self.c(index), value)
-
-    def bump(self, array: Value, index: int) -> None:
-        old = self.b.load(array, self.c(index))
-        self.b.store(array, self.c(index), self.b.binary("add", old, self.c(1)))
-
     def var(self, prefix: str, ty: ScalarType = U32) -> LocalVar:
         self.temps += 1
         return self.b.local(f"{prefix}.{self.temps}", ty)
 
     def fence(self) -> None:
-        if self.mode == "persistent":
+        if self.mode != "batch":
             self.b.emit(Fence())
+
+    def lane0_only(self) -> AbstractContextManager[None]:
+        """What only lane 0 runs: everything but the handlers (the whole kernel without ``threads``)."""
+        return self.b.if_(self.lane0) if self.coop and self.lane0 is not None else nullcontext()
+
+    def barrier(self) -> None:
+        if self.coop:
+            self.b.barrier()
+
+    def uniform(self, decide: LocalVar) -> Value:
+        """Lane 0's bool ``decide`` as every lane's (a shared word and a barrier when cooperative).
+
+        Each call site has its own word: the next write to it comes only after
+        another barrier, which every lane reaches after reading it.
+        """
+        b = self.b
+        if not self.coop:
+            return b.load_var(decide)
+        assert self.shared is not None
+        word = self.c(STEP_WORDS * 2 + self.decisions)
+        self.decisions += 1
+        assert STEP_WORDS * 2 + self.decisions <= SHARED_WORDS
+        with self.lane0_only():
+            b.store(self.shared, word, b.cast(b.load_var(decide), U32))
+        b.barrier()
+        return b.compare("ne", b.load(self.shared, word), self.c(0))
+
+    def flag(self, prefix: str, value: Value | bool) -> LocalVar:
+        var = self.var(prefix, BOOL)
+        self.b.store_var(var, value if isinstance(value, Value) else self.b.const(value, BOOL))
+        return var
 
     # --- HLC on (lo, hi) word pairs ---
 
@@ -197,7 +336,7 @@ class _LoopBuilder:
         limit = self.hlc_add(now, L.MAX_CLOCK_DRIFT_US << L.HLC_LOGICAL_BITS | (1 << L.HLC_LOGICAL_BITS) - 1)
         refused = self.hlc_gt(received, limit)
         with b.if_(refused):
-            b.atomic("add", self.ctrl, self.c(L.C["clock_refused"]), self.c(1))
+            self.ctrl.add(L.C["clock_refused"])
         merged = self.hlc_max(local, self.hlc_add(received, 1))
         return self.hlc_pick(refused, local, merged)
 
@@ -215,7 +354,7 @@ class _LoopBuilder:
         """
         b = self.b
         if self.mode == "batch":
-            return self.acquire(self.ctrl, L.C["now_lo"]), self.acquire(self.ctrl, L.C["now_hi"])
+            return self.ctrl0.acquire(L.C["now_lo"]), self.ctrl0.acquire(L.C["now_hi"])
         micros = self.clock_us()
         epoch = self.c(L.HLC_EPOCH_US, U64)
         since = b.binary("sub", b.binary("max", micros, epoch), epoch)
@@ -226,20 +365,134 @@ class _LoopBuilder:
         hi = b.cast(b.binary("shr", packed, self.c(32, U64)), U32)
         return lo, hi
 
-    # --- the loop ---
+    # --- the kernel ---
 
     def build(self) -> Function:
         b = self.b
-        with b.if_(b.compare("ne", b.thread_index("global_id", 0), b.const(0, I32))):
+        self.zero = self.c(0)
+        if self.coop or self.group:
+            lane = b.thread_index("thread_id", 0)
+        else:
+            lane = b.thread_index("global_id", 0)
+        is_lane0 = b.compare("eq", lane, b.const(0, I32))
+        if self.coop:
+            self.lane0 = is_lane0
+            self.shared = b.shared_array(U32, SHARED_WORDS)
+        else:
+            with b.if_(b.unary("not", is_lane0)):
+                b.return_()
+        if not self.group:
+            self.single_loop()
+        elif self.mode == "persistent":
+            self.group_loop()
+        else:
+            self.group_turn()
+        return b.finish()
+
+    def block_index(self) -> Value:
+        """The linear block id: hosts split a large group into a 2-D grid (WebGPU allows 65535 per dim)."""
+        b = self.b
+        x = b.cast(b.thread_index("block_id", 0), U32)
+        y = b.cast(b.thread_index("block_id", 1), U32)
+        return b.binary("add", x, b.binary("mul", y, b.cast(b.thread_index("grid_dim", 0), U32)))
+
+    def group_turn(self) -> None:
+        """One turn of the instance this block is (``"turn"``, ``"batch"``): blocks past N return."""
+        b = self.b
+        inst = self.block_index()
+        with b.if_(b.compare("ge", inst, self.ctrl0.load(L.C["instances"]))):
             b.return_()
-        self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_RUNNING))
+        self.set_instance(inst, self.h2k.array, self.k2k.array, self.out.array)
+        found, pending = self.flag("found", False), self.flag("pending", False)
+        self.turn(found, pending)
+
+    def group_loop(self) -> None:
+        """The persistent group (cuda): block b takes turns of instances b, b+G, ... until told to leave."""
+        b = self.b
+        first = self.block_index()
+        grid = b.binary(
+            "mul", b.cast(b.thread_index("grid_dim", 0), U32), b.cast(b.thread_index("grid_dim", 1), U32)
+        )
+        count = self.ctrl0.load(L.C["instances"])
+        arrays = self.h2k.array, self.k2k.array, self.out.array
+        inst = b.local("instance", U32)
+        with self.lane0_only():
+            with b.for_range(inst, first, count, grid):
+                self.instance_ctrl(b.load_var(inst)).release(L.C["state"], self.c(L.ACTOR_RUNNING))
+        with b.loop():
+            found, pending = self.flag("found", False), self.flag("pending", False)
+            with b.for_range(inst, first, count, grid):
+                self.set_instance(b.load_var(inst), *arrays)
+                self.turn(found, pending)
+            leave = self.flag("leave", False)
+            with self.lane0_only():
+                stop = b.compare("ne", self.ctrl0.acquire(L.C["stop"]), self.c(0))
+                drain = b.compare("ne", self.ctrl0.acquire(L.C["drain"]), self.c(0))
+                drained = b.binary("and", drain, b.unary("not", b.load_var(pending)))
+                b.store_var(leave, b.binary("or", stop, drained))
+                idle = b.unary("not", b.binary("or", b.load_var(leave), b.load_var(found)))
+                with b.if_(idle):
+                    b.emit(Backoff(self.ctrl0.acquire(L.C["idle_ns"])))
+            with b.if_(self.uniform(leave)):
+                b.break_()
+        with self.lane0_only():
+            self.fence()
+            with b.for_range(inst, first, count, grid):
+                self.instance_ctrl(b.load_var(inst)).release(L.C["state"], self.c(L.ACTOR_EXITED))
+
+    def instance_ctrl(self, inst: Value) -> _Region:
+        return _Region(self, self.ctrl_array, self.b.binary("mul", inst, self.c(L.CONTROL_WORDS)))
+
+    def turn(self, found: LocalVar, pending: LocalVar) -> None:
+        """Up to ``quantum`` messages of the current instance; sets ``found`` if it took one."""
+        b = self.b
+        stopped = self.var("stopped", BOOL)
+        with self.lane0_only():
+            self.ctrl.add(L.C["heartbeat"])
+            b.store_var(stopped, b.compare("ne", self.ctrl0.acquire(L.C["stop"]), self.c(0)))
+        with b.if_(b.unary("not", self.uniform(stopped))):
+            if self.mode != "persistent":
+                with self.lane0_only():
+                    self.ctrl.store(L.C["state"], self.c(L.ACTOR_RUNNING))
+            quantum = self.ctrl0.load(L.C["quantum"])
+            count = self.var("count")
+            b.store_var(count, self.c(0))
+            if self.mode == "batch" and self.abortable:
+                self.spent = self.var("spent")
+                b.store_var(self.spent, self.c(0))
+            with b.loop():
+                progressed = self.flag("progressed", False)
+                for q in (self.h2k, self.k2k):
+                    self.step(q, progressed, pending, count, quantum)
+                more = self.var("more", BOOL)
+                with self.lane0_only():
+                    room = b.compare("lt", b.load_var(count), quantum)
+                    go = b.binary("and", b.load_var(progressed), room)
+                    if self.mode == "batch" and self.abortable:
+                        budget = self.ctrl.load(L.C["budget"])
+                        spent_all = b.compare("ge", b.load_var(self.spent), budget)
+                        over = b.binary("and", b.compare("ne", budget, self.c(0)), spent_all)
+                        go = b.binary("and", go, b.unary("not", over))
+                    b.store_var(more, go)
+                with b.if_(b.unary("not", self.uniform(more))):
+                    b.break_()
+            with self.lane0_only():
+                with b.if_(b.compare("ne", b.load_var(count), self.c(0))):
+                    b.store_var(found, b.const(True, BOOL))
+                    b.atomic("or", self.ctrl_array, self.c(L.C["progress"]), self.c(1))
+
+    def single_loop(self) -> None:
+        """One actor's loop: until ``stop``, a drain with empty inputs, or (batch) a full batch."""
+        b = self.b
+        with self.lane0_only():
+            self.ctrl.release(L.C["state"], self.c(L.ACTOR_RUNNING))
         idle = b.local("idle", U32)
         count = b.local("count", U32)
         progressed = b.local("progressed", BOOL)
         pending = b.local("pending", BOOL)
         if self.mode == "persistent":  # (the batch loop never idles: it leaves)
-            idle_since = b.local("idle_since", U64)
-            b.store_var(idle_since, self.c(0, U64))
+            self.idle_since = b.local("idle_since", U64)
+            b.store_var(self.idle_since, self.c(0, U64))
         b.store_var(idle, self.c(0))
         b.store_var(count, self.c(0))
         if self.mode == "batch" and self.abortable:
@@ -247,24 +500,48 @@ class _LoopBuilder:
             # a dispatch stays short (a driver may cut off long ones: lavapipe's loop limit)
             self.spent = b.local("spent", U32)
             b.store_var(self.spent, self.c(0))
+        stopped = b.local("stopped", BOOL)
+        leave = b.local("leave", BOOL)
         with b.loop():
-            b.atomic("add", self.ctrl, self.c(L.C["heartbeat"]), self.c(1))
-            with b.if_(b.compare("ne", self.acquire(self.ctrl, L.C["stop"]), self.c(0))):
+            with self.lane0_only():
+                self.ctrl.add(L.C["heartbeat"])
+                b.store_var(stopped, b.compare("ne", self.ctrl.acquire(L.C["stop"]), self.c(0)))
+            with b.if_(self.uniform(stopped)):
                 b.break_()
-            draining = b.compare("ne", self.acquire(self.ctrl, L.C["drain"]), self.c(0))
+            draining = self.var("draining", BOOL)
+            with self.lane0_only():
+                b.store_var(draining, b.compare("ne", self.ctrl.acquire(L.C["drain"]), self.c(0)))
             b.store_var(progressed, b.const(False, BOOL))
             b.store_var(pending, b.const(False, BOOL))
-            for queue in (self.h2k, self.k2k):
-                self.poll(queue, progressed, pending)
-            with b.if_(b.load_var(progressed)):
-                b.store_var(idle, self.c(0))
-            with b.else_():
-                # a drain ends only when both inputs are empty: a full output merely waits
-                with b.if_(b.binary("and", draining, b.unary("not", b.load_var(pending)))):
-                    b.break_()
-                if self.mode == "batch":
-                    b.break_()
-                else:
+            for q in (self.h2k, self.k2k):
+                self.step(q, progressed, pending, None, None)
+            with self.lane0_only():
+                self.idle_or_leave(idle, count, progressed, pending, draining, leave)
+            with b.if_(self.uniform(leave)):
+                b.break_()
+        if self.mode == "persistent":
+            with self.lane0_only():
+                self.fence()
+                self.ctrl.release(L.C["state"], self.c(L.ACTOR_EXITED))
+
+    def idle_or_leave(
+        self, idle: LocalVar, count: LocalVar, progressed: LocalVar, pending: LocalVar, draining: LocalVar,
+        leave: LocalVar,
+    ) -> None:
+        """After the polls (lane 0): idles a while when nothing came, and says whether to leave."""
+        b = self.b
+        b.store_var(leave, b.const(False, BOOL))
+        with b.if_(b.load_var(progressed)):
+            b.store_var(idle, self.c(0))
+        with b.else_():
+            # a drain ends only when both inputs are empty: a full output merely waits
+            with b.if_(b.binary("and", b.load_var(draining), b.unary("not", b.load_var(pending)))):
+                b.store_var(leave, b.const(True, BOOL))
+            if self.mode == "batch":
+                b.store_var(leave, b.const(True, BOOL))
+            else:
+                idle_since = self.idle_since
+                with b.if_(b.unary("not", b.load_var(leave))):
                     spins = b.binary("add", b.load_var(idle), self.c(1))
                     b.store_var(idle, spins)
                     with b.if_(b.compare("eq", spins, self.c(1))):
@@ -275,20 +552,16 @@ class _LoopBuilder:
                             self.park()
                         with b.else_():
                             b.emit(Backoff(self.c(0)))  # yield: a host thread may share this CPU
-            if self.mode == "batch":
-                done = b.binary("add", b.load_var(count), self.c(1))
-                b.store_var(count, done)
-                with b.if_(b.compare("ge", done, self.acquire(self.ctrl, L.C["batch"]))):
-                    b.break_()
-                if self.abortable:
-                    budget = b.load(self.ctrl, self.c(L.C["budget"]))
-                    spent_all = b.compare("ge", b.load_var(self.spent), budget)
-                    with b.if_(b.binary("and", b.compare("ne", budget, self.c(0)), spent_all)):
-                        b.break_()
-        if self.mode == "persistent":
-            self.fence()
-            self.release(self.ctrl, L.C["state"], self.c(L.ACTOR_EXITED))
-        return b.finish()
+        if self.mode == "batch":
+            done = b.binary("add", b.load_var(count), self.c(1))
+            b.store_var(count, done)
+            with b.if_(b.compare("ge", done, self.ctrl.acquire(L.C["batch"]))):
+                b.store_var(leave, b.const(True, BOOL))
+            if self.abortable:
+                budget = self.ctrl.load(L.C["budget"])
+                spent_all = b.compare("ge", b.load_var(self.spent), budget)
+                with b.if_(b.binary("and", b.compare("ne", budget, self.c(0)), spent_all)):
+                    b.store_var(leave, b.const(True, BOOL))
 
     def park(self) -> None:
         """Sleeps until its doorbell rings (or ``idle_ns`` pass), losing no wake-up.
@@ -304,26 +577,27 @@ class _LoopBuilder:
         on the value read first) returns at once or is woken.
         """
         b = self.b
-        bell = self.acquire(self.k2k, L.Q_BELL)
-        self.release(self.ctrl, L.C["parked"], self.c(1))
-        self.release(self.k2k, L.Q_PARKED, self.c(1))
+        ctrl, k2k, out = self.ctrl, self.k2k, self.out
+        bell = k2k.acquire(L.Q_BELL)
+        ctrl.release(L.C["parked"], self.c(1))
+        k2k.release(L.Q_PARKED, self.c(1))
         self.fence()
-        out_fill = b.binary("sub", self.acquire(self.out, L.Q_TAIL), self.acquire(self.out, L.Q_HEAD))
-        room = b.compare("lt", out_fill, b.load(self.out, self.c(L.Q_CAPACITY)))
+        out_fill = b.binary("sub", out.acquire(L.Q_TAIL), out.acquire(L.Q_HEAD))
+        room = b.compare("lt", out_fill, out.load(L.Q_CAPACITY))
         work = b.const(False, BOOL)
         empty = b.const(True, BOOL)
-        for q in (self.h2k, self.k2k):
-            waiting = b.compare("ne", self.acquire(q, L.Q_HEAD), self.acquire(q, L.Q_TAIL))
-            drops = b.compare("ne", self.acquire(q, L.Q_DROP_REQUESTS), b.load(q, self.c(L.Q_DROPS_DONE)))
+        for q in (self.h2k, k2k):
+            waiting = b.compare("ne", q.acquire(L.Q_HEAD), q.acquire(L.Q_TAIL))
+            drops = b.compare("ne", q.acquire(L.Q_DROP_REQUESTS), q.load(L.Q_DROPS_DONE))
             work = b.binary("or", work, b.binary("and", waiting, b.binary("or", room, drops)))
             empty = b.binary("and", empty, b.unary("not", waiting))
-        stop = b.compare("ne", self.acquire(self.ctrl, L.C["stop"]), self.c(0))
-        drained = b.binary("and", b.compare("ne", self.acquire(self.ctrl, L.C["drain"]), self.c(0)), empty)
+        stop = b.compare("ne", ctrl.acquire(L.C["stop"]), self.c(0))
+        drained = b.binary("and", b.compare("ne", ctrl.acquire(L.C["drain"]), self.c(0)), empty)
         quiet = b.unary("not", b.binary("or", work, b.binary("or", stop, drained)))
         with b.if_(quiet):
-            b.emit(Backoff(self.acquire(self.ctrl, L.C["idle_ns"]), self.k2k, self.c(L.Q_BELL), bell))
-        self.release(self.k2k, L.Q_PARKED, self.c(0))
-        self.release(self.ctrl, L.C["parked"], self.c(0))
+            b.emit(Backoff(ctrl.acquire(L.C["idle_ns"]), k2k.array, self.c(L.Q_BELL), bell))
+        k2k.release(L.Q_PARKED, self.c(0))
+        ctrl.release(L.C["parked"], self.c(0))
 
     def wake_consumer(self) -> None:
         """After publishing a reply: wakes whoever waits for it, if anyone does.
@@ -336,97 +610,173 @@ class _LoopBuilder:
         before it parks on the bell; the loop publishes ``tail``, fences and
         reads ``host_waiting``.  One side sees the other, so the host either
         finds the reply or the bell changes (the park returns at once, or is
-        woken).  Nobody waiting costs one atomic read.
+        woken).  Nobody waiting costs one atomic read.  (Group instances never
+        park: only host threads are woken.)
         """
         b = self.b
         self.fence()
-        with b.if_(b.compare("ne", self.acquire(self.ctrl, L.C["host_waiting"]), self.c(0))):
-            b.atomic("add", self.ctrl, self.c(L.C["reply_bell"]), self.c(1))
-            b.emit(Wake(self.ctrl, self.c(L.C["reply_bell"])))
-        # a downstream loop parked on its K2K queue (this loop's ``out``) is rung the same way
-        with b.if_(b.compare("ne", self.acquire(self.out, L.Q_PARKED), self.c(0))):
-            b.atomic("add", self.out, self.c(L.Q_BELL), self.c(1))
-            b.emit(Wake(self.out, self.c(L.Q_BELL)))
+        with b.if_(b.compare("ne", self.ctrl.acquire(L.C["host_waiting"]), self.c(0))):
+            self.ctrl.add(L.C["reply_bell"])
+            b.emit(Wake(self.ctrl.array, self.ctrl.at(L.C["reply_bell"])))
+        if not self.group:
+            # a downstream loop parked on its K2K queue (this loop's ``out``) is rung the same way
+            with b.if_(b.compare("ne", self.out.acquire(L.Q_PARKED), self.c(0))):
+                self.out.add(L.Q_BELL)
+                b.emit(Wake(self.out.array, self.out.at(L.Q_BELL)))
 
-    def poll(self, q: Value, progressed: LocalVar, pending: LocalVar) -> None:
+    # --- one message ---
+
+    def step(
+        self,
+        q: _Region,
+        progressed: LocalVar,
+        pending: LocalVar,
+        count: LocalVar | None,
+        quantum: Value | None,
+    ) -> None:
+        """Polls ``q`` once: lane 0 decides (drop, handle or nothing), every lane runs the handler,
+        lane 0 publishes.  A group's turn polls only while ``count`` < ``quantum``."""
         b = self.b
-        head = self.acquire(q, L.Q_HEAD)
-        tail = self.acquire(q, L.Q_TAIL)
+        kind = self.var("kind")
+        head, out_tail = self.var("head"), self.var("out_tail")
+        base, out_base, type_id = self.var("slot"), self.var("reply_slot"), self.var("type")
+        stamp = self.var("stamp.lo"), self.var("stamp.hi")
+        step = 0 if q is self.h2k else 1
+        with self.lane0_only():
+            b.store_var(kind, self.c(KIND_NONE))
+            if count is not None and quantum is not None:
+                with b.if_(b.compare("lt", b.load_var(count), quantum)):
+                    self.decide(q, kind, pending, head, out_tail, base, out_base, type_id, stamp)
+            else:
+                self.decide(q, kind, pending, head, out_tail, base, out_base, type_id, stamp)
+            if self.coop:
+                assert self.shared is not None
+                for i, v in enumerate((kind, type_id, base, out_base)):
+                    b.store(self.shared, self.c(STEP_WORDS * step + i), b.load_var(v))
+        self.barrier()
+        if self.coop:
+            assert self.shared is not None
+            shared = [b.load(self.shared, self.c(STEP_WORDS * step + i)) for i in range(4)]
+            kind_all, type_all, base_all, out_base_all = shared
+        else:
+            kind_all, type_all = b.load_var(kind), b.load_var(type_id)
+            base_all, out_base_all = b.load_var(base), b.load_var(out_base)
+        reply = self.var("reply")
+        b.store_var(reply, self.c(0))
+        with b.if_(b.compare("eq", kind_all, self.c(KIND_HANDLE))):
+            self.dispatch(list(self.handlers), type_all, q, base_all, out_base_all, reply)
+        self.barrier()
+        with self.lane0_only():
+            with b.if_(b.compare("eq", b.load_var(kind), self.c(KIND_HANDLE))):
+                self.finish(q, b.load_var(head), b.load_var(out_tail), b.load_var(base), b.load_var(out_base),
+                            b.load_var(type_id), (b.load_var(stamp[0]), b.load_var(stamp[1])), reply)
+        with b.if_(b.compare("ne", kind_all, self.c(KIND_NONE))):
+            b.store_var(progressed, b.const(True, BOOL))
+            if count is not None:
+                b.store_var(count, b.binary("add", b.load_var(count), self.c(1)))
+
+    def decide(
+        self, q: _Region, kind: LocalVar, pending: LocalVar, head_var: LocalVar, out_tail_var: LocalVar,
+        base_var: LocalVar, out_base_var: LocalVar, type_var: LocalVar, stamp: tuple[LocalVar, LocalVar],
+    ) -> None:
+        """Lane 0: a drop-oldest request is honoured here; a message with room for its reply is
+        prepared (clock merged, reply slot found, budget started) for the handler."""
+        b = self.b
+        head = q.acquire(L.Q_HEAD)
+        tail = q.acquire(L.Q_TAIL)
         with b.if_(b.compare("ne", head, tail)):
             b.store_var(pending, b.const(True, BOOL))
             self.fence()
-            requests = self.acquire(q, L.Q_DROP_REQUESTS)
-            done = b.load(q, self.c(L.Q_DROPS_DONE))
+            requests = q.acquire(L.Q_DROP_REQUESTS)
+            done = q.load(L.Q_DROPS_DONE)
             with b.if_(b.compare("ne", requests, done)):
-                b.store(q, self.c(L.Q_DROPS_DONE), b.binary("add", done, self.c(1)))
-                self.bump(q, L.Q_DROPPED)
+                q.store(L.Q_DROPS_DONE, b.binary("add", done, self.c(1)))
+                q.bump(L.Q_DROPPED)
                 self.fence()
-                self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
-                b.store_var(progressed, b.const(True, BOOL))
+                q.release(L.Q_HEAD, b.binary("add", head, self.c(1)))
+                b.store_var(kind, self.c(KIND_DROPPED))
             with b.else_():
-                out_head = self.acquire(self.out, L.Q_HEAD)
-                out_tail = self.acquire(self.out, L.Q_TAIL)
-                capacity = b.load(self.out, self.c(L.Q_CAPACITY))
+                out = self.out
+                out_head = out.acquire(L.Q_HEAD)
+                out_tail = out.acquire(L.Q_TAIL)
+                capacity = out.load(L.Q_CAPACITY)
                 with b.if_(b.compare("lt", b.binary("sub", out_tail, out_head), capacity)):
-                    self.handle(q, head, out_tail)
-                    b.store_var(progressed, b.const(True, BOOL))
+                    mask = q.load(L.Q_MASK)
+                    slot_words = q.load(L.Q_SLOT_WORDS)
+                    base = q.at(
+                        b.binary(
+                            "add",
+                            self.c(L.QUEUE_HEADER_WORDS),
+                            b.binary("mul", b.binary("and", head, mask), slot_words),
+                        )
+                    )
+                    type_id = b.load(q.array, b.binary("add", base, self.c(L.ENV_TYPE_ID)))
+                    msg_time = (
+                        b.load(q.array, b.binary("add", base, self.c(L.ENV_HLC_LO))),
+                        b.load(q.array, b.binary("add", base, self.c(L.ENV_HLC_HI))),
+                    )
+                    mine = (self.ctrl.load(L.C["hlc_lo"]), self.ctrl.load(L.C["hlc_hi"]))
+                    merged = self.hlc_merge(mine, msg_time)
+                    self.ctrl.store(L.C["hlc_lo"], merged[0])
+                    self.ctrl.store(L.C["hlc_hi"], merged[1])
+                    out_slot = b.binary("and", out_tail, out.load(L.Q_MASK))
+                    out_words = b.binary("mul", out_slot, out.load(L.Q_SLOT_WORDS))
+                    out_base = out.at(b.binary("add", self.c(L.QUEUE_HEADER_WORDS), out_words))
+                    for var, value in (
+                        (head_var, head),
+                        (out_tail_var, out_tail),
+                        (base_var, base),
+                        (out_base_var, out_base),
+                        (type_var, type_id),
+                        (stamp[0], merged[0]),
+                        (stamp[1], merged[1]),
+                    ):
+                        b.store_var(var, value)
+                    if self.abortable:
+                        self.begin_message()
+                    b.store_var(kind, self.c(KIND_HANDLE))
 
-    def handle(self, q: Value, head: Value, out_tail: Value) -> None:
+    def finish(
+        self, q: _Region, head: Value, out_tail: Value, base: Value, out_base: Value, type_id: Value,
+        stamp: Pair, reply: LocalVar,
+    ) -> None:
+        """Lane 0, after the handler: its reply (or abort record) published once, the slot freed."""
         b = self.b
-        mask = b.load(q, self.c(L.Q_MASK))
-        slot_words = b.load(q, self.c(L.Q_SLOT_WORDS))
-        base = b.binary(
-            "add", self.c(L.QUEUE_HEADER_WORDS), b.binary("mul", b.binary("and", head, mask), slot_words)
-        )
-        type_id = b.load(q, self.word(base, L.ENV_TYPE_ID))
-        msg_time = (b.load(q, self.word(base, L.ENV_HLC_LO)), b.load(q, self.word(base, L.ENV_HLC_HI)))
-        mine = (b.load(self.ctrl, self.c(L.C["hlc_lo"])), b.load(self.ctrl, self.c(L.C["hlc_hi"])))
-        stamp = self.hlc_merge(mine, msg_time)
-        b.store(self.ctrl, self.c(L.C["hlc_lo"]), stamp[0])
-        b.store(self.ctrl, self.c(L.C["hlc_hi"]), stamp[1])
-        out_mask = b.load(self.out, self.c(L.Q_MASK))
-        out_words = b.load(self.out, self.c(L.Q_SLOT_WORDS))
-        out_base = b.binary(
-            "add",
-            self.c(L.QUEUE_HEADER_WORDS),
-            b.binary("mul", b.binary("and", out_tail, out_mask), out_words),
-        )
-        reply = self.var("reply")
-        b.store_var(reply, self.c(0))
-        if self.abortable:
-            self.begin_message()
-        self.dispatch(list(self.handlers), type_id, q, base, out_base, reply)
+        out = self.out
         if self.abortable:
             self.end_message(type_id, out_base, reply)
         reply_id = b.load_var(reply)
         with b.if_(b.compare("ne", reply_id, self.c(0))):
-            seq = b.load(self.ctrl, self.c(L.C["sequence"]))
-            b.store(self.ctrl, self.c(L.C["sequence"]), b.binary("add", seq, self.c(1)))
+            seq = self.ctrl.load(L.C["sequence"])
+            self.ctrl.store(L.C["sequence"], b.binary("add", seq, self.c(1)))
             for offset, value in (
                 (L.ENV_TYPE_ID, reply_id),
-                (L.ENV_SOURCE, b.load(self.ctrl, self.c(L.C["actor_id"]))),
-                (L.ENV_TARGET, b.load(self.ctrl, self.c(L.C["out_target"]))),
-                (L.ENV_SEQUENCE, b.load(q, self.word(base, L.ENV_SEQUENCE))),  # correlates the reply
+                (L.ENV_SOURCE, self.ctrl.load(L.C["actor_id"])),
+                (L.ENV_TARGET, self.ctrl.load(L.C["out_target"])),
+                # the message's sequence correlates the reply
+                (L.ENV_SEQUENCE, b.load(q.array, b.binary("add", base, self.c(L.ENV_SEQUENCE)))),
                 (L.ENV_HLC_LO, stamp[0]),
                 (L.ENV_HLC_HI, stamp[1]),
             ):
-                b.store(self.out, self.word(out_base, offset), value)
+                b.store(out.array, b.binary("add", out_base, self.c(offset)), value)
             self.fence()
-            self.release(self.out, L.Q_TAIL, b.binary("add", out_tail, self.c(1)))
-            self.bump(self.out, L.Q_ENQUEUED)
-            if self.mode == "persistent":
+            out.release(L.Q_TAIL, b.binary("add", out_tail, self.c(1)))
+            out.bump(L.Q_ENQUEUED)
+            if self.mode != "batch":
                 self.wake_consumer()
         self.fence()
-        self.release(q, L.Q_HEAD, b.binary("add", head, self.c(1)))
-        self.bump(q, L.Q_DEQUEUED)
-        b.atomic("add", self.ctrl, self.c(L.C["processed"]), self.c(1))
+        q.release(L.Q_HEAD, b.binary("add", head, self.c(1)))
+        q.bump(L.Q_DEQUEUED)
+        self.ctrl.add(L.C["processed"])
 
     def copy_state(self, to_shadow: bool) -> None:
         """Copies the ``ctrl.state_words`` words of the state to its shadow (the words right
         after it), or back."""
         b = self.b
-        words = b.load(self.ctrl, self.c(L.C["state_words"]))
+        words = self.ctrl.load(L.C["state_words"])
         src, dst = (self.c(0), words) if to_shadow else (words, self.c(0))
+        if self.sbase is not None:
+            src, dst = b.binary("add", self.sbase, src), b.binary("add", self.sbase, dst)
         i = self.var("shadow", U32)
         with b.for_range(i, self.c(0), words, self.c(1)):
             at = b.load_var(i)
@@ -437,9 +787,9 @@ class _LoopBuilder:
         (in the words after it) to roll back to."""
         b = self.b
         ctrl = self.ctrl
-        b.store(ctrl, self.c(L.C["serial"]), b.binary("add", b.load(ctrl, self.c(L.C["serial"])), self.c(1)))
-        b.store(ctrl, self.c(L.C["ticks"]), self.c(0))
-        b.store(ctrl, self.c(L.C["aborting"]), self.c(0))
+        ctrl.store(L.C["serial"], b.binary("add", ctrl.load(L.C["serial"]), self.c(1)))
+        ctrl.store(L.C["ticks"], self.c(0))
+        ctrl.store(L.C["aborting"], self.c(0))
         self.copy_state(True)
 
     def end_message(self, type_id: Value, out_base: Value, reply: LocalVar) -> None:
@@ -448,41 +798,44 @@ class _LoopBuilder:
         b = self.b
         ctrl = self.ctrl
         if self.mode == "batch":
-            ticks = b.load(ctrl, self.c(L.C["ticks"]))
+            ticks = ctrl.load(L.C["ticks"])
             b.store_var(self.spent, b.binary("add", b.load_var(self.spent), ticks))
-        why = b.load(ctrl, self.c(L.C["aborting"]))
+        why = ctrl.load(L.C["aborting"])
         with b.if_(b.compare("ne", why, self.c(0))):
             self.copy_state(False)
-            self.bump(ctrl, L.C["aborted"])
-            b.store(ctrl, self.c(L.C["last_abort"]), why)
-            b.store(ctrl, self.c(L.C["aborting"]), self.c(0))
+            ctrl.bump(L.C["aborted"])
+            ctrl.store(L.C["last_abort"], why)
+            ctrl.store(L.C["aborting"], self.c(0))
             b.store_var(reply, self.c(0))
-            with b.if_(b.compare("eq", b.load(ctrl, self.c(L.C["out_target"])), self.c(0))):
-                b.store(self.out, self.word(out_base, L.ABORT_REASON_WORD), why)
-                b.store(self.out, self.word(out_base, L.ABORT_MESSAGE_WORD), type_id)
+            with b.if_(b.compare("eq", ctrl.load(L.C["out_target"]), self.c(0))):
+                out = self.out.array
+                b.store(out, b.binary("add", out_base, self.c(L.ABORT_REASON_WORD)), why)
+                b.store(out, b.binary("add", out_base, self.c(L.ABORT_MESSAGE_WORD)), type_id)
                 b.store_var(reply, self.c(L.ABORT_TYPE_ID))
 
     def dispatch(
         self,
         handlers: list[tuple[int, str]],
         type_id: Value,
-        q: Value,
+        q: _Region,
         base: Value,
         out_base: Value,
         reply: LocalVar,
     ) -> None:
         b = self.b
         if not handlers:
-            b.atomic("add", self.ctrl, self.c(L.C["errors"]), self.c(1))
-            b.store(self.ctrl, self.c(L.C["last_bad_type"]), type_id)
+            with self.lane0_only():
+                self.ctrl.add(L.C["errors"])
+                self.ctrl.store(L.C["last_bad_type"], type_id)
             return
         tid, func = handlers[0]
         with b.if_(b.compare("eq", type_id, self.c(tid))):
-            result = b.call(func, (self.state, q, base, self.out, out_base), U32)
+            sbase = self.sbase if self.sbase is not None else self.zero
+            result = b.call(func, (self.state, q.array, base, self.out.array, out_base, sbase), U32)
             assert result is not None
             b.store_var(reply, result)
         with b.else_():
             self.dispatch(handlers[1:], type_id, q, base, out_base, reply)
 
 
-__all__ = ["lower_actor", "MODES", "KERNEL_PARAMS"]
+__all__ = ["lower_actor", "MODES", "KERNEL_PARAMS", "check_threads"]

@@ -13,9 +13,11 @@ followed by a look at ``aborting`` that returns too, so the abort unwinds
 to the loop, which rolls the state back (``actor_lowering``).
 ``docs/layout.md`` ("Budget checks") is normative.
 
-Checked functions get the control block as one more parameter,
-``%rk.ctrl``; functions without loops (and all other kernels) are left
-exactly as they were.  A checked function returns a zero of its type when
+Checked functions get two more parameters: the first word of their
+actor's control block, ``%rk.cbase`` (an instance's ``i * CONTROL_WORDS`` in
+a group, 0 for a single actor), and the control block array, ``%rk.ctrl``;
+the group-wide ``stop`` flag is read from block 0.  Functions without loops
+(and all other kernels) are left exactly as they were.  A checked function returns a zero of its type when
 it aborts: nothing, a scalar zero, or a tuple of zeros (a func returning
 several values).
 """
@@ -50,6 +52,7 @@ from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.types import VOID
 
 CTRL_PARAM = "rk.ctrl"
+CBASE_PARAM = "rk.cbase"
 
 
 def checked_functions(module: Module, roots: list[str]) -> set[str]:
@@ -72,11 +75,12 @@ def checked_functions(module: Module, roots: list[str]) -> set[str]:
     return checked
 
 
-def insert_budget_checks(module: Module, roots: list[str], ctrl_of: dict[str, Value]) -> Module:
+def insert_budget_checks(module: Module, roots: list[str], ctrl_of: dict[str, tuple[Value, Value]]) -> Module:
     """``module`` with budget checks in every checked function reachable from ``roots``.
 
     ``ctrl_of`` names, for functions that call checked ones without being
-    checked themselves (the actor's loop kernel), the control block value to pass.
+    checked themselves (the actor's loop kernel), the control block array and
+    the (u32) first word of the control block to pass.
     """
     checked = checked_functions(module, roots)
     if not checked:
@@ -95,11 +99,13 @@ def insert_budget_checks(module: Module, roots: list[str], ctrl_of: dict[str, Va
 class _Rewriter:
     """Rewrites one function: checks at loop heads, unwinding after checked calls."""
 
-    def __init__(self, fn: Function, checked: set[str], ctrl: Value | None) -> None:
+    def __init__(self, fn: Function, checked: set[str], ctrl: tuple[Value, Value] | None) -> None:
         self.fn = fn
         self.checked = checked
-        self.own = ctrl is None  # a checked function: it gets the ctrl parameter and checks
-        self.ctrl = ctrl if ctrl is not None else Value(CTRL_PARAM, ArrayType(U32))
+        self.own = ctrl is None  # a checked function: it gets the ctrl parameters and checks
+        if ctrl is None:
+            ctrl = Value(CTRL_PARAM, ArrayType(U32)), Value(CBASE_PARAM, U32)
+        self.ctrl, self.cbase = ctrl
         if self.own and not (fn.return_type == VOID or isinstance(fn.return_type, (ScalarType, TupleType))):
             raise CompileError.at(
                 fn.loc,
@@ -116,7 +122,7 @@ class _Rewriter:
             head = self.snippet(self.quota)
             tail = () if body and isinstance(body[-1], Return) else self.snippet(self.flush)
             body = (*head, *body, *tail)
-        params = (*self.fn.params, self.ctrl) if self.own else self.fn.params
+        params = (*self.fn.params, self.cbase, self.ctrl) if self.own else self.fn.params
         return replace(self.fn, params=params, body=body, locals=tuple(self.locals))
 
     def snippet(self, emit: Callable[[FunctionBuilder], None]) -> tuple[Stmt, ...]:
@@ -147,7 +153,7 @@ class _Rewriter:
             elif isinstance(stmt, Call) and stmt.callee in self.checked:
                 if self.own:
                     out += self.snippet(self.flush)  # the callee counts on from our iterations
-                out.append(replace(stmt, args=(*stmt.args, self.ctrl)))
+                out.append(replace(stmt, args=(*stmt.args, self.cbase, self.ctrl)))
                 if self.own:
                     out += self.snippet(self.after_call)
             else:
@@ -157,7 +163,10 @@ class _Rewriter:
     # --- the snippets (ctrl words: docs/layout.md, "Budget checks") ---
 
     def word(self, b: FunctionBuilder, name: str) -> Value:
-        return b.const(L.C[name], U32)
+        """The index of this actor's control word ``name`` (the group-wide ``stop``: block 0's)."""
+        if name == "stop":
+            return b.const(L.C[name], U32)
+        return b.binary("add", self.cbase, b.const(L.C[name], U32))
 
     def counters(self, b: FunctionBuilder) -> tuple[LocalVar, LocalVar]:
         """``$rk.n``: iterations since the last flush; ``$rk.quota``: how many before the next poll."""
@@ -242,4 +251,4 @@ def _values(fn: Function) -> list[Value]:
     return found
 
 
-__all__ = ["insert_budget_checks", "checked_functions", "CTRL_PARAM"]
+__all__ = ["insert_budget_checks", "checked_functions", "CTRL_PARAM", "CBASE_PARAM"]

@@ -1,4 +1,6 @@
-"""The cpu actor host: the JIT-compiled persistent loop on a native thread.
+"""The cpu actor hosts: a single actor's persistent loop on a native thread, and actor groups
+served by the system's scheduler (:class:`CpuGroupHost`, :mod:`.scheduler`: ``workers``
+threads for every group, one turn per instance at a time).
 
 The actor kernel (``ringkernel.ringir.passes.actor_lowering``) is compiled by
 the facade for the same ``host`` target as every cpu kernel, JIT-compiled
@@ -27,9 +29,11 @@ and the loop wakes it after publishing a reply (``actor_lowering.wake_host``).
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import sys
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -40,6 +44,7 @@ from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.cpu.jit import jit_kernel
+from ringkernel.runtime.cpu.scheduler import MAX_WORKERS, Group, Scheduler, chunk_size
 from ringkernel.runtime.native_queue import Call
 from ringkernel.runtime.queues import fence
 
@@ -57,6 +62,12 @@ REPLY_HOT_US = 3
 REPLY_PARK_NS = 20_000_000
 REPLY_BELL = L.C["reply_bell"]
 WEAK_ORDER = platform.machine() not in ("x86_64", "AMD64", "i686", "x86")  # loads may pass loads
+# The longest sleep of a scheduler worker (ns): the host rings it after every publish, so
+# this only bounds how late it notices what nobody rang for.
+SCHED_SLEEP_NS = 100_000_000
+_JOIN_POLL_S = 0.001
+
+
 def host_options(kernel: str) -> dict[str, Any]:
     """What an actor loop is compiled with: the ``host`` target for this CPU, unchecked."""
     cpu, features = host_cpu()
@@ -150,6 +161,7 @@ class ReplyWait:
         self.args = np.zeros(4, dtype=np.uint32)
         self.args[1], self.args[3] = REPLY_SPIN_US, REPLY_HOT_US
         self._wait = Call("rk_reply_wait", ctrl, out, self.args)
+        self.whole: np.ndarray | None = None  # a group instance's: the group's whole output array
 
     def bell(self) -> int:
         """``reply_bell`` now, read before the caller looks for its reply."""
@@ -168,15 +180,24 @@ class ReplyWait:
 
 
 class CpuActorRuntime:
-    """Actors on the cpu: plain numpy memory, one native thread per actor."""
+    """Actors on the cpu: plain numpy memory, one native thread per single actor, and
+    ``workers`` scheduler threads (:mod:`ringkernel.runtime.cpu.scheduler`) for every group."""
 
     mode = "persistent"
+    group_mode = "turn"  # a group's kernel runs one turn per instance per call
     target = "host"
     max_buffer_words = None
     doorbell = FUTEX  # wake() reaches a parked loop: it may park long
+    takes_workers = True  # open_runtime passes ActorSystem(workers=)
+    priorities = True  # group_host honours priority classes
 
-    def __init__(self, idle_ns: int = 50_000) -> None:
+    def __init__(self, idle_ns: int = 50_000, workers: int | None = None) -> None:
         self.idle_ns = idle_ns
+        if workers is None:
+            workers = min(os.cpu_count() or 1, MAX_WORKERS)
+        self.workers = workers
+        self._scheduler: Scheduler | None = None
+        self._lock = threading.Lock()
 
     def alloc(self, words: int) -> np.ndarray:
         return np.zeros(words, dtype=np.uint32)
@@ -187,9 +208,162 @@ class CpuActorRuntime:
     def host(self, build: KernelBuild, lanes: int) -> CpuActorThread:
         return CpuActorThread(build, lanes)
 
+    def group_host(self, build: KernelBuild, lanes: int, count: int, priority: int = 0) -> CpuGroupHost:
+        return CpuGroupHost(self, build, lanes, count, priority)
+
+    def scheduler(self) -> Scheduler:
+        """The system's scheduler (made on first use; its threads start with the first group)."""
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = Scheduler(self.workers, SCHED_SLEEP_NS)
+            return self._scheduler
+
+    @property
+    def threads(self) -> int:
+        """Scheduler threads running (0 until the first group)."""
+        return 0 if self._scheduler is None else self._scheduler.threads
+
     def close(self, timeout: float = 0.0) -> bool:
-        """Nothing to release: each thread has left, or was abandoned with its memory kept alive."""
+        """Stops the scheduler's threads (single actors' threads have left, or were abandoned
+        with their memory kept alive); False if a worker did not leave within ``timeout`` s."""
+        return True if self._scheduler is None else self._scheduler.close(timeout)
+
+
+class CpuGroupHost:
+    """One actor group, served by the system's scheduler instead of threads of its own.
+
+    ``start`` registers the group's turn kernel; the group *leaves* (``join``
+    returns True) once block 0's ``stop`` is set, or ``drain`` with every input
+    queue empty, and the scheduler has let go of it (no worker inside it).
+    """
+
+    def __init__(self, runtime: CpuActorRuntime, build: KernelBuild, lanes: int, count: int,
+                 priority: int = 0) -> None:
+        self.compiled = jit_kernel(build)
+        self.kernel = build.kernel_name
+        self.runtime = runtime
+        self.lanes = lanes
+        self.count = count
+        self.priority = priority
+        self.memory: ActorMemory | None = None
+        self._group: Group | None = None
+
+    @property
+    def bell(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(ctrl, bellq)`` words an instance's input pushes ring: the scheduler's bell."""
+        words = self.runtime.scheduler().words
+        return words, words
+
+    @property
+    def running(self) -> bool:
+        return self._group is not None
+
+    def start(self, memory: ActorMemory) -> None:
+        """Registers the group's turns with the scheduler (its arrays must stay alive meanwhile)."""
+        if self._group is not None:
+            raise RuntimeError(f"actor group '{self.kernel}' is already running")
+        arrays = memory.arrays
+        for a in arrays:
+            if a.dtype != np.uint32 or not a.flags.c_contiguous:
+                raise ValueError("actor memory must be contiguous uint32 arrays")
+        scheduler = self.runtime.scheduler()
+        argv = (ctypes.c_void_p * (len(arrays) + 2))(*(a.ctypes.data for a in arrays), None, None)
+        dims = (ctypes.c_int32 * 6)(self.count, 1, 1, self.lanes, 1, 1)
+        chunk = chunk_size(self.count, scheduler.workers)
+        locks = np.zeros(-(-self.count // chunk), dtype=np.uint32)
+        group = Group(self.compiled.address, argv, dims, self.count, self.priority, memory.ctrl, locks,
+                      chunk, keep=(memory, self.compiled))
+        self.memory = memory
+        scheduler.add(group)
+        self._group = group
+
+    def wake(self) -> None:
+        """Rings the scheduler's bell if a worker sleeps."""
+        if self._group is not None:
+            self.runtime.scheduler().ring()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Waits up to ``timeout`` s for the group to leave; True once it has."""
+        group = self._group
+        if group is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._leaving():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            time.sleep(_JOIN_POLL_S if left is None else min(_JOIN_POLL_S, left))
+        left = 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self.runtime.scheduler().remove(group, 3600.0 if deadline is None else left):
+            return False
+        self._group = None
         return True
+
+    def _leaving(self) -> bool:
+        memory = self.memory
+        assert memory is not None
+        fence()
+        ctrl = memory.ctrl
+        if ctrl[L.C["stop"]]:
+            return True
+        return bool(ctrl[L.C["drain"]]) and not inputs_waiting(memory, self.count)
+
+    def instance(self, index: int) -> CpuInstanceHost:
+        """The host of instance ``index``, as an ``ActorRef`` of it uses one."""
+        return CpuInstanceHost(self, index)
+
+
+def inputs_waiting(memory: ActorMemory, count: int) -> bool:
+    """Whether any instance of a group has a message in its input queues."""
+    for queues in (memory.h2k, memory.k2k):
+        rows = queues.reshape(count, -1)
+        if np.any(rows[:, L.Q_TAIL] != rows[:, L.Q_HEAD]):
+            return True
+    return False
+
+
+class CpuInstanceHost:
+    """What an ``ActorRef`` of one group instance asks its host: wake, join, reply waits."""
+
+    def __init__(self, group: CpuGroupHost, index: int) -> None:
+        self.group = group
+        self.index = index
+        self._waits = threading.local()
+        self._reply_ring: Call | None = None
+
+    def _ctrl(self) -> np.ndarray:
+        memory = self.group.memory
+        assert memory is not None
+        at = self.index * L.CONTROL_WORDS
+        return memory.ctrl[at : at + L.CONTROL_WORDS]
+
+    def start(self, memory: ActorMemory) -> None:
+        raise RuntimeError("an instance of an actor group starts and stops with its group")
+
+    def wake(self) -> None:
+        self.group.wake()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.group.join(timeout)
+
+    def ring_replies(self) -> None:
+        if self.group.memory is None:
+            return
+        if self._reply_ring is None:
+            self._reply_ring = Call("rk_reply_ring", self._ctrl())
+        self._reply_ring.run()
+
+    def reply_wait(self) -> ReplyWait | None:
+        memory = self.group.memory
+        if memory is None or not memory.out_to_host or not FUTEX:
+            return None
+        wait: ReplyWait | None = getattr(self._waits, "wait", None)
+        if wait is None or wait.whole is not memory.out:
+            stride = memory.out.size // self.group.count
+            out = memory.out[self.index * stride : (self.index + 1) * stride]
+            wait = self._waits.wait = ReplyWait(self._ctrl(), out)
+            wait.whole = memory.out
+        return wait
 
 
 class CpuBatchDevice:
@@ -227,4 +401,4 @@ class CpuBatchDevice:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
 
 
-__all__ = ["CpuActorThread", "CpuActorRuntime", "CpuBatchDevice"]
+__all__ = ["CpuActorThread", "CpuActorRuntime", "CpuGroupHost", "CpuInstanceHost", "CpuBatchDevice"]

@@ -8,7 +8,9 @@ host memory mapped into the device's address space
 the host side and the loop uses atomics and ``fence.sc.sys`` on the device
 side.  Each actor's kernel is launched once, one block of ``lanes`` threads,
 on its own stream, and stays resident until the control block's ``stop`` or
-``drain`` asks it to leave; idle, it backs off with ``nanosleep``.
+``drain`` asks it to leave; idle, it backs off with ``nanosleep``.  A group
+is one such launch of G blocks (:func:`group_launch_config`), each serving
+every G-th instance.
 
 Needs a CUDA binding and an NVIDIA device: ``ActorSystem(backend="cuda")`` raises
 ``BackendUnavailable`` (with the reason) otherwise.  The launch arguments
@@ -48,14 +50,30 @@ def launch_config(lanes: int) -> dict[str, tuple[int, int, int]]:
     return {"block": (lanes, 1, 1), "grid": (1, 1, 1)}
 
 
-class CudaActorKernel:
-    """One actor's resident loop on its own stream (an ``ActorHost``)."""
+def group_launch_config(lanes: int, count: int, resident: int) -> dict[str, tuple[int, int, int]]:
+    """A group's persistent launch: G = min(count, resident) blocks, block b serving instances
+    b, b+G, ... (``lower_actor(..., "persistent", group=True)``).  Never more blocks than can be
+    resident at once: a block waiting for a slot would leave its instances unserved."""
+    config = launch_config(lanes)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"a group has at least one instance, got count={count!r}")
+    config["grid"] = (max(1, min(count, resident)), 1, 1)
+    return config
 
-    def __init__(self, runtime: CudaActorRuntime, function: Any, name: str, lanes: int) -> None:
+
+class CudaActorKernel:
+    """One actor's (or group's) resident loop on its own stream (an ``ActorHost``)."""
+
+    def __init__(
+        self, runtime: CudaActorRuntime, function: Any, name: str, lanes: int, count: int | None = None
+    ) -> None:
         self.runtime = runtime
         self.function = function
         self.name = name
-        self.config = launch_config(lanes)
+        if count is None:
+            self.config = launch_config(lanes)
+        else:
+            self.config = group_launch_config(lanes, count, runtime.resident_blocks())
         self.stream: Any = None
         self.memory: ActorMemory | None = None
 
@@ -126,6 +144,19 @@ class CudaActorRuntime:
         return {"arch": self.arch, "system_scope_atomics": True}
 
     def host(self, build: KernelBuild, lanes: int) -> CudaActorKernel:
+        return self._host(build, lanes, None)
+
+    def group_host(self, build: KernelBuild, lanes: int, count: int) -> CudaActorKernel:
+        """One persistent launch serving the group's ``count`` instances (see :func:`group_launch_config`)."""
+        return self._host(build, lanes, count)
+
+    def resident_blocks(self) -> int:
+        """Blocks of a group launch that are surely resident together: one per multiprocessor
+        when the driver says how many it has, else 1 (one block then serves every instance)."""
+        count = getattr(self.driver, "multiprocessor_count", None)
+        return max(1, int(count())) if callable(count) else 1
+
+    def _host(self, build: KernelBuild, lanes: int, count: int | None) -> CudaActorKernel:
         from ringkernel.lowering.cuda import ptx_kernel_symbol
 
         ptx, kernel = build.text, build.kernel_name
@@ -133,7 +164,7 @@ class CudaActorRuntime:
         if cu_module is None:
             cu_module = self._modules[ptx] = self.driver.load_module(ptx)
         function = self.driver.function(cu_module, ptx_kernel_symbol(kernel))
-        host = CudaActorKernel(self, function, kernel, lanes)
+        host = CudaActorKernel(self, function, kernel, lanes, count)
         self.kernels.append(host)
         return host
 
@@ -157,4 +188,4 @@ class CudaActorRuntime:
         return True
 
 
-__all__ = ["CudaActorRuntime", "CudaActorKernel", "launch_arguments", "launch_config"]
+__all__ = ["CudaActorRuntime", "CudaActorKernel", "launch_arguments", "launch_config", "group_launch_config"]

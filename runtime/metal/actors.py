@@ -84,20 +84,25 @@ class MetalBatchDevice:
             raise LaunchError(f"actor '{name}' asks for {lanes} lanes; Metal allows {top} per threadgroup")
         return pipeline, buffer_indices(module, name), lanes
 
-    def bind(self, kernel: tuple[Any, tuple[int, ...], int], buffers: Sequence[_Buffer]) -> Any:
+    def bind(
+        self,
+        kernel: tuple[Any, tuple[int, ...], int],
+        buffers: Sequence[_Buffer],
+        grid: tuple[int, int] = (1, 1),
+    ) -> Any:
         pipeline, indices, lanes = kernel
-        return pipeline, tuple(zip(indices, (b.buffer for b in buffers))), lanes
+        return pipeline, tuple(zip(indices, (b.buffer for b in buffers))), lanes, grid
 
     def run(self, dispatches: Sequence[Any], reads: Sequence[Read]) -> np.ndarray:
         Metal = self.Metal
         command = self.queue.commandBuffer()
         encoder = command.computeCommandEncoder()  # serial: each dispatch sees the previous one's writes
-        for pipeline, bindings, lanes in dispatches:
+        for pipeline, bindings, lanes, (x, y) in dispatches:
             encoder.setComputePipelineState_(pipeline)
             for index, buffer in bindings:
                 encoder.setBuffer_offset_atIndex_(buffer, 0, index)
             encoder.dispatchThreadgroups_threadsPerThreadgroup_(
-                Metal.MTLSizeMake(1, 1, 1), Metal.MTLSizeMake(lanes, 1, 1)
+                Metal.MTLSizeMake(x, y, 1), Metal.MTLSizeMake(lanes, 1, 1)
             )
         encoder.endEncoding()
         command.commit()

@@ -116,8 +116,8 @@ class WgpuBatchDevice:
         self._kernels[key] = (pipeline, layouts, name)
         return self._kernels[key]
 
-    def bind(self, kernel: Any, buffers: Sequence[Any]) -> Any:
-        """``(pipeline, bind groups, status buffer or None, kernel name)``."""
+    def bind(self, kernel: Any, buffers: Sequence[Any], grid: tuple[int, int] = (1, 1)) -> Any:
+        """``(pipeline, bind groups, status buffer or None, kernel name, grid)``."""
         pipeline, layouts, name = kernel
         entries = [{"binding": i, "resource": {"buffer": b}} for i, b in enumerate(buffers)]
         groups = [self.device.create_bind_group(layout=layouts[0], entries=entries)]
@@ -125,7 +125,7 @@ class WgpuBatchDevice:
         if len(layouts) > 1:
             group, status = status_bind_group(self.device, layouts[1], None)
             groups.append(group)
-        return pipeline, groups, status, name
+        return pipeline, groups, status, name, grid
 
     def run(self, dispatches: Sequence[Any], reads: Sequence[Read]) -> np.ndarray:
         import wgpu
@@ -140,11 +140,11 @@ class WgpuBatchDevice:
             )
         encoder = self.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
-        for pipeline, bind_groups, _, _ in dispatches:
+        for pipeline, bind_groups, _, _, (x, y) in dispatches:
             compute.set_pipeline(pipeline)
             for index, group in enumerate(bind_groups):
                 compute.set_bind_group(index, group)
-            compute.dispatch_workgroups(1, 1, 1)
+            compute.dispatch_workgroups(x, y, 1)
         compute.end()
         at = 0
         for buf, word, n in reads:

@@ -1,0 +1,236 @@
+"""The cpu actor scheduler: ``workers`` native threads serving every actor group of a system.
+
+The threads and their loop are LLVM IR (:mod:`ringkernel.lowering.llvm.host_sched`,
+which documents the rounds, the priority classes and the sleep protocol); this
+module owns their memory and changes what they serve:
+
+- :meth:`Scheduler.add` splits a group of ``count`` instances into chunks and
+  publishes a new table with them (higher ``priority`` classes first);
+  :meth:`Scheduler.remove` publishes one without them and waits until no
+  worker can still be inside one of their chunks (every worker has moved to
+  the new table or sleeps), so the group's memory may then change or go.
+- :meth:`Scheduler.ring` after the host published something a sleeping
+  worker should see (a send, a flag, room in an output queue): one native call
+  that wakes the workers if one sleeps.  The host's queue pushes ring it
+  themselves (:attr:`Scheduler.words` is their ``ctrl``/``bellq``).
+- :meth:`Scheduler.close` stops the threads; it waits in short slices (Ctrl-C
+  gets through) and gives up after its timeout, keeping the memory alive for
+  a thread stuck in a handler.
+
+Threads start with the first group, so a system without groups costs none.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import llvmlite.binding as llvm
+import numpy as np
+
+from ringkernel.lowering.llvm import host_sched as S
+from ringkernel.lowering.llvm.codegen import host_machine, optimize, prepare
+from ringkernel.ringir import layout as L
+from ringkernel.runtime.cpu.symbols import resolve_external_symbols
+from ringkernel.runtime.native_queue import Call
+from ringkernel.runtime.queues import fence
+
+assert S.SLEEPERS == L.C["parked"] and S.BELL == L.Q_BELL  # the queue kernels ring the scheduler
+MAX_WORKERS = S.MAX_WORKERS
+# instances per chunk at most: a worker holds a chunk this long, so smaller
+# chunks spread a group over the workers and keep a flooded one from holding many
+CHUNK_MAX = 1024
+_POLL_S = 0.0005
+PROGRESS = L.C["progress"]  # word 17 of block 0: a turn handled (or dropped) a message
+
+
+class _Native:
+    """``rk_sched_start`` and ``rk_sched_join``, compiled once per process."""
+
+    def __init__(self) -> None:
+        machine = host_machine()
+        ref = optimize(prepare(S.build_sched_module(), machine), machine)
+        resolve_external_symbols(ref)
+        self.engine = llvm.create_mcjit_compiler(ref, machine)
+        self.engine.finalize_object()
+        vp, i32 = ctypes.c_void_p, ctypes.c_int32
+        address = self.engine.get_function_address
+        self.start = ctypes.CFUNCTYPE(i32, vp, i32)(address("rk_sched_start"))
+        self.join = ctypes.CFUNCTYPE(None, vp, i32)(address("rk_sched_join"))
+
+
+_native: _Native | None = None
+_native_lock = threading.Lock()
+
+
+def _functions() -> _Native:
+    global _native
+    with _native_lock:
+        if _native is None:
+            _native = _Native()
+        return _native
+
+
+def _keep_forever(obj: object) -> None:
+    """Leaks one reference to ``obj`` on purpose: a native thread that cannot be stopped
+    may still read the memory it holds."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+def chunk_size(count: int, workers: int) -> int:
+    """Instances per chunk: about four chunks per worker, at most :data:`CHUNK_MAX`."""
+    return max(1, min(CHUNK_MAX, -(-count // (4 * workers))))
+
+
+@dataclass
+class Group:
+    """What the scheduler serves of one group: its range function, arguments and chunks."""
+
+    fn: int  # address of the range function
+    argv: Any  # ctypes array of the five word arrays (kept alive here)
+    dims: Any  # ctypes int32[6]
+    count: int
+    priority: int
+    progress: np.ndarray  # the group's control block 0 (its `progress` word)
+    locks: np.ndarray  # one u32 try-lock per chunk
+    chunk: int
+    keep: Any = None  # what the arguments point into
+
+
+class Scheduler:
+    """``workers`` native threads running the turns of every registered group; see the module."""
+
+    def __init__(self, workers: int, sleep_ns: int) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {workers!r}")
+        self.workers = workers
+        self._block = np.zeros(S.SCHED_BYTES // 8, dtype=np.uint64)  # 8-byte aligned
+        self.words = self._block.view(np.uint32)[:32]  # the ctrl/bellq words the queue kernels ring
+        self.words[S.SLEEP_NS] = sleep_ns
+        self._bytes = self._block.view(np.uint8)
+        self._slots = self._block.view(np.uint32)[S.SLOTS // 4 : S.SLOTS // 4 + workers]
+        self._ring = Call("rk_actor_ring", self.words, self.words)
+        self._groups: list[Group] = []
+        # the published table and any a worker may still walk, each with the groups it lists
+        # (whose memory must outlive it)
+        self._tables: list[tuple[np.ndarray, tuple[Group, ...]]] = []
+        self._lock = threading.Lock()
+        self._started = 0
+        self.closed = False
+        self._publish()
+
+    @property
+    def threads(self) -> int:
+        """Native threads started (0 until the first group)."""
+        return self._started
+
+    @property
+    def rounds(self) -> int:
+        """Rounds walked by all workers so far."""
+        return int(self._block[S.ROUNDS // 8])
+
+    @property
+    def sleeps(self) -> int:
+        """Times a worker went to sleep so far."""
+        return int(self._block[S.SLEEPS // 8])
+
+    def add(self, group: Group) -> None:
+        """Serves ``group`` from now on (starting the threads with the first group)."""
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("the actor scheduler is closed")
+            self._groups.append(group)
+            self._publish()
+            self._start()
+        self._settle(0.0)  # no need to wait: older tables go at the next settle
+        self.ring()
+
+    def remove(self, group: Group, timeout: float = 5.0) -> bool:
+        """Stops serving ``group``; True once no worker can be running one of its chunks.
+
+        False if a worker stayed inside an old table for ``timeout`` s (a handler
+        that does not return); calling again waits again.
+        """
+        with self._lock:
+            if group in self._groups:
+                self._groups.remove(group)
+                self._publish()
+        return self._settle(timeout)
+
+    def ring(self) -> None:
+        """Wakes the workers if one sleeps (after publishing what they should see)."""
+        self._ring.run()
+
+    def close(self, timeout: float = 1.0) -> bool:
+        """Stops the threads; False (memory kept for good by the caller) if one did not leave."""
+        with self._lock:
+            self.closed = True
+            self.words[S.STOP] = 1
+            self._bytes[S.CANCEL : S.CANCEL + 4] = 1  # range functions start no further instance
+            fence()
+            self._ring.run()
+            started = self._started
+        deadline = time.monotonic() + timeout
+        while self.words[S.ALIVE]:
+            if time.monotonic() > deadline:
+                _keep_forever(self)  # a worker still runs: its tables and groups stay valid
+                return False
+            self._ring.run()
+            time.sleep(_POLL_S)
+        if started:
+            _functions().join(self._block.ctypes.data, started)
+            self._started = 0
+        return True
+
+    # --- internals ---
+
+    def _start(self) -> None:
+        if self._started or not self._groups:
+            return
+        started = _functions().start(self._block.ctypes.data, self.workers)
+        self._started = started
+        if started < self.workers:
+            self.close(1.0)
+            raise RuntimeError(f"cpu actor scheduler: the OS refused {self.workers - started} of "
+                               f"{self.workers} worker threads")
+
+    def _publish(self) -> None:
+        """A new table (higher priority classes first), then a new epoch (holding ``_lock``)."""
+        records = [(g, first) for g in sorted(self._groups, key=lambda g: -g.priority)
+                   for first in range(0, g.count, g.chunk)]
+        table = np.zeros((S.TABLE_HEADER_BYTES + S.RECORD_BYTES * len(records)) // 8, dtype=np.int64)
+        table[0] = len(records)
+        rows = table[S.TABLE_HEADER_BYTES // 8 :].reshape(len(records), S.RECORD_BYTES // 8)
+        for row, (g, first) in zip(rows, records, strict=True):
+            index = first // g.chunk
+            row[:] = (g.fn, ctypes.addressof(g.argv), ctypes.addressof(g.dims), first,
+                      min(first + g.chunk, g.count), g.locks.ctypes.data + 4 * index,
+                      g.progress.ctypes.data + 4 * PROGRESS, 0)
+            row[S.R_CLASS // 8] = np.int64(g.priority & 0xFFFFFFFF)  # the low i32
+        self._tables.append((table, tuple(self._groups)))
+        self._block[S.TABLE // 8] = table.ctypes.data
+        fence()
+        self.words[S.EPOCH] += 1
+        fence()
+
+    def _settle(self, timeout: float) -> bool:
+        """Waits until every worker walks the newest table or sleeps; then older tables go."""
+        epoch = int(self.words[S.EPOCH])
+        deadline = time.monotonic() + timeout
+        while True:
+            fence()
+            slots = self._slots
+            if np.all((slots == 0) | (slots >= epoch)):
+                with self._lock:
+                    if int(self.words[S.EPOCH]) == epoch:
+                        del self._tables[:-1]
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(_POLL_S)
+
+
+__all__ = ["Scheduler", "Group", "chunk_size", "MAX_WORKERS", "CHUNK_MAX"]

@@ -585,7 +585,7 @@ class ActorRef:
         check_queue_fits(runtime, capacity, in_words, f"the input queue of {self.name}")
         check_queue_fits(runtime, capacity, out_words, f"the output queue of {self.name}")
         # an actor whose handlers may abort keeps a shadow copy of its state right after it
-        shadowed = actor_type.abortable(runtime.mode)
+        shadowed = actor_type.abortable(*groups.single_kernel(runtime))
         self.ctrl = runtime.alloc(L.CONTROL_WORDS)
         self.state_words = runtime.alloc(max(info.state.words, 1) * (2 if shadowed else 1))
         init_control(self.ctrl.reshape(1, L.CONTROL_WORDS), self.system, actor_type, shadowed, self.id)
@@ -1456,7 +1456,7 @@ class ActorSystem:
             return self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
         if priority:
             raise ValueError(f"priority={priority} orders actor groups (spawn with count=N); "
-                             "a single actor runs on its own thread")
+                             "a single actor is served in class 0")
         policy_state = RestartPolicy(restart, max_restarts, restart_window)
         ref = self._spawn(actor_type, queue_capacity, policy, lanes, policy_state)
         if schedule is not None:
@@ -1479,9 +1479,10 @@ class ActorSystem:
         """Allocates the actor, lets ``prepare`` fill its memory (a restore), starts its loop."""
         with self._lock:
             self._check_open()
-            build = self._build(actor_type, lanes)
+            mode, as_group = groups.single_kernel(self.runtime)
+            build = self._build(actor_type, lanes, group=as_group)
             in_words, out_words = groups.slot_sizes(actor_type)
-            shadowed = actor_type.abortable(self.runtime.mode)
+            shadowed = actor_type.abortable(mode, as_group)
             state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
             words = groups.footprint(1, capacity, in_words, out_words, state_words)
             groups.admit(self, f"spawn({actor_type.__name__})", 1, words)
@@ -1493,12 +1494,24 @@ class ActorSystem:
             ref.lanes = lanes
             if prepare is not None:
                 prepare(ref)
-            host = self.runtime.host(build, lanes)
+            host = self._single_host(ref, build, lanes, state_words)
             self.actors.append(ref)
             self.hosts[ref.id] = host
             self._loops.append((ref.ctrl, host))
             self._launch(ref)
         return ref
+
+    def _single_host(self, ref: ActorRef, build: KernelBuild, lanes: int, state_words: int) -> ActorHost:
+        """The host of a single actor: on runtimes with a scheduler (cpu) a group of one served
+        by its workers (sends ring the scheduler's bell), elsewhere a loop of its own."""
+        runtime = self.runtime
+        if not groups.single_turns(runtime):
+            return runtime.host(build, lanes)
+        host = runtime.single_host(build, lanes)  # type: ignore[attr-defined]
+        groups.as_group_of_one(ref.ctrl, self.quantum, state_words)
+        ref._bell = host.bell
+        ref._ring_on_send()
+        return host
 
     def checkpoint(self, path: str | os.PathLike[str], refs: Sequence[ActorRef] | None = None) -> None:
         """Writes a checkpoint of ``refs`` (default: every actor) to ``path`` atomically.
@@ -1568,7 +1581,7 @@ class ActorSystem:
         out_words = max([m.slot_words for h in info.handlers.values() for m in h.replies], default=8)
         check_queue_fits(self.runtime, capacity, in_words, f"the input queue of {what}")
         check_queue_fits(self.runtime, capacity, out_words, f"the output queue of {what}")
-        self._build(actor_type, lanes)
+        self._build(actor_type, lanes, group=groups.single_kernel(self.runtime)[1])
 
     def _spawn_group(
         self, actor_type: ActorType, count: int, capacity: int, policy: str, lanes: int, priority: int

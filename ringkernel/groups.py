@@ -372,6 +372,24 @@ def group_mode(runtime: Any) -> str:
     return str(getattr(runtime, "group_mode", runtime.mode))
 
 
+def single_turns(runtime: Any) -> bool:
+    """Whether ``runtime`` serves a single actor as a group of one (its scheduler's turns, no
+    thread of its own: the cpu runtime's ``single_host``) rather than with a loop of its own."""
+    return hasattr(runtime, "single_host")
+
+
+def single_kernel(runtime: Any) -> tuple[str, bool]:
+    """``(mode, group)`` a single actor's kernel is lowered with on ``runtime``."""
+    if single_turns(runtime):
+        return group_mode(runtime), True
+    return str(runtime.mode), False
+
+
+def as_group_of_one(ctrl: np.ndarray, quantum: int, state_words: int) -> None:
+    """Fills block 0's group words of a single actor served as a group of one."""
+    ctrl[INSTANCES], ctrl[QUANTUM], ctrl[STATE_STRIDE] = 1, quantum, state_words
+
+
 def connect(system: ActorSystem, a: Any, b: Any) -> None:
     """``system.connect`` with a group: instance-wise between two groups of equal size
     (``a[i]``'s replies go to ``b[i]``); a clear ``ValueError`` for any other pairing."""

@@ -429,15 +429,17 @@ class CpuBatchDevice:
     def kernel(self, build: KernelBuild, lanes: int) -> tuple:
         return jit_kernel(build), lanes
 
-    def bind(self, kernel: tuple, buffers: tuple) -> tuple:
+    def bind(self, kernel: tuple, buffers: tuple, grid: tuple[int, int] = (1, 1)) -> tuple:
+        """One dispatch of ``grid`` (x, y) blocks: a group's instances (the pump's ``grid=``)."""
         compiled, lanes = kernel
+        x, y = grid
         argv = (ctypes.c_void_p * len(buffers))(*(b.ctypes.data for b in buffers))
-        dims = (ctypes.c_int32 * 6)(1, 1, 1, lanes, 1, 1)
-        return compiled, argv, dims, buffers
+        dims = (ctypes.c_int32 * 6)(x, y, 1, lanes, 1, 1)
+        return compiled, argv, dims, buffers, x * y
 
     def run(self, dispatches: list, reads: list) -> np.ndarray:
-        for compiled, argv, dims, _ in dispatches:
-            compiled.launch(argv, dims, 0, 1)
+        for compiled, argv, dims, _, blocks in dispatches:
+            compiled.launch(argv, dims, 0, blocks)
         parts = [buf[word : word + n] for buf, word, n in reads]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
 

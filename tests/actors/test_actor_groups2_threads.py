@@ -72,3 +72,23 @@ def test_priority_is_still_refused_for_a_single_actor_with_the_reason():
     with rk.ActorSystem(backend="cpu", workers=1) as system:
         with pytest.raises(ValueError, match="class 0"):
             system.spawn(Doubler, priority=3)
+
+
+def test_a_group_runs_on_the_cpu_batch_pump(monkeypatch):
+    """Regression: ``CpuBatchDevice.bind`` took no ``grid``, so a group on the re-dispatch pump
+    over the cpu JIT (what wgpu and Metal run, testable anywhere) failed at its first round."""
+    import ringkernel.actors as rk_actors
+    from ringkernel.runtime.actor_pump import RedispatchRuntime
+    from ringkernel.runtime.cpu.actors import CpuBatchDevice
+
+    monkeypatch.setattr(rk_actors, "open_runtime",
+                        lambda backend, idle_ns, **_: RedispatchRuntime(CpuBatchDevice(), idle_ns))
+    count, per = 300, 5
+    with rk.ActorSystem(backend="cpu") as system:
+        group = system.spawn(Counter, count=count, queue_capacity=8)
+        for k in range(per):
+            group.broadcast(Put(value=k), timeout=10.0)
+        for i in (0, 7, count - 1):
+            assert [group[i].receive(timeout=20.0).count for _ in range(per)] == list(range(1, per + 1))
+    np.testing.assert_array_equal(group.state["count"], per)
+    np.testing.assert_array_equal(group.state["total"], sum(range(per)))

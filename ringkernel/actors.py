@@ -48,11 +48,11 @@ from ringkernel.groups import ActorGroup, AdmissionError
 from ringkernel.kernels import _user_errors
 from ringkernel.observability.metrics import Histogram, health, snapshot
 from ringkernel.observability.trace import ActorTracer, check_trace_path
-from ringkernel.ringir import Module
+from ringkernel.ringir import ForRange, Loop, Module, walk
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.passes.actor_lowering import lower_actor
-from ringkernel.ringir.passes.budget import CTRL_PARAM
+from ringkernel.ringir.passes.actor_lowering import handler_table, lower_actor
+from ringkernel.ringir.passes.budget import CTRL_PARAM, checked_functions
 from ringkernel.ringir.types import BOOL
 from ringkernel.runtime.actor_host import ActorHost, ActorMemory, ActorRuntime, open_runtime
 from ringkernel.runtime.backend import KernelBuild
@@ -469,9 +469,32 @@ def actor(cls: type | None = None, *, budget: int | None = None, threads: int = 
         made = ActorType(c)
         made.budget = budget
         made.info.threads = threads
+        if threads > 1 and budget is not None:
+            _user_errors(lambda: check_cooperative_budget(made))
         return made
 
     return make if cls is None else make(cls)
+
+
+def check_cooperative_budget(actor_type: ActorType) -> None:
+    """``@rk.actor(threads=N > 1, budget=B)``: accepted while no handler loops (nothing to
+    check); a ``CompileError`` at the first loop a handler runs otherwise, since a cooperative
+    handler's lanes cannot abort together yet, so its budget would silently not hold."""
+    module = build_actor_module(actor_type.info)
+    handlers = [name for _, name in handler_table(module, actor_type.info.name)]
+    looping = checked_functions(module, handlers)
+    for fn in module.functions:
+        if fn.name not in looping:
+            continue
+        loop = next((st for st in walk(fn.body) if isinstance(st, (Loop, ForRange))), None)
+        if loop is not None:
+            threads, budget = actor_type.info.threads, actor_type.budget
+            raise CompileError.at(
+                loop.loc,
+                f"@rk.actor(threads={threads}, budget={budget}): budgets are not enforced in looping "
+                "handlers of cooperative actors yet (all lanes of the block would have to abort "
+                "together); drop budget= (the loop then runs to its end) or use threads=1",
+            )
 
 
 def handler_budget(actor_type: ActorType, runtime: ActorRuntime, shadowed: bool) -> int:

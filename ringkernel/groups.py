@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ringkernel import group_io as bulk
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.native_queue import Call
@@ -257,6 +258,29 @@ class ActorGroup:
         for i in rest:
             self[int(i)].send(msg, timeout)
         return count
+
+    def send_many(self, indices: Any, messages: Any, timeout: float | None = 1.0) -> np.ndarray:
+        """Sends ``messages[k]`` to instance ``indices[k]`` for every k; returns the HLC stamps.
+
+        ``indices`` is an integer array (negative counts from the end), ``messages`` a list
+        of messages or a structured array of one handled message's ``Msg.dtype``, as long.
+        Each instance gets its messages in the order given.  Instances nobody addressed
+        are written in vectorised copies, as many as fit per round; instances with an
+        :class:`ActorRef` in use take theirs through ``group[i].send_many``.  A full queue
+        follows the group's policy (:class:`QueueFull` whose ``sent`` counts the messages
+        enqueued; ``"drop_oldest"`` queues go one instance at a time).
+        """
+        return bulk.send_many(self, indices, messages, timeout)
+
+    def receive_many(
+        self, max_count: int = 1024, timeout: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``max_count`` replies from any instances: ``(indices, replies)``, ``replies`` a
+        structured array of the reply's ``Msg.dtype`` (envelope in each record's first 24
+        bytes) and ``indices[k]`` the instance ``replies[k]`` came from, each instance's oldest
+        first.  Waits up to ``timeout`` s for the first; raises like ``ActorRef.receive_many``
+        (an instance's aborted message raises ``HandlerAborted`` when nothing precedes it)."""
+        return bulk.receive_many(self, max_count, timeout)
 
     def wake(self) -> None:
         if self.host is not None:

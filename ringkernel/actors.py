@@ -1536,7 +1536,9 @@ class ActorSystem:
         ref._ring_on_send()
         return host
 
-    def checkpoint(self, path: str | os.PathLike[str], refs: Sequence[ActorRef] | None = None) -> None:
+    def checkpoint(
+        self, path: str | os.PathLike[str], refs: Sequence[ActorRef | ActorGroup] | None = None
+    ) -> None:
         """Writes a checkpoint of ``refs`` (default: every actor) to ``path`` atomically.
 
         Each actor is paused between two messages while its words are copied
@@ -1548,29 +1550,33 @@ class ActorSystem:
         if self.watchdog_timeout is not None:
             grace = min(grace, self.watchdog_timeout / 2)
         with self._lock:
-            if refs is None and self.groups:  # a checkpoint must not leave them out silently
-                raise ValueError(
-                    f"cannot checkpoint the whole system: actor groups ({self.groups[0].name}) are not "
-                    "supported yet; pass refs= to checkpoint its single actors"
-                )
-            chosen = [r for r in self.actors if not r.abandoned] if refs is None else list(refs)
+            if refs is None:
+                chosen: list[Any] = [r for r in [*self.actors, *self.groups] if not r.abandoned]
+            else:
+                chosen = list(refs)
+            whole = [g for g in chosen if isinstance(g, ActorGroup)]
+            chosen = [r for r in chosen if not isinstance(r, ActorGroup)]
+            groups.check_checkpointable(self, whole)
             for ref in chosen:
                 if not isinstance(ref, ActorRef) or ref.system is not self:
                     raise TypeError(f"checkpoint() takes actors spawned by this system, got {ref!r}")
                 if ref.upstream is not None or ref.downstream is not None:
                     raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
                 if ref.group is not None:
-                    raise ValueError(f"cannot checkpoint {ref.name}: actor groups are not supported yet")
+                    raise ValueError(f"cannot checkpoint {ref.name} alone: checkpoint its whole group "
+                                     f"({ref.group.name}.checkpoint(path))")
             images = [durability.paused(self, ref, partial(durability.image, ref), grace) for ref in chosen]
-            durability.write(path, durability.encode(images, self.hlc.last))
+            whole_images = [durability.paused(self, g, partial(durability.group_image, g), grace)
+                            for g in whole]
+            durability.write(path, durability.encode(images, self.hlc.last, whole_images))
             for ref, image in zip(chosen, images, strict=True):
                 ref.checkpointed_state = image.state  # a restart starts from here now
 
     def restore(
         self, path: str | os.PathLike[str], types: Sequence[ActorType] | Mapping[str, ActorType] = ()
-    ) -> list[ActorRef]:
+    ) -> list[Any]:
         """Spawns the actors of checkpoint ``path`` with their state, queued messages, replies,
-        clocks and counters; returns them in the file's order.
+        clocks and counters; returns them in the file's order (single actors, then groups).
 
         Their classes come from ``types`` (a list, matched by class name, or a mapping
         from the class name in the file to the class to use) or modules already imported.  Any
@@ -1580,21 +1586,26 @@ class ActorSystem:
         given = list(types.values()) if isinstance(types, Mapping) else types
         if isinstance(types, str) or not all(isinstance(t, ActorType) for t in given):
             raise TypeError(f"restore(types=) takes @rk.actor classes or a mapping name -> class: {types!r}")
-        images, host_hlc = durability.read(path)
+        images, group_images, host_hlc = durability.read_all(path)
         chosen = [durability.resolve(im, types) for im in images]
         for im, actor_type in zip(images, chosen, strict=True):
             durability.check_compatible(im, actor_type)
             if im.policy not in POLICIES:
                 raise durability.CheckpointError(f"{im.name}: unknown queue policy {im.policy!r}")
             self._check_fits(actor_type, im.capacity, im.lanes, f"{im.name} of {os.fspath(path)}")
+        group_types = [groups.check_restorable(self, g, types, os.fspath(path)) for g in group_images]
         if host_hlc:
             with contextlib.suppress(HlcDriftError):
                 self.hlc.receive(host_hlc)  # the host clock never goes back behind the checkpoint's
         with self._lock:
-            return [
+            restored: list[Any] = [
                 self._spawn(t, im.capacity, im.policy, im.lanes, RestartPolicy(), durability.prepare(im))
                 for im, t in zip(images, chosen, strict=True)
             ]
+            for g, t in zip(group_images, group_types, strict=True):
+                restored.append(self._spawn_group(t, g.count, g.capacity, g.policy, g.lanes, g.priority,
+                                                  durability.prepare_group(g)))
+            return restored
 
     def _check_fits(self, actor_type: ActorType, capacity: int, lanes: int, what: str) -> None:
         """Raises what spawning ``actor_type`` here would (queues too big for the device, a
@@ -1607,7 +1618,8 @@ class ActorSystem:
         self._build(actor_type, lanes, group=groups.single_kernel(self.runtime)[1])
 
     def _spawn_group(
-        self, actor_type: ActorType, count: int, capacity: int, policy: str, lanes: int, priority: int
+        self, actor_type: ActorType, count: int, capacity: int, policy: str, lanes: int, priority: int,
+        prepare: Callable[[ActorGroup], None] | None = None,
     ) -> ActorGroup:
         """Admits, allocates and starts a group; on any error nothing of it stays."""
         runtime = self.runtime
@@ -1630,6 +1642,8 @@ class ActorSystem:
             group.host = runtime.group_host(build, lanes, count, **extra)
             self.hosts[group.id] = group.host
             try:
+                if prepare is not None:
+                    prepare(group)
                 self._launch(group)
             except BaseException:
                 del self.hosts[group.id]

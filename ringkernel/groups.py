@@ -282,6 +282,12 @@ class ActorGroup:
         (an instance's aborted message raises ``HandlerAborted`` when nothing precedes it)."""
         return bulk.receive_many(self, max_count, timeout)
 
+    def checkpoint(self, path: Any) -> None:
+        """Writes the whole group (every instance's state, queued messages, unreceived replies,
+        clock and counters) to checkpoint ``path`` atomically, its turns paused meanwhile;
+        ``system.restore(path)`` spawns it again (``docs/actors.md``, "Checkpoints and restore")."""
+        self.system.checkpoint(path, [self])
+
     def wake(self) -> None:
         if self.host is not None:
             self.host.wake()
@@ -473,6 +479,35 @@ def connect(system: ActorSystem, a: Any, b: Any) -> None:
             ref.downstream.upstream = ref
         system._launch(b)
         system._launch(a)
+
+
+def check_checkpointable(system: ActorSystem, chosen: list[ActorGroup]) -> None:
+    """Raises unless every group of ``chosen`` can be checkpointed (``system.checkpoint``)."""
+    for group in chosen:
+        if group.system is not system:
+            raise TypeError(f"checkpoint() takes actors and groups spawned by this system, got {group!r}")
+        if group.upstream is not None or group.downstream is not None:
+            raise ValueError(f"cannot checkpoint {group.name}: connected groups are not supported yet")
+
+
+def check_restorable(system: ActorSystem, image: Any, types: Any, path: str) -> ActorType:
+    """The class to restore group ``image`` of checkpoint ``path`` as; ``CheckpointError`` (or
+    what spawning it here would raise) before anything of the restore is spawned."""
+    from ringkernel import durability
+    from ringkernel.runtime.queues import POLICIES
+
+    actor_type = durability.resolve(image.as_image(), types)
+    durability.check_compatible(image.as_image(), actor_type)
+    if image.policy not in POLICIES:
+        raise durability.CheckpointError(f"{image.name}: unknown queue policy {image.policy!r}")
+    if image.lanes != max(actor_type.info.threads, 1) and actor_type.info.threads > 1:
+        raise durability.CheckpointError(f"{image.name}: lanes={image.lanes}, but {actor_type.__name__} "
+                                         f"is @rk.actor(threads={actor_type.info.threads})")
+    if image.priority and not getattr(system.runtime, "priorities", False):
+        raise ValueError(f"{image.name} of {path} has priority={image.priority}, which the "
+                         f"{system.backend} backend has no classes for")
+    system._build(actor_type, image.lanes, group=True)  # a kernel that does not compile here raises now
+    return actor_type
 
 
 def group_metrics(group: ActorGroup) -> dict[str, Any]:

@@ -315,9 +315,10 @@ def test_a_system_checkpoint_does_not_leave_groups_out_silently(tmp_path):
     with rk.ActorSystem(backend="cpu", workers=1) as system:
         single = system.spawn(Counter)
         group = system.spawn(Counter, count=3, queue_capacity=4)
-        with pytest.raises(ValueError, match="actor groups .* are not supported yet"):
-            system.checkpoint(tmp_path / "all.ckpt")
-        with pytest.raises(ValueError, match="actor groups are not supported yet"):
+        system.checkpoint(tmp_path / "all.ckpt")  # groups are in it now (test_actor_groups2_durable)
+        _, groups, _ = rk.actors.durability.read_all(tmp_path / "all.ckpt")
+        assert [g.name for g in groups] == [group.name]
+        with pytest.raises(ValueError, match="checkpoint its whole group"):
             system.checkpoint(tmp_path / "one.ckpt", [group[1]])
         system.checkpoint(tmp_path / "single.ckpt", [single])  # single actors still work
         assert (tmp_path / "single.ckpt").exists()

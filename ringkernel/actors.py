@@ -1551,7 +1551,8 @@ class ActorSystem:
             grace = min(grace, self.watchdog_timeout / 2)
         with self._lock:
             if refs is None:
-                chosen: list[Any] = [r for r in [*self.actors, *self.groups] if not r.abandoned]
+                everything: list[Any] = [*self.actors, *self.groups]
+                chosen: list[Any] = [r for r in everything if not r.abandoned]
             else:
                 chosen = list(refs)
             whole = [g for g in chosen if isinstance(g, ActorGroup)]

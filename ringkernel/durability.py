@@ -37,6 +37,7 @@ from ringkernel.runtime.queues import fence
 
 if TYPE_CHECKING:
     from ringkernel.actors import ActorRef, ActorSystem, ActorType
+    from ringkernel.groups import ActorGroup
 
 MAGIC = b"RKCKPT\r\n"  # the CR LF catches a file mangled by a text-mode copy
 VERSION = 2  # 2 adds actor groups ("groups" in the header); version 1 files are still read
@@ -120,7 +121,9 @@ def queued(buffer: np.ndarray) -> np.ndarray:
     return slots[index].copy()
 
 
-def paused(system: ActorSystem, ref: ActorRef, take: Callable[[], Any], grace: float | None = None) -> Any:
+def paused(
+    system: ActorSystem, ref: ActorRef | ActorGroup, take: Callable[[], Any], grace: float | None = None
+) -> Any:
     """Runs ``take`` with ``ref``'s loop stopped between two messages, then starts it again;
     ``TimeoutError`` if the message in progress does not end within ``grace`` s (default:
     the system's ``drain_timeout``)."""

@@ -121,7 +121,7 @@ def _send_through_ref(
         try:
             ref.h2k.push_many(slots, timeout, interrupt=ref._while_full)
         except QueueFull as full:
-            full.sent = before + full.sent  # type: ignore[attr-defined]
+            full.sent = before + full.sent
             raise
         finally:
             done = (int(ref.h2k.buffer[L.Q_TAIL]) - tail) & 0xFFFFFFFF
@@ -154,7 +154,7 @@ def _push_rounds(group: ActorGroup, targets: np.ndarray, slots: np.ndarray, time
             how = "is full" if group.policy == "reject" else f"stayed full for {timeout} s"
             error = QueueFull(f"an input queue of {group.name} {how} ({group.capacity} messages); "
                               f"{n - sent} of {n} messages were not sent")
-            error.sent = sent  # type: ignore[attr-defined]
+            error.sent = sent
             raise error
         group.system._check_open()
         group.wake()
@@ -202,7 +202,7 @@ def receive_many(group: ActorGroup, max_count: int, timeout: float | None) -> tu
     timeout = check_timeout(timeout)
     info = _reply_info(group)
     if group.out is not group.k2h:
-        raise ValueError(f"{group.name} sends its replies to {group.downstream.name}: nothing comes back")
+        raise ValueError(f"{group.name} sends its replies to another group: nothing comes back")
     system = group.system
     waiter = Waiter(timeout)
     wait_round = getattr(system.runtime, "wait_round", None)

@@ -1,6 +1,8 @@
-"""The cpu actor hosts: a single actor's persistent loop on a native thread, and actor groups
-served by the system's scheduler (:class:`CpuGroupHost`, :mod:`.scheduler`: ``workers``
-threads for every group, one turn per instance at a time).
+"""The cpu actor hosts: actor groups served by the system's scheduler (:class:`CpuGroupHost`,
+:mod:`.scheduler`: ``workers`` threads for every group, one turn per instance at a time),
+single actors as groups of one on it (:class:`CpuSingleHost`, what the facade spawns), and
+a single actor's persistent loop on a native thread of its own (:class:`CpuActorThread`,
+which the rest of this docstring describes; the facade no longer uses it on cpu).
 
 The actor kernel (``ringkernel.ringir.passes.actor_lowering``) is compiled by
 the facade for the same ``host`` target as every cpu kernel, JIT-compiled
@@ -180,8 +182,8 @@ class ReplyWait:
 
 
 class CpuActorRuntime:
-    """Actors on the cpu: plain numpy memory, one native thread per single actor, and
-    ``workers`` scheduler threads (:mod:`ringkernel.runtime.cpu.scheduler`) for every group."""
+    """Actors on the cpu: plain numpy memory and ``workers`` scheduler threads
+    (:mod:`ringkernel.runtime.cpu.scheduler`) for every group and single actor."""
 
     mode = "persistent"
     group_mode = "turn"  # a group's kernel runs one turn per instance per call

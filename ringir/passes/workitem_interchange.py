@@ -78,6 +78,7 @@ from ringkernel.ringir import (
     ThreadIndex,
     Unary,
     Value,
+    child_blocks,
     operands,
     result_of,
     walk,
@@ -130,35 +131,46 @@ def definitions(body: tuple[Stmt, ...]) -> dict[str, Stmt]:
     return {r.name: s for s in walk(body) if (r := result_of(s)) is not None}
 
 
-def _exits(body: tuple[Stmt, ...], nested: bool = False) -> bool:
+def exits(body: tuple[Stmt, ...], nested: bool = False) -> bool:
     """A ``return`` anywhere, or a ``break``/``continue`` of the loop whose body this is."""
     for stmt in body:
         if isinstance(stmt, Return) or isinstance(stmt, (Break, Continue)) and not nested:
             return True
-        if isinstance(stmt, If) and (_exits(stmt.then_body, nested) or _exits(stmt.else_body, nested)):
+        if isinstance(stmt, If) and (exits(stmt.then_body, nested) or exits(stmt.else_body, nested)):
             return True
-        if isinstance(stmt, (Loop, ForRange)) and _exits(stmt.body, True):
+        if isinstance(stmt, (Loop, ForRange)) and exits(stmt.body, True):
             return True
     return False
 
 
-def interchangeable_loops(run: list[Stmt], uniformity: Uniformity,
-                          var_writers: dict[str, int]) -> set[int]:
+def interchangeable_loops(run: list[Stmt], uniformity: Uniformity, var_writers: dict[str, int],
+                          ignored: frozenset[int] = frozenset()) -> set[int]:
     """``id()`` of every ``range`` loop in the barrier-free ``run`` that may run at block level.
 
     ``run`` is a maximal list of statements between block-level statements;
     loops nested in a chosen loop are candidates too (their own bodies are
-    split again).  See the module docstring for the rules.
+    split again), and so are loops under an ``if`` on a uniform condition
+    (the ``if`` is then chosen too).  The memory accesses of the statements
+    in ``ignored`` (:mod:`ringkernel.ringir.passes.grid_stride`'s original
+    loops, which never run with their versioned copy) do not count.  See the
+    module docstring for the rules.
     """
-    if not _independent_accesses(run):
+    if not _independent_accesses(run, ignored):
         return set()
     chosen: set[int] = set()
 
-    def visit(body: tuple[Stmt, ...] | list[Stmt]) -> None:
+    def visit(body: tuple[Stmt, ...] | list[Stmt]) -> bool:
+        found = False
         for stmt in body:
             if isinstance(stmt, ForRange) and _interchangeable(stmt, uniformity, var_writers):
                 chosen.add(id(stmt))
                 visit(stmt.body)
+                found = True
+            elif isinstance(stmt, If) and uniformity.is_uniform(stmt.cond):
+                if visit(stmt.then_body) | visit(stmt.else_body):
+                    chosen.add(id(stmt))
+                    found = True
+        return found
 
     visit(run)
     return chosen
@@ -167,19 +179,19 @@ def interchangeable_loops(run: list[Stmt], uniformity: Uniformity,
 def _interchangeable(loop: ForRange, uniformity: Uniformity, var_writers: dict[str, int]) -> bool:
     if not all(uniformity.is_uniform(v) for v in (loop.start, loop.stop, loop.step)):
         return False
-    if var_writers.get(loop.var.name, 0) != 1 or _exits(loop.body):
+    if var_writers.get(loop.var.name, 0) != 1 or exits(loop.body):
         return False
     return not any(isinstance(s, (Barrier, Call)) for s in walk(loop.body))
 
 
-def _independent_accesses(run: list[Stmt]) -> bool:
+def _independent_accesses(run: list[Stmt], ignored: frozenset[int]) -> bool:
     """Whether every array ``run`` writes (not only atomically) is accessed at one index only.
 
     That index must be defined outside the run's loops (the same in every
     iteration, so a work-item only ever touches its own element).
     """
-    stmts = list(walk(tuple(run)))
-    inside_loops = {r.name for s in run if isinstance(s, (Loop, ForRange))
+    stmts = _walk_except(run, ignored)
+    inside_loops = {r.name for s in stmts if isinstance(s, (Loop, ForRange))
                     for t in walk(s.body) if (r := result_of(t)) is not None}
     accesses: dict[str, list[tuple[bool, bool, Value]]] = {}
     for s in stmts:
@@ -195,6 +207,18 @@ def _independent_accesses(run: list[Stmt]) -> bool:
         if len(indices) > 1 or indices & inside_loops:
             return False
     return True
+
+
+def _walk_except(body: list[Stmt], ignored: frozenset[int]) -> list[Stmt]:
+    """Every statement of ``body`` and nested in it, except those in ``ignored`` and inside them."""
+    out: list[Stmt] = []
+    for stmt in body:
+        if id(stmt) in ignored:
+            continue
+        out.append(stmt)
+        for child in child_blocks(stmt):
+            out += _walk_except(list(child), ignored)
+    return out
 
 
 @dataclass(frozen=True)
@@ -253,4 +277,4 @@ def _axis(v: Value, defs: dict[str, Stmt], axis_of: dict[str, int]) -> int | Non
     return None
 
 
-__all__ = ["Guard", "definitions", "interchangeable_loops", "narrowing_guard", "pure_chain"]
+__all__ = ["Guard", "definitions", "exits", "interchangeable_loops", "narrowing_guard", "pure_chain"]

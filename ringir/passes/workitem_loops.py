@@ -70,6 +70,7 @@ from ringkernel.ringir import (
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.passes.grid_stride import version_grid_stride_loops
 from ringkernel.ringir.passes.one_lane_subgroups import one_lane_subgroups
 from ringkernel.ringir.passes.uniformity import UNIFORM_INDICES, Uniformity, analyze_uniformity
 from ringkernel.ringir.passes.workitem_interchange import (
@@ -282,10 +283,12 @@ def _strip_shared(body: tuple[Stmt, ...], found: list[SharedArray | ConstArray])
 class _Splitter(NodeVisitor):
     """Cuts a kernel body into regions inside a skeleton of block-level control flow."""
 
-    def __init__(self, fn: Function, uniformity: Uniformity, interchange: bool) -> None:
+    def __init__(self, fn: Function, uniformity: Uniformity, interchange: bool,
+                 originals: frozenset[int] = frozenset()) -> None:
         self.fn = fn
         self.uniformity = uniformity
         self.interchange = interchange
+        self.originals = originals  # grid-stride loops whose versioned copy may interchange
         self.hoisted: set[int] = set()  # id() of the range loops put at block level
         self.regions: list[_RegionStmt] = []
         self.block_uses: dict[str, Value] = {}
@@ -321,7 +324,7 @@ class _Splitter(NodeVisitor):
             if stmt is not None and not _block_level(stmt, self.in_barrier_loop):
                 run.append(stmt)
                 continue
-            self.hoisted |= interchangeable_loops(run, self.uniformity, self.var_writers)
+            self.hoisted |= interchangeable_loops(run, self.uniformity, self.var_writers, self.originals)
             run = []
 
     def flush(self, run: list[Stmt], out: list[Stmt]) -> None:
@@ -415,6 +418,8 @@ def read_before_write(body: tuple[Stmt, ...], name: str) -> bool:
         if isinstance(stmt, If) and (read_before_write(stmt.then_body, name)
                                      or read_before_write(stmt.else_body, name)):
             return True
+        if isinstance(stmt, ForRange) and stmt.var.name == name:
+            continue  # assigned before each iteration; after it, maybe never (no kill)
         if isinstance(stmt, (Loop, ForRange)) and read_before_write(stmt.body, name):
             return True
     return False
@@ -451,8 +456,12 @@ class _Transformer:
         fn = self.fn
         self.shared: list[SharedArray | ConstArray] = []
         body = _strip_shared(fn.body, self.shared)
+        originals: frozenset[int] = frozenset()
+        if self.interchange:
+            fn = self.fn = self.version_grid_stride(replace(fn, body=body))
+            body, originals = fn.body, frozenset(self.originals)
         uniformity = analyze_uniformity(fn)
-        splitter = _Splitter(fn, uniformity, self.interchange)
+        splitter = _Splitter(fn, uniformity, self.interchange, originals)
         skeleton = splitter.split(body)
         self.regions = splitter.regions
         self.loop_vars = splitter.loop_vars
@@ -480,12 +489,31 @@ class _Transformer:
                     # a local array is per work-item storage, not one value to spill
                     raise NotTransformable(f"local array %{name} is used across a barrier")
                 self.crossing[name] = v
+        scalars = {p.name for p in fn.params if isinstance(p.type, ScalarType)}
+        self.block_chains: dict[str, list[Stmt]] = {}  # recomputed at block level
+        for n, v in splitter.block_uses.items():
+            chain = pure_chain(v, self.defs, scalars, set(), set(UNIFORM_INDICES))
+            if self.interchange and n not in self.const_defs and chain is not None:
+                self.block_chains[n] = chain
         self.ubuf_values = {
-            n: v for n, v in splitter.block_uses.items() if n not in self.const_defs
+            n: v for n, v in splitter.block_uses.items()
+            if n not in self.const_defs and n not in self.block_chains
         }
         self.guards = self.narrow() if self.interchange else {}
         self.returns = any(info.returns for info in self.infos)
         return self.build(skeleton)
+
+    def version_grid_stride(self, fn: Function) -> Function:
+        """``fn`` with its grid-stride loops versioned (:mod:`~ringkernel.ringir.passes.grid_stride`)."""
+        writers: dict[str, int] = {}
+        for stmt in walk(fn.body):
+            if isinstance(stmt, (StoreVar, ForRange)):
+                writers[stmt.var.name] = writers.get(stmt.var.name, 0) + 1
+        body, new_vars, self.originals = version_grid_stride_loops(
+            fn.body, analyze_uniformity(fn), writers, self.names.value,  # type: ignore[arg-type]
+            lambda stem, ty: LocalVar(self.names.fresh(stem), ty),  # type: ignore[arg-type]
+        )
+        return replace(fn, body=body, locals=(*fn.locals, *new_vars))
 
     def classify_locals(self, body: tuple[Stmt, ...], uniformity: Uniformity,
                         var_writers: dict[str, int]) -> None:
@@ -650,8 +678,8 @@ class _Transformer:
             kernel_locals.append(self.alive)
         kernel = Function(fn.name, fn.kind, fn.params, fn.return_type, tuple(kernel_locals),
                           tuple(body), loc=fn.loc)
-        functions = [kernel if f is fn else f for f in self.module.functions
-                     if not f.is_kernel or f is fn]
+        functions = [kernel if f.name == fn.name else f for f in self.module.functions
+                     if not f.is_kernel or f.name == fn.name]
         functions += [c.fn for c in self.callees]
         return Module(tuple(functions), self.module.structs)
 
@@ -816,10 +844,12 @@ class _Emitter(NodeVisitor):
         return out
 
     def block_value(self, v: Value, out: list[Stmt]) -> Value:
-        """``v`` at block level: a parameter, a re-emitted constant, or the work-items' copy."""
+        """``v`` at block level: a parameter, recomputed, or the work-items' copy."""
         t = self.t
         if v.name in t.kernel_values:
             return v
+        if v.name in t.block_chains:
+            return self.emit_chain(t.block_chains[v.name], out).get(v.name, v)
         fresh = t.names.value("wi.u", v.type)
         const = t.const_defs.get(v.name)
         if const is not None:
@@ -882,19 +912,23 @@ class _Emitter(NodeVisitor):
                     If(none, (Return(),))]
         return out
 
+    def emit_chain(self, chain: list[Stmt], out: list[Stmt]) -> dict[str, Value]:
+        """Appends a copy of ``chain`` (pure, block-computable) to ``out``; old name -> new value."""
+        renamed: dict[str, Value] = {}
+        for stmt in chain:
+            fresh = self.t.names.value("wi.b", result_of(stmt).type)  # type: ignore[union-attr]
+            out.append(replace(_map_stmt(stmt, lambda v: renamed.get(v.name, v), lambda b: b),
+                               result=fresh))
+            renamed[result_of(stmt).name] = fresh  # type: ignore[union-attr]
+        return renamed
+
     def narrowed(self, index: int, out: list[Stmt]) -> tuple[int, Value, Value] | None:
         """(axis, start, stop) of a narrowed region's work-item loop, computed into ``out``."""
         t = self.t
         if index not in t.guards:
             return None
         guard, chain = t.guards[index]
-        renamed: dict[str, Value] = {}
-        for stmt in chain:
-            fresh = t.names.value("wi.b", result_of(stmt).type)  # type: ignore[union-attr]
-            out.append(replace(_map_stmt(stmt, lambda v: renamed.get(v.name, v), lambda b: b),
-                               result=fresh))
-            renamed[result_of(stmt).name] = fresh  # type: ignore[union-attr]
-        bound = renamed.get(guard.bound.name, guard.bound)
+        bound = self.emit_chain(chain, out).get(guard.bound.name, guard.bound)
         block = t.index_values[("block_dim", guard.axis)]
         last, below, start, stop = (t.names.value("wi.b", I32) for _ in range(4))
         out += [Binary(last, "sub", block, t.c1), Binary(below, "min", bound, last)]

@@ -29,10 +29,12 @@ argument does not hold or cannot be checked cheaply:
   would need the trip count per work-item;
 - a bound that may differ between work-items, or a loop variable assigned
   elsewhere;
-- a ``func`` call in the body (its memory effects are not visible here);
+- a ``func`` call in the body (its memory effects are not visible here), or
+  a ``local_array`` made before the loop (it cannot cross into a region);
 - an array that the barrier-free run around the loop both writes and reads
   (or writes twice) at anything but one and the same work-item-dependent
-  index defined before the loop: such code may read a value another
+  index defined before the loop (``local_array`` arrays are the work-item's
+  own and exempt): such code may read a value another
   work-item wrote in the same region, which only the one-after-another
   schedule defines (the race is the kernel's, but its result must not
   change under the compiler).  Atomics alone are fine: any order of them is
@@ -84,6 +86,7 @@ from ringkernel.ringir import (
     walk,
 )
 from ringkernel.ringir.passes.uniformity import Uniformity
+from ringkernel.ringir.types import AddressSpace, ArrayType
 
 # Integer ops that may trap or be undefined (division by zero): never recomputed.
 _TRAPPING = frozenset({"div", "rem", "floordiv", "floormod"})
@@ -181,7 +184,10 @@ def _interchangeable(loop: ForRange, uniformity: Uniformity, var_writers: dict[s
         return False
     if var_writers.get(loop.var.name, 0) != 1 or exits(loop.body):
         return False
-    return not any(isinstance(s, (Barrier, Call)) for s in walk(loop.body))
+    if any(isinstance(s, (Barrier, Call)) for s in walk(loop.body)):
+        return False
+    inside = definitions(loop.body)  # a work-item's own array cannot cross into the loop's region
+    return not any(_private(v) and v.name not in inside for s in walk(loop.body) for v in operands(s))
 
 
 def _independent_accesses(run: list[Stmt], ignored: frozenset[int]) -> bool:
@@ -195,7 +201,7 @@ def _independent_accesses(run: list[Stmt], ignored: frozenset[int]) -> bool:
                     for t in walk(s.body) if (r := result_of(t)) is not None}
     accesses: dict[str, list[tuple[bool, bool, Value]]] = {}
     for s in stmts:
-        if isinstance(s, (Load, Store, AtomicRMW, AtomicCAS)):
+        if isinstance(s, (Load, Store, AtomicRMW, AtomicCAS)) and not _private(s.array):
             atomic = isinstance(s, (AtomicRMW, AtomicCAS))
             accesses.setdefault(s.array.name, []).append(
                 (not isinstance(s, Load), atomic, s.index))
@@ -207,6 +213,11 @@ def _independent_accesses(run: list[Stmt], ignored: frozenset[int]) -> bool:
         if len(indices) > 1 or indices & inside_loops:
             return False
     return True
+
+
+def _private(array: Value) -> bool:
+    """A per-work-item (``local_array``) array: no other work-item can see it."""
+    return isinstance(array.type, ArrayType) and array.type.space == AddressSpace.LOCAL
 
 
 def _walk_except(body: list[Stmt], ignored: frozenset[int]) -> list[Stmt]:

@@ -553,6 +553,7 @@ class _Transformer:
         top_region = {id(s): r.index for r in self.regions if not r.loop_depth for s in r.body}
         scalars = {p.name for p in self.fn.params if isinstance(p.type, ScalarType)}
         kinds = {"thread_id", "global_id", *UNIFORM_INDICES}
+        position = {id(s): i for i, s in enumerate(body)}
         for stmt in body:
             if not isinstance(stmt, StoreVar) or id(stmt) not in top_region:
                 continue
@@ -561,7 +562,11 @@ class _Transformer:
                 continue
             home = top_region[id(stmt)]
             chain = pure_chain(stmt.value, self.defs, scalars, set(self.remat), kinds)
-            if chain is not None and min(regions_of[name]) >= home:
+            if chain is None or min(regions_of[name]) < home:
+                continue
+            # a local the chain reads must already hold its value there (assigned earlier)
+            if all(position.get(id(s), -1) > position[id(self.remat[s.var.name][1])]
+                   for s in chain if isinstance(s, LoadVar)):
                 self.remat[name] = (chain, stmt, home)
         for region in self.regions:
             prefix: list[Stmt] = []

@@ -21,6 +21,17 @@ of :data:`SLOTS` entries indexed by the flat work-item id:
 - a uniform value the block-level control flow needs (an ``if`` condition,
   ``range`` bounds) is written by every work-item into a one-entry array.
 
+With ``interchange`` (the default) carrying is cheaper and the work-item loop
+gets the innermost place, so LLVM vectorizes across work-items
+(:mod:`ringkernel.ringir.passes.workitem_interchange`,
+:mod:`ringkernel.ringir.passes.grid_stride`): uniform ``range`` loops run at
+block level; a local that every region assigns before reading is not
+carried; a uniform local is one kernel local (plus a one-entry array each
+work-item writes back); a local assigned once at the top level from the
+indices (``tx = thread_id(0)``) is recomputed in each region; a uniform
+value recomputable from constants, parameters and block indices is computed
+at block level; a region ``if tid < s: ...`` loops over ``[0, s)`` only.
+
 A ``return`` ends the region's function with ``true``: the work-item is
 marked done and skipped by later regions, and the block ends when no
 work-item is left — the cpu thread path's semantics, where a work-item that
@@ -634,7 +645,7 @@ class _Transformer:
             for n, v in sorted(self.ubuf_values.items())
         }
         self.cell_arrays = {n: scratch("wi.cell.", locals_by_name[n].type, 1) for n in sorted(self.cells)}
-        self.callee_locals = locals_by_name
+        self.locals_by_name = locals_by_name
         self.done = scratch("wi.done.", BOOL, SLOTS) if self.returns else None
 
         self.c0, self.c1 = names.value("wi.c", I32), names.value("wi.c", I32)
@@ -905,11 +916,11 @@ class _Emitter(NodeVisitor):
         cells = sorted(t.infos[r.index].stored & t.cells)
         for n in cells:  # the value the region starts from, if no work-item finishes it
             v = t.names.value("wi.u", t.cell_arrays[n].type.elem)  # type: ignore[union-attr]
-            out += [LoadVar(v, t.callee_locals[n]), Store(t.cell_arrays[n], t.c0, v)]
+            out += [LoadVar(v, t.locals_by_name[n]), Store(t.cell_arrays[n], t.c0, v)]
         out += t.workitem_loop(body, axes, narrowed)
         for n in cells:
             v = t.names.value("wi.u", t.cell_arrays[n].type.elem)  # type: ignore[union-attr]
-            out += [Load(v, t.cell_arrays[n], t.c0), StoreVar(t.callee_locals[n], v)]
+            out += [Load(v, t.cell_arrays[n], t.c0), StoreVar(t.locals_by_name[n], v)]
         if returns:
             assert t.alive is not None
             left, none = t.names.value("wi.a", I32), t.names.value("wi.e", BOOL)

@@ -117,7 +117,7 @@ def pure_chain(value: Value, defs: dict[str, Stmt], params: set[str], locals_ok:
             ok = stmt.var.name in locals_ok
         elif isinstance(stmt, Binary) and stmt.op not in _TRAPPING or isinstance(
                 stmt, (Unary, Compare, Cast)):
-            ok = all(visit(o) for o in operands(stmt))  # type: ignore[arg-type]
+            ok = all(visit(o) for o in operands(stmt))
         else:
             ok = False
         if not ok or len(chain) >= CHAIN_LIMIT:

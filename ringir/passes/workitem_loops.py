@@ -521,7 +521,7 @@ class _Transformer:
             if isinstance(stmt, (StoreVar, ForRange)):
                 writers[stmt.var.name] = writers.get(stmt.var.name, 0) + 1
         body, new_vars, self.originals = version_grid_stride_loops(
-            fn.body, analyze_uniformity(fn), writers, self.names.value,  # type: ignore[arg-type]
+            fn.body, analyze_uniformity(fn), writers, self.names.value,
             lambda stem, ty: LocalVar(self.names.fresh(stem), ty),  # type: ignore[arg-type]
         )
         return replace(fn, body=body, locals=(*fn.locals, *new_vars))
@@ -915,11 +915,11 @@ class _Emitter(NodeVisitor):
         narrowed = self.narrowed(r.index, out)
         cells = sorted(t.infos[r.index].stored & t.cells)
         for n in cells:  # the value the region starts from, if no work-item finishes it
-            v = t.names.value("wi.u", t.cell_arrays[n].type.elem)  # type: ignore[union-attr]
+            v = t.names.value("wi.u", t.locals_by_name[n].type)
             out += [LoadVar(v, t.locals_by_name[n]), Store(t.cell_arrays[n], t.c0, v)]
         out += t.workitem_loop(body, axes, narrowed)
         for n in cells:
-            v = t.names.value("wi.u", t.cell_arrays[n].type.elem)  # type: ignore[union-attr]
+            v = t.names.value("wi.u", t.locals_by_name[n].type)
             out += [Load(v, t.cell_arrays[n], t.c0), StoreVar(t.locals_by_name[n], v)]
         if returns:
             assert t.alive is not None
@@ -933,8 +933,8 @@ class _Emitter(NodeVisitor):
         renamed: dict[str, Value] = {}
         for stmt in chain:
             fresh = self.t.names.value("wi.b", result_of(stmt).type)  # type: ignore[union-attr]
-            out.append(replace(_map_stmt(stmt, lambda v: renamed.get(v.name, v), lambda b: b),
-                               result=fresh))
+            copy = _map_stmt(stmt, lambda v: renamed.get(v.name, v), lambda b: b)
+            out.append(replace(copy, result=fresh))  # type: ignore[type-var]
             renamed[result_of(stmt).name] = fresh  # type: ignore[union-attr]
         return renamed
 

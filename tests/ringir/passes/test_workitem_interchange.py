@@ -301,3 +301,33 @@ def test_plan_retries_without_interchange_when_the_interchanged_rewrite_fails(
     plan = plan_block(weighted.ir, "weighted")
     assert plan.mode == LOOPS
     assert _user_loop(weighted) in _region_loops(plan.module, "weighted")
+
+
+@rk.kernel
+def early_return(x: Array[f32], out: Array[f32], n: i32):
+    buf = rk.shared_array(f32, N)
+    t = rk.thread_id(0)
+    s = 3  # uniform, carried across the barriers as one value
+    if t >= n:
+        return
+    buf[t] = x[t]
+    rk.barrier()
+    acc = f32(0.0)
+    for k in range(s):
+        acc += buf[(t + k) % n]
+    s = s + 1
+    rk.barrier()
+    out[t] = acc + f32(s)
+
+
+@pytest.mark.parametrize("n", [N, 5, 1])
+def test_work_items_that_returned_do_not_disturb_interchanged_loops(n: int) -> None:
+    module = _rewrite(early_return)
+    assert _user_loop(early_return) in _block_loops(module, "early_return")
+    x = np.arange(N, dtype=np.float32) + 1.0
+    out = np.full(N, -1.0, np.float32)
+    early_return.launch(1, N, (x, out, n), backend="cpu")
+    expected = np.full(N, -1.0, np.float32)
+    for t in range(n):
+        expected[t] = sum(x[(t + k) % n] for k in range(3)) + 4.0
+    np.testing.assert_allclose(out, expected)

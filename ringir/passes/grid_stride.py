@@ -26,7 +26,8 @@ holds the last ``i`` either way.  A zero or negative step (or one that
 overflowed) takes the original loop.
 
 Applies to a ``range`` loop of an ``i32`` variable whose start is
-``global_id(d)``, ``thread_id(d)`` or ``uniform + thread_id(d)``, whose stop
+``global_id(d)``, ``thread_id(d)`` or ``uniform + thread_id(d)`` (``thread_id``
+also through a local assigned it once, at the top level), whose stop
 and step are uniform, with no barrier, ``return``, ``break``/``continue`` of
 it or ``func`` call in its body, in block-level position (the kernel's top
 level, or the body of control flow holding a barrier).
@@ -75,6 +76,8 @@ def version_grid_stride_loops(
     never run together with the new loop).
     """
     rewriter = _Rewriter(definitions(body), uniformity, var_writers, fresh, fresh_var)
+    rewriter.top = body
+    rewriter.top_position = {id(s): i for i, s in enumerate(body)}
     return rewriter.block(body), rewriter.new_vars, rewriter.originals
 
 
@@ -83,13 +86,19 @@ class _Rewriter:
                  fresh: FreshValue, fresh_var: FreshVar) -> None:
         self.defs, self.uniformity, self.var_writers = defs, uniformity, var_writers
         self.fresh, self.fresh_var = fresh, fresh_var
+        self.top: tuple[Stmt, ...] = ()
+        self.top_position: dict[int, int] = {}
         self.new_vars: list[LocalVar] = []
         self.originals: set[int] = set()
+        # locals assigned once, at the top level, with thread_id(axis): (axis, top-level position)
+        # of the assignment, for those assigned so far
+        self.tid_locals: dict[str, tuple[int, int]] = {}
 
     def block(self, body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
         """Rewrites the candidates of a block-level ``body``, descending into barrier control flow."""
         out: list[Stmt] = []
         for stmt in body:
+            self.note_tid_local(stmt, top=body is self.top)
             if isinstance(stmt, ForRange) and self.candidate(stmt) is not None:
                 out += self.version(stmt)
             elif isinstance(stmt, (Loop, ForRange)) and _has_barrier(stmt):
@@ -100,6 +109,24 @@ class _Rewriter:
             else:
                 out.append(stmt)
         return tuple(out)
+
+    def note_tid_local(self, stmt: Stmt, top: bool) -> None:
+        """Remembers ``t = thread_id(d)`` at the top level (the only assignment of ``t``)."""
+        if top and isinstance(stmt, StoreVar) and self.var_writers.get(stmt.var.name) == 1:
+            index = self.defs.get(stmt.value.name)
+            if isinstance(index, ThreadIndex) and index.kind == "thread_id":
+                self.tid_locals[stmt.var.name] = (index.dim, self.top_position[id(stmt)])
+
+    def thread_axis(self, v: Value) -> int | None:
+        """The axis whose ``thread_id`` ``v`` is (directly, or loaded from a local holding it)."""
+        stmt = self.defs.get(v.name)
+        if isinstance(stmt, ThreadIndex) and stmt.kind == "thread_id":
+            return stmt.dim
+        if isinstance(stmt, LoadVar) and stmt.var.name in self.tid_locals:
+            axis, assigned = self.tid_locals[stmt.var.name]
+            # a load at the top level before the assignment still reads the initial zero
+            return axis if self.top_position.get(id(stmt), assigned + 1) > assigned else None
+        return None
 
     def candidate(self, loop: ForRange) -> tuple[str, Value | None, int] | None:
         """How a grid-stride loop's start is made, or None: ("zero" | "block" | "value", base, axis).
@@ -114,14 +141,16 @@ class _Rewriter:
         if exits(loop.body) or any(isinstance(s, (Barrier, Call)) for s in walk(loop.body)):
             return None
         start = self.defs.get(loop.start.name)
-        if isinstance(start, ThreadIndex) and start.kind in ("thread_id", "global_id"):
-            return ("zero" if start.kind == "thread_id" else "block"), None, start.dim
+        axis = self.thread_axis(loop.start)
+        if axis is not None:
+            return "zero", None, axis
+        if isinstance(start, ThreadIndex) and start.kind == "global_id":
+            return "block", None, start.dim
         if isinstance(start, Binary) and start.op == "add":
             for base, tid in ((start.lhs, start.rhs), (start.rhs, start.lhs)):
-                index = self.defs.get(tid.name)
-                if (isinstance(index, ThreadIndex) and index.kind == "thread_id"
-                        and self.uniformity.is_uniform(base)):
-                    return "value", base, index.dim
+                axis = self.thread_axis(tid)
+                if axis is not None and self.uniformity.is_uniform(base):
+                    return "value", base, axis
         return None
 
     def version(self, loop: ForRange) -> list[Stmt]:

@@ -32,7 +32,7 @@ argument does not hold or cannot be checked cheaply:
 - a ``func`` call in the body (its memory effects are not visible here), or
   a ``local_array`` made before the loop (it cannot cross into a region);
 - an array that the barrier-free run around the loop both writes and reads
-  (or writes twice) at anything but one and the same work-item-dependent
+  (an atomic's old value counts as a read) at anything but one and the same work-item-dependent
   index defined before the loop (``local_array`` arrays are the work-item's
   own and exempt): such code may read a value another
   work-item wrote in the same region, which only the one-after-another
@@ -191,10 +191,11 @@ def _interchangeable(loop: ForRange, uniformity: Uniformity, var_writers: dict[s
 
 
 def _independent_accesses(run: list[Stmt], ignored: frozenset[int]) -> bool:
-    """Whether every array ``run`` writes (not only atomically) is accessed at one index only.
+    """Whether every array ``run`` both writes and reads is accessed at one index only.
 
     That index must be defined outside the run's loops (the same in every
-    iteration, so a work-item only ever touches its own element).
+    iteration, so a work-item only ever touches its own element).  Arrays
+    only stored to, or only updated atomically, are free.
     """
     stmts = _walk_except(run, ignored)
     inside_loops = {r.name for s in stmts if isinstance(s, (Loop, ForRange))
@@ -209,6 +210,8 @@ def _independent_accesses(run: list[Stmt], ignored: frozenset[int]) -> bool:
         writes = [u for u in uses if u[0]]
         if not writes or all(atomic for _, atomic, _ in uses):
             continue
+        if not any(atomic or not write for write, atomic, _ in uses):
+            continue  # only stored to: nothing here reads another work-item's value
         indices = {index.name for _, _, index in uses}
         if len(indices) > 1 or indices & inside_loops:
             return False

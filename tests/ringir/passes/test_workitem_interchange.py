@@ -331,3 +331,26 @@ def test_work_items_that_returned_do_not_disturb_interchanged_loops(n: int) -> N
     for t in range(n):
         expected[t] = sum(x[(t + k) % n] for k in range(3)) + 4.0
     np.testing.assert_allclose(out, expected)
+
+
+@rk.kernel
+def block_stride_fill(x: Array[f32], out: Array[f32], n: i32):
+    tile = rk.shared_array(f32, 4 * N)
+    t = rk.thread_id(0)
+    for j in range(t, 4 * N, rk.block_dim(0)):  # start: the local holding thread_id
+        v = f32(0.0)
+        if j < n:
+            v = x[j]
+        tile[j] = v
+    rk.barrier()
+    out[t] = tile[4 * N - 1 - t]
+
+
+def test_block_stride_loop_from_a_thread_id_local_is_versioned_and_interchanged() -> None:
+    module = _rewrite(block_stride_fill)
+    assert any(v.startswith("gs.j") for v in _block_loops(module, "block_stride_fill"))
+    x = np.arange(4 * N, dtype=np.float32)
+    out = np.zeros(N, np.float32)
+    block_stride_fill.launch(1, N, (x, out, 3 * N + 5), backend="cpu")
+    tile = np.where(np.arange(4 * N) < 3 * N + 5, x, 0.0)
+    np.testing.assert_array_equal(out, tile[::-1][:N])

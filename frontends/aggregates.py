@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ringkernel.frontends.semantic import Operand
 from ringkernel.frontends.valuetypes import (
     MAX_VEC_LEN,
+    WORD_BYTES,
     StructArray,
     StructDef,
     TupleDef,
@@ -26,9 +27,12 @@ from ringkernel.frontends.valuetypes import (
     element_slice,
     is_aggregate,
     leaf_names,
+    leaf_offsets,
     leaves,
+    scalar_bytes,
     struct_words,
 )
+from ringkernel.frontends.words import load_scalar, store_scalar
 from ringkernel.ringir import U32, AddressSpace, ArrayType, LocalVar, ScalarType, TupleType, Type, Value
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.types import MAX_TUPLE_ELEMS
@@ -52,8 +56,10 @@ def agg_operand(ty: Any, parts: tuple[Value, ...] | list[Value]) -> AggOperand:
 class Place:
     """Where a value of ``type`` lives: ``vars`` (locals), ``values`` (a temporary) or memory.
 
-    In memory, leaf ``k`` is the word ``array[word + offset + k]``.  ``dynamic``
-    makes the place element ``dynamic`` (a runtime index) of the Vec at it.
+    In memory, the value starts ``offset`` bytes after the first byte of the
+    word ``array[word]``, and its leaves lie at :func:`leaf_offsets` from there.
+    ``dynamic`` makes the place element ``dynamic`` (a runtime index) of the
+    Vec at it.
     """
 
     type: Any
@@ -65,13 +71,14 @@ class Place:
     dynamic: Value | None = None
     count: int = 0  # with ``dynamic``: the Vec's length
 
-    def narrow(self, start: int, ty: Any) -> Place:
+    def narrow(self, start: int, ty: Any, byte: int) -> Place:
+        """The part of type ``ty`` at leaf ``start`` (in locals) or ``byte`` bytes on (in memory)."""
         count = len(leaves(ty))
         if self.vars is not None:
             return Place(ty, vars=self.vars[start:start + count])
         if self.values is not None:
             return Place(ty, values=self.values[start:start + count])
-        return Place(ty, array=self.array, word=self.word, offset=self.offset + start)
+        return Place(ty, array=self.array, word=self.word, offset=self.offset + byte)
 
 
 # --- signatures --------------------------------------------------------------------------
@@ -82,7 +89,8 @@ def ir_type(ty: Any) -> Type:
     if is_aggregate(ty):
         return TupleType(leaves(ty))
     if isinstance(ty, StructArray):
-        return ArrayType(U32, AddressSpace.GLOBAL)
+        shape = None if ty.ndim == 1 else (None,) * ty.ndim
+        return ArrayType(U32, AddressSpace.GLOBAL, shape=shape)
     return ty
 
 
@@ -113,20 +121,21 @@ def type_problem(ty: Any) -> str | None:
     return None
 
 
-def launch_layout(params: list[tuple[str, Any]]) -> tuple[tuple[str, Any, bool], ...]:
-    """Per kernel parameter: (name, numpy dtype of a struct parameter or element, is an array).
+def launch_layout(params: list[tuple[str, Any]]) -> tuple[tuple[str, Any, int], ...]:
+    """Per kernel parameter: (name, numpy dtype of a struct parameter or element, the
+    dimensions of an array of them or 0).
 
     The dtype is None for parameters passed as they are; the runtime flattens
     the others (:func:`ringkernel.runtime.arguments.flatten_struct_arguments`).
     """
-    out: list[tuple[str, Any, bool]] = []
+    out: list[tuple[str, Any, int]] = []
     for name, ty in params:
         if isinstance(ty, StructArray):
-            out.append((name, ty.struct.dtype, True))
+            out.append((name, ty.dtype, ty.ndim))
         elif isinstance(ty, StructDef):
-            out.append((name, ty.dtype, False))
+            out.append((name, ty.dtype, 0))
         else:
-            out.append((name, None, False))
+            out.append((name, None, 0))
     return tuple(out)
 
 
@@ -139,7 +148,7 @@ class AggregateRules:
     def __init__(self, translator: FunctionTranslator) -> None:
         self.t = translator
         self.vars: dict[str, Place] = {}  # aggregate locals (and parameters) by name
-        self.views: dict[str, StructDef] = {}  # IR array value name -> its struct elements
+        self.views: dict[str, StructDef | VecType] = {}  # IR array value name -> its elements' type
 
     @property
     def b(self) -> Any:
@@ -235,7 +244,7 @@ class AggregateRules:
             return None if base is None else self.element(base, node)
         return None
 
-    def struct_view(self, name: str) -> tuple[Value, StructDef] | None:
+    def struct_view(self, name: str) -> tuple[Value, StructDef | VecType] | None:
         """The word array and struct of the array name ``name`` when it is an ``Array[S]``.
 
         Array names of structs are never rebound (:meth:`refuse_rebinding`), so
@@ -279,8 +288,8 @@ class AggregateRules:
         if found is None:
             names = ", ".join(n for n, _ in base.type.fields)
             raise self.error(f"struct {base.type} has no field '{node.attr}' (fields: {names})", node)
-        start, ty = found
-        return base.narrow(start, ty)
+        start, ty, offset = found
+        return base.narrow(start, ty, offset)
 
     def element(self, base: Place, node: ast.Subscript) -> Place:
         ty = base.type
@@ -297,7 +306,8 @@ class AggregateRules:
             if not -count <= k < count:
                 raise self.error(f"index {k} is out of range for {ty} (0 to {count - 1})", node.slice)
             start, elem = element_slice(ty, k % count)
-            return base.narrow(start, elem)
+            byte = start * scalar_bytes(elem) if isinstance(ty, VecType) else 0
+            return base.narrow(start, elem, byte)
         if isinstance(ty, TupleDef):
             raise self.error("a tuple index must be a constant such as t[0]", node.slice)
         index_ty = self.t.sem.scalar_type(op, node.slice)
@@ -307,16 +317,34 @@ class AggregateRules:
                      offset=base.offset, dynamic=self.t.sem.coerce(op, index_ty, node.slice),
                      count=ty.length)
 
-    def array_element(self, array: Value, struct: StructDef, node: ast.Subscript) -> Place:
-        if isinstance(node.slice, (ast.Slice, ast.Tuple)):
-            raise self.error("index an Array of structs with one integer", node.slice)
-        op = self.t.sem.promote(self.t.visit(node.slice))
-        ty = self.t.sem.scalar_type(op, node.slice)
-        if not ty.is_int:
-            raise self.error(f"array indices must be integers, not {ty}", node.slice)
-        index = self.t.sem.coerce(op, ty, node.slice, "the index")
-        word = self.b.binary("mul", index, self.b.const(struct_words(struct), ty))
-        return Place(struct, array=array, word=word)
+    def array_element(self, array: Value, struct: StructDef | VecType, node: ast.Subscript) -> Place:
+        """``a[i]`` / ``a[i, j]`` of an ``Array[S]`` or ``Array[Vec]``: the words of one element.
+
+        An N-d one is held as words whose last extent counts words, so the last
+        index is scaled by the element's words and the others use the extents as they are.
+        """
+        ndim = array.type.ndim  # type: ignore[attr-defined]
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if isinstance(node.slice, ast.Slice) or any(isinstance(e, ast.Slice) for e in items):
+            raise self.error(f"index an Array of {struct} with integers, not a slice", node.slice)
+        if len(items) != ndim:
+            raise self.error(f"'{ast.unparse(node.value)}' has {ndim} dimension(s); index it with "
+                             f"{ndim} integer(s), not {len(items)}", node.slice)
+        words = struct_words(struct)
+        typed: list[tuple[Operand, ast.expr]] = []
+        for item in items:
+            op = self.t.sem.promote(self.t.visit(item))
+            ty = self.t.sem.scalar_type(op, item)
+            if not ty.is_int:
+                raise self.error(f"array indices must be integers, not {ty}", item)
+            typed.append((Operand(self.t.sem.coerce(op, ty, item, "the index")), item))
+        last = typed[-1][0].value
+        assert last is not None
+        scaled = self.b.binary("mul", last, self.b.const(words, last.type))
+        if ndim == 1:
+            return Place(struct, array=array, word=scaled)
+        typed[-1] = (Operand(scaled), typed[-1][1])
+        return Place(struct, array=array, word=self.t.flat_index(array, typed))
 
     # --- loads and stores ---
 
@@ -333,22 +361,19 @@ class AggregateRules:
             return list(place.values)
         if place.vars is not None:
             return [self.b.load_var(v) for v in place.vars]
-        return [self.load_word(place, k, t) for k, t in enumerate(leaves(place.type))]
+        assert place.array is not None
+        return [load_scalar(self.b, place.array, *self.mem_word(place, byte), t)
+                for byte, t in zip(leaf_offsets(place.type), leaves(place.type))]
 
-    def word_index(self, place: Place, k: int) -> Value:
+    def mem_word(self, place: Place, byte: int) -> tuple[Value, int]:
+        """The word holding the byte ``byte`` bytes into ``place``, and that byte's bit shift."""
         assert place.word is not None
-        shift = place.offset + k
-        if shift == 0:
-            return place.word
-        return self.b.binary("add", place.word, self.b.const(shift, place.word.type))
-
-    def load_word(self, place: Place, k: int, ty: ScalarType) -> Value:
-        word = self.b.load(place.array, self.word_index(place, k))
-        return word if ty == U32 else self.b.bitcast(word, ty)
-
-    def store_word(self, place: Place, k: int, value: Value) -> None:
-        word = value if value.type == U32 else self.b.bitcast(value, U32)
-        self.b.store(place.array, self.word_index(place, k), word)
+        position = place.offset + byte
+        words = position // WORD_BYTES
+        if words == 0:
+            return place.word, position % WORD_BYTES * 8
+        word = self.b.binary("add", place.word, self.b.const(words, place.word.type))
+        return word, position % WORD_BYTES * 8
 
     def store(self, place: Place, op: Operand, node: ast.AST) -> None:
         if place.values is not None:
@@ -359,11 +384,13 @@ class AggregateRules:
             self.store_dynamic(place, self.t.sem.coerce(op, ty, node, what))
             return
         parts = self.leaves_of(op, ty, node, "the value assigned")
-        for k, value in enumerate(parts):
-            if place.vars is not None:
-                self.b.store_var(place.vars[k], value)
-            else:
-                self.store_word(place, k, value)
+        if place.vars is not None:
+            for var, value in zip(place.vars, parts):
+                self.b.store_var(var, value)
+            return
+        assert place.array is not None
+        for byte, value in zip(leaf_offsets(ty), parts):
+            store_scalar(self.b, place.array, lambda byte=byte: self.mem_word(place, byte), value)
 
     def leaves_of(self, op: Operand, ty: Any, node: ast.AST, what: str) -> list[Value]:
         """``op`` as the leaves of a ``ty`` value (scalars coerced as an assignment would)."""
@@ -393,9 +420,7 @@ class AggregateRules:
         self.b.store_var(result, self.b.const(False if vec.is_bool else 0.0 if vec.is_float else 0, vec))
         if place.array is not None:
             with self.b.if_(self.in_range(index, count)):
-                word = self.b.binary("add", self.word_index(place, 0), self.index_as(index, place.word))
-                loaded = self.b.load(place.array, word)
-                self.b.store_var(result, loaded if vec == U32 else self.b.bitcast(loaded, vec))
+                self.b.store_var(result, load_scalar(self.b, place.array, *self.dynamic_word(place), vec))
             return self.b.load_var(result)
         sources = self.leaf_values(Place(place.type, vars=place.vars, values=place.values))
         for k in range(count):
@@ -410,13 +435,30 @@ class AggregateRules:
         count = place.count
         if place.array is not None:
             with self.b.if_(self.in_range(index, count)):
-                word = self.b.binary("add", self.word_index(place, 0), self.index_as(index, place.word))
-                self.b.store(place.array, word, value if value.type == U32 else self.b.bitcast(value, U32))
+                at = self.dynamic_word(place)
+                store_scalar(self.b, place.array, lambda: at, value)
             return
         assert place.vars is not None
         for k in range(count):
             with self.b.if_(self.b.compare("eq", index, self.b.const(k, index.type))):
                 self.b.store_var(place.vars[k], value)
+
+    def dynamic_word(self, place: Place) -> tuple[Value, int | Value]:
+        """Word and bit shift of element ``place.dynamic`` (checked in range) of the Vec in memory."""
+        assert isinstance(place.type, ScalarType) and place.dynamic is not None and place.word is not None
+        size = scalar_bytes(place.type)
+        first, shift = self.mem_word(place, 0)
+        index = self.index_as(place.dynamic, place.word)
+        if size >= WORD_BYTES:
+            step = index if size == WORD_BYTES else self.b.binary(
+                "mul", index, self.b.const(size // WORD_BYTES, index.type))
+            return self.b.binary("add", first, step), 0
+        ity = index.type
+        scaled = self.b.binary("mul", index, self.b.const(size, ity))
+        byte = self.b.binary("add", self.b.const(shift // 8, ity), scaled)
+        word = self.b.binary("add", first, self.b.binary("shr", byte, self.b.const(2, ity)))
+        bits = self.b.binary("mul", self.b.binary("and", byte, self.b.const(3, ity)), self.b.const(8, ity))
+        return word, self.b.cast(bits, U32)
 
     def index_as(self, index: Value, word: Value | None) -> Value:
         assert word is not None
@@ -515,7 +557,7 @@ class AggregateRules:
         """Appends the IR argument(s) for an aggregate or struct-array parameter; False otherwise."""
         if isinstance(pty, StructArray):
             struct = self.views.get(op.value.name) if op.value is not None else None
-            if struct is not pty.struct:
+            if struct != pty.struct:
                 raise self.error(f"argument '{pname}' must be an Array[{pty.struct}]", arg_node)
             assert op.value is not None
             args.append(op.value)

@@ -7,6 +7,11 @@ variable), the leaves of a temporary (read-only), or the words of an
 place; loads and stores act on its leaves only, so ``a[i].x = v`` writes one
 word.  A dynamic ``Vec`` index reads 0 and writes nothing when out of range
 (never outside the Vec).
+
+A local ``Vec`` of more than :data:`MAX_VEC_LEN` elements is *memory-backed*:
+its place is a per-work-item array of its element type (``typed``), defined
+at the top of the function, so ``v[i]`` is one load or store instead of a
+test per element.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ringkernel.frontends.semantic import Operand
 from ringkernel.frontends.valuetypes import (
     MAX_VEC_LEN,
+    MAX_VEC_MEMORY,
     WORD_BYTES,
     StructArray,
     StructDef,
@@ -33,7 +39,7 @@ from ringkernel.frontends.valuetypes import (
     struct_words,
 )
 from ringkernel.frontends.words import load_scalar, store_scalar
-from ringkernel.ringir import U32, AddressSpace, ArrayType, LocalVar, ScalarType, TupleType, Type, Value
+from ringkernel.ringir import I32, U32, AddressSpace, ArrayType, LocalVar, ScalarType, TupleType, Type, Value
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.types import MAX_TUPLE_ELEMS
 
@@ -70,6 +76,7 @@ class Place:
     offset: int = 0
     dynamic: Value | None = None
     count: int = 0  # with ``dynamic``: the Vec's length
+    typed: bool = False  # ``array`` holds the Vec's elements themselves; ``offset`` counts elements
 
     def narrow(self, start: int, ty: Any, byte: int) -> Place:
         """The part of type ``ty`` at leaf ``start`` (in locals) or ``byte`` bytes on (in memory)."""
@@ -78,6 +85,8 @@ class Place:
             return Place(ty, vars=self.vars[start:start + count])
         if self.values is not None:
             return Place(ty, values=self.values[start:start + count])
+        if self.typed:
+            return Place(ty, array=self.array, word=self.word, offset=self.offset + start, typed=True)
         return Place(ty, array=self.array, word=self.word, offset=self.offset + byte)
 
 
@@ -107,7 +116,7 @@ def ir_params(params: list[tuple[str, Any]]) -> list[tuple[str, Type]]:
 
 def type_problem(ty: Any) -> str | None:
     """Why an annotation's value type cannot be used, or None (Vec lengths, tuple sizes)."""
-    if isinstance(ty, VecType):
+    if isinstance(ty, VecType) and ty.problem() is not None:
         return ty.problem()
     if isinstance(ty, TupleDef):
         if not ty.elems:
@@ -117,7 +126,8 @@ def type_problem(ty: Any) -> str | None:
             if problem is not None:
                 return problem
     if is_aggregate(ty) and len(leaves(ty)) > MAX_TUPLE_ELEMS:
-        return f"{ty} holds {len(leaves(ty))} scalars; a value holds at most {MAX_TUPLE_ELEMS}"
+        return (f"{ty} holds {len(leaves(ty))} scalars; a value passed or returned holds at most "
+                f"{MAX_TUPLE_ELEMS} (pass a longer Vec's elements in an array)")
     return None
 
 
@@ -181,6 +191,15 @@ class AggregateRules:
             raise self.error(f"'{name}' already holds a {self.describe_name(name)}, not a {ty}", node)
         place = self.vars.get(name)
         if place is None:
+            if isinstance(ty, VecType) and ty.length > MAX_VEC_LEN:  # memory-backed
+                array = self.b.local_array(ty.elem, ty.length, hoist=True)
+                place = Place(ty, array=array, word=self.b.const(0, I32), typed=True)
+                self.vars[name] = place
+                return place
+            if len(leaves(ty)) > MAX_TUPLE_ELEMS:
+                raise self.error(f"'{name}' would hold a {ty} of {len(leaves(ty))} scalars; a local value "
+                                 f"holds at most {MAX_TUPLE_ELEMS} (a Vec up to {MAX_VEC_MEMORY}): index "
+                                 "its parts where they are instead", node)
             names = leaf_names(ty)
             place = Place(ty, vars=tuple(self.b.local(f"{name}.{p}", t) for p, t in zip(names, leaves(ty))))
             self.vars[name] = place
@@ -315,7 +334,7 @@ class AggregateRules:
             raise self.error(f"Vec indices must be integers, not {index_ty}", node.slice)
         return Place(ty.elem, vars=base.vars, values=base.values, array=base.array, word=base.word,
                      offset=base.offset, dynamic=self.t.sem.coerce(op, index_ty, node.slice),
-                     count=ty.length)
+                     count=ty.length, typed=base.typed)
 
     def array_element(self, array: Value, struct: StructDef | VecType, node: ast.Subscript) -> Place:
         """``a[i]`` / ``a[i, j]`` of an ``Array[S]`` or ``Array[Vec]``: the words of one element.
@@ -362,8 +381,28 @@ class AggregateRules:
         if place.vars is not None:
             return [self.b.load_var(v) for v in place.vars]
         assert place.array is not None
+        if place.typed:
+            count = len(leaves(place.type))
+            return [self.b.load(place.array, self.typed_index(place, k)) for k in range(count)]
         return [load_scalar(self.b, place.array, *self.mem_word(place, byte), t)
                 for byte, t in zip(leaf_offsets(place.type), leaves(place.type))]
+
+    def typed_index(self, place: Place, k: int) -> Value:
+        assert place.word is not None
+        return self.b.const(place.offset + k, place.word.type)
+
+    def store_typed(self, place: Place, parts: list[Value]) -> None:
+        """Stores ``parts`` into a memory-backed Vec; one value for all (``.zeros()``) is a loop."""
+        assert place.array is not None and place.word is not None
+        if len(parts) > MAX_VEC_LEN and all(p is parts[0] for p in parts):
+            counter = self.t.temp("fill", I32)
+            first = self.b.const(place.offset, I32)
+            stop = self.b.const(place.offset + len(parts), I32)
+            with self.b.for_range(counter, first, stop, self.b.const(1, I32)):
+                self.b.store(place.array, self.b.load_var(counter), parts[0])
+            return
+        for k, value in enumerate(parts):
+            self.b.store(place.array, self.typed_index(place, k), value)
 
     def mem_word(self, place: Place, byte: int) -> tuple[Value, int]:
         """The word holding the byte ``byte`` bytes into ``place``, and that byte's bit shift."""
@@ -389,6 +428,9 @@ class AggregateRules:
                 self.b.store_var(var, value)
             return
         assert place.array is not None
+        if place.typed:
+            self.store_typed(place, parts)
+            return
         for byte, value in zip(leaf_offsets(ty), parts):
             store_scalar(self.b, place.array, lambda byte=byte: self.mem_word(place, byte), value)
 
@@ -418,6 +460,10 @@ class AggregateRules:
         count = place.count
         result = self.t.temp("vec", vec)
         self.b.store_var(result, self.b.const(False if vec.is_bool else 0.0 if vec.is_float else 0, vec))
+        if place.typed:
+            with self.b.if_(self.in_range(index, count)):
+                self.b.store_var(result, self.b.load(place.array, self.typed_dynamic(place)))
+            return self.b.load_var(result)
         if place.array is not None:
             with self.b.if_(self.in_range(index, count)):
                 self.b.store_var(result, load_scalar(self.b, place.array, *self.dynamic_word(place), vec))
@@ -433,6 +479,10 @@ class AggregateRules:
         index = place.dynamic
         assert index is not None
         count = place.count
+        if place.typed:
+            with self.b.if_(self.in_range(index, count)):
+                self.b.store(place.array, self.typed_dynamic(place), value)
+            return
         if place.array is not None:
             with self.b.if_(self.in_range(index, count)):
                 at = self.dynamic_word(place)
@@ -442,6 +492,14 @@ class AggregateRules:
         for k in range(count):
             with self.b.if_(self.b.compare("eq", index, self.b.const(k, index.type))):
                 self.b.store_var(place.vars[k], value)
+
+    def typed_dynamic(self, place: Place) -> Value:
+        """The array index of element ``place.dynamic`` (checked in range) of a memory-backed Vec."""
+        assert place.dynamic is not None and place.word is not None
+        index = self.index_as(place.dynamic, place.word)
+        if place.offset == 0:
+            return index
+        return self.b.binary("add", self.b.const(place.offset, index.type), index)
 
     def dynamic_word(self, place: Place) -> tuple[Value, int | Value]:
         """Word and bit shift of element ``place.dynamic`` (checked in range) of the Vec in memory."""
@@ -479,7 +537,8 @@ class AggregateRules:
         if not isinstance(callee, VecType):  # .zeros()
             if node.args:
                 raise self.error(f"{vec}.zeros() takes no arguments", node)
-            return agg_operand(vec, [self.t.sem.coerce(Operand(literal=0), vec.elem, node)] * vec.length)
+            zero = Operand(literal=False if vec.elem.is_bool else 0)
+            return agg_operand(vec, [self.t.sem.coerce(zero, vec.elem, node)] * vec.length)
         if len(node.args) != vec.length:
             raise self.error(f"{vec} takes {vec.length} values, got {len(node.args)}; "
                              f"{vec}.zeros() makes a zero Vec", node)

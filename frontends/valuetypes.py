@@ -29,7 +29,11 @@ import numpy as np
 from ringkernel.ringir.types import ScalarType, Type
 
 MAX_VEC_LEN = 64
-"""The longest ``Vec``: its elements live in registers, and a dynamic index costs one test per element."""
+"""The longest ``Vec`` held in registers (a dynamic index costs one test per element); a longer
+local Vec lives in a per-work-item array (see :mod:`ringkernel.frontends.aggregates`)."""
+
+MAX_VEC_MEMORY = 1 << 16
+"""The longest ``Vec`` at all: in memory (array elements, struct fields, local arrays)."""
 
 WORD_BYTES = 4
 
@@ -54,8 +58,8 @@ class VecType(Type):
             return f"Vec elements must be scalars such as f32, not {self.elem}"
         if isinstance(self.length, bool) or not isinstance(self.length, int):
             return f"a Vec length must be a constant integer, not {self.length!r}"
-        if not 1 <= self.length <= MAX_VEC_LEN:
-            return f"Vec length {self.length} is out of range; use 1 to {MAX_VEC_LEN}"
+        if not 1 <= self.length <= MAX_VEC_MEMORY:
+            return f"Vec length {self.length} is out of range; use 1 to {MAX_VEC_MEMORY}"
         return None
 
     def __call__(self, *values: Any) -> np.ndarray:
@@ -286,7 +290,7 @@ def field_type_problem(ty: Any) -> str | None:
 
 
 __all__ = [
-    "MAX_VEC_LEN", "VecType", "StructDef", "TupleDef", "StructArray",
+    "MAX_VEC_LEN", "MAX_VEC_MEMORY", "VecType", "StructDef", "TupleDef", "StructArray",
     "is_aggregate", "leaves", "leaf_names", "element_slice", "struct_words", "struct_dtype",
     "field_type_problem", "mem_size", "mem_align", "leaf_offsets", "element_dtype", "scalar_bytes",
     "array_element_problem",

@@ -27,10 +27,10 @@ from ringkernel.ringir import (
 )
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
-CASE_IDS = [c.name for c in kernel_corpus.CASES]
+CASE_IDS = [c.name for c in kernel_corpus.metal_cases()]
 
 
-@pytest.mark.parametrize("case", kernel_corpus.CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("case", kernel_corpus.metal_cases(), ids=CASE_IDS)
 def test_corpus_kernel_passes_clang_check(case: kernel_corpus.KernelCase) -> None:
     text = case.kernel.compile("msl")
     assert "kernel void" in text

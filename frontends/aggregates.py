@@ -30,6 +30,7 @@ from ringkernel.frontends.valuetypes import (
     StructDef,
     TupleDef,
     VecType,
+    array_element_problem,
     element_slice,
     is_aggregate,
     leaf_names,
@@ -277,6 +278,33 @@ class AggregateRules:
         """The u32 words of one element of ``array``: a struct's for an ``Array[S]``, else 1."""
         struct = self.views.get(array.name)
         return 1 if struct is None else struct_words(struct)
+
+    def allocation_element(self, node: ast.Call) -> StructDef | VecType | None:
+        """The struct or Vec of ``rk.shared_array(S, n)`` / ``rk.local_array(S, n)``, else None."""
+        if not node.args:
+            return None
+        first = node.args[0]
+        if isinstance(first, ast.Name) and first.id in self.t.arrays:
+            return None
+        try:
+            elem = self.t.static_callee(first)
+        except CompileError:
+            return None
+        if not isinstance(elem, (StructDef, VecType)):
+            return None
+        problem = (elem.problem() if isinstance(elem, VecType) else None) or array_element_problem(elem)
+        if problem is not None:
+            raise self.error(problem, first)
+        return elem
+
+    def words_of(self, elem: StructDef | VecType) -> int:
+        return struct_words(elem)
+
+    def allocated(self, array: Value, elem: StructDef | VecType | None) -> Operand:
+        """The operand of a new shared or local array; one of structs is held as its words."""
+        if elem is not None:
+            self.views[array.name] = elem
+        return Operand(array)
 
     def refuse_rebinding(self, name: str, op: Operand, node: ast.AST) -> None:
         """``a, b = b, a`` on arrays of structs would mix their words with other u32 arrays'

@@ -292,6 +292,8 @@ class ArrayTranslation:
         ty = ref.type
         if ty.size is not None:  # one shape for every candidate
             count = ty.size if dim is None else _constant_shape(ty)[dim]
+            if dim in (None, ty.ndim - 1):  # an array of structs counts words there
+                count //= self.element_words(ref.candidates[0])
             return Operand(self.b.const(count, I32))
 
         def use(array: Value) -> Value:

@@ -6,14 +6,15 @@ RingIR sees struct arrays as ``array<u32>`` so every target can hold them
 byte) sits at a bit ``shift`` inside its word.  Sub-word stores clear and
 set their bits with atomic and/or, so two work-items writing different
 bytes of one word never undo each other's store (the same rule WGSL's
-packed small-type arrays follow).
+packed small-type arrays follow); in a local (per-work-item) array a plain
+read-modify-write does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ringkernel.ringir import U16, U32, U64, FunctionBuilder, ScalarType, Value
+from ringkernel.ringir import U16, U32, U64, AddressSpace, ArrayType, FunctionBuilder, ScalarType, Value
 
 
 def _shift(b: FunctionBuilder, shift: int | Value) -> Value:
@@ -75,6 +76,10 @@ def store_scalar(
         keep = b.binary("xor", b.binary("shl", b.const(mask, U32), shifted), b.const(0xFFFFFFFF, U32))
     if not (isinstance(shift, int) and shift == 0):
         raw = b.binary("shl", raw, shifted)
+    assert isinstance(array.type, ArrayType)
+    if array.type.space == AddressSpace.LOCAL:  # one work-item's own memory: a plain read-modify-write
+        b.store(array, word, b.binary("or", b.binary("and", b.load(array, word), keep), raw))
+        return
     b.atomic("and", array, word, keep)
     b.atomic("or", array, word, raw)
 

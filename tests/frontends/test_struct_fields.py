@@ -297,3 +297,55 @@ def test_struct_parameters_with_small_and_nested_fields(backend: str) -> None:
     p = Small(flag=True, c=-5, h=1, inner=(200, [0.0, 0.0, 0.5]), w=3, b=[0, 0, 0, 0, 0, 9])
     struct_params[1, 1, backend](p, Inner(a=7, v=[1, 2, 3]), out)
     np.testing.assert_array_equal(out, [-5 + 200 + 0.5 + 9 + 7, 1.0])
+
+
+@rk.kernel
+def shared_and_local_structs(a: Array[Cell], out: Array[f32], n: i32):
+    t = rk.thread_id(0)
+    i = rk.global_id(0)
+    tile = rk.shared_array(Cell, 64)
+    grid = rk.shared_array(Cell, (2, 64))
+    mine = rk.local_array(Cell, 3)
+    if i < n:
+        tile[t] = a[i]
+        grid[1, t].k = u8(t)  # 64 work-items write bytes of neighbouring words at once
+        mine[2].k = u8(7)
+        mine[2].t = 1.5
+    rk.barrier()
+    if i < n:
+        j = (t + 1) % len(tile)
+        out[i] = (tile[j].t + f32(tile[j].k) + f32(grid[1, j].k) * 100.0 + f32(mine[2].k) * 1000.0
+                  + mine[2].t + f32(grid.shape[1]) * 10000.0)
+
+
+def test_shared_and_local_arrays_of_structs(backend: str) -> None:
+    a = np.zeros(64, Cell.dtype)
+    a["t"] = np.arange(64)
+    a["k"] = 3
+    out = np.zeros(64, np.float32)
+    shared_and_local_structs[1, 64, backend](a, out, 64)
+    j = (np.arange(64) + 1) % 64
+    np.testing.assert_array_equal(out, j + 3 + j * 100 + 7000 + 1.5 + 640000)
+
+
+def test_shared_struct_arrays_pass_every_target() -> None:
+    check_wgsl(shared_and_local_structs.compile("wgsl"))
+    check_ptx(shared_and_local_structs.compile("ptx"))
+    try:
+        check_msl(shared_and_local_structs.compile("msl"))
+    except rk.CompileError as exc:
+        if "needs clang" not in str(exc):
+            raise
+
+
+@rk.kernel
+def shared_of_odd_size(out: Array[f32]):
+    s = rk.shared_array(RGB, 4)
+    out[0] = f32(s[0].r)
+
+
+def test_a_shared_array_of_odd_structs_is_refused_at_the_type() -> None:
+    with pytest.raises(rk.CompileError) as info:
+        shared_of_odd_size.compile("rir")
+    assert "struct RGB is 3 bytes" in info.value.message
+    assert info.value.source_line[info.value.col - 1:].startswith("RGB, 4)")  # type: ignore[index,operator]

@@ -302,7 +302,7 @@ def make_actor_info(cls: type) -> ActorInfo:
         name = declared[0]
         value = cls.__dict__.get(name, 0)
         if not default_fits(value, declared):
-            what = "a number" if len(declared) == 2 else f"a number or {declared[2]} numbers"  # type: ignore[misc]
+            what = "a number" if len(declared) == 2 else f"a number or {declared[2]} numbers"
             raise CompileError(f"actor '{cls.__name__}': the default of '{name}' must be {what}")
         defaults[name] = value
     methods = [
@@ -319,7 +319,7 @@ def default_fits(value: Any, field: L.RecordField) -> bool:
         return True
     if len(field) == 2 or not isinstance(value, (list, tuple)):
         return False
-    return len(value) == field[2] and all(isinstance(v, (bool, int, float)) for v in value)  # type: ignore[misc]
+    return len(value) == field[2] and all(isinstance(v, (bool, int, float)) for v in value)
 
 
 def build_actor_info(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ringkernel.frontends.semantic import Operand
@@ -460,7 +461,7 @@ class AggregateRules:
             self.store_typed(place, parts)
             return
         for byte, value in zip(leaf_offsets(ty), parts):
-            store_scalar(self.b, place.array, lambda byte=byte: self.mem_word(place, byte), value)
+            store_scalar(self.b, place.array, partial(self.mem_word, place, byte), value)
 
     def leaves_of(self, op: Operand, ty: Any, node: ast.AST, what: str) -> list[Value]:
         """``op`` as the leaves of a ``ty`` value (scalars coerced as an assignment would)."""

@@ -908,7 +908,7 @@ def static_actor_info(actor: StaticActor) -> Any:
             raise located_error(filename, lines, item.annotation, field)
         if isinstance(default, (NotConstant, np.generic)) or (
                 default is not None and not default_fits(default, field)):
-            what = "a number" if len(field) == 2 else f"a number or {field[2]} numbers"  # type: ignore[misc]
+            what = "a number" if len(field) == 2 else f"a number or {field[2]} numbers"
             raise located_error(filename, lines, item.value,
                                 f"actor '{actor.__name__}': the default of '{name}' must be {what}")
         state_fields.append(field)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ringkernel.ringir import U16, U32, U64, AddressSpace, ArrayType, FunctionBuilder, ScalarType, Value
+from ringkernel.ringir.types import as_scalar
 
 
 def _shift(b: FunctionBuilder, shift: int | Value) -> Value:
@@ -26,7 +27,7 @@ def load_scalar(b: FunctionBuilder, array: Value, word: Value, shift: int | Valu
     bits = 8 if ty.is_bool else ty.bits
     if bits == 64:
         lo = b.load(array, word)
-        hi = b.load(array, b.binary("add", word, b.const(1, word.type)))
+        hi = b.load(array, b.binary("add", word, b.const(1, as_scalar(word.type))))
         wide = b.binary("or", b.cast(lo, U64), b.binary("shl", b.cast(hi, U64), b.const(32, U64)))
         return wide if ty == U64 else b.bitcast(wide, ty)
     value = b.load(array, word)
@@ -59,7 +60,7 @@ def store_scalar(
         hi = b.cast(b.binary("shr", wide, b.const(32, U64)), U32)
         word, _ = at()
         b.store(array, word, lo)
-        b.store(array, b.binary("add", word, b.const(1, word.type)), hi)
+        b.store(array, b.binary("add", word, b.const(1, as_scalar(word.type))), hi)
         return
     if bits == 32:
         raw = value if ty == U32 else b.bitcast(value, U32)

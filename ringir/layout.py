@@ -251,7 +251,7 @@ def record_layout(name: str, fields: tuple[RecordField, ...]) -> RecordLayout:
     taken = {f[0] for f in fields}
     for field in fields:
         field_name, ty = field[0], field[1]
-        length = field[2] if len(field) == 3 else None  # type: ignore[misc]
+        length = field[2] if len(field) == 3 else None
         if ty.bits == 64 and word % 2:
             word += 1
         slot = FieldSlot(field_name, ty, word, length)

@@ -383,10 +383,11 @@ def decode(words: np.ndarray, info: MessageInfo) -> Any:
 def slot_dtype(info: MessageInfo, slot_words: int) -> np.dtype:
     """``Msg.dtype``'s fields over a whole slot of ``slot_words`` words (one row per slot)."""
     fields = info.layout.fields
+    formats: list[Any] = [info.layout.dtype().fields[f.name][0] for f in fields]  # type: ignore[index]
     return np.dtype(
         {
             "names": [f.name for f in fields],
-            "formats": [info.layout.dtype().fields[f.name][0] for f in fields],  # type: ignore[index]
+            "formats": formats,
             "offsets": [(L.ENVELOPE_WORDS + f.word) * L.WORD for f in fields],
             "itemsize": slot_words * L.WORD,
         }

@@ -284,7 +284,7 @@ class Kernel(_Decorated):
             return args
         return tuple(flatten_struct_arguments(self.__name__, layout, tuple(args)))
 
-    def _struct_layout(self) -> tuple[tuple[str, Any, bool], ...] | None:
+    def _struct_layout(self) -> tuple[tuple[str, Any, int], ...] | None:
         """Per parameter, the numpy dtype of a struct (or struct array) parameter; None without any."""
         if not hasattr(self, "_layout"):
             params, _ = signature_of(self.ringkernel_source, "kernel")

@@ -191,6 +191,11 @@ class FieldSlot:
     def words(self) -> int:
         return self.scalar_words * (self.length or 1)
 
+    @property
+    def spelled(self) -> str:
+        """The field's type as written: ``u32`` or ``Vec[u32, 256]``."""
+        return str(self.type) if self.length is None else f"Vec[{self.type}, {self.length}]"
+
     def elements(self) -> tuple[tuple[str, ScalarType], ...]:
         """The field as scalar fields: itself, or ``name_0 .. name_{N-1}`` for a Vec.
 

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 import ringkernel as rk
+from ringkernel import durability
 from ringkernel import Vec, f32, u8, u32
 from ringkernel.ringir import layout as L
 
 sys.path.insert(0, os.path.dirname(__file__))
-from vec_field_defs import Hist, Histogrammer, Pair, Samples, WideKeeper  # noqa: E402
+from vec_field_defs import Hist, Histogrammer, Pair, Samples, ShorterBins, WideKeeper  # noqa: E402
 
 
 def test_vec_fields_take_their_elements_words() -> None:
@@ -198,3 +199,19 @@ def test_ringc_reads_vec_fields_statically(tmp_path, capsys) -> None:
     for actor in (Histogrammer, WideKeeper):
         assert main([source, "-t", "rir", "--kernel", actor.__name__]) == 0
         assert capsys.readouterr().out == actor.compile("rir")
+
+
+def test_checkpoint_keeps_vec_state_and_refuses_another_length(tmp_path) -> None:
+    """Regression: the checkpoint named a Vec[u32, 256] field 'u32', so a class whose field was
+    a Vec of another length (or a scalar) passed the layout check."""
+    path = tmp_path / "h.rkc"
+    with rk.ActorSystem(backend="cpu") as system:
+        ref = system.spawn(Histogrammer)
+        ref.ask(Samples(values=np.arange(16, dtype=np.float32), n=16), timeout=10.0)
+        ref.checkpoint(path)
+        before = ref.state
+    with rk.ActorSystem(backend="cpu") as system:
+        [copy] = system.restore(path)
+        np.testing.assert_array_equal(copy.state["bins"], before["bins"])
+        with pytest.raises(durability.CheckpointError, match=r"bins: Vec\[u32, 256\].*bins: Vec\[u32, 128\]"):
+            system.restore(path, types={"Histogrammer": ShorterBins})

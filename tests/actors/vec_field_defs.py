@@ -55,3 +55,15 @@ class WideKeeper:
         self.last = msg.xs * 2.0
         self.ks[1] = msg.ks[0] - 1
         return Pair(xs=self.last, ks=self.ks)
+
+
+@rk.actor
+class ShorterBins:
+    """Histogrammer's fields with a shorter ``bins``: a different state layout."""
+
+    bins: Vec[u32, 128]
+    marks: Vec[i32, 4] = (1, 2, 3, 4)
+    count: u32 = 0
+
+    def add(self, msg: Samples) -> None:
+        self.count += u32(1)

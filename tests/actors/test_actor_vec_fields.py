@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 import ringkernel as rk
-from ringkernel import durability
-from ringkernel import Vec, f32, u8, u32
+from ringkernel import Vec, durability, f32, u8, u32
 from ringkernel.ringir import layout as L
 
 sys.path.insert(0, os.path.dirname(__file__))

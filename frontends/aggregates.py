@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from ringkernel.frontends.arrays import ArrayRef
 from ringkernel.frontends.semantic import Operand
 from ringkernel.frontends.valuetypes import (
     MAX_VEC_LEN,
@@ -41,7 +42,7 @@ from ringkernel.frontends.valuetypes import (
     struct_words,
 )
 from ringkernel.frontends.words import load_scalar, store_scalar
-from ringkernel.ringir import I32, U32, AddressSpace, ArrayType, LocalVar, ScalarType, TupleType, Type, Value
+from ringkernel.ringir import I32, U32, ArrayType, LocalVar, ScalarType, TupleType, Type, Value
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.types import MAX_TUPLE_ELEMS
 
@@ -101,7 +102,7 @@ def ir_type(ty: Any) -> Type:
         return TupleType(leaves(ty))
     if isinstance(ty, StructArray):
         shape = None if ty.ndim == 1 else (None,) * ty.ndim
-        return ArrayType(U32, AddressSpace.GLOBAL, shape=shape)
+        return ArrayType(U32, ty.space, shape=shape)
     return ty
 
 
@@ -648,7 +649,7 @@ class AggregateRules:
             if struct != pty.struct:
                 raise self.error(f"argument '{pname}' must be an Array[{pty.struct}]", arg_node)
             assert op.value is not None
-            args.append(op.value)
+            args.append(op.array or ArrayRef((op.value,)))  # its memory space picks the specialization
             return True
         if not is_aggregate(pty):
             return False

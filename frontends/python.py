@@ -292,7 +292,8 @@ def specialize_params(
     if spaces is None:
         return params
     it = iter(spaces)
-    return [(n, replace(t, space=next(it)) if isinstance(t, ArrayType) else t) for n, t in params]
+    arrays = (ArrayType, StructArray)
+    return [(n, replace(t, space=next(it)) if isinstance(t, arrays) else t) for n, t in params]
 
 
 class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.ringir.types import ScalarType, Type
+from ringkernel.ringir.types import AddressSpace, ScalarType, Type
 
 MAX_VEC_LEN = 64
 """The longest ``Vec`` held in registers (a dynamic index costs one test per element); a longer
@@ -152,6 +152,7 @@ class StructArray(Type):
 
     struct: StructDef | VecType
     ndim: int = 1
+    space: AddressSpace = AddressSpace.GLOBAL  # a func's parameter: the memory its argument is in
 
     def __str__(self) -> str:
         return f"Array[{self.struct}]" if self.ndim == 1 else f"Array[{self.struct}, {self.ndim}]"

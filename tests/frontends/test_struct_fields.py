@@ -349,3 +349,39 @@ def test_a_shared_array_of_odd_structs_is_refused_at_the_type() -> None:
         shared_of_odd_size.compile("rir")
     assert "struct RGB is 3 bytes" in info.value.message
     assert info.value.source_line[info.value.col - 1:].startswith("RGB, 4)")  # type: ignore[index,operator]
+
+
+@rk.func
+def row_total(g: Array[Cell, 2], vs: Array[Vec[f32, 3]], r: i32) -> f32:
+    s = 0.0
+    for c in range(g.shape[1]):
+        s += g[r, c].t + f32(g[r, c].k)
+    return s + vs[r][2] + f32(len(vs))
+
+
+@rk.func
+def mark_second(cells: Array[Cell]) -> f32:
+    cells[1].k = u8(9)
+    return cells[0].t + f32(cells[1].k)
+
+
+@rk.kernel
+def funcs_over_struct_arrays(g: Array[Cell, 2], vs: Array[Vec[f32, 3]], out: Array[f32]):
+    r = rk.global_id(0)
+    tile = rk.shared_array(Cell, 4)
+    if r < g.shape[0]:
+        tile[0].t = 2.0
+        out[r] = row_total(g, vs, r) + mark_second(tile)
+
+
+def test_funcs_take_struct_arrays_of_any_memory_and_rank(backend: str) -> None:
+    """Regression: a func's Array[S] parameter was always global, so passing a shared array of
+    structs failed the IR verifier."""
+    g = np.zeros((3, 4), Cell.dtype)
+    g["t"], g["k"] = 1, 2
+    out = np.zeros(3, np.float32)
+    funcs_over_struct_arrays[1, 4, backend](g, np.ones((3, 3), np.float32), out)
+    np.testing.assert_array_equal(out, 27.0)
+    assert "mark_second_shared" in funcs_over_struct_arrays.compile("rir")
+    check_wgsl(funcs_over_struct_arrays.compile("wgsl"))
+    check_ptx(funcs_over_struct_arrays.compile("ptx"))

@@ -211,7 +211,9 @@ class Kernel(_Decorated):
         except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise
-            raise exc.with_traceback(None) from None
+            from ringkernel.runtime.arguments import in_struct_elements
+
+            raise in_struct_elements(exc, self._struct_layout()).with_traceback(None) from None
 
     def _launch(self, grid: Any, block: Any, args: Sequence[Any], backend: Any,
                 checked: bool | None, dynamic_shared: Any) -> None:

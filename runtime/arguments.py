@@ -33,7 +33,32 @@ class BoundsError(IndexError):
 
     The message names the kernel, the array parameter, the index and the
     array's length; no byte outside the array was read or written.
+    ``array``, ``index`` and ``length`` say the same for a kernel's array
+    parameter (None elsewhere: shared arrays, device functions' parameters).
     """
+
+    def __init__(
+        self, message: str, *, array: str | None = None, index: int | None = None, length: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.array, self.index, self.length = array, index, length
+
+
+def in_struct_elements(exc: BoundsError, layout: Sequence[tuple[str, Any, int]] | None) -> BoundsError:
+    """``exc`` restated for an ``Array[S]`` (or ``Array[Vec]``) parameter, whose index and length
+    the checked build counts in 32-bit words (``docs/layout.md``): which element that word is in."""
+    if exc.array is None or exc.index is None or exc.length is None or not layout:
+        return exc
+    for name, dtype, ndim in layout:
+        if name == exc.array and ndim and dtype is not None:
+            words = dtype.itemsize // 4
+            element, word = divmod(exc.index, words)
+            return BoundsError(
+                f"{exc.args[0]}; '{name}' holds {exc.length // words} element(s) of {words} word(s) "
+                f"each (index and length count words), so that is word {word} of element {element}",
+                array=exc.array, index=exc.index, length=exc.length,
+            )
+    return exc
 
 
 def normalize_dims(value: Any, what: str) -> Dim3:

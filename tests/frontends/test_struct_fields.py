@@ -385,3 +385,20 @@ def test_funcs_take_struct_arrays_of_any_memory_and_rank(backend: str) -> None:
     assert "mark_second_shared" in funcs_over_struct_arrays.compile("rir")
     check_wgsl(funcs_over_struct_arrays.compile("wgsl"))
     check_ptx(funcs_over_struct_arrays.compile("ptx"))
+
+
+@rk.kernel
+def store_past_the_end(g: Array[Cell], i: i32):
+    g[i].k = u8(3)
+
+
+def test_checked_launches_name_the_struct_element(backend: str) -> None:
+    """Regression: the error counted u32 words ("index 9 ... of length 8") with no word of elements."""
+    g = np.zeros(4, Cell.dtype)
+    with pytest.raises(rk.BoundsError) as info:
+        store_past_the_end.launch(1, 1, [g, 4], backend=backend, checked=True)
+    message = str(info.value)
+    assert "index 17" in message and "length 16" in message  # field k is word 1 of element 4
+    assert "'g' holds 4 element(s) of 4 word(s) each (index and length count words), so that is " \
+        "word 1 of element 4" in message
+    assert (info.value.array, info.value.index, info.value.length) == ("g", 17, 16)

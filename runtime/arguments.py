@@ -44,10 +44,12 @@ class BoundsError(IndexError):
         self.array, self.index, self.length = array, index, length
 
 
-def in_struct_elements(exc: BoundsError, layout: Sequence[tuple[str, Any, int]] | None) -> BoundsError:
+def in_struct_elements(exc: Exception, layout: Sequence[tuple[str, Any, int]] | None) -> Exception:
     """``exc`` restated for an ``Array[S]`` (or ``Array[Vec]``) parameter, whose index and length
     the checked build counts in 32-bit words (``docs/layout.md``): which element that word is in."""
-    if exc.array is None or exc.index is None or exc.length is None or not layout:
+    if not isinstance(exc, BoundsError) or exc.array is None or exc.index is None or exc.length is None:
+        return exc
+    if not layout:
         return exc
     for name, dtype, ndim in layout:
         if name == exc.array and ndim and dtype is not None:

@@ -548,6 +548,33 @@ class AggregateRules:
         bits = self.b.binary("mul", self.b.binary("and", byte, self.b.const(3, ity)), self.b.const(8, ity))
         return word, self.b.cast(bits, U32)
 
+    def vec_loop(self, node: ast.For) -> ast.For | None:
+        """``for x in v`` over a Vec variable or field (``v``, ``p.v``, ``a[i].v``): the loop
+        ``for <i> in range(N): x = v[<i>]`` with a counter no user name can take; None otherwise."""
+        it = node.iter
+        if not isinstance(it, (ast.Name, ast.Attribute, ast.Subscript)):
+            return None
+        if isinstance(it, ast.Name) and it.id not in self.vars:
+            return None
+        place = self.place_of(it)
+        if place is None or place.dynamic is not None or not isinstance(place.type, VecType):
+            return None
+        self.t.temp_counter += 1
+        counter = f"vec.{self.t.temp_counter}"
+        self.t.assigned_names.add(counter)
+
+        def at(new: ast.AST) -> Any:
+            return ast.copy_location(new, it)
+
+        element = at(ast.Subscript(it, at(ast.Name(counter, ast.Load())), ast.Load()))
+        bind = ast.copy_location(ast.Assign([node.target], element), node.target)
+        loop = ast.For(
+            at(ast.Name(counter, ast.Store())),
+            at(ast.Call(at(ast.Name("range", ast.Load())), [at(ast.Constant(place.type.length))], [])),
+            [bind, *node.body], [],
+        )
+        return ast.fix_missing_locations(ast.copy_location(loop, node))
+
     def index_as(self, index: Value, word: Value | None) -> Value:
         assert word is not None
         return index if index.type == word.type else self.b.cast(index, word.type)

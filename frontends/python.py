@@ -594,6 +594,10 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             raise self.error("for/else is not supported in kernels", node.orelse[0])
         if not isinstance(node.target, ast.Name):
             raise self.error("the loop variable must be a single name", node.target)
+        over_vec = self.agg.vec_loop(node)
+        if over_vec is not None:  # for x in v: a range loop over v's indices
+            self.visit_For(over_vec)
+            return
         call = node.iter
         if not (isinstance(call, ast.Call) and self.static_callee(call.func) is builtins.range):
             raise self.error(

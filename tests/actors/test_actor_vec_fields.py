@@ -18,7 +18,16 @@ from ringkernel import Vec, durability, f32, u8, u32
 from ringkernel.ringir import layout as L
 
 sys.path.insert(0, os.path.dirname(__file__))
-from vec_field_defs import Hist, Histogrammer, Pair, Samples, ShorterBins, WideKeeper  # noqa: E402
+from vec_field_defs import (  # noqa: E402
+    Hist,
+    Histogrammer,
+    Pair,
+    Samples,
+    ShorterBins,
+    Sum,
+    Summer16,
+    WideKeeper,
+)
 
 
 def test_vec_fields_take_their_elements_words() -> None:
@@ -214,3 +223,10 @@ def test_checkpoint_keeps_vec_state_and_refuses_another_length(tmp_path) -> None
         np.testing.assert_array_equal(copy.state["bins"], before["bins"])
         with pytest.raises(durability.CheckpointError, match=r"bins: Vec\[u32, 256\].*bins: Vec\[u32, 128\]"):
             system.restore(path, types={"Histogrammer": ShorterBins})
+
+
+def test_handlers_loop_over_vec_fields() -> None:
+    with rk.ActorSystem(backend="cpu") as system:
+        ref = system.spawn(Summer16)
+        reply = ref.ask(Samples(values=np.arange(16, dtype=np.float32), n=16), timeout=10.0)
+    assert reply == Sum(total=2.0 * 120 + 32.0)

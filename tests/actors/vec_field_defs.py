@@ -67,3 +67,25 @@ class ShorterBins:
 
     def add(self, msg: Samples) -> None:
         self.count += u32(1)
+
+
+@rk.message
+class Sum:
+    total: f32
+
+
+@rk.actor
+class Summer16:
+    """Loops over a message's Vec field and a Vec state field."""
+
+    weights: Vec[f32, 16] = 2.0
+
+    def add(self, msg: Samples) -> Sum:
+        total = 0.0
+        k = 0
+        for v in msg.values:
+            total += v * self.weights[k]
+            k += 1
+        for w in self.weights:
+            total += w
+        return Sum(total=total)

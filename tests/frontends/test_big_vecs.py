@@ -134,3 +134,50 @@ def test_errors_point_at_the_cause(kernel, message: str, underlined: str) -> Non
     assert message in err.message
     start = err.col - 1  # type: ignore[operator]
     assert err.source_line[start:start + len(underlined)] == underlined  # type: ignore[index]
+
+
+@rk.struct
+class Row:
+    vals: Vec[f32, 5]
+    k: u8
+
+
+@rk.kernel
+def loops_over_vecs(rows: Array[Row], out: Array[f32]):
+    i = rk.global_id(0)
+    small = Vec[f32, 4](1.0, 2.0, 3.0, 4.0)
+    big = Vec[f32, 100].zeros()
+    for k in range(100):
+        big[k] = f32(k)
+    total = 0.0
+    for x in small:
+        total += x
+    for x in big:
+        if x > 10.0:
+            break
+        total += x
+    for x in rows[i].vals:
+        if x < 0.0:
+            continue
+        total += x * 100.0
+    out[i] = total
+
+
+def test_for_loops_walk_vecs(backend: str) -> None:
+    rows = np.zeros(2, Row.dtype)
+    rows["vals"] = [[1, -2, 3, 4, 5], [0, 0, 0, 0, -1]]
+    out = np.zeros(2, np.float32)
+    loops_over_vecs[1, 2, backend](rows, out)
+    np.testing.assert_array_equal(out, [10 + 55 + 1300, 10 + 55])
+
+
+@rk.kernel
+def loops_over_a_scalar(out: Array[f32]):
+    s = 1.0
+    for x in s:
+        out[0] = x
+
+
+def test_a_loop_over_something_else_keeps_its_error() -> None:
+    with pytest.raises(rk.CompileError, match="kernels loop with 'for i in range"):
+        loops_over_a_scalar.compile("rir")

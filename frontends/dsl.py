@@ -295,7 +295,8 @@ class Array:
 
 
 class Vec:
-    """``Vec[T, N]``: a fixed-length value array of N scalars of type T (1 <= N <= 64).
+    """``Vec[T, N]``: a fixed-length value array of N scalars of type T (1 <= N <= 65536; a local
+    one longer than 64 lives in a per-work-item array instead of registers).
 
     ``Vec[f32, 4](a, b, c, d)`` and ``Vec[f32, 4].zeros()`` build one; a bad
     length is reported, with a caret, where the type is used in a kernel.

@@ -209,8 +209,35 @@ extern "C" __global__ void ballot_compact(int* x, int* out, int* count) {
     __syncthreads();
     if (keep) out[offsets[t / warpSize] + rank] = x[t];
 }""",
+    "histogram": """
+#define BINS 16
+extern "C" __global__ void histogram(int* values, int* bins, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) atomicAdd(&bins[values[i] % BINS], 1);
+}""",
+    "stencil3": """
+extern "C" __global__ void stencil3(float* src, float* dst, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i > 0 && i < n - 1) dst[i] = 0.25f * src[i - 1] + 0.5f * src[i] + 0.25f * src[i + 1];
+}""",
+    "transpose_2d": """
+extern "C" __global__ void transpose_2d(float* src, float* dst, int width, int height) {
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    int row = blockIdx.y * blockDim.y + threadIdx.y;
+    if (col < width && row < height) dst[col * height + row] = src[row * width + col];
+}""",
 }
-"""The corpus kernels (tests/kernel_corpus.py) as a CUDA programmer writes them: same algorithm."""
+"""The corpus kernels (tests/kernel_corpus.py; ``stencil3`` below) as a CUDA programmer writes them:
+same algorithm.  With the issue's five reference kernels (saxpy, block sum, histogram, 3-point
+stencil, transpose) come the subgroup kernels of issue 15."""
+
+
+@rk.kernel
+def stencil3(src: Array[f32], dst: Array[f32], n: i32):
+    """A 3-point stencil (the corpus has 2-D ones only)."""
+    i = rk.global_id(0)
+    if i > 0 and i < n - 1:
+        dst[i] = 0.25 * src[i - 1] + 0.5 * src[i] + 0.25 * src[i + 1]
 
 _INSTRUCTION = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)(.*?);")
 
@@ -261,7 +288,7 @@ def sass_counts() -> list[tuple[str, int, int]]:
         sys.path.insert(0, str(_TESTS))
     import kernel_corpus
 
-    kernels = {c.name: c.kernel for c in kernel_corpus.CASES}
+    kernels = {c.name: c.kernel for c in kernel_corpus.CASES} | {"stencil3": stencil3}
     env = dict(os.environ, PATH=f"{nvcc.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     counts = []
     with tempfile.TemporaryDirectory(prefix="ringkernel-sass-") as tmp:

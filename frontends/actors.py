@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringkernel.frontends.aggregates import AggregateRules
+from ringkernel.frontends.aggregates import AggregateRules, Place
 from ringkernel.frontends.module import ModuleAssembler
 from ringkernel.frontends.python import (
     UNREACHABLE,
@@ -41,6 +41,7 @@ from ringkernel.frontends.python import (
 )
 from ringkernel.frontends.semantic import Operand, Semantic
 from ringkernel.frontends.source import FunctionSource
+from ringkernel.frontends.valuetypes import MAX_VEC_LEN, VecType
 from ringkernel.ringir import (
     BOOL,
     I32,
@@ -194,31 +195,47 @@ def unmangled(name: str, owner: str) -> str:
     return name[len(mangled) - 2 :] if owner.strip("_") and name.startswith(mangled) else name
 
 
-def scalar_fields(cls: type, what: str) -> list[tuple[str, ScalarType]]:
-    """The annotated fields of a class body, as RingIR scalar types (names checked)."""
+MAX_FIELD_VEC = 1 << 16
+"""The longest ``Vec`` field of a message or actor state: it lives in memory, not registers."""
+
+
+def record_field(
+    name: str, ty: Any, what: str, owner: str, spelled: str | None = None
+) -> L.RecordField | str:
+    """The layout entry of message or state field ``name`` of type ``ty`` (written ``spelled``),
+    or why it cannot be one."""
+    length = None
+    elem = ty
+    if isinstance(ty, VecType):
+        length, elem = ty.length, ty.elem
+        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= MAX_FIELD_VEC:
+            return f"{what} '{owner}': field '{name}' is {ty}; a Vec field holds 1 to {MAX_FIELD_VEC} values"
+    if not isinstance(elem, ScalarType):
+        return (f"{what} '{owner}': field '{name}' has unsupported type {spelled or ty}; use f32, f64, "
+                "i32, u32, i64, u64, bool or Vec[T, N] of them")
+    if elem.is_small or (length is not None and elem.is_bool):
+        # queues and state are 32-bit words; no packing of small fields (yet)
+        wide = "u32" if elem.is_bool else "f32" if elem.is_float else "i32" if elem.is_signed else "u32"
+        spelled = wide if length is None else f"Vec[{wide}, {length}]"
+        return (f"{what} '{owner}': field '{name}' has type {ty}, which actor state and messages do "
+                f"not hold (they travel as 32-bit words); declare it {spelled} and convert with "
+                f"{elem}(...) in the handler")
+    return (name, elem) if length is None else (name, elem, length)
+
+
+def scalar_fields(cls: type, what: str) -> list[L.RecordField]:
+    """The annotated fields of a class body, as record fields (scalars and Vecs; names checked)."""
     fields = []
     for name, annotation in _annotations(cls).items():
         problem = name_problem(name, cls.__name__, f"{'message' if what == 'message' else 'state'} field")
         if problem is not None:
             raise field_error(cls, unmangled(name, cls.__name__), problem)
-        ty = python_object_type(_resolve_annotation(cls, annotation))
-        if not isinstance(ty, ScalarType):
-            raise field_error(
-                cls,
-                name,
-                f"{what} '{cls.__name__}': field '{name}' has unsupported type {annotation!r}; "
-                "use f32, f64, i32, u32, i64, u64 or bool",
-            )
-        if ty.is_small:  # queues and state are 32-bit words; no packing of small fields (yet)
-            wide = "f32" if ty.is_float else "i32" if ty.is_signed else "u32"
-            raise field_error(
-                cls,
-                name,
-                f"{what} '{cls.__name__}': field '{name}' has type {ty}, which actor state and "
-                f"messages do not hold (they travel as 32-bit words); declare it {wide} and "
-                f"convert with {ty}(...) in the handler",
-            )
-        fields.append((name, ty))
+        resolved = _resolve_annotation(cls, annotation)
+        ty = resolved if isinstance(resolved, VecType) else python_object_type(resolved)
+        found = record_field(name, ty, what, cls.__name__, repr(annotation))
+        if isinstance(found, str):
+            raise field_error(cls, name, found)
+        fields.append(found)
     return fields
 
 
@@ -296,7 +313,10 @@ def make_message_info(cls: type) -> MessageInfo:
     fields = scalar_fields(cls, "message")
     if not fields:
         raise CompileError(f"message '{cls.__name__}' needs at least one annotated field, e.g. 'value: f32'")
-    layout = L.record_layout(cls.__name__, tuple(fields))
+    try:
+        layout = L.record_layout(cls.__name__, tuple(fields))
+    except ValueError as exc:
+        raise CompileError(str(exc)) from None
     return MessageInfo(cls, layout, L.type_id_of(layout))
 
 
@@ -306,10 +326,12 @@ def make_actor_info(cls: type) -> ActorInfo:
 
     state_fields = scalar_fields(cls, "actor")
     defaults = {}
-    for name, _ in state_fields:
+    for declared in state_fields:
+        name = declared[0]
         value = cls.__dict__.get(name, 0)
-        if not isinstance(value, (bool, int, float)):
-            raise CompileError(f"actor '{cls.__name__}': the default of '{name}' must be a number")
+        if not default_fits(value, declared):
+            what = "a number" if len(declared) == 2 else f"a number or {declared[2]} numbers"
+            raise CompileError(f"actor '{cls.__name__}': the default of '{name}' must be {what}")
         defaults[name] = value
     methods = [
         source_of(obj)
@@ -319,9 +341,18 @@ def make_actor_info(cls: type) -> ActorInfo:
     return build_actor_info(cls.__name__, state_fields, defaults, methods, CompileError)
 
 
+def default_fits(value: Any, field: L.RecordField) -> bool:
+    """A state default is a number; a Vec field's may also be one number per element."""
+    if isinstance(value, (bool, int, float)):
+        return True
+    if len(field) == 2 or not isinstance(value, (list, tuple)):
+        return False
+    return len(value) == field[2] and all(isinstance(v, (bool, int, float)) for v in value)
+
+
 def build_actor_info(
     name: str,
-    state_fields: list[tuple[str, ScalarType]],
+    state_fields: list[L.RecordField],
     defaults: dict[str, bool | int | float],
     methods: list[FunctionSource],
     class_error: Callable[[str], CompileError],
@@ -334,7 +365,7 @@ def build_actor_info(
     """
     handlers: dict[type, HandlerInfo] = {}
     helpers: dict[str, FunctionSource] = {}
-    fields = {field_name for field_name, _ in state_fields}
+    fields = {field[0] for field in state_fields}
     for source in methods:
         node = source.node
         if node.decorator_list:
@@ -373,7 +404,10 @@ def build_actor_info(
                 f"messages '{ids[h.message.type_id]}' and '{h.message.name}' share a type id"
             )
         ids[h.message.type_id] = h.message.name
-    state = L.record_layout(name, tuple(state_fields))
+    try:
+        state = L.record_layout(name, tuple(state_fields))
+    except ValueError as exc:
+        raise class_error(str(exc)) from None
     return ActorInfo(name, state, defaults, handlers, helpers)
 
 
@@ -476,7 +510,7 @@ class MethodTranslator(FunctionTranslator):
         self.void_ok = None
         self.init_array_state(fn)
         self.embedded = {}
-        self.agg = AggregateRules(self)
+        self.agg = RecordRules(self)
         self.words = {name: value for (name, _), value in zip(params, self.b.params)}
         first = len(HELPER_STATE_PARAMS)
         for (name, ty), value in zip(params[first:], self.b.params[first:]):
@@ -562,7 +596,48 @@ class MethodTranslator(FunctionTranslator):
                 "declare it in the class body, e.g. 'total: f32 = 0.0'",
                 node,
             ) from None
-        return self.b.binary("add", self.words["rk.sbase"], self.b.const(slot.word, U32)), slot.type
+        return self.state_word(slot.word), slot.type
+
+    def state_slot(self, node: ast.Attribute) -> L.FieldSlot:
+        try:
+            return self.actor.state.field(node.attr)
+        except KeyError:
+            self.state_index(node)  # raises the error for an unknown field
+            raise
+
+    def state_word(self, word: int) -> Value:
+        """The index into the state words of the actor's state word ``word``: every state
+        read and write (scalar fields, Vec elements, atomics) takes its address from here,
+        offset by the instance's state base (``rk.sbase``: 0 for a single actor)."""
+        return self.b.binary("add", self.words["rk.sbase"], self.b.const(word, U32))
+
+    def message_slot(self, node: ast.Attribute) -> L.FieldSlot:
+        assert self.handler is not None
+        layout = self.handler.message.layout
+        try:
+            return layout.field(node.attr)
+        except KeyError:
+            names = ", ".join(f.name for f in layout.fields)
+            raise self.error(
+                f"message '{layout.name}' has no field '{node.attr}' (fields: {names})", node
+            ) from None
+
+    def record_place(self, node: ast.Attribute) -> Place | None:
+        """The memory place of Vec field ``self.f`` or ``msg.f`` (None for a scalar field)."""
+        slot = self.state_slot(node) if self.is_self(node.value) else self.message_slot(node)
+        if slot.length is None:
+            return None
+        if self.is_self(node.value):
+            array, word = self.words["state"], self.state_word(slot.word)
+        else:
+            array = self.words["inq"]
+            word = self.b.binary("add", self.words["msg"], self.b.const(L.ENVELOPE_WORDS + slot.word, U32))
+        return Place(VecType(slot.type, slot.length), array=array, word=word)
+
+    def rooted_at_msg(self, node: ast.expr) -> bool:
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        return self.is_msg(node)
 
     def visit_Name(self, node: ast.Name) -> Operand:
         if self.is_self(node):
@@ -572,35 +647,43 @@ class MethodTranslator(FunctionTranslator):
         return super().visit_Name(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Operand:
+        if self.is_self(node.value) or self.is_msg(node.value):
+            place = self.record_place(node)
+            if place is not None:  # a whole Vec field as a value
+                if place.type.length > MAX_VEC_LEN:
+                    raise self.error(
+                        f"'{ast.unparse(node)}' is a {place.type} in memory; index it "
+                        f"('{ast.unparse(node)}[i]'): whole Vec values hold at most {MAX_VEC_LEN} elements",
+                        node,
+                    )
+                return self.agg.load(place, node)
         if self.is_self(node.value):
             index, ty = self.state_index(node)
             return Operand(load_field(self.b, self.words["state"], index, ty))
         if self.is_msg(node.value):
-            assert self.handler is not None
-            layout = self.handler.message.layout
-            try:
-                slot = layout.field(node.attr)
-            except KeyError:
-                names = ", ".join(f.name for f in layout.fields)
-                raise self.error(
-                    f"message '{layout.name}' has no field '{node.attr}' (fields: {names})", node
-                ) from None
+            slot = self.message_slot(node)
             index = self.b.binary("add", self.words["msg"], self.b.const(L.ENVELOPE_WORDS + slot.word, U32))
             return Operand(load_field(self.b, self.words["inq"], index, slot.type))
         return super().visit_Attribute(node)
 
     def assign(self, target: ast.expr, op: Operand, value_node: ast.AST) -> None:
+        if self.rooted_at_msg(target):
+            raise self.error("messages are read-only; copy the field into a local or the state", target)
         if isinstance(target, ast.Attribute) and self.is_self(target.value):
+            place = self.record_place(target)
+            if place is not None:
+                self.agg.store(place, op, value_node)
+                return
             index, ty = self.state_index(target)
             value = self.sem.coerce(op, ty, value_node, f"the value assigned to 'self.{target.attr}'")
             store_field(self.b, self.words["state"], index, value)
             return
-        if isinstance(target, ast.Attribute) and self.is_msg(target.value):
-            raise self.error("messages are read-only; copy the field into a local or the state", target)
         super().assign(target, op, value_node)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         target = node.target
+        if self.rooted_at_msg(target):
+            raise self.error("messages are read-only; copy the field into a local or the state", target)
         if isinstance(target, ast.Attribute) and self.is_self(target.value):
             current = self.visit_Attribute(target)
             result = self.sem.binary(node.op, current, self.visit(node.value), node)
@@ -624,6 +707,62 @@ class MethodTranslator(FunctionTranslator):
                     "construct a message only as a handler's reply: 'return Msg(field=...)'", node
                 )
         return super().visit_Call(node)
+
+    def call_atomic(self, entry: Any, node: ast.Call) -> Operand:
+        first = node.args[0] if node.args else None
+        if not (isinstance(first, ast.Attribute) and (self.is_self(first.value) or self.is_msg(first.value))):
+            return super().call_atomic(entry, node)
+        if self.is_msg(first.value):
+            raise self.error(f"messages are read-only; {entry.name}() needs a Vec state field", first)
+        place = self.record_place(first)
+        if place is None:
+            raise self.error(
+                f"{entry.name}() takes a Vec state field such as self.bins (a Vec[u32, N]); "
+                f"'{ast.unparse(first)}' is a scalar: update it with '{ast.unparse(first)} += v'",
+                first,
+            )
+        return self.state_atomic(entry, node, place)
+
+    def state_atomic(self, entry: Any, node: ast.Call, place: Place) -> Operand:
+        """``rk.atomic_add(self.bins, i, v)``: an atomic on element ``i`` of a Vec state field.
+
+        State is 32-bit words, so u32 elements take every atomic and i32 ones
+        those that mean the same on their bits; an index out of range does
+        nothing and yields 0, as a dynamic Vec index does.
+        """
+        name, vec = entry.name, place.type
+        elem = vec.elem
+        signed_ok = name in ("atomic_add", "atomic_sub", "atomic_and", "atomic_or", "atomic_xor",
+                             "atomic_exchange", "atomic_cas")
+        if elem != U32 and not (elem.name == "i32" and signed_ok):
+            raise self.error(
+                f"{name}() on a {vec} state field is not supported: state is 32-bit words, so atomics "
+                "apply to Vec[u32, N] fields (and add, sub, and, or, xor, exchange, cas to Vec[i32, N])",
+                node.args[0],
+            )
+        if len(node.args) != entry.arity:
+            raise self.error(f"{name}() takes {entry.arity} arguments, got {len(node.args)}", node)
+        index_node = node.args[1]
+        index_op = self.sem.promote(self.visit(index_node))
+        index_ty = self.sem.scalar_type(index_op, index_node)
+        if not index_ty.is_int:
+            raise self.error(f"Vec indices must be integers, not {index_ty}", index_node)
+        index = self.sem.coerce(index_op, index_ty, index_node, "the index")
+        values = [self.sem.coerce(self.visit(a), elem, a, f"the operand of {name}()") for a in node.args[2:]]
+        bits = [v if elem == U32 else self.b.bitcast(v, U32) for v in values]
+        result = self.temp("atomic", elem)
+        self.b.store_var(result, self.b.const(0, elem))
+        with self.b.if_(self.agg.in_range(index, vec.length)):
+            assert place.word is not None
+            offset = index if index_ty == U32 else self.b.cast(index, U32)
+            word = self.b.binary("add", place.word, offset)
+            array = self.words["state"]
+            if name == "atomic_cas":
+                old = self.b.atomic_cas(array, word, bits[0], bits[1])
+            else:
+                old = self.b.atomic(entry.op, array, word, bits[0])
+            self.b.store_var(result, old if elem == U32 else self.b.bitcast(old, elem))
+        return Operand(self.b.load_var(result))
 
     def helper_call(self, method: str, node: ast.Call) -> Operand:
         helper = self.actor.helpers.get(method)
@@ -674,6 +813,16 @@ class MethodTranslator(FunctionTranslator):
         self.reply(message, value)
         self.assigned = UNREACHABLE
 
+    def vec_field_value(self, slot: L.FieldSlot, node: ast.expr) -> list[Value]:
+        """The elements of the Vec given for field ``slot`` of a reply; a Vec field of the state
+        or the message is copied whatever its length."""
+        assert slot.length is not None
+        vec = VecType(slot.type, slot.length)
+        place = self.agg.place_of(node) if isinstance(node, ast.Attribute) else None
+        if place is not None and place.type == vec and place.dynamic is None:
+            return self.agg.leaf_values(place)
+        return self.agg.leaves_of(self.visit(node), vec, node, f"field '{slot.name}'")
+
     def reply(self, message: MessageInfo, node: ast.Call) -> None:
         if node.args:
             raise self.error(
@@ -699,22 +848,39 @@ class MethodTranslator(FunctionTranslator):
         values = []
         for slot in message.layout.fields:
             kw = given[slot.name]
-            values.append(
-                (slot, self.sem.coerce(self.visit(kw.value), slot.type, kw.value, f"field '{slot.name}'"))
-            )
+            if slot.length is None:
+                value = self.sem.coerce(self.visit(kw.value), slot.type, kw.value, f"field '{slot.name}'")
+                values.append((slot.word, value))
+                continue
+            for k, value in enumerate(self.vec_field_value(slot, kw.value)):
+                values.append((slot.word + k * slot.scalar_words, value))
         # a cooperative handler's reply is lane 0's: the other lanes' values are not written
         lanes: AbstractContextManager[None] = nullcontext()
         if self.actor.threads > 1:
             lane = self.b.thread_index("thread_id", 0)
             lanes = self.b.if_(self.b.compare("eq", lane, self.b.const(0, I32)))
         with lanes:
-            for slot, value in values:
-                at = self.b.const(L.ENVELOPE_WORDS + slot.word, U32)
-                store_field(self.b, self.words["out"], self.b.binary("add", self.words["reply"], at), value)
+            for word, value in values:
+                index = self.b.binary("add", self.words["reply"], self.b.const(L.ENVELOPE_WORDS + word, U32))
+                store_field(self.b, self.words["out"], index, value)
         assert self.handler is not None
         if message not in self.handler.replies:
             self.handler.replies.append(message)
         self.b.return_(self.b.const(message.type_id, U32))
+
+
+class RecordRules(AggregateRules):
+    """Aggregate rules that also see Vec fields of the state and the message as memory places."""
+
+    def __init__(self, translator: MethodTranslator) -> None:
+        super().__init__(translator)
+        self.method = translator
+
+    def place_of(self, node: ast.expr) -> Place | None:
+        m = self.method
+        if isinstance(node, ast.Attribute) and (m.is_self(node.value) or m.is_msg(node.value)):
+            return m.record_place(node)
+        return super().place_of(node)
 
 
 def build_actor_module(actor: ActorInfo) -> Module:

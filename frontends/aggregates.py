@@ -7,6 +7,11 @@ variable), the leaves of a temporary (read-only), or the words of an
 place; loads and stores act on its leaves only, so ``a[i].x = v`` writes one
 word.  A dynamic ``Vec`` index reads 0 and writes nothing when out of range
 (never outside the Vec).
+
+A local ``Vec`` of more than :data:`MAX_VEC_LEN` elements is *memory-backed*:
+its place is a per-work-item array of its element type (``typed``), defined
+at the top of the function, so ``v[i]`` is one load or store instead of a
+test per element.
 """
 
 from __future__ import annotations
@@ -14,22 +19,30 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from ringkernel.frontends.arrays import ArrayRef
 from ringkernel.frontends.semantic import Operand
 from ringkernel.frontends.valuetypes import (
     MAX_VEC_LEN,
+    MAX_VEC_MEMORY,
+    WORD_BYTES,
     StructArray,
     StructDef,
     TupleDef,
     VecType,
+    array_element_problem,
     element_slice,
     is_aggregate,
     leaf_names,
+    leaf_offsets,
     leaves,
+    scalar_bytes,
     struct_words,
 )
-from ringkernel.ringir import U32, AddressSpace, ArrayType, LocalVar, ScalarType, TupleType, Type, Value
+from ringkernel.frontends.words import load_scalar, store_scalar
+from ringkernel.ringir import I32, U32, ArrayType, LocalVar, ScalarType, TupleType, Type, Value
 from ringkernel.ringir.diagnostics import CompileError
 from ringkernel.ringir.types import MAX_TUPLE_ELEMS
 
@@ -52,8 +65,10 @@ def agg_operand(ty: Any, parts: tuple[Value, ...] | list[Value]) -> AggOperand:
 class Place:
     """Where a value of ``type`` lives: ``vars`` (locals), ``values`` (a temporary) or memory.
 
-    In memory, leaf ``k`` is the word ``array[word + offset + k]``.  ``dynamic``
-    makes the place element ``dynamic`` (a runtime index) of the Vec at it.
+    In memory, the value starts ``offset`` bytes after the first byte of the
+    word ``array[word]``, and its leaves lie at :func:`leaf_offsets` from there.
+    ``dynamic`` makes the place element ``dynamic`` (a runtime index) of the
+    Vec at it.
     """
 
     type: Any
@@ -64,14 +79,18 @@ class Place:
     offset: int = 0
     dynamic: Value | None = None
     count: int = 0  # with ``dynamic``: the Vec's length
+    typed: bool = False  # ``array`` holds the Vec's elements themselves; ``offset`` counts elements
 
-    def narrow(self, start: int, ty: Any) -> Place:
+    def narrow(self, start: int, ty: Any, byte: int) -> Place:
+        """The part of type ``ty`` at leaf ``start`` (in locals) or ``byte`` bytes on (in memory)."""
         count = len(leaves(ty))
         if self.vars is not None:
             return Place(ty, vars=self.vars[start:start + count])
         if self.values is not None:
             return Place(ty, values=self.values[start:start + count])
-        return Place(ty, array=self.array, word=self.word, offset=self.offset + start)
+        if self.typed:
+            return Place(ty, array=self.array, word=self.word, offset=self.offset + start, typed=True)
+        return Place(ty, array=self.array, word=self.word, offset=self.offset + byte)
 
 
 # --- signatures --------------------------------------------------------------------------
@@ -82,7 +101,8 @@ def ir_type(ty: Any) -> Type:
     if is_aggregate(ty):
         return TupleType(leaves(ty))
     if isinstance(ty, StructArray):
-        return ArrayType(U32, AddressSpace.GLOBAL)
+        shape = None if ty.ndim == 1 else (None,) * ty.ndim
+        return ArrayType(U32, ty.space, shape=shape)
     return ty
 
 
@@ -99,7 +119,7 @@ def ir_params(params: list[tuple[str, Any]]) -> list[tuple[str, Type]]:
 
 def type_problem(ty: Any) -> str | None:
     """Why an annotation's value type cannot be used, or None (Vec lengths, tuple sizes)."""
-    if isinstance(ty, VecType):
+    if isinstance(ty, VecType) and ty.problem() is not None:
         return ty.problem()
     if isinstance(ty, TupleDef):
         if not ty.elems:
@@ -109,24 +129,26 @@ def type_problem(ty: Any) -> str | None:
             if problem is not None:
                 return problem
     if is_aggregate(ty) and len(leaves(ty)) > MAX_TUPLE_ELEMS:
-        return f"{ty} holds {len(leaves(ty))} scalars; a value holds at most {MAX_TUPLE_ELEMS}"
+        return (f"{ty} holds {len(leaves(ty))} scalars; a value passed or returned holds at most "
+                f"{MAX_TUPLE_ELEMS} (pass a longer Vec's elements in an array)")
     return None
 
 
-def launch_layout(params: list[tuple[str, Any]]) -> tuple[tuple[str, Any, bool], ...]:
-    """Per kernel parameter: (name, numpy dtype of a struct parameter or element, is an array).
+def launch_layout(params: list[tuple[str, Any]]) -> tuple[tuple[str, Any, int], ...]:
+    """Per kernel parameter: (name, numpy dtype of a struct parameter or element, the
+    dimensions of an array of them or 0).
 
     The dtype is None for parameters passed as they are; the runtime flattens
     the others (:func:`ringkernel.runtime.arguments.flatten_struct_arguments`).
     """
-    out: list[tuple[str, Any, bool]] = []
+    out: list[tuple[str, Any, int]] = []
     for name, ty in params:
         if isinstance(ty, StructArray):
-            out.append((name, ty.struct.dtype, True))
+            out.append((name, ty.dtype, ty.ndim))
         elif isinstance(ty, StructDef):
-            out.append((name, ty.dtype, False))
+            out.append((name, ty.dtype, 0))
         else:
-            out.append((name, None, False))
+            out.append((name, None, 0))
     return tuple(out)
 
 
@@ -139,7 +161,7 @@ class AggregateRules:
     def __init__(self, translator: FunctionTranslator) -> None:
         self.t = translator
         self.vars: dict[str, Place] = {}  # aggregate locals (and parameters) by name
-        self.views: dict[str, StructDef] = {}  # IR array value name -> its struct elements
+        self.views: dict[str, StructDef | VecType] = {}  # IR array value name -> its elements' type
 
     @property
     def b(self) -> Any:
@@ -172,6 +194,15 @@ class AggregateRules:
             raise self.error(f"'{name}' already holds a {self.describe_name(name)}, not a {ty}", node)
         place = self.vars.get(name)
         if place is None:
+            if isinstance(ty, VecType) and ty.length > MAX_VEC_LEN:  # memory-backed
+                array = self.b.local_array(ty.elem, ty.length, hoist=True)
+                place = Place(ty, array=array, word=self.b.const(0, I32), typed=True)
+                self.vars[name] = place
+                return place
+            if len(leaves(ty)) > MAX_TUPLE_ELEMS:
+                raise self.error(f"'{name}' would hold a {ty} of {len(leaves(ty))} scalars; a local value "
+                                 f"holds at most {MAX_TUPLE_ELEMS} (a Vec up to {MAX_VEC_MEMORY}): index "
+                                 "its parts where they are instead", node)
             names = leaf_names(ty)
             place = Place(ty, vars=tuple(self.b.local(f"{name}.{p}", t) for p, t in zip(names, leaves(ty))))
             self.vars[name] = place
@@ -235,7 +266,7 @@ class AggregateRules:
             return None if base is None else self.element(base, node)
         return None
 
-    def struct_view(self, name: str) -> tuple[Value, StructDef] | None:
+    def struct_view(self, name: str) -> tuple[Value, StructDef | VecType] | None:
         """The word array and struct of the array name ``name`` when it is an ``Array[S]``.
 
         Array names of structs are never rebound (:meth:`refuse_rebinding`), so
@@ -249,6 +280,33 @@ class AggregateRules:
         """The u32 words of one element of ``array``: a struct's for an ``Array[S]``, else 1."""
         struct = self.views.get(array.name)
         return 1 if struct is None else struct_words(struct)
+
+    def allocation_element(self, node: ast.Call) -> StructDef | VecType | None:
+        """The struct or Vec of ``rk.shared_array(S, n)`` / ``rk.local_array(S, n)``, else None."""
+        if not node.args:
+            return None
+        first = node.args[0]
+        if isinstance(first, ast.Name) and first.id in self.t.arrays:
+            return None
+        try:
+            elem = self.t.static_callee(first)
+        except CompileError:
+            return None
+        if not isinstance(elem, (StructDef, VecType)):
+            return None
+        problem = (elem.problem() if isinstance(elem, VecType) else None) or array_element_problem(elem)
+        if problem is not None:
+            raise self.error(problem, first)
+        return elem
+
+    def words_of(self, elem: StructDef | VecType) -> int:
+        return struct_words(elem)
+
+    def allocated(self, array: Value, elem: StructDef | VecType | None) -> Operand:
+        """The operand of a new shared or local array; one of structs is held as its words."""
+        if elem is not None:
+            self.views[array.name] = elem
+        return Operand(array)
 
     def refuse_rebinding(self, name: str, op: Operand, node: ast.AST) -> None:
         """``a, b = b, a`` on arrays of structs would mix their words with other u32 arrays'
@@ -279,8 +337,8 @@ class AggregateRules:
         if found is None:
             names = ", ".join(n for n, _ in base.type.fields)
             raise self.error(f"struct {base.type} has no field '{node.attr}' (fields: {names})", node)
-        start, ty = found
-        return base.narrow(start, ty)
+        start, ty, offset = found
+        return base.narrow(start, ty, offset)
 
     def element(self, base: Place, node: ast.Subscript) -> Place:
         ty = base.type
@@ -297,7 +355,8 @@ class AggregateRules:
             if not -count <= k < count:
                 raise self.error(f"index {k} is out of range for {ty} (0 to {count - 1})", node.slice)
             start, elem = element_slice(ty, k % count)
-            return base.narrow(start, elem)
+            byte = start * scalar_bytes(elem) if isinstance(ty, VecType) else 0
+            return base.narrow(start, elem, byte)
         if isinstance(ty, TupleDef):
             raise self.error("a tuple index must be a constant such as t[0]", node.slice)
         index_ty = self.t.sem.scalar_type(op, node.slice)
@@ -305,18 +364,36 @@ class AggregateRules:
             raise self.error(f"Vec indices must be integers, not {index_ty}", node.slice)
         return Place(ty.elem, vars=base.vars, values=base.values, array=base.array, word=base.word,
                      offset=base.offset, dynamic=self.t.sem.coerce(op, index_ty, node.slice),
-                     count=ty.length)
+                     count=ty.length, typed=base.typed)
 
-    def array_element(self, array: Value, struct: StructDef, node: ast.Subscript) -> Place:
-        if isinstance(node.slice, (ast.Slice, ast.Tuple)):
-            raise self.error("index an Array of structs with one integer", node.slice)
-        op = self.t.sem.promote(self.t.visit(node.slice))
-        ty = self.t.sem.scalar_type(op, node.slice)
-        if not ty.is_int:
-            raise self.error(f"array indices must be integers, not {ty}", node.slice)
-        index = self.t.sem.coerce(op, ty, node.slice, "the index")
-        word = self.b.binary("mul", index, self.b.const(struct_words(struct), ty))
-        return Place(struct, array=array, word=word)
+    def array_element(self, array: Value, struct: StructDef | VecType, node: ast.Subscript) -> Place:
+        """``a[i]`` / ``a[i, j]`` of an ``Array[S]`` or ``Array[Vec]``: the words of one element.
+
+        An N-d one is held as words whose last extent counts words, so the last
+        index is scaled by the element's words and the others use the extents as they are.
+        """
+        ndim = array.type.ndim  # type: ignore[attr-defined]
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if isinstance(node.slice, ast.Slice) or any(isinstance(e, ast.Slice) for e in items):
+            raise self.error(f"index an Array of {struct} with integers, not a slice", node.slice)
+        if len(items) != ndim:
+            raise self.error(f"'{ast.unparse(node.value)}' has {ndim} dimension(s); index it with "
+                             f"{ndim} integer(s), not {len(items)}", node.slice)
+        words = struct_words(struct)
+        typed: list[tuple[Operand, ast.expr]] = []
+        for item in items:
+            op = self.t.sem.promote(self.t.visit(item))
+            ty = self.t.sem.scalar_type(op, item)
+            if not ty.is_int:
+                raise self.error(f"array indices must be integers, not {ty}", item)
+            typed.append((Operand(self.t.sem.coerce(op, ty, item, "the index")), item))
+        last = typed[-1][0].value
+        assert last is not None
+        scaled = self.b.binary("mul", last, self.b.const(words, last.type))
+        if ndim == 1:
+            return Place(struct, array=array, word=scaled)
+        typed[-1] = (Operand(scaled), typed[-1][1])
+        return Place(struct, array=array, word=self.t.flat_index(array, typed))
 
     # --- loads and stores ---
 
@@ -333,22 +410,39 @@ class AggregateRules:
             return list(place.values)
         if place.vars is not None:
             return [self.b.load_var(v) for v in place.vars]
-        return [self.load_word(place, k, t) for k, t in enumerate(leaves(place.type))]
+        assert place.array is not None
+        if place.typed:
+            count = len(leaves(place.type))
+            return [self.b.load(place.array, self.typed_index(place, k)) for k in range(count)]
+        return [load_scalar(self.b, place.array, *self.mem_word(place, byte), t)
+                for byte, t in zip(leaf_offsets(place.type), leaves(place.type))]
 
-    def word_index(self, place: Place, k: int) -> Value:
+    def typed_index(self, place: Place, k: int) -> Value:
         assert place.word is not None
-        shift = place.offset + k
-        if shift == 0:
-            return place.word
-        return self.b.binary("add", place.word, self.b.const(shift, place.word.type))
+        return self.b.const(place.offset + k, place.word.type)
 
-    def load_word(self, place: Place, k: int, ty: ScalarType) -> Value:
-        word = self.b.load(place.array, self.word_index(place, k))
-        return word if ty == U32 else self.b.bitcast(word, ty)
+    def store_typed(self, place: Place, parts: list[Value]) -> None:
+        """Stores ``parts`` into a memory-backed Vec; one value for all (``.zeros()``) is a loop."""
+        assert place.array is not None and place.word is not None
+        if len(parts) > MAX_VEC_LEN and all(p is parts[0] for p in parts):
+            counter = self.t.temp("fill", I32)
+            first = self.b.const(place.offset, I32)
+            stop = self.b.const(place.offset + len(parts), I32)
+            with self.b.for_range(counter, first, stop, self.b.const(1, I32)):
+                self.b.store(place.array, self.b.load_var(counter), parts[0])
+            return
+        for k, value in enumerate(parts):
+            self.b.store(place.array, self.typed_index(place, k), value)
 
-    def store_word(self, place: Place, k: int, value: Value) -> None:
-        word = value if value.type == U32 else self.b.bitcast(value, U32)
-        self.b.store(place.array, self.word_index(place, k), word)
+    def mem_word(self, place: Place, byte: int) -> tuple[Value, int]:
+        """The word holding the byte ``byte`` bytes into ``place``, and that byte's bit shift."""
+        assert place.word is not None
+        position = place.offset + byte
+        words = position // WORD_BYTES
+        if words == 0:
+            return place.word, position % WORD_BYTES * 8
+        word = self.b.binary("add", place.word, self.b.const(words, place.word.type))
+        return word, position % WORD_BYTES * 8
 
     def store(self, place: Place, op: Operand, node: ast.AST) -> None:
         if place.values is not None:
@@ -359,11 +453,16 @@ class AggregateRules:
             self.store_dynamic(place, self.t.sem.coerce(op, ty, node, what))
             return
         parts = self.leaves_of(op, ty, node, "the value assigned")
-        for k, value in enumerate(parts):
-            if place.vars is not None:
-                self.b.store_var(place.vars[k], value)
-            else:
-                self.store_word(place, k, value)
+        if place.vars is not None:
+            for var, value in zip(place.vars, parts):
+                self.b.store_var(var, value)
+            return
+        assert place.array is not None
+        if place.typed:
+            self.store_typed(place, parts)
+            return
+        for byte, value in zip(leaf_offsets(ty), parts):
+            store_scalar(self.b, place.array, partial(self.mem_word, place, byte), value)
 
     def leaves_of(self, op: Operand, ty: Any, node: ast.AST, what: str) -> list[Value]:
         """``op`` as the leaves of a ``ty`` value (scalars coerced as an assignment would)."""
@@ -391,11 +490,13 @@ class AggregateRules:
         count = place.count
         result = self.t.temp("vec", vec)
         self.b.store_var(result, self.b.const(False if vec.is_bool else 0.0 if vec.is_float else 0, vec))
+        if place.typed:
+            with self.b.if_(self.in_range(index, count)):
+                self.b.store_var(result, self.b.load(place.array, self.typed_dynamic(place)))
+            return self.b.load_var(result)
         if place.array is not None:
             with self.b.if_(self.in_range(index, count)):
-                word = self.b.binary("add", self.word_index(place, 0), self.index_as(index, place.word))
-                loaded = self.b.load(place.array, word)
-                self.b.store_var(result, loaded if vec == U32 else self.b.bitcast(loaded, vec))
+                self.b.store_var(result, load_scalar(self.b, place.array, *self.dynamic_word(place), vec))
             return self.b.load_var(result)
         sources = self.leaf_values(Place(place.type, vars=place.vars, values=place.values))
         for k in range(count):
@@ -408,15 +509,71 @@ class AggregateRules:
         index = place.dynamic
         assert index is not None
         count = place.count
+        if place.typed:
+            with self.b.if_(self.in_range(index, count)):
+                self.b.store(place.array, self.typed_dynamic(place), value)
+            return
         if place.array is not None:
             with self.b.if_(self.in_range(index, count)):
-                word = self.b.binary("add", self.word_index(place, 0), self.index_as(index, place.word))
-                self.b.store(place.array, word, value if value.type == U32 else self.b.bitcast(value, U32))
+                at = self.dynamic_word(place)
+                store_scalar(self.b, place.array, lambda: at, value)
             return
         assert place.vars is not None
         for k in range(count):
             with self.b.if_(self.b.compare("eq", index, self.b.const(k, index.type))):
                 self.b.store_var(place.vars[k], value)
+
+    def typed_dynamic(self, place: Place) -> Value:
+        """The array index of element ``place.dynamic`` (checked in range) of a memory-backed Vec."""
+        assert place.dynamic is not None and place.word is not None
+        index = self.index_as(place.dynamic, place.word)
+        if place.offset == 0:
+            return index
+        return self.b.binary("add", self.b.const(place.offset, index.type), index)
+
+    def dynamic_word(self, place: Place) -> tuple[Value, int | Value]:
+        """Word and bit shift of element ``place.dynamic`` (checked in range) of the Vec in memory."""
+        assert isinstance(place.type, ScalarType) and place.dynamic is not None and place.word is not None
+        size = scalar_bytes(place.type)
+        first, shift = self.mem_word(place, 0)
+        index = self.index_as(place.dynamic, place.word)
+        if size >= WORD_BYTES:
+            step = index if size == WORD_BYTES else self.b.binary(
+                "mul", index, self.b.const(size // WORD_BYTES, index.type))
+            return self.b.binary("add", first, step), 0
+        ity = index.type
+        scaled = self.b.binary("mul", index, self.b.const(size, ity))
+        byte = self.b.binary("add", self.b.const(shift // 8, ity), scaled)
+        word = self.b.binary("add", first, self.b.binary("shr", byte, self.b.const(2, ity)))
+        bits = self.b.binary("mul", self.b.binary("and", byte, self.b.const(3, ity)), self.b.const(8, ity))
+        return word, self.b.cast(bits, U32)
+
+    def vec_loop(self, node: ast.For) -> ast.For | None:
+        """``for x in v`` over a Vec variable or field (``v``, ``p.v``, ``a[i].v``): the loop
+        ``for <i> in range(N): x = v[<i>]`` with a counter no user name can take; None otherwise."""
+        it = node.iter
+        if not isinstance(it, (ast.Name, ast.Attribute, ast.Subscript)):
+            return None
+        if isinstance(it, ast.Name) and it.id not in self.vars:
+            return None
+        place = self.place_of(it)
+        if place is None or place.dynamic is not None or not isinstance(place.type, VecType):
+            return None
+        self.t.temp_counter += 1
+        counter = f"vec.{self.t.temp_counter}"
+        self.t.assigned_names.add(counter)
+
+        def at(new: ast.AST) -> Any:
+            return ast.copy_location(new, it)
+
+        element = at(ast.Subscript(it, at(ast.Name(counter, ast.Load())), ast.Load()))
+        bind = ast.copy_location(ast.Assign([node.target], element), node.target)
+        loop = ast.For(
+            at(ast.Name(counter, ast.Store())),
+            at(ast.Call(at(ast.Name("range", ast.Load())), [at(ast.Constant(place.type.length))], [])),
+            [bind, *node.body], [],
+        )
+        return ast.fix_missing_locations(ast.copy_location(loop, node))
 
     def index_as(self, index: Value, word: Value | None) -> Value:
         assert word is not None
@@ -437,7 +594,8 @@ class AggregateRules:
         if not isinstance(callee, VecType):  # .zeros()
             if node.args:
                 raise self.error(f"{vec}.zeros() takes no arguments", node)
-            return agg_operand(vec, [self.t.sem.coerce(Operand(literal=0), vec.elem, node)] * vec.length)
+            zero = Operand(literal=False if vec.elem.is_bool else 0)
+            return agg_operand(vec, [self.t.sem.coerce(zero, vec.elem, node)] * vec.length)
         if len(node.args) != vec.length:
             raise self.error(f"{vec} takes {vec.length} values, got {len(node.args)}; "
                              f"{vec}.zeros() makes a zero Vec", node)
@@ -515,10 +673,10 @@ class AggregateRules:
         """Appends the IR argument(s) for an aggregate or struct-array parameter; False otherwise."""
         if isinstance(pty, StructArray):
             struct = self.views.get(op.value.name) if op.value is not None else None
-            if struct is not pty.struct:
+            if struct != pty.struct:
                 raise self.error(f"argument '{pname}' must be an Array[{pty.struct}]", arg_node)
             assert op.value is not None
-            args.append(op.value)
+            args.append(op.array or ArrayRef((op.value,)))  # its memory space picks the specialization
             return True
         if not is_aggregate(pty):
             return False

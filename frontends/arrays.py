@@ -292,6 +292,8 @@ class ArrayTranslation:
         ty = ref.type
         if ty.size is not None:  # one shape for every candidate
             count = ty.size if dim is None else _constant_shape(ty)[dim]
+            if dim in (None, ty.ndim - 1):  # an array of structs counts words there
+                count //= self.element_words(ref.candidates[0])
             return Operand(self.b.const(count, I32))
 
         def use(array: Value) -> Value:
@@ -302,8 +304,10 @@ class ArrayTranslation:
                 total = extents[0]
                 for e in extents[1:]:
                     total = self.b.binary("mul", total, e)
-            words = self.element_words(array)  # an Array[S] is held as its u32 words
-            return total if words == 1 else self.b.binary("div", total, self.b.const(words, I32))
+            words = self.element_words(array)  # an Array[S] is held as its u32 words: its last
+            if words == 1 or dim not in (None, len(extents) - 1):  # extent counts words
+                return total
+            return self.b.binary("div", total, self.b.const(words, I32))
 
         value = self.dispatch(ref, use, I32)
         assert value is not None

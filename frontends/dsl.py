@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ringkernel.frontends.builtins import BY_NAME
-from ringkernel.frontends.valuetypes import StructArray, StructDef, VecType
+from ringkernel.frontends.valuetypes import StructArray, StructDef, VecType, array_element_problem
 from ringkernel.ringir.types import (
     BOOL,
     F32,
@@ -278,10 +278,12 @@ class Array:
             raise TypeError(f"Array[T, N] takes N = 1 to {MAX_NDIM} dimensions, got {ndim!r}")
         if isinstance(elem, TypeVar):
             return GenericArray(elem, ndim)  # type: ignore[return-value]
-        if isinstance(elem, StructDef):
-            if ndim != 1:
-                raise TypeError(f"Array[{elem.__name__}, {ndim}]: struct arrays are 1-D; index them a[i]")
-            return StructArray(elem)  # type: ignore[return-value]
+        if isinstance(elem, (StructDef, VecType)):
+            problem = elem.problem() if isinstance(elem, VecType) else None
+            problem = problem or array_element_problem(elem)
+            if problem is not None:
+                raise TypeError(problem)
+            return StructArray(elem, ndim)  # type: ignore[return-value]
         ty = scalar_type_of(elem)
         if ty is None:
             reason = unsupported_scalar_reason(elem)
@@ -295,7 +297,8 @@ class Array:
 
 
 class Vec:
-    """``Vec[T, N]``: a fixed-length value array of N scalars of type T (1 <= N <= 64).
+    """``Vec[T, N]``: a fixed-length value array of N scalars of type T (1 <= N <= 65536; a local
+    one longer than 64 lives in a per-work-item array instead of registers).
 
     ``Vec[f32, 4](a, b, c, d)`` and ``Vec[f32, 4].zeros()`` build one; a bad
     length is reported, with a caret, where the type is used in a kernel.

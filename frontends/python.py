@@ -292,7 +292,8 @@ def specialize_params(
     if spaces is None:
         return params
     it = iter(spaces)
-    return [(n, replace(t, space=next(it)) if isinstance(t, ArrayType) else t) for n, t in params]
+    arrays = (ArrayType, StructArray)
+    return [(n, replace(t, space=next(it)) if isinstance(t, arrays) else t) for n, t in params]
 
 
 class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
@@ -593,6 +594,10 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
             raise self.error("for/else is not supported in kernels", node.orelse[0])
         if not isinstance(node.target, ast.Name):
             raise self.error("the loop variable must be a single name", node.target)
+        over_vec = self.agg.vec_loop(node)
+        if over_vec is not None:  # for x in v: a range loop over v's indices
+            self.visit_For(over_vec)
+            return
         call = node.iter
         if not (isinstance(call, ast.Call) and self.static_callee(call.func) is builtins.range):
             raise self.error(
@@ -1213,31 +1218,40 @@ class FunctionTranslator(ArrayTranslation, ast.NodeVisitor):
     def call_shared_array(self, entry: Builtin, node: ast.Call) -> Operand:
         if self.kind != "kernel":
             raise self.error("shared arrays can only be created in kernels", node)
-        ty, size, shape = self.array_allocation(node, "shared", AddressSpace.SHARED)
-        return Operand(self.b.shared_array(ty, size, shape))
+        struct = self.agg.allocation_element(node)
+        ty, size, shape = self.array_allocation(node, "shared", AddressSpace.SHARED, struct)
+        return self.agg.allocated(self.b.shared_array(ty, size, shape), struct)
 
     def call_local_array(self, entry: Builtin, node: ast.Call) -> Operand:
-        ty, size, shape = self.array_allocation(node, "local", AddressSpace.LOCAL)
-        return Operand(self.b.local_array(ty, size, shape))
+        struct = self.agg.allocation_element(node)
+        ty, size, shape = self.array_allocation(node, "local", AddressSpace.LOCAL, struct)
+        return self.agg.allocated(self.b.local_array(ty, size, shape), struct)
 
     def array_allocation(
-        self, node: ast.Call, what: str, space: AddressSpace
+        self, node: ast.Call, what: str, space: AddressSpace, struct: Any = None
     ) -> tuple[ScalarType, int, tuple[int, ...] | None]:
-        """The element type, size and shape of ``rk.shared_array(T, n | (r, c))`` / ``rk.local_array``."""
+        """The element type, size and shape of ``rk.shared_array(T, n | (r, c))`` / ``rk.local_array``.
+
+        With ``struct`` (an ``@rk.struct`` or ``Vec`` element) they are those of its u32
+        words: the last extent counts words, as for a global ``Array[S, N]``.
+        """
         if len(node.args) != 2:
             raise self.error(
                 f"{what}_array() takes a type and a constant size or shape, "
                 f"e.g. rk.{what}_array(f32, (16, 16))",
                 node,
             )
-        ty = python_object_type(self.static_callee(node.args[0]))
+        ty = U32 if struct is not None else python_object_type(self.static_callee(node.args[0]))
         if not isinstance(ty, ScalarType):
-            raise self.error("the element type must be a scalar type such as f32", node.args[0])
+            raise self.error("the element type must be a scalar type such as f32 (or an @rk.struct)",
+                             node.args[0])
         size_node = node.args[1]
         dims_nodes = size_node.elts if isinstance(size_node, ast.Tuple) else [size_node]
         dims = tuple(self.static_int(d, f"the {what} array size") for d in dims_nodes)
         if len(dims) == 1 and dims[0] <= 0 and not isinstance(size_node, ast.Tuple):
             raise self.error(f"the {what} array size must be positive, got {dims[0]}", size_node)
+        if struct is not None:  # its words: scale the last extent
+            dims = (*dims[:-1], dims[-1] * self.agg.words_of(struct))
         spelled = dims if isinstance(size_node, ast.Tuple) else dims[0]
         size, shape = array_shape(lambda m, n: self.error(m, n), spelled, size_node, what)
         problem = array_size_problem(ArrayType(ty, space, size, shape))

@@ -589,8 +589,10 @@ class _Scanner:
                 annotation = self.static_object(_unquote(item.annotation))
                 default: Any = None
                 if item.value is not None:
-                    try:
-                        default = ConstantEvaluator(self.scope).evaluate(item.value)
+                    evaluate = ConstantEvaluator(self.scope).evaluate
+                    try:  # a tuple or list of constants: a Vec field's default
+                        default = (tuple(evaluate(e) for e in item.value.elts)
+                                   if isinstance(item.value, (ast.Tuple, ast.List)) else evaluate(item.value))
                     except NotConstant as exc:
                         default = NotConstant(exc.reason)
                 fields.append((item, annotation, default))
@@ -892,9 +894,8 @@ def static_actor_info(actor: StaticActor) -> Any:
     Reads the state fields (with located errors) and the method sources, then applies
     the same rules as a live class through ``build_actor_info``.
     """
-    from ringkernel.frontends.actors import build_actor_info, name_problem
+    from ringkernel.frontends.actors import build_actor_info, default_fits, name_problem, record_field
     from ringkernel.frontends.python import python_object_type
-    from ringkernel.ringir import ScalarType
 
     filename, lines = actor.method_source(actor.stmt).filename, actor.method_source(actor.stmt).lines
     state_fields, defaults = [], {}
@@ -903,14 +904,15 @@ def static_actor_info(actor: StaticActor) -> Any:
         if problem := name_problem(name, actor.__name__, "state field"):
             raise located_error(filename, lines, item.target, problem)
         ty = python_object_type(annotation) if annotation is not None else None
-        if not isinstance(ty, ScalarType):
-            raise located_error(filename, lines, item.annotation,
-                                f"actor '{actor.__name__}': field '{name}' has unsupported type "
-                                f"'{ast.unparse(item.annotation)}'; use f32, f64, i32, u32, i64, u64 or bool")
-        if isinstance(default, NotConstant) or isinstance(default, np.generic):
+        field = record_field(name, ty, "actor", actor.__name__, f"'{ast.unparse(item.annotation)}'")
+        if isinstance(field, str):
+            raise located_error(filename, lines, item.annotation, field)
+        if isinstance(default, (NotConstant, np.generic)) or (
+                default is not None and not default_fits(default, field)):
+            what = "a number" if len(field) == 2 else f"a number or {field[2]} numbers"
             raise located_error(filename, lines, item.value,
-                                f"actor '{actor.__name__}': the default of '{name}' must be a number")
-        state_fields.append((name, ty))
+                                f"actor '{actor.__name__}': the default of '{name}' must be {what}")
+        state_fields.append(field)
         defaults[name] = 0 if default is None else default
     methods = [
         actor.method_source(item)

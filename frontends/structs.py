@@ -1,9 +1,9 @@
 """``@rk.struct``: a class of annotated fields → a :class:`StructDef` value type.
 
 Fields are checked where they are declared (a located ``CompileError`` for
-an unknown or unsupported type, a bad ``Vec`` length, a struct inside a
-struct, including itself), so a bad struct fails at its definition, not at
-the first kernel that uses it.
+an unknown or unsupported type, a bad ``Vec`` length, a struct containing
+itself), so a bad struct fails at its definition, not at the first kernel
+that uses it.  Fields may be any scalar, a ``Vec`` or another struct.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def define_struct(cls: Any) -> StructDef:
         if isinstance(resolved, VecType):
             ty = resolved
         problem = field_type_problem(ty) if ty is not None else (
-            f"field '{name}' has unsupported type {annotation!r}; use f32, i32, u32 or Vec[T, N] of them")
+            f"field '{name}' has unsupported type {annotation!r}; use a scalar such as f32, Vec[T, N] "
+            "or an @rk.struct")
         if problem is not None:
             raise field_error(cls, name, f"struct {cls.__name__}: {problem}")
         fields.append((name, ty))

@@ -7,13 +7,16 @@ backend sees only scalars, and a ``func`` returning one returns a RingIR
 ``tuple<...>`` of the leaves.
 
 In memory (``Array[S]``, host arguments) a struct has one fixed layout,
-normative in ``docs/layout.md``: every field is a 4-byte scalar (f32, i32,
-u32) or a ``Vec`` of them, fields follow each other without padding in
-declaration order, a Vec's elements are 4 bytes apart, and the struct's size
-is 4 bytes times its leaf count (alignment 4).  That is also WGSL's
-storage-buffer layout of the same struct with ``array<T, N>`` for each Vec,
-MSL's and C's; ``S.dtype`` spells it for numpy with explicit offsets and
-itemsize.  RingIR sees an ``Array[S]`` as the ``u32`` words of those elements.
+normative in ``docs/layout.md``: C's natural alignment, which is numpy's
+aligned structured dtype (``np.dtype(..., align=True)``).  A field of any
+scalar type (bool takes one byte), ``Vec`` or nested struct starts at the
+next multiple of its alignment (a scalar's size; a Vec's element's; a
+struct's largest field's), and the struct's size is rounded up to its own
+alignment.  ``S.dtype`` spells it with explicit offsets and itemsize.  RingIR
+sees an ``Array[S]`` (and an ``Array[Vec[T, N]]``) as the ``u32`` words of
+its elements, so every element must be a whole number of words; the
+frontend reads a sub-word field out of its word and writes it back with
+atomic and/or, and a 64-bit field as two words.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from ringkernel.ringir.types import F32, I32, U32, ScalarType, Type
+from ringkernel.ringir.types import AddressSpace, ScalarType, Type
 
 MAX_VEC_LEN = 64
-"""The longest ``Vec``: its elements live in registers, and a dynamic index costs one test per element."""
+"""The longest ``Vec`` held in registers (a dynamic index costs one test per element); a longer
+local Vec lives in a per-work-item array (see :mod:`ringkernel.frontends.aggregates`)."""
 
-MEMORY_SCALARS = (F32, I32, U32)
-"""Scalar types a struct field (or a struct field's Vec) may have: one 4-byte word each."""
+MAX_VEC_MEMORY = 1 << 16
+"""The longest ``Vec`` at all: in memory (array elements, struct fields, local arrays)."""
 
 WORD_BYTES = 4
 
@@ -54,8 +58,8 @@ class VecType(Type):
             return f"Vec elements must be scalars such as f32, not {self.elem}"
         if isinstance(self.length, bool) or not isinstance(self.length, int):
             return f"a Vec length must be a constant integer, not {self.length!r}"
-        if not 1 <= self.length <= MAX_VEC_LEN:
-            return f"Vec length {self.length} is out of range; use 1 to {MAX_VEC_LEN}"
+        if not 1 <= self.length <= MAX_VEC_MEMORY:
+            return f"Vec length {self.length} is out of range; use 1 to {MAX_VEC_MEMORY}"
         return None
 
     def __call__(self, *values: Any) -> np.ndarray:
@@ -76,9 +80,18 @@ class StructDef(Type):
     kernel's struct parameter and the elements of an ``Array[S]`` take.
     """
 
-    def __init__(self, name: str, fields: tuple[tuple[str, ScalarType | VecType], ...], pyclass: Any) -> None:
+    def __init__(self, name: str, fields: tuple[tuple[str, Any], ...], pyclass: Any) -> None:
         self.name = name
         self.fields = fields
+        offsets: list[int] = []
+        end = 0
+        for _, ty in fields:
+            offsets.append(_align_up(end, mem_align(ty)))
+            end = offsets[-1] + mem_size(ty)
+        self.offsets = tuple(offsets)
+        """Byte offset of each field in memory (C's and numpy's aligned layout)."""
+        self.align = max(mem_align(ty) for _, ty in fields)
+        self.size = _align_up(end, self.align)
         self.pyclass = pyclass
         self.__name__ = name
         self.__qualname__ = getattr(pyclass, "__qualname__", name)
@@ -92,12 +105,12 @@ class StructDef(Type):
     def __repr__(self) -> str:
         return f"<ringkernel struct {self.name}>"
 
-    def field(self, name: str) -> tuple[int, ScalarType | VecType] | None:
-        """The first leaf index and the type of field ``name``, or None."""
+    def field(self, name: str) -> tuple[int, Any, int] | None:
+        """The first leaf index, the type and the byte offset of field ``name``, or None."""
         start = 0
-        for fname, ty in self.fields:
+        for (fname, ty), offset in zip(self.fields, self.offsets):
             if fname == name:
-                return start, ty
+                return start, ty, offset
             start += len(leaves(ty))
         return None
 
@@ -134,12 +147,20 @@ class TupleDef(Type):
 
 @dataclass(frozen=True)
 class StructArray(Type):
-    """``Array[S]``: a global array of struct elements, a numpy array of ``S.dtype``."""
+    """``Array[S]`` / ``Array[S, N]`` / ``Array[Vec[T, K]]``: a global array of struct (or Vec)
+    elements; a numpy array of ``S.dtype``, or of T with a last axis of K for Vecs."""
 
-    struct: StructDef
+    struct: StructDef | VecType
+    ndim: int = 1
+    space: AddressSpace = AddressSpace.GLOBAL  # a func's parameter: the memory its argument is in
 
     def __str__(self) -> str:
-        return f"Array[{self.struct}]"
+        return f"Array[{self.struct}]" if self.ndim == 1 else f"Array[{self.struct}, {self.ndim}]"
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of one element (a subarray dtype for a Vec)."""
+        return element_dtype(self.struct)
 
 
 def is_aggregate(ty: Any) -> bool:
@@ -180,45 +201,98 @@ def element_slice(ty: Any, index: int) -> tuple[int, Any]:
     return start, ty.elems[index]
 
 
-def struct_words(struct: StructDef) -> int:
-    """Words (4 bytes each) one element of ``Array[struct]`` takes."""
-    return len(leaves(struct))
+def _align_up(offset: int, align: int) -> int:
+    return -(-offset // align) * align
+
+
+def scalar_bytes(ty: ScalarType) -> int:
+    """A scalar's size in memory: bool takes one byte, as in numpy and C."""
+    return 1 if ty.is_bool else ty.nbytes
+
+
+def mem_size(ty: Any) -> int:
+    """Bytes a value of a scalar, Vec or struct type takes in memory."""
+    if isinstance(ty, ScalarType):
+        return scalar_bytes(ty)
+    if isinstance(ty, VecType):
+        return scalar_bytes(ty.elem) * ty.length
+    assert isinstance(ty, StructDef)
+    return ty.size
+
+
+def mem_align(ty: Any) -> int:
+    """A type's alignment in memory: a scalar's size, a Vec's element's, a struct's largest field's."""
+    if isinstance(ty, ScalarType):
+        return scalar_bytes(ty)
+    if isinstance(ty, VecType):
+        return scalar_bytes(ty.elem)
+    assert isinstance(ty, StructDef)
+    return ty.align
+
+
+def leaf_offsets(ty: Any) -> tuple[int, ...]:
+    """The byte offset of each leaf of a scalar, Vec or struct value laid out in memory."""
+    if isinstance(ty, ScalarType):
+        return (0,)
+    if isinstance(ty, VecType):
+        step = scalar_bytes(ty.elem)
+        return tuple(k * step for k in range(ty.length))
+    assert isinstance(ty, StructDef)
+    return tuple(o + sub for (_, f), o in zip(ty.fields, ty.offsets) for sub in leaf_offsets(f))
+
+
+def struct_words(struct: StructDef | VecType) -> int:
+    """Words (4 bytes each) one element of ``Array[struct]`` (or ``Array[Vec]``) takes."""
+    return mem_size(struct) // WORD_BYTES
+
+
+def element_dtype(ty: Any) -> np.dtype:
+    """The little-endian numpy dtype of a scalar, Vec (a subarray dtype) or struct in memory."""
+    if isinstance(ty, ScalarType):
+        return np.dtype(ty.numpy_dtype).newbyteorder("<")
+    if isinstance(ty, VecType):
+        return np.dtype((element_dtype(ty.elem), (ty.length,)))
+    assert isinstance(ty, StructDef)
+    return ty.dtype
 
 
 def struct_dtype(struct: StructDef) -> np.dtype:
     """The numpy structured dtype of ``struct``'s memory layout (see the module docstring)."""
-    names, formats, offsets = [], [], []
-    offset = 0
-    for name, ty in struct.fields:
-        names.append(name)
-        if isinstance(ty, VecType):
-            formats.append((np.dtype(ty.elem.numpy_dtype).newbyteorder("<"), (ty.length,)))
-        else:
-            formats.append(np.dtype(ty.numpy_dtype).newbyteorder("<"))
-        offsets.append(offset)
-        offset += WORD_BYTES * len(leaves(ty))
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
+    return np.dtype({
+        "names": [name for name, _ in struct.fields],
+        "formats": [element_dtype(ty) for _, ty in struct.fields],
+        "offsets": list(struct.offsets),
+        "itemsize": struct.size,
+    })
+
+
+def array_element_problem(ty: StructDef | VecType) -> str | None:
+    """Why ``Array[ty]`` cannot be: its elements must be whole 32-bit words (WGSL's unit)."""
+    size = mem_size(ty)
+    if size % WORD_BYTES == 0:
+        return None
+    if isinstance(ty, VecType):
+        return (f"an Array[{ty}] element is {size} bytes; array elements are whole 4-byte words, so "
+                f"use a length that makes a multiple of 4 bytes (e.g. Vec[{ty.elem}, "
+                f"{_align_up(size, WORD_BYTES) // scalar_bytes(ty.elem)}])")
+    missing = _align_up(size, WORD_BYTES) - size
+    pad = "u8" if missing == 1 else f"Vec[u8, {missing}]"
+    return (f"struct {ty} is {size} bytes; elements of an Array[{ty}] are whole 4-byte words, so pad "
+            f"it to {size + missing} bytes with a last field such as 'pad: {pad}'")
 
 
 def field_type_problem(ty: Any) -> str | None:
     """Why ``ty`` cannot be a struct field, or None."""
     if isinstance(ty, VecType):
-        problem = ty.problem()
-        if problem is not None:
-            return problem
-        ty = ty.elem
-    if isinstance(ty, ScalarType):
-        if ty in MEMORY_SCALARS:
-            return None
-        hint = "; store a bool as u32" if ty.is_bool else ""
-        return f"struct fields are 4-byte scalars (f32, i32, u32) or Vecs of them, not {ty}{hint}"
-    if isinstance(ty, StructDef):
-        return f"struct fields are scalars or Vecs, not the struct {ty}; copy its fields in"
-    return "struct fields are 4-byte scalars (f32, i32, u32) or Vec[T, N] of them"
+        return ty.problem()
+    if isinstance(ty, (ScalarType, StructDef)):
+        return None
+    return "struct fields are scalars (f32, f64, i32, u8, bool, ...), Vec[T, N] or structs"
 
 
 __all__ = [
-    "MAX_VEC_LEN", "MEMORY_SCALARS", "VecType", "StructDef", "TupleDef", "StructArray",
+    "MAX_VEC_LEN", "MAX_VEC_MEMORY", "VecType", "StructDef", "TupleDef", "StructArray",
     "is_aggregate", "leaves", "leaf_names", "element_slice", "struct_words", "struct_dtype",
-    "field_type_problem",
+    "field_type_problem", "mem_size", "mem_align", "leaf_offsets", "element_dtype", "scalar_bytes",
+    "array_element_problem",
 ]

@@ -2,8 +2,8 @@
 
 parser: the RingIR text of every kernel in ``tests/kernel_corpus.py`` and a
 few generated modules; frontend: each corpus kernel as a standalone source
-file (its imports, module constants and every ``@rk.func``) plus the
-examples; ptx/wgsl/msl: a few byte strings (the generator gives any bytes a
+file (its imports, module constants, ``@rk.struct`` classes and every
+``@rk.func``) plus the examples; ptx/wgsl/msl: a few byte strings (the generator gives any bytes a
 meaning).  Deterministic: the same tree gives the same files.
 """
 
@@ -22,7 +22,7 @@ _HEADER = '''import math
 import numpy as np
 
 import ringkernel as rk
-from ringkernel import Array, f16, f32, i32, u8, u32
+from ringkernel import Array, Vec, f16, f32, f64, i32, u8, u16, u32
 
 '''
 
@@ -36,6 +36,8 @@ def _kernel_sources() -> dict[str, str]:
         if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper()
                                                  for t in node.targets):
             constants.append(ast.get_source_segment(text, node))
+        if isinstance(node, ast.ClassDef) and any(ast.unparse(d) == "rk.struct" for d in node.decorator_list):
+            constants.append("@rk.struct\n" + ast.get_source_segment(text, node))  # in order
         if not isinstance(node, ast.FunctionDef):
             continue
         decorators = [ast.unparse(d) for d in node.decorator_list]

@@ -170,8 +170,16 @@ class FunctionBuilder:
         """A shared array of ``size`` elements (``shape`` if N-d); None: dynamic, sized per launch."""
         return self._define(SharedArray, ArrayType(elem, AddressSpace.SHARED, size, shape))
 
-    def local_array(self, elem: ScalarType, size: int, shape: tuple[int, ...] | None = None) -> Value:
-        return self._define(LocalArray, ArrayType(elem, AddressSpace.LOCAL, size, shape))
+    def local_array(
+        self, elem: ScalarType, size: int, shape: tuple[int, ...] | None = None, *, hoist: bool = False
+    ) -> Value:
+        """A per-work-item array; ``hoist`` defines it at the top of the function, so a variable
+        first assigned in a branch or loop (a memory-backed ``Vec``) is seen after it too."""
+        if not hoist:
+            return self._define(LocalArray, ArrayType(elem, AddressSpace.LOCAL, size, shape))
+        result = self.fresh(ArrayType(elem, AddressSpace.LOCAL, size, shape))
+        self._hoisted.append(LocalArray(result, loc=self.loc))
+        return result
 
     def const_array(self, ty: ArrayType, data: tuple[bool | int | float, ...]) -> Value:
         """An embedded read-only array, defined at the top of the function so every region sees it."""

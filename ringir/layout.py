@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -178,20 +179,45 @@ def check_capacity(capacity: int) -> int:
 
 @dataclass(frozen=True)
 class FieldSlot:
-    """Where one scalar field lives: its first word; 64-bit fields take two words."""
+    """Where one field lives: its first word; 64-bit scalars take two words each.
+
+    ``length`` is None for a scalar and N for a ``Vec[T, N]`` field, whose
+    elements follow each other (each one as a scalar field of ``type`` would be).
+    """
 
     name: str
     type: ScalarType
     word: int
+    length: int | None = None
+
+    @property
+    def scalar_words(self) -> int:
+        """Words one element takes."""
+        return 2 if self.type.bits == 64 else 1
 
     @property
     def words(self) -> int:
-        return 2 if self.type.bits == 64 else 1
+        return self.scalar_words * (self.length or 1)
+
+    @property
+    def spelled(self) -> str:
+        """The field's type as written: ``u32`` or ``Vec[u32, 256]``."""
+        return str(self.type) if self.length is None else f"Vec[{self.type}, {self.length}]"
+
+    def elements(self) -> tuple[tuple[str, ScalarType], ...]:
+        """The field as scalar fields: itself, or ``name_0 .. name_{N-1}`` for a Vec.
+
+        RingIR's struct of a record lists these, and the type id is computed
+        over them, so a module's text gives back the same layout and id.
+        """
+        if self.length is None:
+            return ((self.name, self.type),)
+        return tuple((f"{self.name}_{k}", self.type) for k in range(self.length))
 
 
 @dataclass(frozen=True)
 class RecordLayout:
-    """Word layout of a flat record of scalars (a message payload or an actor's state)."""
+    """Word layout of a record of scalar and Vec fields (a message payload or an actor's state)."""
 
     name: str
     fields: tuple[FieldSlot, ...]
@@ -204,13 +230,17 @@ class RecordLayout:
         raise KeyError(name)
 
     def struct_type(self) -> StructType:
-        """The RingIR struct naming these fields (printed in the actor's module)."""
-        return StructType(self.name, tuple((f.name, f.type) for f in self.fields))
+        """The RingIR struct naming these fields (printed in the actor's module; Vecs expanded)."""
+        return StructType(self.name, tuple(e for f in self.fields for e in f.elements()))
 
     def dtype(self, base_word: int = 0) -> np.dtype:
-        """numpy structured dtype of the record, placed at ``base_word`` (bool as u32 0/1)."""
+        """numpy structured dtype of the record, placed at ``base_word`` (bool as u32 0/1;
+        a Vec field as a subarray)."""
         names = [f.name for f in self.fields]
-        formats = [np.uint32 if f.type == BOOL else np.dtype(f.type.numpy_dtype) for f in self.fields]
+        formats: list[Any] = []
+        for f in self.fields:
+            scalar = np.dtype(np.uint32) if f.type == BOOL else np.dtype(f.type.numpy_dtype)
+            formats.append(scalar if f.length is None else (scalar, (f.length,)))
         offsets = [(base_word + f.word) * WORD for f in self.fields]
         return np.dtype(
             {
@@ -222,15 +252,28 @@ class RecordLayout:
         )
 
 
-def record_layout(name: str, fields: tuple[tuple[str, ScalarType], ...]) -> RecordLayout:
-    """Fields in declaration order, each naturally aligned (64-bit fields on even words)."""
+RecordField = tuple[str, ScalarType] | tuple[str, ScalarType, int]
+"""A record field as declared: ``(name, type)``, or ``(name, element type, N)`` for a ``Vec[T, N]``."""
+
+
+def record_layout(name: str, fields: tuple[RecordField, ...]) -> RecordLayout:
+    """Fields in declaration order, each naturally aligned (64-bit fields on even words);
+    a Vec's elements follow each other from an aligned first one."""
     slots = []
     word = 0
-    for field_name, ty in fields:
+    taken = {f[0] for f in fields}
+    for field in fields:
+        field_name, ty = field[0], field[1]
+        length = field[2] if len(field) == 3 else None
         if ty.bits == 64 and word % 2:
             word += 1
-        slots.append(FieldSlot(field_name, ty, word))
-        word += 2 if ty.bits == 64 else 1
+        slot = FieldSlot(field_name, ty, word, length)
+        clash = [n for n, _ in slot.elements() if n in taken] if length is not None else []
+        if clash:
+            raise ValueError(f"record '{name}': field '{clash[0]}' has the name RingIR gives element "
+                             f"{clash[0].rsplit('_', 1)[1]} of Vec field '{field_name}'; rename it")
+        slots.append(slot)
+        word += slot.words
     return RecordLayout(name, tuple(slots), word)
 
 
@@ -241,7 +284,8 @@ def slot_words_for(payload_words: int) -> int:
 
 def type_id_of(layout: RecordLayout) -> int:
     """A message type's id: CRC-32 of its name and fields, never 0 (0 means 'no reply')."""
-    text = layout.name + "{" + ",".join(f"{f.name}:{f.type}" for f in layout.fields) + "}"
+    elements = (e for f in layout.fields for e in f.elements())
+    text = layout.name + "{" + ",".join(f"{name}:{ty}" for name, ty in elements) + "}"
     crc = zlib.crc32(text.encode())
     return crc if crc not in (0, ABORT_TYPE_ID) else 1
 
@@ -302,6 +346,7 @@ __all__ = [
     "group_queue_words",
     "RecordLayout",
     "FieldSlot",
+    "RecordField",
     "record_layout",
     "slot_words_for",
     "type_id_of",

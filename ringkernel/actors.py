@@ -218,16 +218,17 @@ def message(cls: type) -> type:
                 if default is None:
                     raise TypeError(f"message {cls.__name__} needs field '{slot.name}'")
                 fields[slot.name] = default
-            object.__setattr__(
-                self, slot.name, _convert(fields[slot.name], slot.type, cls.__name__, slot.name)
-            )
+            convert = _convert if slot.length is None else _convert_vec
+            object.__setattr__(self, slot.name, convert(fields[slot.name], slot, cls.__name__))
         object.__setattr__(self, "envelope", None)
 
     def __repr__(self: Any) -> str:
         return f"{cls.__name__}(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in names) + ")"
 
     def __eq__(self: Any, other: object) -> bool:
-        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in names)
+        return type(other) is type(self) and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in names
+        )
 
     for name in names:
         if name in cls.__dict__:
@@ -243,7 +244,26 @@ def message(cls: type) -> type:
     return cls
 
 
-def _convert(value: Any, ty: Any, owner: str, name: str) -> Any:
+def _convert_vec(value: Any, slot: L.FieldSlot, owner: str) -> np.ndarray:
+    """A Vec field's value: a numpy array of its element type and length (a copy)."""
+    dtype = np.dtype(slot.type.numpy_dtype)
+    try:
+        given = np.asarray(value)
+    except (TypeError, ValueError):
+        given = np.asarray(None)
+    if given.shape != (slot.length,) or given.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{owner}.{slot.name} must be {slot.length} numbers (a Vec[{slot.type}, {slot.length}]), "
+            f"got {value!r}"
+        )
+    if slot.type.is_int and given.size and (given.dtype.kind == "f" or given.min() < slot.type.min_value
+                                             or given.max() > slot.type.max_value):
+        raise ValueError(f"{owner}.{slot.name} holds values that are not {slot.type} integers")
+    return given.astype(dtype)
+
+
+def _convert(value: Any, slot: L.FieldSlot, owner: str) -> Any:
+    ty, name = slot.type, slot.name
     if ty == BOOL:
         return bool(value)
     if ty.is_float:
@@ -262,11 +282,46 @@ _STRUCT_CODES = {"f32": "f", "f64": "d", "i32": "i", "u32": "I", "i64": "q", "u6
 
 
 class _Codec(NamedTuple):
-    """One message type's slot as a ``struct`` format: envelope, then the fields at their words."""
+    """One message type's slot as a ``struct`` format: envelope, then the fields at their words.
+
+    ``vecs`` holds (name, dtype, length) of each Vec field: packed element by element.
+    """
 
     record: struct.Struct
     names: tuple[str, ...]
     bools: frozenset[str]
+    vecs: tuple[tuple[str, np.dtype, int], ...] = ()
+
+    def values(self, msg: Any) -> list[Any]:
+        """``msg``'s fields in packing order (Vec fields as their elements)."""
+        if not self.vecs:
+            return [getattr(msg, n) for n in self.names]
+        out: list[Any] = []
+        lengths = {name: length for name, _, length in self.vecs}
+        for n in self.names:
+            value = getattr(msg, n)
+            if n in lengths:
+                out.extend(value.tolist())
+            else:
+                out.append(value)
+        return out
+
+    def fields(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The fields of unpacked ``values`` (Vec fields regrouped as numpy arrays)."""
+        if not self.vecs:
+            return dict(zip(self.names, values))
+        vecs = {name: (dtype, length) for name, dtype, length in self.vecs}
+        out: dict[str, Any] = {}
+        at = 0
+        for n in self.names:
+            if n in vecs:
+                dtype, length = vecs[n]
+                out[n] = np.array(values[at:at + length], dtype=dtype)
+                at += length
+            else:
+                out[n] = values[at]
+                at += 1
+        return out
 
 
 _CODECS: dict[int, tuple[L.RecordLayout, _Codec]] = {}
@@ -286,19 +341,22 @@ def _make_codec(layout: L.RecordLayout) -> _Codec:
     fmt, at = "<IIIIQ", L.ENVELOPE_WORDS * L.WORD
     for field in sorted(layout.fields, key=lambda f: f.word):
         offset = (L.ENVELOPE_WORDS + field.word) * L.WORD
-        fmt += "x" * (offset - at) + _STRUCT_CODES[str(field.type)]
-        at = offset + struct.calcsize("<" + _STRUCT_CODES[str(field.type)])
+        code = _STRUCT_CODES[str(field.type)] * (field.length or 1)
+        fmt += "x" * (offset - at) + code
+        at = offset + struct.calcsize("<" + code)
     ordered = tuple(f.name for f in sorted(layout.fields, key=lambda f: f.word))
     bools = frozenset(f.name for f in layout.fields if f.type == BOOL)
-    return _Codec(struct.Struct(fmt), ordered, bools)
+    vecs = tuple(
+        (f.name, np.dtype(f.type.numpy_dtype), f.length) for f in layout.fields if f.length is not None
+    )
+    return _Codec(struct.Struct(fmt), ordered, bools, vecs)
 
 
 def encode(msg: Any, info: MessageInfo, slot_words: int, envelope: tuple[int, int, int, int]) -> np.ndarray:
     """The slot words of ``msg``: envelope (type id, source, target, sequence, hlc) + payload."""
     codec = _codec(info.layout)
     words = np.zeros(slot_words, dtype=np.uint32)
-    values = (getattr(msg, n) for n in codec.names)
-    codec.record.pack_into(words.data, 0, info.type_id, *envelope, *values)
+    codec.record.pack_into(words.data, 0, info.type_id, *envelope, *codec.values(msg))
     return words
 
 
@@ -308,7 +366,7 @@ def encode_into(
     """Packs ``msg`` as :func:`encode` does into ``stage`` (a queue's staging bytes); returns its words."""
     codec = _codec(info.layout)
     record = codec.record
-    record.pack_into(stage, 0, info.type_id, *envelope, *[getattr(msg, n) for n in codec.names])
+    record.pack_into(stage, 0, info.type_id, *envelope, *codec.values(msg))
     return -(-record.size // L.WORD)
 
 
@@ -318,7 +376,7 @@ def decode(words: np.ndarray, info: MessageInfo) -> Any:
     type_id, source, target, sequence, hlc, *values = codec.record.unpack_from(words.data)
     msg: Any = object.__new__(info.cls)
     fields = msg.__dict__
-    fields.update(zip(codec.names, values))
+    fields.update(codec.fields(values))
     for name in codec.bools:
         fields[name] = bool(fields[name])
     fields["envelope"] = Envelope(type_id, source, target, sequence, hlc)
@@ -328,10 +386,11 @@ def decode(words: np.ndarray, info: MessageInfo) -> Any:
 def slot_dtype(info: MessageInfo, slot_words: int) -> np.dtype:
     """``Msg.dtype``'s fields over a whole slot of ``slot_words`` words (one row per slot)."""
     fields = info.layout.fields
+    formats: list[Any] = [info.layout.dtype().fields[f.name][0] for f in fields]  # type: ignore[index]
     return np.dtype(
         {
             "names": [f.name for f in fields],
-            "formats": [np.uint32 if f.type == BOOL else np.dtype(f.type.numpy_dtype) for f in fields],
+            "formats": formats,
             "offsets": [(L.ENVELOPE_WORDS + f.word) * L.WORD for f in fields],
             "itemsize": slot_words * L.WORD,
         }
@@ -1294,7 +1353,11 @@ class ActorRef:
         if not info.fields:
             return {}
         view = self.state_words.view(np.uint8)[: info.dtype().itemsize].view(info.dtype())[0]
-        return {f.name: (bool(view[f.name]) if f.type == BOOL else view[f.name].item()) for f in info.fields}
+        return {
+            f.name: np.array(view[f.name]) if f.length is not None  # a Vec field: a copy of its elements
+            else bool(view[f.name]) if f.type == BOOL else view[f.name].item()
+            for f in info.fields
+        }
 
     @property
     def stats(self) -> dict[str, int]:

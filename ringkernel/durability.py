@@ -106,7 +106,7 @@ def actor_fingerprint(actor_type: ActorType) -> str:
 
 def state_fields(actor_type: ActorType) -> list[list[str]]:
     """``[[name, type], ...]`` of its state: what the compatibility rule compares."""
-    return [[f.name, str(f.type)] for f in actor_type.info.state.fields]
+    return [[f.name, f.spelled] for f in actor_type.info.state.fields]
 
 
 def queued(buffer: np.ndarray) -> np.ndarray:

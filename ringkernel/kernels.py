@@ -211,7 +211,9 @@ class Kernel(_Decorated):
         except bounds_error as exc:  # a bug in the kernel, not in the runtime: no runtime frames
             if debug_tracebacks():
                 raise
-            raise exc.with_traceback(None) from None
+            from ringkernel.runtime.arguments import in_struct_elements
+
+            raise in_struct_elements(exc, self._struct_layout()).with_traceback(None) from None
 
     def _launch(self, grid: Any, block: Any, args: Sequence[Any], backend: Any,
                 checked: bool | None, dynamic_shared: Any) -> None:
@@ -284,7 +286,7 @@ class Kernel(_Decorated):
             return args
         return tuple(flatten_struct_arguments(self.__name__, layout, tuple(args)))
 
-    def _struct_layout(self) -> tuple[tuple[str, Any, bool], ...] | None:
+    def _struct_layout(self) -> tuple[tuple[str, Any, int], ...] | None:
         """Per parameter, the numpy dtype of a struct (or struct array) parameter; None without any."""
         if not hasattr(self, "_layout"):
             params, _ = signature_of(self.ringkernel_source, "kernel")

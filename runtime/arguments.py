@@ -33,7 +33,34 @@ class BoundsError(IndexError):
 
     The message names the kernel, the array parameter, the index and the
     array's length; no byte outside the array was read or written.
+    ``array``, ``index`` and ``length`` say the same for a kernel's array
+    parameter (None elsewhere: shared arrays, device functions' parameters).
     """
+
+    def __init__(
+        self, message: str, *, array: str | None = None, index: int | None = None, length: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.array, self.index, self.length = array, index, length
+
+
+def in_struct_elements(exc: Exception, layout: Sequence[tuple[str, Any, int]] | None) -> Exception:
+    """``exc`` restated for an ``Array[S]`` (or ``Array[Vec]``) parameter, whose index and length
+    the checked build counts in 32-bit words (``docs/layout.md``): which element that word is in."""
+    if not isinstance(exc, BoundsError) or exc.array is None or exc.index is None or exc.length is None:
+        return exc
+    if not layout:
+        return exc
+    for name, dtype, ndim in layout:
+        if name == exc.array and ndim and dtype is not None:
+            words = dtype.itemsize // 4
+            element, word = divmod(exc.index, words)
+            return BoundsError(
+                f"{exc.args[0]}; '{name}' holds {exc.length // words} element(s) of {words} word(s) "
+                f"each (index and length count words), so that is word {word} of element {element}",
+                array=exc.array, index=exc.index, length=exc.length,
+            )
+    return exc
 
 
 def normalize_dims(value: Any, what: str) -> Dim3:
@@ -133,49 +160,69 @@ def _check_shape(fn: Function, name: str, ty: ArrayType, shape: tuple[int, ...])
 
 
 def flatten_struct_arguments(
-    kernel: str, layout: Sequence[tuple[str, Any, bool]], args: Sequence[Any]
+    kernel: str, layout: Sequence[tuple[str, Any, int]], args: Sequence[Any]
 ) -> list[Any]:
     """Struct arguments as the scalars and words RingIR sees (see ``docs/layout.md``).
 
     ``layout`` has, per Python-level parameter, its name, the numpy dtype of a
-    struct parameter or struct-array element (None: passed as it is) and
-    whether it is an array.  A struct is passed as a numpy record of that
-    dtype (``S(...)``, ``arr[i]``), an ``Array[S]`` as a 1-D C-contiguous numpy
-    array of it, which the kernel reads and writes in place as 32-bit words.
+    struct parameter or struct-array element (None: passed as it is; a
+    subarray dtype for an ``Array[Vec[T, K]]``) and the dimensions of an
+    array of them (0: a struct value).  A struct is passed as a numpy record
+    of that dtype (``S(...)``, ``arr[i]``), an ``Array[S]`` as a C-contiguous
+    numpy array of it, which the kernel reads and writes in place as 32-bit words.
     """
     if len(args) != len(layout):
         names = ", ".join(name for name, _, _ in layout)
         raise LaunchError(f"kernel '{kernel}' takes {len(layout)} argument(s) ({names}), got {len(args)}")
     flat: list[Any] = []
-    for (name, dtype, is_array), arg in zip(layout, args):
+    for (name, dtype, ndim), arg in zip(layout, args):
         where = f"argument '{name}' of kernel '{kernel}'"
         if dtype is None:
             flat.append(arg)
-        elif is_array:
-            flat.append(_struct_words(where, dtype, arg))
+        elif ndim:
+            flat.append(_struct_words(where, dtype, int(ndim), arg))
         else:
             flat.extend(_struct_leaves(where, dtype, arg))
     return flat
 
 
-def _struct_words(where: str, dtype: np.dtype, arg: Any) -> Any:
+def _struct_words(where: str, dtype: np.dtype, ndim: int, arg: Any) -> Any:
+    """The u32 words of an array of ``dtype`` elements; an N-d one keeps its leading extents
+    and counts words in its last (docs/layout.md)."""
     from ringkernel.runtime.device_array import DeviceArray
 
-    if isinstance(arg, DeviceArray):  # the words of S.dtype elements, kept on the device
-        if arg.dtype != np.uint32 or arg.ndim != 1 or arg.size % (dtype.itemsize // 4):
+    words = dtype.itemsize // 4
+    if isinstance(arg, DeviceArray):  # the words of its elements, kept on the device
+        if arg.dtype == dtype or (dtype.subdtype is not None and arg.dtype == dtype.subdtype[0]):
+            arg = arg.struct_words(dtype, ndim)
+        if arg.dtype != np.uint32 or arg.ndim != ndim or arg.shape[-1] % words:
             raise LaunchError(
-                f"{where} as a device array must be the uint32 words of elements of {dtype}: "
-                f"rk.to_device(a.view(np.uint32)) for a numpy array a of that dtype, got {arg!r}"
+                f"{where} as a device array must hold elements of {dtype} (rk.to_device(a) for a "
+                f"numpy array a of them) or be the uint32 words of elements of {dtype}: "
+                f"rk.to_device(a.view(np.uint32)), got {arg!r}"
             )
         return arg
     if not isinstance(arg, np.ndarray):
         raise LaunchError(f"{where} must be a numpy array of dtype {dtype}, got {type(arg).__name__}")
-    if arg.dtype != dtype:
+    if dtype.subdtype is not None:  # Array[Vec[T, K]]: a numpy array of T whose last axis is K
+        base, (length,) = dtype.subdtype
+        if arg.dtype != base or arg.ndim != ndim + 1 or arg.shape[-1] != length:
+            raise LaunchError(f"{where} must be a {ndim + 1}-D array of dtype {base} whose last axis "
+                              f"has {length} elements (one Vec each), got {arg.dtype} of shape {arg.shape}")
+    elif arg.dtype != dtype:
         raise LaunchError(f"{where} must have the struct's dtype {dtype}, got {arg.dtype}; "
                           "build it with np.zeros(n, dtype=S.dtype)")
-    if arg.ndim != 1 or not arg.flags.c_contiguous:
-        raise LaunchError(f"{where} must be a 1-D C-contiguous array (use np.ascontiguousarray(a).ravel())")
-    return arg.view(np.uint32)
+    elif arg.ndim != ndim:
+        raise LaunchError(f"{where} must be a {ndim}-D array of {dtype}, got {arg.ndim}-D shape {arg.shape}")
+    if not arg.flags.c_contiguous:
+        raise LaunchError(f"{where} must be a {ndim}-D C-contiguous array (use np.ascontiguousarray(a))")
+    lead = arg.shape[: ndim - 1]
+    if ndim > 1 and int(np.prod(arg.shape[:ndim], dtype=np.int64)) * words > I32_MAX:
+        raise LaunchError(f"{where} has too many elements: an N-d array of structs may hold at most "
+                          f"{I32_MAX // words} (its word indices are i32)")
+    flat = arg.reshape(-1).view(np.uint32)  # a view: the kernel writes the caller's array
+    rows = int(np.prod(lead, dtype=np.int64))
+    return flat.reshape(*lead, flat.size // rows if rows else arg.shape[ndim - 1] * words)
 
 
 def _struct_leaves(where: str, dtype: np.dtype, arg: Any) -> list[Any]:
@@ -185,11 +232,18 @@ def _struct_leaves(where: str, dtype: np.dtype, arg: Any) -> list[Any]:
         got = arg.dtype if isinstance(arg, np.void) else type(arg).__name__
         raise LaunchError(f"{where} must be a record of the struct's dtype {dtype} (S(...) or "
                           f"an element of an array of S.dtype), got {got}")
+    return _record_leaves(dtype, arg)
+
+
+def _record_leaves(dtype: np.dtype, record: Any) -> list[Any]:
+    """A record's scalars in leaf order: nested structs and Vec fields flattened."""
     leaves: list[Any] = []
     for name in dtype.names or ():
         field = dtype.fields[name][0]  # type: ignore[index]
-        value = arg[name]
-        if field.shape:  # a Vec field: one leaf per element
+        value = record[name]
+        if field.names:  # a nested struct
+            leaves.extend(_record_leaves(field, value))
+        elif field.shape:  # a Vec field: one leaf per element
             leaves.extend(field.base.type(v) for v in np.asarray(value).ravel())
         else:
             leaves.append(field.type(value))

@@ -99,6 +99,7 @@ class DeviceArray:
         self.shape = shape
         self.dtype = dtype
         self._host: np.ndarray | None = None  # the cpu backend's view, made at the first launch
+        self._words: dict[Any, DeviceArray] | None = None  # a struct array's words, made at its first launch
 
     @property
     def backend(self) -> str:
@@ -156,6 +157,22 @@ class DeviceArray:
         raise IndexError(
             f"device arrays index only their leading dimension with an int or a slice, got {key!r}"
         )
+
+    def struct_words(self, dtype: np.dtype, ndim: int) -> DeviceArray:
+        """This array of struct (or, with a subarray ``dtype``, Vec) elements as the uint32 words an
+        ``Array[S, ndim]`` parameter sees: the leading extents kept, the last counting words.
+        Shares the memory; arrays of other dtypes or ranks come back unchanged for the caller's check."""
+        vec = dtype.subdtype is not None
+        if self.ndim != ndim + vec or (vec and self.shape[-1:] != dtype.subdtype[1]):  # type: ignore[index]
+            return self
+        key = (dtype, ndim)
+        cached = self._words.get(key) if self._words is not None else None
+        if cached is None:
+            lead = self.shape[: ndim - 1]
+            last = self.shape[ndim - 1] * dtype.itemsize // 4
+            cached = DeviceArray(self._allocation, (*lead, last), np.dtype(np.uint32), self._offset)
+            self._words = {key: cached}
+        return cached
 
     def numpy(self) -> np.ndarray:
         """A new numpy array with the contents, after every launch that writes them."""
@@ -229,9 +246,29 @@ def _memory(backend: str | None) -> DeviceMemory:
 
 def _check_dtype(dtype: Any) -> np.dtype:
     dt = np.dtype(dtype)
+    if dt.names is not None:
+        return _check_struct_dtype(dt)
     if dt not in _DTYPES:
         allowed = ", ".join(sorted(str(d) for d in _DTYPES))
-        raise TypeError(f"device arrays hold {allowed}; got dtype {dt}")
+        raise TypeError(f"device arrays hold {allowed} or structured dtypes of them (S.dtype); "
+                        f"got dtype {dt}")
+    return dt
+
+
+def _check_struct_dtype(dt: np.dtype) -> np.dtype:
+    """A structured dtype (an ``@rk.struct``'s ``S.dtype``): scalar, subarray and nested fields,
+    a whole number of 32-bit words per element, as ``Array[S]`` parameters take them."""
+    def leaves(d: np.dtype) -> list[np.dtype]:
+        if d.names is not None:
+            return [t for name in d.names for t in leaves(d.fields[name][0])]  # type: ignore[index]
+        return [d.base]
+
+    bad = [d for d in leaves(dt) if d.names is None and d not in _DTYPES]
+    if bad:
+        raise TypeError(f"a structured device array's fields must be numeric or bool; {dt} has {bad[0]}")
+    if dt.itemsize % 4:
+        raise TypeError(f"a structured device array's elements must be whole 32-bit words; "
+                        f"{dt} is {dt.itemsize} bytes (pad the struct)")
     return dt
 
 

@@ -23,12 +23,20 @@ from ringkernel.lowering.llvm.codegen import host_cpu, host_machine, optimize, p
 from ringkernel.lowering.llvm.host_coroutines import make_coroutine
 from ringkernel.lowering.llvm.host_entry import add_launch_wrapper
 from ringkernel.lowering.llvm.host_privatize import private_variant, privatizable_arrays
-from ringkernel.lowering.llvm.lower import build_ir_module
+from ringkernel.lowering.llvm.lower import build_ir_module, func_symbol
 from ringkernel.lowering.llvm.targets import HOST_INDEX_PARAMS, HostTarget
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.passes.workitem_loops import COROUTINES, GRID, PLAIN, THREADS, plan_block
-from ringkernel.ringir.types import F16
+from ringkernel.ringir.passes.workitem_loops import (
+    COROUTINES,
+    GRID,
+    LOOPS,
+    PLAIN,
+    THREADS,
+    plan_block,
+    region_functions,
+)
+from ringkernel.ringir.types import F16, AddressSpace, ArrayType
 
 
 def lower_module_to_host(
@@ -81,11 +89,30 @@ def build_host_module(
         lowered = replace(lowered, functions=(*lowered.functions, private_variant(fn, private)))
     target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode not in (THREADS, GRID))
     llmod = build_ir_module(lowered, target, name=f"ringkernel.{kernel}")
+    if plan.mode == LOOPS:
+        _shared_params_noalias(llmod, lowered, kernel)
     if plan.mode == COROUTINES:
         barrier_slot = len(fn.params) + 3 * len(HOST_INDEX_PARAMS) + 1  # after the indices, shared
         make_coroutine(llmod, llmod.globals[host_kernel_symbol(kernel)], barrier_slot)
     add_launch_wrapper(llmod, fn, plan.mode, checked, private)
     return llmod, tuple(target.bounds_sites)
+
+
+def _shared_params_noalias(llmod: ir.Module, module: Module, kernel: str) -> None:
+    """Marks the shared-array parameters of the work-item loop region funcs ``noalias``.
+
+    Sound: each shared array is its own part of the block's shared area (its
+    own allocation in CUDA terms), the area is the wrapper's ``malloc``, never
+    a user's buffer, and a region func gets every array once.  Without it
+    LLVM checks at run time, per work-item loop, that the per-work-item
+    arrays do not overlap the tiles the loop reads.
+    """
+    for name in region_functions(module, kernel):
+        fn = module.get(name)
+        llfn = llmod.globals[func_symbol(name)]
+        for arg, param in zip(llfn.args, fn.params):
+            if isinstance(param.type, ArrayType) and param.type.space == AddressSpace.SHARED:
+                arg.add_attribute("noalias")
 
 
 def host_bounds_sites(module: Module, kernel: str, workitem_loops: bool) -> tuple[BoundsSite, ...]:

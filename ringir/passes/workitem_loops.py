@@ -21,6 +21,17 @@ of :data:`SLOTS` entries indexed by the flat work-item id:
 - a uniform value the block-level control flow needs (an ``if`` condition,
   ``range`` bounds) is written by every work-item into a one-entry array.
 
+With ``interchange`` (the default) carrying is cheaper and the work-item loop
+gets the innermost place, so LLVM vectorizes across work-items
+(:mod:`ringkernel.ringir.passes.workitem_interchange`,
+:mod:`ringkernel.ringir.passes.grid_stride`): uniform ``range`` loops run at
+block level; a local that every region assigns before reading is not
+carried; a uniform local is one kernel local (plus a one-entry array each
+work-item writes back); a local assigned once at the top level from the
+indices (``tx = thread_id(0)``) is recomputed in each region; a uniform
+value recomputable from constants, parameters and block indices is computed
+at block level; a region ``if tid < s: ...`` loops over ``[0, s)`` only.
+
 A ``return`` ends the region's function with ``true``: the work-item is
 marked done and skipped by later regions, and the block ends when no
 work-item is left — the cpu thread path's semantics, where a work-item that
@@ -71,8 +82,16 @@ from ringkernel.ringir import (
     walk,
 )
 from ringkernel.ringir.diagnostics import CompileError
+from ringkernel.ringir.passes.grid_stride import version_grid_stride_loops
 from ringkernel.ringir.passes.one_lane_subgroups import one_lane_subgroups
-from ringkernel.ringir.passes.uniformity import Uniformity, analyze_uniformity
+from ringkernel.ringir.passes.uniformity import UNIFORM_INDICES, Uniformity, analyze_uniformity
+from ringkernel.ringir.passes.workitem_interchange import (
+    Guard,
+    definitions,
+    interchangeable_loops,
+    narrowing_guard,
+    pure_chain,
+)
 from ringkernel.ringir.types import BOOL, I32, VOID, AddressSpace, ArrayType, ScalarType
 from ringkernel.ringir.verifier import verify
 
@@ -119,7 +138,10 @@ def plan_block(module: Module, kernel_name: str, workitem_loops: bool = True) ->
     """The block strategy of ``kernel_name`` (``workitem_loops=False`` forbids the rewrite).
 
     A deterministic function of its arguments: the LLVM host lowering and the
-    cpu runtime (which only needs the mode) both ask it and agree.
+    cpu runtime (which only needs the mode) both ask it and agree.  A kernel
+    the rewrite with interchanged loops
+    (:mod:`ringkernel.ringir.passes.workitem_interchange`) cannot handle gets
+    the rewrite without.
     """
     if uses_grid_sync(module.get(kernel_name)):
         return BlockPlan(module, GRID, "the kernel calls grid_sync: every block runs at once")
@@ -127,12 +149,14 @@ def plan_block(module: Module, kernel_name: str, workitem_loops: bool = True) ->
         return BlockPlan(module, PLAIN)
     if not workitem_loops:
         return BlockPlan(module, THREADS, "work-item loops were not requested")
-    try:
-        return BlockPlan(verify(to_workitem_loops(module, kernel_name)), LOOPS)
-    except NotTransformable as exc:
-        reason = str(exc)
-    except CompileError as exc:  # a bug in the rewrite must not cost correctness
-        reason = f"internal error in the work-item loop rewrite: {exc}"
+    reason = ""
+    for interchange in (True, False):
+        try:
+            return BlockPlan(verify(to_workitem_loops(module, kernel_name, interchange)), LOOPS)
+        except NotTransformable as exc:
+            reason = str(exc)
+        except CompileError as exc:  # a bug in the rewrite must not cost correctness
+            reason = f"internal error in the work-item loop rewrite: {exc}"
     if _idles(module, module.get(kernel_name)):
         return BlockPlan(module, THREADS, reason)
     return BlockPlan(module, COROUTINES, reason)
@@ -143,9 +167,11 @@ def _idles(module: Module, fn: Function) -> bool:
     return any(isinstance(s, Backoff) for s in _reachable_statements(module, fn))
 
 
-def to_workitem_loops(module: Module, kernel_name: str) -> Module:
+def to_workitem_loops(module: Module, kernel_name: str, interchange: bool = True) -> Module:
     """``module`` with ``kernel_name`` running one whole block per call, plus its region funcs.
 
+    ``interchange`` also puts uniform ``range`` loops of regions at block level
+    and narrows guarded regions (:mod:`ringkernel.ringir.passes.workitem_interchange`).
     Other kernels are dropped: the result is compiled for this kernel only.
     The returned kernel uses no barrier and no ``thread_id``/``global_id``.
     The host's subgroups have one lane, so subgroup operations first become
@@ -160,7 +186,7 @@ def to_workitem_loops(module: Module, kernel_name: str) -> Module:
             "the kernel idles with backoff(): its work-items may wait for each other, "
             "which needs them to run concurrently"
         )
-    return _Transformer(module, fn).run()
+    return _Transformer(module, fn, interchange).run()
 
 
 def _reachable_statements(module: Module, fn: Function) -> list[Stmt]:
@@ -278,9 +304,13 @@ def _strip_shared(body: tuple[Stmt, ...], found: list[SharedArray | ConstArray])
 class _Splitter(NodeVisitor):
     """Cuts a kernel body into regions inside a skeleton of block-level control flow."""
 
-    def __init__(self, fn: Function, uniformity: Uniformity) -> None:
+    def __init__(self, fn: Function, uniformity: Uniformity, interchange: bool,
+                 originals: frozenset[int] = frozenset()) -> None:
         self.fn = fn
         self.uniformity = uniformity
+        self.interchange = interchange
+        self.originals = originals  # grid-stride loops whose versioned copy may interchange
+        self.hoisted: set[int] = set()  # id() of the range loops put at block level
         self.regions: list[_RegionStmt] = []
         self.block_uses: dict[str, Value] = {}
         self.loop_vars: set[str] = set()
@@ -293,10 +323,12 @@ class _Splitter(NodeVisitor):
                 self.var_writers[stmt.var.name] = self.var_writers.get(stmt.var.name, 0) + 1
 
     def split(self, body: tuple[Stmt, ...]) -> tuple[Stmt, ...]:
+        if self.interchange:
+            self.choose_loops(body)
         out: list[Stmt] = []
         run: list[Stmt] = []
         for stmt in body:
-            if not _block_level(stmt, self.in_barrier_loop):
+            if not _block_level(stmt, self.in_barrier_loop) and id(stmt) not in self.hoisted:
                 run.append(stmt)
                 continue
             self.flush(run, out)
@@ -305,6 +337,16 @@ class _Splitter(NodeVisitor):
                 out.append(lowered)
         self.flush(run, out)
         return tuple(out)
+
+    def choose_loops(self, body: tuple[Stmt, ...]) -> None:
+        """Marks the uniform loops of each barrier-free run of ``body`` to put at block level."""
+        run: list[Stmt] = []
+        for stmt in (*body, None):
+            if stmt is not None and not _block_level(stmt, self.in_barrier_loop):
+                run.append(stmt)
+                continue
+            self.hoisted |= interchangeable_loops(run, self.uniformity, self.var_writers, self.originals)
+            run = []
 
     def flush(self, run: list[Stmt], out: list[Stmt]) -> None:
         if run:
@@ -384,6 +426,26 @@ def _region_info(region: _RegionStmt) -> _RegionInfo:
     return info
 
 
+def read_before_write(body: tuple[Stmt, ...], name: str) -> bool:
+    """Whether ``body`` may read local ``name`` before assigning it (the value it starts with).
+
+    Only an assignment at this level kills; a loop or an ``if`` may skip theirs.
+    """
+    for stmt in body:
+        if isinstance(stmt, LoadVar) and stmt.var.name == name:
+            return True
+        if isinstance(stmt, StoreVar) and stmt.var.name == name:
+            return False
+        if isinstance(stmt, If) and (read_before_write(stmt.then_body, name)
+                                     or read_before_write(stmt.else_body, name)):
+            return True
+        if isinstance(stmt, ForRange) and stmt.var.name == name:
+            continue  # assigned before each iteration; after it, maybe never (no kill)
+        if isinstance(stmt, (Loop, ForRange)) and read_before_write(stmt.body, name):
+            return True
+    return False
+
+
 def _zero(ty: ScalarType) -> bool | int | float:
     return False if ty.is_bool else 0.0 if ty.is_float else 0
 
@@ -403,9 +465,10 @@ class _Callee:
 
 
 class _Transformer:
-    def __init__(self, module: Module, fn: Function) -> None:
+    def __init__(self, module: Module, fn: Function, interchange: bool) -> None:
         self.module = module
         self.fn = fn
+        self.interchange = interchange
         self.names = _Names(module, fn)
 
     # --- analysis ---
@@ -414,13 +477,20 @@ class _Transformer:
         fn = self.fn
         self.shared: list[SharedArray | ConstArray] = []
         body = _strip_shared(fn.body, self.shared)
-        splitter = _Splitter(fn, analyze_uniformity(fn))
+        originals: frozenset[int] = frozenset()
+        if self.interchange:
+            fn = self.fn = self.version_grid_stride(replace(fn, body=body))
+            body, originals = fn.body, frozenset(self.originals)
+        uniformity = analyze_uniformity(fn)
+        splitter = _Splitter(fn, uniformity, self.interchange, originals)
         skeleton = splitter.split(body)
         self.regions = splitter.regions
         self.loop_vars = splitter.loop_vars
         self.infos = [_region_info(r) for r in self.regions]
         self.kernel_values = {p.name: p for p in fn.params}
         self.kernel_values.update({s.result.name: s.result for s in self.shared})
+        self.defs = definitions(body)
+        self.classify_locals(body, uniformity, splitter.var_writers)
         self.home: dict[str, int] = {}
         self.const_defs: dict[str, Const] = {}
         for region, info in zip(self.regions, self.infos):
@@ -440,20 +510,126 @@ class _Transformer:
                     # a local array is per work-item storage, not one value to spill
                     raise NotTransformable(f"local array %{name} is used across a barrier")
                 self.crossing[name] = v
+        scalars = {p.name for p in fn.params if isinstance(p.type, ScalarType)}
+        self.block_chains: dict[str, list[Stmt]] = {}  # recomputed at block level
+        for n, v in splitter.block_uses.items():
+            chain = pure_chain(v, self.defs, scalars, set(), set(UNIFORM_INDICES))
+            if self.interchange and n not in self.const_defs and chain is not None:
+                self.block_chains[n] = chain
         self.ubuf_values = {
-            n: v for n, v in splitter.block_uses.items() if n not in self.const_defs
+            n: v for n, v in splitter.block_uses.items()
+            if n not in self.const_defs and n not in self.block_chains
         }
+        self.guards = self.narrow() if self.interchange else {}
+        self.returns = any(info.returns for info in self.infos)
+        return self.build(skeleton)
+
+    def version_grid_stride(self, fn: Function) -> Function:
+        """``fn`` with its grid-stride loops versioned (:mod:`~ringkernel.ringir.passes.grid_stride`)."""
+        writers: dict[str, int] = {}
+        for stmt in walk(fn.body):
+            if isinstance(stmt, (StoreVar, ForRange)):
+                writers[stmt.var.name] = writers.get(stmt.var.name, 0) + 1
+        body, new_vars, self.originals = version_grid_stride_loops(
+            fn.body, analyze_uniformity(fn), writers, self.names.value,
+            lambda stem, ty: LocalVar(self.names.fresh(stem), ty),  # type: ignore[arg-type]
+        )
+        return replace(fn, body=body, locals=(*fn.locals, *new_vars))
+
+    def classify_locals(self, body: tuple[Stmt, ...], uniformity: Uniformity,
+                        var_writers: dict[str, int]) -> None:
+        """Which locals crossing regions live per work-item, and which more cheaply.
+
+        A local used in several regions, or in a region inside a block-level
+        loop, needs its value carried between them.  A *uniform* one (the same
+        in every work-item) becomes a kernel local: each region gets its value
+        as an argument and, if it assigns it, every work-item writes the
+        (same) new value to a one-entry array read back after the region.  A
+        local assigned once, at the kernel's top level, with a cheap pure
+        function of the indices (``tx = thread_id(0)``) is recomputed at the
+        start of each later region that uses it.  The others are privatized:
+        one array entry per work-item.
+        """
         regions_of: dict[str, set[int]] = {}
         for region, info in zip(self.regions, self.infos):
             for name in info.locals:
                 regions_of.setdefault(name, set()).add(region.index)
-        self.private = {
+        crossing = {
             name for name, where in regions_of.items()
             if name not in self.loop_vars
             and (len(where) > 1 or any(self.regions[i].loop_depth for i in where))
         }
-        self.returns = any(info.returns for info in self.infos)
-        return self.build(skeleton)
+        if self.interchange:  # a local every region assigns before reading carries nothing
+            crossing = {n for n in crossing
+                        if any(read_before_write(self.regions[i].body, n) for i in regions_of[n])}
+        self.cells = crossing & uniformity.locals if self.interchange else set()
+        self.remat: dict[str, tuple[list[Stmt], StoreVar, int]] = {}
+        if self.interchange:
+            self.rematerialize(body, crossing - self.cells, regions_of, var_writers)
+        self.private = crossing - self.cells - set(self.remat)
+
+    def rematerialize(self, body: tuple[Stmt, ...], candidates: set[str],
+                      regions_of: dict[str, set[int]], var_writers: dict[str, int]) -> None:
+        """Chooses the recomputed locals and prepends their computation to the regions using them."""
+        top_region = {id(s): r.index for r in self.regions if not r.loop_depth for s in r.body}
+        scalars = {p.name for p in self.fn.params if isinstance(p.type, ScalarType)}
+        kinds = {"thread_id", "global_id", *UNIFORM_INDICES}
+        position = {id(s): i for i, s in enumerate(body)}
+        for stmt in body:
+            if not isinstance(stmt, StoreVar) or id(stmt) not in top_region:
+                continue
+            name = stmt.var.name
+            if name not in candidates or var_writers.get(name) != 1:
+                continue
+            home = top_region[id(stmt)]
+            chain = pure_chain(stmt.value, self.defs, scalars, set(self.remat), kinds)
+            if chain is None or min(regions_of[name]) < home:
+                continue
+            # a local the chain reads must already hold its value there (assigned earlier)
+            if all(position.get(id(s), -1) > position[id(self.remat[s.var.name][1])]
+                   for s in chain if isinstance(s, LoadVar)):
+                self.remat[name] = (chain, stmt, home)
+        for region in self.regions:
+            prefix: list[Stmt] = []
+            done: set[str] = set()
+            for name in self.remat:  # program order: a chain's locals come first
+                if region.index in regions_of[name] and region.index != self.remat[name][2]:
+                    self.remat_into(name, prefix, done)
+            if prefix:
+                region.body = (*prefix, *region.body)
+                self.infos[region.index] = _region_info(region)
+
+    def remat_into(self, name: str, prefix: list[Stmt], done: set[str]) -> None:
+        """Appends the statements recomputing local ``name`` (and the locals it reads) to ``prefix``."""
+        if name in done:
+            return
+        chain, store, _ = self.remat[name]
+        for s in chain:
+            if isinstance(s, LoadVar):
+                self.remat_into(s.var.name, prefix, done)
+        defined = {r.name for s in prefix if (r := result_of(s)) is not None}
+        prefix += [s for s in chain if result_of(s).name not in defined]  # type: ignore[union-attr]
+        prefix.append(store)
+        done.add(name)
+
+    def narrow(self) -> dict[int, tuple[Guard, list[Stmt]]]:
+        """Regions ``if tid < s: ...`` whose work-item loop can skip the work-items that do nothing."""
+        axis_of = {"$" + n: c[0].dim for n, (c, _, _) in self.remat.items()
+                   if len(c) == 1 and isinstance(c[0], ThreadIndex) and c[0].kind == "thread_id"}
+        scalars = {p.name for p in self.fn.params if isinstance(p.type, ScalarType)}
+        block_locals = self.cells | self.loop_vars
+        guards: dict[int, tuple[Guard, list[Stmt]]] = {}
+        for region, info in zip(self.regions, self.infos):
+            guard = narrowing_guard(region.body, self.defs, axis_of, set(self.remat))
+            if guard is None or info.defs & (set(self.crossing) | set(self.ubuf_values)):
+                continue
+            chain = pure_chain(guard.bound, self.defs, scalars, block_locals, set(UNIFORM_INDICES))
+            if chain is None:
+                continue
+            region.body = guard.body
+            self.infos[region.index] = _region_info(region)
+            guards[region.index] = (guard, chain)
+        return guards
 
     # --- the new kernel ---
 
@@ -478,6 +654,8 @@ class _Transformer:
             n: scratch("wi.uniform.", v.type, 1)  # type: ignore[arg-type]
             for n, v in sorted(self.ubuf_values.items())
         }
+        self.cell_arrays = {n: scratch("wi.cell.", locals_by_name[n].type, 1) for n in sorted(self.cells)}
+        self.locals_by_name = locals_by_name
         self.done = scratch("wi.done.", BOOL, SLOTS) if self.returns else None
 
         self.c0, self.c1 = names.value("wi.c", I32), names.value("wi.c", I32)
@@ -521,19 +699,23 @@ class _Transformer:
 
         self.callees = [self.region_function(r, i) for r, i in zip(self.regions, self.infos)]
         body = top + _Emitter(self).emit(skeleton)
-        kernel_locals = [v for v in fn.locals if v.name in self.loop_vars] + self.axes
+        kernel_locals = [v for v in fn.locals if v.name in self.loop_vars | self.cells] + self.axes
         if self.alive is not None:
             kernel_locals.append(self.alive)
         kernel = Function(fn.name, fn.kind, fn.params, fn.return_type, tuple(kernel_locals),
                           tuple(body), loc=fn.loc)
-        functions = [kernel if f is fn else f for f in self.module.functions
-                     if not f.is_kernel or f is fn]
+        functions = [kernel if f.name == fn.name else f for f in self.module.functions
+                     if not f.is_kernel or f.name == fn.name]
         functions += [c.fn for c in self.callees]
         return Module(tuple(functions), self.module.structs)
 
     def workitem_loop(self, make_body: Callable[[Value], list[Stmt]],
-                      axes_out: list[Value] | None = None) -> list[Stmt]:
-        """``for z, y, x over the block: body(flat id)`` with x innermost."""
+                      axes_out: list[Value] | None = None,
+                      narrowed: tuple[int, Value, Value] | None = None) -> list[Stmt]:
+        """``for z, y, x over the block: body(flat id)`` with x innermost.
+
+        ``narrowed`` = (axis, start, stop) runs that axis over [start, stop) only.
+        """
         names = self.names
         bd = [self.index_values[("block_dim", d)] for d in range(3)]
         t = [names.value("wi.t", I32) for _ in range(3)]
@@ -546,9 +728,12 @@ class _Transformer:
         if axes_out is not None:
             axes_out[:] = t
         inner += make_body(flat)
-        loop: Stmt = ForRange(self.axes[0], self.c0, bd[0], self.c1, tuple(inner))
-        loop = ForRange(self.axes[1], self.c0, bd[1], self.c1, (loop,))
-        return [ForRange(self.axes[2], self.c0, bd[2], self.c1, (loop,))]
+        bounds = [(self.c0, bd[d]) for d in range(3)]
+        if narrowed is not None:
+            bounds[narrowed[0]] = narrowed[1:]
+        loop: Stmt = ForRange(self.axes[0], *bounds[0], self.c1, tuple(inner))
+        loop = ForRange(self.axes[1], *bounds[1], self.c1, (loop,))
+        return [ForRange(self.axes[2], *bounds[2], self.c1, (loop,))]
 
     # --- one region as a func ---
 
@@ -581,8 +766,6 @@ class _Transformer:
                 exports.setdefault(name, []).append((param(arr, "value", arr), "c0"))
                 need_c0 = True
         c0 = names.value("wi.c", I32)
-        if need_c0:
-            entry.append(Const(c0, 0))
         for name in sorted(info.uses):
             if name in self.crossing:
                 arr = param(self.value_arrays[name], "value", self.value_arrays[name])
@@ -592,9 +775,14 @@ class _Transformer:
         for n in private:
             v = names.value("wi.l", info.locals[n].type)
             entry += [Load(v, arrays[n], flat), StoreVar(info.locals[n], v)]
-        for n in sorted(n for n in info.locals if n in self.loop_vars):
+        for n in sorted(n for n in info.locals if n in self.loop_vars | self.cells):
             v = param(names.value("wi.var.", info.locals[n].type), "var", info.locals[n])
             entry.append(StoreVar(info.locals[n], v))
+        cells = {n: param(self.cell_arrays[n], "value", self.cell_arrays[n])
+                 for n in sorted(info.stored & self.cells)}
+        need_c0 = need_c0 or bool(cells)
+        if need_c0:
+            entry.insert(0, Const(c0, 0))
         true = names.value("wi.true", BOOL)
         if info.returns:
             entry.append(Const(true, True))
@@ -606,6 +794,9 @@ class _Transformer:
             if n in info.stored:
                 v = names.value("wi.l", info.locals[n].type)
                 body += [LoadVar(v, info.locals[n]), Store(arrays[n], flat, v)]
+        for n, cell in cells.items():  # every work-item writes the same value
+            v = names.value("wi.l", info.locals[n].type)
+            body += [LoadVar(v, info.locals[n]), Store(cell, c0, v)]
         if info.returns:
             false = names.value("wi.false", BOOL)
             body += [Const(false, False), Return(false)]
@@ -679,10 +870,12 @@ class _Emitter(NodeVisitor):
         return out
 
     def block_value(self, v: Value, out: list[Stmt]) -> Value:
-        """``v`` at block level: a parameter, a re-emitted constant, or the work-items' copy."""
+        """``v`` at block level: a parameter, recomputed, or the work-items' copy."""
         t = self.t
         if v.name in t.kernel_values:
             return v
+        if v.name in t.block_chains:
+            return self.emit_chain(t.block_chains[v.name], out).get(v.name, v)
         fresh = t.names.value("wi.u", v.type)
         const = t.const_defs.get(v.name)
         if const is not None:
@@ -728,13 +921,51 @@ class _Emitter(NodeVisitor):
             ]
             return stmts
 
-        out = t.workitem_loop(body, axes)
+        out: list[Stmt] = []
+        narrowed = self.narrowed(r.index, out)
+        cells = sorted(t.infos[r.index].stored & t.cells)
+        for n in cells:  # the value the region starts from, if no work-item finishes it
+            v = t.names.value("wi.u", t.locals_by_name[n].type)
+            out += [LoadVar(v, t.locals_by_name[n]), Store(t.cell_arrays[n], t.c0, v)]
+        out += t.workitem_loop(body, axes, narrowed)
+        for n in cells:
+            v = t.names.value("wi.u", t.locals_by_name[n].type)
+            out += [Load(v, t.cell_arrays[n], t.c0), StoreVar(t.locals_by_name[n], v)]
         if returns:
             assert t.alive is not None
             left, none = t.names.value("wi.a", I32), t.names.value("wi.e", BOOL)
             out += [LoadVar(left, t.alive), Compare(none, "eq", left, t.c0),
                     If(none, (Return(),))]
         return out
+
+    def emit_chain(self, chain: list[Stmt], out: list[Stmt]) -> dict[str, Value]:
+        """Appends a copy of ``chain`` (pure, block-computable) to ``out``; old name -> new value."""
+        renamed: dict[str, Value] = {}
+        for stmt in chain:
+            fresh = self.t.names.value("wi.b", result_of(stmt).type)  # type: ignore[union-attr]
+            copy = _map_stmt(stmt, lambda v: renamed.get(v.name, v), lambda b: b)
+            out.append(replace(copy, result=fresh))  # type: ignore[type-var]
+            renamed[result_of(stmt).name] = fresh  # type: ignore[union-attr]
+        return renamed
+
+    def narrowed(self, index: int, out: list[Stmt]) -> tuple[int, Value, Value] | None:
+        """(axis, start, stop) of a narrowed region's work-item loop, computed into ``out``."""
+        t = self.t
+        if index not in t.guards:
+            return None
+        guard, chain = t.guards[index]
+        bound = self.emit_chain(chain, out).get(guard.bound.name, guard.bound)
+        block = t.index_values[("block_dim", guard.axis)]
+        last, below, start, stop = (t.names.value("wi.b", I32) for _ in range(4))
+        out += [Binary(last, "sub", block, t.c1), Binary(below, "min", bound, last)]
+        if guard.op == "lt":
+            out.append(Binary(stop, "min", bound, block))
+        else:  # the last work-item + 1, which cannot overflow
+            out.append(Binary(stop, "add", below, t.c1))
+        if guard.op == "eq":
+            out.append(Binary(start, "max", bound, t.c0))
+            return guard.axis, start, stop
+        return guard.axis, t.c0, stop
 
     def visit_If(self, s: If) -> list[Stmt]:
         out: list[Stmt] = []

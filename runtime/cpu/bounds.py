@@ -63,7 +63,12 @@ class BoundsRecord:
         site1, index, length = self.record
         if site1 == 0:
             return
-        raise BoundsError(describe(kernel_name, sites[site1 - 1], index, length))
+        site = sites[site1 - 1]
+        top = not site.shared and site.function == kernel_name  # a kernel parameter
+        raise BoundsError(
+            describe(kernel_name, site, index, length),
+            array=site.array if top else None, index=index, length=length,
+        )
 
 
 def describe(kernel_name: str, site: BoundsSite, index: int, length: int) -> str:

@@ -93,6 +93,12 @@ def loop_limit_error(words: np.ndarray, what: str, adapter: str) -> LoopLimitErr
     )
 
 
+def _first_name(label: str) -> str | None:
+    """The parameter a storage label names first (``'a' (also passed as 'b')`` -> ``a``)."""
+    parts = label.split("'")
+    return parts[1] if len(parts) > 2 else None
+
+
 def bounds_error(
     words: np.ndarray,
     kernel: str,
@@ -118,5 +124,8 @@ def bounds_error(
         name = f"array parameter {storage.get(ident, f'#{ident}')}"
     return BoundsError(
         f"kernel '{kernel}': index {index} is out of bounds for {name} of length {length} "
-        "(checked launch on wgpu; the access was skipped)"
+        "(checked launch on wgpu; the access was skipped)",
+        array=_first_name(storage.get(ident, "")) if ident < SHARED_ARRAY_ID else None,
+        index=index,
+        length=length,
     )

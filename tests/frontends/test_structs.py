@@ -125,7 +125,7 @@ def wrong_field_type(a: Array[P]):
 
 @rk.kernel
 def vec_too_long(a: Array[f32]):
-    v = Vec[f32, 65].zeros()
+    v = Vec[f32, 70000].zeros()
     a[0] = v[0]
 
 
@@ -199,7 +199,7 @@ def wrong_struct_argument(a: Array[P], q: Q):
 ERRORS = [
     (unknown_field, "struct P has no field 'z' (fields: x, y)", "a[0].z"),
     (wrong_field_type, "the bool True cannot be used as f32", "True"),
-    (vec_too_long, "Vec length 65 is out of range; use 1 to 64", "Vec[f32, 65].zeros"),
+    (vec_too_long, "Vec length 70000 is out of range; use 1 to 65536", "Vec[f32, 70000].zeros"),
     (vec_param_too_short, "parameter 'v': Vec length 0 is out of range", "Vec[f32, 0]"),
     (unpack_three, "cannot unpack 2 values (tuple[f32, f32]) into 3 targets", "x, y, z"),
     (returns_one, "the returned value is a f32, but tuple[f32, f32] is needed here", "a"),
@@ -241,11 +241,8 @@ def _load(tmp_path: Path, source: str):
 
 
 @pytest.mark.parametrize("field, message", [
-    ("a: bool", "not bool; store a bool as u32"),
-    ("a: f64", "not f64"),
     ("a: Vec[f32, 0]", "Vec length 0 is out of range"),
     ("a: Node", "struct Node cannot contain itself"),
-    ("a: Inner", "not the struct Inner"),
     ("a: list", "unsupported type"),
 ])
 def test_bad_struct_fields_are_reported_at_the_field(tmp_path: Path, field: str, message: str) -> None:

@@ -574,7 +574,7 @@ def test_actor_errors_are_located(capsys, tmp_path):
     assert code == 1
     assert re.findall(r"bad_actor\.py:(\d+):(\d+): error: (.*)", err) == [
         ("10", "12", "actor 'Twice': field 'state' has unsupported type 'Array[f32]'; "
-         "use f32, f64, i32, u32, i64, u64 or bool"),
+         "use f32, f64, i32, u32, i64, u64, bool or Vec[T, N] of them"),
         ("20", "5", "actor 'Dup' has two handlers for message 'Ping': 'one' and 'two'; "
          "one message type has one handler"),
     ]

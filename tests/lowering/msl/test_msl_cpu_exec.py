@@ -17,7 +17,7 @@ def _sequential(case: kernel_corpus.KernelCase) -> bool:
     return not any(isinstance(s, (Barrier, SharedArray)) for s in stmts)
 
 
-RUNNABLE = [c for c in kernel_corpus.CASES if _sequential(c)]
+RUNNABLE = [c for c in kernel_corpus.metal_cases() if _sequential(c)]
 
 
 @pytest.mark.parametrize("case", RUNNABLE, ids=[c.name for c in RUNNABLE])

@@ -27,10 +27,10 @@ from ringkernel.ringir import (
 )
 from ringkernel.ringir.diagnostics import CompileError, SourceLoc
 
-CASE_IDS = [c.name for c in kernel_corpus.CASES]
+CASE_IDS = [c.name for c in kernel_corpus.metal_cases()]
 
 
-@pytest.mark.parametrize("case", kernel_corpus.CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("case", kernel_corpus.metal_cases(), ids=CASE_IDS)
 def test_corpus_kernel_passes_clang_check(case: kernel_corpus.KernelCase) -> None:
     text = case.kernel.compile("msl")
     assert "kernel void" in text
@@ -274,19 +274,19 @@ def test_hostile_frontend_names() -> None:
 
 
 def test_output_is_byte_identical_across_runs_and_processes() -> None:
-    first = {case.name: lower_module_to_msl(case.kernel.ir) for case in kernel_corpus.CASES}
-    again = {case.name: lower_module_to_msl(case.kernel.ir) for case in kernel_corpus.CASES}
+    first = {case.name: lower_module_to_msl(case.kernel.ir) for case in kernel_corpus.metal_cases()}
+    again = {case.name: lower_module_to_msl(case.kernel.ir) for case in kernel_corpus.metal_cases()}
     assert first == again
     hostile = lower_module_to_msl(_hostile_module())
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])\n"
         "import kernel_corpus, test_msl_emit\n"
         "from ringkernel.lowering.msl import lower_module_to_msl\n"
-        "print(''.join(lower_module_to_msl(c.kernel.ir) for c in kernel_corpus.CASES), end='')\n"
+        "print(''.join(lower_module_to_msl(c.kernel.ir) for c in kernel_corpus.metal_cases()), end='')\n"
         "print(lower_module_to_msl(test_msl_emit._hostile_module()), end='')\n"
     )
     tests_dir = os.path.dirname(kernel_corpus.__file__)
-    expected = "".join(again[c.name] for c in kernel_corpus.CASES) + hostile
+    expected = "".join(again[c.name] for c in kernel_corpus.metal_cases()) + hostile
     for seed in ("1", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
         out = subprocess.run(

@@ -1662,6 +1662,10 @@ class ActorSystem:
             with contextlib.suppress(HlcDriftError):
                 self.hlc.receive(host_hlc)  # the host clock never goes back behind the checkpoint's
         with self._lock:
+            singles = [(t, im.capacity) for im, t in zip(images, chosen, strict=True)]
+            wholes = [(t, g.count, g.capacity) for g, t in zip(group_images, group_types, strict=True)]
+            # all or nothing: admitted before the first spawn
+            groups.admit_restore(self, f"restore({os.fspath(path)!r})", singles, wholes)
             restored: list[Any] = [
                 self._spawn(t, im.capacity, im.policy, im.lanes, RestartPolicy(), durability.prepare(im))
                 for im, t in zip(images, chosen, strict=True)

@@ -510,6 +510,25 @@ def check_restorable(system: ActorSystem, image: Any, types: Any, path: str) -> 
     return actor_type
 
 
+def admit_restore(system: ActorSystem, what: str, singles: list[tuple[ActorType, int]],
+                  groups: list[tuple[ActorType, int, int]]) -> None:
+    """Raises :class:`AdmissionError` (before anything is spawned) unless every actor of a
+    restore fits: ``singles`` as (type, capacity), ``groups`` as (type, count, capacity)."""
+    actors, words = 0, 0
+    mode, as_group = single_kernel(system.runtime)
+    for actor_type, capacity in singles:
+        shadowed = actor_type.abortable(mode, as_group)
+        words += footprint(1, capacity, *slot_sizes(actor_type),
+                           max(actor_type.info.state.words, 1) * (2 if shadowed else 1))
+        actors += 1
+    for actor_type, count, capacity in groups:
+        shadowed = actor_type.abortable(group_mode(system.runtime), group=True)
+        words += footprint(count, capacity, *slot_sizes(actor_type),
+                           max(actor_type.info.state.words, 1) * (2 if shadowed else 1))
+        actors += count
+    admit(system, what, actors, words)
+
+
 def group_metrics(group: ActorGroup) -> dict[str, Any]:
     """One group's numbers, summed (or the maximum) over its instances: no per-instance labels."""
     count = group.count

@@ -124,3 +124,18 @@ def test_prometheus_has_group_families_and_health_lists_groups():
         assert text.count("ringkernel_group_messages_sent_total{") == 1  # one series per group
         health = system.health()
         assert health["groups"] == {group.name: "idle"} and health["ready"]
+
+
+def test_a_restore_that_does_not_fit_spawns_nothing(tmp_path):
+    """Regression: a restore checked admission spawn by spawn, so a group past max_actors
+    failed after the file's single actors were already spawned (half a restore)."""
+    path = tmp_path / "both.rkc"
+    with rk.ActorSystem(backend="cpu", workers=1) as system:
+        system.spawn(Counter)
+        system.spawn(Counter, count=4)
+        system.checkpoint(path)
+    with rk.ActorSystem(backend="cpu", workers=1, max_actors=4) as system:
+        with pytest.raises(rk.AdmissionError, match="needs 5 actor"):
+            system.restore(path, [Counter])
+        assert system.actors == [] and system.groups == [] and system.admitted_actors == 0
+        assert system.spawn(Counter, count=4).count == 4  # and the system is usable

@@ -1534,24 +1534,31 @@ class ActorSystem:
         count = check_setting("count", count, 1, groups.COUNT_MAX, none_means="one actor, not a group")
         priority = check_setting("priority", priority, *groups.PRIORITY_RANGE)
         if count is not None:
-            if restart != "never" or schedule is not None:
+            if restart != "never":
                 raise ValueError(
-                    "restart= and checkpoint_every= are not supported for actor groups yet (count=); "
-                    "spawn single actors for them"
+                    "restart= is not supported for actor groups yet (count=): the watchdog does not "
+                    "watch group instances; spawn single actors for restarts, or give handlers a budget="
                 )
-            return self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
+            group = self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
+            if schedule is not None:
+                self._schedule_checkpoints(durability.Schedule(group, *schedule, group=True))
+            return group
         if priority:
             raise ValueError(f"priority={priority} orders actor groups (spawn with count=N); "
                              "a single actor is served in class 0")
         policy_state = RestartPolicy(restart, max_restarts, restart_window)
         ref = self._spawn(actor_type, queue_capacity, policy, lanes, policy_state)
         if schedule is not None:
-            with self._lock:
-                if self._checkpointer is None:
-                    self._checkpointer = durability.Checkpointer(self)
-                    self._observers.append(self._checkpointer)
-                self._checkpointer.add(durability.Schedule(ref, *schedule))
+            self._schedule_checkpoints(durability.Schedule(ref, *schedule))
         return ref
+
+    def _schedule_checkpoints(self, schedule: durability.Schedule) -> None:
+        """Takes ``schedule``'s periodic checkpoints from now on (one thread for the system)."""
+        with self._lock:
+            if self._checkpointer is None:
+                self._checkpointer = durability.Checkpointer(self)
+                self._observers.append(self._checkpointer)
+            self._checkpointer.add(schedule)
 
     def _spawn(
         self,

@@ -16,6 +16,7 @@ is spawned, so a corrupt, truncated, foreign or incompatible file raises
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
@@ -613,13 +614,14 @@ def _refill(queues: np.ndarray, counts: np.ndarray, rows: np.ndarray, tails: np.
 def checkpoints(directory: str | os.PathLike[str], name: str) -> list[Path]:
     """The complete checkpoint files of actor ``name`` in ``directory``, oldest first."""
     stem = file_stem(name)
-    found = Path(directory).glob(f"{stem}-*{SUFFIX}")
+    found = Path(directory).glob(f"{glob.escape(stem)}-*{SUFFIX}")
     return sorted(p for p in found if p.name[len(stem) + 1 : -len(SUFFIX)].isdigit())
 
 
 def file_stem(name: str) -> str:
-    """The file name prefix of actor ``name`` (``Counter#1`` -> ``Counter-1``)."""
-    return name.replace("#", "-")
+    """The file name prefix of actor ``name`` (``Counter#1`` -> ``Counter-1``; a group's
+    ``Counter[4]#1`` -> ``Counter-4-1``: no glob pattern characters)."""
+    return name.replace("#", "-").replace("[", "-").replace("]", "")
 
 
 def _number(path: Path, name: str) -> int:
@@ -630,12 +632,13 @@ def _number(path: Path, name: str) -> int:
 class Schedule:
     """One actor's periodic checkpoints: every ``every`` s into ``directory``, the last ``keep`` kept."""
 
-    ref: ActorRef
+    ref: Any  # an ActorRef, or an ActorGroup (``group``: the whole group in one file)
     every: float
     directory: Path
     keep: int
     due: float = 0.0
     taken: int = 0
+    group: bool = False
 
 
 class Checkpointer:
@@ -682,14 +685,19 @@ class Checkpointer:
         if not system._lock.acquire(timeout=0.1):
             return None
         try:
-            if system.closed or ref.failed or ref.restarting or ref.abandoned or ref.hung:
+            flags = ("failed", "restarting", "abandoned", "hung")  # (a group has only `abandoned`)
+            if system.closed or any(getattr(ref, flag, False) for flag in flags):
                 return None
             schedule.taken += 1
             path = schedule.directory / f"{file_stem(ref.name)}-{schedule.taken:08d}{SUFFIX}"
             grace = min(system.drain_timeout, PERIODIC_GRACE)  # the watchdog waits for the lock meanwhile
-            taken = paused(system, ref, lambda: image(ref), grace)
-            write(path, encode([taken], system.hlc.last))
-            ref.checkpointed_state = taken.state
+            if schedule.group:
+                whole = paused(system, ref, lambda: group_image(ref), grace)
+                write(path, encode([], system.hlc.last, [whole]))
+            else:
+                taken = paused(system, ref, lambda: image(ref), grace)
+                write(path, encode([taken], system.hlc.last))
+                ref.checkpointed_state = taken.state
         finally:
             system._lock.release()
         for old in checkpoints(schedule.directory, ref.name)[: -schedule.keep]:

@@ -139,3 +139,28 @@ def test_a_restore_that_does_not_fit_spawns_nothing(tmp_path):
             system.restore(path, [Counter])
         assert system.actors == [] and system.groups == [] and system.admitted_actors == 0
         assert system.spawn(Counter, count=4).count == 4  # and the system is usable
+
+
+def test_a_group_takes_periodic_checkpoints_and_one_restores_it(tmp_path):
+    with rk.ActorSystem(backend="cpu", workers=1) as system:
+        group = system.spawn(Counter, count=3, checkpoint_every=0.05, checkpoint_dir=tmp_path,
+                             checkpoint_keep=2)
+        group.broadcast(Put(value=5))
+        assert len(collect_all(group, 3)) == 3
+        deadline = time.monotonic() + 20
+        while len(durability.checkpoints(tmp_path, group.name)) < 2 or \
+                durability._number(durability.checkpoints(tmp_path, group.name)[-1], group.name) < 4:
+            assert time.monotonic() < deadline, "no periodic checkpoints of the group"
+            time.sleep(0.02)
+        files = durability.checkpoints(tmp_path, group.name)
+        assert len(files) <= 3 and files[0].name.startswith("Counter-3-1-")  # old ones pruned
+    with rk.ActorSystem(backend="cpu", workers=1) as system:
+        [restored] = system.restore(files[-1], [Counter])
+        np.testing.assert_array_equal(restored.state["total"], 5)
+
+
+def collect_all(group, n: int) -> np.ndarray:
+    indices = np.zeros(0, dtype=np.int64)
+    while len(indices) < n:
+        indices = np.r_[indices, group.receive_many(n, timeout=10.0)[0]]
+    return indices

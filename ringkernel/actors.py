@@ -48,11 +48,11 @@ from ringkernel.groups import ActorGroup, AdmissionError
 from ringkernel.kernels import _user_errors
 from ringkernel.observability.metrics import Histogram, health, snapshot
 from ringkernel.observability.trace import ActorTracer, check_trace_path
-from ringkernel.ringir import Module
+from ringkernel.ringir import ForRange, Loop, Module, walk
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
-from ringkernel.ringir.passes.actor_lowering import lower_actor
-from ringkernel.ringir.passes.budget import CTRL_PARAM
+from ringkernel.ringir.passes.actor_lowering import handler_table, lower_actor
+from ringkernel.ringir.passes.budget import CTRL_PARAM, checked_functions
 from ringkernel.ringir.types import BOOL
 from ringkernel.runtime.actor_host import ActorHost, ActorMemory, ActorRuntime, open_runtime
 from ringkernel.runtime.backend import KernelBuild
@@ -528,9 +528,32 @@ def actor(cls: type | None = None, *, budget: int | None = None, threads: int = 
         made = ActorType(c)
         made.budget = budget
         made.info.threads = threads
+        if threads > 1 and budget is not None:
+            _user_errors(lambda: check_cooperative_budget(made))
         return made
 
     return make if cls is None else make(cls)
+
+
+def check_cooperative_budget(actor_type: ActorType) -> None:
+    """``@rk.actor(threads=N > 1, budget=B)``: accepted while no handler loops (nothing to
+    check); a ``CompileError`` at the first loop a handler runs otherwise, since a cooperative
+    handler's lanes cannot abort together yet, so its budget would silently not hold."""
+    module = build_actor_module(actor_type.info)
+    handlers = [name for _, name in handler_table(module, actor_type.info.name)]
+    looping = checked_functions(module, handlers)
+    for fn in module.functions:
+        if fn.name not in looping:
+            continue
+        loop = next((st for st in walk(fn.body) if isinstance(st, (Loop, ForRange))), None)
+        if loop is not None:
+            threads, budget = actor_type.info.threads, actor_type.budget
+            raise CompileError.at(
+                loop.loc,
+                f"@rk.actor(threads={threads}, budget={budget}): budgets are not enforced in looping "
+                "handlers of cooperative actors yet (all lanes of the block would have to abort "
+                "together); drop budget= (the loop then runs to its end) or use threads=1",
+            )
 
 
 def handler_budget(actor_type: ActorType, runtime: ActorRuntime, shadowed: bool) -> int:
@@ -644,7 +667,7 @@ class ActorRef:
         check_queue_fits(runtime, capacity, in_words, f"the input queue of {self.name}")
         check_queue_fits(runtime, capacity, out_words, f"the output queue of {self.name}")
         # an actor whose handlers may abort keeps a shadow copy of its state right after it
-        shadowed = actor_type.abortable(runtime.mode)
+        shadowed = actor_type.abortable(*groups.single_kernel(runtime))
         self.ctrl = runtime.alloc(L.CONTROL_WORDS)
         self.state_words = runtime.alloc(max(info.state.words, 1) * (2 if shadowed else 1))
         init_control(self.ctrl.reshape(1, L.CONTROL_WORDS), self.system, actor_type, shadowed, self.id)
@@ -1511,24 +1534,31 @@ class ActorSystem:
         count = check_setting("count", count, 1, groups.COUNT_MAX, none_means="one actor, not a group")
         priority = check_setting("priority", priority, *groups.PRIORITY_RANGE)
         if count is not None:
-            if restart != "never" or schedule is not None:
+            if restart != "never":
                 raise ValueError(
-                    "restart= and checkpoint_every= are not supported for actor groups yet (count=); "
-                    "spawn single actors for them"
+                    "restart= is not supported for actor groups yet (count=): the watchdog does not "
+                    "watch group instances; spawn single actors for restarts, or give handlers a budget="
                 )
-            return self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
+            group = self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
+            if schedule is not None:
+                self._schedule_checkpoints(durability.Schedule(group, *schedule, group=True))
+            return group
         if priority:
             raise ValueError(f"priority={priority} orders actor groups (spawn with count=N); "
-                             "a single actor runs on its own thread")
+                             "a single actor is served in class 0")
         policy_state = RestartPolicy(restart, max_restarts, restart_window)
         ref = self._spawn(actor_type, queue_capacity, policy, lanes, policy_state)
         if schedule is not None:
-            with self._lock:
-                if self._checkpointer is None:
-                    self._checkpointer = durability.Checkpointer(self)
-                    self._observers.append(self._checkpointer)
-                self._checkpointer.add(durability.Schedule(ref, *schedule))
+            self._schedule_checkpoints(durability.Schedule(ref, *schedule))
         return ref
+
+    def _schedule_checkpoints(self, schedule: durability.Schedule) -> None:
+        """Takes ``schedule``'s periodic checkpoints from now on (one thread for the system)."""
+        with self._lock:
+            if self._checkpointer is None:
+                self._checkpointer = durability.Checkpointer(self)
+                self._observers.append(self._checkpointer)
+            self._checkpointer.add(schedule)
 
     def _spawn(
         self,
@@ -1542,9 +1572,10 @@ class ActorSystem:
         """Allocates the actor, lets ``prepare`` fill its memory (a restore), starts its loop."""
         with self._lock:
             self._check_open()
-            build = self._build(actor_type, lanes)
+            mode, as_group = groups.single_kernel(self.runtime)
+            build = self._build(actor_type, lanes, group=as_group)
             in_words, out_words = groups.slot_sizes(actor_type)
-            shadowed = actor_type.abortable(self.runtime.mode)
+            shadowed = actor_type.abortable(mode, as_group)
             state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
             words = groups.footprint(1, capacity, in_words, out_words, state_words)
             groups.admit(self, f"spawn({actor_type.__name__})", 1, words)
@@ -1556,14 +1587,28 @@ class ActorSystem:
             ref.lanes = lanes
             if prepare is not None:
                 prepare(ref)
-            host = self.runtime.host(build, lanes)
+            host = self._single_host(ref, build, lanes, state_words)
             self.actors.append(ref)
             self.hosts[ref.id] = host
             self._loops.append((ref.ctrl, host))
             self._launch(ref)
         return ref
 
-    def checkpoint(self, path: str | os.PathLike[str], refs: Sequence[ActorRef] | None = None) -> None:
+    def _single_host(self, ref: ActorRef, build: KernelBuild, lanes: int, state_words: int) -> ActorHost:
+        """The host of a single actor: on runtimes with a scheduler (cpu) a group of one served
+        by its workers (sends ring the scheduler's bell), elsewhere a loop of its own."""
+        runtime = self.runtime
+        if not groups.single_turns(runtime):
+            return runtime.host(build, lanes)
+        host = runtime.single_host(build, lanes)  # type: ignore[attr-defined]
+        groups.as_group_of_one(ref.ctrl, self.quantum, state_words)
+        ref._bell = host.bell
+        ref._ring_on_send()
+        return host
+
+    def checkpoint(
+        self, path: str | os.PathLike[str], refs: Sequence[ActorRef | ActorGroup] | None = None
+    ) -> None:
         """Writes a checkpoint of ``refs`` (default: every actor) to ``path`` atomically.
 
         Each actor is paused between two messages while its words are copied
@@ -1575,29 +1620,34 @@ class ActorSystem:
         if self.watchdog_timeout is not None:
             grace = min(grace, self.watchdog_timeout / 2)
         with self._lock:
-            if refs is None and self.groups:  # a checkpoint must not leave them out silently
-                raise ValueError(
-                    f"cannot checkpoint the whole system: actor groups ({self.groups[0].name}) are not "
-                    "supported yet; pass refs= to checkpoint its single actors"
-                )
-            chosen = [r for r in self.actors if not r.abandoned] if refs is None else list(refs)
+            if refs is None:
+                everything: list[Any] = [*self.actors, *self.groups]
+                chosen: list[Any] = [r for r in everything if not r.abandoned]
+            else:
+                chosen = list(refs)
+            whole = [g for g in chosen if isinstance(g, ActorGroup)]
+            chosen = [r for r in chosen if not isinstance(r, ActorGroup)]
+            groups.check_checkpointable(self, whole)
             for ref in chosen:
                 if not isinstance(ref, ActorRef) or ref.system is not self:
                     raise TypeError(f"checkpoint() takes actors spawned by this system, got {ref!r}")
                 if ref.upstream is not None or ref.downstream is not None:
                     raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
                 if ref.group is not None:
-                    raise ValueError(f"cannot checkpoint {ref.name}: actor groups are not supported yet")
+                    raise ValueError(f"cannot checkpoint {ref.name} alone: checkpoint its whole group "
+                                     f"({ref.group.name}.checkpoint(path))")
             images = [durability.paused(self, ref, partial(durability.image, ref), grace) for ref in chosen]
-            durability.write(path, durability.encode(images, self.hlc.last))
+            whole_images = [durability.paused(self, g, partial(durability.group_image, g), grace)
+                            for g in whole]
+            durability.write(path, durability.encode(images, self.hlc.last, whole_images))
             for ref, image in zip(chosen, images, strict=True):
                 ref.checkpointed_state = image.state  # a restart starts from here now
 
     def restore(
         self, path: str | os.PathLike[str], types: Sequence[ActorType] | Mapping[str, ActorType] = ()
-    ) -> list[ActorRef]:
+    ) -> list[Any]:
         """Spawns the actors of checkpoint ``path`` with their state, queued messages, replies,
-        clocks and counters; returns them in the file's order.
+        clocks and counters; returns them in the file's order (single actors, then groups).
 
         Their classes come from ``types`` (a list, matched by class name, or a mapping
         from the class name in the file to the class to use) or modules already imported.  Any
@@ -1607,21 +1657,30 @@ class ActorSystem:
         given = list(types.values()) if isinstance(types, Mapping) else types
         if isinstance(types, str) or not all(isinstance(t, ActorType) for t in given):
             raise TypeError(f"restore(types=) takes @rk.actor classes or a mapping name -> class: {types!r}")
-        images, host_hlc = durability.read(path)
+        images, group_images, host_hlc = durability.read_all(path)
         chosen = [durability.resolve(im, types) for im in images]
         for im, actor_type in zip(images, chosen, strict=True):
             durability.check_compatible(im, actor_type)
             if im.policy not in POLICIES:
                 raise durability.CheckpointError(f"{im.name}: unknown queue policy {im.policy!r}")
             self._check_fits(actor_type, im.capacity, im.lanes, f"{im.name} of {os.fspath(path)}")
+        group_types = [groups.check_restorable(self, g, types, os.fspath(path)) for g in group_images]
         if host_hlc:
             with contextlib.suppress(HlcDriftError):
                 self.hlc.receive(host_hlc)  # the host clock never goes back behind the checkpoint's
         with self._lock:
-            return [
+            singles = [(t, im.capacity) for im, t in zip(images, chosen, strict=True)]
+            wholes = [(t, g.count, g.capacity) for g, t in zip(group_images, group_types, strict=True)]
+            # all or nothing: admitted before the first spawn
+            groups.admit_restore(self, f"restore({os.fspath(path)!r})", singles, wholes)
+            restored: list[Any] = [
                 self._spawn(t, im.capacity, im.policy, im.lanes, RestartPolicy(), durability.prepare(im))
                 for im, t in zip(images, chosen, strict=True)
             ]
+            for g, t in zip(group_images, group_types, strict=True):
+                restored.append(self._spawn_group(t, g.count, g.capacity, g.policy, g.lanes, g.priority,
+                                                  durability.prepare_group(g)))
+            return restored
 
     def _check_fits(self, actor_type: ActorType, capacity: int, lanes: int, what: str) -> None:
         """Raises what spawning ``actor_type`` here would (queues too big for the device, a
@@ -1631,10 +1690,11 @@ class ActorSystem:
         out_words = max([m.slot_words for h in info.handlers.values() for m in h.replies], default=8)
         check_queue_fits(self.runtime, capacity, in_words, f"the input queue of {what}")
         check_queue_fits(self.runtime, capacity, out_words, f"the output queue of {what}")
-        self._build(actor_type, lanes)
+        self._build(actor_type, lanes, group=groups.single_kernel(self.runtime)[1])
 
     def _spawn_group(
-        self, actor_type: ActorType, count: int, capacity: int, policy: str, lanes: int, priority: int
+        self, actor_type: ActorType, count: int, capacity: int, policy: str, lanes: int, priority: int,
+        prepare: Callable[[ActorGroup], None] | None = None,
     ) -> ActorGroup:
         """Admits, allocates and starts a group; on any error nothing of it stays."""
         runtime = self.runtime
@@ -1657,6 +1717,8 @@ class ActorSystem:
             group.host = runtime.group_host(build, lanes, count, **extra)
             self.hosts[group.id] = group.host
             try:
+                if prepare is not None:
+                    prepare(group)
                 self._launch(group)
             except BaseException:
                 del self.hosts[group.id]

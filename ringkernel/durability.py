@@ -16,6 +16,7 @@ is spawned, so a corrupt, truncated, foreign or incompatible file raises
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
@@ -37,9 +38,11 @@ from ringkernel.runtime.queues import fence
 
 if TYPE_CHECKING:
     from ringkernel.actors import ActorRef, ActorSystem, ActorType
+    from ringkernel.groups import ActorGroup
 
 MAGIC = b"RKCKPT\r\n"  # the CR LF catches a file mangled by a text-mode copy
-VERSION = 1
+VERSION = 2  # 2 adds actor groups ("groups" in the header); version 1 files are still read
+READABLE = (1, 2)
 PREFIX = struct.Struct("<8sII")  # magic, version, header bytes
 DIGEST_BYTES = 32  # sha256 of everything before it, at the end of the file
 SUFFIX = ".rkc"
@@ -119,13 +122,15 @@ def queued(buffer: np.ndarray) -> np.ndarray:
     return slots[index].copy()
 
 
-def paused(system: ActorSystem, ref: ActorRef, take: Callable[[], Any], grace: float | None = None) -> Any:
+def paused(
+    system: ActorSystem, ref: ActorRef | ActorGroup, take: Callable[[], Any], grace: float | None = None
+) -> Any:
     """Runs ``take`` with ``ref``'s loop stopped between two messages, then starts it again;
     ``TimeoutError`` if the message in progress does not end within ``grace`` s (default:
     the system's ``drain_timeout``)."""
     with system._lock:
         system._check_open()
-        if ref.failed or ref.abandoned:
+        if getattr(ref, "failed", False) or ref.abandoned:  # (a group is never failed)
             raise RuntimeError(f"cannot checkpoint {ref.name}: it has {ref.status}")
         system._pause((ref,), what="checkpoint", grace=grace)
         try:
@@ -159,7 +164,7 @@ def image(ref: ActorRef) -> Image:
 # --- the file ---------------------------------------------------------------------------
 
 
-def encode(images: Sequence[Image], host_hlc: int) -> bytes:
+def encode(images: Sequence[Image], host_hlc: int, groups: Sequence[GroupImage] = ()) -> bytes:
     """The checkpoint file's bytes (``docs/layout.md``, "Checkpoint file")."""
     body = bytearray()
     entries = []
@@ -184,7 +189,10 @@ def encode(images: Sequence[Image], host_hlc: int) -> bytes:
                 "sections": sections,
             }
         )
-    header = json.dumps({"host_hlc": host_hlc, "instances": entries}, sort_keys=True).encode()
+    group_entries = [_group_entry(g, body) for g in groups]
+    header = json.dumps(
+        {"host_hlc": host_hlc, "instances": entries, "groups": group_entries}, sort_keys=True
+    ).encode()
     data = PREFIX.pack(MAGIC, VERSION, len(header)) + header + bytes(body)
     return data + hashlib.sha256(data).digest()
 
@@ -228,11 +236,19 @@ def _int(entry: dict[str, Any], key: str, low: int, high: int) -> int:
 
 
 def decode(data: bytes) -> tuple[list[Image], int]:
-    """The images and host clock in a checkpoint file's bytes; :class:`CheckpointError` if
-    they are not a complete, intact checkpoint of this version."""
+    """The single actors' images and host clock in a checkpoint file's bytes (its groups:
+    :func:`decode_all`); :class:`CheckpointError` if they are not a complete, intact checkpoint."""
+    images, _, host_hlc = decode_all(data)
+    return images, host_hlc
+
+
+def decode_all(data: bytes) -> tuple[list[Image], list[GroupImage], int]:
+    """The single actors' and the groups' images and the host clock in a checkpoint file's bytes."""
     _need(len(data) >= PREFIX.size + DIGEST_BYTES and data[:8] == MAGIC, "not a ringkernel checkpoint file")
     _, version, header_bytes = PREFIX.unpack_from(data)
-    _need(version == VERSION, f"checkpoint format version {version}; this ringkernel reads version {VERSION}")
+    readable = " and ".join(map(str, READABLE))
+    _need(version in READABLE,
+          f"checkpoint format version {version}; this ringkernel reads versions {readable}")
     _need(
         hashlib.sha256(data[:-DIGEST_BYTES]).digest() == data[-DIGEST_BYTES:],
         "checksum mismatch: the file is truncated or corrupt",
@@ -249,7 +265,10 @@ def decode(data: bytes) -> tuple[list[Image], int]:
     )
     body = data[body_at:-DIGEST_BYTES]
     host_hlc = _int(header, "host_hlc", 0, 2**64 - 1)
-    return [_image(entry, body) for entry in header["instances"]], host_hlc
+    entries = header.get("groups", []) if version >= 2 else []
+    _need(isinstance(entries, list), "the header's groups are not a list")
+    groups = [_group_image(entry, body) for entry in entries]
+    return [_image(entry, body) for entry in header["instances"]], groups, host_hlc
 
 
 def _image(entry: Any, body: bytes) -> Image:
@@ -311,13 +330,19 @@ def _section(sections: dict[str, Any], key: str, body: bytes) -> np.ndarray:
 
 
 def read(path: str | os.PathLike[str]) -> tuple[list[Image], int]:
-    """The images in the checkpoint file at ``path``."""
+    """The single actors' images in the checkpoint file at ``path``."""
+    images, _, host_hlc = read_all(path)
+    return images, host_hlc
+
+
+def read_all(path: str | os.PathLike[str]) -> tuple[list[Image], list[GroupImage], int]:
+    """The single actors' and the groups' images in the checkpoint file at ``path``."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {os.fspath(path)!r}: {exc.strerror}") from None
     try:
-        return decode(data)
+        return decode_all(data)
     except CheckpointError as exc:
         raise CheckpointError(f"{os.fspath(path)}: {exc}") from None
 
@@ -408,19 +433,195 @@ def prepare(im: Image) -> Callable[[ActorRef], None]:
     return fill
 
 
+# --- actor groups (format version 2) ----------------------------------------------------
+
+GROUP_SECTIONS = ("sequences", "ctrl", "state", "input_counts", "inputs", "output_counts", "outputs")
+
+
+@dataclass
+class GroupImage:
+    """A whole actor group as a checkpoint holds it: every instance's rows stacked."""
+
+    actor: str
+    name: str
+    fingerprint: str
+    state_fields: list[list[str]]
+    count: int
+    capacity: int
+    policy: str
+    lanes: int
+    priority: int
+    sequences: np.ndarray  # (count,) each instance's send counter (its input queue's tail)
+    ctrl: np.ndarray  # (count, len(CTRL_WORDS)) the control words of CTRL_WORDS, in that order
+    state: np.ndarray  # (count, state words)
+    input_counts: np.ndarray  # (count,) queued input slots per instance
+    inputs: np.ndarray  # (sum of input_counts, slot_words): instance 0's oldest first, then 1's ...
+    output_counts: np.ndarray  # (count,) unreceived replies per instance
+    outputs: np.ndarray  # (sum of output_counts, slot_words), ordered as inputs
+
+    def as_image(self) -> Image:
+        """One :class:`Image` standing for every instance, for :func:`check_compatible`."""
+        ctrl = dict(zip(CTRL_WORDS, (int(v) for v in self.ctrl[0]), strict=True))
+        return Image(self.actor, self.name, self.fingerprint, self.state_fields, self.capacity,
+                     self.policy, self.lanes, int(self.sequences[0]), ctrl, self.state[0],
+                     self.inputs, self.outputs)
+
+
+def group_image(group: Any) -> GroupImage:
+    """``group``'s image; its turns must be paused.  Instances addressed as ``group[i]``
+    contribute their send counters and host backlogs too."""
+    fence()
+    count, info = group.count, group.type.info
+    blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
+    h2k, k2h = group.h2k.reshape(count, -1), group.k2h.reshape(count, -1)
+    with group._lock:
+        refs = dict(group._refs)
+        sequences = h2k[:, L.Q_TAIL].copy()
+        inputs, outputs = [], []
+        in_counts, out_counts = np.zeros(count, np.uint32), np.zeros(count, np.uint32)
+        busy_in = np.flatnonzero(h2k[:, L.Q_TAIL] != h2k[:, L.Q_HEAD])
+        busy_out = set(np.flatnonzero(k2h[:, L.Q_TAIL] != k2h[:, L.Q_HEAD]).tolist()) | set(refs)
+        for i in busy_in.tolist():
+            rows = queued(h2k[i])
+            in_counts[i] = len(rows)
+            inputs.append((i, rows))
+        for i in sorted(busy_out):
+            ref = refs.get(i)
+            if ref is None:
+                rows = queued(k2h[i])
+            else:
+                with ref.send_lock, ref.receive_lock:
+                    sequences[i] = ref.sequence
+                    parts = [*ref.backlog, queued(k2h[i])]
+                    rows = np.concatenate(parts)
+            out_counts[i] = len(rows)
+            outputs.append((i, rows))
+    return GroupImage(
+        actor=actor_key(group.type), name=group.name, fingerprint=actor_fingerprint(group.type),
+        state_fields=state_fields(group.type), count=count, capacity=group.capacity,
+        policy=group.policy, lanes=group.lanes, priority=group.priority, sequences=sequences,
+        ctrl=blocks[:, [L.C[k] for k in CTRL_WORDS]].copy(),
+        state=group.state_words.reshape(count, group.state_stride)[:, : info.state.words].copy(),
+        input_counts=in_counts, inputs=_stack(inputs, group.in_words),
+        output_counts=out_counts, outputs=_stack(outputs, group.out_words),
+    )
+
+
+def _stack(parts: list[tuple[int, np.ndarray]], words: int) -> np.ndarray:
+    rows = [r for _, r in parts if len(r)]
+    return np.concatenate(rows) if rows else np.zeros((0, words), np.uint32)
+
+
+def _group_entry(g: GroupImage, body: bytearray) -> dict[str, Any]:
+    """``g``'s header entry; its sections are appended to ``body``."""
+    sections = {}
+    for key in GROUP_SECTIONS:
+        words = getattr(g, key)
+        sections[key] = {"offset": len(body), "shape": [int(n) for n in words.shape]}
+        body += np.ascontiguousarray(words, dtype="<u4").tobytes()
+    return {
+        "actor": g.actor, "name": g.name, "fingerprint": g.fingerprint, "state_fields": g.state_fields,
+        "count": g.count, "capacity": g.capacity, "policy": g.policy, "lanes": g.lanes,
+        "priority": g.priority, "sections": sections,
+    }
+
+
+def _group_image(entry: Any, body: bytes) -> GroupImage:
+    _need(isinstance(entry, dict), "a group is not an object")
+    strings = {k: entry.get(k) for k in ("actor", "name", "fingerprint", "policy")}
+    for key, value in strings.items():
+        _need(isinstance(value, str), f"group field '{key}' is {value!r}, not a string")
+    fields = entry.get("state_fields")
+    _need(isinstance(fields, list) and all(_is_pair(f) for f in fields),
+          "group field 'state_fields' is not a list of [name, type]")
+    count = _int(entry, "count", 1, 2**24)
+    capacity = _int(entry, "capacity", 2, 2**24)
+    _need(capacity & (capacity - 1) == 0, f"capacity {capacity} is not a power of two")
+    priority = entry.get("priority")
+    in_range = type(priority) is int and -(2**31) <= priority < 2**31
+    _need(in_range, f"group priority {priority!r} is not an i32")
+    sections = entry.get("sections")
+    _need(isinstance(sections, dict), "group field 'sections' is missing")
+    arrays = {key: _section(sections, key, body) for key in GROUP_SECTIONS}
+    for key in ("sequences", "input_counts", "output_counts"):
+        _need(arrays[key].shape == (count,), f"the group's {key} section does not hold {count} words")
+    _need(arrays["ctrl"].shape == (count, len(CTRL_WORDS)), "the group's ctrl section has the wrong shape")
+    rows_each = arrays["state"].ndim == 2 and len(arrays["state"]) == count
+    _need(rows_each, "the group's state section is not a row per instance")
+    fit = bool((arrays["input_counts"] <= capacity).all())
+    _need(fit, f"the group's inputs do not fit queues of {capacity}")
+    for key in ("inputs", "outputs"):
+        rows, counts = arrays[key], arrays[f"{key[:-1]}_counts"]
+        _need(rows.ndim == 2 and len(rows) == int(counts.astype(np.int64).sum()),
+              f"the group's {key} section does not match its counts")
+    return GroupImage(
+        actor=strings["actor"], name=strings["name"], fingerprint=strings["fingerprint"],
+        state_fields=fields, count=count, capacity=capacity, policy=strings["policy"],
+        lanes=_int(entry, "lanes", 1, 1024), priority=priority, **arrays,
+    )
+
+
+def prepare_group(g: GroupImage) -> Callable[[Any], None]:
+    """What a restore does to a spawned group before its turns start: state, control words,
+    each instance's queued messages (its queue ending at its send counter, so sequence numbers
+    go on where they were) and unreceived replies (past a queue's capacity: the host backlog)."""
+
+    def fill(group: Any) -> None:
+        count = group.count
+        blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
+        blocks[:, [L.C[k] for k in CTRL_WORDS]] = g.ctrl
+        group.state_words.reshape(count, group.state_stride)[:, : g.state.shape[1]] = g.state
+        group.initial_state[:] = group.state_words
+        seq = g.sequences.astype(np.int64)
+        _refill(group.h2k.reshape(count, -1), g.input_counts, g.inputs, seq, group.capacity, group.in_words)
+        fits = g.output_counts <= group.capacity
+        kept = np.where(fits, g.output_counts, 0)
+        mask = np.repeat(fits, g.output_counts)
+        _refill(group.k2h.reshape(count, -1), kept, g.outputs[mask], kept.astype(np.int64),
+                group.capacity, group.out_words)
+        starts = np.cumsum(g.output_counts.astype(np.int64)) - g.output_counts
+        for i in np.flatnonzero(~fits).tolist():
+            rows = _widen(g.outputs[starts[i] : starts[i] + int(g.output_counts[i])], group.out_words)
+            group[i].backlog.append(rows)
+
+    return fill
+
+
+def _widen(rows: np.ndarray, words: int) -> np.ndarray:
+    out = np.zeros((len(rows), words), np.uint32)
+    width = min(words, rows.shape[1]) if rows.ndim == 2 else 0
+    out[:, :width] = rows[:, :width]
+    return out
+
+
+def _refill(queues: np.ndarray, counts: np.ndarray, rows: np.ndarray, tails: np.ndarray, capacity: int,
+            words: int) -> None:
+    """Queue i holds its ``counts[i]`` rows (in order) ending at ``tails[i]``."""
+    counts = counts.astype(np.int64)
+    heads = (tails - counts) & 0xFFFFFFFF
+    inst = np.repeat(np.arange(len(counts)), counts)
+    k = np.arange(len(inst)) - np.repeat(np.cumsum(counts) - counts, counts)
+    at = L.QUEUE_HEADER_WORDS + ((heads[inst] + k) & (capacity - 1)) * words
+    queues[inst[:, None], at[:, None] + np.arange(words)] = _widen(rows, words)
+    queues[:, L.Q_HEAD] = heads.astype(np.uint32)
+    queues[:, L.Q_TAIL] = (tails & 0xFFFFFFFF).astype(np.uint32)
+    queues[:, L.Q_ENQUEUED] = counts.astype(np.uint32)
+
+
 # --- periodic checkpoints ---------------------------------------------------------------
 
 
 def checkpoints(directory: str | os.PathLike[str], name: str) -> list[Path]:
     """The complete checkpoint files of actor ``name`` in ``directory``, oldest first."""
     stem = file_stem(name)
-    found = Path(directory).glob(f"{stem}-*{SUFFIX}")
+    found = Path(directory).glob(f"{glob.escape(stem)}-*{SUFFIX}")
     return sorted(p for p in found if p.name[len(stem) + 1 : -len(SUFFIX)].isdigit())
 
 
 def file_stem(name: str) -> str:
-    """The file name prefix of actor ``name`` (``Counter#1`` -> ``Counter-1``)."""
-    return name.replace("#", "-")
+    """The file name prefix of actor ``name`` (``Counter#1`` -> ``Counter-1``; a group's
+    ``Counter[4]#1`` -> ``Counter-4-1``: no glob pattern characters)."""
+    return name.replace("#", "-").replace("[", "-").replace("]", "")
 
 
 def _number(path: Path, name: str) -> int:
@@ -431,12 +632,13 @@ def _number(path: Path, name: str) -> int:
 class Schedule:
     """One actor's periodic checkpoints: every ``every`` s into ``directory``, the last ``keep`` kept."""
 
-    ref: ActorRef
+    ref: Any  # an ActorRef, or an ActorGroup (``group``: the whole group in one file)
     every: float
     directory: Path
     keep: int
     due: float = 0.0
     taken: int = 0
+    group: bool = False
 
 
 class Checkpointer:
@@ -483,14 +685,19 @@ class Checkpointer:
         if not system._lock.acquire(timeout=0.1):
             return None
         try:
-            if system.closed or ref.failed or ref.restarting or ref.abandoned or ref.hung:
+            flags = ("failed", "restarting", "abandoned", "hung")  # (a group has only `abandoned`)
+            if system.closed or any(getattr(ref, flag, False) for flag in flags):
                 return None
             schedule.taken += 1
             path = schedule.directory / f"{file_stem(ref.name)}-{schedule.taken:08d}{SUFFIX}"
             grace = min(system.drain_timeout, PERIODIC_GRACE)  # the watchdog waits for the lock meanwhile
-            taken = paused(system, ref, lambda: image(ref), grace)
-            write(path, encode([taken], system.hlc.last))
-            ref.checkpointed_state = taken.state
+            if schedule.group:
+                whole = paused(system, ref, lambda: group_image(ref), grace)
+                write(path, encode([], system.hlc.last, [whole]))
+            else:
+                taken = paused(system, ref, lambda: image(ref), grace)
+                write(path, encode([taken], system.hlc.last))
+                ref.checkpointed_state = taken.state
         finally:
             system._lock.release()
         for old in checkpoints(schedule.directory, ref.name)[: -schedule.keep]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ringkernel import group_io as bulk
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.native_queue import Call
@@ -258,6 +259,35 @@ class ActorGroup:
             self[int(i)].send(msg, timeout)
         return count
 
+    def send_many(self, indices: Any, messages: Any, timeout: float | None = 1.0) -> np.ndarray:
+        """Sends ``messages[k]`` to instance ``indices[k]`` for every k; returns the HLC stamps.
+
+        ``indices`` is an integer array (negative counts from the end), ``messages`` a list
+        of messages or a structured array of one handled message's ``Msg.dtype``, as long.
+        Each instance gets its messages in the order given.  Instances nobody addressed
+        are written in vectorised copies, as many as fit per round; instances with an
+        :class:`ActorRef` in use take theirs through ``group[i].send_many``.  A full queue
+        follows the group's policy (:class:`QueueFull` whose ``sent`` counts the messages
+        enqueued; ``"drop_oldest"`` queues go one instance at a time).
+        """
+        return bulk.send_many(self, indices, messages, timeout)
+
+    def receive_many(
+        self, max_count: int = 1024, timeout: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``max_count`` replies from any instances: ``(indices, replies)``, ``replies`` a
+        structured array of the reply's ``Msg.dtype`` (envelope in each record's first 24
+        bytes) and ``indices[k]`` the instance ``replies[k]`` came from, each instance's oldest
+        first.  Waits up to ``timeout`` s for the first; raises like ``ActorRef.receive_many``
+        (an instance's aborted message raises ``HandlerAborted`` when nothing precedes it)."""
+        return bulk.receive_many(self, max_count, timeout)
+
+    def checkpoint(self, path: Any) -> None:
+        """Writes the whole group (every instance's state, queued messages, unreceived replies,
+        clock and counters) to checkpoint ``path`` atomically, its turns paused meanwhile;
+        ``system.restore(path)`` spawns it again (``docs/actors.md``, "Checkpoints and restore")."""
+        self.system.checkpoint(path, [self])
+
     def wake(self) -> None:
         if self.host is not None:
             self.host.wake()
@@ -372,6 +402,24 @@ def group_mode(runtime: Any) -> str:
     return str(getattr(runtime, "group_mode", runtime.mode))
 
 
+def single_turns(runtime: Any) -> bool:
+    """Whether ``runtime`` serves a single actor as a group of one (its scheduler's turns, no
+    thread of its own: the cpu runtime's ``single_host``) rather than with a loop of its own."""
+    return hasattr(runtime, "single_host")
+
+
+def single_kernel(runtime: Any) -> tuple[str, bool]:
+    """``(mode, group)`` a single actor's kernel is lowered with on ``runtime``."""
+    if single_turns(runtime):
+        return group_mode(runtime), True
+    return str(runtime.mode), False
+
+
+def as_group_of_one(ctrl: np.ndarray, quantum: int, state_words: int) -> None:
+    """Fills block 0's group words of a single actor served as a group of one."""
+    ctrl[INSTANCES], ctrl[QUANTUM], ctrl[STATE_STRIDE] = 1, quantum, state_words
+
+
 def connect(system: ActorSystem, a: Any, b: Any) -> None:
     """``system.connect`` with a group: instance-wise between two groups of equal size
     (``a[i]``'s replies go to ``b[i]``); a clear ``ValueError`` for any other pairing."""
@@ -431,6 +479,54 @@ def connect(system: ActorSystem, a: Any, b: Any) -> None:
             ref.downstream.upstream = ref
         system._launch(b)
         system._launch(a)
+
+
+def check_checkpointable(system: ActorSystem, chosen: list[ActorGroup]) -> None:
+    """Raises unless every group of ``chosen`` can be checkpointed (``system.checkpoint``)."""
+    for group in chosen:
+        if group.system is not system:
+            raise TypeError(f"checkpoint() takes actors and groups spawned by this system, got {group!r}")
+        if group.upstream is not None or group.downstream is not None:
+            raise ValueError(f"cannot checkpoint {group.name}: connected groups are not supported yet")
+
+
+def check_restorable(system: ActorSystem, image: Any, types: Any, path: str) -> ActorType:
+    """The class to restore group ``image`` of checkpoint ``path`` as; ``CheckpointError`` (or
+    what spawning it here would raise) before anything of the restore is spawned."""
+    from ringkernel import durability
+    from ringkernel.runtime.queues import POLICIES
+
+    actor_type = durability.resolve(image.as_image(), types)
+    durability.check_compatible(image.as_image(), actor_type)
+    if image.policy not in POLICIES:
+        raise durability.CheckpointError(f"{image.name}: unknown queue policy {image.policy!r}")
+    if image.lanes != max(actor_type.info.threads, 1) and actor_type.info.threads > 1:
+        raise durability.CheckpointError(f"{image.name}: lanes={image.lanes}, but {actor_type.__name__} "
+                                         f"is @rk.actor(threads={actor_type.info.threads})")
+    if image.priority and not getattr(system.runtime, "priorities", False):
+        raise ValueError(f"{image.name} of {path} has priority={image.priority}, which the "
+                         f"{system.backend} backend has no classes for")
+    system._build(actor_type, image.lanes, group=True)  # a kernel that does not compile here raises now
+    return actor_type
+
+
+def admit_restore(system: ActorSystem, what: str, singles: list[tuple[ActorType, int]],
+                  groups: list[tuple[ActorType, int, int]]) -> None:
+    """Raises :class:`AdmissionError` (before anything is spawned) unless every actor of a
+    restore fits: ``singles`` as (type, capacity), ``groups`` as (type, count, capacity)."""
+    actors, words = 0, 0
+    mode, as_group = single_kernel(system.runtime)
+    for actor_type, capacity in singles:
+        shadowed = actor_type.abortable(mode, as_group)
+        words += footprint(1, capacity, *slot_sizes(actor_type),
+                           max(actor_type.info.state.words, 1) * (2 if shadowed else 1))
+        actors += 1
+    for actor_type, count, capacity in groups:
+        shadowed = actor_type.abortable(group_mode(system.runtime), group=True)
+        words += footprint(count, capacity, *slot_sizes(actor_type),
+                           max(actor_type.info.state.words, 1) * (2 if shadowed else 1))
+        actors += count
+    admit(system, what, actors, words)
 
 
 def group_metrics(group: ActorGroup) -> dict[str, Any]:

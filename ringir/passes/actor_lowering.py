@@ -468,6 +468,9 @@ class _LoopBuilder:
                 with self.lane0_only():
                     room = b.compare("lt", b.load_var(count), quantum)
                     go = b.binary("and", b.load_var(progressed), room)
+                    # a stop (a watchdog restart, a pause) ends the turn after this message
+                    still = b.compare("eq", self.ctrl0.acquire(L.C["stop"]), self.c(0))
+                    go = b.binary("and", go, still)
                     if self.mode == "batch" and self.abortable:
                         budget = self.ctrl.load(L.C["budget"])
                         spent_all = b.compare("ge", b.load_var(self.spent), budget)

@@ -122,6 +122,10 @@ def snapshot(system: Any) -> dict[str, Any]:
 def health(system: Any) -> dict[str, Any]:
     """``system.health()``: ``live`` (nothing hung or failed), ``ready`` (every actor running or idle)."""
     statuses = {ref.name: actor_status(ref) for ref in list(system.actors)}
+    groups = {g.name: g.status for g in list(getattr(system, "groups", ()))}  # running, idle, stopped
     live = not system.closed and not any(s in DEAD for s in statuses.values())
-    ready = not system.closed and all(s in READY for s in statuses.values())
-    return {"live": live, "ready": ready, "actors": statuses}
+    ready = not system.closed and all(s in READY for s in (*statuses.values(), *groups.values()))
+    report: dict[str, Any] = {"live": live, "ready": ready, "actors": statuses}
+    if groups:  # (a system without groups answers as before)
+        report["groups"] = groups
+    return report

@@ -36,6 +36,25 @@ GAUGES = (
     ("hlc_drift_seconds", "ringkernel_hlc_drift_seconds", "Actor clock minus host wall clock."),
 )
 STATUSES = ("running", "idle", "hung", "failed", "restarting", "stopped")
+# actor groups (``ringkernel.groups.group_metrics``): one series per group, summed over its
+# instances (a label per instance would make 100,000 series)
+GROUP_COUNTERS = (
+    ("processed", "ringkernel_group_messages_processed", "Messages the group's instances handled."),
+    ("sent", "ringkernel_group_messages_sent", "Messages the host enqueued to the group's instances."),
+    ("replies", "ringkernel_group_replies_sent", "Replies the group's instances published."),
+    ("unhandled", "ringkernel_group_messages_unhandled", "Messages whose type no handler takes."),
+    ("dropped", "ringkernel_group_messages_dropped", "Messages discarded by the drop-oldest policy."),
+    ("rejected", "ringkernel_group_messages_rejected", "Sends refused (reject policy or a block timeout)."),
+    ("handler_aborted", "ringkernel_group_handler_aborted", "Handlers aborted in the group's instances."),
+    ("clock_refused", "ringkernel_group_clock_refused", "Stamps too far ahead to merge into a clock."),
+)
+GROUP_GAUGES = (
+    ("instances", "ringkernel_group_instances", "Instances in the group."),
+    ("queue_depth", "ringkernel_group_queue_depth", "Messages waiting in all instances' input queues."),
+    ("queue_depth_max", "ringkernel_group_queue_depth_max", "The fullest instance's waiting messages."),
+    ("output_depth", "ringkernel_group_output_queue_depth", "Replies waiting in all output queues."),
+)
+GROUP_STATUSES = ("running", "idle", "stopped")
 
 
 class SystemCollector(Collector):
@@ -72,6 +91,31 @@ class SystemCollector(Collector):
             buckets = [("+Inf" if b == float("inf") else repr(b), n) for b, n in h["buckets"]]
             rtt.add_metric([a["actor"]], buckets, h["sum"])
         yield rtt
+        yield from group_families(self.system)
+
+
+def group_families(system: Any) -> Iterator[Metric]:
+    """The ``ringkernel_group_*`` families, labelled by group name and actor class."""
+    from ringkernel.groups import group_metrics
+
+    groups = [group_metrics(g) for g in list(getattr(system, "groups", ()))]
+    labels = ["group", "type"]
+    for key, name, text in GROUP_COUNTERS:
+        family = CounterMetricFamily(name, text, labels=labels)
+        for g in groups:
+            family.add_metric([g["group"], g["type"]], g[key])
+        yield family
+    for key, name, text in GROUP_GAUGES:
+        gauge = GaugeMetricFamily(name, text, labels=labels)
+        for g in groups:
+            gauge.add_metric([g["group"], g["type"]], g[key])
+        yield gauge
+    status = GaugeMetricFamily("ringkernel_group_status", "1 for the group's current status.",
+                               labels=[*labels, "status"])
+    for g in groups:
+        for s in GROUP_STATUSES:
+            status.add_metric([g["group"], g["type"], s], 1.0 if g["status"] == s else 0.0)
+    yield status
 
 
 def registry_for(system: Any) -> CollectorRegistry:

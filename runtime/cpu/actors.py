@@ -1,6 +1,8 @@
-"""The cpu actor hosts: a single actor's persistent loop on a native thread, and actor groups
-served by the system's scheduler (:class:`CpuGroupHost`, :mod:`.scheduler`: ``workers``
-threads for every group, one turn per instance at a time).
+"""The cpu actor hosts: actor groups served by the system's scheduler (:class:`CpuGroupHost`,
+:mod:`.scheduler`: ``workers`` threads for every group, one turn per instance at a time),
+single actors as groups of one on it (:class:`CpuSingleHost`, what the facade spawns), and
+a single actor's persistent loop on a native thread of its own (:class:`CpuActorThread`,
+which the rest of this docstring describes; the facade no longer uses it on cpu).
 
 The actor kernel (``ringkernel.ringir.passes.actor_lowering``) is compiled by
 the facade for the same ``host`` target as every cpu kernel, JIT-compiled
@@ -180,8 +182,8 @@ class ReplyWait:
 
 
 class CpuActorRuntime:
-    """Actors on the cpu: plain numpy memory, one native thread per single actor, and
-    ``workers`` scheduler threads (:mod:`ringkernel.runtime.cpu.scheduler`) for every group."""
+    """Actors on the cpu: plain numpy memory and ``workers`` scheduler threads
+    (:mod:`ringkernel.runtime.cpu.scheduler`) for every group and single actor."""
 
     mode = "persistent"
     group_mode = "turn"  # a group's kernel runs one turn per instance per call
@@ -207,6 +209,11 @@ class CpuActorRuntime:
 
     def host(self, build: KernelBuild, lanes: int) -> CpuActorThread:
         return CpuActorThread(build, lanes)
+
+    def single_host(self, build: KernelBuild, lanes: int) -> CpuSingleHost:
+        """A single actor's host: a group of one on the scheduler (its kernel lowered as a
+        group's, ``group_mode``), so it takes none of the ``workers`` threads for itself."""
+        return CpuSingleHost(self, build, lanes, 1)
 
     def group_host(self, build: KernelBuild, lanes: int, count: int, priority: int = 0) -> CpuGroupHost:
         return CpuGroupHost(self, build, lanes, count, priority)
@@ -297,7 +304,15 @@ class CpuGroupHost:
         if not self.runtime.scheduler().remove(group, 3600.0 if deadline is None else left):
             return False
         self._group = None
+        self._exited()
         return True
+
+    def _exited(self) -> None:
+        """Marks every instance's control block as left (``state`` word), as a loop does."""
+        memory = self.memory
+        assert memory is not None
+        fence()
+        memory.ctrl[L.C["state"] :: L.CONTROL_WORDS] = L.ACTOR_EXITED
 
     def _leaving(self) -> bool:
         memory = self.memory
@@ -366,6 +381,34 @@ class CpuInstanceHost:
         return wait
 
 
+class CpuSingleHost(CpuGroupHost):
+    """A single actor served by the scheduler as a group of one: what ``CpuGroupHost`` does,
+    plus the reply waits an ``ActorRef`` asks its host for (its control block is block 0)."""
+
+    def __init__(self, runtime: CpuActorRuntime, build: KernelBuild, lanes: int, count: int = 1) -> None:
+        super().__init__(runtime, build, lanes, count)
+        self._waits = threading.local()
+        self._reply_ring: Call | None = None
+
+    def ring_replies(self) -> None:
+        """Wakes host threads waiting for replies: call after taking replies that others wait for."""
+        if self.memory is None:
+            return
+        if self._reply_ring is None:  # (the control block never moves: one binding)
+            self._reply_ring = Call("rk_reply_ring", self.memory.ctrl)
+        self._reply_ring.run()
+
+    def reply_wait(self) -> ReplyWait | None:
+        """This thread's :class:`ReplyWait` on the output queue (None: it feeds another actor)."""
+        memory = self.memory
+        if memory is None or not memory.out_to_host or not FUTEX:
+            return None
+        wait: ReplyWait | None = getattr(self._waits, "wait", None)
+        if wait is None or wait.out is not memory.out:
+            wait = self._waits.wait = ReplyWait(memory.ctrl, memory.out)
+        return wait
+
+
 class CpuBatchDevice:
     """The batch loop on the cpu JIT, as a ``BatchDevice`` (``ringkernel.runtime.wgpu.actors``).
 
@@ -388,17 +431,20 @@ class CpuBatchDevice:
     def kernel(self, build: KernelBuild, lanes: int) -> tuple:
         return jit_kernel(build), lanes
 
-    def bind(self, kernel: tuple, buffers: tuple) -> tuple:
+    def bind(self, kernel: tuple, buffers: tuple, grid: tuple[int, int] = (1, 1)) -> tuple:
+        """One dispatch of ``grid`` (x, y) blocks: a group's instances (the pump's ``grid=``)."""
         compiled, lanes = kernel
+        x, y = grid
         argv = (ctypes.c_void_p * len(buffers))(*(b.ctypes.data for b in buffers))
-        dims = (ctypes.c_int32 * 6)(1, 1, 1, lanes, 1, 1)
-        return compiled, argv, dims, buffers
+        dims = (ctypes.c_int32 * 6)(x, y, 1, lanes, 1, 1)
+        return compiled, argv, dims, buffers, x * y
 
     def run(self, dispatches: list, reads: list) -> np.ndarray:
-        for compiled, argv, dims, _ in dispatches:
-            compiled.launch(argv, dims, 0, 1)
+        for compiled, argv, dims, _, blocks in dispatches:
+            compiled.launch(argv, dims, 0, blocks)
         parts = [buf[word : word + n] for buf, word, n in reads]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
 
 
-__all__ = ["CpuActorThread", "CpuActorRuntime", "CpuGroupHost", "CpuInstanceHost", "CpuBatchDevice"]
+__all__ = ["CpuActorThread", "CpuActorRuntime", "CpuGroupHost", "CpuSingleHost", "CpuInstanceHost",
+           "CpuBatchDevice"]

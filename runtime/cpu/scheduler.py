@@ -199,17 +199,26 @@ class Scheduler:
 
     def _publish(self) -> None:
         """A new table (higher priority classes first), then a new epoch (holding ``_lock``)."""
-        records = [(g, first) for g in sorted(self._groups, key=lambda g: -g.priority)
-                   for first in range(0, g.count, g.chunk)]
-        table = np.zeros((S.TABLE_HEADER_BYTES + S.RECORD_BYTES * len(records)) // 8, dtype=np.int64)
-        table[0] = len(records)
-        rows = table[S.TABLE_HEADER_BYTES // 8 :].reshape(len(records), S.RECORD_BYTES // 8)
-        for row, (g, first) in zip(rows, records, strict=True):
-            index = first // g.chunk
-            row[:] = (g.fn, ctypes.addressof(g.argv), ctypes.addressof(g.dims), first,
-                      min(first + g.chunk, g.count), g.locks.ctypes.data + 4 * index,
-                      g.progress.ctypes.data + 4 * PROGRESS, 0)
-            row[S.R_CLASS // 8] = np.int64(g.priority & 0xFFFFFFFF)  # the low i32
+        ordered = sorted(self._groups, key=lambda g: -g.priority)
+        # one column per record word, built for every group at once (a spawn republishes them all)
+        cols = np.array([(g.fn, ctypes.addressof(g.argv), ctypes.addressof(g.dims), g.count, g.chunk,
+                          g.locks.ctypes.data, g.progress.ctypes.data + 4 * PROGRESS,
+                          g.priority & 0xFFFFFFFF, len(g.locks)) for g in ordered],
+                        dtype=np.int64).reshape(len(ordered), 9)
+        chunks = cols[:, 8]
+        total = int(chunks.sum())
+        table = np.zeros((S.TABLE_HEADER_BYTES + S.RECORD_BYTES * total) // 8, dtype=np.int64)
+        table[0] = total
+        rows = table[S.TABLE_HEADER_BYTES // 8 :].reshape(total, S.RECORD_BYTES // 8)
+        per = np.repeat(cols, chunks, axis=0)  # each group's words on each of its chunks' records
+        k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(chunks) - chunks, chunks)
+        first = k * per[:, 4]
+        rows[:, :3] = per[:, :3]
+        rows[:, S.R_FIRST // 8] = first
+        rows[:, S.R_END // 8] = np.minimum(first + per[:, 4], per[:, 3])
+        rows[:, S.R_LOCK // 8] = per[:, 5] + 4 * k
+        rows[:, S.R_PROGRESS // 8] = per[:, 6]
+        rows[:, S.R_CLASS // 8] = per[:, 7]  # the low i32
         self._tables.append((table, tuple(self._groups)))
         self._block[S.TABLE // 8] = table.ctypes.data
         fence()

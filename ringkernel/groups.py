@@ -207,9 +207,12 @@ class ActorGroup:
 
     @property
     def status(self) -> str:
-        """``"stopped"``, ``"running"`` (work queued) or ``"idle"``, for the whole group."""
+        """``"stopped"``, ``"blocked"`` (an instance is in, or held back by, a cycle of full
+        queues), ``"running"`` (work queued) or ``"idle"``, for the whole group."""
         if self.system.stopped or self.host is None or self.host.join(0):
             return "stopped"
+        if self.system.routing.blocked(self):
+            return "blocked"
         return "running" if self.inputs_pending() else "idle"
 
     # --- messages ---

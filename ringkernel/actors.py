@@ -394,6 +394,11 @@ class ActorType:
         return tuple(self.info.handlers)
 
     @property
+    def ports(self) -> dict[str, type]:
+        """Its output ports (``out: rk.Port[Msg]``), name -> message class, in declaration order."""
+        return {name: port.message.cls for name, port in self.info.ports.items()}
+
+    @property
     def replies(self) -> tuple[type, ...]:
         """The message classes its handlers reply with."""
         self.ir  # noqa: B018 - translating the handlers finds the replies
@@ -501,6 +506,15 @@ def init_control(
     blocks[:, L.C["budget"]] = handler_budget(actor_type, system.runtime, shadowed)
 
 
+def message_capacities(info: ActorInfo, capacity: int) -> tuple[int, int]:
+    """Slots of an actor's ``sends`` and ``routed`` queues at spawn: ``capacity`` (the spawn's
+    queue_capacity) for an actor that sends (sends) or sends to its own group (routed), else 2,
+    a stub nobody fills (the router enlarges ``routed`` when it connects a port to the actor)."""
+    sends = capacity if info.talks and info.sendable else 2
+    routed = capacity if info.routes_self else 2
+    return sends, routed
+
+
 def check_connectable(a_name: str, a_type: ActorType, b_name: str, b_type: ActorType) -> int:
     """The slot size of the K2K queue from ``a`` to ``b``; an error if ``b`` cannot take ``a``'s replies."""
     replies = a_type.replies
@@ -523,6 +537,8 @@ class InstanceRegions(NamedTuple):
     k2h: RingQueue
     out: RingQueue
     bell: tuple[np.ndarray, np.ndarray] | None  # (ctrl, bellq) its input pushes ring, if any
+    sends: RingQueue
+    routed: RingQueue
 
 
 class ActorRef:
@@ -551,6 +567,7 @@ class ActorRef:
         else:
             self.ctrl, self.state_words = regions.ctrl, regions.state
             self.h2k, self.k2k, self.k2h = regions.h2k, regions.k2k, regions.k2h
+            self.sends, self.routed = regions.sends, regions.routed
             self._bell = regions.bell
             self._ring_on_send()
         self.out = self.k2h if regions is None else regions.out
@@ -597,6 +614,18 @@ class ActorRef:
         self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
         self._ring_on_send()
         self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
+        send_capacity, routed_capacity = message_capacities(info, capacity)
+        check_queue_fits(runtime, send_capacity, info.send_slot_words, f"the sends queue of {self.name}")
+        check_queue_fits(runtime, routed_capacity, in_words, f"the routed queue of {self.name}")
+        what = f"the sends queue of {self.name}"
+        self.sends = _queue(runtime, send_capacity, info.send_slot_words, name=what)
+        self.make_routed(routed_capacity)
+
+    def make_routed(self, capacity: int) -> None:
+        """A fresh, empty ``routed`` queue of ``capacity`` slots (as large as its input slots):
+        at spawn, or when the router connects a port to it (its loop must not be running)."""
+        in_words = int(self.h2k.buffer[L.Q_SLOT_WORDS])
+        self.routed = _queue(self.system.runtime, capacity, in_words, name=f"the routed queue of {self.name}")
 
     def _ring_on_send(self) -> None:
         """A send publishes and rings the parked loop in one native call (where the host can
@@ -1268,12 +1297,14 @@ class ActorRef:
             self.h2k.buffer,
             self.k2k.buffer,
             self.out.buffer,
+            self.sends.buffer,
+            self.routed.buffer,
             out_to_host=self.out is self.k2h,
         )
 
     def inputs_pending(self) -> int:
-        """Messages waiting in its input queues (host-to-kernel and kernel-to-kernel)."""
-        return len(self.h2k) + len(self.k2k)
+        """Messages waiting in its input queues (host-to-kernel, kernel-to-kernel, routed)."""
+        return len(self.h2k) + len(self.k2k) + len(self.routed)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -1495,7 +1526,9 @@ class ActorSystem:
             in_words, out_words = groups.slot_sizes(actor_type)
             shadowed = actor_type.abortable(self.runtime.mode)
             state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
-            words = groups.footprint(1, capacity, in_words, out_words, state_words)
+            sends, routed = message_capacities(actor_type.info, capacity)
+            messaging = (sends, actor_type.info.send_slot_words, routed)
+            words = groups.footprint(1, capacity, in_words, out_words, state_words, messaging)
             groups.admit(self, f"spawn({actor_type.__name__})", 1, words)
             ref = ActorRef(self, actor_type, self._next_id, capacity, policy)
             self._next_id += 1
@@ -1600,7 +1633,9 @@ class ActorSystem:
             in_words, out_words = groups.slot_sizes(actor_type)
             shadowed = actor_type.abortable(groups.group_mode(runtime), group=True)
             state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
-            words = groups.footprint(count, capacity, in_words, out_words, state_words)
+            sends, routed = message_capacities(actor_type.info, capacity)
+            messaging = (sends, actor_type.info.send_slot_words, routed)
+            words = groups.footprint(count, capacity, in_words, out_words, state_words, messaging)
             groups.admit(self, what, count, words)
             group = ActorGroup(self, actor_type, count, capacity, policy, lanes, priority, self._next_id)
             extra = {"priority": priority} if priority else {}

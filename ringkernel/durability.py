@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from ringkernel.actors import ActorRef, ActorSystem, ActorType
 
 MAGIC = b"RKCKPT\r\n"  # the CR LF catches a file mangled by a text-mode copy
-VERSION = 1
+VERSION = 2  # 2: the `routed` and `sends` sections (issue 23); version 1 files still read
+READABLE_VERSIONS = (1, 2)
 PREFIX = struct.Struct("<8sII")  # magic, version, header bytes
 DIGEST_BYTES = 32  # sha256 of everything before it, at the end of the file
 SUFFIX = ".rkc"
@@ -86,6 +87,10 @@ class Image:
     state: np.ndarray
     inputs: np.ndarray  # (n, slot_words) queued input slots, oldest first
     outputs: np.ndarray  # (n, slot_words) replies not yet received, oldest first
+    # (n, slot_words) messages the router delivered but the actor has not taken, and messages its
+    # handlers sent that the router has not taken yet, oldest first (empty in a version 1 file)
+    routed: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
+    sends: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
 
 
 # --- taking an image --------------------------------------------------------------------
@@ -153,6 +158,8 @@ def image(ref: ActorRef) -> Image:
             state=ref.state_words[: ref.type.info.state.words].copy(),
             inputs=queued(ref.h2k.buffer),
             outputs=np.concatenate(backlog) if backlog else np.zeros((0, ref.k2h.slot_words), np.uint32),
+            routed=queued(ref.routed.buffer),
+            sends=queued(ref.sends.buffer),
         )
 
 
@@ -165,7 +172,8 @@ def encode(images: Sequence[Image], host_hlc: int) -> bytes:
     entries = []
     for im in images:
         sections = {}
-        for key, words in (("state", im.state), ("inputs", im.inputs), ("outputs", im.outputs)):
+        for key in SECTIONS:
+            words = getattr(im, key)
             data = np.ascontiguousarray(words, dtype="<u4").tobytes()
             shape = [int(n) for n in words.shape]
             sections[key] = {"offset": len(body), "shape": shape}
@@ -215,6 +223,10 @@ def write(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
+SECTIONS = ("state", "inputs", "outputs", "routed", "sends")  # (version 1 has the first three)
+QUEUE_SECTIONS = SECTIONS[1:]
+
+
 def _need(condition: bool, text: str) -> None:
     if not condition:
         raise CheckpointError(text)
@@ -232,7 +244,11 @@ def decode(data: bytes) -> tuple[list[Image], int]:
     they are not a complete, intact checkpoint of this version."""
     _need(len(data) >= PREFIX.size + DIGEST_BYTES and data[:8] == MAGIC, "not a ringkernel checkpoint file")
     _, version, header_bytes = PREFIX.unpack_from(data)
-    _need(version == VERSION, f"checkpoint format version {version}; this ringkernel reads version {VERSION}")
+    _need(
+        version in READABLE_VERSIONS,
+        f"checkpoint format version {version}; this ringkernel reads versions "
+        f"{', '.join(map(str, READABLE_VERSIONS))}",
+    )
     _need(
         hashlib.sha256(data[:-DIGEST_BYTES]).digest() == data[-DIGEST_BYTES:],
         "checksum mismatch: the file is truncated or corrupt",
@@ -249,10 +265,10 @@ def decode(data: bytes) -> tuple[list[Image], int]:
     )
     body = data[body_at:-DIGEST_BYTES]
     host_hlc = _int(header, "host_hlc", 0, 2**64 - 1)
-    return [_image(entry, body) for entry in header["instances"]], host_hlc
+    return [_image(entry, body, version) for entry in header["instances"]], host_hlc
 
 
-def _image(entry: Any, body: bytes) -> Image:
+def _image(entry: Any, body: bytes, version: int = VERSION) -> Image:
     _need(isinstance(entry, dict), "an instance is not an object")
     strings = {k: entry.get(k) for k in ("actor", "name", "fingerprint", "policy")}
     for key, value in strings.items():
@@ -269,9 +285,10 @@ def _image(entry: Any, body: bytes) -> Image:
     _need(capacity & (capacity - 1) == 0, f"capacity {capacity} is not a power of two")
     sections = entry.get("sections")
     _need(isinstance(sections, dict), "field 'sections' is missing")
-    arrays = {key: _section(sections, key, body) for key in ("state", "inputs", "outputs")}
+    keys = SECTIONS if version >= 2 else SECTIONS[:3]
+    arrays = {key: _section(sections, key, body) for key in keys}
     _need(arrays["state"].ndim == 1, "the state section is not a word vector")
-    for key in ("inputs", "outputs"):
+    for key in QUEUE_SECTIONS[: len(keys) - 1]:
         rows = arrays[key]
         _need(
             rows.ndim == 2 and len(rows) <= capacity, f"the {key} section does not fit a queue of {capacity}"
@@ -370,19 +387,33 @@ def check_compatible(im: Image, actor_type: ActorType) -> None:
         f"{im.name}: the state section has {len(im.state)} words, "
         f"{actor_type.__name__} has {info.state.words}",
     )
-    for rows, known, what in ((im.inputs, accepted, "queued message"), (im.outputs, replies, "reply")):
+    sendable = {m.type_id for m in info.sendable}
+    for rows, known, what in ((im.inputs, accepted, "queued message"), (im.outputs, replies, "reply"),
+                              (im.routed, accepted, "routed message"), (im.sends, sendable, "sent message")):
         for type_id in set(rows[:, L.ENV_TYPE_ID].tolist()) if rows.shape[1] > L.ENV_TYPE_ID else ():
             _need(
                 type_id in known,
                 f"{im.name}: a {what} of type id {type_id:#010x} is not one "
-                f"{actor_type.__name__} {'handles' if what != 'reply' else 'replies with'}",
+                f"{actor_type.__name__} {VERBS.get(what, 'handles')}",
             )
     widest = max(m.slot_words for m in accepted.values())
-    _need(
-        not len(im.inputs) or im.inputs.shape[1] <= widest,
-        f"{im.name}: queued messages have {im.inputs.shape[1]}-word slots, "
-        f"wider than {actor_type.__name__}'s {widest}",
-    )
+    for rows, limit, what in ((im.inputs, widest, "queued messages"), (im.routed, widest, "routed messages"),
+                              (im.sends, info.send_slot_words, "sent messages")):
+        _need(
+            not len(rows) or rows.shape[1] <= limit,
+            f"{im.name}: {what} have {rows.shape[1]}-word slots, wider than {actor_type.__name__}'s {limit}",
+        )
+
+
+VERBS = {"reply": "replies with", "sent message": "sends"}
+
+
+def _rows(rows: np.ndarray, slot_words: int) -> np.ndarray:
+    """``rows`` in slots of ``slot_words`` words (a wider slot's payload fits: it was checked)."""
+    out = np.zeros((len(rows), slot_words), np.uint32)
+    width = min(slot_words, rows.shape[1])
+    out[:, :width] = rows[:, :width]
+    return out
 
 
 def prepare(im: Image) -> Callable[[ActorRef], None]:
@@ -404,6 +435,12 @@ def prepare(im: Image) -> Callable[[ActorRef], None]:
             width = min(ref.k2h.slot_words, im.outputs.shape[1])
             rows[:, :width] = im.outputs[:, :width]
             ref.backlog.append(rows)
+        if len(im.routed):
+            if len(im.routed) > ref.routed.capacity:  # a routed stub: the router had connected it
+                ref.make_routed(im.capacity)
+            ref.routed.try_push_many(_rows(im.routed, ref.routed.slot_words))
+        if len(im.sends):
+            ref.sends.try_push_many(_rows(im.sends, ref.sends.slot_words))
 
     return fill
 

@@ -49,10 +49,15 @@ class AdmissionError(RuntimeError):
     refuses.  Nothing of it was spawned; the system runs on as before."""
 
 
-def footprint(count: int, capacity: int, in_words: int, out_words: int, state_words: int) -> int:
-    """Words of actor memory ``count`` actors with these queues and state take."""
+def footprint(count: int, capacity: int, in_words: int, out_words: int, state_words: int,
+              messaging: tuple[int, int, int] = (2, 8, 2)) -> int:
+    """Words of actor memory ``count`` actors with these queues and state take; ``messaging``:
+    the slots and slot words of their ``sends`` queues, and the slots of their ``routed``
+    queues (whose slots are as large as the input's)."""
+    send_capacity, send_words, routed_capacity = messaging
     per = (L.CONTROL_WORDS + state_words + L.queue_words(capacity, in_words)
-           + L.queue_words(K2K_CAPACITY, K2K_SLOT_WORDS) + L.queue_words(capacity, out_words))
+           + L.queue_words(K2K_CAPACITY, K2K_SLOT_WORDS) + L.queue_words(capacity, out_words)
+           + L.queue_words(send_capacity, send_words) + L.queue_words(routed_capacity, in_words))
     return count * per
 
 
@@ -139,6 +144,12 @@ class ActorGroup:
         self.k2h = _queues(system, count, capacity, self.out_words, f"the output queues of {name}")
         self.out = self.k2h
         self.k2k_shape = (K2K_CAPACITY, K2K_SLOT_WORDS)
+        from ringkernel.actors import message_capacities
+
+        send_capacity, routed_capacity = message_capacities(info, capacity)
+        self.sends_shape = (send_capacity, info.send_slot_words)
+        self.sends = _queues(system, count, *self.sends_shape, f"the sends queues of {name}")
+        self.make_routed(routed_capacity)
         self.upstream: ActorGroup | None = None
         self.downstream: ActorGroup | None = None
         self.abandoned = False
@@ -170,10 +181,18 @@ class ActorGroup:
                 ref = self._refs.get(i) or self._instance(i)
         return ref
 
+    def make_routed(self, capacity: int) -> None:
+        """Fresh, empty ``routed`` queues of ``capacity`` slots for every instance: at spawn, or
+        when the router connects a port to the group (its kernel must not be running; instance
+        refs made before must be pointed at the new queues by the caller)."""
+        self.routed_shape = (capacity, self.in_words)
+        what = f"the routed queues of {self.name}"
+        self.routed = _queues(self.system, self.count, *self.routed_shape, what)
+
     @property
     def memory(self) -> ActorMemory:
         """What the backend's group kernel runs over."""
-        return ActorMemory(self.ctrl, self.state_words, self.h2k, self.k2k, self.out,
+        return ActorMemory(self.ctrl, self.state_words, self.h2k, self.k2k, self.out, self.sends, self.routed,
                            out_to_host=self.out is self.k2h)
 
     def state_view(self) -> np.ndarray:
@@ -203,7 +222,7 @@ class ActorGroup:
 
     def inputs_pending(self) -> int:
         """Messages waiting in the input queues of all instances."""
-        return sum(int(_fill(q, self.count).sum()) for q in (self.h2k, self.k2k))
+        return sum(int(_fill(q, self.count).sum()) for q in (self.h2k, self.k2k, self.routed))
 
     @property
     def status(self) -> str:
@@ -304,8 +323,10 @@ class ActorGroup:
         if self.downstream is not None:
             out = _view(self.out, i, self.count, *self.downstream.k2k_shape, "block", f"the queue to {base}")
         bell = getattr(host, "bell", None)
+        sends = _view(self.sends, i, self.count, *self.sends_shape, "block", f"the sends queue of {base}")
+        routed = _view(self.routed, i, self.count, *self.routed_shape, "block", f"the routed queue of {base}")
         ref = ActorRef(system, self.type, self.first_id + i, self.capacity, self.policy,
-                       InstanceRegions(ctrl, state, h2k, k2k, k2h, out, bell))
+                       InstanceRegions(ctrl, state, h2k, k2k, k2h, out, bell, sends, routed))
         ref.name = base
         ref.group, ref.index, ref.lanes = self, i, self.lanes
         ref.sequence = int(h2k.buffer[L.Q_TAIL])  # what broadcasts sent before it existed

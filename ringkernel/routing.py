@@ -209,7 +209,7 @@ def connect(system: Any, a: Any, b: Any, port: str) -> None:
         raise ValueError(f"{src.type.__name__} has no port {port!r} (its ports: {have}); declare it "
                          f"on the class, e.g. `{port}: rk.Port[Msg]`")
     message = ports[port]
-    handled = dst.type.handlers()
+    handled = dst.type.handlers
     if message not in handled:
         names = ", ".join(m.__name__ for m in handled)
         raise TypeError(f"cannot connect {a.name}.{port} to {b.name}: the port sends {message.__name__}, "
@@ -234,19 +234,52 @@ def connect(system: Any, a: Any, b: Any, port: str) -> None:
 
 def _full_size_routed(system: Any, owner: Any) -> None:
     """A receiver's ``routed`` queue gets its spawn's capacity (it starts with two slots when
-    nothing routes to it): its loop pauses while the queue is re-made."""
-    routed = getattr(owner, "routed", None)
-    make = getattr(owner, "_make_routed", None)
-    if routed is None or make is None:
-        return
-    capacity = int(_queue_array(owner, "routed")[L.Q_CAPACITY])  # type: ignore[index]
+    nothing routes to it; admitted like a spawn's memory): its loop pauses while the queue is
+    re-made, and what was in the old one moves to the new one."""
+    from ringkernel import groups
+
+    old = _queue_array(owner, "routed")
+    assert old is not None
+    count = getattr(owner, "count", 1)
+    capacity = int(old[L.Q_CAPACITY])
     if capacity >= owner.capacity:
         return
+    slot_words = int(old[L.Q_SLOT_WORDS])
+    words = count * (L.queue_words(owner.capacity, slot_words) - L.queue_words(capacity, slot_words))
+    groups.admit(system, f"connect(..., {owner.name}, port=...)", 0, words)
     system._pause((owner,))
     with system.routing.router.lock:  # no round writes into the old queue meanwhile
-        make(owner.capacity)
+        waiting = _messages(old, count)
+        owner.make_routed(owner.capacity)
+        new = _queue_array(owner, "routed")
+        assert new is not None
+        _put_back(new, count, waiting)
+        repoint = getattr(owner, "repoint_routed", None)  # a group: its instance refs' views
+        if repoint is not None:
+            repoint()
         system.routing.refresh(owner)
+    system.admitted_bytes += words * L.WORD
     system._launch(owner)
+
+
+def _messages(array: np.ndarray, count: int) -> list[np.ndarray]:
+    """The messages waiting in each of ``count`` queues of ``array``, oldest first."""
+    out = []
+    for region in array.reshape(count, -1):
+        capacity, slot_words = int(region[L.Q_CAPACITY]), int(region[L.Q_SLOT_WORDS])
+        head, tail = int(region[L.Q_HEAD]), int(region[L.Q_TAIL])
+        slots = region[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
+        out.append(np.array([slots[i % capacity] for i in range(head, tail)], dtype=np.uint32))
+    return out
+
+
+def _put_back(array: np.ndarray, count: int, waiting: list[np.ndarray]) -> None:
+    for region, rows in zip(array.reshape(count, -1), waiting, strict=True):
+        if len(rows):
+            slot_words = int(region[L.Q_SLOT_WORDS])
+            region[L.QUEUE_HEADER_WORDS : L.QUEUE_HEADER_WORDS + rows.size] = rows.reshape(-1)[: rows.size]
+            assert rows.shape[1] == slot_words
+            region[L.Q_TAIL] = region[L.Q_ENQUEUED] = len(rows)
 
 
 __all__ = ["Routing", "SendCycleError", "connect", "owner_of", "sends_rejected"]

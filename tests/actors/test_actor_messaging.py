@@ -149,3 +149,42 @@ def test_a_cycle_of_full_queues_is_reported_not_hung(actor_backend):
         system.shutdown()  # drain gives up on the deadlock at once, stops every loop, then raises
     assert system.stopped and not system.abandoned
     assert time.monotonic() - started < 40  # far less than drain_timeout
+
+
+def test_shutdown_drains_what_is_still_on_its_way_through_the_router(actor_backend):
+    with rk.ActorSystem(backend=actor_backend) as system:
+        tee, book = system.spawn(Tee, queue_capacity=256), system.spawn(Book, queue_capacity=256)
+        system.connect(tee, book, port="out")
+        tee.send_many([Order(symbol=0, seq=i) for i in range(200)])
+    # the with block drained: every order crossed the router and was handled before the stop
+    assert book.stats["processed"] == 200
+    assert [o.seq for o in book.receive_many(max_count=500, timeout=0)] == list(range(200))
+
+
+def test_connect_checks_the_port_type_against_the_receivers_handlers():
+    with rk.ActorSystem(backend="cpu") as system:
+        tee, ticker = system.spawn(Tee), system.spawn(Ticker)
+        with pytest.raises(TypeError, match=r"the port sends Order, and Ticker has no handler for it "
+                                            r"\(it handles Tick\)"):
+            system.connect(tee, ticker, port="out")
+        with pytest.raises(ValueError, match=r"Tee has no port 'in' \(its ports: out\)"):
+            system.connect(tee, system.spawn(Book), port="in")
+
+
+def test_a_group_port_feeds_one_actor_or_a_group_of_its_size_and_refuses_another_size():
+    with rk.ActorSystem(backend="cpu") as system:
+        tees = system.spawn(Tee, count=4)
+        book = system.spawn(Book, queue_capacity=64)
+        system.connect(tees, book, port="out")  # every instance feeds the one book
+        for i in range(4):
+            tees[i].send(Order(symbol=i, seq=i))
+        assert sorted(o.seq for o in receive_all(book, 4)) == [0, 1, 2, 3]
+        books = system.spawn(Book, count=4)
+        system.connect(tees, books, port="out")  # and instance by instance: tees[i] -> books[i] too
+        tees[2].send(Order(symbol=2, seq=9))
+        assert [o.seq for o in receive_all(books[2], 1)] == [9]
+        assert [o.seq for o in receive_all(book, 1)] == [9]  # fan-out: the first connection still gets it
+        with pytest.raises(ValueError, match="a group receives instance by instance"):
+            system.connect(tees, system.spawn(Book, count=3), port="out")
+        with pytest.raises(ValueError, match="Book has no port 'out'"):
+            system.connect(book, books[1], port="out")

@@ -1223,9 +1223,14 @@ class ActorRef:
         return int(self.ctrl[L.C["aborted"]])
 
     def busy(self) -> bool:
-        """Work is queued and the loop has room for its replies: it should make progress."""
+        """Work is queued and the loop has room for its replies and its sends: it should make
+        progress."""
         if not self.inputs_pending():
             return False
+        sends = self.sends
+        waiting = (int(sends.buffer[L.Q_TAIL]) - int(sends.buffer[L.Q_HEAD])) & 0xFFFFFFFF
+        if 2 * waiting > sends.capacity:
+            return False  # it waits for the router (backpressure, or a reported cycle), not hung
         out = self.out
         fill = (int(out.buffer[L.Q_TAIL]) - int(out.buffer[L.Q_HEAD])) & 0xFFFFFFFF
         return fill < out.capacity

@@ -473,7 +473,7 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
     def total(name: str) -> int:
         return int(blocks[:, L.C[name]].astype(np.uint64).sum())
 
-    depth = _fill(group.h2k, count) + _fill(group.k2k, count)
+    depth = _fill(group.h2k, count) + _fill(group.k2k, count) + _fill(group.routed, count)
     out_depth = _fill(group.k2h, count)
     return {
         "group": group.name,

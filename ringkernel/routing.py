@@ -89,7 +89,10 @@ class Routing:
             if sends is None or routed is None:
                 raise TypeError(f"{owner.name} has no sends/routed queues: its messages cannot be routed")
             host = self.system.hosts[owner.id]
-            made = Member(owner.name, sends, routed, _actor_ids(owner), wake=host.wake)
+            ids = _actor_ids(owner)
+            names = None if getattr(owner, "count", None) is None else [  # as group[i].name says
+                f"{owner.type.__name__}[{i}]#{ident}" for i, ident in enumerate(ids.tolist())]
+            made = Member(owner.name, sends, routed, ids, wake=host.wake, names=names)
             self.router.add(made)
             self.members[owner.id] = made
             self._start()
@@ -157,6 +160,10 @@ class Routing:
         if self.router.pending():
             return False
         return not any(int(m.rq.fill().sum()) for m in list(self.members.values()))
+
+    def routes_to(self, ref: Any) -> bool:
+        """Whether the router serves ``ref``'s queues (it talks, or a port is connected to it)."""
+        return owner_of(ref)[0].id in self.members
 
     def routed_pending(self, owner: Any) -> int:
         """Messages the router delivered to ``owner`` that its loop has not taken yet."""

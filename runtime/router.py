@@ -97,6 +97,7 @@ class Member:
     routed: np.ndarray
     actor_ids: np.ndarray
     wake: Callable[[], None] = lambda: None
+    names: list[str] | None = None  # each instance's name (default: ``name[i]``)
     count: int = field(init=False)
     base: int = field(init=False, default=0)
 
@@ -112,6 +113,8 @@ class Member:
         self.rq = _Queues(routed, self.count)
 
     def instance_name(self, index: int) -> str:
+        if self.names is not None:
+            return self.names[index]
         return self.name if self.count == 1 else f"{self.name}[{index}]"
 
 

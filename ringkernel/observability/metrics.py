@@ -79,6 +79,8 @@ def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
     clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
     depth = ref.inputs_pending()
     capacity = ref.h2k.capacity + (ref.k2k.capacity if ref.upstream is not None else 0)
+    if ref.system.routing.routes_to(ref):  # its routed queue is an input too
+        capacity += ref.routed.capacity
     out: dict[str, Any] = {
         "actor": ref.name,
         "type": ref.type.__name__,

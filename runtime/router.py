@@ -45,12 +45,11 @@ from ringkernel.runtime.hlc import physical_now
 from ringkernel.runtime.queues import fence
 
 # the send `target` word and the sends header words (docs/layout.md, "Sends")
-SEND_PORT, SEND_TO, SEND_TIMER = 1, 2, 3
-KIND_SHIFT = 24
-INDEX_MASK = (1 << KIND_SHIFT) - 1
-Q_BAD_TARGET = 22  # producer: send_to targets outside the group the loop refused
-Q_SENT = 23  # instance 0's header: the loop sets it after publishing sends; the router clears it
-MAX_PORTS = 1 << KIND_SHIFT
+SEND_PORT, SEND_TO, SEND_TIMER = L.SEND_PORT, L.SEND_TO, L.SEND_TIMER
+KIND_SHIFT, INDEX_MASK = L.TARGET_KIND_SHIFT, L.TARGET_INDEX_MASK
+Q_BAD_TARGET = L.Q_BAD_TARGET  # producer: send_to targets outside the group the loop refused
+Q_SENT = L.Q_SENT  # instance 0's header: the loop sets it after publishing sends; the router clears it
+MAX_PORTS = L.MAX_PORTS
 H = L.QUEUE_HEADER_WORDS
 _MASK32 = 0xFFFFFFFF
 DROP, TIMER = -1, -2  # pair targets that are not actors: discarded (counted), the timer heap

@@ -202,3 +202,14 @@ class Cell:
                 self.step += 1
                 if self.step < self.steps:
                     self.tell()
+
+
+@rk.actor
+class Stray:
+    """Sends past the end of its group, and on a port that may be left unconnected."""
+
+    out: rk.Port[Order]
+
+    def on_order(self, msg: Order) -> None:
+        self.send_to(self.group_size + 1, Order(symbol=msg.symbol, seq=msg.seq))
+        self.out.send(Order(symbol=msg.symbol, seq=msg.seq))

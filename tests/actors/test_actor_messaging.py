@@ -188,3 +188,21 @@ def test_a_group_port_feeds_one_actor_or_a_group_of_its_size_and_refuses_another
             system.connect(tees, system.spawn(Book, count=3), port="out")
         with pytest.raises(ValueError, match="Book has no port 'out'"):
             system.connect(book, books[1], port="out")
+
+
+def test_unconnected_ports_and_targets_outside_the_group_are_counted_not_hung(actor_backend):
+    from tests.actors.messaging_defs import Stray
+
+    if actor_backend == "cpu-batch":
+        pytest.skip("the cpu-batch test pump runs no groups (CpuBatchDevice.bind takes no grid)")
+    with rk.ActorSystem(backend=actor_backend) as system:
+        group = system.spawn(Stray, count=3)
+        group.broadcast(Order(symbol=1, seq=1))
+        deadline = time.monotonic() + 30
+        while int(group.processed.sum()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        deadline = time.monotonic() + 30
+        while system.metrics()["routing"]["unrouted"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        routing = system.metrics()["routing"]
+        assert routing["unrouted"] == 3 and routing["invalid"] == 3 and routing["routed"] == 0

@@ -21,6 +21,7 @@ one :class:`~ringkernel.runtime.router.Router` per system moves them into the re
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,8 @@ class Routing:
             runtime.router = self.router
         elif self.thread is None:
             self.thread = RouterThread(self.router)
+            # a system collected without a shutdown: its router thread leaves too
+            weakref.finalize(self.system, self.thread.stop)
 
     def wake(self) -> None:
         """Route now (a drain, a connect); the pump is woken by its own event."""

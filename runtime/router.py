@@ -579,10 +579,14 @@ class RouterThread:
         except BaseException as exc:  # reported by the system's next drain, receive or metrics
             self.failure = exc
 
-    def close(self, timeout: float = 1.0) -> bool:
-        """Stops the thread; True once it has left."""
+    def stop(self) -> None:
+        """Asks the thread to leave after its current round (without waiting)."""
         self.closing = True
         self.event.set()
+
+    def close(self, timeout: float = 1.0) -> bool:
+        """Stops the thread; True once it has left."""
+        self.stop()
         self.thread.join(timeout)
         return not self.thread.is_alive()
 

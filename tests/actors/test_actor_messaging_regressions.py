@@ -69,3 +69,20 @@ def test_a_group_deadlocked_on_itself_is_reported_and_its_depth_counts_routed():
             system.shutdown()
         except rk.SendCycleError:
             pass
+
+
+def test_a_system_collected_without_shutdown_stops_its_router_thread():
+    import gc
+
+    from tests.actors.messaging_defs import Book, Tee
+
+    def forget():
+        system = rk.ActorSystem(backend="cpu")
+        tee, book = system.spawn(Tee), system.spawn(Book)
+        system.connect(tee, book, port="out")
+        return system.routing.thread.thread
+
+    thread = forget()
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive(), "the router thread of a collected ActorSystem kept running"

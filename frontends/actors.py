@@ -344,6 +344,9 @@ def port_fields(cls: type) -> dict[str, PortInfo]:
                 f"port '{name}' of '{cls.__name__}' carries {port.message!r}, which is not a message; "
                 "declare it with a @rk.message class: 'out: rk.Port[Msg]'",
             )
+        if callable(cls.__dict__.get(name)):
+            problem = f"'{name}' of '{cls.__name__}' is both a port and a method; rename one"
+            raise field_error(cls, name, problem)
         if name in cls.__dict__:
             problem = f"port '{name}' of '{cls.__name__}' takes no value: 'out: rk.Port[Msg]'"
             raise field_error(cls, name, problem)
@@ -715,6 +718,15 @@ class MethodTranslator(FunctionTranslator):
             and func.value.attr in self.actor.ports
         ):
             return self.port_send(self.actor.ports[func.value.attr], func.attr, node)
+        on_self = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute)
+        if on_self and self.is_self(func.value.value):  # type: ignore[union-attr]
+            name = func.value.attr  # type: ignore[union-attr]
+            ports = ", ".join(self.actor.ports) or "none"
+            raise self.error(
+                f"actor '{self.actor.name}' has no port '{name}' (ports: {ports}); declare one "
+                f"in the class body, e.g. '{name}: rk.Port[Msg]'",
+                func.value,  # type: ignore[union-attr]
+            )
         if isinstance(func, ast.Attribute) and self.is_self(func.value):
             return self.helper_call(func.attr, node)
         if isinstance(func, (ast.Name, ast.Attribute)) and not self.is_msg(func):

@@ -715,17 +715,15 @@ class MethodTranslator(FunctionTranslator):
             isinstance(func, ast.Attribute)
             and isinstance(func.value, ast.Attribute)
             and self.is_self(func.value.value)
-            and func.value.attr in self.actor.ports
         ):
-            return self.port_send(self.actor.ports[func.value.attr], func.attr, node)
-        on_self = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute)
-        if on_self and self.is_self(func.value.value):  # type: ignore[union-attr]
-            name = func.value.attr  # type: ignore[union-attr]
+            name = func.value.attr
+            if name in self.actor.ports:
+                return self.port_send(self.actor.ports[name], func.attr, node)
             ports = ", ".join(self.actor.ports) or "none"
             raise self.error(
                 f"actor '{self.actor.name}' has no port '{name}' (ports: {ports}); declare one "
                 f"in the class body, e.g. '{name}: rk.Port[Msg]'",
-                func.value,  # type: ignore[union-attr]
+                func.value,
             )
         if isinstance(func, ast.Attribute) and self.is_self(func.value):
             return self.helper_call(func.attr, node)

@@ -714,7 +714,7 @@ class _Scanner:
             except (NotConstant, TypeError):
                 return None
         if isinstance(node, ast.Subscript) and self.static_object(node.value) is Port:
-            return Port[self.static_object(node.slice)]  # rk.Port[Msg]: an actor's output port
+            return PortType(self.static_object(node.slice))  # rk.Port[Msg]: an actor's output port
         if isinstance(node, ast.Call):
             return self.numpy_literal(node)
         return None

@@ -926,7 +926,7 @@ class _LoopBuilder:
         tid, func = handlers[0]
         with b.if_(b.compare("eq", type_id, self.c(tid))):
             sbase = self.sbase if self.sbase is not None else self.zero
-            args = (self.state, q.array, base, self.out.array, out_base, sbase)
+            args: tuple[Value, ...] = (self.state, q.array, base, self.out.array, out_base, sbase)
             if self.talks:
                 args += (self.sends.array, self.sends.base if self.sends.base is not None else self.zero)
             result = b.call(func, args, U32)

@@ -895,8 +895,11 @@ class MethodTranslator(FunctionTranslator):
         b = self.b
         assert self.sender is not None
         if method == "send_to":
-            index = self.sem.coerce(self.visit(where), I32, where, "the instance index of send_to")
-            target = b.bitcast(index, U32)
+            op = self.visit(where)
+            if op.type == U32:  # an unsigned index is taken as it is
+                target = op.value
+            else:  # (a negative i32 becomes a huge u32: out of range, counted)
+                target = b.bitcast(self.sem.coerce(op, I32, where, "the instance index of send_to"), U32)
             values = self.message_values(message, call, "message")
             with b.if_(self.sender.in_group(target)):
                 self.sender.send(message.type_id, L.SEND_TO, target, None, values)

@@ -295,3 +295,22 @@ def test_an_actor_that_does_not_talk_keeps_its_handler_signature():
 
     handler = Quiet.ir.get("Quiet__on_Ping")
     assert [p.name for p in handler.params][-1] == "rk.sbase" and not Quiet.info.talks
+
+
+def test_send_to_takes_an_i32_or_u32_index_only():
+    @rk.actor
+    class Unsigned:
+        def on(self, m: Ping) -> None:
+            self.send_to(m.n, Ping(n=1))
+
+    assert Unsigned.ir.get("Unsigned__on_Ping") is not None
+
+    def floating():
+        @rk.actor
+        class A:
+            def on(self, m: Ping) -> None:
+                self.send_to(2.0, Ping(n=1))
+
+        return A
+
+    assert "cannot be used as i32" in compile_error(floating)

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ringkernel import durability, groups
+from ringkernel import durability, groups, routing
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
@@ -789,6 +789,7 @@ class ActorRef:
                 raise ActorSystemStopped(stopped_text)
             if waiter.expired():
                 return None
+            self.system.routing.check(self)  # a deadlocked actor's reply never comes
             wait.wait(bell, None if waiter.deadline is None else waiter.deadline - time.monotonic())
             stopped = self.system.stopped
             bell = wait.bell()
@@ -803,6 +804,7 @@ class ActorRef:
                 return found
             if stopped:
                 raise ActorSystemStopped(stopped_text)
+            self.system.routing.check(self)  # a deadlocked actor's reply never comes
             if not self._wait(waiter, seen):
                 return None
 
@@ -1190,6 +1192,7 @@ class ActorRef:
     @property
     def status(self) -> str:
         """``"running"`` (work queued), ``"idle"``, ``"hung"`` (the watchdog found no progress),
+        ``"blocked"`` (in, or held back by, a cycle of full queues: ``rk.SendCycleError``),
         ``"restarting"``, ``"failed"`` (stopped by its supervision) or ``"stopped"``."""
         if self.failed:
             return "failed"
@@ -1199,7 +1202,15 @@ class ActorRef:
             return "stopped"
         if self.hung:
             return "hung"
+        if self.system.routing.blocked(self):
+            return "blocked"
         return "running" if self.inputs_pending() else "idle"
+
+    @property
+    def sends_rejected(self) -> int:
+        """Sends its handlers made that found its ``sends`` queue full: counted, not written
+        (``ringkernel_sends_rejected_total``)."""
+        return routing.sends_rejected(self)
 
     @property
     def restarts(self) -> int:
@@ -1386,6 +1397,7 @@ class ActorSystem:
         self.drain_timeout = drain_timeout
         self.hlc = Hlc(max_drift_us=MAX_CLOCK_DRIFT_US)
         self.clock_drift_refused = 0
+        self.routing = routing.Routing(self)  # moves what handlers send (ringkernel.routing)
         self.actors: list[ActorRef] = []
         self.hosts: dict[int, ActorHost] = {}
         self.abandoned: list[ActorRef] = []
@@ -1531,6 +1543,7 @@ class ActorSystem:
             self.hosts[ref.id] = host
             self._loops.append((ref.ctrl, host))
             self._launch(ref)
+            self.routing.talks(ref)
         return ref
 
     def checkpoint(self, path: str | os.PathLike[str], refs: Sequence[ActorRef] | None = None) -> None:
@@ -1638,6 +1651,7 @@ class ActorSystem:
             self.admitted_bytes += words * L.WORD
             self.groups.append(group)
             self._loops.append((group.ctrl, group.host))
+            self.routing.talks(group)
         return group
 
     def _build(self, actor_type: ActorType, lanes: int, group: bool = False) -> KernelBuild:
@@ -1660,11 +1674,16 @@ class ActorSystem:
         fence()
         self.hosts[ref.id].start(ref.memory)
 
-    def _wait_left(self, ref: ActorRef | ActorGroup, waiter: Waiter) -> bool:
-        """Waits until ``ref``'s loop has left or ``waiter``'s deadline; True if it left."""
+    def _wait_left(
+        self, ref: ActorRef | ActorGroup, waiter: Waiter, check: Callable[[], None] | None = None
+    ) -> bool:
+        """Waits until ``ref``'s loop has left or ``waiter``'s deadline; True if it left.
+        ``check`` runs between looks and raises to give up (a drain that found a deadlock)."""
         host = self.hosts[ref.id]
         while not host.join(0.002):
             self._pump_all()  # a loop waiting for room in its output queue gets it
+            if check is not None:
+                check()
             if not waiter.wait():
                 return host.join(0)
         return True
@@ -1692,8 +1711,10 @@ class ActorSystem:
             "(a handler has not returned); nothing was changed"
         )
 
-    def connect(self, a: ActorRef | ActorGroup, b: ActorRef | ActorGroup) -> None:
-        """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue.
+    def connect(self, a: ActorRef | ActorGroup, b: ActorRef | ActorGroup, port: str | None = None) -> None:
+        """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue; with ``port``, wires
+        ``a``'s output port of that name to ``b`` instead (``ringkernel.routing.connect``:
+        actors, instances or groups; several connects on one port fan out).
 
         Two groups of the same size connect instance by instance (``a[i]``'s replies
         go to ``b[i]``); other pairings with groups raise ``ValueError`` (issue 23).
@@ -1702,6 +1723,9 @@ class ActorSystem:
         loops stop while the queue is rewired; if one does not stop within
         ``drain_timeout`` (a handler that never returns), ``TimeoutError``.
         """
+        if port is not None:
+            routing.connect(self, a, b, port)
+            return
         if any(isinstance(r, ActorGroup) or getattr(r, "group", None) is not None for r in (a, b)):
             groups.connect(self, a, b)
             return
@@ -1738,21 +1762,26 @@ class ActorSystem:
     def _drain(self, order: list[Any], waiter: Waiter) -> None:
         """Asks each loop, upstream first, to leave once its inputs are empty; then starts
         again every loop that input reached after it left, until none is left or the deadline."""
+        check = self.routing.check  # a cycle of full queues never drains: SendCycleError
         for ref in order:
             ref.ctrl[L.C["drain"]] = 1
             self.hosts[ref.id].wake()
-            if not self._wait_left(ref, waiter):
+            if not self._wait_left(ref, waiter, check):
                 return
         while waiter.wait():
             fence()
-            waiting = [ref for ref in order if ref.inputs_pending()]
+            check()
+            self.routing.wake()
+            waiting = [ref for ref in order if ref.inputs_pending() or self.routing.routed_pending(ref)]
             if not waiting:
-                return
+                if self.routing.idle():  # and nothing still on its way through the router
+                    return
+                continue
             for ref in waiting:
                 if self.hosts[ref.id].join(0):
                     self.hosts[ref.id].start(ref.memory)  # its drain flag is still set
             for ref in waiting:
-                if not self._wait_left(ref, waiter):
+                if not self._wait_left(ref, waiter, check):
                     return
 
     def _stop(self, order: list[Any]) -> list[Any]:
@@ -1811,6 +1840,7 @@ class ActorSystem:
         if not first:
             self._stopped.wait()
             return list(self.abandoned)
+        deadlock: routing.SendCycleError | None = None
         if self.watchdog is not None:
             self.watchdog.close()
         try:
@@ -1819,9 +1849,13 @@ class ActorSystem:
                     pass  # a send in flight has finished, or given up on seeing `closed`
             order = _upstream_first(self.actors) + _upstream_first(self.groups)
             if drain:
-                self._drain(order, Waiter(drain_timeout))
+                try:
+                    self._drain(order, Waiter(drain_timeout))
+                except routing.SendCycleError as exc:
+                    deadlock = exc  # raised once every loop is stopped
             self._abandon(self._stop(order))
             self._pump_all()
+            self.routing.close()
             if not self.runtime.close(0 if self.abandoned else STOP_GRACE):
                 _keep_forever(self.runtime)  # a loop may still run on what it holds
         finally:
@@ -1834,6 +1868,8 @@ class ActorSystem:
                     ring()
             for observer in self._observers:  # a tracer writes its file now (the loops have left)
                 observer.close()
+        if deadlock is not None:
+            raise deadlock
         return list(self.abandoned)
 
     # --- observability (ringkernel.observability; docs/observability.md) ---
@@ -1843,6 +1879,7 @@ class ActorSystem:
         group's summed over its instances (``"groups"``: no label per instance)."""
         out = snapshot(self)
         out["groups"] = {g.name: groups.group_metrics(g) for g in list(self.groups)}
+        out["routing"] = self.routing.metrics()
         return out
 
     def health(self) -> dict[str, Any]:

@@ -189,6 +189,13 @@ class ActorGroup:
         what = f"the routed queues of {self.name}"
         self.routed = _queues(self.system, self.count, *self.routed_shape, what)
 
+    def repoint_routed(self) -> None:
+        """Points the instance refs made so far at the current ``routed`` array (after
+        :meth:`make_routed` re-made it for a connect)."""
+        for ref in self.refs():
+            ref.routed = _view(self.routed, ref.index, self.count, *self.routed_shape, "block",
+                               f"the routed queue of {ref.name}")
+
     @property
     def memory(self) -> ActorMemory:
         """What the backend's group kernel runs over."""
@@ -226,9 +233,12 @@ class ActorGroup:
 
     @property
     def status(self) -> str:
-        """``"stopped"``, ``"running"`` (work queued) or ``"idle"``, for the whole group."""
+        """``"stopped"``, ``"blocked"`` (an instance is in, or held back by, a cycle of full
+        queues), ``"running"`` (work queued) or ``"idle"``, for the whole group."""
         if self.system.stopped or self.host is None or self.host.join(0):
             return "stopped"
+        if self.system.routing.blocked(self):
+            return "blocked"
         return "running" if self.inputs_pending() else "idle"
 
     # --- messages ---

@@ -344,6 +344,9 @@ def port_fields(cls: type) -> dict[str, PortInfo]:
                 f"port '{name}' of '{cls.__name__}' carries {port.message!r}, which is not a message; "
                 "declare it with a @rk.message class: 'out: rk.Port[Msg]'",
             )
+        if callable(cls.__dict__.get(name)):
+            problem = f"'{name}' of '{cls.__name__}' is both a port and a method; rename one"
+            raise field_error(cls, name, problem)
         if name in cls.__dict__:
             problem = f"port '{name}' of '{cls.__name__}' takes no value: 'out: rk.Port[Msg]'"
             raise field_error(cls, name, problem)
@@ -712,9 +715,16 @@ class MethodTranslator(FunctionTranslator):
             isinstance(func, ast.Attribute)
             and isinstance(func.value, ast.Attribute)
             and self.is_self(func.value.value)
-            and func.value.attr in self.actor.ports
         ):
-            return self.port_send(self.actor.ports[func.value.attr], func.attr, node)
+            name = func.value.attr
+            if name in self.actor.ports:
+                return self.port_send(self.actor.ports[name], func.attr, node)
+            ports = ", ".join(self.actor.ports) or "none"
+            raise self.error(
+                f"actor '{self.actor.name}' has no port '{name}' (ports: {ports}); declare one "
+                f"in the class body, e.g. '{name}: rk.Port[Msg]'",
+                func.value,
+            )
         if isinstance(func, ast.Attribute) and self.is_self(func.value):
             return self.helper_call(func.attr, node)
         if isinstance(func, (ast.Name, ast.Attribute)) and not self.is_msg(func):
@@ -885,8 +895,11 @@ class MethodTranslator(FunctionTranslator):
         b = self.b
         assert self.sender is not None
         if method == "send_to":
-            index = self.sem.coerce(self.visit(where), I32, where, "the instance index of send_to")
-            target = b.bitcast(index, U32)
+            op = self.visit(where)
+            if op.type == U32:  # an unsigned index is taken as it is
+                target = op.value
+            else:  # (a negative i32 becomes a huge u32: out of range, counted)
+                target = b.bitcast(self.sem.coerce(op, I32, where, "the instance index of send_to"), U32)
             values = self.message_values(message, call, "message")
             with b.if_(self.sender.in_group(target)):
                 self.sender.send(message.type_id, L.SEND_TO, target, None, values)

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,9 +141,12 @@ def paused(system: ActorSystem, ref: ActorRef, take: Callable[[], Any], grace: f
 
 
 def image(ref: ActorRef) -> Image:
-    """``ref``'s image; its loop must be paused."""
+    """``ref``'s image; its loop must be paused.  No router round runs while it is taken,
+    so a message is in the image's ``sends`` or at its target, never in both."""
+    routing = getattr(ref.system, "routing", None)
+    no_rounds = routing.router.lock if routing is not None else nullcontext()
     fence()
-    with ref.send_lock, ref.receive_lock:
+    with no_rounds, ref.send_lock, ref.receive_lock:
         ctrl = {k: int(ref.ctrl[L.C[k]]) for k in CTRL_WORDS}
         backlog = [*ref.backlog, queued(ref.k2h.buffer)]
         return Image(

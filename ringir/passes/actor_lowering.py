@@ -3,13 +3,13 @@
 Every backend gets the same loop from here, built only from ordinary RingIR
 (u32 word arrays, loads/stores at computed offsets, atomics) plus ``fence``,
 ``clock`` and ``backoff``.  The kernel is ``kernel @<Actor>(%ctrl, %state,
-%h2k, %k2k, %out)``, all ``array<u32, global>`` laid out as
+%h2k, %k2k, %out, %sends, %routed)``, all ``array<u32, global>`` laid out as
 ``ringkernel.ringir.layout`` (``docs/layout.md``) says.  Lane 0 runs the
 loop; with ``threads=1`` every other lane returns at once, so exactly one
 lane consumes a message.  Each iteration:
 
 1. bumps the heartbeat; leaves if ``stop`` is set; notes ``drain``;
-2. polls ``h2k`` then ``k2k``: an index pair is read with atomic RMWs
+2. polls ``h2k``, ``k2k``, then ``routed`` (the router's deliveries): an index pair is read with atomic RMWs
    (acquire/release on every target), the slot after a ``fence``;
 3. honours a producer's drop-oldest request, or (when the output queue has a
    free slot) merges the message's HLC into the actor's (``max(t+1, m+1,
@@ -25,6 +25,13 @@ lane consumes a message.  Each iteration:
 
 After publishing a reply the persistent loop wakes host threads waiting for
 one, or the downstream loop parked on its K2K queue (:meth:`_LoopBuilder.wake_consumer`).
+
+An actor whose handlers send (they take ``%sends, %rk.qbase``:
+``frontends/sends.py``) gets the send protocol of ``docs/layout.md``
+("Sends"): before a handler the loop writes the send context into the
+``sends`` header, after it publishes the staged sends with one ``tail``
+store (or discards them when the handler aborted), and it starts a handler
+only while ``sends`` is at most half full.
 
 ``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
@@ -919,7 +926,7 @@ class _LoopBuilder:
         tid, func = handlers[0]
         with b.if_(b.compare("eq", type_id, self.c(tid))):
             sbase = self.sbase if self.sbase is not None else self.zero
-            args = (self.state, q.array, base, self.out.array, out_base, sbase)
+            args: tuple[Value, ...] = (self.state, q.array, base, self.out.array, out_base, sbase)
             if self.talks:
                 args += (self.sends.array, self.sends.base if self.sends.base is not None else self.zero)
             result = b.call(func, args, U32)

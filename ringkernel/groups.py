@@ -493,6 +493,7 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
         "output_depth": int(out_depth.sum()),
         "dropped": int(h2k[:, L.Q_DROPPED].astype(np.uint64).sum()),
         "rejected": int(h2k[:, L.Q_REJECTED].astype(np.uint64).sum()),
+        "sends_rejected": int(group.sends.reshape(count, -1)[:, L.Q_REJECTED].astype(np.uint64).sum()),
     }
 
 

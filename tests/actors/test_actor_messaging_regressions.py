@@ -86,3 +86,22 @@ def test_a_system_collected_without_shutdown_stops_its_router_thread():
     gc.collect()
     thread.join(10)
     assert not thread.is_alive(), "the router thread of a collected ActorSystem kept running"
+
+
+def test_sends_past_the_free_slots_are_counted_per_actor_and_per_group():
+    from tests.actors.messaging_defs import Book, Burst, Splitter
+
+    with rk.ActorSystem(backend="cpu") as system:
+        splitter, book = system.spawn(Splitter, queue_capacity=4), system.spawn(Book, queue_capacity=64)
+        system.connect(splitter, book, port="out")
+        splitter.send(Burst(n=10, base=1))  # four free slots in sends: six sends are refused
+        assert [o.seq for o in book.receive_many(max_count=10, timeout=5)] == [0, 1, 2, 3]
+        assert splitter.sends_rejected == 6
+        assert system.metrics()["actors"][splitter.name]["sends_rejected"] == 6
+        assert system.metrics()["routing"]["rejected"] == 6
+        group = system.spawn(Splitter, count=2, queue_capacity=4)
+        system.connect(group, book, port="out")
+        group[1].send(Burst(n=7, base=2))
+        assert len(book.receive_many(max_count=10, timeout=5)) == 4
+        assert system.metrics()["groups"][group.name]["sends_rejected"] == 3
+        assert group[1].sends_rejected == 3 and group[0].sends_rejected == 0

@@ -73,7 +73,8 @@ class Routing:
 
     def __init__(self, system: Any) -> None:
         self.system = system
-        self.router = Router()
+        # loops that share memory with the host raise `sent`; a pump's mirror does not keep it
+        self.router = Router(watch_sent=not hasattr(system.runtime, "router"))
         self.members: dict[int, Member] = {}  # by the owner's id in system.hosts
         self.thread: RouterThread | None = None
         self._lock = threading.Lock()

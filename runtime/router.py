@@ -120,8 +120,13 @@ class Member:
 class Router:
     """Routes every member's ``sends`` into the ``routed`` queues; see the module docstring."""
 
-    def __init__(self, clock: Callable[[], int] = physical_now) -> None:
+    def __init__(self, clock: Callable[[], int] = physical_now, watch_sent: bool = False) -> None:
         self.clock = clock  # the wall clock as an HLC value (physical << 16)
+        # look only at members whose loops raised `sent` (or that still hold messages): the
+        # loops share memory with the router (cpu, cuda), so their `sent` words are current; a
+        # pump's mirror of them is not, and it looks at every member
+        self.watch_sent = watch_sent
+        self._dirty: set[int] = set()  # members that may hold messages in their sends
         self.lock = threading.RLock()
         self.members: list[Member] = []
         self._ports: dict[tuple[int, int], list[int]] = {}  # (sender endpoint, port) -> endpoints
@@ -145,6 +150,7 @@ class Router:
         """Serves ``member`` from the next round on."""
         with self.lock:
             member.base = self._endpoints
+            self._dirty.add(len(self.members))  # it may have sent before it was added
             self.members.append(member)
             self.skip = np.concatenate([self.skip, np.zeros(member.count, dtype=np.int64)])
             self._rebuild()
@@ -153,6 +159,7 @@ class Router:
         """``member``'s queue arrays were re-made (their messages moved along by the caller)."""
         with self.lock:
             member.attach(sends, routed)
+            self._dirty.add(self.members.index(member))
             self._rebuild()
 
     def connect(
@@ -255,8 +262,10 @@ class Router:
         with self.lock:
             self.rounds += 1
             woken: set[int] = set()
-            for m in self.members:
-                m.sq.header[0, Q_SENT] = 0  # then the tails are read: no publish is missed
+            for k, m in enumerate(self.members):
+                if m.sq.header[0, Q_SENT] or not self.watch_sent:
+                    m.sq.header[0, Q_SENT] = 0  # then the tails are read: no publish is missed
+                    self._dirty.add(k)
             fence()
             moved = self._fire_timers(woken)
             for _ in range(SUBROUNDS):
@@ -319,10 +328,12 @@ class Router:
         width = self._width
         srcs, positions, rows = [], [], []
         heads = np.zeros(self._endpoints, dtype=np.int64)
-        for m in self.members:
+        for k in sorted(self._dirty):
+            m = self.members[k]
             q = m.sq
             fill = q.fill()
             if not fill.any():
+                self._dirty.discard(k)  # until its loop raises `sent` again
                 continue
             local_heads = q.header[:, L.Q_HEAD].astype(np.int64)
             heads[m.base : m.base + m.count] = local_heads
@@ -473,6 +484,9 @@ class Router:
     def _look_for_cycle(self) -> None:
         """After a round that moved nothing: a cycle of senders each waiting for the next one's
         full ``routed`` while that one's own ``sends`` is over half full (its loop takes nothing)."""
+        if not self.blocked:
+            self._suspect, self._seen, self.cycle = None, 0, None
+            return
         stalled = {}
         for m in self.members:
             over = 2 * m.sq.fill() > m.sq.capacity

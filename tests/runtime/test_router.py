@@ -12,6 +12,7 @@ import pytest
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.router import (
     Q_BAD_TARGET,
+    Q_SENT,
     SEND_PORT,
     SEND_TIMER,
     SEND_TO,
@@ -50,6 +51,7 @@ def send(m: Member, instance: int, kind: int, index: int, payload: int, hlc: int
     words[L.ENVELOPE_WORDS] = payload
     q.slots[instance, tail % q.capacity] = words
     q.header[instance, L.Q_TAIL] = tail + 1
+    q.header[0, Q_SENT] = 1  # as the loop does after publishing (instance 0's header)
 
 
 def take(m: Member, instance: int = 0) -> list[np.ndarray]:
@@ -285,11 +287,12 @@ def test_a_group_connected_to_a_group_of_another_size_is_refused():
     assert payloads(take(b, 1)) == [0, 1, 2] and routed_fill(b, 0) == 0
 
 
+@pytest.mark.parametrize("watch_sent", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_random_traffic_is_delivered_once_in_per_sender_order(seed):
+def test_random_traffic_is_delivered_once_in_per_sender_order(seed, watch_sent):
     """Many senders, small queues, fan-out and send_to mixed; receivers drain between rounds."""
     rng = np.random.default_rng(seed)
-    router = Router()
+    router = Router(watch_sent=watch_sent)
     g = member("G", count=6, sends=8, routed=4, first_id=1)
     solo = member("S", sends=8, routed=2, first_id=7)
     router.add(g)
@@ -354,3 +357,18 @@ def test_the_router_thread_delivers_and_wakes_the_receiver():
     finally:
         assert thread.close()
     assert thread.failure is None
+
+
+def test_watching_sent_skips_members_whose_loops_did_not_send():
+    router = Router(watch_sent=True)
+    a, b = member("A", first_id=1), member("B", first_id=2)
+    router.add(a)
+    router.add(b)
+    router.connect(a, 0, b)
+    router.route()  # A is looked at once (it may have sent before it was added), then left alone
+    send(a, 0, SEND_PORT, 0, 1)
+    a.sq.header[0, Q_SENT] = 0  # as if the loop had not raised it yet
+    assert router.route() == 0 and routed_fill(b) == 0
+    a.sq.header[0, Q_SENT] = 1  # the loop's atomic or, after its publish
+    assert router.route() == 1 and payloads(take(b)) == [1]
+    assert a.sq.header[0, Q_SENT] == 0  # cleared by the router before it read the tails

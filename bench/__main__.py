@@ -20,6 +20,7 @@ from bench import (
     device_arrays,
     durability,
     groups,
+    messaging,
     observability,
     overhead,
     parallel_primitives,
@@ -45,6 +46,7 @@ SUITES: dict[str, Callable[[Settings], list[Row]]] = {
     "shuffle": parallel_primitives.run_shuffle,
     "sass": parallel_primitives.run_sass,
     "groups": groups.run,
+    "messaging": messaging.run,
 }
 
 

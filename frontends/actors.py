@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ringkernel.frontends.aggregates import AggregateRules, Place
+from ringkernel.frontends.dsl import PortType
 from ringkernel.frontends.module import ModuleAssembler
 from ringkernel.frontends.python import (
     UNREACHABLE,
@@ -40,6 +41,14 @@ from ringkernel.frontends.python import (
     resolve_type,
 )
 from ringkernel.frontends.semantic import Operand, Semantic
+from ringkernel.frontends.sends import (
+    SELF_SENDS,
+    SELF_VALUES,
+    SEND_PARAMS,
+    PortInfo,
+    SendBuilder,
+    uses_messaging,
+)
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.frontends.valuetypes import MAX_VEC_LEN, VecType
 from ringkernel.ringir import (
@@ -68,6 +77,9 @@ HANDLER_PARAMS = (
     ("state", WORDS), ("inq", WORDS), ("msg", U32), ("out", WORDS), ("reply", U32), ("rk.sbase", U32)
 )
 HELPER_STATE_PARAMS = (("state", WORDS), ("rk.sbase", U32))  # a helper's first params: the state region
+# an actor that talks (``ActorInfo.talks``): its handlers and helpers take these next (``.sends``)
+SEND_PARAM_TYPES = (("sends", WORDS), ("rk.qbase", U32))
+assert tuple(n for n, _ in SEND_PARAM_TYPES) == SEND_PARAMS
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,27 @@ class ActorInfo:
     handlers: dict[type, HandlerInfo]
     helpers: dict[str, FunctionSource]
     threads: int = 1  # @rk.actor(threads=N): lanes running each handler (cooperative when > 1)
+    ports: dict[str, PortInfo] = field(default_factory=dict)  # out: rk.Port[Msg], in declaration order
+    talks: bool = False  # some method sends or reads self.index/group_size: handlers take SEND_PARAMS
+    routes_self: bool = False  # some method uses send_to or schedule (messages back to its own group)
+
+    @property
+    def sendable(self) -> list[MessageInfo]:
+        """Every message type its handlers may send (ports; handled types for send_to/schedule)."""
+        found = [p.message for p in self.ports.values()]
+        if self.routes_self:
+            found += [h.message for h in self.handlers.values()]
+        return list({m.type_id: m for m in found}.values())
+
+    @property
+    def send_slot_words(self) -> int:
+        """Words per slot of its ``sends`` queue: the largest type it sends (8 when it sends none)."""
+        return max([m.slot_words for m in self.sendable], default=L.MIN_SLOT_BYTES // L.WORD)
+
+    @property
+    def extra_params(self) -> tuple[tuple[str, Type], ...]:
+        """What its handlers and helpers take after their leading params."""
+        return SEND_PARAM_TYPES if self.talks else ()
 
     def handler_name(self, message: MessageInfo) -> str:
         return f"{self.name}{HANDLER_PREFIX}{message.name}"
@@ -227,6 +260,8 @@ def scalar_fields(cls: type, what: str) -> list[L.RecordField]:
     """The annotated fields of a class body, as record fields (scalars and Vecs; names checked)."""
     fields = []
     for name, annotation in _annotations(cls).items():
+        if what != "message" and isinstance(_resolve_annotation(cls, annotation), PortType):
+            continue  # a port (port_fields), not state
         problem = name_problem(name, cls.__name__, f"{'message' if what == 'message' else 'state'} field")
         if problem is not None:
             raise field_error(cls, unmangled(name, cls.__name__), problem)
@@ -309,6 +344,33 @@ def _annotation_value(node: ast.expr, namespace: dict[str, Any]) -> Any:
     raise TypeError(f"not a type expression: {ast.dump(node)}")
 
 
+def port_fields(cls: type) -> dict[str, PortInfo]:
+    """The ``name: rk.Port[Msg]`` annotations of an actor class, numbered in declaration order."""
+    ports: dict[str, PortInfo] = {}
+    for name, annotation in _annotations(cls).items():
+        port = _resolve_annotation(cls, annotation)
+        if not isinstance(port, PortType):
+            continue
+        problem = name_problem(name, cls.__name__, "port")
+        if problem is not None:
+            raise field_error(cls, unmangled(name, cls.__name__), problem)
+        info = message_info(port.message)
+        if info is None:
+            raise field_error(
+                cls, name,
+                f"port '{name}' of '{cls.__name__}' carries {port.message!r}, which is not a message; "
+                "declare it with a @rk.message class: 'out: rk.Port[Msg]'",
+            )
+        if callable(cls.__dict__.get(name)):
+            problem = f"'{name}' of '{cls.__name__}' is both a port and a method; rename one"
+            raise field_error(cls, name, problem)
+        if name in cls.__dict__:
+            problem = f"port '{name}' of '{cls.__name__}' takes no value: 'out: rk.Port[Msg]'"
+            raise field_error(cls, name, problem)
+        ports[name] = PortInfo(name, len(ports), info)
+    return ports
+
+
 def make_message_info(cls: type) -> MessageInfo:
     fields = scalar_fields(cls, "message")
     if not fields:
@@ -325,6 +387,7 @@ def make_actor_info(cls: type) -> ActorInfo:
     from ringkernel.frontends.source import source_of
 
     state_fields = scalar_fields(cls, "actor")
+    ports = port_fields(cls)
     defaults = {}
     for declared in state_fields:
         name = declared[0]
@@ -338,7 +401,7 @@ def make_actor_info(cls: type) -> ActorInfo:
         for attr, obj in cls.__dict__.items()
         if callable(obj) and hasattr(obj, "__code__") and not attr.startswith("__")
     ]
-    return build_actor_info(cls.__name__, state_fields, defaults, methods, CompileError)
+    return build_actor_info(cls.__name__, state_fields, defaults, methods, CompileError, ports)
 
 
 def default_fits(value: Any, field: L.RecordField) -> bool:
@@ -356,6 +419,7 @@ def build_actor_info(
     defaults: dict[str, bool | int | float],
     methods: list[FunctionSource],
     class_error: Callable[[str], CompileError],
+    ports: dict[str, PortInfo] | None = None,
 ) -> ActorInfo:
     """The rules shared by live classes and ``ringc``'s static reading of the same class.
 
@@ -379,6 +443,8 @@ def build_actor_info(
         problem = name_problem(node.name, name, "helper" if message is None else "handler")
         if problem is None and node.name in fields:
             problem = f"'{node.name}' of '{name}' is both a state field and a method; rename one"
+        if problem is None and node.name in (ports or {}):
+            problem = f"'{node.name}' of '{name}' is both a port and a method; rename one"
         if problem is not None:
             raise source.error(node, problem)
         if message is None:
@@ -404,11 +470,17 @@ def build_actor_info(
                 f"messages '{ids[h.message.type_id]}' and '{h.message.name}' share a type id"
             )
         ids[h.message.type_id] = h.message.name
+    ports = ports or {}
+    clash = sorted(fields & set(ports))
+    if clash:
+        raise class_error(f"'{clash[0]}' of '{name}' is both a state field and a port; rename one")
     try:
         state = L.record_layout(name, tuple(state_fields))
     except ValueError as exc:
         raise class_error(str(exc)) from None
-    return ActorInfo(name, state, defaults, handlers, helpers)
+    talks, routes_self = uses_messaging((m.node for m in methods), ports)
+    return ActorInfo(name, state, defaults, handlers, helpers, ports=ports, talks=talks,
+                     routes_self=routes_self)
 
 
 # --- typed words ------------------------------------------------------------------------
@@ -469,13 +541,13 @@ class MethodTranslator(FunctionTranslator):
         self.handler = handler
         fn = source.node
         if handler is not None:
-            params: list[tuple[str, Type]] = list(HANDLER_PARAMS)
+            params: list[tuple[str, Type]] = [*HANDLER_PARAMS, *actor.extra_params]
             ret: Type = U32
             self.msg_name: str | None = fn.args.args[1].arg
             if fn.returns is not None:
                 self.check_handler_annotation(fn.returns)
         else:
-            params = list(HELPER_STATE_PARAMS)
+            params = [*HELPER_STATE_PARAMS, *actor.extra_params]
             for arg in fn.args.args[1:]:
                 if arg.annotation is None:
                     raise source.error(
@@ -512,7 +584,11 @@ class MethodTranslator(FunctionTranslator):
         self.embedded = {}
         self.agg = RecordRules(self)
         self.words = {name: value for (name, _), value in zip(params, self.b.params)}
-        first = len(HELPER_STATE_PARAMS)
+        first = len(HELPER_STATE_PARAMS) + len(actor.extra_params)
+        self.sender = (
+            SendBuilder(self.b, self.words["sends"], self.words["rk.qbase"], self.temp, store_field)
+            if actor.talks else None
+        )
         for (name, ty), value in zip(params[first:], self.b.params[first:]):
             if handler is None:
                 if name in self.assigned_names:
@@ -647,6 +723,17 @@ class MethodTranslator(FunctionTranslator):
         return super().visit_Name(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Operand:
+        if self.is_self(node.value) and node.attr in SELF_VALUES:
+            assert self.sender is not None  # (reading it makes the actor talk)
+            return Operand(self.sender.context_i32(node.attr))
+        if self.is_self(node.value) and node.attr in self.actor.ports:
+            raise self.error(
+                f"'self.{node.attr}' is a port, not a value; send on it: "
+                f"self.{node.attr}.send({self.actor.ports[node.attr].message.name}(...))",
+                node,
+            )
+        if self.is_self(node.value) and node.attr in SELF_SENDS:
+            raise self.error(f"'self.{node.attr}' is a method; call it: {ACTOR_ATTRIBUTES[node.attr]}", node)
         if self.is_self(node.value) or self.is_msg(node.value):
             place = self.record_place(node)
             if place is not None:  # a whole Vec field as a value
@@ -670,6 +757,7 @@ class MethodTranslator(FunctionTranslator):
         if self.rooted_at_msg(target):
             raise self.error("messages are read-only; copy the field into a local or the state", target)
         if isinstance(target, ast.Attribute) and self.is_self(target.value):
+            self.check_writable(target)
             place = self.record_place(target)
             if place is not None:
                 self.agg.store(place, op, value_node)
@@ -685,16 +773,41 @@ class MethodTranslator(FunctionTranslator):
         if self.rooted_at_msg(target):
             raise self.error("messages are read-only; copy the field into a local or the state", target)
         if isinstance(target, ast.Attribute) and self.is_self(target.value):
+            self.check_writable(target)
             current = self.visit_Attribute(target)
             result = self.sem.binary(node.op, current, self.visit(node.value), node)
             self.assign(target, result, node)
             return
         super().visit_AugAssign(node)
 
+    def check_writable(self, target: ast.Attribute) -> None:
+        """``self.index = ...`` and friends: only state fields take assignments."""
+        if target.attr in SELF_VALUES:
+            raise self.error(f"'self.{target.attr}' is read-only ({ACTOR_ATTRIBUTES[target.attr]})", target)
+        if target.attr in self.actor.ports or target.attr in SELF_SENDS:
+            what = "a port" if target.attr in self.actor.ports else "a method"
+            raise self.error(f"'self.{target.attr}' is {what}; it cannot be assigned", target)
+
     # --- calls and replies ---
 
     def visit_Call(self, node: ast.Call) -> Operand:
         func = node.func
+        if isinstance(func, ast.Attribute) and self.is_self(func.value) and func.attr in SELF_SENDS:
+            return self.self_send(func.attr, node)
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Attribute)
+            and self.is_self(func.value.value)
+        ):
+            name = func.value.attr
+            if name in self.actor.ports:
+                return self.port_send(self.actor.ports[name], func.attr, node)
+            ports = ", ".join(self.actor.ports) or "none"
+            raise self.error(
+                f"actor '{self.actor.name}' has no port '{name}' (ports: {ports}); declare one "
+                f"in the class body, e.g. '{name}: rk.Port[Msg]'",
+                func.value,
+            )
         if isinstance(func, ast.Attribute) and self.is_self(func.value):
             return self.helper_call(func.attr, node)
         if isinstance(func, (ast.Name, ast.Attribute)) and not self.is_msg(func):
@@ -704,7 +817,9 @@ class MethodTranslator(FunctionTranslator):
                 obj = None
             if message_info(obj) is not None:
                 raise self.error(
-                    "construct a message only as a handler's reply: 'return Msg(field=...)'", node
+                    "construct a message only as a handler's reply ('return Msg(field=...)') or as what "
+                    "a send sends ('self.out.send(Msg(field=...))')",
+                    node,
                 )
         return super().visit_Call(node)
 
@@ -773,7 +888,8 @@ class MethodTranslator(FunctionTranslator):
         params = helper.node.args.args[1:]
         if len(node.args) != len(params):
             raise self.error(f"'self.{method}' takes {len(params)} argument(s), got {len(node.args)}", node)
-        args = [self.words["state"], self.words["rk.sbase"]]
+        extra = [self.words[n] for n, _ in self.actor.extra_params]
+        args = [self.words["state"], self.words["rk.sbase"], *extra]
         for param, arg in zip(params, node.args):
             ty = (
                 resolve_type(helper, param.annotation, f"parameter '{param.arg}'")
@@ -823,7 +939,11 @@ class MethodTranslator(FunctionTranslator):
             return self.agg.leaf_values(place)
         return self.agg.leaves_of(self.visit(node), vec, node, f"field '{slot.name}'")
 
-    def reply(self, message: MessageInfo, node: ast.Call) -> None:
+    def message_values(
+        self, message: MessageInfo, node: ast.Call, what: str
+    ) -> list[tuple[int, Value]]:
+        """The payload words of ``Msg(field=...)`` (every field, by keyword) as (word, value)
+        pairs, each value coerced to its field's type; a Vec field gives one pair per element."""
         if node.args:
             raise self.error(
                 f"construct '{message.name}' with keywords, e.g. {message.name}(field=...)", node
@@ -844,7 +964,7 @@ class MethodTranslator(FunctionTranslator):
             )
         missing = [n for n in names if n not in given]
         if missing:
-            raise self.error(f"reply '{message.name}' is missing field(s): {', '.join(missing)}", node)
+            raise self.error(f"{what} '{message.name}' is missing field(s): {', '.join(missing)}", node)
         values = []
         for slot in message.layout.fields:
             kw = given[slot.name]
@@ -854,6 +974,10 @@ class MethodTranslator(FunctionTranslator):
                 continue
             for k, value in enumerate(self.vec_field_value(slot, kw.value)):
                 values.append((slot.word + k * slot.scalar_words, value))
+        return values
+
+    def reply(self, message: MessageInfo, node: ast.Call) -> None:
+        values = self.message_values(message, node, "reply")
         # a cooperative handler's reply is lane 0's: the other lanes' values are not written
         lanes: AbstractContextManager[None] = nullcontext()
         if self.actor.threads > 1:
@@ -867,6 +991,95 @@ class MethodTranslator(FunctionTranslator):
         if message not in self.handler.replies:
             self.handler.replies.append(message)
         self.b.return_(self.b.const(message.type_id, U32))
+
+    # --- sends (frontends/sends.py builds them) ---
+
+    def sent_message(self, node: ast.expr, how: str) -> tuple[MessageInfo, ast.Call]:
+        """The message class of a send's argument, which must be ``Msg(field=...)`` written in place."""
+        message = None
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+            try:
+                message = message_info(evaluate_static(self.source, node.func))
+            except CompileError:
+                message = None
+        if message is None or not isinstance(node, ast.Call):
+            raise self.error(f"{how} sends a message constructed in place, e.g. {how}(Msg(field=...))", node)
+        return message, node
+
+    def send_args(self, node: ast.Call, count: int, how: str, spelled: str) -> list[ast.expr]:
+        if node.keywords:
+            raise self.error(f"{how} takes no keyword arguments: {spelled}", node.keywords[0])
+        if len(node.args) != count or any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.error(f"{how} takes {count} argument(s): {spelled}", node)
+        return list(node.args)
+
+    def port_send(self, port: PortInfo, method: str, node: ast.Call) -> Operand:
+        """``self.<port>.send(Msg(...))``: a message of the port's type, out through the router."""
+        how = f"self.{port.name}.send"
+        if method != "send":
+            raise self.error(f"a port has one method, send: {how}({port.message.name}(...))", node.func)
+        (arg,) = self.send_args(node, 1, how, f"{how}({port.message.name}(...))")
+        message, call = self.sent_message(arg, how)
+        if message.type_id != port.message.type_id:
+            raise self.error(
+                f"port '{port.name}' of '{self.actor.name}' carries '{port.message.name}', not "
+                f"'{message.name}' (declared 'rk.Port[{port.message.name}]')",
+                arg,
+            )
+        values = self.message_values(message, call, "message")
+        assert self.sender is not None
+        self.sender.send(message.type_id, L.SEND_PORT, self.b.const(port.number, U32), None, values)
+        return VOID_RESULT
+
+    def self_send(self, method: str, node: ast.Call) -> Operand:
+        """``self.send_to(i, Msg(...))`` or ``self.schedule(delay_us, Msg(...))``: a message
+        of a type this actor handles, to instance ``i`` of its group or back to itself."""
+        how = f"self.{method}"
+        first = "i" if method == "send_to" else "delay_us"
+        where, arg = self.send_args(node, 2, how, f"{how}({first}, Msg(...))")
+        message, call = self.sent_message(arg, how)
+        if message.cls not in self.actor.handlers:
+            handled = ", ".join(f"{h.method}({h.message.name})" for h in self.actor.handlers.values())
+            raise self.error(
+                f"{how} sends to this actor's own group, but '{self.actor.name}' has no handler for "
+                f"'{message.name}' (its handlers: {handled})",
+                arg,
+            )
+        b = self.b
+        assert self.sender is not None
+        if method == "send_to":
+            op = self.visit(where)
+            if op.type == U32:  # an unsigned index is taken as it is
+                target = op.value
+            else:  # (a negative i32 becomes a huge u32: out of range, counted)
+                target = b.bitcast(self.sem.coerce(op, I32, where, "the instance index of send_to"), U32)
+            values = self.message_values(message, call, "message")
+            with b.if_(self.sender.in_group(target)):
+                self.sender.send(message.type_id, L.SEND_TO, target, None, values)
+            return VOID_RESULT
+        delay = self.timer_delay(where)
+        values = self.message_values(message, call, "message")
+        self.sender.send(message.type_id, L.SEND_TIMER, b.const(0, U32), delay, values)
+        return VOID_RESULT
+
+    def timer_delay(self, node: ast.expr) -> Value:
+        """``schedule``'s delay as u32 microseconds: clamped into 0 .. ``MAX_TIMER_DELAY_US`` (~71 min)."""
+        b = self.b
+        op = self.visit(node)
+        if op.is_literal and isinstance(op.literal, int) and not isinstance(op.literal, bool):
+            return b.const(min(max(op.literal, 0), L.MAX_TIMER_DELAY_US), U32)
+        ty = op.type
+        if op.value is None or not isinstance(ty, ScalarType) or ty.is_float or ty == BOOL:
+            shown = ty if ty is not None else type(op.literal).__name__
+            raise self.error(
+                f"the delay of self.schedule is an integer number of microseconds, not {shown}", node
+            )
+        value = op.value
+        if ty.is_signed:
+            value = b.binary("max", value, b.const(0, ty))
+        if ty.bits == 64:
+            value = b.binary("min", b.cast(value, U64), b.const(L.MAX_TIMER_DELAY_US, U64))
+        return b.cast(value, U32) if value.type != U32 else value
 
 
 class RecordRules(AggregateRules):
@@ -914,8 +1127,9 @@ def _structs(actor: ActorInfo) -> list[StructType]:
     """
     state = actor.state.struct_type() if actor.state.fields else None
     structs: list[StructType] = []
+    ported = [p.message for p in actor.ports.values()]
     for h in actor.handlers.values():
-        for m in (h.message, *h.replies):
+        for m in (h.message, *h.replies, *ported):
             s = m.layout.struct_type()
             clash = [other for other in (*structs, state) if other and other.name == s.name and other != s]
             if clash:

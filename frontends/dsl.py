@@ -312,3 +312,33 @@ class Vec:
 
     def __init__(self) -> None:
         raise TypeError("Vec[T, N] is a type; build a value with Vec[T, N](...) or Vec[T, N].zeros()")
+
+
+class PortType:
+    """``rk.Port[Msg]``: the annotation of an actor's typed output port (not state).
+
+    A handler sends on it with ``self.<port>.send(Msg(...))``; the actor system
+    wires it with ``system.connect(a, b, port="<port>")`` (``docs/actors.md``).
+    """
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PortType) and other.message is self.message
+
+    def __hash__(self) -> int:
+        return hash((PortType, id(self.message)))
+
+    def __repr__(self) -> str:
+        return f"rk.Port[{getattr(self.message, '__name__', self.message)!r}]"
+
+
+class Port:
+    """``rk.Port[Msg]`` declares a typed output port on an actor class: ``out: rk.Port[Msg]``."""
+
+    def __class_getitem__(cls, message: Any) -> PortType:
+        return PortType(message)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("rk.Port is an annotation: declare a port as 'out: rk.Port[Msg]' in an actor class")

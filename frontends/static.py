@@ -45,7 +45,7 @@ import numpy as np
 
 from ringkernel.frontends import consteval
 from ringkernel.frontends.consteval import NotConstant
-from ringkernel.frontends.dsl import Array, TypeVar, Vec
+from ringkernel.frontends.dsl import Array, Port, PortType, TypeVar, Vec
 from ringkernel.frontends.source import FunctionSource
 from ringkernel.ringir import Module
 from ringkernel.ringir.diagnostics import CompileError
@@ -677,7 +677,8 @@ class _Scanner:
         return self.kinds.get(id(self.static_object(node)))
 
     def static_object(self, node: ast.expr) -> Any:
-        """The object of a name, an attribute chain or ``Array[T]``; None when not statically known.
+        """The object of a name, an attribute chain, ``Array[T]``, ``Vec[T, N]`` or ``rk.Port[Msg]``;
+        None when not statically known.
 
         Only attributes of :class:`StaticModule` tables are read, and only
         RingKernel's own ``Array`` is subscripted, so no code can run.
@@ -714,6 +715,8 @@ class _Scanner:
                 return Vec[self.static_object(parts[0]), length]  # type: ignore[misc]
             except (NotConstant, TypeError):
                 return None
+        if isinstance(node, ast.Subscript) and self.static_object(node.value) is Port:
+            return PortType(self.static_object(node.slice))  # rk.Port[Msg]: an actor's output port
         if isinstance(node, ast.Call):
             return self.numpy_literal(node)
         return None
@@ -899,8 +902,12 @@ def static_actor_info(actor: StaticActor) -> Any:
 
     filename, lines = actor.method_source(actor.stmt).filename, actor.method_source(actor.stmt).lines
     state_fields, defaults = [], {}
+    ports: dict[str, Any] = {}
     for item, annotation, default in actor.fields:
         name = item.target.id  # type: ignore[union-attr]
+        if isinstance(annotation, PortType):  # an output port (issue 23), not state
+            ports[name] = _static_port(name, annotation, item, actor, filename, lines, len(ports))
+            continue
         if problem := name_problem(name, actor.__name__, "state field"):
             raise located_error(filename, lines, item.target, problem)
         ty = python_object_type(annotation) if annotation is not None else None
@@ -921,10 +928,28 @@ def static_actor_info(actor: StaticActor) -> Any:
     ]
     info = build_actor_info(
         actor.__name__, state_fields, defaults, methods,
-        lambda message: located_error(filename, lines, actor.stmt, message),
+        lambda message: located_error(filename, lines, actor.stmt, message), ports,
     )
     info.threads = _static_threads(actor, filename, lines)
     return info
+
+
+def _static_port(name: str, port: Any, item: ast.AnnAssign, actor: StaticActor, filename: str, lines: Any,
+                 number: int) -> Any:
+    """``name: rk.Port[Msg]`` read statically: the same rules as a live class's ports."""
+    from ringkernel.frontends.actors import PortInfo, message_info, name_problem
+
+    if problem := name_problem(name, actor.__name__, "port"):
+        raise located_error(filename, lines, item.target, problem)
+    info = message_info(port.message)
+    if info is None:
+        raise located_error(filename, lines, item.annotation,
+                            f"port '{name}' of '{actor.__name__}' carries {port.message!r}, which is not a "
+                            "message; declare it with a @rk.message class: 'out: rk.Port[Msg]'")
+    if item.value is not None:
+        raise located_error(filename, lines, item.value,
+                            f"port '{name}' of '{actor.__name__}' takes no value: 'out: rk.Port[Msg]'")
+    return PortInfo(name, number, info)
 
 
 def _static_threads(actor: StaticActor, filename: str, lines: Any) -> int:

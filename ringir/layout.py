@@ -52,6 +52,16 @@ QUEUE_HEADER = (
     ("dropped", 19),  # messages discarded by the drop-oldest policy
     ("drop_requests", 20),  # producer: drop-oldest requests made
     ("bell", 21),  # producer or host (atomic +1): wakes the consumer loop parked on it
+    # --- a `sends` queue only (the producer is the actor's loop: docs/layout.md, "Sends") ---
+    ("bad_target", 22),  # producer: send_to(i, ...) calls whose i was outside the group
+    ("sent", 23),  # producer (atomic or), instance 0's header: 1 once a handler published sends
+    ("staged", 24),  # producer: slots the running handler reserved (atomic add), from `tail` on
+    ("room", 25),  # producer: free slots when the running handler started (staging stops there)
+    ("send_hlc_lo", 26),  # producer: the actor's clock when the running handler started (u64)
+    ("send_hlc_hi", 27),
+    ("source", 28),  # producer: the actor's id (the `source` of its sends)
+    ("index", 29),  # producer: the instance's index in its group (0 for a single actor)
+    ("group_size", 30),  # producer: instances in its group (1 for a single actor)
 )
 QUEUE_HEADER_WORDS = 32
 Q = {name: index for name, index in QUEUE_HEADER}
@@ -59,6 +69,27 @@ Q_HEAD, Q_CAPACITY, Q_MASK, Q_SLOT_WORDS = Q["head"], Q["capacity"], Q["mask"], 
 Q_DEQUEUED, Q_DROPS_DONE, Q_TAIL, Q_ENQUEUED = Q["dequeued"], Q["drops_done"], Q["tail"], Q["enqueued"]
 Q_REJECTED, Q_DROPPED, Q_DROP_REQUESTS = Q["rejected"], Q["dropped"], Q["drop_requests"]
 Q_PARKED, Q_BELL = Q["parked"], Q["bell"]
+Q_BAD_TARGET, Q_SENT, Q_STAGED, Q_ROOM = Q["bad_target"], Q["sent"], Q["staged"], Q["room"]
+Q_SEND_HLC_LO, Q_SEND_HLC_HI = Q["send_hlc_lo"], Q["send_hlc_hi"]
+Q_SOURCE, Q_INDEX, Q_GROUP_SIZE = Q["source"], Q["index"], Q["group_size"]
+
+# --- sends (docs/layout.md, "Sends"): the `target` word of a message on a `sends` queue ---
+TARGET_KIND_SHIFT = 24
+TARGET_INDEX_MASK = (1 << TARGET_KIND_SHIFT) - 1
+# kinds: a port (index: its number), send_to (index: the instance), schedule (to itself)
+SEND_PORT, SEND_TO, SEND_TIMER = 1, 2, 3
+MAX_TIMER_DELAY_US = 0xFFFFFFFF  # a timer's delay travels in `sequence`: schedule clamps to ~71 minutes
+MAX_PORTS = TARGET_INDEX_MASK + 1
+
+
+def send_target(kind: int, index: int) -> int:
+    """The `target` word of a send: ``kind << 24 | index``."""
+    return kind << TARGET_KIND_SHIFT | index & TARGET_INDEX_MASK
+
+
+def split_target(word: int) -> tuple[int, int]:
+    """(kind, index) of a send's `target` word."""
+    return word >> TARGET_KIND_SHIFT, word & TARGET_INDEX_MASK
 
 # --- control block ----------------------------------------------------------------------
 
@@ -142,7 +173,7 @@ IDLE_SPIN_US = 100  # ... this long after its last work (persistent loop): the n
 # The word arrays an actor's loop kernel takes, in parameter order: the
 # actor-lowering pass declares the kernel's params from this, and every host
 # passes its ActorMemory in this order.
-KERNEL_PARAMS = ("ctrl", "state", "h2k", "k2k", "out")
+KERNEL_PARAMS = ("ctrl", "state", "h2k", "k2k", "out", "sends", "routed")
 
 # --- hybrid logical clock ---------------------------------------------------------------
 
@@ -313,7 +344,7 @@ ENVELOPE_DTYPE = np.dtype(
         "itemsize": ENVELOPE_WORDS * WORD,
     }
 )
-QUEUE_HEADER_DTYPE = _header_dtype(QUEUE_HEADER, QUEUE_HEADER_WORDS, {})
+QUEUE_HEADER_DTYPE = _header_dtype(QUEUE_HEADER, QUEUE_HEADER_WORDS, {"send_hlc": ""})
 CONTROL_DTYPE = _header_dtype(CONTROL, CONTROL_WORDS, {"hlc": "", "now": ""})
 
 
@@ -351,6 +382,11 @@ __all__ = [
     "slot_words_for",
     "type_id_of",
     "check_capacity",
+    "send_target",
+    "split_target",
+    "SEND_PORT",
+    "SEND_TO",
+    "SEND_TIMER",
     "queue_words",
     "HLC_EPOCH_US",
     "HLC_LOGICAL_BITS",

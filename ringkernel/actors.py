@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ringkernel import durability, groups
+from ringkernel import durability, groups, routing
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
@@ -453,6 +453,11 @@ class ActorType:
         return tuple(self.info.handlers)
 
     @property
+    def ports(self) -> dict[str, type]:
+        """Its output ports (``out: rk.Port[Msg]``), name -> message class, in declaration order."""
+        return {name: port.message.cls for name, port in self.info.ports.items()}
+
+    @property
     def replies(self) -> tuple[type, ...]:
         """The message classes its handlers reply with."""
         self.ir  # noqa: B018 - translating the handlers finds the replies
@@ -583,6 +588,15 @@ def init_control(
     blocks[:, L.C["budget"]] = handler_budget(actor_type, system.runtime, shadowed)
 
 
+def message_capacities(info: ActorInfo, capacity: int) -> tuple[int, int]:
+    """Slots of an actor's ``sends`` and ``routed`` queues at spawn: ``capacity`` (the spawn's
+    queue_capacity) for an actor that sends (sends) or sends to its own group (routed), else 2,
+    a stub nobody fills (the router enlarges ``routed`` when it connects a port to the actor)."""
+    sends = capacity if info.talks and info.sendable else 2
+    routed = capacity if info.routes_self else 2
+    return sends, routed
+
+
 def check_connectable(a_name: str, a_type: ActorType, b_name: str, b_type: ActorType) -> int:
     """The slot size of the K2K queue from ``a`` to ``b``; an error if ``b`` cannot take ``a``'s replies."""
     replies = a_type.replies
@@ -605,6 +619,8 @@ class InstanceRegions(NamedTuple):
     k2h: RingQueue
     out: RingQueue
     bell: tuple[np.ndarray, np.ndarray] | None  # (ctrl, bellq) its input pushes ring, if any
+    sends: RingQueue
+    routed: RingQueue
 
 
 class ActorRef:
@@ -633,6 +649,7 @@ class ActorRef:
         else:
             self.ctrl, self.state_words = regions.ctrl, regions.state
             self.h2k, self.k2k, self.k2h = regions.h2k, regions.k2k, regions.k2h
+            self.sends, self.routed = regions.sends, regions.routed
             self._bell = regions.bell
             self._ring_on_send()
         self.out = self.k2h if regions is None else regions.out
@@ -679,6 +696,18 @@ class ActorRef:
         self.k2k = _queue(runtime, 2, 8, name=f"the actor-to-actor queue of {self.name}")
         self._ring_on_send()
         self.k2h = _queue(runtime, capacity, out_words, name=f"the output queue of {self.name}")
+        send_capacity, routed_capacity = message_capacities(info, capacity)
+        check_queue_fits(runtime, send_capacity, info.send_slot_words, f"the sends queue of {self.name}")
+        check_queue_fits(runtime, routed_capacity, in_words, f"the routed queue of {self.name}")
+        what = f"the sends queue of {self.name}"
+        self.sends = _queue(runtime, send_capacity, info.send_slot_words, name=what)
+        self.make_routed(routed_capacity)
+
+    def make_routed(self, capacity: int) -> None:
+        """A fresh, empty ``routed`` queue of ``capacity`` slots (as large as its input slots):
+        at spawn, or when the router connects a port to it (its loop must not be running)."""
+        in_words = int(self.h2k.buffer[L.Q_SLOT_WORDS])
+        self.routed = _queue(self.system.runtime, capacity, in_words, name=f"the routed queue of {self.name}")
 
     def _ring_on_send(self) -> None:
         """A send publishes and rings the parked loop in one native call (where the host can
@@ -842,6 +871,7 @@ class ActorRef:
                 raise ActorSystemStopped(stopped_text)
             if waiter.expired():
                 return None
+            self.system.routing.check(self)  # a deadlocked actor's reply never comes
             wait.wait(bell, None if waiter.deadline is None else waiter.deadline - time.monotonic())
             stopped = self.system.stopped
             bell = wait.bell()
@@ -856,6 +886,7 @@ class ActorRef:
                 return found
             if stopped:
                 raise ActorSystemStopped(stopped_text)
+            self.system.routing.check(self)  # a deadlocked actor's reply never comes
             if not self._wait(waiter, seen):
                 return None
 
@@ -1243,6 +1274,7 @@ class ActorRef:
     @property
     def status(self) -> str:
         """``"running"`` (work queued), ``"idle"``, ``"hung"`` (the watchdog found no progress),
+        ``"blocked"`` (in, or held back by, a cycle of full queues: ``rk.SendCycleError``),
         ``"restarting"``, ``"failed"`` (stopped by its supervision) or ``"stopped"``."""
         if self.failed:
             return "failed"
@@ -1252,7 +1284,15 @@ class ActorRef:
             return "stopped"
         if self.hung:
             return "hung"
+        if self.system.routing.blocked(self):
+            return "blocked"
         return "running" if self.inputs_pending() else "idle"
+
+    @property
+    def sends_rejected(self) -> int:
+        """Sends its handlers made that found its ``sends`` queue full: counted, not written
+        (``ringkernel_sends_rejected_total``)."""
+        return routing.sends_rejected(self)
 
     @property
     def restarts(self) -> int:
@@ -1265,9 +1305,14 @@ class ActorRef:
         return int(self.ctrl[L.C["aborted"]])
 
     def busy(self) -> bool:
-        """Work is queued and the loop has room for its replies: it should make progress."""
+        """Work is queued and the loop has room for its replies and its sends: it should make
+        progress."""
         if not self.inputs_pending():
             return False
+        sends = self.sends
+        waiting = (int(sends.buffer[L.Q_TAIL]) - int(sends.buffer[L.Q_HEAD])) & 0xFFFFFFFF
+        if 2 * waiting > sends.capacity:
+            return False  # it waits for the router (backpressure, or a reported cycle), not hung
         out = self.out
         fill = (int(out.buffer[L.Q_TAIL]) - int(out.buffer[L.Q_HEAD])) & 0xFFFFFFFF
         return fill < out.capacity
@@ -1339,12 +1384,14 @@ class ActorRef:
             self.h2k.buffer,
             self.k2k.buffer,
             self.out.buffer,
+            self.sends.buffer,
+            self.routed.buffer,
             out_to_host=self.out is self.k2h,
         )
 
     def inputs_pending(self) -> int:
-        """Messages waiting in its input queues (host-to-kernel and kernel-to-kernel)."""
-        return len(self.h2k) + len(self.k2k)
+        """Messages waiting in its input queues (host-to-kernel, kernel-to-kernel, routed)."""
+        return len(self.h2k) + len(self.k2k) + len(self.routed)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -1441,6 +1488,7 @@ class ActorSystem:
         self.drain_timeout = drain_timeout
         self.hlc = Hlc(max_drift_us=MAX_CLOCK_DRIFT_US)
         self.clock_drift_refused = 0
+        self.routing = routing.Routing(self)  # moves what handlers send (ringkernel.routing)
         self.actors: list[ActorRef] = []
         self.hosts: dict[int, ActorHost] = {}
         self.abandoned: list[ActorRef] = []
@@ -1577,7 +1625,9 @@ class ActorSystem:
             in_words, out_words = groups.slot_sizes(actor_type)
             shadowed = actor_type.abortable(mode, as_group)
             state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
-            words = groups.footprint(1, capacity, in_words, out_words, state_words)
+            sends, routed = message_capacities(actor_type.info, capacity)
+            messaging = (sends, actor_type.info.send_slot_words, routed)
+            words = groups.footprint(1, capacity, in_words, out_words, state_words, messaging)
             groups.admit(self, f"spawn({actor_type.__name__})", 1, words)
             ref = ActorRef(self, actor_type, self._next_id, capacity, policy)
             self._next_id += 1
@@ -1592,6 +1642,7 @@ class ActorSystem:
             self.hosts[ref.id] = host
             self._loops.append((ref.ctrl, host))
             self._launch(ref)
+            self.routing.talks(ref)
         return ref
 
     def _single_host(self, ref: ActorRef, build: KernelBuild, lanes: int, state_words: int) -> ActorHost:
@@ -1710,7 +1761,9 @@ class ActorSystem:
             in_words, out_words = groups.slot_sizes(actor_type)
             shadowed = actor_type.abortable(groups.group_mode(runtime), group=True)
             state_words = max(actor_type.info.state.words, 1) * (2 if shadowed else 1)
-            words = groups.footprint(count, capacity, in_words, out_words, state_words)
+            sends, routed = message_capacities(actor_type.info, capacity)
+            messaging = (sends, actor_type.info.send_slot_words, routed)
+            words = groups.footprint(count, capacity, in_words, out_words, state_words, messaging)
             groups.admit(self, what, count, words)
             group = ActorGroup(self, actor_type, count, capacity, policy, lanes, priority, self._next_id)
             extra = {"priority": priority} if priority else {}
@@ -1728,6 +1781,7 @@ class ActorSystem:
             self.admitted_bytes += words * L.WORD
             self.groups.append(group)
             self._loops.append((group.ctrl, group.host))
+            self.routing.talks(group)
         return group
 
     def _build(self, actor_type: ActorType, lanes: int, group: bool = False) -> KernelBuild:
@@ -1750,11 +1804,16 @@ class ActorSystem:
         fence()
         self.hosts[ref.id].start(ref.memory)
 
-    def _wait_left(self, ref: ActorRef | ActorGroup, waiter: Waiter) -> bool:
-        """Waits until ``ref``'s loop has left or ``waiter``'s deadline; True if it left."""
+    def _wait_left(
+        self, ref: ActorRef | ActorGroup, waiter: Waiter, check: Callable[[], None] | None = None
+    ) -> bool:
+        """Waits until ``ref``'s loop has left or ``waiter``'s deadline; True if it left.
+        ``check`` runs between looks and raises to give up (a drain that found a deadlock)."""
         host = self.hosts[ref.id]
         while not host.join(0.002):
             self._pump_all()  # a loop waiting for room in its output queue gets it
+            if check is not None:
+                check()
             if not waiter.wait():
                 return host.join(0)
         return True
@@ -1782,8 +1841,10 @@ class ActorSystem:
             "(a handler has not returned); nothing was changed"
         )
 
-    def connect(self, a: ActorRef | ActorGroup, b: ActorRef | ActorGroup) -> None:
-        """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue.
+    def connect(self, a: ActorRef | ActorGroup, b: ActorRef | ActorGroup, port: str | None = None) -> None:
+        """Sends ``a``'s replies to ``b`` through a device-side (K2K) queue; with ``port``, wires
+        ``a``'s output port of that name to ``b`` instead (``ringkernel.routing.connect``:
+        actors, instances or groups; several connects on one port fan out).
 
         Two groups of the same size connect instance by instance (``a[i]``'s replies
         go to ``b[i]``); other pairings with groups raise ``ValueError`` (issue 23).
@@ -1792,6 +1853,9 @@ class ActorSystem:
         loops stop while the queue is rewired; if one does not stop within
         ``drain_timeout`` (a handler that never returns), ``TimeoutError``.
         """
+        if port is not None:
+            routing.connect(self, a, b, port)
+            return
         if any(isinstance(r, ActorGroup) or getattr(r, "group", None) is not None for r in (a, b)):
             groups.connect(self, a, b)
             return
@@ -1828,21 +1892,26 @@ class ActorSystem:
     def _drain(self, order: list[Any], waiter: Waiter) -> None:
         """Asks each loop, upstream first, to leave once its inputs are empty; then starts
         again every loop that input reached after it left, until none is left or the deadline."""
+        check = self.routing.check  # a cycle of full queues never drains: SendCycleError
         for ref in order:
             ref.ctrl[L.C["drain"]] = 1
             self.hosts[ref.id].wake()
-            if not self._wait_left(ref, waiter):
+            if not self._wait_left(ref, waiter, check):
                 return
         while waiter.wait():
             fence()
-            waiting = [ref for ref in order if ref.inputs_pending()]
+            check()
+            self.routing.wake()
+            waiting = [ref for ref in order if ref.inputs_pending() or self.routing.routed_pending(ref)]
             if not waiting:
-                return
+                if self.routing.idle():  # and nothing still on its way through the router
+                    return
+                continue
             for ref in waiting:
                 if self.hosts[ref.id].join(0):
                     self.hosts[ref.id].start(ref.memory)  # its drain flag is still set
             for ref in waiting:
-                if not self._wait_left(ref, waiter):
+                if not self._wait_left(ref, waiter, check):
                     return
 
     def _stop(self, order: list[Any]) -> list[Any]:
@@ -1901,6 +1970,7 @@ class ActorSystem:
         if not first:
             self._stopped.wait()
             return list(self.abandoned)
+        deadlock: routing.SendCycleError | None = None
         if self.watchdog is not None:
             self.watchdog.close()
         try:
@@ -1909,9 +1979,13 @@ class ActorSystem:
                     pass  # a send in flight has finished, or given up on seeing `closed`
             order = _upstream_first(self.actors) + _upstream_first(self.groups)
             if drain:
-                self._drain(order, Waiter(drain_timeout))
+                try:
+                    self._drain(order, Waiter(drain_timeout))
+                except routing.SendCycleError as exc:
+                    deadlock = exc  # raised once every loop is stopped
             self._abandon(self._stop(order))
             self._pump_all()
+            self.routing.close()
             if not self.runtime.close(0 if self.abandoned else STOP_GRACE):
                 _keep_forever(self.runtime)  # a loop may still run on what it holds
         finally:
@@ -1924,6 +1998,8 @@ class ActorSystem:
                     ring()
             for observer in self._observers:  # a tracer writes its file now (the loops have left)
                 observer.close()
+        if deadlock is not None:
+            raise deadlock
         return list(self.abandoned)
 
     # --- observability (ringkernel.observability; docs/observability.md) ---
@@ -1933,6 +2009,7 @@ class ActorSystem:
         group's summed over its instances (``"groups"``: no label per instance)."""
         out = snapshot(self)
         out["groups"] = {g.name: groups.group_metrics(g) for g in list(self.groups)}
+        out["routing"] = self.routing.metrics()
         return out
 
     def health(self) -> dict[str, Any]:

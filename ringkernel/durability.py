@@ -26,7 +26,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from ringkernel.groups import ActorGroup
 
 MAGIC = b"RKCKPT\r\n"  # the CR LF catches a file mangled by a text-mode copy
-VERSION = 2  # 2 adds actor groups ("groups" in the header); version 1 files are still read
-READABLE = (1, 2)
+VERSION = 2  # 2 adds actor groups ("groups" in the header) and the `routed` and `sends` sections
+READABLE = (1, 2)  # version 1 files are still read (no groups, empty routed and sends queues)
 PREFIX = struct.Struct("<8sII")  # magic, version, header bytes
 DIGEST_BYTES = 32  # sha256 of everything before it, at the end of the file
 SUFFIX = ".rkc"
@@ -89,6 +90,10 @@ class Image:
     state: np.ndarray
     inputs: np.ndarray  # (n, slot_words) queued input slots, oldest first
     outputs: np.ndarray  # (n, slot_words) replies not yet received, oldest first
+    # (n, slot_words) messages the router delivered but the actor has not taken, and messages its
+    # handlers sent that the router has not taken yet, oldest first (empty in a version 1 file)
+    routed: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
+    sends: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
 
 
 # --- taking an image --------------------------------------------------------------------
@@ -140,9 +145,12 @@ def paused(
 
 
 def image(ref: ActorRef) -> Image:
-    """``ref``'s image; its loop must be paused."""
+    """``ref``'s image; its loop must be paused.  No router round runs while it is taken,
+    so a message is in the image's ``sends`` or at its target, never in both."""
+    routing = getattr(ref.system, "routing", None)
+    no_rounds = routing.router.lock if routing is not None else nullcontext()
     fence()
-    with ref.send_lock, ref.receive_lock:
+    with no_rounds, ref.send_lock, ref.receive_lock:
         ctrl = {k: int(ref.ctrl[L.C[k]]) for k in CTRL_WORDS}
         backlog = [*ref.backlog, queued(ref.k2h.buffer)]
         return Image(
@@ -158,6 +166,8 @@ def image(ref: ActorRef) -> Image:
             state=ref.state_words[: ref.type.info.state.words].copy(),
             inputs=queued(ref.h2k.buffer),
             outputs=np.concatenate(backlog) if backlog else np.zeros((0, ref.k2h.slot_words), np.uint32),
+            routed=queued(ref.routed.buffer),
+            sends=queued(ref.sends.buffer),
         )
 
 
@@ -170,7 +180,8 @@ def encode(images: Sequence[Image], host_hlc: int, groups: Sequence[GroupImage] 
     entries = []
     for im in images:
         sections = {}
-        for key, words in (("state", im.state), ("inputs", im.inputs), ("outputs", im.outputs)):
+        for key in SECTIONS:
+            words = getattr(im, key)
             data = np.ascontiguousarray(words, dtype="<u4").tobytes()
             shape = [int(n) for n in words.shape]
             sections[key] = {"offset": len(body), "shape": shape}
@@ -223,6 +234,10 @@ def write(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
+SECTIONS = ("state", "inputs", "outputs", "routed", "sends")  # (version 1 has the first three)
+QUEUE_SECTIONS = SECTIONS[1:]
+
+
 def _need(condition: bool, text: str) -> None:
     if not condition:
         raise CheckpointError(text)
@@ -268,10 +283,10 @@ def decode_all(data: bytes) -> tuple[list[Image], list[GroupImage], int]:
     entries = header.get("groups", []) if version >= 2 else []
     _need(isinstance(entries, list), "the header's groups are not a list")
     groups = [_group_image(entry, body) for entry in entries]
-    return [_image(entry, body) for entry in header["instances"]], groups, host_hlc
+    return [_image(entry, body, version) for entry in header["instances"]], groups, host_hlc
 
 
-def _image(entry: Any, body: bytes) -> Image:
+def _image(entry: Any, body: bytes, version: int = VERSION) -> Image:
     _need(isinstance(entry, dict), "an instance is not an object")
     strings = {k: entry.get(k) for k in ("actor", "name", "fingerprint", "policy")}
     for key, value in strings.items():
@@ -288,9 +303,10 @@ def _image(entry: Any, body: bytes) -> Image:
     _need(capacity & (capacity - 1) == 0, f"capacity {capacity} is not a power of two")
     sections = entry.get("sections")
     _need(isinstance(sections, dict), "field 'sections' is missing")
-    arrays = {key: _section(sections, key, body) for key in ("state", "inputs", "outputs")}
+    keys = SECTIONS if version >= 2 else SECTIONS[:3]
+    arrays = {key: _section(sections, key, body) for key in keys}
     _need(arrays["state"].ndim == 1, "the state section is not a word vector")
-    for key in ("inputs", "outputs"):
+    for key in QUEUE_SECTIONS[: len(keys) - 1]:
         rows = arrays[key]
         _need(
             rows.ndim == 2 and len(rows) <= capacity, f"the {key} section does not fit a queue of {capacity}"
@@ -395,19 +411,33 @@ def check_compatible(im: Image, actor_type: ActorType) -> None:
         f"{im.name}: the state section has {len(im.state)} words, "
         f"{actor_type.__name__} has {info.state.words}",
     )
-    for rows, known, what in ((im.inputs, accepted, "queued message"), (im.outputs, replies, "reply")):
+    sendable = {m.type_id for m in info.sendable}
+    for rows, known, what in ((im.inputs, accepted, "queued message"), (im.outputs, replies, "reply"),
+                              (im.routed, accepted, "routed message"), (im.sends, sendable, "sent message")):
         for type_id in set(rows[:, L.ENV_TYPE_ID].tolist()) if rows.shape[1] > L.ENV_TYPE_ID else ():
             _need(
                 type_id in known,
                 f"{im.name}: a {what} of type id {type_id:#010x} is not one "
-                f"{actor_type.__name__} {'handles' if what != 'reply' else 'replies with'}",
+                f"{actor_type.__name__} {VERBS.get(what, 'handles')}",
             )
     widest = max(m.slot_words for m in accepted.values())
-    _need(
-        not len(im.inputs) or im.inputs.shape[1] <= widest,
-        f"{im.name}: queued messages have {im.inputs.shape[1]}-word slots, "
-        f"wider than {actor_type.__name__}'s {widest}",
-    )
+    for rows, limit, what in ((im.inputs, widest, "queued messages"), (im.routed, widest, "routed messages"),
+                              (im.sends, info.send_slot_words, "sent messages")):
+        _need(
+            not len(rows) or rows.shape[1] <= limit,
+            f"{im.name}: {what} have {rows.shape[1]}-word slots, wider than {actor_type.__name__}'s {limit}",
+        )
+
+
+VERBS = {"reply": "replies with", "sent message": "sends"}
+
+
+def _rows(rows: np.ndarray, slot_words: int) -> np.ndarray:
+    """``rows`` in slots of ``slot_words`` words (a wider slot's payload fits: it was checked)."""
+    out = np.zeros((len(rows), slot_words), np.uint32)
+    width = min(slot_words, rows.shape[1])
+    out[:, :width] = rows[:, :width]
+    return out
 
 
 def prepare(im: Image) -> Callable[[ActorRef], None]:
@@ -429,6 +459,12 @@ def prepare(im: Image) -> Callable[[ActorRef], None]:
             width = min(ref.k2h.slot_words, im.outputs.shape[1])
             rows[:, :width] = im.outputs[:, :width]
             ref.backlog.append(rows)
+        if len(im.routed):
+            if len(im.routed) > ref.routed.capacity:  # a routed stub: the router had connected it
+                ref.make_routed(im.capacity)
+            ref.routed.try_push_many(_rows(im.routed, ref.routed.slot_words))
+        if len(im.sends):
+            ref.sends.try_push_many(_rows(im.sends, ref.sends.slot_words))
 
     return fill
 
@@ -472,6 +508,13 @@ def group_image(group: Any) -> GroupImage:
     contribute their send counters and host backlogs too."""
     fence()
     count, info = group.count, group.type.info
+    for what in ("routed", "sends"):
+        rows = getattr(group, what).reshape(count, -1)
+        _need(
+            bool((rows[:, L.Q_TAIL] == rows[:, L.Q_HEAD]).all()),
+            f"group {group.name} holds messages in its {what} queues, which a group checkpoint does not "
+            "save yet; checkpoint it once the router has delivered them (e.g. after system.drain())",
+        )
     blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
     h2k, k2h = group.h2k.reshape(count, -1), group.k2h.reshape(count, -1)
     with group._lock:

@@ -50,10 +50,15 @@ class AdmissionError(RuntimeError):
     refuses.  Nothing of it was spawned; the system runs on as before."""
 
 
-def footprint(count: int, capacity: int, in_words: int, out_words: int, state_words: int) -> int:
-    """Words of actor memory ``count`` actors with these queues and state take."""
+def footprint(count: int, capacity: int, in_words: int, out_words: int, state_words: int,
+              messaging: tuple[int, int, int] = (2, 8, 2)) -> int:
+    """Words of actor memory ``count`` actors with these queues and state take; ``messaging``:
+    the slots and slot words of their ``sends`` queues, and the slots of their ``routed``
+    queues (whose slots are as large as the input's)."""
+    send_capacity, send_words, routed_capacity = messaging
     per = (L.CONTROL_WORDS + state_words + L.queue_words(capacity, in_words)
-           + L.queue_words(K2K_CAPACITY, K2K_SLOT_WORDS) + L.queue_words(capacity, out_words))
+           + L.queue_words(K2K_CAPACITY, K2K_SLOT_WORDS) + L.queue_words(capacity, out_words)
+           + L.queue_words(send_capacity, send_words) + L.queue_words(routed_capacity, in_words))
     return count * per
 
 
@@ -140,6 +145,12 @@ class ActorGroup:
         self.k2h = _queues(system, count, capacity, self.out_words, f"the output queues of {name}")
         self.out = self.k2h
         self.k2k_shape = (K2K_CAPACITY, K2K_SLOT_WORDS)
+        from ringkernel.actors import message_capacities
+
+        send_capacity, routed_capacity = message_capacities(info, capacity)
+        self.sends_shape = (send_capacity, info.send_slot_words)
+        self.sends = _queues(system, count, *self.sends_shape, f"the sends queues of {name}")
+        self.make_routed(routed_capacity)
         self.upstream: ActorGroup | None = None
         self.downstream: ActorGroup | None = None
         self.abandoned = False
@@ -171,10 +182,25 @@ class ActorGroup:
                 ref = self._refs.get(i) or self._instance(i)
         return ref
 
+    def make_routed(self, capacity: int) -> None:
+        """Fresh, empty ``routed`` queues of ``capacity`` slots for every instance: at spawn, or
+        when the router connects a port to the group (its kernel must not be running; instance
+        refs made before must be pointed at the new queues by the caller)."""
+        self.routed_shape = (capacity, self.in_words)
+        what = f"the routed queues of {self.name}"
+        self.routed = _queues(self.system, self.count, *self.routed_shape, what)
+
+    def repoint_routed(self) -> None:
+        """Points the instance refs made so far at the current ``routed`` array (after
+        :meth:`make_routed` re-made it for a connect)."""
+        for ref in self.refs():
+            ref.routed = _view(self.routed, ref.index, self.count, *self.routed_shape, "block",
+                               f"the routed queue of {ref.name}")
+
     @property
     def memory(self) -> ActorMemory:
         """What the backend's group kernel runs over."""
-        return ActorMemory(self.ctrl, self.state_words, self.h2k, self.k2k, self.out,
+        return ActorMemory(self.ctrl, self.state_words, self.h2k, self.k2k, self.out, self.sends, self.routed,
                            out_to_host=self.out is self.k2h)
 
     def state_view(self) -> np.ndarray:
@@ -204,13 +230,16 @@ class ActorGroup:
 
     def inputs_pending(self) -> int:
         """Messages waiting in the input queues of all instances."""
-        return sum(int(_fill(q, self.count).sum()) for q in (self.h2k, self.k2k))
+        return sum(int(_fill(q, self.count).sum()) for q in (self.h2k, self.k2k, self.routed))
 
     @property
     def status(self) -> str:
-        """``"stopped"``, ``"running"`` (work queued) or ``"idle"``, for the whole group."""
+        """``"stopped"``, ``"blocked"`` (an instance is in, or held back by, a cycle of full
+        queues), ``"running"`` (work queued) or ``"idle"``, for the whole group."""
         if self.system.stopped or self.host is None or self.host.join(0):
             return "stopped"
+        if self.system.routing.blocked(self):
+            return "blocked"
         return "running" if self.inputs_pending() else "idle"
 
     # --- messages ---
@@ -331,8 +360,10 @@ class ActorGroup:
         if self.downstream is not None:
             out = _view(self.out, i, self.count, *self.downstream.k2k_shape, "block", f"the queue to {base}")
         bell = getattr(host, "bell", None)
+        sends = _view(self.sends, i, self.count, *self.sends_shape, "block", f"the sends queue of {base}")
+        routed = _view(self.routed, i, self.count, *self.routed_shape, "block", f"the routed queue of {base}")
         ref = ActorRef(system, self.type, self.first_id + i, self.capacity, self.policy,
-                       InstanceRegions(ctrl, state, h2k, k2k, k2h, out, bell))
+                       InstanceRegions(ctrl, state, h2k, k2k, k2h, out, bell, sends, routed))
         ref.name = base
         ref.group, ref.index, ref.lanes = self, i, self.lanes
         ref.sequence = int(h2k.buffer[L.Q_TAIL])  # what broadcasts sent before it existed
@@ -538,7 +569,7 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
     def total(name: str) -> int:
         return int(blocks[:, L.C[name]].astype(np.uint64).sum())
 
-    depth = _fill(group.h2k, count) + _fill(group.k2k, count)
+    depth = _fill(group.h2k, count) + _fill(group.k2k, count) + _fill(group.routed, count)
     out_depth = _fill(group.k2h, count)
     return {
         "group": group.name,
@@ -558,6 +589,7 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
         "output_depth": int(out_depth.sum()),
         "dropped": int(h2k[:, L.Q_DROPPED].astype(np.uint64).sum()),
         "rejected": int(h2k[:, L.Q_REJECTED].astype(np.uint64).sum()),
+        "sends_rejected": int(group.sends.reshape(count, -1)[:, L.Q_REJECTED].astype(np.uint64).sum()),
     }
 
 

@@ -23,13 +23,16 @@ from ringkernel.runtime.backend import KernelBuild
 
 @dataclass(frozen=True)
 class ActorMemory:
-    """The five word arrays of one actor's loop (``docs/layout.md``), as the kernel takes them.
+    """The seven word arrays of one actor's loop (``docs/layout.md``), as the kernel takes them.
 
     The array fields are named after the kernel's parameters
     (:data:`~ringkernel.ringir.layout.KERNEL_PARAMS`), which fix their order.
 
     ``out_to_host`` says whether ``out`` is the actor's K2H queue (the host
     consumes it) or a downstream actor's K2K queue (only loops touch it).
+    ``sends`` (the loop produces, the system's router consumes) and ``routed``
+    (the router produces, the loop consumes) carry handler-initiated sends
+    (``docs/layout.md``, "Sends"); the router reads and writes both from the host.
     """
 
     ctrl: np.ndarray
@@ -37,6 +40,8 @@ class ActorMemory:
     h2k: np.ndarray
     k2k: np.ndarray
     out: np.ndarray
+    sends: np.ndarray
+    routed: np.ndarray
     out_to_host: bool
 
     @property

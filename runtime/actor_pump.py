@@ -61,6 +61,7 @@ import numpy as np
 
 from ringkernel.ringir import Module
 from ringkernel.ringir import layout as L
+from ringkernel.runtime import pump_routing
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.hlc import physical_now
@@ -152,12 +153,13 @@ class _Plan:
         m, b = actor.memory, actor.buffer
         assert m is not None  # only an attached actor is dispatched
         self.out_slots: list[tuple[int, int]] = []
+        self.send_slots: list[tuple[int, int]] = []  # sends slots read back (pump_routing)
         self.runs: list[tuple[int, int]] = []
         if active is not None:  # a group: control blocks and state whole, queues of active instances
             self.add(b("ctrl"), 0, m.ctrl.size)
             self.add(b("state"), 0, m.state.size)
             self.runs = runs_of(active)
-            for name in GROUP_QUEUES:
+            for name in group_queues(m):
                 stride = getattr(m, name).size // len(active)
                 for first, end in self.runs:
                     self.add(b(name), first * stride, (end - first) * stride)
@@ -174,6 +176,8 @@ class _Plan:
             for first, count in ring_ranges(tail & (capacity - 1), budget, capacity):
                 self.out_slots.append((first, count))
                 self.add(b("out"), L.QUEUE_HEADER_WORDS + first * slot_words, count * slot_words)
+        if pump_routing.talks(m):
+            self.send_slots = pump_routing.reads(self, actor)
 
     def add(self, buf: Any, word: int, words: int) -> None:
         self.reads.append((buf, word, words))
@@ -210,6 +214,9 @@ class PumpedActor:
         self.last_dispatch = 0.0
         self.dispatches = 0  # ringkernel_dispatches_total
         self.mirror_out = False  # a tracer reads this loop's K2K output slots too (device-only otherwise)
+        # a group: the routed producer lines and sends consumer lines the device has (pump_routing)
+        self.sent_routed: np.ndarray | None = None
+        self.sent_sends: np.ndarray | None = None
 
     def buffer(self, name: str) -> Any:
         """The device buffer of the memory array ``name`` (one of ``KERNEL_PARAMS``)."""
@@ -250,6 +257,7 @@ class RedispatchRuntime:
         self.rounds = 0
         self.rounds_merged = 0  # rounds whose results reached the host's arrays
         self.merged = threading.Condition()
+        self.router: Any = None  # the system's message router (runtime/router.py), run between rounds
 
     # --- ActorRuntime ---
 
@@ -310,6 +318,7 @@ class RedispatchRuntime:
                 actor.dispatch = self.device.bind(actor.kernel, actor.buffers)
             else:
                 actor.sent_h2k = actor.sent_out = None  # (re)started: upload every instance's words once
+                actor.sent_routed = actor.sent_sends = None
                 check_group_memory(memory, actor.count)
                 actor.dispatch = self.device.bind(actor.kernel, actor.buffers, grid=actor.grid)
             self.device.write(actor.buffer("ctrl"), 0, memory.ctrl.copy())
@@ -353,7 +362,7 @@ class RedispatchRuntime:
                 if self.pump_round():
                     backoff = self.idle
                     continue
-                if self.event.wait(backoff):
+                if self.event.wait(self._until_timer(backoff)):
                     backoff = self.idle
                 else:
                     backoff = min(backoff * 2, self.keepalive)
@@ -362,6 +371,15 @@ class RedispatchRuntime:
         with self.lock:  # no loop runs without the pump
             for actor in self.actors:
                 self._retire(actor)
+
+    def _until_timer(self, backoff: float) -> float:
+        """``backoff``, or less when the router holds a timer due sooner."""
+        router = self.router
+        due = None if router is None else router.next_due_us()
+        if due is None:
+            return backoff
+        now_us = physical_now() >> L.HLC_LOGICAL_BITS
+        return max(0.0, min(backoff, (due - now_us) / 1e6))
 
     def pump_round(self) -> bool:
         """One round (upload, dispatch, read back, merge); True if any actor made progress."""
@@ -391,7 +409,7 @@ class RedispatchRuntime:
                 actor.last_dispatch = clock
                 actor.dispatches += 1
             if not plans:
-                return progressed
+                return self._route() or progressed
             reads = [r for p in plans for r in p.reads]
             words = self.device.run([p.actor.dispatch for p in plans], reads)
             self.rounds += 1
@@ -400,10 +418,17 @@ class RedispatchRuntime:
                 merge = self._merge if plan.actor.count is None else self._merge_group
                 at, moved = merge(plan, words, at)
                 progressed |= moved
+        progressed = self._route() or progressed
         with self.merged:  # receivers waiting in wait_round look now
             self.rounds_merged += 1
             self.merged.notify_all()
         return progressed
+
+    def _route(self) -> bool:
+        """The router's round between dispatches: what the loops sent goes into ``routed``
+        mirrors, uploaded by the next round; True if it moved anything."""
+        router = self.router
+        return bool(router is not None and router.route())
 
     def _retire(self, actor: PumpedActor) -> None:
         if actor.memory is not None:
@@ -432,6 +457,8 @@ class RedispatchRuntime:
         entry.sent_tail = tail
         if m.out_to_host:
             self.device.write(out, CONSUMER_LINE.start, m.out[CONSUMER_LINE].copy())
+        if pump_routing.talks(m):
+            pump_routing.upload(self, actor)
 
     def _upload_group(self, actor: PumpedActor, fed: bool) -> np.ndarray:
         """A group's host-written words, in one write per run of instances whose words changed
@@ -464,10 +491,11 @@ class RedispatchRuntime:
             for first, end in runs_of(changed):
                 self.device.write(actor.buffer("out"), first * outs.shape[1], outs[first:end].ravel().copy())
             actor.sent_out = consumer
+        routed = pump_routing.upload_group(self, actor) if pump_routing.talks(m) else False
         if fed:
             return np.ones(n, dtype=bool)
         k2k = m.k2k.reshape(n, -1)
-        return (tails != queues[:, L.Q_HEAD]) | (k2k[:, L.Q_TAIL] != k2k[:, L.Q_HEAD])
+        return (tails != queues[:, L.Q_HEAD]) | (k2k[:, L.Q_TAIL] != k2k[:, L.Q_HEAD]) | routed
 
     def _merge_group(self, plan: _Plan, words: np.ndarray, at: int) -> tuple[int, bool]:
         """A group's read-back merged into the mirror, each run of instances at once (queue
@@ -487,11 +515,13 @@ class RedispatchRuntime:
         moved = bool(mirror[0, L.C["progress"]])
         m.state[:] = state
         consumer = [L.Q_DEQUEUED, L.Q_DROPS_DONE, L.Q_DROPPED]
-        for name in GROUP_QUEUES:
+        for name in group_queues(m):
             array = getattr(m, name).reshape(n, -1)
             for first, end in plan.runs:
                 q, d = array[first:end], next(rest).reshape(end - first, -1)
-                if name in ("h2k", "k2k"):
+                if name in pump_routing.TALK_QUEUES:
+                    pump_routing.merge_group_queue(name, q, d)
+                elif name in ("h2k", "k2k"):
                     q[:, consumer] = d[:, consumer]
                     fence()  # release: a slot is free only after the consumer is done with it
                     q[:, L.Q_HEAD] = d[:, L.Q_HEAD]
@@ -534,12 +564,14 @@ class RedispatchRuntime:
                     slots[first : first + count] = run.reshape(count, slot_words)
                 fence()
             m.out[: L.QUEUE_HEADER_WORDS] = out_head
+        if plan.send_slots or pump_routing.talks(m):
+            pump_routing.merge(m, parts[5 + len(plan.out_slots) :], plan.send_slots)
         after = int(m.ctrl[L.C["processed"]]), int(m.h2k[L.Q_DROPPED]), int(m.k2k[L.Q_DROPPED])
         return at, after != before
 
 
 def _inputs(m: ActorMemory) -> bool:
-    return bool(_fill(m.h2k) or _fill(m.k2k))
+    return bool(_fill(m.h2k) or _fill(m.k2k)) or pump_routing.routed_input(m)
 
 
 def _group_inputs(m: ActorMemory) -> bool:
@@ -549,7 +581,12 @@ def _group_inputs(m: ActorMemory) -> bool:
         q = queue.reshape(n, -1)
         if np.any(q[:, L.Q_TAIL] != q[:, L.Q_HEAD]):
             return True
-    return False
+    return pump_routing.routed_input(m)
+
+
+def group_queues(m: ActorMemory) -> tuple[str, ...]:
+    """The queue arrays a group's round reads back per run of active instances."""
+    return GROUP_QUEUES + pump_routing.TALK_QUEUES if pump_routing.talks(m) else GROUP_QUEUES
 
 
 def check_group_memory(memory: ActorMemory, count: int) -> None:

@@ -3,13 +3,13 @@
 Every backend gets the same loop from here, built only from ordinary RingIR
 (u32 word arrays, loads/stores at computed offsets, atomics) plus ``fence``,
 ``clock`` and ``backoff``.  The kernel is ``kernel @<Actor>(%ctrl, %state,
-%h2k, %k2k, %out)``, all ``array<u32, global>`` laid out as
+%h2k, %k2k, %out, %sends, %routed)``, all ``array<u32, global>`` laid out as
 ``ringkernel.ringir.layout`` (``docs/layout.md``) says.  Lane 0 runs the
 loop; with ``threads=1`` every other lane returns at once, so exactly one
 lane consumes a message.  Each iteration:
 
 1. bumps the heartbeat; leaves if ``stop`` is set; notes ``drain``;
-2. polls ``h2k`` then ``k2k``: an index pair is read with atomic RMWs
+2. polls ``h2k``, ``k2k``, then ``routed`` (the router's deliveries): an index pair is read with atomic RMWs
    (acquire/release on every target), the slot after a ``fence``;
 3. honours a producer's drop-oldest request, or (when the output queue has a
    free slot) merges the message's HLC into the actor's (``max(t+1, m+1,
@@ -25,6 +25,13 @@ lane consumes a message.  Each iteration:
 
 After publishing a reply the persistent loop wakes host threads waiting for
 one, or the downstream loop parked on its K2K queue (:meth:`_LoopBuilder.wake_consumer`).
+
+An actor whose handlers send (they take ``%sends, %rk.qbase``:
+``frontends/sends.py``) gets the send protocol of ``docs/layout.md``
+("Sends"): before a handler the loop writes the send context into the
+``sends`` header, after it publishes the staged sends with one ``tail``
+store (or discards them when the handler aborted), and it starts a handler
+only while ``sends`` is at most half full.
 
 ``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the
@@ -86,7 +93,8 @@ HANDLER_PREFIX = "__on_"
 # shared words of a cooperative block: per poll step (kind, type id, slot, reply slot),
 # then one per broadcast decision
 STEP_WORDS = 4
-SHARED_WORDS = 16
+SHARED_WORDS = 20
+SEND_BASE = "rk.qbase"  # the param of handlers that send (frontends/sends.py): they also take ``sends``
 KIND_NONE, KIND_DROPPED, KIND_HANDLE = 0, 1, 2
 
 
@@ -117,7 +125,9 @@ def lower_actor(
     handlers = handler_table(module, actor)
     names = [name for _, name in handlers]
     checked = checked_functions(module, names) if budget_checks and threads == 1 else set()
-    builder = _LoopBuilder(actor, handlers, mode, abortable=bool(checked), group=group, threads=threads)
+    talks = any(SEND_BASE in (p.name for p in fn.params) for fn in module.functions if fn.name in names)
+    builder = _LoopBuilder(actor, handlers, mode, abortable=bool(checked), group=group, threads=threads,
+                           talks=talks)
     kernel = builder.build()
     lowered = Module((*module.functions, kernel), module.structs)
     if checked:
@@ -200,17 +210,19 @@ class _LoopBuilder:
         abortable: bool = False,
         group: bool = False,
         threads: int = 1,
+        talks: bool = False,
     ) -> None:
         self.handlers = handlers
+        self.talks = talks  # its handlers send: the loop stages, publishes and backs off on ``sends``
         self.mode = mode
         self.abortable = abortable  # some handler loops: it gets budget checks (``budget``), so may abort
         self.group = group
         self.coop = threads > 1
         params = [(name, ArrayType(U32)) for name in KERNEL_PARAMS]
         self.b = FunctionBuilder(actor, "kernel", params)
-        self.ctrl_array, self.state, h2k, k2k, out = self.b.params
+        self.ctrl_array, self.state, h2k, k2k, out, sends, routed = self.b.params
         self.ctrl0 = _Region(self, self.ctrl_array, None)  # group-wide words: block 0
-        self.set_instance(None, h2k, k2k, out)
+        self.set_instance(None, h2k, k2k, out, sends, routed)
         self.temps = 0
         self.shared: Value | None = None
         self.lane0: Value | None = None
@@ -221,14 +233,17 @@ class _LoopBuilder:
         """What the loop passes checked handlers: the control array and its instance's first word."""
         return self.ctrl_array, self.cbase
 
-    def set_instance(self, inst: Value | None, h2k: Value, k2k: Value, out: Value) -> None:
+    def set_instance(
+        self, inst: Value | None, h2k: Value, k2k: Value, out: Value, sends: Value, routed: Value
+    ) -> None:
         """Points the regions at instance ``inst`` (None: a single actor, every region at word 0)."""
         b = self.b
+        self.inst = inst
         if inst is None:
-            bases: list[Value | None] = [None] * 5
+            bases: list[Value | None] = [None] * 7
         else:
             stride = [self.c(L.CONTROL_WORDS), self.ctrl0.load(L.C["state_stride"])]
-            for q in (h2k, k2k, out):
+            for q in (h2k, k2k, out, sends, routed):
                 words = b.binary("mul", b.load(q, self.c(L.Q_CAPACITY)), b.load(q, self.c(L.Q_SLOT_WORDS)))
                 stride.append(b.binary("add", words, self.c(L.QUEUE_HEADER_WORDS)))
             bases = [b.binary("mul", inst, s) for s in stride]
@@ -237,7 +252,18 @@ class _LoopBuilder:
         self.h2k = _Region(self, h2k, bases[2])
         self.k2k = _Region(self, k2k, bases[3])
         self.out = _Region(self, out, bases[4])
+        self.sends = _Region(self, sends, bases[5])
+        self.routed = _Region(self, routed, bases[6])
 
+    @property
+    def arrays(self) -> tuple[Value, ...]:
+        """The queue arrays, as :meth:`set_instance` takes them."""
+        return tuple(q.array for q in (self.h2k, self.k2k, self.out, self.sends, self.routed))
+
+    @property
+    def inputs(self) -> tuple[_Region, ...]:
+        """The input queues in poll order: the host's, the upstream actor's, the router's."""
+        return self.h2k, self.k2k, self.routed
     @property
     def cbase(self) -> Value:
         return self.ctrl.base if self.ctrl.base is not None else self.zero
@@ -323,6 +349,14 @@ class _LoopBuilder:
         top = self.c(0xFFFFFFFF)
         return self.hlc_pick(b.compare("lt", hi, a[1]), (top, top), (lo, hi))
 
+    def hlc_add_word(self, a: Pair, addend: Value) -> Pair:
+        """``a + addend`` for a u32 ``addend`` known only at run time, saturating like :meth:`hlc_add`."""
+        b = self.b
+        lo = b.binary("add", a[0], addend)
+        hi = b.binary("add", a[1], b.cast(b.compare("lt", lo, a[0]), U32))
+        top = self.c(0xFFFFFFFF)
+        return self.hlc_pick(b.compare("lt", hi, a[1]), (top, top), (lo, hi))
+
     def hlc_merge(self, mine: Pair, received: Pair) -> Pair:
         """The clock after receiving a message stamped ``received``: never behind ``mine``.
 
@@ -402,7 +436,7 @@ class _LoopBuilder:
         inst = self.block_index()
         with b.if_(b.compare("ge", inst, self.ctrl0.load(L.C["instances"]))):
             b.return_()
-        self.set_instance(inst, self.h2k.array, self.k2k.array, self.out.array)
+        self.set_instance(inst, *self.arrays)
         found, pending = self.flag("found", False), self.flag("pending", False)
         self.turn(found, pending)
 
@@ -414,7 +448,7 @@ class _LoopBuilder:
             "mul", b.cast(b.thread_index("grid_dim", 0), U32), b.cast(b.thread_index("grid_dim", 1), U32)
         )
         count = self.ctrl0.load(L.C["instances"])
-        arrays = self.h2k.array, self.k2k.array, self.out.array
+        arrays = self.arrays
         inst = b.local("instance", U32)
         with self.lane0_only():
             with b.for_range(inst, first, count, grid):
@@ -462,7 +496,7 @@ class _LoopBuilder:
                 b.store_var(self.spent, self.c(0))
             with b.loop():
                 progressed = self.flag("progressed", False)
-                for q in (self.h2k, self.k2k):
+                for q in self.inputs:
                     self.step(q, progressed, pending, count, quantum)
                 more = self.var("more", BOOL)
                 with self.lane0_only():
@@ -516,7 +550,7 @@ class _LoopBuilder:
                 b.store_var(draining, b.compare("ne", self.ctrl.acquire(L.C["drain"]), self.c(0)))
             b.store_var(progressed, b.const(False, BOOL))
             b.store_var(pending, b.const(False, BOOL))
-            for q in (self.h2k, self.k2k):
+            for q in self.inputs:
                 self.step(q, progressed, pending, None, None)
             with self.lane0_only():
                 self.idle_or_leave(idle, count, progressed, pending, draining, leave)
@@ -586,10 +620,10 @@ class _LoopBuilder:
         k2k.release(L.Q_PARKED, self.c(1))
         self.fence()
         out_fill = b.binary("sub", out.acquire(L.Q_TAIL), out.acquire(L.Q_HEAD))
-        room = b.compare("lt", out_fill, out.load(L.Q_CAPACITY))
+        room = b.binary("and", b.compare("lt", out_fill, out.load(L.Q_CAPACITY)), self.sends_room())
         work = b.const(False, BOOL)
         empty = b.const(True, BOOL)
-        for q in (self.h2k, k2k):
+        for q in self.inputs:
             waiting = b.compare("ne", q.acquire(L.Q_HEAD), q.acquire(L.Q_TAIL))
             drops = b.compare("ne", q.acquire(L.Q_DROP_REQUESTS), q.load(L.Q_DROPS_DONE))
             work = b.binary("or", work, b.binary("and", waiting, b.binary("or", room, drops)))
@@ -644,7 +678,7 @@ class _LoopBuilder:
         head, out_tail = self.var("head"), self.var("out_tail")
         base, out_base, type_id = self.var("slot"), self.var("reply_slot"), self.var("type")
         stamp = self.var("stamp.lo"), self.var("stamp.hi")
-        step = 0 if q is self.h2k else 1
+        step = self.inputs.index(q)
         with self.lane0_only():
             b.store_var(kind, self.c(KIND_NONE))
             if count is not None and quantum is not None:
@@ -703,7 +737,9 @@ class _LoopBuilder:
                 out_head = out.acquire(L.Q_HEAD)
                 out_tail = out.acquire(L.Q_TAIL)
                 capacity = out.load(L.Q_CAPACITY)
-                with b.if_(b.compare("lt", b.binary("sub", out_tail, out_head), capacity)):
+                out_room = b.compare("lt", b.binary("sub", out_tail, out_head), capacity)
+                room = b.binary("and", out_room, self.sends_room())
+                with b.if_(room):
                     mask = q.load(L.Q_MASK)
                     slot_words = q.load(L.Q_SLOT_WORDS)
                     base = q.at(
@@ -737,6 +773,8 @@ class _LoopBuilder:
                         b.store_var(var, value)
                     if self.abortable:
                         self.begin_message()
+                    if self.talks:
+                        self.open_sends(merged)
                     b.store_var(kind, self.c(KIND_HANDLE))
 
     def finish(
@@ -748,6 +786,8 @@ class _LoopBuilder:
         out = self.out
         if self.abortable:
             self.end_message(type_id, out_base, reply)
+        if self.talks:
+            self.publish_sends(stamp)
         reply_id = b.load_var(reply)
         with b.if_(b.compare("ne", reply_id, self.c(0))):
             seq = self.ctrl.load(L.C["sequence"])
@@ -771,6 +811,59 @@ class _LoopBuilder:
         q.release(L.Q_HEAD, b.binary("add", head, self.c(1)))
         q.bump(L.Q_DEQUEUED)
         self.ctrl.add(L.C["processed"])
+
+    # --- sends (docs/layout.md, "Sends") ---
+
+    def sends_room(self) -> Value:
+        """Whether the loop may start a handler: its ``sends`` queue is at most half full
+        (always, for an actor that never sends), so a slow router holds the sender back."""
+        b = self.b
+        if not self.talks:
+            return b.const(True, BOOL)
+        fill = b.binary("sub", self.sends.load(L.Q_TAIL), self.sends.acquire(L.Q_HEAD))
+        return b.compare("le", b.binary("add", fill, fill), self.sends.load(L.Q_CAPACITY))
+
+    def open_sends(self, clock: Pair) -> None:
+        """Before a handler: its send context in the ``sends`` header (frontends/sends.py reads it):
+        nothing staged, the free slots, the clock, the actor id, its index and group size."""
+        b = self.b
+        sends = self.sends
+        fill = b.binary("sub", sends.load(L.Q_TAIL), sends.acquire(L.Q_HEAD))
+        group_size = self.ctrl0.load(L.C["instances"]) if self.group else self.c(1)
+        for word, value in (
+            (L.Q_STAGED, self.c(0)),
+            (L.Q_ROOM, b.binary("sub", sends.load(L.Q_CAPACITY), fill)),
+            (L.Q_SEND_HLC_LO, clock[0]),
+            (L.Q_SEND_HLC_HI, clock[1]),
+            (L.Q_SOURCE, self.ctrl.load(L.C["actor_id"])),
+            (L.Q_INDEX, self.inst if self.inst is not None else self.zero),
+            (L.Q_GROUP_SIZE, group_size),
+        ):
+            sends.store(word, value)
+
+    def publish_sends(self, stamp: Pair) -> None:
+        """After a handler that was not aborted: its staged sends become visible at once (one
+        ``tail`` store), the clock moves past every send's stamp, the router is told."""
+        b = self.b
+        sends = self.sends
+        staged = sends.load(L.Q_STAGED)
+        with b.if_(b.compare("ne", staged, self.c(0))):
+            clock = self.hlc_add_word(stamp, staged)
+            self.ctrl.store(L.C["hlc_lo"], clock[0])
+            self.ctrl.store(L.C["hlc_hi"], clock[1])
+            written = b.binary("min", staged, sends.load(L.Q_ROOM))
+            with b.if_(b.compare("ne", written, self.c(0))):
+                self.fence()
+                sends.release(L.Q_TAIL, b.binary("add", sends.load(L.Q_TAIL), written))
+                sends.store(L.Q_ENQUEUED, b.binary("add", sends.load(L.Q_ENQUEUED), written))
+                # "something was sent": instance 0's header word, which the router exchanges to 0
+                b.atomic("or", sends.array, self.c(L.Q_SENT), self.c(1))
+                if self.mode != "batch" and not self.group:
+                    self.fence()
+                    with b.if_(b.compare("ne", sends.acquire(L.Q_PARKED), self.c(0))):
+                        sends.add(L.Q_BELL)
+                        b.emit(Wake(sends.array, sends.at(L.Q_BELL)))
+            sends.store(L.Q_STAGED, self.c(0))
 
     def copy_state(self, to_shadow: bool) -> None:
         """Copies the ``ctrl.state_words`` words of the state to its shadow (the words right
@@ -809,6 +902,8 @@ class _LoopBuilder:
             ctrl.bump(L.C["aborted"])
             ctrl.store(L.C["last_abort"], why)
             ctrl.store(L.C["aborting"], self.c(0))
+            if self.talks:  # its sends go with its state: none was published yet
+                self.sends.store(L.Q_STAGED, self.c(0))
             b.store_var(reply, self.c(0))
             with b.if_(b.compare("eq", ctrl.load(L.C["out_target"]), self.c(0))):
                 out = self.out.array
@@ -834,7 +929,10 @@ class _LoopBuilder:
         tid, func = handlers[0]
         with b.if_(b.compare("eq", type_id, self.c(tid))):
             sbase = self.sbase if self.sbase is not None else self.zero
-            result = b.call(func, (self.state, q.array, base, self.out.array, out_base, sbase), U32)
+            args: tuple[Value, ...] = (self.state, q.array, base, self.out.array, out_base, sbase)
+            if self.talks:
+                args += (self.sends.array, self.sends.base if self.sends.base is not None else self.zero)
+            result = b.call(func, args, U32)
             assert result is not None
             b.store_var(reply, result)
         with b.else_():

@@ -37,7 +37,7 @@ ROUND_TRIP_BUCKETS = (
 )
 
 READY = ("running", "idle")  # statuses /readyz accepts
-DEAD = ("hung", "failed")  # statuses /healthz refuses
+DEAD = ("hung", "failed", "blocked")  # statuses /healthz refuses (blocked: a cycle of full queues)
 
 
 class Histogram:
@@ -68,7 +68,7 @@ class Histogram:
 
 
 def actor_status(ref: Any) -> str:
-    """One of ``running idle hung failed restarting stopped``: supervision's ``ActorRef.status``."""
+    """One of ``running idle hung blocked failed restarting stopped``: ``ActorRef.status``."""
     return str(ref.status)
 
 
@@ -79,6 +79,8 @@ def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
     clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
     depth = ref.inputs_pending()
     capacity = ref.h2k.capacity + (ref.k2k.capacity if ref.upstream is not None else 0)
+    if ref.system.routing.routes_to(ref):  # its routed queue is an input too
+        capacity += ref.routed.capacity
     out: dict[str, Any] = {
         "actor": ref.name,
         "type": ref.type.__name__,
@@ -96,6 +98,7 @@ def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
         "dropped": h2k["dropped"] + k2k["dropped"],
         "rejected": h2k["rejected"] + k2k["rejected"] + k2h["rejected"],
         "handler_aborted": ref.handler_aborted,
+        "sends_rejected": ref.sends_rejected,
         "restarts": ref.restarts,
         "clock_refused": int(c[L.C["clock_refused"]]) + ref.clock_refused,
         "hlc_drift_seconds": (clock_us - now_us) / 1e6 if clock_us else 0.0,
@@ -120,12 +123,19 @@ def snapshot(system: Any) -> dict[str, Any]:
 
 
 def health(system: Any) -> dict[str, Any]:
-    """``system.health()``: ``live`` (nothing hung or failed), ``ready`` (every actor running or idle)."""
+    """``system.health()``: ``live`` (nothing hung, failed or deadlocked), ``ready`` (every actor
+    running or idle); ``send_cycle`` (only while there is one) names the cycle of full queues the
+    router found."""
     statuses = {ref.name: actor_status(ref) for ref in list(system.actors)}
     groups = {g.name: g.status for g in list(getattr(system, "groups", ()))}  # running, idle, stopped
-    live = not system.closed and not any(s in DEAD for s in statuses.values())
-    ready = not system.closed and all(s in READY for s in (*statuses.values(), *groups.values()))
+    cycle = system.routing.router.cycle
+    live = not system.closed and not any(s in DEAD for s in statuses.values()) and cycle is None
+    ready = not system.closed and cycle is None and all(
+        s in READY for s in (*statuses.values(), *groups.values())
+    )
     report: dict[str, Any] = {"live": live, "ready": ready, "actors": statuses}
     if groups:  # (a system without groups answers as before)
         report["groups"] = groups
+    if cycle:
+        report["send_cycle"] = list(cycle)
     return report

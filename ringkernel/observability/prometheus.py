@@ -27,6 +27,7 @@ COUNTERS = (  # (snapshot key, metric name without _total, help)
     ("handler_aborted", "ringkernel_handler_aborted", "Handlers aborted; 0 until supervision."),
     ("restarts", "ringkernel_restarts", "Restarts of the actor by supervision; 0 until supervision."),
     ("clock_refused", "ringkernel_clock_refused", "Stamps too far ahead to merge into a clock."),
+    ("sends_rejected", "ringkernel_sends_rejected", "Handler sends that found the sends queue full."),
     ("dispatches", "ringkernel_dispatches", "Dispatches of a re-dispatched batch loop (wgpu, metal)."),
 )
 GAUGES = (
@@ -35,7 +36,12 @@ GAUGES = (
     ("output_depth", "ringkernel_output_queue_depth", "Replies waiting in the actor's output queue."),
     ("hlc_drift_seconds", "ringkernel_hlc_drift_seconds", "Actor clock minus host wall clock."),
 )
-STATUSES = ("running", "idle", "hung", "failed", "restarting", "stopped")
+STATUSES = ("running", "idle", "hung", "blocked", "failed", "restarting", "stopped")
+ROUTER_COUNTERS = (  # (routing key, metric name without _total, help): the system's router, no labels
+    ("routed", "ringkernel_messages_routed", "Message copies the router delivered (fan-out counts each)."),
+    ("unrouted", "ringkernel_messages_unrouted", "Messages sent to a port nobody is connected to."),
+    ("invalid", "ringkernel_send_targets_invalid", "send_to targets outside the group, or bad targets."),
+)
 # actor groups (``ringkernel.groups.group_metrics``): one series per group, summed over its
 # instances (a label per instance would make 100,000 series)
 GROUP_COUNTERS = (
@@ -64,7 +70,9 @@ class SystemCollector(Collector):
         self.system = system
 
     def collect(self) -> Iterator[Metric]:
-        actors = snapshot(self.system)["actors"].values()
+        taken = snapshot(self.system)
+        actors = taken["actors"].values()
+        yield from router_families(self.system.routing.metrics())
         for key, name, text in COUNTERS:
             family = CounterMetricFamily(name, text, labels=["actor"])
             for a in actors:
@@ -116,6 +124,19 @@ def group_families(system: Any) -> Iterator[Metric]:
         for s in GROUP_STATUSES:
             status.add_metric([g["group"], g["type"], s], 1.0 if g["status"] == s else 0.0)
     yield status
+
+
+def router_families(routing: dict[str, Any]) -> Iterator[Metric]:
+    """The router's counters, its held timers and the cycle of full queues it found (if any)."""
+    for key, name, text in ROUTER_COUNTERS:
+        yield CounterMetricFamily(name, text, value=routing[key])
+    yield GaugeMetricFamily("ringkernel_timers_pending", "Timers (self.schedule) the router holds.",
+                            value=routing["timers_pending"])
+    cycle = GaugeMetricFamily("ringkernel_send_cycle", "1 while a cycle of full queues blocks these actors.",
+                              labels=["cycle"])
+    if routing["cycle"]:
+        cycle.add_metric([" -> ".join(routing["cycle"])], 1.0)
+    yield cycle
 
 
 def registry_for(system: Any) -> CollectorRegistry:

@@ -329,8 +329,8 @@ class CpuGroupHost:
 
 
 def inputs_waiting(memory: ActorMemory, count: int) -> bool:
-    """Whether any instance of a group has a message in its input queues."""
-    for queues in (memory.h2k, memory.k2k):
+    """Whether any instance of a group has a message in its input queues (the router's too)."""
+    for queues in (memory.h2k, memory.k2k, memory.routed):
         rows = queues.reshape(count, -1)
         if np.any(rows[:, L.Q_TAIL] != rows[:, L.Q_HEAD]):
             return True

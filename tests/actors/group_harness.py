@@ -1,4 +1,4 @@
-"""A group's five word arrays built by hand (docs/layout.md, "Actor groups"), for tests that
+"""A group's seven word arrays built by hand (docs/layout.md, "Actor groups"), for tests that
 drive the turn kernel without the facade: numpy memory, sends, replies."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ class GroupMemory:
     """N instances: control blocks, state regions and three queues each, laid out as the kernel reads them."""
 
     def __init__(self, n: int, state_words: int, capacity: int, slot_words: int, quantum: int,
-                 alloc=None, shadow: bool = False) -> None:
+                 alloc=None, shadow: bool = False, sends: tuple[int, int] = (2, 8), routed: int = 2) -> None:
         alloc = alloc or (lambda words: np.zeros(words, dtype=np.uint32))
         self.n, self.capacity, self.slot_words = n, capacity, slot_words
         self.state_stride = max(state_words, 1) * (2 if shadow else 1)
@@ -21,6 +21,9 @@ class GroupMemory:
         self.h2k = alloc(n * L.queue_words(capacity, slot_words))
         self.k2k = alloc(n * L.queue_words(2, 8))
         self.out = alloc(n * L.queue_words(capacity, slot_words))
+        self.sends_shape, self.routed_capacity = sends, routed
+        self.sends = alloc(n * L.queue_words(*sends))
+        self.routed = alloc(n * L.queue_words(routed, slot_words))
         blocks = self.ctrl.reshape(n, L.CONTROL_WORDS)
         blocks[:, L.C["actor_id"]] = np.arange(1, n + 1)
         blocks[:, L.C["state_words"]] = state_words if shadow else 0
@@ -28,7 +31,8 @@ class GroupMemory:
         blocks[0, L.C["quantum"]] = quantum
         blocks[0, L.C["state_stride"]] = self.state_stride
         blocks[0, L.C["batch"]] = quantum
-        kinds = ((self.h2k, capacity, slot_words), (self.k2k, 2, 8), (self.out, capacity, slot_words))
+        kinds = ((self.h2k, capacity, slot_words), (self.k2k, 2, 8), (self.out, capacity, slot_words),
+                 (self.sends, *sends), (self.routed, routed, slot_words))
         for q, cap, words in kinds:
             headers = q.reshape(n, -1)
             headers[:, L.Q_CAPACITY] = cap
@@ -37,7 +41,7 @@ class GroupMemory:
 
     @property
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.ctrl, self.state, self.h2k, self.k2k, self.out
+        return self.ctrl, self.state, self.h2k, self.k2k, self.out, self.sends, self.routed
 
     def queue(self, q: np.ndarray, i: int) -> np.ndarray:
         return q.reshape(self.n, -1)[i]

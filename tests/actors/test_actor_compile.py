@@ -24,7 +24,8 @@ def test_rir_round_trips_and_is_deterministic(actor):
     assert parse(text) == actor.ir
     assert str(parse(text)) == text
     kernel = actor.ir.get(actor.__name__)
-    assert kernel.is_kernel and [p.name for p in kernel.params] == ["ctrl", "state", "h2k", "k2k", "out"]
+    names = [p.name for p in kernel.params]
+    assert kernel.is_kernel and names == ["ctrl", "state", "h2k", "k2k", "out", "sends", "routed"]
 
 
 def test_the_pass_reads_the_actor_back_from_text():

@@ -31,7 +31,8 @@ PORTABLE = [Accumulator, Doubler, Incrementer, Summer]
 
 
 def _memory() -> ActorMemory:
-    words = (L.CONTROL_WORDS, 2, L.queue_words(4, 8), L.queue_words(2, 8), L.queue_words(4, 8))
+    words = (L.CONTROL_WORDS, 2, L.queue_words(4, 8), L.queue_words(2, 8), L.queue_words(4, 8),
+             L.queue_words(2, 8), L.queue_words(2, 8))
     return ActorMemory(*(np.zeros(n, dtype=np.uint32) for n in words), out_to_host=True)
 
 
@@ -71,7 +72,7 @@ def test_cuda_finds_the_persistent_kernel_by_its_ptx_symbol(actor):
     ptx = actor.compile("ptx")
     symbol = ptx_kernel_symbol(actor.__name__)
     params = re.findall(rf"\.param \.u64 \.ptr \.global \.align \d+ {symbol}_param_(\d)", ptx)
-    assert f".entry {symbol}(" in ptx and params == ["0", "1", "2", "3", "4"]
+    assert f".entry {symbol}(" in ptx and params == [str(i) for i in range(len(L.KERNEL_PARAMS))]
 
 
 @pytest.mark.parametrize("actor", PORTABLE, ids=lambda a: a.__name__)

@@ -16,4 +16,4 @@ def test_actor_memory_fields_are_the_kernel_params() -> None:
 def test_arrays_follow_kernel_params() -> None:
     arrays = {name: np.full(4, i, dtype=np.uint32) for i, name in enumerate(L.KERNEL_PARAMS)}
     memory = ActorMemory(**arrays, out_to_host=True)
-    assert [a is arrays[name] for name, a in zip(L.KERNEL_PARAMS, memory.arrays)] == [True] * 5
+    assert all(a is arrays[name] for name, a in zip(L.KERNEL_PARAMS, memory.arrays, strict=True))

@@ -1,0 +1,71 @@
+"""The actors the ``messaging`` suite runs: handler sends against replies, send_to against the host."""
+
+from __future__ import annotations
+
+import ringkernel as rk
+from ringkernel import u32
+
+
+@rk.message
+class Burst:
+    n: u32  # items to send
+
+
+@rk.message
+class Item:
+    value: u32
+
+
+@rk.actor
+class Spray:
+    """Sends ``n`` items on its port per burst."""
+
+    out: rk.Port[Item]
+
+    def burst(self, msg: Burst) -> None:
+        for i in range(msg.n):
+            self.out.send(Item(value=u32(i)))
+
+
+@rk.actor
+class Sink:
+    count: u32 = 0
+
+    def item(self, msg: Item) -> None:
+        self.count += u32(1)
+
+
+@rk.actor
+class Echo:
+    """The baseline of handler sends: one reply per item, to the host."""
+
+    def item(self, msg: Item) -> Item:
+        return Item(value=msg.value)
+
+
+@rk.message
+class Relay:
+    hops: u32  # deliveries left
+
+
+@rk.actor
+class Ring:
+    """Passes each relay to the next instance of its group with ``send_to`` until its hops run out."""
+
+    seen: u32 = 0
+
+    def relay(self, msg: Relay) -> None:
+        self.seen += u32(1)
+        if msg.hops > 0:
+            self.send_to((self.index + 1) % self.group_size, Relay(hops=msg.hops - 1))
+
+
+@rk.actor
+class HostRing:
+    """The baseline of ``send_to``: the relay goes back to the host, which sends it on."""
+
+    seen: u32 = 0
+
+    def relay(self, msg: Relay) -> Relay:
+        self.seen += u32(1)
+        return Relay(hops=msg.hops)

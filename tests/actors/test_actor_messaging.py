@@ -77,8 +77,6 @@ def test_a_splitter_sends_zero_one_or_five_messages_per_input(actor_backend):
 
 
 def test_a_ring_of_1000_cells_runs_rule_30_over_send_to_like_numpy(actor_backend):
-    if actor_backend == "cpu-batch":
-        pytest.skip("the cpu-batch test pump runs no groups (CpuBatchDevice.bind takes no grid)")
     n, steps, seed = 1000, 50, 12345
     with rk.ActorSystem(backend=actor_backend) as system:
         cells = system.spawn(Cell, count=n, queue_capacity=8)
@@ -193,8 +191,6 @@ def test_a_group_port_feeds_one_actor_or_a_group_of_its_size_and_refuses_another
 def test_unconnected_ports_and_targets_outside_the_group_are_counted_not_hung(actor_backend):
     from tests.actors.messaging_defs import Stray
 
-    if actor_backend == "cpu-batch":
-        pytest.skip("the cpu-batch test pump runs no groups (CpuBatchDevice.bind takes no grid)")
     with rk.ActorSystem(backend=actor_backend) as system:
         group = system.spawn(Stray, count=3)
         group.broadcast(Order(symbol=1, seq=1))

@@ -23,6 +23,9 @@ from ringkernel.ringir.diagnostics import CompileError
 # Compute capabilities LLVM's NVPTX backend knows (an 'a'/'f' suffix is allowed on
 # 90 and newer).  LLVM emits PTX for any other name with only a warning on stderr,
 # which ptxas then rejects; naming the choices here is kinder.
+# Partial/runtime unroll factor of GPU loops whose trip count is not a constant: nvcc's choice
+# (LLVM's NVPTX default is 16, which makes larger code that is no faster).
+NVCC_RUNTIME_UNROLL = 4
 KNOWN_ARCHS = (
     20, 21, 30, 32, 35, 37, 50, 52, 53, 60, 61, 62, 70, 72, 75, 80, 86, 87, 89, 90,
     100, 101, 103, 110, 120, 121,
@@ -69,7 +72,7 @@ def build_nvptx(
     ref = prepare(build_ir_module(module, target), machine)
     if needs_libdevice(ref):
         link_libdevice(ref)
-    return optimize(ref, machine)
+    return optimize(ref, machine, runtime_unroll_max=NVCC_RUNTIME_UNROLL)
 
 
 def lower_module_to_nvptx_llvm(module: Module, *, checked: bool = False, **options: Any) -> str:

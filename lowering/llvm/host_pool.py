@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from ringkernel.lowering.llvm.host_threads import declare, field
+from ringkernel.lowering.llvm.host_threads import declare, field, join_threads
 
 I8 = ir.IntType(8)
 I32 = ir.IntType(32)
@@ -300,20 +300,7 @@ def _destroy(module: ir.Module) -> None:
     b.call(_libc(module, "pthread_cond_broadcast"), [field(b, pool, _WORK)])
     b.call(_libc(module, "pthread_mutex_unlock"), [mutex])
     handles = b.load(field(b, pool, _HANDLES), typ=PTR)
-    count = b.load(field(b, pool, _THREADS), typ=I32)
-    index = b.alloca(I32)
-    b.store(_i32(0), index)
-    head, body, done = (fn.append_basic_block(n) for n in ("join", "join.body", "joined"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.load(index, typ=I32)
-    b.cbranch(b.icmp_signed("<", i, count), body, done)
-    b.position_at_end(body)
-    h = b.load(b.gep(handles, [b.zext(i, I64)], inbounds=True, source_etype=I64), typ=I64)
-    b.call(_libc(module, "pthread_join"), [h, ir.Constant(PTR, None)])
-    b.store(b.add(i, _i32(1)), index)
-    b.branch(head)
-    b.position_at_end(done)
+    join_threads(b, module, fn, handles, b.load(field(b, pool, _THREADS), typ=I32))
     b.call(_libc(module, "free"), [handles])
     b.call(_libc(module, "free"), [pool])
     b.ret_void()

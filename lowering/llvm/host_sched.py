@@ -60,7 +60,7 @@ import sys
 from llvmlite import ir
 
 from ringkernel.lowering.llvm.host_pool import RANGE_FN
-from ringkernel.lowering.llvm.host_threads import declare, field
+from ringkernel.lowering.llvm.host_threads import declare, field, join_threads
 from ringkernel.lowering.llvm.targets import _FUTEX_SYSCALL, _FUTEX_WAIT_PRIVATE
 
 I32 = ir.IntType(32)
@@ -290,19 +290,5 @@ def _join(module: ir.Module) -> None:
     fn = ir.Function(module, ir.FunctionType(VOID, [PTR, I32]), name="rk_sched_join")
     sched, threads = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    join = declare(module, "pthread_join", I32, [I64, PTR])
-    index = b.alloca(I32)
-    b.store(_i32(0), index)
-    head, body, done = (fn.append_basic_block(n) for n in ("join", "join.body", "joined"))
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.load(index, typ=I32)
-    b.cbranch(b.icmp_signed("<", i, threads), body, done)
-    b.position_at_end(body)
-    slot = b.gep(field(b, sched, HANDLES), [b.zext(i, I64)], inbounds=True, source_etype=I64)
-    handle = b.load(slot, typ=I64)
-    b.call(join, [handle, ir.Constant(PTR, None)])
-    b.store(b.add(i, _i32(1)), index)
-    b.branch(head)
-    b.position_at_end(done)
+    join_threads(b, module, fn, field(b, sched, HANDLES), threads)
     b.ret_void()

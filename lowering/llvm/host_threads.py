@@ -81,6 +81,15 @@ def _libc(module: ir.Module, name: str) -> ir.Function:
     return declare(module, name, ret, args)
 
 
+def join_threads(b: ir.IRBuilder, module: ir.Module, fn: ir.Function, handles: ir.Value,
+                 count: ir.Value) -> None:
+    """Emits ``pthread_join`` of ``handles[0 .. count-1]`` (i64 thread handles) into ``fn``;
+    the builder ends in the block after the loop."""
+    with _Loop(fn, b, count, "join") as i:
+        handle = b.load(b.gep(handles, [b.zext(i, I64)], inbounds=True, source_etype=I64), typ=I64)
+        b.call(declare(module, "pthread_join", I32, [I64, PTR]), [handle, ir.Constant(PTR, None)])
+
+
 def field(b: ir.IRBuilder, base: ir.Value, offset: int) -> ir.Value:
     return b.gep(base, [ir.Constant(I64, offset)], inbounds=True, source_etype=I8)
 
@@ -204,20 +213,7 @@ def _run_block(module: ir.Module) -> ir.Function:
 
     b.position_at_end(join_head)
     n_started = b.load(started, typ=I32)
-    joined = b.alloca(I32)
-    b.store(ir.Constant(I32, 0), joined)
-    join_loop, join_body, finish = (fn.append_basic_block(n) for n in ("join", "join.body", "end"))
-    b.branch(join_loop)
-    b.position_at_end(join_loop)
-    j = b.load(joined, typ=I32)
-    b.cbranch(b.icmp_signed("<", j, n_started), join_body, finish)
-    b.position_at_end(join_body)
-    h = b.load(b.gep(handles, [b.zext(j, I64)], inbounds=True, source_etype=I64), typ=I64)
-    b.call(_libc(module, "pthread_join"), [h, ir.Constant(PTR, None)])
-    b.store(b.add(j, ir.Constant(I32, 1)), joined)
-    b.branch(join_loop)
-
-    b.position_at_end(finish)
+    join_threads(b, module, fn, handles, n_started)
     b.call(_libc(module, "pthread_attr_destroy"), [attr])
     b.call(_libc(module, "pthread_cond_destroy"), [field(b, bar, _COND_AT)])
     b.call(_libc(module, "pthread_mutex_destroy"), [field(b, bar, _MUTEX_AT)])
@@ -379,9 +375,7 @@ def _run_grid(module: ir.Module) -> ir.Function:
 
     b.position_at_end(joining)
     n_started = b.load(started, typ=I32)
-    with _Loop(fn, b, n_started, "join") as j:
-        h = b.load(b.gep(handles, [b.zext(j, I64)], inbounds=True, source_etype=I64), typ=I64)
-        b.call(_libc(module, "pthread_join"), [h, ir.Constant(PTR, None)])
+    join_threads(b, module, fn, handles, n_started)
     b.call(_libc(module, "pthread_attr_destroy"), [attr])
     with _Loop(fn, b, blocks, "destroy") as k:
         _destroy_barrier(module, b, block_barrier(k))

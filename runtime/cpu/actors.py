@@ -383,30 +383,19 @@ class CpuInstanceHost:
 
 class CpuSingleHost(CpuGroupHost):
     """A single actor served by the scheduler as a group of one: what ``CpuGroupHost`` does,
-    plus the reply waits an ``ActorRef`` asks its host for (its control block is block 0)."""
+    plus the reply waits an ``ActorRef`` asks its host for, those of instance 0."""
 
     def __init__(self, runtime: CpuActorRuntime, build: KernelBuild, lanes: int, count: int = 1) -> None:
         super().__init__(runtime, build, lanes, count)
-        self._waits = threading.local()
-        self._reply_ring: Call | None = None
+        self._only = CpuInstanceHost(self, 0)
 
     def ring_replies(self) -> None:
         """Wakes host threads waiting for replies: call after taking replies that others wait for."""
-        if self.memory is None:
-            return
-        if self._reply_ring is None:  # (the control block never moves: one binding)
-            self._reply_ring = Call("rk_reply_ring", self.memory.ctrl)
-        self._reply_ring.run()
+        self._only.ring_replies()
 
     def reply_wait(self) -> ReplyWait | None:
         """This thread's :class:`ReplyWait` on the output queue (None: it feeds another actor)."""
-        memory = self.memory
-        if memory is None or not memory.out_to_host or not FUTEX:
-            return None
-        wait: ReplyWait | None = getattr(self._waits, "wait", None)
-        if wait is None or wait.out is not memory.out:
-            wait = self._waits.wait = ReplyWait(memory.ctrl, memory.out)
-        return wait
+        return self._only.reply_wait()
 
 
 class CpuBatchDevice:

@@ -672,9 +672,7 @@ class ActorRef:
         self.lanes = 1
         # supervision (ringkernel.supervision): spawn sets the policy, the watchdog the flags
         self.policy_state = RestartPolicy()
-        self.hung = False
-        self.failed = False
-        self.restarting = False
+        self._hung = self._failed = self._restarting = False
 
     def _allocate(
         self, runtime: ActorRuntime, capacity: int, policy: str, in_words: int, out_words: int
@@ -1288,6 +1286,35 @@ class ActorRef:
             return "blocked"
         return "running" if self.inputs_pending() else "idle"
 
+    # an instance of a group reads its flags from the group's (the watchdog watches groups whole)
+
+    @property
+    def hung(self) -> bool:
+        return self._hung or self._group_flag("hung")
+
+    @hung.setter
+    def hung(self, value: bool) -> None:
+        self._hung = value
+
+    @property
+    def failed(self) -> bool:
+        return self._failed or self._group_flag("failed")
+
+    @failed.setter
+    def failed(self, value: bool) -> None:
+        self._failed = value
+
+    @property
+    def restarting(self) -> bool:
+        return self._restarting or self._group_flag("restarting")
+
+    @restarting.setter
+    def restarting(self, value: bool) -> None:
+        self._restarting = value
+
+    def _group_flag(self, name: str) -> bool:
+        return self.group is not None and bool(getattr(self.group.supervision, name)[self.index])
+
     @property
     def sends_rejected(self) -> int:
         """Sends its handlers made that found its ``sends`` queue full: counted, not written
@@ -1506,7 +1533,7 @@ class ActorSystem:
         self.watchdog: Watchdog | None = None
         self._checkpointer: durability.Checkpointer | None = None
         if watchdog_timeout is not None:
-            self.watchdog = Watchdog(watchdog_timeout, lambda: list(self.actors))
+            self.watchdog = Watchdog(watchdog_timeout, lambda: list(self.actors), lambda: list(self.groups))
 
     def __enter__(self) -> ActorSystem:
         return self
@@ -1553,7 +1580,9 @@ class ActorSystem:
         a hung handler: ``"never"`` (it serves on from its state, or fails if the
         handler did not give up) or ``"on_failure"`` (it restarts from its initial
         state, keeping its queued messages, at most ``max_restarts`` times within
-        ``restart_window`` s; one more hang fails it).
+        ``restart_window`` s; one more hang fails it).  In a group the watchdog
+        watches each instance, and a restart resets only the hung instance;
+        ``max_restarts`` counts the restarts of the whole group.
 
         ``checkpoint_every`` s (with ``checkpoint_dir``) a checkpoint of the actor
         goes to ``checkpoint_dir``, the last ``checkpoint_keep`` kept; a restart
@@ -1581,20 +1610,16 @@ class ActorSystem:
         schedule = _checkpoint_schedule(checkpoint_every, checkpoint_dir, checkpoint_keep)
         count = check_setting("count", count, 1, groups.COUNT_MAX, none_means="one actor, not a group")
         priority = check_setting("priority", priority, *groups.PRIORITY_RANGE)
+        policy_state = RestartPolicy(restart, max_restarts, restart_window)
         if count is not None:
-            if restart != "never":
-                raise ValueError(
-                    "restart= is not supported for actor groups yet (count=): the watchdog does not "
-                    "watch group instances; spawn single actors for restarts, or give handlers a budget="
-                )
             group = self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
+            group.supervision.policy_state = policy_state  # one policy for the whole group
             if schedule is not None:
                 self._schedule_checkpoints(durability.Schedule(group, *schedule, group=True))
             return group
         if priority:
             raise ValueError(f"priority={priority} orders actor groups (spawn with count=N); "
                              "a single actor is served in class 0")
-        policy_state = RestartPolicy(restart, max_restarts, restart_window)
         ref = self._spawn(actor_type, queue_capacity, policy, lanes, policy_state)
         if schedule is not None:
             self._schedule_checkpoints(durability.Schedule(ref, *schedule))

@@ -53,14 +53,17 @@ GROUP_COUNTERS = (
     ("rejected", "ringkernel_group_messages_rejected", "Sends refused (reject policy or a block timeout)."),
     ("handler_aborted", "ringkernel_group_handler_aborted", "Handlers aborted in the group's instances."),
     ("clock_refused", "ringkernel_group_clock_refused", "Stamps too far ahead to merge into a clock."),
+    ("restarts", "ringkernel_group_restarts", "Instance restarts by supervision (counted per group)."),
 )
 GROUP_GAUGES = (
+    ("hung", "ringkernel_group_hung", "Instances the watchdog finds hung now."),
+    ("failed", "ringkernel_group_failed", "Instances failed by supervision (the others serve on)."),
     ("instances", "ringkernel_group_instances", "Instances in the group."),
     ("queue_depth", "ringkernel_group_queue_depth", "Messages waiting in all instances' input queues."),
     ("queue_depth_max", "ringkernel_group_queue_depth_max", "The fullest instance's waiting messages."),
     ("output_depth", "ringkernel_group_output_queue_depth", "Replies waiting in all output queues."),
 )
-GROUP_STATUSES = ("running", "idle", "stopped")
+GROUP_STATUSES = STATUSES  # a group is hung, restarting or failed through its instances
 
 
 class SystemCollector(Collector):

@@ -1533,7 +1533,10 @@ class ActorSystem:
         self.watchdog: Watchdog | None = None
         self._checkpointer: durability.Checkpointer | None = None
         if watchdog_timeout is not None:
-            self.watchdog = Watchdog(watchdog_timeout, lambda: list(self.actors), lambda: list(self.groups))
+            pumps = [self.runtime] if hasattr(self.runtime, "restart_pump") else []
+            self.watchdog = Watchdog(
+                watchdog_timeout, lambda: list(self.actors), lambda: list(self.groups), lambda: pumps
+            )
 
     def __enter__(self) -> ActorSystem:
         return self

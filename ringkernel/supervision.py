@@ -20,7 +20,9 @@ that instance's state and starts the kernel again, every queued message kept.
 A group's restarts count against one :class:`RestartPolicy` for the whole
 group (a storm is a storm whichever instance it hits); :class:`GroupFlags`
 holds each instance's ``hung``/``failed``/``restarting`` flags, which
-``group[i].status`` reads.  ``docs/operations.md`` is the runbook.
+``group[i].status`` reads.  A host pump (wgpu, metal) that stalls inside a
+round is restarted (:class:`SupervisedPump`).  ``docs/operations.md`` is the
+runbook.
 """
 
 from __future__ import annotations
@@ -121,18 +123,35 @@ class SupervisedGroup(Protocol):
         """Lets the kernel see a control word now."""
 
 
+class SupervisedPump(Protocol):
+    """What the watchdog needs of a host pump (``runtime.actor_pump.RedispatchRuntime``)."""
+
+    def stalled(self, timeout: float) -> bool:
+        """The pump has been inside one round for ``timeout`` s or more."""
+
+    def restart_pump(self) -> None:
+        """Abandons the stuck pump thread and starts a new one, queued messages kept."""
+
+
+# A pump is declared stalled after this fraction of watchdog_timeout inside one round: before
+# the actors it serves reach watchdog_timeout without progress, so they are not called hung.
+PUMP_STALL_FRACTION = 0.5
+
+
 class Watchdog:
-    """One thread that watches ``actors()`` and ``groups()`` until :meth:`close`."""
+    """One thread that watches ``actors()``, ``groups()`` and ``pumps()`` until :meth:`close`."""
 
     def __init__(
         self,
         timeout: float,
         actors: Callable[[], Iterable[Supervised]],
         groups: Callable[[], Iterable[SupervisedGroup]] = tuple,
+        pumps: Callable[[], Iterable[SupervisedPump]] = tuple,
     ) -> None:
         self.timeout = timeout
         self.actors = actors
         self.groups = groups
+        self.pumps = pumps
         self.closing = threading.Event()
         self.marks: dict[int, tuple[int, float]] = {}  # id(actor) -> (processed seen, since when)
         # id(group) -> (processed seen, since when), one entry per instance
@@ -147,6 +166,7 @@ class Watchdog:
 
     def _run(self) -> None:
         while not self.closing.wait(self.timeout / 4):
+            self.look_pumps()
             for actor in list(self.actors()):
                 if self.closing.is_set():
                     return
@@ -203,6 +223,15 @@ class Watchdog:
         else:
             actor.fail()  # the handler did not give up: nothing more to try
 
+    def look_pumps(self) -> None:
+        """Restarts every stalled host pump; its actors' progress marks start afresh (they
+        made none because the pump did not run them, not because they hung)."""
+        for pump in list(self.pumps()):
+            if pump.stalled(self.timeout * PUMP_STALL_FRACTION):
+                pump.restart_pump()
+                self.marks.clear()
+                self.group_marks.clear()
+
     def look_group(self, group: SupervisedGroup) -> None:
         """One look at every instance of ``group``: notes progress, handles each hang."""
         flags = group.supervision
@@ -257,4 +286,12 @@ class Watchdog:
         return bool(done())
 
 
-__all__ = ["Watchdog", "RestartPolicy", "Supervised", "SupervisedGroup", "GroupFlags", "RESTART_POLICIES"]
+__all__ = [
+    "Watchdog",
+    "RestartPolicy",
+    "Supervised",
+    "SupervisedGroup",
+    "SupervisedPump",
+    "GroupFlags",
+    "RESTART_POLICIES",
+]

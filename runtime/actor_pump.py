@@ -31,6 +31,18 @@ Idle, the pump sleeps on an event that ``send``, ``receive`` and the control
 flags set, waking every ``keepalive`` seconds (:data:`KEEPALIVE`) for a
 dispatch that keeps the heartbeat moving.
 
+A pump that stops making progress (a round that never returns: a driver
+stuck in a map, a submission that never signals) is found by the system's
+watchdog through :meth:`RedispatchRuntime.stalled` and replaced by
+:meth:`RedispatchRuntime.restart_pump`: the stuck thread is abandoned (a
+Python thread cannot be killed) under a new *generation*, and a new thread
+re-attaches every running actor over fresh device buffers uploaded from the
+host's mirror.  The mirror holds every round merged so far, and an unmerged
+round changed nothing the host sees, so queued messages are kept and no
+message is lost or handled twice as far as the host can tell; a stuck
+thread that wakes later sees its generation is gone and leaves without
+touching anything.
+
 A *group* of N instances (:meth:`RedispatchRuntime.group_host`) is one
 dispatch of N workgroups per round (a 2-D grid of at most
 :data:`MAX_GRID_X` columns, as WebGPU allows 65535 per dimension), each
@@ -258,6 +270,9 @@ class RedispatchRuntime:
         self.rounds_merged = 0  # rounds whose results reached the host's arrays
         self.merged = threading.Condition()
         self.router: Any = None  # the system's message router (runtime/router.py), run between rounds
+        self.generation = 0  # a restart_pump abandons the thread of the previous generation
+        self.round_started: float | None = None  # monotonic time the round in progress began
+        self.pump_restarts = 0  # ringkernel_pump_restarts_total
 
     # --- ActorRuntime ---
 
@@ -300,6 +315,27 @@ class RedispatchRuntime:
         self._check_failure()
         self.event.set()
 
+    def stalled(self, timeout: float) -> bool:
+        """Whether the pump has been inside one round for ``timeout`` s or more (a hang)."""
+        started = self.round_started
+        return started is not None and time.monotonic() - started >= timeout and not self.closing
+
+    def restart_pump(self) -> None:
+        """Abandons the stalled pump thread and starts a new one: every running actor is
+        attached again over fresh device buffers uploaded from the host's mirror (the stuck
+        thread may hold the old buffers and the old lock), so queued messages are kept."""
+        self.generation += 1
+        self.lock = threading.Lock()
+        self.round_started = None
+        self.pump_restarts += 1
+        running = [a for a in self.actors if a.running]
+        self.shared = {}
+        self.thread = None
+        for actor in running:
+            assert actor.memory is not None
+            actor.running = False
+            self.attach(actor, actor.memory)
+
     def wait_round(self, seen: int, timeout: float) -> None:
         """Waits up to ``timeout`` s for a round after the ``seen``-th to merge its results
         (a receiver's wait: replies reach the host only when a round merges)."""
@@ -331,7 +367,9 @@ class RedispatchRuntime:
                 self.actors.append(actor)
             self.actors = upstream_first(self.actors)
             if self.thread is None:
-                self.thread = threading.Thread(target=self._pump, name="ringkernel-actor-pump", daemon=True)
+                self.thread = threading.Thread(
+                    target=self._pump, args=(self.generation,), name="ringkernel-actor-pump", daemon=True
+                )
                 self.thread.start()
         self.event.set()
 
@@ -354,12 +392,12 @@ class RedispatchRuntime:
 
     # --- the pump ---
 
-    def _pump(self) -> None:
+    def _pump(self, generation: int) -> None:
         backoff = self.idle
         try:
-            while not self.closing:
+            while not self.closing and generation == self.generation:
                 self.event.clear()
-                if self.pump_round():
+                if self.pump_round(generation):
                     backoff = self.idle
                     continue
                 if self.event.wait(self._until_timer(backoff)):
@@ -367,7 +405,11 @@ class RedispatchRuntime:
                 else:
                     backoff = min(backoff * 2, self.keepalive)
         except BaseException as exc:  # surfaced to the user thread by wake/attach/close
-            self.failure = exc
+            if generation == self.generation:
+                self.failure = exc
+                self.round_started = None  # a failed pump is not a stalled one: it is not restarted
+        if generation != self.generation:
+            return  # abandoned by restart_pump: the new pump owns the actors
         with self.lock:  # no loop runs without the pump
             for actor in self.actors:
                 self._retire(actor)
@@ -381,9 +423,13 @@ class RedispatchRuntime:
         now_us = physical_now() >> L.HLC_LOGICAL_BITS
         return max(0.0, min(backoff, (due - now_us) / 1e6))
 
-    def pump_round(self) -> bool:
-        """One round (upload, dispatch, read back, merge); True if any actor made progress."""
+    def pump_round(self, generation: int | None = None) -> bool:
+        """One round (upload, dispatch, read back, merge); True if any actor made progress.
+        A round of an abandoned ``generation`` (see :meth:`restart_pump`) merges nothing."""
+        generation = self.generation if generation is None else generation
         with self.lock:
+            if generation != self.generation:
+                return False
             actors = [a for a in self.actors if a.running]
             clock = time.monotonic()
             progressed = False
@@ -411,7 +457,11 @@ class RedispatchRuntime:
             if not plans:
                 return self._route() or progressed
             reads = [r for p in plans for r in p.reads]
+            self.round_started = clock
             words = self.device.run([p.actor.dispatch for p in plans], reads)
+            if generation != self.generation:
+                return False  # restart_pump gave up on this round: the new pump redoes it
+            self.round_started = None
             self.rounds += 1
             at = 0
             for plan in plans:

@@ -118,6 +118,7 @@ def snapshot(system: Any) -> dict[str, Any]:
     return {
         "backend": system.backend,
         "stopped": bool(system.closed),
+        "pump_restarts": int(getattr(system.runtime, "pump_restarts", 0)),  # a re-dispatch pump's
         "actors": {ref.name: actor_snapshot(ref, now_us) for ref in actors},
     }
 

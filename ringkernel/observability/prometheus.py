@@ -76,6 +76,8 @@ class SystemCollector(Collector):
         taken = snapshot(self.system)
         actors = taken["actors"].values()
         yield from router_families(self.system.routing.metrics())
+        yield CounterMetricFamily("ringkernel_pump_restarts", "Stalled host pumps the watchdog restarted "
+                                  "(wgpu, metal).", value=taken["pump_restarts"])
         for key, name, text in COUNTERS:
             family = CounterMetricFamily(name, text, labels=["actor"])
             for a in actors:

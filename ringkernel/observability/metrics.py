@@ -123,10 +123,28 @@ def snapshot(system: Any) -> dict[str, Any]:
     }
 
 
+def clock_health(system: Any) -> dict[str, Any]:
+    """Each actor's HLC against the host's wall clock: ``drift_seconds`` per actor (its clock
+    minus the wall clock: ahead is positive; an idle actor's clock stands still, so it falls
+    behind), the bound past which a stamp is refused, and the refusals counted so far (by the
+    actors' merges, the host's, and the groups' instances)."""
+    now_us = wall_us()
+    drift = {}
+    refused = system.clock_drift_refused
+    for ref in list(system.actors):
+        c = ref.ctrl
+        clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
+        drift[ref.name] = (clock_us - now_us) / 1e6 if clock_us else 0.0
+        refused += int(c[L.C["clock_refused"]])
+    for group in list(getattr(system, "groups", ())):
+        refused += int(group.counter("clock_refused").astype("uint64").sum())
+    return {"drift_seconds": drift, "max_drift_seconds": L.MAX_CLOCK_DRIFT_US / 1e6, "refused": refused}
+
+
 def health(system: Any) -> dict[str, Any]:
     """``system.health()``: ``live`` (nothing hung, failed or deadlocked), ``ready`` (every actor
-    running or idle); ``send_cycle`` (only while there is one) names the cycle of full queues the
-    router found."""
+    running or idle); ``clock`` (:func:`clock_health`); ``send_cycle`` (only while there is one)
+    names the cycle of full queues the router found."""
     statuses = {ref.name: actor_status(ref) for ref in list(system.actors)}
     groups = {g.name: g.status for g in list(getattr(system, "groups", ()))}  # running, idle, stopped
     cycle = system.routing.router.cycle
@@ -134,7 +152,7 @@ def health(system: Any) -> dict[str, Any]:
     ready = not system.closed and cycle is None and all(
         s in READY for s in (*statuses.values(), *groups.values())
     )
-    report: dict[str, Any] = {"live": live, "ready": ready, "actors": statuses}
+    report: dict[str, Any] = {"live": live, "ready": ready, "actors": statuses, "clock": clock_health(system)}
     if groups:  # (a system without groups answers as before)
         report["groups"] = groups
     if cycle:

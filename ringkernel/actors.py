@@ -76,6 +76,7 @@ ASYNC_WAITER_IDLE = 1.0  # s an ask_async waiter thread stays without pending re
 BUDGET_MAX = 2**31  # ctrl.budget is a u32 word, and budget + 1 must not wrap
 WORKERS_MAX = 256  # the cpu scheduler's threads at most (runtime.cpu.scheduler.MAX_WORKERS)
 MAX_RESTARTS_MAX = 1_000_000
+HANDLER_TIMING_MASK = L.TIMING_MASK_DEFAULT  # ringkernel_handler_seconds samples 1 in 64 handlers
 WATCHDOG_MIN = 0.01  # s: the watchdog looks at every actor about four times per timeout
 WATCHDOG_MAX = 86_400.0
 RESTART_WINDOW_MAX = 86_400.0
@@ -586,6 +587,7 @@ def init_control(
     blocks[:, L.C["batch"]] = system.batch
     blocks[:, L.C["state_words"]] = actor_type.info.state.words if shadowed else 0
     blocks[:, L.C["budget"]] = handler_budget(actor_type, system.runtime, shadowed)
+    blocks[:, L.C["timing_mask"]] = HANDLER_TIMING_MASK
 
 
 def message_capacities(info: ActorInfo, capacity: int) -> tuple[int, int]:

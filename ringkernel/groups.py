@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ringkernel import group_io as bulk
+from ringkernel.observability import handler_time
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.native_queue import Call
@@ -645,6 +646,7 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
         "hung": int(group.supervision.hung.sum()),
         "failed": int(group.supervision.failed.sum()),
         "restarts": group.supervision.policy_state.count,
+        "handler_seconds": handler_time.of(group.ctrl, group.host),
     }
 
 

@@ -225,6 +225,10 @@ class PumpedActor:
         self.left.set()
         self.last_dispatch = 0.0
         self.dispatches = 0  # ringkernel_dispatches_total
+        # handler timing measured on the host per dispatch (a batch loop has no clock): µs in all,
+        # and handlers per bucket of layout.handler_bucket (docs/layout.md, "Handler timing")
+        self.handler_us = 0
+        self.handler_buckets = np.zeros(L.HANDLER_BUCKETS, dtype=np.uint64)
         self.mirror_out = False  # a tracer reads this loop's K2K output slots too (device-only otherwise)
         # a group: the routed producer lines and sends consumer lines the device has (pump_routing)
         self.sent_routed: np.ndarray | None = None
@@ -458,9 +462,11 @@ class RedispatchRuntime:
                 return self._route() or progressed
             reads = [r for p in plans for r in p.reads]
             self.round_started = clock
+            before = [_processed(p.actor) for p in plans]
             words = self.device.run([p.actor.dispatch for p in plans], reads)
             if generation != self.generation:
                 return False  # restart_pump gave up on this round: the new pump redoes it
+            took_us = (time.monotonic() - clock) * 1e6
             self.round_started = None
             self.rounds += 1
             at = 0
@@ -468,6 +474,7 @@ class RedispatchRuntime:
                 merge = self._merge if plan.actor.count is None else self._merge_group
                 at, moved = merge(plan, words, at)
                 progressed |= moved
+            _time_handlers(plans, before, took_us)
         progressed = self._route() or progressed
         with self.merged:  # receivers waiting in wait_round look now
             self.rounds_merged += 1
@@ -618,6 +625,28 @@ class RedispatchRuntime:
             pump_routing.merge(m, parts[5 + len(plan.out_slots) :], plan.send_slots)
         after = int(m.ctrl[L.C["processed"]]), int(m.h2k[L.Q_DROPPED]), int(m.k2k[L.Q_DROPPED])
         return at, after != before
+
+
+def _processed(actor: PumpedActor) -> int:
+    """Messages the actor's loop (every instance, for a group) has handled so far."""
+    m = actor.memory
+    assert m is not None
+    return int(m.ctrl[L.C["processed"] :: L.CONTROL_WORDS].astype(np.uint64).sum())
+
+
+def _time_handlers(plans: list[_Plan], before: list[int], took_us: float) -> None:
+    """Host timing of a round (WGSL and MSL have no clock): the round's time, dispatch and
+    read-back included, shared evenly by the messages its dispatches handled."""
+    handled = [max(_processed(p.actor) - b, 0) for p, b in zip(plans, before)]
+    total = sum(handled)
+    if not total:
+        return
+    each = took_us / total
+    bucket = L.handler_bucket(int(each))
+    for plan, n in zip(plans, handled):
+        if n:
+            plan.actor.handler_us += round(each * n)
+            plan.actor.handler_buckets[bucket] += n
 
 
 def _inputs(m: ActorMemory) -> bool:

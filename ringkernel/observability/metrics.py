@@ -15,6 +15,7 @@ import bisect
 import threading
 from typing import Any
 
+from ringkernel.observability import handler_time
 from ringkernel.observability.clock import physical_us, wall_us
 from ringkernel.ringir import layout as L
 
@@ -105,6 +106,7 @@ def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
         "round_trip_seconds": ref.round_trips.snapshot(),
     }
     host = ref.system.hosts.get(ref.id)
+    out["handler_seconds"] = handler_time.of(ref.ctrl, host)
     dispatches = getattr(host, "dispatches", None)
     if isinstance(dispatches, int):  # re-dispatched loops (wgpu, metal, cpu batch)
         out["dispatches"] = dispatches

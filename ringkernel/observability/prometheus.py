@@ -100,10 +100,17 @@ class SystemCollector(Collector):
             "ringkernel_round_trip_seconds", "ask() round trips measured on the host.", labels=["actor"]
         )
         for a in actors:
-            h = a["round_trip_seconds"]
-            buckets = [("+Inf" if b == float("inf") else repr(b), n) for b, n in h["buckets"]]
-            rtt.add_metric([a["actor"]], buckets, h["sum"])
+            rtt.add_metric([a["actor"]], _buckets(a["round_trip_seconds"]), a["round_trip_seconds"]["sum"])
         yield rtt
+        handlers = HistogramMetricFamily(
+            "ringkernel_handler_seconds",
+            "Handler durations on the device clock (cpu, cuda); wgpu and metal: each dispatch's "
+            "host time shared by the messages it handled.",
+            labels=["actor"],
+        )
+        for a in actors:
+            handlers.add_metric([a["actor"]], _buckets(a["handler_seconds"]), a["handler_seconds"]["sum"])
+        yield handlers
         yield from group_families(self.system)
 
 
@@ -123,12 +130,23 @@ def group_families(system: Any) -> Iterator[Metric]:
         for g in groups:
             gauge.add_metric([g["group"], g["type"]], g[key])
         yield gauge
+    handlers = HistogramMetricFamily("ringkernel_group_handler_seconds",
+                                     "Handler durations of the group's instances.", labels=labels)
+    for g in groups:
+        took = g["handler_seconds"]
+        handlers.add_metric([g["group"], g["type"]], _buckets(took), took["sum"])
+    yield handlers
     status = GaugeMetricFamily("ringkernel_group_status", "1 for the group's current status.",
                                labels=[*labels, "status"])
     for g in groups:
         for s in GROUP_STATUSES:
             status.add_metric([g["group"], g["type"], s], 1.0 if g["status"] == s else 0.0)
     yield status
+
+
+def _buckets(histogram: dict[str, Any]) -> list[tuple[str, float]]:
+    """A snapshot's cumulative buckets as ``HistogramMetricFamily`` takes them."""
+    return [("+Inf" if b == float("inf") else repr(b), n) for b, n in histogram["buckets"]]
 
 
 def router_families(routing: dict[str, Any]) -> Iterator[Metric]:

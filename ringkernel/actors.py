@@ -46,7 +46,7 @@ from ringkernel.frontends.actors import (
 )
 from ringkernel.groups import ActorGroup, AdmissionError
 from ringkernel.kernels import _user_errors
-from ringkernel.observability.metrics import Histogram, health, snapshot
+from ringkernel.observability.metrics import Histogram, health, snapshot, widener_for
 from ringkernel.observability.trace import ActorTracer, check_trace_path
 from ringkernel.ringir import ForRange, Loop, Module, walk
 from ringkernel.ringir import layout as L
@@ -2038,7 +2038,8 @@ class ActorSystem:
         """A snapshot of every actor's counters, queue fill, clock drift and status; each
         group's summed over its instances (``"groups"``: no label per instance)."""
         out = snapshot(self)
-        out["groups"] = {g.name: groups.group_metrics(g) for g in list(self.groups)}
+        widener = widener_for(self)
+        out["groups"] = {g.name: groups.group_metrics(g, widener) for g in list(self.groups)}
         out["routing"] = self.routing.metrics()
         return out
 

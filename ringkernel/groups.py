@@ -28,6 +28,7 @@ import numpy as np
 
 from ringkernel import group_io as bulk
 from ringkernel.observability import handler_time
+from ringkernel.observability.widen import Widener
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.native_queue import Call
@@ -613,14 +614,20 @@ def admit_restore(system: ActorSystem, what: str, singles: list[tuple[ActorType,
     admit(system, what, actors, words)
 
 
-def group_metrics(group: ActorGroup) -> dict[str, Any]:
-    """One group's numbers, summed (or the maximum) over its instances: no per-instance labels."""
+def group_metrics(group: ActorGroup, widener: Widener | None = None) -> dict[str, Any]:
+    """One group's numbers, summed (or the maximum) over its instances: no per-instance labels.
+    With a ``widener`` each instance's 32-bit counters are widened to 64 bits before the sum."""
     count = group.count
     blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
     h2k = group.h2k.reshape(count, -1)
 
+    def widened(key: str, words: np.ndarray) -> int:
+        if widener is None:
+            return int(words.astype(np.uint64).sum())
+        return int(widener.values((group.id, key), words).sum())
+
     def total(name: str) -> int:
-        return int(blocks[:, L.C[name]].astype(np.uint64).sum())
+        return widened(name, blocks[:, L.C[name]])
 
     depth = _fill(group.h2k, count) + _fill(group.k2k, count) + _fill(group.routed, count)
     out_depth = _fill(group.k2h, count)
@@ -631,7 +638,7 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
         "priority": group.priority,
         "status": group.status,
         "processed": total("processed"),
-        "sent": int(h2k[:, L.Q_ENQUEUED].astype(np.uint64).sum()),
+        "sent": widened("sent", h2k[:, L.Q_ENQUEUED]),
         "replies": total("sequence"),
         "unhandled": total("errors"),
         "handler_aborted": total("aborted"),
@@ -640,9 +647,9 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
         "queue_depth_max": int(depth.max()),
         "queue_capacity": group.capacity,
         "output_depth": int(out_depth.sum()),
-        "dropped": int(h2k[:, L.Q_DROPPED].astype(np.uint64).sum()),
-        "rejected": int(h2k[:, L.Q_REJECTED].astype(np.uint64).sum()),
-        "sends_rejected": int(group.sends.reshape(count, -1)[:, L.Q_REJECTED].astype(np.uint64).sum()),
+        "dropped": widened("dropped", h2k[:, L.Q_DROPPED]),
+        "rejected": widened("rejected", h2k[:, L.Q_REJECTED]),
+        "sends_rejected": widened("sends_rejected", group.sends.reshape(count, -1)[:, L.Q_REJECTED]),
         "hung": int(group.supervision.hung.sum()),
         "failed": int(group.supervision.failed.sum()),
         "restarts": group.supervision.policy_state.count,

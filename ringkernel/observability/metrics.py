@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import bisect
 import threading
+import weakref
 from typing import Any
 
 from ringkernel.observability import handler_time
 from ringkernel.observability.clock import physical_us, wall_us
+from ringkernel.observability.widen import Widener
 from ringkernel.ringir import layout as L
 
 # Seconds; a local ask on cpu takes tens of microseconds, one through lavapipe milliseconds.
@@ -68,13 +70,29 @@ class Histogram:
         return {"buckets": cumulative, "count": running, "sum": total}
 
 
+# counters a snapshot reports widened to 64 bits (ringkernel.observability.widen)
+WIDENED = ("processed", "sent", "replies", "unhandled", "heartbeat", "dropped", "rejected",
+           "handler_aborted", "sends_rejected", "clock_refused")
+_WIDENERS: weakref.WeakKeyDictionary[Any, Widener] = weakref.WeakKeyDictionary()
+_WIDENERS_LOCK = threading.Lock()
+
+
+def widener_for(system: Any) -> Widener:
+    """The system's :class:`Widener` (one per system, made on first use)."""
+    with _WIDENERS_LOCK:
+        widener = _WIDENERS.get(system)
+        if widener is None:
+            widener = _WIDENERS[system] = Widener()
+        return widener
+
+
 def actor_status(ref: Any) -> str:
     """One of ``running idle hung blocked failed restarting stopped``: ``ActorRef.status``."""
     return str(ref.status)
 
 
-def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
-    """One actor's counters, gauges and status, read now."""
+def actor_snapshot(ref: Any, now_us: int, widener: Widener | None = None) -> dict[str, Any]:
+    """One actor's counters, gauges and status, read now (counters widened by ``widener``)."""
     c = ref.ctrl
     h2k, k2k, k2h = ref.h2k.stats(), ref.k2k.stats(), ref.k2h.stats()
     clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
@@ -105,6 +123,9 @@ def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
         "hlc_drift_seconds": (clock_us - now_us) / 1e6 if clock_us else 0.0,
         "round_trip_seconds": ref.round_trips.snapshot(),
     }
+    if widener is not None:
+        for key in WIDENED:
+            out[key] = widener.value((ref.id, key), out[key])
     host = ref.system.hosts.get(ref.id)
     out["handler_seconds"] = handler_time.of(ref.ctrl, host)
     dispatches = getattr(host, "dispatches", None)
@@ -121,7 +142,7 @@ def snapshot(system: Any) -> dict[str, Any]:
         "backend": system.backend,
         "stopped": bool(system.closed),
         "pump_restarts": int(getattr(system.runtime, "pump_restarts", 0)),  # a re-dispatch pump's
-        "actors": {ref.name: actor_snapshot(ref, now_us) for ref in actors},
+        "actors": {ref.name: actor_snapshot(ref, now_us, widener_for(system)) for ref in actors},
     }
 
 

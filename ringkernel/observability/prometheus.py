@@ -3,8 +3,8 @@
 It turns one snapshot into metric families at scrape time (no client-side
 counters updated per message).  Names follow Prometheus conventions:
 ``ringkernel_`` prefix, ``_total`` on counters, base units (seconds, ratio).
-Counters are the loops' 32-bit words, so one wraps after 2**32 messages; a
-scraper sees that as a counter reset, which ``rate()`` already handles.
+Counters are the loops' 32-bit words widened to 64 bits on every read
+(``ringkernel.observability.widen``), so they do not wrap at 2**32 messages.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from ringkernel.observability.metrics import snapshot
+from ringkernel.observability.metrics import snapshot, widener_for
 
 COUNTERS = (  # (snapshot key, metric name without _total, help)
     ("processed", "ringkernel_messages_processed", "Messages the actor's loop handled."),
@@ -118,7 +118,8 @@ def group_families(system: Any) -> Iterator[Metric]:
     """The ``ringkernel_group_*`` families, labelled by group name and actor class."""
     from ringkernel.groups import group_metrics
 
-    groups = [group_metrics(g) for g in list(getattr(system, "groups", ()))]
+    widener = widener_for(system)
+    groups = [group_metrics(g, widener) for g in list(getattr(system, "groups", ()))]
     labels = ["group", "type"]
     for key, name, text in GROUP_COUNTERS:
         family = CounterMetricFamily(name, text, labels=labels)

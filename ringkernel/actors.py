@@ -58,7 +58,7 @@ from ringkernel.runtime.actor_host import ActorHost, ActorMemory, ActorRuntime, 
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.hlc import Hlc, HlcDriftError
 from ringkernel.runtime.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
-from ringkernel.supervision import RESTART_POLICIES, RestartPolicy, Watchdog
+from ringkernel.supervision import RESTART_POLICIES, RestartPolicy, SupervisedPump, Watchdog
 
 # A reply stamped further ahead of the host's wall clock than this is not merged
 # into the system's clock (one corrupt stamp must not exhaust it for good); the
@@ -1535,7 +1535,8 @@ class ActorSystem:
         self.watchdog: Watchdog | None = None
         self._checkpointer: durability.Checkpointer | None = None
         if watchdog_timeout is not None:
-            pumps = [self.runtime] if hasattr(self.runtime, "restart_pump") else []
+            pump = self.runtime
+            pumps: list[SupervisedPump] = [pump] if isinstance(pump, SupervisedPump) else []
             self.watchdog = Watchdog(
                 watchdog_timeout, lambda: list(self.actors), lambda: list(self.groups), lambda: pumps
             )

@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -123,6 +123,7 @@ class SupervisedGroup(Protocol):
         """Lets the kernel see a control word now."""
 
 
+@runtime_checkable
 class SupervisedPump(Protocol):
     """What the watchdog needs of a host pump (``runtime.actor_pump.RedispatchRuntime``)."""
 

@@ -130,8 +130,9 @@ class SupervisedPump(Protocol):
     def stalled(self, timeout: float) -> bool:
         """The pump has been inside one round for ``timeout`` s or more."""
 
-    def restart_pump(self) -> None:
-        """Abandons the stuck pump thread and starts a new one, queued messages kept."""
+    def restart_pump(self) -> bool:
+        """Abandons the stuck pump thread and starts a new one, queued messages kept; False if
+        the round came back meanwhile (nothing done)."""
 
 
 # A pump is declared stalled after this fraction of watchdog_timeout inside one round: before
@@ -228,8 +229,7 @@ class Watchdog:
         """Restarts every stalled host pump; its actors' progress marks start afresh (they
         made none because the pump did not run them, not because they hung)."""
         for pump in list(self.pumps()):
-            if pump.stalled(self.timeout * PUMP_STALL_FRACTION):
-                pump.restart_pump()
+            if pump.stalled(self.timeout * PUMP_STALL_FRACTION) and pump.restart_pump():
                 self.marks.clear()
                 self.group_marks.clear()
 

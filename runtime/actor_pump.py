@@ -276,6 +276,7 @@ class RedispatchRuntime:
         self.router: Any = None  # the system's message router (runtime/router.py), run between rounds
         self.generation = 0  # a restart_pump abandons the thread of the previous generation
         self.round_started: float | None = None  # monotonic time the round in progress began
+        self.round_lock = threading.Lock()  # orders a round's end against restart_pump
         self.pump_restarts = 0  # ringkernel_pump_restarts_total
 
     # --- ActorRuntime ---
@@ -324,13 +325,17 @@ class RedispatchRuntime:
         started = self.round_started
         return started is not None and time.monotonic() - started >= timeout and not self.closing
 
-    def restart_pump(self) -> None:
+    def restart_pump(self) -> bool:
         """Abandons the stalled pump thread and starts a new one: every running actor is
         attached again over fresh device buffers uploaded from the host's mirror (the stuck
-        thread may hold the old buffers and the old lock), so queued messages are kept."""
-        self.generation += 1
+        thread may hold the old buffers and the old lock), so queued messages are kept.
+        False (nothing done) if the round came back meanwhile: it then merges as usual."""
+        with self.round_lock:  # the round either ended before this, or never merges
+            if self.round_started is None:
+                return False
+            self.generation += 1
+            self.round_started = None
         self.lock = threading.Lock()
-        self.round_started = None
         self.pump_restarts += 1
         running = [a for a in self.actors if a.running]
         self.shared = {}
@@ -339,6 +344,7 @@ class RedispatchRuntime:
             assert actor.memory is not None
             actor.running = False
             self.attach(actor, actor.memory)
+        return True
 
     def wait_round(self, seen: int, timeout: float) -> None:
         """Waits up to ``timeout`` s for a round after the ``seen``-th to merge its results
@@ -464,10 +470,11 @@ class RedispatchRuntime:
             self.round_started = clock
             before = [_processed(p.actor) for p in plans]
             words = self.device.run([p.actor.dispatch for p in plans], reads)
-            if generation != self.generation:
-                return False  # restart_pump gave up on this round: the new pump redoes it
+            with self.round_lock:
+                if generation != self.generation:
+                    return False  # restart_pump gave up on this round: the new pump redoes it
+                self.round_started = None
             took_us = (time.monotonic() - clock) * 1e6
-            self.round_started = None
             self.rounds += 1
             at = 0
             for plan in plans:

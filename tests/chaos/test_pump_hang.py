@@ -94,3 +94,12 @@ def test_a_busy_pump_is_not_called_stalled():
     assert runtime.stalled(1.0)
     runtime.closing = True
     assert not runtime.stalled(1.0)  # a pump being closed is not restarted
+
+
+def test_a_round_that_came_back_is_not_restarted():
+    from ringkernel.runtime.actor_pump import RedispatchRuntime
+    from ringkernel.runtime.cpu.actors import CpuBatchDevice
+
+    runtime = RedispatchRuntime(CpuBatchDevice())
+    assert runtime.restart_pump() is False  # no round in progress (it ended before the look)
+    assert runtime.generation == 0 and runtime.pump_restarts == 0

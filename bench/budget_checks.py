@@ -35,15 +35,9 @@ def run(settings: Settings) -> list[Row]:
 
 def _row(rk: Any, actor: Any, name: str, repeats: int) -> Row:
     from bench.budget_defs import Work
-    from ringkernel.actors import ActorType, _user_errors
-    from ringkernel.frontends.actors import build_actor_module
-    from ringkernel.ringir.passes.actor_lowering import lower_actor
 
-    unchecked = ActorType(actor.py_class)
-    unchecked._modules["persistent"] = _user_errors(
-        lambda: lower_actor(build_actor_module(unchecked.info), unchecked.info.name, budget_checks=False)
-    )
     with rk.ActorSystem(backend="cpu") as system:
+        unchecked = unchecked_twin(actor, system.runtime)
         checked_ref = system.spawn(actor, queue_capacity=4)
         plain_ref = system.spawn(unchecked, queue_capacity=4)
         ours_t, base_t = measure_pair(
@@ -60,3 +54,20 @@ def _row(rk: Any, actor: Any, name: str, repeats: int) -> Row:
         base,
         note=f"check overhead {100 * (ours / base - 1):+.1f}% (target <= 5%)",
     )
+
+
+def unchecked_twin(actor: Any, runtime: Any) -> Any:
+    """A copy of ``actor`` whose kernel, in the mode ``runtime`` runs single actors in (the
+    cpu scheduler's group-of-one turn, not the persistent loop), has no budget checks."""
+    from ringkernel.actors import ActorType, _user_errors
+    from ringkernel.frontends.actors import build_actor_module
+    from ringkernel.groups import single_kernel
+    from ringkernel.ringir.passes.actor_lowering import lower_actor
+
+    twin = ActorType(actor.py_class)
+    mode, group = single_kernel(runtime)
+    key = f"{mode}/group" if group else mode
+    twin._modules[key] = _user_errors(lambda: lower_actor(
+        build_actor_module(twin.info), twin.info.name, mode, group=group, budget_checks=False))
+    assert not twin.abortable(mode, group), "the baseline still has budget checks"
+    return twin

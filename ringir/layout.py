@@ -126,14 +126,32 @@ CONTROL = (
     ("instances", 29),  # host, block 0 of a group: N, the group's instances (0 in a single actor)
     ("quantum", 30),  # host, block 0 of a group: messages one instance may handle per turn (>= 1)
     ("state_stride", 31),  # host, block 0 of a group: words of each instance's state region
+    # handler timing on the device clock (targets with one: cpu, cuda); see HANDLER_BUCKETS
+    ("handler_us_lo", 32),  # kernel: microseconds its handlers took in all (u64, words 32-33)
+    ("handler_us_hi", 33),
+    *((f"handler_bucket_{k}", 34 + k) for k in range(16)),  # kernel: handlers per duration bucket
+    ("timing_mask", 50),  # host: a handler is timed when processed & timing_mask == 0 (a sample)
 )
 # Words a group's kernels read from block 0 only (docs/layout.md, "Actor groups"); each
 # instance's own block has every other word.
 GROUP_WORDS = ("stop", "drain", "batch", "idle_ns", "now_lo", "now_hi", "progress", "instances", "quantum",
                "state_stride")
 MAX_THREADS = 1024  # lanes of a cooperative handler (@rk.actor(threads=)): every target's block limit
-CONTROL_WORDS = 32
+CONTROL_WORDS = 64  # words 51-63 are reserved (zero)
 C = {name: index for name, index in CONTROL}
+# Handler durations (``ringkernel_handler_seconds``): bucket k counts handlers that took
+# fewer than 2**k microseconds on the device clock and, for k > 0, at least 2**(k-1); the
+# last bucket takes every longer one.  Bucket k's upper bound is 2**k µs (1 µs .. 16.4 ms, +Inf).
+HANDLER_BUCKETS = 16
+HANDLER_BUCKET_0 = C["handler_bucket_0"]
+# Two clock reads per message cost a small handler about half its time on cpu: by default
+# one handler in 64 is timed (under 1% of a 170 ns message), 0 times every one.
+TIMING_MASK_DEFAULT = 63
+
+
+def handler_bucket(micros: int) -> int:
+    """The bucket of a handler that took ``micros`` µs (as the loops count it)."""
+    return min(max(int(micros), 0).bit_length(), HANDLER_BUCKETS - 1)
 # the words only the loop writes: a host that mirrors device memory copies these back
 CONTROL_KERNEL_WORDS = (
     "state",
@@ -151,6 +169,9 @@ CONTROL_KERNEL_WORDS = (
     "aborting",
     "aborted",
     "last_abort",
+    "handler_us_lo",
+    "handler_us_hi",
+    *(f"handler_bucket_{k}" for k in range(16)),
 )
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
 # Handler aborts (docs/layout.md, "Budget checks"): the reason codes, and the

@@ -46,7 +46,7 @@ from ringkernel.frontends.actors import (
 )
 from ringkernel.groups import ActorGroup, AdmissionError
 from ringkernel.kernels import _user_errors
-from ringkernel.observability.metrics import Histogram, health, snapshot
+from ringkernel.observability.metrics import Histogram, health, snapshot, widener_for
 from ringkernel.observability.trace import ActorTracer, check_trace_path
 from ringkernel.ringir import ForRange, Loop, Module, walk
 from ringkernel.ringir import layout as L
@@ -58,7 +58,7 @@ from ringkernel.runtime.actor_host import ActorHost, ActorMemory, ActorRuntime, 
 from ringkernel.runtime.backend import KernelBuild
 from ringkernel.runtime.hlc import Hlc, HlcDriftError
 from ringkernel.runtime.queues import POLICIES, QueueFull, ReceiveTimeout, RingQueue, Waiter, fence
-from ringkernel.supervision import RESTART_POLICIES, RestartPolicy, Watchdog
+from ringkernel.supervision import RESTART_POLICIES, RestartPolicy, SupervisedPump, Watchdog
 
 # A reply stamped further ahead of the host's wall clock than this is not merged
 # into the system's clock (one corrupt stamp must not exhaust it for good); the
@@ -76,6 +76,7 @@ ASYNC_WAITER_IDLE = 1.0  # s an ask_async waiter thread stays without pending re
 BUDGET_MAX = 2**31  # ctrl.budget is a u32 word, and budget + 1 must not wrap
 WORKERS_MAX = 256  # the cpu scheduler's threads at most (runtime.cpu.scheduler.MAX_WORKERS)
 MAX_RESTARTS_MAX = 1_000_000
+HANDLER_TIMING_MASK = L.TIMING_MASK_DEFAULT  # ringkernel_handler_seconds samples 1 in 64 handlers
 WATCHDOG_MIN = 0.01  # s: the watchdog looks at every actor about four times per timeout
 WATCHDOG_MAX = 86_400.0
 RESTART_WINDOW_MAX = 86_400.0
@@ -586,6 +587,7 @@ def init_control(
     blocks[:, L.C["batch"]] = system.batch
     blocks[:, L.C["state_words"]] = actor_type.info.state.words if shadowed else 0
     blocks[:, L.C["budget"]] = handler_budget(actor_type, system.runtime, shadowed)
+    blocks[:, L.C["timing_mask"]] = HANDLER_TIMING_MASK
 
 
 def message_capacities(info: ActorInfo, capacity: int) -> tuple[int, int]:
@@ -672,9 +674,7 @@ class ActorRef:
         self.lanes = 1
         # supervision (ringkernel.supervision): spawn sets the policy, the watchdog the flags
         self.policy_state = RestartPolicy()
-        self.hung = False
-        self.failed = False
-        self.restarting = False
+        self._hung = self._failed = self._restarting = False
 
     def _allocate(
         self, runtime: ActorRuntime, capacity: int, policy: str, in_words: int, out_words: int
@@ -1288,6 +1288,35 @@ class ActorRef:
             return "blocked"
         return "running" if self.inputs_pending() else "idle"
 
+    # an instance of a group reads its flags from the group's (the watchdog watches groups whole)
+
+    @property
+    def hung(self) -> bool:
+        return self._hung or self._group_flag("hung")
+
+    @hung.setter
+    def hung(self, value: bool) -> None:
+        self._hung = value
+
+    @property
+    def failed(self) -> bool:
+        return self._failed or self._group_flag("failed")
+
+    @failed.setter
+    def failed(self, value: bool) -> None:
+        self._failed = value
+
+    @property
+    def restarting(self) -> bool:
+        return self._restarting or self._group_flag("restarting")
+
+    @restarting.setter
+    def restarting(self, value: bool) -> None:
+        self._restarting = value
+
+    def _group_flag(self, name: str) -> bool:
+        return self.group is not None and bool(getattr(self.group.supervision, name)[self.index])
+
     @property
     def sends_rejected(self) -> int:
         """Sends its handlers made that found its ``sends`` queue full: counted, not written
@@ -1506,7 +1535,11 @@ class ActorSystem:
         self.watchdog: Watchdog | None = None
         self._checkpointer: durability.Checkpointer | None = None
         if watchdog_timeout is not None:
-            self.watchdog = Watchdog(watchdog_timeout, lambda: list(self.actors))
+            pump = self.runtime
+            pumps: list[SupervisedPump] = [pump] if isinstance(pump, SupervisedPump) else []
+            self.watchdog = Watchdog(
+                watchdog_timeout, lambda: list(self.actors), lambda: list(self.groups), lambda: pumps
+            )
 
     def __enter__(self) -> ActorSystem:
         return self
@@ -1553,7 +1586,9 @@ class ActorSystem:
         a hung handler: ``"never"`` (it serves on from its state, or fails if the
         handler did not give up) or ``"on_failure"`` (it restarts from its initial
         state, keeping its queued messages, at most ``max_restarts`` times within
-        ``restart_window`` s; one more hang fails it).
+        ``restart_window`` s; one more hang fails it).  In a group the watchdog
+        watches each instance, and a restart resets only the hung instance;
+        ``max_restarts`` counts the restarts of the whole group.
 
         ``checkpoint_every`` s (with ``checkpoint_dir``) a checkpoint of the actor
         goes to ``checkpoint_dir``, the last ``checkpoint_keep`` kept; a restart
@@ -1581,20 +1616,16 @@ class ActorSystem:
         schedule = _checkpoint_schedule(checkpoint_every, checkpoint_dir, checkpoint_keep)
         count = check_setting("count", count, 1, groups.COUNT_MAX, none_means="one actor, not a group")
         priority = check_setting("priority", priority, *groups.PRIORITY_RANGE)
+        policy_state = RestartPolicy(restart, max_restarts, restart_window)
         if count is not None:
-            if restart != "never":
-                raise ValueError(
-                    "restart= is not supported for actor groups yet (count=): the watchdog does not "
-                    "watch group instances; spawn single actors for restarts, or give handlers a budget="
-                )
             group = self._spawn_group(actor_type, count, queue_capacity, policy, lanes, priority)
+            group.supervision.policy_state = policy_state  # one policy for the whole group
             if schedule is not None:
                 self._schedule_checkpoints(durability.Schedule(group, *schedule, group=True))
             return group
         if priority:
             raise ValueError(f"priority={priority} orders actor groups (spawn with count=N); "
                              "a single actor is served in class 0")
-        policy_state = RestartPolicy(restart, max_restarts, restart_window)
         ref = self._spawn(actor_type, queue_capacity, policy, lanes, policy_state)
         if schedule is not None:
             self._schedule_checkpoints(durability.Schedule(ref, *schedule))
@@ -2008,7 +2039,8 @@ class ActorSystem:
         """A snapshot of every actor's counters, queue fill, clock drift and status; each
         group's summed over its instances (``"groups"``: no label per instance)."""
         out = snapshot(self)
-        out["groups"] = {g.name: groups.group_metrics(g) for g in list(self.groups)}
+        widener = widener_for(self)
+        out["groups"] = {g.name: groups.group_metrics(g, widener) for g in list(self.groups)}
         out["routing"] = self.routing.metrics()
         return out
 

@@ -27,10 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ringkernel import group_io as bulk
+from ringkernel.observability import handler_time
+from ringkernel.observability.widen import Widener
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.actor_host import ActorMemory
 from ringkernel.runtime.native_queue import Call
 from ringkernel.runtime.queues import RingQueue, fence
+from ringkernel.supervision import GroupFlags
 
 if TYPE_CHECKING:
     from ringkernel.actors import ActorRef, ActorSystem, ActorType
@@ -155,6 +158,7 @@ class ActorGroup:
         self.downstream: ActorGroup | None = None
         self.abandoned = False
         self.host: Any = None
+        self.supervision = GroupFlags(count)  # spawn sets its restart policy; the watchdog the flags
         self._refs: dict[int, ActorRef] = {}
         self._lock = threading.RLock()  # instance refs are made, and broadcasts sent, one at a time
 
@@ -234,13 +238,62 @@ class ActorGroup:
 
     @property
     def status(self) -> str:
-        """``"stopped"``, ``"blocked"`` (an instance is in, or held back by, a cycle of full
-        queues), ``"running"`` (work queued) or ``"idle"``, for the whole group."""
+        """``"stopped"``, ``"failed"`` (every instance failed), ``"restarting"`` or ``"hung"``
+        (an instance is: ``group[i].status`` says which), ``"blocked"`` (an instance is in, or
+        held back by, a cycle of full queues), ``"running"`` (work queued) or ``"idle"``, for
+        the whole group.  A group with some failed instances serves on with the others."""
+        flags = self.supervision
+        if flags.failed.all():
+            return "failed"
         if self.system.stopped or self.host is None or self.host.join(0):
-            return "stopped"
+            return "restarting" if flags.restarting.any() else "stopped"
+        if flags.restarting.any():
+            return "restarting"
+        if flags.hung.any():
+            return "hung"
         if self.system.routing.blocked(self):
             return "blocked"
         return "running" if self.inputs_pending() else "idle"
+
+    # --- supervision (ringkernel.supervision.SupervisedGroup) ---
+
+    def busy_instances(self) -> np.ndarray:
+        """Per instance: input is queued and its replies and sends have room (it should progress)."""
+        count = self.count
+        pending = (_fill(self.h2k, count) + _fill(self.k2k, count) + _fill(self.routed, count)) > 0
+        sends_capacity = self.sends_shape[0]
+        room = 2 * _fill(self.sends, count) <= sends_capacity  # else it waits for the router
+        out_capacity = int(self.out.reshape(count, -1)[0, L.Q_CAPACITY])
+        return pending & room & (_fill(self.out, count) < out_capacity)
+
+    def restart_state(self, index: int) -> np.ndarray:
+        """The state words instance ``index`` restarts from: its initial state."""
+        stride = self.state_stride
+        return self.initial_state[index * stride : (index + 1) * stride]
+
+    def restart_instance(self, index: int, grace: float) -> bool:
+        """Aborts instance ``index``'s message in progress (``abort_at``, reason ``"watchdog"``)
+        and pauses the kernel in one go (the other instances' handlers run to their end, and no
+        message of ``index`` runs on the old state), puts back its :meth:`restart_state` and
+        starts the kernel again, every queued message kept; False if it did not pause within
+        ``grace`` s (it then runs on as it was)."""
+        system = self.system
+        block = self.ctrl.reshape(self.count, L.CONTROL_WORDS)[index]
+        with system._lock:
+            if system.closed:
+                return False
+            self.ctrl[L.C["stop"]] = L.STOP_PAUSE  # first: the turn ends right after the abort
+            fence()
+            block[L.C["abort_at"]] = block[L.C["serial"]]
+            fence()
+            try:
+                system._pause([self], f"restart {self.type.__name__}[{index}] of {self.name}", grace)
+            except TimeoutError:
+                return False
+            stride = self.state_stride
+            self.state_words[index * stride : (index + 1) * stride] = self.restart_state(index)
+            system._launch(self)
+        return True
 
     # --- messages ---
 
@@ -368,6 +421,7 @@ class ActorGroup:
         ref.group, ref.index, ref.lanes = self, i, self.lanes
         ref.sequence = int(h2k.buffer[L.Q_TAIL])  # what broadcasts sent before it existed
         ref.initial_state = self.initial_state[i * self.state_stride : (i + 1) * self.state_stride]
+        ref.policy_state = self.supervision.policy_state  # restarts count per group
         make = getattr(host, "instance", None)
         system.hosts[ref.id] = make(i) if make is not None else host
         self._refs[i] = ref
@@ -560,14 +614,20 @@ def admit_restore(system: ActorSystem, what: str, singles: list[tuple[ActorType,
     admit(system, what, actors, words)
 
 
-def group_metrics(group: ActorGroup) -> dict[str, Any]:
-    """One group's numbers, summed (or the maximum) over its instances: no per-instance labels."""
+def group_metrics(group: ActorGroup, widener: Widener | None = None) -> dict[str, Any]:
+    """One group's numbers, summed (or the maximum) over its instances: no per-instance labels.
+    With a ``widener`` each instance's 32-bit counters are widened to 64 bits before the sum."""
     count = group.count
     blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
     h2k = group.h2k.reshape(count, -1)
 
+    def widened(key: str, words: np.ndarray) -> int:
+        if widener is None:
+            return int(words.astype(np.uint64).sum())
+        return int(widener.values((group.id, key), words).sum())
+
     def total(name: str) -> int:
-        return int(blocks[:, L.C[name]].astype(np.uint64).sum())
+        return widened(name, blocks[:, L.C[name]])
 
     depth = _fill(group.h2k, count) + _fill(group.k2k, count) + _fill(group.routed, count)
     out_depth = _fill(group.k2h, count)
@@ -578,7 +638,7 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
         "priority": group.priority,
         "status": group.status,
         "processed": total("processed"),
-        "sent": int(h2k[:, L.Q_ENQUEUED].astype(np.uint64).sum()),
+        "sent": widened("sent", h2k[:, L.Q_ENQUEUED]),
         "replies": total("sequence"),
         "unhandled": total("errors"),
         "handler_aborted": total("aborted"),
@@ -587,9 +647,13 @@ def group_metrics(group: ActorGroup) -> dict[str, Any]:
         "queue_depth_max": int(depth.max()),
         "queue_capacity": group.capacity,
         "output_depth": int(out_depth.sum()),
-        "dropped": int(h2k[:, L.Q_DROPPED].astype(np.uint64).sum()),
-        "rejected": int(h2k[:, L.Q_REJECTED].astype(np.uint64).sum()),
-        "sends_rejected": int(group.sends.reshape(count, -1)[:, L.Q_REJECTED].astype(np.uint64).sum()),
+        "dropped": widened("dropped", h2k[:, L.Q_DROPPED]),
+        "rejected": widened("rejected", h2k[:, L.Q_REJECTED]),
+        "sends_rejected": widened("sends_rejected", group.sends.reshape(count, -1)[:, L.Q_REJECTED]),
+        "hung": int(group.supervision.hung.sum()),
+        "failed": int(group.supervision.failed.sum()),
+        "restarts": group.supervision.policy_state.count,
+        "handler_seconds": handler_time.of(group.ctrl, group.host),
     }
 
 

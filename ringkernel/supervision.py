@@ -9,9 +9,20 @@ with work queued and room for its replies that has finished no message for
 progress (``ctrl.abort_at``, the handler's checks see it and roll back),
 then applies the actor's restart policy (:class:`RestartPolicy`).
 
-It speaks only to :class:`Supervised` (what an ``ActorRef`` offers), so an
-actor group can be supervised the same way, one member at a time.
-``docs/operations.md`` is the runbook.
+It speaks only to :class:`Supervised` (what an ``ActorRef`` offers) and to
+:class:`SupervisedGroup` (what an ``ActorGroup`` offers).  A group's
+instances are watched all at once, with numpy over the group's control
+blocks, so a group of 100,000 costs no Python object per instance: a hung
+instance's message is aborted through its own ``abort_at`` (the group-wide
+``stop`` cannot single one out), and a restart pauses the group's kernel
+(``STOP_PAUSE``: the other instances' handlers run to their end), puts back
+that instance's state and starts the kernel again, every queued message kept.
+A group's restarts count against one :class:`RestartPolicy` for the whole
+group (a storm is a storm whichever instance it hits); :class:`GroupFlags`
+holds each instance's ``hung``/``failed``/``restarting`` flags, which
+``group[i].status`` reads.  A host pump (wgpu, metal) that stalls inside a
+round is restarted (:class:`SupervisedPump`).  ``docs/operations.md`` is the
+runbook.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -82,14 +93,71 @@ class Supervised(Protocol):
         """Lets the loop see a control flag now."""
 
 
-class Watchdog:
-    """One thread that watches ``actors()`` until :meth:`close`."""
+class GroupFlags:
+    """The supervision flags of every instance of a group, and the group's restart policy."""
 
-    def __init__(self, timeout: float, actors: Callable[[], Iterable[Supervised]]) -> None:
+    def __init__(self, count: int, policy: RestartPolicy | None = None) -> None:
+        self.policy_state = policy if policy is not None else RestartPolicy()
+        self.hung = np.zeros(count, dtype=bool)
+        self.failed = np.zeros(count, dtype=bool)
+        self.restarting = np.zeros(count, dtype=bool)
+
+
+class SupervisedGroup(Protocol):
+    """What the watchdog needs of an actor group (its instances are watched together)."""
+
+    name: str
+    count: int
+    ctrl: np.ndarray  # count control blocks back to back
+    supervision: GroupFlags
+
+    def busy_instances(self) -> np.ndarray:
+        """Per instance: work is queued and its replies and sends have room."""
+
+    def restart_instance(self, index: int, grace: float) -> bool:
+        """Aborts instance ``index``'s message in progress, pauses the group's kernel, puts
+        back that instance's restart state and starts the kernel again; False (the kernel
+        left running) if it did not pause within ``grace`` s."""
+
+    def wake(self) -> None:
+        """Lets the kernel see a control word now."""
+
+
+@runtime_checkable
+class SupervisedPump(Protocol):
+    """What the watchdog needs of a host pump (``runtime.actor_pump.RedispatchRuntime``)."""
+
+    def stalled(self, timeout: float) -> bool:
+        """The pump has been inside one round for ``timeout`` s or more."""
+
+    def restart_pump(self) -> bool:
+        """Abandons the stuck pump thread and starts a new one, queued messages kept; False if
+        the round came back meanwhile (nothing done)."""
+
+
+# A pump is declared stalled after this fraction of watchdog_timeout inside one round: before
+# the actors it serves reach watchdog_timeout without progress, so they are not called hung.
+PUMP_STALL_FRACTION = 0.5
+
+
+class Watchdog:
+    """One thread that watches ``actors()``, ``groups()`` and ``pumps()`` until :meth:`close`."""
+
+    def __init__(
+        self,
+        timeout: float,
+        actors: Callable[[], Iterable[Supervised]],
+        groups: Callable[[], Iterable[SupervisedGroup]] = tuple,
+        pumps: Callable[[], Iterable[SupervisedPump]] = tuple,
+    ) -> None:
         self.timeout = timeout
         self.actors = actors
+        self.groups = groups
+        self.pumps = pumps
         self.closing = threading.Event()
         self.marks: dict[int, tuple[int, float]] = {}  # id(actor) -> (processed seen, since when)
+        # id(group) -> (processed seen, since when), one entry per instance
+        self.group_marks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.thread = threading.Thread(target=self._run, name="ringkernel-watchdog", daemon=True)
         self.thread.start()
 
@@ -100,6 +168,7 @@ class Watchdog:
 
     def _run(self) -> None:
         while not self.closing.wait(self.timeout / 4):
+            self.look_pumps()
             for actor in list(self.actors()):
                 if self.closing.is_set():
                     return
@@ -107,6 +176,13 @@ class Watchdog:
                     self.look(actor)
                 except Exception:  # its runtime broke (a failed pump): the others are still watched
                     actor.failed = True
+            for group in list(self.groups()):
+                if self.closing.is_set():
+                    return
+                try:
+                    self.look_group(group)
+                except Exception:  # as above: every instance of a broken group is failed
+                    group.supervision.failed[:] = True
 
     def look(self, actor: Supervised) -> None:
         """One look at ``actor``: notes progress, or handles a hang."""
@@ -149,6 +225,59 @@ class Watchdog:
         else:
             actor.fail()  # the handler did not give up: nothing more to try
 
+    def look_pumps(self) -> None:
+        """Restarts every stalled host pump; its actors' progress marks start afresh (they
+        made none because the pump did not run them, not because they hung)."""
+        for pump in list(self.pumps()):
+            if pump.stalled(self.timeout * PUMP_STALL_FRACTION) and pump.restart_pump():
+                self.marks.clear()
+                self.group_marks.clear()
+
+    def look_group(self, group: SupervisedGroup) -> None:
+        """One look at every instance of ``group``: notes progress, handles each hang."""
+        flags = group.supervision
+        now = time.monotonic()
+        processed = group.ctrl.reshape(group.count, L.CONTROL_WORDS)[:, L.C["processed"]].copy()
+        seen, since = self.group_marks.get(id(group), (processed.copy(), np.full(group.count, now)))
+        moved = (processed != seen) | ~group.busy_instances() | flags.failed | flags.restarting
+        seen[moved], since[moved] = processed[moved], now
+        flags.hung[moved & ~flags.failed] = False
+        self.group_marks[id(group)] = (seen, since)
+        for index in np.flatnonzero(~moved & (now - since >= self.timeout)).tolist():
+            if self.closing.is_set():
+                return
+            self.handle_group_hang(group, index)
+            blocks = group.ctrl.reshape(group.count, L.CONTROL_WORDS)
+            seen[index], since[index] = blocks[index, L.C["processed"]], time.monotonic()
+
+    def handle_group_hang(self, group: SupervisedGroup, index: int) -> None:
+        """Instance ``index`` of ``group`` is hung: aborts its message and restarts it, lets it
+        serve on (``"never"``) or fails it (a restart storm, or a handler that did not give up).
+
+        A failed instance takes no more sends; the group's other instances serve on.
+        """
+        flags = group.supervision
+        flags.hung[index] = True
+        policy = flags.policy_state
+        if policy.restart == "on_failure" and policy.allows(time.monotonic()):
+            flags.restarting[index] = True
+            try:
+                restarted = group.restart_instance(index, self.timeout + 1.0)
+            finally:
+                flags.restarting[index] = False
+            flags.hung[index] = not restarted
+            flags.failed[index] = not restarted
+            return
+        block = group.ctrl.reshape(group.count, L.CONTROL_WORDS)[index]
+        before = int(block[L.C["aborted"]])
+        block[L.C["abort_at"]] = block[L.C["serial"]]
+        fence()
+        group.wake()
+        aborted = self._wait(lambda: int(block[L.C["aborted"]]) != before)
+        flags.hung[index] = False
+        # "never": it serves on from its state; "on_failure" past max_restarts: a restart storm
+        flags.failed[index] = not aborted or policy.restart == "on_failure"
+
     def _wait(self, done: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline and not self.closing.is_set():
@@ -158,4 +287,12 @@ class Watchdog:
         return bool(done())
 
 
-__all__ = ["Watchdog", "RestartPolicy", "Supervised", "RESTART_POLICIES"]
+__all__ = [
+    "Watchdog",
+    "RestartPolicy",
+    "Supervised",
+    "SupervisedGroup",
+    "SupervisedPump",
+    "GroupFlags",
+    "RESTART_POLICIES",
+]

@@ -31,6 +31,18 @@ Idle, the pump sleeps on an event that ``send``, ``receive`` and the control
 flags set, waking every ``keepalive`` seconds (:data:`KEEPALIVE`) for a
 dispatch that keeps the heartbeat moving.
 
+A pump that stops making progress (a round that never returns: a driver
+stuck in a map, a submission that never signals) is found by the system's
+watchdog through :meth:`RedispatchRuntime.stalled` and replaced by
+:meth:`RedispatchRuntime.restart_pump`: the stuck thread is abandoned (a
+Python thread cannot be killed) under a new *generation*, and a new thread
+re-attaches every running actor over fresh device buffers uploaded from the
+host's mirror.  The mirror holds every round merged so far, and an unmerged
+round changed nothing the host sees, so queued messages are kept and no
+message is lost or handled twice as far as the host can tell; a stuck
+thread that wakes later sees its generation is gone and leaves without
+touching anything.
+
 A *group* of N instances (:meth:`RedispatchRuntime.group_host`) is one
 dispatch of N workgroups per round (a 2-D grid of at most
 :data:`MAX_GRID_X` columns, as WebGPU allows 65535 per dimension), each
@@ -213,6 +225,10 @@ class PumpedActor:
         self.left.set()
         self.last_dispatch = 0.0
         self.dispatches = 0  # ringkernel_dispatches_total
+        # handler timing measured on the host per dispatch (a batch loop has no clock): µs in all,
+        # and handlers per bucket of layout.handler_bucket (docs/layout.md, "Handler timing")
+        self.handler_us = 0
+        self.handler_buckets = np.zeros(L.HANDLER_BUCKETS, dtype=np.uint64)
         self.mirror_out = False  # a tracer reads this loop's K2K output slots too (device-only otherwise)
         # a group: the routed producer lines and sends consumer lines the device has (pump_routing)
         self.sent_routed: np.ndarray | None = None
@@ -258,6 +274,10 @@ class RedispatchRuntime:
         self.rounds_merged = 0  # rounds whose results reached the host's arrays
         self.merged = threading.Condition()
         self.router: Any = None  # the system's message router (runtime/router.py), run between rounds
+        self.generation = 0  # a restart_pump abandons the thread of the previous generation
+        self.round_started: float | None = None  # monotonic time the round in progress began
+        self.round_lock = threading.Lock()  # orders a round's end against restart_pump
+        self.pump_restarts = 0  # ringkernel_pump_restarts_total
 
     # --- ActorRuntime ---
 
@@ -300,6 +320,32 @@ class RedispatchRuntime:
         self._check_failure()
         self.event.set()
 
+    def stalled(self, timeout: float) -> bool:
+        """Whether the pump has been inside one round for ``timeout`` s or more (a hang)."""
+        started = self.round_started
+        return started is not None and time.monotonic() - started >= timeout and not self.closing
+
+    def restart_pump(self) -> bool:
+        """Abandons the stalled pump thread and starts a new one: every running actor is
+        attached again over fresh device buffers uploaded from the host's mirror (the stuck
+        thread may hold the old buffers and the old lock), so queued messages are kept.
+        False (nothing done) if the round came back meanwhile: it then merges as usual."""
+        with self.round_lock:  # the round either ended before this, or never merges
+            if self.round_started is None:
+                return False
+            self.generation += 1
+            self.round_started = None
+        self.lock = threading.Lock()
+        self.pump_restarts += 1
+        running = [a for a in self.actors if a.running]
+        self.shared = {}
+        self.thread = None
+        for actor in running:
+            assert actor.memory is not None
+            actor.running = False
+            self.attach(actor, actor.memory)
+        return True
+
     def wait_round(self, seen: int, timeout: float) -> None:
         """Waits up to ``timeout`` s for a round after the ``seen``-th to merge its results
         (a receiver's wait: replies reach the host only when a round merges)."""
@@ -331,7 +377,9 @@ class RedispatchRuntime:
                 self.actors.append(actor)
             self.actors = upstream_first(self.actors)
             if self.thread is None:
-                self.thread = threading.Thread(target=self._pump, name="ringkernel-actor-pump", daemon=True)
+                self.thread = threading.Thread(
+                    target=self._pump, args=(self.generation,), name="ringkernel-actor-pump", daemon=True
+                )
                 self.thread.start()
         self.event.set()
 
@@ -354,12 +402,12 @@ class RedispatchRuntime:
 
     # --- the pump ---
 
-    def _pump(self) -> None:
+    def _pump(self, generation: int) -> None:
         backoff = self.idle
         try:
-            while not self.closing:
+            while not self.closing and generation == self.generation:
                 self.event.clear()
-                if self.pump_round():
+                if self.pump_round(generation):
                     backoff = self.idle
                     continue
                 if self.event.wait(self._until_timer(backoff)):
@@ -367,7 +415,11 @@ class RedispatchRuntime:
                 else:
                     backoff = min(backoff * 2, self.keepalive)
         except BaseException as exc:  # surfaced to the user thread by wake/attach/close
-            self.failure = exc
+            if generation == self.generation:
+                self.failure = exc
+                self.round_started = None  # a failed pump is not a stalled one: it is not restarted
+        if generation != self.generation:
+            return  # abandoned by restart_pump: the new pump owns the actors
         with self.lock:  # no loop runs without the pump
             for actor in self.actors:
                 self._retire(actor)
@@ -381,9 +433,13 @@ class RedispatchRuntime:
         now_us = physical_now() >> L.HLC_LOGICAL_BITS
         return max(0.0, min(backoff, (due - now_us) / 1e6))
 
-    def pump_round(self) -> bool:
-        """One round (upload, dispatch, read back, merge); True if any actor made progress."""
+    def pump_round(self, generation: int | None = None) -> bool:
+        """One round (upload, dispatch, read back, merge); True if any actor made progress.
+        A round of an abandoned ``generation`` (see :meth:`restart_pump`) merges nothing."""
+        generation = self.generation if generation is None else generation
         with self.lock:
+            if generation != self.generation:
+                return False
             actors = [a for a in self.actors if a.running]
             clock = time.monotonic()
             progressed = False
@@ -411,13 +467,21 @@ class RedispatchRuntime:
             if not plans:
                 return self._route() or progressed
             reads = [r for p in plans for r in p.reads]
+            self.round_started = clock
+            before = [_processed(p.actor) for p in plans]
             words = self.device.run([p.actor.dispatch for p in plans], reads)
+            with self.round_lock:
+                if generation != self.generation:
+                    return False  # restart_pump gave up on this round: the new pump redoes it
+                self.round_started = None
+            took_us = (time.monotonic() - clock) * 1e6
             self.rounds += 1
             at = 0
             for plan in plans:
                 merge = self._merge if plan.actor.count is None else self._merge_group
                 at, moved = merge(plan, words, at)
                 progressed |= moved
+            _time_handlers(plans, before, took_us)
         progressed = self._route() or progressed
         with self.merged:  # receivers waiting in wait_round look now
             self.rounds_merged += 1
@@ -568,6 +632,28 @@ class RedispatchRuntime:
             pump_routing.merge(m, parts[5 + len(plan.out_slots) :], plan.send_slots)
         after = int(m.ctrl[L.C["processed"]]), int(m.h2k[L.Q_DROPPED]), int(m.k2k[L.Q_DROPPED])
         return at, after != before
+
+
+def _processed(actor: PumpedActor) -> int:
+    """Messages the actor's loop (every instance, for a group) has handled so far."""
+    m = actor.memory
+    assert m is not None
+    return int(m.ctrl[L.C["processed"] :: L.CONTROL_WORDS].astype(np.uint64).sum())
+
+
+def _time_handlers(plans: list[_Plan], before: list[int], took_us: float) -> None:
+    """Host timing of a round (WGSL and MSL have no clock): the round's time, dispatch and
+    read-back included, shared evenly by the messages its dispatches handled."""
+    handled = [max(_processed(p.actor) - b, 0) for p, b in zip(plans, before)]
+    total = sum(handled)
+    if not total:
+        return
+    each = took_us / total
+    bucket = L.handler_bucket(int(each))
+    for plan, n in zip(plans, handled):
+        if n:
+            plan.actor.handler_us += round(each * n)
+            plan.actor.handler_buckets[bucket] += n
 
 
 def _inputs(m: ActorMemory) -> bool:

@@ -61,6 +61,7 @@ from ringkernel.ringir import (
     Wake,
 )
 from ringkernel.ringir.diagnostics import SourceLoc
+from ringkernel.ringir.passes.budget import CTRL_PARAM
 from ringkernel.ringir.types import I64, U32, U64, VOID, ArrayType, ScalarType, TupleType, Type, as_scalar
 
 
@@ -103,6 +104,10 @@ def _declare_function(llmod: ir.Module, target: LLVMTarget, fn: Function) -> ir.
         llfn.linkage = "internal"
     for arg, name in zip(llfn.args, names):
         arg.name = name
+        if name == CTRL_PARAM and not fn.is_kernel:
+            # the budget poll's control block: its own buffer, never another argument, so
+            # a handler's state stays in registers across a checked loop (issue 19)
+            arg.add_attribute("noalias")
     return llfn
 
 
@@ -341,6 +346,8 @@ class FunctionLowerer(NodeVisitor):
     def visit_AtomicRMW(self, s: AtomicRMW) -> None:
         def emit() -> ir.Value:
             ptr, elem = self.element(s.array, s.index)
+            if s.array.name == CTRL_PARAM:  # a budget poll's look at a flag (ringir.passes.budget)
+                return self.target.poll_rmw(self, s.op, ptr, self.value(s.value), elem)
             space = _space(s.array)
             return self.target.atomic_rmw(self, s.op, ptr, self.value(s.value), elem, space)
 

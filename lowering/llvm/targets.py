@@ -142,6 +142,15 @@ class LLVMTarget:
         """
         return fl.builder.atomic_rmw(atomic_rmw_op(op, elem), ptr, value, self.atomic_ordering)
 
+    def poll_rmw(
+        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType
+    ) -> ir.Value:
+        """A budget poll's atomic on its control block (``%rk.ctrl``): relaxed, since the
+        flags it reads (``stop``, ``abort_at``) publish no data; a stronger order would make
+        LLVM keep every state word in memory across the checked loop (docs/layout.md,
+        "Budget checks").  Targets whose atomics need more (a scope) keep their own."""
+        return fl.builder.atomic_rmw(atomic_rmw_op(op, elem), ptr, value, "monotonic")
+
     def cmpxchg(
         self, fl: FunctionLowerer, ptr: ir.Value, expected: ir.Value, desired: ir.Value,
         elem: ScalarType, space: AddressSpace = AddressSpace.GLOBAL,
@@ -555,6 +564,12 @@ class NvptxTarget(LLVMTarget):
             return
         sleep = _declare(fl.module, "llvm.nvvm.nanosleep", ir.VoidType(), [I32])
         fl.builder.call(sleep, [nanos])
+
+    def poll_rmw(
+        self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType
+    ) -> ir.Value:
+        """Relaxed already; through :meth:`atomic_rmw` so a system-scope build sees host flags."""
+        return self.atomic_rmw(fl, op, ptr, value, elem)
 
     def atomic_rmw(
         self, fl: FunctionLowerer, op: str, ptr: ir.Value, value: ir.Value, elem: ScalarType,

@@ -227,6 +227,7 @@ class _LoopBuilder:
         self.shared: Value | None = None
         self.lane0: Value | None = None
         self.decisions = 0
+        self.started: LocalVar | None = None  # a handler's start time (handler timing)
 
     @property
     def budget_args(self) -> tuple[Value, Value]:
@@ -678,6 +679,7 @@ class _LoopBuilder:
         head, out_tail = self.var("head"), self.var("out_tail")
         base, out_base, type_id = self.var("slot"), self.var("reply_slot"), self.var("type")
         stamp = self.var("stamp.lo"), self.var("stamp.hi")
+        self.timing_var()
         step = self.inputs.index(q)
         with self.lane0_only():
             b.store_var(kind, self.c(KIND_NONE))
@@ -775,6 +777,7 @@ class _LoopBuilder:
                         self.begin_message()
                     if self.talks:
                         self.open_sends(merged)
+                    self.time_start()
                     b.store_var(kind, self.c(KIND_HANDLE))
 
     def finish(
@@ -784,6 +787,7 @@ class _LoopBuilder:
         """Lane 0, after the handler: its reply (or abort record) published once, the slot freed."""
         b = self.b
         out = self.out
+        self.time_end()
         if self.abortable:
             self.end_message(type_id, out_base, reply)
         if self.talks:
@@ -811,6 +815,53 @@ class _LoopBuilder:
         q.release(L.Q_HEAD, b.binary("add", head, self.c(1)))
         q.bump(L.Q_DEQUEUED)
         self.ctrl.add(L.C["processed"])
+
+    # --- handler timing (docs/layout.md, "Handler timing") ---
+
+    @property
+    def timed(self) -> bool:
+        """Whether the loop times its handlers: only with a device clock (not ``"batch"``:
+        WGSL and MSL have none, and their hosts time each dispatch instead)."""
+        return self.mode != "batch"
+
+    def timing_var(self) -> None:
+        """The local that holds a handler's start time (a step's own, µs, u64)."""
+        self.started = self.var("started", U64) if self.timed else None
+
+    def time_start(self) -> None:
+        """Lane 0, just before a handler: the device clock if this handler is a sample
+        (``processed & timing_mask == 0``), else 0 (never a clock: µs since 1970)."""
+        if self.started is None:
+            return
+        b = self.b
+        b.store_var(self.started, self.c(0, U64))
+        sample = b.binary("and", self.ctrl.load(L.C["processed"]), self.ctrl.load(L.C["timing_mask"]))
+        with b.if_(b.compare("eq", sample, self.c(0))):
+            b.store_var(self.started, self.clock_us())
+
+    def time_end(self) -> None:
+        """Lane 0, right after a sampled handler: its duration added to ``handler_us`` (u64)
+        and counted in its bucket, ``handler_bucket_k`` for ``2**(k-1) <= µs < 2**k``."""
+        if self.started is None:
+            return
+        b = self.b
+        start = b.load_var(self.started)
+        with b.if_(b.compare("ne", start, self.c(0, U64))):
+            self.count_duration(start)
+
+    def count_duration(self, start: Value) -> None:
+        """The handler that started at ``start`` µs ends now: into the sum and its bucket."""
+        b = self.b
+        took = b.binary("sub", b.binary("max", self.clock_us(), start), start)  # a wall clock may step back
+        took32 = b.cast(b.binary("min", took, self.c(0xFFFFFFFF, U64)), U32)
+        spent = self.ctrl.load(L.C["handler_us_lo"]), self.ctrl.load(L.C["handler_us_hi"])
+        total = self.hlc_add_word(spent, took32)  # (a u64 sum: adds with carry, saturates)
+        self.ctrl.store(L.C["handler_us_lo"], total[0])
+        self.ctrl.store(L.C["handler_us_hi"], total[1])
+        width = b.binary("sub", self.c(32), b.math("clz", took32))
+        bucket = b.binary("add", self.c(L.HANDLER_BUCKET_0),
+                          b.binary("min", width, self.c(L.HANDLER_BUCKETS - 1)))
+        self.ctrl.store(bucket, b.binary("add", self.ctrl.load(bucket), self.c(1)))
 
     # --- sends (docs/layout.md, "Sends") ---
 

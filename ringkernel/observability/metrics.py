@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import bisect
 import threading
+import weakref
 from typing import Any
 
+from ringkernel.observability import handler_time
 from ringkernel.observability.clock import physical_us, wall_us
+from ringkernel.observability.widen import Widener
 from ringkernel.ringir import layout as L
 
 # Seconds; a local ask on cpu takes tens of microseconds, one through lavapipe milliseconds.
@@ -67,13 +70,29 @@ class Histogram:
         return {"buckets": cumulative, "count": running, "sum": total}
 
 
+# counters a snapshot reports widened to 64 bits (ringkernel.observability.widen)
+WIDENED = ("processed", "sent", "replies", "unhandled", "heartbeat", "dropped", "rejected",
+           "handler_aborted", "sends_rejected", "clock_refused")
+_WIDENERS: weakref.WeakKeyDictionary[Any, Widener] = weakref.WeakKeyDictionary()
+_WIDENERS_LOCK = threading.Lock()
+
+
+def widener_for(system: Any) -> Widener:
+    """The system's :class:`Widener` (one per system, made on first use)."""
+    with _WIDENERS_LOCK:
+        widener = _WIDENERS.get(system)
+        if widener is None:
+            widener = _WIDENERS[system] = Widener()
+        return widener
+
+
 def actor_status(ref: Any) -> str:
     """One of ``running idle hung blocked failed restarting stopped``: ``ActorRef.status``."""
     return str(ref.status)
 
 
-def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
-    """One actor's counters, gauges and status, read now."""
+def actor_snapshot(ref: Any, now_us: int, widener: Widener | None = None) -> dict[str, Any]:
+    """One actor's counters, gauges and status, read now (counters widened by ``widener``)."""
     c = ref.ctrl
     h2k, k2k, k2h = ref.h2k.stats(), ref.k2k.stats(), ref.k2h.stats()
     clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
@@ -104,7 +123,11 @@ def actor_snapshot(ref: Any, now_us: int) -> dict[str, Any]:
         "hlc_drift_seconds": (clock_us - now_us) / 1e6 if clock_us else 0.0,
         "round_trip_seconds": ref.round_trips.snapshot(),
     }
+    if widener is not None:
+        for key in WIDENED:
+            out[key] = widener.value((ref.id, key), out[key])
     host = ref.system.hosts.get(ref.id)
+    out["handler_seconds"] = handler_time.of(ref.ctrl, host)
     dispatches = getattr(host, "dispatches", None)
     if isinstance(dispatches, int):  # re-dispatched loops (wgpu, metal, cpu batch)
         out["dispatches"] = dispatches
@@ -118,14 +141,33 @@ def snapshot(system: Any) -> dict[str, Any]:
     return {
         "backend": system.backend,
         "stopped": bool(system.closed),
-        "actors": {ref.name: actor_snapshot(ref, now_us) for ref in actors},
+        "pump_restarts": int(getattr(system.runtime, "pump_restarts", 0)),  # a re-dispatch pump's
+        "actors": {ref.name: actor_snapshot(ref, now_us, widener_for(system)) for ref in actors},
     }
+
+
+def clock_health(system: Any) -> dict[str, Any]:
+    """Each actor's HLC against the host's wall clock: ``drift_seconds`` per actor (its clock
+    minus the wall clock: ahead is positive; an idle actor's clock stands still, so it falls
+    behind), the bound past which a stamp is refused, and the refusals counted so far (by the
+    actors' merges, the host's, and the groups' instances)."""
+    now_us = wall_us()
+    drift = {}
+    refused = system.clock_drift_refused
+    for ref in list(system.actors):
+        c = ref.ctrl
+        clock_us = physical_us(int(c[L.C["hlc_lo"]]) | int(c[L.C["hlc_hi"]]) << 32)
+        drift[ref.name] = (clock_us - now_us) / 1e6 if clock_us else 0.0
+        refused += int(c[L.C["clock_refused"]])
+    for group in list(getattr(system, "groups", ())):
+        refused += int(group.counter("clock_refused").astype("uint64").sum())
+    return {"drift_seconds": drift, "max_drift_seconds": L.MAX_CLOCK_DRIFT_US / 1e6, "refused": refused}
 
 
 def health(system: Any) -> dict[str, Any]:
     """``system.health()``: ``live`` (nothing hung, failed or deadlocked), ``ready`` (every actor
-    running or idle); ``send_cycle`` (only while there is one) names the cycle of full queues the
-    router found."""
+    running or idle); ``clock`` (:func:`clock_health`); ``send_cycle`` (only while there is one)
+    names the cycle of full queues the router found."""
     statuses = {ref.name: actor_status(ref) for ref in list(system.actors)}
     groups = {g.name: g.status for g in list(getattr(system, "groups", ()))}  # running, idle, stopped
     cycle = system.routing.router.cycle
@@ -133,7 +175,7 @@ def health(system: Any) -> dict[str, Any]:
     ready = not system.closed and cycle is None and all(
         s in READY for s in (*statuses.values(), *groups.values())
     )
-    report: dict[str, Any] = {"live": live, "ready": ready, "actors": statuses}
+    report: dict[str, Any] = {"live": live, "ready": ready, "actors": statuses, "clock": clock_health(system)}
     if groups:  # (a system without groups answers as before)
         report["groups"] = groups
     if cycle:

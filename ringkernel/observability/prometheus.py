@@ -3,8 +3,8 @@
 It turns one snapshot into metric families at scrape time (no client-side
 counters updated per message).  Names follow Prometheus conventions:
 ``ringkernel_`` prefix, ``_total`` on counters, base units (seconds, ratio).
-Counters are the loops' 32-bit words, so one wraps after 2**32 messages; a
-scraper sees that as a counter reset, which ``rate()`` already handles.
+Counters are the loops' 32-bit words widened to 64 bits on every read
+(``ringkernel.observability.widen``), so they do not wrap at 2**32 messages.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from ringkernel.observability.metrics import snapshot
+from ringkernel.observability.metrics import snapshot, widener_for
 
 COUNTERS = (  # (snapshot key, metric name without _total, help)
     ("processed", "ringkernel_messages_processed", "Messages the actor's loop handled."),
@@ -53,14 +53,17 @@ GROUP_COUNTERS = (
     ("rejected", "ringkernel_group_messages_rejected", "Sends refused (reject policy or a block timeout)."),
     ("handler_aborted", "ringkernel_group_handler_aborted", "Handlers aborted in the group's instances."),
     ("clock_refused", "ringkernel_group_clock_refused", "Stamps too far ahead to merge into a clock."),
+    ("restarts", "ringkernel_group_restarts", "Instance restarts by supervision (counted per group)."),
 )
 GROUP_GAUGES = (
+    ("hung", "ringkernel_group_hung", "Instances the watchdog finds hung now."),
+    ("failed", "ringkernel_group_failed", "Instances failed by supervision (the others serve on)."),
     ("instances", "ringkernel_group_instances", "Instances in the group."),
     ("queue_depth", "ringkernel_group_queue_depth", "Messages waiting in all instances' input queues."),
     ("queue_depth_max", "ringkernel_group_queue_depth_max", "The fullest instance's waiting messages."),
     ("output_depth", "ringkernel_group_output_queue_depth", "Replies waiting in all output queues."),
 )
-GROUP_STATUSES = ("running", "idle", "stopped")
+GROUP_STATUSES = STATUSES  # a group is hung, restarting or failed through its instances
 
 
 class SystemCollector(Collector):
@@ -73,6 +76,8 @@ class SystemCollector(Collector):
         taken = snapshot(self.system)
         actors = taken["actors"].values()
         yield from router_families(self.system.routing.metrics())
+        yield CounterMetricFamily("ringkernel_pump_restarts", "Stalled host pumps the watchdog restarted "
+                                  "(wgpu, metal).", value=taken["pump_restarts"])
         for key, name, text in COUNTERS:
             family = CounterMetricFamily(name, text, labels=["actor"])
             for a in actors:
@@ -95,10 +100,17 @@ class SystemCollector(Collector):
             "ringkernel_round_trip_seconds", "ask() round trips measured on the host.", labels=["actor"]
         )
         for a in actors:
-            h = a["round_trip_seconds"]
-            buckets = [("+Inf" if b == float("inf") else repr(b), n) for b, n in h["buckets"]]
-            rtt.add_metric([a["actor"]], buckets, h["sum"])
+            rtt.add_metric([a["actor"]], _buckets(a["round_trip_seconds"]), a["round_trip_seconds"]["sum"])
         yield rtt
+        handlers = HistogramMetricFamily(
+            "ringkernel_handler_seconds",
+            "Handler durations on the device clock (cpu, cuda); wgpu and metal: each dispatch's "
+            "host time shared by the messages it handled.",
+            labels=["actor"],
+        )
+        for a in actors:
+            handlers.add_metric([a["actor"]], _buckets(a["handler_seconds"]), a["handler_seconds"]["sum"])
+        yield handlers
         yield from group_families(self.system)
 
 
@@ -106,7 +118,8 @@ def group_families(system: Any) -> Iterator[Metric]:
     """The ``ringkernel_group_*`` families, labelled by group name and actor class."""
     from ringkernel.groups import group_metrics
 
-    groups = [group_metrics(g) for g in list(getattr(system, "groups", ()))]
+    widener = widener_for(system)
+    groups = [group_metrics(g, widener) for g in list(getattr(system, "groups", ()))]
     labels = ["group", "type"]
     for key, name, text in GROUP_COUNTERS:
         family = CounterMetricFamily(name, text, labels=labels)
@@ -118,12 +131,23 @@ def group_families(system: Any) -> Iterator[Metric]:
         for g in groups:
             gauge.add_metric([g["group"], g["type"]], g[key])
         yield gauge
+    handlers = HistogramMetricFamily("ringkernel_group_handler_seconds",
+                                     "Handler durations of the group's instances.", labels=labels)
+    for g in groups:
+        took = g["handler_seconds"]
+        handlers.add_metric([g["group"], g["type"]], _buckets(took), took["sum"])
+    yield handlers
     status = GaugeMetricFamily("ringkernel_group_status", "1 for the group's current status.",
                                labels=[*labels, "status"])
     for g in groups:
         for s in GROUP_STATUSES:
             status.add_metric([g["group"], g["type"], s], 1.0 if g["status"] == s else 0.0)
     yield status
+
+
+def _buckets(histogram: dict[str, Any]) -> list[tuple[str, float]]:
+    """A snapshot's cumulative buckets as ``HistogramMetricFamily`` takes them."""
+    return [("+Inf" if b == float("inf") else repr(b), n) for b, n in histogram["buckets"]]
 
 
 def router_families(routing: dict[str, Any]) -> Iterator[Metric]:

@@ -17,7 +17,9 @@ the message it answers, so:
 - flows join the host's send (or the upstream actor's span) to the span of
   the actor that handled that sequence number; the HLC guarantees the
   receiver's stamp is later than the sender's;
-- a counter track per actor shows its input queue depth at each tap.
+- a counter track per actor shows its input queue depth at each tap, and
+  one per actor group the depth of all its instances' input queues (a
+  track per instance would make 100,000 tracks).
 
 The clocks are comparable because the cpu loop reads the wall clock and the
 batch loops (wgpu, metal) get the host's clock in the control block.
@@ -201,11 +203,16 @@ class ActorTracer:
                 self._read(ref, "send", self._tap(ref.h2k.buffer), HOST_TID, ref.id)
                 target = int(ref.ctrl[L.C["out_target"]])
                 self._read(ref, "handled", self._tap(ref.out.buffer), ref.id, target)
-                depth = ref.inputs_pending()
-                if self._depths.get(ref.id) != depth:
-                    self._depths[ref.id] = depth
-                    now = float(wall_us() - self.epoch_us)
-                    self.ring.add("depth", ref.id, 0, now, np.array([now]), np.array([depth]))
+                self._depth(ref.id, ref.inputs_pending())
+            for group in list(getattr(self.system, "groups", ())):
+                self._depth(group.id, group.inputs_pending())  # all instances: no track per instance
+
+    def _depth(self, key: int, depth: int) -> None:
+        """A queue-depth counter event for ``key`` (an actor's id, or a group's), when it changed."""
+        if self._depths.get(key) != depth:
+            self._depths[key] = depth
+            now = float(wall_us() - self.epoch_us)
+            self.ring.add("depth", key, 0, now, np.array([now]), np.array([depth]))
 
     def _read(self, ref: Any, kind: str, tap: _Tap, actor: int, target: int) -> None:
         rows, missed = tap.read()
@@ -230,6 +237,7 @@ class ActorTracer:
     def events(self) -> list[dict[str, Any]]:
         """The trace events (metadata, spans, flows, counters) of what the ring holds."""
         names = {ref.id: ref.name for ref in self.system.actors}
+        names.update((g.id, g.name) for g in getattr(self.system, "groups", ()))  # (a group's id is < 0)
         out: list[dict[str, Any]] = [_meta("process_name", HOST_TID, f"ActorSystem ({self.system.backend})")]
         out.append(_meta("thread_name", HOST_TID, "host"))
         for actor_id, name in names.items():

@@ -266,8 +266,8 @@ def test_spawn_settings_of_groups_are_checked():
             system.spawn(Counter, count=0)
         with pytest.raises(ValueError, match="priority=2 orders actor groups"):
             system.spawn(Counter, priority=2)
-        with pytest.raises(ValueError, match="not supported for actor groups"):
-            system.spawn(Counter, count=2, restart="on_failure")
+        with pytest.raises(ValueError, match="unknown restart policy 'sometimes'"):
+            system.spawn(Counter, count=2, restart="sometimes")  # groups take restart= (issue 19)
         group = system.spawn(Counter, count=3, queue_capacity=4)
         with pytest.raises(IndexError, match="instances 0 to 2"):
             group[3]

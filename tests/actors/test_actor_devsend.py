@@ -120,3 +120,19 @@ def test_a_cooperative_handlers_send_tos_go_device_side(actor_backend):
         assert list(group.state["got"]) == [5, 5, 5, 5]
         routing = system.metrics()["routing"]
         assert routing["direct"] == 20 and routing["routed"] == 20
+
+
+def test_prometheus_counts_direct_sends():
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ringkernel.observability.prometheus import registry_for
+
+    with rk.ActorSystem(backend="cpu") as system:
+        group = system.spawn(Wild, count=2)
+        group.broadcast(Go(count=0))
+        wait_until(lambda: (group.state["got"] == 3).all())
+        text = generate_latest(registry_for(system)).decode()
+        samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+        assert samples["ringkernel_sends_direct_total"] == 2
+        assert samples["ringkernel_messages_routed_total"] == 2

@@ -258,6 +258,11 @@ class RedispatchRuntime:
         self.rounds_merged = 0  # rounds whose results reached the host's arrays
         self.merged = threading.Condition()
         self.router: Any = None  # the system's message router (runtime/router.py), run between rounds
+        # called (from the pump thread, once the loops are retired) with the error when the device
+        # is lost; set by a system with a fallback backend, whose actors then migrate from the
+        # host mirror.  Its callers' wakes no longer raise: their actors are on their way elsewhere.
+        self.on_device_loss: Any = None
+        self.device_lost = False
 
     # --- ActorRuntime ---
 
@@ -348,8 +353,22 @@ class RedispatchRuntime:
             self.shared[id(array)] = entry
         return entry
 
+    def download(self, memories: Sequence[ActorMemory]) -> None:
+        """Reads the K2K queues of paused loops from the device into the host arrays: only the
+        device holds their slots, and a migration copies the host arrays."""
+        with self.lock:
+            arrays = {id(m.k2k): m.k2k for m in memories if id(m.k2k) in self.shared}
+            reads = [(self.shared[key].buffer, 0, a.size) for key, a in arrays.items()]
+            if not reads:
+                return
+            words = self.device.run([], reads)
+        at = 0
+        for array in arrays.values():
+            array[:] = words[at : at + array.size]
+            at += array.size
+
     def _check_failure(self) -> None:
-        if self.failure is not None:
+        if self.failure is not None and not (self.device_lost and self.on_device_loss is not None):
             raise RuntimeError(f"the actor pump failed: {self.failure!r}") from self.failure
 
     # --- the pump ---
@@ -367,10 +386,17 @@ class RedispatchRuntime:
                 else:
                     backoff = min(backoff * 2, self.keepalive)
         except BaseException as exc:  # surfaced to the user thread by wake/attach/close
+            lost = getattr(self.device, "is_device_loss", None)
+            self.device_lost = bool(lost is not None and lost(exc))
             self.failure = exc
         with self.lock:  # no loop runs without the pump
             for actor in self.actors:
                 self._retire(actor)
+        with self.merged:  # receivers waiting for a round look again (at their actor's new runtime)
+            self.merged.notify_all()
+        report = self.on_device_loss
+        if self.device_lost and report is not None:
+            report(self.failure)
 
     def _until_timer(self, backoff: float) -> float:
         """``backoff``, or less when the router holds a timer due sooner."""

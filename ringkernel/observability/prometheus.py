@@ -100,6 +100,9 @@ class SystemCollector(Collector):
             rtt.add_metric([a["actor"]], buckets, h["sum"])
         yield rtt
         yield from group_families(self.system)
+        migrations = getattr(self.system, "migrations", None)
+        if migrations is not None:
+            yield from migrations.families()
 
 
 def group_families(system: Any) -> Iterator[Metric]:

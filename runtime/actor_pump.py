@@ -169,7 +169,9 @@ class _Plan:
         self.add(b("h2k"), 0, L.QUEUE_HEADER_WORDS)
         self.add(b("k2k"), 0, L.QUEUE_HEADER_WORDS)
         self.add(b("out"), 0, L.QUEUE_HEADER_WORDS)
-        if m.out_to_host or actor.mirror_out:
+        # K2K slots are device-only, unless a tracer reads them or a fallback may have to move
+        # them after a device loss (the host mirror is then all that is left)
+        if m.out_to_host or actor.mirror_out or actor.runtime.on_device_loss is not None:
             capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
             tail = int(m.out[L.Q_TAIL])
             budget = min(capacity, 2 * max(int(m.ctrl[L.C["batch"]]), 1))

@@ -41,6 +41,13 @@ def _collect(ref, count: int, timeout: float = 60.0) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _until(done, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def test_device_loss_falls_back_to_cpu_and_loses_nothing(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.WARNING, logger="ringkernel.migration")
     with rk.ActorSystem("wgpu", fallback="cpu") as system:
@@ -96,6 +103,26 @@ def test_device_loss_moves_groups_and_connected_chains():
             assert np.array_equal(mine["n"], np.arange(600))
             assert np.array_equal(mine["count"], np.arange(1, 601))
         assert group.runtime is relay.runtime is system.runtimes["cpu"]
+
+
+def test_k2k_messages_held_on_the_lost_device_move_too():
+    # the downstream's output fills (nobody receives), so its K2K queue holds messages when
+    # the device goes: the fallback reads them from the host mirror, not from the lost device
+    with rk.ActorSystem("wgpu", fallback="cpu") as system:
+        relay, rec = system.spawn(Relay, queue_capacity=1024), system.spawn(Recorder, queue_capacity=64)
+        system.connect(relay, rec)
+        for n in range(500):
+            relay.send(Tick(sender=1, n=n), timeout=None)
+        deadline = time.monotonic() + 30
+        while len(rec.k2k) < 32 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(rec.k2k) >= 32  # messages wait in the K2K queue
+        system.runtime.inject_device_loss()
+        _until(lambda: system.migrations.lost)  # the next round finds the device gone
+        assert system.migrations.wait(20) and rec.runtime is system.runtimes["cpu"]
+        rows = _collect(rec, 500)
+        assert np.array_equal(rows["n"], np.arange(500))
+        assert np.array_equal(rows["count"], np.arange(1, 501))
 
 
 def test_without_fallback_a_device_loss_is_an_error_not_a_hang():

@@ -705,7 +705,11 @@ def group_image(group: Any) -> GroupImage:
         f"group {group.name} holds messages in its sends queues the router has not taken",
     )
     routed_q = group.routed.reshape(count, -1)
-    routed_rows = [(i, queued(routed_q[i])) for i in range(count)]
+    routed_counts = np.zeros(count, np.uint32)
+    routed_rows = []
+    for i in np.flatnonzero(routed_q[:, L.Q_TAIL] != routed_q[:, L.Q_HEAD]).tolist():
+        routed_rows.append((i, queued(routed_q[i])))
+        routed_counts[i] = len(routed_rows[-1][1])
     blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
     h2k, k2h = group.h2k.reshape(count, -1), group.k2h.reshape(count, -1)
     with group._lock:
@@ -738,7 +742,7 @@ def group_image(group: Any) -> GroupImage:
         state=group.state_words.reshape(count, group.state_stride)[:, : info.state.words].copy(),
         input_counts=in_counts, inputs=_stack(inputs, group.in_words),
         output_counts=out_counts, outputs=_stack(outputs, group.out_words),
-        routed_counts=np.array([len(r) for _, r in routed_rows], np.uint32),
+        routed_counts=routed_counts,
         routed=_stack(routed_rows, group.in_words), routed_capacity=group.routed_shape[0],
     )
 

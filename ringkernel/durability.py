@@ -153,6 +153,7 @@ def paused(
             raise RuntimeError(f"cannot checkpoint {ref.name}: it has {ref.status}")
         system._pause((ref,), what="checkpoint", grace=grace)
         try:
+            sends_routed(system, (ref,), system.drain_timeout if grace is None else grace)
             return take()
         finally:
             system._launch(ref)
@@ -585,6 +586,10 @@ def check_wiring(wiring: Wiring, images: Sequence[Image], types: Sequence[ActorT
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"link {up} -> {down}: {exc}") from None
     _need(len({d for _, d in wiring.links}) == len(wiring.links), "an actor receives two links")
+    linked = {d for _, d in wiring.links}
+    for im in images:  # K2K messages of an actor saved without its upstream go to its input queue
+        _need(im.name in linked or len(im.inputs) + len(im.k2k) <= im.capacity,
+              f"{im.name}: {len(im.k2k)} connected messages do not fit its input queue")
     _need(len({u for u, _ in wiring.links}) == len(wiring.links), "an actor sends on two links")
     for src, i, port, dst, j in wiring.ports:
         (src_type, src_count), (dst_type, dst_count) = counts[src], counts[dst]
@@ -609,6 +614,11 @@ def rewire(system: ActorSystem, wiring: Wiring, units: Mapping[str, Any], images
         held = images[down].k2k
         if len(held):
             b.k2k.try_push_many(_rows(held, b.k2k.slot_words))
+    downstream = {d for _, d in wiring.links}
+    for name, im in images.items():
+        if name not in downstream and len(im.k2k):  # (saved alone: its upstream is not in the file)
+            ref = units[name]
+            ref.h2k.try_push_many(_rows(im.k2k, ref.h2k.slot_words))
     routing = system.routing
     for src, i, port, dst, j in wiring.ports:
         a, b = units[src], units[dst]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,26 @@ def test_a_connect_pair_needs_both_ends_and_a_file_link_is_checked(tmp_path):
         with pytest.raises(durability.CheckpointError, match="link .* no handler"):
             system.restore(tmp_path / "bad.rkc", [Stage, Sink])
         assert not system.actors  # nothing half-restored
+
+
+def test_a_periodic_checkpoint_of_a_downstream_keeps_its_k2k_messages(tmp_path):
+    # a downstream saved alone (a periodic checkpoint) has K2K messages and no link: a restore
+    # delivers them through its input queue rather than dropping them
+    with rk.ActorSystem() as system:
+        stage, sink = system.spawn(Stage), system.spawn(Sink, queue_capacity=8)
+        system.connect(stage, sink)
+        for n in range(20):  # the sink's output (8) fills: the rest wait in its K2K queue
+            stage.send(Job(sender=0, n=n, work=0), timeout=None)
+        deadline = time.monotonic() + 10
+        while len(sink.k2k) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        taken = durability.paused(system, sink, lambda: durability.image(sink))
+        assert len(taken.k2k) >= 4
+        held = len(taken.outputs) + len(taken.k2k)  # (the rest wait in the stage, not in this file)
+        durability.write(tmp_path / "sink.rkc", durability.encode([taken], 0))
+    with rk.ActorSystem() as system:
+        [sink] = system.restore(tmp_path / "sink.rkc", [Sink])
+        got = []
+        while len(got) < held:
+            got += [m.n for m in sink.receive_many(held, timeout=10)]
+        assert got == list(range(held))

@@ -189,3 +189,26 @@ def test_connect_across_backends_is_refused_clearly():
         system.migrate(rec, "wgpu")
         with pytest.raises(ValueError, match="different backends"):
             system.connect(relay, rec)
+
+
+def test_asks_during_migrations_are_answered_once_each():
+    with rk.ActorSystem("cpu") as system:
+        ref = system.spawn(Recorder, queue_capacity=4)
+        answers, failures = [], []
+
+        def asker() -> None:
+            try:
+                for n in range(600):
+                    answers.append(ref.ask(Tick(sender=3, n=n), timeout=30).n)
+            except BaseException as exc:
+                failures.append(exc)
+
+        thread = threading.Thread(target=asker)
+        thread.start()
+        for backend in ("wgpu", "cpu", "wgpu", "cpu"):
+            time.sleep(0.2)
+            system.migrate(ref, backend)
+        thread.join(120)
+        assert not failures, failures
+        assert answers == list(range(600))
+        assert ref.state["count"] == 600

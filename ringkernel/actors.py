@@ -2078,7 +2078,7 @@ class ActorSystem:
             report["live"] = report["live"] and not moves.errors
         return report
 
-    def migrate(self, target: ActorRef | ActorGroup, backend: str) -> migration.Migration:
+    def migrate(self, ref: ActorRef | ActorGroup, backend: str) -> migration.Migration:
         """Moves a live actor or group to ``backend`` ("cpu", "wgpu", ...) with its state, clocks,
         counters and every queued message; the actors ``connect`` joined to it move along.
 
@@ -2087,7 +2087,7 @@ class ActorSystem:
         ``pause_s`` is how long they waited.  ``TimeoutError`` (nothing moved) if a handler does
         not return within ``drain_timeout``; ``BackendUnavailable`` if ``backend`` cannot run here.
         """
-        return self.migrations.migrate(target, backend)
+        return self.migrations.migrate(ref, backend)
 
     def serve(self, port: int = 9464, host: str = "127.0.0.1") -> Any:
         """Serves ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` until shutdown; port 0 picks one."""

@@ -189,7 +189,7 @@ class Migrations:
         for r in (runtime, source):
             if getattr(r, "router", None) is router:
                 setattr(r, "router", None)  # noqa: B010 (a pump's attribute, not every runtime's)
-        if routing.thread is None:
+        if routing.thread is None and routing.members:  # (nothing to route yet: Routing starts one)
             routing.thread = RouterThread(router)
 
     # --- device loss ---
@@ -211,6 +211,9 @@ class Migrations:
             warnings.warn(text, DeviceLostWarning, stacklevel=1)
             with system._lock:
                 units = [u for u in [*system.actors, *system.groups] if u.runtime is runtime]
+                if system.runtime is runtime:  # new spawns go to the fallback from now on
+                    assert self.fallback is not None
+                    system.runtime, system.backend = self.runtime(self.fallback), self.fallback
             for unit in _distinct_chains(units):
                 if system.closed:
                     break

@@ -317,7 +317,7 @@ class RedispatchRuntime:
 
     def attach(self, actor: PumpedActor, memory: ActorMemory) -> None:
         """Gives ``actor`` device buffers (shared by array identity, so K2K stays on the device)."""
-        self._check_failure()
+        self._check_failure(strict=True)  # (no loop starts on a lost device)
         with self.lock:
             actor.memory = memory
             actor.buffers = tuple(self._shared(a).buffer for a in memory.arrays)
@@ -369,8 +369,11 @@ class RedispatchRuntime:
             array[:] = words[at : at + array.size]
             at += array.size
 
-    def _check_failure(self) -> None:
-        if self.failure is not None and not (self.device_lost and self.on_device_loss is not None):
+    def _check_failure(self, strict: bool = False) -> None:
+        """Raises the pump's failure; not to a waker (``strict=False``) once a lost device's
+        actors are on their way to a fallback."""
+        handled = self.device_lost and self.on_device_loss is not None
+        if self.failure is not None and (strict or not handled):
             raise RuntimeError(f"the actor pump failed: {self.failure!r}") from self.failure
 
     # --- the pump ---

@@ -76,6 +76,8 @@ def test_device_loss_falls_back_to_cpu_and_loses_nothing(caplog: pytest.LogCaptu
         assert system.migrations.wait(10)
         assert ref.runtime is system.runtimes["cpu"]
         assert ref.ask(Tick(sender=0, n=-1), timeout=5).count == COUNT + 1  # it serves on
+        assert system.backend == "cpu"  # and new actors start on the fallback
+        assert system.spawn(Recorder).ask(Tick(sender=0, n=0), timeout=5).count == 1
         health = system.health()
         assert health["device_losses"] and health["ready"] and not health["migrating"]
         assert system.metrics()["migrations"]["total"] == {"device_loss": 1}

@@ -48,6 +48,22 @@ class Tally:
         return Tallied(count=self.count)
 
 
+@rk.actor
+class Pass:
+    """Passes each Bump on: two of them joined by connect() make the linked seed."""
+
+    passed: i32 = 0
+
+    def bump(self, msg: Bump) -> Bump:
+        self.passed += 1
+        return Bump(n=msg.n)
+
+
+def known(image: durability.Image) -> rk.ActorType:
+    """The target's class for ``image``: ``Pass`` for a file's Pass actors, else ``Tally``."""
+    return Pass if image.actor == durability.actor_key(Pass) else Tally
+
+
 def test_one_input(data: bytes) -> None:
     check(data)
     if len(data) >= durability.DIGEST_BYTES:
@@ -62,7 +78,7 @@ def check(data: bytes) -> None:
         return
     for image in images:
         try:
-            durability.check_compatible(image, durability.resolve(image, {image.actor: Tally}))
+            durability.check_compatible(image, durability.resolve(image, {image.actor: known(image)}))
         except durability.CheckpointError:
             return
         if image.capacity > RESTORE_CAPACITY_MAX:
@@ -79,7 +95,7 @@ def restore(data: bytes, images: list[durability.Image]) -> None:
         path = Path(tmp) / "fuzz.rkc"
         path.write_bytes(data)
         try:
-            refs = system.restore(path, types={image.actor: Tally for image in images})
+            refs = system.restore(path, types={image.actor: known(image) for image in images})
         except durability.CheckpointError as exc:
             if system.actors:
                 raise Finding(f"a refused restore left {len(system.actors)} actors spawned: {exc}") from exc
@@ -92,7 +108,8 @@ def restore(data: bytes, images: list[durability.Image]) -> None:
                 raise Finding(
                     f"{ref.name}: {len(image.outputs)} replies in the file, {ref.pending()} restored"
                 )
-            if not len(image.inputs) and (state != image.state).any():  # nothing to handle: no change
+            fed = len(image.inputs) or len(image.k2k) or ref.upstream is not None
+            if not fed and (state != image.state).any():  # nothing to handle: no change
                 raise Finding(f"{ref.name}: restored state {state.tolist()} is not {image.state.tolist()}")
         system.shutdown(drain=False)
 
@@ -106,16 +123,21 @@ def seed_files() -> dict[str, bytes]:
 
     bump, tallied = message_info(Bump), message_info(Tallied)
 
-    def image(name: str, state: list[int], inputs: int, outputs: int) -> durability.Image:
+    def image(name: str, state: list[int], inputs: int, outputs: int, cls: rk.ActorType = Tally,
+              k2k: int = 0) -> durability.Image:
         rows_in = np.zeros((inputs, bump.slot_words), np.uint32)
         rows_in[:, 0], rows_in[:, 3], rows_in[:, 6] = bump.type_id, np.arange(inputs) + 1, 7
         rows_out = np.zeros((outputs, tallied.slot_words), np.uint32)
         rows_out[:, 0], rows_out[:, 6] = tallied.type_id, np.arange(outputs) + 1
+        rows_k2k = np.zeros((k2k, bump.slot_words), np.uint32)
+        rows_k2k[:, 0], rows_k2k[:, 6] = bump.type_id, 5
+        if cls is Pass:
+            rows_out = rows_out[:0]
         return durability.Image(
-            actor=durability.actor_key(Tally),
+            actor=durability.actor_key(cls),
             name=name,
-            fingerprint=durability.actor_fingerprint(Tally),
-            state_fields=durability.state_fields(Tally),
+            fingerprint=durability.actor_fingerprint(cls),
+            state_fields=durability.state_fields(cls),
             capacity=8,
             policy="block",
             lanes=1,
@@ -124,10 +146,15 @@ def seed_files() -> dict[str, bytes]:
             state=np.array(state, np.uint32),
             inputs=rows_in,
             outputs=rows_out,
+            k2k=rows_k2k,
         )
+
+    linked = [image("Pass#1", [0], 2, 0, Pass), image("Pass#2", [4], 0, 0, Pass, k2k=3)]
 
     return {
         "empty.rkc": durability.encode([], 0),
         "one.rkc": durability.encode([image("Tally#1", [3, 9], 2, 1)], 1 << 40),
         "two.rkc": durability.encode([image("Tally#1", [0, 0], 0, 0), image("Tally#2", [1, 2], 5, 0)], 0),
+        # version 3: a connect() link whose K2K queue holds messages
+        "linked.rkc": durability.encode(linked, 0, wiring=durability.Wiring([["Pass#1", "Pass#2"]])),
     }

@@ -28,13 +28,12 @@ import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ringkernel import durability, groups, routing
+from ringkernel import durability, groups, migration, routing
 from ringkernel.frontends.actors import (
     ActorInfo,
     MessageInfo,
@@ -578,15 +577,17 @@ def handler_budget(actor_type: ActorType, runtime: ActorRuntime, shadowed: bool)
 
 
 def init_control(
-    blocks: np.ndarray, system: ActorSystem, actor_type: ActorType, shadowed: bool, first_id: int
+    blocks: np.ndarray, system: ActorSystem, actor_type: ActorType, shadowed: bool, first_id: int,
+    runtime: ActorRuntime | None = None,
 ) -> None:
     """Fills the host's words of ``len(blocks)`` control blocks (rows) for actors numbered from
-    ``first_id``: a single actor is one row, a group one row per instance."""
+    ``first_id``: a single actor is one row, a group one row per instance.  ``runtime``: the
+    one the loop runs on (default the system's; a migration names its target's)."""
     blocks[:, L.C["actor_id"]] = np.arange(first_id, first_id + len(blocks), dtype=np.uint32)
     blocks[:, L.C["idle_ns"]] = system.idle_ns
     blocks[:, L.C["batch"]] = system.batch
     blocks[:, L.C["state_words"]] = actor_type.info.state.words if shadowed else 0
-    blocks[:, L.C["budget"]] = handler_budget(actor_type, system.runtime, shadowed)
+    blocks[:, L.C["budget"]] = handler_budget(actor_type, runtime or system.runtime, shadowed)
     blocks[:, L.C["timing_mask"]] = HANDLER_TIMING_MASK
 
 
@@ -630,9 +631,11 @@ class ActorRef:
 
     def __init__(
         self, system: ActorSystem, actor_type: ActorType, actor_id: int, capacity: int, policy: str,
-        regions: InstanceRegions | None = None,
+        regions: InstanceRegions | None = None, runtime: ActorRuntime | None = None,
     ) -> None:
         self.system = system
+        # the runtime its loop runs on: the system's, until a migration moves it (ringkernel.migration)
+        self.runtime: ActorRuntime = runtime or system.runtime
         self.type = actor_type
         self.id = actor_id
         self.capacity = capacity
@@ -642,7 +645,7 @@ class ActorRef:
         replies = [m for h in info.handlers.values() for m in h.replies]
         self.reply_info = {m.type_id: m for m in replies}
         out_words = max([m.slot_words for m in replies], default=8)
-        runtime = system.runtime
+        runtime = self.runtime
         self.group: Any = None  # the ActorGroup (ringkernel.groups) this is an instance of
         self.index = 0  # its instance number there
         self._bell: tuple[np.ndarray, np.ndarray] | None = None
@@ -666,6 +669,7 @@ class ActorRef:
         self.sequence = 0
         self.clock_refused = 0  # replies whose stamp the host clock did not merge
         self.abandoned = False  # shutdown gave up on its loop (see ActorSystem.shutdown)
+        self.moving = False  # a migration waits for its send lock (ringkernel.migration)
         self.round_trips = Histogram()  # ask() round trips, seconds (ringkernel_round_trip_seconds)
         self.send_lock = threading.Lock()  # one producer of the input queue at a time
         self.receive_lock = threading.Lock()  # one consumer of the output queue, never held while waiting
@@ -687,7 +691,8 @@ class ActorRef:
         shadowed = actor_type.abortable(*groups.single_kernel(runtime))
         self.ctrl = runtime.alloc(L.CONTROL_WORDS)
         self.state_words = runtime.alloc(max(info.state.words, 1) * (2 if shadowed else 1))
-        init_control(self.ctrl.reshape(1, L.CONTROL_WORDS), self.system, actor_type, shadowed, self.id)
+        blocks = self.ctrl.reshape(1, L.CONTROL_WORDS)
+        init_control(blocks, self.system, actor_type, shadowed, self.id, runtime)
         if info.state.fields:
             view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
             for name, value in info.defaults.items():
@@ -707,7 +712,7 @@ class ActorRef:
         """A fresh, empty ``routed`` queue of ``capacity`` slots (as large as its input slots):
         at spawn, or when the router connects a port to it (its loop must not be running)."""
         in_words = int(self.h2k.buffer[L.Q_SLOT_WORDS])
-        self.routed = _queue(self.system.runtime, capacity, in_words, name=f"the routed queue of {self.name}")
+        self.routed = _queue(self.runtime, capacity, in_words, name=f"the routed queue of {self.name}")
 
     def _ring_on_send(self) -> None:
         """A send publishes and rings the parked loop in one native call (where the host can
@@ -715,7 +720,7 @@ class ActorRef:
         what its group host says, e.g. the cpu scheduler's bell)."""
         if self._bell is not None:
             self.h2k.ring_on_push(*self._bell)
-        elif getattr(self.system.runtime, "doorbell", False):
+        elif getattr(self.runtime, "doorbell", False):
             self.h2k.ring_on_push(self.ctrl, self.k2k.buffer)
 
     # --- messages ---
@@ -731,13 +736,22 @@ class ActorRef:
         timeout = check_timeout(timeout)
         info = self.type.message_info(msg)
         self._check_alive()
-        with self.send_lock:
-            self.system._check_open()  # shutdown waits for this lock: no send slips in after it
-            stamp = self.system.hlc.tick()
-            h2k = self.h2k
-            words = encode_into(h2k.stage_bytes, msg, info, (0, self.id, self.sequence, stamp))
-            h2k.push_staged(words, timeout, interrupt=self._while_full)
-            self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
+        while True:
+            with self.send_lock:
+                self.system._check_open()  # shutdown waits for this lock: no send slips in after it
+                stamp = self.system.hlc.tick()
+                h2k = self.h2k
+                words = encode_into(h2k.stage_bytes, msg, info, (0, self.id, self.sequence, stamp))
+                try:
+                    h2k.push_staged(words, timeout, interrupt=self._while_full)
+                except migration.Moving:
+                    moved = True  # a migration needs the queue: it goes first, then we send again
+                else:
+                    moved = False
+                    self.sequence = (self.sequence + 1) & 0xFFFFFFFF  # the envelope's u32, mod 2**32
+            if not moved:
+                break
+            migration.wait_moved(self)
         if not h2k.rings:
             self.system._wake(self)
         return stamp
@@ -1095,12 +1109,12 @@ class ActorRef:
 
     def _rounds(self) -> int:
         """How many pump rounds have merged replies so far (0 where no pump runs)."""
-        return getattr(self.system.runtime, "rounds_merged", 0)
+        return getattr(self.runtime, "rounds_merged", 0)
 
     def _wait(self, waiter: Waiter, seen: int) -> bool:
         """Waits for the next reply: until a pump round after ``seen`` merges (wgpu, metal),
         else a short polite sleep; False once ``waiter``'s deadline has passed."""
-        wait_round = getattr(self.system.runtime, "wait_round", None)
+        wait_round = getattr(self.runtime, "wait_round", None)
         if wait_round is None:
             return waiter.wait()
         if waiter.expired():
@@ -1132,10 +1146,17 @@ class ActorRef:
                     h2k.push_staged(words, timeout, interrupt=self._while_full)
                 elif not h2k.try_push_staged(words):
                     raise QueueFull(f"{self.name}'s input queue is full")
-            except BaseException:
+            except BaseException as exc:
                 self._asked.pop(sequence, None)
-                raise
-            self.sequence = (sequence + 1) & 0xFFFFFFFF
+                moved = isinstance(exc, migration.Moving)
+                if not moved:
+                    raise
+            else:
+                moved = False
+                self.sequence = (sequence + 1) & 0xFFFFFFFF
+        if moved:  # a migration needed the queue: it went first; ask again
+            migration.wait_moved(self)
+            return self._send_asked(msg, timeout, wait)
         if not h2k.rings:
             self.system._wake(self)
         return sequence
@@ -1170,9 +1191,12 @@ class ActorRef:
                 self._filled -= 1
 
     def _while_full(self) -> None:
-        """Between attempts to send into a full queue: give up once the system stops, and wake
-        the loop (it may be parked on a full output, or have a drop-oldest request to honour)."""
+        """Between attempts to send into a full queue: give up once the system stops, make way
+        for a migration (``migration.Moving``: the send is made again after it), and wake the
+        loop (it may be parked on a full output, or have a drop-oldest request to honour)."""
         self.system._check_open()
+        if self.moving:
+            raise migration.Moving
         self.system._wake(self)
 
     def _merge_clock(self, stamp: int) -> None:
@@ -1480,10 +1504,13 @@ class ActorSystem:
         quantum: int = 64,
         max_actors: int | None = None,
         max_memory: int | None = None,
+        fallback: str | None = None,
     ) -> None:
+        """``fallback``: the backend a failed device's actors migrate to (``docs/operations.md``)."""
         if not isinstance(backend, str):
             raise TypeError(f"backend must be a name such as 'cpu' or 'wgpu', got {backend!r}")
         idle_ns = check_setting("idle_ns", idle_ns, 0, IDLE_NS_MAX)
+        migration.check_fallback(fallback, backend)
         workers = check_setting("workers", workers, 1, WORKERS_MAX, none_means="every core")
         self.quantum = check_setting("quantum", quantum, 1, groups.QUANTUM_MAX)
         self.max_actors = check_setting("max_actors", max_actors, 1, none_means="no limit")
@@ -1509,9 +1536,11 @@ class ActorSystem:
         # the quantum goes into each group's control block; only a set `workers` reaches the runtime
         chosen = {} if workers is None else {"workers": workers}
         self.runtime: ActorRuntime = open_runtime(backend, idle_ns, **chosen)
+        self.runtimes: dict[str, ActorRuntime] = {backend: self.runtime}  # migrations open more
         self.workers = workers
         self.watchdog_timeout = watchdog_timeout
         self.backend = backend
+        self.migrations = migration.Migrations(self, fallback)
         self.idle_ns = idle_ns
         self.batch = batch
         self.drain_timeout = drain_timeout
@@ -1526,7 +1555,7 @@ class ActorSystem:
         self._stopped = threading.Event()
         self._loops: list[tuple[np.ndarray, ActorHost]] = []
         # collected without a shutdown: its loops are still told to leave (at exit, _stop_all does it)
-        self._finalizer = weakref.finalize(self, _ask_to_stop, self._loops, self.runtime)
+        self._finalizer = weakref.finalize(self, _ask_to_stop, self._loops, self.runtimes)
         self._finalizer.atexit = False
         _live_systems.add(self)
         self._observers: list[Any] = []  # metric servers and tracers, closed by shutdown
@@ -1647,8 +1676,10 @@ class ActorSystem:
         lanes: int,
         policy_state: RestartPolicy,
         prepare: Callable[[ActorRef], None] | None = None,
+        launch: bool = True,
     ) -> ActorRef:
-        """Allocates the actor, lets ``prepare`` fill its memory (a restore), starts its loop."""
+        """Allocates the actor, lets ``prepare`` fill its memory (a restore), starts its loop
+        (a restore starts it itself with ``launch=False``, once its connections are made)."""
         with self._lock:
             self._check_open()
             mode, as_group = groups.single_kernel(self.runtime)
@@ -1672,14 +1703,15 @@ class ActorSystem:
             self.actors.append(ref)
             self.hosts[ref.id] = host
             self._loops.append((ref.ctrl, host))
-            self._launch(ref)
+            if launch:
+                self._launch(ref)
             self.routing.talks(ref)
         return ref
 
     def _single_host(self, ref: ActorRef, build: KernelBuild, lanes: int, state_words: int) -> ActorHost:
         """The host of a single actor: on runtimes with a scheduler (cpu) a group of one served
         by its workers (sends ring the scheduler's bell), elsewhere a loop of its own."""
-        runtime = self.runtime
+        runtime = ref.runtime
         if not groups.single_turns(runtime):
             return runtime.host(build, lanes)
         host = runtime.single_host(build, lanes)  # type: ignore[attr-defined]
@@ -1693,10 +1725,13 @@ class ActorSystem:
     ) -> None:
         """Writes a checkpoint of ``refs`` (default: every actor) to ``path`` atomically.
 
-        Each actor is paused between two messages while its words are copied
-        (``TimeoutError`` if a handler does not return within ``drain_timeout``,
-        or half the watchdog's timeout: the watchdog waits meanwhile);
-        connected actors are not supported yet (``ValueError``).
+        The actors are paused together between two messages, and the router
+        delivers what they sent (so no fan-out is half done), while their words
+        are copied: ``TimeoutError`` (nothing written) if a handler does not
+        return, or their sends cannot be delivered, within ``drain_timeout`` (or
+        half the watchdog's timeout: the watchdog waits meanwhile).  Connections
+        among the chosen actors are saved (``connect`` pairs need both ends:
+        ``ValueError``); port connections to actors outside the file are not.
         """
         grace = self.drain_timeout
         if self.watchdog_timeout is not None:
@@ -1713,15 +1748,21 @@ class ActorSystem:
             for ref in chosen:
                 if not isinstance(ref, ActorRef) or ref.system is not self:
                     raise TypeError(f"checkpoint() takes actors spawned by this system, got {ref!r}")
-                if ref.upstream is not None or ref.downstream is not None:
-                    raise ValueError(f"cannot checkpoint {ref.name}: connected actors are not supported yet")
+                for peer in (ref.upstream, ref.downstream):
+                    if peer is not None and peer not in chosen:
+                        raise ValueError(f"cannot checkpoint {ref.name} without {peer.name}: connect() "
+                                         "joined them; checkpoint both (system.checkpoint(path, [a, b]))")
                 if ref.group is not None:
                     raise ValueError(f"cannot checkpoint {ref.name} alone: checkpoint its whole group "
                                      f"({ref.group.name}.checkpoint(path))")
-            images = [durability.paused(self, ref, partial(durability.image, ref), grace) for ref in chosen]
-            whole_images = [durability.paused(self, g, partial(durability.group_image, g), grace)
-                            for g in whole]
-            durability.write(path, durability.encode(images, self.hlc.last, whole_images))
+            units: list[Any] = [*chosen, *whole]
+
+            def take() -> tuple[list[durability.Image], list[durability.GroupImage], durability.Wiring]:
+                return ([durability.image(ref) for ref in chosen], [durability.group_image(g) for g in whole],
+                        durability.wiring(self, units))
+
+            images, whole_images, wiring = durability.paused_all(self, units, take, grace)
+            durability.write(path, durability.encode(images, self.hlc.last, whole_images, wiring))
             for ref, image in zip(chosen, images, strict=True):
                 ref.checkpointed_state = image.state  # a restart starts from here now
 
@@ -1739,7 +1780,7 @@ class ActorSystem:
         given = list(types.values()) if isinstance(types, Mapping) else types
         if isinstance(types, str) or not all(isinstance(t, ActorType) for t in given):
             raise TypeError(f"restore(types=) takes @rk.actor classes or a mapping name -> class: {types!r}")
-        images, group_images, host_hlc = durability.read_all(path)
+        images, group_images, host_hlc, wiring = durability.read_wired(path)
         chosen = [durability.resolve(im, types) for im in images]
         for im, actor_type in zip(images, chosen, strict=True):
             durability.check_compatible(im, actor_type)
@@ -1747,6 +1788,7 @@ class ActorSystem:
                 raise durability.CheckpointError(f"{im.name}: unknown queue policy {im.policy!r}")
             self._check_fits(actor_type, im.capacity, im.lanes, f"{im.name} of {os.fspath(path)}")
         group_types = [groups.check_restorable(self, g, types, os.fspath(path)) for g in group_images]
+        durability.check_wiring(wiring, images, chosen, group_images, group_types)
         if host_hlc:
             with contextlib.suppress(HlcDriftError):
                 self.hlc.receive(host_hlc)  # the host clock never goes back behind the checkpoint's
@@ -1756,12 +1798,19 @@ class ActorSystem:
             # all or nothing: admitted before the first spawn
             groups.admit_restore(self, f"restore({os.fspath(path)!r})", singles, wholes)
             restored: list[Any] = [
-                self._spawn(t, im.capacity, im.policy, im.lanes, RestartPolicy(), durability.prepare(im))
+                self._spawn(t, im.capacity, im.policy, im.lanes, RestartPolicy(), durability.prepare(im),
+                            launch=False)
                 for im, t in zip(images, chosen, strict=True)
             ]
             for g, t in zip(group_images, group_types, strict=True):
                 restored.append(self._spawn_group(t, g.count, g.capacity, g.policy, g.lanes, g.priority,
-                                                  durability.prepare_group(g)))
+                                                  durability.prepare_group(g), launch=False))
+            names = [im.name for im in images] + [g.name for g in group_images]
+            by_name = dict(zip(names, restored, strict=True))
+            durability.rewire(self, wiring, by_name, {im.name: im for im in images}, _wire)
+            for unit in reversed(restored):  # downstream first, as connect starts them
+                self._launch(unit)
+            self.routing.wake()
             return restored
 
     def _check_fits(self, actor_type: ActorType, capacity: int, lanes: int, what: str) -> None:
@@ -1776,7 +1825,7 @@ class ActorSystem:
 
     def _spawn_group(
         self, actor_type: ActorType, count: int, capacity: int, policy: str, lanes: int, priority: int,
-        prepare: Callable[[ActorGroup], None] | None = None,
+        prepare: Callable[[ActorGroup], None] | None = None, launch: bool = True,
     ) -> ActorGroup:
         """Admits, allocates and starts a group; on any error nothing of it stays."""
         runtime = self.runtime
@@ -1803,7 +1852,8 @@ class ActorSystem:
             try:
                 if prepare is not None:
                     prepare(group)
-                self._launch(group)
+                if launch:
+                    self._launch(group)
             except BaseException:
                 del self.hosts[group.id]
                 raise
@@ -1815,11 +1865,13 @@ class ActorSystem:
             self.routing.talks(group)
         return group
 
-    def _build(self, actor_type: ActorType, lanes: int, group: bool = False) -> KernelBuild:
-        """The loop kernel compiled for this system's runtime (its target, its options)."""
+    def _build(
+        self, actor_type: ActorType, lanes: int, group: bool = False, runtime: ActorRuntime | None = None
+    ) -> KernelBuild:
+        """The loop kernel compiled for ``runtime`` (default this system's): its target, its options."""
         from ringkernel.compiler import compile_module
 
-        runtime = self.runtime
+        runtime = runtime or self.runtime
         module = actor_type.module(groups.group_mode(runtime) if group else runtime.mode, group)
         name = actor_type.info.name
         options = runtime.compile_options(module, name, lanes)
@@ -1829,7 +1881,7 @@ class ActorSystem:
     def _launch(self, ref: ActorRef | ActorGroup) -> None:
         # A loop the host and its upstream loop wake (cpu) parks up to PARK_NS;
         # elsewhere it looks again every idle_ns.
-        woken = getattr(self.runtime, "doorbell", False)
+        woken = getattr(ref.runtime, "doorbell", False)
         ref.ctrl[L.C["idle_ns"]] = max(self.idle_ns, PARK_NS) if woken else self.idle_ns
         ref.ctrl[L.C["stop"]] = 0
         fence()
@@ -1903,14 +1955,13 @@ class ActorSystem:
             if b.upstream is not None:
                 raise ValueError(f"{b.name} already receives from {b.upstream.name}")
             slot_words = check_connectable(a.name, a.type, b.name, b.type)
+            if a.runtime is not b.runtime:
+                raise ValueError(f"cannot connect {a.name} to {b.name}: they run on different backends "
+                                 "(a migration moved one); migrate one to the other's backend first")
             what = f"the queue from {a.name} to {b.name}"
-            check_queue_fits(self.runtime, b.capacity, slot_words, what)
+            check_queue_fits(b.runtime, b.capacity, slot_words, what)
             self._pause((a, b))
-            b.k2k = _queue(self.runtime, b.capacity, slot_words, name=what)
-            b._ring_on_send()  # its doorbell moved with its K2K queue
-            a.out = b.k2k
-            a.ctrl[L.C["out_target"]] = b.id
-            a.downstream, b.upstream = b, a
+            _wire(a, b, slot_words)
             self._launch(b)
             self._launch(a)
 
@@ -2017,8 +2068,9 @@ class ActorSystem:
             self._abandon(self._stop(order))
             self._pump_all()
             self.routing.close()
-            if not self.runtime.close(0 if self.abandoned else STOP_GRACE):
-                _keep_forever(self.runtime)  # a loop may still run on what it holds
+            for runtime in self.runtimes.values():
+                if not migration.close_runtime(runtime, 0 if self.abandoned else STOP_GRACE):
+                    _keep_forever(runtime)  # a loop may still run on what it holds
         finally:
             self._finalizer.detach()
             _live_systems.discard(self)
@@ -2042,11 +2094,32 @@ class ActorSystem:
         widener = widener_for(self)
         out["groups"] = {g.name: groups.group_metrics(g, widener) for g in list(self.groups)}
         out["routing"] = self.routing.metrics()
+        out["migrations"] = self.migrations.metrics()
         return out
 
     def health(self) -> dict[str, Any]:
-        """``{"live", "ready", "actors": {name: status}}``, what ``/healthz`` and ``/readyz`` answer."""
-        return health(self)
+        """``{"live", "ready", "actors": {name: status}}``, what ``/healthz`` and ``/readyz`` answer;
+        ``device_losses`` (only once a device failed) lists them, and ``migrating`` is True while
+        their actors move to the fallback backend (not ready meanwhile)."""
+        report = health(self)
+        moves = self.migrations
+        if moves.lost:
+            report["device_losses"] = list(moves.lost)
+            report["migrating"] = not moves.wait(0)
+            report["ready"] = report["ready"] and not report["migrating"] and not moves.errors
+            report["live"] = report["live"] and not moves.errors
+        return report
+
+    def migrate(self, ref: ActorRef | ActorGroup, backend: str) -> migration.Migration:
+        """Moves a live actor or group to ``backend`` ("cpu", "wgpu", ...) with its state, clocks,
+        counters and every queued message; the actors ``connect`` joined to it move along.
+
+        Senders wait while it moves (they never see an error) and the ``ActorRef``/``ActorGroup``
+        objects stay valid.  Returns a :class:`~ringkernel.migration.Migration` whose
+        ``pause_s`` is how long they waited.  ``TimeoutError`` (nothing moved) if a handler does
+        not return within ``drain_timeout``; ``BackendUnavailable`` if ``backend`` cannot run here.
+        """
+        return self.migrations.migrate(ref, backend)
 
     def serve(self, port: int = 9464, host: str = "127.0.0.1") -> Any:
         """Serves ``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` until shutdown; port 0 picks one."""
@@ -2072,6 +2145,15 @@ class ActorSystem:
 
     def __repr__(self) -> str:
         return f"<ActorSystem backend={self.backend} actors={len(self.actors)} groups={len(self.groups)}>"
+
+
+def _wire(a: ActorRef, b: ActorRef, slot_words: int) -> None:
+    """Gives ``b`` a K2K queue that ``a``'s replies go to (neither loop runs)."""
+    b.k2k = _queue(b.runtime, b.capacity, slot_words, name=f"the queue from {a.name} to {b.name}")
+    b._ring_on_send()  # its doorbell moved with its K2K queue
+    a.out = b.k2k
+    a.ctrl[L.C["out_target"]] = b.id
+    a.downstream, b.upstream = b, a
 
 
 def _checkpoint_schedule(
@@ -2126,7 +2208,7 @@ def _keep_forever(obj: object) -> None:
     ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
-def _ask_to_stop(loops: list[tuple[np.ndarray, ActorHost]], runtime: ActorRuntime) -> None:
+def _ask_to_stop(loops: list[tuple[np.ndarray, ActorHost]], runtimes: dict[str, ActorRuntime]) -> None:
     """An :class:`ActorSystem` was collected without a shutdown: tell its loops to leave.
 
     Runs from the garbage collector, so it only sets the flags and never waits.
@@ -2135,8 +2217,9 @@ def _ask_to_stop(loops: list[tuple[np.ndarray, ActorHost]], runtime: ActorRuntim
         ctrl[L.C["stop"]] = 1
         with contextlib.suppress(Exception):  # a failed pump has nothing left to wake
             host.wake()
-    with contextlib.suppress(Exception):
-        runtime.close(0)
+    for runtime in list(runtimes.values()):
+        with contextlib.suppress(Exception):
+            runtime.close(0)
 
 
 _live_systems: weakref.WeakSet[ActorSystem] = weakref.WeakSet()

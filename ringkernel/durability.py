@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from ringkernel.groups import ActorGroup
 
 MAGIC = b"RKCKPT\r\n"  # the CR LF catches a file mangled by a text-mode copy
-VERSION = 2  # 2 adds actor groups ("groups" in the header) and the `routed` and `sends` sections
-READABLE = (1, 2)  # version 1 files are still read (no groups, empty routed and sends queues)
+VERSION = 3  # 3 adds the connection graph ("links", "ports"), `k2k` and a group's `routed` queues
+READABLE = (1, 2, 3)  # 1: no groups, empty routed and sends queues; 2: no connections
 PREFIX = struct.Struct("<8sII")  # magic, version, header bytes
 DIGEST_BYTES = 32  # sha256 of everything before it, at the end of the file
 SUFFIX = ".rkc"
@@ -94,6 +94,20 @@ class Image:
     # handlers sent that the router has not taken yet, oldest first (empty in a version 1 file)
     routed: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
     sends: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
+    # (version 3) messages in its K2K queue from the actor connect() joined to it, oldest first,
+    # and its routed queue's capacity (larger than the spawn's 2-slot stub once a port feeds it)
+    k2k: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
+    routed_capacity: int = 2
+
+
+@dataclass
+class Wiring:
+    """The connections among the actors of one file (version 3): ``links`` are ``connect(a, b)``
+    pairs ``[upstream name, downstream name]``; ``ports`` are ``connect(a, b, port=)`` targets
+    ``[sender name, instance or None, port, receiver name, instance or None]`` in fan-out order."""
+
+    links: list[list[str]] = field(default_factory=list)
+    ports: list[list[Any]] = field(default_factory=list)
 
 
 # --- taking an image --------------------------------------------------------------------
@@ -141,9 +155,82 @@ def paused(
             raise RuntimeError(f"cannot checkpoint {ref.name}: it has {ref.status}")
         system._pause((ref,), what="checkpoint", grace=grace)
         try:
+            sends_routed(system, (ref,), system.drain_timeout if grace is None else grace)
             return take()
         finally:
             system._launch(ref)
+
+
+def paused_all(system: ActorSystem, units: Sequence[Any], take: Callable[[], Any], grace: float) -> Any:
+    """Runs ``take`` with the loops of ``units`` stopped together between two messages and their
+    ``sends`` queues delivered (:func:`sends_routed`), then starts them again."""
+    with system._lock:
+        system._check_open()
+        for unit in units:
+            if getattr(unit, "failed", False) or unit.abandoned:
+                raise RuntimeError(f"cannot checkpoint {unit.name}: it has {unit.status}")
+        system._pause(units, what="checkpoint", grace=grace)
+        try:
+            sends_routed(system, units, grace)
+            return take()
+        finally:
+            for unit in reversed(units):
+                system._launch(unit)
+
+
+def sends_routed(system: ActorSystem, units: Sequence[Any], grace: float) -> None:
+    """Waits until the router has taken every message in the ``sends`` queues of (paused)
+    ``units``: a checkpoint never holds a half-done fan-out.  ``TimeoutError`` after ``grace`` s."""
+    deadline = time.monotonic() + grace
+
+    def waiting() -> list[str]:
+        fence()
+        out = []
+        for unit in units:
+            sends = unit.sends if isinstance(unit.sends, np.ndarray) else unit.sends.buffer
+            rows = sends.reshape(getattr(unit, "count", 1), -1)
+            if bool((rows[:, L.Q_TAIL] != rows[:, L.Q_HEAD]).any()):
+                out.append(unit.name)
+        return out
+
+    while names := waiting():
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"cannot checkpoint {', '.join(names)}: the router did not deliver what they sent within "
+                f"{grace} s (a receiver's routed queue stays full); nothing was written"
+            )
+        system.routing.wake()
+        time.sleep(0.001)
+
+
+def wiring(system: ActorSystem, units: Sequence[Any]) -> Wiring:
+    """The ``connect`` pairs and port connections among ``units`` (paused; the router idle)."""
+    chosen = {id(u) for u in units}
+    links = [[u.name, u.downstream.name] for u in units
+             if not hasattr(u, "refs") and u.downstream is not None and id(u.downstream) in chosen]
+    routing = system.routing
+    owners = [(routing.members[u.id], u) for u in units if u.id in routing.members]
+    router = routing.router
+
+    def endpoint(e: int) -> tuple[Any, int | None] | None:
+        for member, owner in owners:
+            if member.base <= e < member.base + member.count:
+                return owner, (e - member.base) if hasattr(owner, "refs") else None
+        return None
+
+    ports: list[list[Any]] = []
+    with router.lock:
+        table = {key: list(targets) for key, targets in router._ports.items()}  # (fan-out order)
+    for (source, number), targets in table.items():
+        src = endpoint(source)
+        if src is None:
+            continue
+        names = {p.number: name for name, p in src[0].type.info.ports.items()}
+        for target in targets:
+            dst = endpoint(target)
+            if dst is not None:
+                ports.append([src[0].name, src[1], names[number], dst[0].name, dst[1]])
+    return Wiring(links, ports)
 
 
 def image(ref: ActorRef) -> Image:
@@ -170,19 +257,23 @@ def image(ref: ActorRef) -> Image:
             outputs=np.concatenate(backlog) if backlog else np.zeros((0, ref.k2h.slot_words), np.uint32),
             routed=queued(ref.routed.buffer),
             sends=queued(ref.sends.buffer),
+            k2k=queued(ref.k2k.buffer) if ref.upstream is not None else np.zeros((0, 8), np.uint32),
+            routed_capacity=ref.routed.capacity,
         )
 
 
 # --- the file ---------------------------------------------------------------------------
 
 
-def encode(images: Sequence[Image], host_hlc: int, groups: Sequence[GroupImage] = ()) -> bytes:
+def encode(images: Sequence[Image], host_hlc: int, groups: Sequence[GroupImage] = (),
+           wiring: Wiring | None = None) -> bytes:
     """The checkpoint file's bytes (``docs/layout.md``, "Checkpoint file")."""
     body = bytearray()
     entries = []
+    wiring = wiring or Wiring()
     for im in images:
         sections = {}
-        for key in SECTIONS:
+        for key in SECTIONS_V3:
             words = getattr(im, key)
             data = np.ascontiguousarray(words, dtype="<u4").tobytes()
             shape = [int(n) for n in words.shape]
@@ -200,11 +291,13 @@ def encode(images: Sequence[Image], host_hlc: int, groups: Sequence[GroupImage] 
                 "sequence": im.sequence,
                 "ctrl": im.ctrl,
                 "sections": sections,
+                "routed_capacity": im.routed_capacity,
             }
         )
     group_entries = [_group_entry(g, body) for g in groups]
     header = json.dumps(
-        {"host_hlc": host_hlc, "instances": entries, "groups": group_entries}, sort_keys=True
+        {"host_hlc": host_hlc, "instances": entries, "groups": group_entries,
+         "links": wiring.links, "ports": wiring.ports}, sort_keys=True
     ).encode()
     data = PREFIX.pack(MAGIC, VERSION, len(header)) + header + bytes(body)
     return data + hashlib.sha256(data).digest()
@@ -237,7 +330,8 @@ def write(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 SECTIONS = ("state", "inputs", "outputs", "routed", "sends")  # (version 1 has the first three)
-QUEUE_SECTIONS = SECTIONS[1:]
+SECTIONS_V3 = (*SECTIONS, "k2k")
+QUEUE_SECTIONS = SECTIONS_V3[1:]
 
 
 def _need(condition: bool, text: str) -> None:
@@ -261,9 +355,15 @@ def decode(data: bytes) -> tuple[list[Image], int]:
 
 def decode_all(data: bytes) -> tuple[list[Image], list[GroupImage], int]:
     """The single actors' and the groups' images and the host clock in a checkpoint file's bytes."""
+    images, groups, host_hlc, _ = decode_wired(data)
+    return images, groups, host_hlc
+
+
+def decode_wired(data: bytes) -> tuple[list[Image], list[GroupImage], int, Wiring]:
+    """:func:`decode_all` and the connections among them (empty before version 3)."""
     _need(len(data) >= PREFIX.size + DIGEST_BYTES and data[:8] == MAGIC, "not a ringkernel checkpoint file")
     _, version, header_bytes = PREFIX.unpack_from(data)
-    readable = " and ".join(map(str, READABLE))
+    readable = ", ".join(map(str, READABLE[:-1])) + f" and {READABLE[-1]}"
     _need(version in READABLE,
           f"checkpoint format version {version}; this ringkernel reads versions {readable}")
     _need(
@@ -284,8 +384,30 @@ def decode_all(data: bytes) -> tuple[list[Image], list[GroupImage], int]:
     host_hlc = _int(header, "host_hlc", 0, 2**64 - 1)
     entries = header.get("groups", []) if version >= 2 else []
     _need(isinstance(entries, list), "the header's groups are not a list")
-    groups = [_group_image(entry, body) for entry in entries]
-    return [_image(entry, body, version) for entry in header["instances"]], groups, host_hlc
+    groups = [_group_image(entry, body, version) for entry in entries]
+    images = [_image(entry, body, version) for entry in header["instances"]]
+    names = {im.name for im in images} | {g.name for g in groups}
+    wiring = _wiring(header, names) if version >= 3 else Wiring()
+    return images, groups, host_hlc, wiring
+
+
+def _wiring(header: dict[str, Any], names: set[str]) -> Wiring:
+    links, ports = header.get("links"), header.get("ports")
+    _need(isinstance(links, list) and all(_is_pair(x) and set(x) <= names for x in links),
+          "field 'links' is not a list of [upstream, downstream] names of the file's actors")
+    _need(isinstance(ports, list) and all(_is_port(x, names) for x in ports),
+          "field 'ports' is not a list of [sender, instance, port, receiver, instance]")
+    assert isinstance(links, list) and isinstance(ports, list)  # (checked just above)
+    return Wiring(links, ports)
+
+
+def _is_port(value: Any, names: set[str]) -> bool:
+    def index(x: Any) -> bool:
+        return x is None or (type(x) is int and 0 <= x < 2**24)
+
+    return (isinstance(value, list) and len(value) == 5 and value[0] in names and value[3] in names
+            and isinstance(value[2], str) and value[2].isidentifier() and index(value[1])
+            and index(value[4]))
 
 
 def _image(entry: Any, body: bytes, version: int = VERSION) -> Image:
@@ -305,7 +427,7 @@ def _image(entry: Any, body: bytes, version: int = VERSION) -> Image:
     _need(capacity & (capacity - 1) == 0, f"capacity {capacity} is not a power of two")
     sections = entry.get("sections")
     _need(isinstance(sections, dict), "field 'sections' is missing")
-    keys = SECTIONS if version >= 2 else SECTIONS[:3]
+    keys = SECTIONS_V3 if version >= 3 else SECTIONS if version >= 2 else SECTIONS[:3]
     arrays = {key: _section(sections, key, body) for key in keys}
     _need(arrays["state"].ndim == 1, "the state section is not a word vector")
     for key in QUEUE_SECTIONS[: len(keys) - 1]:
@@ -323,8 +445,16 @@ def _image(entry: Any, body: bytes, version: int = VERSION) -> Image:
         lanes=_int(entry, "lanes", 1, 1024),
         sequence=_int(entry, "sequence", 0, 2**32 - 1),
         ctrl={k: _int(ctrl, k, 0, 2**32 - 1) for k in CTRL_WORDS},
+        routed_capacity=_routed_capacity(entry, capacity) if version >= 3 else 2,
         **arrays,
     )
+
+
+def _routed_capacity(entry: dict[str, Any], capacity: int) -> int:
+    """A routed queue is the 2-slot stub or as large as the actor's other queues."""
+    value = _int(entry, "routed_capacity", 2, capacity)
+    _need(value in (2, capacity), f"routed_capacity {value} is neither 2 nor the capacity {capacity}")
+    return value
 
 
 def _is_pair(value: Any) -> bool:
@@ -355,12 +485,18 @@ def read(path: str | os.PathLike[str]) -> tuple[list[Image], int]:
 
 def read_all(path: str | os.PathLike[str]) -> tuple[list[Image], list[GroupImage], int]:
     """The single actors' and the groups' images in the checkpoint file at ``path``."""
+    images, groups, host_hlc, _ = read_wired(path)
+    return images, groups, host_hlc
+
+
+def read_wired(path: str | os.PathLike[str]) -> tuple[list[Image], list[GroupImage], int, Wiring]:
+    """:func:`read_all` and the connections among the file's actors."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {os.fspath(path)!r}: {exc.strerror}") from None
     try:
-        return decode_all(data)
+        return decode_wired(data)
     except CheckpointError as exc:
         raise CheckpointError(f"{os.fspath(path)}: {exc}") from None
 
@@ -415,7 +551,8 @@ def check_compatible(im: Image, actor_type: ActorType) -> None:
     )
     sendable = {m.type_id for m in info.sendable}
     for rows, known, what in ((im.inputs, accepted, "queued message"), (im.outputs, replies, "reply"),
-                              (im.routed, accepted, "routed message"), (im.sends, sendable, "sent message")):
+                              (im.routed, accepted, "routed message"), (im.sends, sendable, "sent message"),
+                              (im.k2k, accepted, "connected message")):
         for type_id in set(rows[:, L.ENV_TYPE_ID].tolist()) if rows.shape[1] > L.ENV_TYPE_ID else ():
             _need(
                 type_id in known,
@@ -424,7 +561,8 @@ def check_compatible(im: Image, actor_type: ActorType) -> None:
             )
     widest = max(m.slot_words for m in accepted.values())
     for rows, limit, what in ((im.inputs, widest, "queued messages"), (im.routed, widest, "routed messages"),
-                              (im.sends, info.send_slot_words, "sent messages")):
+                              (im.sends, info.send_slot_words, "sent messages"),
+                              (im.k2k, widest, "connected messages")):
         _need(
             not len(rows) or rows.shape[1] <= limit,
             f"{im.name}: {what} have {rows.shape[1]}-word slots, wider than {actor_type.__name__}'s {limit}",
@@ -432,6 +570,62 @@ def check_compatible(im: Image, actor_type: ActorType) -> None:
 
 
 VERBS = {"reply": "replies with", "sent message": "sends"}
+
+
+def check_wiring(wiring: Wiring, images: Sequence[Image], types: Sequence[ActorType],
+                 group_images: Sequence[GroupImage], group_types: Sequence[ActorType]) -> None:
+    """Raises :class:`CheckpointError` unless the file's connections can be made again between
+    the classes it restores as (before anything is spawned)."""
+    from ringkernel.actors import check_connectable
+
+    singles = {im.name: (t, 1) for im, t in zip(images, types, strict=True)}
+    counts = {**singles, **{g.name: (t, g.count) for g, t in zip(group_images, group_types, strict=True)}}
+    for up, down in wiring.links:
+        _need(up in singles and down in singles and up != down,
+              f"link {up} -> {down}: connect() pairs are two single actors of the file")
+        try:
+            check_connectable(up, singles[up][0], down, singles[down][0])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"link {up} -> {down}: {exc}") from None
+    _need(len({d for _, d in wiring.links}) == len(wiring.links), "an actor receives two links")
+    linked = {d for _, d in wiring.links}
+    for im in images:  # K2K messages of an actor saved without its upstream go to its input queue
+        _need(im.name in linked or len(im.inputs) + len(im.k2k) <= im.capacity,
+              f"{im.name}: {len(im.k2k)} connected messages do not fit its input queue")
+    _need(len({u for u, _ in wiring.links}) == len(wiring.links), "an actor sends on two links")
+    for src, i, port, dst, j in wiring.ports:
+        (src_type, src_count), (dst_type, dst_count) = counts[src], counts[dst]
+        declared = src_type.info.ports.get(port)
+        _need(declared is not None, f"{src}: {src_type.__name__} has no port {port!r}")
+        _need(src_type.ports[port] in dst_type.handlers,
+              f"{src}.{port} -> {dst}: {dst_type.__name__} does not handle what the port sends")
+        for index, count, name in ((i, src_count, src), (j, dst_count, dst)):
+            _need(index is None if count == 1 and name in singles else index is not None and index < count,
+                  f"port {src}.{port} -> {dst}: instance {index} of {name}")
+
+
+def rewire(system: ActorSystem, wiring: Wiring, units: Mapping[str, Any], images: Mapping[str, Image],
+           wire: Callable[[Any, Any, int], None]) -> None:
+    """Makes a restore's connections again (its loops do not run yet): each ``connect`` pair
+    with the messages its K2K queue held, then each port target in fan-out order."""
+    from ringkernel.actors import check_connectable
+
+    for up, down in wiring.links:
+        a, b = units[up], units[down]
+        wire(a, b, check_connectable(a.name, a.type, b.name, b.type))
+        held = images[down].k2k
+        if len(held):
+            b.k2k.try_push_many(_rows(held, b.k2k.slot_words))
+    downstream = {d for _, d in wiring.links}
+    for name, im in images.items():
+        if name not in downstream and len(im.k2k):  # (saved alone: its upstream is not in the file)
+            ref = units[name]
+            ref.h2k.try_push_many(_rows(im.k2k, ref.h2k.slot_words))
+    routing = system.routing
+    for src, i, port, dst, j in wiring.ports:
+        a, b = units[src], units[dst]
+        number = a.type.info.ports[port].number
+        routing.router.connect(routing.member(a), number, routing.member(b), i, j)
 
 
 def _rows(rows: np.ndarray, slot_words: int) -> np.ndarray:
@@ -461,9 +655,10 @@ def prepare(im: Image) -> Callable[[ActorRef], None]:
             width = min(ref.k2h.slot_words, im.outputs.shape[1])
             rows[:, :width] = im.outputs[:, :width]
             ref.backlog.append(rows)
+        stub = len(im.routed) > ref.routed.capacity or im.routed_capacity > ref.routed.capacity
+        if stub:  # the router had connected a port to it: full size, so a restored port needs no pause
+            ref.make_routed(im.capacity)
         if len(im.routed):
-            if len(im.routed) > ref.routed.capacity:  # a routed stub: the router had connected it
-                ref.make_routed(im.capacity)
             ref.routed.try_push_many(_rows(im.routed, ref.routed.slot_words))
         if len(im.sends):
             ref.sends.try_push_many(_rows(im.sends, ref.sends.slot_words))
@@ -474,6 +669,7 @@ def prepare(im: Image) -> Callable[[ActorRef], None]:
 # --- actor groups (format version 2) ----------------------------------------------------
 
 GROUP_SECTIONS = ("sequences", "ctrl", "state", "input_counts", "inputs", "output_counts", "outputs")
+GROUP_SECTIONS_V3 = (*GROUP_SECTIONS, "routed_counts", "routed")
 
 
 @dataclass
@@ -496,6 +692,11 @@ class GroupImage:
     inputs: np.ndarray  # (sum of input_counts, slot_words): instance 0's oldest first, then 1's ...
     output_counts: np.ndarray  # (count,) unreceived replies per instance
     outputs: np.ndarray  # (sum of output_counts, slot_words), ordered as inputs
+    # (version 3) messages the router delivered that the instances have not taken, ordered as
+    # inputs, and the routed queues' capacity (2, or the capacity once a port feeds the group)
+    routed_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    routed: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
+    routed_capacity: int = 2
 
     def as_image(self) -> Image:
         """One :class:`Image` standing for every instance, for :func:`check_compatible`."""
@@ -510,13 +711,17 @@ def group_image(group: Any) -> GroupImage:
     contribute their send counters and host backlogs too."""
     fence()
     count, info = group.count, group.type.info
-    for what in ("routed", "sends"):
-        rows = getattr(group, what).reshape(count, -1)
-        _need(
-            bool((rows[:, L.Q_TAIL] == rows[:, L.Q_HEAD]).all()),
-            f"group {group.name} holds messages in its {what} queues, which a group checkpoint does not "
-            "save yet; checkpoint it once the router has delivered them (e.g. after system.drain())",
-        )
+    rows = group.sends.reshape(count, -1)
+    _need(  # (a checkpoint waits for the router to take them: sends_routed)
+        bool((rows[:, L.Q_TAIL] == rows[:, L.Q_HEAD]).all()),
+        f"group {group.name} holds messages in its sends queues the router has not taken",
+    )
+    routed_q = group.routed.reshape(count, -1)
+    routed_counts = np.zeros(count, np.uint32)
+    routed_rows = []
+    for i in np.flatnonzero(routed_q[:, L.Q_TAIL] != routed_q[:, L.Q_HEAD]).tolist():
+        routed_rows.append((i, queued(routed_q[i])))
+        routed_counts[i] = len(routed_rows[-1][1])
     blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
     h2k, k2h = group.h2k.reshape(count, -1), group.k2h.reshape(count, -1)
     with group._lock:
@@ -549,6 +754,8 @@ def group_image(group: Any) -> GroupImage:
         state=group.state_words.reshape(count, group.state_stride)[:, : info.state.words].copy(),
         input_counts=in_counts, inputs=_stack(inputs, group.in_words),
         output_counts=out_counts, outputs=_stack(outputs, group.out_words),
+        routed_counts=routed_counts,
+        routed=_stack(routed_rows, group.in_words), routed_capacity=group.routed_shape[0],
     )
 
 
@@ -560,18 +767,18 @@ def _stack(parts: list[tuple[int, np.ndarray]], words: int) -> np.ndarray:
 def _group_entry(g: GroupImage, body: bytearray) -> dict[str, Any]:
     """``g``'s header entry; its sections are appended to ``body``."""
     sections = {}
-    for key in GROUP_SECTIONS:
+    for key in GROUP_SECTIONS_V3:
         words = getattr(g, key)
         sections[key] = {"offset": len(body), "shape": [int(n) for n in words.shape]}
         body += np.ascontiguousarray(words, dtype="<u4").tobytes()
     return {
         "actor": g.actor, "name": g.name, "fingerprint": g.fingerprint, "state_fields": g.state_fields,
         "count": g.count, "capacity": g.capacity, "policy": g.policy, "lanes": g.lanes,
-        "priority": g.priority, "sections": sections,
+        "priority": g.priority, "sections": sections, "routed_capacity": g.routed_capacity,
     }
 
 
-def _group_image(entry: Any, body: bytes) -> GroupImage:
+def _group_image(entry: Any, body: bytes, version: int = VERSION) -> GroupImage:
     _need(isinstance(entry, dict), "a group is not an object")
     strings = {k: entry.get(k) for k in ("actor", "name", "fingerprint", "policy")}
     for key, value in strings.items():
@@ -587,22 +794,32 @@ def _group_image(entry: Any, body: bytes) -> GroupImage:
     _need(in_range, f"group priority {priority!r} is not an i32")
     sections = entry.get("sections")
     _need(isinstance(sections, dict), "group field 'sections' is missing")
-    arrays = {key: _section(sections, key, body) for key in GROUP_SECTIONS}
-    for key in ("sequences", "input_counts", "output_counts"):
+    keys = GROUP_SECTIONS_V3 if version >= 3 else GROUP_SECTIONS
+    arrays = {key: _section(sections, key, body) for key in keys}
+    if version < 3:
+        arrays["routed_counts"] = np.zeros(count, np.uint32)
+        arrays["routed"] = np.zeros((0, arrays["inputs"].shape[1] if arrays["inputs"].ndim == 2 else 8),
+                                    np.uint32)
+    for key in ("sequences", "input_counts", "output_counts", "routed_counts"):
         _need(arrays[key].shape == (count,), f"the group's {key} section does not hold {count} words")
     _need(arrays["ctrl"].shape == (count, len(CTRL_WORDS)), "the group's ctrl section has the wrong shape")
     rows_each = arrays["state"].ndim == 2 and len(arrays["state"]) == count
     _need(rows_each, "the group's state section is not a row per instance")
     fit = bool((arrays["input_counts"] <= capacity).all())
     _need(fit, f"the group's inputs do not fit queues of {capacity}")
-    for key in ("inputs", "outputs"):
-        rows, counts = arrays[key], arrays[f"{key[:-1]}_counts"]
+    routed_capacity = _routed_capacity(entry, capacity) if version >= 3 else 2
+    fit = bool((arrays["routed_counts"] <= routed_capacity).all())
+    _need(fit, f"the group's routed messages do not fit queues of {routed_capacity}")
+    counted = (("inputs", "input_counts"), ("outputs", "output_counts"), ("routed", "routed_counts"))
+    for key, counts_key in counted:
+        rows, counts = arrays[key], arrays[counts_key]
         _need(rows.ndim == 2 and len(rows) == int(counts.astype(np.int64).sum()),
               f"the group's {key} section does not match its counts")
     return GroupImage(
         actor=strings["actor"], name=strings["name"], fingerprint=strings["fingerprint"],
         state_fields=fields, count=count, capacity=capacity, policy=strings["policy"],
-        lanes=_int(entry, "lanes", 1, 1024), priority=priority, **arrays,
+        lanes=_int(entry, "lanes", 1, 1024), priority=priority,
+        routed_capacity=routed_capacity, **arrays,
     )
 
 
@@ -613,6 +830,11 @@ def prepare_group(g: GroupImage) -> Callable[[Any], None]:
 
     def fill(group: Any) -> None:
         count = group.count
+        if g.routed_capacity > group.routed_shape[0]:  # a port fed it: full size, as connect made it
+            group.make_routed(g.routed_capacity)
+        routed_tails = g.routed_counts.astype(np.int64)
+        _refill(group.routed.reshape(count, -1), g.routed_counts, g.routed, routed_tails,
+                group.routed_shape[0], group.in_words)
         blocks = group.ctrl.reshape(count, L.CONTROL_WORDS)
         blocks[:, [L.C[k] for k in CTRL_WORDS]] = g.ctrl
         group.state_words.reshape(count, group.state_stride)[:, : g.state.shape[1]] = g.state

@@ -205,10 +205,10 @@ def receive_many(group: ActorGroup, max_count: int, timeout: float | None) -> tu
         raise ValueError(f"{group.name} sends its replies to another group: nothing comes back")
     system = group.system
     waiter = Waiter(timeout)
-    wait_round = getattr(system.runtime, "wait_round", None)
+    wait_round = getattr(group.runtime, "wait_round", None)
     while True:
         stopped = system.stopped  # read first: replies published before the stop are taken
-        seen = getattr(system.runtime, "rounds_merged", 0)
+        seen = getattr(group.runtime, "rounds_merged", 0)
         found = _take(group, max_count)
         if found is not None:
             indices, rows = found

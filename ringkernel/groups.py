@@ -84,24 +84,24 @@ def admit(system: ActorSystem, what: str, actors: int, words: int) -> None:
         )
 
 
-def _alloc(system: ActorSystem, words: int, what: str) -> np.ndarray:
-    """``words`` zeroed words of the runtime's memory, or :class:`AdmissionError`."""
-    limit = getattr(system.runtime, "max_buffer_words", None)
+def _alloc(runtime: Any, words: int, what: str) -> np.ndarray:
+    """``words`` zeroed words of ``runtime``'s memory, or :class:`AdmissionError`."""
+    limit = getattr(runtime, "max_buffer_words", None)
     if limit is not None and words > limit:
         raise AdmissionError(
             f"{what} needs {words * L.WORD:,} bytes in one buffer, but this device allows at most "
             f"{limit * L.WORD:,}; use fewer instances or a smaller queue_capacity"
         )
     try:
-        return system.runtime.alloc(words)
+        return runtime.alloc(words)
     except MemoryError:
         raise AdmissionError(f"{what}: the machine refused {words * L.WORD:,} bytes") from None
 
 
-def _queues(system: ActorSystem, count: int, capacity: int, slot_words: int, what: str) -> np.ndarray:
-    """``count`` empty queues back to back, headers written."""
+def _queues(runtime: Any, count: int, capacity: int, slot_words: int, what: str) -> np.ndarray:
+    """``count`` empty queues back to back, headers written, in ``runtime``'s memory."""
     words = L.queue_words(capacity, slot_words)
-    array = _alloc(system, count * words, what)
+    array = _alloc(runtime, count * words, what)
     rows = array.reshape(count, words)
     rows[:, L.Q_CAPACITY], rows[:, L.Q_MASK], rows[:, L.Q_SLOT_WORDS] = capacity, capacity - 1, slot_words
     return array
@@ -112,10 +112,12 @@ class ActorGroup:
     :class:`ActorRef`), iteration, :meth:`broadcast` and :attr:`state` (one row per instance)."""
 
     def __init__(self, system: ActorSystem, actor_type: ActorType, count: int, capacity: int, policy: str,
-                 lanes: int, priority: int, first_id: int) -> None:
+                 lanes: int, priority: int, first_id: int, runtime: Any = None) -> None:
         from ringkernel.actors import init_control
 
         self.system = system
+        # the runtime its kernel runs on: the system's, until a migration moves it (ringkernel.migration)
+        self.runtime = runtime = runtime or system.runtime
         self.type = actor_type
         self.count = count
         self.capacity = capacity
@@ -127,32 +129,32 @@ class ActorGroup:
         self.name = f"{actor_type.__name__}[{count}]#{first_id}"
         info = actor_type.info
         self.in_words, self.out_words = slot_sizes(actor_type)
-        mode = group_mode(system.runtime)
+        mode = group_mode(runtime)
         shadowed = actor_type.abortable(mode, group=True)
         self.state_stride = max(info.state.words, 1) * (2 if shadowed else 1)
         name = f"actor group {self.name}"
-        self.ctrl = _alloc(system, count * L.CONTROL_WORDS, f"the control blocks of {name}")
+        self.ctrl = _alloc(runtime, count * L.CONTROL_WORDS, f"the control blocks of {name}")
         blocks = self.ctrl.reshape(count, L.CONTROL_WORDS)
-        init_control(blocks, system, actor_type, shadowed, first_id)
+        init_control(blocks, system, actor_type, shadowed, first_id, runtime)
         blocks[0, INSTANCES], blocks[0, QUANTUM] = count, system.quantum
         blocks[0, STATE_STRIDE] = self.state_stride
-        self.state_words = _alloc(system, count * self.state_stride, f"the state of {name}")
+        self.state_words = _alloc(runtime, count * self.state_stride, f"the state of {name}")
         if info.state.fields:
             view = self.state_view()
             for field, value in info.defaults.items():
                 view[field] = value
         self.initial_state = self.state_words.copy()
-        self.h2k = _queues(system, count, capacity, self.in_words, f"the input queues of {name}")
+        self.h2k = _queues(runtime, count, capacity, self.in_words, f"the input queues of {name}")
         k2k_name = f"the actor-to-actor queues of {name}"
-        self.k2k = _queues(system, count, K2K_CAPACITY, K2K_SLOT_WORDS, k2k_name)
-        self.k2h = _queues(system, count, capacity, self.out_words, f"the output queues of {name}")
+        self.k2k = _queues(runtime, count, K2K_CAPACITY, K2K_SLOT_WORDS, k2k_name)
+        self.k2h = _queues(runtime, count, capacity, self.out_words, f"the output queues of {name}")
         self.out = self.k2h
         self.k2k_shape = (K2K_CAPACITY, K2K_SLOT_WORDS)
         from ringkernel.actors import message_capacities
 
         send_capacity, routed_capacity = message_capacities(info, capacity)
         self.sends_shape = (send_capacity, info.send_slot_words)
-        self.sends = _queues(system, count, *self.sends_shape, f"the sends queues of {name}")
+        self.sends = _queues(runtime, count, *self.sends_shape, f"the sends queues of {name}")
         self.make_routed(routed_capacity)
         self.upstream: ActorGroup | None = None
         self.downstream: ActorGroup | None = None
@@ -192,7 +194,7 @@ class ActorGroup:
         refs made before must be pointed at the new queues by the caller)."""
         self.routed_shape = (capacity, self.in_words)
         what = f"the routed queues of {self.name}"
-        self.routed = _queues(self.system, self.count, *self.routed_shape, what)
+        self.routed = _queues(self.runtime, self.count, *self.routed_shape, what)
 
     def repoint_routed(self) -> None:
         """Points the instance refs made so far at the current ``routed`` array (after
@@ -416,7 +418,7 @@ class ActorGroup:
         sends = _view(self.sends, i, self.count, *self.sends_shape, "block", f"the sends queue of {base}")
         routed = _view(self.routed, i, self.count, *self.routed_shape, "block", f"the routed queue of {base}")
         ref = ActorRef(system, self.type, self.first_id + i, self.capacity, self.policy,
-                       InstanceRegions(ctrl, state, h2k, k2k, k2h, out, bell, sends, routed))
+                       InstanceRegions(ctrl, state, h2k, k2k, k2h, out, bell, sends, routed), self.runtime)
         ref.name = base
         ref.group, ref.index, ref.lanes = self, i, self.lanes
         ref.sequence = int(h2k.buffer[L.Q_TAIL])  # what broadcasts sent before it existed
@@ -545,7 +547,10 @@ def connect(system: ActorSystem, a: Any, b: Any) -> None:
         what = f"the queues from {a.name} to {b.name}"
         admit(system, f"connect({a.name}, {b.name})", 0,
               b.count * L.queue_words(b.capacity, slot_words))
-        queues = _queues(system, b.count, b.capacity, slot_words, what)
+        if a.runtime is not b.runtime:
+            raise ValueError(f"cannot connect {a.name} to {b.name}: they run on different backends "
+                             "(a migration moved one); migrate one to the other's backend first")
+        queues = _queues(b.runtime, b.count, b.capacity, slot_words, what)
         system._pause((a, b))
         b.k2k, b.k2k_shape = queues, (b.capacity, slot_words)
         a.out = queues

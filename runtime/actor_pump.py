@@ -181,7 +181,9 @@ class _Plan:
         self.add(b("h2k"), 0, L.QUEUE_HEADER_WORDS)
         self.add(b("k2k"), 0, L.QUEUE_HEADER_WORDS)
         self.add(b("out"), 0, L.QUEUE_HEADER_WORDS)
-        if m.out_to_host or actor.mirror_out:
+        # K2K slots are device-only, unless a tracer reads them or a fallback may have to move
+        # them after a device loss (the host mirror is then all that is left)
+        if m.out_to_host or actor.mirror_out or actor.runtime.on_device_loss is not None:
             capacity, slot_words = int(m.out[L.Q_CAPACITY]), int(m.out[L.Q_SLOT_WORDS])
             tail = int(m.out[L.Q_TAIL])
             budget = min(capacity, 2 * max(int(m.ctrl[L.C["batch"]]), 1))
@@ -279,6 +281,11 @@ class RedispatchRuntime:
         self.round_started: float | None = None  # monotonic time the round in progress began
         self.round_lock = threading.Lock()  # orders a round's end against restart_pump
         self.pump_restarts = 0  # ringkernel_pump_restarts_total
+        # called (from the pump thread, once the loops are retired) with the error when the device
+        # is lost; set by a system with a fallback backend, whose actors then migrate from the
+        # host mirror.  Its callers' wakes no longer raise: their actors are on their way elsewhere.
+        self.on_device_loss: Any = None
+        self.device_lost = False
 
     # --- ActorRuntime ---
 
@@ -357,7 +364,7 @@ class RedispatchRuntime:
 
     def attach(self, actor: PumpedActor, memory: ActorMemory) -> None:
         """Gives ``actor`` device buffers (shared by array identity, so K2K stays on the device)."""
-        self._check_failure()
+        self._check_failure(strict=True)  # (no loop starts on a lost device)
         with self.lock:
             actor.memory = memory
             actor.buffers = tuple(self._shared(a).buffer for a in memory.arrays)
@@ -397,8 +404,25 @@ class RedispatchRuntime:
             self.shared[id(array)] = entry
         return entry
 
-    def _check_failure(self) -> None:
-        if self.failure is not None:
+    def download(self, memories: Sequence[ActorMemory]) -> None:
+        """Reads the K2K queues of paused loops from the device into the host arrays: only the
+        device holds their slots, and a migration copies the host arrays."""
+        with self.lock:
+            arrays = {id(m.k2k): m.k2k for m in memories if id(m.k2k) in self.shared}
+            reads = [(self.shared[key].buffer, 0, a.size) for key, a in arrays.items()]
+            if not reads:
+                return
+            words = self.device.run([], reads)
+        at = 0
+        for array in arrays.values():
+            array[:] = words[at : at + array.size]
+            at += array.size
+
+    def _check_failure(self, strict: bool = False) -> None:
+        """Raises the pump's failure; not to a waker (``strict=False``) once a lost device's
+        actors are on their way to a fallback."""
+        handled = self.device_lost and self.on_device_loss is not None
+        if self.failure is not None and (strict or not handled):
             raise RuntimeError(f"the actor pump failed: {self.failure!r}") from self.failure
 
     # --- the pump ---
@@ -417,6 +441,8 @@ class RedispatchRuntime:
                     backoff = min(backoff * 2, self.keepalive)
         except BaseException as exc:  # surfaced to the user thread by wake/attach/close
             if generation == self.generation:
+                lost = getattr(self.device, "is_device_loss", None)
+                self.device_lost = bool(lost is not None and lost(exc))
                 self.failure = exc
                 self.round_started = None  # a failed pump is not a stalled one: it is not restarted
         if generation != self.generation:
@@ -424,6 +450,11 @@ class RedispatchRuntime:
         with self.lock:  # no loop runs without the pump
             for actor in self.actors:
                 self._retire(actor)
+        with self.merged:  # receivers waiting for a round look again (at their actor's new runtime)
+            self.merged.notify_all()
+        report = self.on_device_loss
+        if self.device_lost and report is not None:
+            report(self.failure)
 
     def _until_timer(self, backoff: float) -> float:
         """``backoff``, or less when the router holds a timer due sooner."""

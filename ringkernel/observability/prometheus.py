@@ -114,6 +114,9 @@ class SystemCollector(Collector):
             handlers.add_metric([a["actor"]], _buckets(a["handler_seconds"]), a["handler_seconds"]["sum"])
         yield handlers
         yield from group_families(self.system)
+        migrations = getattr(self.system, "migrations", None)
+        if migrations is not None:
+            yield from migrations.families()
 
 
 def group_families(system: Any) -> Iterator[Metric]:

@@ -52,6 +52,7 @@ class WgpuBatchDevice:
         )
         self.gather: Any = None
         self.gather_words = 0
+        self.lose_next = False  # fault injection: the next run() fails as a lost device does
         self._kernels: dict[tuple[str, str, int], Any] = {}
 
     def _limit(self, name: str) -> int:
@@ -152,6 +153,9 @@ class WgpuBatchDevice:
                 encoder.copy_buffer_to_buffer(buf, word * L.WORD, self.gather, at * L.WORD, n * L.WORD)
             at += n
         self.device.queue.submit([encoder.finish()])
+        if self.lose_next:
+            self.lose_next = False
+            raise DeviceLostError(f"the wgpu device ({self.adapter_name}) was lost (injected fault)")
         if not total:
             return np.zeros(0, dtype=np.uint32)
         # one mappable buffer, mapped in place: no staging copy, no extra submit
@@ -171,11 +175,29 @@ class WgpuBatchDevice:
         return words
 
 
+    @staticmethod
+    def is_device_loss(exc: BaseException) -> bool:
+        """Whether ``exc`` is the device going away (wgpu reports it as an error naming the loss)."""
+        return isinstance(exc, DeviceLostError) or (
+            type(exc).__module__.startswith("wgpu") and "lost" in str(exc).lower()
+        )
+
+
+class DeviceLostError(RuntimeError):
+    """The wgpu device was lost: what it held is gone; the host mirror is what is left."""
+
+
 class WgpuActorRuntime(RedispatchRuntime):
     """``ActorSystem(backend="wgpu")``: the batch loop re-dispatched on the wgpu device."""
 
     def __init__(self, idle_ns: int = 50_000) -> None:
         super().__init__(WgpuBatchDevice(), idle_ns)
 
+    def inject_device_loss(self) -> None:
+        """Test hook: the next round's dispatch is submitted, then its read-back fails as on a
+        lost device (the pump stops; a system with a fallback migrates its actors)."""
+        self.device.lose_next = True  # type: ignore[attr-defined]
+        self.wake()
 
-__all__ = ["WgpuBatchDevice", "WgpuActorRuntime"]
+
+__all__ = ["DeviceLostError", "WgpuBatchDevice", "WgpuActorRuntime"]

@@ -84,7 +84,8 @@ def test_an_unknown_version_names_the_readable_ones(tmp_path):
     data = bytearray(durability.encode([], 0))
     data[8:12] = (7).to_bytes(4, "little")
     data[-durability.DIGEST_BYTES :] = hashlib.sha256(bytes(data[: -durability.DIGEST_BYTES])).digest()
-    with pytest.raises(durability.CheckpointError, match="version 7; this ringkernel reads versions 1 and 2"):
+    readable = "version 7; this ringkernel reads versions 1, 2 and 3"
+    with pytest.raises(durability.CheckpointError, match=readable):
         durability.decode(bytes(data))
 
 
@@ -99,8 +100,8 @@ def test_a_sent_message_of_a_type_the_actor_cannot_send_is_refused(tmp_path):
     assert Piece.__rk_message__.type_id in {m.type_id for m in Splitter.info.sendable}
 
 
-def test_a_group_with_routed_messages_is_not_checkpointed_without_them(tmp_path):
-    # group images do not save routed/sends queues yet: refusing beats silently losing them
+def test_a_group_with_routed_messages_is_checkpointed_with_them(tmp_path):
+    # (format version 3 saves a group's routed queues; they used to be refused)
     from msg_defs import Cell, Ring
 
     with rk.ActorSystem(backend="cpu") as system:
@@ -114,5 +115,9 @@ def test_a_group_with_routed_messages_is_not_checkpointed_without_them(tmp_path)
             finally:  # take it back: a Ring message multiplies without end
                 routed.buffer[L.Q_HEAD] = routed.buffer[L.Q_TAIL]
 
-        with pytest.raises(durability.CheckpointError, match="routed queues"):
-            durability.paused(system, group, take_with_a_routed_message)
+        image = durability.paused(system, group, take_with_a_routed_message)
+        assert list(image.routed_counts) == [0, 1, 0, 0]
+        assert image.routed[0, L.ENV_TYPE_ID] == Cell.__rk_message__.type_id
+        data = durability.encode([], 0, [image])
+        again = durability.decode_all(data)[1][0]
+        assert np.array_equal(again.routed, image.routed) and again.routed_capacity == image.routed_capacity

@@ -195,12 +195,10 @@ class Routing:
             return False
         names = self.router.blocked_names() | set(self.router.cycle)
         owner, index = owner_of(ref)
-        member = self.members.get(owner.id)
-        if member is None:
-            return False
+        mine = _instance_names(owner)  # (a cycle through reply links may name an actor that never sends)
         if index is not None:
-            return member.instance_name(index) in names
-        return any(member.instance_name(i) in names for i in range(member.count))
+            return mine[index] in names
+        return any(name in names for name in mine)
 
     @staticmethod
     def now_us() -> int:

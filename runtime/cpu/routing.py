@@ -132,7 +132,7 @@ class NativeRouter:
         self._poke = False
         self._closing = False
         self.thread: threading.Thread | None = None
-        scheduler.attach_router(self.ctl)
+        scheduler.attach_router(self.ctl, self)
         self._publish()
 
     # --- wiring ---
@@ -149,9 +149,10 @@ class NativeRouter:
             self.members.append(member)
             self._states[member] = np.zeros(member.count * R.STATE_WORDS, dtype=np.uint32)
             self._publish()
-        if host is not None:
+        routes_from = getattr(host, "routes_from", None)
+        if routes_from is not None:
             self._hosts[member] = host
-            host.routes_from(member.base)
+            routes_from(member.base)
         self._start()
         self.wake()  # it may have sent before it was added
 

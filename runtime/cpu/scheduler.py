@@ -104,7 +104,7 @@ class Scheduler:
         # (whose memory must outlive it)
         self._tables: list[tuple[np.ndarray, tuple[Group, ...]]] = []
         self._lock = threading.Lock()
-        self._router: np.ndarray | None = None
+        self._router: tuple[np.ndarray, object] | None = None
         self._started = 0
         self.closed = False
         self._publish()
@@ -154,11 +154,11 @@ class Scheduler:
         self._settle(0.0)
         self.ring()
 
-    def attach_router(self, ctl: np.ndarray) -> None:
-        """The workers route with the router whose control block is ``ctl`` (kept alive here:
-        a worker may read it until the threads end)."""
+    def attach_router(self, ctl: np.ndarray, owner: object) -> None:
+        """The workers route with the router whose control block is ``ctl``; ``owner`` (what
+        holds its tables) is kept alive here: a worker may read them until the threads end."""
         with self._lock:
-            self._router = ctl
+            self._router = (ctl, owner)
             self._block[S.ROUTER // 8] = ctl.ctypes.data
             fence()
 

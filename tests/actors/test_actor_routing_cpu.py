@@ -110,3 +110,20 @@ def test_many_senders_into_one_small_receiver_keep_each_senders_order():
         for o in got:
             per_sender.setdefault(int(o.symbol), []).append(int(o.seq))
         assert per_sender == {i: list(range(6)) * 10 for i in range(8)}  # each once, in order
+
+
+def test_an_actor_that_never_sends_is_blocked_in_a_cycle_through_its_reply_link():
+    system = rk.ActorSystem(backend="cpu", drain_timeout=60)
+    doubler = system.spawn(Doubler, queue_capacity=4)
+    echo, relay = system.spawn(Echo, queue_capacity=4), system.spawn(Echo, queue_capacity=4)
+    system.connect(doubler, echo, port="out")
+    system.connect(echo, relay)  # relay neither sends nor receives from the router
+    system.connect(relay, doubler)
+    doubler.send(Order(symbol=0, seq=0))
+    deadline = time.monotonic() + 30
+    while "send_cycle" not in system.health() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(system.health()["send_cycle"]) == sorted([doubler.name, echo.name, relay.name])
+    assert relay.status == "blocked"
+    with pytest.raises(rk.SendCycleError):
+        system.shutdown()

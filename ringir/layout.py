@@ -62,6 +62,7 @@ QUEUE_HEADER = (
     ("source", 28),  # producer: the actor's id (the `source` of its sends)
     ("index", 29),  # producer: the instance's index in its group (0 for a single actor)
     ("group_size", 30),  # producer: instances in its group (1 for a single actor)
+    ("direct", 31),  # producer: sends the loop delivered straight into the target's `routed`
 )
 QUEUE_HEADER_WORDS = 32
 Q = {name: index for name, index in QUEUE_HEADER}
@@ -72,14 +73,17 @@ Q_PARKED, Q_BELL = Q["parked"], Q["bell"]
 Q_BAD_TARGET, Q_SENT, Q_STAGED, Q_ROOM = Q["bad_target"], Q["sent"], Q["staged"], Q["room"]
 Q_SEND_HLC_LO, Q_SEND_HLC_HI = Q["send_hlc_lo"], Q["send_hlc_hi"]
 Q_SOURCE, Q_INDEX, Q_GROUP_SIZE = Q["source"], Q["index"], Q["group_size"]
+Q_DIRECT = Q["direct"]
 
 # --- sends (docs/layout.md, "Sends"): the `target` word of a message on a `sends` queue ---
 TARGET_KIND_SHIFT = 24
 TARGET_INDEX_MASK = (1 << TARGET_KIND_SHIFT) - 1
-# kinds: a port (index: its number), send_to (index: the instance), schedule (to itself)
-SEND_PORT, SEND_TO, SEND_TIMER = 1, 2, 3
+# kinds: a port (index: its number), send_to (index: the instance), schedule (to itself);
+# DELIVERED marks a send the loop already delivered directly (the router frees it, counts nothing)
+SEND_DELIVERED, SEND_PORT, SEND_TO, SEND_TIMER = 0, 1, 2, 3
 MAX_TIMER_DELAY_US = 0xFFFFFFFF  # a timer's delay travels in `sequence`: schedule clamps to ~71 minutes
 MAX_PORTS = TARGET_INDEX_MASK + 1
+MAX_GROUP_SIZE = TARGET_INDEX_MASK + 1  # send_to's index travels in the 24 low bits of `target`
 
 
 def send_target(kind: int, index: int) -> int:
@@ -158,6 +162,9 @@ ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
 ABORT_BUDGET, ABORT_STOPPED, ABORT_WATCHDOG = 1, 2, 3
 ABORT_REASONS = {ABORT_BUDGET: "budget", ABORT_STOPPED: "stopped", ABORT_WATCHDOG: "watchdog"}
 ABORT_TYPE_ID = 0xFFFFFFFF
+# A `routed` slot whose producer reserved it but had nothing to put in it (docs/layout.md,
+# "Routed queue (MPSC)"): the consumer frees it without handling or counting it.
+SKIP_TYPE_ID = 0xFFFFFFFE
 ABORT_REASON_WORD, ABORT_MESSAGE_WORD = 6, 7  # payload of the abort record: reason, the message's type id
 # `stop` values: every non-zero one makes the loop leave before its next message;
 # a handler polling aborts on STOP_NOW (reason stopped) and STOP_WATCHDOG (reason
@@ -314,11 +321,12 @@ def slot_words_for(payload_words: int) -> int:
 
 
 def type_id_of(layout: RecordLayout) -> int:
-    """A message type's id: CRC-32 of its name and fields, never 0 (0 means 'no reply')."""
+    """A message type's id: CRC-32 of its name and fields, never 0 (0 means 'no reply', and a
+    free `routed` slot), the abort record's or the skipped slot's id."""
     elements = (e for f in layout.fields for e in f.elements())
     text = layout.name + "{" + ",".join(f"{name}:{ty}" for name, ty in elements) + "}"
     crc = zlib.crc32(text.encode())
-    return crc if crc not in (0, ABORT_TYPE_ID) else 1
+    return crc if crc not in (0, ABORT_TYPE_ID, SKIP_TYPE_ID) else 1
 
 
 # --- numpy views of the headers ---------------------------------------------------------
@@ -387,6 +395,9 @@ __all__ = [
     "SEND_PORT",
     "SEND_TO",
     "SEND_TIMER",
+    "SEND_DELIVERED",
+    "MAX_GROUP_SIZE",
+    "SKIP_TYPE_ID",
     "queue_words",
     "HLC_EPOCH_US",
     "HLC_LOGICAL_BITS",

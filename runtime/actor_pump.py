@@ -217,6 +217,7 @@ class PumpedActor:
         # a group: the routed producer lines and sends consumer lines the device has (pump_routing)
         self.sent_routed: np.ndarray | None = None
         self.sent_sends: np.ndarray | None = None
+        self.direct = False  # its loops push into routed queues themselves (pump_routing.note_direct)
 
     def buffer(self, name: str) -> Any:
         """The device buffer of the memory array ``name`` (one of ``KERNEL_PARAMS``)."""
@@ -415,14 +416,29 @@ class RedispatchRuntime:
             self.rounds += 1
             at = 0
             for plan in plans:
-                merge = self._merge if plan.actor.count is None else self._merge_group
-                at, moved = merge(plan, words, at)
+                at, moved = self._merge_plan(plan, words, at)
                 progressed |= moved
         progressed = self._route() or progressed
         with self.merged:  # receivers waiting in wait_round look now
             self.rounds_merged += 1
             self.merged.notify_all()
         return progressed
+
+    def _merge_plan(self, plan: _Plan, words: np.ndarray, at: int) -> tuple[int, bool]:
+        """Merges one actor's read-back; the first time its loops are seen delivering sends
+        directly, reads all of its memory back once more (pump_routing's module docstring)."""
+        actor = plan.actor
+        m = actor.memory
+        assert m is not None
+        merge = self._merge if actor.count is None else self._merge_group
+        before = pump_routing.direct_total(m)
+        at, moved = merge(plan, words, at)
+        if pump_routing.note_direct(actor, before):
+            again = _Plan(actor) if actor.count is None else _Plan(actor, np.ones(actor.count, dtype=bool))
+            merge(again, self.device.run([], again.reads), 0)
+        if actor.direct:
+            pump_routing.after_direct_merge(self, actor)
+        return at, moved
 
     def _route(self) -> bool:
         """The router's round between dispatches: what the loops sent goes into ``routed``
@@ -492,7 +508,7 @@ class RedispatchRuntime:
                 self.device.write(actor.buffer("out"), first * outs.shape[1], outs[first:end].ravel().copy())
             actor.sent_out = consumer
         routed = pump_routing.upload_group(self, actor) if pump_routing.talks(m) else False
-        if fed:
+        if fed or actor.direct:  # (a direct group's loops may feed any of its instances)
             return np.ones(n, dtype=bool)
         k2k = m.k2k.reshape(n, -1)
         return (tails != queues[:, L.Q_HEAD]) | (k2k[:, L.Q_TAIL] != k2k[:, L.Q_HEAD]) | routed
@@ -520,7 +536,7 @@ class RedispatchRuntime:
             for first, end in plan.runs:
                 q, d = array[first:end], next(rest).reshape(end - first, -1)
                 if name in pump_routing.TALK_QUEUES:
-                    pump_routing.merge_group_queue(name, q, d)
+                    pump_routing.merge_group_queue(name, q, d, actor.direct)
                 elif name in ("h2k", "k2k"):
                     q[:, consumer] = d[:, consumer]
                     fence()  # release: a slot is free only after the consumer is done with it

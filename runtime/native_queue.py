@@ -32,6 +32,14 @@ in and the results out):
   (futex wait, ``park`` ns at most), and unregisters.  The caller read the
   bell *before* it last looked for its reply.  A spinning thread is not
   registered, so a busy loop publishing replies pays no wake-ups.
+- ``rk_routed_reserve(q, req)`` and ``rk_routed_publish(q, req, ids)``: a host producer's
+  half of the MPSC ``routed`` queue (``docs/layout.md``, "Routed queue (MPSC)"), for the
+  router, which runs while loops push into the same queues.  ``req = [n, then n records of
+  ROUTED_RECORD words: the region's first word in q, slots wanted, first slot, slots got]``;
+  reserve takes up to ``wanted`` slots of each region with a CAS on its ``tail`` (filling in
+  the last two words); the caller writes every word of those slots but ``type_id``; publish
+  then stores each slot's ``type_id`` from ``ids`` (in record and slot order), adds to
+  ``enqueued`` and rings a consumer parked on the queue's ``bell``.
 - ``rk_reply_ring(ctrl)``: bumps ``reply_bell`` and wakes waiting host
   threads: a host thread that took replies off the queue which another
   thread waits for (an ``ask``'s claim, the backlog) rings, as the loop does.
@@ -73,7 +81,10 @@ KERNELS = {
     "rk_actor_ring": ("ctrl", "bellq"),
     "rk_reply_ring": ("ctrl",),
     "rk_reply_wait": ("ctrl", "q", "args"),
+    "rk_routed_reserve": ("q", "req"),
+    "rk_routed_publish": ("q", "req", "ids"),
 }
+ROUTED_RECORD = 4  # words of one rk_routed_* request: region's first word, wanted, first slot, got
 
 
 class _Ops:
@@ -245,9 +256,66 @@ def _wait() -> Any:
     return b.finish()
 
 
+def _routed_reserve() -> Any:
+    o = _Ops("rk_routed_reserve")
+    b = o.b
+    q, req = b.params
+    k = o.var("k")
+    with b.for_range(k, o.c(0), b.load(req, o.c(0)), o.c(1)):
+        rec = b.binary("add", o.c(1), b.binary("mul", b.load_var(k), o.c(ROUTED_RECORD)))
+        base = b.load(req, rec)
+        want = b.load(req, b.binary("add", rec, o.c(1)))
+        b.store(req, b.binary("add", rec, o.c(3)), o.c(0))
+        with b.loop():
+            head = b.atomic("or", q, b.binary("add", base, o.c(L.Q_HEAD)), o.c(0))
+            tail_at = b.binary("add", base, o.c(L.Q_TAIL))
+            tail = b.atomic("or", q, tail_at, o.c(0))
+            capacity = b.load(q, b.binary("add", base, o.c(L.Q_CAPACITY)))
+            free = b.binary("sub", capacity, b.binary("sub", tail, head))
+            take = b.binary("min", want, free)
+            with b.if_(b.compare("eq", take, o.c(0))):
+                b.break_()
+            with b.if_(b.compare("eq", b.atomic_cas(q, tail_at, tail, b.binary("add", tail, take)), tail)):
+                b.store(req, b.binary("add", rec, o.c(2)), tail)
+                b.store(req, b.binary("add", rec, o.c(3)), take)
+                b.break_()
+    return b.finish()
+
+
+def _routed_publish() -> Any:
+    o = _Ops("rk_routed_publish")
+    b = o.b
+    q, req, ids = b.params
+    b.emit(Fence())  # release: every other word of the slots before their type ids
+    k, j, at = o.var("k"), o.var("j"), o.var("at")
+    b.store_var(at, o.c(0))
+    with b.for_range(k, o.c(0), b.load(req, o.c(0)), o.c(1)):
+        rec = b.binary("add", o.c(1), b.binary("mul", b.load_var(k), o.c(ROUTED_RECORD)))
+        base = b.load(req, rec)
+        first = b.load(req, b.binary("add", rec, o.c(2)))
+        got = b.load(req, b.binary("add", rec, o.c(3)))
+        mask = b.load(q, b.binary("add", base, o.c(L.Q_MASK)))
+        slot_words = b.load(q, b.binary("add", base, o.c(L.Q_SLOT_WORDS)))
+        with b.for_range(j, o.c(0), got, o.c(1)):
+            index = b.binary("and", b.binary("add", first, b.load_var(j)), mask)
+            words = b.binary("add", o.c(L.QUEUE_HEADER_WORDS), b.binary("mul", index, slot_words))
+            slot = b.binary("add", base, words)
+            b.atomic("exchange", q, slot, b.load(ids, b.load_var(at)))
+            b.store_var(at, b.binary("add", b.load_var(at), o.c(1)))
+        with b.if_(b.compare("ne", got, o.c(0))):
+            b.atomic("add", q, b.binary("add", base, o.c(L.Q_ENQUEUED)), got)
+            b.emit(Fence())  # published before the look at `parked` (the consumer fences the other way)
+            parked = b.atomic("or", q, b.binary("add", base, o.c(L.Q_PARKED)), o.c(0))
+            with b.if_(b.compare("ne", parked, o.c(0))):
+                bell = b.binary("add", base, o.c(L.Q_BELL))
+                b.atomic("add", q, bell, o.c(1))
+                b.emit(Wake(q, bell))
+    return b.finish()
+
+
 QUICK_POLLS = 1  # polls of a waiting host thread before it reads the clock and yields
 
-_BUILDERS = (_push, _pop, _ring, _reply_ring, _wait)
+_BUILDERS = (_push, _pop, _ring, _reply_ring, _wait, _routed_reserve, _routed_publish)
 
 
 @functools.cache
@@ -339,4 +407,4 @@ class Call:
         self.argv[index] = array.ctypes.data
 
 
-__all__ = ["KERNELS", "module", "kernel", "Call"]
+__all__ = ["KERNELS", "ROUTED_RECORD", "module", "kernel", "Call"]

@@ -8,7 +8,16 @@ uploads the slots published since the last upload and the producer words, and re
 consumer words.  ``sends`` is produced by the loop and consumed by the router, like an output
 queue the host reads: a round uploads its consumer words (the router's ``head``) and reads
 back its header and the slots the dispatch could have filled (from ``tail``, as many as were
-free).  Every word keeps one writer, so the mirrors follow the queue protocol unchanged.
+free).
+
+A loop that delivers ``send_to`` sends directly (``docs/layout.md``, "Direct sends") is a
+second producer of ``routed`` on the device, and may wake instances the round did not expect
+to run.  Once a round sees an actor's ``direct`` counters move, the actor is *direct*
+(:func:`note_direct`): that round reads back everything once more, and from then on each
+round reads back every instance's queues and takes ``routed`` whole (slots and producer
+words too), so the mirror is exact before the router pushes into it and an upload never
+writes back a slot or a ``tail`` older than the device's.  (The device is idle between a
+round's read-back and the next upload, so exact is possible.)
 """
 
 from __future__ import annotations
@@ -62,6 +71,23 @@ def upload(runtime: Any, actor: Any) -> None:
     runtime.device.write(actor.buffer("sends"), CONSUMER_LINE.start, m.sends[CONSUMER_LINE].copy())
 
 
+def direct_total(memory: Any) -> int:
+    """Sends the loops of ``memory`` delivered directly so far (their ``direct`` words), per the mirror."""
+    if not talks(memory):
+        return 0
+    n = memory.ctrl.size // L.CONTROL_WORDS
+    return int(memory.sends.reshape(n, -1)[:, L.Q_DIRECT].astype(np.int64).sum())
+
+
+def note_direct(actor: Any, before: int) -> bool:
+    """After a merge: True when ``actor``'s loops delivered directly for the first time (its
+    ``direct`` counters moved past ``before``); the caller then reads everything back again."""
+    if getattr(actor, "direct", False) or actor.memory is None or direct_total(actor.memory) == before:
+        return False
+    actor.direct = True
+    return True
+
+
 def reads(plan: Any, actor: Any) -> list[tuple[int, int]]:
     """Adds one actor's ``sends`` header, the slots its dispatch may fill, and ``routed``'s
     header to ``plan``'s reads; returns the slot runs (first, count) read."""
@@ -74,7 +100,7 @@ def reads(plan: Any, actor: Any) -> list[tuple[int, int]]:
     runs = ring_ranges(int(sends[L.Q_TAIL]) & (capacity - 1), capacity - fill(sends), capacity)
     for first, count in runs:
         plan.add(actor.buffer("sends"), H + first * slot_words, count * slot_words)
-    plan.add(actor.buffer("routed"), 0, H)
+    plan.add(actor.buffer("routed"), 0, m.routed.size if getattr(actor, "direct", False) else H)
     return runs
 
 
@@ -91,7 +117,27 @@ def merge(memory: Any, parts: list[np.ndarray], runs: list[tuple[int, int]]) -> 
     producer = [w for w in range(PRODUCER_LINE.start, H) if w != L.Q_TAIL]
     sends[producer] = header[producer]
     sends[L.Q_TAIL] = header[L.Q_TAIL]
-    take_consumer_words(memory.routed, routed_header)
+    if len(routed_header) > H:  # a direct actor's whole routed queue: the device's is the truth
+        take_producer_words(memory.routed[None, :], routed_header[None, :])
+    take_consumer_words(memory.routed, routed_header[:H])
+
+
+def take_producer_words(q: np.ndarray, d: np.ndarray) -> None:
+    """Rows ``q`` of ``routed`` regions take the device's slots and producer words ``d`` (``tail`` last)."""
+    q[:, H:] = d[:, H:]
+    fence()  # release: the slots before the tails that publish them
+    producer = [w for w in range(PRODUCER_LINE.start, H) if w != L.Q_TAIL]
+    q[:, producer] = d[:, producer]
+    q[:, L.Q_TAIL] = d[:, L.Q_TAIL]
+
+
+def after_direct_merge(runtime: Any, actor: Any) -> None:
+    """What the host remembers having uploaded, set to the merged device words of a direct actor."""
+    m = actor.memory
+    if actor.count is None:
+        runtime.shared[id(m.routed)].sent_tail = int(m.routed[L.Q_TAIL])
+    elif actor.sent_routed is not None:
+        actor.sent_routed = m.routed.reshape(actor.count, -1)[:, PRODUCER_LINE].copy()
 
 
 def take_consumer_words(queue: np.ndarray, header: np.ndarray) -> None:
@@ -133,9 +179,12 @@ def upload_group(runtime: Any, actor: Any) -> np.ndarray:
     return tails != routed[:, L.Q_HEAD]
 
 
-def merge_group_queue(name: str, q: np.ndarray, d: np.ndarray) -> None:
-    """A run of instances' ``sends`` or ``routed`` regions read back (``q`` the mirror's rows)."""
+def merge_group_queue(name: str, q: np.ndarray, d: np.ndarray, direct: bool = False) -> None:
+    """A run of instances' ``sends`` or ``routed`` regions read back (``q`` the mirror's rows);
+    a ``direct`` group's ``routed`` whole (its loops produce into it too)."""
     if name == "routed":
+        if direct:
+            take_producer_words(q, d)
         q[:, _CONSUMER_WORDS] = d[:, _CONSUMER_WORDS]
         fence()
         q[:, L.Q_HEAD] = d[:, L.Q_HEAD]
@@ -157,4 +206,4 @@ def routed_input(memory: Any) -> bool:
 
 
 __all__ = ["TALK_QUEUES", "talks", "upload", "reads", "merge", "upload_group", "merge_group_queue",
-           "routed_input"]
+           "routed_input", "direct_total", "note_direct", "after_direct_merge", "take_producer_words"]

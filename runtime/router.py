@@ -42,10 +42,11 @@ import numpy as np
 
 from ringkernel.ringir import layout as L
 from ringkernel.runtime.hlc import physical_now
+from ringkernel.runtime.native_queue import ROUTED_RECORD, Call
 from ringkernel.runtime.queues import fence
 
 # the send `target` word and the sends header words (docs/layout.md, "Sends")
-SEND_PORT, SEND_TO, SEND_TIMER = L.SEND_PORT, L.SEND_TO, L.SEND_TIMER
+SEND_DELIVERED, SEND_PORT, SEND_TO, SEND_TIMER = L.SEND_DELIVERED, L.SEND_PORT, L.SEND_TO, L.SEND_TIMER
 KIND_SHIFT, INDEX_MASK = L.TARGET_KIND_SHIFT, L.TARGET_INDEX_MASK
 Q_BAD_TARGET = L.Q_BAD_TARGET  # producer: send_to targets outside the group the loop refused
 Q_SENT = L.Q_SENT  # instance 0's header: the loop sets it after publishing sends; the router clears it
@@ -74,6 +75,7 @@ class _Queues:
         ):
             raise ValueError("a queue region must be a header and capacity * slot_words words")
         self.slots = regions[:, H:].reshape(count, self.capacity, self.slot_words)
+        self.region_words = regions.shape[1]
 
     def fill(self) -> np.ndarray:
         """``tail - head`` of every region (int64)."""
@@ -110,6 +112,7 @@ class Member:
         self.sends, self.routed = sends, routed
         self.sq = _Queues(sends, self.count)
         self.rq = _Queues(routed, self.count)
+        self.pusher = _RoutedPusher(routed, self.rq.region_words)
 
     def instance_name(self, index: int) -> str:
         if self.names is not None:
@@ -237,8 +240,10 @@ class Router:
         with self.lock:
             rejected = sum(int(m.sq.header[:, L.Q_REJECTED].astype(np.int64).sum()) for m in self.members)
             bad = sum(int(m.sq.header[:, Q_BAD_TARGET].astype(np.int64).sum()) for m in self.members)
+            direct = sum(int(m.sq.header[:, L.Q_DIRECT].astype(np.int64).sum()) for m in self.members)
             return {
-                "routed": self.routed,
+                "routed": self.routed + direct,
+                "direct": direct,
                 "unrouted": self.unrouted,
                 "invalid": self.invalid + bad,
                 "rejected": rejected,
@@ -292,7 +297,9 @@ class Router:
             due.append(heapq.heappop(self._timers))
         if not due:
             return 0
-        room = self._room()
+        want = np.bincount(np.array([e[2] for e in due], dtype=np.int64), minlength=self._endpoints)
+        start, got = self._reserve(want)
+        room = got.copy()
         taken, keep = [], []
         for entry in due:
             endpoint = entry[2]
@@ -311,7 +318,7 @@ class Router:
         stamps = np.maximum(stamps, np.uint64(now))  # stamped at delivery, never before the send
         rows[:, L.ENV_HLC_LO] = (stamps & np.uint64(_MASK32)).astype(np.uint32)
         rows[:, L.ENV_HLC_HI] = (stamps >> np.uint64(32)).astype(np.uint32)
-        self._deliver(np.array([e[2] for e in taken], dtype=np.int64), rows, woken)
+        self._deliver(np.array([e[2] for e in taken], dtype=np.int64), rows, woken, start, got)
         self.timers_fired += len(taken)
         return len(taken)
 
@@ -366,7 +373,7 @@ class Router:
         ok = to & (index < self.group_size[src])
         single[ok] = self.group_base[src[ok]] + index[ok]
         single[kind == SEND_TIMER] = TIMER
-        why[ok | (kind == SEND_TIMER)] = 0
+        why[ok | (kind == SEND_TIMER) | (kind == SEND_DELIVERED)] = 0  # delivered by the loop: freed
         port = kind == SEND_PORT
         copies = np.ones(len(src), dtype=np.int64)
         first = np.zeros(len(src), dtype=np.int64)
@@ -396,21 +403,19 @@ class Router:
         row, k, tgt = row[keep], k[keep], tgt[keep]
         psrc = src[row]
         # --- which pairs fit: per sender a prefix, each target's room shared in sender order ---
-        room = self._room()
         real = tgt >= 0
-        full = np.zeros(len(row), dtype=bool)
-        full[real] = room[tgt[real]] == 0
         seg = _segments(psrc)
-        candidate = _prior_in_segment(full, seg) == 0
-        occ = _rank_by(tgt, candidate & real)
-        fits = candidate & (~real | (occ < room[np.where(real, tgt, 0)]))
-        deliver = _prior_in_segment(~fits, seg) == 0
+        deliver = _fits(tgt, real, seg, self._room())
+        want = np.bincount(tgt[deliver & real], minlength=self._endpoints)
+        start, got = self._reserve(want)
+        if (got < want).any():  # loops took some of that room meanwhile: fit into what was reserved
+            deliver = _fits(tgt, real, seg, got)
         # --- move ---
         moved = int(deliver.sum())
+        sel = np.flatnonzero(deliver & real)
+        if len(sel) or got.any():
+            self._deliver(tgt[sel], rows[row[sel]].copy(), woken, start, got)
         if moved:
-            sel = np.flatnonzero(deliver & real)
-            if len(sel):
-                self._deliver(tgt[sel], rows[row[sel]].copy(), woken)
             for i in np.flatnonzero(deliver & (tgt == TIMER)).tolist():
                 words = rows[row[i]].copy()
                 stamp = int(words[L.ENV_HLC_LO]) | int(words[L.ENV_HLC_HI]) << 32
@@ -456,26 +461,46 @@ class Router:
             if (was_over & (c > 0)).any():
                 woken.add(kk)  # its loop waits for room in its sends
 
-    def _deliver(self, targets: np.ndarray, rows: np.ndarray, woken: set[int]) -> None:
-        """Publishes ``rows`` (in order) into the ``routed`` queues of ``targets`` (room checked)."""
+    def _reserve(self, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reserves up to ``want[e]`` slots of every endpoint's ``routed`` (a CAS on its ``tail``:
+        the loops of a group push into the same queues); returns each one's first slot and
+        how many it got."""
+        start = np.zeros(self._endpoints, dtype=np.int64)
+        got = np.zeros(self._endpoints, dtype=np.int64)
+        for m in self.members:
+            part = want[m.base : m.base + m.count]
+            local = np.flatnonzero(part)
+            if len(local):
+                first, taken = m.pusher.reserve(local, part[local])
+                start[m.base + local], got[m.base + local] = first, taken
+        return start, got
+
+    def _deliver(self, targets: np.ndarray, rows: np.ndarray, woken: set[int], start: np.ndarray,
+                 got: np.ndarray) -> None:
+        """Publishes ``rows`` (in order) into the slots reserved for ``targets`` (``start``,
+        ``got`` per endpoint, at least as many as each one's rows); reserved slots left over
+        are published as skipped (``SKIP_TYPE_ID``)."""
         rows[:, L.ENV_TARGET] = self.actor_id[targets].astype(np.uint32)
         occ = _rank_by(targets, np.ones(len(targets), dtype=bool))
         members = self.member_of[targets]
-        for kk in np.unique(members).tolist():
+        for kk in np.flatnonzero(np.bincount(self.member_of[got > 0], minlength=len(self.members))).tolist():
             m = self.members[kk]
             sel = members == kk
             local = targets[sel] - m.base
             q = m.rq
-            tails = q.header[:, L.Q_TAIL].astype(np.int64)
-            slot = (tails[local] + occ[sel]) & (q.capacity - 1)
+            mine = got[m.base : m.base + m.count]
+            slot = (start[m.base + local] + occ[sel]) & (q.capacity - 1)
             width = min(q.slot_words, rows.shape[1])
-            q.slots[local, slot, :width] = rows[sel, :width]
+            q.slots[local, slot, 1:width] = rows[sel, 1:width]  # every word but type_id
             if q.slot_words > width:
                 q.slots[local, slot, width:] = 0
-            n = np.bincount(local, minlength=m.count)
-            q.header[:, L.Q_ENQUEUED] = (q.header[:, L.Q_ENQUEUED].astype(np.int64) + n) & _MASK32
-            fence()  # release: the slots before the tails that publish them
-            q.header[:, L.Q_TAIL] = (tails + n) & _MASK32
+            records = np.flatnonzero(mine)
+            offsets = np.cumsum(mine[records]) - mine[records]
+            ids = np.full(int(mine.sum()), L.SKIP_TYPE_ID, dtype=np.uint32)
+            at = np.zeros(m.count, dtype=np.int64)
+            at[records] = offsets
+            ids[at[local] + occ[sel]] = rows[sel, L.ENV_TYPE_ID]
+            m.pusher.publish(records, start[m.base + records], mine[records], ids)
             woken.add(kk)
         self.routed += len(targets)
 
@@ -503,6 +528,57 @@ class Router:
             self._suspect, self._seen = found, 1
         if self._seen >= CONFIRM_ROUNDS:
             self.cycle = tuple(self.endpoint_name(e) for e in found)
+
+
+class _RoutedPusher:
+    """The native half of pushing into one member's ``routed`` array by the MPSC protocol
+    (``native_queue``'s ``rk_routed_reserve`` and ``rk_routed_publish``)."""
+
+    def __init__(self, routed: np.ndarray, region_words: int) -> None:
+        self.region_words = region_words
+        self.req = np.zeros(1, dtype=np.uint32)
+        self.ids = np.zeros(1, dtype=np.uint32)
+        self._reserve = Call("rk_routed_reserve", routed, self.req)
+        self._publish = Call("rk_routed_publish", routed, self.req, self.ids)
+
+    def _request(self, local: np.ndarray, *columns: tuple[int, np.ndarray]) -> np.ndarray:
+        req = np.zeros(1 + ROUTED_RECORD * len(local), dtype=np.uint32)
+        req[0] = len(local)
+        records = req[1:].reshape(len(local), ROUTED_RECORD)
+        records[:, 0] = local * self.region_words
+        for column, values in columns:
+            records[:, column] = values & _MASK32
+        self.req = req
+        return records
+
+    def reserve(self, local: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``want[i]`` slots of instance ``local[i]``'s queue: (first slot, count) each."""
+        records = self._request(local, (1, want))
+        self._reserve.set(1, self.req)
+        self._reserve.run()
+        return records[:, 2].astype(np.int64), records[:, 3].astype(np.int64)
+
+    def publish(self, local: np.ndarray, first: np.ndarray, got: np.ndarray, ids: np.ndarray) -> None:
+        """Publishes the reserved slots (their other words written) with ``ids``, in order."""
+        self._request(local, (2, first), (3, got))
+        self.ids = np.ascontiguousarray(ids, dtype=np.uint32)
+        if not len(self.ids):
+            return
+        self._publish.set(1, self.req)
+        self._publish.set(2, self.ids)
+        self._publish.run()
+
+
+def _fits(tgt: np.ndarray, real: np.ndarray, seg: tuple[np.ndarray, np.ndarray],
+          room: np.ndarray) -> np.ndarray:
+    """Which (message, target) pairs go: per sender a prefix, each target's ``room`` shared in
+    sender order; pairs that are not deliveries into a queue (drops, timers) always fit."""
+    full = np.zeros(len(tgt), dtype=bool)
+    full[real] = room[tgt[real]] == 0
+    candidate = _prior_in_segment(full, seg) == 0
+    occ = _rank_by(tgt, candidate & real)
+    fits = candidate & (~real | (occ < room[np.where(real, tgt, 0)]))
+    return _prior_in_segment(~fits, seg) == 0
 
 
 def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

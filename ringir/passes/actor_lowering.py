@@ -222,6 +222,7 @@ class _LoopBuilder:
         self.b = FunctionBuilder(actor, "kernel", params)
         self.ctrl_array, self.state, h2k, k2k, out, sends, routed = self.b.params
         self.ctrl0 = _Region(self, self.ctrl_array, None)  # group-wide words: block 0
+        self.routed_stride: Value | None = None  # words of each instance's routed region (a group)
         self.set_instance(None, h2k, k2k, out, sends, routed)
         self.temps = 0
         self.shared: Value | None = None
@@ -247,6 +248,7 @@ class _LoopBuilder:
                 words = b.binary("mul", b.load(q, self.c(L.Q_CAPACITY)), b.load(q, self.c(L.Q_SLOT_WORDS)))
                 stride.append(b.binary("add", words, self.c(L.QUEUE_HEADER_WORDS)))
             bases = [b.binary("mul", inst, s) for s in stride]
+            self.routed_stride = stride[6]
         self.ctrl = _Region(self, self.ctrl_array, bases[0])
         self.sbase = bases[1]
         self.h2k = _Region(self, h2k, bases[2])
@@ -724,58 +726,94 @@ class _LoopBuilder:
         with b.if_(b.compare("ne", head, tail)):
             b.store_var(pending, b.const(True, BOOL))
             self.fence()
-            requests = q.acquire(L.Q_DROP_REQUESTS)
-            done = q.load(L.Q_DROPS_DONE)
-            with b.if_(b.compare("ne", requests, done)):
-                q.store(L.Q_DROPS_DONE, b.binary("add", done, self.c(1)))
-                q.bump(L.Q_DROPPED)
-                self.fence()
-                q.release(L.Q_HEAD, b.binary("add", head, self.c(1)))
-                b.store_var(kind, self.c(KIND_DROPPED))
-            with b.else_():
-                out = self.out
-                out_head = out.acquire(L.Q_HEAD)
-                out_tail = out.acquire(L.Q_TAIL)
-                capacity = out.load(L.Q_CAPACITY)
-                out_room = b.compare("lt", b.binary("sub", out_tail, out_head), capacity)
-                room = b.binary("and", out_room, self.sends_room())
-                with b.if_(room):
-                    mask = q.load(L.Q_MASK)
-                    slot_words = q.load(L.Q_SLOT_WORDS)
-                    base = q.at(
-                        b.binary(
-                            "add",
-                            self.c(L.QUEUE_HEADER_WORDS),
-                            b.binary("mul", b.binary("and", head, mask), slot_words),
-                        )
-                    )
-                    type_id = b.load(q.array, b.binary("add", base, self.c(L.ENV_TYPE_ID)))
-                    msg_time = (
-                        b.load(q.array, b.binary("add", base, self.c(L.ENV_HLC_LO))),
-                        b.load(q.array, b.binary("add", base, self.c(L.ENV_HLC_HI))),
-                    )
-                    mine = (self.ctrl.load(L.C["hlc_lo"]), self.ctrl.load(L.C["hlc_hi"]))
-                    merged = self.hlc_merge(mine, msg_time)
-                    self.ctrl.store(L.C["hlc_lo"], merged[0])
-                    self.ctrl.store(L.C["hlc_hi"], merged[1])
-                    out_slot = b.binary("and", out_tail, out.load(L.Q_MASK))
-                    out_words = b.binary("mul", out_slot, out.load(L.Q_SLOT_WORDS))
-                    out_base = out.at(b.binary("add", self.c(L.QUEUE_HEADER_WORDS), out_words))
-                    for var, value in (
-                        (head_var, head),
-                        (out_tail_var, out_tail),
-                        (base_var, base),
-                        (out_base_var, out_base),
-                        (type_var, type_id),
-                        (stamp[0], merged[0]),
-                        (stamp[1], merged[1]),
-                    ):
-                        b.store_var(var, value)
-                    if self.abortable:
-                        self.begin_message()
-                    if self.talks:
-                        self.open_sends(merged)
-                    b.store_var(kind, self.c(KIND_HANDLE))
+            if q is self.routed:
+                self.take_published(q, head, kind, head_var, out_tail_var, base_var, out_base_var, type_var,
+                                    stamp)
+            else:
+                self.take(q, head, kind, head_var, out_tail_var, base_var, out_base_var, type_var, stamp)
+
+    def slot_base(self, q: _Region, position: Value) -> Value:
+        """The first word of the slot of queue position ``position`` (mod capacity) in ``q``'s array."""
+        b = self.b
+        index = b.binary("and", position, q.load(L.Q_MASK))
+        words = b.binary("mul", index, q.load(L.Q_SLOT_WORDS))
+        return q.at(b.binary("add", self.c(L.QUEUE_HEADER_WORDS), words))
+
+    def take_published(
+        self, q: _Region, head: Value, kind: LocalVar, head_var: LocalVar, out_tail_var: LocalVar,
+        base_var: LocalVar, out_base_var: LocalVar, type_var: LocalVar, stamp: tuple[LocalVar, LocalVar],
+    ) -> None:
+        """``routed`` has several producers (docs/layout.md, "Routed queue (MPSC)"): the slot at
+        ``head`` is taken only once its producer published its ``type_id``; a skipped slot (a
+        producer reserved more than it had to deliver) is freed without handling it."""
+        b = self.b
+        type_id = b.atomic("or", q.array, self.slot_base(q, head), self.c(0))
+        with b.if_(b.compare("eq", type_id, self.c(L.SKIP_TYPE_ID))):
+            self.free_slot(q, head)
+            b.store_var(kind, self.c(KIND_DROPPED))
+        with b.else_():
+            with b.if_(b.compare("ne", type_id, self.c(0))):
+                self.take(q, head, kind, head_var, out_tail_var, base_var, out_base_var, type_var, stamp)
+
+    def free_slot(self, q: _Region, head: Value) -> None:
+        """Frees the slot at ``head``: a ``routed`` slot's ``type_id`` back to 0 (free) before
+        ``head`` moves past it, so a producer that reserves it finds it unpublished."""
+        b = self.b
+        if q is self.routed:
+            b.atomic("exchange", q.array, self.slot_base(q, head), self.c(0))
+        self.fence()
+        q.release(L.Q_HEAD, b.binary("add", head, self.c(1)))
+
+    def take(
+        self, q: _Region, head: Value, kind: LocalVar, head_var: LocalVar, out_tail_var: LocalVar,
+        base_var: LocalVar, out_base_var: LocalVar, type_var: LocalVar, stamp: tuple[LocalVar, LocalVar],
+    ) -> None:
+        """Lane 0, a message at ``head``: a drop-oldest request is honoured, or the message is
+        prepared for its handler when its reply and sends have room."""
+        b = self.b
+        requests = q.acquire(L.Q_DROP_REQUESTS)
+        done = q.load(L.Q_DROPS_DONE)
+        with b.if_(b.compare("ne", requests, done)):
+            q.store(L.Q_DROPS_DONE, b.binary("add", done, self.c(1)))
+            q.bump(L.Q_DROPPED)
+            self.free_slot(q, head)
+            b.store_var(kind, self.c(KIND_DROPPED))
+        with b.else_():
+            out = self.out
+            out_head = out.acquire(L.Q_HEAD)
+            out_tail = out.acquire(L.Q_TAIL)
+            capacity = out.load(L.Q_CAPACITY)
+            out_room = b.compare("lt", b.binary("sub", out_tail, out_head), capacity)
+            room = b.binary("and", out_room, self.sends_room())
+            with b.if_(room):
+                base = self.slot_base(q, head)
+                type_id = b.load(q.array, b.binary("add", base, self.c(L.ENV_TYPE_ID)))
+                msg_time = (
+                    b.load(q.array, b.binary("add", base, self.c(L.ENV_HLC_LO))),
+                    b.load(q.array, b.binary("add", base, self.c(L.ENV_HLC_HI))),
+                )
+                mine = (self.ctrl.load(L.C["hlc_lo"]), self.ctrl.load(L.C["hlc_hi"]))
+                merged = self.hlc_merge(mine, msg_time)
+                self.ctrl.store(L.C["hlc_lo"], merged[0])
+                self.ctrl.store(L.C["hlc_hi"], merged[1])
+                out_slot = b.binary("and", out_tail, out.load(L.Q_MASK))
+                out_words = b.binary("mul", out_slot, out.load(L.Q_SLOT_WORDS))
+                out_base = out.at(b.binary("add", self.c(L.QUEUE_HEADER_WORDS), out_words))
+                for var, value in (
+                    (head_var, head),
+                    (out_tail_var, out_tail),
+                    (base_var, base),
+                    (out_base_var, out_base),
+                    (type_var, type_id),
+                    (stamp[0], merged[0]),
+                    (stamp[1], merged[1]),
+                ):
+                    b.store_var(var, value)
+                if self.abortable:
+                    self.begin_message()
+                if self.talks:
+                    self.open_sends(merged)
+                b.store_var(kind, self.c(KIND_HANDLE))
 
     def finish(
         self, q: _Region, head: Value, out_tail: Value, base: Value, out_base: Value, type_id: Value,
@@ -807,8 +845,7 @@ class _LoopBuilder:
             out.bump(L.Q_ENQUEUED)
             if self.mode != "batch":
                 self.wake_consumer()
-        self.fence()
-        q.release(L.Q_HEAD, b.binary("add", head, self.c(1)))
+        self.free_slot(q, head)
         q.bump(L.Q_DEQUEUED)
         self.ctrl.add(L.C["processed"])
 
@@ -842,8 +879,11 @@ class _LoopBuilder:
             sends.store(word, value)
 
     def publish_sends(self, stamp: Pair) -> None:
-        """After a handler that was not aborted: its staged sends become visible at once (one
-        ``tail`` store), the clock moves past every send's stamp, the router is told."""
+        """After a handler that was not aborted: its staged sends are delivered, a prefix of
+        ``send_to`` ones directly (:meth:`deliver_directly`), the rest made visible to the router
+        at once (one ``tail`` store); the clock moves past every send's stamp, the router is told.
+
+        ``enqueued`` counts every written send, direct or not: it numbers their ``sequence``."""
         b = self.b
         sends = self.sends
         staged = sends.load(L.Q_STAGED)
@@ -852,10 +892,11 @@ class _LoopBuilder:
             self.ctrl.store(L.C["hlc_lo"], clock[0])
             self.ctrl.store(L.C["hlc_hi"], clock[1])
             written = b.binary("min", staged, sends.load(L.Q_ROOM))
-            with b.if_(b.compare("ne", written, self.c(0))):
+            sends.store(L.Q_ENQUEUED, b.binary("add", sends.load(L.Q_ENQUEUED), written))
+            direct = self.deliver_directly(written)
+            with b.if_(b.compare("ne", written, direct)):
                 self.fence()
                 sends.release(L.Q_TAIL, b.binary("add", sends.load(L.Q_TAIL), written))
-                sends.store(L.Q_ENQUEUED, b.binary("add", sends.load(L.Q_ENQUEUED), written))
                 # "something was sent": instance 0's header word, which the router exchanges to 0
                 b.atomic("or", sends.array, self.c(L.Q_SENT), self.c(1))
                 if self.mode != "batch" and not self.group:
@@ -864,6 +905,91 @@ class _LoopBuilder:
                         sends.add(L.Q_BELL)
                         b.emit(Wake(sends.array, sends.at(L.Q_BELL)))
             sends.store(L.Q_STAGED, self.c(0))
+
+    def deliver_directly(self, written: Value) -> Value:
+        """Delivers the longest prefix of the ``written`` staged sends that can go straight into
+        the target instance's ``routed`` queue (docs/layout.md, "Direct sends"), and returns its
+        length; the delivered ones are marked ``SEND_DELIVERED`` for the router, in case the rest
+        is published after them.
+
+        Only ``send_to`` sends qualify, and only while nothing this instance sent before is still
+        in its ``sends`` queue (a direct send must not overtake a routed one to the same target);
+        the first send that does not qualify, or whose target is full, ends the prefix, so nothing
+        direct ever follows something routed.
+        """
+        b = self.b
+        sends = self.sends
+        tail = sends.load(L.Q_TAIL)
+        done = self.var("direct")
+        b.store_var(done, self.c(0))
+        go = self.flag("direct.go", b.compare("eq", sends.acquire(L.Q_HEAD), tail))
+        i = self.var("direct.i")
+        with b.for_range(i, self.c(0), written, self.c(1)):
+            with b.if_(b.unary("not", b.load_var(go))):
+                b.break_()
+            src = self.slot_base(sends, b.binary("add", tail, b.load_var(i)))
+            target = b.load(sends.array, b.binary("add", src, self.c(L.ENV_TARGET)))
+            index = b.binary("and", target, self.c(L.TARGET_INDEX_MASK))
+            kind_ok = b.compare("eq", b.binary("shr", target, self.c(L.TARGET_KIND_SHIFT)), self.c(L.SEND_TO))
+            ok = b.binary("and", kind_ok, b.compare("lt", index, sends.load(L.Q_GROUP_SIZE)))
+            b.store_var(go, ok)
+            with b.if_(ok):
+                b.store_var(go, self.push_routed(index, src))
+            with b.if_(b.load_var(go)):
+                b.store(sends.array, b.binary("add", src, self.c(L.ENV_TARGET)),
+                        self.c(L.SEND_DELIVERED << L.TARGET_KIND_SHIFT))
+                b.store_var(done, b.binary("add", b.load_var(done), self.c(1)))
+        count = b.load_var(done)
+        with b.if_(b.compare("ne", count, self.c(0))):
+            sends.store(L.Q_DIRECT, b.binary("add", sends.load(L.Q_DIRECT), count))
+        return count
+
+    def push_routed(self, index: Value, src: Value) -> Value:
+        """One staged send (its slot at ``src`` in ``sends``) pushed into instance ``index``'s
+        ``routed`` queue by the MPSC protocol (docs/layout.md, "Routed queue (MPSC)"): a slot
+        reserved with a CAS on ``tail``, every word but ``type_id`` written (the envelope as the
+        router writes it: ``target`` is the receiver's actor id), ``type_id`` published last.
+        False when the queue is full (counted in its ``rejected``)."""
+        b = self.b
+        if self.inst is None:
+            to, ctrl = _Region(self, self.routed.array, None), self.ctrl
+        else:
+            assert self.routed_stride is not None
+            to = _Region(self, self.routed.array, b.binary("mul", index, self.routed_stride))
+            ctrl = self.instance_ctrl(index)
+        pushed = self.flag("pushed", False)
+        position = self.var("position")
+        with b.loop():
+            head = to.acquire(L.Q_HEAD)
+            tail = to.acquire(L.Q_TAIL)
+            full = b.compare("ge", b.binary("sub", tail, head), to.load(L.Q_CAPACITY))
+            with b.if_(full):
+                to.add(L.Q_REJECTED)
+                b.break_()
+            old = b.atomic_cas(to.array, to.at(L.Q_TAIL), tail, b.binary("add", tail, self.c(1)))
+            with b.if_(b.compare("eq", old, tail)):
+                b.store_var(position, tail)
+                b.store_var(pushed, b.const(True, BOOL))
+                b.break_()
+        with b.if_(b.load_var(pushed)):
+            dst = self.slot_base(to, b.load_var(position))
+            width = b.binary("min", self.sends.load(L.Q_SLOT_WORDS), to.load(L.Q_SLOT_WORDS))
+            w = self.var("word")
+            with b.for_range(w, self.c(1), width, self.c(1)):
+                at = b.load_var(w)
+                word = b.load(self.sends.array, b.binary("add", src, at))
+                b.store(to.array, b.binary("add", dst, at), word)
+            with b.for_range(w, width, to.load(L.Q_SLOT_WORDS), self.c(1)):
+                b.store(to.array, b.binary("add", dst, b.load_var(w)), self.c(0))
+            b.store(to.array, b.binary("add", dst, self.c(L.ENV_TARGET)), ctrl.load(L.C["actor_id"]))
+            self.fence()
+            b.atomic("exchange", to.array, dst, b.load(self.sends.array, src))
+            to.add(L.Q_ENQUEUED)
+            with b.if_(b.compare("ne", to.acquire(L.Q_PARKED), self.c(0))):
+                to.add(L.Q_BELL)
+                if self.mode != "batch":
+                    b.emit(Wake(to.array, to.at(L.Q_BELL)))
+        return b.load_var(pushed)
 
     def copy_state(self, to_shadow: bool) -> None:
         """Copies the ``ctrl.state_words`` words of the state to its shadow (the words right

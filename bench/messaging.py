@@ -5,9 +5,11 @@
   messages an ``Echo`` actor replies to (``send_many`` + ``receive_many``): messages an actor
   emits per second either way;
 - in-group ``send_to``: every instance of a ring of ``RING`` instances passes a relay on to the
-  next instance ``HOPS`` times (the router moves each hop); baseline: host-routed delivery, the
-  relay comes back to the host as a reply and the host sends it to the next instance (one
-  ``receive_many`` and one ``send_many`` per instance and hop);
+  next instance ``HOPS`` times, each hop delivered device-side (the loop pushes it into the next
+  instance's ``routed`` queue); baselines: host-routed delivery, the relay comes back to the host
+  as a reply and the host sends it to the next instance (one ``receive_many`` and one
+  ``send_many`` per instance and hop), and the same ring through the router (``RoutedRing``: a
+  port send ahead of the ``send_to`` keeps every hop off the direct path);
 - chain latency: the p50 time from a host ``send`` to the reply of a chain of ``CHAIN`` routed
   hops (``Hop`` -> ... -> ``ChainEnd``, port to port); baseline: the p50 round trip of one reply
   (``send`` + ``receive`` on ``ChainEnd`` alone), samples interleaved in the same run.
@@ -32,6 +34,7 @@ RING = 64
 CHAIN = 4
 SENDS_BASELINE = "replies to the host (send_many + receive_many)"
 RING_BASELINE = "host-routed delivery (reply, host sends it on)"
+ROUTER_BASELINE = "the same ring through the router (a port send first)"
 CHAIN_BASELINE = "p50 reply round trip (send + receive)"
 
 
@@ -93,22 +96,23 @@ def _send_rows(backend: str, settings: Settings) -> list[Row]:
 
 
 def _ring_rows(backend: str, settings: Settings) -> list[Row]:
-    from bench.messaging_defs import HostRing, Relay, Ring
+    from bench.messaging_defs import HostRing, Relay, Ring, RoutedRing
 
     hops = 10 * _scale(settings, backend)
     total = RING * hops
     repeats = max(2, settings.repeats // 2)
     with rk.ActorSystem(backend=backend) as system:
         ring = system.spawn(Ring, count=RING, queue_capacity=16)
+        routed_ring = system.spawn(RoutedRing, count=RING, queue_capacity=16)
         host_ring = system.spawn(HostRing, count=RING, queue_capacity=16)
         refs = [host_ring[i] for i in range(RING)]
         relays = [Relay(hops=hops - 1)]
-        done = [0]
+        done = {id(ring): 0, id(routed_ring): 0}
 
-        def in_group() -> None:
-            done[0] += total
-            ring.broadcast(Relay(hops=hops - 1))
-            _wait_for(lambda: int(ring.state["seen"].astype(np.int64).sum()), done[0], "relays")
+        def around(group: object) -> None:
+            done[id(group)] += total
+            group.broadcast(Relay(hops=hops - 1))
+            _wait_for(lambda: int(group.state["seen"].astype(np.int64).sum()), done[id(group)], "relays")
 
         def via_host() -> None:
             for ref in refs:
@@ -120,10 +124,13 @@ def _ring_rows(backend: str, settings: Settings) -> list[Row]:
             for ref in refs:
                 ref.receive_many(1, timeout=30.0, as_array=True)
 
-        ours = measure(in_group, repeats).median
+        ours = measure(lambda: around(ring), repeats).median
         baseline = measure(via_host, repeats).median
-    return [Row(f"messaging ({backend})", f"{total:,} send_to deliveries around a ring of {RING}",
-                ours / total, RING_BASELINE, baseline / total, rate=format_rate(total, ours, "msg"))]
+        routed = measure(lambda: around(routed_ring), repeats).median
+    what = f"{total:,} send_to deliveries around a ring of {RING} (device-side)"
+    rate = format_rate(total, ours, "msg")
+    return [Row(f"messaging ({backend})", what, ours / total, RING_BASELINE, baseline / total, rate=rate),
+            Row(f"messaging ({backend})", what, ours / total, ROUTER_BASELINE, routed / total, rate=rate)]
 
 
 def _chain_rows(backend: str, settings: Settings) -> list[Row]:

@@ -61,6 +61,22 @@ class Ring:
 
 
 @rk.actor
+class RoutedRing:
+    """``Ring`` with the v1 path: a send on an unconnected port first, so the handler's sends
+    cannot go device-side and the router moves each hop (and discards the port send)."""
+
+    seen: u32 = 0
+
+    tap: rk.Port[Relay]
+
+    def relay(self, msg: Relay) -> None:
+        self.seen += u32(1)
+        if msg.hops > 0:
+            self.tap.send(Relay(hops=0))
+            self.send_to((self.index + 1) % self.group_size, Relay(hops=msg.hops - 1))
+
+
+@rk.actor
 class HostRing:
     """The baseline of ``send_to``: the relay goes back to the host, which sends it on."""
 

@@ -35,7 +35,7 @@ from ringkernel.runtime.queues import RingQueue, fence
 if TYPE_CHECKING:
     from ringkernel.actors import ActorRef, ActorSystem, ActorType
 
-COUNT_MAX = 2**24  # instances per group: u32 control words, and 65535 x 65535 GPU grids
+COUNT_MAX = L.MAX_GROUP_SIZE  # instances per group (2**24): send_to's index bits in a send's `target` word
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 QUANTUM_MAX = 2**32 - 1  # a u32 control word; "huge" turns deficit round robin off
 # the group-wide words of block 0 (issue 18 design): ``progress`` reuses the old doorbell word

@@ -2,8 +2,12 @@
 (``routed`` queues), one :class:`Router` per ``ActorSystem``.
 
 Every actor instance has a ``sends`` queue (its loop produces, the router consumes) and a
-``routed`` queue (the router produces, its loop consumes), so every queue keeps one producer
-and one consumer (``docs/layout.md``).  A message's ``target`` word says where it goes:
+``routed`` queue (its loop consumes; the router produces, and so do the loops of its group,
+which deliver ``send_to`` sends directly when they can: ``docs/layout.md``, "Routed queue
+(MPSC)" and "Direct sends").  The router therefore reserves ``routed`` slots with a CAS
+(native ``rk_routed_reserve``/``rk_routed_publish``), writes them, then publishes their type
+ids; and it frees the entries a loop already delivered (kind 0, ``SEND_DELIVERED``) without
+delivering or counting them.  A message's ``target`` word says where it goes:
 ``kind << 24 | index`` with kind 1 a port (index: the port's number; the copies go to every
 target :meth:`Router.connect` wired to it, in connect order), kind 2 ``send_to`` (index:
 the instance in the sender's group) and kind 3 a timer (back to the sender once the wall clock

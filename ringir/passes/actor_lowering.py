@@ -29,9 +29,13 @@ one, or the downstream loop parked on its K2K queue (:meth:`_LoopBuilder.wake_co
 An actor whose handlers send (they take ``%sends, %rk.qbase``:
 ``frontends/sends.py``) gets the send protocol of ``docs/layout.md``
 ("Sends"): before a handler the loop writes the send context into the
-``sends`` header, after it publishes the staged sends with one ``tail``
-store (or discards them when the handler aborted), and it starts a handler
-only while ``sends`` is at most half full.
+``sends`` header, after it delivers a prefix of the staged ``send_to`` sends
+straight into the targets' ``routed`` queues (:meth:`_LoopBuilder.deliver_directly`)
+and publishes the rest with one ``tail`` store (or discards them all when the
+handler aborted), and it starts a handler only while ``sends`` is at most half
+full.  ``routed`` has several producers (the router, the group's loops), so
+the loop takes its head slot only once its ``type_id`` is published and frees
+it by zeroing that word (``docs/layout.md``, "Routed queue (MPSC)").
 
 ``mode="batch"`` (WGSL/MSL: no forward-progress guarantee) leaves instead of
 waiting, handles at most ``ctrl.batch`` messages per dispatch and takes the

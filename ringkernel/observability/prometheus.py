@@ -38,7 +38,9 @@ GAUGES = (
 )
 STATUSES = ("running", "idle", "hung", "blocked", "failed", "restarting", "stopped")
 ROUTER_COUNTERS = (  # (routing key, metric name without _total, help): the system's router, no labels
-    ("routed", "ringkernel_messages_routed", "Message copies the router delivered (fan-out counts each)."),
+    ("routed", "ringkernel_messages_routed",
+     "Message copies delivered into routed queues, by the router or directly (fan-out counts each)."),
+    ("direct", "ringkernel_sends_direct", "send_to sends the loops delivered device-side (not routed)."),
     ("unrouted", "ringkernel_messages_unrouted", "Messages sent to a port nobody is connected to."),
     ("invalid", "ringkernel_send_targets_invalid", "send_to targets outside the group, or bad targets."),
 )

@@ -248,6 +248,9 @@ template <typename T> T reverse_bits(T) = delete;
 // --- barriers ---------------------------------------------------------------
 
 enum class mem_flags { mem_none = 0, mem_device = 1, mem_threadgroup = 2 };
+constexpr mem_flags operator|(mem_flags a, mem_flags b) {
+    return static_cast<mem_flags>(static_cast<int>(a) | static_cast<int>(b));
+}
 
 #ifdef RK_SHIM_EXEC
 inline void threadgroup_barrier(mem_flags) {}

@@ -64,7 +64,7 @@ def test_saxpy_shape() -> None:
 def test_shared_memory_and_barrier_shape() -> None:
     text = kernel_corpus.block_reduce.compile("msl")
     assert "threadgroup float " in text
-    assert "threadgroup_barrier(mem_flags::mem_threadgroup);" in text
+    assert "threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);" in text
     assert "[[thread_position_in_threadgroup]]" in text
     assert "[[threadgroup_position_in_grid]]" in text
 

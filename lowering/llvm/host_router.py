@@ -79,7 +79,6 @@ S_LOCK, S_SKIP, S_BLOCKED = 0, 1, 2
 STATE_WORDS = 4
 # the scheduler block's words a router rings (host_sched.SLEEPERS / BELL)
 SCHED_SLEEPERS, SCHED_BELL = L.C["parked"], L.Q_BELL
-SEND_DELIVERED = 0  # a send the loop delivered itself (kind 0): consumed, not counted
 _WAKE_ALL = 0x7FFFFFFF
 _H = L.QUEUE_HEADER_WORDS
 
@@ -254,7 +253,7 @@ def _route_one(module: ir.Module, push: ir.Function) -> ir.Function:
     switch.add_case(_c32(L.SEND_TO), blocks["to"])
     switch.add_case(_c32(L.SEND_PORT), blocks["port"])
     switch.add_case(_c32(L.SEND_TIMER), blocks["timer"])
-    switch.add_case(_c32(SEND_DELIVERED), blocks["delivered"])
+    switch.add_case(_c32(L.SEND_DELIVERED), blocks["delivered"])
 
     def deliver(to: ir.Value) -> ir.Value:
         """Pushes the head into endpoint ``to``'s routed; sets ``waits`` when it is full."""

@@ -429,8 +429,10 @@ class NativeRouter:
         """The router's counters, and what the loops counted in their ``sends`` headers."""
         rejected = sum(int(m.sq.header[:, L.Q_REJECTED].astype(np.int64).sum()) for m in self.members)
         bad = sum(int(m.sq.header[:, L.Q_BAD_TARGET].astype(np.int64).sum()) for m in self.members)
+        direct = sum(int(m.sq.header[:, L.Q_DIRECT].astype(np.int64).sum()) for m in self.members)
         return {
-            "routed": int(self.ctl[R.ROUTED // 8]),
+            "routed": int(self.ctl[R.ROUTED // 8]) + direct,  # the loops' direct sends too
+            "direct": direct,
             "unrouted": int(self.ctl[R.UNROUTED // 8]),
             "invalid": int(self.ctl[R.INVALID // 8]) + bad,
             "rejected": rejected,

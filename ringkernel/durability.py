@@ -117,14 +117,16 @@ def state_fields(actor_type: ActorType) -> list[list[str]]:
 
 def queued(buffer: np.ndarray) -> np.ndarray:
     """The slots of a queue its (paused) consumer has not taken, oldest first; slots a
-    pending drop-oldest request will discard are left out."""
+    pending drop-oldest request will discard, and skipped ``routed`` slots (``SKIP_TYPE_ID``:
+    reserved by the router, holding no message), are left out."""
     head, tail = int(buffer[L.Q_HEAD]), int(buffer[L.Q_TAIL])
     capacity, slot_words = int(buffer[L.Q_CAPACITY]), int(buffer[L.Q_SLOT_WORDS])
     drops = (int(buffer[L.Q["drop_requests"]]) - int(buffer[L.Q["drops_done"]])) & 0xFFFFFFFF
     fill = (tail - head) & 0xFFFFFFFF
     slots = buffer[L.QUEUE_HEADER_WORDS :].reshape(capacity, slot_words)
     index = [(head + i) & (capacity - 1) for i in range(min(drops, fill), fill)]
-    return slots[index].copy()
+    rows = slots[index]
+    return rows[rows[:, L.ENV_TYPE_ID] != L.SKIP_TYPE_ID].copy()
 
 
 def paused(

@@ -122,20 +122,34 @@ def test_port_sends_carry_envelopes_and_tick_the_clock():
 
 def test_send_to_reaches_the_group_and_counts_bad_targets():
     n = 4
-    memory = memory_for(Ring, n=n, routed=16)
+    memory = memory_for(Ring, n=n, routed=16, quantum=1)  # one message per turn: the routed ones wait
     for i in range(n):
         assert memory.send(i, type_id(Cell), [10 * i], sequence=1)
     run(turn_kernel(Ring), memory)
     state = memory.state.reshape(n, -1)
     assert state[:, 0].tolist() == list(range(n)) and state[:, 1].tolist() == [n] * n  # index, group_size
     for i in range(n):
-        rows = sent(memory, i)
-        targets = [L.split_target(int(r[L.ENV_TARGET])) for r in rows]
-        expected = [(L.SEND_TO, j) for j in (i - 1, i + 1) if 0 <= j < n]
-        assert targets == expected
-        assert [int(r[L.ENV_SOURCE]) for r in rows] == [101 + i] * len(rows)
+        assert sent(memory, i) == []  # every send_to went device-side: nothing for the router
         assert header(memory, i, "bad_target") == (1 if i in (0, n - 1) else 0)
-    assert header(memory, 0, "sent") == 1  # instance 0's header: the group's flag
+        assert header(memory, i, "direct") == (1 if i in (0, n - 1) else 2)
+        rows = routed(memory, i)  # what instance i's neighbours sent it, as the router would write it
+        assert sorted(int(r[L.ENV_SOURCE]) for r in rows) == [101 + j for j in (i - 1, i + 1) if 0 <= j < n]
+        assert all(int(r[L.ENV_TARGET]) == 101 + i for r in rows)
+        values = {int(r[L.ENV_SOURCE]) - 101: int(r[L.ENVELOPE_WORDS]) for r in rows}
+        assert values == {j: 10 * j + (2 if j < i else 1) for j in values}
+    assert header(memory, 0, "sent") == 0  # nothing was published for the router
+
+
+def routed(memory: GroupMemory, i: int) -> list[np.ndarray]:
+    """Instance i's queued ``routed`` messages (published: non-zero type id), oldest first."""
+    q = memory.queue(memory.routed, i)
+    slot_words = int(q[L.Q_SLOT_WORDS])
+    rows = []
+    for position in range(int(q[L.Q_HEAD]), int(q[L.Q_TAIL])):
+        at = L.QUEUE_HEADER_WORDS + (position & int(q[L.Q_MASK])) * slot_words
+        assert q[at + L.ENV_TYPE_ID] != 0
+        rows.append(q[at : at + slot_words].copy())
+    return rows
 
 
 def test_timers_carry_the_clamped_delay_in_sequence():

@@ -306,6 +306,8 @@ class NativeRouter:
         head, tail = int(inbox[L.Q_HEAD]), int(inbox[L.Q_TAIL])
         fence()
         capacity, slot_words = int(inbox[L.Q_CAPACITY]), int(inbox[L.Q_SLOT_WORDS])
+        if (tail - head) & _MASK32 >= capacity:
+            self._poke = True  # a router may have stopped at a timer for lack of room: route again
         slots = inbox[H:].reshape(capacity, slot_words)
         while head != tail:
             slot = slots[head & (capacity - 1)]

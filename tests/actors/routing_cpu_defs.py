@@ -40,3 +40,19 @@ class Echo:
 
     def on_order(self, msg: Order) -> Order:
         return Order(symbol=msg.symbol, seq=msg.seq + 1)
+
+
+@rk.actor
+class Flood:
+    """Schedules ``seq`` timers due at once per order: more than the router's timer inbox holds."""
+
+    beats: u32 = 0
+
+    def on_order(self, msg: Order) -> None:
+        i = u32(0)
+        while i < msg.seq:
+            self.schedule(0, Beat(n=i))
+            i += 1
+
+    def on_beat(self, msg: Beat) -> None:
+        self.beats += 1

@@ -127,3 +127,17 @@ def test_an_actor_that_never_sends_is_blocked_in_a_cycle_through_its_reply_link(
     assert relay.status == "blocked"
     with pytest.raises(rk.SendCycleError):
         system.shutdown()
+
+
+def test_more_timers_than_the_inbox_holds_all_come_back():
+    from ringkernel.runtime.cpu.routing import INBOX_CAPACITY
+    from tests.actors.routing_cpu_defs import Flood
+
+    with rk.ActorSystem(backend="cpu") as system:
+        flood = system.spawn(Flood, queue_capacity=8192)
+        flood.send(Order(symbol=0, seq=3 * INBOX_CAPACITY))
+        deadline = time.monotonic() + 30
+        while flood.state["beats"] < 3 * INBOX_CAPACITY and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert flood.state["beats"] == 3 * INBOX_CAPACITY
+        assert system.metrics()["routing"]["timers_fired"] == 3 * INBOX_CAPACITY

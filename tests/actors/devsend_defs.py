@@ -95,3 +95,44 @@ class Scatter:
     def on_num(self, msg: Num) -> None:
         if rk.thread_id(0) == 0:
             self.got += 1
+
+
+@rk.message
+class Tagged:
+    src: u32
+    seq: u32
+
+
+@rk.actor
+class Weave:
+    """Numbers 0, 1, 2, ... per instance: even ones to the next instance with send_to, odd ones
+    on its port (wired back to itself through the router); receivers count gaps per sender."""
+
+    next: u32 = 0
+    from_left: u32 = 0
+    from_self: u32 = 1
+    got: u32 = 0
+    bad: u32 = 0
+
+    out: rk.Port[Tagged]
+
+    def on_go(self, msg: Go) -> None:
+        k = u32(0)
+        while k < msg.count:
+            if self.next % 2 == 0:
+                self.send_to((self.index + 1) % self.group_size, Tagged(src=u32(self.index), seq=self.next))
+            else:
+                self.out.send(Tagged(src=u32(self.index), seq=self.next))
+            self.next += 1
+            k += 1
+
+    def on_tagged(self, msg: Tagged) -> None:
+        if msg.src == u32(self.index):
+            if msg.seq != self.from_self:
+                self.bad += 1
+            self.from_self = msg.seq + 2
+        else:
+            if msg.seq != self.from_left:
+                self.bad += 1
+            self.from_left = msg.seq + 2
+        self.got += 1

@@ -136,3 +136,20 @@ def test_prometheus_counts_direct_sends():
         samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
         assert samples["ringkernel_sends_direct_total"] == 2
         assert samples["ringkernel_messages_routed_total"] == 2
+
+
+def test_1000_instances_mix_direct_and_routed_deliveries_into_the_same_queues(actor_backend):
+    from tests.actors.devsend_defs import Weave
+
+    n, gos, per = 1000, 3, 4
+    with rk.ActorSystem(backend=actor_backend) as system:
+        group = system.spawn(Weave, count=n, queue_capacity=16)
+        system.connect(group, group, port="out")  # instance i's port feeds instance i, via the router
+        for _ in range(gos):
+            group.broadcast(Go(count=per))
+        wait_until(lambda: int(group.state["got"].astype(np.int64).sum()) == n * gos * per, 120)
+        state = group.state
+        assert (state["got"] == gos * per).all() and (state["bad"] == 0).all()
+        routing = system.metrics()["routing"]
+        assert routing["routed"] == n * gos * per
+        assert 0 < routing["direct"] <= n * gos * per // 2  # send_to's went directly, port sends not

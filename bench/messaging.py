@@ -9,7 +9,10 @@
   instance's ``routed`` queue); baselines: host-routed delivery, the relay comes back to the host
   as a reply and the host sends it to the next instance (one ``receive_many`` and one
   ``send_many`` per instance and hop), and the same ring through the router (``RoutedRing``: a
-  port send ahead of the ``send_to`` keeps every hop off the direct path).
+  port send ahead of the ``send_to`` keeps every hop off the direct path);
+- chain latency: the p50 time from a host ``send`` to the reply of a chain of ``CHAIN`` routed
+  hops (``Hop`` -> ... -> ``ChainEnd``, port to port); baseline: the p50 round trip of one reply
+  (``send`` + ``receive`` on ``ChainEnd`` alone), samples interleaved in the same run.
 
 cpu always; wgpu when an adapter exists (smaller counts: lavapipe is a CPU too).
 """
@@ -28,9 +31,11 @@ from ringkernel.runtime import backend_status
 
 BURST = 100
 RING = 64
+CHAIN = 4
 SENDS_BASELINE = "replies to the host (send_many + receive_many)"
 RING_BASELINE = "host-routed delivery (reply, host sends it on)"
 ROUTER_BASELINE = "the same ring through the router (a port send first)"
+CHAIN_BASELINE = "p50 reply round trip (send + receive)"
 
 
 def run(settings: Settings) -> list[Row]:
@@ -40,6 +45,7 @@ def run(settings: Settings) -> list[Row]:
     for backend in ("cpu", "wgpu"):
         if backend_status(backend)[0]:
             rows += _send_rows(backend, settings) + _ring_rows(backend, settings)
+            rows += _chain_rows(backend, settings)
     return rows
 
 
@@ -125,3 +131,32 @@ def _ring_rows(backend: str, settings: Settings) -> list[Row]:
     rate = format_rate(total, ours, "msg")
     return [Row(f"messaging ({backend})", what, ours / total, RING_BASELINE, baseline / total, rate=rate),
             Row(f"messaging ({backend})", what, ours / total, ROUTER_BASELINE, routed / total, rate=rate)]
+
+
+def _chain_rows(backend: str, settings: Settings) -> list[Row]:
+    from bench.messaging_defs import ChainEnd, Hop, Token
+
+    samples = (50 if settings.quick else 300) // (1 if backend == "cpu" else 5)
+    with rk.ActorSystem(backend=backend) as system:
+        hops = [system.spawn(Hop, queue_capacity=16) for _ in range(CHAIN)]
+        end, echo = system.spawn(ChainEnd, queue_capacity=16), system.spawn(ChainEnd, queue_capacity=16)
+        for a, b in zip(hops, [*hops[1:], end], strict=True):
+            system.connect(a, b, port="out")
+
+        def trip(first: rk.ActorRef, last: rk.ActorRef, stamp: int) -> float:
+            start = time.perf_counter()
+            first.send(Token(stamp=stamp))
+            reply = last.receive(timeout=30.0)
+            took = time.perf_counter() - start
+            assert int(reply.stamp) == stamp, (reply, stamp)
+            return took
+
+        chain, replies = [], []
+        for k in range(samples + 5):  # interleaved, the first few are warm-up
+            c, r = trip(hops[0], end, k), trip(echo, echo, k)
+            if k >= 5:
+                chain.append(c)
+                replies.append(r)
+    ours, baseline = float(np.median(chain)), float(np.median(replies))
+    return [Row(f"messaging ({backend})", f"p50 latency of a {CHAIN}-hop port chain", ours, CHAIN_BASELINE,
+                baseline, note=f"p90 {np.percentile(chain, 90) * 1e3:.3g} ms")]

@@ -85,3 +85,27 @@ class HostRing:
     def relay(self, msg: Relay) -> Relay:
         self.seen += u32(1)
         return Relay(hops=msg.hops)
+
+
+
+@rk.message
+class Token:
+    stamp: u32  # the host's label, echoed back
+
+
+@rk.actor
+class Hop:
+    """One link of the latency chain: passes the token on its port (one routed hop)."""
+
+    out: rk.Port[Token]
+
+    def token(self, msg: Token) -> None:
+        self.out.send(Token(stamp=msg.stamp))
+
+
+@rk.actor
+class ChainEnd:
+    """The end of the latency chain: replies to the host."""
+
+    def token(self, msg: Token) -> Token:
+        return Token(stamp=msg.stamp)

@@ -1975,6 +1975,7 @@ class ActorSystem:
         """Asks each loop, upstream first, to leave once its inputs are empty; then starts
         again every loop that input reached after it left, until none is left or the deadline."""
         check = self.routing.check  # a cycle of full queues never drains: SendCycleError
+        since = self.routing.now_us()  # timers due later are not waited for (docs/actors.md)
         for ref in order:
             ref.ctrl[L.C["drain"]] = 1
             self.hosts[ref.id].wake()
@@ -1986,7 +1987,7 @@ class ActorSystem:
             self.routing.wake()
             waiting = [ref for ref in order if ref.inputs_pending() or self.routing.routed_pending(ref)]
             if not waiting:
-                if self.routing.idle():  # and nothing still on its way through the router
+                if self.routing.idle(since):  # and nothing still on its way through the router
                     return
                 continue
             for ref in waiting:

@@ -11,11 +11,17 @@ one :class:`~ringkernel.runtime.router.Router` per system moves them into the re
   Sources and targets: a single actor, one instance of a group (``group[i]``) or a whole
   group; a group feeds a single actor or instance from every instance, and a group of the
   same size instance by instance (``a[i]`` -> ``b[i]``); a group of another size is refused.
-- the router's engine: on cpu a :class:`~ringkernel.runtime.router.RouterThread`; on runtimes
-  that re-dispatch (wgpu, metal) the pump runs a round between dispatches (``runtime.router``).
+- the router's engine: on cpu the native router (:class:`~ringkernel.runtime.cpu.routing.NativeRouter`:
+  the scheduler's workers route right after a turn, a timer thread sleeps on a doorbell); on
+  runtimes that re-dispatch (wgpu, metal) the pump runs a round of the Python
+  :class:`~ringkernel.runtime.router.Router` between dispatches (``runtime.router``); elsewhere
+  (cuda) a :class:`~ringkernel.runtime.router.RouterThread` runs its rounds.
 - deadlock reports: :class:`SendCycleError` from ``drain``/``shutdown``/``receive`` once the
-  router has seen a cycle of full queues; ``ref.status == "blocked"`` for the actors in it or
-  held back by it; ``system.health()`` and ``system.metrics()`` name it.
+  router has seen a cycle of full queues (on cpu also one through a reply link, ``connect(a, b)``:
+  ``a`` waits for ``b`` while its ``out``, ``b``'s ``k2k``, is full); ``ref.status == "blocked"``
+  for the actors in it or held back by it; ``system.health()`` and ``system.metrics()`` name it.
+- drain and timers: :meth:`Routing.idle` given the drain's start counts only the timers due by
+  then, so a timer that re-schedules itself does not hold a drain until ``drain_timeout``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from ringkernel.ringir import layout as L
+from ringkernel.runtime.cpu.routing import NativeRouter, routes_natively
+from ringkernel.runtime.hlc import physical_now
 from ringkernel.runtime.router import Member, Router, RouterThread
 
 
@@ -61,6 +69,13 @@ def _queue_array(owner: Any, name: str) -> np.ndarray | None:
     return queue if isinstance(queue, np.ndarray) else queue.buffer
 
 
+def _instance_names(owner: Any) -> list[str]:
+    """Each instance's name as the router's members name them (a single actor: its name)."""
+    if getattr(owner, "count", None) is None:
+        return [owner.name]
+    return [f"{owner.type.__name__}[{i}]#{ident}" for i, ident in enumerate(_actor_ids(owner).tolist())]
+
+
 def _actor_ids(owner: Any) -> np.ndarray:
     count = getattr(owner, "count", None)
     if count is None:
@@ -73,16 +88,39 @@ class Routing:
 
     def __init__(self, system: Any) -> None:
         self.system = system
-        # loops that share memory with the host raise `sent`; a pump's mirror does not keep it
-        self.router = Router(watch_sent=not hasattr(system.runtime, "router"))
+        runtime = system.runtime
+        self.native = not hasattr(runtime, "router") and routes_natively(runtime)
+        self._router: Router | NativeRouter | None = None
         self.members: dict[int, Member] = {}  # by the owner's id in system.hosts
-        self.thread: RouterThread | None = None
+        self.thread: RouterThread | NativeRouter | None = None  # what runs the rounds (cpu: timers)
         self._lock = threading.Lock()
+
+    @property
+    def router(self) -> Any:
+        """The system's router (made on first use: a cpu system compiles its native one then)."""
+        if self._router is None:
+            with self._lock:
+                if self._router is None:
+                    self._router = self._make_router()
+        return self._router
+
+    def _make_router(self) -> Router | NativeRouter:
+        runtime = self.system.runtime
+        if self.native:
+            native = NativeRouter(runtime.scheduler())
+            edges = weakref.WeakMethod(self._reply_edges)  # its thread must not keep the system alive
+            native.reply_edges = lambda: (edges() or list)()
+            # a system collected without a shutdown: its timer thread leaves too
+            weakref.finalize(self.system, native.stop)
+            return native
+        # loops that share memory with the host raise `sent`; a pump's mirror does not keep it
+        return Router(watch_sent=not hasattr(runtime, "router"))
 
     # --- members ---
 
     def member(self, owner: Any) -> Member:
         """The router's view of ``owner`` (a single actor or a group), added on first use."""
+        router = self.router
         with self._lock:
             found = self.members.get(owner.id)
             if found is not None:
@@ -92,10 +130,12 @@ class Routing:
                 raise TypeError(f"{owner.name} has no sends/routed queues: its messages cannot be routed")
             host = self.system.hosts[owner.id]
             ids = _actor_ids(owner)
-            names = None if getattr(owner, "count", None) is None else [  # as group[i].name says
-                f"{owner.type.__name__}[{i}]#{ident}" for i, ident in enumerate(ids.tolist())]
+            names = None if getattr(owner, "count", None) is None else _instance_names(owner)
             made = Member(owner.name, sends, routed, ids, wake=host.wake, names=names)
-            self.router.add(made)
+            if isinstance(router, NativeRouter):
+                router.add(made, host)  # its workers route after its turns
+            else:
+                router.add(made)
             self.members[owner.id] = made
             self._start()
             return made
@@ -115,6 +155,9 @@ class Routing:
 
     def _start(self) -> None:
         runtime = self.system.runtime
+        if self.native:  # the workers route; the router's timer thread runs from its first member
+            self.thread = self.router
+            return
         if hasattr(runtime, "router"):  # a pump: it routes between dispatches
             runtime.router = self.router
         elif self.thread is None:
@@ -138,7 +181,9 @@ class Routing:
         held back by, when given); ``RuntimeError`` if the router failed."""
         if self.thread is not None and self.thread.failure is not None:
             raise RuntimeError(f"the message router failed: {self.thread.failure!r}") from self.thread.failure
-        cycle = self.router.cycle
+        if self._router is None:
+            return
+        cycle = self._router.cycle
         if cycle is None or (ref is not None and not self.blocked(ref)):
             return
         raise SendCycleError(cycle)
@@ -150,18 +195,29 @@ class Routing:
             return False
         names = self.router.blocked_names() | set(self.router.cycle)
         owner, index = owner_of(ref)
-        member = self.members.get(owner.id)
-        if member is None:
-            return False
+        mine = _instance_names(owner)  # (a cycle through reply links may name an actor that never sends)
         if index is not None:
-            return member.instance_name(index) in names
-        return any(member.instance_name(i) in names for i in range(member.count))
+            return mine[index] in names
+        return any(name in names for name in mine)
 
-    def idle(self) -> bool:
-        """Nothing in any ``sends`` queue, no timer held, nothing in any ``routed`` queue."""
+    @staticmethod
+    def now_us() -> int:
+        """The wall clock in physical µs of the HLC epoch (timers' due times)."""
+        return physical_now() >> L.HLC_LOGICAL_BITS
+
+    def idle(self, since_us: int | None = None) -> bool:
+        """Nothing in any ``sends`` queue, nothing in any ``routed`` queue, and no timer held
+        (``since_us``: none due by then, the drain's start; a later one does not count)."""
         if not self.members:
             return True
-        if self.router.pending():
+        router = self.router
+        if isinstance(router, NativeRouter):
+            pending = router.pending(since_us)
+        else:
+            pending = router.pending() - router.timers_pending
+            due = router.next_due_us()
+            pending += due is not None and (since_us is None or due <= since_us)
+        if pending:
             return False
         return not any(int(m.rq.fill().sum()) for m in list(self.members.values()))
 
@@ -180,12 +236,28 @@ class Routing:
         out["cycle"] = list(self.router.cycle) if self.router.cycle else None
         return out
 
+    def _reply_edges(self) -> list[tuple[str, str]]:
+        """Reply links that wait now, as the router names instances: ``a`` -> ``b`` for
+        ``connect(a, b)`` while ``a``'s ``out`` (``b``'s ``k2k``) is full, so ``a`` takes nothing."""
+        edges = []
+        for owner in [*self.system.actors, *self.system.groups]:
+            down = getattr(owner, "downstream", None)
+            out = _queue_array(owner, "out")
+            if down is None or out is None:
+                continue
+            count = getattr(owner, "count", 1)
+            header = out.reshape(count, -1)[:, : L.QUEUE_HEADER_WORDS].astype(np.int64)
+            full = (header[:, L.Q_TAIL] - header[:, L.Q_HEAD]) & 0xFFFFFFFF >= header[:, L.Q_CAPACITY]
+            mine, theirs = _instance_names(owner), _instance_names(down)
+            edges += [(mine[i], theirs[i]) for i in np.flatnonzero(full).tolist()]
+        return edges
+
     def close(self, timeout: float = 1.0) -> None:
         """Stops the router thread (shutdown, after the loops have left)."""
         if self.thread is not None:
             self.thread.close(timeout)
         runtime = self.system.runtime
-        if getattr(runtime, "router", None) is self.router:
+        if self._router is not None and getattr(runtime, "router", None) is self._router:
             runtime.router = None
 
 

@@ -21,7 +21,8 @@ at these byte offsets:
   tables, :data:`ALIVE` counts running threads, :data:`SLEEP_NS` is the
   longest sleep;
 - :data:`TABLE`: the current table; :data:`CANCEL`: the range functions'
-  cancel word; :data:`SLOTS`: one u32 per worker, the table epoch it walks
+  cancel word; :data:`ROUTER`: the native router's control block (0: none,
+  :mod:`.host_router`); :data:`SLOTS`: one u32 per worker, the table epoch it walks
   (0 while it sleeps); :data:`ROUNDS`, :data:`SLEEPS`: u64 counters;
   :data:`HANDLES`: pthread handles; :data:`CONTEXTS`: each thread's
   (sched, index) argument.
@@ -30,7 +31,8 @@ A table is ``count`` (i64) then ``count`` records of :data:`RECORD_BYTES`:
 range function, argv, dims, first and end instance, a pointer to the
 chunk's lock word (it lives with the group, not the table, so a chunk is
 never run by two workers even across tables), a pointer to the group's
-``progress`` word, and the priority class (tables list higher classes first).
+``progress`` word, the priority class (tables list higher classes first), and
+the router endpoint of the group's instance 0 (-1: the group sends nothing).
 
 Tables are replaced, never edited (read-copy-update): the host writes the new
 table pointer, then bumps the epoch; a worker pins an epoch in its slot
@@ -38,7 +40,10 @@ before it reads the pointer, so once every slot is 0 or at least the new
 epoch no worker can be running a chunk the new table dropped.
 
 A round (:func:`_round`): for each record, try-lock the chunk, call its range
-function, unlock, exchange the group's ``progress`` word with 0.  When the
+function, route what the chunk's instances sent (``rk_route_range`` of
+:mod:`.host_router`, when the group talks: its messages are on their way
+right after the turn that sent them, and a round that moved some made
+progress), unlock, exchange the group's ``progress`` word with 0.  When the
 walk reaches a lower priority class after progress in a higher one, the round
 ends early, so the next round starts again from the top: strict priority
 classes above round robin.  After a round without progress a worker
@@ -60,6 +65,7 @@ import sys
 from llvmlite import ir
 
 from ringkernel.lowering.llvm.host_pool import RANGE_FN
+from ringkernel.lowering.llvm.host_router import build_router
 from ringkernel.lowering.llvm.host_threads import declare, field, join_threads
 from ringkernel.lowering.llvm.targets import _FUTEX_SYSCALL, _FUTEX_WAIT_PRIVATE
 
@@ -72,15 +78,15 @@ MAX_WORKERS = 256
 # u32 word indices in the first 128 bytes (see the module docstring); SLEEPERS and
 # BELL are layout.C["parked"] and layout.Q_BELL, checked by the runtime at import
 STOP, EPOCH, ALIVE, SLEEP_NS, SLEEPERS, BELL = 1, 2, 3, 4, 18, 21
-TABLE, CANCEL, ROUNDS, SLEEPS = 128, 136, 144, 152
+TABLE, CANCEL, ROUNDS, SLEEPS, ROUTER = 128, 136, 144, 152, 160
 SLOTS = 256
 HANDLES = SLOTS + 4 * MAX_WORKERS
 CONTEXTS = HANDLES + 8 * MAX_WORKERS
 CONTEXT_BYTES = 16
 SCHED_BYTES = CONTEXTS + CONTEXT_BYTES * MAX_WORKERS
 TABLE_HEADER_BYTES = 16
-RECORD_BYTES = 64
-R_FN, R_ARGV, R_DIMS, R_FIRST, R_END, R_LOCK, R_PROGRESS, R_CLASS = 0, 8, 16, 24, 32, 40, 48, 56
+RECORD_BYTES = 72
+R_FN, R_ARGV, R_DIMS, R_FIRST, R_END, R_LOCK, R_PROGRESS, R_CLASS, R_ROUTE = 0, 8, 16, 24, 32, 40, 48, 56, 64
 
 
 def _i32(v: int) -> ir.Constant:
@@ -104,9 +110,10 @@ def _xchg(b: ir.IRBuilder, ptr: ir.Value, value: ir.Value) -> ir.Value:
 
 
 def build_sched_module(name: str = "ringkernel.sched") -> ir.Module:
-    """The LLVM module defining ``rk_sched_start`` and ``rk_sched_join``."""
+    """The LLVM module defining ``rk_sched_start`` and ``rk_sched_join`` (and the router's
+    functions, :mod:`.host_router`, which the workers call)."""
     module = ir.Module(name=name)
-    worker = _worker(module, _round(module))
+    worker = _worker(module, _round(module, build_router(module)))
     _start(module, worker)
     _join(module)
     return module
@@ -125,7 +132,7 @@ def _pin(b: ir.IRBuilder, sched: ir.Value, slot: ir.Value) -> ir.Value:
     return _load(b, field(b, sched, TABLE), I64)
 
 
-def _round(module: ir.Module) -> ir.Function:
+def _round(module: ir.Module, route_range: ir.Function) -> ir.Function:
     """``int32 round(sched, slot)``: one walk over the table; 1 if any chunk made progress."""
     fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR]), name="rk_sched_round")
     fn.linkage = "internal"
@@ -167,6 +174,14 @@ def _round(module: ir.Module) -> ir.Function:
     argv, dims = (b.load(field(b, rec, at), typ=PTR) for at in (R_ARGV, R_DIMS))
     first, end = (b.load(field(b, rec, at), typ=I64) for at in (R_FIRST, R_END))
     b.call(target, [argv, dims, first, end, field(b, sched, CANCEL)])
+    route = b.load(field(b, rec, R_ROUTE), typ=I64)
+    router = _load(b, field(b, sched, ROUTER), I64)
+    talks = b.and_(b.icmp_signed(">=", route, _i64(0)), b.icmp_unsigned("!=", router, _i64(0)))
+    with b.if_then(talks):  # what this chunk's turns sent goes on its way now
+        routed = b.call(route_range, [b.inttoptr(router, PTR), b.add(route, first), b.add(route, end)])
+        with b.if_then(b.icmp_unsigned("!=", routed, _i32(0))):
+            b.store(_i32(1), any_)
+            b.store(_i32(1), higher)
     _xchg(b, lock, _i32(0))
     moved = _xchg(b, b.load(field(b, rec, R_PROGRESS), typ=PTR), _i32(0))
     with b.if_then(b.icmp_unsigned("!=", moved, _i32(0))):

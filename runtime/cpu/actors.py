@@ -254,6 +254,16 @@ class CpuGroupHost:
         self.priority = priority
         self.memory: ActorMemory | None = None
         self._group: Group | None = None
+        self.route_base = -1  # its instance 0's endpoint in the native router (-1: it sends nothing)
+
+    def routes_from(self, base: int) -> None:
+        """The workers route what its turns send (``runtime/cpu/routing.py``), its instances
+        being the router's endpoints ``base ..``; from now on and after every restart."""
+        self.route_base = base
+        group = self._group
+        if group is not None:
+            group.route = base
+            self.runtime.scheduler().republish()
 
     @property
     def bell(self) -> tuple[np.ndarray, np.ndarray]:
@@ -279,7 +289,7 @@ class CpuGroupHost:
         chunk = chunk_size(self.count, scheduler.workers)
         locks = np.zeros(-(-self.count // chunk), dtype=np.uint32)
         group = Group(self.compiled.address, argv, dims, self.count, self.priority, memory.ctrl, locks,
-                      chunk, keep=(memory, self.compiled))
+                      chunk, keep=(memory, self.compiled), route=self.route_base)
         self.memory = memory
         scheduler.add(group)
         self._group = group

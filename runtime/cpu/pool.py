@@ -34,11 +34,8 @@ import os
 import threading
 from typing import Any
 
-import llvmlite.binding as llvm
-
-from ringkernel.lowering.llvm.codegen import host_machine, optimize, prepare
 from ringkernel.lowering.llvm.host_pool import build_pool_module
-from ringkernel.runtime.cpu.symbols import resolve_external_symbols
+from ringkernel.runtime.cpu.native import NativeFunctions, native_functions
 
 ENV_THREADS = "RINGKERNEL_CPU_THREADS"
 MAX_THREADS = 256
@@ -68,33 +65,15 @@ def worker_count(requested: int | None = None) -> int:
     return requested
 
 
-class _Native:
-    """The JIT-compiled ``rk_pool_*`` functions (compiled once per process)."""
-
-    def __init__(self) -> None:
-        machine = host_machine()
-        ref = optimize(prepare(build_pool_module(), machine), machine)
-        resolve_external_symbols(ref)
-        self.engine = llvm.create_mcjit_compiler(ref, machine)
-        self.engine.finalize_object()
-        vp, i32, i64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
-        address = self.engine.get_function_address
-        self.create = ctypes.CFUNCTYPE(vp, i32)(address("rk_pool_create"))
-        self.submit = ctypes.CFUNCTYPE(None, vp, vp, vp, vp, i64, i32, vp, vp)(address("rk_pool_submit"))
-        self.wait = ctypes.CFUNCTYPE(i32, vp, i64)(address("rk_pool_wait"))
-        self.destroy = ctypes.CFUNCTYPE(None, vp)(address("rk_pool_destroy"))
-
-
-_native: _Native | None = None
-_native_lock = threading.Lock()
-
-
-def _functions() -> _Native:
-    global _native
-    with _native_lock:
-        if _native is None:
-            _native = _Native()
-        return _native
+def _functions() -> NativeFunctions:
+    """The ``rk_pool_*`` functions (compiled once per process, :mod:`.native`)."""
+    vp, i32, i64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
+    return native_functions(build_pool_module, {
+        "rk_pool_create": ctypes.CFUNCTYPE(vp, i32),
+        "rk_pool_submit": ctypes.CFUNCTYPE(None, vp, vp, vp, vp, i64, i32, vp, vp),
+        "rk_pool_wait": ctypes.CFUNCTYPE(i32, vp, i64),
+        "rk_pool_destroy": ctypes.CFUNCTYPE(None, vp),
+    })
 
 
 class WorkerPool:
@@ -104,7 +83,7 @@ class WorkerPool:
         if not 1 <= size <= MAX_THREADS:
             raise ValueError(f"a worker pool has 1 to {MAX_THREADS} threads, not {size}")
         self._fns = _functions()
-        handle = self._fns.create(size)
+        handle = self._fns.rk_pool_create(size)
         if not handle:
             raise RuntimeError(f"cpu backend: the OS refused to start {size} worker threads")
         self._handle: int | None = handle
@@ -123,7 +102,7 @@ class WorkerPool:
             cancel = ctypes.c_int32(0)
             status = (ctypes.c_int32 * parts)()
             job = [argv, dims, cancel, status, keep]
-            self._fns.submit(self._handle, fn_address, argv, dims, count, parts,
+            self._fns.rk_pool_submit(self._handle, fn_address, argv, dims, count, parts,
                              ctypes.byref(cancel), status)
             self._unfinished = job
             try:
@@ -141,11 +120,11 @@ class WorkerPool:
                 return
             if self._unfinished is not None:
                 self._wait_all()
-            self._fns.destroy(self._handle)
+            self._fns.rk_pool_destroy(self._handle)
             self._handle = None
 
     def _wait_all(self) -> None:
-        while not self._fns.wait(self._handle, _WAIT_SLICE_NS):
+        while not self._fns.rk_pool_wait(self._handle, _WAIT_SLICE_NS):
             pass
         self._unfinished = None
 

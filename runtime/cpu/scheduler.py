@@ -28,13 +28,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import llvmlite.binding as llvm
 import numpy as np
 
 from ringkernel.lowering.llvm import host_sched as S
-from ringkernel.lowering.llvm.codegen import host_machine, optimize, prepare
 from ringkernel.ringir import layout as L
-from ringkernel.runtime.cpu.symbols import resolve_external_symbols
+from ringkernel.runtime.cpu.native import NativeFunctions, native_functions
 from ringkernel.runtime.native_queue import Call
 from ringkernel.runtime.queues import fence
 
@@ -47,31 +45,18 @@ _POLL_S = 0.0005
 PROGRESS = L.C["progress"]  # word 17 of block 0: a turn handled (or dropped) a message
 
 
-class _Native:
-    """``rk_sched_start`` and ``rk_sched_join``, compiled once per process."""
-
-    def __init__(self) -> None:
-        machine = host_machine()
-        ref = optimize(prepare(S.build_sched_module(), machine), machine)
-        resolve_external_symbols(ref)
-        self.engine = llvm.create_mcjit_compiler(ref, machine)
-        self.engine.finalize_object()
-        vp, i32 = ctypes.c_void_p, ctypes.c_int32
-        address = self.engine.get_function_address
-        self.start = ctypes.CFUNCTYPE(i32, vp, i32)(address("rk_sched_start"))
-        self.join = ctypes.CFUNCTYPE(None, vp, i32)(address("rk_sched_join"))
-
-
-_native: _Native | None = None
-_native_lock = threading.Lock()
-
-
-def _functions() -> _Native:
-    global _native
-    with _native_lock:
-        if _native is None:
-            _native = _Native()
-        return _native
+def sched_functions() -> NativeFunctions:
+    """``rk_sched_*`` and the router's ``rk_route_*``/``rk_bell_*`` (one module, compiled once
+    per process: :mod:`.native`)."""
+    vp, i32, i64 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64
+    return native_functions(S.build_sched_module, {
+        "rk_sched_start": ctypes.CFUNCTYPE(i32, vp, i32),
+        "rk_sched_join": ctypes.CFUNCTYPE(None, vp, i32),
+        "rk_route_range": ctypes.CFUNCTYPE(i32, vp, i64, i64),
+        "rk_route_push": ctypes.CFUNCTYPE(i32, vp, i64, vp, i32),
+        "rk_bell_wait": ctypes.CFUNCTYPE(None, vp, ctypes.c_uint32, i64),
+        "rk_bell_ring": ctypes.CFUNCTYPE(None, vp),
+    })
 
 
 def _keep_forever(obj: object) -> None:
@@ -98,6 +83,7 @@ class Group:
     locks: np.ndarray  # one u32 try-lock per chunk
     chunk: int
     keep: Any = None  # what the arguments point into
+    route: int = -1  # the router endpoint of instance 0 (-1: nothing to route after its turns)
 
 
 class Scheduler:
@@ -118,6 +104,7 @@ class Scheduler:
         # (whose memory must outlive it)
         self._tables: list[tuple[np.ndarray, tuple[Group, ...]]] = []
         self._lock = threading.Lock()
+        self._router: tuple[np.ndarray, object] | None = None
         self._started = 0
         self.closed = False
         self._publish()
@@ -160,6 +147,21 @@ class Scheduler:
                 self._publish()
         return self._settle(timeout)
 
+    def republish(self) -> None:
+        """A new table after a group's record changed (its ``route``)."""
+        with self._lock:
+            self._publish()
+        self._settle(0.0)
+        self.ring()
+
+    def attach_router(self, ctl: np.ndarray, owner: object) -> None:
+        """The workers route with the router whose control block is ``ctl``; ``owner`` (what
+        holds its tables) is kept alive here: a worker may read them until the threads end."""
+        with self._lock:
+            self._router = (ctl, owner)
+            self._block[S.ROUTER // 8] = ctl.ctypes.data
+            fence()
+
     def ring(self) -> None:
         """Wakes the workers if one sleeps (after publishing what they should see)."""
         self._ring.run()
@@ -181,7 +183,7 @@ class Scheduler:
             self._ring.run()
             time.sleep(_POLL_S)
         if started:
-            _functions().join(self._block.ctypes.data, started)
+            sched_functions().rk_sched_join(self._block.ctypes.data, started)
             self._started = 0
         return True
 
@@ -190,7 +192,7 @@ class Scheduler:
     def _start(self) -> None:
         if self._started or not self._groups:
             return
-        started = _functions().start(self._block.ctypes.data, self.workers)
+        started = sched_functions().rk_sched_start(self._block.ctypes.data, self.workers)
         self._started = started
         if started < self.workers:
             self.close(1.0)
@@ -203,9 +205,9 @@ class Scheduler:
         # one column per record word, built for every group at once (a spawn republishes them all)
         cols = np.array([(g.fn, ctypes.addressof(g.argv), ctypes.addressof(g.dims), g.count, g.chunk,
                           g.locks.ctypes.data, g.progress.ctypes.data + 4 * PROGRESS,
-                          g.priority & 0xFFFFFFFF, len(g.locks)) for g in ordered],
-                        dtype=np.int64).reshape(len(ordered), 9)
-        chunks = cols[:, 8]
+                          g.priority & 0xFFFFFFFF, g.route, len(g.locks)) for g in ordered],
+                        dtype=np.int64).reshape(len(ordered), 10)
+        chunks = cols[:, 9]
         total = int(chunks.sum())
         table = np.zeros((S.TABLE_HEADER_BYTES + S.RECORD_BYTES * total) // 8, dtype=np.int64)
         table[0] = total
@@ -219,6 +221,7 @@ class Scheduler:
         rows[:, S.R_LOCK // 8] = per[:, 5] + 4 * k
         rows[:, S.R_PROGRESS // 8] = per[:, 6]
         rows[:, S.R_CLASS // 8] = per[:, 7]  # the low i32
+        rows[:, S.R_ROUTE // 8] = per[:, 8]
         self._tables.append((table, tuple(self._groups)))
         self._block[S.TABLE // 8] = table.ctypes.data
         fence()

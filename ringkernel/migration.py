@@ -185,6 +185,11 @@ class Migrations:
 
         routing = self.system.routing
         router = routing.router
+        if routing.native:  # the workers route the cpu's turns; a pump routes the rest between rounds
+            for r in (runtime, source):
+                if hasattr(r, "router"):
+                    r.router = router  # noqa: B010 (a pump's attribute, not every runtime's)
+            return
         router.watch_sent = False
         for r in (runtime, source):
             if getattr(r, "router", None) is router:

@@ -394,6 +394,12 @@ class NativeRouter:
 
     # --- state ---
 
+    def route(self) -> int:
+        """Routes every member's ``sends`` now from the calling thread, and returns the messages
+        moved: a pump hosting a member migrated off the cpu calls it between its rounds (no
+        worker runs that member's turns).  The per-queue try-lock keeps one router per queue."""
+        return int(self.fns.rk_route_range(self.ctl.ctypes.data, 0, self._endpoints))
+
     @property
     def timers_pending(self) -> int:
         return len(self._timers) + self._inbox_fill()

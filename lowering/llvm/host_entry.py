@@ -29,7 +29,8 @@ starts, so a huge launch can be interrupted.
 - With ``grid_sync()`` the launch is cooperative: one call starts a thread for
   every work-item of the whole grid (``first_block``/``end_block`` are
   ignored: the runtime never splits such a launch), each block with its own
-  shared area and barrier, and all meet at the grid barrier.
+  shared area and barrier, and all meet at the grid barrier; there ``*cancel``
+  makes every work-item return (Ctrl-C stops it at its next grid_sync).
 
 Shared arrays live in one ``malloc``'d area per call (work-item loops add
 per-work-item arrays to it, too large for a thread's stack), reused by
@@ -96,7 +97,7 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
     if mode == GRID:
         run_grid = add_grid_support(module)
         thread_fn = _thread_function(module, fn, kernel, checked, cooperative=True)
-        b.ret(b.call(run_grid, [thread_fn, argv, dims, ir.Constant(I64, shared_bytes)]))
+        b.ret(b.call(run_grid, [thread_fn, argv, dims, ir.Constant(I64, shared_bytes), cancel]))
         return
     shared = ir.Constant(PTR, None)
     if shared_bytes:

@@ -237,9 +237,16 @@ class HostTarget(LLVMTarget):
 
     def grid_sync(self, fl: FunctionLowerer) -> None:
         """The grid barrier of a cooperative launch, reached through the block's barrier
-        (:mod:`ringkernel.lowering.llvm.host_threads`); its mutex orders memory."""
-        wait = _declare(fl.module, HOST_GRID_SYNC_SYMBOL, ir.VoidType(), [PTR])
-        fl.builder.call(wait, [self._hidden(fl, 13)])
+        (:mod:`ringkernel.lowering.llvm.host_threads`); its mutex orders memory.
+
+        It returns non-zero once the launch is cancelled (Ctrl-C): the work-item
+        then returns, so a kernel looping over grid_syncs ends (the verifier keeps
+        grid_sync in kernels, where a return ends the work-item)."""
+        b = fl.builder
+        wait = _declare(fl.module, HOST_GRID_SYNC_SYMBOL, I32, [PTR])
+        cancelled = b.call(wait, [self._hidden(fl, 13)])
+        with b.if_then(b.icmp_unsigned("!=", cancelled, ir.Constant(I32, 0)), likely=False):
+            b.ret_void()
 
     def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
         offset = self.layouts[fl.fn.name][stmt.result.name]

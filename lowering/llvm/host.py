@@ -47,18 +47,22 @@ def lower_module_to_host(
     checked: bool = False,
     cpu: str | None = None,
     features: str | None = None,
+    block: tuple[int, int, int] | None = None,
 ) -> str:
     """Optimized LLVM IR text of ``kernel`` and its launch wrapper, for ``cpu`` with ``features``.
 
     ``workitem_loops=False`` keeps one thread per work-item for kernels with
-    barriers; ``checked=True`` bounds-checks every array access.
+    barriers; ``checked=True`` bounds-checks every array access.  ``block``
+    specializes a work-item-loop kernel for that block shape (its loops get
+    constant trip counts; the text then runs only blocks of that shape); other
+    modes ignore it.
     """
     if not kernel:
         raise CompileError("target 'host' compiles one kernel: pass kernel=<name>")
     if cpu is None or features is None:
         cpu, features = host_cpu()
     _check_half_conversions(module, features)
-    llmod, _ = build_host_module(module, kernel, workitem_loops, checked)
+    llmod, _ = build_host_module(module, kernel, workitem_loops, checked, block)
     machine = host_machine(cpu, features)
     return str(optimize(prepare(llmod, machine), machine))
 
@@ -79,15 +83,18 @@ def _check_half_conversions(module: Module, features: str) -> None:
 
 
 def build_host_module(
-    module: Module, kernel: str, workitem_loops: bool, checked: bool
+    module: Module, kernel: str, workitem_loops: bool, checked: bool,
+    block: tuple[int, int, int] | None = None,
 ) -> tuple[ir.Module, tuple[BoundsSite, ...]]:
-    """The unoptimized LLVM module of the host target, and its bounds-check sites in order."""
+    """The unoptimized LLVM module of the host target, and its bounds-check sites in order
+    (``block``: see :func:`lower_module_to_host`)."""
     plan = plan_block(module, kernel, workitem_loops)
     lowered, fn = plan.module, plan.module.get(kernel)
     private = privatizable_arrays(fn) if plan.mode == PLAIN else {}
     if private:
         lowered = replace(lowered, functions=(*lowered.functions, private_variant(fn, private)))
-    target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode not in (THREADS, GRID))
+    target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode not in (THREADS, GRID),
+                        block=tuple(block) if block is not None and plan.mode == LOOPS else None)
     llmod = build_ir_module(lowered, target, name=f"ringkernel.{kernel}")
     if plan.mode == LOOPS:
         _shared_params_noalias(llmod, lowered, kernel)

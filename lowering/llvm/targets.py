@@ -204,12 +204,18 @@ class HostTarget(LLVMTarget):
     ``bounds_checks=True`` guards every array access and adds the hidden
     parameters :func:`~ringkernel.lowering.llvm.bounds.bounds_params` names;
     ``bounds_sites`` then lists the checked accesses in site order.
+    ``block`` (x, y, z) makes ``block_dim`` that constant: the build then
+    runs only blocks of that shape.
     """
 
     name = "host"
 
-    def __init__(self, bounds_checks: bool = False, blocks_on_one_thread: bool = False) -> None:
+    def __init__(self, bounds_checks: bool = False, blocks_on_one_thread: bool = False,
+                 block: tuple[int, int, int] | None = None) -> None:
         self.layouts: dict[str, dict[str, int]] = {}
+        # the launch's block shape when the build is specialized for it: block_dim is then
+        # a constant, so work-item loops have trip counts LLVM can unroll and vectorize
+        self.block = block
         self.bounds_checks = bounds_checks
         # Each block runs on one OS thread (plain and work-item-loop modes): shared
         # arrays are that thread's own, so their atomics can be plain (host_atomics).
@@ -229,6 +235,8 @@ class HostTarget(LLVMTarget):
         return fl.llfn.args[len(fl.fn.params) + index]
 
     def thread_index(self, fl: FunctionLowerer, kind: str, dim: int) -> ir.Value:
+        if kind == "block_dim" and self.block is not None:
+            return ir.Constant(I32, self.block[dim])
         return self._hidden(fl, HOST_INDEX_PARAMS.index(kind) * 3 + dim)
 
     def barrier(self, fl: FunctionLowerer) -> None:

@@ -82,6 +82,13 @@ class BoundsChecker:
     def __init__(self, fl: FunctionLowerer, sites: list[BoundsSite]) -> None:
         self.fl = fl
         self.sites = sites
+        # a copy of a function lowered earlier (the noalias variant: same body, so the same
+        # sites in the same order) reuses its site numbers instead of adding duplicates
+        starts: dict[str, int] = getattr(fl.target, "site_starts", {})
+        twin = getattr(fl.target, "site_twins", {}).get(fl.fn.name)
+        self.reuse = starts[twin] if twin is not None else None
+        self.reused = 0
+        starts[fl.fn.name] = len(sites)
         args = fl.llfn.args
         self.record = args[-1]
         arrays = [p for p in fl.fn.params if isinstance(p.type, ArrayType)]
@@ -203,6 +210,11 @@ class BoundsChecker:
     def _site(self, array: Value, signed: bool, loc: SourceLoc | None, axis: int | None = None) -> int:
         ty = array.type
         assert isinstance(ty, ArrayType)
+        if self.reuse is not None:
+            number = self.reuse + self.reused
+            self.reused += 1
+            assert self.sites[number].array == array.name and self.sites[number].loc == loc
+            return number
         self.sites.append(
             BoundsSite(self.fl.fn.name, array.name, ty.size is not None, signed, loc, ty.space.value, axis)
         )

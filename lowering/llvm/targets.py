@@ -216,6 +216,8 @@ class HostTarget(LLVMTarget):
         # the launch's block shape when the build is specialized for it: block_dim is then
         # a constant, so work-item loops have trip counts LLVM can unroll and vectorize
         self.block = block
+        self.site_starts: dict[str, int] = {}  # function -> its first bounds site
+        self.site_twins: dict[str, str] = {}  # a copy of a function -> the function (same sites)
         self.bounds_checks = bounds_checks
         # Each block runs on one OS thread (plain and work-item-loop modes): shared
         # arrays are that thread's own, so their atomics can be plain (host_atomics).

@@ -102,14 +102,16 @@ class CpuBackend:
 
         ``block`` specializes a work-item-loop kernel for that block shape
         (constant trip counts LLVM unrolls and vectorizes; one build per shape,
-        each in the compile and JIT caches).
+        each in the compile and JIT caches).  ``noalias``: a kernel with two or
+        more arrays also gets a variant for arguments that do not overlap,
+        chosen per launch (:mod:`ringkernel.lowering.llvm.host_noalias`).
         """
         key = (kernel_name, checked, block)
         options = self._options.get(key)
         if options is None:
             options = self._options[key] = {
                 "kernel": kernel_name, "workitem_loops": self.workitem_loops, "checked": checked,
-                "cpu": self.cpu, "features": self.features,
+                "cpu": self.cpu, "features": self.features, "noalias": True,
             }
             if block is not None:
                 options["block"] = block

@@ -170,6 +170,7 @@ def _build(build: KernelBuild) -> CompiledKernel:
     name = build.kernel_name
     loops = bool(build.options.get("workitem_loops", True))
     checked = bool(build.options.get("checked", False))
+    noalias = bool(build.options.get("noalias", False))
     mode, reason = block_plan(build.module, name, loops)
     machine = host_machine(build.options.get("cpu"), build.options.get("features"))
     ref = llvm.parse_assembly(build.text)
@@ -184,6 +185,6 @@ def _build(build: KernelBuild) -> CompiledKernel:
     address = engine.get_function_address(launch_symbol(name))
 
     def sites() -> tuple[BoundsSite, ...]:
-        return host_bounds_sites(run_default_pipeline(verify(build.module)), name, loops)
+        return host_bounds_sites(run_default_pipeline(verify(build.module)), name, loops, noalias)
 
     return CompiledKernel(engine, LaunchFn(address), address, mode, reason, checked, sites)

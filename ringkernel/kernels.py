@@ -438,7 +438,7 @@ def _launch_sized(module: Module, dynamic_shared: Any) -> Module:
         if dynamic_shared is not None:
             raise LaunchError("dynamic_shared was given, but the kernel has no rk.dynamic_shared_array")
         return module
-    widest = max(s.result.type.elem.nbytes for s in arrays)  # type: ignore[attr-defined]
+    widest = max(s.result.type.elem.nbytes for s in arrays)
     most = MAX_ARRAY_BYTES // widest
     ok = isinstance(dynamic_shared, (int, np.integer)) and not isinstance(dynamic_shared, bool)
     if not ok or not 1 <= dynamic_shared <= most:

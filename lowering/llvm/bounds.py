@@ -135,10 +135,10 @@ class BoundsChecker:
         inside = b.icmp_unsigned("<", wide, length)  # a negative index is huge unsigned
         axes = self._axes(array, index)
         inner = []  # (in range, site, index, extent) of the inner axes of an N-d access
-        for axis, (value, extent) in enumerate(axes[1:] if axes else [], start=1):
-            at, size = self._wide(value), self._wide(extent)
+        for axis, (axis_index, extent) in enumerate(axes[1:] if axes else [], start=1):
+            at, size = self._wide(axis_index), self._wide(extent)
             ok = b.icmp_unsigned("<", at, size)
-            inner.append((ok, self._site(array, _signed(value), loc, axis), at, size))
+            inner.append((ok, self._site(array, _signed(axis_index), loc, axis), at, size))
             inside = b.and_(inside, ok)
         ok_bb, bad_bb, end_bb = fl.new_block("rk.inbounds"), fl.new_block("rk.oob"), fl.new_block("rk.access")
         b.cbranch(inside, ok_bb, bad_bb).set_weights([1 << 20, 1])

@@ -101,7 +101,7 @@ def build_host_module(
     if noalias:
         lowered = replace(lowered, functions=(*lowered.functions, noalias_variant(fn)))
     target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode not in (THREADS, GRID),
-                        block=tuple(block) if block is not None and plan.mode == LOOPS else None)
+                        block=block if plan.mode == LOOPS else None)
     if noalias:
         target.site_twins[noalias_name(kernel)] = kernel
     llmod = build_ir_module(lowered, target, name=f"ringkernel.{kernel}")

@@ -99,7 +99,7 @@ class FastLauncher:
             # its address without numpy's slow .ctypes: numpy exports a writable buffer only
             # for a writeable C-contiguous array, and none for an empty one (so no .flags here)
             try:
-                view = ctypes.c_char.from_buffer(arg)  # type: ignore[arg-type]
+                view = ctypes.c_char.from_buffer(arg)
             except (TypeError, ValueError):
                 return self._decline(frame)  # the general path names what is wrong
             views.append(view)

@@ -66,19 +66,23 @@ def compile_module(module: Module, target: str, *, cache: bool = True, **options
     return text
 
 
-_sized: dict[tuple[int, int | None], tuple[weakref.ref[Module], Module]] = {}
+# (id(module), elements) -> (the module, the sized module or None for "the module itself")
+_sized: dict[tuple[int, int | None], tuple[weakref.ref[Module], Module | None]] = {}
 
 
 def sized_module(module: Module, elements: int | None) -> Module:
     """``module`` with its dynamic shared arrays holding ``elements`` elements (remembered per
-    module object, so a warm launch keeps one module and its cache key)."""
+    module object, so a warm launch keeps one module and its cache key).
+
+    A module without dynamic arrays is remembered too: finding that out walks
+    every statement, most of a memory-cache hit's time before."""
     key = (id(module), elements)
     known = _sized.get(key)
     if known is not None and known[0]() is module:
-        return known[1]
+        return module if known[1] is None else known[1]
     result = size_dynamic_shared(module, elements)
-    if result is not module:
-        _sized[key] = (weakref.ref(module, lambda _ref: _sized.pop(key, None)), result)
+    ref = weakref.ref(module, lambda _ref: _sized.pop(key, None))
+    _sized[key] = (ref, None if result is module else result)
     return result
 
 

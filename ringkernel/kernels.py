@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,19 @@ from ringkernel.ringir.diagnostics import CompileError, debug_tracebacks
 _MAX_LAUNCHERS = 64  # per kernel; launches with ever new grids start over
 _ENV_BACKEND = "RINGKERNEL_BACKEND"
 _RUNTIME: tuple[dict[str, Any], type[Exception]] | None = None
+# os.environ's own dict and its key for RINGKERNEL_BACKEND: os.environ.get encodes the
+# name and decodes the value (about 1 us, a third of a warm launch); this lookup is a
+# dict hit.  It sees every change made through os.environ (as os.environ.get does).
+_ENV_DATA: Any = getattr(os.environ, "_data", None)
+_ENV_KEY: Any = os.environ.encodekey(_ENV_BACKEND) if hasattr(os.environ, "encodekey") else None
+
+
+def _env_backend() -> Any:
+    """RINGKERNEL_BACKEND as os.environ holds it (bytes on POSIX), or None: compared only
+    with what it was when a fast launcher was made, so its encoding does not matter."""
+    if _ENV_DATA is None or _ENV_KEY is None:
+        return os.environ.get(_ENV_BACKEND)
+    return _ENV_DATA.get(_ENV_KEY)
 
 
 def _plain_dims(dims: Any) -> bool:
@@ -151,8 +165,9 @@ class Kernel(_Decorated):
 
     def __init__(self, pyfunc: Callable[..., Any]) -> None:
         super().__init__(pyfunc)
-        # (grid, block, backend, checked) -> (backend instance, launcher, RINGKERNEL_BACKEND then)
-        self._launchers: dict[tuple[Any, ...], tuple[Any, Callable[[Sequence[Any]], bool], Any]] = {}
+        # (grid, block, backend, checked, dynamic_shared) -> (backend instance, launcher,
+        # RINGKERNEL_BACKEND then, whether the arguments go in as given: no struct to flatten)
+        self._launchers: dict[tuple[Any, ...], tuple[Any, Callable[[Sequence[Any]], bool], Any, bool]] = {}
         self._configured: dict[Any, Callable[..., None]] = {}  # k[grid, block] -> its launcher
         self._chosen: dict[tuple[Any, ...], Kernel] = {}  # argument dtypes -> specialization
 
@@ -179,29 +194,32 @@ class Kernel(_Decorated):
         wait).  ``checked`` turns array bounds checking on or off
         (``None``: the backend's default); an out-of-bounds index then raises
         :class:`ringkernel.BoundsError` instead of touching foreign memory.
+
+        A change of ``RINGKERNEL_BACKEND`` (through ``os.environ``) is noticed
+        by the next launch that uses the default backend.
         """
         started = time.time() if KERNEL_TRACERS else 0.0  # inside rk.trace(): timed on the host
         instances, bounds_error = _runtime()
-        if self.generic_params:  # each specialization keeps its own fast launchers
-            self._specialization_for(args).launch(
-                grid, block, args, backend, checked=checked, dynamic_shared=dynamic_shared
-            )
-            return
         known = None
         # only plain ints: 1.0 or True would find the launcher of 1 (equal keys) yet are errors
         if (type(grid) is int or _plain_dims(grid)) and (type(block) is int or _plain_dims(block)) and (
             dynamic_shared is None or type(dynamic_shared) is int
         ):
             known = self._launchers.get((grid, block, backend, checked, dynamic_shared))
+        if known is None and self.generic_params:  # each specialization keeps its own launchers
+            self._specialization_for(args).launch(
+                grid, block, args, backend, checked=checked, dynamic_shared=dynamic_shared
+            )
+            return
         try:
             if known is not None:
-                device, launcher, env_backend = known
-                if isinstance(backend, (str, type(None))) and (
+                device, launcher, env_backend, as_given = known
+                if (backend is None or backend.__class__ is str) and (
                     instances.get(device.name) is not device
-                    or backend is None and os.environ.get(_ENV_BACKEND) != env_backend
+                    or backend is None and _env_backend() != env_backend
                 ):
                     known = None  # the backend was replaced, or the default changed
-                elif launcher(self.ir_arguments(args)):
+                elif launcher(args if as_given else self.ir_arguments(args)):
                     if started:
                         record_launch(self.__name__, started)
                     return
@@ -249,8 +267,8 @@ class Kernel(_Decorated):
             return
         if len(self._launchers) >= _MAX_LAUNCHERS:
             self._launchers.clear()
-        env_backend = os.environ.get(_ENV_BACKEND)
-        self._launchers[key] = (device, make(build, grid3, block3), env_backend)
+        as_given = self._struct_layout() is None
+        self._launchers[key] = (device, make(build, grid3, block3), _env_backend(), as_given)
 
     def _specialization_for(self, args: Sequence[Any]) -> Kernel:
         """The specialization a launch's argument dtypes select; each has its own launchers, so
@@ -392,19 +410,35 @@ def _launch_build(
     return device, build
 
 
+_dynamic_arrays: dict[int, tuple[weakref.ref[Module], list[Any]]] = {}
+
+
+def _dynamic_shared_of(module: Module) -> list[Any]:
+    """The dynamic shared arrays of ``module``, found once per module object: finding them
+    walks every statement, which a launch with a new grid or block paid each time."""
+    from ringkernel.ringir.passes.dynamic_shared import dynamic_shared_arrays
+
+    key = id(module)
+    known = _dynamic_arrays.get(key)
+    if known is not None and known[0]() is module:
+        return known[1]
+    arrays = dynamic_shared_arrays(module)
+    _dynamic_arrays[key] = (weakref.ref(module, lambda _ref: _dynamic_arrays.pop(key, None)), arrays)
+    return arrays
+
+
 def _launch_sized(module: Module, dynamic_shared: Any) -> Module:
     """The module a launch runs: dynamic shared arrays sized, or a LaunchError naming the range."""
     from ringkernel.compiler import sized_module
     from ringkernel.ringir.limits import MAX_ARRAY_BYTES
-    from ringkernel.ringir.passes.dynamic_shared import dynamic_shared_arrays
     from ringkernel.runtime.arguments import LaunchError
 
-    arrays = dynamic_shared_arrays(module)
+    arrays = _dynamic_shared_of(module)
     if not arrays:
         if dynamic_shared is not None:
             raise LaunchError("dynamic_shared was given, but the kernel has no rk.dynamic_shared_array")
         return module
-    widest = max(s.result.type.elem.nbytes for s in arrays)  # type: ignore[attr-defined]
+    widest = max(s.result.type.elem.nbytes for s in arrays)
     most = MAX_ARRAY_BYTES // widest
     ok = isinstance(dynamic_shared, (int, np.integer)) and not isinstance(dynamic_shared, bool)
     if not ok or not 1 <= dynamic_shared <= most:

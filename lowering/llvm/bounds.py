@@ -21,6 +21,15 @@ wrong; the first work-item to fail claims it with a compare-and-swap), the
 index (sign- or zero-extended as the index type is) and the length.
 ``BoundsSite`` entries, numbered in emission order, tell the host which
 array and source line the site is.  NVPTX never uses this: PTX stays as it was.
+
+N-d arrays: the frontend turns ``a[i, j]`` into the flat ``i * a.shape1 + j``,
+so checking the flat index alone lets ``a[1, 9]`` of a 4 x 8 array write
+``a[2, 1]``.  The checker recognizes that row-major pattern (the inner axes'
+``mul``/``add`` with the array's own extents) and also compares every inner
+index with its extent; the flat check then covers axis 0.  Each axis is its
+own site, so the error names the axis, its index and its extent.  An index the
+pattern does not match (rewritten by a pass) keeps the flat check: still
+memory-safe.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ from llvmlite import ir
 from ringkernel.lowering.llvm import ops
 from ringkernel.ringir import Function, Value
 from ringkernel.ringir.diagnostics import SourceLoc
-from ringkernel.ringir.types import I64, U64, ArrayType, ScalarType
+from ringkernel.ringir.nodes import Binary, Cast, Const, Stmt, walk
+from ringkernel.ringir.types import I64, U64, ArrayType, ScalarType, extent_param_name
 
 if TYPE_CHECKING:
     from ringkernel.lowering.llvm.lower import FunctionLowerer
@@ -55,6 +65,7 @@ class BoundsSite:
     signed_index: bool
     loc: SourceLoc | None
     space: str = "shared"
+    axis: int | None = None  # of an N-d array: which index failed (the record holds its extent)
 
 
 def bounds_params(fn: Function) -> list[tuple[str, ir.Type]]:
@@ -71,6 +82,13 @@ class BoundsChecker:
     def __init__(self, fl: FunctionLowerer, sites: list[BoundsSite]) -> None:
         self.fl = fl
         self.sites = sites
+        # a copy of a function lowered earlier (the noalias variant: same body, so the same
+        # sites in the same order) reuses its site numbers instead of adding duplicates
+        starts: dict[str, int] = getattr(fl.target, "site_starts", {})
+        twin = getattr(fl.target, "site_twins", {}).get(fl.fn.name)
+        self.reuse = starts[twin] if twin is not None else None
+        self.reused = 0
+        starts[fl.fn.name] = len(sites)
         args = fl.llfn.args
         self.record = args[-1]
         arrays = [p for p in fl.fn.params if isinstance(p.type, ArrayType)]
@@ -85,6 +103,9 @@ class BoundsChecker:
         else:
             own = args[len(args) - 1 - len(arrays):-1]
             self.lengths = {p.name: arg for p, arg in zip(arrays, own)}
+        self.defs: dict[str, Stmt] = {
+            s.result.name: s for s in walk(fl.fn.body) if isinstance(s, (Binary, Cast, Const))
+        }
 
     def length(self, array: Value) -> ir.Value:
         ty = array.type
@@ -109,14 +130,33 @@ class BoundsChecker:
         ity = index.type
         assert isinstance(ity, ScalarType) and isinstance(array.type, ArrayType)
         signed = ity.kind == "int"
-        wide = ops.cast(b, fl.value(index), ity, I64 if signed else U64)
+        wide = self._wide(index)
         length = self.length(array)
         inside = b.icmp_unsigned("<", wide, length)  # a negative index is huge unsigned
+        axes = self._axes(array, index)
+        inner = []  # (in range, site, index, extent) of the inner axes of an N-d access
+        for axis, (axis_index, extent) in enumerate(axes[1:] if axes else [], start=1):
+            at, size = self._wide(axis_index), self._wide(extent)
+            ok = b.icmp_unsigned("<", at, size)
+            inner.append((ok, self._site(array, _signed(axis_index), loc, axis), at, size))
+            inside = b.and_(inside, ok)
         ok_bb, bad_bb, end_bb = fl.new_block("rk.inbounds"), fl.new_block("rk.oob"), fl.new_block("rk.access")
         b.cbranch(inside, ok_bb, bad_bb).set_weights([1 << 20, 1])
         b.position_at_end(bad_bb)
-        site = self._site(array, signed, loc)
-        b.call(_fail_function(fl.module), [self.record, ir.Constant(LL_I64, site + 1), wide, length])
+        if axes:  # axis 0 unless an inner axis failed: its index, and length / inner extents
+            rows = ir.Constant(LL_I64, 1)
+            for *_, size in inner:
+                rows = b.mul(rows, size)
+            rows = b.select(b.icmp_unsigned("==", rows, ir.Constant(LL_I64, 0)), ir.Constant(LL_I64, 1), rows)
+            first = axes[0][0]
+            site_v: ir.Value = ir.Constant(LL_I64, self._site(array, _signed(first), loc, 0) + 1)
+            bad, limit = self._wide(first), b.udiv(length, rows)
+            for ok, site, at, size in reversed(inner):  # the lowest failing axis wins
+                site_v = b.select(ok, site_v, ir.Constant(LL_I64, site + 1))
+                bad, limit = b.select(ok, bad, at), b.select(ok, limit, size)
+        else:
+            site_v, bad, limit = ir.Constant(LL_I64, self._site(array, signed, loc) + 1), wide, length
+        b.call(_fail_function(fl.module), [self.record, site_v, bad, limit])
         b.branch(end_bb)
         b.position_at_end(ok_bb)
         value = access()
@@ -130,13 +170,60 @@ class BoundsChecker:
         merged.add_incoming(ir.Constant(value.type, 0), bad_bb)
         return merged
 
-    def _site(self, array: Value, signed: bool, loc: SourceLoc | None) -> int:
+    def _wide(self, value: Value) -> ir.Value:
+        """``value`` as an i64 (sign- or zero-extended as its type is)."""
+        ty = value.type
+        assert isinstance(ty, ScalarType)
+        return ops.cast(self.fl.builder, self.fl.value(value), ty, I64 if _signed(value) else U64)
+
+    def _axes(self, array: Value, index: Value) -> list[tuple[Value, Value]] | None:
+        """``[(index, extent), ...]`` per axis of an N-d access whose flat ``index`` is the
+        frontend's row-major ``(i * e1 + j) * e2 + k``; None otherwise (axis 0's extent is
+        ``index`` itself: unused)."""
         ty = array.type
         assert isinstance(ty, ArrayType)
+        axes: list[tuple[Value, Value]] = []
+        flat = index
+        for axis in range(ty.ndim - 1, 0, -1):
+            add = self.defs.get(flat.name)
+            if not (isinstance(add, Binary) and add.op == "add"):
+                return None
+            mul = self.defs.get(add.lhs.name)
+            if not (isinstance(mul, Binary) and mul.op == "mul" and self._is_extent(array, axis, mul.rhs)):
+                return None
+            axes.append((add.rhs, mul.rhs))
+            flat = mul.lhs
+        axes.append((flat, index))
+        return axes[::-1] if ty.ndim > 1 else None
+
+    def _is_extent(self, array: Value, axis: int, value: Value) -> bool:
+        """Whether ``value`` is extent ``axis`` of ``array`` (its hidden parameter or constant)."""
+        ty = array.type
+        assert isinstance(ty, ArrayType) and ty.shape is not None
+        stmt = self.defs.get(value.name)
+        if isinstance(stmt, Cast):  # widened for a 64-bit index
+            value, stmt = stmt.value, self.defs.get(stmt.value.name)
+        if ty.shape[axis] is not None:
+            return isinstance(stmt, Const) and stmt.value == ty.shape[axis]
+        return stmt is None and value.name == extent_param_name(array.name, axis)
+
+    def _site(self, array: Value, signed: bool, loc: SourceLoc | None, axis: int | None = None) -> int:
+        ty = array.type
+        assert isinstance(ty, ArrayType)
+        if self.reuse is not None:
+            number = self.reuse + self.reused
+            self.reused += 1
+            assert self.sites[number].array == array.name and self.sites[number].loc == loc
+            return number
         self.sites.append(
-            BoundsSite(self.fl.fn.name, array.name, ty.size is not None, signed, loc, ty.space.value)
+            BoundsSite(self.fl.fn.name, array.name, ty.size is not None, signed, loc, ty.space.value, axis)
         )
         return len(self.sites) - 1
+
+
+def _signed(value: Value) -> bool:
+    ty = value.type
+    return isinstance(ty, ScalarType) and ty.kind == "int"
 
 
 def _fail_function(module: ir.Module) -> ir.Function:

@@ -22,6 +22,7 @@ from ringkernel.lowering.llvm.bounds import BoundsSite
 from ringkernel.lowering.llvm.codegen import host_cpu, host_machine, optimize, prepare
 from ringkernel.lowering.llvm.host_coroutines import make_coroutine
 from ringkernel.lowering.llvm.host_entry import add_launch_wrapper
+from ringkernel.lowering.llvm.host_noalias import mark_noalias, noalias_name, noalias_variant, wants_variant
 from ringkernel.lowering.llvm.host_privatize import private_variant, privatizable_arrays
 from ringkernel.lowering.llvm.lower import build_ir_module, func_symbol
 from ringkernel.lowering.llvm.targets import HOST_INDEX_PARAMS, HostTarget
@@ -47,18 +48,25 @@ def lower_module_to_host(
     checked: bool = False,
     cpu: str | None = None,
     features: str | None = None,
+    block: tuple[int, int, int] | None = None,
+    noalias: bool = False,
 ) -> str:
     """Optimized LLVM IR text of ``kernel`` and its launch wrapper, for ``cpu`` with ``features``.
 
     ``workitem_loops=False`` keeps one thread per work-item for kernels with
-    barriers; ``checked=True`` bounds-checks every array access.
+    barriers; ``checked=True`` bounds-checks every array access.  ``block``
+    specializes a work-item-loop kernel for that block shape (its loops get
+    constant trip counts; the text then runs only blocks of that shape); other
+    modes ignore it.  ``noalias`` adds the kernel's noalias variant, chosen per
+    launch (:mod:`~ringkernel.lowering.llvm.host_noalias`): the caller's
+    ``argv`` must hold the lengths table (the cpu backend's launches do).
     """
     if not kernel:
         raise CompileError("target 'host' compiles one kernel: pass kernel=<name>")
     if cpu is None or features is None:
         cpu, features = host_cpu()
     _check_half_conversions(module, features)
-    llmod, _ = build_host_module(module, kernel, workitem_loops, checked)
+    llmod, _ = build_host_module(module, kernel, workitem_loops, checked, block, noalias)
     machine = host_machine(cpu, features)
     return str(optimize(prepare(llmod, machine), machine))
 
@@ -79,22 +87,32 @@ def _check_half_conversions(module: Module, features: str) -> None:
 
 
 def build_host_module(
-    module: Module, kernel: str, workitem_loops: bool, checked: bool
+    module: Module, kernel: str, workitem_loops: bool, checked: bool,
+    block: tuple[int, int, int] | None = None, noalias: bool = False,
 ) -> tuple[ir.Module, tuple[BoundsSite, ...]]:
-    """The unoptimized LLVM module of the host target, and its bounds-check sites in order."""
+    """The unoptimized LLVM module of the host target, and its bounds-check sites in order
+    (``block``: see :func:`lower_module_to_host`)."""
     plan = plan_block(module, kernel, workitem_loops)
     lowered, fn = plan.module, plan.module.get(kernel)
     private = privatizable_arrays(fn) if plan.mode == PLAIN else {}
     if private:
         lowered = replace(lowered, functions=(*lowered.functions, private_variant(fn, private)))
-    target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode not in (THREADS, GRID))
+    noalias = noalias and wants_variant(fn, plan.mode in (PLAIN, LOOPS) and not private)
+    if noalias:
+        lowered = replace(lowered, functions=(*lowered.functions, noalias_variant(fn)))
+    target = HostTarget(bounds_checks=checked, blocks_on_one_thread=plan.mode not in (THREADS, GRID),
+                        block=block if plan.mode == LOOPS else None)
+    if noalias:
+        target.site_twins[noalias_name(kernel)] = kernel
     llmod = build_ir_module(lowered, target, name=f"ringkernel.{kernel}")
     if plan.mode == LOOPS:
         _shared_params_noalias(llmod, lowered, kernel)
+    if noalias:
+        mark_noalias(llmod, fn)
     if plan.mode == COROUTINES:
         barrier_slot = len(fn.params) + 3 * len(HOST_INDEX_PARAMS) + 1  # after the indices, shared
         make_coroutine(llmod, llmod.globals[host_kernel_symbol(kernel)], barrier_slot)
-    add_launch_wrapper(llmod, fn, plan.mode, checked, private)
+    add_launch_wrapper(llmod, fn, plan.mode, checked, private, noalias)
     return llmod, tuple(target.bounds_sites)
 
 
@@ -115,10 +133,11 @@ def _shared_params_noalias(llmod: ir.Module, module: Module, kernel: str) -> Non
                 arg.add_attribute("noalias")
 
 
-def host_bounds_sites(module: Module, kernel: str, workitem_loops: bool) -> tuple[BoundsSite, ...]:
+def host_bounds_sites(module: Module, kernel: str, workitem_loops: bool,
+                      noalias: bool = False) -> tuple[BoundsSite, ...]:
     """The checked build's sites (what a violation record's site number means), without LLVM.
 
     ``module`` is what the driver lowered (the optimized module); lowering is
     deterministic, so these are the sites of the text the runtime runs.
     """
-    return build_host_module(module, kernel, workitem_loops, True)[1]
+    return build_host_module(module, kernel, workitem_loops, True, noalias=noalias)[1]

@@ -29,7 +29,8 @@ starts, so a huge launch can be interrupted.
 - With ``grid_sync()`` the launch is cooperative: one call starts a thread for
   every work-item of the whole grid (``first_block``/``end_block`` are
   ignored: the runtime never splits such a launch), each block with its own
-  shared area and barrier, and all meet at the grid barrier.
+  shared area and barrier, and all meet at the grid barrier; there ``*cancel``
+  makes every work-item return (Ctrl-C stops it at its next grid_sync).
 
 Shared arrays live in one ``malloc``'d area per call (work-item loops add
 per-work-item arrays to it, too large for a thread's stack), reused by
@@ -46,6 +47,7 @@ from llvmlite import ir
 
 from ringkernel.lowering.llvm import host_kernel_symbol, shared_layout
 from ringkernel.lowering.llvm.host_coroutines import FRAME_REFUSED, resume_function
+from ringkernel.lowering.llvm.host_noalias import arrays_are_distinct, noalias_name
 from ringkernel.lowering.llvm.host_privatize import PRIVATE_LIMIT, private_name
 from ringkernel.lowering.llvm.host_threads import (
     CONTEXT_FIELDS,
@@ -74,7 +76,7 @@ def launch_symbol(kernel_name: str) -> str:
 
 
 def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool = False,
-                       private: dict[int, str] | None = None) -> None:
+                       private: dict[int, str] | None = None, noalias: bool = False) -> None:
     """Defines ``rk_launch_<kernel>`` in ``module`` (which already holds the kernel).
 
     ``mode`` (:mod:`ringkernel.ringir.passes.workitem_loops`) is ``"plain"``
@@ -84,7 +86,9 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
     (it takes their hidden parameters).  ``private`` (plain mode: parameter
     index -> merging atomic) names the arrays each call copies privately; the
     module then also holds the kernel's private variant
-    (:mod:`ringkernel.lowering.llvm.host_privatize`).
+    (:mod:`ringkernel.lowering.llvm.host_privatize`).  ``noalias``: the module
+    also holds the kernel's noalias variant, which runs when the arrays do not
+    overlap (:mod:`ringkernel.lowering.llvm.host_noalias`).
     """
     kernel = module.globals[host_kernel_symbol(fn.name)]
     wrapper = ir.Function(
@@ -96,7 +100,7 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
     if mode == GRID:
         run_grid = add_grid_support(module)
         thread_fn = _thread_function(module, fn, kernel, checked, cooperative=True)
-        b.ret(b.call(run_grid, [thread_fn, argv, dims, ir.Constant(I64, shared_bytes)]))
+        b.ret(b.call(run_grid, [thread_fn, argv, dims, ir.Constant(I64, shared_bytes), cancel]))
         return
     shared = ir.Constant(PTR, None)
     if shared_bytes:
@@ -167,6 +171,13 @@ def add_launch_wrapper(module: ir.Module, fn: Function, mode: str, checked: bool
                     run_blocks(work_items(kernel, user_args))
             for c in copies:
                 c.merge(b, module, wrapper)
+        elif noalias:
+            variant = module.globals[host_kernel_symbol(noalias_name(fn.name))]
+            with b.if_else(arrays_are_distinct(b, fn, argv, user_args)) as (distinct, overlapping):
+                with distinct:
+                    run_blocks(work_items(variant, user_args))
+                with overlapping:
+                    run_blocks(work_items(kernel, user_args))
         else:
             run_blocks(work_items(kernel, user_args))
     if shared_bytes:

@@ -14,11 +14,13 @@ Generated as LLVM IR into each JIT module (so there is no C to compile):
 
 A kernel with ``rk.grid_sync()`` gets a cooperative launch instead
 (:func:`add_grid_support`): ``rk_cpu_run_grid(thread_fn, argv, dims,
-shared_bytes)`` starts one pthread per work-item of the *whole grid* at once,
+shared_bytes, cancel)`` starts one pthread per work-item of the *whole grid* at once,
 each block with its own barrier and shared area, and one more barrier for
 the grid, whose address every block barrier holds (``rk_cpu_grid_sync(bar)``
-waits on it).  At most :data:`COOPERATIVE_MAX_WORK_ITEMS` work-items: the
-runtime refuses larger grids before launching.
+waits on it, and returns 1 instead once ``*cancel`` is set: the work-item then
+returns, so Ctrl-C stops a cooperative launch at its next grid_sync).  At
+most :data:`COOPERATIVE_MAX_WORK_ITEMS` work-items: the runtime refuses
+larger grids before launching.
 
 The barrier's mutex and condition variable live in generously sized byte
 areas (glibc needs 40 and 48 bytes, macOS 64 and 48) initialized with
@@ -38,6 +40,7 @@ VOID = ir.VoidType()
 BARRIER_SIZE = 512
 _MUTEX_AT, _COND_AT, _ARRIVED_AT, _ACTIVE_AT, _GEN_AT = 0, 128, 256, 260, 264
 _GRID_AT = 272  # a block barrier's pointer to the grid barrier (null outside cooperative launches)
+_CANCEL_AT = 280  # the grid barrier's pointer to the launch's cancel flag (Ctrl-C)
 COOPERATIVE_MAX_WORK_ITEMS = 4096
 """The most work-items a cpu launch of a kernel with grid_sync may have: each is an OS thread,
 all alive at once (stacks are reserved lazily, so the cost is thread creation and wake-ups)."""
@@ -240,12 +243,26 @@ def grid_leave(module: ir.Module, b: ir.IRBuilder, block_barrier: ir.Value) -> N
 
 
 def _grid_sync(module: ir.Module) -> None:
-    fn = _define(module, "rk_cpu_grid_sync", VOID, [PTR])
+    """``int32 rk_cpu_grid_sync(bar)``: waits for the grid unless the launch was cancelled.
+
+    Returns 1 (without waiting, or after it) once the host set the cancel flag,
+    and the work-item returns: every grid_sync is a point where Ctrl-C stops a
+    cooperative launch, as the block loop of a normal launch stops between blocks.
+    The work-items still waiting are released as the returning ones leave.
+    """
+    fn = _define(module, "rk_cpu_grid_sync", I32, [PTR])
     (bar,) = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     grid = b.load(field(b, bar, _GRID_AT), typ=PTR)
+    cancel = b.load(field(b, grid, _CANCEL_AT), typ=PTR)
+
+    def cancelled() -> ir.Value:
+        return b.icmp_unsigned("!=", b.load_atomic(cancel, "monotonic", 4, typ=I32), ir.Constant(I32, 0))
+
+    with b.if_then(cancelled(), likely=False):
+        b.ret(ir.Constant(I32, 1))
     b.call(module.globals["rk_cpu_barrier_wait"], [grid])
-    b.ret_void()
+    b.ret(b.zext(cancelled(), I32))
 
 
 def _init_barrier(module: ir.Module, b: ir.IRBuilder, bar: ir.Value, count: ir.Value,
@@ -298,8 +315,8 @@ def _run_grid(module: ir.Module) -> ir.Function:
     the missing work-items leave their block's barrier and the grid's), or -2
     if ``malloc`` failed (nothing ran).
     """
-    fn = _define(module, "rk_cpu_run_grid", I32, [PTR, PTR, PTR, I64])
-    thread_fn, argv, dims, shared_bytes = fn.args
+    fn = _define(module, "rk_cpu_run_grid", I32, [PTR, PTR, PTR, I64, PTR])
+    thread_fn, argv, dims, shared_bytes, cancel = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     grid_dims = [b.load(field(b, dims, 4 * d), typ=I32) for d in range(3)]
     sizes = [b.load(field(b, dims, 4 * (3 + d)), typ=I32) for d in range(3)]
@@ -329,6 +346,7 @@ def _run_grid(module: ir.Module) -> ir.Function:
                      source_etype=I8)
 
     _init_barrier(module, b, grid_bar, count, null)
+    b.store(cancel, field(b, grid_bar, _CANCEL_AT))
     with _Loop(fn, b, blocks, "init") as k:
         _init_barrier(module, b, block_barrier(k), per_block, grid_bar)
     attr = b.alloca(ir.ArrayType(I8, _ATTR_SIZE))

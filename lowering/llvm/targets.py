@@ -213,12 +213,20 @@ class HostTarget(LLVMTarget):
     ``bounds_checks=True`` guards every array access and adds the hidden
     parameters :func:`~ringkernel.lowering.llvm.bounds.bounds_params` names;
     ``bounds_sites`` then lists the checked accesses in site order.
+    ``block`` (x, y, z) makes ``block_dim`` that constant: the build then
+    runs only blocks of that shape.
     """
 
     name = "host"
 
-    def __init__(self, bounds_checks: bool = False, blocks_on_one_thread: bool = False) -> None:
+    def __init__(self, bounds_checks: bool = False, blocks_on_one_thread: bool = False,
+                 block: tuple[int, int, int] | None = None) -> None:
         self.layouts: dict[str, dict[str, int]] = {}
+        # the launch's block shape when the build is specialized for it: block_dim is then
+        # a constant, so work-item loops have trip counts LLVM can unroll and vectorize
+        self.block = block
+        self.site_starts: dict[str, int] = {}  # function -> its first bounds site
+        self.site_twins: dict[str, str] = {}  # a copy of a function -> the function (same sites)
         self.bounds_checks = bounds_checks
         # Each block runs on one OS thread (plain and work-item-loop modes): shared
         # arrays are that thread's own, so their atomics can be plain (host_atomics).
@@ -238,6 +246,8 @@ class HostTarget(LLVMTarget):
         return fl.llfn.args[len(fl.fn.params) + index]
 
     def thread_index(self, fl: FunctionLowerer, kind: str, dim: int) -> ir.Value:
+        if kind == "block_dim" and self.block is not None:
+            return ir.Constant(I32, self.block[dim])
         return self._hidden(fl, HOST_INDEX_PARAMS.index(kind) * 3 + dim)
 
     def barrier(self, fl: FunctionLowerer) -> None:
@@ -246,9 +256,16 @@ class HostTarget(LLVMTarget):
 
     def grid_sync(self, fl: FunctionLowerer) -> None:
         """The grid barrier of a cooperative launch, reached through the block's barrier
-        (:mod:`ringkernel.lowering.llvm.host_threads`); its mutex orders memory."""
-        wait = _declare(fl.module, HOST_GRID_SYNC_SYMBOL, ir.VoidType(), [PTR])
-        fl.builder.call(wait, [self._hidden(fl, 13)])
+        (:mod:`ringkernel.lowering.llvm.host_threads`); its mutex orders memory.
+
+        It returns non-zero once the launch is cancelled (Ctrl-C): the work-item
+        then returns, so a kernel looping over grid_syncs ends (the verifier keeps
+        grid_sync in kernels, where a return ends the work-item)."""
+        b = fl.builder
+        wait = _declare(fl.module, HOST_GRID_SYNC_SYMBOL, I32, [PTR])
+        cancelled = b.call(wait, [self._hidden(fl, 13)])
+        with b.if_then(b.icmp_unsigned("!=", cancelled, ir.Constant(I32, 0)), likely=False):
+            b.ret_void()
 
     def shared_array(self, fl: FunctionLowerer, stmt: SharedArray) -> ir.Value:
         offset = self.layouts[fl.fn.name][stmt.result.name]

@@ -23,7 +23,7 @@ import numpy as np
 from ringkernel.lowering.llvm.codegen import host_cpu
 from ringkernel.lowering.llvm.host_threads import COOPERATIVE_MAX_WORK_ITEMS
 from ringkernel.ringir import Module
-from ringkernel.ringir.passes.workitem_loops import uses_grid_sync
+from ringkernel.ringir.passes.workitem_loops import LOOPS, uses_grid_sync
 from ringkernel.ringir.types import ArrayType, as_scalar
 from ringkernel.runtime.arguments import MAX_BLOCK_THREADS, LaunchError, check_dims
 from ringkernel.runtime.backend import KernelBuild
@@ -66,7 +66,7 @@ class CpuBackend:
         self.workitem_loops = workitem_loops
         self.cpu, self.features = host_cpu()
         self.memory = _MEMORY
-        self._options: dict[tuple[str, bool], dict[str, Any]] = {}
+        self._options: dict[tuple[str, bool, tuple[int, int, int] | None], dict[str, Any]] = {}
 
     @classmethod
     def available(cls) -> bool:
@@ -92,16 +92,29 @@ class CpuBackend:
         """
         check_dims(grid, block)
         check_cooperative(module, kernel_name, grid, block)
-        return self.kernel_options(kernel_name, True if checked is None else bool(checked))
+        loops = block_plan(module, kernel_name, self.workitem_loops)[0] == LOOPS
+        return self.kernel_options(kernel_name, True if checked is None else bool(checked),
+                                   tuple(block) if loops else None)  # type: ignore[arg-type]
 
-    def kernel_options(self, kernel_name: str, checked: bool = False) -> dict[str, Any]:
-        """``host`` options for ``kernel_name``: made once per kernel and setting (read-only)."""
-        options = self._options.get((kernel_name, checked))
+    def kernel_options(self, kernel_name: str, checked: bool = False,
+                       block: tuple[int, int, int] | None = None) -> dict[str, Any]:
+        """``host`` options for ``kernel_name``: made once per kernel and setting (read-only).
+
+        ``block`` specializes a work-item-loop kernel for that block shape
+        (constant trip counts LLVM unrolls and vectorizes; one build per shape,
+        each in the compile and JIT caches).  ``noalias``: a kernel with two or
+        more arrays also gets a variant for arguments that do not overlap,
+        chosen per launch (:mod:`ringkernel.lowering.llvm.host_noalias`).
+        """
+        key = (kernel_name, checked, block)
+        options = self._options.get(key)
         if options is None:
-            options = self._options[(kernel_name, checked)] = {
+            options = self._options[key] = {
                 "kernel": kernel_name, "workitem_loops": self.workitem_loops, "checked": checked,
-                "cpu": self.cpu, "features": self.features,
+                "cpu": self.cpu, "features": self.features, "noalias": True,
             }
+            if block is not None:
+                options["block"] = block
         return options
 
     def launch(

@@ -72,7 +72,8 @@ class BoundsRecord:
 
 
 def describe(kernel_name: str, site: BoundsSite, index: int, length: int) -> str:
-    """``kernel 'k': index 10 out of bounds for array 'x' of length 4 (at file:line:col)``."""
+    """``kernel 'k': index 10 out of bounds for array 'x' of length 4 (at file:line:col)``, or
+    for one axis of an N-d access ``index 9 out of bounds for axis 1 of array 'a' with extent 8``."""
     if not site.signed_index:
         index &= (1 << 64) - 1
     what = f"a {site.space} array" if site.shared else f"array '{site.array}'"
@@ -80,7 +81,7 @@ def describe(kernel_name: str, site: BoundsSite, index: int, length: int) -> str
     if site.function != kernel_name and "." not in site.function:
         what += f" in device function '{site.function}'"
     where = f" at {site.loc}" if site.loc is not None else ""
-    return (
-        f"kernel '{kernel_name}': index {index} out of bounds for {what} of length {length}"
-        f"{where}"
-    )
+    size = f"of length {length}"
+    if site.axis is not None:
+        what, size = f"axis {site.axis} of {what}", f"with extent {length}"
+    return f"kernel '{kernel_name}': index {index} out of bounds for {what} {size}{where}"

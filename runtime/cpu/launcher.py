@@ -64,6 +64,9 @@ class FastLauncher:
         self.params = [_param_kind(p.type) for p in fn.params]
         self.hidden = _hidden_slots(fn)
         self.count = len(fn.params) - len(self.hidden)  # what the caller passes
+        # the caller's parameters split once, so a launch runs two tight loops
+        self.arrays = [(i, k) for i, k in enumerate(self.params[: self.count]) if isinstance(k, _Array)]
+        self.scalars = [(i, k) for i, k in enumerate(self.params[: self.count]) if not isinstance(k, _Array)]
         assert all(slot >= self.count for slot, _, _ in self.hidden), "hidden extents come last"
         self.dims = (ctypes.c_int32 * 6)(*grid, *block)
         self.blocks = grid[0] * grid[1] * grid[2]
@@ -80,26 +83,30 @@ class FastLauncher:
             frame = self._free.pop()
         except IndexError:
             frame = _Frame(self.params)
-        argv, lengths, views = frame.argv, frame.record.lengths, []
-        for i in range(self.count):
-            kind, arg = self.params[i], args[i]
-            if kind.__class__ is _Array:
-                if type(arg) is DeviceArray:  # cpu device arrays are host memory: no copy
-                    arg = _host_view(arg)
-                if type(arg) is not np.ndarray or not arg.nbytes or (
-                        arg.dtype is not kind.dtype and arg.dtype != kind.dtype):
+        argv, lengths, views, cells = frame.argv, frame.record.lengths, [], frame.cells
+        for i, kind in self.arrays:
+            arg = args[i]
+            if type(arg) is not np.ndarray:
+                if type(arg) is not DeviceArray:
                     return self._decline(frame)
-                if kind.ndim > 1 and (arg.ndim != kind.ndim or arg.size > _I32_MAX):
-                    return self._decline(frame)  # the general path names the rank or the size
-                flags = arg.flags
-                if not (flags.c_contiguous and flags.writeable):
+                arg = _host_view(arg)  # cpu device arrays are host memory: no copy
+                if arg is None:
                     return self._decline(frame)
-                # its address without numpy's slow .ctypes (mypy does not know ndarray is a buffer)
-                view = ctypes.c_char.from_buffer(arg)  # type: ignore[arg-type]
-                views.append(view)
-                argv[i] = ctypes.addressof(view)
-                lengths[i] = arg.nbytes // kind.size  # every build reads them (bounds, private copies)
-            elif not kind.store(frame.cells[i], arg):
+            if arg.dtype is not kind.dtype and arg.dtype != kind.dtype:
+                return self._decline(frame)
+            if kind.ndim > 1 and (arg.ndim != kind.ndim or arg.size > _I32_MAX):
+                return self._decline(frame)  # the general path names the rank or the size
+            # its address without numpy's slow .ctypes: numpy exports a writable buffer only
+            # for a writeable C-contiguous array, and none for an empty one (so no .flags here)
+            try:
+                view = ctypes.c_char.from_buffer(arg)
+            except (TypeError, ValueError):
+                return self._decline(frame)  # the general path names what is wrong
+            views.append(view)
+            argv[i] = ctypes.addressof(view)
+            lengths[i] = arg.nbytes // kind.size  # every build reads them (bounds, private copies)
+        for i, kind in self.scalars:
+            if not kind.store(cells[i], args[i]):
                 return self._decline(frame)
         for slot, source, dim in self.hidden:
             array = args[source]

@@ -36,7 +36,7 @@ def _thread_function(text: str, name: str) -> str:
 def test_a_grid_sync_kernel_gets_the_cooperative_wrapper_and_leaves_both_barriers() -> None:
     assert plan_block(synced.ir, "synced").mode == GRID
     text = str(build_host_module(synced.ir, "synced", True, False)[0])
-    assert 'call i32 @"rk_cpu_run_grid"(' in text and 'define internal void @"rk_cpu_grid_sync"(' in text
+    assert 'call i32 @"rk_cpu_run_grid"(' in text and 'define internal i32 @"rk_cpu_grid_sync"(' in text
     thread = _thread_function(text, "synced")
     assert thread.count('@"rk_cpu_barrier_leave"(') == 2  # the block's barrier, then the grid's
 

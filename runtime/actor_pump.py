@@ -620,11 +620,12 @@ class RedispatchRuntime:
             parts.append(words[at : at + size])
             at += size
         ctrl, state, rest = parts[0], parts[1], iter(parts[2:])
+        m.state[:] = state
+        fence()  # release: the state before the counters (`processed`) that say it is there
         mirror = m.ctrl.reshape(n, L.CONTROL_WORDS)
         kernel_words = list(GROUP_KERNEL_CTRL_WORDS)
         mirror[:, kernel_words] = ctrl.reshape(n, L.CONTROL_WORDS)[:, kernel_words]
         moved = bool(mirror[0, L.C["progress"]])
-        m.state[:] = state
         consumer = [L.Q_DEQUEUED, L.Q_DROPS_DONE, L.Q_DROPPED]
         for name in group_queues(m):
             array = getattr(m, name).reshape(n, -1)
@@ -654,9 +655,10 @@ class RedispatchRuntime:
             at += n
         ctrl, state, h2k_head, k2k_head, out_head = parts[:5]
         before = int(m.ctrl[L.C["processed"]]), int(m.h2k[L.Q_DROPPED]), int(m.k2k[L.Q_DROPPED])
+        m.state[:] = state
+        fence()  # release: the state before the counters (`processed`) that say it is there
         for w in KERNEL_CTRL_WORDS:
             m.ctrl[w] = ctrl[w]
-        m.state[:] = state
         _take_consumer_words(m.h2k, h2k_head)
         m.k2k[: L.QUEUE_HEADER_WORDS] = k2k_head  # device-only: the header, for stats and fill
         if m.out_to_host:

@@ -176,25 +176,10 @@ class Router:
         (its instance ``dst_index``; or ``dst`` itself when it is one actor; or instance i of
         ``dst`` for instance i of ``src`` when both have the same count); connecting the same
         port again adds a target (fan-out, in connect order)."""
-        if not 0 <= port < MAX_PORTS:
-            raise ValueError(f"port number {port} outside 0..{MAX_PORTS - 1}")
-        sources = range(src.count) if src_index is None else [src_index]
+        pairs = connection_pairs(src, port, dst, src_index, dst_index)
         with self.lock:
-            for i in sources:
-                if dst_index is not None:
-                    j = dst_index
-                elif dst.count == 1:
-                    j = 0
-                elif src_index is None and src.count == dst.count:
-                    j = i
-                else:
-                    raise ValueError(
-                        f"cannot connect {src.instance_name(i) if src_index is not None else src.name} "
-                        f"({len(sources)} sender(s)) to the group {dst.name} of {dst.count}: a group "
-                        "receives instance by instance from a group of the same size; name one "
-                        f"instance ({dst.name}[i]) otherwise"
-                    )
-                self._ports.setdefault((src.base + i, port), []).append(dst.base + j)
+            for s, t in pairs:
+                self._ports.setdefault((s, port), []).append(t)
             self._rebuild()
 
     @property
@@ -583,6 +568,34 @@ def _fits(tgt: np.ndarray, real: np.ndarray, seg: tuple[np.ndarray, np.ndarray],
     occ = _rank_by(tgt, candidate & real)
     fits = candidate & (~real | (occ < room[np.where(real, tgt, 0)]))
     return _prior_in_segment(~fits, seg) == 0
+
+
+def connection_pairs(
+    src: Member, port: int, dst: Member, src_index: int | None = None, dst_index: int | None = None
+) -> list[tuple[int, int]]:
+    """The (sender endpoint, receiver endpoint) pairs of ``connect(src, dst, port=)`` (see
+    :meth:`Router.connect`), shared by every router; a port number or group sizes that do not
+    fit are a ValueError."""
+    if not 0 <= port < MAX_PORTS:
+        raise ValueError(f"port number {port} outside 0..{MAX_PORTS - 1}")
+    sources = range(src.count) if src_index is None else [src_index]
+    pairs = []
+    for i in sources:
+        if dst_index is not None:
+            j = dst_index
+        elif dst.count == 1:
+            j = 0
+        elif src_index is None and src.count == dst.count:
+            j = i
+        else:
+            raise ValueError(
+                f"cannot connect {src.instance_name(i) if src_index is not None else src.name} "
+                f"({len(sources)} sender(s)) to the group {dst.name} of {dst.count}: a group "
+                "receives instance by instance from a group of the same size; name one "
+                f"instance ({dst.name}[i]) otherwise"
+            )
+        pairs.append((src.base + i, dst.base + j))
+    return pairs
 
 
 def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

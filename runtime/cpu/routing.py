@@ -38,7 +38,7 @@ from ringkernel.ringir import layout as L
 from ringkernel.runtime.cpu.scheduler import Scheduler, sched_functions
 from ringkernel.runtime.hlc import physical_now
 from ringkernel.runtime.queues import fence
-from ringkernel.runtime.router import Member
+from ringkernel.runtime.router import Member, connection_pairs
 
 H = L.QUEUE_HEADER_WORDS
 INBOX_CAPACITY = 1024  # timers handed in and not yet taken by the timer thread
@@ -165,24 +165,7 @@ class NativeRouter:
     def connect(self, src: Member, port: int, dst: Member, src_index: int | None = None,
                 dst_index: int | None = None) -> None:
         """As :meth:`Router.connect <ringkernel.runtime.router.Router.connect>`."""
-        if not 0 <= port < L.MAX_PORTS:
-            raise ValueError(f"port number {port} outside 0..{L.MAX_PORTS - 1}")
-        sources = range(src.count) if src_index is None else [src_index]
-        pairs = []
-        for i in sources:
-            if dst_index is not None:
-                j = dst_index
-            elif dst.count == 1:
-                j = 0
-            elif src_index is None and src.count == dst.count:
-                j = i
-            else:
-                raise ValueError(
-                    f"cannot connect {src.name} ({len(sources)} sender(s)) to the group {dst.name} of "
-                    f"{dst.count}: a group receives instance by instance from a group of the same size; "
-                    f"name one instance ({dst.name}[i]) otherwise"
-                )
-            pairs.append((src.base + i, dst.base + j))
+        pairs = connection_pairs(src, port, dst, src_index, dst_index)
         with self.lock:
             for s, t in pairs:
                 self._ports.setdefault((s, port), []).append(t)

@@ -626,6 +626,22 @@ class InstanceRegions(NamedTuple):
     routed: RingQueue
 
 
+class _SupervisionFlag:
+    """A ref's supervision flag (``hung``, ``failed``, ``restarting``): its own, set by the
+    watchdog, or that of its instance in its group's flags."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.own = name, "_" + name
+
+    def __get__(self, ref: Any, owner: type | None = None) -> Any:
+        if ref is None:
+            return self
+        return getattr(ref, self.own) or ref._group_flag(self.name)
+
+    def __set__(self, ref: Any, value: bool) -> None:
+        setattr(ref, self.own, value)
+
+
 class ActorRef:
     """A spawned actor: ``send`` messages, ``receive`` its replies, read its ``state``."""
 
@@ -1313,30 +1329,9 @@ class ActorRef:
         return "running" if self.inputs_pending() else "idle"
 
     # an instance of a group reads its flags from the group's (the watchdog watches groups whole)
-
-    @property
-    def hung(self) -> bool:
-        return self._hung or self._group_flag("hung")
-
-    @hung.setter
-    def hung(self, value: bool) -> None:
-        self._hung = value
-
-    @property
-    def failed(self) -> bool:
-        return self._failed or self._group_flag("failed")
-
-    @failed.setter
-    def failed(self, value: bool) -> None:
-        self._failed = value
-
-    @property
-    def restarting(self) -> bool:
-        return self._restarting or self._group_flag("restarting")
-
-    @restarting.setter
-    def restarting(self, value: bool) -> None:
-        self._restarting = value
+    hung = _SupervisionFlag()
+    failed = _SupervisionFlag()
+    restarting = _SupervisionFlag()
 
     def _group_flag(self, name: str) -> bool:
         return self.group is not None and bool(getattr(self.group.supervision, name)[self.index])

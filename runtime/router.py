@@ -41,6 +41,7 @@ import heapq
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -48,6 +49,8 @@ from ringkernel.ringir import layout as L
 from ringkernel.runtime.hlc import physical_now
 from ringkernel.runtime.native_queue import ROUTED_RECORD, Call
 from ringkernel.runtime.queues import fence
+
+_Node = TypeVar("_Node", int, str)  # a wait-for graph's nodes: endpoints or instance names
 
 # the send `target` word and the sends header words (docs/layout.md, "Sends")
 SEND_DELIVERED, SEND_PORT, SEND_TO, SEND_TIMER = L.SEND_DELIVERED, L.SEND_PORT, L.SEND_TO, L.SEND_TIMER
@@ -506,8 +509,7 @@ class Router:
             over = 2 * m.sq.fill() > m.sq.capacity
             for i in np.flatnonzero(over).tolist():
                 stalled[m.base + i] = True
-        edges = {s: t for s, t in self.blocked.items() if t in stalled}
-        found = _find_cycle(edges)
+        found = find_cycle({s: [t] for s, t in self.blocked.items() if t in stalled})
         if found is None:
             self._suspect, self._seen, self.cycle = None, 0, None
             return
@@ -630,22 +632,29 @@ def _rank_by(keys: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _find_cycle(edges: dict[int, int]) -> tuple[int, ...] | None:
-    """A cycle of the functional graph ``edges`` (each node waits for one other), smallest node first."""
-    done: set[int] = set()
-    for start in sorted(edges):
-        path: list[int] = []
-        on_path: dict[int, int] = {}
-        node: int | None = start
-        while node is not None and node not in done and node not in on_path:
-            on_path[node] = len(path)
-            path.append(node)
-            node = edges.get(node)
-        done.update(path)
-        if node is not None and node in on_path:
-            cycle = path[on_path[node] :]
-            low = cycle.index(min(cycle))
-            return tuple(cycle[low:] + cycle[:low])
+def find_cycle(edges: dict[_Node, list[_Node]]) -> tuple[_Node, ...] | None:
+    """A cycle of the directed graph ``edges`` (depth first), rotated to start at its smallest
+    node: the wait-for graphs of both routers (each blocked sender waits for one receiver here;
+    the native router's graph also has reply links)."""
+    seen: dict[_Node, bool] = {}  # True while on the current path, False once done
+    for root in sorted(edges):
+        if root in seen:
+            continue
+        path, stack = [root], [iter(edges.get(root, ()))]
+        seen[root] = True
+        while stack:
+            node = next(stack[-1], None)
+            if node is None:
+                stack.pop()
+                seen[path.pop()] = False
+            elif seen.get(node):
+                cycle = path[path.index(node):]
+                low = cycle.index(min(cycle))
+                return tuple(cycle[low:] + cycle[:low])
+            elif node not in seen:
+                seen[node] = True
+                path.append(node)
+                stack.append(iter(edges.get(node, ())))
     return None
 
 

@@ -38,7 +38,7 @@ from ringkernel.ringir import layout as L
 from ringkernel.runtime.cpu.scheduler import Scheduler, sched_functions
 from ringkernel.runtime.hlc import physical_now
 from ringkernel.runtime.queues import fence
-from ringkernel.runtime.router import Member, connection_pairs
+from ringkernel.runtime.router import Member, connection_pairs, find_cycle
 
 H = L.QUEUE_HEADER_WORDS
 INBOX_CAPACITY = 1024  # timers handed in and not yet taken by the timer thread
@@ -47,30 +47,6 @@ RETRY_S = 0.002  # how soon it tries again a due timer whose actor's routed was 
 CONFIRM_CHECKS = 2  # looks in a row that must find the same cycle with nothing moving
 _PAUSE_POLL_S = 20e-6
 _MASK32 = 0xFFFFFFFF
-
-
-def _find_cycle(edges: dict[str, list[str]]) -> tuple[str, ...] | None:
-    """A cycle of the directed graph ``edges`` (depth first), rotated to start at its smallest name."""
-    seen: dict[str, bool] = {}  # True while on the current path, False once done
-    for root in sorted(edges):
-        if root in seen:
-            continue
-        path, stack = [root], [iter(edges.get(root, ()))]
-        seen[root] = True
-        while stack:
-            node = next(stack[-1], None)
-            if node is None:
-                stack.pop()
-                seen[path.pop()] = False
-            elif seen.get(node):
-                cycle = path[path.index(node):]
-                low = cycle.index(min(cycle))
-                return tuple(cycle[low:] + cycle[:low])
-            elif node not in seen:
-                seen[node] = True
-                path.append(node)
-                stack.append(iter(edges.get(node, ())))
-    return None
 
 
 class _Pause:
@@ -363,7 +339,7 @@ class NativeRouter:
         """While a sender is blocked: a cycle seen in :data:`CONFIRM_CHECKS` looks in a row with
         nothing moved in between is reported in :attr:`cycle`."""
         moved = int(self.ctl[R.MOVED // 8])
-        found = _find_cycle(self._wait_edges()) if blocked else None
+        found = find_cycle(self._wait_edges()) if blocked else None
         if found is None:
             self._suspect, self._seen, self.cycle = None, 0, None
             return

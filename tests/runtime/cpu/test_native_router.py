@@ -13,7 +13,7 @@ import time
 import pytest
 
 from ringkernel.ringir import layout as L
-from ringkernel.runtime.cpu.routing import _find_cycle
+from ringkernel.runtime.router import find_cycle as _find_cycle
 
 IDLE_PROBE = textwrap.dedent("""
     import json, os, time

@@ -108,7 +108,7 @@ def restore(data: bytes, images: list[durability.Image]) -> None:
                 raise Finding(
                     f"{ref.name}: {len(image.outputs)} replies in the file, {ref.pending()} restored"
                 )
-            fed = len(image.inputs) or len(image.k2k) or ref.upstream is not None
+            fed = len(image.inputs) or len(image.k2k) or len(image.timers) or ref.upstream is not None
             if not fed and (state != image.state).any():  # nothing to handle: no change
                 raise Finding(f"{ref.name}: restored state {state.tolist()} is not {image.state.tolist()}")
         system.shutdown(drain=False)
@@ -150,6 +150,10 @@ def seed_files() -> dict[str, bytes]:
         )
 
     linked = [image("Pass#1", [0], 2, 0, Pass), image("Pass#2", [4], 0, 0, Pass, k2k=3)]
+    timed = image("Tally#1", [1, 1], 0, 0)
+    timed.timers = np.zeros((2, bump.slot_words), np.uint32)  # a Bump due long ago, one far ahead
+    timed.timers[:, 0], timed.timers[:, 6] = bump.type_id, 3
+    timed.timer_due = np.array([[1, 0], [0xFFFFFFFF, 0xFFFF]], np.uint32)
 
     return {
         "empty.rkc": durability.encode([], 0),
@@ -157,4 +161,6 @@ def seed_files() -> dict[str, bytes]:
         "two.rkc": durability.encode([image("Tally#1", [0, 0], 0, 0), image("Tally#2", [1, 2], 5, 0)], 0),
         # version 3: a connect() link whose K2K queue holds messages
         "linked.rkc": durability.encode(linked, 0, wiring=durability.Wiring([["Pass#1", "Pass#2"]])),
+        # version 4: two held self.schedule timers
+        "timers.rkc": durability.encode([timed], 0),
     }

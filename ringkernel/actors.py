@@ -1803,6 +1803,7 @@ class ActorSystem:
             names = [im.name for im in images] + [g.name for g in group_images]
             by_name = dict(zip(names, restored, strict=True))
             durability.rewire(self, wiring, by_name, {im.name: im for im in images}, _wire)
+            durability.rearm(self, by_name, images, group_images)
             for unit in reversed(restored):  # downstream first, as connect starts them
                 self._launch(unit)
             self.routing.wake()

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from ringkernel.groups import ActorGroup
 
 MAGIC = b"RKCKPT\r\n"  # the CR LF catches a file mangled by a text-mode copy
-VERSION = 3  # 3 adds the connection graph ("links", "ports"), `k2k` and a group's `routed` queues
-READABLE = (1, 2, 3)  # 1: no groups, empty routed and sends queues; 2: no connections
+VERSION = 4  # 4 adds the router's held `self.schedule` timers ("timers", "timer_due")
+READABLE = (1, 2, 3, 4)  # 1: no groups, empty routed and sends queues; 2: no connections; 3: no timers
 PREFIX = struct.Struct("<8sII")  # magic, version, header bytes
 DIGEST_BYTES = 32  # sha256 of everything before it, at the end of the file
 SUFFIX = ".rkc"
@@ -98,6 +98,10 @@ class Image:
     # and its routed queue's capacity (larger than the spawn's 2-slot stub once a port feeds it)
     k2k: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
     routed_capacity: int = 2
+    # (version 4) the timers it set with `self.schedule` that the router still holds, in due
+    # order, and when each is due: physical µs of the HLC epoch as (low, high) u32 words
+    timers: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
+    timer_due: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.uint32))
 
 
 @dataclass
@@ -219,9 +223,7 @@ def wiring(system: ActorSystem, units: Sequence[Any]) -> Wiring:
         return None
 
     ports: list[list[Any]] = []
-    with router.lock:
-        table = {key: list(targets) for key, targets in router._ports.items()}  # (fan-out order)
-    for (source, number), targets in table.items():
+    for (source, number), targets in router.ports().items():
         src = endpoint(source)
         if src is None:
             continue
@@ -259,7 +261,44 @@ def image(ref: ActorRef) -> Image:
             sends=queued(ref.sends.buffer),
             k2k=queued(ref.k2k.buffer) if ref.upstream is not None else np.zeros((0, 8), np.uint32),
             routed_capacity=ref.routed.capacity,
+            **_timer_sections(held_timers(ref.system, ref, ref.h2k.slot_words)),
         )
+
+
+@dataclass
+class HeldTimers:
+    """The timers the router holds for one actor or group: per timer its instance, its message
+    row and when it is due (physical µs of the HLC epoch, absolute: a restore keeps it)."""
+
+    instances: np.ndarray  # (n,) int64, ascending; due order within an instance
+    rows: np.ndarray  # (n, slot words)
+    due_us: list[int]
+
+
+def held_timers(system: ActorSystem, owner: Any, words: int) -> HeldTimers:
+    """``owner``'s held timers (its loop paused: no new ones come), rows cut or padded to
+    ``words`` (its input slots: a timer is a message to itself)."""
+    routing = getattr(system, "routing", None)
+    member = routing.members.get(owner.id) if routing is not None else None
+    held = []
+    if routing is not None and member is not None:
+        held = routing.router.timers_of(member.base, member.base + member.count)
+        held.sort(key=lambda timer: timer[0])  # stable: each instance's stay in due order
+    rows = np.zeros((len(held), words), np.uint32)
+    for k, (_, _, row) in enumerate(held):
+        width = min(words, len(row))
+        rows[k, :width] = row[:width]
+    base = 0 if member is None else member.base
+    return HeldTimers(np.array([e - base for e, _, _ in held], np.int64), rows, [due for _, due, _ in held])
+
+
+def _timer_sections(held: HeldTimers) -> dict[str, np.ndarray]:
+    due = np.array([[d & 0xFFFFFFFF, d >> 32] for d in held.due_us], np.uint32).reshape(-1, 2)
+    return {"timers": held.rows, "timer_due": due}
+
+
+def _due_us(words: np.ndarray) -> list[int]:
+    return [int(lo) | int(hi) << 32 for lo, hi in words.tolist()]
 
 
 # --- the file ---------------------------------------------------------------------------
@@ -273,7 +312,7 @@ def encode(images: Sequence[Image], host_hlc: int, groups: Sequence[GroupImage] 
     wiring = wiring or Wiring()
     for im in images:
         sections = {}
-        for key in SECTIONS_V3:
+        for key in SECTIONS_V4:
             words = getattr(im, key)
             data = np.ascontiguousarray(words, dtype="<u4").tobytes()
             shape = [int(n) for n in words.shape]
@@ -331,6 +370,7 @@ def write(path: str | os.PathLike[str], data: bytes) -> Path:
 
 SECTIONS = ("state", "inputs", "outputs", "routed", "sends")  # (version 1 has the first three)
 SECTIONS_V3 = (*SECTIONS, "k2k")
+SECTIONS_V4 = (*SECTIONS_V3, "timers", "timer_due")
 QUEUE_SECTIONS = SECTIONS_V3[1:]
 
 
@@ -427,9 +467,12 @@ def _image(entry: Any, body: bytes, version: int = VERSION) -> Image:
     _need(capacity & (capacity - 1) == 0, f"capacity {capacity} is not a power of two")
     sections = entry.get("sections")
     _need(isinstance(sections, dict), "field 'sections' is missing")
-    keys = SECTIONS_V3 if version >= 3 else SECTIONS if version >= 2 else SECTIONS[:3]
+    keys = (SECTIONS_V4 if version >= 4 else SECTIONS_V3 if version >= 3 else SECTIONS if version >= 2
+            else SECTIONS[:3])
     arrays = {key: _section(sections, key, body) for key in keys}
     _need(arrays["state"].ndim == 1, "the state section is not a word vector")
+    if version >= 4:
+        _check_timers(arrays["timers"], arrays["timer_due"], "the")
     for key in QUEUE_SECTIONS[: len(keys) - 1]:
         rows = arrays[key]
         _need(
@@ -448,6 +491,11 @@ def _image(entry: Any, body: bytes, version: int = VERSION) -> Image:
         routed_capacity=_routed_capacity(entry, capacity) if version >= 3 else 2,
         **arrays,
     )
+
+
+def _check_timers(rows: np.ndarray, due: np.ndarray, whose: str) -> None:
+    _need(rows.ndim == 2 and rows.shape[1] > L.ENV_HLC_HI, f"{whose} timers section is not a slot per timer")
+    _need(due.shape == (len(rows), 2), f"{whose} timer_due section does not hold (low, high) words per timer")
 
 
 def _routed_capacity(entry: dict[str, Any], capacity: int) -> int:
@@ -552,7 +600,7 @@ def check_compatible(im: Image, actor_type: ActorType) -> None:
     sendable = {m.type_id for m in info.sendable}
     for rows, known, what in ((im.inputs, accepted, "queued message"), (im.outputs, replies, "reply"),
                               (im.routed, accepted, "routed message"), (im.sends, sendable, "sent message"),
-                              (im.k2k, accepted, "connected message")):
+                              (im.k2k, accepted, "connected message"), (im.timers, accepted, "timer")):
         for type_id in set(rows[:, L.ENV_TYPE_ID].tolist()) if rows.shape[1] > L.ENV_TYPE_ID else ():
             _need(
                 type_id in known,
@@ -562,7 +610,7 @@ def check_compatible(im: Image, actor_type: ActorType) -> None:
     widest = max(m.slot_words for m in accepted.values())
     for rows, limit, what in ((im.inputs, widest, "queued messages"), (im.routed, widest, "routed messages"),
                               (im.sends, info.send_slot_words, "sent messages"),
-                              (im.k2k, widest, "connected messages")):
+                              (im.k2k, widest, "connected messages"), (im.timers, widest, "timers")):
         _need(
             not len(rows) or rows.shape[1] <= limit,
             f"{im.name}: {what} have {rows.shape[1]}-word slots, wider than {actor_type.__name__}'s {limit}",
@@ -628,6 +676,20 @@ def rewire(system: ActorSystem, wiring: Wiring, units: Mapping[str, Any], images
         routing.router.connect(routing.member(a), number, routing.member(b), i, j)
 
 
+def rearm(system: ActorSystem, units: Mapping[str, Any], images: Sequence[Image],
+          group_images: Sequence[GroupImage]) -> None:
+    """Hands the router a restore's held timers again (their loops do not run yet), due at
+    the absolute times the file holds: one already due goes at the router's next round."""
+    held = [(im.name, np.zeros(len(im.timers), np.int64), im.timers, im.timer_due) for im in images]
+    held += [(g.name, np.repeat(np.arange(g.count), g.timer_counts.astype(np.int64)), g.timers, g.timer_due)
+             for g in group_images]
+    for name, instances, rows, due in held:
+        if len(rows):
+            member = system.routing.member(units[name])
+            for instance, row, due_us in zip(instances.tolist(), rows, _due_us(due), strict=True):
+                system.routing.router.add_timer(member.base + instance, due_us, row.copy())
+
+
 def _rows(rows: np.ndarray, slot_words: int) -> np.ndarray:
     """``rows`` in slots of ``slot_words`` words (a wider slot's payload fits: it was checked)."""
     out = np.zeros((len(rows), slot_words), np.uint32)
@@ -670,6 +732,7 @@ def prepare(im: Image) -> Callable[[ActorRef], None]:
 
 GROUP_SECTIONS = ("sequences", "ctrl", "state", "input_counts", "inputs", "output_counts", "outputs")
 GROUP_SECTIONS_V3 = (*GROUP_SECTIONS, "routed_counts", "routed")
+GROUP_SECTIONS_V4 = (*GROUP_SECTIONS_V3, "timer_counts", "timers", "timer_due")
 
 
 @dataclass
@@ -697,13 +760,18 @@ class GroupImage:
     routed_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
     routed: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
     routed_capacity: int = 2
+    # (version 4) held `self.schedule` timers per instance, then their rows and due times ordered
+    # as inputs (each instance's in due order; see Image)
+    timer_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    timers: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
+    timer_due: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.uint32))
 
     def as_image(self) -> Image:
         """One :class:`Image` standing for every instance, for :func:`check_compatible`."""
         ctrl = dict(zip(CTRL_WORDS, (int(v) for v in self.ctrl[0]), strict=True))
         return Image(self.actor, self.name, self.fingerprint, self.state_fields, self.capacity,
                      self.policy, self.lanes, int(self.sequences[0]), ctrl, self.state[0],
-                     self.inputs, self.outputs)
+                     self.inputs, self.outputs, timers=self.timers, timer_due=self.timer_due)
 
 
 def group_image(group: Any) -> GroupImage:
@@ -716,6 +784,7 @@ def group_image(group: Any) -> GroupImage:
         bool((rows[:, L.Q_TAIL] == rows[:, L.Q_HEAD]).all()),
         f"group {group.name} holds messages in its sends queues the router has not taken",
     )
+    held = held_timers(group.system, group, group.in_words)
     routed_q = group.routed.reshape(count, -1)
     routed_counts = np.zeros(count, np.uint32)
     routed_rows = []
@@ -756,6 +825,8 @@ def group_image(group: Any) -> GroupImage:
         output_counts=out_counts, outputs=_stack(outputs, group.out_words),
         routed_counts=routed_counts,
         routed=_stack(routed_rows, group.in_words), routed_capacity=group.routed_shape[0],
+        timer_counts=np.bincount(held.instances, minlength=count).astype(np.uint32),
+        **_timer_sections(held),
     )
 
 
@@ -767,7 +838,7 @@ def _stack(parts: list[tuple[int, np.ndarray]], words: int) -> np.ndarray:
 def _group_entry(g: GroupImage, body: bytearray) -> dict[str, Any]:
     """``g``'s header entry; its sections are appended to ``body``."""
     sections = {}
-    for key in GROUP_SECTIONS_V3:
+    for key in GROUP_SECTIONS_V4:
         words = getattr(g, key)
         sections[key] = {"offset": len(body), "shape": [int(n) for n in words.shape]}
         body += np.ascontiguousarray(words, dtype="<u4").tobytes()
@@ -794,13 +865,17 @@ def _group_image(entry: Any, body: bytes, version: int = VERSION) -> GroupImage:
     _need(in_range, f"group priority {priority!r} is not an i32")
     sections = entry.get("sections")
     _need(isinstance(sections, dict), "group field 'sections' is missing")
-    keys = GROUP_SECTIONS_V3 if version >= 3 else GROUP_SECTIONS
+    keys = GROUP_SECTIONS_V4 if version >= 4 else GROUP_SECTIONS_V3 if version >= 3 else GROUP_SECTIONS
     arrays = {key: _section(sections, key, body) for key in keys}
+    if version < 4:
+        arrays["timer_counts"] = np.zeros(count, np.uint32)
+    else:
+        _check_timers(arrays["timers"], arrays["timer_due"], "the group's")
     if version < 3:
         arrays["routed_counts"] = np.zeros(count, np.uint32)
         arrays["routed"] = np.zeros((0, arrays["inputs"].shape[1] if arrays["inputs"].ndim == 2 else 8),
                                     np.uint32)
-    for key in ("sequences", "input_counts", "output_counts", "routed_counts"):
+    for key in ("sequences", "input_counts", "output_counts", "routed_counts", "timer_counts"):
         _need(arrays[key].shape == (count,), f"the group's {key} section does not hold {count} words")
     _need(arrays["ctrl"].shape == (count, len(CTRL_WORDS)), "the group's ctrl section has the wrong shape")
     rows_each = arrays["state"].ndim == 2 and len(arrays["state"]) == count
@@ -810,7 +885,8 @@ def _group_image(entry: Any, body: bytes, version: int = VERSION) -> GroupImage:
     routed_capacity = _routed_capacity(entry, capacity) if version >= 3 else 2
     fit = bool((arrays["routed_counts"] <= routed_capacity).all())
     _need(fit, f"the group's routed messages do not fit queues of {routed_capacity}")
-    counted = (("inputs", "input_counts"), ("outputs", "output_counts"), ("routed", "routed_counts"))
+    counted = (("inputs", "input_counts"), ("outputs", "output_counts"), ("routed", "routed_counts"),
+               *([("timers", "timer_counts")] if version >= 4 else []))
     for key, counts_key in counted:
         rows, counts = arrays[key], arrays[counts_key]
         _need(rows.ndim == 2 and len(rows) == int(counts.astype(np.int64).sum()),

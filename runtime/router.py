@@ -211,6 +211,25 @@ class Router:
         m = self.members[int(self.member_of[endpoint])]
         return m.instance_name(endpoint - m.base)
 
+    def ports(self) -> dict[tuple[int, int], list[int]]:
+        """``connect(port=)`` targets: (sender endpoint, port) -> endpoints, in fan-out order."""
+        with self.lock:
+            return {key: list(targets) for key, targets in self._ports.items()}
+
+    def timers_of(self, first: int, end: int) -> list[tuple[int, int, np.ndarray]]:
+        """The held (not yet delivered) timers of endpoints ``first``..``end - 1`` in due order:
+        (endpoint, due physical µs of the HLC epoch, message row)."""
+        with self.lock:
+            held = sorted(self._timers, key=lambda timer: (timer[0], timer[1]))
+            return [(e, due, row.copy()) for due, _, e, row in held if first <= e < end]
+
+    def add_timer(self, endpoint: int, due_us: int, row: np.ndarray) -> None:
+        """Holds ``row`` for ``endpoint`` until ``due_us`` (a restored timer; one already due goes
+        at the next round)."""
+        with self.lock:
+            heapq.heappush(self._timers, (int(due_us), self._order, int(endpoint), row.astype(np.uint32)))
+            self._order += 1
+
     # --- state ---
 
     @property
@@ -304,7 +323,9 @@ class Router:
             heapq.heappush(self._timers, entry)
         if not taken:
             return 0
-        rows = np.stack([e[3] for e in taken])
+        rows = np.zeros((len(taken), max(len(e[3]) for e in taken)), dtype=np.uint32)
+        for k, e in enumerate(taken):  # (members spawned later may send wider slots)
+            rows[k, : len(e[3])] = e[3]
         lo, hi = rows[:, L.ENV_HLC_LO].astype(np.uint64), rows[:, L.ENV_HLC_HI].astype(np.uint64)
         stamps = lo | hi << np.uint64(32)
         stamps = np.maximum(stamps, np.uint64(now))  # stamped at delivery, never before the send

@@ -147,6 +147,28 @@ class NativeRouter:
                 self._ports.setdefault((s, port), []).append(t)
             self._publish()
 
+    def ports(self) -> dict[tuple[int, int], list[int]]:
+        """As :meth:`Router.ports <ringkernel.runtime.router.Router.ports>`."""
+        with self.lock:
+            return {key: list(targets) for key, targets in self._ports.items()}
+
+    def timers_of(self, first: int, end: int) -> list[tuple[int, int, np.ndarray]]:
+        """As :meth:`Router.timers_of <ringkernel.runtime.router.Router.timers_of>` (the inbox
+        taken in first)."""
+        with self.lock.mutex:
+            self._take_inbox()
+            held = sorted(self._timers, key=lambda entry: (entry[0], entry[1]))
+            return [(e, due, row.copy()) for due, _, e, row in held if first <= e < end]
+
+    def add_timer(self, endpoint: int, due_us: int, row: np.ndarray) -> None:
+        """As :meth:`Router.add_timer <ringkernel.runtime.router.Router.add_timer>`."""
+        row = np.ascontiguousarray(row, dtype=np.uint32).copy()
+        row[L.ENV_TARGET] = endpoint  # as the inbox's rows are
+        with self.lock.mutex:
+            heapq.heappush(self._timers, (int(due_us), self._order, int(endpoint), row))
+            self._order += 1
+        self.wake()  # the timer thread sleeps until the earliest due: this one may be earlier
+
     def endpoint_name(self, endpoint: int) -> str:
         for m in self.members:
             if m.base <= endpoint < m.base + m.count:

@@ -101,9 +101,9 @@ def test_version_1_files_still_read_and_a_corrupt_group_entry_is_refused(tmp_pat
     monkeypatch.undo()
     assert old[8:12] == (1).to_bytes(4, "little")
     assert len(durability.decode(old)[0]) == 1
-    readable = "version 4; this ringkernel reads versions 1, 2 and 3"
+    readable = "version 5; this ringkernel reads versions 1, 2, 3 and 4"
     with pytest.raises(durability.CheckpointError, match=readable):
-        durability.decode(sealed(old[:8] + (4).to_bytes(4, "little") + old[12 : -durability.DIGEST_BYTES]))
+        durability.decode(sealed(old[:8] + (5).to_bytes(4, "little") + old[12 : -durability.DIGEST_BYTES]))
     good = (tmp_path / "g.rkc").read_bytes()
     bad = good[: -durability.DIGEST_BYTES].replace(b'"count": 3', b'"count": 4')
     with pytest.raises(durability.CheckpointError, match="does not hold 4 words|the wrong shape"):

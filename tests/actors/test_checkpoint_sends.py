@@ -84,7 +84,7 @@ def test_an_unknown_version_names_the_readable_ones(tmp_path):
     data = bytearray(durability.encode([], 0))
     data[8:12] = (7).to_bytes(4, "little")
     data[-durability.DIGEST_BYTES :] = hashlib.sha256(bytes(data[: -durability.DIGEST_BYTES])).digest()
-    readable = "version 7; this ringkernel reads versions 1, 2 and 3"
+    readable = "version 7; this ringkernel reads versions 1, 2, 3 and 4"
     with pytest.raises(durability.CheckpointError, match=readable):
         durability.decode(bytes(data))
 

@@ -189,7 +189,9 @@ class NativeRouter:
         width = max([int(m.sends.reshape(m.count, -1)[0, L.Q_SLOT_WORDS]) for m in self.members] or [8])
         if width > int(self._inbox[L.Q_SLOT_WORDS]):
             self._take_inbox()  # no router writes it now: what it holds goes to the heap
-            self._inbox = self._make_inbox(width)
+            old, self._inbox = self._inbox, self._make_inbox(width)
+            fence()
+            self.fns.rk_bell_ring(old.ctypes.data)  # the timer thread may sleep on the old bell
         records = np.zeros((max(n, 1), R.ENDPOINT_BYTES // 8), dtype=np.int64)
         spans: list[int] = []
         targets: list[int] = []

@@ -18,7 +18,7 @@ from ringkernel import durability
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from timer_defs import Alarm, Arm  # noqa: E402
+from timer_defs import Alarm, Arm, WideAlarm, WideArm  # noqa: E402
 
 DELAY_S = 1.5  # the timers' delay
 SLOW_DELAY_S = 4.0  # long enough for lavapipe to run the five Arm handlers first
@@ -175,3 +175,37 @@ def test_a_timer_section_that_does_not_match_is_a_clear_error():
                              timers=rows, timer_due=np.zeros((1, 2), np.uint32))
     with pytest.raises(durability.CheckpointError, match="timer_due section"):
         durability.decode(durability.encode([image], 0))
+
+
+@pytest.mark.parametrize("backend", ["cpu", "wgpu"])
+def test_timers_of_different_widths_due_together_all_fire(backend):
+    """Held rows of two widths due in one round (a restore re-arms both at once)."""
+    from ringkernel.actors import message_info
+    from timer_defs import Ring, WideRing
+
+    _backend(backend)
+    with rk.ActorSystem(backend) as system:
+        alarm, wide = system.spawn(Alarm), system.spawn(WideAlarm)
+        routing = system.routing
+        now_us = routing.now_us()
+        for ref, msg, tag in ((alarm, Ring, 1), (wide, WideRing, 2), (alarm, Ring, 3)):
+            info = message_info(msg)
+            row = np.zeros(info.slot_words, np.uint32)
+            row[0], row[6] = info.type_id, tag
+            routing.router.add_timer(routing.member(ref).base, now_us - 1, row)
+        routing.wake()
+        got = [(m.tag, m.fired) for m in [alarm.receive(timeout=30), alarm.receive(timeout=30)]]
+        assert got == [(1, 1), (3, 2)]
+        assert (wide.receive(timeout=30).tag, routing.router.stats()["timers_fired"]) == (2, 3)
+
+
+def test_a_timer_set_after_a_wider_talker_joined_fires_on_cpu():
+    """The cpu router re-makes its timer inbox wider when such a talker is spawned; its timer
+    thread, asleep on the old inbox's bell with nothing due, must still see the next timer."""
+    with rk.ActorSystem("cpu") as system:
+        alarm = system.spawn(Alarm)
+        time.sleep(0.2)  # the timer thread parks with nothing due (no timeout)
+        system.spawn(WideAlarm)
+        alarm.send(Arm(tag=4, delay_us=1000))
+        msg = alarm.receive(timeout=10)
+        assert (msg.tag, msg.fired) == (4, 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ringkernel as rk
-from ringkernel import u32
+from ringkernel import Vec, u32
 
 
 @rk.message
@@ -35,5 +35,32 @@ class Alarm:
         self.schedule(msg.delay_us, Ring(tag=msg.tag))
 
     def on_ring(self, msg: Ring) -> Rang:
+        self.fired += 1
+        return Rang(tag=msg.tag, fired=self.fired)
+
+
+@rk.message
+class WideArm:
+    tag: u32
+    delay_us: u32
+    pad: Vec[u32, 12]
+
+
+@rk.message
+class WideRing:
+    tag: u32
+    pad: Vec[u32, 12]
+
+
+@rk.actor
+class WideAlarm:
+    """As Alarm, with a timer message wider than Alarm's (the router's held rows get wider)."""
+
+    fired: u32 = 0
+
+    def on_arm(self, msg: WideArm) -> None:
+        self.schedule(msg.delay_us, WideRing(tag=msg.tag, pad=msg.pad))
+
+    def on_ring(self, msg: WideRing) -> Rang:
         self.fired += 1
         return Rang(tag=msg.tag, fired=self.fired)

@@ -18,7 +18,7 @@ from ringkernel import durability
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from timer_defs import Alarm, Arm, WideAlarm, WideArm  # noqa: E402
+from timer_defs import Alarm, Arm, WideAlarm  # noqa: E402
 
 DELAY_S = 1.5  # the timers' delay
 SLOW_DELAY_S = 4.0  # long enough for lavapipe to run the five Arm handlers first
@@ -180,8 +180,9 @@ def test_a_timer_section_that_does_not_match_is_a_clear_error():
 @pytest.mark.parametrize("backend", ["cpu", "wgpu"])
 def test_timers_of_different_widths_due_together_all_fire(backend):
     """Held rows of two widths due in one round (a restore re-arms both at once)."""
-    from ringkernel.actors import message_info
     from timer_defs import Ring, WideRing
+
+    from ringkernel.actors import message_info
 
     _backend(backend)
     with rk.ActorSystem(backend) as system:

@@ -1802,7 +1802,8 @@ class ActorSystem:
                                                   durability.prepare_group(g), launch=False))
             names = [im.name for im in images] + [g.name for g in group_images]
             by_name = dict(zip(names, restored, strict=True))
-            durability.rewire(self, wiring, by_name, {im.name: im for im in images}, _wire)
+            durability.rewire(self, wiring, by_name, {im.name: im for im in images}, _wire,
+                              {g.name: g for g in group_images})
             durability.rearm(self, by_name, images, group_images)
             for unit in reversed(restored):  # downstream first, as connect starts them
                 self._launch(unit)

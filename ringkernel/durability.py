@@ -211,7 +211,7 @@ def wiring(system: ActorSystem, units: Sequence[Any]) -> Wiring:
     """The ``connect`` pairs and port connections among ``units`` (paused; the router idle)."""
     chosen = {id(u) for u in units}
     links = [[u.name, u.downstream.name] for u in units
-             if not hasattr(u, "refs") and u.downstream is not None and id(u.downstream) in chosen]
+             if u.downstream is not None and id(u.downstream) in chosen]
     routing = system.routing
     owners = [(routing.members[u.id], u) for u in units if u.id in routing.members]
     router = routing.router
@@ -627,12 +627,16 @@ def check_wiring(wiring: Wiring, images: Sequence[Image], types: Sequence[ActorT
     from ringkernel.actors import check_connectable
 
     singles = {im.name: (t, 1) for im, t in zip(images, types, strict=True)}
-    counts = {**singles, **{g.name: (t, g.count) for g, t in zip(group_images, group_types, strict=True)}}
+    wholes = {g.name: (t, g.count) for g, t in zip(group_images, group_types, strict=True)}
+    counts = {**singles, **wholes}
     for up, down in wiring.links:
-        _need(up in singles and down in singles and up != down,
-              f"link {up} -> {down}: connect() pairs are two single actors of the file")
+        pair = (up in singles and down in singles) or (up in wholes and down in wholes
+                                                       and wholes[up][1] == wholes[down][1])
+        _need(pair and up != down,
+              f"link {up} -> {down}: connect() pairs are two single actors, or two groups of one size, "
+              "of the file")
         try:
-            check_connectable(up, singles[up][0], down, singles[down][0])
+            check_connectable(up, counts[up][0], down, counts[down][0])
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"link {up} -> {down}: {exc}") from None
     _need(len({d for _, d in wiring.links}) == len(wiring.links), "an actor receives two links")
@@ -640,6 +644,8 @@ def check_wiring(wiring: Wiring, images: Sequence[Image], types: Sequence[ActorT
     for im in images:  # K2K messages of an actor saved without its upstream go to its input queue
         _need(im.name in linked or len(im.inputs) + len(im.k2k) <= im.capacity,
               f"{im.name}: {len(im.k2k)} connected messages do not fit its input queue")
+    for g in group_images:
+        _need(g.name in linked or not len(g.k2k), f"{g.name}: connected messages but no link to it")
     _need(len({u for u, _ in wiring.links}) == len(wiring.links), "an actor sends on two links")
     for src, i, port, dst, j in wiring.ports:
         (src_type, src_count), (dst_type, dst_count) = counts[src], counts[dst]
@@ -653,14 +659,26 @@ def check_wiring(wiring: Wiring, images: Sequence[Image], types: Sequence[ActorT
 
 
 def rewire(system: ActorSystem, wiring: Wiring, units: Mapping[str, Any], images: Mapping[str, Image],
-           wire: Callable[[Any, Any, int], None]) -> None:
+           wire: Callable[[Any, Any, int], None],
+           group_images: Mapping[str, GroupImage] | None = None) -> None:
     """Makes a restore's connections again (its loops do not run yet): each ``connect`` pair
     with the messages its K2K queue held, then each port target in fan-out order."""
+    from ringkernel import groups
     from ringkernel.actors import check_connectable
 
     for up, down in wiring.links:
         a, b = units[up], units[down]
-        wire(a, b, check_connectable(a.name, a.type, b.name, b.type))
+        slot_words = check_connectable(a.name, a.type, b.name, b.type)
+        if hasattr(b, "refs"):  # two groups, instance by instance
+            g = (group_images or {})[down]
+            queues = groups._queues(b.runtime, b.count, b.capacity, slot_words,
+                                    f"the queues from {a.name} to {b.name}")
+            _refill(queues.reshape(b.count, -1), g.k2k_counts, g.k2k, g.k2k_counts.astype(np.int64),
+                    b.capacity, slot_words)
+            groups.join(a, b, queues, slot_words)
+            system.admitted_bytes += queues.size * L.WORD
+            continue
+        wire(a, b, slot_words)
         held = images[down].k2k
         if len(held):
             b.k2k.try_push_many(_rows(held, b.k2k.slot_words))
@@ -732,7 +750,7 @@ def prepare(im: Image) -> Callable[[ActorRef], None]:
 
 GROUP_SECTIONS = ("sequences", "ctrl", "state", "input_counts", "inputs", "output_counts", "outputs")
 GROUP_SECTIONS_V3 = (*GROUP_SECTIONS, "routed_counts", "routed")
-GROUP_SECTIONS_V4 = (*GROUP_SECTIONS_V3, "timer_counts", "timers", "timer_due")
+GROUP_SECTIONS_V4 = (*GROUP_SECTIONS_V3, "timer_counts", "timers", "timer_due", "k2k_counts", "k2k")
 
 
 @dataclass
@@ -765,13 +783,17 @@ class GroupImage:
     timer_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
     timers: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
     timer_due: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.uint32))
+    # (version 4) messages in the K2K queues from the group connect() joined to it, per instance
+    # then stacked as inputs (empty without such an upstream)
+    k2k_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    k2k: np.ndarray = field(default_factory=lambda: np.zeros((0, 8), np.uint32))
 
     def as_image(self) -> Image:
         """One :class:`Image` standing for every instance, for :func:`check_compatible`."""
         ctrl = dict(zip(CTRL_WORDS, (int(v) for v in self.ctrl[0]), strict=True))
         return Image(self.actor, self.name, self.fingerprint, self.state_fields, self.capacity,
                      self.policy, self.lanes, int(self.sequences[0]), ctrl, self.state[0],
-                     self.inputs, self.outputs, timers=self.timers, timer_due=self.timer_due)
+                     self.inputs, self.outputs, timers=self.timers, timer_due=self.timer_due, k2k=self.k2k)
 
 
 def group_image(group: Any) -> GroupImage:
@@ -785,6 +807,13 @@ def group_image(group: Any) -> GroupImage:
         f"group {group.name} holds messages in its sends queues the router has not taken",
     )
     held = held_timers(group.system, group, group.in_words)
+    k2k_counts = np.zeros(count, np.uint32)
+    k2k_rows = []
+    if group.upstream is not None:
+        k2k_q = group.k2k.reshape(count, -1)
+        for i in np.flatnonzero(k2k_q[:, L.Q_TAIL] != k2k_q[:, L.Q_HEAD]).tolist():
+            k2k_rows.append((i, queued(k2k_q[i])))
+            k2k_counts[i] = len(k2k_rows[-1][1])
     routed_q = group.routed.reshape(count, -1)
     routed_counts = np.zeros(count, np.uint32)
     routed_rows = []
@@ -827,6 +856,7 @@ def group_image(group: Any) -> GroupImage:
         routed=_stack(routed_rows, group.in_words), routed_capacity=group.routed_shape[0],
         timer_counts=np.bincount(held.instances, minlength=count).astype(np.uint32),
         **_timer_sections(held),
+        k2k_counts=k2k_counts, k2k=_stack(k2k_rows, group.k2k_shape[1]),
     )
 
 
@@ -868,14 +898,14 @@ def _group_image(entry: Any, body: bytes, version: int = VERSION) -> GroupImage:
     keys = GROUP_SECTIONS_V4 if version >= 4 else GROUP_SECTIONS_V3 if version >= 3 else GROUP_SECTIONS
     arrays = {key: _section(sections, key, body) for key in keys}
     if version < 4:
-        arrays["timer_counts"] = np.zeros(count, np.uint32)
+        arrays["timer_counts"] = arrays["k2k_counts"] = np.zeros(count, np.uint32)
     else:
         _check_timers(arrays["timers"], arrays["timer_due"], "the group's")
     if version < 3:
         arrays["routed_counts"] = np.zeros(count, np.uint32)
         arrays["routed"] = np.zeros((0, arrays["inputs"].shape[1] if arrays["inputs"].ndim == 2 else 8),
                                     np.uint32)
-    for key in ("sequences", "input_counts", "output_counts", "routed_counts", "timer_counts"):
+    for key in ("sequences", "input_counts", "output_counts", "routed_counts", "timer_counts", "k2k_counts"):
         _need(arrays[key].shape == (count,), f"the group's {key} section does not hold {count} words")
     _need(arrays["ctrl"].shape == (count, len(CTRL_WORDS)), "the group's ctrl section has the wrong shape")
     rows_each = arrays["state"].ndim == 2 and len(arrays["state"]) == count
@@ -885,8 +915,10 @@ def _group_image(entry: Any, body: bytes, version: int = VERSION) -> GroupImage:
     routed_capacity = _routed_capacity(entry, capacity) if version >= 3 else 2
     fit = bool((arrays["routed_counts"] <= routed_capacity).all())
     _need(fit, f"the group's routed messages do not fit queues of {routed_capacity}")
+    fit = bool((arrays["k2k_counts"] <= capacity).all())
+    _need(fit, f"the group's K2K messages do not fit queues of {capacity}")
     counted = (("inputs", "input_counts"), ("outputs", "output_counts"), ("routed", "routed_counts"),
-               *([("timers", "timer_counts")] if version >= 4 else []))
+               *([("timers", "timer_counts"), ("k2k", "k2k_counts")] if version >= 4 else []))
     for key, counts_key in counted:
         rows, counts = arrays[key], arrays[counts_key]
         _need(rows.ndim == 2 and len(rows) == int(counts.astype(np.int64).sum()),

@@ -552,23 +552,30 @@ def connect(system: ActorSystem, a: Any, b: Any) -> None:
                              "(a migration moved one); migrate one to the other's backend first")
         queues = _queues(b.runtime, b.count, b.capacity, slot_words, what)
         system._pause((a, b))
-        b.k2k, b.k2k_shape = queues, (b.capacity, slot_words)
-        a.out = queues
-        a.ctrl.reshape(a.count, L.CONTROL_WORDS)[:, L.C["out_target"]] = np.arange(
-            b.first_id, b.first_id + b.count, dtype=np.uint32)
-        a.downstream, b.upstream = b, a
+        join(a, b, queues, slot_words)
         system.admitted_bytes += queues.size * L.WORD
-        for ref in b.refs():
-            ref.k2k = _view(queues, ref.index, b.count, b.capacity, slot_words, "block",
-                            f"the actor-to-actor queue of {ref.name}")
-            ref._ring_on_send()
-        for ref in a.refs():
-            ref.out = _view(queues, ref.index, a.count, b.capacity, slot_words, "block",
-                            f"the queue from {ref.name}")
-            ref.downstream = b[ref.index]
-            ref.downstream.upstream = ref
         system._launch(b)
         system._launch(a)
+
+
+def join(a: ActorGroup, b: ActorGroup, queues: np.ndarray, slot_words: int) -> None:
+    """Makes ``queues`` (``b.count`` K2K queues of ``b.capacity`` slots) ``b``'s K2K input and
+    ``a``'s output, instance by instance, for the group and the instances addressed so far
+    (neither loop runs: connect, a migration or a restore)."""
+    b.k2k, b.k2k_shape = queues, (b.capacity, slot_words)
+    a.out = queues
+    a.ctrl.reshape(a.count, L.CONTROL_WORDS)[:, L.C["out_target"]] = np.arange(
+        b.first_id, b.first_id + b.count, dtype=np.uint32)
+    a.downstream, b.upstream = b, a
+    for ref in b.refs():
+        ref.k2k = _view(queues, ref.index, b.count, b.capacity, slot_words, "block",
+                        f"the actor-to-actor queue of {ref.name}")
+        ref._ring_on_send()
+    for ref in a.refs():
+        ref.out = _view(queues, ref.index, a.count, b.capacity, slot_words, "block",
+                        f"the queue from {ref.name}")
+        ref.downstream = b[ref.index]
+        ref.downstream.upstream = ref
 
 
 def check_checkpointable(system: ActorSystem, chosen: list[ActorGroup]) -> None:
@@ -576,8 +583,10 @@ def check_checkpointable(system: ActorSystem, chosen: list[ActorGroup]) -> None:
     for group in chosen:
         if group.system is not system:
             raise TypeError(f"checkpoint() takes actors and groups spawned by this system, got {group!r}")
-        if group.upstream is not None or group.downstream is not None:
-            raise ValueError(f"cannot checkpoint {group.name}: connected groups are not supported yet")
+        for peer in (group.upstream, group.downstream):
+            if peer is not None and peer not in chosen:
+                raise ValueError(f"cannot checkpoint {group.name} without {peer.name}: connect() joined "
+                                 f"them; checkpoint both (system.checkpoint(path, [a, b]))")
 
 
 def check_restorable(system: ActorSystem, image: Any, types: Any, path: str) -> ActorType:

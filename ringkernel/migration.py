@@ -146,9 +146,6 @@ class Migrations:
             for unit in units:
                 if getattr(unit, "failed", False) or unit.abandoned:
                     raise MigrationError(f"cannot migrate {unit.name}: it has {unit.status}")
-                if isinstance(unit, ActorGroup) and (unit.upstream or unit.downstream):
-                    raise MigrationError(f"cannot migrate {unit.name}: groups joined by connect() do not "
-                                         "migrate yet (single actors do, with their chain)")
             source = units[0].runtime
             if all(unit.runtime is runtime for unit in units):
                 return Migration([u.name for u in units], backend, backend, 0.0, reason)
@@ -355,11 +352,10 @@ def host_for(system: ActorSystem, unit: Any, runtime: ActorRuntime) -> Any:
 
 def move(system: ActorSystem, unit: Any, runtime: ActorRuntime, host: Any) -> np.ndarray | None:
     """Re-makes ``unit``'s memory on ``runtime`` with the same words (its loop has left); returns
-    a single actor's old K2K queue words, which :func:`rewire` puts back once the chain moved."""
+    its old K2K queue words, which :func:`rewire` puts back once the chain moved."""
     fence()
     if hasattr(unit, "refs"):
-        _move_group(system, unit, runtime, host)
-        return None
+        return _move_group(system, unit, runtime, host)
     return _move_actor(system, unit, runtime, host)
 
 
@@ -398,8 +394,10 @@ def _move_actor(system: ActorSystem, ref: ActorRef, runtime: ActorRuntime, host:
     return old["k2k"]  # a connected K2K queue is re-made by rewire()
 
 
-def _move_group(system: ActorSystem, group: ActorGroup, runtime: ActorRuntime, host: Any) -> None:
+def _move_group(system: ActorSystem, group: ActorGroup, runtime: ActorRuntime, host: Any) -> np.ndarray:
     from ringkernel.groups import ActorGroup
+
+    old_k2k, k2k_shape = group.k2k.copy(), group.k2k_shape  # (connect() made it: rewire re-makes it)
 
     fresh = ActorGroup(system, group.type, group.count, group.capacity, group.policy, group.lanes,
                        group.priority, group.first_id, runtime)
@@ -409,12 +407,14 @@ def _move_group(system: ActorSystem, group: ActorGroup, runtime: ActorRuntime, h
     words = group.type.info.state.words
     new_state = fresh.state_words.reshape(group.count, fresh.state_stride)
     new_state[:, :words] = group.state_words.reshape(group.count, group.state_stride)[:, :words]
-    for name in ("h2k", "k2k", "k2h", "sends", "routed"):
+    for name in ("h2k", "k2h", "sends", "routed"):
         getattr(fresh, name)[:] = getattr(group, name)
+    if group.upstream is None:
+        fresh.k2k[:] = group.k2k
     fresh.host = host
     refs = dict(group._refs)
     for key in ("runtime", "ctrl", "state_words", "state_stride", "initial_state", "h2k", "k2k", "k2h",
-                "out", "sends", "routed", "routed_shape", "host"):
+                "out", "sends", "routed", "routed_shape", "host", "k2k_shape"):
         setattr(group, key, getattr(fresh, key))
     _replace_host(system, group, group.host)
     for i, ref in refs.items():
@@ -425,6 +425,8 @@ def _move_group(system: ActorSystem, group: ActorGroup, runtime: ActorRuntime, h
         ref._ring_on_send()
         group._refs[i] = ref
     _rejoin_router(system, group, group.host)
+    group.k2k_shape = k2k_shape  # (the queues themselves: rewire)
+    return old_k2k
 
 
 def _replace_host(system: ActorSystem, unit: Any, host: Any) -> None:
@@ -442,6 +444,7 @@ def _rejoin_router(system: ActorSystem, unit: Any, host: Any) -> None:
 
 def rewire(units: list[Any], held: list[np.ndarray | None]) -> None:
     """Re-makes the K2K queue of each connected pair of a moved chain, with what it held."""
+    from ringkernel import groups
     from ringkernel.actors import _queue
 
     words = {id(u): w for u, w in zip(units, held, strict=True)}
@@ -449,6 +452,13 @@ def rewire(units: list[Any], held: list[np.ndarray | None]) -> None:
         b = a.downstream
         old = words.get(id(b)) if b is not None else None
         if old is None:
+            continue
+        if hasattr(b, "refs"):  # two groups, instance by instance
+            capacity, slot_words = b.k2k_shape
+            queues = groups._queues(b.runtime, b.count, capacity, slot_words,
+                                    f"the queues from {a.name} to {b.name}")
+            queues[:] = old
+            groups.join(a, b, queues, slot_words)
             continue
         slot_words = int(old[L.Q_SLOT_WORDS])
         b.k2k = _queue(b.runtime, b.capacity, slot_words, name=f"the queue from {a.name} to {b.name}")

@@ -1608,15 +1608,16 @@ class ActorSystem:
 
         ``restart`` is what the watchdog does with the actor once it has aborted
         a hung handler: ``"never"`` (it serves on from its state, or fails if the
-        handler did not give up) or ``"on_failure"`` (it restarts from its initial
-        state, keeping its queued messages, at most ``max_restarts`` times within
-        ``restart_window`` s; one more hang fails it).  In a group the watchdog
-        watches each instance, and a restart resets only the hung instance;
-        ``max_restarts`` counts the restarts of the whole group.
+        handler did not give up) or ``"on_failure"`` (it restarts from its latest
+        checkpoint's state, or its initial state without one, keeping its queued
+        messages, at most ``max_restarts`` times within ``restart_window`` s; one
+        more hang fails it).  In a group the watchdog watches each instance, and a
+        restart resets only the hung instance (to its words in the group's latest
+        checkpoint); ``max_restarts`` counts the restarts of the whole group.
 
         ``checkpoint_every`` s (with ``checkpoint_dir``) a checkpoint of the actor
-        goes to ``checkpoint_dir``, the last ``checkpoint_keep`` kept; a restart
-        then starts from the latest one.
+        (or the whole group) goes to ``checkpoint_dir``, the last
+        ``checkpoint_keep`` kept; a restart then starts from the latest one.
         """
         if not isinstance(actor_type, ActorType):
             raise TypeError(f"spawn() takes an @rk.actor class, got {actor_type!r}")
@@ -1760,6 +1761,8 @@ class ActorSystem:
             durability.write(path, durability.encode(images, self.hlc.last, whole_images, wiring))
             for ref, image in zip(chosen, images, strict=True):
                 ref.checkpointed_state = image.state  # a restart starts from here now
+            for group, group_image in zip(whole, whole_images, strict=True):
+                group.checkpointed_state = group_image.state
 
     def restore(
         self, path: str | os.PathLike[str], types: Sequence[ActorType] | Mapping[str, ActorType] = ()

@@ -1069,6 +1069,7 @@ class Checkpointer:
             if schedule.group:
                 whole = paused(system, ref, lambda: group_image(ref), grace)
                 write(path, encode([], system.hlc.last, [whole]))
+                ref.checkpointed_state = whole.state
             else:
                 taken = paused(system, ref, lambda: image(ref), grace)
                 write(path, encode([taken], system.hlc.last))

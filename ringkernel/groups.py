@@ -144,6 +144,8 @@ class ActorGroup:
             for field, value in info.defaults.items():
                 view[field] = value
         self.initial_state = self.state_words.copy()
+        # (count, state words) of its latest checkpoint, periodic or explicit (restart_state)
+        self.checkpointed_state: np.ndarray | None = None
         self.h2k = _queues(runtime, count, capacity, self.in_words, f"the input queues of {name}")
         k2k_name = f"the actor-to-actor queues of {name}"
         self.k2k = _queues(runtime, count, K2K_CAPACITY, K2K_SLOT_WORDS, k2k_name)
@@ -269,9 +271,17 @@ class ActorGroup:
         return pending & room & (_fill(self.out, count) < out_capacity)
 
     def restart_state(self, index: int) -> np.ndarray:
-        """The state words instance ``index`` restarts from: its initial state."""
+        """The state words instance ``index`` restarts from: its words in the group's latest
+        checkpoint (periodic or explicit) if one was taken, else its initial state (a restored
+        group's is the restored state)."""
         stride = self.state_stride
-        return self.initial_state[index * stride : (index + 1) * stride]
+        words = self.initial_state[index * stride : (index + 1) * stride]
+        if self.checkpointed_state is None:
+            return words
+        words = words.copy()
+        saved = self.checkpointed_state[index]
+        words[: len(saved)] = saved
+        return words
 
     def restart_instance(self, index: int, grace: float) -> bool:
         """Aborts instance ``index``'s message in progress (``abort_at``, reason ``"watchdog"``)

@@ -407,6 +407,8 @@ def _move_group(system: ActorSystem, group: ActorGroup, runtime: ActorRuntime, h
     words = group.type.info.state.words
     new_state = fresh.state_words.reshape(group.count, fresh.state_stride)
     new_state[:, :words] = group.state_words.reshape(group.count, group.state_stride)[:, :words]
+    new_initial = fresh.initial_state.reshape(group.count, fresh.state_stride)  # (a restored group's)
+    new_initial[:, :words] = group.initial_state.reshape(group.count, group.state_stride)[:, :words]
     for name in ("h2k", "k2h", "sends", "routed"):
         getattr(fresh, name)[:] = getattr(group, name)
     if group.upstream is None:

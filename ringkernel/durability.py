@@ -160,6 +160,7 @@ def paused(
         system._pause((ref,), what="checkpoint", grace=grace)
         try:
             sends_routed(system, (ref,), system.drain_timeout if grace is None else grace)
+            device_words_to_host((ref,))
             return take()
         finally:
             system._launch(ref)
@@ -176,10 +177,23 @@ def paused_all(system: ActorSystem, units: Sequence[Any], take: Callable[[], Any
         system._pause(units, what="checkpoint", grace=grace)
         try:
             sends_routed(system, units, grace)
+            device_words_to_host(units)
             return take()
         finally:
             for unit in reversed(units):
                 system._launch(unit)
+
+
+def device_words_to_host(units: Sequence[Any]) -> None:
+    """Reads what only the device holds of (paused) ``units`` into their host arrays: a pump
+    (wgpu, metal) keeps K2K slots on the device, and a checkpoint reads the host arrays."""
+    by_runtime: dict[int, tuple[Any, list[Any]]] = {}
+    for unit in units:
+        by_runtime.setdefault(id(unit.runtime), (unit.runtime, []))[1].append(unit.memory)
+    for runtime, memories in by_runtime.values():
+        download = getattr(runtime, "download", None)
+        if download is not None:
+            download(memories)
 
 
 def sends_routed(system: ActorSystem, units: Sequence[Any], grace: float) -> None:

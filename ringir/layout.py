@@ -135,13 +135,18 @@ CONTROL = (
     ("handler_us_hi", 33),
     *((f"handler_bucket_{k}", 34 + k) for k in range(16)),  # kernel: handlers per duration bucket
     ("timing_mask", 50),  # host: a handler is timed when processed & timing_mask == 0 (a sample)
+    # the trace ring (docs/layout.md, "Trace ring"): an entry per handled message
+    ("trace_at", 51),  # host: word offset of the ring in the actor's state region
+    ("trace_mask", 52),  # host: ring entries - 1 (a power of two less one); 0: no ring
+    ("trace_head", 53),  # kernel: entries written so far (wraps)
 )
 # Words a group's kernels read from block 0 only (docs/layout.md, "Actor groups"); each
 # instance's own block has every other word.
 GROUP_WORDS = ("stop", "drain", "batch", "idle_ns", "now_lo", "now_hi", "progress", "instances", "quantum",
                "state_stride")
 MAX_THREADS = 1024  # lanes of a cooperative handler (@rk.actor(threads=)): every target's block limit
-CONTROL_WORDS = 64  # words 51-63 are reserved (zero)
+CONTROL_WORDS = 64  # words 54-63 are reserved (zero)
+TRACE_ENTRY_WORDS = 4  # a trace ring entry: start µs (u64: low, high word), µs taken, message sequence
 C = {name: index for name, index in CONTROL}
 # Handler durations (``ringkernel_handler_seconds``): bucket k counts handlers that took
 # fewer than 2**k microseconds on the device clock and, for k > 0, at least 2**(k-1); the
@@ -176,6 +181,7 @@ CONTROL_KERNEL_WORDS = (
     "handler_us_lo",
     "handler_us_hi",
     *(f"handler_bucket_{k}" for k in range(16)),
+    "trace_head",
 )
 ACTOR_CREATED, ACTOR_RUNNING, ACTOR_EXITED = 0, 1, 2
 # Handler aborts (docs/layout.md, "Budget checks"): the reason codes, and the
@@ -401,6 +407,7 @@ __all__ = [
     "CONTROL_WORDS",
     "CONTROL_DTYPE",
     "CONTROL_KERNEL_WORDS",
+    "TRACE_ENTRY_WORDS",
     "GROUP_WORDS",
     "MAX_THREADS",
     "group_queue_words",

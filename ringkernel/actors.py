@@ -46,7 +46,7 @@ from ringkernel.frontends.actors import (
 from ringkernel.groups import ActorGroup, AdmissionError
 from ringkernel.kernels import _user_errors
 from ringkernel.observability.metrics import Histogram, health, snapshot, widener_for
-from ringkernel.observability.trace import ActorTracer, check_trace_path
+from ringkernel.observability.trace import TRACE_RING_ENTRIES, ActorTracer, check_trace_path
 from ringkernel.ringir import ForRange, Loop, Module, walk
 from ringkernel.ringir import layout as L
 from ringkernel.ringir.diagnostics import CompileError
@@ -706,9 +706,13 @@ class ActorRef:
         # an actor whose handlers may abort keeps a shadow copy of its state right after it
         shadowed = actor_type.abortable(*groups.single_kernel(runtime))
         self.ctrl = runtime.alloc(L.CONTROL_WORDS)
-        self.state_words = runtime.alloc(max(info.state.words, 1) * (2 if shadowed else 1))
+        state_len = max(info.state.words, 1) * (2 if shadowed else 1)
+        entries = self.system.trace_entries if groups.single_kernel(runtime)[0] != "batch" else 0
+        self.state_words = runtime.alloc(state_len + entries * L.TRACE_ENTRY_WORDS)
         blocks = self.ctrl.reshape(1, L.CONTROL_WORDS)
         init_control(blocks, self.system, actor_type, shadowed, self.id, runtime)
+        if entries:  # a trace ring after the state (docs/layout.md, "Trace ring")
+            blocks[0, L.C["trace_at"]], blocks[0, L.C["trace_mask"]] = state_len, entries - 1
         if info.state.fields:
             view = self.state_words.view(np.uint8)[: info.state.dtype().itemsize].view(info.state.dtype())
             for name, value in info.defaults.items():
@@ -1554,6 +1558,8 @@ class ActorSystem:
         self._finalizer.atexit = False
         _live_systems.add(self)
         self._observers: list[Any] = []  # metric servers and tracers, closed by shutdown
+        # trace ring entries of actors spawned from now on (a tracer asks for them): exact spans
+        self.trace_entries = 0
         if trace_path is not None:
             self.trace(trace_path).start()
         self.watchdog: Watchdog | None = None
@@ -2142,6 +2148,7 @@ class ActorSystem:
             self._check_open()
             tracer = ActorTracer(self, path, capacity)
             self._observers.append(tracer)
+            self.trace_entries = TRACE_RING_ENTRIES
         return tracer
 
     def __repr__(self) -> str:

@@ -829,7 +829,7 @@ class _LoopBuilder:
         """Lane 0, after the handler: its reply (or abort record) published once, the slot freed."""
         b = self.b
         out = self.out
-        self.time_end()
+        self.time_end(q, base)
         if self.abortable:
             self.end_message(type_id, out_base, reply)
         if self.talks:
@@ -869,32 +869,61 @@ class _LoopBuilder:
         """The local that holds a handler's start time (a step's own, µs, u64)."""
         self.started = self.var("started", U64) if self.timed else None
 
+    def sampled(self) -> Value:
+        """Whether the message being handled is a timing sample: ``processed & timing_mask == 0``."""
+        b = self.b
+        sample = b.binary("and", self.ctrl.load(L.C["processed"]), self.ctrl.load(L.C["timing_mask"]))
+        return b.compare("eq", sample, self.c(0))
+
     def time_start(self) -> None:
-        """Lane 0, just before a handler: the device clock if this handler is a sample
-        (``processed & timing_mask == 0``), else 0 (never a clock: µs since 1970)."""
+        """Lane 0, just before a handler: the device clock if this handler is a sample or the
+        actor has a trace ring (``trace_mask`` != 0), else 0 (never a clock: µs since 1970)."""
         if self.started is None:
             return
         b = self.b
         b.store_var(self.started, self.c(0, U64))
-        sample = b.binary("and", self.ctrl.load(L.C["processed"]), self.ctrl.load(L.C["timing_mask"]))
-        with b.if_(b.compare("eq", sample, self.c(0))):
+        traced = b.compare("ne", self.ctrl.load(L.C["trace_mask"]), self.c(0))
+        with b.if_(b.binary("or", self.sampled(), traced)):
             b.store_var(self.started, self.clock_us())
 
-    def time_end(self) -> None:
-        """Lane 0, right after a sampled handler: its duration added to ``handler_us`` (u64)
-        and counted in its bucket, ``handler_bucket_k`` for ``2**(k-1) <= µs < 2**k``."""
+    def time_end(self, q: _Region, base: Value) -> None:
+        """Lane 0, right after a timed handler: a sample's duration goes to ``handler_us`` (u64)
+        and its bucket, ``handler_bucket_k`` for ``2**(k-1) <= µs < 2**k``; with a trace ring,
+        the handler's entry goes there (``q``/``base``: its message's slot)."""
         if self.started is None:
             return
         b = self.b
         start = b.load_var(self.started)
         with b.if_(b.compare("ne", start, self.c(0, U64))):
-            self.count_duration(start)
+            # (a wall clock may step back: 0 µs then)
+            took = b.binary("sub", b.binary("max", self.clock_us(), start), start)
+            took32 = b.cast(b.binary("min", took, self.c(0xFFFFFFFF, U64)), U32)
+            with b.if_(self.sampled()):
+                self.count_duration(took32)
+            self.trace_entry(start, took32, b.load(q.array, b.binary("add", base, self.c(L.ENV_SEQUENCE))))
 
-    def count_duration(self, start: Value) -> None:
-        """The handler that started at ``start`` µs ends now: into the sum and its bucket."""
+    def trace_entry(self, start: Value, took32: Value, sequence: Value) -> None:
+        """With a trace ring, the next entry: the handler's start (µs since 1970), the µs it took
+        and its message's sequence, published by ``trace_head`` after a fence (docs/layout.md,
+        "Trace ring")."""
         b = self.b
-        took = b.binary("sub", b.binary("max", self.clock_us(), start), start)  # a wall clock may step back
-        took32 = b.cast(b.binary("min", took, self.c(0xFFFFFFFF, U64)), U32)
+        mask = self.ctrl.load(L.C["trace_mask"])
+        with b.if_(b.compare("ne", mask, self.c(0))):
+            head = self.ctrl.load(L.C["trace_head"])
+            slot = b.binary("mul", b.binary("and", head, mask), self.c(L.TRACE_ENTRY_WORDS))
+            at = b.binary("add", self.ctrl.load(L.C["trace_at"]), slot)
+            if self.sbase is not None:
+                at = b.binary("add", self.sbase, at)
+            high = b.cast(b.binary("shr", start, self.c(32, U64)), U32)
+            words = (b.cast(start, U32), high, took32, sequence)
+            for k, word in enumerate(words):
+                b.store(self.state, b.binary("add", at, self.c(k)), word)
+            self.fence()
+            self.ctrl.store(L.C["trace_head"], b.binary("add", head, self.c(1)))
+
+    def count_duration(self, took32: Value) -> None:
+        """A sampled handler took ``took32`` µs: into the sum and its bucket."""
+        b = self.b
         spent = self.ctrl.load(L.C["handler_us_lo"]), self.ctrl.load(L.C["handler_us_hi"])
         total = self.hlc_add_word(spent, took32)  # (a u64 sum: adds with carry, saturates)
         self.ctrl.store(L.C["handler_us_lo"], total[0])

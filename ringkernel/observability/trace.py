@@ -1,19 +1,23 @@
 """Perfetto (Chrome trace-event JSON) traces of actor messages and kernel launches.
 
-Actors: nothing is added to the loops.  A tracer thread *taps* queues every
-``interval`` seconds: it copies the slots published since its last look from
-each actor's input queue (the host's sends) and output queue (the actor's
-replies, to the host or into the next actor's K2K queue).  Every reply
-envelope carries the replying actor's HLC stamp taken as it began handling
-the message (its clock merged with the message's), and the ``sequence`` of
-the message it answers, so:
+Actors: a tracer thread *taps* queues every ``interval`` seconds: it copies
+the slots published since its last look from each actor's input queue (the
+host's sends) and output queue (the actor's replies, to the host or into the
+next actor's K2K queue).  Every reply envelope carries the replying actor's
+HLC stamp taken as it began handling the message (its clock merged with the
+message's), and the ``sequence`` of the message it answers, so:
 
-- a span per handled message sits on the actor's track from its device
+- a span per handled message sits on the actor's track.  An actor spawned
+  while a tracer exists, on a loop with a device clock (cpu, cuda), has a
+  *trace ring* (``docs/layout.md``, "Trace ring"): its loop writes each
+  handler's start and duration on the device clock (1 µs resolution) and
+  the message's sequence, with or without a reply, and the tracer taps it
+  like a queue, so those spans are exact.  Otherwise (actors spawned before
+  the tracer, batch loops on wgpu and metal) a span runs from the reply's
   stamp (the HLC's physical microseconds, the logical counter as thousandths
   of a microsecond) to the first of: the next message's stamp, the stamp of
   the downstream actor's span for it (K2K), the moment the tap saw the reply;
-  a handler that returns no reply leaves no envelope and so no span (its
-  ``processed`` counter still counts it);
+  a handler that returns no reply leaves no envelope and so no such span;
 - flows join the host's send (or the upstream actor's span) to the span of
   the actor that handled that sequence number; the HLC guarantees the
   receiver's stamp is later than the sender's;
@@ -45,6 +49,7 @@ from ringkernel.observability.launches import KERNEL_TRACERS
 from ringkernel.ringir import layout as L
 
 CAPACITY_MIN = 16
+TRACE_RING_ENTRIES = 1024  # per actor: 16 KiB; a tap every 2 ms keeps up with 500,000 messages/s
 HOST_TID = 0
 PID = 1
 
@@ -89,6 +94,33 @@ class _Tap:
         again = int(b[L.Q_TAIL])
         intact = ((again - positions) & 0xFFFFFFFF) < cap
         self.cursor = tail
+        return rows[intact], int(new - intact.sum())
+
+
+class _RingTap:
+    """Reads the entries an actor's loop wrote into its trace ring since the last look."""
+
+    def __init__(self, ref: Any, cursor: int) -> None:
+        self.state, self.ctrl = ref.state_words, ref.ctrl
+        self.entries = int(self.ctrl[L.C["trace_mask"]]) + 1
+        at = int(self.ctrl[L.C["trace_at"]])
+        self.ring = self.state[at : at + self.entries * L.TRACE_ENTRY_WORDS].reshape(self.entries, -1)
+        self.cursor = cursor
+
+    def read(self) -> tuple[np.ndarray, int]:
+        """The new entries (rows of start lo, start hi, µs taken, sequence) and how many were missed."""
+        head = int(self.ctrl[L.C["trace_head"]])
+        new = (head - self.cursor) & 0xFFFFFFFF
+        self.cursor = head
+        if new == 0:
+            return np.zeros((0, L.TRACE_ENTRY_WORDS), dtype=np.uint32), 0
+        take = min(new, self.entries)
+        positions = (head - take + np.arange(take, dtype=np.int64)) & 0xFFFFFFFF
+        rows = self.ring[positions & (self.entries - 1)].copy()
+        # entry p is rewritten as entry p + entries, published by head p + entries + 1: keep what
+        # cannot have been meanwhile, and no entry a restart's state reset zeroed
+        again = int(self.ctrl[L.C["trace_head"]])
+        intact = (((again - positions) & 0xFFFFFFFF) <= self.entries) & ((rows[:, 0] | rows[:, 1]) != 0)
         return rows[intact], int(new - intact.sum())
 
 
@@ -154,6 +186,7 @@ class ActorTracer:
         self.epoch_us = wall_us()  # times are kept relative to this, in µs
         self.lost = 0
         self._taps: dict[int, _Tap] = {}
+        self._rings: dict[int, _RingTap] = {}  # by actor id
         self._depths: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -168,6 +201,7 @@ class ActorTracer:
                 for ref in list(self.system.actors):
                     for queue in (ref.h2k, ref.out):
                         self._tap(queue.buffer, int(queue.buffer[L.Q_TAIL]))
+                    self._ring(ref, int(ref.ctrl[L.C["trace_head"]]))
             self._thread = threading.Thread(target=self._run, name="ringkernel-trace", daemon=True)
             self._thread.start()
         return self
@@ -195,6 +229,15 @@ class ActorTracer:
             tap = self._taps[id(buffer)] = _Tap(buffer, cursor)
         return tap
 
+    def _ring(self, ref: Any, cursor: int = 0) -> _RingTap | None:
+        """The tap of ``ref``'s trace ring, if it has one (a ring re-made by a migration starts at 0)."""
+        if not int(ref.ctrl[L.C["trace_mask"]]):
+            return None
+        tap = self._rings.get(ref.id)
+        if tap is None or tap.state is not ref.state_words:
+            tap = self._rings[ref.id] = _RingTap(ref, cursor)
+        return tap
+
     def poll(self) -> None:
         """One look at every queue (the thread calls it every ``interval`` s)."""
         with self._lock:
@@ -203,6 +246,9 @@ class ActorTracer:
                 self._read(ref, "send", self._tap(ref.h2k.buffer), HOST_TID, ref.id)
                 target = int(ref.ctrl[L.C["out_target"]])
                 self._read(ref, "handled", self._tap(ref.out.buffer), ref.id, target)
+                ring = self._ring(ref)
+                if ring is not None:
+                    self._read_ring(ref, ring)
                 self._depth(ref.id, ref.inputs_pending())
             for group in list(getattr(self.system, "groups", ())):
                 self._depth(group.id, group.inputs_pending())  # all instances: no track per instance
@@ -221,6 +267,15 @@ class ActorTracer:
             seq = rows[:, L.ENV_SEQUENCE].copy()
             seen = float(wall_us() - self.epoch_us)
             self.ring.add(kind, actor, target, seen, _stamp_us(rows, self.epoch_us), seq)
+
+    def _read_ring(self, ref: Any, ring: _RingTap) -> None:
+        rows, missed = ring.read()
+        self.lost += missed
+        if len(rows):
+            start = rows[:, 0].astype(np.int64) | rows[:, 1].astype(np.int64) << 32  # µs since 1970
+            ts = (start - (L.HLC_EPOCH_US + self.epoch_us)).astype(np.float64)
+            seen = float(wall_us() - self.epoch_us)
+            self.ring.add("span", ref.id, 0, seen, ts, rows[:, [3, 2]].astype(np.int64))  # (seq, µs)
 
     def close(self) -> None:
         """Stops tapping, takes a last look and writes the trace file (once)."""
@@ -246,6 +301,7 @@ class ActorTracer:
         origin = min((float(c[4].min()) for c in chunks), default=0.0)
         sends: dict[tuple[int, int], list[tuple[float, int]]] = {}  # (receiver, seq) -> [(ts, sender)]
         spans: dict[int, list[tuple[float, float, int, int]]] = {}  # actor -> [(ts, seen, seq, target)]
+        exact: dict[int, list[tuple[float, float, int]]] = {}  # actor -> [(ts, µs taken, seq)] (rings)
         for kind, actor, target, seen, ts, seq in chunks:
             if kind == "depth":
                 name = f"{names.get(actor, actor)} queue depth"
@@ -265,6 +321,9 @@ class ActorTracer:
                     sends.setdefault((target, s), []).append((t, HOST_TID))
                     out.append(_span(HOST_TID, f"send to {names.get(target, target)}", t - origin, 0.5, s))
                 continue
+            if kind == "span":
+                exact.setdefault(actor, []).extend(zip(ts.tolist(), seq[:, 1].tolist(), seq[:, 0].tolist()))
+                continue
             rows = spans.setdefault(actor, [])
             rows.extend((t, seen, s, target) for t, s in zip(ts.tolist(), seq.tolist()))
         for actor, rows in spans.items():
@@ -272,39 +331,47 @@ class ActorTracer:
                 if target:
                     sends.setdefault((target, s), []).append((t, actor))
         begun = {(actor, s): t for actor, rows in spans.items() for t, _, s, _ in rows}
-        flow_id = 0
+        # (actor, start, µs, seq, slack): an exact start is whole µs of the device clock, a send's
+        # HLC stamp has fractions, so a send up to 1 µs later may still be the message's
+        boxes: list[tuple[int, float, float, int, float]] = []
         for actor, rows in spans.items():
+            if actor in exact:
+                continue  # its ring has every span exactly
             for i, (t, seen, s, target) in enumerate(rows):
                 # it ended before: the tap saw its reply, its next message began, its receiver began
                 end = min(seen, rows[i + 1][0] if i + 1 < len(rows) else seen, begun.get((target, s), seen))
-                out.append(_span(actor, "handle", t - origin, max(end - t, 0.001), s))
-                before = [c for c in sends.get((actor, s), ()) if c[0] < t]
-                if before:
-                    sent_at, sender = max(before)
-                    flow_id += 1
-                    out.append(
-                        {
-                            "ph": "s",
-                            "pid": PID,
-                            "tid": sender,
-                            "name": "message",
-                            "cat": "message",
-                            "id": flow_id,
-                            "ts": round(sent_at - origin, 3),
-                        }
-                    )
-                    out.append(
-                        {
-                            "ph": "f",
-                            "bp": "e",
-                            "pid": PID,
-                            "tid": actor,
-                            "name": "message",
-                            "cat": "message",
-                            "id": flow_id,
-                            "ts": round(t - origin, 3),
-                        }
-                    )
+                boxes.append((actor, t, end - t, s, 0.0))
+        boxes += [(actor, t, took, s, 1.0) for actor, rows in exact.items() for t, took, s in rows]
+        flow_id = 0
+        for actor, t, took, s, slack in boxes:
+            out.append(_span(actor, "handle", t - origin, max(took, 0.001), s))
+            before = [c for c in sends.get((actor, s), ()) if c[0] < t + slack]
+            if before:
+                sent_at, sender = max(before)
+                flow_id += 1
+                out.append(
+                    {
+                        "ph": "s",
+                        "pid": PID,
+                        "tid": sender,
+                        "name": "message",
+                        "cat": "message",
+                        "id": flow_id,
+                        "ts": round(min(sent_at, t) - origin, 3),
+                    }
+                )
+                out.append(
+                    {
+                        "ph": "f",
+                        "bp": "e",
+                        "pid": PID,
+                        "tid": actor,
+                        "name": "message",
+                        "cat": "message",
+                        "id": flow_id,
+                        "ts": round(t - origin, 3),
+                    }
+                )
         return out
 
 

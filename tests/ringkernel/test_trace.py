@@ -69,11 +69,13 @@ def test_three_actor_pipeline_has_flows_between_actors(observe_backend: str, tmp
     for ref in (a, b, c):
         spans = sorted(_spans(trace, tids[ref.name], "handle"), key=lambda s: s["args"]["seq"])
         assert [s["args"]["seq"] for s in spans] == list(range(n))
-        starts = [s["ts"] for s in spans]  # a burst shares microseconds: the HLC's logical part orders it
-        assert all(x < y for x, y in zip(starts, starts[1:]))
+        # one after the other: exact spans (trace rings, cpu) on the device clock's whole µs, so
+        # a burst may share a microsecond; reply stamps (wgpu) ordered by the HLC's logical part
+        assert all(x["ts"] + x["dur"] <= y["ts"] + 1 for x, y in zip(spans, spans[1:]))
+        assert all(x["ts"] <= y["ts"] for x, y in zip(spans, spans[1:]))
     pairs = {}
     for s, f in _flows(trace):
-        assert f["ts"] > s["ts"]
+        assert f["ts"] >= s["ts"]
         pairs[(s["tid"], f["tid"])] = pairs.get((s["tid"], f["tid"]), 0) + 1
     assert pairs == {(0, tids[a.name]): n, (tids[a.name], tids[b.name]): n, (tids[b.name], tids[c.name]): n}
 

@@ -707,7 +707,7 @@ class ActorRef:
         shadowed = actor_type.abortable(*groups.single_kernel(runtime))
         self.ctrl = runtime.alloc(L.CONTROL_WORDS)
         state_len = max(info.state.words, 1) * (2 if shadowed else 1)
-        entries = self.system.trace_entries if groups.single_kernel(runtime)[0] != "batch" else 0
+        entries = self.system.trace_entries
         self.state_words = runtime.alloc(state_len + entries * L.TRACE_ENTRY_WORDS)
         blocks = self.ctrl.reshape(1, L.CONTROL_WORDS)
         init_control(blocks, self.system, actor_type, shadowed, self.id, runtime)

@@ -393,10 +393,13 @@ class _LoopBuilder:
         (Masking instead would wrap the device's wall clock to 0 in late 2033
         and make it refuse every stamp the host sends.)
         """
-        b = self.b
         if self.mode == "batch":
             return self.ctrl0.acquire(L.C["now_lo"]), self.ctrl0.acquire(L.C["now_hi"])
-        micros = self.clock_us()
+        return self.hlc_of_us(self.clock_us())
+
+    def hlc_of_us(self, micros: Value) -> Pair:
+        """Device clock ``micros`` (u64 µs since 1970) as an HLC value (logical 0) in two words."""
+        b = self.b
         epoch = self.c(L.HLC_EPOCH_US, U64)
         since = b.binary("sub", b.binary("max", micros, epoch), epoch)
         packed = b.binary(
@@ -830,6 +833,9 @@ class _LoopBuilder:
         b = self.b
         out = self.out
         self.time_end(q, base)
+        if not self.timed:  # no device clock: the host's, at the dispatch (docs/layout.md, "Trace ring")
+            sequence = b.load(q.array, b.binary("add", base, self.c(L.ENV_SEQUENCE)))
+            self.trace_entry(self.now(), self.c(0), sequence)
         if self.abortable:
             self.end_message(type_id, out_base, reply)
         if self.talks:
@@ -900,10 +906,11 @@ class _LoopBuilder:
             took32 = b.cast(b.binary("min", took, self.c(0xFFFFFFFF, U64)), U32)
             with b.if_(self.sampled()):
                 self.count_duration(took32)
-            self.trace_entry(start, took32, b.load(q.array, b.binary("add", base, self.c(L.ENV_SEQUENCE))))
+            sequence = b.load(q.array, b.binary("add", base, self.c(L.ENV_SEQUENCE)))
+            self.trace_entry(self.hlc_of_us(start), took32, sequence)
 
-    def trace_entry(self, start: Value, took32: Value, sequence: Value) -> None:
-        """With a trace ring, the next entry: the handler's start (µs since 1970), the µs it took
+    def trace_entry(self, start: Pair, took32: Value, sequence: Value) -> None:
+        """With a trace ring, the next entry: the handler's start (an HLC value), the µs it took
         and its message's sequence, published by ``trace_head`` after a fence (docs/layout.md,
         "Trace ring")."""
         b = self.b
@@ -914,8 +921,7 @@ class _LoopBuilder:
             at = b.binary("add", self.ctrl.load(L.C["trace_at"]), slot)
             if self.sbase is not None:
                 at = b.binary("add", self.sbase, at)
-            high = b.cast(b.binary("shr", start, self.c(32, U64)), U32)
-            words = (b.cast(start, U32), high, took32, sequence)
+            words = (start[0], start[1], took32, sequence)
             for k, word in enumerate(words):
                 b.store(self.state, b.binary("add", at, self.c(k)), word)
             self.fence()

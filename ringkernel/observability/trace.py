@@ -8,13 +8,13 @@ HLC stamp taken as it began handling the message (its clock merged with the
 message's), and the ``sequence`` of the message it answers, so:
 
 - a span per handled message sits on the actor's track.  An actor spawned
-  while a tracer exists, on a loop with a device clock (cpu, cuda), has a
-  *trace ring* (``docs/layout.md``, "Trace ring"): its loop writes each
-  handler's start and duration on the device clock (1 µs resolution) and
-  the message's sequence, with or without a reply, and the tracer taps it
-  like a queue, so those spans are exact.  Otherwise (actors spawned before
-  the tracer, batch loops on wgpu and metal) a span runs from the reply's
-  stamp (the HLC's physical microseconds, the logical counter as thousandths
+  while a tracer exists has a *trace ring* (``docs/layout.md``, "Trace
+  ring"): its loop writes each handler's start and duration and the
+  message's sequence, with or without a reply, and the tracer taps it like
+  a queue.  Loops with a device clock (cpu, cuda) time the handler itself
+  (1 µs resolution); batch loops (wgpu, metal) write their dispatch's host
+  clock and 0 µs.  An actor spawned before the tracer has no ring: a span
+  then runs from the reply's stamp (the HLC's physical microseconds, the logical counter as thousandths
   of a microsecond) to the first of: the next message's stamp, the stamp of
   the downstream actor's span for it (K2K), the moment the tap saw the reply;
   a handler that returns no reply leaves no envelope and so no such span;
@@ -272,8 +272,9 @@ class ActorTracer:
         rows, missed = ring.read()
         self.lost += missed
         if len(rows):
-            start = rows[:, 0].astype(np.int64) | rows[:, 1].astype(np.int64) << 32  # µs since 1970
-            ts = (start - (L.HLC_EPOCH_US + self.epoch_us)).astype(np.float64)
+            stamps = np.zeros((len(rows), 6), np.uint32)  # the entries' HLC starts, as envelopes hold them
+            stamps[:, L.ENV_HLC_LO], stamps[:, L.ENV_HLC_HI] = rows[:, 0], rows[:, 1]
+            ts = _stamp_us(stamps, self.epoch_us)
             seen = float(wall_us() - self.epoch_us)
             self.ring.add("span", ref.id, 0, seen, ts, rows[:, [3, 2]].astype(np.int64))  # (seq, µs)
 

@@ -197,6 +197,7 @@ class ActorTracer:
         """Starts tapping (once)."""
         if self._thread is None:
             self._mirror(True)
+            self._switch_rings(True)
             with self._lock:  # what was sent before tracing is not traced
                 for ref in list(self.system.actors):
                     for queue in (ref.h2k, ref.out):
@@ -217,6 +218,19 @@ class ActorTracer:
         for host in list(self.system.hosts.values()):
             if hasattr(host, "mirror_out"):
                 host.mirror_out = on
+
+    def _switch_rings(self, on: bool) -> None:
+        """Trace rings record only while a tracer looks: on at its start, off when the last one
+        closes (an actor has ring space if it was spawned while a tracer existed)."""
+        if not on and any(isinstance(o, ActorTracer) and not o.closed for o in self.system._observers):
+            return
+        if not on:
+            self.system.trace_entries = 0  # actors spawned from now on get no ring space
+        for ref in list(self.system.actors):
+            at = int(ref.ctrl[L.C["trace_at"]])
+            if at:
+                entries = (ref.state_words.size - at) // L.TRACE_ENTRY_WORDS
+                ref.ctrl[L.C["trace_mask"]] = entries - 1 if on else 0
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -288,6 +302,7 @@ class ActorTracer:
             self._thread.join()
         self.poll()
         self._mirror(False)
+        self._switch_rings(False)
         write_json(self.path, self.events(), {"lost": self.lost, "evicted": self.ring.evicted})
 
     def events(self) -> list[dict[str, Any]]:

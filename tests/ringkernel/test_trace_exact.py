@@ -70,14 +70,22 @@ def test_a_handler_without_a_reply_gets_its_spans_and_flows(tmp_path):
     assert len(ends) == 25 and all(flows[e["id"]]["tid"] == 0 for e in ends)  # from the host's sends
 
 
-def test_only_actors_spawned_with_a_tracer_have_a_ring(tmp_path):
+def test_only_actors_spawned_with_a_tracer_have_a_ring_and_it_records_while_one_looks(tmp_path):
     with rk.ActorSystem("cpu") as system:
         before = system.spawn(Sink)
         with system.trace(tmp_path / "t.json"):
             after = system.spawn(Sink)
-        assert int(before.ctrl[L.C["trace_mask"]]) == 0
-        assert int(after.ctrl[L.C["trace_mask"]]) + 1 >= 2
-        assert after.state_words.size >= int(after.ctrl[L.C["trace_at"]]) + 2 * L.TRACE_ENTRY_WORDS
+            assert int(before.ctrl[L.C["trace_mask"]]) == 0  # no ring space: reply spans
+            assert int(after.ctrl[L.C["trace_mask"]]) + 1 >= 2
+            assert after.state_words.size >= int(after.ctrl[L.C["trace_at"]]) + 2 * L.TRACE_ENTRY_WORDS
+        assert int(after.ctrl[L.C["trace_mask"]]) == 0  # off with the last tracer
+        assert after.ask(Job(sender=0, n=1, work=0), timeout=10).n == 1
+        head = int(after.ctrl[L.C["trace_head"]])
+        assert system.spawn(Sink).ctrl[L.C["trace_at"]] == 0  # spawned after: no ring space
+        with system.trace(tmp_path / "again.json"):
+            assert int(after.ctrl[L.C["trace_mask"]]) + 1 >= 2  # on again
+            assert after.ask(Job(sender=0, n=2, work=0), timeout=10).n == 2
+        assert int(after.ctrl[L.C["trace_head"]]) == head + 1  # only the traced message
 
 
 def test_a_tap_that_falls_behind_counts_what_the_ring_lost(tmp_path):

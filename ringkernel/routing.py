@@ -114,7 +114,10 @@ class Routing:
             weakref.finalize(self.system, native.stop)
             return native
         # loops that share memory with the host raise `sent`; a pump's mirror does not keep it
-        return Router(watch_sent=not hasattr(runtime, "router"))
+        router = Router(watch_sent=not hasattr(runtime, "router"))
+        edges = weakref.WeakMethod(self._reply_edges)  # its thread must not keep the system alive
+        router.reply_edges = lambda: (edges() or list)()
+        return router
 
     # --- members ---
 

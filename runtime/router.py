@@ -149,8 +149,9 @@ class Router:
         self.timers_fired = 0
         self.rounds = 0
         self.blocked: dict[int, int] = {}  # sender endpoint -> the endpoint whose full routed holds it
+        self.reply_edges: Callable[[], list[tuple[str, str]]] = list  # waits along reply links (names)
         self.cycle: tuple[str, ...] | None = None
-        self._suspect: tuple[int, ...] | None = None
+        self._suspect: tuple[str, ...] | None = None
         self._seen = 0
         self._rebuild()
 
@@ -520,8 +521,10 @@ class Router:
     # --- deadlock ---
 
     def _look_for_cycle(self) -> None:
-        """After a round that moved nothing: a cycle of senders each waiting for the next one's
-        full ``routed`` while that one's own ``sends`` is over half full (its loop takes nothing)."""
+        """After a round that moved nothing: a cycle of instances each waiting for the next one,
+        a sender whose ``sends`` is over half full for its target's full ``routed``, or an actor
+        for its ``connect()`` downstream whose K2K queue is full (``reply_edges``), as the cpu's
+        native router looks for them."""
         if not self.blocked:
             self._suspect, self._seen, self.cycle = None, 0, None
             return
@@ -530,7 +533,13 @@ class Router:
             over = 2 * m.sq.fill() > m.sq.capacity
             for i in np.flatnonzero(over).tolist():
                 stalled[m.base + i] = True
-        found = find_cycle({s: [t] for s, t in self.blocked.items() if t in stalled})
+        edges: dict[str, list[str]] = {}
+        for s, t in self.blocked.items():
+            if s in stalled:
+                edges.setdefault(self.endpoint_name(s), []).append(self.endpoint_name(t))
+        for a, b in self.reply_edges():
+            edges.setdefault(a, []).append(b)
+        found = find_cycle(edges)
         if found is None:
             self._suspect, self._seen, self.cycle = None, 0, None
             return
@@ -539,7 +548,7 @@ class Router:
         else:
             self._suspect, self._seen = found, 1
         if self._seen >= CONFIRM_ROUNDS:
-            self.cycle = tuple(self.endpoint_name(e) for e in found)
+            self.cycle = tuple(found)
 
 
 class _RoutedPusher:
@@ -656,7 +665,7 @@ def _rank_by(keys: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def find_cycle(edges: dict[_Node, list[_Node]]) -> tuple[_Node, ...] | None:
     """A cycle of the directed graph ``edges`` (depth first), rotated to start at its smallest
     node: the wait-for graphs of both routers (each blocked sender waits for one receiver here;
-    the native router's graph also has reply links)."""
+    and both graphs have reply links)."""
     seen: dict[_Node, bool] = {}  # True while on the current path, False once done
     for root in sorted(edges):
         if root in seen:

@@ -40,6 +40,9 @@ INLINE_BELOW = 1 << 14
 _MEMORY = CpuMemory()
 
 
+MAX_BLOCK_SHAPES = 8  # per kernel: block shapes that get a specialized build (then: the generic one)
+
+
 class CpuBackend:
     """Runs kernels on the host CPU through llvmlite's MCJIT.
 
@@ -67,6 +70,7 @@ class CpuBackend:
         self.cpu, self.features = host_cpu()
         self.memory = _MEMORY
         self._options: dict[tuple[str, bool, tuple[int, int, int] | None], dict[str, Any]] = {}
+        self._shapes: dict[tuple[str, bool], set[tuple[int, ...]]] = {}  # specialized, per kernel
 
     @classmethod
     def available(cls) -> bool:
@@ -92,9 +96,25 @@ class CpuBackend:
         """
         check_dims(grid, block)
         check_cooperative(module, kernel_name, grid, block)
+        checked = True if checked is None else bool(checked)
         loops = block_plan(module, kernel_name, self.workitem_loops)[0] == LOOPS
-        return self.kernel_options(kernel_name, True if checked is None else bool(checked),
-                                   tuple(block) if loops else None)  # type: ignore[arg-type]
+        shape = self._specialized(kernel_name, checked, block, loops)
+        return self.kernel_options(kernel_name, checked, shape)
+
+    def _specialized(self, kernel_name: str, checked: bool, block: tuple[int, int, int],
+                     loops: bool) -> tuple[int, int, int] | None:
+        """The block shape to specialize a launch's build for: its own for the first
+        :data:`MAX_BLOCK_SHAPES` shapes of a work-item-loop kernel, then None (the generic build,
+        which runs any shape): a kernel launched with many shapes compiles a bounded number."""
+        if not loops:
+            return None
+        shapes = self._shapes.setdefault((kernel_name, checked), set())
+        shape = tuple(block)
+        if shape not in shapes:
+            if len(shapes) >= MAX_BLOCK_SHAPES:
+                return None
+            shapes.add(shape)
+        return shape  # type: ignore[return-value]
 
     def kernel_options(self, kernel_name: str, checked: bool = False,
                        block: tuple[int, int, int] | None = None) -> dict[str, Any]:

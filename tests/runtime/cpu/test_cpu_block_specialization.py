@@ -84,3 +84,21 @@ def test_two_d_tiles_of_every_shape_stay_correct(block) -> None:
     dst = np.zeros_like(src)
     tile_transpose.launch((n // block[0], n // block[1]), block, (src, dst, n), backend="cpu")
     np.testing.assert_array_equal(dst.reshape(n, n), src.reshape(n, n).T)
+
+
+def test_specializations_per_kernel_are_capped_and_later_shapes_run_generic() -> None:
+    from ringkernel.runtime.cpu import MAX_BLOCK_SHAPES
+
+    cpu = type(get_backend("cpu"))(threads=2, inline_below=0)
+    n = 32
+    src = np.arange(n * n, dtype=np.float32)
+    shapes = [(16, 16), (8, 4), (4, 8), (16, 8), (8, 16), (4, 4), (2, 2), (16, 2), (2, 16), (8, 8),
+              (4, 16), (16, 4)]
+    assert len(shapes) > MAX_BLOCK_SHAPES
+    for block in [*shapes, *shapes[:3]]:  # and back to specialized ones
+        dst = np.zeros_like(src)
+        tile_transpose.launch((n // block[0], n // block[1]), block, (src, dst, n), backend=cpu)
+        np.testing.assert_array_equal(dst.reshape(n, n), src.reshape(n, n).T)
+    built = [key for key in cpu._options if key[0] == "tile_transpose"]
+    assert len([key for key in built if key[2] is not None]) == MAX_BLOCK_SHAPES
+    assert any(key[2] is None for key in built)  # the generic build took the rest
